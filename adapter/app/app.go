@@ -1,0 +1,135 @@
+// Package app owns the assembly of a running adapter from its
+// configuration: trust store, signature verifiers, procedure definitions and
+// mappings, the treasury client and the HTTP server. cmd/adapter and the
+// end-to-end tests both start the adapter through it.
+package app
+
+import (
+	"crypto/x509"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/document"
+	"github.com/kbnn/dvc/adapter/httpapi"
+	"github.com/kbnn/dvc/adapter/intake"
+	"github.com/kbnn/dvc/adapter/jws"
+	"github.com/kbnn/dvc/adapter/mapping"
+	"github.com/kbnn/dvc/adapter/trust"
+	"github.com/kbnn/dvc/adapter/xmlsig"
+	"github.com/kbnn/dvc/mappings"
+	"github.com/kbnn/dvc/schemas"
+)
+
+// Options are what the configuration does not say.
+type Options struct {
+	Clock      func() time.Time // receipt time; nil means time.Now
+	Log        *slog.Logger
+	HTTPClient *http.Client // for the treasury; nil means a client with the configured timeout
+}
+
+// Adapter is an assembled adapter.
+type Adapter struct {
+	Handler *echo.Echo
+	Intake  *intake.Service
+}
+
+// New assembles the adapter. Any problem with the configuration or the
+// data files (schemas, mappings, certificates) is returned before anything
+// starts.
+func New(cfg *config.Config, o Options) (*Adapter, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	ts, err := loadTrust(cfg.Signatures)
+	if err != nil {
+		return nil, err
+	}
+	procs, err := loadProcedures(cfg, schemas.FS, mappings.FS)
+	if err != nil {
+		return nil, err
+	}
+	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
+	svc := intake.New(intake.Options{
+		Procedures: procs,
+		XML: xmlsig.NewVerifier(ts, xmlsig.Policy{AllowSHA1: cfg.Signatures.AllowSHA1,
+			WithComments: cfg.Signatures.WithComments, MaxSignatures: cfg.Signatures.MaxSignatures}),
+		JWS:    jws.NewVerifier(ts, cfg.Signatures.JWSAlgorithms, cfg.Signatures.MaxSignatures),
+		Limits: lim,
+		Sender: sender,
+		Log:    o.Log,
+	})
+	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
+	for _, t := range cfg.Auth.BearerTokens {
+		callers = append(callers, httpapi.Caller{Name: t.Name, Token: t.Token.Reveal()})
+	}
+	h := httpapi.New(httpapi.Options{
+		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
+		Clock: o.Clock, Log: o.Log,
+	})
+	return &Adapter{Handler: h, Intake: svc}, nil
+}
+
+func loadTrust(c config.Signatures) (*trust.Store, error) {
+	roots, err := trust.LoadCertificates(c.TrustRoots...)
+	if err != nil {
+		return nil, fmt.Errorf("signatures.trustRoots: %w", err)
+	}
+	var inter []*x509.Certificate
+	if len(c.Intermediates) > 0 {
+		if inter, err = trust.LoadCertificates(c.Intermediates...); err != nil {
+			return nil, fmt.Errorf("signatures.intermediates: %w", err)
+		}
+	}
+	crls, err := trust.LoadCRLs(c.CRLs...)
+	if err != nil {
+		return nil, fmt.Errorf("signatures.crls: %w", err)
+	}
+	ts, err := trust.New(trust.Options{Roots: roots, Intermediates: inter, CRLs: crls, Roles: c.Roles})
+	if err != nil {
+		return nil, fmt.Errorf("signatures: %w", err)
+	}
+	return ts, nil
+}
+
+// loadProcedures compiles each configured procedure's definition and
+// mapping; a procedure without both stops start-up.
+func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Procedure, error) {
+	reqSchema, err := fs.ReadFile(schemaFS, "treasury/send-document-request.schema.json")
+	if err != nil {
+		return nil, fmt.Errorf("treasury request schema: %w", err)
+	}
+	ids := make([]string, 0, len(cfg.Procedures))
+	for id := range cfg.Procedures {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var out []*intake.Procedure
+	for _, id := range ids {
+		pc := cfg.Procedures[id]
+		def, err := document.Load(schemaFS, id)
+		if err != nil {
+			return nil, fmt.Errorf("procedures.%s: %w", id, err)
+		}
+		m, err := mapping.Load(mappingFS, id, def.Raw, reqSchema)
+		if err != nil {
+			return nil, fmt.Errorf("procedures.%s: %w", id, err)
+		}
+		out = append(out, &intake.Procedure{ID: id, Code: pc.Code, Name: pc.Name,
+			RequiredRoles: pc.RequiredRoles, Definition: def, Mapper: m})
+	}
+	return out, nil
+}

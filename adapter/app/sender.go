@@ -1,0 +1,76 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/intake"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/treasury"
+)
+
+// treasurySender turns the mapped request into the contract's type, calls
+// the treasury and classifies its failures into public ones.
+type treasurySender struct {
+	client *treasury.Client
+}
+
+func newTreasurySender(c config.Treasury, hc *http.Client) (*treasurySender, error) {
+	cl, err := treasury.New(treasury.Config{
+		BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), Timeout: c.Timeout,
+	}, hc)
+	if err != nil {
+		return nil, fmt.Errorf("treasury: %w", err)
+	}
+	return &treasurySender{client: cl}, nil
+}
+
+// retryAfterSeconds is what a caller is told to wait after a transient failure.
+const retryAfterSeconds = 30
+
+func (s *treasurySender) Send(ctx context.Context, key string, request map[string]any) (intake.Receipt, error) {
+	req, err := toRequest(request)
+	if err != nil {
+		return intake.Receipt{}, problem.Wrap(problem.Internal, err, "")
+	}
+	rc, err := s.client.SendDocument(ctx, key, req)
+	if err != nil {
+		return intake.Receipt{}, classify(err)
+	}
+	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference}, nil
+}
+
+func toRequest(m map[string]any) (treasury.SendDocumentRequest, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return treasury.SendDocumentRequest{}, fmt.Errorf("mapped request: %w", err)
+	}
+	var req treasury.SendDocumentRequest
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("mapped request does not fit the treasury contract: %w", err)
+	}
+	return req, nil
+}
+
+func classify(err error) error {
+	var ref *treasury.Refusal
+	switch {
+	case errors.As(err, &ref):
+		e := problem.Wrap(problem.TreasuryRefused, err, "The treasury refused the document: "+ref.ReasonCode+".")
+		e.Extra = map[string]any{"treasuryReasonCode": ref.ReasonCode, "treasuryMessage": ref.Message}
+		return e
+	case errors.Is(err, treasury.ErrTimeout):
+		return &problem.Error{Kind: problem.TreasuryTimeout, Cause: err, RetryAfter: retryAfterSeconds}
+	case errors.Is(err, treasury.ErrUnavailable):
+		return &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: retryAfterSeconds}
+	default:
+		return problem.Wrap(problem.Internal, err, "")
+	}
+}

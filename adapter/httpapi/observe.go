@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// Metrics are the adapter's Prometheus series.
+type Metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// NewMetrics registers the series on reg (a new registry when nil).
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dvc_submissions_total",
+			Help: "Dossier submissions by procedure and outcome (accepted or the problem code).",
+		}, []string{"procedure", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "dvc_http_request_duration_seconds",
+			Help:    "HTTP request latency by route and status.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "status"}),
+	}
+	reg.MustRegister(m.requests, m.latency)
+	return m
+}
+
+// Handler serves the registry.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry is where other packages register their series.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status := c.Response().Status
+		if err != nil {
+			status = problem.From(err).Kind.Status
+			if he, ok := err.(*echo.HTTPError); ok {
+				status = he.Code
+			}
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.Metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		if p, ok := c.Get(ctxProcedure).(string); ok && c.Request().Method == http.MethodPost && s.Intake.Procedure(p) != nil {
+			outcome := "accepted"
+			if err != nil {
+				outcome = problem.From(err).Kind.Code
+			}
+			s.Metrics.requests.WithLabelValues(p, outcome).Inc()
+		}
+		return err
+	}
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

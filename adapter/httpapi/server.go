@@ -1,0 +1,201 @@
+// Package httpapi owns the adapter's HTTP surface: routes, caller
+// authentication, request ids, body limits, metrics and the one place where
+// every error becomes a problem+json response and is logged once.
+package httpapi
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kbnn/dvc/adapter/intake"
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// Caller is one accepted bearer credential.
+type Caller struct {
+	Name  string
+	Token string
+}
+
+// Options wire a server.
+type Options struct {
+	Intake       *intake.Service
+	Callers      []Caller
+	MaxBodyBytes int64
+	Clock        func() time.Time
+	Log          *slog.Logger
+	Metrics      *Metrics
+	Ready        func() error // nil means always ready
+}
+
+type server struct {
+	Options
+}
+
+const (
+	ctxRequestID = "requestID"
+	ctxCaller    = "caller"
+	ctxProcedure = "procedure"
+	ctxCode      = "maHoSo"
+)
+
+// New returns the adapter's HTTP handler.
+func New(o Options) *echo.Echo {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(nil)
+	}
+	s := &server{o}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.requestID, s.recover, s.observe)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "alive"}) })
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	v1 := e.Group("/v1", s.authenticate)
+	v1.POST("/procedures/:procedure/dossiers", s.submit)
+	v1.GET("/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus)
+	return e
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+
+func (s *server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Set(ctxRequestID, id)
+		c.Response().Header().Set("X-Request-Id", id)
+		return next(c)
+	}
+}
+
+func (s *server) recover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = problem.Wrap(problem.Internal, errorf("panic: %v", r), "")
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h, "Bearer ")
+		if ok {
+			for _, cl := range s.Callers {
+				if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
+					c.Set(ctxCaller, cl.Name)
+					return next(c)
+				}
+			}
+		}
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="dvc-adapter"`)
+		return problem.New(problem.Unauthorized, "")
+	}
+}
+
+func (s *server) readyz(c echo.Context) error {
+	if s.Ready != nil {
+		if err := s.Ready(); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *server) submit(c echo.Context) error {
+	req := c.Request()
+	procedure := c.Param("procedure")
+	c.Set(ctxProcedure, procedure)
+	if s.Intake.Procedure(procedure) == nil {
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.New(problem.BodyTooLarge, "The body exceeds the configured limit.")
+		}
+		return problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
+	}
+	acc, err := s.Intake.Submit(req.Context(), intake.Submission{
+		Procedure:    procedure,
+		ContentType:  req.Header.Get("Content-Type"),
+		Body:         body,
+		JWSSignature: req.Header.Get("X-JWS-Signature"),
+		Caller:       c.Get(ctxCaller).(string),
+		ReceivedAt:   s.Clock(),
+	})
+	if err != nil {
+		return err
+	}
+	c.Set(ctxCode, acc.MaHoSo)
+	return c.JSON(http.StatusAccepted, acc)
+}
+
+func (s *server) dossierStatus(c echo.Context) error {
+	return problem.New(problem.NotFound, "No dossier "+c.Param("maHoSo")+" is known for "+c.Param("procedure")+".")
+}
+
+// handleError is the one place where errors become responses.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			err = problem.New(problem.NotFound, "No such resource.")
+		case http.StatusMethodNotAllowed:
+			err = problem.New(problem.MethodNotAllowed, "")
+		default:
+			err = problem.Wrap(problem.Internal, err, "")
+		}
+	}
+	pe := problem.From(err)
+	id, _ := c.Get(ctxRequestID).(string)
+	attrs := []any{"request_id", id, "code", pe.Kind.Code, "status", pe.Kind.Status,
+		"procedure", c.Get(ctxProcedure), "path", c.Request().URL.Path}
+	if pe.Cause != nil {
+		attrs = append(attrs, "cause", pe.Cause.Error())
+	}
+	if pe.Kind.Status >= 500 {
+		s.Log.Error("request failed", attrs...)
+	} else {
+		s.Log.Info("request refused", attrs...)
+	}
+	if pe.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", itoa(pe.RetryAfter))
+	}
+	c.Response().Header().Set(echo.HeaderContentType, problem.ContentType)
+	c.Response().WriteHeader(pe.Kind.Status)
+	if c.Request().Method != http.MethodHead {
+		_ = jsonEncode(c.Response(), pe.Body(id))
+	}
+}

@@ -1,0 +1,242 @@
+// Package intake owns the path of one submitted dossier, from the raw
+// request to the treasury's receipt: content type, signature verification,
+// signer roles, validation against the procedure's definition, mapping, and
+// the downstream call. It knows nothing of HTTP routing; it takes a
+// Submission and returns an Accepted or a *problem.Error.
+//
+// Only what signature verification returns is read: for XML the verified
+// root, for JSON the exact signed bytes.
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/document"
+	"github.com/kbnn/dvc/adapter/jws"
+	"github.com/kbnn/dvc/adapter/mapping"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/treasury"
+	"github.com/kbnn/dvc/adapter/trust"
+	"github.com/kbnn/dvc/adapter/xmlsig"
+)
+
+// Mapper turns a verified, valid dossier into the treasury request.
+type Mapper interface {
+	Apply(doc any, ctx mapping.Context) (map[string]any, error)
+}
+
+// Sender delivers a treasury request under its downstream idempotency key.
+// It returns a *problem.Error for refusals, unavailability and timeouts.
+type Sender interface {
+	Send(ctx context.Context, downstreamKey string, request map[string]any) (Receipt, error)
+}
+
+// Receipt is the treasury's answer to an accepted document.
+type Receipt struct {
+	DocumentID string
+	Reference  string
+}
+
+// Procedure is one procedure as intake needs it.
+type Procedure struct {
+	ID            string
+	Code          string // maTTHC
+	Name          string
+	RequiredRoles []string
+	Definition    *document.Definition
+	Mapper        Mapper
+}
+
+// Submission is one inbound request, as the HTTP layer read it.
+type Submission struct {
+	Procedure    string
+	ContentType  string
+	Body         []byte
+	JWSSignature string // X-JWS-Signature header, JSON only
+	Caller       string
+	ReceivedAt   time.Time
+}
+
+// Accepted is the answer to a dossier the treasury took.
+type Accepted struct {
+	MaHoSo             string    `json:"maHoSo"`
+	SoBoSung           int       `json:"soBoSung"`
+	Procedure          string    `json:"procedure"`
+	MaTTHC             string    `json:"maTTHC"`
+	TrangThai          int       `json:"trangThai"`
+	TreasuryReference  string    `json:"treasuryReference"`
+	TreasuryDocumentID string    `json:"treasuryDocumentId"`
+	ReceivedAt         time.Time `json:"receivedAt"`
+}
+
+// StatusRegistered is the national status of a dossier the adapter has
+// registered with the treasury (1, Mới đăng ký); later statuses come from
+// the treasury's callbacks.
+const StatusRegistered = 1
+
+// Service runs submissions.
+type Service struct {
+	procedures map[string]*Procedure
+	xml        *xmlsig.Verifier
+	jws        *jws.Verifier
+	limits     xmlsig.Limits
+	sender     Sender
+	log        *slog.Logger
+}
+
+// Options wire a Service.
+type Options struct {
+	Procedures []*Procedure
+	XML        *xmlsig.Verifier
+	JWS        *jws.Verifier
+	Limits     xmlsig.Limits
+	Sender     Sender
+	Log        *slog.Logger
+}
+
+// New builds a Service.
+func New(o Options) *Service {
+	s := &Service{procedures: map[string]*Procedure{}, xml: o.XML, jws: o.JWS,
+		limits: o.Limits, sender: o.Sender, log: o.Log}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	for _, p := range o.Procedures {
+		s.procedures[p.ID] = p
+	}
+	return s
+}
+
+// Procedure returns the procedure with this id, or nil.
+func (s *Service) Procedure(id string) *Procedure { return s.procedures[id] }
+
+// Verified is a dossier that passed verification and validation.
+type Verified struct {
+	Procedure *Procedure
+	Value     map[string]any
+	MaHoSo    string
+	SoBoSung  int
+	Signers   []trust.Signer
+}
+
+// Verify runs every check that needs no outside service: content type,
+// signatures, roles, definition, procedure code.
+func (s *Service) Verify(sub Submission) (*Verified, error) {
+	p := s.procedures[sub.Procedure]
+	if p == nil {
+		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q; see GET /v1/procedures.", sub.Procedure))
+	}
+	mt, _, err := mime.ParseMediaType(sub.ContentType)
+	if err != nil {
+		mt = ""
+	}
+	var value any
+	var signers []trust.Signer
+	switch mt {
+	case "application/xml", "text/xml":
+		doc, err := xmlsig.Parse(sub.Body, s.limits)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.xml.Verify(doc, sub.ReceivedAt)
+		if err != nil {
+			return nil, err
+		}
+		signers = res.Signers
+		if err := checkRoles(p.RequiredRoles, signers); err != nil {
+			return nil, err
+		}
+		if value, err = p.Definition.FromXML(res.Root); err != nil {
+			return nil, err
+		}
+	case "application/json":
+		if signers, err = s.jws.Verify(sub.Body, sub.JWSSignature, sub.ReceivedAt); err != nil {
+			return nil, err
+		}
+		if err := checkRoles(p.RequiredRoles, signers); err != nil {
+			return nil, err
+		}
+		if value, err = p.Definition.FromJSON(sub.Body); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, problem.New(problem.UnsupportedMediaType, "")
+	}
+	obj, ok := value.(map[string]any)
+	if !ok {
+		return nil, problem.New(problem.SchemaViolation, "The dossier must be an object.")
+	}
+	v := &Verified{Procedure: p, Value: obj, Signers: signers}
+	v.MaHoSo, _ = obj["maHoSo"].(string)
+	if n, ok := obj["soBoSung"].(interface{ Int64() (int64, error) }); ok {
+		x, _ := n.Int64()
+		v.SoBoSung = int(x)
+	}
+	if code, _ := obj["maTTHC"].(string); code != p.Code {
+		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
+		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
+		return nil, e
+	}
+	return v, nil
+}
+
+// checkRoles requires each role to be held by a distinct signer certificate.
+func checkRoles(required []string, signers []trust.Signer) error {
+	have := map[string]bool{}
+	certs := map[string]bool{}
+	for _, s := range signers {
+		key := string(s.Cert.Raw)
+		if certs[key] {
+			return problem.New(problem.SignerRoleMissing, "The same certificate signed more than once.")
+		}
+		certs[key] = true
+		if s.Role != "" {
+			have[s.Role] = true
+		}
+	}
+	var missing []string
+	for _, r := range required {
+		if !have[r] {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return problem.New(problem.SignerRoleMissing, "Signature(s) required from: "+strings.Join(missing, ", ")+".")
+	}
+	return nil
+}
+
+// Submit verifies, maps and sends one dossier.
+func (s *Service) Submit(ctx context.Context, sub Submission) (*Accepted, error) {
+	v, err := s.Verify(sub)
+	if err != nil {
+		return nil, err
+	}
+	p := v.Procedure
+	req, err := p.Mapper.Apply(v.Value, mapping.Context{Procedure: p.ID, ProcedureCode: p.Code})
+	if err != nil {
+		return nil, problem.Wrap(problem.SchemaViolation, err, "The dossier cannot be mapped to a treasury document: "+err.Error())
+	}
+	key := treasury.DownstreamKey(p.ID, v.MaHoSo, v.SoBoSung)
+	rc, err := s.sender.Send(ctx, key, req)
+	if err != nil {
+		var pe *problem.Error
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, problem.Wrap(problem.TreasuryUnavailable, err, "")
+	}
+	return &Accepted{
+		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
+		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
+		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
+	}, nil
+}

@@ -1,0 +1,138 @@
+// Package problem owns the adapter's public failure kinds: the table that
+// gives each one its stable machine code, HTTP status and title, and the
+// RFC 9457 problem+json body that carries it to the caller.
+//
+// Every error a caller can see is a *Error built from a Kind. The detail
+// shown to the caller is fixed per kind or chosen deliberately by the code
+// that raises it; the underlying cause travels in Cause for the logs only,
+// so that a caller learns nothing it could use as an oracle.
+package problem
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Kind is one public failure kind.
+type Kind struct {
+	Code   string // stable machine code, also the last segment of Type
+	Status int
+	Title  string
+	// Detail is the fixed detail for kinds whose detail must never vary
+	// (every cryptographic failure shares one). Empty means the raiser says.
+	Detail string
+}
+
+// TypeBase prefixes every problem type URI.
+const TypeBase = "https://kbnn.gov.vn/dvc/problems/"
+
+// The kinds, one per cause. Codes are part of the contract: never rename one.
+var (
+	MalformedBody        = Kind{"malformed-body", http.StatusBadRequest, "Malformed request body", ""}
+	DoctypeForbidden     = Kind{"xml-doctype-forbidden", http.StatusBadRequest, "DOCTYPE and entity declarations are not accepted", "The document contains a DOCTYPE or entity declaration."}
+	LimitExceeded        = Kind{"limit-exceeded", http.StatusBadRequest, "Document exceeds a structural limit", ""}
+	BodyTooLarge         = Kind{"body-too-large", http.StatusRequestEntityTooLarge, "Request body too large", ""}
+	SignatureMissing     = Kind{"signature-missing", http.StatusBadRequest, "Signature missing", ""}
+	AlgorithmNotAllowed  = Kind{"signature-algorithm-not-allowed", http.StatusBadRequest, "Signature algorithm not allowed", ""}
+	CertificateUntrusted = Kind{"certificate-untrusted", http.StatusBadRequest, "Signer certificate not trusted", "The signer certificate does not chain to a trusted certification authority."}
+	CertificateExpired   = Kind{"certificate-expired", http.StatusBadRequest, "Signer certificate not valid at receipt time", "The signer certificate, or a certificate in its chain, is expired or not yet valid."}
+	CertificateRevoked   = Kind{"certificate-revoked", http.StatusBadRequest, "Signer certificate revoked", "The signer certificate has been revoked by its issuer."}
+	SignerRoleMissing    = Kind{"signer-role-missing", http.StatusBadRequest, "Required signer missing", ""}
+	SignatureInvalid     = Kind{"signature-invalid", http.StatusBadRequest, "Signature does not verify", "The signature does not verify against the document."}
+	Unauthorized         = Kind{"unauthorized", http.StatusUnauthorized, "Caller not authenticated", "A valid caller credential is required."}
+	UnknownProcedure     = Kind{"unknown-procedure", http.StatusNotFound, "Unknown procedure", ""}
+	NotFound             = Kind{"not-found", http.StatusNotFound, "Not found", ""}
+	UnsupportedMediaType = Kind{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."}
+	MethodNotAllowed     = Kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed", ""}
+	SchemaViolation      = Kind{"schema-violation", http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""}
+	TreasuryRefused      = Kind{"treasury-refused", http.StatusUnprocessableEntity, "Treasury refused the document", ""}
+	TreasuryUnavailable  = Kind{"treasury-unavailable", http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."}
+	TreasuryTimeout      = Kind{"treasury-timeout", http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."}
+	Internal             = Kind{"internal", http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."}
+)
+
+// FieldError names one failing field of a schema violation.
+type FieldError struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// Error is a public failure: a kind, the detail shown to the caller and the
+// cause kept for the logs.
+type Error struct {
+	Kind   Kind
+	Detail string
+	Fields []FieldError
+	// Extra members added to the problem body (e.g. the treasury's reason code).
+	Extra map[string]any
+	// RetryAfter, in seconds, when positive, becomes a Retry-After header.
+	RetryAfter int
+	Cause      error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Kind.Code, e.detail(), e.Cause)
+	}
+	return e.Kind.Code + ": " + e.detail()
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+func (e *Error) detail() string {
+	if e.Kind.Detail != "" {
+		return e.Kind.Detail
+	}
+	if e.Detail != "" {
+		return e.Detail
+	}
+	return e.Kind.Title
+}
+
+// New returns an error of kind k with a caller-visible detail. Kinds with a
+// fixed detail ignore it.
+func New(k Kind, detail string) *Error { return &Error{Kind: k, Detail: detail} }
+
+// Wrap returns an error of kind k whose cause is kept for the logs only.
+func Wrap(k Kind, cause error, detail string) *Error {
+	return &Error{Kind: k, Detail: detail, Cause: cause}
+}
+
+// From returns the *Error in err's chain, or an Internal one wrapping err.
+func From(err error) *Error {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return &Error{Kind: Internal, Cause: err}
+}
+
+// Body is the problem+json document.
+type Body struct {
+	Type     string         `json:"type"`
+	Title    string         `json:"title"`
+	Status   int            `json:"status"`
+	Detail   string         `json:"detail"`
+	Instance string         `json:"instance,omitempty"`
+	Code     string         `json:"code"`
+	Errors   []FieldError   `json:"errors,omitempty"`
+	Extra    map[string]any `json:"-"`
+}
+
+// Body renders e for the request with the given id.
+func (e *Error) Body(instance string) Body {
+	return Body{
+		Type:     TypeBase + e.Kind.Code,
+		Title:    e.Kind.Title,
+		Status:   e.Kind.Status,
+		Detail:   e.detail(),
+		Instance: instance,
+		Code:     e.Kind.Code,
+		Errors:   e.Fields,
+		Extra:    e.Extra,
+	}
+}
+
+// ContentType is the media type of a problem body.
+const ContentType = "application/problem+json"

@@ -1,0 +1,56 @@
+package problem
+
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+)
+
+// Kinds lists every public failure kind, for documentation and tests.
+func Kinds() []Kind {
+	return []Kind{
+		MalformedBody, DoctypeForbidden, LimitExceeded, BodyTooLarge,
+		SignatureMissing, AlgorithmNotAllowed, CertificateUntrusted,
+		CertificateExpired, CertificateRevoked, SignerRoleMissing,
+		SignatureInvalid, Unauthorized, UnknownProcedure, NotFound,
+		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
+		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout, Internal,
+	}
+}
+
+// MarshalJSON writes the standard members first, then Extra in key order.
+// Extra keys that collide with a standard member are dropped.
+func (b Body) MarshalJSON() ([]byte, error) {
+	type std Body
+	head, err := json.Marshal(std(b))
+	if err != nil {
+		return nil, err
+	}
+	if len(b.Extra) == 0 {
+		return head, nil
+	}
+	reserved := map[string]bool{"type": true, "title": true, "status": true,
+		"detail": true, "instance": true, "code": true, "errors": true}
+	keys := make([]string, 0, len(b.Extra))
+	for k := range b.Extra {
+		if !reserved[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var buf bytes.Buffer
+	buf.Write(head[:len(head)-1])
+	for _, k := range keys {
+		kb, _ := json.Marshal(k)
+		vb, err := json.Marshal(b.Extra[k])
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteByte(',')
+		buf.Write(kb)
+		buf.WriteByte(':')
+		buf.Write(vb)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}

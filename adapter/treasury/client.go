@@ -1,0 +1,256 @@
+// Package treasury owns the adapter's client for the treasury contract of schemas/treasury:
+// login, SendDocument and CheckDocumentStatus (by document id or by idempotency key).
+//
+// The client logs in lazily, caches the access token until shortly before it expires, and on a
+// 401 logs in again once and repeats that call once. Failures are typed: a business refusal
+// (422) is a *Refusal; everything else wraps one of ErrUnavailable, ErrTimeout, ErrNotFound,
+// ErrUnauthorized, ErrInvalidRequest or ErrProtocol.
+//
+// Every HTTP exchange goes through Client.attempt, one call per endpoint name (login,
+// send-document, document-status): that is where a circuit breaker, a concurrency cap and
+// retries belong. SendDocument is idempotent through its downstream key, so it may be retried.
+package treasury
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Endpoint names, one per treasury route family.
+const (
+	opLogin          = "login"
+	opSendDocument   = "send-document"
+	opDocumentStatus = "document-status"
+)
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the treasury gateway's root, e.g. http://127.0.0.1:8081. Required.
+	BaseURL string
+	// ClientID and ClientSecret are exchanged for an access token at POST /api/v1/login.
+	// Required.
+	ClientID     string
+	ClientSecret string
+	// Timeout bounds one public call, including the login it may need and its one repetition
+	// after a 401. Zero: 10 seconds.
+	Timeout time.Duration
+	// Clock returns the current time; it decides when the cached token is renewed.
+	// Zero: time.Now.
+	Clock func() time.Time
+	// TokenRefreshMargin is how long before its expiry a cached token is renewed; never more
+	// than half the token's lifetime. Zero: 30 seconds.
+	TokenRefreshMargin time.Duration
+	// MaxResponseBytes bounds the body read from any answer. Zero: 1 MiB.
+	MaxResponseBytes int64
+}
+
+// Client calls the treasury. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	base string // BaseURL without a trailing slash
+	http *http.Client
+
+	loginSem chan struct{} // one login at a time; waiting honours the context
+	mu       sync.Mutex    // guards token and renewAt
+	token    string
+	renewAt  time.Time
+}
+
+// New checks cfg, applies its defaults and returns a Client that sends through httpClient
+// (nil: a new client on http.DefaultTransport). Redirects are never followed.
+func New(cfg Config, httpClient *http.Client) (*Client, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("treasury: config: BaseURL %q is not an http(s) URL", cfg.BaseURL)
+	}
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, fmt.Errorf("treasury: config: ClientID and ClientSecret are required")
+	}
+	if cfg.Timeout < 0 || cfg.TokenRefreshMargin < 0 || cfg.MaxResponseBytes < 0 {
+		return nil, fmt.Errorf("treasury: config: Timeout, TokenRefreshMargin and MaxResponseBytes must not be negative")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.TokenRefreshMargin == 0 {
+		cfg.TokenRefreshMargin = 30 * time.Second
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = 1 << 20
+	}
+	hc := &http.Client{}
+	if httpClient != nil {
+		c := *httpClient
+		hc = &c
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	base := u.String()
+	for len(base) > 0 && base[len(base)-1] == '/' {
+		base = base[:len(base)-1]
+	}
+	return &Client{cfg: cfg, base: base, http: hc, loginSem: make(chan struct{}, 1)}, nil
+}
+
+// SendDocument sends a document under idemKey, which must be req's downstream key
+// (DownstreamKey of its procedure, dossier code and supplement number). A repeated key gets
+// the first document's receipt with Replayed set.
+func (c *Client) SendDocument(ctx context.Context, idemKey string, req SendDocumentRequest) (Receipt, error) {
+	if !validKey(idemKey) || idemKey != req.Key() {
+		return Receipt{}, fmt.Errorf("treasury: %s: %w: idempotency key is not the document's downstream key",
+			opSendDocument, ErrInvalidRequest)
+	}
+	if req.Content == nil {
+		req.Content = map[string]any{}
+	}
+	body, err := json.Marshal(&req)
+	if err != nil {
+		return Receipt{}, fmt.Errorf("treasury: %s: %w: %w", opSendDocument, ErrInvalidRequest, err)
+	}
+	a, err := c.exec(ctx, call{op: opSendDocument, method: http.MethodPost, path: "/api/v1/documents",
+		body: body, idemKey: idemKey})
+	if err != nil {
+		return Receipt{}, err
+	}
+	if a.status != http.StatusCreated && a.status != http.StatusOK {
+		return Receipt{}, failure(opSendDocument, a, false)
+	}
+	var r Receipt
+	if err := a.decode(&r); err != nil || r.DocumentID == "" || r.Reference == "" {
+		return Receipt{}, a.errorOf(opSendDocument, ErrProtocol)
+	}
+	r.Replayed = a.status == http.StatusOK
+	return r, nil
+}
+
+// DocumentStatus returns the status of the document with that treasury id.
+func (c *Client) DocumentStatus(ctx context.Context, documentID string) (Status, error) {
+	if documentID == "" {
+		return Status{}, fmt.Errorf("treasury: %s: %w: empty document id", opDocumentStatus, ErrInvalidRequest)
+	}
+	return c.status(ctx, "/api/v1/documents/"+url.PathEscape(documentID))
+}
+
+// FindByKey returns the status of the document sent under the idempotency key, or
+// ErrNotFound when the treasury holds none: after a timeout this tells whether SendDocument
+// took effect.
+func (c *Client) FindByKey(ctx context.Context, idemKey string) (Status, error) {
+	if !validKey(idemKey) {
+		return Status{}, fmt.Errorf("treasury: %s: %w: malformed idempotency key", opDocumentStatus, ErrInvalidRequest)
+	}
+	return c.status(ctx, "/api/v1/documents?idempotencyKey="+idemKey)
+}
+
+func (c *Client) status(ctx context.Context, path string) (Status, error) {
+	a, err := c.exec(ctx, call{op: opDocumentStatus, method: http.MethodGet, path: path})
+	if err != nil {
+		return Status{}, err
+	}
+	if a.status != http.StatusOK {
+		return Status{}, failure(opDocumentStatus, a, true)
+	}
+	var s Status
+	if err := a.decode(&s); err != nil || s.DocumentID == "" {
+		return Status{}, a.errorOf(opDocumentStatus, ErrProtocol)
+	}
+	return s, nil
+}
+
+// call is one request to the treasury.
+type call struct {
+	op      string // endpoint name
+	method  string
+	path    string // path and query, from the base URL
+	body    []byte // nil for GET
+	idemKey string // Idempotency-Key header, if any
+}
+
+// answer is a received answer: status code and bounded body.
+type answer struct {
+	status int
+	body   []byte
+}
+
+func (a answer) decode(v any) error { return json.Unmarshal(a.body, v) }
+
+func (a answer) refusal() Refusal {
+	var r Refusal
+	_ = json.Unmarshal(a.body, &r)
+	return r
+}
+
+func (a answer) errorOf(op string, kind error) error {
+	r := a.refusal()
+	return &answerError{op: op, kind: kind, statusCode: a.status, reasonCode: r.ReasonCode, message: r.Message}
+}
+
+// exec runs an authorised call within Config.Timeout: with the cached token (logging in if
+// needed) and, if the treasury answers 401, once more after a fresh login.
+func (c *Client) exec(ctx context.Context, cl call) (answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	for try := 0; ; try++ {
+		tok, err := c.accessToken(ctx)
+		if err != nil {
+			return answer{}, err
+		}
+		a, err := c.attempt(ctx, cl, tok)
+		if err != nil || a.status != http.StatusUnauthorized {
+			return a, err
+		}
+		c.forget(tok)
+		if try == 1 {
+			return answer{}, a.errorOf(cl.op, ErrUnauthorized)
+		}
+	}
+}
+
+// attempt is one HTTP exchange. Transport failures and server-side failures (5xx, 429) are
+// errors; any other answer, 4xx included, is returned for the caller to interpret.
+func (c *Client) attempt(ctx context.Context, cl call, token string) (answer, error) {
+	var body io.Reader
+	if cl.body != nil {
+		body = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, cl.method, c.base+cl.path, body)
+	if err != nil {
+		return answer{}, fmt.Errorf("treasury: %s: %w: %w", cl.op, ErrInvalidRequest, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if cl.idemKey != "" {
+		req.Header.Set("Idempotency-Key", cl.idemKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return answer{}, transportError(cl.op, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
+	if err != nil {
+		return answer{}, transportError(cl.op, err)
+	}
+	if int64(len(data)) > c.cfg.MaxResponseBytes {
+		return answer{}, fmt.Errorf("treasury: %s: %w: answer larger than %d bytes",
+			cl.op, ErrProtocol, c.cfg.MaxResponseBytes)
+	}
+	a := answer{status: resp.StatusCode, body: data}
+	if err := serverFailure(cl.op, a); err != nil {
+		return answer{}, err
+	}
+	return a, nil
+}

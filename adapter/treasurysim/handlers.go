@@ -1,0 +1,157 @@
+package treasurysim
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+var keyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// receipt is the answer to SendDocument.
+type receipt struct {
+	DocumentID string    `json:"documentId"`
+	Reference  string    `json:"reference"`
+	Status     string    `json:"status"`
+	ReceivedAt time.Time `json:"receivedAt"`
+}
+
+// status is the answer to CheckDocumentStatus.
+type status struct {
+	DocumentID  string    `json:"documentId"`
+	Reference   string    `json:"reference"`
+	Status      string    `json:"status"`
+	DossierCode string    `json:"dossierCode"`
+	Procedure   string    `json:"procedure"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+func statusOf(d Document) status {
+	return status{d.DocumentID, d.Reference, d.Status, d.DossierCode, d.Procedure, d.UpdatedAt}
+}
+
+// downstreamKey is the contract's idempotency key of a document.
+func downstreamKey(procedure, dossierCode string, supplementNo int) string {
+	sum := sha256.Sum256([]byte(procedure + "|" + dossierCode + "|" + strconv.Itoa(supplementNo)))
+	return hex.EncodeToString(sum[:])
+}
+
+// sendDocument handles POST /api/v1/documents.
+func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get("Idempotency-Key")
+	if !keyPattern.MatchString(key) {
+		writeRefusal(w, invalid("Idempotency-Key must be 64 lower-case hex digits"))
+		return
+	}
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	if err := validate(s.validator.sendDocument, body); err != nil {
+		s.log.Info("treasury-sim: document refused", "reasonCode", ReasonInvalidRequest, "error", err.Error())
+		writeRefusal(w, invalid(err.Error()))
+		return
+	}
+	var req sendRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeRefusal(w, invalid(err.Error()))
+		return
+	}
+	if want := downstreamKey(req.Procedure, req.DossierCode, req.SupplementNo); key != want {
+		writeRefusal(w, invalid("Idempotency-Key is not the SHA-256 of procedure|dossierCode|supplementNo"))
+		return
+	}
+	doc, replayed, ref := s.store.accept(key, &req, body, s.now())
+	attrs := []any{"procedure", req.Procedure, "dossierCode", req.DossierCode, "supplementNo", req.SupplementNo}
+	if ref != nil {
+		s.log.Info("treasury-sim: document refused", append(attrs, "reasonCode", ref.ReasonCode)...)
+		writeRefusal(w, ref)
+		return
+	}
+	code := http.StatusCreated
+	if replayed {
+		code = http.StatusOK
+		s.log.Info("treasury-sim: document replayed", append(attrs, "documentId", doc.DocumentID)...)
+	} else {
+		s.log.Info("treasury-sim: document accepted", append(attrs, "documentId", doc.DocumentID,
+			"reference", doc.Reference, "totalAmount", doc.TotalAmount)...)
+	}
+	w.Header().Set("Location", "/api/v1/documents/"+doc.DocumentID)
+	writeJSON(w, code, receipt{doc.DocumentID, doc.Reference, doc.Status, doc.ReceivedAt})
+}
+
+// documentStatus handles GET /api/v1/documents/{documentId}.
+func (s *Sim) documentStatus(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.store.byDocumentID(r.PathValue("documentId"))
+	if !ok {
+		writeRefusal(w, notFound())
+		return
+	}
+	writeJSON(w, http.StatusOK, statusOf(d))
+}
+
+// findByKey handles GET /api/v1/documents?idempotencyKey=<key>.
+func (s *Sim) findByKey(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("idempotencyKey")
+	if !keyPattern.MatchString(key) {
+		writeRefusal(w, invalid("idempotencyKey must be 64 lower-case hex digits"))
+		return
+	}
+	d, ok := s.store.byIdempotencyKey(key)
+	if !ok {
+		writeRefusal(w, notFound())
+		return
+	}
+	writeJSON(w, http.StatusOK, statusOf(d))
+}
+
+// listDocuments handles GET /sim/documents.
+func (s *Sim) listDocuments(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.store.list())
+}
+
+// readBody reads the whole request body within MaxBodyBytes; on failure it has answered.
+func (s *Sim) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		msg := "cannot read body"
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			msg = fmt.Sprintf("body larger than %d bytes", s.opts.MaxBodyBytes)
+		}
+		writeRefusal(w, invalid(msg))
+		return nil, false
+	}
+	return body, true
+}
+
+func invalid(msg string) *refusal {
+	return &refusal{status: http.StatusBadRequest, ReasonCode: ReasonInvalidRequest, Message: msg}
+}
+
+func notFound() *refusal {
+	return &refusal{status: http.StatusNotFound, ReasonCode: ReasonNotFound, Message: "no such document"}
+}
+
+func refuse422(code, format string, args ...any) *refusal {
+	return &refusal{status: http.StatusUnprocessableEntity, ReasonCode: code, Message: fmt.Sprintf(format, args...)}
+}
+
+func writeRefusal(w http.ResponseWriter, r *refusal) { writeJSON(w, r.status, r) }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b = []byte(`{"reasonCode":"INTERNAL","message":"cannot encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(append(b, '\n'))
+}

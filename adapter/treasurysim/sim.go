@@ -1,0 +1,137 @@
+// Package treasurysim owns the treasury simulator: an http.Handler that honours the adapter →
+// treasury contract of schemas/treasury (login, SendDocument, CheckDocumentStatus) so the
+// adapter can be run and tested end to end without the real treasury.
+//
+// The simulator validates every SendDocument body against the embedded schema (400
+// INVALID_REQUEST), checks that the Idempotency-Key is the document's downstream key
+// (hex SHA-256 of "<procedure>|<dossierCode>|<supplementNo>"), answers a repeated key with the
+// first document's receipt (200, no new document), and applies business rules from the
+// embedded allotments.yaml: unknown budget unit DVQHNS_KHONG_TON_TAI, unknown treasury office
+// KBNN_KHONG_TON_TAI, a line without allotment KHONG_CO_DU_TOAN, a line over what remains of
+// its allotment VUOT_DU_TOAN (all 422). Accepted documents deduct their lines.
+//
+// Besides the contract's routes, GET /sim/documents lists every accepted document in arrival
+// order, for tests and testers.
+package treasurysim
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+)
+
+// Options configures a Sim. The zero value is usable.
+type Options struct {
+	// ClientID and ClientSecret are the only credentials POST /api/v1/login accepts.
+	// Zero: "dvc-adapter" and "dev-treasury-secret".
+	ClientID     string
+	ClientSecret string
+	// Clock returns the current time; it decides token expiry and receipt times.
+	// Zero: time.Now.
+	Clock func() time.Time
+	// TokenTTL is the lifetime of issued access tokens, at least one second.
+	// Zero: 15 minutes.
+	TokenTTL time.Duration
+	// MaxBodyBytes bounds request bodies; larger ones get 400 INVALID_REQUEST.
+	// Zero: 1 MiB.
+	MaxBodyBytes int64
+	// Logger receives a record for every accepted, replayed or refused document.
+	// Zero: records are discarded.
+	Logger *slog.Logger
+}
+
+// Sim is the treasury simulator. It is safe for concurrent use.
+type Sim struct {
+	opts      Options
+	log       *slog.Logger
+	validator *validator
+	tokens    *tokens
+	store     *store
+	handler   http.Handler
+}
+
+// New returns a simulator with the embedded reference data and fresh allotments. It panics
+// only if the embedded schemas or allotments.yaml are broken, which the package tests rule out.
+func New(opts Options) *Sim {
+	if opts.ClientID == "" {
+		opts.ClientID = "dvc-adapter"
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = "dev-treasury-secret"
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	switch {
+	case opts.TokenTTL == 0:
+		opts.TokenTTL = 15 * time.Minute
+	case opts.TokenTTL < time.Second:
+		opts.TokenTTL = time.Second
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	v, err := newValidator()
+	if err != nil {
+		panic("treasurysim: " + err.Error())
+	}
+	l, err := parseLedger(allotmentsYAML)
+	if err != nil {
+		panic("treasurysim: " + err.Error())
+	}
+	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l)}
+	s.handler = s.routes()
+	return s
+}
+
+// routes maps the contract's routes to their handlers. Cross-cutting behaviour (faults,
+// latency, callbacks on status changes) belongs around this handler or in the store, not in
+// the route handlers.
+func (s *Sim) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/login", s.login)
+	mux.HandleFunc("POST /api/v1/documents", s.authenticated(s.sendDocument))
+	mux.HandleFunc("GET /api/v1/documents", s.authenticated(s.findByKey))
+	mux.HandleFunc("GET /api/v1/documents/{documentId}", s.authenticated(s.documentStatus))
+	mux.HandleFunc("GET /sim/documents", s.listDocuments)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeRefusal(w, &refusal{status: http.StatusNotFound, ReasonCode: ReasonNotFound,
+			Message: "no route " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}
+
+// ServeHTTP serves the contract's routes and GET /sim/documents.
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Documents returns every accepted document in arrival order (what GET /sim/documents lists).
+func (s *Sim) Documents() []Document { return s.store.list() }
+
+// InvalidateTokens forgets every issued access token, as a treasury restart would: the next
+// call with an old token gets 401 INVALID_TOKEN.
+func (s *Sim) InvalidateTokens() { s.tokens.reset() }
+
+var statusPattern = regexp.MustCompile(`^[A-Z][A-Z_]{1,31}$`)
+
+// SetStatus moves a document to another treasury status (e.g. "PROCESSING") and stamps its
+// update time. It reports false when the document does not exist or the status is malformed.
+func (s *Sim) SetStatus(documentID, status string) bool {
+	if !statusPattern.MatchString(status) {
+		return false
+	}
+	return s.store.setStatus(documentID, status, s.now())
+}
+
+// Remaining reports what remains of a budget unit's allotment for (chapter, item), and
+// whether that allotment exists.
+func (s *Sim) Remaining(budgetUnitCode, chapter, item string) (int64, bool) {
+	return s.store.remaining(budgetUnitCode, chapter, item)
+}
+
+func (s *Sim) now() time.Time { return s.opts.Clock() }

@@ -1,0 +1,184 @@
+package treasurysim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// StatusReceived is the status of every newly accepted document.
+const StatusReceived = "RECEIVED"
+
+// ict is Vietnam's time zone (UTC+7, no daylight saving), fixed so no tz database is needed.
+var ict = time.FixedZone("ICT", 7*60*60)
+
+// Document is one document the simulator accepted, as GET /sim/documents lists it.
+type Document struct {
+	DocumentID         string    `json:"documentId"`
+	Reference          string    `json:"reference"`
+	Status             string    `json:"status"`
+	Procedure          string    `json:"procedure"`
+	DossierCode        string    `json:"dossierCode"`
+	SupplementNo       int       `json:"supplementNo"`
+	IdempotencyKey     string    `json:"idempotencyKey"`
+	DocumentType       string    `json:"documentType"`
+	BudgetUnitCode     string    `json:"budgetUnitCode"`
+	TreasuryOfficeCode string    `json:"treasuryOfficeCode"`
+	BudgetYear         int       `json:"budgetYear"`
+	TotalAmount        int64     `json:"totalAmount"`
+	LineCount          int       `json:"lineCount"`
+	ReceivedAt         time.Time `json:"receivedAt"`
+	UpdatedAt          time.Time `json:"updatedAt"`
+	// Replays counts the later sends under the same Idempotency-Key, each answered with this
+	// document's receipt.
+	Replays int `json:"replays"`
+	// Request is the accepted SendDocument body, compacted. Treat it as read-only.
+	Request json.RawMessage `json:"request"`
+}
+
+// sendRequest is the part of a SendDocument body the simulator reads. The body was validated
+// against the schema first.
+type sendRequest struct {
+	DocumentType       string `json:"documentType"`
+	Procedure          string `json:"procedure"`
+	DossierCode        string `json:"dossierCode"`
+	SupplementNo       int    `json:"supplementNo"`
+	BudgetUnitCode     string `json:"budgetUnitCode"`
+	TreasuryOfficeCode string `json:"treasuryOfficeCode"`
+	BudgetYear         int    `json:"budgetYear"`
+	TotalAmount        int64  `json:"totalAmount"`
+	Lines              []struct {
+		BudgetLine struct {
+			Chapter string `json:"chapter"`
+			Item    string `json:"item"`
+		} `json:"budgetLine"`
+		Amount int64 `json:"amount"`
+	} `json:"lines"`
+}
+
+// store holds the accepted documents and the ledger behind one lock, so checking the rules,
+// deducting the allotments and recording the document are one atomic step.
+type store struct {
+	mu     sync.Mutex
+	ledger *ledger
+	docs   []*Document // arrival order
+	byID   map[string]*Document
+	byKey  map[string]*Document
+	docSeq map[int]int       // year of receipt → last document sequence
+	refSeq map[refSeqKey]int // (office, budget year) → last reference sequence
+}
+
+type refSeqKey struct {
+	office string
+	year   int
+}
+
+func newStore(l *ledger) *store {
+	return &store{
+		ledger: l,
+		byID:   map[string]*Document{},
+		byKey:  map[string]*Document{},
+		docSeq: map[int]int{},
+		refSeq: map[refSeqKey]int{},
+	}
+}
+
+// accept records a document under key, or returns the document already recorded under key
+// (replayed true). A refusal leaves the store unchanged.
+func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time) (Document, bool, *refusal) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if d, ok := st.byKey[key]; ok {
+		d.Replays++
+		return *d, true, nil
+	}
+	if r := st.ledger.reserve(req); r != nil {
+		return Document{}, false, r
+	}
+	now = now.In(ict).Truncate(time.Millisecond)
+	st.docSeq[now.Year()]++
+	rk := refSeqKey{req.TreasuryOfficeCode, req.BudgetYear}
+	st.refSeq[rk]++
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, body); err != nil {
+		compact.Reset()
+		compact.Write(body)
+	}
+	d := &Document{
+		DocumentID:         fmt.Sprintf("KB-%04d-%06d", now.Year(), st.docSeq[now.Year()]),
+		Reference:          fmt.Sprintf("KBNN-%s-%04d-%06d", rk.office, rk.year, st.refSeq[rk]),
+		Status:             StatusReceived,
+		Procedure:          req.Procedure,
+		DossierCode:        req.DossierCode,
+		SupplementNo:       req.SupplementNo,
+		IdempotencyKey:     key,
+		DocumentType:       req.DocumentType,
+		BudgetUnitCode:     req.BudgetUnitCode,
+		TreasuryOfficeCode: req.TreasuryOfficeCode,
+		BudgetYear:         req.BudgetYear,
+		TotalAmount:        req.TotalAmount,
+		LineCount:          len(req.Lines),
+		ReceivedAt:         now,
+		UpdatedAt:          now,
+		Request:            compact.Bytes(),
+	}
+	st.docs = append(st.docs, d)
+	st.byID[d.DocumentID] = d
+	st.byKey[key] = d
+	return *d, false, nil
+}
+
+// byDocumentID returns a copy of the document with that id.
+func (st *store) byDocumentID(id string) (Document, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	d, ok := st.byID[id]
+	if !ok {
+		return Document{}, false
+	}
+	return *d, true
+}
+
+// byIdempotencyKey returns a copy of the document recorded under key.
+func (st *store) byIdempotencyKey(key string) (Document, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	d, ok := st.byKey[key]
+	if !ok {
+		return Document{}, false
+	}
+	return *d, true
+}
+
+// list returns copies of every document in arrival order.
+func (st *store) list() []Document {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make([]Document, len(st.docs))
+	for i, d := range st.docs {
+		out[i] = *d
+	}
+	return out
+}
+
+// setStatus changes a document's status and its update time.
+func (st *store) setStatus(id, status string, now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	d, ok := st.byID[id]
+	if !ok {
+		return false
+	}
+	d.Status = status
+	d.UpdatedAt = now.In(ict).Truncate(time.Millisecond)
+	return true
+}
+
+// remaining reports what remains of one allotment, and whether it exists.
+func (st *store) remaining(unit, chapter, item string) (int64, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.ledger.remainingOf(unit, chapter, item)
+}

@@ -1,0 +1,146 @@
+// Package xmlsig owns inbound signed XML: parsing it safely (no DOCTYPE or
+// entity declarations, bounded depth and element count, UTF-8 only) and
+// verifying its enveloped XML-DSig signatures under the adapter's profile
+// with goxmldsig, returning only the verified content.
+package xmlsig
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/beevik/etree"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// Limits bound the structure of an inbound document before it is parsed.
+type Limits struct {
+	MaxDepth    int // element nesting; zero means 32
+	MaxElements int // element count; zero means 200,000
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 32
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = 200_000
+	}
+	return l
+}
+
+// Parse checks body with a byte scanner (DOCTYPE and entity declarations,
+// depth, element count) and only then builds the tree with etree.
+func Parse(body []byte, lim Limits) (*etree.Document, error) {
+	lim = lim.withDefaults()
+	if err := scan(body, lim); err != nil {
+		return nil, err
+	}
+	doc := etree.NewDocument()
+	doc.ReadSettings = etree.ReadSettings{
+		MaxDepth: lim.MaxDepth + 1,
+		CharsetReader: func(charset string, in io.Reader) (io.Reader, error) {
+			if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") {
+				return in, nil
+			}
+			return nil, fmt.Errorf("encoding %q not accepted, send UTF-8", charset)
+		},
+	}
+	if err := doc.ReadFromBytes(body); err != nil {
+		return nil, problem.Wrap(problem.MalformedBody, err, "The body is not well-formed UTF-8 XML.")
+	}
+	if doc.Root() == nil {
+		return nil, problem.New(problem.MalformedBody, "The body holds no root element.")
+	}
+	return doc, nil
+}
+
+var (
+	commentOpen = []byte("<!--")
+	cdataOpen   = []byte("<![CDATA[")
+)
+
+// scan walks the markup once without allocating. It does not prove the
+// document well-formed (etree does that next); it proves the limits hold and
+// that no declaration other than comments and CDATA sections is present.
+func scan(b []byte, lim Limits) error {
+	depth, count := 0, 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '<' {
+			continue
+		}
+		if i+1 >= len(b) {
+			break
+		}
+		switch b[i+1] {
+		case '/':
+			depth--
+			j := bytes.IndexByte(b[i:], '>')
+			if j < 0 {
+				return nil // unterminated: etree reports it
+			}
+			i += j
+		case '?':
+			j := bytes.Index(b[i:], []byte("?>"))
+			if j < 0 {
+				return nil
+			}
+			i += j + 1
+		case '!':
+			rest := b[i:]
+			switch {
+			case bytes.HasPrefix(rest, commentOpen):
+				j := bytes.Index(rest[len(commentOpen):], []byte("-->"))
+				if j < 0 {
+					return nil
+				}
+				i += len(commentOpen) + j + 2
+			case bytes.HasPrefix(rest, cdataOpen):
+				j := bytes.Index(rest[len(cdataOpen):], []byte("]]>"))
+				if j < 0 {
+					return nil
+				}
+				i += len(cdataOpen) + j + 2
+			default:
+				return problem.Wrap(problem.DoctypeForbidden, errors.New("markup declaration found"), "")
+			}
+		default:
+			count++
+			depth++
+			if count > lim.MaxElements {
+				return problem.New(problem.LimitExceeded, fmt.Sprintf("The document has more than %d elements.", lim.MaxElements))
+			}
+			if depth > lim.MaxDepth {
+				return problem.New(problem.LimitExceeded, fmt.Sprintf("The document nests elements deeper than %d.", lim.MaxDepth))
+			}
+			// find the end of the tag, skipping quoted attribute values
+			var quote byte
+			j := i + 1
+			for ; j < len(b); j++ {
+				c := b[j]
+				if quote != 0 {
+					if c == quote {
+						quote = 0
+					}
+					continue
+				}
+				if c == '"' || c == '\'' {
+					quote = c
+				} else if c == '>' {
+					break
+				}
+			}
+			if j >= len(b) {
+				return nil
+			}
+			if b[j-1] == '/' {
+				depth--
+			}
+			i = j
+		}
+	}
+	return nil
+}

@@ -1,0 +1,62 @@
+package xmlsig
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseRefuses(t *testing.T) {
+	deep := strings.Repeat("<a>", 40) + strings.Repeat("</a>", 40)
+	many := "<r>" + strings.Repeat("<a/>", 300) + "</r>"
+	cases := []struct {
+		name, body, code string
+		lim              Limits
+	}{
+		{"doctype", `<?xml version="1.0"?><!DOCTYPE HoSo><HoSo/>`, "xml-doctype-forbidden", Limits{}},
+		{"internal entity", `<!DOCTYPE HoSo [<!ENTITY x "y">]><HoSo>&x;</HoSo>`, "xml-doctype-forbidden", Limits{}},
+		{"billion laughs", `<!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><l>&b;</l>`, "xml-doctype-forbidden", Limits{}},
+		{"too deep", deep, "limit-exceeded", Limits{}},
+		{"too many elements", many, "limit-exceeded", Limits{MaxElements: 100}},
+		{"not xml", `{"a":1}`, "malformed-body", Limits{}},
+		{"unclosed", `<HoSo><a></HoSo>`, "malformed-body", Limits{}},
+		{"latin-1", `<?xml version="1.0" encoding="ISO-8859-1"?><HoSo/>`, "malformed-body", Limits{}},
+		{"empty", ``, "malformed-body", Limits{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.body), c.lim)
+			wantCode(t, err, c.code)
+		})
+	}
+}
+
+func TestParseAccepts(t *testing.T) {
+	for name, body := range map[string]string{
+		"comment mentioning doctype": `<HoSo><!-- <!DOCTYPE x> --><a>1</a></HoSo>`,
+		"cdata":                      `<HoSo><a><![CDATA[<b> & <!ENTITY>]]></a></HoSo>`,
+		"quoted angle in attribute":  `<HoSo Id="a>b"><a/></HoSo>`,
+		"self-closing at the limit":  strings.Repeat("<a>", 31) + "<b/>" + strings.Repeat("</a>", 31),
+		"utf-8 declaration":          `<?xml version="1.0" encoding="UTF-8"?><HoSo>Kho bạc</HoSo>`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse([]byte(body), Limits{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`<?xml version="1.0"?><HoSo Id="x"><a>1</a><!-- c --><![CDATA[x]]></HoSo>`))
+	f.Add([]byte(`<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>`))
+	f.Add([]byte(`<a b='>'/>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		doc, err := Parse(b, Limits{MaxDepth: 8, MaxElements: 64})
+		if err == nil && doc.Root() == nil {
+			t.Fatal("accepted a document without a root")
+		}
+		if err == nil && len(doc.Root().FindElements("//*")) > 64 {
+			t.Fatal("element limit not enforced")
+		}
+	})
+}

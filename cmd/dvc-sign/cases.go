@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// procedureSpec is testdata/templates/<procedure>/cases.yaml.
+type procedureSpec struct {
+	Signers         []string   `yaml:"signers"`       // roles required, in signing order
+	MissingSigner   []string   `yaml:"missingSigner"` // signers of the missing-role case
+	Tamper          valueEdit  `yaml:"tamper"`
+	SchemaViolation valueEdit  `yaml:"schemaViolation"`
+	Refusal         valueEdit  `yaml:"refusal"`
+	LargeLines      *linesEdit `yaml:"largeLines"`
+}
+
+type valueEdit struct {
+	Path  string `yaml:"path"`
+	Value string `yaml:"value"`
+}
+
+type linesEdit struct {
+	Path  string `yaml:"path"`
+	Count int    `yaml:"count"`
+}
+
+const maxLargeLines = 1_000_000
+
+func readProcedureSpec(path string) (procedureSpec, error) {
+	var s procedureSpec
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return s, fmt.Errorf("cases: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return s, fmt.Errorf("cases: %s: %w", path, err)
+	}
+	if err := s.validate(); err != nil {
+		return s, fmt.Errorf("cases: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s procedureSpec) validate() error {
+	if len(s.Signers) == 0 {
+		return errors.New("signers: empty")
+	}
+	if len(s.MissingSigner) == 0 {
+		return errors.New("missingSigner: empty")
+	}
+	for name, e := range map[string]valueEdit{"tamper": s.Tamper, "schemaViolation": s.SchemaViolation, "refusal": s.Refusal} {
+		if e.Path == "" {
+			return fmt.Errorf("%s.path: empty", name)
+		}
+	}
+	if l := s.LargeLines; l != nil {
+		if l.Path == "" {
+			return errors.New("largeLines.path: empty")
+		}
+		if l.Count < 1 || l.Count > maxLargeLines {
+			return fmt.Errorf("largeLines.count: %d not in 1..%d", l.Count, maxLargeLines)
+		}
+	}
+	return nil
+}
+
+// fixtureCase is one folder under testdata/fixtures/<procedure>/.
+type fixtureCase struct {
+	name   string
+	json   bool
+	before func(procedureSpec) *valueEdit // value set before signing
+	lines  bool                           // apply largeLines before signing
+	// signers returns the signer names; nil means unsigned.
+	signers     func(procedureSpec) []string
+	alg         string
+	after       func(procedureSpec, []byte) ([]byte, error) // body change after signing
+	contentType string                                      // "" = by form
+	noAuth      bool
+	status      int
+	code        string
+}
+
+func required(s procedureSpec) []string { return s.Signers }
+
+func firstReplacedBy(name string) func(procedureSpec) []string {
+	return func(s procedureSpec) []string {
+		out := append([]string{name}, s.Signers[1:]...)
+		return out
+	}
+}
+
+func tamperXML(s procedureSpec, signed []byte) ([]byte, error) {
+	return editXMLPath(signed, s.Tamper)
+}
+
+func tamperJSON(s procedureSpec, body []byte) ([]byte, error) {
+	n, err := parseJSON(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.setScalar(s.Tamper.Path, s.Tamper.Value); err != nil {
+		return nil, err
+	}
+	return n.encode()
+}
+
+// fixtureCases is every case, in the order that numbers their dossier codes.
+// Keep the order stable: appending is fine, inserting renumbers.
+var fixtureCases = []fixtureCase{
+	{name: "valid-xml", signers: required, status: 202},
+	{name: "valid-json", json: true, signers: required, status: 202},
+	{name: "tampered-amount", signers: required, after: tamperXML, status: 400, code: "signature-invalid"},
+	{name: "tampered-json", json: true, signers: required, after: tamperJSON, status: 400, code: "signature-invalid"},
+	{name: "wrapped-signature", signers: required, after: func(s procedureSpec, b []byte) ([]byte, error) {
+		return wrapSignature(b, s.Tamper.Path, s.Tamper.Value)
+	}, status: 400, code: "signature-invalid"},
+	{name: "unsigned-node", signers: required, after: func(_ procedureSpec, b []byte) ([]byte, error) {
+		return addUnsignedNode(b)
+	}, status: 400, code: "signature-invalid"},
+	{name: "wrong-algorithm", signers: required, alg: "rsa-sha1", status: 400, code: "signature-algorithm-not-allowed"},
+	{name: "wrong-algorithm-json", json: true, signers: required, alg: "RS512", status: 400, code: "signature-algorithm-not-allowed"},
+	{name: "untrusted-ca", signers: firstReplacedBy("untrusted-signer"), status: 400, code: "certificate-untrusted"},
+	{name: "expired", signers: firstReplacedBy("expired"), status: 400, code: "certificate-expired"},
+	{name: "revoked", signers: firstReplacedBy("revoked"), status: 400, code: "certificate-revoked"},
+	{name: "missing-signer", signers: func(s procedureSpec) []string { return s.MissingSigner }, status: 400, code: "signer-role-missing"},
+	{name: "no-signature", status: 400, code: "signature-missing"},
+	{name: "no-signature-json", json: true, status: 400, code: "signature-missing"},
+	{name: "doctype", signers: required, after: func(_ procedureSpec, b []byte) ([]byte, error) {
+		return insertDoctype(b), nil
+	}, status: 400, code: "xml-doctype-forbidden"},
+	{name: "malformed", signers: required, after: func(_ procedureSpec, b []byte) ([]byte, error) {
+		return truncateMiddle(b), nil
+	}, status: 400, code: "malformed-body"},
+	{name: "schema-violation", before: func(s procedureSpec) *valueEdit { return &s.SchemaViolation }, signers: required, status: 422, code: "schema-violation"},
+	{name: "schema-violation-json", json: true, before: func(s procedureSpec) *valueEdit { return &s.SchemaViolation }, signers: required, status: 422, code: "schema-violation"},
+	{name: "wrong-content-type", json: true, signers: required, contentType: "text/plain", status: 415, code: "unsupported-media-type"},
+	{name: "no-credential", signers: required, noAuth: true, status: 401, code: "unauthorized"},
+	{name: "treasury-refusal", before: func(s procedureSpec) *valueEdit { return &s.Refusal }, signers: required, status: 422, code: "treasury-refused"},
+	{name: "large-payroll", lines: true, signers: required, status: 202},
+}
+
+// applies reports whether the case exists for this procedure.
+func (c fixtureCase) applies(s procedureSpec) bool {
+	return !c.lines || s.LargeLines != nil
+}

@@ -1,0 +1,137 @@
+// Command dvc-sign is the testers' signing tool: it generates the test PKI,
+// signs XML and JSON dossier templates with it, and regenerates the fixtures
+// under testdata/fixtures. TEST ONLY: its keys must never sign real dossiers.
+//
+//	dvc-sign pki -out testdata/pki [-force]
+//	dvc-sign sign -in template.xml -out request.xml -signer chu-tai-khoan -signer ke-toan-truong
+//	              [-pki testdata/pki] [-alg rsa-sha256] [-c14n c14n10|exc-c14n] [-headers headers.txt]
+//	dvc-sign fixtures [-templates testdata/templates] [-pki testdata/pki] [-out testdata/fixtures]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/kbnn/dvc/adapter/signing"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: dvc-sign <command> [flags]
+
+commands:
+  pki       generate the test PKI (TEST ONLY)
+  sign      sign one XML or JSON template with signers from the test PKI
+  fixtures  regenerate every fixture case from testdata/templates
+
+run "dvc-sign <command> -h" for the flags of a command.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "pki":
+		err = runPKI(args[1:], stderr)
+	case "sign":
+		err = runSign(args[1:], stdout, stderr)
+	case "fixtures":
+		err = runFixtures(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "dvc-sign: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		fmt.Fprintf(stderr, "dvc-sign: %v\n", err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		return errUsage
+	}
+	return nil
+}
+
+func runPKI(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("pki", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "testdata/pki", "output folder")
+	force := fs.Bool("force", false, "replace an existing PKI (then regenerate the fixtures)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return generatePKI(*out, *force)
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runSign(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var req signRequest
+	var signers stringList
+	fs.StringVar(&req.in, "in", "", "template to sign (.xml, or .json for a detached JWS)")
+	fs.StringVar(&req.out, "out", "", "signed output (JSON: the body, unchanged)")
+	fs.StringVar(&req.headers, "headers", "", "also write headers.txt (Content-Type, Authorization, X-JWS-Signature)")
+	fs.StringVar(&req.pki, "pki", "testdata/pki", "PKI folder holding <signer>.crt and <signer>.key")
+	fs.Var(&signers, "signer", "signer name in the PKI folder, repeat in signing order")
+	fs.StringVar(&req.alg, "alg", "", "signature algorithm: "+strings.Join(signing.SignatureMethodNames(), ", ")+
+		" (JSON: "+strings.Join(signing.JWSAlgorithms, ", ")+"); default by key type")
+	fs.StringVar(&req.c14n, "c14n", string(signing.C14N10), "XML canonicalization: c14n10, exc-c14n, c14n10-comments, exc-c14n-comments")
+	fs.StringVar(&req.token, "token", devPortalToken, "bearer token written to -headers")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	req.signers = signers
+	return signFile(req, stdout)
+}
+
+func runFixtures(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("fixtures", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	templates := fs.String("templates", "testdata/templates", "templates folder (<procedure>/dossier.xml, dossier.json, cases.yaml)")
+	pki := fs.String("pki", "testdata/pki", "PKI folder")
+	out := fs.String("out", "testdata/fixtures", "fixtures folder")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	n, err := fixtureGenerator{templates: *templates, out: *out, pki: newPKIDir(*pki)}.run()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d fixture cases under %s\n", n, *out)
+	return nil
+}

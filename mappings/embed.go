@@ -1,0 +1,13 @@
+// Package mappings owns the mapping data that turns a dossier of each procedure into the
+// treasury's SendDocument request: <procedure>/mapping.yaml (one field table per procedure)
+// and codes/<table>.yaml (code tables). The format is described in README.md; the engine that
+// reads it is adapter/mapping.
+package mappings
+
+import "embed"
+
+// FS holds the mapping files, addressed by their path under mappings/ (e.g.
+// "chi-thuong-xuyen/mapping.yaml", "codes/tinh-chat.yaml").
+//
+//go:embed */mapping.yaml codes/*.yaml
+var FS embed.FS
