@@ -73,6 +73,7 @@ func testConfig(t testing.TB, treasuryURL string) *config.Config {
 }
 
 type env struct {
+	app      *Adapter
 	adapter  *httptest.Server
 	treasury *httptest.Server
 	sim      *treasurysim.Sim
@@ -94,7 +95,7 @@ func start(t testing.TB) *env {
 	}
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
-	return &env{adapter: as, treasury: ts, sim: sim, seen: seen}
+	return &env{app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
 }
 
 type simDocument struct {
@@ -199,10 +200,37 @@ func TestFixturesEndToEnd(t *testing.T) {
 		checkGolden(t, name, e.seen.bodies[code])
 	}
 	sameRequestFromBothForms(t, accepted, e.seen.bodies)
+	for code, name := range accepted {
+		e.checkStatusView(t, strings.SplitN(name, "/", 2)[0], code)
+	}
 	for code, name := range refused {
 		if _, ok := accepted[code]; !ok && count[code] != 0 {
 			t.Errorf("%s (%s) was refused but reached the treasury", name, code)
 		}
+	}
+}
+
+// checkStatusView: GET on an accepted dossier shows status 1 and its history.
+func (e *env) checkStatusView(t *testing.T, procedure, code string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.adapter.URL+"/v1/procedures/"+procedure+"/dossiers/"+code, nil)
+	req.Header.Set("Authorization", "Bearer dev-portal-token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rec struct {
+		MaHoSo            string
+		TrangThai         int
+		TreasuryReference string
+		History           []struct{ TrangThai int }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&rec); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s/%s: %d %v", procedure, code, resp.StatusCode, err)
+	}
+	if rec.MaHoSo != code || rec.TrangThai != 1 || rec.TreasuryReference == "" || len(rec.History) != 1 {
+		t.Errorf("status view of %s/%s: %+v", procedure, code, rec)
 	}
 }
 

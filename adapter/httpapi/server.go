@@ -159,7 +159,20 @@ func (s *server) submit(c echo.Context) error {
 }
 
 func (s *server) dossierStatus(c echo.Context) error {
-	return problem.New(problem.NotFound, "No dossier "+c.Param("maHoSo")+" is known for "+c.Param("procedure")+".")
+	procedure, code := c.Param("procedure"), c.Param("maHoSo")
+	c.Set(ctxProcedure, procedure)
+	if s.Intake.Procedure(procedure) == nil {
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
+	}
+	rec, ok, err := s.Intake.Dossier(c.Request().Context(), procedure, code)
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "")
+	}
+	if !ok {
+		return problem.New(problem.NotFound, "No dossier "+code+" is known for "+procedure+".")
+	}
+	c.Set(ctxCode, code)
+	return c.JSON(http.StatusOK, rec)
 }
 
 // handleError is the one place where errors become responses.

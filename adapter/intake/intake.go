@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/document"
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -88,6 +89,7 @@ type Service struct {
 	jws        *jws.Verifier
 	limits     xmlsig.Limits
 	sender     Sender
+	dossiers   dossier.Store
 	log        *slog.Logger
 }
 
@@ -98,15 +100,19 @@ type Options struct {
 	JWS        *jws.Verifier
 	Limits     xmlsig.Limits
 	Sender     Sender
+	Dossiers   dossier.Store // nil means an in-memory store
 	Log        *slog.Logger
 }
 
 // New builds a Service.
 func New(o Options) *Service {
 	s := &Service{procedures: map[string]*Procedure{}, xml: o.XML, jws: o.JWS,
-		limits: o.Limits, sender: o.Sender, log: o.Log}
+		limits: o.Limits, sender: o.Sender, dossiers: o.Dossiers, log: o.Log}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.dossiers == nil {
+		s.dossiers = dossier.NewMemory()
 	}
 	for _, p := range o.Procedures {
 		s.procedures[p.ID] = p
@@ -234,9 +240,26 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Accepted, error)
 		}
 		return nil, problem.Wrap(problem.TreasuryUnavailable, err, "")
 	}
-	return &Accepted{
+	acc := &Accepted{
 		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
 		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
 		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
-	}, nil
+	}
+	err = s.dossiers.Record(ctx, dossier.Record{
+		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered,
+		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, UpdatedAt: sub.ReceivedAt,
+		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
+			Note: "sent to the treasury as " + rc.Reference}},
+	})
+	if err != nil {
+		// The treasury holds the document; the status view catches up with
+		// the treasury's callbacks. Refusing now would only make the portal retry.
+		s.log.Error("dossier status not recorded", "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
+	}
+	return acc, nil
+}
+
+// Dossier returns what the adapter knows of a dossier.
+func (s *Service) Dossier(ctx context.Context, procedure, maHoSo string) (dossier.Record, bool, error) {
+	return s.dossiers.Get(ctx, procedure, maHoSo)
 }

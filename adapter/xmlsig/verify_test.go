@@ -34,6 +34,15 @@ func TestValidTwoSigners(t *testing.T) {
 	}
 }
 
+func TestSHA1OnlyWhenAllowed(t *testing.T) {
+	body := sign(t, template(t), signing.XMLOptions{SignatureMethod: "rsa-sha1"}, both...)
+	_, err := verify(t, body, Policy{})
+	wantCode(t, err, "signature-algorithm-not-allowed")
+	if _, err := verify(t, body, Policy{AllowSHA1: true}); err != nil {
+		t.Fatalf("allowSHA1 should verify an RSA-SHA1 signature: %v", err)
+	}
+}
+
 func TestECDSASigner(t *testing.T) {
 	if _, err := verify(t, sign(t, template(t), signing.XMLOptions{}, "chu-tai-khoan", "ecdsa-signer"), Policy{}); err != nil {
 		t.Fatal(err)

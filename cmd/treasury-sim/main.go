@@ -24,6 +24,7 @@ func main() {
 	clientID := flag.String("client-id", "dvc-adapter", "client id accepted at /api/v1/login")
 	clientSecret := flag.String("client-secret", "dev-treasury-secret", "client secret accepted at /api/v1/login")
 	tokenTTL := flag.Duration("token-ttl", 15*time.Minute, "lifetime of issued access tokens")
+	maxBody := flag.Int64("max-body-bytes", 32<<20, "largest accepted request body (a 5,000-line payroll document is about 1.5 MB)")
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -31,6 +32,7 @@ func main() {
 		ClientID:     *clientID,
 		ClientSecret: *clientSecret,
 		TokenTTL:     *tokenTTL,
+		MaxBodyBytes: *maxBody,
 		Logger:       log,
 	}); err != nil {
 		log.Error("treasury-sim: stopped", "error", err.Error())

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/fixture"
+	"github.com/kbnn/dvc/adapter/intake"
+)
+
+var benchCases = []string{
+	"chi-thuong-xuyen/valid-xml",
+	"chi-thuong-xuyen/valid-json",
+	"von-dau-tu/valid-xml",
+	"chi-thuong-xuyen/large-payroll",
+}
+
+func loadCase(b *testing.B, name string) fixture.Case {
+	b.Helper()
+	c, err := fixture.Load(filepath.Join(repo, "testdata/fixtures", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkVerify is everything the adapter does to a dossier before the
+// treasury call: parse, verify every signature and chain, check roles,
+// convert and validate against the procedure's definition.
+func BenchmarkVerify(b *testing.B) {
+	e := start(b)
+	a := e.app
+	for _, name := range benchCases {
+		c := loadCase(b, name)
+		sub := intake.Submission{Procedure: c.Procedure, ContentType: c.Header.Get("Content-Type"),
+			Body: c.Body, JWSSignature: c.Header.Get("X-JWS-Signature"), ReceivedAt: receipt}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.Body)))
+			for b.Loop() {
+				if _, err := a.Intake.Verify(sub); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSubmitHTTP is one whole submission over HTTP, through mapping and
+// the treasury client to the in-process simulator (which answers repeats
+// from its idempotency record).
+func BenchmarkSubmitHTTP(b *testing.B) {
+	e := start(b)
+	for _, name := range benchCases {
+		c := loadCase(b, name)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.Body)))
+			for b.Loop() {
+				req, _ := c.Request(e.adapter.URL)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusAccepted {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+}
