@@ -5,7 +5,9 @@
 package app
 
 import (
+	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -14,13 +16,16 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/document"
 	"github.com/kbnn/dvc/adapter/httpapi"
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
+	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 	"github.com/kbnn/dvc/mappings"
@@ -32,12 +37,16 @@ type Options struct {
 	Clock      func() time.Time // receipt time; nil means time.Now
 	Log        *slog.Logger
 	HTTPClient *http.Client // for the treasury; nil means a client with the configured timeout
+	// Hook is called at each step of a submission (crash tests); nil means none.
+	Hook func(step string)
 }
 
 // Adapter is an assembled adapter.
 type Adapter struct {
 	Handler *echo.Echo
 	Intake  *intake.Service
+	// Close releases the store's connections.
+	Close func() error
 }
 
 // New assembles the adapter. Any problem with the configuration or the
@@ -62,8 +71,17 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	records, closeStore, err := openStore(cfg, o.Clock)
+	if err != nil {
+		return nil, err
+	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	svc := intake.New(intake.Options{
+		Records: records,
+		Clock:   o.Clock,
+		Hook:    o.Hook,
+		Policy: intake.Policy{Retention: cfg.Idempotency.Retention, DossierRetention: cfg.Idempotency.DossierRetention,
+			Lease: cfg.Idempotency.Lease},
 		Procedures: procs,
 		XML: xmlsig.NewVerifier(ts, xmlsig.Policy{AllowSHA1: cfg.Signatures.AllowSHA1,
 			WithComments: cfg.Signatures.WithComments, MaxSignatures: cfg.Signatures.MaxSignatures}),
@@ -76,11 +94,37 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	for _, t := range cfg.Auth.BearerTokens {
 		callers = append(callers, httpapi.Caller{Name: t.Name, Token: t.Token.Reveal()})
 	}
+	ready := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := records.Ping(ctx); err != nil {
+			o.Log.Warn("store not ready", "err", err)
+			return errors.New("store unreachable")
+		}
+		return nil
+	}
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Clock: o.Clock, Log: o.Log,
+		Clock: o.Clock, Log: o.Log, Ready: ready,
 	})
-	return &Adapter{Handler: h, Intake: svc}, nil
+	return &Adapter{Handler: h, Intake: svc, Close: closeStore}, nil
+}
+
+// openStore returns the configured idempotency store and its closer.
+func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, func() error, error) {
+	if cfg.Store.Kind != "redis" {
+		return idempotency.NewMemory(now), func() error { return nil }, nil
+	}
+	r := cfg.Store.Redis
+	client := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Reveal(),
+		DB: r.DB, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
+		PoolSize: r.PoolSize,
+		// Fail fast: a request waits for Redis at most a few timeouts, then
+		// the adapter answers 503 without sending anything.
+		MaxRetries: 1, DialerRetries: 1,
+	})
+	return redisstore.New(client, r.KeyPrefix, now), client.Close, nil
 }
 
 func loadTrust(c config.Signatures) (*trust.Store, error) {
@@ -129,7 +173,7 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
 		}
 		out = append(out, &intake.Procedure{ID: id, Code: pc.Code, Name: pc.Name,
-			RequiredRoles: pc.RequiredRoles, Definition: def, Mapper: m})
+			RequiredRoles: pc.RequiredRoles, Deadline: pc.Deadline, Definition: def, Mapper: m})
 	}
 	return out, nil
 }

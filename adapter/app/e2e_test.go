@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,6 +54,17 @@ func (c *captured) wrap(h http.Handler) http.Handler {
 	})
 }
 
+// outage answers 503 to the treasury API while down is set.
+func outage(down *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() && strings.HasPrefix(r.URL.Path, "/api/") {
+			http.Error(w, `{"reasonCode":"UNAVAILABLE","message":"down"}`, http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // testConfig is configs/local.yaml with paths made relative to this package.
 func testConfig(t testing.TB, treasuryURL string) *config.Config {
 	t.Helper()
@@ -73,29 +85,40 @@ func testConfig(t testing.TB, treasuryURL string) *config.Config {
 }
 
 type env struct {
-	app      *Adapter
-	adapter  *httptest.Server
-	treasury *httptest.Server
-	sim      *treasurysim.Sim
-	seen     *captured
+	// treasuryDown makes the treasury answer 503 to every API call.
+	treasuryDown *atomic.Bool
+	app          *Adapter
+	adapter      *httptest.Server
+	treasury     *httptest.Server
+	sim          *treasurysim.Sim
+	seen         *captured
 }
 
-func start(t testing.TB) *env {
+func start(t testing.TB) *env { return startWith(t, nil) }
+
+// startWith starts the adapter after edit has adjusted its configuration.
+func startWith(t testing.TB, edit func(*config.Config)) *env {
 	t.Helper()
 	sim := treasurysim.New(treasurysim.Options{Clock: func() time.Time { return receipt }, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
-	ts := httptest.NewServer(seen.wrap(sim))
+	down := &atomic.Bool{}
+	ts := httptest.NewServer(outage(down, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
-	a, err := New(testConfig(t, ts.URL), Options{
+	cfg := testConfig(t, ts.URL)
+	if edit != nil {
+		edit(cfg)
+	}
+	a, err := New(cfg, Options{
 		Clock: func() time.Time { return receipt },
 		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = a.Close() })
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
-	return &env{app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
+	return &env{treasuryDown: down, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
 }
 
 type simDocument struct {

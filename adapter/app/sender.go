@@ -45,6 +45,17 @@ func (s *treasurySender) Send(ctx context.Context, key string, request map[strin
 	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference}, nil
 }
 
+func (s *treasurySender) Find(ctx context.Context, key string) (intake.Receipt, bool, error) {
+	st, err := s.client.FindByKey(ctx, key)
+	if errors.Is(err, treasury.ErrNotFound) {
+		return intake.Receipt{}, false, nil
+	}
+	if err != nil {
+		return intake.Receipt{}, false, classify(err)
+	}
+	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference}, true, nil
+}
+
 func toRequest(m map[string]any) (treasury.SendDocumentRequest, error) {
 	raw, err := json.Marshal(m)
 	if err != nil {

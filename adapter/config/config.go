@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"reflect"
@@ -25,20 +26,26 @@ type Secret string
 func (Secret) String() string { return "[redacted]" }
 
 // LogValue keeps secrets out of slog output.
-func (Secret) LogValue() string { return "[redacted]" }
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalJSON keeps secrets out of any JSON rendering (slog's JSON handler
+// marshals structs that hold them).
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil }
 
 // Reveal returns the secret itself, for the one place that uses it.
 func (s Secret) Reveal() string { return string(s) }
 
 // Config is the whole configuration.
 type Config struct {
-	Server     Server               `yaml:"server"`
-	Auth       Auth                 `yaml:"auth"`
-	Signatures Signatures           `yaml:"signatures"`
-	Limits     Limits               `yaml:"limits"`
-	Treasury   Treasury             `yaml:"treasury"`
-	Procedures map[string]Procedure `yaml:"procedures"`
-	Log        Log                  `yaml:"log"`
+	Server      Server               `yaml:"server"`
+	Auth        Auth                 `yaml:"auth"`
+	Signatures  Signatures           `yaml:"signatures"`
+	Limits      Limits               `yaml:"limits"`
+	Treasury    Treasury             `yaml:"treasury"`
+	Store       Store                `yaml:"store"`
+	Idempotency Idempotency          `yaml:"idempotency"`
+	Procedures  map[string]Procedure `yaml:"procedures"`
+	Log         Log                  `yaml:"log"`
 }
 
 // Server is the HTTP listener.
@@ -91,10 +98,43 @@ type Treasury struct {
 
 // Procedure is one procedure's settings; its id is the map key.
 type Procedure struct {
-	Code           string   `yaml:"code"` // national procedure code (maTTHC)
-	Name           string   `yaml:"name"`
-	SLAWorkingDays int      `yaml:"slaWorkingDays"`
-	RequiredRoles  []string `yaml:"requiredRoles"`
+	Code           string        `yaml:"code"` // national procedure code (maTTHC)
+	Name           string        `yaml:"name"`
+	SLAWorkingDays int           `yaml:"slaWorkingDays"`
+	RequiredRoles  []string      `yaml:"requiredRoles"`
+	Deadline       time.Duration `yaml:"deadline"` // treasury call deadline; default 20s
+}
+
+// Store selects where shared state lives.
+type Store struct {
+	// Kind is "memory" (one process, nothing survives a restart; the
+	// embedded default) or "redis" (production; several instances share it).
+	Kind  string `yaml:"kind"`
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis configures the go-redis UniversalClient: one address for a single
+// server, several for a Cluster, MasterName for Sentinel.
+type Redis struct {
+	Addrs        []string      `yaml:"addrs"`
+	MasterName   string        `yaml:"masterName"`
+	Username     string        `yaml:"username"`
+	Password     Secret        `yaml:"password"`
+	DB           int           `yaml:"db"`
+	KeyPrefix    string        `yaml:"keyPrefix"`    // default "dvc:"
+	DialTimeout  time.Duration `yaml:"dialTimeout"`  // default 500ms
+	ReadTimeout  time.Duration `yaml:"readTimeout"`  // default 500ms
+	WriteTimeout time.Duration `yaml:"writeTimeout"` // default 500ms
+	PoolSize     int           `yaml:"poolSize"`     // default 64
+}
+
+// Idempotency configures the exactly-once records.
+type Idempotency struct {
+	Retention        time.Duration `yaml:"retention"`        // completed keys; default 72h
+	DossierRetention time.Duration `yaml:"dossierRetention"` // sent-dossier claims; default 720h
+	// Lease is how long a request holds its key and dossier before another
+	// attempt may take over; default the longest procedure deadline + 10s.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // Log configures logging.
@@ -151,6 +191,27 @@ func (c *Config) defaults() {
 	def(&c.Server.WriteTimeout, 60*time.Second)
 	def(&c.Server.ShutdownTimeout, 20*time.Second)
 	def(&c.Treasury.Timeout, 10*time.Second)
+	if c.Store.Kind == "" {
+		c.Store.Kind = "memory"
+	}
+	if c.Store.Redis.KeyPrefix == "" {
+		c.Store.Redis.KeyPrefix = "dvc:"
+	}
+	def(&c.Store.Redis.DialTimeout, 500*time.Millisecond)
+	def(&c.Store.Redis.ReadTimeout, 500*time.Millisecond)
+	def(&c.Store.Redis.WriteTimeout, 500*time.Millisecond)
+	if c.Store.Redis.PoolSize == 0 {
+		c.Store.Redis.PoolSize = 64
+	}
+	def(&c.Idempotency.Retention, 72*time.Hour)
+	def(&c.Idempotency.DossierRetention, 720*time.Hour)
+	longest := time.Duration(0)
+	for id, p := range c.Procedures {
+		def(&p.Deadline, 20*time.Second)
+		c.Procedures[id] = p
+		longest = max(longest, p.Deadline)
+	}
+	def(&c.Idempotency.Lease, longest+10*time.Second)
 	if len(c.Signatures.JWSAlgorithms) == 0 {
 		c.Signatures.JWSAlgorithms = []string{"RS256", "ES256"}
 	}
@@ -218,6 +279,21 @@ func (c *Config) Validate() error {
 	if c.Treasury.ClientSecret == "" {
 		return bad("treasury.clientSecret", "must be set")
 	}
+	switch c.Store.Kind {
+	case "memory":
+	case "redis":
+		if len(c.Store.Redis.Addrs) == 0 {
+			return bad("store.redis.addrs", "at least one address is required when store.kind is redis")
+		}
+	default:
+		return bad("store.kind", "must be memory or redis")
+	}
+	if c.Idempotency.Retention < time.Hour {
+		return bad("idempotency.retention", "must be at least 1h")
+	}
+	if c.Idempotency.DossierRetention < c.Idempotency.Retention {
+		return bad("idempotency.dossierRetention", "must be at least idempotency.retention")
+	}
 	if len(c.Procedures) == 0 {
 		return bad("procedures", "at least one procedure is required")
 	}
@@ -238,6 +314,12 @@ func (c *Config) Validate() error {
 		}
 		if p.SLAWorkingDays < 0 {
 			return bad(k+".slaWorkingDays", "must not be negative")
+		}
+		if p.Deadline < 100*time.Millisecond {
+			return bad(k+".deadline", "must be at least 100ms")
+		}
+		if c.Idempotency.Lease <= p.Deadline {
+			return bad("idempotency.lease", fmt.Sprintf("must be longer than procedures.%s.deadline (%s)", id, p.Deadline))
 		}
 		for i, r := range p.RequiredRoles {
 			if !roles[r] {

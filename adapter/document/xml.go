@@ -63,6 +63,8 @@ func readObject(el *etree.Element, sh *shape, at string, fields *[]problem.Field
 			if strings.TrimSpace(t.Data) != "" {
 				*fields = append(*fields, problem.FieldError{Path: at, Message: "text is not allowed here"})
 			}
+		case *etree.ProcInst, *etree.Directive:
+			*fields = append(*fields, problem.FieldError{Path: at, Message: "processing instructions and declarations are not allowed"})
 		case *etree.Element:
 			name := t.Tag
 			path := at + "/" + name
@@ -97,16 +99,25 @@ func readValue(el *etree.Element, sh *shape, at string, fields *[]problem.FieldE
 	if sh.kind == "object" {
 		return readObject(el, sh, at, fields)
 	}
-	if len(el.ChildElements()) > 0 {
-		*fields = append(*fields, problem.FieldError{Path: at, Message: "a value element cannot contain elements"})
-		return nil
+	// The value is all of the element's character data. Comments (kept
+	// when the signature's canonicalization keeps them) are skipped;
+	// anything else inside a value is refused rather than half read.
+	var text strings.Builder
+	for _, tok := range el.Child {
+		switch t := tok.(type) {
+		case *etree.CharData:
+			text.WriteString(t.Data)
+		case *etree.Comment:
+		default:
+			*fields = append(*fields, problem.FieldError{Path: at, Message: "a value element can only hold text"})
+			return nil
+		}
 	}
-	text := el.Text()
 	if sh.kind == "integer" {
-		if n, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64); err == nil {
+		if n, err := strconv.ParseInt(strings.TrimSpace(text.String()), 10, 64); err == nil {
 			return json.Number(strconv.FormatInt(n, 10))
 		}
 		// left as a string: the schema reports the type mismatch at this path
 	}
-	return text
+	return text.String()
 }

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -79,13 +77,5 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		return err
 	}
 }
-
-func jsonEncode(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

@@ -143,19 +143,30 @@ func (s *server) submit(c echo.Context) error {
 		}
 		return problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
 	}
-	acc, err := s.Intake.Submit(req.Context(), intake.Submission{
-		Procedure:    procedure,
-		ContentType:  req.Header.Get("Content-Type"),
-		Body:         body,
-		JWSSignature: req.Header.Get("X-JWS-Signature"),
-		Caller:       c.Get(ctxCaller).(string),
-		ReceivedAt:   s.Clock(),
+	id, _ := c.Get(ctxRequestID).(string)
+	resp, err := s.Intake.Submit(req.Context(), intake.Submission{
+		RequestID:      id,
+		Procedure:      procedure,
+		IdempotencyKey: req.Header.Get("Idempotency-Key"),
+		ContentType:    req.Header.Get("Content-Type"),
+		Body:           body,
+		JWSSignature:   req.Header.Get("X-JWS-Signature"),
+		Caller:         c.Get(ctxCaller).(string),
+		ReceivedAt:     s.Clock(),
 	})
 	if err != nil {
 		return err
 	}
-	c.Set(ctxCode, acc.MaHoSo)
-	return c.JSON(http.StatusAccepted, acc)
+	h := c.Response().Header()
+	for k, v := range resp.Header {
+		h.Set(k, v)
+	}
+	if resp.Replayed {
+		h.Set("Idempotent-Replayed", "true")
+	}
+	c.Response().WriteHeader(resp.Status)
+	_, err = c.Response().Write(resp.Body)
+	return err
 }
 
 func (s *server) dossierStatus(c echo.Context) error {
@@ -203,12 +214,12 @@ func (s *server) handleError(err error, c echo.Context) {
 	} else {
 		s.Log.Info("request refused", attrs...)
 	}
-	if pe.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", itoa(pe.RetryAfter))
+	status, h, body := pe.Render(id)
+	for k, v := range h {
+		c.Response().Header().Set(k, v)
 	}
-	c.Response().Header().Set(echo.HeaderContentType, problem.ContentType)
-	c.Response().WriteHeader(pe.Kind.Status)
+	c.Response().WriteHeader(status)
 	if c.Request().Method != http.MethodHead {
-		_ = jsonEncode(c.Response(), pe.Body(id))
+		_, _ = c.Response().Write(body)
 	}
 }

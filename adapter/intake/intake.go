@@ -10,7 +10,6 @@ package intake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -20,10 +19,10 @@ import (
 
 	"github.com/kbnn/dvc/adapter/document"
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
-	"github.com/kbnn/dvc/adapter/treasury"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 )
@@ -37,6 +36,9 @@ type Mapper interface {
 // It returns a *problem.Error for refusals, unavailability and timeouts.
 type Sender interface {
 	Send(ctx context.Context, downstreamKey string, request map[string]any) (Receipt, error)
+	// Find asks the treasury for the document sent under downstreamKey;
+	// false when there is none.
+	Find(ctx context.Context, downstreamKey string) (Receipt, bool, error)
 }
 
 // Receipt is the treasury's answer to an accepted document.
@@ -51,18 +53,24 @@ type Procedure struct {
 	Code          string // maTTHC
 	Name          string
 	RequiredRoles []string
-	Definition    *document.Definition
-	Mapper        Mapper
+	// Deadline bounds the treasury call; zero means Policy.Deadline.
+	Deadline   time.Duration
+	Definition *document.Definition
+	Mapper     Mapper
 }
 
 // Submission is one inbound request, as the HTTP layer read it.
 type Submission struct {
-	Procedure    string
-	ContentType  string
-	Body         []byte
-	JWSSignature string // X-JWS-Signature header, JSON only
-	Caller       string
-	ReceivedAt   time.Time
+	RequestID string
+	Procedure string
+	// IdempotencyKey is the Idempotency-Key header; empty means derived
+	// from the dossier's identity.
+	IdempotencyKey string
+	ContentType    string
+	Body           []byte
+	JWSSignature   string // X-JWS-Signature header, JSON only
+	Caller         string
+	ReceivedAt     time.Time
 }
 
 // Accepted is the answer to a dossier the treasury took.
@@ -91,6 +99,9 @@ type Service struct {
 	sender     Sender
 	dossiers   dossier.Store
 	log        *slog.Logger
+	records    idempotency.Store
+	policy     Policy
+	hook       func(string)
 }
 
 // Options wire a Service.
@@ -102,12 +113,27 @@ type Options struct {
 	Sender     Sender
 	Dossiers   dossier.Store // nil means an in-memory store
 	Log        *slog.Logger
+	// Records is the idempotency store; nil means an in-memory one.
+	Records idempotency.Store
+	Policy  Policy
+	// Clock is the time source of the in-memory stores; nil means time.Now.
+	Clock func() time.Time
+	// Hook, when set, is called at each step of a submission's path
+	// (crash tests kill the process there).
+	Hook func(step string)
 }
 
 // New builds a Service.
 func New(o Options) *Service {
 	s := &Service{procedures: map[string]*Procedure{}, xml: o.XML, jws: o.JWS,
-		limits: o.Limits, sender: o.Sender, dossiers: o.Dossiers, log: o.Log}
+		limits: o.Limits, sender: o.Sender, dossiers: o.Dossiers, log: o.Log,
+		records: o.Records, policy: o.Policy.withDefaults(), hook: o.Hook}
+	if s.records == nil {
+		s.records = idempotency.NewMemory(o.Clock)
+	}
+	if s.hook == nil {
+		s.hook = func(string) {}
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -137,7 +163,7 @@ type Verified struct {
 func (s *Service) Verify(sub Submission) (*Verified, error) {
 	p := s.procedures[sub.Procedure]
 	if p == nil {
-		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q; see GET /v1/procedures.", sub.Procedure))
+		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", sub.Procedure))
 	}
 	mt, _, err := mime.ParseMediaType(sub.ContentType)
 	if err != nil {
@@ -218,45 +244,6 @@ func checkRoles(required []string, signers []trust.Signer) error {
 		return problem.New(problem.SignerRoleMissing, "Signature(s) required from: "+strings.Join(missing, ", ")+".")
 	}
 	return nil
-}
-
-// Submit verifies, maps and sends one dossier.
-func (s *Service) Submit(ctx context.Context, sub Submission) (*Accepted, error) {
-	v, err := s.Verify(sub)
-	if err != nil {
-		return nil, err
-	}
-	p := v.Procedure
-	req, err := p.Mapper.Apply(v.Value, mapping.Context{Procedure: p.ID, ProcedureCode: p.Code})
-	if err != nil {
-		return nil, problem.Wrap(problem.SchemaViolation, err, "The dossier cannot be mapped to a treasury document: "+err.Error())
-	}
-	key := treasury.DownstreamKey(p.ID, v.MaHoSo, v.SoBoSung)
-	rc, err := s.sender.Send(ctx, key, req)
-	if err != nil {
-		var pe *problem.Error
-		if errors.As(err, &pe) {
-			return nil, err
-		}
-		return nil, problem.Wrap(problem.TreasuryUnavailable, err, "")
-	}
-	acc := &Accepted{
-		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
-		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
-		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
-	}
-	err = s.dossiers.Record(ctx, dossier.Record{
-		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered,
-		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, UpdatedAt: sub.ReceivedAt,
-		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
-			Note: "sent to the treasury as " + rc.Reference}},
-	})
-	if err != nil {
-		// The treasury holds the document; the status view catches up with
-		// the treasury's callbacks. Refusing now would only make the portal retry.
-		s.log.Error("dossier status not recorded", "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
-	}
-	return acc, nil
 }
 
 // Dossier returns what the adapter knows of a dossier.

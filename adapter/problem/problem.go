@@ -29,27 +29,32 @@ const TypeBase = "https://kbnn.gov.vn/dvc/problems/"
 
 // The kinds, one per cause. Codes are part of the contract: never rename one.
 var (
-	MalformedBody        = Kind{"malformed-body", http.StatusBadRequest, "Malformed request body", ""}
-	DoctypeForbidden     = Kind{"xml-doctype-forbidden", http.StatusBadRequest, "DOCTYPE and entity declarations are not accepted", "The document contains a DOCTYPE or entity declaration."}
-	LimitExceeded        = Kind{"limit-exceeded", http.StatusBadRequest, "Document exceeds a structural limit", ""}
-	BodyTooLarge         = Kind{"body-too-large", http.StatusRequestEntityTooLarge, "Request body too large", ""}
-	SignatureMissing     = Kind{"signature-missing", http.StatusBadRequest, "Signature missing", ""}
-	AlgorithmNotAllowed  = Kind{"signature-algorithm-not-allowed", http.StatusBadRequest, "Signature algorithm not allowed", ""}
-	CertificateUntrusted = Kind{"certificate-untrusted", http.StatusBadRequest, "Signer certificate not trusted", "The signer certificate does not chain to a trusted certification authority."}
-	CertificateExpired   = Kind{"certificate-expired", http.StatusBadRequest, "Signer certificate not valid at receipt time", "The signer certificate, or a certificate in its chain, is expired or not yet valid."}
-	CertificateRevoked   = Kind{"certificate-revoked", http.StatusBadRequest, "Signer certificate revoked", "The signer certificate has been revoked by its issuer."}
-	SignerRoleMissing    = Kind{"signer-role-missing", http.StatusBadRequest, "Required signer missing", ""}
-	SignatureInvalid     = Kind{"signature-invalid", http.StatusBadRequest, "Signature does not verify", "The signature does not verify against the document."}
-	Unauthorized         = Kind{"unauthorized", http.StatusUnauthorized, "Caller not authenticated", "A valid caller credential is required."}
-	UnknownProcedure     = Kind{"unknown-procedure", http.StatusNotFound, "Unknown procedure", ""}
-	NotFound             = Kind{"not-found", http.StatusNotFound, "Not found", ""}
-	UnsupportedMediaType = Kind{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."}
-	MethodNotAllowed     = Kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed", ""}
-	SchemaViolation      = Kind{"schema-violation", http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""}
-	TreasuryRefused      = Kind{"treasury-refused", http.StatusUnprocessableEntity, "Treasury refused the document", ""}
-	TreasuryUnavailable  = Kind{"treasury-unavailable", http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."}
-	TreasuryTimeout      = Kind{"treasury-timeout", http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."}
-	Internal             = Kind{"internal", http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."}
+	MalformedBody         = Kind{"malformed-body", http.StatusBadRequest, "Malformed request body", ""}
+	DoctypeForbidden      = Kind{"xml-doctype-forbidden", http.StatusBadRequest, "DOCTYPE and entity declarations are not accepted", "The document contains a DOCTYPE or entity declaration."}
+	LimitExceeded         = Kind{"limit-exceeded", http.StatusBadRequest, "Document exceeds a structural limit", ""}
+	BodyTooLarge          = Kind{"body-too-large", http.StatusRequestEntityTooLarge, "Request body too large", ""}
+	SignatureMissing      = Kind{"signature-missing", http.StatusBadRequest, "Signature missing", ""}
+	AlgorithmNotAllowed   = Kind{"signature-algorithm-not-allowed", http.StatusBadRequest, "Signature algorithm not allowed", ""}
+	CertificateUntrusted  = Kind{"certificate-untrusted", http.StatusBadRequest, "Signer certificate not trusted", "The signer certificate does not chain to a trusted certification authority."}
+	CertificateExpired    = Kind{"certificate-expired", http.StatusBadRequest, "Signer certificate not valid at receipt time", "The signer certificate, or a certificate in its chain, is expired or not yet valid."}
+	CertificateRevoked    = Kind{"certificate-revoked", http.StatusBadRequest, "Signer certificate revoked", "The signer certificate has been revoked by its issuer."}
+	SignerRoleMissing     = Kind{"signer-role-missing", http.StatusBadRequest, "Required signer missing", ""}
+	SignatureInvalid      = Kind{"signature-invalid", http.StatusBadRequest, "Signature does not verify", "The signature does not verify against the document."}
+	Unauthorized          = Kind{"unauthorized", http.StatusUnauthorized, "Caller not authenticated", "A valid caller credential is required."}
+	UnknownProcedure      = Kind{"unknown-procedure", http.StatusNotFound, "Unknown procedure", ""}
+	NotFound              = Kind{"not-found", http.StatusNotFound, "Not found", ""}
+	UnsupportedMediaType  = Kind{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."}
+	MethodNotAllowed      = Kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed", ""}
+	SchemaViolation       = Kind{"schema-violation", http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""}
+	TreasuryRefused       = Kind{"treasury-refused", http.StatusUnprocessableEntity, "Treasury refused the document", ""}
+	TreasuryUnavailable   = Kind{"treasury-unavailable", http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."}
+	TreasuryTimeout       = Kind{"treasury-timeout", http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."}
+	InvalidIdempotencyKey = Kind{"invalid-idempotency-key", http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header must be 1 to 255 printable ASCII characters."}
+	IdempotencyKeyReused  = Kind{"idempotency-key-reused", http.StatusUnprocessableEntity, "Idempotency-Key already used for another request", "This Idempotency-Key was used with a different dossier content; use a new key for a new request."}
+	RequestInProgress     = Kind{"request-in-progress", http.StatusConflict, "A request with this Idempotency-Key is in progress", "The first request with this Idempotency-Key is still being processed; retry after the indicated time."}
+	DossierAlreadySent    = Kind{"dossier-already-submitted", http.StatusConflict, "Dossier already submitted", ""}
+	StoreUnavailable      = Kind{"store-unavailable", http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."}
+	Internal              = Kind{"internal", http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."}
 )
 
 // FieldError names one failing field of a schema violation.
@@ -68,7 +73,9 @@ type Error struct {
 	Extra map[string]any
 	// RetryAfter, in seconds, when positive, becomes a Retry-After header.
 	RetryAfter int
-	Cause      error
+	// Header holds further response headers (e.g. Location).
+	Header map[string]string
+	Cause  error
 }
 
 func (e *Error) Error() string {

@@ -4,7 +4,38 @@ import (
 	"bytes"
 	"encoding/json"
 	"sort"
+	"strconv"
 )
+
+// Encode renders v as the adapter writes every JSON body: no HTML escaping,
+// one trailing newline.
+func Encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Render returns the status, headers and body of e's response to the
+// request with id instance.
+func (e *Error) Render(instance string) (int, map[string]string, []byte) {
+	h := map[string]string{"Content-Type": ContentType}
+	if e.RetryAfter > 0 {
+		h["Retry-After"] = strconv.Itoa(e.RetryAfter)
+	}
+	for k, v := range e.Header {
+		h[k] = v
+	}
+	body, err := Encode(e.Body(instance))
+	if err != nil {
+		body = []byte(`{"type":"` + TypeBase + `internal","title":"Internal error","status":500,"code":"internal"}` + "\n")
+		return 500, map[string]string{"Content-Type": ContentType}, body
+	}
+	return e.Kind.Status, h, body
+}
 
 // Kinds lists every public failure kind, for documentation and tests.
 func Kinds() []Kind {
@@ -14,7 +45,9 @@ func Kinds() []Kind {
 		CertificateExpired, CertificateRevoked, SignerRoleMissing,
 		SignatureInvalid, Unauthorized, UnknownProcedure, NotFound,
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
-		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout, Internal,
+		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
+		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
+		DossierAlreadySent, StoreUnavailable, Internal,
 	}
 }
 

@@ -20,6 +20,12 @@ import (
 type Limits struct {
 	MaxDepth    int // element nesting; zero means 32
 	MaxElements int // element count; zero means 200,000
+	// MaxNamespaceDecls bounds xmlns declarations in the whole document:
+	// each one is copied for every element canonicalization visits, so
+	// many of them cost declarations × elements. Zero means 32.
+	MaxNamespaceDecls int
+	// MaxAttributes bounds the attributes of one element; zero means 16.
+	MaxAttributes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -28,6 +34,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxElements <= 0 {
 		l.MaxElements = 200_000
+	}
+	if l.MaxNamespaceDecls <= 0 {
+		l.MaxNamespaceDecls = 32
+	}
+	if l.MaxAttributes <= 0 {
+		l.MaxAttributes = 16
 	}
 	return l
 }
@@ -55,10 +67,25 @@ func Parse(body []byte, lim Limits) (*etree.Document, error) {
 	if doc.Root() == nil {
 		return nil, problem.New(problem.MalformedBody, "The body holds no root element.")
 	}
+	for _, tok := range doc.Child {
+		switch t := tok.(type) {
+		case *etree.Element:
+			if t != doc.Root() {
+				return nil, problem.New(problem.MalformedBody, "The body holds more than one root element.")
+			}
+		case *etree.CharData:
+			if strings.TrimSpace(t.Data) != "" {
+				return nil, problem.New(problem.MalformedBody, "The body holds text outside the root element.")
+			}
+		}
+	}
 	return doc, nil
 }
 
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 var (
+	xmlnsPrefix = []byte("xmlns")
 	commentOpen = []byte("<!--")
 	cdataOpen   = []byte("<![CDATA[")
 )
@@ -67,7 +94,7 @@ var (
 // document well-formed (etree does that next); it proves the limits hold and
 // that no declaration other than comments and CDATA sections is present.
 func scan(b []byte, lim Limits) error {
-	depth, count := 0, 0
+	depth, count, decls := 0, 0, 0
 	for i := 0; i < len(b); i++ {
 		if b[i] != '<' {
 			continue
@@ -84,6 +111,10 @@ func scan(b []byte, lim Limits) error {
 			}
 			i += j
 		case '?':
+			// only the XML declaration, and only at the very start
+			if i != 0 || !bytes.HasPrefix(b, []byte("<?xml ")) {
+				return problem.New(problem.MalformedBody, "Processing instructions are not accepted.")
+			}
 			j := bytes.Index(b[i:], []byte("?>"))
 			if j < 0 {
 				return nil
@@ -116,8 +147,10 @@ func scan(b []byte, lim Limits) error {
 			if depth > lim.MaxDepth {
 				return problem.New(problem.LimitExceeded, fmt.Sprintf("The document nests elements deeper than %d.", lim.MaxDepth))
 			}
-			// find the end of the tag, skipping quoted attribute values
+			// find the end of the tag, skipping quoted attribute values,
+			// counting attributes and namespace declarations
 			var quote byte
+			attrs := 0
 			j := i + 1
 			for ; j < len(b); j++ {
 				c := b[j]
@@ -127,11 +160,25 @@ func scan(b []byte, lim Limits) error {
 					}
 					continue
 				}
-				if c == '"' || c == '\'' {
+				switch c {
+				case '"', '\'':
 					quote = c
-				} else if c == '>' {
+				case '=':
+					attrs++
+				case 'x':
+					if isSpace(b[j-1]) && bytes.HasPrefix(b[j:], xmlnsPrefix) {
+						decls++
+					}
+				}
+				if c == '>' {
 					break
 				}
+			}
+			if attrs > lim.MaxAttributes {
+				return problem.New(problem.LimitExceeded, fmt.Sprintf("An element has more than %d attributes.", lim.MaxAttributes))
+			}
+			if decls > lim.MaxNamespaceDecls {
+				return problem.New(problem.LimitExceeded, fmt.Sprintf("The document declares more than %d namespaces.", lim.MaxNamespaceDecls))
 			}
 			if j >= len(b) {
 				return nil

@@ -1,6 +1,7 @@
 package xmlsig
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,12 @@ func TestParseRefuses(t *testing.T) {
 		{"unclosed", `<HoSo><a></HoSo>`, "malformed-body", Limits{}},
 		{"latin-1", `<?xml version="1.0" encoding="ISO-8859-1"?><HoSo/>`, "malformed-body", Limits{}},
 		{"empty", ``, "malformed-body", Limits{}},
+		{"processing instruction", `<HoSo><a>1<?x?>2</a></HoSo>`, "malformed-body", Limits{}},
+		{"declaration not first", ` <?xml version="1.0"?><HoSo/>`, "malformed-body", Limits{}},
+		{"element after root", `<HoSo/><HoSo/>`, "malformed-body", Limits{}},
+		{"text after root", `<HoSo/>x`, "malformed-body", Limits{}},
+		{"namespace amplification", "<HoSo>" + nsDecls(40) + "</HoSo>", "limit-exceeded", Limits{}},
+		{"many attributes", `<HoSo ` + manyAttrs(20) + `/>`, "limit-exceeded", Limits{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -28,6 +35,24 @@ func TestParseRefuses(t *testing.T) {
 			wantCode(t, err, c.code)
 		})
 	}
+}
+
+func nsDecls(n int) string {
+	var b strings.Builder
+	b.WriteString("<a")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " xmlns:p%d=\"urn:p%d\"", i, i)
+	}
+	b.WriteString("/>")
+	return b.String()
+}
+
+func manyAttrs(n int) string {
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " a%d=\"x\"", i)
+	}
+	return b.String()
 }
 
 func TestParseAccepts(t *testing.T) {

@@ -46,10 +46,11 @@ func run() error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
 	slog.SetDefault(log)
-	a, err := app.New(cfg, app.Options{Log: log})
+	a, err := app.New(cfg, app.Options{Log: log, Hook: crashHook()})
 	if err != nil {
 		return err
 	}
+	defer a.Close()
 	srv := &http.Server{
 		Addr: cfg.Server.Addr, Handler: a.Handler,
 		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout,

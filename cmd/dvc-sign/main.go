@@ -16,7 +16,9 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kbnn/dvc/adapter/fixturegen"
 	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/testpki"
 )
 
 func main() {
@@ -90,7 +92,7 @@ func runPKI(args []string, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	return generatePKI(*out, *force)
+	return testpki.Generate(*out, *force)
 }
 
 type stringList []string
@@ -101,22 +103,23 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 func runSign(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var req signRequest
+	var req fixturegen.SignRequest
 	var signers stringList
-	fs.StringVar(&req.in, "in", "", "template to sign (.xml, or .json for a detached JWS)")
-	fs.StringVar(&req.out, "out", "", "signed output (JSON: the body, unchanged)")
-	fs.StringVar(&req.headers, "headers", "", "also write headers.txt (Content-Type, Authorization, X-JWS-Signature)")
-	fs.StringVar(&req.pki, "pki", "testdata/pki", "PKI folder holding <signer>.crt and <signer>.key")
+	fs.StringVar(&req.In, "in", "", "template to sign (.xml, or .json for a detached JWS)")
+	fs.StringVar(&req.Out, "out", "", "signed output (JSON: the body, unchanged)")
+	fs.StringVar(&req.Headers, "headers", "", "also write headers.txt (Content-Type, Authorization, X-JWS-Signature)")
+	pki := fs.String("pki", "testdata/pki", "PKI folder holding <signer>.crt and <signer>.key")
 	fs.Var(&signers, "signer", "signer name in the PKI folder, repeat in signing order")
-	fs.StringVar(&req.alg, "alg", "", "signature algorithm: "+strings.Join(signing.SignatureMethodNames(), ", ")+
+	fs.StringVar(&req.Alg, "alg", "", "signature algorithm: "+strings.Join(signing.SignatureMethodNames(), ", ")+
 		" (JSON: "+strings.Join(signing.JWSAlgorithms, ", ")+"); default by key type")
-	fs.StringVar(&req.c14n, "c14n", string(signing.C14N10), "XML canonicalization: c14n10, exc-c14n, c14n10-comments, exc-c14n-comments")
-	fs.StringVar(&req.token, "token", devPortalToken, "bearer token written to -headers")
+	fs.StringVar(&req.C14N, "c14n", string(signing.C14N10), "XML canonicalization: c14n10, exc-c14n, c14n10-comments, exc-c14n-comments")
+	fs.StringVar(&req.Token, "token", fixturegen.DevPortalToken, "bearer token written to -headers")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	req.signers = signers
-	return signFile(req, stdout)
+	req.Signers = signers
+	req.PKI = testpki.NewDir(*pki)
+	return fixturegen.Sign(req, stdout)
 }
 
 func runFixtures(args []string, stdout, stderr io.Writer) error {
@@ -128,7 +131,7 @@ func runFixtures(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	n, err := fixtureGenerator{templates: *templates, out: *out, pki: newPKIDir(*pki)}.run()
+	n, err := fixturegen.Generate(*templates, *out, testpki.NewDir(*pki))
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package fixturegen
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/kbnn/dvc/adapter/testpki"
 )
 
 // wantCases is the fixture contract, written out independently of
@@ -86,7 +88,7 @@ func writeOwnTemplates(t *testing.T) string {
 func generate(t *testing.T, templates, pki string) string {
 	t.Helper()
 	out := t.TempDir()
-	if _, err := (fixtureGenerator{templates: templates, out: out, pki: newPKIDir(pki)}).run(); err != nil {
+	if _, err := (fixtureGenerator{templates: templates, out: out, pki: testpki.NewDir(pki)}).run(); err != nil {
 		t.Fatalf("generate fixtures: %v", err)
 	}
 	return out
@@ -156,13 +158,13 @@ func TestFixturesBadTemplates(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(templates, "thu-b", "cases.yaml"), []byte(tc.cases), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err := fixtureGenerator{templates: templates, out: t.TempDir(), pki: newPKIDir(testPKIDir(t))}.run()
+			_, err := fixtureGenerator{templates: templates, out: t.TempDir(), pki: testpki.NewDir(testPKIDir(t))}.run()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if _, err := (fixtureGenerator{templates: t.TempDir(), out: t.TempDir(), pki: newPKIDir(testPKIDir(t))}).run(); err == nil {
+	if _, err := (fixtureGenerator{templates: t.TempDir(), out: t.TempDir(), pki: testpki.NewDir(testPKIDir(t))}).run(); err == nil {
 		t.Error("empty templates folder accepted")
 	}
 }

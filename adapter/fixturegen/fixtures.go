@@ -1,4 +1,11 @@
-package main
+// Package fixturegen owns the generation of signed test requests: it turns
+// the templates under testdata/templates/<procedure>/ (dossier.xml,
+// dossier.json, cases.yaml) into the fixture cases under
+// testdata/fixtures/<procedure>/<case>/, and signs single templates for
+// testers (dvc-sign sign). Signers come from a SignerSource, in practice the
+// TEST-ONLY PKI of adapter/testpki. Reading fixtures back is adapter/fixture's
+// job.
+package fixturegen
 
 import (
 	"encoding/json"
@@ -17,11 +24,19 @@ import (
 // own code (…-0000001) is never reused by a fixture.
 const firstCaseSequence = 101
 
+// Generate regenerates the fixtures of every procedure under templates that
+// has a cases.yaml into out, signing with signers from pki, and returns the
+// number of case folders written. Each case folder is replaced; out/README.md
+// is rewritten.
+func Generate(templates, out string, pki SignerSource) (int, error) {
+	return fixtureGenerator{templates: templates, out: out, pki: pki}.run()
+}
+
 // fixtureGenerator turns testdata/templates/<procedure>/ into
 // testdata/fixtures/<procedure>/<case>/.
 type fixtureGenerator struct {
 	templates, out string
-	pki            *pkiDir
+	pki            SignerSource
 }
 
 // run regenerates the fixtures of every procedure that has a cases.yaml and
@@ -128,7 +143,7 @@ func (g fixtureGenerator) build(c fixtureCase, t procedureTemplates, code string
 	var signers []signing.Signer
 	if c.signers != nil {
 		var err error
-		if signers, err = g.pki.signerList(c.signers(t.spec)); err != nil {
+		if signers, err = g.pki.Signers(c.signers(t.spec)); err != nil {
 			return nil, headerSet{}, err
 		}
 	}
@@ -136,7 +151,7 @@ func (g fixtureGenerator) build(c fixtureCase, t procedureTemplates, code string
 	if c.before != nil {
 		edit = c.before(t.spec)
 	}
-	hdr := headerSet{contentType: c.contentType, token: devPortalToken}
+	hdr := headerSet{contentType: c.contentType, token: DevPortalToken}
 	if c.noAuth {
 		hdr.token = ""
 	}

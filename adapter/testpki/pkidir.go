@@ -1,4 +1,4 @@
-package main
+package testpki
 
 import (
 	"bytes"
@@ -12,11 +12,11 @@ import (
 	"github.com/kbnn/dvc/adapter/signing"
 )
 
-// pkiDir loads named signers (<name>.crt + <name>.key) from a PKI folder. The
+// Dir loads named signers (<name>.crt + <name>.key) from a PKI folder. The
 // chain of each signer is the leaf plus every non-self-signed issuer found
 // among the folder's certificates, so a signer issued by a root gets a chain
 // of one.
-type pkiDir struct {
+type Dir struct {
 	dir string
 
 	once  sync.Once
@@ -27,11 +27,13 @@ type pkiDir struct {
 	signers map[string]signing.Signer
 }
 
-func newPKIDir(dir string) *pkiDir {
-	return &pkiDir{dir: dir, signers: map[string]signing.Signer{}}
+// NewDir returns the PKI folder dir. Nothing is read until the first signer is
+// asked for. A Dir is safe for concurrent use.
+func NewDir(dir string) *Dir {
+	return &Dir{dir: dir, signers: map[string]signing.Signer{}}
 }
 
-func (p *pkiDir) loadCerts() {
+func (p *Dir) loadCerts() {
 	paths, err := filepath.Glob(filepath.Join(p.dir, "*.crt"))
 	if err != nil {
 		p.err = err
@@ -50,7 +52,7 @@ func (p *pkiDir) loadCerts() {
 }
 
 // signer returns the signer called name, cached.
-func (p *pkiDir) signer(name string) (signing.Signer, error) {
+func (p *Dir) signer(name string) (signing.Signer, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) || strings.Contains(name, "..") {
 		return signing.Signer{}, fmt.Errorf("pki: invalid signer name %q", name)
 	}
@@ -76,8 +78,9 @@ func (p *pkiDir) signer(name string) (signing.Signer, error) {
 	return s, nil
 }
 
-// signerList resolves several names in order.
-func (p *pkiDir) signerList(names []string) ([]signing.Signer, error) {
+// Signers resolves several signer names (<name>.crt + <name>.key in the
+// folder) in order. Each signer is loaded once and cached.
+func (p *Dir) Signers(names []string) ([]signing.Signer, error) {
 	out := make([]signing.Signer, 0, len(names))
 	for _, n := range names {
 		s, err := p.signer(n)
@@ -89,7 +92,7 @@ func (p *pkiDir) signerList(names []string) ([]signing.Signer, error) {
 	return out, nil
 }
 
-func (p *pkiDir) names() []string {
+func (p *Dir) names() []string {
 	var out []string
 	for path := range p.certs {
 		out = append(out, strings.TrimSuffix(filepath.Base(path), ".crt"))
@@ -100,7 +103,7 @@ func (p *pkiDir) names() []string {
 
 // intermediates walks issuers up from leaf and returns the paths of the
 // non-self-signed ones.
-func (p *pkiDir) intermediates(leaf *x509.Certificate) []string {
+func (p *Dir) intermediates(leaf *x509.Certificate) []string {
 	paths := make([]string, 0, len(p.certs))
 	for path := range p.certs {
 		paths = append(paths, path)

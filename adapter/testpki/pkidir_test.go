@@ -1,4 +1,4 @@
-package main
+package testpki
 
 import (
 	"strings"
@@ -7,7 +7,7 @@ import (
 
 func TestPKIDirSigner(t *testing.T) {
 	t.Parallel()
-	p := newPKIDir(testPKIDir(t))
+	p := NewDir(testPKIDir(t))
 	tests := []struct {
 		name      string
 		chainCNs  []string
@@ -49,7 +49,7 @@ func TestPKIDirSigner(t *testing.T) {
 
 func TestPKIDirMissingFolder(t *testing.T) {
 	t.Parallel()
-	if _, err := newPKIDir(t.TempDir()).signer("chu-tai-khoan"); err == nil {
+	if _, err := NewDir(t.TempDir()).signer("chu-tai-khoan"); err == nil {
 		t.Fatal("signer from an empty folder")
 	}
 }

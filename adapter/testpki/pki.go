@@ -1,4 +1,8 @@
-package main
+// Package testpki owns the TEST-ONLY PKI folder (testdata/pki): it generates
+// the root and intermediate CAs, the named signers, the expired, revoked and
+// untrusted certificates and the CRL, and loads named signers back from such a
+// folder with their certificate chains. Its keys must never sign real dossiers.
+package testpki
 
 import (
 	"crypto"
@@ -67,10 +71,9 @@ type issued struct {
 	key  crypto.Signer
 }
 
-// generatePKI writes the test PKI into dir. It refuses to overwrite an
-// existing PKI unless force is set, because every committed fixture is signed
-// with it.
-func generatePKI(dir string, force bool) error {
+// Generate writes the test PKI into dir. It refuses to overwrite an existing
+// PKI unless force is set, because every committed fixture is signed with it.
+func Generate(dir string, force bool) error {
 	if _, err := os.Stat(filepath.Join(dir, "root-ca.crt")); err == nil && !force {
 		return fmt.Errorf("pki: %s already holds a PKI (fixtures depend on it); use -force to replace it", dir)
 	}

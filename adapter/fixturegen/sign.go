@@ -1,4 +1,4 @@
-package main
+package fixturegen
 
 import (
 	"errors"
@@ -12,61 +12,71 @@ import (
 )
 
 const (
-	devPortalToken = "dev-portal-token"
+	// DevPortalToken is the bearer token every fixture carries (except
+	// no-credential); dvc-sign sign writes it to -headers by default.
+	DevPortalToken = "dev-portal-token"
 	jwsHeader      = "X-JWS-Signature"
 )
 
-// signRequest is the sign subcommand's input.
-type signRequest struct {
-	in, out, headers string
-	pki              string
-	signers          []string
-	alg              string // XML short name or JOSE name; "" = per key default
-	c14n             string
-	token            string // bearer token written to the headers file
+// SignerSource resolves signer names, in order, to signers; *testpki.Dir is
+// one.
+type SignerSource interface {
+	Signers(names []string) ([]signing.Signer, error)
 }
 
-// signFile signs one template. An XML input gets enveloped signatures; a
-// .json input is copied unchanged to out and its detached JWS header line is
-// printed to stdout, or written with the other headers when headers is set.
-func signFile(req signRequest, stdout io.Writer) error {
-	if req.in == "" || req.out == "" {
+// SignRequest is the input of Sign.
+type SignRequest struct {
+	In      string       // template to sign: .json for a detached JWS, anything else is XML; required
+	Out     string       // signed output (JSON: the body, unchanged); required
+	Headers string       // headers.txt to write; "" = print the JWS header line of a JSON input to stdout
+	PKI     SignerSource // resolves Signers; required
+	Signers []string     // signer names, in signing order; at least one
+	Alg     string       // XML short name or JOSE name; "" = per key default
+	C14N    string       // XML canonicalization (signing.Canonicalization); "" = c14n10
+	Token   string       // bearer token written to Headers; "" = no Authorization line
+}
+
+// Sign signs one template. An XML input gets enveloped signatures; a .json
+// input is copied unchanged to Out and its detached JWS header line is printed
+// to stdout, or written with the other headers when Headers is set.
+func Sign(req SignRequest, stdout io.Writer) error {
+	if req.In == "" || req.Out == "" {
 		return errors.New("sign: -in and -out are required")
 	}
-	if len(req.signers) == 0 {
+	if len(req.Signers) == 0 {
 		return errors.New("sign: at least one -signer is required")
 	}
-	body, err := os.ReadFile(req.in)
+	body, err := os.ReadFile(req.In)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	signers, err := newPKIDir(req.pki).signerList(req.signers)
+	signers, err := req.PKI.Signers(req.Signers)
 	if err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	isJSON := strings.EqualFold(filepath.Ext(req.in), ".json")
+	isJSON := strings.EqualFold(filepath.Ext(req.In), ".json")
 	var hdr headerSet
 	if isJSON {
-		jws, err := signJSON(body, req.alg, signers)
+		jws, err := signJSON(body, req.Alg, signers)
 		if err != nil {
 			return fmt.Errorf("sign: %w", err)
 		}
-		hdr = headerSet{contentType: "application/json", token: req.token, jws: jws}
+		hdr = headerSet{contentType: "application/json", token: req.Token, jws: jws}
 	} else {
 		body, err = signing.SignXML(body, signing.XMLOptions{
-			SignatureMethod:  req.alg,
-			Canonicalization: signing.Canonicalization(req.c14n),
+			SignatureMethod:  req.Alg,
+			Canonicalization: signing.Canonicalization(req.C14N),
 		}, signers...)
 		if err != nil {
 			return fmt.Errorf("sign: %w", err)
 		}
-		hdr = headerSet{contentType: "application/xml", token: req.token}
+		hdr = headerSet{contentType: "application/xml", token: req.Token}
 	}
-	if err := os.WriteFile(req.out, body, 0o644); err != nil {
+	if err := os.WriteFile(req.Out, body, 0o644); err != nil {
 		return fmt.Errorf("sign: %w", err)
 	}
-	if req.headers != "" {
-		if err := os.WriteFile(req.headers, hdr.bytes(), 0o644); err != nil {
+	if req.Headers != "" {
+		if err := os.WriteFile(req.Headers, hdr.bytes(), 0o644); err != nil {
 			return fmt.Errorf("sign: %w", err)
 		}
 		return nil

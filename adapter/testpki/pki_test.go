@@ -1,4 +1,4 @@
-package main
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -78,7 +78,7 @@ func TestGeneratePKI(t *testing.T) {
 			if err := verifyAt(t, dir, tc.name, receivedAt); !tc.verify(err) {
 				t.Errorf("chain verification at %s: %v", receivedAt, err)
 			}
-			if _, err := newPKIDir(dir).signer(tc.name); err != nil {
+			if _, err := NewDir(dir).signer(tc.name); err != nil {
 				t.Errorf("cannot load as signer: %v", err)
 			}
 		})
@@ -170,7 +170,7 @@ func TestGeneratePKIFiles(t *testing.T) {
 			}
 		}
 	}
-	if err := generatePKI(dir, false); err == nil || !strings.Contains(err.Error(), "-force") {
+	if err := Generate(dir, false); err == nil || !strings.Contains(err.Error(), "-force") {
 		t.Errorf("overwriting an existing PKI without -force: %v", err)
 	}
 }

@@ -1,0 +1,278 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/beevik/etree"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/fixture"
+	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/signing"
+)
+
+// stores is the table every exactly-once test runs over: the embedded
+// in-memory store and Redis (a real server, a key prefix per test).
+var stores = []struct {
+	name string
+	edit func(t *testing.T, c *config.Config)
+}{
+	{"memory", func(t *testing.T, c *config.Config) {}},
+	{"redis", func(t *testing.T, c *config.Config) {
+		u, err := url.Parse(redistest.URL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{u.Host}
+		c.Store.Redis.KeyPrefix = redistest.Prefix(t)
+	}},
+}
+
+func forEachStore(t *testing.T, f func(t *testing.T, e *env)) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			f(t, startWith(t, func(c *config.Config) { st.edit(t, c) }))
+		})
+	}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (e *env) send(t testing.TB, c fixture.Case, key string) answer {
+	t.Helper()
+	req, err := c.Request(e.adapter.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+func (a answer) code() string {
+	var p struct{ Code string }
+	_ = json.Unmarshal(a.body, &p)
+	return p.Code
+}
+
+func fx(t testing.TB, name string) fixture.Case {
+	t.Helper()
+	c, err := fixture.Load(filepath.Join(repo, "testdata/fixtures", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (e *env) docsFor(t *testing.T, code string) int {
+	n := 0
+	for _, d := range e.documents(t) {
+		if d.DossierCode == code {
+			n++
+		}
+	}
+	return n
+}
+
+func TestConcurrentIdenticalSubmissions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		for _, key := range []string{"", "portal-retry-7f3a"} {
+			c := fx(t, "von-dau-tu/valid-xml")
+			if key != "" {
+				c = fx(t, "cam-ket-chi/valid-json")
+			}
+			code, _ := c.DossierCode()
+			var mu sync.Mutex
+			counts := map[string]int{}
+			var bodies [][]byte
+			var wg sync.WaitGroup
+			for i := 0; i < 100; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					a := e.send(t, c, key)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case a.status == 202 && a.header.Get("Idempotent-Replayed") == "true":
+						counts["replayed"]++
+						bodies = append(bodies, a.body)
+					case a.status == 202:
+						counts["first"]++
+						bodies = append(bodies, a.body)
+					case a.status == 409 && a.code() == "request-in-progress" && a.header.Get("Retry-After") != "":
+						counts["in-progress"]++
+					default:
+						counts["unexpected "+a.code()]++
+					}
+				}()
+			}
+			wg.Wait()
+			if counts["first"] != 1 || counts["first"]+counts["replayed"]+counts["in-progress"] != 100 {
+				t.Fatalf("key %q: answers %v", key, counts)
+			}
+			for _, b := range bodies[1:] {
+				if !bytes.Equal(b, bodies[0]) {
+					t.Fatalf("replayed body differs:\n%s\n%s", b, bodies[0])
+				}
+			}
+			if n := e.docsFor(t, code); n != 1 {
+				t.Fatalf("%d treasury documents for %s", n, code)
+			}
+		}
+	})
+}
+
+func TestReplayIsByteIdentical(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		c := fx(t, "tai-khoan/valid-json")
+		first := e.send(t, c, "k-1")
+		again := e.send(t, c, "k-1")
+		if first.status != 202 || again.status != 202 || !bytes.Equal(first.body, again.body) {
+			t.Fatalf("first %d %s\nagain %d %s", first.status, first.body, again.status, again.body)
+		}
+		if first.header.Get("Idempotent-Replayed") != "" || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatal("Idempotent-Replayed must mark the replay only")
+		}
+		// a final refusal is stored and replayed too
+		r := fx(t, "tai-khoan/treasury-refusal")
+		r1, r2 := e.send(t, r, "k-2"), e.send(t, r, "k-2")
+		if r1.status != 422 || r1.code() != "treasury-refused" || !bytes.Equal(r1.body, r2.body) || r2.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("refusal replay: %d %s / %d %s", r1.status, r1.body, r2.status, r2.body)
+		}
+	})
+}
+
+func TestSameKeyOtherContent(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		if a := e.send(t, fx(t, "chi-thuong-xuyen/valid-xml"), "shared-key"); a.status != 202 {
+			t.Fatalf("first: %d %s", a.status, a.body)
+		}
+		other := fx(t, "chi-thuong-xuyen/valid-json")
+		a := e.send(t, other, "shared-key")
+		if a.status != 422 || a.code() != "idempotency-key-reused" {
+			t.Fatalf("other content under the same key: %d %s", a.status, a.body)
+		}
+		code, _ := other.DossierCode()
+		if e.docsFor(t, code) != 0 {
+			t.Fatal("the refused request reached the treasury")
+		}
+	})
+}
+
+func TestSameDossierUnderAnotherKey(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		c := fx(t, "von-dau-tu/valid-json")
+		code, _ := c.DossierCode()
+		if a := e.send(t, c, "key-a"); a.status != 202 {
+			t.Fatalf("first: %d %s", a.status, a.body)
+		}
+		for _, key := range []string{"key-b", ""} {
+			a := e.send(t, c, key)
+			if a.status != 409 || a.code() != "dossier-already-submitted" ||
+				a.header.Get("Location") != "/v1/procedures/von-dau-tu/dossiers/"+code {
+				t.Fatalf("key %q: %d %v %s", key, a.status, a.header, a.body)
+			}
+		}
+		// the XML form of the same dossier is the same dossier
+		if n := e.docsFor(t, code); n != 1 {
+			t.Fatalf("%d documents", n)
+		}
+	})
+}
+
+// A dossier the treasury refused can be corrected and sent again under the
+// derived key: the refusal stored for it gives way to the corrected content.
+func TestRefusedDossierCorrected(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		refused := fx(t, "chi-thuong-xuyen/treasury-refusal")
+		code, _ := refused.DossierCode()
+		if a := e.send(t, refused, ""); a.status != 422 || a.code() != "treasury-refused" {
+			t.Fatalf("refusal: %d %s", a.status, a.body)
+		}
+		corrected := refused
+		corrected.Body = signedTemplate(t, "chi-thuong-xuyen", code)
+		if a := e.send(t, corrected, ""); a.status != 202 {
+			t.Fatalf("corrected: %d %s", a.status, a.body)
+		}
+		if n := e.docsFor(t, code); n != 1 {
+			t.Fatalf("%d documents", n)
+		}
+	})
+}
+
+// signedTemplate signs the procedure's XML template under dossier code.
+func signedTemplate(t *testing.T, procedure, code string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates", procedure, "dossier.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(raw); err != nil {
+		t.Fatal(err)
+	}
+	doc.Root().CreateAttr("Id", "HS-"+code)
+	doc.Root().FindElement("maHoSo").SetText(code)
+	raw, _ = doc.WriteToBytes()
+	var signers []signing.Signer
+	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {
+		s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", n+".crt"), filepath.Join(repo, "testdata/pki", n+".key"),
+			filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		signers = append(signers, s)
+	}
+	out, err := signing.SignXML(raw, signing.XMLOptions{}, signers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A transient failure is not stored: once the treasury is back, the same
+// key goes through.
+func TestTransientFailureNotStored(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		c := fx(t, "cam-ket-chi/valid-xml")
+		e.treasuryDown.Store(true)
+		a := e.send(t, c, "k-transient")
+		if a.status != 503 || a.code() != "treasury-unavailable" || a.header.Get("Retry-After") == "" {
+			t.Fatalf("outage: %d %v %s", a.status, a.header, a.body)
+		}
+		e.treasuryDown.Store(false)
+		if a := e.send(t, c, "k-transient"); a.status != 202 || a.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("after recovery: %d %s", a.status, a.body)
+		}
+	})
+}
+
+func TestInvalidIdempotencyKey(t *testing.T) {
+	e := start(t)
+	a := e.send(t, fx(t, "tai-khoan/valid-xml"), strings.Repeat("k", 300))
+	if a.status != 400 || a.code() != "invalid-idempotency-key" {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+}

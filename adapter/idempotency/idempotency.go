@@ -1,0 +1,106 @@
+// Package idempotency owns the records that make a dossier reach the
+// treasury exactly once: idempotency keys (IETF
+// draft-ietf-httpapi-idempotency-key-header semantics: reserve, complete with
+// the final response, replay it) and dossier claims (one dossier, one
+// treasury document, whatever key it came under). The Store interface has an
+// in-memory implementation here and a Redis one in adapter/redisstore; both
+// pass the same conformance suite (adapter/idempotency/storetest).
+//
+// Leases make crashes safe: a reservation or claim whose holder died expires
+// and the next attempt takes it over, with Recovered set so that it first
+// asks the treasury what the dead holder achieved. Every mutation after a
+// reservation carries the holder's token, so a holder that lost its lease
+// cannot overwrite its successor's result.
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Stored is a final response kept for replays, byte for byte.
+type Stored struct {
+	Status int               `json:"status"`
+	Header map[string]string `json:"header,omitempty"`
+	Body   []byte            `json:"body"`
+	// Replaceable marks a final refusal stored under a derived key: a
+	// corrected dossier (another fingerprint) may take the key over.
+	Replaceable bool `json:"replaceable,omitempty"`
+}
+
+// State is the outcome of Begin.
+type State int
+
+// The states Begin returns.
+const (
+	// Reserved: the caller holds the key until Complete or Release, or
+	// until its lease ends.
+	Reserved State = iota + 1
+	// InProgress: another holder's lease is live; retry after RetryAfter.
+	InProgress
+	// Completed: the stored response of the same request.
+	Completed
+	// Mismatch: the key was used for another payload.
+	Mismatch
+)
+
+func (s State) String() string {
+	switch s {
+	case Reserved:
+		return "reserved"
+	case InProgress:
+		return "in-progress"
+	case Completed:
+		return "completed"
+	case Mismatch:
+		return "mismatch"
+	}
+	return "unknown"
+}
+
+// Begun is what Begin found.
+type Begun struct {
+	State      State
+	Token      string        // Reserved: the lease token
+	Recovered  bool          // Reserved by taking over an expired lease
+	Response   *Stored       // Completed: the stored response
+	RetryAfter time.Duration // InProgress: time left on the holder's lease
+}
+
+// Claim is the outcome of ClaimDossier.
+type Claim struct {
+	Owned      bool          // the caller's key owns the dossier now
+	Recovered  bool          // taken over from an expired claim (its holder may have sent it)
+	Owner      string        // not owned: the key that owns it
+	Sent       bool          // not owned: the owner's document reached the treasury
+	Reference  string        // not owned and sent: the treasury reference
+	RetryAfter time.Duration // not owned and not sent: time left on the owner's lease
+}
+
+// ErrLeaseLost is returned by Complete, Release and SettleDossier when the
+// caller no longer holds the record (its lease ended and another took it).
+var ErrLeaseLost = errors.New("idempotency: lease lost")
+
+// Store keeps keys and dossier claims. Implementations are safe for
+// concurrent use by several processes (Redis) or goroutines (memory).
+type Store interface {
+	// Begin reserves key for a request with this fingerprint, or reports
+	// why it cannot.
+	Begin(ctx context.Context, key, fingerprint string, lease time.Duration) (Begun, error)
+	// Complete stores the final response and keeps it for retention.
+	Complete(ctx context.Context, key, token string, resp Stored, retention time.Duration) error
+	// Release drops a reservation whose outcome is not final (nothing stored).
+	Release(ctx context.Context, key, token string) error
+
+	// ClaimDossier makes owner (a scoped idempotency key) the dossier's
+	// only sender, unless another key owns it.
+	ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (Claim, error)
+	// SettleDossier ends owner's claim: sent keeps it (with the treasury
+	// reference) for retention so no other key can send the dossier again;
+	// not sent releases it (a refused dossier may be corrected and resent).
+	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error
+
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}

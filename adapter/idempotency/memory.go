@@ -1,0 +1,179 @@
+package idempotency
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process Store of the embedded default: one adapter
+// process, nothing survives a restart.
+type Memory struct {
+	now    func() time.Time
+	mu     sync.Mutex
+	keys   map[string]*keyRecord
+	claims map[string]*claimRecord
+	ops    int
+}
+
+type keyRecord struct {
+	fingerprint string
+	token       string
+	leaseUntil  time.Time // in progress while zero response
+	response    *Stored
+	expires     time.Time
+}
+
+type claimRecord struct {
+	owner      string
+	sent       bool
+	reference  string
+	leaseUntil time.Time
+	expires    time.Time
+}
+
+// NewMemory returns an empty store on clock now (nil means time.Now).
+func NewMemory(now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{now: now, keys: map[string]*keyRecord{}, claims: map[string]*claimRecord{}}
+}
+
+// NewToken returns a random lease token.
+func NewToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// inProgressRetention bounds how long an abandoned reservation is kept to
+// report Recovered on takeover.
+const inProgressRetention = 24 * time.Hour
+
+// Begin implements Store.
+func (m *Memory) Begin(_ context.Context, key, fp string, lease time.Duration) (Begun, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(now)
+	r := m.keys[key]
+	if r != nil && !now.Before(r.expires) {
+		r = nil
+	}
+	switch {
+	case r == nil:
+	case r.response != nil:
+		if r.fingerprint == fp {
+			resp := *r.response
+			return Begun{State: Completed, Response: &resp}, nil
+		}
+		if !r.response.Replaceable {
+			return Begun{State: Mismatch}, nil
+		}
+		r = nil // a refused dossier corrected under the same derived key
+	case r.fingerprint != fp:
+		return Begun{State: Mismatch}, nil
+	case now.Before(r.leaseUntil):
+		return Begun{State: InProgress, RetryAfter: r.leaseUntil.Sub(now)}, nil
+	}
+	recovered := r != nil
+	tok := NewToken()
+	m.keys[key] = &keyRecord{fingerprint: fp, token: tok, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
+	return Begun{State: Reserved, Token: tok, Recovered: recovered}, nil
+}
+
+// Complete implements Store.
+func (m *Memory) Complete(_ context.Context, key, token string, resp Stored, retention time.Duration) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.keys[key]
+	if r == nil || r.token != token || r.response != nil {
+		return ErrLeaseLost
+	}
+	resp.Body = append([]byte(nil), resp.Body...)
+	r.response, r.expires = &resp, now.Add(retention)
+	return nil
+}
+
+// Release implements Store.
+func (m *Memory) Release(_ context.Context, key, token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.keys[key]
+	if r == nil || r.token != token || r.response != nil {
+		return ErrLeaseLost
+	}
+	delete(m.keys, key)
+	return nil
+}
+
+// ClaimDossier implements Store.
+func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease time.Duration) (Claim, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.claims[dossier]
+	if c != nil && !now.Before(c.expires) {
+		c = nil
+	}
+	recovered := false
+	if c != nil && c.owner != owner {
+		if c.sent {
+			return Claim{Owner: c.owner, Sent: true, Reference: c.reference}, nil
+		}
+		if now.Before(c.leaseUntil) {
+			return Claim{Owner: c.owner, RetryAfter: c.leaseUntil.Sub(now)}, nil
+		}
+		recovered = true
+	}
+	if c != nil && c.owner == owner && c.sent {
+		return Claim{Owned: true}, nil
+	}
+	if c != nil && c.owner == owner {
+		recovered = !now.Before(c.leaseUntil)
+	}
+	m.claims[dossier] = &claimRecord{owner: owner, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
+	return Claim{Owned: true, Recovered: recovered}, nil
+}
+
+// SettleDossier implements Store.
+func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.claims[dossier]
+	if c == nil || c.owner != owner {
+		return ErrLeaseLost
+	}
+	if !sent {
+		delete(m.claims, dossier)
+		return nil
+	}
+	c.sent, c.reference, c.expires = true, reference, now.Add(retention)
+	return nil
+}
+
+// Ping implements Store.
+func (m *Memory) Ping(context.Context) error { return nil }
+
+// sweep drops expired records every 1,024 operations.
+func (m *Memory) sweep(now time.Time) {
+	m.ops++
+	if m.ops%1024 != 0 {
+		return
+	}
+	for k, r := range m.keys {
+		if !now.Before(r.expires) {
+			delete(m.keys, k)
+		}
+	}
+	for k, c := range m.claims {
+		if !now.Before(c.expires) {
+			delete(m.claims, k)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/mapping"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/treasury"
+)
+
+// Policy holds the exactly-once settings.
+type Policy struct {
+	Retention        time.Duration // completed idempotency records; zero means 72h
+	DossierRetention time.Duration // sent-dossier claims; zero means 30 days
+	Deadline         time.Duration // treasury call deadline when a procedure sets none; zero means 20s
+	// Lease is how long a reservation or claim is held before another
+	// attempt may take it over; zero means the longest deadline plus 10s.
+	Lease time.Duration
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Retention <= 0 {
+		p.Retention = 72 * time.Hour
+	}
+	if p.DossierRetention <= 0 {
+		p.DossierRetention = 30 * 24 * time.Hour
+	}
+	if p.Deadline <= 0 {
+		p.Deadline = 20 * time.Second
+	}
+	return p
+}
+
+// Response is a final HTTP answer, as stored for replays.
+type Response struct {
+	Status   int
+	Header   map[string]string
+	Body     []byte
+	Replayed bool
+}
+
+// DossierID is the identity of one submission of a dossier: procedure,
+// dossier code and supplement number.
+func (v *Verified) DossierID() string {
+	return v.Procedure.ID + "|" + v.MaHoSo + "|" + strconv.Itoa(v.SoBoSung)
+}
+
+// Fingerprint is the hash of the verified content: the same dossier gives
+// the same fingerprint in its XML and its JSON form.
+func (v *Verified) Fingerprint() string {
+	raw, _ := json.Marshal(v.Value) // map keys sorted; numbers kept as written
+	h := sha256.New()
+	h.Write([]byte(v.Procedure.ID))
+	h.Write([]byte{0})
+	h.Write(raw)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) lease() time.Duration {
+	if s.policy.Lease > 0 {
+		return s.policy.Lease
+	}
+	longest := s.policy.Deadline
+	for _, p := range s.procedures {
+		longest = max(longest, p.Deadline)
+	}
+	return longest + 10*time.Second
+}
+
+// Retry-After values, in seconds, for transient failures.
+const (
+	storeRetryAfter    = 5
+	treasuryRetryAfter = 30
+)
+
+// storeDown is the answer when the idempotency store fails: fail closed,
+// nothing is sent without a record.
+func storeDown(err error) error {
+	return &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: storeRetryAfter}
+}
+
+func retryAfter(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
+
+// Submit runs one submission exactly once: verify, reserve the idempotency
+// key (scoped to the caller), claim the dossier, send it to the treasury
+// under its downstream key, and store the final answer for replays.
+// Errors are *problem.Error values that were not stored.
+func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error) {
+	if sub.IdempotencyKey != "" && !validKey(sub.IdempotencyKey) {
+		return nil, problem.New(problem.InvalidIdempotencyKey, "")
+	}
+	v, err := s.Verify(sub)
+	if err != nil {
+		return nil, err
+	}
+	derived := sub.IdempotencyKey == ""
+	key := sub.IdempotencyKey
+	if derived {
+		key = "dossier:" + v.DossierID()
+	}
+	scoped := sub.Caller + "|" + key
+	lease := s.lease()
+	b, err := s.records.Begin(ctx, scoped, v.Fingerprint(), lease)
+	if err != nil {
+		return nil, storeDown(err)
+	}
+	switch b.State {
+	case idempotency.Completed:
+		return &Response{Status: b.Response.Status, Header: b.Response.Header, Body: b.Response.Body, Replayed: true}, nil
+	case idempotency.InProgress:
+		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
+	case idempotency.Mismatch:
+		return nil, problem.New(problem.IdempotencyKeyReused, "")
+	}
+	s.hook("reserved")
+	resp, final, err := s.send(ctx, sub, v, scoped, b.Recovered, lease)
+	if !final {
+		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
+			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
+		}
+		return nil, err
+	}
+	stored := idempotency.Stored{Status: resp.Status, Header: resp.Header, Body: resp.Body,
+		Replaceable: derived && resp.Status != 202}
+	s.hook("settled")
+	if cerr := s.records.Complete(context.WithoutCancel(ctx), scoped, b.Token, stored, s.policy.Retention); cerr != nil {
+		// The answer is right; only its replay copy is missing. A retry
+		// recovers through the treasury's record of the downstream key.
+		s.log.Error("idempotency record not completed", "request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", cerr)
+	}
+	s.hook("completed")
+	return resp, nil
+}
+
+// send claims the dossier and calls the treasury. final reports whether the
+// answer is final (stored for replays) or transient (the reservation is
+// released and a retry starts afresh).
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration) (*Response, bool, error) {
+	p := v.Procedure
+	bg := context.WithoutCancel(ctx)
+	claim, err := s.records.ClaimDossier(ctx, v.DossierID(), owner, lease)
+	if err != nil {
+		return nil, false, storeDown(err)
+	}
+	if !claim.Owned {
+		return nil, false, s.conflict(v, claim)
+	}
+	s.hook("claimed")
+	release := func() {
+		if err := s.records.SettleDossier(bg, v.DossierID(), owner, false, "", 0); err != nil {
+			s.log.Warn("dossier claim not released", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
+		}
+	}
+	req, err := p.Mapper.Apply(v.Value, mapping.Context{Procedure: p.ID, ProcedureCode: p.Code})
+	if err != nil {
+		release()
+		return nil, false, problem.Wrap(problem.SchemaViolation, err, "The dossier cannot be mapped to a treasury document: "+err.Error())
+	}
+	deadline := p.Deadline
+	if deadline <= 0 {
+		deadline = s.policy.Deadline
+	}
+	tctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	key := treasury.DownstreamKey(p.ID, v.MaHoSo, v.SoBoSung)
+	var rc Receipt
+	found := false
+	if recovered || claim.Recovered {
+		// A previous holder may have sent the document before it died.
+		if rc, found, err = s.sender.Find(tctx, key); err != nil {
+			release()
+			return nil, false, err
+		}
+		if found {
+			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
+		}
+	}
+	if !found {
+		rc, err = s.sender.Send(tctx, key, req)
+	}
+	if err != nil {
+		release()
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
+			st, h, body := pe.Render(sub.RequestID)
+			return &Response{Status: st, Header: h, Body: body}, true, nil
+		}
+		if errors.As(err, &pe) {
+			return nil, false, err
+		}
+		return nil, false, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
+	}
+	s.hook("sent")
+	if err := s.records.SettleDossier(bg, v.DossierID(), owner, true, rc.Reference, s.policy.DossierRetention); err != nil {
+		s.log.Error("dossier claim not settled", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
+	}
+	acc := &Accepted{
+		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
+		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
+		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
+	}
+	if err := s.dossiers.Record(bg, dossier.Record{
+		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered,
+		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, UpdatedAt: sub.ReceivedAt,
+		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
+			Note: "sent to the treasury as " + rc.Reference}},
+	}); err != nil {
+		// The treasury holds the document; the status view catches up with
+		// its callbacks. Refusing now would only make the portal retry.
+		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
+	}
+	body, err := problem.Encode(acc)
+	if err != nil {
+		return nil, false, problem.Wrap(problem.Internal, err, "")
+	}
+	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// conflict answers a submission of a dossier that another key owns.
+func (s *Service) conflict(v *Verified, c idempotency.Claim) error {
+	loc := "/v1/procedures/" + v.Procedure.ID + "/dossiers/" + url.PathEscape(v.MaHoSo)
+	e := &problem.Error{Kind: problem.DossierAlreadySent, Header: map[string]string{"Location": loc},
+		Extra: map[string]any{"first": loc}}
+	if c.Sent {
+		e.Detail = fmt.Sprintf("Dossier %s (supplement %d) was already sent to the treasury as %s under another Idempotency-Key.", v.MaHoSo, v.SoBoSung, c.Reference)
+		e.Extra["treasuryReference"] = c.Reference
+	} else {
+		e.Detail = fmt.Sprintf("Dossier %s (supplement %d) is being sent under another Idempotency-Key.", v.MaHoSo, v.SoBoSung)
+		e.RetryAfter = retryAfter(c.RetryAfter)
+	}
+	return e
+}

@@ -1,0 +1,91 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/redistest"
+)
+
+// benchBody is the size of a typical 202 answer with a few KB of detail.
+var benchBody = bytes.Repeat([]byte(`{"maHoSo":"H.01.02-260609-0001","trangThai":"DA_TIEP_NHAN"},`), 64)
+
+// BenchmarkBeginComplete: per op one Begin (reserve), one Complete with a
+// ~4 KB body and one Begin that replays it: three round trips.
+func BenchmarkBeginComplete(b *testing.B) {
+	ctx := context.Background()
+	s := New(redistest.Client(b), redistest.Prefix(b), nil)
+	resp := idempotency.Stored{Status: 202, Body: benchBody,
+		Header: map[string]string{"Content-Type": "application/json", "Location": "/v1/ho-so/H.01.02-260609-0001"}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchBody)))
+	i := 0
+	for b.Loop() {
+		key := "caller|" + strconv.Itoa(i)
+		i++
+		r, err := s.Begin(ctx, key, "fp", 30*time.Second)
+		if err != nil || r.State != idempotency.Reserved {
+			b.Fatalf("%+v %v", r, err)
+		}
+		if err := s.Complete(ctx, key, r.Token, resp, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+		if r, err = s.Begin(ctx, key, "fp", 30*time.Second); err != nil || r.State != idempotency.Completed {
+			b.Fatalf("%+v %v", r, err)
+		}
+	}
+}
+
+// BenchmarkClaimSettle: per op one ClaimDossier and one SettleDossier(sent).
+func BenchmarkClaimSettle(b *testing.B) {
+	ctx := context.Background()
+	s := New(redistest.Client(b), redistest.Prefix(b), nil)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		dossier := "H.01.02-" + strconv.Itoa(i)
+		i++
+		c, err := s.ClaimDossier(ctx, dossier, "caller|k", 30*time.Second)
+		if err != nil || !c.Owned {
+			b.Fatalf("%+v %v", c, err)
+		}
+		if err := s.SettleDossier(ctx, dossier, "caller|k", true, "KBNN-1", time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBeginCompleteParallel: the same cycle from 32×GOMAXPROCS
+// goroutines sharing one client (its default pool), for throughput.
+func BenchmarkBeginCompleteParallel(b *testing.B) {
+	ctx := context.Background()
+	s := New(redistest.Client(b), redistest.Prefix(b), nil)
+	resp := idempotency.Stored{Status: 202, Body: benchBody, Header: map[string]string{"Content-Type": "application/json"}}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		id := idempotency.NewToken()
+		i := 0
+		for pb.Next() {
+			key := id + "|" + strconv.Itoa(i)
+			i++
+			r, err := s.Begin(ctx, key, "fp", 30*time.Second)
+			if err != nil || r.State != idempotency.Reserved {
+				b.Errorf("%+v %v", r, err)
+				return
+			}
+			if err := s.Complete(ctx, key, r.Token, resp, time.Hour); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Begin(ctx, key, "fp", 30*time.Second); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

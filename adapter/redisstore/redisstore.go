@@ -1,0 +1,261 @@
+// Package redisstore owns the Redis-backed stores of the adapter: the
+// idempotency.Store that several adapter instances share. It is the only
+// package besides the cmd wiring that imports go-redis.
+//
+// Every read-then-write is one Lua script (EVALSHA, EVAL on a cold script
+// cache), so it is atomic; each script touches exactly one key, whose name
+// carries a hash tag, so the store works on a single server, Sentinel and
+// Cluster alike:
+//
+//	<prefix>idem:{sha256hex(key)}        one idempotency key (a hash)
+//	<prefix>dossier:{sha256hex(dossier)} one dossier claim (a hash)
+//
+// Hashing keeps the tag well formed whatever characters a caller's key has
+// and bounds the key length. Time comes from the injected clock, never from
+// Redis; each record also gets a Redis TTL TTLSlack beyond its logical
+// expiry, so nothing is kept forever and a clock skew under TTLSlack
+// between an instance and Redis cannot drop a record early.
+//
+// Redis errors are returned wrapped, so callers fail closed.
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kbnn/dvc/adapter/idempotency"
+)
+
+// InProgressRetention is how long an abandoned reservation or claim is kept
+// so that the attempt taking it over is told Recovered (as in Memory).
+const InProgressRetention = 24 * time.Hour
+
+// TTLSlack is how long Redis keeps a record beyond its logical expiry.
+const TTLSlack = 10 * time.Minute
+
+// Store is the Redis idempotency.Store.
+type Store struct {
+	c      redis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+var _ idempotency.Store = (*Store)(nil)
+
+// New returns a store on client with every key under prefix (for example
+// "dvc:"; without braces, or the prefix's tag would put every key in one
+// Cluster slot) on clock now (nil means time.Now).
+func New(client redis.UniversalClient, prefix string, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{c: client, prefix: prefix, now: now}
+}
+
+func (s *Store) keyName(key string) string         { return s.name("idem:{", key) }
+func (s *Store) dossierName(dossier string) string { return s.name("dossier:{", dossier) }
+
+func (s *Store) name(kind, id string) string {
+	sum := sha256.Sum256([]byte(id))
+	var tag [2 * sha256.Size]byte
+	hex.Encode(tag[:], sum[:])
+	var b strings.Builder
+	b.Grow(len(s.prefix) + len(kind) + len(tag) + 1)
+	b.WriteString(s.prefix)
+	b.WriteString(kind)
+	b.Write(tag[:])
+	b.WriteByte('}')
+	return b.String()
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// ttl is the Redis expiry of a record logically alive for d.
+func ttl(d time.Duration) int64 { return max(d+TTLSlack, time.Millisecond).Milliseconds() }
+
+// Begin implements idempotency.Store.
+func (s *Store) Begin(ctx context.Context, key, fp string, lease time.Duration) (idempotency.Begun, error) {
+	now := s.now()
+	tok := idempotency.NewToken()
+	reply, err := beginScript.Run(ctx, s.c, []string{s.keyName(key)},
+		ms(now), fp, tok, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)).Slice()
+	if err != nil {
+		return idempotency.Begun{}, fmt.Errorf("redisstore: begin: %w", err)
+	}
+	b, err := parseBegin(reply, now, tok)
+	if err != nil {
+		return idempotency.Begun{}, fmt.Errorf("redisstore: begin: %w", err)
+	}
+	return b, nil
+}
+
+func parseBegin(r []any, now time.Time, tok string) (idempotency.Begun, error) {
+	if len(r) == 0 {
+		return idempotency.Begun{}, errReply
+	}
+	switch r[0] {
+	case "R":
+		if len(r) != 2 {
+			return idempotency.Begun{}, errReply
+		}
+		return idempotency.Begun{State: idempotency.Reserved, Token: tok, Recovered: r[1] == int64(1)}, nil
+	case "M":
+		return idempotency.Begun{State: idempotency.Mismatch}, nil
+	case "P":
+		if len(r) != 2 {
+			return idempotency.Begun{}, errReply
+		}
+		until, err := millis(r[1])
+		if err != nil {
+			return idempotency.Begun{}, err
+		}
+		return idempotency.Begun{State: idempotency.InProgress, RetryAfter: until.Sub(now)}, nil
+	case "C":
+		resp, err := parseStored(r[1:])
+		if err != nil {
+			return idempotency.Begun{}, err
+		}
+		return idempotency.Begun{State: idempotency.Completed, Response: resp}, nil
+	}
+	return idempotency.Begun{}, errReply
+}
+
+// parseStored reads {status, replaceable, body, name, value, ...}.
+func parseStored(r []any) (*idempotency.Stored, error) {
+	if len(r) < 3 || len(r)%2 != 1 {
+		return nil, errReply
+	}
+	f := make([]string, len(r))
+	for i, v := range r {
+		s, ok := v.(string)
+		if !ok {
+			return nil, errReply
+		}
+		f[i] = s
+	}
+	st, err := strconv.Atoi(f[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: status %q", errReply, f[0])
+	}
+	resp := &idempotency.Stored{Status: st, Replaceable: f[1] == "1", Body: []byte(f[2])}
+	if len(f) > 3 {
+		resp.Header = make(map[string]string, (len(f)-3)/2)
+		for i := 3; i < len(f); i += 2 {
+			resp.Header[f[i]] = f[i+1]
+		}
+	}
+	return resp, nil
+}
+
+// Complete implements idempotency.Store.
+func (s *Store) Complete(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration) error {
+	now := s.now()
+	rep := "0"
+	if resp.Replaceable {
+		rep = "1"
+	}
+	args := make([]any, 0, 6+2*len(resp.Header))
+	args = append(args, token, ms(now.Add(retention)), ttl(retention), resp.Status, rep, resp.Body)
+	for k, v := range resp.Header {
+		args = append(args, k, v)
+	}
+	return s.fenced(ctx, "complete", completeScript, s.keyName(key), args...)
+}
+
+// Release implements idempotency.Store.
+func (s *Store) Release(ctx context.Context, key, token string) error {
+	return s.fenced(ctx, "release", releaseScript, s.keyName(key), token)
+}
+
+// ClaimDossier implements idempotency.Store.
+func (s *Store) ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (idempotency.Claim, error) {
+	now := s.now()
+	r, err := claimScript.Run(ctx, s.c, []string{s.dossierName(dossier)},
+		ms(now), owner, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)).Slice()
+	if err != nil {
+		return idempotency.Claim{}, fmt.Errorf("redisstore: claim dossier: %w", err)
+	}
+	c, err := parseClaim(r, now)
+	if err != nil {
+		return idempotency.Claim{}, fmt.Errorf("redisstore: claim dossier: %w", err)
+	}
+	return c, nil
+}
+
+func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
+	if len(r) == 2 && r[0] == int64(1) {
+		return idempotency.Claim{Owned: true, Recovered: r[1] == int64(1)}, nil
+	}
+	if len(r) != 5 || r[0] != int64(0) {
+		return idempotency.Claim{}, errReply
+	}
+	owner, ok1 := r[1].(string)
+	ref, ok2 := r[3].(string)
+	if !ok1 || !ok2 {
+		return idempotency.Claim{}, errReply
+	}
+	if r[2] == int64(1) {
+		return idempotency.Claim{Owner: owner, Sent: true, Reference: ref}, nil
+	}
+	until, err := millis(r[4])
+	if err != nil {
+		return idempotency.Claim{}, err
+	}
+	return idempotency.Claim{Owner: owner, RetryAfter: until.Sub(now)}, nil
+}
+
+// SettleDossier implements idempotency.Store.
+func (s *Store) SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error {
+	flag := "0"
+	if sent {
+		flag = "1"
+	}
+	now := s.now()
+	return s.fenced(ctx, "settle dossier", settleScript, s.dossierName(dossier),
+		owner, flag, reference, ms(now.Add(retention)), ttl(retention))
+}
+
+// Ping implements idempotency.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisstore: ping: %w", err)
+	}
+	return nil
+}
+
+// fenced runs a script that replies 1, or 0 when the caller lost the record.
+func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key string, args ...any) error {
+	n, err := sc.Run(ctx, s.c, []string{key}, args...).Int64()
+	switch {
+	case err != nil:
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	case n == 0:
+		return idempotency.ErrLeaseLost
+	case n == 1:
+		return nil
+	}
+	return fmt.Errorf("redisstore: %s: %w: %d", op, errReply, n)
+}
+
+var errReply = errors.New("unexpected script reply")
+
+// millis reads a millisecond timestamp the scripts return as a string.
+func millis(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, errReply
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: time %q", errReply, s)
+	}
+	return time.UnixMilli(n), nil
+}

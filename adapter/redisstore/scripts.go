@@ -1,0 +1,108 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts mirror idempotency.Memory line for line. Each touches only
+// KEYS[1]. Times are integers in milliseconds computed in Go from the
+// store's clock (Redis TIME is never read); Lua compares them as doubles,
+// exact below 2^53. Every write also sets a Redis TTL (ARGV ttl) a little
+// beyond the record's logical expiry ("exp"), which the scripts check
+// themselves.
+//
+// A key record is a hash: fp, tok, lu (lease until), exp, and once
+// completed done=1, st (status), rep (1 if replaceable), body, and one
+// field "h:<name>" per header.
+// A dossier claim is a hash: owner, lu, exp, and once sent sent=1, ref.
+
+// beginScript: ARGV now, fingerprint, token, lease until, exp, ttl.
+// Replies {"C", st, rep, body, name, value, ...} | {"M"} | {"P", lu} | {"R", recovered}.
+var beginScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local all = redis.call('HGETALL', KEYS[1])
+local r = {}
+for i = 1, #all, 2 do r[all[i]] = all[i + 1] end
+local recovered = 0
+if r.exp and now < tonumber(r.exp) then
+  if r.done == '1' then
+    if r.fp == ARGV[2] then
+      local out = {'C', r.st, r.rep or '0', r.body or ''}
+      for i = 1, #all, 2 do
+        if string.sub(all[i], 1, 2) == 'h:' then
+          out[#out + 1] = string.sub(all[i], 3)
+          out[#out + 1] = all[i + 1]
+        end
+      end
+      return out
+    end
+    if r.rep ~= '1' then return {'M'} end
+  elseif r.fp ~= ARGV[2] then
+    return {'M'}
+  elseif now < tonumber(r.lu) then
+    return {'P', r.lu}
+  else
+    recovered = 1
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'tok', ARGV[3], 'lu', ARGV[4], 'exp', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {'R', recovered}
+`)
+
+// completeScript: ARGV token, exp, ttl, status, replaceable, body, then
+// header name/value pairs. Replies 1, or 0 when the lease is lost.
+var completeScript = redis.NewScript(`
+local r = redis.call('HMGET', KEYS[1], 'tok', 'done')
+if r[1] ~= ARGV[1] or r[2] then return 0 end
+redis.call('HSET', KEYS[1], 'done', '1', 'exp', ARGV[2], 'st', ARGV[4], 'rep', ARGV[5], 'body', ARGV[6])
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], 'h:' .. ARGV[i], ARGV[i + 1])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`)
+
+// releaseScript: ARGV token. Replies 1, or 0 when the lease is lost.
+var releaseScript = redis.NewScript(`
+local r = redis.call('HMGET', KEYS[1], 'tok', 'done')
+if r[1] ~= ARGV[1] or r[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
+// claimScript: ARGV now, owner, lease until, exp, ttl.
+// Replies {1, recovered} when owned, else {0, owner, sent, ref, lu}.
+var claimScript = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'ref', 'lu', 'exp')
+local recovered = 0
+if c[5] and now < tonumber(c[5]) then
+  local live = now < tonumber(c[4])
+  if c[1] ~= ARGV[2] then
+    if c[2] == '1' then return {0, c[1], 1, c[3] or '', c[4]} end
+    if live then return {0, c[1], 0, '', c[4]} end
+    recovered = 1
+  elseif c[2] == '1' then
+    return {1, 0}
+  elseif not live then
+    recovered = 1
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lu', ARGV[3], 'exp', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1, recovered}
+`)
+
+// settleScript: ARGV owner, sent, reference, exp, ttl. Replies 1, or 0 when
+// owner does not hold the claim.
+var settleScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '1' then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+redis.call('HSET', KEYS[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`)

@@ -1,0 +1,216 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/idempotency/storetest"
+	"github.com/kbnn/dvc/adapter/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) idempotency.Store {
+		return New(redistest.Client(t), redistest.Prefix(t), now)
+	})
+}
+
+// newStore returns a store with its own prefix on a test clock.
+func newStore(t *testing.T) (*Store, *storetest.Clock, redis.UniversalClient) {
+	c, clock := redistest.Client(t), storetest.NewClock()
+	return New(c, redistest.Prefix(t), clock.Now), clock, c
+}
+
+func TestKeyLayout(t *testing.T) {
+	s := New(nil, "dvc:", nil)
+	for _, tc := range []struct{ got, wantPrefix string }{
+		{s.keyName("caller|{odd}}key{"), "dvc:idem:{"},
+		{s.dossierName("H.01.02-{x}"), "dvc:dossier:{"},
+	} {
+		tag := strings.TrimSuffix(strings.TrimPrefix(tc.got, tc.wantPrefix), "}")
+		if !strings.HasPrefix(tc.got, tc.wantPrefix) || len(tag) != 64 || strings.ContainsAny(tag, "{}") {
+			t.Errorf("key %q: want %s<64 hex>}", tc.got, tc.wantPrefix)
+		}
+	}
+	if s.keyName("a") == s.keyName("b") || s.keyName("a") != s.keyName("a") {
+		t.Error("key names are not a function of the key")
+	}
+}
+
+func TestStoredResponseRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	body := make([]byte, 0, 8<<10)
+	for i := range 8 << 10 {
+		body = append(body, byte(i*7)) // every byte value, NULs and invalid UTF-8 included
+	}
+	tests := []struct {
+		name string
+		resp idempotency.Stored
+	}{
+		{"binary body and odd headers", idempotency.Stored{Status: 201, Body: body,
+			Header: map[string]string{"Content-Type": "application/problem+json", "X-Odd": "\xff\x00 h:é", "h:x": ""}}},
+		{"empty body, no headers", idempotency.Stored{Status: 204, Body: []byte{}}},
+		{"replaceable refusal", idempotency.Stored{Status: 422, Body: []byte(`{"x":1}`), Replaceable: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _ := newStore(t)
+			b, err := s.Begin(ctx, "k", "fp", time.Minute)
+			if err != nil || b.State != idempotency.Reserved {
+				t.Fatalf("begin: %+v %v", b, err)
+			}
+			if err := s.Complete(ctx, "k", b.Token, tc.resp, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Begin(ctx, "k", "fp", time.Minute)
+			if err != nil || got.State != idempotency.Completed {
+				t.Fatalf("replay: %+v %v", got, err)
+			}
+			r := got.Response
+			if r.Status != tc.resp.Status || r.Replaceable != tc.resp.Replaceable || !bytes.Equal(r.Body, tc.resp.Body) ||
+				len(r.Header) != len(tc.resp.Header) {
+				t.Fatalf("replayed %d %v %d bytes %v, want %d %v %d bytes %v", r.Status, r.Replaceable, len(r.Body),
+					r.Header, tc.resp.Status, tc.resp.Replaceable, len(tc.resp.Body), tc.resp.Header)
+			}
+			for k, v := range tc.resp.Header {
+				if r.Header[k] != v {
+					t.Errorf("header %q = %q, want %q", k, r.Header[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestRedisTTLsOutliveLogicalExpiry(t *testing.T) {
+	ctx := context.Background()
+	s, _, c := newStore(t)
+	pttl := func(key string) time.Duration {
+		t.Helper()
+		d, err := c.PTTL(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	within := func(what string, got, logical time.Duration) {
+		t.Helper()
+		if got <= logical || got > logical+TTLSlack {
+			t.Errorf("%s: Redis TTL %v, want in (%v, %v]", what, got, logical, logical+TTLSlack)
+		}
+	}
+	b, err := s.Begin(ctx, "k", "fp", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within("reservation", pttl(s.keyName("k")), InProgressRetention)
+	if err := s.Complete(ctx, "k", b.Token, idempotency.Stored{Status: 202}, 72*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	within("completed", pttl(s.keyName("k")), 72*time.Hour)
+	if _, err := s.ClaimDossier(ctx, "d", "k", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	within("claim", pttl(s.dossierName("d")), InProgressRetention)
+	if err := s.SettleDossier(ctx, "d", "k", true, "KBNN-1", 30*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	within("sent claim", pttl(s.dossierName("d")), 30*24*time.Hour)
+}
+
+func TestRecoveredAfterLongCrash(t *testing.T) {
+	ctx := context.Background()
+	s, clock, _ := newStore(t)
+	if _, err := s.ClaimDossier(ctx, "d", "key-a", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(23 * time.Hour) // within InProgressRetention: the takeover must know
+	cl, err := s.ClaimDossier(ctx, "d", "key-a", 30*time.Second)
+	if err != nil || !cl.Owned || !cl.Recovered {
+		t.Fatalf("the owner's retry after its lease: %+v %v", cl, err)
+	}
+}
+
+// closedAddr returns an address nothing listens on.
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	return addr
+}
+
+func TestUnreachableRedisFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	down := redis.NewClient(&redis.Options{Addr: closedAddr(t), DialTimeout: 200 * time.Millisecond, DialerRetries: 1, MaxRetries: -1})
+	t.Cleanup(func() { _ = down.Close() })
+	prefix := redistest.Prefix(t)
+	s := New(down, prefix, storetest.NewClock().Now)
+	ops := map[string]func() error{
+		"begin": func() error {
+			b, err := s.Begin(ctx, "k", "fp", time.Minute)
+			if err == nil || b.State != 0 {
+				t.Errorf("begin answered %+v", b)
+			}
+			return err
+		},
+		"complete": func() error { return s.Complete(ctx, "k", "tok", idempotency.Stored{Status: 202}, time.Hour) },
+		"release":  func() error { return s.Release(ctx, "k", "tok") },
+		"claim": func() error {
+			c, err := s.ClaimDossier(ctx, "d", "k", time.Minute)
+			if err == nil || c.Owned {
+				t.Errorf("claim answered %+v", c)
+			}
+			return err
+		},
+		"settle": func() error { return s.SettleDossier(ctx, "d", "k", true, "KBNN-1", time.Hour) },
+		"ping":   func() error { return s.Ping(ctx) },
+	}
+	for name, op := range ops {
+		err := op()
+		var opErr *net.OpError
+		if err == nil || errors.Is(err, idempotency.ErrLeaseLost) || !errors.As(err, &opErr) ||
+			!strings.HasPrefix(err.Error(), "redisstore: ") {
+			t.Errorf("%s on an unreachable Redis: %v, want a wrapped network error", name, err)
+		}
+	}
+
+	// The same records through a working client: nothing was half written.
+	up := New(redistest.Client(t), prefix, storetest.NewClock().Now)
+	if b, err := up.Begin(ctx, "k", "fp", time.Minute); err != nil || b.State != idempotency.Reserved || b.Recovered {
+		t.Fatalf("begin after recovery: %+v %v", b, err)
+	}
+	if c, err := up.ClaimDossier(ctx, "d", "k", time.Minute); err != nil || !c.Owned || c.Recovered {
+		t.Fatalf("claim after recovery: %+v %v", c, err)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	s, _, _ := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.Begin(ctx, "k", "fp", time.Minute); !errors.Is(err, context.Canceled) {
+		t.Fatalf("begin on a canceled context: %v", err)
+	}
+}
+
+func TestScriptCacheFlushed(t *testing.T) {
+	ctx := context.Background()
+	s, _, c := newStore(t)
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Begin(ctx, "k", "fp", time.Minute); err != nil || b.State != idempotency.Reserved {
+		t.Fatalf("begin after SCRIPT FLUSH: %+v %v", b, err)
+	}
+}
