@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
@@ -154,6 +155,10 @@ func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		return nil, errors.New("config: the file must hold one YAML document")
+	}
 	if env != nil {
 		if err := applyEnv(reflect.ValueOf(&c).Elem(), EnvPrefix, env); err != nil {
 			return nil, err
@@ -234,6 +239,16 @@ var procedureID = regexp.MustCompile(`^[a-z][a-z0-9-]{1,40}$`)
 // Validate reports the first invalid key by its path.
 func (c *Config) Validate() error {
 	bad := func(key, why string) error { return fmt.Errorf("config: %s: %s", key, why) }
+	for key, d := range map[string]time.Duration{
+		"server.readTimeout": c.Server.ReadTimeout, "server.writeTimeout": c.Server.WriteTimeout,
+		"server.shutdownTimeout": c.Server.ShutdownTimeout, "treasury.timeout": c.Treasury.Timeout,
+		"store.redis.dialTimeout": c.Store.Redis.DialTimeout, "store.redis.readTimeout": c.Store.Redis.ReadTimeout,
+		"store.redis.writeTimeout": c.Store.Redis.WriteTimeout, "idempotency.lease": c.Idempotency.Lease,
+	} {
+		if d <= 0 {
+			return bad(key, "must be a positive duration")
+		}
+	}
 	if c.Server.MaxBodyBytes < 1024 {
 		return bad("server.maxBodyBytes", "must be at least 1024")
 	}

@@ -69,9 +69,10 @@ func New(o Options) *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "alive"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
-	v1 := e.Group("/v1", s.authenticate)
-	v1.POST("/procedures/:procedure/dossiers", s.submit)
-	v1.GET("/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus)
+	// Middleware per route, not per group: a group with middleware makes
+	// echo answer 404 instead of 405 for a wrong method under it.
+	e.POST("/v1/procedures/:procedure/dossiers", s.submit, s.authenticate)
+	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, s.authenticate)
 	return e
 }
 
@@ -105,7 +106,8 @@ func (s *server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(h, "Bearer ")
+		scheme, tok, ok := strings.Cut(h, " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer")
 		if ok {
 			for _, cl := range s.Callers {
 				if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
