@@ -11,14 +11,18 @@
 // its allotment VUOT_DU_TOAN (all 422). Accepted documents deduct their lines.
 //
 // Besides the contract's routes, GET /sim/documents lists every accepted document in arrival
-// order, for tests and testers.
+// order, for tests and testers, and /sim/admin/faults reads, replaces and clears the injected
+// faults (see Faults and faults.go, admin.go).
 package treasurysim
 
 import (
+	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -40,6 +44,10 @@ type Options struct {
 	// Logger receives a record for every accepted, replayed or refused document.
 	// Zero: records are discarded.
 	Logger *slog.Logger
+	// Rand drives the injected faults (ErrorRate, TimeoutRate, Jitter); give a seeded source
+	// (rand.NewPCG(seed, seed)) for repeatable runs. The Sim serialises its use.
+	// Zero: a randomly seeded source.
+	Rand rand.Source
 }
 
 // Sim is the treasury simulator. It is safe for concurrent use.
@@ -50,6 +58,12 @@ type Sim struct {
 	tokens    *tokens
 	store     *store
 	handler   http.Handler
+
+	fmu    sync.Mutex // guards faults and rng
+	faults Faults
+	rng    *rand.Rand
+	// sleep waits for d unless ctx ends first (then it returns ctx's error); tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // New returns a simulator with the embedded reference data and fresh allotments. It panics
@@ -85,8 +99,13 @@ func New(opts Options) *Sim {
 	if err != nil {
 		panic("treasurysim: " + err.Error())
 	}
-	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l)}
-	s.handler = s.routes()
+	src := opts.Rand
+	if src == nil {
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l),
+		rng: rand.New(src), sleep: sleepCtx}
+	s.handler = s.withFaults(s.routes())
 	return s
 }
 
@@ -100,6 +119,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/documents", s.authenticated(s.findByKey))
 	mux.HandleFunc("GET /api/v1/documents/{documentId}", s.authenticated(s.documentStatus))
 	mux.HandleFunc("GET /sim/documents", s.listDocuments)
+	s.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, &refusal{status: http.StatusNotFound, ReasonCode: ReasonNotFound,
 			Message: "no route " + r.Method + " " + r.URL.Path})
@@ -107,7 +127,7 @@ func (s *Sim) routes() http.Handler {
 	return mux
 }
 
-// ServeHTTP serves the contract's routes and GET /sim/documents.
+// ServeHTTP serves the contract's routes, with the injected faults, and the /sim/ routes.
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Documents returns every accepted document in arrival order (what GET /sim/documents lists).

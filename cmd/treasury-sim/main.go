@@ -2,6 +2,31 @@
 // server, so the adapter can be run end to end on one machine.
 //
 //	treasury-sim -addr 127.0.0.1:8081 -client-id dvc-adapter -client-secret dev-treasury-secret
+//
+// # Fault injection
+//
+// To show the adapter's breakers, timeouts, outage handling and crash recovery, the simulator
+// injects faults into the treasury API (/api/...; never into /sim/...). The flags set them at
+// start-up; the admin routes change them while it runs:
+//
+//	GET    /sim/admin/faults   current faults as JSON
+//	PUT    /sim/admin/faults   replace them (missing fields are zero; unknown fields or invalid
+//	                           values: 400), e.g.
+//	       curl -X PUT localhost:8081/sim/admin/faults -d '{"latency":"250ms","errorRate":0.3}'
+//	DELETE /sim/admin/faults   clear them (recovery); documents and tokens are kept
+//
+// JSON fields: latency, jitter, hangMax (durations such as "250ms"), errorRate, timeoutRate
+// (probabilities in [0, 1]), outage (bool), outageMode ("503" or "refuse"), afterAccept ("",
+// "drop" or "hang"). Examples:
+//
+//	treasury-sim -error-rate 0.5 -seed 1     half the document calls answer 503 (breaker opens)
+//	treasury-sim -timeout-rate 1             every call hangs until the client gives up
+//	treasury-sim -outage -outage-mode refuse every call's connection is closed unanswered
+//	treasury-sim -after-accept drop          a new document is stored, its answer never sent:
+//	                                         the adapter must recover it by its idempotency key
+//
+// A hang or delay longer than the server's write timeout (2 minutes) ends with the connection
+// closed rather than a 504.
 package main
 
 import (
@@ -10,6 +35,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -25,37 +52,67 @@ func main() {
 	clientSecret := flag.String("client-secret", "dev-treasury-secret", "client secret accepted at /api/v1/login")
 	tokenTTL := flag.Duration("token-ttl", 15*time.Minute, "lifetime of issued access tokens")
 	maxBody := flag.Int64("max-body-bytes", 32<<20, "largest accepted request body (a 5,000-line payroll document is about 1.5 MB)")
+	var f treasurysim.Faults
+	flag.DurationVar(&f.Latency, "latency", 0, "fault: delay before every /api/ call is handled")
+	flag.DurationVar(&f.Jitter, "jitter", 0, "fault: random extra delay in [0, jitter) added to -latency")
+	flag.Float64Var(&f.ErrorRate, "error-rate", 0, "fault: share (0..1) of document calls answered 503 UNAVAILABLE")
+	flag.Float64Var(&f.TimeoutRate, "timeout-rate", 0, "fault: share (0..1) of /api/ calls that hang until the client gives up (or -hang-max, then 504)")
+	flag.DurationVar(&f.HangMax, "hang-max", 0, "fault: longest hang before a 504 GATEWAY_TIMEOUT (0: 30s)")
+	flag.BoolVar(&f.Outage, "outage", false, "fault: every /api/ call fails as -outage-mode says")
+	flag.StringVar(&f.OutageMode, "outage-mode", "", `fault: how -outage fails calls: "503" (the default: answer 503 UNAVAILABLE) or "refuse" (close the connection unanswered)`)
+	flag.StringVar(&f.AfterAccept, "after-accept", "", `fault: "drop" (store a new document, close the connection unanswered) or "hang" (store it, then hang)`)
+	seed := flag.Uint64("seed", 0, "seed of the fault randomness, for repeatable runs (0: random)")
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		fmt.Fprintf(out, "Usage: %s [flags]\n\n", os.Args[0])
+		fmt.Fprint(out, "Runs the treasury simulator. Faults can be changed at run time:\n"+
+			"  GET /sim/admin/faults, PUT /sim/admin/faults (JSON), DELETE /sim/admin/faults (clear).\n\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := f.Validate(); err != nil {
+		log.Error("treasury-sim: bad flags", "error", err.Error())
+		os.Exit(2)
+	}
+	var src rand.Source
+	if *seed != 0 {
+		src = rand.NewPCG(*seed, *seed)
+	}
 	if err := run(log, *addr, treasurysim.Options{
 		ClientID:     *clientID,
 		ClientSecret: *clientSecret,
 		TokenTTL:     *tokenTTL,
 		MaxBodyBytes: *maxBody,
 		Logger:       log,
-	}); err != nil {
+		Rand:         src,
+	}, f); err != nil {
 		log.Error("treasury-sim: stopped", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr string, opts treasurysim.Options) error {
+func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasurysim.Faults) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	sim := treasurysim.New(opts)
+	sim.SetFaults(faults)
 	srv := &http.Server{
 		Addr:              addr,
-		Handler:           treasurysim.New(opts),
+		Handler:           sim,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // longer than the default hang (30 s), so it can end with its 504
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests see the signal: a hanging or delayed call ends at once on shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	errc := make(chan error, 1)
 	go func() {
-		log.Info("treasury-sim: listening", "addr", addr, "clientId", opts.ClientID)
+		log.Info("treasury-sim: listening", "addr", addr, "clientId", opts.ClientID, "faults", faults)
 		errc <- srv.ListenAndServe()
 	}()
 
