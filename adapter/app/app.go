@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/document"
@@ -27,6 +28,7 @@ import (
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/trust"
+	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 	"github.com/kbnn/dvc/mappings"
 	"github.com/kbnn/dvc/schemas"
@@ -67,7 +69,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient)
+	metrics := httpapi.NewMetrics(nil)
+	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
+		upstream.WithLogger(o.Log),
+		upstream.WithStateHook(func(endpoint string, st gobreaker.State) { metrics.BreakerState(endpoint, int(st)) }))
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +110,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	}
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Clock: o.Clock, Log: o.Log, Ready: ready,
+		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: metrics,
 	})
 	return &Adapter{Handler: h, Intake: svc, Close: closeStore}, nil
 }

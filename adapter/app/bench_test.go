@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/fixture"
 	"github.com/kbnn/dvc/adapter/intake"
 )
@@ -71,5 +73,22 @@ func BenchmarkSubmitHTTP(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkSubmitBreakerOpen is a JSON submission refused by an open
+// breaker: verification still runs, the treasury is not called.
+func BenchmarkSubmitBreakerOpen(b *testing.B) {
+	e := startWith(b, func(c *config.Config) {
+		c.Treasury.Resilience = config.Resilience{MinRequests: 1, FailureRatio: 0.5, OpenTimeout: time.Hour, Retries: -1}
+	})
+	c := loadCase(b, "tai-khoan/valid-json")
+	e.treasuryDown.Store(true)
+	e.send(b, c, "")
+	b.ReportAllocs()
+	for b.Loop() {
+		if a := e.send(b, c, ""); a.status != 503 {
+			b.Fatalf("status %d", a.status)
+		}
 	}
 }

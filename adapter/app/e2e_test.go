@@ -55,8 +55,11 @@ func (c *captured) wrap(h http.Handler) http.Handler {
 }
 
 // outage answers 503 to the treasury API while down is set.
-func outage(down *atomic.Bool, h http.Handler) http.Handler {
+func outage(down *atomic.Bool, calls *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/v1/documents") {
+			calls.Add(1)
+		}
 		if down.Load() && strings.HasPrefix(r.URL.Path, "/api/") {
 			http.Error(w, `{"reasonCode":"UNAVAILABLE","message":"down"}`, http.StatusServiceUnavailable)
 			return
@@ -87,6 +90,8 @@ func testConfig(t testing.TB, treasuryURL string) *config.Config {
 type env struct {
 	// treasuryDown makes the treasury answer 503 to every API call.
 	treasuryDown *atomic.Bool
+	// documentCalls counts calls to the treasury's document routes.
+	documentCalls *atomic.Int64
 	app          *Adapter
 	adapter      *httptest.Server
 	treasury     *httptest.Server
@@ -101,8 +106,8 @@ func startWith(t testing.TB, edit func(*config.Config)) *env {
 	t.Helper()
 	sim := treasurysim.New(treasurysim.Options{Clock: func() time.Time { return receipt }, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
-	down := &atomic.Bool{}
-	ts := httptest.NewServer(outage(down, seen.wrap(sim)))
+	down, calls := &atomic.Bool{}, &atomic.Int64{}
+	ts := httptest.NewServer(outage(down, calls, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t, ts.URL)
 	if edit != nil {
@@ -118,7 +123,7 @@ func startWith(t testing.TB, edit func(*config.Config)) *env {
 	t.Cleanup(func() { _ = a.Close() })
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
-	return &env{treasuryDown: down, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
+	return &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
 }
 
 type simDocument struct {

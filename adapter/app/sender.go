@@ -7,27 +7,52 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/treasury"
+	"github.com/kbnn/dvc/adapter/upstream"
 )
 
 // treasurySender turns the mapped request into the contract's type, calls
-// the treasury and classifies its failures into public ones.
+// the treasury through one breaker and bulkhead per endpoint, and
+// classifies its failures into public ones.
 type treasurySender struct {
 	client *treasury.Client
+	send   *upstream.Endpoint
+	status *upstream.Endpoint
 }
 
-func newTreasurySender(c config.Treasury, hc *http.Client) (*treasurySender, error) {
+func newTreasurySender(c config.Treasury, hc *http.Client, opts ...upstream.Option) (*treasurySender, error) {
 	cl, err := treasury.New(treasury.Config{
 		BaseURL: c.BaseURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), Timeout: c.Timeout,
 	}, hc)
 	if err != nil {
 		return nil, fmt.Errorf("treasury: %w", err)
 	}
-	return &treasurySender{client: cl}, nil
+	r := c.Resilience
+	g := upstream.NewGroup("treasury", upstream.Settings{
+		Window: r.Window, MinRequests: r.MinRequests, FailureRatio: r.FailureRatio, OpenTimeout: r.OpenTimeout,
+		HalfOpenMax: r.HalfOpenMax, MaxConcurrent: r.MaxConcurrent, Retries: r.Retries,
+		BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay,
+	}, append([]upstream.Option{upstream.WithClassifier(classifyOutcome)}, opts...)...)
+	return &treasurySender{client: cl, send: g.Endpoint("send-document"), status: g.Endpoint("document-status")}, nil
+}
+
+// classifyOutcome tells the breaker what a treasury answer says about the
+// treasury's health: a business answer is a healthy treasury; a request
+// this side got wrong says nothing about it.
+func classifyOutcome(err error) upstream.Outcome {
+	var ref *treasury.Refusal
+	switch {
+	case errors.As(err, &ref), errors.Is(err, treasury.ErrNotFound):
+		return upstream.Success
+	case errors.Is(err, treasury.ErrInvalidRequest), errors.Is(err, treasury.ErrUnauthorized):
+		return upstream.Excluded
+	}
+	return upstream.DefaultClassify(err)
 }
 
 // retryAfterSeconds is what a caller is told to wait after a transient failure.
@@ -38,7 +63,13 @@ func (s *treasurySender) Send(ctx context.Context, key string, request map[strin
 	if err != nil {
 		return intake.Receipt{}, problem.Wrap(problem.Internal, err, "")
 	}
-	rc, err := s.client.SendDocument(ctx, key, req)
+	// Every send carries the downstream key, so retrying it is safe.
+	var rc treasury.Receipt
+	err = s.send.Do(ctx, true, func(ctx context.Context) error {
+		var err error
+		rc, err = s.client.SendDocument(ctx, key, req)
+		return err
+	})
 	if err != nil {
 		return intake.Receipt{}, classify(err)
 	}
@@ -46,7 +77,12 @@ func (s *treasurySender) Send(ctx context.Context, key string, request map[strin
 }
 
 func (s *treasurySender) Find(ctx context.Context, key string) (intake.Receipt, bool, error) {
-	st, err := s.client.FindByKey(ctx, key)
+	var st treasury.Status
+	err := s.status.Do(ctx, true, func(ctx context.Context) error {
+		var err error
+		st, err = s.client.FindByKey(ctx, key)
+		return err
+	})
 	if errors.Is(err, treasury.ErrNotFound) {
 		return intake.Receipt{}, false, nil
 	}
@@ -72,7 +108,11 @@ func toRequest(m map[string]any) (treasury.SendDocumentRequest, error) {
 
 func classify(err error) error {
 	var ref *treasury.Refusal
+	var rej *upstream.Rejected
 	switch {
+	case errors.As(err, &rej):
+		return &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err,
+			RetryAfter: max(1, int(rej.RetryAfter.Round(time.Second)/time.Second))}
 	case errors.As(err, &ref):
 		e := problem.Wrap(problem.TreasuryRefused, err, "The treasury refused the document: "+ref.ReasonCode+".")
 		e.Extra = map[string]any{"treasuryReasonCode": ref.ReasonCode, "treasuryMessage": ref.Message}

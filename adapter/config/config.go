@@ -95,6 +95,21 @@ type Treasury struct {
 	ClientID     string        `yaml:"clientID"`
 	ClientSecret Secret        `yaml:"clientSecret"`
 	Timeout      time.Duration `yaml:"timeout"` // default 10s
+	Resilience   Resilience    `yaml:"resilience"`
+}
+
+// Resilience configures the circuit breaker, bulkhead and retries of each
+// upstream endpoint. Zero values take the defaults of adapter/upstream.
+type Resilience struct {
+	Window        time.Duration `yaml:"window"`        // rolling failure window; default 30s
+	MinRequests   uint32        `yaml:"minRequests"`   // calls in the window before it can trip; default 20
+	FailureRatio  float64       `yaml:"failureRatio"`  // trip at failures/calls >= this; default 0.5
+	OpenTimeout   time.Duration `yaml:"openTimeout"`   // open before half-open probes; default 15s
+	HalfOpenMax   uint32        `yaml:"halfOpenMax"`   // probes while half-open; default 3
+	MaxConcurrent int           `yaml:"maxConcurrent"` // bulkhead per endpoint; default 64
+	Retries       int           `yaml:"retries"`       // extra attempts of idempotent calls; default 2, negative none
+	BaseDelay     time.Duration `yaml:"baseDelay"`     // backoff base; default 100ms
+	MaxDelay      time.Duration `yaml:"maxDelay"`      // backoff cap; default 2s
 }
 
 // Procedure is one procedure's settings; its id is the map key.
@@ -287,6 +302,12 @@ func (c *Config) Validate() error {
 	}
 	if u, err := url.Parse(c.Treasury.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return bad("treasury.baseURL", "must be an absolute http(s) URL")
+	}
+	if r := c.Treasury.Resilience; r.FailureRatio < 0 || r.FailureRatio > 1 {
+		return bad("treasury.resilience.failureRatio", "must be between 0 and 1")
+	}
+	if r := c.Treasury.Resilience; r.Window < 0 || r.OpenTimeout < 0 || r.BaseDelay < 0 || r.MaxDelay < 0 || r.MaxConcurrent < 0 {
+		return bad("treasury.resilience", "durations and maxConcurrent must not be negative")
 	}
 	if c.Treasury.ClientID == "" {
 		return bad("treasury.clientID", "must be set")

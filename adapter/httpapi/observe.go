@@ -19,6 +19,13 @@ type Metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	breakers *prometheus.GaugeVec
+}
+
+// BreakerState records an upstream endpoint's circuit breaker state
+// (0 closed, 1 half-open, 2 open).
+func (m *Metrics) BreakerState(endpoint string, state int) {
+	m.breakers.WithLabelValues(endpoint).Set(float64(state))
 }
 
 // NewMetrics registers the series on reg (a new registry when nil).
@@ -39,7 +46,11 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "status"}),
 	}
-	reg.MustRegister(m.requests, m.latency)
+	m.breakers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "dvc_upstream_breaker_state",
+		Help: "Circuit breaker state per upstream endpoint: 0 closed, 1 half-open, 2 open.",
+	}, []string{"endpoint"})
+	reg.MustRegister(m.requests, m.latency, m.breakers)
 	return m
 }
 

@@ -1,0 +1,73 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/config"
+)
+
+func breakerGauge(t *testing.T, e *env) string {
+	t.Helper()
+	resp, err := http.Get(e.adapter.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, `dvc_upstream_breaker_state{endpoint="treasury/send-document"}`) {
+			return strings.Fields(l)[1]
+		}
+	}
+	return ""
+}
+
+// A treasury outage opens the send-document breaker after minRequests
+// failures; while open, submissions are refused with Retry-After without a
+// call to the treasury; after recovery a probe closes it again.
+func TestBreakerOpensAndCloses(t *testing.T) {
+	e := startWith(t, func(c *config.Config) {
+		c.Treasury.Resilience = config.Resilience{MinRequests: 4, FailureRatio: 0.5,
+			OpenTimeout: 300 * time.Millisecond, HalfOpenMax: 1, Retries: -1}
+	})
+	c := fx(t, "von-dau-tu/valid-xml")
+	if g := breakerGauge(t, e); g != "0" {
+		t.Fatalf("breaker gauge before: %q", g)
+	}
+	e.treasuryDown.Store(true)
+	for i := 0; i < 4; i++ {
+		if a := e.send(t, c, ""); a.status != 503 || a.code() != "treasury-unavailable" {
+			t.Fatalf("failure %d: %d %s", i, a.status, a.body)
+		}
+	}
+	before := e.documentCalls.Load()
+	a := e.send(t, c, "")
+	if a.status != 503 || a.code() != "treasury-unavailable" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("open breaker: %d %v %s", a.status, a.header, a.body)
+	}
+	if e.documentCalls.Load() != before {
+		t.Fatal("an open breaker let a call through to the treasury")
+	}
+	if g := breakerGauge(t, e); g != "2" {
+		t.Fatalf("breaker gauge while open: %q", g)
+	}
+	e.treasuryDown.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a := e.send(t, c, "")
+		if a.status == 202 {
+			break
+		}
+		if a.status != 503 || time.Now().After(deadline) {
+			t.Fatalf("after recovery: %d %s", a.status, a.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := breakerGauge(t, e); g != "0" {
+		t.Fatalf("breaker gauge after recovery: %q", g)
+	}
+}
