@@ -1,5 +1,6 @@
-# Targets are what CI and people run. `make run` and `make test` need only Go
-# (and, for the XSD test, xmllint from Debian's libxml2-utils).
+# Targets are what CI and people run. `make run` needs only Go; `make test`
+# also needs xmllint (Debian: libxml2-utils) and a Redis: REDIS_URL, else
+# 127.0.0.1:6379, else a throwaway redis-server it starts (Debian: redis-server).
 GO        ?= go
 BIN       := bin
 GOLANGCI  := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0

@@ -1,0 +1,9 @@
+package upstream
+
+import (
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/redistest"
+)
+
+func TestMain(m *testing.M) { redistest.Main(m) }
