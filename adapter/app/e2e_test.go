@@ -92,11 +92,11 @@ type env struct {
 	treasuryDown *atomic.Bool
 	// documentCalls counts calls to the treasury's document routes.
 	documentCalls *atomic.Int64
-	app          *Adapter
-	adapter      *httptest.Server
-	treasury     *httptest.Server
-	sim          *treasurysim.Sim
-	seen         *captured
+	app           *Adapter
+	adapter       *httptest.Server
+	treasury      *httptest.Server
+	sim           *treasurysim.Sim
+	seen          *captured
 }
 
 func start(t testing.TB) *env { return startWith(t, nil) }
