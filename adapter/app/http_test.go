@@ -203,14 +203,18 @@ func TestTreasuryUnavailable(t *testing.T) {
 	}
 }
 
-// A treasury that does not answer within treasury.timeout gives 504
-// treasury-timeout. The stub lets the first document through (so that the
-// login is done and cached) and holds the next one until the adapter gives
-// up on it; the test's own deadline only keeps a broken adapter from hanging
-// the suite.
+// A treasury that does not answer within the procedure's deadline gives 504
+// treasury-timeout. The stub lets the first document (another procedure,
+// with the default deadline) through so that the login is done and cached,
+// and holds the next one until the adapter gives up on it; the test's own
+// deadline only keeps a broken adapter from hanging the suite.
 func TestTreasuryTimeout(t *testing.T) {
 	var documents atomic.Int64
-	s := startHTTP(t, func(c *config.Config) { c.Treasury.Timeout = 300 * time.Millisecond },
+	s := startHTTP(t, func(c *config.Config) {
+		p := c.Procedures["cam-ket-chi"]
+		p.Deadline = 500 * time.Millisecond
+		c.Procedures["cam-ket-chi"] = p
+	},
 		func(sim http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.Method == http.MethodPost && r.URL.Path == "/api/v1/documents" && documents.Add(1) > 1 {
@@ -225,7 +229,7 @@ func TestTreasuryTimeout(t *testing.T) {
 		})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if a := httpSend(t, ctx, s.adapter.URL, httpCase(t, "cam-ket-chi", "valid-xml")); a.status != http.StatusAccepted {
+	if a := httpSend(t, ctx, s.adapter.URL, httpCase(t, "tai-khoan", "valid-xml")); a.status != http.StatusAccepted {
 		t.Fatalf("first dossier: %d %s", a.status, a.body)
 	}
 	a := httpSend(t, ctx, s.adapter.URL, httpCase(t, "cam-ket-chi", "valid-json"))
