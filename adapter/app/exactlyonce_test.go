@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/kbnn/dvc/adapter/fixture"
 	"github.com/kbnn/dvc/adapter/redistest"
 	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/treasurysim"
 )
 
 // stores is the table every exactly-once test runs over: the embedded
@@ -41,7 +43,15 @@ var stores = []struct {
 func forEachStore(t *testing.T, f func(t *testing.T, e *env)) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
-			f(t, startWith(t, func(c *config.Config) { st.edit(t, c) }))
+			f(t, startWith(t, func(c *config.Config) {
+				st.edit(t, c)
+				// short deadlines so that a hanging treasury ends the call soon
+				for id, p := range c.Procedures {
+					p.Deadline = time.Second
+					c.Procedures[id] = p
+				}
+				c.Idempotency.Lease = 3 * time.Second
+			}))
 		})
 	}
 }
@@ -275,4 +285,29 @@ func TestInvalidIdempotencyKey(t *testing.T) {
 	if a.status != 400 || a.code() != "invalid-idempotency-key" {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
+}
+
+// The treasury books the document but its answer never arrives: the
+// adapter answers 504 and keeps nothing; the retry sends again under the
+// same downstream key and gets the first document back, not a second one.
+func TestTimeoutAfterTreasuryBookedIt(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})
+		c := fx(t, "chi-thuong-xuyen/valid-json")
+		code, _ := c.DossierCode()
+		if a := e.send(t, c, ""); a.status != 504 || a.code() != "treasury-timeout" {
+			t.Fatalf("first attempt: %d %s", a.status, a.body)
+		}
+		if n := e.docsFor(t, code); n != 1 {
+			t.Fatalf("the treasury should hold the document it booked: %d", n)
+		}
+		e.sim.SetFaults(treasurysim.Faults{})
+		a := e.send(t, c, "")
+		if a.status != 202 {
+			t.Fatalf("retry: %d %s", a.status, a.body)
+		}
+		if n := e.docsFor(t, code); n != 1 {
+			t.Fatalf("%d documents after the retry", n)
+		}
+	})
 }
