@@ -1,79 +1,125 @@
-// Command portal-sim stands in for the National Public Service Portal's
-// integration endpoint on :8082 so that `make run` has every party. Today it
-// answers the session login and records every service call it receives at
-// GET /sim/received; status delivery to it arrives with the callbacks work.
+// Command portal-sim runs the portal simulator (package adapter/portalsim) as an HTTP server,
+// so the adapter's status delivery can be run end to end on one machine.
+//
+//	portal-sim -addr 127.0.0.1:8082 -username dvc-adapter -password dev-portal-secret
+//
+// Routes: POST /api (session JSON: Login, TraCuuHoSo, DongBoHoSoMC, CapNhatTienDoHoSoMC),
+// POST /oauth/token and POST /api/<service> (bearer variant), GET /sim/received (every service
+// call received, in arrival order).
+//
+// # Fault injection
+//
+// The flags set faults at start-up; the admin routes change them while it runs:
+//
+//	GET    /sim/admin/faults   current faults as JSON
+//	PUT    /sim/admin/faults   replace them (missing fields are zero; unknown fields or invalid
+//	                           values: 400), e.g.
+//	       curl -X PUT localhost:8082/sim/admin/faults -d '{"errorCode":"99","errorRate":0.5}'
+//	DELETE /sim/admin/faults   clear them; dossiers, sessions and received calls are kept
+//
+// JSON fields: down (bool: 503 with Retry-After: 1), latency ("200ms"), errorCode (answered as
+// error_code to service calls), errorRate (share of service calls, 0..1; 0 with errorCode set
+// means all), expireSessions (bool: every session and token expires after one call).
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
-	"io"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
-)
 
-type received struct {
-	Service string    `json:"service"`
-	MaHoSo  string    `json:"maHoSo,omitempty"`
-	Status  string    `json:"status,omitempty"`
-	Time    time.Time `json:"time"`
-}
+	"github.com/kbnn/dvc/adapter/portalsim"
+)
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8082", "listen address")
+	var opts portalsim.Options
+	flag.StringVar(&opts.Username, "username", "dvc-adapter", "username accepted by Login (and client id at /oauth/token)")
+	flag.StringVar(&opts.Password, "password", "dev-portal-secret", "password accepted by Login (and client secret at /oauth/token)")
+	flag.DurationVar(&opts.SessionTTL, "session-ttl", 30*time.Minute, "lifetime of a session after login")
+	flag.DurationVar(&opts.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of bearer tokens")
+	flag.StringVar(&opts.SuccessCode, "success-code", `"00"`, `error_code of successful answers, as JSON: 0, "0" or "00"`)
+	flag.StringVar(&opts.RejectBackwardCode, "reject-backward-code", "", "answer this error_code to a status that moves a dossier backwards (empty: accept it)")
+	var f portalsim.Faults
+	flag.BoolVar(&f.Down, "down", false, "fault: answer every protocol call 503 with Retry-After: 1")
+	flag.DurationVar(&f.Latency, "latency", 0, "fault: delay before every protocol call is handled")
+	flag.StringVar(&f.ErrorCode, "error-code", "", "fault: error_code answered to service calls (see -error-rate)")
+	flag.Float64Var(&f.ErrorRate, "error-rate", 0, `fault: share (0..1) of service calls answered -error-code ("99" if unset); 0 with -error-code means all`)
+	flag.BoolVar(&f.ExpireSessions, "expire-sessions", false, "fault: every session and token expires after serving one call (forces re-login)")
+	seed := flag.Uint64("seed", 0, "seed of the fault randomness, for repeatable runs (0: random)")
+	flag.Usage = func() {
+		out := flag.CommandLine.Output()
+		_, _ = fmt.Fprintf(out, "Usage: %s [flags]\n\n", os.Args[0])
+		_, _ = fmt.Fprint(out, "Runs the portal simulator. Faults can be changed at run time:\n"+
+			"  GET /sim/admin/faults, PUT /sim/admin/faults (JSON), DELETE /sim/admin/faults (clear).\n\n")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	var (
-		mu   sync.Mutex
-		recs = []received{}
-	)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"error_code": 0, "session": "sim-session"})
-	})
-	mux.HandleFunc("POST /", func(w http.ResponseWriter, r *http.Request) {
-		var req struct {
-			Service string `json:"service"`
-		}
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if json.Unmarshal(body, &req) != nil || req.Service == "" {
-			writeJSON(w, map[string]any{"error_code": "99", "message": "bad request"})
-			return
-		}
-		mu.Lock()
-		recs = append(recs, received{Service: req.Service, Time: time.Now()})
-		mu.Unlock()
-		writeJSON(w, map[string]any{"error_code": "00", "message": "ok"})
-	})
-	mux.HandleFunc("GET /sim/received", func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		writeJSON(w, recs)
-	})
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Info("portal simulator listening", "addr", *addr)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("portal simulator", "err", err)
+
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := opts.Validate(); err != nil {
+		log.Error("portal-sim: bad flags", "error", err.Error())
+		os.Exit(2)
+	}
+	if err := f.Validate(); err != nil {
+		log.Error("portal-sim: bad flags", "error", err.Error())
+		os.Exit(2)
+	}
+	if *seed != 0 {
+		opts.Rand = rand.NewPCG(*seed, *seed)
+	}
+	opts.Logger = log
+	if err := run(log, *addr, opts, f); err != nil {
+		log.Error("portal-sim: stopped", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+func run(log *slog.Logger, addr string, opts portalsim.Options, faults portalsim.Faults) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	sim := portalsim.New(opts)
+	sim.SetFaults(faults)
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           sim,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Requests see the signal: a delayed call ends at once on shutdown.
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("portal-sim: listening", "addr", addr, "username", opts.Username, "faults", faults)
+		errc <- srv.ListenAndServe()
+	}()
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("listen: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("portal-sim: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("portal-sim: stopped")
+	return nil
 }
