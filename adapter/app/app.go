@@ -21,6 +21,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/document"
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/intake"
@@ -76,15 +77,16 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	records, closeStore, err := openStore(cfg, o.Clock)
+	records, dossiers, closeStore, err := openStore(cfg, o.Clock)
 	if err != nil {
 		return nil, err
 	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	svc := intake.New(intake.Options{
-		Records: records,
-		Clock:   o.Clock,
-		Hook:    o.Hook,
+		Records:  records,
+		Dossiers: dossiers,
+		Clock:    o.Clock,
+		Hook:     o.Hook,
 		Policy: intake.Policy{Retention: cfg.Idempotency.Retention, DossierRetention: cfg.Idempotency.DossierRetention,
 			Lease: cfg.Idempotency.Lease},
 		Procedures: procs,
@@ -115,10 +117,11 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	return &Adapter{Handler: h, Intake: svc, Close: closeStore}, nil
 }
 
-// openStore returns the configured idempotency store and its closer.
-func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, func() error, error) {
+// openStore returns the configured idempotency and dossier stores and
+// their closer.
+func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, dossier.Store, func() error, error) {
 	if cfg.Store.Kind != "redis" {
-		return idempotency.NewMemory(now), func() error { return nil }, nil
+		return idempotency.NewMemory(now), dossier.NewMemory(), func() error { return nil }, nil
 	}
 	r := cfg.Store.Redis
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
@@ -129,7 +132,8 @@ func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, fun
 		// the adapter answers 503 without sending anything.
 		MaxRetries: 1, DialerRetries: 1,
 	})
-	return redisstore.New(client, r.KeyPrefix, now), client.Close, nil
+	return redisstore.New(client, r.KeyPrefix, now),
+		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client.Close, nil
 }
 
 func loadTrust(c config.Signatures) (*trust.Store, error) {

@@ -1,7 +1,8 @@
 // Package dossier owns what the adapter knows of each dossier it accepted:
 // its current national status (TrangThaiHoSo, 1–10) and the history of how
-// it got there. The HTTP status endpoint reads it; intake writes the first
-// entry; treasury status callbacks add the rest.
+// it got there, with the delivery state of each status change. The HTTP
+// status endpoint reads it; intake writes the first entry; treasury status
+// callbacks and their delivery to the portal add the rest.
 package dossier
 
 import (
@@ -10,12 +11,25 @@ import (
 	"time"
 )
 
+// Delivery states of a history event.
+const (
+	DeliveryPending   = "pending"   // accepted, waiting to reach the portal
+	DeliveryDelivered = "delivered" // the portal has it
+	DeliveryStale     = "stale"     // older than the current status: recorded, not delivered
+	DeliveryDead      = "dead-letter"
+	DeliveryNone      = "" // not a portal delivery (the submission itself)
+)
+
 // Event is one step of a dossier's history.
 type Event struct {
-	TrangThai int       `json:"trangThai"`
-	At        time.Time `json:"at"`
-	Source    string    `json:"source"` // "adapter" for the submission, "treasury" for callbacks
-	Note      string    `json:"note,omitempty"`
+	TrangThai      int       `json:"trangThai"`
+	At             time.Time `json:"at"`
+	Source         string    `json:"source"` // "adapter" for the submission, "treasury" for callbacks
+	Note           string    `json:"note,omitempty"`
+	EventID        string    `json:"eventId,omitempty"`
+	TreasuryStatus string    `json:"treasuryStatus,omitempty"`
+	Delivery       string    `json:"delivery,omitempty"`
+	DeliveredAt    time.Time `json:"deliveredAt,omitzero"`
 }
 
 // Record is a dossier as the adapter knows it.
@@ -27,48 +41,65 @@ type Record struct {
 	TreasuryReference  string    `json:"treasuryReference"`
 	TreasuryDocumentID string    `json:"treasuryDocumentId"`
 	UpdatedAt          time.Time `json:"updatedAt"`
-	History            []Event   `json:"history"`
+	// PortalSynced is true once the full dossier went to the portal
+	// (DongBoHoSoMC); later changes go as progress updates.
+	PortalSynced bool    `json:"portalSynced"`
+	History      []Event `json:"history"`
 }
 
-// Store keeps records. Implementations are safe for concurrent use.
+// Store keeps records. Implementations are safe for concurrent use by
+// goroutines (Memory) or processes (Redis).
 type Store interface {
-	// Record stores the dossier's latest supplement as the current record,
-	// keeping earlier history.
-	Record(ctx context.Context, r Record) error
 	// Get returns the record of a dossier, false when unknown.
 	Get(ctx context.Context, procedure, maHoSo string) (Record, bool, error)
+	// Update applies fn to the record (a zero Record when it does not
+	// exist yet) atomically; fn reports whether to write the result.
+	Update(ctx context.Context, procedure, maHoSo string, fn func(r *Record, exists bool) bool) error
+}
+
+// Register records a submission the treasury accepted: a new dossier, or a
+// newer supplement of a known one (history kept). A replay or an older
+// supplement changes nothing.
+func Register(ctx context.Context, s Store, r Record) error {
+	return s.Update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
+		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID)) {
+			return false
+		}
+		history := append(append([]Event{}, cur.History...), r.History...)
+		synced := cur.PortalSynced
+		*cur = r
+		cur.History, cur.PortalSynced = history, synced
+		return true
+	})
 }
 
 // Memory is the in-process Store of the embedded default; it forgets
 // everything on restart.
 type Memory struct {
-	mu sync.RWMutex
+	mu sync.Mutex
 	m  map[[2]string]Record
 }
 
 // NewMemory returns an empty Memory store.
 func NewMemory() *Memory { return &Memory{m: map[[2]string]Record{}} }
 
-// Record implements Store.
-func (s *Memory) Record(_ context.Context, r Record) error {
-	k := [2]string{r.Procedure, r.MaHoSo}
+// Update implements Store.
+func (s *Memory) Update(_ context.Context, procedure, maHoSo string, fn func(*Record, bool) bool) error {
+	k := [2]string{procedure, maHoSo}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.m[k]; ok {
-		if old.SoBoSung > r.SoBoSung || (old.SoBoSung == r.SoBoSung && old.TreasuryDocumentID == r.TreasuryDocumentID) {
-			return nil // a replay or an older supplement: nothing new
-		}
-		r.History = append(append([]Event{}, old.History...), r.History...)
-	}
+	r, ok := s.m[k]
 	r.History = append([]Event(nil), r.History...)
-	s.m[k] = r
+	if fn(&r, ok) {
+		s.m[k] = r
+	}
 	return nil
 }
 
 // Get implements Store.
 func (s *Memory) Get(_ context.Context, procedure, maHoSo string) (Record, bool, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	r, ok := s.m[[2]string{procedure, maHoSo}]
 	if ok {
 		r.History = append([]Event(nil), r.History...)

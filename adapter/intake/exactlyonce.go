@@ -222,7 +222,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
 		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
 	}
-	if err := s.dossiers.Record(bg, dossier.Record{
+	if err := dossier.Register(bg, s.dossiers, dossier.Record{
 		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered,
 		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, UpdatedAt: sub.ReceivedAt,
 		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
