@@ -671,7 +671,8 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		TreasuryReference: "KBNN-0011-2026-000001", TreasuryDocumentID: "KB-2026-000001", UpdatedAt: at,
 		History: []dossier.Event{
 			{TrangThai: 1, At: at, Source: "adapter", Note: "sent"},
-			{TrangThai: 4, At: at.Add(time.Hour), Source: "treasury"},
+			{TrangThai: 4, At: at.Add(time.Hour), Source: "treasury", Note: "processing", EventID: "evt-1", TreasuryStatus: "PROCESSING",
+				Delivery: dossier.DeliveryDelivered, DeliveredAt: at.Add(time.Hour + time.Second)},
 		},
 	})
 	if err := s.at("/components/schemas/DossierStatus").Validate(rec); err != nil {
@@ -679,8 +680,8 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 	}
 	schemas := obj(obj(doc["components"])["schemas"])
 	sameMembers(t, "dossier.Record", rec, obj(schemas["DossierStatus"]))
-	if h := asSlice(obj(rec)["history"]); len(h) > 0 {
-		sameMembers(t, "dossier.Event", h[0], obj(schemas["StatusEvent"]))
+	if h := asSlice(obj(rec)["history"]); len(h) > 1 {
+		sameMembers(t, "dossier.Event", h[1], obj(schemas["StatusEvent"])) // the one with every member set
 	}
 
 	responses, errs := problemResponses(doc)

@@ -138,9 +138,9 @@ type Redis struct {
 	Password     Secret        `yaml:"password"`
 	DB           int           `yaml:"db"`
 	KeyPrefix    string        `yaml:"keyPrefix"`    // default "dvc:"
-	DialTimeout  time.Duration `yaml:"dialTimeout"`  // default 500ms
-	ReadTimeout  time.Duration `yaml:"readTimeout"`  // default 500ms
-	WriteTimeout time.Duration `yaml:"writeTimeout"` // default 500ms
+	DialTimeout  time.Duration `yaml:"dialTimeout"`  // default 1s
+	ReadTimeout  time.Duration `yaml:"readTimeout"`  // default 1s
+	WriteTimeout time.Duration `yaml:"writeTimeout"` // default 1s
 	PoolSize     int           `yaml:"poolSize"`     // default 64
 }
 
@@ -217,9 +217,9 @@ func (c *Config) defaults() {
 	if c.Store.Redis.KeyPrefix == "" {
 		c.Store.Redis.KeyPrefix = "dvc:"
 	}
-	def(&c.Store.Redis.DialTimeout, 500*time.Millisecond)
-	def(&c.Store.Redis.ReadTimeout, 500*time.Millisecond)
-	def(&c.Store.Redis.WriteTimeout, 500*time.Millisecond)
+	def(&c.Store.Redis.DialTimeout, time.Second)
+	def(&c.Store.Redis.ReadTimeout, time.Second)
+	def(&c.Store.Redis.WriteTimeout, time.Second)
 	if c.Store.Redis.PoolSize == 0 {
 		c.Store.Redis.PoolSize = 64
 	}

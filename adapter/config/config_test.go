@@ -246,8 +246,8 @@ procedures:
 		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4},
 		Limits:     Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept
 		Treasury:   Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second},
-		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: 500 * time.Millisecond,
-			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond, PoolSize: 64}},
+		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,
+			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64}},
 		Idempotency: Idempotency{Retention: 72 * time.Hour, DossierRetention: 720 * time.Hour, Lease: 30 * time.Second},
 		Procedures:  c.Procedures,
 		Log:         Log{Level: "info"},
