@@ -6,8 +6,9 @@ package mappings
 
 import "embed"
 
-// FS holds the mapping files, addressed by their path under mappings/ (e.g.
+// FS holds the mapping files (field tables, status tables, code tables),
+// addressed by their path under mappings/ (e.g. "tai-khoan/status.yaml",
 // "chi-thuong-xuyen/mapping.yaml", "codes/tinh-chat.yaml").
 //
-//go:embed */mapping.yaml codes/*.yaml
+//go:embed */mapping.yaml */status.yaml codes/*.yaml
 var FS embed.FS

@@ -13,6 +13,12 @@
 // Besides the contract's routes, GET /sim/documents lists every accepted document in arrival
 // order, for tests and testers, and /sim/admin/faults reads, replaces and clears the injected
 // faults (see Faults and faults.go, admin.go).
+//
+// Status callbacks: once StartCallbacks is called, the simulator moves its documents along a
+// path of treasury statuses and POSTs a status event
+// (schemas/treasury/status-event.schema.json), signed with Standard Webhooks headers, to the
+// callback URL for each step; POST /sim/admin/callbacks sends one event on demand and GET
+// /sim/callbacks lists what was sent (callbacks.go, callbacks_event.go, callbacks_admin.go).
 package treasurysim
 
 import (
@@ -64,6 +70,8 @@ type Sim struct {
 	rng    *rand.Rand
 	// sleep waits for d unless ctx ends first (then it returns ctx's error); tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
+
+	cb emitter // status callbacks (callbacks.go); zero until StartCallbacks
 }
 
 // New returns a simulator with the embedded reference data and fresh allotments. It panics
@@ -120,6 +128,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/documents/{documentId}", s.authenticated(s.documentStatus))
 	mux.HandleFunc("GET /sim/documents", s.listDocuments)
 	s.adminRoutes(mux)
+	s.callbackRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, &refusal{status: http.StatusNotFound, ReasonCode: ReasonNotFound,
 			Message: "no route " + r.Method + " " + r.URL.Path})
