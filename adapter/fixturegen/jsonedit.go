@@ -181,7 +181,7 @@ func (n *jsonNode) setScalar(path, value string) error {
 }
 
 func isJSONNumber(s string) bool {
-	if s == "" || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 		return false
 	}
 	var v json.Number

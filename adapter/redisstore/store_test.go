@@ -41,7 +41,7 @@ func TestKeyLayout(t *testing.T) {
 			t.Errorf("key %q: want %s<64 hex>}", tc.got, tc.wantPrefix)
 		}
 	}
-	if s.keyName("a") == s.keyName("b") || s.keyName("a") != s.keyName("a") {
+	if a1, a2 := s.keyName("a"), s.keyName("a"); a1 == s.keyName("b") || a1 != a2 {
 		t.Error("key names are not a function of the key")
 	}
 }

@@ -112,7 +112,7 @@ func Prefix(tb testing.TB) string {
 		tb.Fatalf("redistest: %v", err)
 	}
 	tb.Cleanup(func() {
-		defer c.Close()
+		defer func() { _ = c.Close() }()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := deleteKeys(ctx, c, p); err != nil {
@@ -211,7 +211,7 @@ func ping(u string, timeout time.Duration) error {
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 	opts.MaxRetries, opts.DialerRetries = -1, 1
 	c := redis.NewClient(opts)
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return c.Ping(ctx).Err()
@@ -298,7 +298,7 @@ func startOn(bin string) (*server, error) {
 
 // stop ends the server (SIGTERM, then SIGKILL) and removes its directory.
 func (s *server) stop() error {
-	defer os.RemoveAll(s.dir)
+	defer func() { _ = os.RemoveAll(s.dir) }()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
@@ -315,7 +315,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

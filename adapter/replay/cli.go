@@ -55,7 +55,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.treasury, "treasury", "", "treasury simulator `URL`: after the run, check its /sim/documents against the answers")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "bound each request by this `duration`")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageText)
+		_, _ = fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -87,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if len(problems) > 0 {
 		err := errors.New(strings.Join(problems, "; "))
-		fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
 		fs.Usage()
 		return c, err
 	}
@@ -128,7 +128,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	fail := func(err error) int {
-		fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
 		return ExitUsage
 	}
 
@@ -150,12 +150,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Timeout:     cfg.timeout,
 		Client:      client,
 		Progress: func(c fixture.Case, a Attempt) { // called serially by Run
-			fmt.Fprintln(stdout, FormatAttempt(c, a, cfg.repeat))
+			// A broken stdout is reported by WriteSummary at the end.
+			_, _ = fmt.Fprintln(stdout, FormatAttempt(c, a, cfg.repeat))
 		},
 	})
 	status := ExitOK
 	if runErr != nil {
-		fmt.Fprintf(stderr, "dvc-replay: run cut short: %v\n", runErr)
+		_, _ = fmt.Fprintf(stderr, "dvc-replay: run cut short: %v\n", runErr)
 		status = ExitUsage
 	}
 
@@ -164,13 +165,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		docs, err := FetchDocuments(tctx, client, cfg.treasury)
 		cancel()
 		if err != nil {
-			fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
+			_, _ = fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
 			status = ExitUsage
 		} else {
 			CheckTreasury(results, docs)
 			for _, r := range results {
 				for _, f := range r.Failures {
-					fmt.Fprintln(stdout, FormatFailure(r.Case, f))
+					_, _ = fmt.Fprintln(stdout, FormatFailure(r.Case, f))
 				}
 			}
 		}
@@ -178,11 +179,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	if cfg.junit != "" {
 		if err := writeJUnitFile(cfg.junit, results); err != nil {
-			fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
+			_, _ = fmt.Fprintf(stderr, "dvc-replay: %v\n", err)
 			status = ExitUsage
 		}
 	}
-	fmt.Fprintln(stdout)
+	_, _ = fmt.Fprintln(stdout)
 	if err := WriteSummary(stdout, results); err != nil {
 		return fail(err)
 	}

@@ -73,18 +73,18 @@ func (f *fakeAdapter) handler(t *testing.T) http.Handler {
 			f.mu.Unlock()
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"maHoSo":%q,"trangThai":"2"}`, body.MaHoSo)
+			_, _ = fmt.Fprintf(w, `{"maHoSo":%q,"trangThai":"2"}`, body.MaHoSo)
 		case status >= 300 && status < 400:
 			w.Header().Set("Location", "/elsewhere")
 			w.WriteHeader(status)
 		case len(fields) == 3 && fields[2] == "json":
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"code":%q}`, fields[1])
+			_, _ = fmt.Fprintf(w, `{"code":%q}`, fields[1])
 		case len(fields) == 2 && fields[1] == "garbage":
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(status)
-			fmt.Fprint(w, `{"code":`)
+			_, _ = fmt.Fprint(w, `{"code":`)
 		default:
 			code := ""
 			if len(fields) > 1 {
@@ -92,7 +92,7 @@ func (f *fakeAdapter) handler(t *testing.T) http.Handler {
 			}
 			w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
 			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"type":"about:blank","status":%d,"code":%q,"extra":[1,2]}`, status, code)
+			_, _ = fmt.Fprintf(w, `{"type":"about:blank","status":%d,"code":%q,"extra":[1,2]}`, status, code)
 		}
 	})
 	mux.HandleFunc("GET /elsewhere", func(w http.ResponseWriter, r *http.Request) {

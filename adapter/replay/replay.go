@@ -210,7 +210,7 @@ func exchange(ctx context.Context, client *http.Client, c fixture.Case, baseURL 
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var code string
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/problem+json" {
 		var p struct {

@@ -35,7 +35,7 @@ func FetchDocuments(ctx context.Context, client *http.Client, treasuryURL string
 	if err != nil {
 		return nil, fmt.Errorf("replay: treasury documents: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("replay: GET %s: status %d", target, resp.StatusCode)
 	}

@@ -111,7 +111,7 @@ func TestFetchDocuments(t *testing.T) {
 					t.Errorf("got %s %s", r.Method, r.URL.Path)
 				}
 				w.WriteHeader(tt.status)
-				fmt.Fprint(w, tt.body)
+				_, _ = fmt.Fprint(w, tt.body)
 			}))
 			defer srv.Close()
 			got, err := FetchDocuments(t.Context(), srv.Client(), srv.URL+"/")

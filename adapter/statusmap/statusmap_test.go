@@ -161,11 +161,11 @@ var testStatuses = []string{"A", "B", "C", "D"}
 
 func TestLoadValid(t *testing.T) {
 	t.Parallel()
-	m, err := Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp1", testStatuses)
+	_, err := Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp1", testStatuses)
 	if err == nil || !strings.Contains(err.Error(), "open tp1/status.yaml") {
 		t.Errorf("missing file: error = %v", err)
 	}
-	m, err = Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp", testStatuses)
+	m, err := Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp", testStatuses)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,7 +239,7 @@ func (c *Client) attempt(ctx context.Context, cl call, token string) (answer, er
 	if err != nil {
 		return answer{}, transportError(cl.op, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxResponseBytes+1))
 	if err != nil {
 		return answer{}, transportError(cl.op, err)

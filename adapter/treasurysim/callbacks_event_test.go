@@ -63,7 +63,7 @@ func TestBuildEventTampered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if ok := resp.StatusCode == http.StatusNoContent; ok != (tt.want == nil) {
 				t.Errorf("receiver answered %d", resp.StatusCode)
 			}

@@ -270,7 +270,7 @@ func (w *wire) call(ctx context.Context, method, path string, header map[string]
 	if err != nil {
 		return 0, nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, b, err
 }

@@ -29,7 +29,7 @@ func (embeddedLoader) Load(url string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	return jsonschema.UnmarshalJSON(f)
 }
 

@@ -187,7 +187,7 @@ func onlyChild(parent *etree.Element, tag string) (*etree.Element, error) {
 // returns the certificate chain from its KeyInfo (leaf first).
 func (v *Verifier) checkProfile(sig *etree.Element, rootID string) ([]*x509.Certificate, error) {
 	for _, c := range sig.ChildElements() {
-		if !(isDS(c, "SignedInfo") || isDS(c, "SignatureValue") || isDS(c, "KeyInfo")) {
+		if !isDS(c, "SignedInfo") && !isDS(c, "SignatureValue") && !isDS(c, "KeyInfo") {
 			return nil, invalid(fmt.Errorf("unexpected %s:%s in Signature", c.Space, c.Tag))
 		}
 	}

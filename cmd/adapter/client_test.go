@@ -123,7 +123,7 @@ func (c *client) post(ctx context.Context, base string, d *dossier, key string) 
 	if err != nil {
 		return answer{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return answer{}, err
@@ -254,7 +254,7 @@ func treasuryDocuments(t testing.TB, base string) []simDocument {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /sim/documents: %s", resp.Status)
 	}

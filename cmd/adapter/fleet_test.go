@@ -175,7 +175,7 @@ func (f *fleet) supervise(in *instance, firstReady chan struct{}) {
 			in.crashLog = append(in.crashLog, crash)
 		}
 		in.mu.Unlock()
-		if !planned && !(crash != "" && p.killedBySIGKILL()) {
+		if !planned && (crash == "" || !p.killedBySIGKILL()) {
 			f.failf("%s exited by itself (%s, DVC_CRASH_AT=%q):\n%s", in.name, p.exitState(), crash, tail(log, 15))
 			return
 		}

@@ -242,7 +242,7 @@ func (hs *harness) start(s procSpec) (*proc, error) {
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
-		defer logf.Close()
+		defer func() { _ = logf.Close() }()
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
@@ -322,7 +322,7 @@ func waitReady(ctx context.Context, url string, p *proc) error {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := cl.Do(req); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -342,7 +342,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

@@ -37,7 +37,7 @@ run "dvc-sign <command> -h" for the flags of a command.
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return 2
 	}
 	var err error
@@ -49,10 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "fixtures":
 		err = runFixtures(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		_, _ = fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "dvc-sign: unknown command %q\n\n%s", args[0], usage)
+		_, _ = fmt.Fprintf(stderr, "dvc-sign: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
 	switch {
@@ -63,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "dvc-sign: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "dvc-sign: %v\n", err)
 		return 1
 	}
 }
@@ -78,7 +78,7 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return errUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
+		_, _ = fmt.Fprintf(fs.Output(), "unexpected arguments: %v\n", fs.Args())
 		return errUsage
 	}
 	return nil
@@ -135,6 +135,6 @@ func runFixtures(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %d fixture cases under %s\n", n, *out)
+	_, _ = fmt.Fprintf(stdout, "wrote %d fixture cases under %s\n", n, *out)
 	return nil
 }

@@ -39,44 +39,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "schemagen: unexpected argument %q\n", flags.Arg(0))
+		_, _ = fmt.Fprintf(stderr, "schemagen: unexpected argument %q\n", flags.Arg(0))
 		return 2
 	}
 
 	procedures, err := procedureDirs(*dir)
 	if err != nil {
-		fmt.Fprintf(stderr, "schemagen: %v\n", err)
+		_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
 		return 2
 	}
 	stale := 0
 	for _, p := range procedures {
 		src, err := os.ReadFile(filepath.Join(p, schemaFile))
 		if err != nil {
-			fmt.Fprintf(stderr, "schemagen: %v\n", err)
+			_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
 			return 2
 		}
 		out, err := xsd.Generate(src)
 		if err != nil {
-			fmt.Fprintf(stderr, "schemagen: %s: %v\n", filepath.Join(p, schemaFile), err)
+			_, _ = fmt.Fprintf(stderr, "schemagen: %s: %v\n", filepath.Join(p, schemaFile), err)
 			return 2
 		}
 		target := filepath.Join(p, xsdFile)
 		current, err := os.ReadFile(target)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(stderr, "schemagen: %v\n", err)
+			_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
 			return 2
 		}
 		switch {
 		case bytes.Equal(current, out):
 		case *check:
-			fmt.Fprintf(stderr, "schemagen: %s is out of date; run `make schemas`\n", target)
+			_, _ = fmt.Fprintf(stderr, "schemagen: %s is out of date; run `make schemas`\n", target)
 			stale++
 		default:
 			if err := os.WriteFile(target, out, 0o644); err != nil {
-				fmt.Fprintf(stderr, "schemagen: %v\n", err)
+				_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
 				return 2
 			}
-			fmt.Fprintf(stdout, "wrote %s\n", target)
+			_, _ = fmt.Fprintf(stdout, "wrote %s\n", target)
 		}
 	}
 	if stale > 0 {
