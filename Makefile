@@ -20,7 +20,8 @@ build:
 # simulator on :8082, all on embedded defaults. Ctrl-C stops all three.
 run: build
 	@set -e; trap 'kill $$tp $$pp 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/treasury-sim & tp=$$!; \
+	$(BIN)/treasury-sim -callback-url http://127.0.0.1:8080/v1/callbacks/treasury/status \
+	  -callback-secret whsec_ZGV2LXRyZWFzdXJ5LWNhbGxiYWNrLXNlY3JldC0wMDAx -callback-interval 10s & tp=$$!; \
 	$(BIN)/portal-sim & pp=$$!; \
 	$(BIN)/adapter
 

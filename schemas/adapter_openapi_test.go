@@ -2,10 +2,15 @@ package schemas
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path"
 	"regexp"
@@ -23,7 +28,9 @@ import (
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/intake"
+	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/webhook"
 )
 
 // The adapter's own OpenAPI document is read from disk (it is not part of
@@ -462,21 +469,37 @@ func checkProcedures(doc oaDoc, folders []string) []string {
 
 var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 
-// checkRoutes requires every registered route to be documented and every
-// documented operation to be registered.
-func checkRoutes(doc oaDoc, routes []*echo.Route) []string {
+// routeKey is a registered route as the document names its operation:
+// "get /v1/x/{id}".
+func routeKey(r *echo.Route) string {
+	return strings.ToLower(r.Method) + " " + echoParam.ReplaceAllString(r.Path, "{$1}")
+}
+
+// realRoutes leaves out echo's catch-alls.
+func realRoutes(routes []*echo.Route) []*echo.Route {
+	return slices.DeleteFunc(slices.Clone(routes), func(r *echo.Route) bool {
+		return r.Method == echo.RouteNotFound // catch-alls that let group middleware run on unknown paths
+	})
+}
+
+// undocumentedRoutes requires every registered route to be documented.
+func undocumentedRoutes(doc oaDoc, routes []*echo.Route) []string {
 	var errs []string
-	registered := map[string]bool{}
-	for _, r := range routes {
-		if r.Method == echo.RouteNotFound {
-			continue // catch-alls that let group middleware run on unknown paths
-		}
-		p := echoParam.ReplaceAllString(r.Path, "{$1}")
-		m := strings.ToLower(r.Method)
-		registered[m+" "+p] = true
+	for _, r := range realRoutes(routes) {
+		m, p, _ := strings.Cut(routeKey(r), " ")
 		if obj(obj(obj(doc["paths"])[p])[m]) == nil {
 			errs = append(errs, fmt.Sprintf("route %s %s is not documented (as %s)", r.Method, r.Path, p))
 		}
+	}
+	return errs
+}
+
+// unregisteredOperations requires every documented operation to be registered.
+func unregisteredOperations(doc oaDoc, routes []*echo.Route) []string {
+	var errs []string
+	registered := map[string]bool{}
+	for _, r := range realRoutes(routes) {
+		registered[routeKey(r)] = true
 	}
 	for _, op := range operations(doc) {
 		if !registered[op.method+" "+op.path] {
@@ -484,6 +507,12 @@ func checkRoutes(doc oaDoc, routes []*echo.Route) []string {
 		}
 	}
 	return errs
+}
+
+// checkRoutes requires every registered route to be documented and every
+// documented operation to be registered.
+func checkRoutes(doc oaDoc, routes []*echo.Route) []string {
+	return append(undocumentedRoutes(doc, routes), unregisteredOperations(doc, routes)...)
 }
 
 // contractStatuses are the statuses of the contract's table for the submit
@@ -512,6 +541,308 @@ func checkSubmitResponses(doc oaDoc) []string {
 		}
 		if obj(r["headers"])["Retry-After"] == nil {
 			errs = append(errs, fmt.Sprintf("POST %s %s: no Retry-After header", p, s))
+		}
+	}
+	return errs
+}
+
+// securitySchemes are the schemes the adapter's routes use, by the name the
+// document gives them, with the shape each must have.
+var securitySchemes = map[string]string{
+	"bearer":          "http bearer",                     // the portal (auth.bearerTokens)
+	"admin":           "http bearer",                     // operators (auth.adminTokens)
+	"treasuryWebhook": "apiKey header webhook-signature", // Standard Webhooks (callbacks.secrets)
+}
+
+// documentedSecurity is an operation's effective security: the names of its
+// requirements' schemes ("" for none), alternatives joined by " | ".
+func documentedSecurity(doc oaDoc, op operation) string {
+	reqs, ok := op.op["security"]
+	if !ok {
+		reqs = doc["security"]
+	}
+	var alts []string
+	for _, r := range asSlice(reqs) {
+		alts = append(alts, strings.Join(sortedKeys(obj(r)), " + "))
+	}
+	return strings.Join(alts, " | ")
+}
+
+// checkSecurity requires every documented operation to name the scheme the
+// server asks for on its route (observed: "method path" to scheme name, ""
+// for none), and every scheme the document uses to have the shape of
+// securitySchemes.
+func checkSecurity(doc oaDoc, observed map[string]string) []string {
+	var errs []string
+	for _, op := range operations(doc) {
+		want, ok := observed[op.method+" "+op.path]
+		if !ok {
+			continue // left to checkRoutes
+		}
+		if got := documentedSecurity(doc, op); got != want {
+			errs = append(errs, fmt.Sprintf("%s %s: documented security %q, the server asks for %q", strings.ToUpper(op.method), op.path, got, want))
+		}
+	}
+	schemes := obj(obj(doc["components"])["securitySchemes"])
+	for _, name := range sortedKeys(securitySchemes) {
+		sc := obj(schemes[name])
+		shape := fmt.Sprint(sc["type"], " ", sc["scheme"])
+		if sc["type"] == "apiKey" {
+			shape = fmt.Sprint(sc["type"], " ", sc["in"], " ", sc["name"])
+		}
+		if shape != securitySchemes[name] {
+			errs = append(errs, fmt.Sprintf("security scheme %q is %q, want %q", name, shape, securitySchemes[name]))
+		}
+	}
+	return errs
+}
+
+// --- a server with every optional route wired ---
+
+// The credentials of the server that fullServer builds.
+const (
+	portalToken = "openapi-test-portal-token"
+	adminToken  = "openapi-test-admin-token"
+)
+
+var webhookSecret = []byte("openapi-test-webhook-secret-0001")
+
+// fakeCallbacks stands in for adapter/statusflow: it checks the Standard
+// Webhooks headers with the real verifier, then answers err if set, else
+// accepts each event id once.
+type fakeCallbacks struct {
+	verifier *webhook.Verifier
+	seen     map[string]bool
+	err      error
+}
+
+func (f *fakeCallbacks) Receive(_ context.Context, h http.Header, body []byte) (bool, error) {
+	id, err := f.verifier.Verify(h, body)
+	if err != nil {
+		return false, problem.Wrap(problem.Unauthorized, err, "")
+	}
+	if f.err != nil {
+		return false, f.err
+	}
+	dup := f.seen[id]
+	f.seen[id] = true
+	return dup, nil
+}
+
+// fakeDeadLetters stands in for the outbox store: its letters, err for
+// every call if set, and the store's errors for bad arguments.
+type fakeDeadLetters struct {
+	letters []outbox.DeadLetter
+	err     error
+}
+
+func (f *fakeDeadLetters) find(dossier, eventID string) (outbox.DeadLetter, error) {
+	if f.err != nil {
+		return outbox.DeadLetter{}, f.err
+	}
+	if err := outbox.Check(dossier, eventID); err != nil {
+		return outbox.DeadLetter{}, err
+	}
+	for _, l := range f.letters {
+		if l.Dossier == dossier && l.ID == eventID {
+			return l, nil
+		}
+	}
+	return outbox.DeadLetter{}, outbox.ErrNotFound
+}
+
+func (f *fakeDeadLetters) DeadLetters(_ context.Context, cursor string, n int) ([]outbox.DeadLetter, string, error) {
+	if f.err != nil {
+		return nil, "", f.err
+	}
+	if _, err := outbox.DecodeCursor(cursor); err != nil {
+		return nil, "", err
+	}
+	if len(f.letters) <= n {
+		return f.letters, "", nil
+	}
+	last := f.letters[n-1]
+	return f.letters[:n], outbox.EncodeCursor(outbox.DeadKey(last.DeadAt, last.Dossier, last.ID)), nil
+}
+
+func (f *fakeDeadLetters) Inspect(_ context.Context, dossier, eventID string) (outbox.DeadLetter, error) {
+	return f.find(dossier, eventID)
+}
+
+func (f *fakeDeadLetters) Replay(_ context.Context, dossier, eventID string) error {
+	_, err := f.find(dossier, eventID)
+	return err
+}
+
+func (f *fakeDeadLetters) Discard(_ context.Context, dossier, eventID string) error {
+	_, err := f.find(dossier, eventID)
+	return err
+}
+
+func (f *fakeDeadLetters) ReplayAll(context.Context) (int, error) {
+	if f.err != nil {
+		return 0, f.err
+	}
+	return len(f.letters), nil
+}
+
+// sampleStatusEvent is a callback body, as stored in a dead letter's Payload.
+const sampleStatusEvent = `{"eventId":"evt-3f6c2a9e8b1d4c7f","dossierCode":"G09.20-20260612-0000101","procedure":"tai-khoan",` +
+	`"supplementNo":0,"documentId":"KB-2026-000003","reference":"KBNN-0011-2026-000003","status":"ACCOUNT_OPENED",` +
+	`"sequence":3,"occurredAt":"2026-06-12T15:00:00+07:00"}`
+
+const sampleStatusEvent2 = `{"eventId":"evt-9a01","dossierCode":"G09.20-20260609-0000101","procedure":"chi-thuong-xuyen",` +
+	`"supplementNo":0,"documentId":"KB-2026-000001","reference":"KBNN-0011-2026-000001","status":"PAID",` +
+	`"sequence":4,"occurredAt":"2026-06-10T10:15:30Z"}`
+
+// sampleDeadLetters are two dead letters as the stores build them; the
+// second has no recorded attempt, which encoding/json writes as null.
+func sampleDeadLetters() []outbox.DeadLetter {
+	at := time.Date(2026, 6, 12, 15, 0, 1, 204e6, time.FixedZone("ICT", 7*3600))
+	dead := at.Add(5*time.Second + 714*time.Millisecond)
+	return []outbox.DeadLetter{
+		{
+			Event: outbox.Event{ID: "evt-3f6c2a9e8b1d4c7f", Dossier: "tai-khoan|G09.20-20260612-0000101", Seq: 3,
+				Payload: []byte(sampleStatusEvent), AppendedAt: at},
+			Reason: "permanent: portal: error_code 05", DeadAt: dead, Attempts: 2,
+			History: []outbox.Attempt{
+				{At: at.Add(326 * time.Millisecond), Worker: "adapter-1", Outcome: outbox.OutcomeRetry, Reason: "portal: HTTP 503"},
+				{At: dead, Worker: "adapter-2", Outcome: outbox.OutcomeDeadLetter, Reason: "permanent: portal: error_code 05"},
+			},
+			Held: 1,
+		},
+		{
+			Event: outbox.Event{ID: "evt-9a01", Dossier: "chi-thuong-xuyen|G09.20-20260609-0000101", Seq: 1,
+				Payload: []byte(sampleStatusEvent2), AppendedAt: at.UTC()},
+			Reason: "retries exhausted: portal: HTTP 502", DeadAt: dead.Add(72 * time.Hour).UTC(), Attempts: 1,
+		},
+	}
+}
+
+// fullServer builds the adapter's handler with every optional route wired
+// to fakes; cb and dl may be nil for fresh ones.
+func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
+	if cb == nil {
+		cb = &fakeCallbacks{}
+	}
+	if cb.verifier == nil {
+		cb.verifier = webhook.NewVerifier([][]byte{webhookSecret}, 0, nil)
+	}
+	if cb.seen == nil {
+		cb.seen = map[string]bool{}
+	}
+	if dl == nil {
+		dl = &fakeDeadLetters{letters: sampleDeadLetters()}
+	}
+	return httpapi.New(httpapi.Options{
+		Callers:      []httpapi.Caller{{Name: "portal", Token: portalToken}},
+		Callbacks:    cb,
+		DeadLetters:  dl,
+		AdminCallers: []httpapi.Caller{{Name: "operator", Token: adminToken}},
+		Log:          slog.New(slog.DiscardHandler),
+	})
+}
+
+// samplePathValues fill the path parameters of a route.
+var samplePathValues = strings.NewReplacer(":procedure", "tai-khoan", ":maHoSo", "G09.20-20260612-0000101", ":eventId", "evt-3f6c2a9e8b1d4c7f")
+
+// serve sends one request to e and records the response.
+func serve(e *echo.Echo, method, target string, body []byte, header http.Header) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, bytes.NewReader(body))
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, req)
+	return rec
+}
+
+// probeSecurity sends every route of e a request without credentials and
+// tells, from the answer, which scheme the route asks for: a 401 with the
+// portal's or the operators' WWW-Authenticate, a 401 without one (the
+// webhook signature), or none.
+func probeSecurity(e *echo.Echo) map[string]string {
+	out := map[string]string{}
+	for _, r := range realRoutes(e.Routes()) {
+		rec := serve(e, r.Method, samplePathValues.Replace(r.Path), []byte("{}"), nil)
+		scheme := ""
+		if rec.Code == http.StatusUnauthorized {
+			switch wa := rec.Header().Get("WWW-Authenticate"); wa {
+			case `Bearer realm="dvc-adapter"`:
+				scheme = "bearer"
+			case `Bearer realm="dvc-adapter-admin"`:
+				scheme = "admin"
+			case "":
+				scheme = "treasuryWebhook"
+			default:
+				scheme = "unknown challenge " + wa
+			}
+		}
+		out[routeKey(r)] = scheme
+	}
+	return out
+}
+
+// checkResponse checks a recorded response of operation method p against
+// the document: its status is documented, its body matches the schema of
+// its media type (or there is no body where none is documented), the
+// headers it sets that callers act on are documented, and the documented
+// X-Request-Id and WWW-Authenticate are set (the latter as described).
+func checkResponse(doc oaDoc, s *openAPISchemas, method, p string, rec *httptest.ResponseRecorder) []string {
+	what := fmt.Sprintf("%s %s %d", strings.ToUpper(method), p, rec.Code)
+	op := obj(obj(obj(doc["paths"])[p])[method])
+	if op == nil {
+		return []string{what + ": operation not documented"}
+	}
+	loc := "/paths/" + escapePtr(p) + "/" + method + "/responses/" + strconv.Itoa(rec.Code)
+	raw := obj(op["responses"])[strconv.Itoa(rec.Code)]
+	if raw == nil {
+		return []string{what + ": status not documented"}
+	}
+	r, rloc, err := deref(doc, raw, loc)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var errs []string
+	content := obj(r["content"])
+	body := rec.Body.Bytes()
+	media, _, _ := strings.Cut(rec.Header().Get("Content-Type"), ";")
+	switch {
+	case len(body) == 0:
+		if len(content) != 0 {
+			errs = append(errs, what+": no body, but the document describes one")
+		}
+	case obj(content[media]) == nil:
+		errs = append(errs, fmt.Sprintf("%s: %s body not documented", what, media))
+	default:
+		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: body is not JSON: %v", what, err))
+			break
+		}
+		ptr := rloc + "/content/" + escapePtr(media) + "/schema"
+		if err := s.at(ptr).Validate(v); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: body does not match %s: %v", what, ptr, err))
+		}
+	}
+	headers := obj(r["headers"])
+	for _, h := range []string{"Retry-After", "WWW-Authenticate", "Allow", "Location"} {
+		if rec.Header().Get(h) != "" && headers[h] == nil {
+			errs = append(errs, fmt.Sprintf("%s: header %s is set but not documented", what, h))
+		}
+	}
+	for _, h := range []string{"X-Request-Id", "WWW-Authenticate"} {
+		if headers[h] == nil {
+			continue
+		}
+		got := rec.Header().Get(h)
+		if got == "" {
+			errs = append(errs, fmt.Sprintf("%s: documented header %s is not set", what, h))
+			continue
+		}
+		hd, _, err := deref(doc, headers[h], rloc+"/headers/"+h)
+		if desc, _ := obj(hd)["description"].(string); err == nil && h == "WWW-Authenticate" && !strings.Contains(desc, got) {
+			errs = append(errs, fmt.Sprintf("%s: %s is %s, which its description does not say", what, h, got))
 		}
 	}
 	return errs
@@ -637,9 +968,214 @@ func TestAdapterOpenAPIProcedures(t *testing.T) {
 }
 
 func TestAdapterOpenAPIRoutes(t *testing.T) {
-	e := httpapi.New(httpapi.Options{})
-	for _, msg := range checkRoutes(loadOpenAPI(t), e.Routes()) {
+	doc := loadOpenAPI(t)
+	// Every optional route wired (callbacks, dead letters): the routes and
+	// the document match both ways.
+	full := fullServer(nil, nil).Routes()
+	for _, msg := range checkRoutes(doc, full) {
 		t.Error(msg)
+	}
+	// Nothing wired: what is registered is documented too, and is part of
+	// the full set, which is larger (else the fakes wired nothing).
+	bare := httpapi.New(httpapi.Options{}).Routes()
+	for _, msg := range undocumentedRoutes(doc, bare) {
+		t.Error(msg)
+	}
+	fullKeys := map[string]bool{}
+	for _, r := range realRoutes(full) {
+		fullKeys[routeKey(r)] = true
+	}
+	for _, r := range realRoutes(bare) {
+		if !fullKeys[routeKey(r)] {
+			t.Errorf("%s is registered without options but not with every option set", routeKey(r))
+		}
+	}
+	if len(realRoutes(full)) <= len(realRoutes(bare)) {
+		t.Errorf("the fakes register no optional route: %d routes with them, %d without", len(realRoutes(full)), len(realRoutes(bare)))
+	}
+}
+
+// TestAdapterOpenAPISecurity compares each operation's security with what
+// the server asks of a request without credentials.
+func TestAdapterOpenAPISecurity(t *testing.T) {
+	observed := probeSecurity(fullServer(nil, nil))
+	seen := map[string]bool{}
+	for _, scheme := range observed {
+		seen[scheme] = true
+	}
+	for _, want := range append(sortedKeys(securitySchemes), "") {
+		if !seen[want] {
+			t.Errorf("no route asks for %q; the probe or the fakes are broken", want)
+		}
+	}
+	for _, e := range checkSecurity(loadOpenAPI(t), observed) {
+		t.Error(e)
+	}
+}
+
+// TestAdapterOpenAPIStatusDescriptions requires the callback authentication
+// and the retry and dead-letter behaviour to be explained.
+func TestAdapterOpenAPIStatusDescriptions(t *testing.T) {
+	doc := loadOpenAPI(t)
+	text := func(ptr string) string {
+		v, _ := pointerGet(doc, ptr)
+		s, _ := v.(string)
+		return s
+	}
+	for ptr, musts := range map[string][]string{
+		"/components/securitySchemes/treasuryWebhook/description": {"webhook-id", "webhook-timestamp", "webhook-signature",
+			"HMAC-SHA256", "callbacks.secrets", "callbacks.tolerance", "5 minutes", "rotation", "401"},
+		"/components/securitySchemes/admin/description":             {"auth.adminTokens", "dvc-adapter-admin"},
+		"/paths/~1v1~1callbacks~1treasury~1status/post/description": {"stored durably", "72 hours", "dead letter", "in order"},
+		"/info/description": {"72 hours", "delivery.minSpan", "dead letter", "Retry-After", "Held"},
+		"/paths/~1v1~1admin~1dead-letters~1{procedure}~1{maHoSo}~1{eventId}~1replay/post/description": {"held events"},
+	} {
+		got := text(ptr)
+		for _, must := range musts {
+			if !strings.Contains(got, must) {
+				t.Errorf("%s does not mention %q", ptr, must)
+			}
+		}
+	}
+}
+
+// TestAdapterOpenAPIDeadLetterBody validates dead letters as encoding/json
+// writes them (Go field names, base64 payload, null for a nil slice)
+// against #/components/schemas/DeadLetter.
+func TestAdapterOpenAPIDeadLetterBody(t *testing.T) {
+	doc := loadOpenAPI(t)
+	s := newOpenAPISchemas(t, doc)
+	schemas := obj(obj(doc["components"])["schemas"])
+	dlSchema := s.at("/components/schemas/DeadLetter")
+	event, err := s.compiler.Compile(schemaBaseURL + "treasury/status-event.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	letters := sampleDeadLetters()
+	noPayload := letters[1]
+	noPayload.Payload = nil
+	for i, l := range append(letters, noPayload) {
+		v := asJSON(t, l)
+		if err := dlSchema.Validate(v); err != nil {
+			t.Errorf("letter %d: outbox.DeadLetter does not match #/components/schemas/DeadLetter: %v", i, err)
+		}
+		sameMembers(t, "outbox.DeadLetter", v, obj(schemas["DeadLetter"]))
+		if h := asSlice(obj(v)["History"]); len(h) > 0 {
+			sameMembers(t, "outbox.Attempt", h[0], obj(schemas["DeadLetterAttempt"]))
+		}
+		// Payload is the callback body in standard base64, as the document says.
+		if p, ok := obj(v)["Payload"].(string); ok {
+			raw, err := base64.StdEncoding.DecodeString(p)
+			if err != nil || !bytes.Equal(raw, l.Payload) {
+				t.Errorf("letter %d: Payload %q is not the standard base64 of the event (%v)", i, p, err)
+				continue
+			}
+			ev, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+			if err == nil {
+				err = event.Validate(ev)
+			}
+			if err != nil {
+				t.Errorf("letter %d: the sample payload is not a status event: %v", i, err)
+			}
+		}
+	}
+	page := asJSON(t, map[string]any{"deadLetters": letters, "next": outbox.EncodeCursor(outbox.DeadKey(letters[1].DeadAt, letters[1].Dossier, letters[1].ID))})
+	if err := s.at("/components/schemas/DeadLetterPage").Validate(page); err != nil {
+		t.Errorf("the list body does not match #/components/schemas/DeadLetterPage: %v", err)
+	}
+}
+
+// statusRoundTrips are requests to the callback and dead-letter routes,
+// each against a fresh full server, with the document's operation for them.
+func statusRoundTrips(t *testing.T) []statusRoundTrip {
+	t.Helper()
+	const (
+		callback = "/v1/callbacks/treasury/status"
+		list     = "/v1/admin/dead-letters"
+		all      = "/v1/admin/dead-letters/replay"
+		one      = "/v1/admin/dead-letters/{procedure}/{maHoSo}/{eventId}"
+		replay   = one + "/replay"
+	)
+	body := []byte(sampleStatusEvent)
+	const id = "evt-3f6c2a9e8b1d4c7f"
+	signed := func(b []byte, at time.Time) http.Header { return webhook.Headers(webhookSecret, id, at, b) }
+	admin := http.Header{"Authorization": {"Bearer " + adminToken}}
+	letter := "/v1/admin/dead-letters/tai-khoan/G09.20-20260612-0000101/" + id
+	schemaViolation := problem.New(problem.SchemaViolation, "eventId must equal the webhook-id header.")
+	schemaViolation.Fields = []problem.FieldError{{Path: "/eventId", Message: "must equal the webhook-id header"}}
+	storeDown := &problem.Error{Kind: problem.StoreUnavailable, Cause: errors.New("redis: connection refused"), RetryAfter: 5}
+	return []statusRoundTrip{
+		{name: "callback accepted", method: "post", docPath: callback, target: callback, body: body, header: signed(body, time.Now()), want: 202},
+		{name: "callback duplicate", method: "post", docPath: callback, target: callback, body: body, header: signed(body, time.Now()), want: 200,
+			cb: &fakeCallbacks{seen: map[string]bool{id: true}}},
+		{name: "callback unsigned", method: "post", docPath: callback, target: callback, body: body, want: 401},
+		{name: "callback stale timestamp", method: "post", docPath: callback, target: callback, body: body, header: signed(body, time.Now().Add(-time.Hour)), want: 401},
+		{name: "callback signed for another body", method: "post", docPath: callback, target: callback, body: body, header: signed([]byte("{}"), time.Now()), want: 401},
+		{name: "callback malformed", method: "post", docPath: callback, target: callback, body: body, header: signed(body, time.Now()), want: 400,
+			cb: &fakeCallbacks{err: problem.New(problem.MalformedBody, "The body is not a single well-formed JSON value.")}},
+		{name: "callback schema violation", method: "post", docPath: callback, target: callback, body: body, header: signed(body, time.Now()), want: 422,
+			cb: &fakeCallbacks{err: schemaViolation}},
+		{name: "callback too large", method: "post", docPath: callback, target: callback, body: bytes.Repeat([]byte(" "), 256<<10+1), want: 413},
+		{name: "callback store unavailable", method: "post", docPath: callback, target: callback, body: body, header: signed(body, time.Now()), want: 503,
+			cb: &fakeCallbacks{err: storeDown}},
+		{name: "callback wrong method", method: "post", docPath: callback, target: callback, verb: "GET", want: 405},
+		{name: "list", method: "get", docPath: list, target: list, header: admin, want: 200},
+		{name: "list first page", method: "get", docPath: list, target: list + "?limit=1", header: admin, want: 200},
+		{name: "list empty", method: "get", docPath: list, target: list, header: admin, want: 200, dl: &fakeDeadLetters{}},
+		{name: "list bad cursor", method: "get", docPath: list, target: list + "?cursor=bm90LWEta2V5", header: admin, want: 400},
+		{name: "list without credential", method: "get", docPath: list, target: list, want: 401},
+		{name: "list with the portal's token", method: "get", docPath: list, target: list, header: http.Header{"Authorization": {"Bearer " + portalToken}}, want: 401},
+		{name: "list store unavailable", method: "get", docPath: list, target: list, header: admin, want: 503, dl: &fakeDeadLetters{err: errors.New("redis: connection refused")}},
+		{name: "list wrong method", method: "get", docPath: list, target: list, verb: "PUT", want: 405},
+		{name: "inspect", method: "get", docPath: one, target: letter, header: admin, want: 200},
+		{name: "inspect unknown", method: "get", docPath: one, target: letter + "x", header: admin, want: 404},
+		{name: "inspect store unavailable", method: "get", docPath: one, target: letter, header: admin, want: 503, dl: &fakeDeadLetters{err: errors.New("redis: connection refused")}},
+		{name: "discard", method: "delete", docPath: one, target: letter, header: admin, want: 204},
+		{name: "discard unknown", method: "delete", docPath: one, target: letter + "x", header: admin, want: 404},
+		{name: "replay", method: "post", docPath: replay, target: letter + "/replay", header: admin, want: 202},
+		{name: "replay unknown", method: "post", docPath: replay, target: letter + "x/replay", header: admin, want: 404},
+		{name: "replay without credential", method: "post", docPath: replay, target: letter + "/replay", want: 401},
+		{name: "replay all", method: "post", docPath: all, target: all, header: admin, want: 202},
+		{name: "replay all store unavailable", method: "post", docPath: all, target: all, header: admin, want: 503, dl: &fakeDeadLetters{err: errors.New("redis: connection refused")}},
+	}
+}
+
+type statusRoundTrip struct {
+	name            string
+	method, docPath string // the document's operation
+	verb            string // the request's method when not method
+	target          string
+	body            []byte
+	header          http.Header
+	cb              *fakeCallbacks
+	dl              *fakeDeadLetters
+	want            int
+}
+
+func (rt statusRoundTrip) do() *httptest.ResponseRecorder {
+	verb := rt.verb
+	if verb == "" {
+		verb = strings.ToUpper(rt.method)
+	}
+	return serve(fullServer(rt.cb, rt.dl), verb, rt.target, rt.body, rt.header)
+}
+
+// TestAdapterOpenAPIStatusResponses sends the callback and dead-letter
+// routes requests through the real handlers (with fake stores) and checks
+// every answer against the document.
+func TestAdapterOpenAPIStatusResponses(t *testing.T) {
+	doc := loadOpenAPI(t)
+	s := newOpenAPISchemas(t, doc)
+	for _, rt := range statusRoundTrips(t) {
+		t.Run(rt.name, func(t *testing.T) {
+			rec := rt.do()
+			if rec.Code != rt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, rt.want, rec.Body)
+			}
+			for _, e := range checkResponse(doc, s, rt.method, rt.docPath, rec) {
+				t.Error(e)
+			}
+		})
 	}
 }
 
@@ -793,7 +1329,19 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	routes := httpapi.New(httpapi.Options{}).Routes()
+	routes := fullServer(nil, nil).Routes()
+	bareRoutes := httpapi.New(httpapi.Options{}).Routes()
+	observed := probeSecurity(fullServer(nil, nil))
+	var inspect, listDown statusRoundTrip
+	for _, rt := range statusRoundTrips(t) {
+		switch rt.name {
+		case "inspect":
+			inspect = rt
+		case "list store unavailable":
+			listDown = rt
+		}
+	}
+	inspected, down := inspect.do(), listDown.do()
 	const badRequestCode = "/components/responses/BadRequest/content/application~1problem+json/schema/allOf/1/properties/code"
 	const submit = "/paths/~1v1~1procedures~1{procedure}~1dossiers/post"
 
@@ -801,6 +1349,15 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 	refs := func(doc oaDoc) []string { return checkRefs(doc, path.Dir(adapterOpenAPIFile)) }
 	procedures := func(doc oaDoc) []string { return checkProcedures(doc, folders) }
 	documented := func(doc oaDoc) []string { return checkRoutes(doc, routes) }
+	security := func(doc oaDoc) []string { return checkSecurity(doc, observed) }
+	const list = "/paths/~1v1~1admin~1dead-letters"
+	const callback = "/paths/~1v1~1callbacks~1treasury~1status/post"
+	inspectResponse := func(doc oaDoc) []string {
+		return checkResponse(doc, newOpenAPISchemas(t, doc), inspect.method, inspect.docPath, inspected)
+	}
+	storeDownResponse := func(doc oaDoc) []string {
+		return checkResponse(doc, newOpenAPISchemas(t, doc), listDown.method, listDown.docPath, down)
+	}
 	tests := []struct {
 		name   string
 		mutate func(t *testing.T, doc oaDoc) // breaks the document; nil leaves it
@@ -846,6 +1403,37 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 		}},
 		{name: "operation not registered", check: documented, want: "POST /healthz is documented but not registered", mutate: func(t *testing.T, doc oaDoc) {
 			get(t, doc, "/paths/~1healthz")["post"] = map[string]any{"responses": map[string]any{}}
+		}},
+		{name: "admin route not documented", check: documented, want: "route DELETE /v1/admin/dead-letters/:procedure/:maHoSo/:eventId is not documented",
+			mutate: func(t *testing.T, doc oaDoc) {
+				delete(get(t, doc, "/paths/~1v1~1admin~1dead-letters~1{procedure}~1{maHoSo}~1{eventId}"), "delete")
+			}},
+		{name: "optional routes not wired", intact: documented, want: "POST /v1/callbacks/treasury/status is documented but not registered", check: func(doc oaDoc) []string {
+			return checkRoutes(doc, bareRoutes)
+		}},
+		{name: "admin route under the portal's scheme", check: security, want: `GET /v1/admin/dead-letters: documented security "bearer"`, mutate: func(t *testing.T, doc oaDoc) {
+			get(t, doc, list+"/get")["security"] = []any{map[string]any{"bearer": []any{}}}
+		}},
+		{name: "callback without its scheme", check: security, want: `POST /v1/callbacks/treasury/status: documented security "bearer"`, mutate: func(t *testing.T, doc oaDoc) {
+			delete(get(t, doc, callback), "security")
+		}},
+		{name: "admin scheme not bearer", check: security, want: `security scheme "admin"`, mutate: func(t *testing.T, doc oaDoc) {
+			get(t, doc, "/components/securitySchemes/admin")["scheme"] = "basic"
+		}},
+		{name: "dead letter schema wrong", check: inspectResponse, want: "body does not match", mutate: func(t *testing.T, doc oaDoc) {
+			// As if encoding/json wrote a []byte as the JSON it holds.
+			get(t, doc, "/components/schemas/DeadLetter/properties/Payload")["type"] = "object"
+		}},
+		{name: "status not documented", check: inspectResponse, want: "GET /v1/admin/dead-letters/{procedure}/{maHoSo}/{eventId} 200: status not documented", mutate: func(t *testing.T, doc oaDoc) {
+			delete(get(t, doc, "/paths/~1v1~1admin~1dead-letters~1{procedure}~1{maHoSo}~1{eventId}/get/responses"), "200")
+		}},
+		{name: "store Retry-After not documented", check: storeDownResponse, want: "header Retry-After is set but not documented", mutate: func(t *testing.T, doc oaDoc) {
+			delete(get(t, doc, "/components/responses/StoreUnavailable/headers"), "Retry-After")
+		}},
+		{name: "admin challenge misdescribed", check: func(doc oaDoc) []string {
+			return checkResponse(doc, newOpenAPISchemas(t, doc), "get", "/v1/admin/dead-letters", serve(fullServer(nil, nil), "GET", "/v1/admin/dead-letters", nil, nil))
+		}, want: "which its description does not say", mutate: func(t *testing.T, doc oaDoc) {
+			get(t, doc, list+"/get/responses")["401"] = map[string]any{"$ref": "#/components/responses/Unauthorized"}
 		}},
 		{name: "no Retry-After", check: checkSubmitResponses, want: "504: no Retry-After", mutate: func(t *testing.T, doc oaDoc) {
 			delete(get(t, doc, "/components/responses/TreasuryTimeout/headers"), "Retry-After")

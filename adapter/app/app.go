@@ -27,6 +27,7 @@ import (
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
+	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/upstream"
@@ -40,6 +41,8 @@ type Options struct {
 	Clock      func() time.Time // receipt time; nil means time.Now
 	Log        *slog.Logger
 	HTTPClient *http.Client // for the treasury; nil means a client with the configured timeout
+	// PortalHTTPClient is for the portal; nil means a new client.
+	PortalHTTPClient *http.Client
 	// Hook is called at each step of a submission (crash tests); nil means none.
 	Hook func(step string)
 }
@@ -48,6 +51,11 @@ type Options struct {
 type Adapter struct {
 	Handler *echo.Echo
 	Intake  *intake.Service
+	// Delivery carries status events to the portal: Start it, Stop it to
+	// drain before exit.
+	Delivery *outbox.Worker
+	// Outbox holds the status events (dead letters included).
+	Outbox outbox.Store
 	// Close releases the store's connections.
 	Close func() error
 }
@@ -62,6 +70,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	metrics := httpapi.NewMetrics(nil)
 	ts, err := loadTrust(cfg.Signatures)
 	if err != nil {
 		return nil, err
@@ -70,14 +79,23 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	metrics := httpapi.NewMetrics(nil)
 	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
 		upstream.WithLogger(o.Log),
 		upstream.WithStateHook(func(endpoint string, st gobreaker.State) { metrics.BreakerState(endpoint, int(st)) }))
 	if err != nil {
 		return nil, err
 	}
-	records, dossiers, closeStore, err := openStore(cfg, o.Clock)
+	records, dossiers, client, err := openStore(cfg, o.Clock)
+	if err != nil {
+		return nil, err
+	}
+	closeStore := func() error { return nil }
+	if client != nil {
+		closeStore = client.Close
+	}
+	status, err := newStatusParts(cfg, o, client, dossiers,
+		upstream.WithLogger(o.Log),
+		upstream.WithStateHook(func(endpoint string, st gobreaker.State) { metrics.BreakerState(endpoint, int(st)) }))
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +119,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	for _, t := range cfg.Auth.BearerTokens {
 		callers = append(callers, httpapi.Caller{Name: t.Name, Token: t.Token.Reveal()})
 	}
+	var admins []httpapi.Caller
+	for _, t := range cfg.Auth.AdminTokens {
+		admins = append(admins, httpapi.Caller{Name: t.Name, Token: t.Token.Reveal()})
+	}
 	ready := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -108,20 +130,25 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 			o.Log.Warn("store not ready", "err", err)
 			return errors.New("store unreachable")
 		}
+		if err := status.outbox.Ping(ctx); err != nil {
+			o.Log.Warn("outbox not ready", "err", err)
+			return errors.New("outbox unreachable")
+		}
 		return nil
 	}
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: metrics,
+		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins,
 	})
-	return &Adapter{Handler: h, Intake: svc, Close: closeStore}, nil
+	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Close: closeStore}, nil
 }
 
-// openStore returns the configured idempotency and dossier stores and
-// their closer.
-func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, dossier.Store, func() error, error) {
+// openStore returns the configured idempotency and dossier stores and, in
+// Redis mode, the client they share.
+func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, dossier.Store, redis.UniversalClient, error) {
 	if cfg.Store.Kind != "redis" {
-		return idempotency.NewMemory(now), dossier.NewMemory(), func() error { return nil }, nil
+		return idempotency.NewMemory(now), dossier.NewMemory(), nil, nil
 	}
 	r := cfg.Store.Redis
 	client := redis.NewUniversalClient(&redis.UniversalOptions{
@@ -133,7 +160,7 @@ func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, dos
 		MaxRetries: 1, DialerRetries: 1,
 	})
 	return redisstore.New(client, r.KeyPrefix, now),
-		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client.Close, nil
+		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client, nil
 }
 
 func loadTrust(c config.Signatures) (*trust.Store, error) {

@@ -67,7 +67,7 @@ func BenchmarkSubmitHTTP(b *testing.B) {
 					b.Fatal(err)
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 				if resp.StatusCode != http.StatusAccepted {
 					b.Fatalf("status %d", resp.StatusCode)
 				}

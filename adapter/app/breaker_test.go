@@ -16,7 +16,7 @@ func breakerGauge(t *testing.T, e *env) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	for _, l := range strings.Split(string(b), "\n") {
 		if strings.HasPrefix(l, `dvc_upstream_breaker_state{endpoint="treasury/send-document"}`) {

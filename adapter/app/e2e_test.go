@@ -137,7 +137,7 @@ func (e *env) documents(t *testing.T) []simDocument {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var docs []simDocument
 	if err := json.NewDecoder(resp.Body).Decode(&docs); err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != c.Expect.Status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.Expect.Status, body)
@@ -247,7 +247,7 @@ func (e *env) checkStatusView(t *testing.T, procedure, code string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var rec struct {
 		MaHoSo            string
 		TrangThai         int

@@ -87,7 +87,7 @@ func httpSend(t *testing.T, ctx context.Context, base string, c fixture.Case) ht
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var a httpAnswer
 	a.status, a.header = resp.StatusCode, resp.Header
 	if a.body, err = io.ReadAll(resp.Body); err != nil {
@@ -163,7 +163,7 @@ func TestMetricsCountAcceptedSubmission(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(resp.Body)
 		if m := httpAcceptedSeries.FindSubmatch(body); m != nil {
 			return string(m[1])

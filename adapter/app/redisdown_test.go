@@ -30,7 +30,7 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 	}
 	p := &switchProxy{ln: ln, target: target, conns: map[net.Conn]bool{}}
 	p.up.Store(true)
-	t.Cleanup(func() { ln.Close(); p.cut() })
+	t.Cleanup(func() { _ = ln.Close(); p.cut() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -38,7 +38,7 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 				return
 			}
 			if !p.up.Load() {
-				c.Close()
+				_ = c.Close()
 				continue
 			}
 			go p.pipe(c)
@@ -50,22 +50,22 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 func (p *switchProxy) pipe(c net.Conn) {
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
-		c.Close()
+		_ = c.Close()
 		return
 	}
 	p.mu.Lock()
 	p.conns[c], p.conns[s] = true, true
 	p.mu.Unlock()
-	go func() { _, _ = io.Copy(s, c); s.Close() }()
+	go func() { _, _ = io.Copy(s, c); _ = s.Close() }()
 	_, _ = io.Copy(c, s)
-	c.Close()
+	_ = c.Close()
 }
 
 func (p *switchProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
-		c.Close()
+		_ = c.Close()
 		delete(p.conns, c)
 	}
 }
@@ -83,7 +83,7 @@ func get(t *testing.T, u string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 

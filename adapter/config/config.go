@@ -45,6 +45,9 @@ type Config struct {
 	Treasury    Treasury             `yaml:"treasury"`
 	Store       Store                `yaml:"store"`
 	Idempotency Idempotency          `yaml:"idempotency"`
+	Callbacks   Callbacks            `yaml:"callbacks"`
+	Portal      Portal               `yaml:"portal"`
+	Delivery    Delivery             `yaml:"delivery"`
 	Procedures  map[string]Procedure `yaml:"procedures"`
 	Log         Log                  `yaml:"log"`
 }
@@ -63,6 +66,45 @@ type Auth struct {
 	// BearerTokens are the accepted portal credentials; a caller is known by
 	// the token's name (idempotency keys are scoped to it).
 	BearerTokens []BearerToken `yaml:"bearerTokens"`
+	// AdminTokens are the operators' credentials for /v1/admin.
+	AdminTokens []BearerToken `yaml:"adminTokens"`
+}
+
+// Callbacks authenticates the treasury's status callbacks.
+type Callbacks struct {
+	// Secrets are Standard Webhooks secrets ("whsec_<base64>"); several
+	// during a rotation. Required.
+	Secrets   []Secret      `yaml:"secrets"`
+	Tolerance time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; default 5m
+}
+
+// Portal is the national portal's integration endpoint.
+type Portal struct {
+	// Transport is "session" (login and session JSON on one URL, the
+	// default) or "bearer" (OAuth2 client credentials, one path per service).
+	Transport    string        `yaml:"transport"`
+	URL          string        `yaml:"url"` // session: the endpoint; bearer: the base URL
+	Username     string        `yaml:"username"`
+	Password     Secret        `yaml:"password"`
+	MaDonVi      string        `yaml:"maDonVi"` // the reporting unit's code (madonvi)
+	TokenURL     string        `yaml:"tokenURL"`
+	ClientID     string        `yaml:"clientID"`
+	ClientSecret Secret        `yaml:"clientSecret"`
+	Timeout      time.Duration `yaml:"timeout"` // default 10s
+	// TransientCodes are error_code values worth retrying.
+	TransientCodes []string   `yaml:"transientCodes"`
+	Resilience     Resilience `yaml:"resilience"`
+}
+
+// Delivery configures the outbox workers that carry status to the portal.
+type Delivery struct {
+	Workers int           `yaml:"workers"` // delivery goroutines per instance; default 4
+	Lease   time.Duration `yaml:"lease"`   // how long a claimed event is held; default 2m
+	// Schedule is the delay before each retry; default the Standard
+	// Webhooks schedule (5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h) with ±20%
+	// jitter, at least 72h in all before an event becomes a dead letter.
+	Schedule []time.Duration `yaml:"schedule"`
+	MinSpan  time.Duration   `yaml:"minSpan"` // shortest time to a dead letter; default 72h
 }
 
 // BearerToken is one caller credential.
@@ -223,6 +265,15 @@ func (c *Config) defaults() {
 	if c.Store.Redis.PoolSize == 0 {
 		c.Store.Redis.PoolSize = 64
 	}
+	def(&c.Callbacks.Tolerance, 5*time.Minute)
+	if c.Portal.Transport == "" {
+		c.Portal.Transport = "session"
+	}
+	def(&c.Portal.Timeout, 10*time.Second)
+	if c.Delivery.Workers == 0 {
+		c.Delivery.Workers = 4
+	}
+	def(&c.Delivery.Lease, 2*time.Minute)
 	def(&c.Idempotency.Retention, 72*time.Hour)
 	def(&c.Idempotency.DossierRetention, 720*time.Hour)
 	longest := time.Duration(0)
@@ -314,6 +365,40 @@ func (c *Config) Validate() error {
 	}
 	if c.Treasury.ClientSecret == "" {
 		return bad("treasury.clientSecret", "must be set")
+	}
+	if len(c.Callbacks.Secrets) == 0 {
+		return bad("callbacks.secrets", "at least one Standard Webhooks secret (whsec_...) is required")
+	}
+	for i, sec := range c.Callbacks.Secrets {
+		if !strings.HasPrefix(string(sec), "whsec_") {
+			return bad(fmt.Sprintf("callbacks.secrets[%d]", i), "must be a whsec_ secret")
+		}
+	}
+	switch c.Portal.Transport {
+	case "session":
+		if c.Portal.Username == "" || c.Portal.Password == "" {
+			return bad("portal.username", "username and password are required for the session transport")
+		}
+	case "bearer":
+		if c.Portal.TokenURL == "" || c.Portal.ClientID == "" || c.Portal.ClientSecret == "" {
+			return bad("portal.tokenURL", "tokenURL, clientID and clientSecret are required for the bearer transport")
+		}
+	default:
+		return bad("portal.transport", "must be session or bearer")
+	}
+	if u, err := url.Parse(c.Portal.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return bad("portal.url", "must be an absolute http(s) URL")
+	}
+	if c.Portal.MaDonVi == "" {
+		return bad("portal.maDonVi", "must be set")
+	}
+	if c.Delivery.Workers < 1 || c.Delivery.Workers > 256 {
+		return bad("delivery.workers", "must be between 1 and 256")
+	}
+	for i, d := range c.Delivery.Schedule {
+		if d < 0 {
+			return bad(fmt.Sprintf("delivery.schedule[%d]", i), "must not be negative")
+		}
 	}
 	switch c.Store.Kind {
 	case "memory":

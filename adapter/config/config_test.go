@@ -235,6 +235,13 @@ treasury:
   clientSecret: s
 procedures:
   tai-khoan: {code: "1.008923", name: Tai khoan}
+callbacks:
+  secrets: [whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0]
+portal:
+  url: https://portal.example/api
+  username: u
+  password: p
+  maDonVi: "000.00.00.G09"
 `
 	c, err := Load([]byte(minimal), nil)
 	if err != nil {
@@ -249,6 +256,9 @@ procedures:
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64}},
 		Idempotency: Idempotency{Retention: 72 * time.Hour, DossierRetention: 720 * time.Hour, Lease: 30 * time.Second},
+		Callbacks:   Callbacks{Secrets: c.Callbacks.Secrets, Tolerance: 5 * time.Minute},
+		Portal:      Portal{Transport: "session", URL: "https://portal.example/api", Username: "u", Password: "p", MaDonVi: "000.00.00.G09", Timeout: 10 * time.Second},
+		Delivery:    Delivery{Workers: 4, Lease: 2 * time.Minute},
 		Procedures:  c.Procedures,
 		Log:         Log{Level: "info"},
 	}

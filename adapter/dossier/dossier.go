@@ -43,8 +43,13 @@ type Record struct {
 	UpdatedAt          time.Time `json:"updatedAt"`
 	// PortalSynced is true once the full dossier went to the portal
 	// (DongBoHoSoMC); later changes go as progress updates.
-	PortalSynced bool    `json:"portalSynced"`
-	History      []Event `json:"history"`
+	PortalSynced bool `json:"portalSynced"`
+	// TreasurySupplement and TreasurySequence identify the latest status
+	// event delivered (supplement number, the treasury's sequence within
+	// that supplement's document); an event that is not later is stale.
+	TreasurySupplement int     `json:"treasurySupplement,omitempty"`
+	TreasurySequence   int64   `json:"treasurySequence,omitempty"`
+	History            []Event `json:"history"`
 }
 
 // Store keeps records. Implementations are safe for concurrent use by
@@ -66,9 +71,12 @@ func Register(ctx context.Context, s Store, r Record) error {
 			return false
 		}
 		history := append(append([]Event{}, cur.History...), r.History...)
-		synced := cur.PortalSynced
+		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
 		*cur = r
-		cur.History, cur.PortalSynced = history, synced
+		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
+		if status > cur.TrangThai {
+			cur.TrangThai = status // callbacks may have moved it on already
+		}
 		return true
 	})
 }

@@ -36,6 +36,11 @@ type Options struct {
 	Log          *slog.Logger
 	Metrics      *Metrics
 	Ready        func() error // nil means always ready
+	// Callbacks takes treasury status callbacks; nil leaves the route out.
+	Callbacks CallbackReceiver
+	// DeadLetters, with AdminCallers, serves /v1/admin/dead-letters.
+	DeadLetters  DeadLetters
+	AdminCallers []Caller
 }
 
 type server struct {
@@ -73,6 +78,7 @@ func New(o Options) *echo.Echo {
 	// echo answer 404 instead of 405 for a wrong method under it.
 	e.POST("/v1/procedures/:procedure/dossiers", s.submit, s.authenticate)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, s.authenticate)
+	s.routesStatus(e)
 	return e
 }
 

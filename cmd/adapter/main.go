@@ -50,7 +50,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() {
+		if err := a.Close(); err != nil {
+			log.Warn("store connections not closed cleanly", "err", err)
+		}
+	}()
 	srv := &http.Server{
 		Addr: cfg.Server.Addr, Handler: a.Handler,
 		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout,
@@ -58,6 +62,9 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := a.Delivery.Start(context.Background()); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	log.Info("adapter listening", "addr", cfg.Server.Addr, "procedures", len(cfg.Procedures))
@@ -71,6 +78,10 @@ func run() error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// Finish the deliveries in flight; what is left waits in the outbox.
+	if err := a.Delivery.Stop(sctx); err != nil {
+		log.Warn("delivery workers did not drain in time", "err", err)
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/webhook"
 )
 
 func main() {
@@ -62,10 +63,14 @@ func main() {
 	flag.StringVar(&f.OutageMode, "outage-mode", "", `fault: how -outage fails calls: "503" (the default: answer 503 UNAVAILABLE) or "refuse" (close the connection unanswered)`)
 	flag.StringVar(&f.AfterAccept, "after-accept", "", `fault: "drop" (store a new document, close the connection unanswered) or "hang" (store it, then hang)`)
 	seed := flag.Uint64("seed", 0, "seed of the fault randomness, for repeatable runs (0: random)")
+	var cb callbackFlags
+	flag.StringVar(&cb.url, "callback-url", "", "adapter status callback URL (e.g. http://127.0.0.1:8080/v1/callbacks/treasury/status); empty: no callbacks")
+	flag.StringVar(&cb.secret, "callback-secret", "", "Standard Webhooks secret (whsec_...) that signs the callbacks")
+	flag.DurationVar(&cb.interval, "callback-interval", 10*time.Second, "every interval, each document moves one status along its path")
 	flag.Usage = func() {
 		out := flag.CommandLine.Output()
-		fmt.Fprintf(out, "Usage: %s [flags]\n\n", os.Args[0])
-		fmt.Fprint(out, "Runs the treasury simulator. Faults can be changed at run time:\n"+
+		_, _ = fmt.Fprintf(out, "Usage: %s [flags]\n\n", os.Args[0])
+		_, _ = fmt.Fprint(out, "Runs the treasury simulator. Faults can be changed at run time:\n"+
 			"  GET /sim/admin/faults, PUT /sim/admin/faults (JSON), DELETE /sim/admin/faults (clear).\n\n")
 		flag.PrintDefaults()
 	}
@@ -87,18 +92,34 @@ func main() {
 		MaxBodyBytes: *maxBody,
 		Logger:       log,
 		Rand:         src,
-	}, f); err != nil {
+	}, f, cb); err != nil {
 		log.Error("treasury-sim: stopped", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasurysim.Faults) error {
+// callbackFlags configure status callbacks to the adapter.
+type callbackFlags struct {
+	url, secret string
+	interval    time.Duration
+}
+
+func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasurysim.Faults, cb callbackFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
 	sim := treasurysim.New(opts)
 	sim.SetFaults(faults)
+	if cb.url != "" {
+		secret, err := webhook.ParseSecret(cb.secret)
+		if err != nil {
+			return fmt.Errorf("-callback-secret: %w", err)
+		}
+		if err := sim.StartCallbacks(ctx, treasurysim.CallbackOptions{URL: cb.url, Secret: secret, Interval: cb.interval}); err != nil {
+			return fmt.Errorf("callbacks: %w", err)
+		}
+		log.Info("treasury-sim: status callbacks on", "url", cb.url, "interval", cb.interval.String())
+	}
 	srv := &http.Server{
 		Addr:              addr,
 		Handler:           sim,

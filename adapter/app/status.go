@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sort"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/portal"
+	"github.com/kbnn/dvc/adapter/redisoutbox"
+	"github.com/kbnn/dvc/adapter/statusflow"
+	"github.com/kbnn/dvc/adapter/statusmap"
+	"github.com/kbnn/dvc/adapter/upstream"
+	"github.com/kbnn/dvc/adapter/webhook"
+	"github.com/kbnn/dvc/mappings"
+	"github.com/kbnn/dvc/schemas"
+)
+
+// statusParts are the pieces of the status path the adapter runs.
+type statusParts struct {
+	flow   *statusflow.Flow
+	outbox outbox.Store
+	worker *outbox.Worker
+}
+
+func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, up ...upstream.Option) (*statusParts, error) {
+	var secrets [][]byte
+	for i, s := range cfg.Callbacks.Secrets {
+		b, err := webhook.ParseSecret(s.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("callbacks.secrets[%d]: %w", i, err)
+		}
+		secrets = append(secrets, b)
+	}
+	eventSchema, err := fs.ReadFile(schemas.FS, "treasury/status-event.schema.json")
+	if err != nil {
+		return nil, err
+	}
+	statuses, err := statusmap.SchemaStatuses(eventSchema)
+	if err != nil {
+		return nil, err
+	}
+	procs := map[string]statusflow.Procedure{}
+	ids := make([]string, 0, len(cfg.Procedures))
+	for id := range cfg.Procedures {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		pc := cfg.Procedures[id]
+		m, err := statusmap.Load(mappings.FS, id, statuses)
+		if err != nil {
+			return nil, fmt.Errorf("procedures.%s: %w", id, err)
+		}
+		procs[id] = statusflow.Procedure{Code: pc.Code, Name: pc.Name, SLAWorkingDays: pc.SLAWorkingDays, Statuses: m}
+	}
+	pt, err := portalTransport(cfg.Portal, o.PortalHTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	r := cfg.Portal.Resilience
+	group := portal.NewGroup(upstream.Settings{
+		Window: r.Window, MinRequests: r.MinRequests, FailureRatio: r.FailureRatio, OpenTimeout: r.OpenTimeout,
+		HalfOpenMax: r.HalfOpenMax, MaxConcurrent: r.MaxConcurrent, Retries: r.Retries,
+		BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay,
+	}, up...)
+	var box outbox.Store = outbox.NewMemory(o.Clock)
+	if client != nil {
+		box = redisoutbox.New(client, cfg.Store.Redis.KeyPrefix, o.Clock)
+	}
+	flow, err := statusflow.New(statusflow.Options{
+		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),
+		EventSchema: eventSchema, Procedures: procs, Outbox: box, Dossiers: dossiers,
+		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w, err := outbox.NewWorker(box, outbox.WorkerConfig{
+		Deliver:     flow.Deliver,
+		Concurrency: cfg.Delivery.Workers,
+		Lease:       cfg.Delivery.Lease,
+		Schedule:    cfg.Delivery.Schedule,
+		MinSpan:     cfg.Delivery.MinSpan,
+		Now:         o.Clock,
+		OnAttempt: func(d outbox.Delivery, res outbox.Result, err error) {
+			if res == outbox.DeadLettered {
+				flow.DeadLettered(contextBackground(), d)
+				o.Log.Error("status event dead-lettered", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "err", errString(err))
+			} else if err != nil {
+				o.Log.Warn("status delivery failed", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "result", res.String(), "err", err.Error())
+			}
+		},
+		OnError: func(op string, err error) { o.Log.Error("outbox store failed", "op", op, "err", err) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &statusParts{flow: flow, outbox: box, worker: w}, nil
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func portalTransport(c config.Portal, hc *http.Client) (portal.Transport, error) {
+	if c.Transport == "bearer" {
+		return portal.NewBearerTransport(portal.BearerConfig{BaseURL: c.URL, TokenURL: c.TokenURL,
+			ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), MaDonVi: c.MaDonVi,
+			Timeout: c.Timeout, TransientCodes: c.TransientCodes}, hc)
+	}
+	return portal.NewSessionTransport(portal.SessionConfig{URL: c.URL, Username: c.Username,
+		Password: c.Password.Reveal(), MaDonVi: c.MaDonVi, Timeout: c.Timeout,
+		TransientCodes: c.TransientCodes}, hc)
+}
+
+func contextBackground() context.Context { return context.Background() }

@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// CallbackReceiver takes the treasury's status callbacks.
+type CallbackReceiver interface {
+	Receive(ctx context.Context, h http.Header, body []byte) (duplicate bool, err error)
+}
+
+// DeadLetters is what operators may do with parked status events.
+type DeadLetters interface {
+	DeadLetters(ctx context.Context, cursor string, n int) ([]outbox.DeadLetter, string, error)
+	Inspect(ctx context.Context, dossier, eventID string) (outbox.DeadLetter, error)
+	Replay(ctx context.Context, dossier, eventID string) error
+	ReplayAll(ctx context.Context) (int, error)
+	Discard(ctx context.Context, dossier, eventID string) error
+}
+
+// maxCallbackBytes bounds a status event.
+const maxCallbackBytes = 256 << 10
+
+func (s *server) routesStatus(e *echo.Echo) {
+	if s.Callbacks != nil {
+		e.POST("/v1/callbacks/treasury/status", s.callback)
+	}
+	if s.DeadLetters != nil {
+		e.GET("/v1/admin/dead-letters", s.listDead, s.authenticateAdmin)
+		e.GET("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.inspectDead, s.authenticateAdmin)
+		e.POST("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId/replay", s.replayDead, s.authenticateAdmin)
+		e.DELETE("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.discardDead, s.authenticateAdmin)
+		e.POST("/v1/admin/dead-letters/replay", s.replayAllDead, s.authenticateAdmin)
+	}
+}
+
+func (s *server) callback(c echo.Context) error {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, maxCallbackBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.New(problem.BodyTooLarge, "A status event is at most 256 KiB.")
+		}
+		return problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
+	}
+	dup, err := s.Callbacks.Receive(c.Request().Context(), c.Request().Header, body)
+	if err != nil {
+		return err
+	}
+	if dup {
+		return c.JSON(http.StatusOK, map[string]string{"status": "duplicate", "detail": "event already received; not delivered again"})
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"status": "accepted"})
+}
+
+func (s *server) authenticateAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		scheme, tok, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			for _, cl := range s.AdminCallers {
+				if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
+					c.Set(ctxCaller, cl.Name)
+					return next(c)
+				}
+			}
+		}
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="dvc-adapter-admin"`)
+		return problem.New(problem.Unauthorized, "")
+	}
+}
+
+func deadKey(c echo.Context) (string, string) {
+	return c.Param("procedure") + "|" + c.Param("maHoSo"), c.Param("eventId")
+}
+
+func adminErr(err error) error {
+	switch {
+	case errors.Is(err, outbox.ErrNotFound):
+		return problem.New(problem.NotFound, "No such dead letter.")
+	case errors.Is(err, outbox.ErrInvalid):
+		return problem.New(problem.MalformedBody, "Invalid dead-letter reference or cursor.")
+	}
+	return &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: 5}
+}
+
+func (s *server) listDead(c echo.Context) error {
+	n, _ := strconv.Atoi(c.QueryParam("limit"))
+	if n <= 0 || n > 500 {
+		n = 100
+	}
+	letters, next, err := s.DeadLetters.DeadLetters(c.Request().Context(), c.QueryParam("cursor"), n)
+	if err != nil {
+		return adminErr(err)
+	}
+	if letters == nil {
+		letters = []outbox.DeadLetter{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"deadLetters": letters, "next": next})
+}
+
+func (s *server) inspectDead(c echo.Context) error {
+	d, id := deadKey(c)
+	dl, err := s.DeadLetters.Inspect(c.Request().Context(), d, id)
+	if err != nil {
+		return adminErr(err)
+	}
+	return c.JSON(http.StatusOK, dl)
+}
+
+func (s *server) replayDead(c echo.Context) error {
+	d, id := deadKey(c)
+	if err := s.DeadLetters.Replay(c.Request().Context(), d, id); err != nil {
+		return adminErr(err)
+	}
+	s.Log.Info("dead letter replayed", "dossier", d, "eventId", id, "operator", c.Get(ctxCaller))
+	return c.JSON(http.StatusAccepted, map[string]any{"replayed": 1})
+}
+
+func (s *server) replayAllDead(c echo.Context) error {
+	n, err := s.DeadLetters.ReplayAll(c.Request().Context())
+	if err != nil {
+		return adminErr(err)
+	}
+	s.Log.Info("dead letters replayed", "count", n, "operator", c.Get(ctxCaller))
+	return c.JSON(http.StatusAccepted, map[string]any{"replayed": n})
+}
+
+func (s *server) discardDead(c echo.Context) error {
+	d, id := deadKey(c)
+	if err := s.DeadLetters.Discard(c.Request().Context(), d, id); err != nil {
+		return adminErr(err)
+	}
+	s.Log.Warn("dead letter discarded", "dossier", d, "eventId", id, "operator", c.Get(ctxCaller))
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,229 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/outbox/outboxtest"
+)
+
+var ctx = context.Background()
+
+func TestNewWorkerChecksItsConfig(t *testing.T) {
+	deliver := func(context.Context, outbox.Delivery) error { return nil }
+	s := outbox.NewMemory(nil)
+	bad := map[string]outbox.WorkerConfig{
+		"no Deliver":             {},
+		"timeout beyond lease":   {Deliver: deliver, Lease: time.Minute, Timeout: time.Minute},
+		"negative concurrency":   {Deliver: deliver, Concurrency: -1},
+		"jitter of 100%":         {Deliver: deliver, Jitter: 1},
+		"negative schedule step": {Deliver: deliver, Schedule: []time.Duration{0, -time.Second}},
+	}
+	for name, cfg := range bad {
+		if _, err := outbox.NewWorker(s, cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := outbox.NewWorker(nil, outbox.WorkerConfig{Deliver: deliver}); err == nil {
+		t.Error("no store: accepted")
+	}
+	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Deliver: deliver})
+	if err != nil || w.Name() == "" {
+		t.Fatalf("defaults: %v %q", err, w.Name())
+	}
+}
+
+// blocking returns a Deliver that reports each call on started and returns
+// when release is closed, recording whether its context was cancelled.
+type blocking struct {
+	started  chan outbox.Delivery
+	release  chan struct{}
+	mu       sync.Mutex
+	canceled bool
+}
+
+func newBlocking() *blocking {
+	return &blocking{started: make(chan outbox.Delivery, 10), release: make(chan struct{})}
+}
+
+func (b *blocking) deliver(ctx context.Context, d outbox.Delivery) error {
+	b.started <- d
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.canceled = ctx.Err() != nil
+	return ctx.Err()
+}
+
+func TestStopDrainsDeliveriesInFlight(t *testing.T) {
+	s := outbox.NewMemory(nil)
+	b := newBlocking()
+	sleeping, woke := make(chan struct{}, 10), make(chan struct{}, 10)
+	var mu sync.Mutex
+	var results []outbox.Result
+	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Deliver: b.deliver, Concurrency: 2, Idle: time.Hour,
+		Sleep: func(ctx context.Context, _ time.Duration) error {
+			sleeping <- struct{}{}
+			<-ctx.Done() // only Stop ends an idle pause here
+			woke <- struct{}{}
+			return ctx.Err()
+		},
+		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) {
+			mu.Lock()
+			defer mu.Unlock()
+			results = append(results, r)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "D", "e1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err == nil {
+		t.Fatal("started twice")
+	}
+	<-b.started // one goroutine delivers,
+	<-sleeping  // the other found nothing and pauses
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Stop(ctx) }()
+	<-woke // Stop has ended the pause
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) while a delivery was in flight", err)
+	default:
+	}
+	close(b.release)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if b.canceled || len(results) != 1 || results[0] != outbox.Delivered {
+		t.Fatalf("canceled %v, results %v", b.canceled, results)
+	}
+	if st, _ := s.Stats(ctx); st != (outbox.Stats{}) {
+		t.Fatalf("stats after drain %+v", st)
+	}
+}
+
+func TestStopAbortsWhenItsContextEnds(t *testing.T) {
+	s := outbox.NewMemory(nil)
+	b := newBlocking()
+	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Deliver: b.deliver, Concurrency: 1, Idle: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Append(ctx, "D", "e1", nil)
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-b.started
+	expired, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.Stop(expired); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Stop = %v", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.canceled {
+		t.Fatal("the delivery was not cancelled")
+	}
+}
+
+// failing wraps a store and fails the named calls.
+type failing struct {
+	outbox.Store
+	claim, ack error
+}
+
+func (f *failing) Claim(ctx context.Context, w string, l time.Duration, n int) ([]outbox.Delivery, error) {
+	if f.claim != nil {
+		return nil, f.claim
+	}
+	return f.Store.Claim(ctx, w, l, n)
+}
+
+func (f *failing) Ack(ctx context.Context, d outbox.Delivery) error {
+	if f.ack != nil {
+		return f.ack
+	}
+	return f.Store.Ack(ctx, d)
+}
+
+func TestStoreFailuresAreReported(t *testing.T) {
+	c := outboxtest.NewClock()
+	mem := outbox.NewMemory(c.Now)
+	down := errors.New("redis down")
+	f := &failing{Store: mem, claim: down}
+	var ops []string
+	var results []outbox.Result
+	w, err := outbox.NewWorker(f, outbox.WorkerConfig{Now: c.Now,
+		Deliver:   func(context.Context, outbox.Delivery) error { return nil },
+		OnError:   func(op string, err error) { ops = append(ops, op) },
+		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = mem.Append(ctx, "D", "e1", nil)
+	if n, err := w.Poll(ctx); n != 0 || !errors.Is(err, down) {
+		t.Fatalf("poll on a failing claim: %d %v", n, err)
+	}
+	f.claim, f.ack = nil, down
+	if n, err := w.Poll(ctx); n != 1 || err != nil {
+		t.Fatalf("poll: %d %v", n, err)
+	}
+	if len(ops) != 2 || ops[0] != "claim" || ops[1] != "ack" || len(results) != 1 || results[0] != outbox.StoreFailed {
+		t.Fatalf("errors in %v, results %v", ops, results)
+	}
+	// the unrecorded outcome's lease ends and the event comes back flagged
+	f.ack = nil
+	c.Advance(2 * time.Minute)
+	ds, _ := mem.Claim(ctx, "other", time.Minute, 1)
+	if len(ds) != 1 || !ds[0].Redelivered {
+		t.Fatalf("after the lease: %+v", ds)
+	}
+}
+
+func TestLeaseLostDuringDelivery(t *testing.T) {
+	c := outboxtest.NewClock()
+	s := outbox.NewMemory(c.Now)
+	var results []outbox.Result
+	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Now: c.Now, Lease: time.Minute,
+		Deliver: func(context.Context, outbox.Delivery) error {
+			c.Advance(time.Minute) // a stall past the lease; another worker takes over
+			if ds, _ := s.Claim(ctx, "other", time.Minute, 1); len(ds) != 1 {
+				t.Error("no takeover")
+			}
+			return nil
+		},
+		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Append(ctx, "D", "e1", nil)
+	if _, err := w.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0] != outbox.LeaseLost {
+		t.Fatalf("results %v", results)
+	}
+}
+
+func TestResultNames(t *testing.T) {
+	for r, want := range map[outbox.Result]string{outbox.Delivered: "delivered", outbox.Retried: "retried",
+		outbox.DeadLettered: "dead-lettered", outbox.LeaseLost: "lease-lost", outbox.StoreFailed: "store-failed", 0: "unknown"} {
+		if r.String() != want {
+			t.Errorf("%d: %q", r, r.String())
+		}
+	}
+}
