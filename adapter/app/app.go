@@ -93,7 +93,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if client != nil {
 		closeStore = client.Close
 	}
-	status, err := newStatusParts(cfg, o, client, dossiers,
+	status, err := newStatusParts(cfg, o, client, dossiers, metrics,
 		upstream.WithLogger(o.Log),
 		upstream.WithStateHook(func(endpoint string, st gobreaker.State) { metrics.BreakerState(endpoint, int(st)) }))
 	if err != nil {

@@ -71,3 +71,19 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 		t.Fatalf("breaker gauge after recovery: %q", g)
 	}
 }
+
+// The outbox's depth and the delivery attempts are exported.
+func TestOutboxMetricsExported(t *testing.T) {
+	e := start(t)
+	resp, err := http.Get(e.adapter.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`dvc_outbox_events{state="pending"} 0`, `dvc_outbox_events{state="dead"} 0`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

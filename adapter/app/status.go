@@ -6,11 +6,13 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
@@ -29,7 +31,7 @@ type statusParts struct {
 	worker *outbox.Worker
 }
 
-func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, up ...upstream.Option) (*statusParts, error) {
+func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, metrics *httpapi.Metrics, up ...upstream.Option) (*statusParts, error) {
 	var secrets [][]byte
 	for i, s := range cfg.Callbacks.Secrets {
 		b, err := webhook.ParseSecret(s.Reveal())
@@ -90,6 +92,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		MinSpan:     cfg.Delivery.MinSpan,
 		Now:         o.Clock,
 		OnAttempt: func(d outbox.Delivery, res outbox.Result, err error) {
+			metrics.DeliveryAttempt(res.String())
 			if res == outbox.DeadLettered {
 				flow.DeadLettered(contextBackground(), d)
 				o.Log.Error("status event dead-lettered", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "err", errString(err))
@@ -102,6 +105,12 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
+	metrics.QueueDepth(func() (map[string]int64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st, err := box.Stats(ctx)
+		return map[string]int64{"pending": st.Pending, "in_flight": st.InFlight, "waiting": st.Waiting, "dead": st.Dead}, err
+	})
 	return &statusParts{flow: flow, outbox: box, worker: w}, nil
 }
 

@@ -20,6 +20,32 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	breakers *prometheus.GaugeVec
+	attempts *prometheus.CounterVec
+}
+
+// DeliveryAttempt counts one attempt to deliver a status event to the
+// portal, by result (delivered, retried, dead-lettered, lease-lost,
+// store-failed).
+func (m *Metrics) DeliveryAttempt(result string) {
+	m.attempts.WithLabelValues(result).Inc()
+}
+
+// QueueDepth exports the outbox's depths (pending, in flight, waiting, dead)
+// read by stats at each scrape.
+func (m *Metrics) QueueDepth(stats func() (map[string]int64, error)) {
+	for _, kind := range []string{"pending", "in_flight", "waiting", "dead"} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "dvc_outbox_events",
+			Help:        "Status events in the outbox by state (pending includes the others but in_flight).",
+			ConstLabels: prometheus.Labels{"state": kind},
+		}, func() float64 {
+			v, err := stats()
+			if err != nil {
+				return -1
+			}
+			return float64(v[kind])
+		}))
+	}
 }
 
 // BreakerState records an upstream endpoint's circuit breaker state
@@ -50,7 +76,11 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		Name: "dvc_upstream_breaker_state",
 		Help: "Circuit breaker state per upstream endpoint: 0 closed, 1 half-open, 2 open.",
 	}, []string{"endpoint"})
-	reg.MustRegister(m.requests, m.latency, m.breakers)
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dvc_delivery_attempts_total",
+		Help: "Attempts to deliver status events to the portal, by result.",
+	}, []string{"result"})
+	reg.MustRegister(m.requests, m.latency, m.breakers, m.attempts)
 	return m
 }
 
