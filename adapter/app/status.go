@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -91,6 +92,12 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		Schedule:    cfg.Delivery.Schedule,
 		MinSpan:     cfg.Delivery.MinSpan,
 		Now:         o.Clock,
+		// A local refusal (open breaker, full bulkhead) sent nothing: it
+		// must not use up an event's last attempt.
+		NotSent: func(err error) bool {
+			var rej *upstream.Rejected
+			return errors.As(err, &rej)
+		},
 		OnAttempt: func(d outbox.Delivery, res outbox.Result, err error) {
 			metrics.DeliveryAttempt(res.String())
 			if res == outbox.DeadLettered {

@@ -59,6 +59,11 @@ type WorkerConfig struct {
 	// Rand returns a number in [0, 1) for jitter; it must be safe for
 	// concurrent use. Default math/rand/v2.
 	Rand func() float64
+	// NotSent reports errors that say the call never left this process
+	// (an open circuit breaker, a full bulkhead). Such an attempt never
+	// turns an event into a dead letter: past the schedule it is retried
+	// after the hint (at least a second). Default: none.
+	NotSent func(error) bool
 	// OnAttempt, if set, is called after every attempt (metrics: attempts
 	// by result). err is Deliver's error.
 	OnAttempt func(d Delivery, r Result, err error)
@@ -253,6 +258,9 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 		hint, hinted := w.cfg.RetryAfter(derr)
 		now := w.cfg.Now()
 		at, ok := nextAttempt(w.cfg.Schedule, w.cfg.Jitter, w.cfg.MinSpan, w.cfg.MaxRetryAfter, d, hint, hinted, w.cfg.Rand(), now)
+		if !ok && w.cfg.NotSent != nil && w.cfg.NotSent(derr) {
+			at, ok = now.Add(max(hint, time.Second)), true
+		}
 		if ok {
 			res, op, err = Retried, "retry", w.store.Retry(ctx, d, at, reason("", derr))
 		} else {

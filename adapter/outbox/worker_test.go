@@ -227,3 +227,39 @@ func TestResultNames(t *testing.T) {
 		}
 	}
 }
+
+// An attempt refused locally (nothing sent) never makes the last attempt a
+// dead letter: it is retried after the hint.
+func TestNotSentNeverDeadLetters(t *testing.T) {
+	now := time.Date(2026, 6, 9, 9, 0, 0, 0, time.UTC)
+	notSent := errors.New("breaker open")
+	store := outbox.NewMemory(func() time.Time { return now })
+	if _, err := store.Append(context.Background(), "p|d", "e1", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	var results []outbox.Result
+	w, err := outbox.NewWorker(store, outbox.WorkerConfig{
+		Deliver:  func(context.Context, outbox.Delivery) error { return notSent },
+		Schedule: []time.Duration{0}, MinSpan: -1, Jitter: -1,
+		Now:       func() time.Time { return now },
+		NotSent:   func(err error) bool { return errors.Is(err, notSent) },
+		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := w.Poll(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(2 * time.Second)
+	}
+	for _, r := range results {
+		if r != outbox.Retried {
+			t.Fatalf("results %v: a local refusal became %v", results, r)
+		}
+	}
+	if len(results) != 3 {
+		t.Fatalf("%d attempts", len(results))
+	}
+}

@@ -185,6 +185,11 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	if err != nil {
 		return err
 	}
+	for _, h := range rec.History {
+		if h.EventID == ev.EventID && h.Delivery == dossier.DeliveryDelivered {
+			return nil // delivered before a crash took the acknowledgement
+		}
+	}
 	older := ev.SupplementNo < rec.TreasurySupplement ||
 		(ev.SupplementNo == rec.TreasurySupplement && ev.Sequence > 0 && ev.Sequence <= rec.TreasurySequence)
 	if older || !deliverable || !statusmap.Advances(rec.TrangThai, code) {
