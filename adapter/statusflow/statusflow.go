@@ -105,6 +105,13 @@ func New(o Options) (*Flow, error) {
 		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log}, nil
 }
 
+// newRecord fills a status view record the adapter did not have (a dossier
+// registered before a restart of the in-memory store) from the event.
+func (ev Event) newRecord(r *dossier.Record) {
+	r.Procedure, r.MaHoSo, r.SoBoSung = ev.Procedure, ev.DossierCode, ev.SupplementNo
+	r.TreasuryReference, r.TreasuryDocumentID = ev.Reference, ev.DocumentID
+}
+
 // dossierKey is the outbox's dossier identity.
 func dossierKey(procedure, code string) string { return procedure + "|" + code }
 
@@ -149,8 +156,7 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 	code, _ := p.Statuses.National(ev.Status)
 	err = f.dossiers.Update(context.WithoutCancel(ctx), ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
 		if !exists {
-			r.Procedure, r.MaHoSo, r.SoBoSung = ev.Procedure, ev.DossierCode, ev.SupplementNo
-			r.TreasuryReference, r.TreasuryDocumentID = ev.Reference, ev.DocumentID
+			ev.newRecord(r)
 		}
 		for _, h := range r.History {
 			if h.EventID == ev.EventID {
@@ -228,8 +234,7 @@ func (f *Flow) settle(ctx context.Context, ev Event, delivery string, code int) 
 	now := f.now()
 	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
 		if !exists {
-			r.Procedure, r.MaHoSo, r.SoBoSung = ev.Procedure, ev.DossierCode, ev.SupplementNo
-			r.TreasuryReference, r.TreasuryDocumentID = ev.Reference, ev.DocumentID
+			ev.newRecord(r)
 		}
 		found := false
 		for i := range r.History {

@@ -1,11 +1,7 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -17,37 +13,7 @@ import (
 // startFleet's does (restart after every death, stop when t ends).
 func startFleetWith(t *testing.T, n int, treasuryURL, keyPrefix string, edit func(cfg map[string]any)) *fleet {
 	t.Helper()
-	dir := testDir(t)
-	work, fail := context.WithCancelCause(context.Background())
-	f := &fleet{t: t, work: work, fail: fail, stopCh: make(chan struct{})}
-	for i := range n {
-		port, err := freePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		in := &instance{name: fmt.Sprintf("adapter-%d", i), url: "http://" + addr, dir: dir,
-			cfg: filepath.Join(dir, fmt.Sprintf("adapter-%d.yaml", i))}
-		writeConfig(t, in.cfg, addr, treasuryURL, keyPrefix)
-		if edit != nil {
-			editConfig(t, in.cfg, edit)
-		}
-		f.insts = append(f.insts, in)
-	}
-	t.Cleanup(f.stop)
-	ready := make([]chan struct{}, n)
-	for i, in := range f.insts {
-		ready[i] = make(chan struct{})
-		f.wg.Go(func() { f.supervise(in, ready[i]) })
-	}
-	for i := range ready {
-		select {
-		case <-ready[i]:
-		case <-work.Done():
-			t.Fatalf("adapter did not start: %v", context.Cause(work))
-		}
-	}
-	return f
+	return launchFleet(t, n, treasuryURL, keyPrefix, nil, edit)
 }
 
 // editConfig rewrites the YAML file at path through edit.

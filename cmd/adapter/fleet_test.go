@@ -55,6 +55,13 @@ type fleet struct {
 // and stops them all when t ends.
 func startFleet(t *testing.T, n int, treasuryURL, keyPrefix string, crashes [][]string) *fleet {
 	t.Helper()
+	return launchFleet(t, n, treasuryURL, keyPrefix, crashes, nil)
+}
+
+// launchFleet is startFleet with an optional edit of each instance's
+// configuration (as a YAML map) before any process starts.
+func launchFleet(t *testing.T, n int, treasuryURL, keyPrefix string, crashes [][]string, edit func(cfg map[string]any)) *fleet {
+	t.Helper()
 	dir := testDir(t)
 	work, fail := context.WithCancelCause(context.Background())
 	f := &fleet{t: t, work: work, fail: fail, stopCh: make(chan struct{})}
@@ -70,6 +77,9 @@ func startFleet(t *testing.T, n int, treasuryURL, keyPrefix string, crashes [][]
 			in.crashes = crashes[i]
 		}
 		writeConfig(t, in.cfg, addr, treasuryURL, keyPrefix)
+		if edit != nil {
+			editConfig(t, in.cfg, edit)
+		}
 		f.insts = append(f.insts, in)
 	}
 	t.Cleanup(f.stop)
