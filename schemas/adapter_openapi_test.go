@@ -282,9 +282,9 @@ func checkProblemCodes(doc oaDoc, kinds []problem.Kind) []string {
 	}
 	byCode := map[string]problem.Kind{}
 	for _, k := range kinds {
-		byCode[k.Code] = k
-		if !listed[k.Status][k.Code] {
-			errs = append(errs, fmt.Sprintf("problem code %q (status %d) is not listed under any %d response", k.Code, k.Status, k.Status))
+		byCode[k.Code()] = k
+		if !listed[k.Status()][k.Code()] {
+			errs = append(errs, fmt.Sprintf("problem code %q (status %d) is not listed under any %d response", k.Code(), k.Status(), k.Status()))
 		}
 	}
 	for _, r := range responses {
@@ -293,8 +293,8 @@ func checkProblemCodes(doc oaDoc, kinds []problem.Kind) []string {
 			switch {
 			case !ok:
 				errs = append(errs, fmt.Sprintf("%s %s %d lists code %q, which adapter/problem does not define", r.op.method, r.op.path, r.status, c))
-			case k.Status != r.status:
-				errs = append(errs, fmt.Sprintf("%s %s %d lists code %q, which comes with status %d", r.op.method, r.op.path, r.status, c, k.Status))
+			case k.Status() != r.status:
+				errs = append(errs, fmt.Sprintf("%s %s %d lists code %q, which comes with status %d", r.op.method, r.op.path, r.status, c, k.Status()))
 			}
 		}
 	}
@@ -942,8 +942,8 @@ func TestAdapterOpenAPIProblemCodes(t *testing.T) {
 	// Every code appears in the document at all.
 	raw := string(readAdapterOpenAPI(t))
 	for _, k := range problem.Kinds() {
-		if !strings.Contains(raw, k.Code) {
-			t.Errorf("problem code %q does not appear in %s", k.Code, adapterOpenAPIFile)
+		if !strings.Contains(raw, k.Code()) {
+			t.Errorf("problem code %q does not appear in %s", k.Code(), adapterOpenAPIFile)
 		}
 	}
 }
@@ -1243,12 +1243,12 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 			members[m] = v
 		}
 		if err := problemSchema.Validate(body); err != nil {
-			t.Errorf("%s: body does not match #/components/schemas/Problem: %v", k.Code, err)
+			t.Errorf("%s: body does not match #/components/schemas/Problem: %v", k.Code(), err)
 		}
 		for _, r := range responses {
-			if r.status == k.Status && slices.Contains(r.codes, k.Code) {
+			if r.status == k.Status() && slices.Contains(r.codes, k.Code()) {
 				if err := s.at(r.schemaPtr).Validate(body); err != nil {
-					t.Errorf("%s: body does not match %s %s %d: %v", k.Code, r.op.method, r.op.path, r.status, err)
+					t.Errorf("%s: body does not match %s %s %d: %v", k.Code(), r.op.method, r.op.path, r.status, err)
 				}
 			}
 		}
@@ -1375,10 +1375,10 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 		}},
 		{name: "code under the wrong status", check: codes, want: "comes with status 504", mutate: func(t *testing.T, doc oaDoc) {
 			c := get(t, doc, badRequestCode)
-			c["enum"] = append(asSlice(c["enum"]), problem.TreasuryTimeout.Code)
+			c["enum"] = append(asSlice(c["enum"]), problem.TreasuryTimeout.Code())
 		}},
 		{name: "kind not documented", intact: codes, want: `"idempotency-conflict"`, check: func(doc oaDoc) []string {
-			return checkProblemCodes(doc, append(problem.Kinds(), problem.Kind{Code: "idempotency-conflict", Status: http.StatusConflict}))
+			return checkProblemCodes(doc, append(problem.Kinds(), problem.Kind("idempotency-conflict")))
 		}},
 		{name: "missing $ref file", check: refs, want: "nope.schema.json", mutate: func(t *testing.T, doc oaDoc) {
 			get(t, doc, "/components/schemas/Accepted/properties/treasuryReference")["$ref"] = "../treasury/nope.schema.json"

@@ -20,7 +20,6 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/document"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/idempotency"
@@ -29,6 +28,7 @@ import (
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/redisstore"
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/xmlsig"
@@ -200,7 +200,7 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 	var out []*intake.Procedure
 	for _, id := range ids {
 		pc := cfg.Procedures[id]
-		def, err := document.Load(schemaFS, id)
+		def, err := schema.Load(schemaFS, id)
 		if err != nil {
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
 		}

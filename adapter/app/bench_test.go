@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/fixture"
 	"github.com/kbnn/dvc/adapter/intake"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
 )
 
 var benchCases = []string{

@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/fixture"
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
 	"github.com/kbnn/dvc/configs"
 )
 

@@ -16,10 +16,10 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/fixture"
-	"github.com/kbnn/dvc/adapter/redistest"
-	"github.com/kbnn/dvc/adapter/signing"
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 // stores is the table every exactly-once test runs over: the embedded

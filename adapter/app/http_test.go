@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/fixture"
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
 )
 
 // httpSurface is an adapter assembled by New in front of a treasury simulator

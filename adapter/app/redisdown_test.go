@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 // switchProxy forwards TCP to target while up; when down it refuses new

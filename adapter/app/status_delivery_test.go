@@ -12,7 +12,7 @@ import (
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
-	"github.com/kbnn/dvc/adapter/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 )
 
 // When the schedule is spent before MinSpan has passed since the first

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,37 +16,17 @@ import (
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
-	"github.com/kbnn/dvc/adapter/portalsim"
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
-
-// testClock is a clock the status tests move by hand: the adapter, the
-// treasury simulator (which signs the callbacks) and the portal simulator
-// all read it, so retry times come due only when a test says so.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // statusEnv is an adapter wired to a treasury simulator that sends status
 // callbacks only when told (manual mode) and to a portal simulator. Its
 // delivery worker is never started: tests drive it with Poll.
 type statusEnv struct {
 	*env
-	clock       *testClock
+	clock       *clock.Clock
 	portal      *portalsim.Sim
 	portalSrv   *httptest.Server
 	secret      []byte
@@ -66,14 +47,14 @@ var statusSchedule = []time.Duration{0, 10 * time.Millisecond, 10 * time.Millise
 // startStatus starts the adapter (after edits) with the simulators.
 func startStatus(t *testing.T, edits ...func(*config.Config)) *statusEnv {
 	t.Helper()
-	clock := &testClock{t: receipt}
-	sim := treasurysim.New(treasurysim.Options{Clock: clock.Now, MaxBodyBytes: 64 << 20})
+	clk := clock.New(receipt)
+	sim := treasurysim.New(treasurysim.Options{Clock: clk.Now, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
 	down, calls := &atomic.Bool{}, &atomic.Int64{}
 	ts := httptest.NewServer(outage(down, calls, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
 
-	e := &statusEnv{clock: clock, portal: portalsim.New(portalsim.Options{Clock: clock.Now})}
+	e := &statusEnv{clock: clk, portal: portalsim.New(portalsim.Options{Clock: clk.Now})}
 	e.portalSrv = httptest.NewServer(http.HandlerFunc(e.servePortal))
 	t.Cleanup(e.portalSrv.Close)
 
@@ -89,7 +70,7 @@ func startStatus(t *testing.T, edits ...func(*config.Config)) *statusEnv {
 	for _, edit := range edits {
 		edit(cfg)
 	}
-	a, err := New(cfg, Options{Clock: clock.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a, err := New(cfg, Options{Clock: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

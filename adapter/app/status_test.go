@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 

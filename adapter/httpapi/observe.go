@@ -98,7 +98,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		err := next(c)
 		status := c.Response().Status
 		if err != nil {
-			status = problem.From(err).Kind.Status
+			status = problem.From(err).Kind.Status()
 			if he, ok := err.(*echo.HTTPError); ok {
 				status = he.Code
 			}
@@ -111,7 +111,7 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if p, ok := c.Get(ctxProcedure).(string); ok && c.Request().Method == http.MethodPost && s.Intake.Procedure(p) != nil {
 			outcome := "accepted"
 			if err != nil {
-				outcome = problem.From(err).Kind.Code
+				outcome = problem.From(err).Kind.Code()
 			}
 			s.Metrics.requests.WithLabelValues(p, outcome).Inc()
 		}

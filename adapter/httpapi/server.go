@@ -212,12 +212,12 @@ func (s *server) handleError(err error, c echo.Context) {
 	}
 	pe := problem.From(err)
 	id, _ := c.Get(ctxRequestID).(string)
-	attrs := []any{"request_id", id, "code", pe.Kind.Code, "status", pe.Kind.Status,
+	attrs := []any{"request_id", id, "code", pe.Kind.Code(), "status", pe.Kind.Status(),
 		"procedure", c.Get(ctxProcedure), "path", c.Request().URL.Path}
 	if pe.Cause != nil {
 		attrs = append(attrs, "cause", pe.Cause.Error())
 	}
-	if pe.Kind.Status >= 500 {
+	if pe.Kind.Status() >= 500 {
 		s.Log.Error("request failed", attrs...)
 	} else {
 		s.Log.Info("request refused", attrs...)

@@ -18,10 +18,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/kbnn/dvc/adapter/fixture"
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
 )
 
 const token = "dev-portal-token" // the portal's token in configs/local.yaml and the fixtures

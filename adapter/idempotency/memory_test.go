@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
-	"github.com/kbnn/dvc/adapter/idempotency/storetest"
+	"github.com/kbnn/dvc/adapter/testkit/storetest"
 )
 
 func TestMemoryConformance(t *testing.T) {

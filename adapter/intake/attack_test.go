@@ -34,7 +34,7 @@ import (
 	"github.com/beevik/etree"
 	jose "github.com/go-jose/go-jose/v4"
 
-	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 )
 

@@ -16,12 +16,12 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
-	"github.com/kbnn/dvc/adapter/document"
-	"github.com/kbnn/dvc/adapter/fixture"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
-	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/schema"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 	"github.com/kbnn/dvc/configs"
@@ -115,7 +115,7 @@ func load(t testing.TB) {
 				if !ok {
 					return fmt.Errorf("procedure %s not configured", id)
 				}
-				def, err := document.Load(schemas, id)
+				def, err := schema.Load(schemas, id)
 				if err != nil {
 					return err
 				}
@@ -235,7 +235,7 @@ func mustAccept(t testing.TB, s submission) sent {
 func codeOf(err error) string {
 	var pe *problem.Error
 	if errors.As(err, &pe) {
-		return pe.Kind.Code
+		return pe.Kind.Code()
 	}
 	return ""
 }

@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/document"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 )
@@ -55,7 +55,7 @@ type Procedure struct {
 	RequiredRoles []string
 	// Deadline bounds the treasury call; zero means Policy.Deadline.
 	Deadline   time.Duration
-	Definition *document.Definition
+	Definition *schema.Definition
 	Mapper     Mapper
 }
 

@@ -22,8 +22,8 @@ import (
 // Header is the request header that carries the signatures.
 const Header = "X-JWS-Signature"
 
-// DefaultAlgorithms are the accepted algorithms when none are configured.
-var DefaultAlgorithms = []string{"RS256", "ES256"}
+// DefaultAlgorithms returns the accepted algorithms when none are configured.
+func DefaultAlgorithms() []string { return []string{"RS256", "ES256"} }
 
 // Verifier checks detached JWS signatures.
 type Verifier struct {
@@ -37,7 +37,7 @@ type Verifier struct {
 // and at most maxSigs signatures (4 when zero).
 func NewVerifier(ts *trust.Store, algorithms []string, maxSigs int) *Verifier {
 	if len(algorithms) == 0 {
-		algorithms = DefaultAlgorithms
+		algorithms = DefaultAlgorithms()
 	}
 	if maxSigs <= 0 {
 		maxSigs = 4

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/problem"
-	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/trust"
 )
 
@@ -90,7 +90,7 @@ func TestVerify(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := v.Verify(c.body, c.header, at)
 			var pe *problem.Error
-			if !errors.As(err, &pe) || pe.Kind.Code != c.code {
+			if !errors.As(err, &pe) || pe.Kind.Code() != c.code {
 				t.Fatalf("got %v, want %s", err, c.code)
 			}
 		})

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/outbox"
-	"github.com/kbnn/dvc/adapter/outbox/outboxtest"
+	"github.com/kbnn/dvc/adapter/testkit/outboxtest"
 )
 
 func TestMemoryConformance(t *testing.T) {

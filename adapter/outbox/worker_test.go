@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/outbox"
-	"github.com/kbnn/dvc/adapter/outbox/outboxtest"
+	"github.com/kbnn/dvc/adapter/testkit/outboxtest"
 )
 
 var ctx = context.Background()

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/portal"
-	"github.com/kbnn/dvc/adapter/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 )
 
 func TestBearerTokenRefresh(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/portal"
-	"github.com/kbnn/dvc/adapter/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/sony/gobreaker/v2"
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,34 +14,16 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/portal"
-	"github.com/kbnn/dvc/adapter/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 	"github.com/kbnn/dvc/adapter/upstream"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is a portal simulator behind an httptest server, with a count of logins and token
 // requests and the last body received for each service.
 type env struct {
 	sim *portalsim.Sim
 	srv *httptest.Server
-	clk *fakeClock
+	clk *clock.Clock
 
 	mu     sync.Mutex
 	logins int
@@ -52,7 +35,7 @@ type env struct {
 
 func newEnv(t *testing.T, opts portalsim.Options) *env {
 	t.Helper()
-	e := &env{clk: &fakeClock{t: time.Date(2026, 6, 9, 9, 0, 0, 0, portal.ICT)}, bodies: map[string][]byte{}}
+	e := &env{clk: clock.New(time.Date(2026, 6, 9, 9, 0, 0, 0, portal.ICT)), bodies: map[string][]byte{}}
 	opts.Clock = e.clk.Now
 	e.sim = portalsim.New(opts)
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

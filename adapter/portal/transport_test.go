@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/portal"
-	"github.com/kbnn/dvc/adapter/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 	"github.com/kbnn/dvc/adapter/upstream"
 )
 

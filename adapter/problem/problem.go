@@ -14,48 +14,97 @@ import (
 	"net/http"
 )
 
-// Kind is one public failure kind.
-type Kind struct {
-	Code   string // stable machine code, also the last segment of Type
-	Status int
-	Title  string
-	// Detail is the fixed detail for kinds whose detail must never vary
-	// (every cryptographic failure shares one). Empty means the raiser says.
-	Detail string
+// Kind is one public failure kind, named by its stable machine code (also
+// the last segment of its problem type URI). Its HTTP status, title and fixed
+// detail come from one table.
+type Kind string
+
+// Code is the kind's stable machine code.
+func (k Kind) Code() string { return string(k) }
+
+// Status is the HTTP status of the kind; an unknown kind is 500.
+func (k Kind) Status() int {
+	if i, ok := table[k]; ok {
+		return i.status
+	}
+	return http.StatusInternalServerError
 }
+
+// Title is the kind's short summary.
+func (k Kind) Title() string { return table[k].title }
+
+// Detail is the fixed detail of kinds whose detail must never vary (every
+// cryptographic failure shares one); empty means the raiser says.
+func (k Kind) Detail() string { return table[k].detail }
 
 // TypeBase prefixes every problem type URI.
 const TypeBase = "https://kbnn.gov.vn/dvc/problems/"
 
 // The kinds, one per cause. Codes are part of the contract: never rename one.
-var (
-	MalformedBody         = Kind{"malformed-body", http.StatusBadRequest, "Malformed request body", ""}
-	DoctypeForbidden      = Kind{"xml-doctype-forbidden", http.StatusBadRequest, "DOCTYPE and entity declarations are not accepted", "The document contains a DOCTYPE or entity declaration."}
-	LimitExceeded         = Kind{"limit-exceeded", http.StatusBadRequest, "Document exceeds a structural limit", ""}
-	BodyTooLarge          = Kind{"body-too-large", http.StatusRequestEntityTooLarge, "Request body too large", ""}
-	SignatureMissing      = Kind{"signature-missing", http.StatusBadRequest, "Signature missing", ""}
-	AlgorithmNotAllowed   = Kind{"signature-algorithm-not-allowed", http.StatusBadRequest, "Signature algorithm not allowed", ""}
-	CertificateUntrusted  = Kind{"certificate-untrusted", http.StatusBadRequest, "Signer certificate not trusted", "The signer certificate does not chain to a trusted certification authority."}
-	CertificateExpired    = Kind{"certificate-expired", http.StatusBadRequest, "Signer certificate not valid at receipt time", "The signer certificate, or a certificate in its chain, is expired or not yet valid."}
-	CertificateRevoked    = Kind{"certificate-revoked", http.StatusBadRequest, "Signer certificate revoked", "The signer certificate has been revoked by its issuer."}
-	SignerRoleMissing     = Kind{"signer-role-missing", http.StatusBadRequest, "Required signer missing", ""}
-	SignatureInvalid      = Kind{"signature-invalid", http.StatusBadRequest, "Signature does not verify", "The signature does not verify against the document."}
-	Unauthorized          = Kind{"unauthorized", http.StatusUnauthorized, "Caller not authenticated", "A valid caller credential is required."}
-	UnknownProcedure      = Kind{"unknown-procedure", http.StatusNotFound, "Unknown procedure", ""}
-	NotFound              = Kind{"not-found", http.StatusNotFound, "Not found", ""}
-	UnsupportedMediaType  = Kind{"unsupported-media-type", http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."}
-	MethodNotAllowed      = Kind{"method-not-allowed", http.StatusMethodNotAllowed, "Method not allowed", ""}
-	SchemaViolation       = Kind{"schema-violation", http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""}
-	TreasuryRefused       = Kind{"treasury-refused", http.StatusUnprocessableEntity, "Treasury refused the document", ""}
-	TreasuryUnavailable   = Kind{"treasury-unavailable", http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."}
-	TreasuryTimeout       = Kind{"treasury-timeout", http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."}
-	InvalidIdempotencyKey = Kind{"invalid-idempotency-key", http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header must be 1 to 255 printable ASCII characters."}
-	IdempotencyKeyReused  = Kind{"idempotency-key-reused", http.StatusUnprocessableEntity, "Idempotency-Key already used for another request", "This Idempotency-Key was used with a different dossier content; use a new key for a new request."}
-	RequestInProgress     = Kind{"request-in-progress", http.StatusConflict, "A request with this Idempotency-Key is in progress", "The first request with this Idempotency-Key is still being processed; retry after the indicated time."}
-	DossierAlreadySent    = Kind{"dossier-already-submitted", http.StatusConflict, "Dossier already submitted", ""}
-	StoreUnavailable      = Kind{"store-unavailable", http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."}
-	Internal              = Kind{"internal", http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."}
+const (
+	MalformedBody         Kind = "malformed-body"
+	DoctypeForbidden      Kind = "xml-doctype-forbidden"
+	LimitExceeded         Kind = "limit-exceeded"
+	BodyTooLarge          Kind = "body-too-large"
+	SignatureMissing      Kind = "signature-missing"
+	AlgorithmNotAllowed   Kind = "signature-algorithm-not-allowed"
+	CertificateUntrusted  Kind = "certificate-untrusted"
+	CertificateExpired    Kind = "certificate-expired"
+	CertificateRevoked    Kind = "certificate-revoked"
+	SignerRoleMissing     Kind = "signer-role-missing"
+	SignatureInvalid      Kind = "signature-invalid"
+	Unauthorized          Kind = "unauthorized"
+	UnknownProcedure      Kind = "unknown-procedure"
+	NotFound              Kind = "not-found"
+	UnsupportedMediaType  Kind = "unsupported-media-type"
+	MethodNotAllowed      Kind = "method-not-allowed"
+	SchemaViolation       Kind = "schema-violation"
+	TreasuryRefused       Kind = "treasury-refused"
+	TreasuryUnavailable   Kind = "treasury-unavailable"
+	TreasuryTimeout       Kind = "treasury-timeout"
+	InvalidIdempotencyKey Kind = "invalid-idempotency-key"
+	IdempotencyKeyReused  Kind = "idempotency-key-reused"
+	RequestInProgress     Kind = "request-in-progress"
+	DossierAlreadySent    Kind = "dossier-already-submitted"
+	StoreUnavailable      Kind = "store-unavailable"
+	Internal              Kind = "internal"
 )
+
+type info struct {
+	status        int
+	title, detail string
+}
+
+// table gives each kind its status, title and fixed detail; Kinds lists
+// them in this order.
+var table = map[Kind]info{
+	MalformedBody:         {http.StatusBadRequest, "Malformed request body", ""},
+	DoctypeForbidden:      {http.StatusBadRequest, "DOCTYPE and entity declarations are not accepted", "The document contains a DOCTYPE or entity declaration."},
+	LimitExceeded:         {http.StatusBadRequest, "Document exceeds a structural limit", ""},
+	BodyTooLarge:          {http.StatusRequestEntityTooLarge, "Request body too large", ""},
+	SignatureMissing:      {http.StatusBadRequest, "Signature missing", ""},
+	AlgorithmNotAllowed:   {http.StatusBadRequest, "Signature algorithm not allowed", ""},
+	CertificateUntrusted:  {http.StatusBadRequest, "Signer certificate not trusted", "The signer certificate does not chain to a trusted certification authority."},
+	CertificateExpired:    {http.StatusBadRequest, "Signer certificate not valid at receipt time", "The signer certificate, or a certificate in its chain, is expired or not yet valid."},
+	CertificateRevoked:    {http.StatusBadRequest, "Signer certificate revoked", "The signer certificate has been revoked by its issuer."},
+	SignerRoleMissing:     {http.StatusBadRequest, "Required signer missing", ""},
+	SignatureInvalid:      {http.StatusBadRequest, "Signature does not verify", "The signature does not verify against the document."},
+	Unauthorized:          {http.StatusUnauthorized, "Caller not authenticated", "A valid caller credential is required."},
+	UnknownProcedure:      {http.StatusNotFound, "Unknown procedure", ""},
+	NotFound:              {http.StatusNotFound, "Not found", ""},
+	UnsupportedMediaType:  {http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."},
+	MethodNotAllowed:      {http.StatusMethodNotAllowed, "Method not allowed", ""},
+	SchemaViolation:       {http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""},
+	TreasuryRefused:       {http.StatusUnprocessableEntity, "Treasury refused the document", ""},
+	TreasuryUnavailable:   {http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."},
+	TreasuryTimeout:       {http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."},
+	InvalidIdempotencyKey: {http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header must be 1 to 255 printable ASCII characters."},
+	IdempotencyKeyReused:  {http.StatusUnprocessableEntity, "Idempotency-Key already used for another request", "This Idempotency-Key was used with a different dossier content; use a new key for a new request."},
+	RequestInProgress:     {http.StatusConflict, "A request with this Idempotency-Key is in progress", "The first request with this Idempotency-Key is still being processed; retry after the indicated time."},
+	DossierAlreadySent:    {http.StatusConflict, "Dossier already submitted", ""},
+	StoreUnavailable:      {http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."},
+	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
+}
 
 // FieldError names one failing field of a schema violation.
 type FieldError struct {
@@ -80,21 +129,21 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Cause != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Kind.Code, e.detail(), e.Cause)
+		return fmt.Sprintf("%s: %s: %v", e.Kind, e.detail(), e.Cause)
 	}
-	return e.Kind.Code + ": " + e.detail()
+	return string(e.Kind) + ": " + e.detail()
 }
 
 func (e *Error) Unwrap() error { return e.Cause }
 
 func (e *Error) detail() string {
-	if e.Kind.Detail != "" {
-		return e.Kind.Detail
+	if e.Kind.Detail() != "" {
+		return e.Kind.Detail()
 	}
 	if e.Detail != "" {
 		return e.Detail
 	}
-	return e.Kind.Title
+	return e.Kind.Title()
 }
 
 // New returns an error of kind k with a caller-visible detail. Kinds with a
@@ -130,12 +179,12 @@ type Body struct {
 // Body renders e for the request with the given id.
 func (e *Error) Body(instance string) Body {
 	return Body{
-		Type:     TypeBase + e.Kind.Code,
-		Title:    e.Kind.Title,
-		Status:   e.Kind.Status,
+		Type:     TypeBase + e.Kind.Code(),
+		Title:    e.Kind.Title(),
+		Status:   e.Kind.Status(),
 		Detail:   e.detail(),
 		Instance: instance,
-		Code:     e.Kind.Code,
+		Code:     e.Kind.Code(),
 		Errors:   e.Fields,
 		Extra:    e.Extra,
 	}

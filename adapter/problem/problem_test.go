@@ -10,12 +10,12 @@ import (
 func TestCodesAreUniqueAndStatusesSet(t *testing.T) {
 	seen := map[string]bool{}
 	for _, k := range Kinds() {
-		if seen[k.Code] {
-			t.Errorf("duplicate code %q", k.Code)
+		if seen[k.Code()] {
+			t.Errorf("duplicate code %q", k.Code())
 		}
-		seen[k.Code] = true
-		if k.Status < 400 || k.Status > 599 || k.Title == "" {
-			t.Errorf("kind %q: status %d title %q", k.Code, k.Status, k.Title)
+		seen[k.Code()] = true
+		if k.Status() < 400 || k.Status() > 599 || k.Title() == "" {
+			t.Errorf("kind %q: status %d title %q", k.Code(), k.Status(), k.Title())
 		}
 	}
 }
@@ -23,7 +23,7 @@ func TestCodesAreUniqueAndStatusesSet(t *testing.T) {
 func TestFixedDetailHidesCause(t *testing.T) {
 	e := Wrap(SignatureInvalid, errors.New("digest mismatch on /HoSo"), "digest mismatch")
 	b := e.Body("req-1")
-	if b.Detail != SignatureInvalid.Detail {
+	if b.Detail != SignatureInvalid.Detail() {
 		t.Fatalf("detail = %q, want the fixed one", b.Detail)
 	}
 	raw, _ := json.Marshal(b)
@@ -62,7 +62,7 @@ func TestBodyJSON(t *testing.T) {
 }
 
 func TestFromWrapsUnknownErrors(t *testing.T) {
-	if From(errors.New("boom")).Kind.Code != "internal" {
+	if From(errors.New("boom")).Kind.Code() != "internal" {
 		t.Fatal("plain error should be internal")
 	}
 	inner := New(Unauthorized, "")

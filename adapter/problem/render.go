@@ -34,7 +34,7 @@ func (e *Error) Render(instance string) (int, map[string]string, []byte) {
 		body = []byte(`{"type":"` + TypeBase + `internal","title":"Internal error","status":500,"code":"internal"}` + "\n")
 		return 500, map[string]string{"Content-Type": ContentType}, body
 	}
-	return e.Kind.Status, h, body
+	return e.Kind.Status(), h, body
 }
 
 // Kinds lists every public failure kind, for documentation and tests.

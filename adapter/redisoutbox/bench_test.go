@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 // benchPayload is the size of a mapped status event (about 600 bytes).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net"
 	"strings"
 	"testing"
@@ -12,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/outbox"
-	"github.com/kbnn/dvc/adapter/outbox/outboxtest"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/outboxtest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 var ctx = context.Background()
@@ -21,7 +22,7 @@ var ctx = context.Background()
 const lease = 30 * time.Second
 
 // newStore returns a store with its own prefix on a test clock.
-func newStore(t *testing.T, opts ...Option) (*Store, *outboxtest.Clock, redis.UniversalClient) {
+func newStore(t *testing.T, opts ...Option) (*Store, *clock.Clock, redis.UniversalClient) {
 	c, clock := redistest.Client(t), outboxtest.NewClock()
 	return New(c, redistest.Prefix(t), clock.Now, opts...), clock, c
 }

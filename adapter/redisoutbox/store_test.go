@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/outbox"
-	"github.com/kbnn/dvc/adapter/outbox/outboxtest"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/outboxtest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }

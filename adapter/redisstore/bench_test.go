@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 // benchBody is the size of a typical 202 answer with a few KB of detail.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 func TestDossiersRegisterGetUpdate(t *testing.T) {

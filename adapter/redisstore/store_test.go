@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net"
 	"strings"
 	"testing"
@@ -12,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
-	"github.com/kbnn/dvc/adapter/idempotency/storetest"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/storetest"
 )
 
 func TestMain(m *testing.M) { redistest.Main(m) }
@@ -25,7 +26,7 @@ func TestConformance(t *testing.T) {
 }
 
 // newStore returns a store with its own prefix on a test clock.
-func newStore(t *testing.T) (*Store, *storetest.Clock, redis.UniversalClient) {
+func newStore(t *testing.T) (*Store, *clock.Clock, redis.UniversalClient) {
 	c, clock := redistest.Client(t), storetest.NewClock()
 	return New(c, redistest.Prefix(t), clock.Now), clock, c
 }

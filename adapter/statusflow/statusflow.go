@@ -16,11 +16,11 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/kbnn/dvc/adapter/document"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
@@ -91,7 +91,7 @@ type Options struct {
 
 // New builds a Flow.
 func New(o Options) (*Flow, error) {
-	sch, err := document.Compile(o.EventSchema, "schemas/treasury/status-event.schema.json")
+	sch, err := schema.Compile(o.EventSchema, "schemas/treasury/status-event.schema.json")
 	if err != nil {
 		return nil, err
 	}
@@ -124,11 +124,11 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 	if err != nil {
 		return false, problem.Wrap(problem.Unauthorized, err, "The callback's webhook signature or timestamp is not valid.")
 	}
-	v, err := document.DecodeJSON(body)
+	v, err := schema.DecodeJSON(body)
 	if err != nil {
 		return false, err
 	}
-	if err := document.ValidateWith(f.schema, v); err != nil {
+	if err := schema.ValidateWith(f.schema, v); err != nil {
 		return false, err
 	}
 	var ev Event

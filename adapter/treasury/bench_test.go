@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 )
 
 // BenchmarkSendDocument measures SendDocument through the client over loopback HTTP:

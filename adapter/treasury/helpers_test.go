@@ -1,6 +1,7 @@
 package treasury
 
 import (
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,29 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 )
 
-// fakeClock is a settable clock safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 6, 9, 1, 30, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newFakeClock() *clock.Clock {
+	return clock.New(time.Date(2026, 6, 9, 1, 30, 0, 0, time.UTC))
 }
 
 // counter counts requests per "METHOD /path" and answers that were 401.
@@ -78,8 +61,8 @@ type simEnv struct {
 	sim      *treasurysim.Sim
 	srv      *httptest.Server
 	count    *counter
-	simClock *fakeClock
-	clock    *fakeClock // the client's clock
+	simClock *clock.Clock
+	clock    *clock.Clock // the client's clock
 	client   *Client
 }
 
@@ -93,7 +76,7 @@ func newSimEnv(t testing.TB) *simEnv {
 	return e
 }
 
-func newTestClient(t testing.TB, baseURL string, clock *fakeClock) *Client {
+func newTestClient(t testing.TB, baseURL string, clock *clock.Clock) *Client {
 	t.Helper()
 	c, err := New(Config{
 		BaseURL:      baseURL,

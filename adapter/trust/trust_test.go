@@ -72,7 +72,7 @@ func TestVerify(t *testing.T) {
 				return
 			}
 			var pe *problem.Error
-			if !errors.As(err, &pe) || pe.Kind.Code != c.code {
+			if !errors.As(err, &pe) || pe.Kind.Code() != c.code {
 				t.Fatalf("got %v, want %s", err, c.code)
 			}
 		})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"log/slog"
 	"sync"
 	"testing"
@@ -30,26 +31,8 @@ func businessClassify(err error) Outcome {
 	return DefaultClassify(err)
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newFakeClock() *clock.Clock {
+	return clock.New(time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC))
 }
 
 // sleeps records backoff delays instead of sleeping.
@@ -109,7 +92,7 @@ func (b *syncBuffer) String() string {
 
 // harness is a group under test with its injected clock, sleep, hook and log.
 type harness struct {
-	clock  *fakeClock
+	clock  *clock.Clock
 	sleeps *sleeps
 	states *states
 	log    *syncBuffer

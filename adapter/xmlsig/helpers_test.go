@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/problem"
-	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/trust"
 )
 
@@ -93,7 +93,7 @@ func wantCode(t testing.TB, err error, code string) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("got %v, want problem %s", err, code)
 	}
-	if pe.Kind.Code != code {
-		t.Fatalf("got %s (%v), want %s", pe.Kind.Code, pe.Cause, code)
+	if pe.Kind.Code() != code {
+		t.Fatalf("got %s (%v), want %s", pe.Kind.Code(), pe.Cause, code)
 	}
 }

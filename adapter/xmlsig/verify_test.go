@@ -9,7 +9,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
-	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 var both = []string{"chu-tai-khoan", "ke-toan-truong"}

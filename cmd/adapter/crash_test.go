@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/redistest"
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 // batch describes one run of the portal client against a fleet of adapters.

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kbnn/dvc/adapter/signing"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 // portalToken is the bearer token of configs/local.yaml.

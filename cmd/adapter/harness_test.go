@@ -34,7 +34,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 const (

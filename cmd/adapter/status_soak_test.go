@@ -50,10 +50,10 @@ import (
 
 	view "github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
-	"github.com/kbnn/dvc/adapter/portalsim"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
-	"github.com/kbnn/dvc/adapter/redistest"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 	"github.com/kbnn/dvc/adapter/statusmap"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/webhook"
 	"github.com/kbnn/dvc/mappings"
 	"github.com/kbnn/dvc/schemas"

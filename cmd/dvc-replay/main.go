@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/kbnn/dvc/adapter/replay"
+	"github.com/kbnn/dvc/adapter/testkit/replay"
 )
 
 func main() {

@@ -16,9 +16,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/kbnn/dvc/adapter/fixturegen"
-	"github.com/kbnn/dvc/adapter/signing"
-	"github.com/kbnn/dvc/adapter/testpki"
+	"github.com/kbnn/dvc/adapter/testkit/fixturegen"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
+	"github.com/kbnn/dvc/adapter/testkit/testpki"
 )
 
 func main() {
@@ -111,7 +111,7 @@ func runSign(args []string, stdout, stderr io.Writer) error {
 	pki := fs.String("pki", "testdata/pki", "PKI folder holding <signer>.crt and <signer>.key")
 	fs.Var(&signers, "signer", "signer name in the PKI folder, repeat in signing order")
 	fs.StringVar(&req.Alg, "alg", "", "signature algorithm: "+strings.Join(signing.SignatureMethodNames(), ", ")+
-		" (JSON: "+strings.Join(signing.JWSAlgorithms, ", ")+"); default by key type")
+		" (JSON: "+strings.Join(signing.JWSAlgorithms(), ", ")+"); default by key type")
 	fs.StringVar(&req.C14N, "c14n", string(signing.C14N10), "XML canonicalization: c14n10, exc-c14n, c14n10-comments, exc-c14n-comments")
 	fs.StringVar(&req.Token, "token", fixturegen.DevPortalToken, "bearer token written to -headers")
 	if err := parseFlags(fs, args); err != nil {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
-	"github.com/kbnn/dvc/adapter/testpki"
+	"github.com/kbnn/dvc/adapter/testkit/testpki"
 	dsig "github.com/russellhaering/goxmldsig"
 )
 

@@ -36,7 +36,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/portalsim"
 )
 
 func main() {

@@ -16,7 +16,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kbnn/dvc/adapter/xsd"
+	"github.com/kbnn/dvc/adapter/testkit/xsd"
 )
 
 const (

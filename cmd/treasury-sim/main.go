@@ -43,7 +43,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kbnn/dvc/adapter/treasurysim"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 

@@ -1,0 +1,160 @@
+// Package schema owns a procedure's definition (schemas/<procedure>/
+// dossier.schema.json) and what it decides: how the XML form maps onto the
+// same value as the JSON form, and whether a dossier is valid. Both forms
+// become one generic value (map[string]any, []any, string, json.Number:
+// integers are never floats) checked by one compiled schema.
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// Definition is one procedure's compiled definition.
+type Definition struct {
+	Procedure string
+	Raw       []byte
+	schema    *jsonschema.Schema
+	shape     *shape
+}
+
+// SchemaPath is where a procedure's definition lives inside the schemas tree.
+func SchemaPath(procedure string) string { return procedure + "/dossier.schema.json" }
+
+// Load compiles the definition of procedure from fsys (the schemas tree).
+func Load(fsys fs.FS, procedure string) (*Definition, error) {
+	raw, err := fs.ReadFile(fsys, SchemaPath(procedure))
+	if err != nil {
+		return nil, fmt.Errorf("document: %w", err)
+	}
+	sch, err := Compile(raw, "schemas/"+SchemaPath(procedure))
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("document: %s: %w", procedure, err)
+	}
+	sh, err := buildShape(doc, doc, "#")
+	if err != nil {
+		return nil, fmt.Errorf("document: schemas/%s: %w", SchemaPath(procedure), err)
+	}
+	return &Definition{Procedure: procedure, Raw: raw, schema: sch, shape: sh}, nil
+}
+
+// Compile compiles a JSON Schema document with format assertions on.
+func Compile(raw []byte, name string) (*jsonschema.Schema, error) {
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("document: %s: %w", name, err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	url := "file:///" + name
+	if err := c.AddResource(url, v); err != nil {
+		return nil, fmt.Errorf("document: %s: %w", name, err)
+	}
+	s, err := c.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("document: %s: %w", name, err)
+	}
+	return s, nil
+}
+
+// Validate checks v against the definition. A violation is a
+// *problem.Error of kind SchemaViolation listing every failing field.
+func (d *Definition) Validate(v any) error {
+	return ValidateWith(d.schema, v)
+}
+
+var printer = message.NewPrinter(language.English)
+
+// ValidateWith checks v against s and lists every failing field.
+func ValidateWith(s *jsonschema.Schema, v any) error {
+	err := s.Validate(v)
+	if err == nil {
+		return nil
+	}
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return problem.Wrap(problem.Internal, err, "")
+	}
+	var fields []problem.FieldError
+	collect(ve, &fields)
+	return violation(fields, err)
+}
+
+func violation(fields []problem.FieldError, cause error) error {
+	sort.SliceStable(fields, func(i, j int) bool { return fields[i].Path < fields[j].Path })
+	// one entry per path and message
+	out := fields[:0]
+	for i, f := range fields {
+		if i > 0 && f == fields[i-1] {
+			continue
+		}
+		out = append(out, f)
+	}
+	paths := make([]string, 0, len(out))
+	for _, f := range out {
+		paths = append(paths, f.Path)
+	}
+	e := problem.Wrap(problem.SchemaViolation, cause,
+		fmt.Sprintf("%d field(s) violate the procedure's definition: %s", len(out), strings.Join(dedup(paths), ", ")))
+	e.Fields = out
+	return e
+}
+
+func dedup(s []string) []string {
+	out := s[:0:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func pointer(loc []string) string {
+	if len(loc) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range loc {
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(p))
+	}
+	return b.String()
+}
+
+func collect(e *jsonschema.ValidationError, out *[]problem.FieldError) {
+	if len(e.Causes) > 0 {
+		for _, c := range e.Causes {
+			collect(c, out)
+		}
+		return
+	}
+	at := pointer(e.InstanceLocation)
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		for _, m := range k.Missing {
+			*out = append(*out, problem.FieldError{Path: at + "/" + m, Message: "required field is missing"})
+		}
+	case *kind.AdditionalProperties:
+		for _, p := range k.Properties {
+			*out = append(*out, problem.FieldError{Path: at + "/" + p, Message: "field is not part of the definition"})
+		}
+	default:
+		*out = append(*out, problem.FieldError{Path: at, Message: e.ErrorKind.LocalizedString(printer)})
+	}
+}

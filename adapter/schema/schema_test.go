@@ -1,0 +1,173 @@
+package schema
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/beevik/etree"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+var procedures = []string{"chi-thuong-xuyen", "von-dau-tu", "tai-khoan", "cam-ket-chi"}
+
+func load(t testing.TB, p string) *Definition {
+	t.Helper()
+	d, err := Load(os.DirFS("../../schemas"), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func readTemplate(t testing.TB, p, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../testdata/templates", p, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func xmlValue(t testing.TB, d *Definition, body []byte) (any, error) {
+	t.Helper()
+	doc := etree.NewDocument()
+	if err := doc.ReadFromBytes(body); err != nil {
+		t.Fatal(err)
+	}
+	return d.FromXML(doc.Root())
+}
+
+// The XML and JSON forms of each template are the same dossier.
+func TestXMLAndJSONFormsAgree(t *testing.T) {
+	for _, p := range procedures {
+		t.Run(p, func(t *testing.T) {
+			d := load(t, p)
+			jv, err := DecodeJSON(readTemplate(t, p, "dossier.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			xv, err := xmlValue(t, d, readTemplate(t, p, "dossier.xml"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(jv, xv) {
+				t.Fatalf("forms differ:\njson %v\nxml  %v", jv, xv)
+			}
+			if err := d.Validate(jv); err != nil {
+				t.Fatalf("template invalid: %v", err)
+			}
+		})
+	}
+}
+
+func fieldPaths(t *testing.T, err error) []string {
+	t.Helper()
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Kind.Code() != "schema-violation" {
+		t.Fatalf("want schema-violation, got %v", err)
+	}
+	var out []string
+	for _, f := range pe.Fields {
+		out = append(out, f.Path)
+	}
+	return out
+}
+
+func TestXMLViolationsNamePaths(t *testing.T) {
+	d := load(t, "chi-thuong-xuyen")
+	base := string(readTemplate(t, "chi-thuong-xuyen", "dossier.xml"))
+	cases := []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"bad unit code", "<maDVQHNS>1012345</maDVQHNS>", "<maDVQHNS>12AB</maDVQHNS>", []string{"/maDVQHNS"}},
+		{"amount not integer", "<tongSoTien>187500000</tongSoTien>", "<tongSoTien>1.5e8</tongSoTien>", []string{"/chungTu/tongSoTien"}},
+		{"negative line amount", "<soTien>12500000</soTien>", "<soTien>-1</soTien>", []string{"/chungTu/dongChiTiet/0/soTien"}},
+		{"unknown element", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo><ghiChu>x</ghiChu>", []string{"/ghiChu"}},
+		{"namespaced element", "<nienDo>2026</nienDo>", `<nienDo>2026</nienDo><x:soTien xmlns:x="urn:x">1</x:soTien>`, []string{"/x:soTien"}},
+		{"repeated scalar", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo><nienDo>2027</nienDo>", []string{"/nienDo"}},
+		{"attribute on child", "<maKBNN>0011</maKBNN>", `<maKBNN kind="x">0011</maKBNN>`, []string{"/maKBNN/@kind"}},
+		{"missing required", "<maKBNN>0011</maKBNN>", "", []string{"/maKBNN"}},
+		{"stray text", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo>hello", []string{""}},
+		{"two violations", "<maKBNN>0011</maKBNN>", "<maKBNN>11</maKBNN><soBoSung>x</soBoSung>", []string{"/maKBNN", "/soBoSung"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(base, c.from) {
+				t.Fatalf("template lacks %q", c.from)
+			}
+			body := strings.Replace(base, c.from, c.to, 1)
+			_, err := xmlValue(t, d, []byte(body))
+			got := fieldPaths(t, err)
+			for _, w := range c.want {
+				found := false
+				for _, g := range got {
+					found = found || g == w
+				}
+				if !found {
+					t.Errorf("paths %v lack %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeJSONRefuses(t *testing.T) {
+	for name, body := range map[string]string{
+		"duplicate key": `{"a":1,"a":2}`,
+		"trailing":      `{"a":1} {}`,
+		"truncated":     `{"a":`,
+		"deep":          strings.Repeat("[", MaxJSONDepth+2) + strings.Repeat("]", MaxJSONDepth+2),
+		"empty":         ``,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeJSON([]byte(body))
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Kind.Code() != "malformed-body" {
+				t.Fatalf("got %v, want malformed-body", err)
+			}
+		})
+	}
+}
+
+func TestIntegersNeverBecomeFloats(t *testing.T) {
+	v, err := DecodeJSON([]byte(`{"soTien": 999999999999999}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := reflect.TypeOf(v.(map[string]any)["soTien"]).String(); got != "json.Number" {
+		t.Fatalf("amount decoded as %s", got)
+	}
+}
+
+func FuzzDecodeJSON(f *testing.F) {
+	f.Add([]byte(`{"a":[1,2,{"b":"c"}]}`))
+	f.Add([]byte(`{"a":1,"a":2}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := DecodeJSON(b)
+		if err == nil && v == nil && string(b) != "null" && strings.TrimSpace(string(b)) != "null" {
+			t.Fatalf("nil value without error for %q", b)
+		}
+	})
+}
+
+func FuzzFromXML(f *testing.F) {
+	d := load(f, "chi-thuong-xuyen")
+	f.Add(readTemplate(f, "chi-thuong-xuyen", "dossier.xml"))
+	f.Add([]byte(`<HoSo Id="x"><chungTu><dongChiTiet><soTien>1</soTien></dongChiTiet></chungTu></HoSo>`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		doc := etree.NewDocument()
+		if doc.ReadFromBytes(b) != nil || doc.Root() == nil {
+			return
+		}
+		v, err := d.FromXML(doc.Root())
+		if err == nil && v == nil {
+			t.Fatal("nil value without error")
+		}
+	})
+}

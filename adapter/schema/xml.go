@@ -1,0 +1,123 @@
+package schema
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/beevik/etree"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// RootElement is the root element of every dossier's XML form.
+const RootElement = "HoSo"
+
+// FromXML turns the verified root element into the dossier value and
+// validates it, reporting every failing field at once. Elements
+// map to properties of the same name, a repeated element to an array,
+// element text to strings or integers as the definition says. Anything the
+// definition does not know (elements, attributes other than the root's Id,
+// namespaced elements, mixed text) is a schema violation, so nothing of the
+// document is silently dropped.
+func (d *Definition) FromXML(root *etree.Element) (any, error) {
+	var fields []problem.FieldError
+	if root.Tag != RootElement || root.Space != "" {
+		fields = append(fields, problem.FieldError{Path: "", Message: "root element must be " + RootElement})
+		return nil, violation(fields, errors.New("wrong root element"))
+	}
+	for _, a := range root.Attr {
+		if a.Space == "xmlns" || (a.Space == "" && (a.Key == "Id" || a.Key == "xmlns")) {
+			continue
+		}
+		fields = append(fields, problem.FieldError{Path: "/@" + attrName(a), Message: "attribute is not part of the definition"})
+	}
+	v := readObject(root, d.shape, "", &fields)
+	if err := d.schema.Validate(v); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, problem.Wrap(problem.Internal, err, "")
+		}
+		collect(ve, &fields)
+	}
+	if len(fields) > 0 {
+		return nil, violation(fields, errors.New("xml form does not match the definition"))
+	}
+	return v, nil
+}
+
+func attrName(a etree.Attr) string {
+	if a.Space != "" {
+		return a.Space + ":" + a.Key
+	}
+	return a.Key
+}
+
+func readObject(el *etree.Element, sh *shape, at string, fields *[]problem.FieldError) map[string]any {
+	obj := map[string]any{}
+	for _, tok := range el.Child {
+		switch t := tok.(type) {
+		case *etree.CharData:
+			if strings.TrimSpace(t.Data) != "" {
+				*fields = append(*fields, problem.FieldError{Path: at, Message: "text is not allowed here"})
+			}
+		case *etree.ProcInst, *etree.Directive:
+			*fields = append(*fields, problem.FieldError{Path: at, Message: "processing instructions and declarations are not allowed"})
+		case *etree.Element:
+			name := t.Tag
+			path := at + "/" + name
+			child, ok := sh.props[name]
+			if !ok || t.Space != "" {
+				if t.Space != "" {
+					path = at + "/" + t.Space + ":" + name
+				}
+				*fields = append(*fields, problem.FieldError{Path: path, Message: "element is not part of the definition"})
+				continue
+			}
+			for _, a := range t.Attr {
+				*fields = append(*fields, problem.FieldError{Path: path + "/@" + attrName(a), Message: "attribute is not part of the definition"})
+			}
+			if child.kind == "array" {
+				arr, _ := obj[name].([]any)
+				ip := path + "/" + strconv.Itoa(len(arr))
+				obj[name] = append(arr, readValue(t, child.items, ip, fields))
+				continue
+			}
+			if _, dup := obj[name]; dup {
+				*fields = append(*fields, problem.FieldError{Path: path, Message: "element appears more than once"})
+				continue
+			}
+			obj[name] = readValue(t, child, path, fields)
+		}
+	}
+	return obj
+}
+
+func readValue(el *etree.Element, sh *shape, at string, fields *[]problem.FieldError) any {
+	if sh.kind == "object" {
+		return readObject(el, sh, at, fields)
+	}
+	// The value is all of the element's character data. Comments (kept
+	// when the signature's canonicalization keeps them) are skipped;
+	// anything else inside a value is refused rather than half read.
+	var text strings.Builder
+	for _, tok := range el.Child {
+		switch t := tok.(type) {
+		case *etree.CharData:
+			text.WriteString(t.Data)
+		case *etree.Comment:
+		default:
+			*fields = append(*fields, problem.FieldError{Path: at, Message: "a value element can only hold text"})
+			return nil
+		}
+	}
+	if sh.kind == "integer" {
+		if n, err := strconv.ParseInt(strings.TrimSpace(text.String()), 10, 64); err == nil {
+			return json.Number(strconv.FormatInt(n, 10))
+		}
+		// left as a string: the schema reports the type mismatch at this path
+	}
+	return text.String()
+}

@@ -1,0 +1,236 @@
+// Package storetest is the conformance suite every idempotency.Store must
+// pass: the in-memory store and the Redis store run the same table.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/idempotency"
+)
+
+// NewClock starts at a fixed instant.
+func NewClock() *clock.Clock { return clock.New(time.Date(2026, 6, 9, 2, 0, 0, 0, time.UTC)) }
+
+// Factory returns a fresh, empty store on clock now. Each call must be
+// isolated from the others (for Redis: its own key prefix).
+type Factory func(t *testing.T, now func() time.Time) idempotency.Store
+
+const (
+	lease     = 30 * time.Second
+	retention = 72 * time.Hour
+)
+
+var ctx = context.Background()
+
+func resp(body string) idempotency.Stored {
+	return idempotency.Stored{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: []byte(body)}
+}
+
+// Run runs the whole suite.
+func Run(t *testing.T, newStore Factory) {
+	t.Run("reserve, complete, replay byte-identical", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		b := begin(t, s, "k", "fp1", idempotency.Reserved)
+		if b.Token == "" || b.Recovered {
+			t.Fatalf("begun %+v", b)
+		}
+		body := "{\"maHoSo\":\"A\",\"x\":\"\u00e1\"}\n"
+		if err := s.Complete(ctx, "k", b.Token, resp(body), retention); err != nil {
+			t.Fatal(err)
+		}
+		again := begin(t, s, "k", "fp1", idempotency.Completed)
+		if again.Response == nil || !bytes.Equal(again.Response.Body, []byte(body)) || again.Response.Status != 202 ||
+			again.Response.Header["Content-Type"] != "application/json" {
+			t.Fatalf("replay %+v", again.Response)
+		}
+		begin(t, s, "k", "fp2", idempotency.Mismatch)
+		begin(t, s, "other", "fp1", idempotency.Reserved)
+	})
+	t.Run("in progress, then mismatch while in progress", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		begin(t, s, "k", "fp1", idempotency.Reserved)
+		c.Advance(10 * time.Second)
+		b := begin(t, s, "k", "fp1", idempotency.InProgress)
+		if b.RetryAfter <= 0 || b.RetryAfter > lease {
+			t.Fatalf("retry after %v", b.RetryAfter)
+		}
+		begin(t, s, "k", "fp2", idempotency.Mismatch)
+	})
+	t.Run("release lets the next attempt reserve", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		b := begin(t, s, "k", "fp1", idempotency.Reserved)
+		if err := s.Release(ctx, "k", b.Token); err != nil {
+			t.Fatal(err)
+		}
+		b2 := begin(t, s, "k", "fp1", idempotency.Reserved)
+		if b2.Recovered || b2.Token == b.Token {
+			t.Fatalf("after release %+v", b2)
+		}
+		if err := s.Release(ctx, "k", b.Token); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("stale release: %v", err)
+		}
+	})
+	t.Run("expired lease is taken over and the old holder is fenced", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		old := begin(t, s, "k", "fp1", idempotency.Reserved)
+		c.Advance(lease + time.Second)
+		nw := begin(t, s, "k", "fp1", idempotency.Reserved)
+		if !nw.Recovered {
+			t.Fatal("takeover not reported as recovered")
+		}
+		if err := s.Complete(ctx, "k", old.Token, resp("old"), retention); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("old holder completed: %v", err)
+		}
+		if err := s.Complete(ctx, "k", nw.Token, resp("new"), retention); err != nil {
+			t.Fatal(err)
+		}
+		if got := begin(t, s, "k", "fp1", idempotency.Completed); string(got.Response.Body) != "new" {
+			t.Fatalf("stored %q", got.Response.Body)
+		}
+	})
+	t.Run("retention ends a completed record", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		b := begin(t, s, "k", "fp1", idempotency.Reserved)
+		_ = s.Complete(ctx, "k", b.Token, resp("x"), time.Hour)
+		c.Advance(time.Hour + time.Second)
+		if got := begin(t, s, "k", "fp2", idempotency.Reserved); got.Recovered {
+			t.Fatal("an expired record is not a takeover")
+		}
+	})
+	t.Run("replaceable refusal gives way to a corrected payload", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		b := begin(t, s, "k", "fp1", idempotency.Reserved)
+		r := resp("refused")
+		r.Status, r.Replaceable = 422, true
+		_ = s.Complete(ctx, "k", b.Token, r, retention)
+		if got := begin(t, s, "k", "fp1", idempotency.Completed); got.Response.Status != 422 || !got.Response.Replaceable {
+			t.Fatalf("replay %+v", got.Response)
+		}
+		begin(t, s, "k", "fp2", idempotency.Reserved)
+	})
+	t.Run("one reservation among concurrent requests", func(t *testing.T) {
+		s := newStore(t, NewClock().Now)
+		var reserved, inProgress atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b, err := s.Begin(ctx, "k", "fp1", lease)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				switch b.State {
+				case idempotency.Reserved:
+					reserved.Add(1)
+				case idempotency.InProgress:
+					inProgress.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if reserved.Load() != 1 || inProgress.Load() != 49 {
+			t.Fatalf("%d reserved, %d in progress", reserved.Load(), inProgress.Load())
+		}
+	})
+	t.Run("dossier claims", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		claim(t, s, "d1", "key-a", true)
+		claim(t, s, "d1", "key-a", true) // the owner again (a retry under its key)
+		cl := claim(t, s, "d1", "key-b", false)
+		if cl.Owner != "key-a" || cl.Sent || cl.RetryAfter <= 0 {
+			t.Fatalf("in-progress conflict %+v", cl)
+		}
+		if err := s.SettleDossier(ctx, "d1", "key-a", true, "KBNN-1", retention); err != nil {
+			t.Fatal(err)
+		}
+		cl = claim(t, s, "d1", "key-b", false)
+		if !cl.Sent || cl.Reference != "KBNN-1" || cl.Owner != "key-a" {
+			t.Fatalf("sent conflict %+v", cl)
+		}
+		if err := s.SettleDossier(ctx, "d1", "key-b", false, "", 0); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("a non-owner settled: %v", err)
+		}
+		// a refused dossier is released and may be sent again under another key
+		claim(t, s, "d2", "key-a", true)
+		_ = s.SettleDossier(ctx, "d2", "key-a", false, "", 0)
+		claim(t, s, "d2", "key-b", true)
+		// a crashed owner's claim is taken over after its lease
+		claim(t, s, "d3", "key-a", true)
+		c.Advance(lease + time.Second)
+		if cl := claim(t, s, "d3", "key-b", true); !cl.Recovered {
+			t.Fatal("takeover of an expired claim not reported as recovered")
+		}
+		if err := s.SettleDossier(ctx, "d3", "key-a", true, "KBNN-2", retention); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("fenced owner settled: %v", err)
+		}
+	})
+	t.Run("one dossier owner among concurrent keys", func(t *testing.T) {
+		s := newStore(t, NewClock().Now)
+		var owned atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 50; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cl, err := s.ClaimDossier(ctx, "d", fmt.Sprintf("key-%d", i), lease)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if cl.Owned {
+					owned.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if owned.Load() != 1 {
+			t.Fatalf("%d owners", owned.Load())
+		}
+	})
+	t.Run("ping", func(t *testing.T) {
+		if err := newStore(t, NewClock().Now).Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func begin(t *testing.T, s idempotency.Store, key, fp string, want idempotency.State) idempotency.Begun {
+	t.Helper()
+	b, err := s.Begin(ctx, key, fp, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.State != want {
+		t.Fatalf("Begin(%s, %s) = %v, want %v", key, fp, b.State, want)
+	}
+	return b
+}
+
+func claim(t *testing.T, s idempotency.Store, dossier, owner string, owned bool) idempotency.Claim {
+	t.Helper()
+	c, err := s.ClaimDossier(ctx, dossier, owner, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Owned != owned {
+		t.Fatalf("ClaimDossier(%s, %s) = %+v, want owned=%v", dossier, owner, c, owned)
+	}
+	return c
+}
