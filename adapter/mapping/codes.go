@@ -26,7 +26,7 @@ func tablePath(name string) string { return "codes/" + name + ".yaml" }
 func loadTable(fsys fs.FS, name string) (*codeTable, error) {
 	file := tablePath(name)
 	var tf tableFile
-	top, err := readYAML(fsys, file, &tf)
+	top, err := root.Read(fsys, file, &tf)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func loadTable(fsys fs.FS, name string) (*codeTable, error) {
 		k, v := tf.Codes.Content[i], tf.Codes.Content[i+1]
 		key, err := scalar(k, func(s string) any { return s })
 		if err != nil {
-			return nil, &LoadError{File: file, Line: k.Line, Err: err}
+			return nil, root.Wrap(file, k.Line, err)
 		}
 		ks, ok := key.(string)
 		if !ok || ks == "" {
@@ -52,7 +52,7 @@ func loadTable(fsys fs.FS, name string) (*codeTable, error) {
 			return nil, loadErr(file, k.Line, "code %q already defined at line %d", ks, first)
 		}
 		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!str" || v.Value == "" {
-			return nil, &LoadError{File: file, Line: v.Line, Err: errors.New("treasury code must be a non-empty string")}
+			return nil, root.Wrap(file, v.Line, errors.New("treasury code must be a non-empty string"))
 		}
 		line[ks] = k.Line
 		t.codes[ks] = v.Value

@@ -1,27 +1,20 @@
 package mapping
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/kbnn/dvc/adapter/yamlfile"
+)
 
 // LoadError is a mistake in the mapping data, found by Load. It names the file (as a path under
 // mappings/) and, when known, the line.
-type LoadError struct {
-	File string // path inside the mappings folder, e.g. "chi-thuong-xuyen/mapping.yaml"
-	Line int    // 1-based; 0 when the mistake is about the whole file
-	Err  error
-}
+type LoadError = yamlfile.Error
 
-func (e *LoadError) Error() string {
-	name := "mappings/" + e.File
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %v", name, e.Line, e.Err)
-	}
-	return fmt.Sprintf("%s: %v", name, e.Err)
-}
-
-func (e *LoadError) Unwrap() error { return e.Err }
+// root names the mapping files in errors.
+const root yamlfile.Root = "mappings"
 
 func loadErr(file string, line int, format string, args ...any) *LoadError {
-	return &LoadError{File: file, Line: line, Err: fmt.Errorf(format, args...)}
+	return root.Errorf(file, line, format, args...)
 }
 
 // ApplyError is a dossier value a mapping cannot turn into a request value: a wrong type, an

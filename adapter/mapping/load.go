@@ -60,7 +60,7 @@ func Load(fsys fs.FS, procedure string, dossierSchema, requestSchema []byte) (*M
 	l := &loader{fsys: fsys, file: procedure + "/mapping.yaml", src: src, dst: dst,
 		tables: make(map[string]*codeTable)}
 	var f fileYAML
-	top, err := readYAML(fsys, l.file, &f)
+	top, err := root.Read(fsys, l.file, &f)
 	if err != nil {
 		return nil, err
 	}

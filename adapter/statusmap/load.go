@@ -1,12 +1,8 @@
 package statusmap
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
+	"github.com/kbnn/dvc/adapter/yamlfile"
 	"io/fs"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -28,35 +24,13 @@ type notDeliveredYAML struct {
 }
 
 func parse(fsys fs.FS, file, procedure string, statuses []string) (*Map, error) {
-	raw, err := fs.ReadFile(fsys, file)
-	if err != nil {
-		return nil, &LoadError{File: file, Err: err}
-	}
-	// Strict decoding first (unknown and duplicate keys, wrong kinds of value), then the node
-	// tree for the line of each entry.
 	var f fileYAML
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, loadErr(file, 0, "empty file")
-		}
-		return nil, yamlErr(file, err)
+	top, err := root.Read(fsys, file, &f)
+	if err != nil {
+		return nil, err
 	}
-	var more yaml.Node
-	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
-		return nil, loadErr(file, more.Line, "more than one YAML document")
-	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return nil, yamlErr(file, err)
-	}
-	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, loadErr(file, doc.Line, "want a mapping of keys at the top level")
-	}
-	top := doc.Content[0]
 	if f.Procedure != procedure {
-		return nil, loadErr(file, lineOf(top, "procedure", top.Line), "procedure: is %q, want %q (the folder name)", f.Procedure, procedure)
+		return nil, loadErr(file, yamlfile.LineOf(top, "procedure", top.Line), "procedure: is %q, want %q (the folder name)", f.Procedure, procedure)
 	}
 	m := &Map{procedure: procedure, national: map[string]int{}, notDelivered: map[string]string{}}
 	known := make(map[string]bool, len(statuses))
@@ -86,7 +60,7 @@ func parse(fsys fs.FS, file, procedure string, statuses []string) (*Map, error) 
 func (m *Map) readStatuses(file string, top *yaml.Node, known map[string]bool) error {
 	n := valueOf(top, "statuses")
 	if n == nil || n.Kind != yaml.MappingNode || len(n.Content) == 0 {
-		return loadErr(file, lineOf(top, "statuses", top.Line), "statuses: want a mapping of treasury status to national code, with at least one entry")
+		return loadErr(file, yamlfile.LineOf(top, "statuses", top.Line), "statuses: want a mapping of treasury status to national code, with at least one entry")
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -138,45 +112,4 @@ func valueOf(mapping *yaml.Node, key string) *yaml.Node {
 		}
 	}
 	return nil
-}
-
-// lineOf returns the line of key in a mapping node, or def.
-func lineOf(mapping *yaml.Node, key string, def int) int {
-	for i := 0; i+1 < len(mapping.Content); i += 2 {
-		if mapping.Content[i].Value == key {
-			return mapping.Content[i].Line
-		}
-	}
-	return def
-}
-
-var (
-	yamlLine    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlUnknown = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-)
-
-// yamlErr rewrites a yaml.v3 error as a LoadError with the line it names, reporting the first
-// problem in the file.
-func yamlErr(file string, err error) *LoadError {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msgs = te.Errors
-	}
-	m := yamlLine.FindStringSubmatch(msgs[0])
-	if m == nil {
-		return &LoadError{File: file, Err: err}
-	}
-	line, _ := strconv.Atoi(m[1])
-	msg := m[2]
-	if strings.HasPrefix(msg, "did not find expected") || strings.HasPrefix(msg, "found undefined") {
-		line++ // yaml.v3 reports parser (not scanner) errors with 0-based lines
-	}
-	if u := yamlUnknown.FindStringSubmatch(msg); u != nil {
-		msg = fmt.Sprintf("unknown key %q", u[1])
-	}
-	if extra := len(msgs) - 1; extra > 0 {
-		msg += fmt.Sprintf(" (and %d more)", extra)
-	}
-	return &LoadError{File: file, Line: line, Err: errors.New(msg)}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/yamlfile"
 	"io/fs"
 	"regexp"
 	"strings"
@@ -77,24 +78,13 @@ func (m *Map) NotDelivered(treasuryStatus string) (reason string, ok bool) {
 
 // LoadError is a mistake in a status.yaml file, found by Load. It names the file (as a path
 // under mappings/) and, when known, the line.
-type LoadError struct {
-	File string // path inside the mappings folder, e.g. "chi-thuong-xuyen/status.yaml"
-	Line int    // 1-based; 0 when the mistake is about the whole file
-	Err  error
-}
+type LoadError = yamlfile.Error
 
-func (e *LoadError) Error() string {
-	name := "mappings/" + e.File
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %v", name, e.Line, e.Err)
-	}
-	return fmt.Sprintf("%s: %v", name, e.Err)
-}
-
-func (e *LoadError) Unwrap() error { return e.Err }
+// root names the status files in errors.
+const root yamlfile.Root = "mappings"
 
 func loadErr(file string, line int, format string, args ...any) *LoadError {
-	return &LoadError{File: file, Line: line, Err: fmt.Errorf(format, args...)}
+	return root.Errorf(file, line, format, args...)
 }
 
 var procedurePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{1,63}$`)

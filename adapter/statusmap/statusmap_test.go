@@ -211,11 +211,11 @@ func TestLoadRefuses(t *testing.T) {
 		{"not delivered twice", "not for p\"}\n", "not for p\"}\n  - {status: D, reason: again}\n", "mappings/tp/status.yaml:9: notDelivered: D listed twice"},
 		{"wrong procedure", "procedure: tp", "procedure: tq", "mappings/tp/status.yaml:1: procedure: is \"tq\", want \"tp\""},
 		{"statuses empty", "  A: 2\n  B: 4\n  C: 10\n", "  {}\n", "mappings/tp/status.yaml:3: statuses: want a mapping"},
-		{"statuses a list", "  A: 2\n  B: 4\n  C: 10\n", "  - A\n", "mappings/tp/status.yaml:4: cannot unmarshal !!seq"},
+		{"statuses a list", "  A: 2\n  B: 4\n  C: 10\n", "  - A\n", "mappings/tp/status.yaml:4: wrong kind of value: a list where a mapping is expected"},
 		{"not YAML", "statuses:", "statuses: [", "mappings/tp/status.yaml:"},
 		{"two documents", "description: test\n", "description: test\n---\nprocedure: tp\n", "more than one YAML document"},
 		{"empty file", validFile, "", "mappings/tp/status.yaml: empty file"},
-		{"top level list", validFile, "- a\n", "mappings/tp/status.yaml:1: cannot unmarshal !!seq"},
+		{"top level list", validFile, "- a\n", "mappings/tp/status.yaml:1: want a mapping of keys at the top level"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,11 +24,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -54,28 +52,12 @@ func main() {
 	flag.StringVar(&f.ErrorCode, "error-code", "", "fault: error_code answered to service calls (see -error-rate)")
 	flag.Float64Var(&f.ErrorRate, "error-rate", 0, `fault: share (0..1) of service calls answered -error-code ("99" if unset); 0 with -error-code means all`)
 	flag.BoolVar(&f.ExpireSessions, "expire-sessions", false, "fault: every session and token expires after serving one call (forces re-login)")
-	seed := flag.Uint64("seed", 0, "seed of the fault randomness, for repeatable runs (0: random)")
-	flag.Usage = func() {
-		out := flag.CommandLine.Output()
-		_, _ = fmt.Fprintf(out, "Usage: %s [flags]\n\n", os.Args[0])
-		_, _ = fmt.Fprint(out, "Runs the portal simulator. Faults can be changed at run time:\n"+
-			"  GET /sim/admin/faults, PUT /sim/admin/faults (JSON), DELETE /sim/admin/faults (clear).\n\n")
-		flag.PrintDefaults()
-	}
+	seed := simkit.Flags(flag.CommandLine, "portal simulator")
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := opts.Validate(); err != nil {
-		log.Error("portal-sim: bad flags", "error", err.Error())
-		os.Exit(2)
-	}
-	if err := f.Validate(); err != nil {
-		log.Error("portal-sim: bad flags", "error", err.Error())
-		os.Exit(2)
-	}
-	if *seed != 0 {
-		opts.Rand = rand.NewPCG(*seed, *seed)
-	}
+	simkit.Check(log, "portal-sim", opts.Validate(), f.Validate())
+	opts.Rand = seed()
 	opts.Logger = log
 	if err := run(log, *addr, opts, f); err != nil {
 		log.Error("portal-sim: stopped", "error", err.Error())
@@ -100,26 +82,5 @@ func run(log *slog.Logger, addr string, opts portalsim.Options, faults portalsim
 		// Requests see the signal: a delayed call ends at once on shutdown.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
-	errc := make(chan error, 1)
-	go func() {
-		log.Info("portal-sim: listening", "addr", addr, "username", opts.Username, "faults", faults)
-		errc <- srv.ListenAndServe()
-	}()
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("listen: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("portal-sim: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("portal-sim: stopped")
-	return nil
+	return simkit.Serve(ctx, log, "portal-sim", srv, "username", opts.Username, "faults", faults)
 }

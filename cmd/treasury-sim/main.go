@@ -31,11 +31,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -62,36 +61,22 @@ func main() {
 	flag.BoolVar(&f.Outage, "outage", false, "fault: every /api/ call fails as -outage-mode says")
 	flag.StringVar(&f.OutageMode, "outage-mode", "", `fault: how -outage fails calls: "503" (the default: answer 503 UNAVAILABLE) or "refuse" (close the connection unanswered)`)
 	flag.StringVar(&f.AfterAccept, "after-accept", "", `fault: "drop" (store a new document, close the connection unanswered) or "hang" (store it, then hang)`)
-	seed := flag.Uint64("seed", 0, "seed of the fault randomness, for repeatable runs (0: random)")
+	seed := simkit.Flags(flag.CommandLine, "treasury simulator")
 	var cb callbackFlags
 	flag.StringVar(&cb.url, "callback-url", "", "adapter status callback URL (e.g. http://127.0.0.1:8080/v1/callbacks/treasury/status); empty: no callbacks")
 	flag.StringVar(&cb.secret, "callback-secret", "", "Standard Webhooks secret (whsec_...) that signs the callbacks")
 	flag.DurationVar(&cb.interval, "callback-interval", 10*time.Second, "every interval, each document moves one status along its path")
-	flag.Usage = func() {
-		out := flag.CommandLine.Output()
-		_, _ = fmt.Fprintf(out, "Usage: %s [flags]\n\n", os.Args[0])
-		_, _ = fmt.Fprint(out, "Runs the treasury simulator. Faults can be changed at run time:\n"+
-			"  GET /sim/admin/faults, PUT /sim/admin/faults (JSON), DELETE /sim/admin/faults (clear).\n\n")
-		flag.PrintDefaults()
-	}
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := f.Validate(); err != nil {
-		log.Error("treasury-sim: bad flags", "error", err.Error())
-		os.Exit(2)
-	}
-	var src rand.Source
-	if *seed != 0 {
-		src = rand.NewPCG(*seed, *seed)
-	}
+	simkit.Check(log, "treasury-sim", f.Validate())
 	if err := run(log, *addr, treasurysim.Options{
 		ClientID:     *clientID,
 		ClientSecret: *clientSecret,
 		TokenTTL:     *tokenTTL,
 		MaxBodyBytes: *maxBody,
 		Logger:       log,
-		Rand:         src,
+		Rand:         seed(),
 	}, f, cb); err != nil {
 		log.Error("treasury-sim: stopped", "error", err.Error())
 		os.Exit(1)
@@ -131,26 +116,5 @@ func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasur
 		// Requests see the signal: a hanging or delayed call ends at once on shutdown.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
-	errc := make(chan error, 1)
-	go func() {
-		log.Info("treasury-sim: listening", "addr", addr, "clientId", opts.ClientID, "faults", faults)
-		errc <- srv.ListenAndServe()
-	}()
-
-	select {
-	case err := <-errc:
-		return fmt.Errorf("listen: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("treasury-sim: shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("treasury-sim: stopped")
-	return nil
+	return simkit.Serve(ctx, log, "treasury-sim", srv, "clientId", opts.ClientID, "faults", faults)
 }

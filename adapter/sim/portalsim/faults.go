@@ -2,10 +2,10 @@ package portalsim
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"math"
 	"net/http"
@@ -99,26 +99,17 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 // SetFaults replaces the injected faults; the zero Faults clears them. It panics if
 // f.Validate reports an error: the admin route and the command validate first.
 func (s *Sim) SetFaults(f Faults) {
-	if err := f.Validate(); err != nil {
-		panic("portalsim: " + err.Error())
-	}
-	s.fmu.Lock()
-	s.faults = f
-	s.fmu.Unlock()
+	s.faults.Set(f)
 }
 
 // Faults returns the faults being injected.
 func (s *Sim) Faults() Faults {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	return s.faults
+	return s.faults.Get()
 }
 
 // injectedError returns the error code to answer to this service call, or "".
 func (s *Sim) injectedError() string {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	f := s.faults
+	f := s.faults.Get()
 	if f.ErrorCode == "" && f.ErrorRate == 0 {
 		return ""
 	}
@@ -126,7 +117,7 @@ func (s *Sim) injectedError() string {
 	if code == "" {
 		code = DefaultErrorCode
 	}
-	if f.ErrorRate == 0 || f.ErrorRate >= 1 || s.rng.Float64() < f.ErrorRate {
+	if f.ErrorRate == 0 || s.rng.Chance(f.ErrorRate) {
 		return code
 	}
 	return ""
@@ -166,21 +157,6 @@ func isProtocolPath(p string) bool {
 	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/oauth/token"
 }
 
-// sleepCtx waits for d or until ctx is done, and then returns ctx's error.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// maxAdminBody bounds a PUT /sim/admin/faults body.
-const maxAdminBody = 64 << 10
-
 // adminRoutes adds the fault administration routes:
 //
 //	GET    /sim/admin/faults   the current faults (200, JSON as Faults.MarshalJSON writes)
@@ -190,29 +166,9 @@ const maxAdminBody = 64 << 10
 //
 // Dossiers, sessions, tokens and received calls are left alone.
 func (s *Sim) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /sim/admin/faults", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.Faults())
-	})
-	mux.HandleFunc("PUT /sim/admin/faults", func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
-		var f Faults
-		if err == nil {
-			err = f.UnmarshalJSON(body)
-		}
-		if err == nil {
-			err = f.Validate()
-		}
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-			return
-		}
-		s.SetFaults(f)
-		s.log.Info("portal-sim: faults set", "faults", f)
-		writeJSON(w, http.StatusOK, f)
-	})
-	mux.HandleFunc("DELETE /sim/admin/faults", func(w http.ResponseWriter, _ *http.Request) {
-		s.SetFaults(Faults{})
-		s.log.Info("portal-sim: faults cleared")
-		writeJSON(w, http.StatusOK, Faults{})
-	})
+	s.faults.Routes(mux, simkit.Admin[Faults]{Name: "portal-sim", Log: s.log, Write: writeJSON,
+		Decode: func(b []byte) (f Faults, err error) { return f, f.UnmarshalJSON(b) },
+		Refuse: func(w http.ResponseWriter, msg string) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg})
+		}})
 }

@@ -29,11 +29,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -110,9 +110,8 @@ type Sim struct {
 	store    *store
 	handler  http.Handler
 
-	fmu    sync.Mutex // guards faults and rng
-	faults Faults
-	rng    *rand.Rand
+	faults simkit.Switch[Faults]
+	rng    *simkit.Rand
 	// sleep waits for d unless ctx ends first (then it returns ctx's error); tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -150,12 +149,8 @@ func New(opts Options) *Sim {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	src := opts.Rand
-	if src == nil {
-		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
-	}
 	s := &Sim{opts: opts, success: json.RawMessage(opts.SuccessCode), log: log,
-		sessions: newIssued(), tokens: newIssued(), store: newStore(), rng: rand.New(src), sleep: sleepCtx}
+		sessions: newIssued(), tokens: newIssued(), store: newStore(), rng: simkit.NewRand(opts.Rand), sleep: simkit.Sleep}
 	s.handler = s.withFaults(s.routes())
 	return s
 }

@@ -1,12 +1,9 @@
 package treasurysim
 
 import (
-	"io"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"net/http"
 )
-
-// maxAdminBody bounds a PUT /sim/admin/faults body.
-const maxAdminBody = 64 << 10
 
 // adminRoutes adds the fault administration routes. They are not part of the treasury
 // contract and are never subject to faults:
@@ -18,9 +15,9 @@ const maxAdminBody = 64 << 10
 //
 // Documents, allotments and tokens are left alone.
 func (s *Sim) adminRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /sim/admin/faults", s.getFaults)
-	mux.HandleFunc("PUT /sim/admin/faults", s.putFaults)
-	mux.HandleFunc("DELETE /sim/admin/faults", s.deleteFaults)
+	s.faults.Routes(mux, simkit.Admin[Faults]{Name: "treasury-sim", Log: s.log, Write: writeJSON,
+		Decode: func(b []byte) (f Faults, err error) { return f, f.UnmarshalJSON(b) },
+		Refuse: func(w http.ResponseWriter, msg string) { writeRefusal(w, invalid(msg)) }})
 	mux.HandleFunc("/sim/admin/faults", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD, PUT, DELETE")
 		writeRefusal(w, &refusal{status: http.StatusMethodNotAllowed, ReasonCode: ReasonInvalidRequest,
@@ -28,32 +25,5 @@ func (s *Sim) adminRoutes(mux *http.ServeMux) {
 	})
 }
 
-func (s *Sim) getFaults(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.Faults())
-}
-
-func (s *Sim) putFaults(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	if err != nil {
-		writeRefusal(w, invalid("cannot read body"))
-		return
-	}
-	var f Faults
-	if err := f.UnmarshalJSON(body); err != nil {
-		writeRefusal(w, invalid(err.Error()))
-		return
-	}
-	if err := f.Validate(); err != nil {
-		writeRefusal(w, invalid(err.Error()))
-		return
-	}
-	s.SetFaults(f)
-	s.log.Info("treasury-sim: faults set", "faults", f)
-	writeJSON(w, http.StatusOK, f)
-}
-
-func (s *Sim) deleteFaults(w http.ResponseWriter, _ *http.Request) {
-	s.SetFaults(Faults{})
-	s.log.Info("treasury-sim: faults cleared")
-	writeJSON(w, http.StatusOK, Faults{})
-}
+// maxAdminBody bounds the body of an admin request.
+const maxAdminBody = 64 << 10

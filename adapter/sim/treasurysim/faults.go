@@ -2,7 +2,6 @@ package treasurysim
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -162,55 +161,12 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 // fault's point are not affected. It panics if f.Validate reports an error: the admin route
 // and the command validate first.
 func (s *Sim) SetFaults(f Faults) {
-	if err := f.Validate(); err != nil {
-		panic("treasurysim: " + err.Error())
-	}
-	s.fmu.Lock()
-	s.faults = f
-	s.fmu.Unlock()
+	s.faults.Set(f)
 }
 
 // Faults returns the faults being injected.
 func (s *Sim) Faults() Faults {
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	return s.faults
-}
-
-// chance reports true with probability p; 0 and 1 draw no random number.
-func (s *Sim) chance(p float64) bool {
-	switch {
-	case p <= 0:
-		return false
-	case p >= 1:
-		return true
-	}
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	return s.rng.Float64() < p
-}
-
-// jitter returns a uniform duration in [0, limit); a zero limit draws no random number.
-func (s *Sim) jitter(limit time.Duration) time.Duration {
-	if limit <= 0 {
-		return 0
-	}
-	s.fmu.Lock()
-	defer s.fmu.Unlock()
-	return time.Duration(s.rng.Int64N(int64(limit)))
-}
-
-// sleepCtx waits for d or until ctx is done, whichever comes first, and returns ctx's error
-// in the second case.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return s.faults.Get()
 }
 
 // withFaults injects the current faults into every call under /api/.
@@ -237,18 +193,18 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 		if f.Latency > 0 || f.Jitter > 0 || f.TimeoutRate > 0 {
 			s.bufferBody(r)
 		}
-		if d := f.Latency + s.jitter(f.Jitter); d > 0 {
+		if d := f.Latency + s.rng.Jitter(f.Jitter); d > 0 {
 			if s.sleep(r.Context(), d) != nil {
 				abort(w, false) // the client gave up (or the server stops): not handled, not answered
 				return
 			}
 		}
-		if s.chance(f.TimeoutRate) {
+		if s.rng.Chance(f.TimeoutRate) {
 			s.logFault(r, "hang")
 			s.hang(w, r, f.HangMax)
 			return
 		}
-		if isDocumentCall(r.URL.Path) && s.chance(f.ErrorRate) {
+		if isDocumentCall(r.URL.Path) && s.rng.Chance(f.ErrorRate) {
 			s.logFault(r, "error")
 			unavailable(w, "treasury temporarily unavailable (simulated)")
 			return

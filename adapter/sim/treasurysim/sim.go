@@ -23,12 +23,12 @@ package treasurysim
 
 import (
 	"context"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"regexp"
-	"sync"
 	"time"
 )
 
@@ -65,9 +65,8 @@ type Sim struct {
 	store     *store
 	handler   http.Handler
 
-	fmu    sync.Mutex // guards faults and rng
-	faults Faults
-	rng    *rand.Rand
+	faults simkit.Switch[Faults]
+	rng    *simkit.Rand
 	// sleep waits for d unless ctx ends first (then it returns ctx's error); tests replace it.
 	sleep func(ctx context.Context, d time.Duration) error
 
@@ -107,12 +106,8 @@ func New(opts Options) *Sim {
 	if err != nil {
 		panic("treasurysim: " + err.Error())
 	}
-	src := opts.Rand
-	if src == nil {
-		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
-	}
 	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l),
-		rng: rand.New(src), sleep: sleepCtx}
+		rng: simkit.NewRand(opts.Rand), sleep: simkit.Sleep}
 	s.handler = s.withFaults(s.routes())
 	return s
 }
