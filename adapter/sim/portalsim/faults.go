@@ -3,7 +3,6 @@ package portalsim
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
@@ -75,14 +74,9 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the form MarshalJSON writes. Missing fields are zero; unknown fields,
 // trailing data and a malformed latency are errors. It does not call Validate.
 func (f *Faults) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var w faultsJSON
-	if err := dec.Decode(&w); err != nil {
+	if err := simkit.DecodeStrict(b, &w); err != nil {
 		return fmt.Errorf("faults: %w", err)
-	}
-	if dec.More() {
-		return errors.New("faults: data after the JSON object")
 	}
 	out := Faults{Down: w.Down, ErrorCode: w.ErrorCode, ErrorRate: w.ErrorRate, ExpireSessions: w.ExpireSessions}
 	if w.Latency != "" {

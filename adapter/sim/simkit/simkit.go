@@ -6,7 +6,9 @@
 package simkit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -209,4 +211,18 @@ func Check(log *slog.Logger, name string, errs ...error) {
 			os.Exit(2)
 		}
 	}
+}
+
+// DecodeStrict decodes one JSON object from b into v: unknown fields and
+// data after the object are errors.
+func DecodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the JSON object")
+	}
+	return nil
 }

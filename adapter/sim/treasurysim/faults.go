@@ -3,8 +3,8 @@ package treasurysim
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"math"
 	"net"
@@ -127,14 +127,9 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads the form MarshalJSON writes. Missing fields are zero; unknown fields,
 // trailing data and malformed durations are errors. It does not call Validate.
 func (f *Faults) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var w faultsJSON
-	if err := dec.Decode(&w); err != nil {
+	if err := simkit.DecodeStrict(b, &w); err != nil {
 		return fmt.Errorf("faults: %w", err)
-	}
-	if dec.More() {
-		return errors.New("faults: data after the JSON object")
 	}
 	var out Faults
 	for _, d := range []struct {
