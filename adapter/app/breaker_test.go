@@ -2,6 +2,7 @@ package app
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -85,5 +86,40 @@ func TestOutboxMetricsExported(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// Resilience settings that escaped config.Validate (a Config built or
+// edited in code) stop New with the key; they are never replaced by
+// defaults.
+func TestNewRefusesInvalidResilience(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *config.Config)
+		want string
+	}{
+		{"treasury ratio", func(c *config.Config) { c.Treasury.Resilience.FailureRatio = 1.5 },
+			"treasury.resilience: treasury: upstream: settings: FailureRatio: must be in (0, 1]"},
+		{"treasury max below base", func(c *config.Config) {
+			c.Treasury.Resilience.BaseDelay, c.Treasury.Resilience.MaxDelay = time.Second, time.Millisecond
+		}, "treasury.resilience: treasury: upstream: settings: MaxDelay: "},
+		{"portal bulkhead", func(c *config.Config) { c.Portal.Resilience.MaxConcurrent = -1 },
+			"portal.resilience: portal: upstream: settings: MaxConcurrent: "},
+		{"portal retries", func(c *config.Config) { c.Portal.Resilience.Retries = -2 },
+			"portal.resilience: portal: upstream: settings: Retries: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t, "http://127.0.0.1:1")
+			tt.edit(cfg)
+			a, err := New(cfg, Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err == nil {
+				_ = a.Close()
+				t.Fatal("New accepted invalid resilience settings")
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("error %q, want it to start with %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -32,12 +32,11 @@ func newTreasurySender(c config.Treasury, hc *http.Client, opts ...upstream.Opti
 	if err != nil {
 		return nil, fmt.Errorf("treasury: %w", err)
 	}
-	r := c.Resilience
-	g := upstream.NewGroup("treasury", upstream.Settings{
-		Window: r.Window, MinRequests: r.MinRequests, FailureRatio: r.FailureRatio, OpenTimeout: r.OpenTimeout,
-		HalfOpenMax: r.HalfOpenMax, MaxConcurrent: r.MaxConcurrent, Retries: r.Retries,
-		BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay,
-	}, append([]upstream.Option{upstream.WithClassifier(classifyOutcome)}, opts...)...)
+	g, err := upstream.NewGroup("treasury", c.Resilience.Settings(),
+		append([]upstream.Option{upstream.WithClassifier(classifyOutcome)}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("treasury.resilience: %w", err)
+	}
 	return &treasurySender{client: cl, send: g.Endpoint("send-document"), status: g.Endpoint("document-status")}, nil
 }
 

@@ -67,12 +67,10 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
-	r := cfg.Portal.Resilience
-	group := portal.NewGroup(upstream.Settings{
-		Window: r.Window, MinRequests: r.MinRequests, FailureRatio: r.FailureRatio, OpenTimeout: r.OpenTimeout,
-		HalfOpenMax: r.HalfOpenMax, MaxConcurrent: r.MaxConcurrent, Retries: r.Retries,
-		BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay,
-	}, up...)
+	group, err := portal.NewGroup(cfg.Portal.Resilience.Settings(), up...)
+	if err != nil {
+		return nil, fmt.Errorf("portal.resilience: %w", err)
+	}
 	var box outbox.Store = outbox.NewMemory(o.Clock)
 	if client != nil {
 		box = redisoutbox.New(client, cfg.Store.Redis.KeyPrefix, o.Clock)

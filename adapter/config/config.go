@@ -10,15 +10,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kbnn/dvc/adapter/upstream"
+	"github.com/kbnn/dvc/adapter/webhook"
 )
 
 // Secret is a configuration value that must never be logged.
@@ -36,7 +41,9 @@ func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"[redacted]"`), nil
 // Reveal returns the secret itself, for the one place that uses it.
 func (s Secret) Reveal() string { return string(s) }
 
-// Config is the whole configuration.
+// Config is the whole configuration. A zero value means the default only
+// where the field's comment says "zero: default ..."; Load fills those
+// defaults before Validate sees the values.
 type Config struct {
 	Server      Server               `yaml:"server"`
 	Auth        Auth                 `yaml:"auth"`
@@ -54,157 +61,184 @@ type Config struct {
 
 // Server is the HTTP listener.
 type Server struct {
-	Addr            string        `yaml:"addr"`            // default 127.0.0.1:8080
-	MaxBodyBytes    int64         `yaml:"maxBodyBytes"`    // default 16 MiB
-	ReadTimeout     time.Duration `yaml:"readTimeout"`     // default 30s
-	WriteTimeout    time.Duration `yaml:"writeTimeout"`    // default 60s
-	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"` // default 20s
+	Addr         string `yaml:"addr"`         // host:port; zero: default 127.0.0.1:8080
+	MaxBodyBytes int64  `yaml:"maxBodyBytes"` // at least 1024; zero: default 16 MiB
+	// ReadTimeout bounds reading a request (headers included); zero: default 30s.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds a request from its headers to the end of its
+	// answer, so it must be longer than every procedure's deadline; zero:
+	// default 60s.
+	WriteTimeout    time.Duration `yaml:"writeTimeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"` // drain on SIGTERM; zero: default 20s
 }
 
-// Auth holds the callers' credentials.
+// Auth holds the callers' credentials. Every token is at least 16 visible
+// ASCII characters and is unique across both lists.
 type Auth struct {
-	// BearerTokens are the accepted portal credentials; a caller is known by
-	// the token's name (idempotency keys are scoped to it).
+	// BearerTokens are the accepted portal credentials (at least one); a
+	// caller is known by the token's name (idempotency keys are scoped to it).
 	BearerTokens []BearerToken `yaml:"bearerTokens"`
-	// AdminTokens are the operators' credentials for /v1/admin.
+	// AdminTokens are the operators' credentials for /v1/admin; none means
+	// every operator request is refused.
 	AdminTokens []BearerToken `yaml:"adminTokens"`
 }
 
 // Callbacks authenticates the treasury's status callbacks.
 type Callbacks struct {
-	// Secrets are Standard Webhooks secrets ("whsec_<base64>"); several
-	// during a rotation. Required.
+	// Secrets are Standard Webhooks secrets ("whsec_<base64>" of at least
+	// 24 bytes); several during a rotation. Required.
 	Secrets   []Secret      `yaml:"secrets"`
-	Tolerance time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; default 5m
+	Tolerance time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; zero: default 5m
 }
 
 // Portal is the national portal's integration endpoint.
 type Portal struct {
-	// Transport is "session" (login and session JSON on one URL, the
-	// default) or "bearer" (OAuth2 client credentials, one path per service).
+	// Transport is "session" (login and session JSON on one URL) or "bearer"
+	// (OAuth2 client credentials, one path per service); zero: default
+	// session. Username and Password are required with session; TokenURL,
+	// ClientID and ClientSecret with bearer.
 	Transport    string        `yaml:"transport"`
-	URL          string        `yaml:"url"` // session: the endpoint; bearer: the base URL
+	URL          string        `yaml:"url"` // absolute http(s); session: the endpoint; bearer: the base URL
 	Username     string        `yaml:"username"`
 	Password     Secret        `yaml:"password"`
-	MaDonVi      string        `yaml:"maDonVi"` // the reporting unit's code (madonvi)
-	TokenURL     string        `yaml:"tokenURL"`
+	MaDonVi      string        `yaml:"maDonVi"`  // the reporting unit's code (madonvi); required
+	TokenURL     string        `yaml:"tokenURL"` // absolute http(s)
 	ClientID     string        `yaml:"clientID"`
 	ClientSecret Secret        `yaml:"clientSecret"`
-	Timeout      time.Duration `yaml:"timeout"` // default 10s
-	// TransientCodes are error_code values worth retrying.
+	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
+	// TransientCodes are error_code values worth retrying (none empty).
 	TransientCodes []string   `yaml:"transientCodes"`
 	Resilience     Resilience `yaml:"resilience"`
 }
 
 // Delivery configures the outbox workers that carry status to the portal.
 type Delivery struct {
-	Workers int           `yaml:"workers"` // delivery goroutines per instance; default 4
-	Lease   time.Duration `yaml:"lease"`   // how long a claimed event is held; default 2m
-	// Schedule is the delay before each retry; default the Standard
-	// Webhooks schedule (5s, 5m, 30m, 2h, 5h, 10h, 14h, 20h, 24h) with ±20%
-	// jitter, at least 72h in all before an event becomes a dead letter.
+	Workers int `yaml:"workers"` // delivery goroutines per instance, 1 to 256; zero: default 4
+	// Lease is how long a claimed event is held; one delivery may take half
+	// of it, so it must be at least twice portal.timeout. Zero: default 2m.
+	Lease time.Duration `yaml:"lease"`
+	// Schedule[i] is the delay before attempt i+1; Schedule[0] is not used
+	// (a new event is due at once), so a schedule starts with 0s. An event
+	// that fails attempt len(Schedule) becomes a dead letter (but see
+	// MinSpan). No delay is negative. Empty: default 0s, 5s, 5m, 30m, 2h,
+	// 5h, 10h, 14h, 20h, 24h (the Standard Webhooks schedule), with ±20%
+	// jitter.
 	Schedule []time.Duration `yaml:"schedule"`
-	MinSpan  time.Duration   `yaml:"minSpan"` // shortest time to a dead letter; default 72h
+	MinSpan  time.Duration   `yaml:"minSpan"` // shortest time to a dead letter; zero: default 72h
 }
 
 // BearerToken is one caller credential.
 type BearerToken struct {
-	Name  string `yaml:"name"`
-	Token Secret `yaml:"token"`
+	Name  string `yaml:"name"`  // required, unique within its list
+	Token Secret `yaml:"token"` // at least 16 visible ASCII characters, unique
 }
 
 // Signatures configures trust and the signature profile.
 type Signatures struct {
-	TrustRoots    []string          `yaml:"trustRoots"`    // PEM files of trusted CAs
+	TrustRoots    []string          `yaml:"trustRoots"`    // PEM files of trusted CAs; at least one
 	Intermediates []string          `yaml:"intermediates"` // PEM files of intermediate CAs
 	CRLs          []string          `yaml:"crls"`          // CRL files (PEM or DER)
-	Roles         map[string]string `yaml:"roles"`         // certificate title -> role
+	Roles         map[string]string `yaml:"roles"`         // certificate title -> role, neither empty
 	AllowSHA1     bool              `yaml:"allowSHA1"`     // default false
 	WithComments  bool              `yaml:"withComments"`  // default false
-	JWSAlgorithms []string          `yaml:"jwsAlgorithms"` // default RS256, ES256
-	MaxSignatures int               `yaml:"maxSignatures"` // default 4
+	JWSAlgorithms []string          `yaml:"jwsAlgorithms"` // RS256/384/512, ES256/384, PS256; empty: default RS256, ES256
+	MaxSignatures int               `yaml:"maxSignatures"` // 1 to 8; zero: default 4
 }
 
 // Limits bound inbound XML before it is parsed.
 type Limits struct {
-	MaxDepth    int `yaml:"maxDepth"`    // default 32
-	MaxElements int `yaml:"maxElements"` // default 200000
+	MaxDepth    int `yaml:"maxDepth"`    // 4 to 256; zero: default 32
+	MaxElements int `yaml:"maxElements"` // at least 100; zero: default 200000
 }
 
 // Treasury is the treasury gateway the adapter calls.
 type Treasury struct {
-	BaseURL      string        `yaml:"baseURL"`
+	BaseURL      string        `yaml:"baseURL"` // absolute http(s)
 	ClientID     string        `yaml:"clientID"`
 	ClientSecret Secret        `yaml:"clientSecret"`
-	Timeout      time.Duration `yaml:"timeout"` // default 10s
+	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
 	Resilience   Resilience    `yaml:"resilience"`
 }
 
 // Resilience configures the circuit breaker, bulkhead and retries of each
-// upstream endpoint. Zero values take the defaults of adapter/upstream.
+// endpoint of one upstream. Every zero field takes the default of
+// adapter/upstream (named below); the ranges are upstream.Settings'.
 type Resilience struct {
-	Window        time.Duration `yaml:"window"`        // rolling failure window; default 30s
-	MinRequests   uint32        `yaml:"minRequests"`   // calls in the window before it can trip; default 20
-	FailureRatio  float64       `yaml:"failureRatio"`  // trip at failures/calls >= this; default 0.5
-	OpenTimeout   time.Duration `yaml:"openTimeout"`   // open before half-open probes; default 15s
-	HalfOpenMax   uint32        `yaml:"halfOpenMax"`   // probes while half-open; default 3
-	MaxConcurrent int           `yaml:"maxConcurrent"` // bulkhead per endpoint; default 64
-	Retries       int           `yaml:"retries"`       // extra attempts of idempotent calls; default 2, negative none
-	BaseDelay     time.Duration `yaml:"baseDelay"`     // backoff base; default 100ms
-	MaxDelay      time.Duration `yaml:"maxDelay"`      // backoff cap; default 2s
+	Window        time.Duration `yaml:"window"`        // rolling failure window, positive; zero: default 30s
+	MinRequests   uint32        `yaml:"minRequests"`   // calls in the window before it can trip; zero: default 20
+	FailureRatio  float64       `yaml:"failureRatio"`  // trip at failures/calls >= this, in (0, 1]; zero: default 0.5
+	OpenTimeout   time.Duration `yaml:"openTimeout"`   // open before half-open probes, positive; zero: default 15s
+	HalfOpenMax   uint32        `yaml:"halfOpenMax"`   // probes while half-open; zero: default 3
+	MaxConcurrent int           `yaml:"maxConcurrent"` // bulkhead per endpoint, positive; zero: default 64
+	Retries       int           `yaml:"retries"`       // extra attempts of idempotent calls; -1: none; zero: default 2
+	BaseDelay     time.Duration `yaml:"baseDelay"`     // backoff base, positive; zero: default 100ms
+	MaxDelay      time.Duration `yaml:"maxDelay"`      // backoff cap, at least baseDelay; zero: default 2s
 }
 
-// Procedure is one procedure's settings; its id is the map key.
+// Settings returns r as the upstream package's settings.
+func (r Resilience) Settings() upstream.Settings {
+	return upstream.Settings{
+		Window: r.Window, MinRequests: r.MinRequests, FailureRatio: r.FailureRatio, OpenTimeout: r.OpenTimeout,
+		HalfOpenMax: r.HalfOpenMax, MaxConcurrent: r.MaxConcurrent, Retries: r.Retries,
+		BaseDelay: r.BaseDelay, MaxDelay: r.MaxDelay,
+	}
+}
+
+// Procedure is one procedure's settings; its id is the map key (lower-case
+// words joined by '-').
 type Procedure struct {
-	Code           string        `yaml:"code"` // national procedure code (maTTHC)
-	Name           string        `yaml:"name"`
-	SLAWorkingDays int           `yaml:"slaWorkingDays"`
-	RequiredRoles  []string      `yaml:"requiredRoles"`
-	Deadline       time.Duration `yaml:"deadline"` // treasury call deadline; default 20s
+	Code           string        `yaml:"code"`           // national procedure code (maTTHC); required, unique
+	Name           string        `yaml:"name"`           // required
+	SLAWorkingDays int           `yaml:"slaWorkingDays"` // processing time, 1 to 365 working days; required
+	RequiredRoles  []string      `yaml:"requiredRoles"`  // roles of signatures.roles, each once
+	Deadline       time.Duration `yaml:"deadline"`       // treasury call deadline, at least 100ms; zero: default 20s
 }
 
 // Store selects where shared state lives.
 type Store struct {
-	// Kind is "memory" (one process, nothing survives a restart; the
-	// embedded default) or "redis" (production; several instances share it).
+	// Kind is "memory" (one process, nothing survives a restart) or "redis"
+	// (production; several instances share it); zero: default memory.
 	Kind  string `yaml:"kind"`
 	Redis Redis  `yaml:"redis"`
 }
 
 // Redis configures the go-redis UniversalClient: one address for a single
-// server, several for a Cluster, MasterName for Sentinel.
+// server, several for a Cluster, MasterName for Sentinel. Its values are
+// checked whatever the store's kind.
 type Redis struct {
-	Addrs        []string      `yaml:"addrs"`
+	Addrs        []string      `yaml:"addrs"` // host:port each; at least one with store.kind redis
 	MasterName   string        `yaml:"masterName"`
 	Username     string        `yaml:"username"`
 	Password     Secret        `yaml:"password"`
-	DB           int           `yaml:"db"`
-	KeyPrefix    string        `yaml:"keyPrefix"`    // default "dvc:"
-	DialTimeout  time.Duration `yaml:"dialTimeout"`  // default 1s
-	ReadTimeout  time.Duration `yaml:"readTimeout"`  // default 1s
-	WriteTimeout time.Duration `yaml:"writeTimeout"` // default 1s
-	PoolSize     int           `yaml:"poolSize"`     // default 64
+	DB           int           `yaml:"db"`           // not negative; 0 for a Cluster
+	KeyPrefix    string        `yaml:"keyPrefix"`    // without braces; zero: default "dvc:"
+	DialTimeout  time.Duration `yaml:"dialTimeout"`  // zero: default 1s
+	ReadTimeout  time.Duration `yaml:"readTimeout"`  // zero: default 1s
+	WriteTimeout time.Duration `yaml:"writeTimeout"` // zero: default 1s
+	PoolSize     int           `yaml:"poolSize"`     // zero: default 64
 }
 
 // Idempotency configures the exactly-once records.
 type Idempotency struct {
-	Retention        time.Duration `yaml:"retention"`        // completed keys; default 72h
-	DossierRetention time.Duration `yaml:"dossierRetention"` // sent-dossier claims; default 720h
+	Retention        time.Duration `yaml:"retention"`        // completed keys, at least 1h; zero: default 72h
+	DossierRetention time.Duration `yaml:"dossierRetention"` // sent-dossier claims, at least retention; zero: default 720h
 	// Lease is how long a request holds its key and dossier before another
-	// attempt may take over; default the longest procedure deadline + 10s.
+	// attempt may take over; longer than every procedure's deadline. Zero:
+	// default the longest procedure deadline + 10s.
 	Lease time.Duration `yaml:"lease"`
 }
 
 // Log configures logging.
 type Log struct {
-	Level string `yaml:"level"` // debug, info, warn, error; default info
+	Level string `yaml:"level"` // debug, info, warn, error; zero: default info
 }
 
 // EnvPrefix prefixes every environment override.
 const EnvPrefix = "DVC_"
 
 // Load reads YAML strictly, applies environment overrides from env (nil
-// means none), fills defaults and validates.
+// means none), fills defaults and validates: an invalid configuration gives
+// an *Error naming every invalid key.
 func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
@@ -217,7 +251,7 @@ func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 		return nil, errors.New("config: the file must hold one YAML document")
 	}
 	if env != nil {
-		if err := applyEnv(reflect.ValueOf(&c).Elem(), EnvPrefix, env); err != nil {
+		if err := applyEnv(reflect.ValueOf(&c).Elem(), EnvPrefix, "", env); err != nil {
 			return nil, err
 		}
 	}
@@ -253,6 +287,7 @@ func (c *Config) defaults() {
 	def(&c.Server.WriteTimeout, 60*time.Second)
 	def(&c.Server.ShutdownTimeout, 20*time.Second)
 	def(&c.Treasury.Timeout, 10*time.Second)
+	c.Treasury.Resilience.defaults()
 	if c.Store.Kind == "" {
 		c.Store.Kind = "memory"
 	}
@@ -270,10 +305,15 @@ func (c *Config) defaults() {
 		c.Portal.Transport = "session"
 	}
 	def(&c.Portal.Timeout, 10*time.Second)
+	c.Portal.Resilience.defaults()
 	if c.Delivery.Workers == 0 {
 		c.Delivery.Workers = 4
 	}
 	def(&c.Delivery.Lease, 2*time.Minute)
+	if len(c.Delivery.Schedule) == 0 {
+		c.Delivery.Schedule = nil // the outbox's standard schedule
+	}
+	def(&c.Delivery.MinSpan, 72*time.Hour)
 	def(&c.Idempotency.Retention, 72*time.Hour)
 	def(&c.Idempotency.DossierRetention, 720*time.Hour)
 	longest := time.Duration(0)
@@ -300,165 +340,445 @@ func (c *Config) defaults() {
 	}
 }
 
+// defaults fills the zero fields with adapter/upstream's defaults, so that
+// the loaded configuration shows the values in force.
+func (r *Resilience) defaults() {
+	if r.Window == 0 {
+		r.Window = upstream.DefaultWindow
+	}
+	if r.MinRequests == 0 {
+		r.MinRequests = upstream.DefaultMinRequests
+	}
+	if r.FailureRatio == 0 {
+		r.FailureRatio = upstream.DefaultFailureRatio
+	}
+	if r.OpenTimeout == 0 {
+		r.OpenTimeout = upstream.DefaultOpenTimeout
+	}
+	if r.HalfOpenMax == 0 {
+		r.HalfOpenMax = upstream.DefaultHalfOpenMax
+	}
+	if r.MaxConcurrent == 0 {
+		r.MaxConcurrent = upstream.DefaultMaxConcurrent
+	}
+	if r.Retries == 0 {
+		r.Retries = upstream.DefaultRetries
+	}
+	if r.BaseDelay == 0 {
+		r.BaseDelay = upstream.DefaultBaseDelay
+	}
+	if r.MaxDelay == 0 {
+		r.MaxDelay = upstream.DefaultMaxDelay
+	}
+}
+
+// Problem is one invalid key.
+type Problem struct {
+	Key    string // the full key: "portal.resilience.failureRatio", "procedures.tai-khoan.code"
+	Reason string // what a valid value is
+}
+
+// Error lists every invalid key of a configuration in a stable order: the
+// sections and keys in the order of Config's fields, map keys (procedure
+// ids, certificate titles) sorted, list items by index. Each line reads
+// "config: <key>: <reason>".
+type Error struct {
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = "config: " + p.Key + ": " + p.Reason
+	}
+	return strings.Join(lines, "\n")
+}
+
+// problems collects the invalid keys found by Validate.
+type problems []Problem
+
+func (ps *problems) bad(key, reason string) { *ps = append(*ps, Problem{Key: key, Reason: reason}) }
+
+func (ps *problems) badf(key, format string, args ...any) { ps.bad(key, fmt.Sprintf(format, args...)) }
+
+// positive checks a duration whose zero value Load replaces by a default.
+func (ps *problems) positive(key string, d time.Duration) {
+	if d <= 0 {
+		ps.bad(key, "must be a positive duration (zero means the default)")
+	}
+}
+
+func (ps *problems) httpURL(key, raw string) {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		ps.bad(key, "must be an absolute http(s) URL")
+	}
+}
+
+func (ps *problems) required(key, v string) {
+	if strings.TrimSpace(v) == "" {
+		ps.bad(key, "must be set")
+	}
+}
+
+// hostPort checks a "host:port" address; the host may be empty (every
+// interface, or localhost for a client).
+func (ps *problems) hostPort(key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		ps.bad(key, "must be host:port with a numeric port")
+	}
+}
+
 var procedureID = regexp.MustCompile(`^[a-z][a-z0-9-]{1,40}$`)
 
-// Validate reports the first invalid key by its path.
+// Validate checks c as Load leaves it (defaults filled) and returns nil or an
+// *Error naming every invalid key, in a stable order.
 func (c *Config) Validate() error {
-	bad := func(key, why string) error { return fmt.Errorf("config: %s: %s", key, why) }
-	for key, d := range map[string]time.Duration{
-		"server.readTimeout": c.Server.ReadTimeout, "server.writeTimeout": c.Server.WriteTimeout,
-		"server.shutdownTimeout": c.Server.ShutdownTimeout, "treasury.timeout": c.Treasury.Timeout,
-		"store.redis.dialTimeout": c.Store.Redis.DialTimeout, "store.redis.readTimeout": c.Store.Redis.ReadTimeout,
-		"store.redis.writeTimeout": c.Store.Redis.WriteTimeout, "idempotency.lease": c.Idempotency.Lease,
-	} {
-		if d <= 0 {
-			return bad(key, "must be a positive duration")
+	var ps problems
+	c.validateServer(&ps)
+	c.validateAuth(&ps)
+	c.validateSignatures(&ps)
+	c.validateLimits(&ps)
+	c.validateTreasury(&ps)
+	c.validateStore(&ps)
+	c.validateIdempotency(&ps)
+	c.validateCallbacks(&ps)
+	c.validatePortal(&ps)
+	c.validateDelivery(&ps)
+	c.validateProcedures(&ps)
+	c.validateLog(&ps)
+	if len(ps) == 0 {
+		return nil
+	}
+	return &Error{Problems: ps}
+}
+
+// procedureIDs returns the procedure ids sorted.
+func (c *Config) procedureIDs() []string {
+	ids := make([]string, 0, len(c.Procedures))
+	for id := range c.Procedures {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// longestDeadline returns the procedure with the longest deadline (the
+// first in id order among equals); ok is false without procedures.
+func (c *Config) longestDeadline() (id string, d time.Duration, ok bool) {
+	for _, pid := range c.procedureIDs() {
+		if p := c.Procedures[pid]; !ok || p.Deadline > d {
+			id, d, ok = pid, p.Deadline, true
 		}
 	}
-	if c.Server.MaxBodyBytes < 1024 {
-		return bad("server.maxBodyBytes", "must be at least 1024")
+	return id, d, ok
+}
+
+func (c *Config) validateServer(ps *problems) {
+	s := c.Server
+	ps.hostPort("server.addr", s.Addr)
+	if s.MaxBodyBytes < 1024 {
+		ps.bad("server.maxBodyBytes", "must be at least 1024")
 	}
+	ps.positive("server.readTimeout", s.ReadTimeout)
+	ps.positive("server.writeTimeout", s.WriteTimeout)
+	if id, d, ok := c.longestDeadline(); ok && s.WriteTimeout > 0 && s.WriteTimeout <= d {
+		ps.badf("server.writeTimeout", "must be longer than procedures.%s.deadline (%s), or a slow treasury call loses its answer", id, d)
+	}
+	ps.positive("server.shutdownTimeout", s.ShutdownTimeout)
+}
+
+// validToken reports whether a bearer token can be sent and compared as it is.
+func validToken(t string) bool {
+	if len(t) < 16 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] <= ' ' || t[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateAuth(ps *problems) {
 	if len(c.Auth.BearerTokens) == 0 {
-		return bad("auth.bearerTokens", "at least one caller credential is required")
+		ps.bad("auth.bearerTokens", "at least one caller credential is required")
 	}
-	seen := map[string]bool{}
-	for i, t := range c.Auth.BearerTokens {
-		k := fmt.Sprintf("auth.bearerTokens[%d]", i)
-		if t.Name == "" || seen[t.Name] {
-			return bad(k+".name", "must be set and unique")
+	tokens := map[Secret]string{} // token -> the key of its first holder
+	for _, list := range []struct {
+		key    string
+		tokens []BearerToken
+	}{{"auth.bearerTokens", c.Auth.BearerTokens}, {"auth.adminTokens", c.Auth.AdminTokens}} {
+		names := map[string]bool{}
+		for i, t := range list.tokens {
+			k := fmt.Sprintf("%s[%d]", list.key, i)
+			switch {
+			case strings.TrimSpace(t.Name) == "":
+				ps.bad(k+".name", "must be set")
+			case names[t.Name]:
+				ps.badf(k+".name", "%q is already the name of an earlier token of %s", t.Name, list.key)
+			}
+			names[t.Name] = true
+			switch first, dup := tokens[t.Token]; {
+			case !validToken(string(t.Token)):
+				ps.bad(k+".token", "must be at least 16 visible ASCII characters, without spaces")
+			case dup:
+				ps.badf(k+".token", "must differ from %s.token", first)
+			default:
+				tokens[t.Token] = k
+			}
 		}
-		seen[t.Name] = true
-		if len(t.Token) < 16 {
-			return bad(k+".token", "must be at least 16 characters")
+	}
+}
+
+// jwsAlgorithms are the JWS algorithms the verifier may be allowed.
+var jwsAlgorithms = map[string]bool{"RS256": true, "RS384": true, "RS512": true, "ES256": true, "ES384": true, "PS256": true}
+
+func (c *Config) validateSignatures(ps *problems) {
+	s := c.Signatures
+	if len(s.TrustRoots) == 0 {
+		ps.bad("signatures.trustRoots", "at least one trusted CA is required")
+	}
+	for _, l := range []struct {
+		key   string
+		files []string
+	}{{"signatures.trustRoots", s.TrustRoots}, {"signatures.intermediates", s.Intermediates}, {"signatures.crls", s.CRLs}} {
+		for i, f := range l.files {
+			if strings.TrimSpace(f) == "" {
+				ps.badf(fmt.Sprintf("%s[%d]", l.key, i), "must be a file path")
+			}
 		}
 	}
-	if len(c.Signatures.TrustRoots) == 0 {
-		return bad("signatures.trustRoots", "at least one trusted CA is required")
+	titles := make([]string, 0, len(s.Roles))
+	for t := range s.Roles {
+		titles = append(titles, t)
 	}
-	for i, a := range c.Signatures.JWSAlgorithms {
-		switch a {
-		case "RS256", "RS384", "RS512", "ES256", "ES384", "PS256":
-		default:
-			return bad(fmt.Sprintf("signatures.jwsAlgorithms[%d]", i), fmt.Sprintf("%q is not an accepted JWS algorithm", a))
+	sort.Strings(titles)
+	for _, t := range titles {
+		k := fmt.Sprintf("signatures.roles[%q]", t)
+		if strings.TrimSpace(t) == "" {
+			ps.bad(k, "the certificate title must not be empty")
+		} else if strings.TrimSpace(s.Roles[t]) == "" {
+			ps.bad(k, "the role must not be empty")
 		}
 	}
-	if c.Signatures.MaxSignatures < 1 || c.Signatures.MaxSignatures > 8 {
-		return bad("signatures.maxSignatures", "must be between 1 and 8")
+	for i, a := range s.JWSAlgorithms {
+		if !jwsAlgorithms[a] {
+			ps.badf(fmt.Sprintf("signatures.jwsAlgorithms[%d]", i), "%q is not an accepted JWS algorithm (RS256, RS384, RS512, ES256, ES384, PS256)", a)
+		}
 	}
+	if s.MaxSignatures < 1 || s.MaxSignatures > 8 {
+		ps.bad("signatures.maxSignatures", "must be between 1 and 8")
+	}
+}
+
+func (c *Config) validateLimits(ps *problems) {
 	if c.Limits.MaxDepth < 4 || c.Limits.MaxDepth > 256 {
-		return bad("limits.maxDepth", "must be between 4 and 256")
+		ps.bad("limits.maxDepth", "must be between 4 and 256")
 	}
 	if c.Limits.MaxElements < 100 {
-		return bad("limits.maxElements", "must be at least 100")
+		ps.bad("limits.maxElements", "must be at least 100")
 	}
-	if u, err := url.Parse(c.Treasury.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("treasury.baseURL", "must be an absolute http(s) URL")
+}
+
+func (c *Config) validateTreasury(ps *problems) {
+	t := c.Treasury
+	ps.httpURL("treasury.baseURL", t.BaseURL)
+	ps.required("treasury.clientID", t.ClientID)
+	ps.required("treasury.clientSecret", string(t.ClientSecret))
+	ps.positive("treasury.timeout", t.Timeout)
+	validateResilience(ps, "treasury.resilience", t.Resilience)
+}
+
+// validateResilience applies upstream.Settings.Validate, the rules NewGroup
+// enforces, and names each field by its key.
+func validateResilience(ps *problems, prefix string, r Resilience) {
+	err := r.Settings().Validate()
+	if err == nil {
+		return
 	}
-	if r := c.Treasury.Resilience; r.FailureRatio < 0 || r.FailureRatio > 1 {
-		return bad("treasury.resilience.failureRatio", "must be between 0 and 1")
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
 	}
-	if r := c.Treasury.Resilience; r.Window < 0 || r.OpenTimeout < 0 || r.BaseDelay < 0 || r.MaxDelay < 0 || r.MaxConcurrent < 0 {
-		return bad("treasury.resilience", "durations and maxConcurrent must not be negative")
+	for _, e := range errs {
+		var fe *upstream.FieldError
+		if !errors.As(e, &fe) {
+			ps.bad(prefix, e.Error())
+			continue
+		}
+		ps.bad(prefix+"."+strings.ToLower(fe.Field[:1])+fe.Field[1:], fe.Reason)
 	}
-	if c.Treasury.ClientID == "" {
-		return bad("treasury.clientID", "must be set")
+}
+
+func (c *Config) validateStore(ps *problems) {
+	switch c.Store.Kind {
+	case "memory", "redis":
+	default:
+		ps.bad("store.kind", "must be memory or redis")
 	}
-	if c.Treasury.ClientSecret == "" {
-		return bad("treasury.clientSecret", "must be set")
+	r := c.Store.Redis
+	if c.Store.Kind == "redis" && len(r.Addrs) == 0 {
+		ps.bad("store.redis.addrs", "at least one address is required when store.kind is redis")
 	}
+	for i, a := range r.Addrs {
+		ps.hostPort(fmt.Sprintf("store.redis.addrs[%d]", i), a)
+	}
+	switch {
+	case r.DB < 0:
+		ps.bad("store.redis.db", "must not be negative")
+	case r.DB != 0 && r.MasterName == "" && len(r.Addrs) > 1:
+		ps.bad("store.redis.db", "must be 0 with several addrs (a Redis Cluster has only database 0)")
+	}
+	switch {
+	case r.KeyPrefix == "":
+		ps.bad("store.redis.keyPrefix", "must be set")
+	case strings.ContainsAny(r.KeyPrefix, "{}"):
+		ps.bad("store.redis.keyPrefix", "must not contain braces (keys carry their own Cluster hash tags)")
+	}
+	ps.positive("store.redis.dialTimeout", r.DialTimeout)
+	ps.positive("store.redis.readTimeout", r.ReadTimeout)
+	ps.positive("store.redis.writeTimeout", r.WriteTimeout)
+	if r.PoolSize <= 0 {
+		ps.bad("store.redis.poolSize", "must be positive (zero means the default)")
+	}
+}
+
+func (c *Config) validateIdempotency(ps *problems) {
+	i := c.Idempotency
+	if i.Retention < time.Hour {
+		ps.bad("idempotency.retention", "must be at least 1h")
+	}
+	if i.DossierRetention < i.Retention {
+		ps.bad("idempotency.dossierRetention", "must be at least idempotency.retention")
+	}
+	ps.positive("idempotency.lease", i.Lease)
+	if id, d, ok := c.longestDeadline(); ok && i.Lease > 0 && i.Lease <= d {
+		ps.badf("idempotency.lease", "must be longer than procedures.%s.deadline (%s)", id, d)
+	}
+}
+
+func (c *Config) validateCallbacks(ps *problems) {
 	if len(c.Callbacks.Secrets) == 0 {
-		return bad("callbacks.secrets", "at least one Standard Webhooks secret (whsec_...) is required")
+		ps.bad("callbacks.secrets", "at least one Standard Webhooks secret (whsec_...) is required")
 	}
 	for i, sec := range c.Callbacks.Secrets {
-		if !strings.HasPrefix(string(sec), "whsec_") {
-			return bad(fmt.Sprintf("callbacks.secrets[%d]", i), "must be a whsec_ secret")
+		if _, err := webhook.ParseSecret(sec.Reveal()); err != nil {
+			ps.badf(fmt.Sprintf("callbacks.secrets[%d]", i), "must be whsec_ followed by the base64 of at least %d bytes", webhook.MinSecretBytes)
 		}
 	}
-	switch c.Portal.Transport {
+	ps.positive("callbacks.tolerance", c.Callbacks.Tolerance)
+}
+
+func (c *Config) validatePortal(ps *problems) {
+	p := c.Portal
+	switch p.Transport {
 	case "session":
-		if c.Portal.Username == "" || c.Portal.Password == "" {
-			return bad("portal.username", "username and password are required for the session transport")
-		}
+		ps.required("portal.username", p.Username)
+		ps.required("portal.password", string(p.Password))
 	case "bearer":
-		if c.Portal.TokenURL == "" || c.Portal.ClientID == "" || c.Portal.ClientSecret == "" {
-			return bad("portal.tokenURL", "tokenURL, clientID and clientSecret are required for the bearer transport")
-		}
+		ps.httpURL("portal.tokenURL", p.TokenURL)
+		ps.required("portal.clientID", p.ClientID)
+		ps.required("portal.clientSecret", string(p.ClientSecret))
 	default:
-		return bad("portal.transport", "must be session or bearer")
+		ps.bad("portal.transport", "must be session or bearer")
 	}
-	if u, err := url.Parse(c.Portal.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return bad("portal.url", "must be an absolute http(s) URL")
-	}
-	if c.Portal.MaDonVi == "" {
-		return bad("portal.maDonVi", "must be set")
-	}
-	if c.Delivery.Workers < 1 || c.Delivery.Workers > 256 {
-		return bad("delivery.workers", "must be between 1 and 256")
-	}
-	for i, d := range c.Delivery.Schedule {
-		if d < 0 {
-			return bad(fmt.Sprintf("delivery.schedule[%d]", i), "must not be negative")
+	ps.httpURL("portal.url", p.URL)
+	ps.required("portal.maDonVi", p.MaDonVi)
+	ps.positive("portal.timeout", p.Timeout)
+	for i, code := range p.TransientCodes {
+		if strings.TrimSpace(code) == "" {
+			ps.bad(fmt.Sprintf("portal.transientCodes[%d]", i), "must not be empty")
 		}
 	}
-	switch c.Store.Kind {
-	case "memory":
-	case "redis":
-		if len(c.Store.Redis.Addrs) == 0 {
-			return bad("store.redis.addrs", "at least one address is required when store.kind is redis")
+	validateResilience(ps, "portal.resilience", p.Resilience)
+}
+
+func (c *Config) validateDelivery(ps *problems) {
+	d := c.Delivery
+	if d.Workers < 1 || d.Workers > 256 {
+		ps.bad("delivery.workers", "must be between 1 and 256")
+	}
+	ps.positive("delivery.lease", d.Lease)
+	if d.Lease > 0 && c.Portal.Timeout > 0 && d.Lease < 2*c.Portal.Timeout {
+		ps.badf("delivery.lease", "must be at least twice portal.timeout (%s): one delivery may take half the lease", c.Portal.Timeout)
+	}
+	for i, delay := range d.Schedule {
+		k := fmt.Sprintf("delivery.schedule[%d]", i)
+		switch {
+		case i == 0 && delay != 0:
+			ps.bad(k, "must be 0s: it is not used (a new event is due at once); the first retry waits delivery.schedule[1]")
+		case delay < 0:
+			ps.bad(k, "must not be negative")
 		}
-	default:
-		return bad("store.kind", "must be memory or redis")
 	}
-	if c.Idempotency.Retention < time.Hour {
-		return bad("idempotency.retention", "must be at least 1h")
-	}
-	if c.Idempotency.DossierRetention < c.Idempotency.Retention {
-		return bad("idempotency.dossierRetention", "must be at least idempotency.retention")
-	}
+	ps.positive("delivery.minSpan", d.MinSpan)
+}
+
+func (c *Config) validateProcedures(ps *problems) {
 	if len(c.Procedures) == 0 {
-		return bad("procedures", "at least one procedure is required")
+		ps.bad("procedures", "at least one procedure is required")
 	}
 	roles := map[string]bool{}
 	for _, r := range c.Signatures.Roles {
 		roles[r] = true
 	}
-	for id, p := range c.Procedures {
+	codes := map[string]string{} // code -> the first procedure id holding it
+	for _, id := range c.procedureIDs() {
+		p := c.Procedures[id]
 		k := "procedures." + id
 		if !procedureID.MatchString(id) {
-			return bad(k, "procedure ids are lower-case words joined by '-'")
+			ps.bad(k, "procedure ids are lower-case words joined by '-'")
 		}
-		if p.Code == "" {
-			return bad(k+".code", "the national procedure code (maTTHC) must be set")
+		switch first, dup := codes[p.Code]; {
+		case strings.TrimSpace(p.Code) == "" || strings.TrimSpace(p.Code) != p.Code:
+			ps.bad(k+".code", "the national procedure code (maTTHC) must be set, without surrounding spaces")
+		case dup:
+			ps.badf(k+".code", "%q is already procedures.%s.code", p.Code, first)
+		default:
+			codes[p.Code] = id
 		}
-		if p.Name == "" {
-			return bad(k+".name", "must be set")
-		}
-		if p.SLAWorkingDays < 0 {
-			return bad(k+".slaWorkingDays", "must not be negative")
+		ps.required(k+".name", p.Name)
+		if p.SLAWorkingDays < 1 || p.SLAWorkingDays > 365 {
+			ps.bad(k+".slaWorkingDays", "must be between 1 and 365 working days")
 		}
 		if p.Deadline < 100*time.Millisecond {
-			return bad(k+".deadline", "must be at least 100ms")
+			ps.bad(k+".deadline", "must be at least 100ms (zero means the default)")
 		}
-		if c.Idempotency.Lease <= p.Deadline {
-			return bad("idempotency.lease", fmt.Sprintf("must be longer than procedures.%s.deadline (%s)", id, p.Deadline))
-		}
+		listed := map[string]bool{}
 		for i, r := range p.RequiredRoles {
-			if !roles[r] {
-				return bad(fmt.Sprintf("%s.requiredRoles[%d]", k, i), fmt.Sprintf("role %q is not defined in signatures.roles", r))
+			rk := fmt.Sprintf("%s.requiredRoles[%d]", k, i)
+			switch {
+			case !roles[r]:
+				ps.badf(rk, "role %q is not defined in signatures.roles", r)
+			case listed[r]:
+				ps.badf(rk, "role %q is listed twice", r)
 			}
+			listed[r] = true
+		}
+		if limit := c.Signatures.MaxSignatures; limit >= 1 && len(listed) > limit {
+			ps.badf(k+".requiredRoles", "needs %d signatures, each from a different certificate, more than signatures.maxSignatures (%d)", len(listed), limit)
 		}
 	}
+}
+
+func (c *Config) validateLog(ps *problems) {
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		return bad("log.level", "must be debug, info, warn or error")
+		ps.bad("log.level", "must be debug, info, warn or error")
 	}
-	return nil
 }
 
 // applyEnv overrides scalar and list fields from PREFIX_PATH variables
-// (DVC_TREASURY_CLIENTSECRET, DVC_SERVER_ADDR, DVC_SIGNATURES_CRLS=a.crl,b.crl).
-func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) error {
+// (DVC_TREASURY_CLIENTSECRET, DVC_SERVER_ADDR, DVC_SIGNATURES_CRLS=a.crl,b.crl,
+// DVC_PORTAL_RESILIENCE_FAILURERATIO=0.3). A list is comma-separated; an
+// empty value is an empty list. key is the YAML path of v ("" at the top).
+func applyEnv(v reflect.Value, prefix, key string, env func(string) (string, bool)) error {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -467,9 +787,13 @@ func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) e
 			continue
 		}
 		name := prefix + strings.ToUpper(tag)
+		path := tag
+		if key != "" {
+			path = key + "." + tag
+		}
 		fv := v.Field(i)
 		if fv.Kind() == reflect.Struct {
-			if err := applyEnv(fv, name+"_", env); err != nil {
+			if err := applyEnv(fv, name+"_", path, env); err != nil {
 				return err
 			}
 			continue
@@ -479,15 +803,47 @@ func applyEnv(v reflect.Value, prefix string, env func(string) (string, bool)) e
 			continue
 		}
 		if err := setFromString(fv, s); err != nil {
-			return fmt.Errorf("config: environment %s: %w", name, err)
+			return fmt.Errorf("config: environment %s (%s): %w", name, path, err)
 		}
 	}
 	return nil
 }
 
+var durationType = reflect.TypeOf(time.Duration(0))
+
 func setFromString(fv reflect.Value, s string) error {
+	if fv.Kind() == reflect.Slice && scalar(fv.Type().Elem()) {
+		var parts []string
+		if strings.TrimSpace(s) != "" {
+			parts = strings.Split(s, ",")
+		}
+		sl := reflect.MakeSlice(fv.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			if err := setScalar(sl.Index(i), strings.TrimSpace(p)); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+		fv.Set(sl)
+		return nil
+	}
+	if !scalar(fv.Type()) {
+		return errors.New("this key cannot be set from the environment; use the YAML file")
+	}
+	return setScalar(fv, s)
+}
+
+// scalar reports whether setScalar can parse a value of type t.
+func scalar(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int64, reflect.Uint32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+func setScalar(fv reflect.Value, s string) error {
 	switch {
-	case fv.Type() == reflect.TypeOf(time.Duration(0)):
+	case fv.Type() == durationType:
 		d, err := time.ParseDuration(s)
 		if err != nil {
 			return err
@@ -502,18 +858,23 @@ func setFromString(fv reflect.Value, s string) error {
 		}
 		fv.SetBool(b)
 	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
-		n, err := strconv.ParseInt(s, 10, 64)
+		n, err := strconv.ParseInt(s, 10, fv.Type().Bits())
 		if err != nil {
 			return err
 		}
 		fv.SetInt(n)
-	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
-		parts := strings.Split(s, ",")
-		sl := reflect.MakeSlice(fv.Type(), len(parts), len(parts))
-		for i, p := range parts {
-			sl.Index(i).SetString(strings.TrimSpace(p))
+	case fv.Kind() == reflect.Uint32:
+		n, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return err
 		}
-		fv.Set(sl)
+		fv.SetUint(n)
+	case fv.Kind() == reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		fv.SetFloat(x)
 	default:
 		return errors.New("this key cannot be set from the environment; use the YAML file")
 	}

@@ -221,6 +221,10 @@ func TestLoadRefusesBadEnvironment(t *testing.T) {
 	}
 }
 
+// defaultResilience is Resilience with adapter/upstream's defaults.
+var defaultResilience = Resilience{Window: 30 * time.Second, MinRequests: 20, FailureRatio: 0.5, OpenTimeout: 15 * time.Second,
+	HalfOpenMax: 3, MaxConcurrent: 64, Retries: 2, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}
+
 func TestLoadFillsDefaults(t *testing.T) {
 	minimal := `
 auth:
@@ -234,7 +238,7 @@ treasury:
   clientID: dvc
   clientSecret: s
 procedures:
-  tai-khoan: {code: "1.008923", name: Tai khoan}
+  tai-khoan: {code: "1.008923", name: Tai khoan, slaWorkingDays: 1}
 callbacks:
   secrets: [whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0]
 portal:
@@ -252,15 +256,17 @@ portal:
 		Auth:       c.Auth,
 		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4},
 		Limits:     Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept
-		Treasury:   Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second},
+		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
+			Resilience: defaultResilience},
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64}},
 		Idempotency: Idempotency{Retention: 72 * time.Hour, DossierRetention: 720 * time.Hour, Lease: 30 * time.Second},
 		Callbacks:   Callbacks{Secrets: c.Callbacks.Secrets, Tolerance: 5 * time.Minute},
-		Portal:      Portal{Transport: "session", URL: "https://portal.example/api", Username: "u", Password: "p", MaDonVi: "000.00.00.G09", Timeout: 10 * time.Second},
-		Delivery:    Delivery{Workers: 4, Lease: 2 * time.Minute},
-		Procedures:  c.Procedures,
-		Log:         Log{Level: "info"},
+		Portal: Portal{Transport: "session", URL: "https://portal.example/api", Username: "u", Password: "p", MaDonVi: "000.00.00.G09",
+			Timeout: 10 * time.Second, Resilience: defaultResilience},
+		Delivery:   Delivery{Workers: 4, Lease: 2 * time.Minute, MinSpan: 72 * time.Hour},
+		Procedures: c.Procedures,
+		Log:        Log{Level: "info"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *c, want)

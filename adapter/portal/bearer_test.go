@@ -49,7 +49,7 @@ func TestBearerTokenRefresh(t *testing.T) {
 func TestBearerPayload(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, portalsim.Options{})
-	c, _ := newClient(e.bearer(t, nil), zeroSettings)
+	c, _ := newClient(t, e.bearer(t, nil), zeroSettings)
 	if err := c.SyncDossier(context.Background(), false, dossier("D1", portal.StatusAccepted)); err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,9 @@ type Transport interface {
 }
 
 // NewGroup returns the upstream group "portal" with Classify as its classifier, then opts
-// (state hooks, logger, clock...). Pass it to NewClient.
-func NewGroup(s upstream.Settings, opts ...upstream.Option) *upstream.Group {
+// (state hooks, logger, clock...). Pass it to NewClient. Settings that upstream.Settings.Validate
+// rejects are an error.
+func NewGroup(s upstream.Settings, opts ...upstream.Option) (*upstream.Group, error) {
 	return upstream.NewGroup("portal", s, append([]upstream.Option{upstream.WithClassifier(Classify)}, opts...)...)
 }
 
@@ -53,7 +54,7 @@ type Client struct {
 // settings).
 func NewClient(t Transport, g *upstream.Group) *Client {
 	if g == nil {
-		g = NewGroup(upstream.Settings{})
+		g, _ = NewGroup(upstream.Settings{}) // zero settings are the defaults, always valid
 	}
 	return &Client{
 		t:        t,

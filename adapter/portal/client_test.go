@@ -51,7 +51,7 @@ func firstItem(t *testing.T, body map[string]any) map[string]any {
 func TestClientPayloads(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, portalsim.Options{})
-	c, _ := newClient(e.session(t, nil), zeroSettings)
+	c, _ := newClient(t, e.session(t, nil), zeroSettings)
 	ctx := context.Background()
 
 	if err := c.SyncDossier(ctx, false, dossier("D1", portal.StatusAccepted)); err != nil {
@@ -98,7 +98,7 @@ func TestLookup(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, portalsim.Options{})
-			c, _ := newClient(transport(e), zeroSettings)
+			c, _ := newClient(t, transport(e), zeroSettings)
 			ctx := context.Background()
 			if _, found, err := c.Lookup(ctx, "D1"); err != nil || found {
 				t.Fatalf("unknown dossier: found %v, err %v", found, err)
@@ -148,7 +148,7 @@ func TestLookupAnswers(t *testing.T) {
 				_, _ = io.WriteString(w, tc.answer)
 				return true
 			})
-			c, _ := newClient(e.session(t, nil), upstream.Settings{Retries: -1})
+			c, _ := newClient(t, e.session(t, nil), upstream.Settings{Retries: -1})
 			d, found, err := c.Lookup(context.Background(), "D1")
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) || found != tc.found || d.TrangThaiHoSo != tc.status {
 				t.Fatalf("Lookup = %+v, %v, %v; want found %v status %d err %v", d, found, err, tc.found, tc.status, tc.wantErr)
@@ -189,7 +189,7 @@ func TestOnlyLookupIsRetried(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, portalsim.Options{})
 			seen := failFirst(e, tc.failures)
-			c, _ := newClient(e.session(t, nil), upstream.Settings{Retries: 2})
+			c, _ := newClient(t, e.session(t, nil), upstream.Settings{Retries: 2})
 			if err := tc.call(c); !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("got %v, want %v", err, tc.wantErr)
 			}
@@ -224,7 +224,7 @@ func TestInvalidItemsAreNotSent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, portalsim.Options{})
-			c, _ := newClient(e.session(t, nil), zeroSettings)
+			c, _ := newClient(t, e.session(t, nil), zeroSettings)
 			err := tc.call(c)
 			if !errors.Is(err, portal.ErrInvalidRequest) || !portal.Permanent(err) {
 				t.Fatalf("got %v, want a permanent ErrInvalidRequest", err)
@@ -239,7 +239,7 @@ func TestInvalidItemsAreNotSent(t *testing.T) {
 func TestBreaker(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, portalsim.Options{})
-	c, g := newClient(e.session(t, nil), upstream.Settings{MinRequests: 3, FailureRatio: 0.5,
+	c, g := newClient(t, e.session(t, nil), upstream.Settings{MinRequests: 3, FailureRatio: 0.5,
 		Window: time.Minute, OpenTimeout: time.Minute})
 	ctx := context.Background()
 	endpoint := g.Endpoint(portal.ServiceUpdateProgress)
@@ -269,5 +269,28 @@ func TestBreaker(t *testing.T) {
 	d, ok := portal.RetryAfter(err)
 	if !errors.As(err, &rj) || !errors.Is(err, upstream.ErrOpen) || !ok || d <= 0 || portal.Permanent(err) {
 		t.Fatalf("got %v (RetryAfter %v %v), want a retryable breaker refusal", err, d, ok)
+	}
+}
+
+// NewGroup refuses settings that upstream.Settings.Validate rejects instead of replacing them
+// by defaults, and names the group.
+func TestNewGroupRefusesInvalidSettings(t *testing.T) {
+	tests := []struct {
+		name  string
+		s     upstream.Settings
+		field string
+	}{
+		{"ratio", upstream.Settings{FailureRatio: 1.1}, "FailureRatio"},
+		{"window", upstream.Settings{Window: -time.Second}, "Window"},
+		{"max below base", upstream.Settings{BaseDelay: 3 * time.Second}, "MaxDelay"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, err := portal.NewGroup(tt.s)
+			var fe *upstream.FieldError
+			if g != nil || !errors.As(err, &fe) || fe.Field != tt.field || !strings.HasPrefix(err.Error(), "portal: ") {
+				t.Fatalf("NewGroup(%+v) = %v, %v; want no group and an error naming portal and %s", tt.s, g, err, tt.field)
+			}
+		})
 	}
 }

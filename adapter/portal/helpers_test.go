@@ -120,8 +120,12 @@ func (e *env) bearer(t *testing.T, mod func(*portal.BearerConfig)) *portal.Beare
 }
 
 // newClient returns a Client whose retries do not wait.
-func newClient(tr portal.Transport, s upstream.Settings) (*portal.Client, *upstream.Group) {
-	g := portal.NewGroup(s, upstream.WithSleep(func(context.Context, time.Duration) error { return nil }))
+func newClient(t testing.TB, tr portal.Transport, s upstream.Settings) (*portal.Client, *upstream.Group) {
+	t.Helper()
+	g, err := portal.NewGroup(s, upstream.WithSleep(func(context.Context, time.Duration) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
 	return portal.NewClient(tr, g), g
 }
 

@@ -110,7 +110,7 @@ func TestSuccessCodes(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, portalsim.Options{SuccessCode: code})
 			for name, tr := range map[string]portal.Transport{"session": e.session(t, nil), "bearer": e.bearer(t, nil)} {
-				c, _ := newClient(tr, upstream.Settings{})
+				c, _ := newClient(t, tr, upstream.Settings{})
 				if err := c.SyncDossier(context.Background(), false, dossier("D1", portal.StatusAccepted)); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
@@ -146,7 +146,7 @@ func TestErrorCodes(t *testing.T) {
 				"bearer":  e.bearer(t, func(c *portal.BearerConfig) { c.TransientCodes = tc.transient }),
 			}
 			for name, tr := range transports {
-				c, _ := newClient(tr, upstream.Settings{})
+				c, _ := newClient(t, tr, upstream.Settings{})
 				err := c.UpdateProgress(context.Background(), progress("D1", portal.StatusProcessing))
 				var pe *portal.PortalError
 				if !errors.As(err, &pe) || pe.Code != want || pe.Transient != tc.wantTransient || pe.Service != portal.ServiceUpdateProgress {

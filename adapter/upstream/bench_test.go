@@ -15,7 +15,7 @@ import (
 func BenchmarkRejectOpen(b *testing.B) {
 	s := testSettings()
 	s.MinRequests = 1
-	g := NewGroup("treasury", s, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	g := mustGroup(b, "treasury", s, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	e := g.Endpoint("send-document")
 	_ = e.Do(context.Background(), false, func(context.Context) error { return errDown })
 	if e.State() != gobreaker.StateOpen {
@@ -33,7 +33,7 @@ func BenchmarkRejectOpen(b *testing.B) {
 
 // BenchmarkDoSuccess is the overhead Do adds to a call that succeeds.
 func BenchmarkDoSuccess(b *testing.B) {
-	g := NewGroup("treasury", testSettings())
+	g := mustGroup(b, "treasury", testSettings())
 	e := g.Endpoint("send-document")
 	ctx := context.Background()
 	fn := func(context.Context) error { return nil }

@@ -252,7 +252,7 @@ func TestStateChangeLoggedAndHooked(t *testing.T) {
 }
 
 func TestEndpointIdentity(t *testing.T) {
-	g := NewGroup("treasury", Settings{})
+	g := mustGroup(t, "treasury", Settings{})
 	a, b := g.Endpoint("send-document"), g.Endpoint("send-document")
 	if a != b {
 		t.Error("same name gave two endpoints")

@@ -54,7 +54,7 @@ const upstreamCall = 2 * time.Millisecond
 // callers, each call taking 2 ms upstream.
 func BenchmarkBreakerSharing(b *testing.B) {
 	b.Run("local", func(b *testing.B) {
-		e := NewGroup("bench", Settings{}).Endpoint("call")
+		e := mustGroup(b, "bench", Settings{}).Endpoint("call")
 		b.SetParallelism(8)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

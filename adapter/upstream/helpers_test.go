@@ -114,8 +114,18 @@ func newHarness(t *testing.T, s Settings, opts ...Option) *harness {
 		WithLogger(slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		WithRand(func(n int64) int64 { return n / 2 }),
 	}
-	h.g = NewGroup("treasury", s, append(base, opts...)...)
+	h.g = mustGroup(t, "treasury", s, append(base, opts...)...)
 	return h
+}
+
+// mustGroup is NewGroup for settings the test knows to be valid.
+func mustGroup(tb testing.TB, service string, s Settings, opts ...Option) *Group {
+	tb.Helper()
+	g, err := NewGroup(service, s, opts...)
+	if err != nil {
+		tb.Fatalf("NewGroup(%+v) = %v", s, err)
+	}
+	return g
 }
 
 // counter is an fn that counts its calls and returns errs[i] on call i (the last one after).

@@ -3,8 +3,10 @@ package upstream
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,7 +173,7 @@ func TestBackoffFullJitter(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			g := NewGroup("treasury", Settings{}, WithRand(tc.randN))
+			g := mustGroup(t, "treasury", Settings{}, WithRand(tc.randN))
 			for retry, c := range ceilings {
 				if got, want := g.backoff(retry), tc.want(c); got != want {
 					t.Errorf("backoff(%d) = %s, want %s", retry, got, want)
@@ -183,7 +185,7 @@ func TestBackoffFullJitter(t *testing.T) {
 	t.Run("seeded source stays in [0, ceiling)", func(t *testing.T) {
 		var mu sync.Mutex
 		r := rand.New(rand.NewPCG(1, 2))
-		g := NewGroup("treasury", Settings{}, WithRand(func(n int64) int64 {
+		g := mustGroup(t, "treasury", Settings{}, WithRand(func(n int64) int64 {
 			mu.Lock()
 			defer mu.Unlock()
 			return r.Int64N(n)
@@ -203,16 +205,18 @@ func TestBackoffFullJitter(t *testing.T) {
 		}
 	})
 
-	t.Run("BaseDelay above MaxDelay is capped", func(t *testing.T) {
-		g := NewGroup("treasury", Settings{BaseDelay: 5 * time.Second, MaxDelay: time.Second},
+	t.Run("MaxDelay equal to BaseDelay keeps every ceiling there", func(t *testing.T) {
+		g := mustGroup(t, "treasury", Settings{BaseDelay: time.Second, MaxDelay: time.Second},
 			WithRand(func(n int64) int64 { return n - 1 }))
-		if d := g.backoff(0); d != time.Second-1 {
-			t.Errorf("backoff(0) = %s, want just under MaxDelay 1s", d)
+		for retry := range 4 {
+			if d := g.backoff(retry); d != time.Second-1 {
+				t.Errorf("backoff(%d) = %s, want just under 1s", retry, d)
+			}
 		}
 	})
 
 	t.Run("huge retry count does not overflow", func(t *testing.T) {
-		g := NewGroup("treasury", Settings{BaseDelay: time.Second, MaxDelay: time.Duration(1<<63 - 1)},
+		g := mustGroup(t, "treasury", Settings{BaseDelay: time.Second, MaxDelay: time.Duration(1<<63 - 1)},
 			WithRand(func(n int64) int64 { return n - 1 }))
 		for _, retry := range []int{62, 63, 64, 200} {
 			if d := g.backoff(retry); d <= 0 {
@@ -256,11 +260,11 @@ func TestSettings(t *testing.T) {
 		t.Errorf("defaults = %+v, want %+v", d, want)
 	}
 	set := Settings{Window: time.Minute, MinRequests: 1, FailureRatio: 0.1, OpenTimeout: time.Second,
-		HalfOpenMax: 1, MaxConcurrent: 1, Retries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
+		HalfOpenMax: 1, MaxConcurrent: 1, Retries: -1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
 	if got := set.withDefaults(); got != set {
 		t.Errorf("withDefaults changed set values: %+v, want %+v", got, set)
 	}
-	g := NewGroup("treasury", Settings{Window: time.Minute})
+	g := mustGroup(t, "treasury", Settings{Window: time.Minute})
 	bs := g.breakerSettings("treasury/login", nil)
 	if bs.BucketPeriod*windowBuckets != time.Minute || bs.Interval != time.Minute || bs.MaxRequests != 3 || bs.Timeout != 15*time.Second {
 		t.Errorf("gobreaker settings = %+v, want a 1m rolling window of %d buckets", bs, windowBuckets)
@@ -279,24 +283,108 @@ func TestSettings(t *testing.T) {
 			t.Errorf("ReadyToTrip(%+v) = %v, want %v", tc.c, got, tc.want)
 		}
 	}
+}
 
-	invalid := map[string]Settings{
-		"Window":        {Window: -time.Second},
-		"FailureRatio":  {FailureRatio: 1.5},
-		"OpenTimeout":   {OpenTimeout: -1},
-		"MaxConcurrent": {MaxConcurrent: -1},
-		"BaseDelay":     {BaseDelay: -1},
-		"MaxDelay":      {MaxDelay: -1},
-		"below":         {BaseDelay: 5 * time.Second},
+// fieldErrors returns the *FieldError values in a Validate or NewGroup error, in order.
+func fieldErrors(t *testing.T, err error) []*FieldError {
+	t.Helper()
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
 	}
-	for key, s := range invalid {
-		if err := s.Validate(); err == nil {
-			t.Errorf("Validate(%+v) = nil, want an error about %s", s, key)
+	var out []*FieldError
+	for _, e := range errs {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("error %v is not a *FieldError", e)
 		}
+		out = append(out, fe)
 	}
-	for _, s := range []Settings{{}, {Retries: -1}, {FailureRatio: 1}, testSettings()} {
-		if err := s.Validate(); err != nil {
-			t.Errorf("Validate(%+v) = %v, want nil", s, err)
+	return out
+}
+
+// Each out-of-range value is refused by Validate and by NewGroup, naming its field; nothing is
+// replaced by a default behind the caller's back.
+func TestSettingsInvalid(t *testing.T) {
+	nan := math.NaN()
+	tests := []struct {
+		name  string
+		s     Settings
+		field string
+	}{
+		{"negative window", Settings{Window: -time.Second}, "Window"},
+		{"ratio above 1", Settings{FailureRatio: 1.5}, "FailureRatio"},
+		{"negative ratio", Settings{FailureRatio: -0.1}, "FailureRatio"},
+		{"NaN ratio", Settings{FailureRatio: nan}, "FailureRatio"},
+		{"infinite ratio", Settings{FailureRatio: math.Inf(1)}, "FailureRatio"},
+		{"negative open timeout", Settings{OpenTimeout: -1}, "OpenTimeout"},
+		{"negative bulkhead", Settings{MaxConcurrent: -1}, "MaxConcurrent"},
+		{"retries below -1", Settings{Retries: -2}, "Retries"},
+		{"negative base delay", Settings{BaseDelay: -1}, "BaseDelay"},
+		{"negative max delay", Settings{MaxDelay: -1}, "MaxDelay"},
+		{"max below base", Settings{BaseDelay: 2 * time.Second, MaxDelay: time.Second}, "MaxDelay"},
+		{"default max below base", Settings{BaseDelay: 5 * time.Second}, "MaxDelay"},
+		{"max below default base", Settings{MaxDelay: 50 * time.Millisecond}, "MaxDelay"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := fieldErrors(t, tc.s.Validate())
+			if len(got) != 1 || got[0].Field != tc.field {
+				t.Fatalf("Validate(%+v) = %v, want one error about %s", tc.s, got, tc.field)
+			}
+			g, err := NewGroup("treasury", tc.s)
+			if g != nil || err == nil {
+				t.Fatalf("NewGroup(%+v) = %v, %v; want no group and an error", tc.s, g, err)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.HasPrefix(err.Error(), "treasury: upstream: settings: "+tc.field+": ") {
+				t.Fatalf("NewGroup error %q, want one naming the service and %s", err, tc.field)
+			}
+		})
+	}
+
+	t.Run("every bad field is reported, in field order", func(t *testing.T) {
+		s := Settings{Window: -1, FailureRatio: 2, Retries: -3, MaxDelay: -1}
+		var fields []string
+		for _, fe := range fieldErrors(t, s.Validate()) {
+			fields = append(fields, fe.Field)
 		}
+		if want := []string{"Window", "FailureRatio", "Retries", "MaxDelay"}; !slices.Equal(fields, want) {
+			t.Fatalf("fields %v, want %v", fields, want)
+		}
+	})
+}
+
+// Zero fields mean their defaults, and the documented sentinels are accepted.
+func TestSettingsValid(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Settings
+		want func(Settings) bool
+	}{
+		{"zero is every default", Settings{}, func(g Settings) bool { return g == Settings{}.withDefaults() }},
+		{"no retries", Settings{Retries: -1}, func(g Settings) bool { return g.Retries == -1 }},
+		{"ratio 1", Settings{FailureRatio: 1}, func(g Settings) bool { return g.FailureRatio == 1 }},
+		{"max equal to base", Settings{BaseDelay: time.Second, MaxDelay: time.Second},
+			func(g Settings) bool { return g.BaseDelay == time.Second && g.MaxDelay == time.Second }},
+		{"base below the default max", Settings{BaseDelay: time.Second},
+			func(g Settings) bool { return g.MaxDelay == DefaultMaxDelay }},
+		{"test settings", testSettings(), func(g Settings) bool { return g.Window == time.Hour && g.MinRequests == 4 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.s.Validate(); err != nil {
+				t.Fatalf("Validate(%+v) = %v, want nil", tc.s, err)
+			}
+			g, err := NewGroup("treasury", tc.s)
+			if err != nil {
+				t.Fatalf("NewGroup(%+v) = %v", tc.s, err)
+			}
+			if got := g.Settings(); !tc.want(got) {
+				t.Fatalf("group settings %+v", got)
+			}
+		})
 	}
 }

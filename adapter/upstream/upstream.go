@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -54,10 +53,12 @@ const (
 const windowBuckets = 10
 
 // Settings configures every endpoint of a Group. Each zero field takes the default its comment
-// names; NewGroup also replaces with the default any value that Validate rejects.
+// names; any other value must be in the range its comment gives, or NewGroup refuses the
+// settings (see Validate).
 type Settings struct {
 	// Window is the rolling window over which the failure ratio is measured, cut into 10
-	// buckets (gobreaker BucketPeriod = Window/10, rounded up to whole buckets). Zero: 30s.
+	// buckets (gobreaker BucketPeriod = Window/10, rounded up to whole buckets). Positive.
+	// Zero: 30s.
 	Window time.Duration
 	// MinRequests is how many calls must have finished (succeeded or failed; excluded and
 	// in-flight calls do not count) within the window before the breaker may trip. Zero: 20.
@@ -66,79 +67,100 @@ type Settings struct {
 	// A ratio, not an amount. Zero: 0.5.
 	FailureRatio float64
 	// OpenTimeout is how long the breaker stays open before it lets probes through
-	// (half-open). Zero: 15s.
+	// (half-open). Positive. Zero: 15s.
 	OpenTimeout time.Duration
 	// HalfOpenMax is how many probe calls may run when half-open; that many successes in a
 	// row close the breaker, and one failure opens it again. Zero: 3.
 	HalfOpenMax uint32
 	// MaxConcurrent is the bulkhead: how many attempts may run at once per endpoint.
-	// Zero: 64.
+	// Positive. Zero: 64.
 	MaxConcurrent int
 	// Retries is how many extra attempts an idempotent call may make after failures.
-	// Zero: 2. Negative: none.
+	// Zero: 2. -1: none. Below -1 is refused.
 	Retries int
 	// BaseDelay is the backoff ceiling before the first retry; it doubles for each further
 	// retry, up to MaxDelay. The actual delay is uniformly random below the ceiling (full
-	// jitter). Zero: 100ms.
+	// jitter). Positive. Zero: 100ms.
 	BaseDelay time.Duration
-	// MaxDelay caps the backoff ceiling. Zero: 2s.
+	// MaxDelay caps the backoff ceiling. Positive, and at least BaseDelay once both have
+	// their defaults. Zero: 2s.
 	MaxDelay time.Duration
 }
 
-// Validate reports the first out-of-range field, naming it. A config loader should call it so
-// that a bad value stops start-up; NewGroup itself never fails.
-func (s Settings) Validate() error {
-	switch {
-	case s.Window < 0:
-		return fmt.Errorf("upstream: settings: Window %s is negative", s.Window)
-	case math.IsNaN(s.FailureRatio) || s.FailureRatio < 0 || s.FailureRatio > 1:
-		return fmt.Errorf("upstream: settings: FailureRatio %v is outside [0, 1]", s.FailureRatio)
-	case s.OpenTimeout < 0:
-		return fmt.Errorf("upstream: settings: OpenTimeout %s is negative", s.OpenTimeout)
-	case s.MaxConcurrent < 0:
-		return fmt.Errorf("upstream: settings: MaxConcurrent %d is negative", s.MaxConcurrent)
-	case s.BaseDelay < 0:
-		return fmt.Errorf("upstream: settings: BaseDelay %s is negative", s.BaseDelay)
-	case s.MaxDelay < 0:
-		return fmt.Errorf("upstream: settings: MaxDelay %s is negative", s.MaxDelay)
-	}
-	if d := s.withDefaults(); d.MaxDelay < d.BaseDelay {
-		return fmt.Errorf("upstream: settings: MaxDelay %s is below BaseDelay %s", d.MaxDelay, d.BaseDelay)
-	}
-	return nil
+// FieldError is one Settings field that Validate rejects.
+type FieldError struct {
+	Field  string // the field's Go name, e.g. "FailureRatio"
+	Reason string // what a valid value is, e.g. "must be in (0, 1]"
 }
 
-// withDefaults returns s with every zero (or out-of-range) field set to its default and a
-// negative Retries set to -1.
+func (e *FieldError) Error() string { return "upstream: settings: " + e.Field + ": " + e.Reason }
+
+// Validate reports every out-of-range field of s, in field order: nil, one *FieldError, or
+// several joined with errors.Join (each reachable through Unwrap() []error). A zero field
+// means its default and is never out of range. NewGroup refuses settings that Validate
+// rejects; a config loader should call it too, so that a bad value stops start-up naming its
+// key.
+func (s Settings) Validate() error {
+	var errs []error
+	bad := func(field, reason string) { errs = append(errs, &FieldError{Field: field, Reason: reason}) }
+	const positive = "must be a positive duration (zero means the default)"
+	if s.Window < 0 {
+		bad("Window", positive)
+	}
+	if s.FailureRatio != 0 && !(s.FailureRatio > 0 && s.FailureRatio <= 1) { // NaN included
+		bad("FailureRatio", "must be in (0, 1]")
+	}
+	if s.OpenTimeout < 0 {
+		bad("OpenTimeout", positive)
+	}
+	if s.MaxConcurrent < 0 {
+		bad("MaxConcurrent", "must not be negative (zero means the default)")
+	}
+	if s.Retries < -1 {
+		bad("Retries", "must be -1 (no retries) or more (zero means the default)")
+	}
+	if s.BaseDelay < 0 {
+		bad("BaseDelay", positive)
+	}
+	if s.MaxDelay < 0 {
+		bad("MaxDelay", positive)
+	}
+	if s.BaseDelay >= 0 && s.MaxDelay >= 0 {
+		if d := s.withDefaults(); d.MaxDelay < d.BaseDelay {
+			bad("MaxDelay", fmt.Sprintf("%s is below the base delay %s (both after defaults)", d.MaxDelay, d.BaseDelay))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns s with every zero field set to its default. It is meant for settings
+// that Validate accepts.
 func (s Settings) withDefaults() Settings {
-	if s.Window <= 0 {
+	if s.Window == 0 {
 		s.Window = DefaultWindow
 	}
 	if s.MinRequests == 0 {
 		s.MinRequests = DefaultMinRequests
 	}
-	if !(s.FailureRatio > 0 && s.FailureRatio <= 1) { // also NaN
+	if s.FailureRatio == 0 {
 		s.FailureRatio = DefaultFailureRatio
 	}
-	if s.OpenTimeout <= 0 {
+	if s.OpenTimeout == 0 {
 		s.OpenTimeout = DefaultOpenTimeout
 	}
 	if s.HalfOpenMax == 0 {
 		s.HalfOpenMax = DefaultHalfOpenMax
 	}
-	if s.MaxConcurrent <= 0 {
+	if s.MaxConcurrent == 0 {
 		s.MaxConcurrent = DefaultMaxConcurrent
 	}
-	switch {
-	case s.Retries == 0:
+	if s.Retries == 0 {
 		s.Retries = DefaultRetries
-	case s.Retries < 0:
-		s.Retries = -1
 	}
-	if s.BaseDelay <= 0 {
+	if s.BaseDelay == 0 {
 		s.BaseDelay = DefaultBaseDelay
 	}
-	if s.MaxDelay <= 0 {
+	if s.MaxDelay == 0 {
 		s.MaxDelay = DefaultMaxDelay
 	}
 	return s
@@ -264,8 +286,12 @@ type Group struct {
 }
 
 // NewGroup returns the Group of the upstream service named service ("treasury"), with s's
-// defaults applied.
-func NewGroup(service string, s Settings, opts ...Option) *Group {
+// defaults applied. It returns Validate's error, prefixed with the service, when s holds a
+// value out of range: a bad value is never replaced silently.
+func NewGroup(service string, s Settings, opts ...Option) (*Group, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", service, err)
+	}
 	g := &Group{
 		service:   service,
 		s:         s.withDefaults(),
@@ -279,7 +305,7 @@ func NewGroup(service string, s Settings, opts ...Option) *Group {
 	for _, o := range opts {
 		o(g)
 	}
-	return g
+	return g, nil
 }
 
 // Settings returns the group's settings with defaults applied.

@@ -1,0 +1,575 @@
+package config
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/kbnn/dvc/configs"
+)
+
+// loadLocal returns configs/local.yaml as Load leaves it.
+func loadLocal(t *testing.T) *Config {
+	t.Helper()
+	c, err := Load(configs.Local, nil)
+	if err != nil {
+		t.Fatalf("configs/local.yaml refused: %v", err)
+	}
+	return c
+}
+
+// problemsOf returns the problems of a Validate or Load error; it fails the
+// test on any other error.
+func problemsOf(t *testing.T, err error) []Problem {
+	t.Helper()
+	if err == nil {
+		return nil
+	}
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("error %v is not a *config.Error", err)
+	}
+	return ce.Problems
+}
+
+// bearer switches the portal to the bearer transport with valid settings.
+func bearer(c *Config) {
+	c.Portal.Transport, c.Portal.TokenURL = "bearer", "https://portal.example/oauth/token"
+	c.Portal.ClientID, c.Portal.ClientSecret = "dvc-adapter", "portal-client-secret"
+}
+
+// redisStore switches the store to Redis with one valid address.
+func redisStore(c *Config) {
+	c.Store.Kind, c.Store.Redis.Addrs = "redis", []string{"127.0.0.1:6379"}
+}
+
+// proc edits one procedure of the map in place.
+func proc(c *Config, id string, edit func(p *Procedure)) {
+	p := c.Procedures[id]
+	edit(&p)
+	c.Procedures[id] = p
+}
+
+// invalidRows are one bad value per validated key, each set on the valid
+// configs/local.yaml; Validate must name exactly that key, and no other.
+var invalidRows = []struct {
+	name string
+	key  string
+	edit func(c *Config)
+}{
+	{"server address without port", "server.addr", func(c *Config) { c.Server.Addr = "localhost" }},
+	{"server address named port", "server.addr", func(c *Config) { c.Server.Addr = "127.0.0.1:http" }},
+	{"body limit too small", "server.maxBodyBytes", func(c *Config) { c.Server.MaxBodyBytes = 1023 }},
+	{"negative read timeout", "server.readTimeout", func(c *Config) { c.Server.ReadTimeout = -time.Second }},
+	{"negative write timeout", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = -time.Second }},
+	{"write timeout within a deadline", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = 20 * time.Second }},
+	{"negative shutdown timeout", "server.shutdownTimeout", func(c *Config) { c.Server.ShutdownTimeout = -1 }},
+
+	{"no bearer token", "auth.bearerTokens", func(c *Config) { c.Auth.BearerTokens = nil }},
+	{"token without name", "auth.bearerTokens[0].name", func(c *Config) { c.Auth.BearerTokens[0].Name = " " }},
+	{"duplicate token name", "auth.bearerTokens[1].name", func(c *Config) {
+		c.Auth.BearerTokens = append(c.Auth.BearerTokens, BearerToken{Name: "portal", Token: "another-portal-token"})
+	}},
+	{"short token", "auth.bearerTokens[0].token", func(c *Config) { c.Auth.BearerTokens[0].Token = "fifteen-chars-x" }},
+	{"token with a space", "auth.bearerTokens[0].token", func(c *Config) { c.Auth.BearerTokens[0].Token = "dev portal token 1" }},
+	{"two callers one token", "auth.bearerTokens[1].token", func(c *Config) {
+		c.Auth.BearerTokens = append(c.Auth.BearerTokens, BearerToken{Name: "other", Token: c.Auth.BearerTokens[0].Token})
+	}},
+	{"admin without name", "auth.adminTokens[0].name", func(c *Config) { c.Auth.AdminTokens[0].Name = "" }},
+	{"duplicate admin name", "auth.adminTokens[1].name", func(c *Config) {
+		c.Auth.AdminTokens = append(c.Auth.AdminTokens, BearerToken{Name: "operator", Token: "another-operator-token"})
+	}},
+	{"short admin token", "auth.adminTokens[0].token", func(c *Config) { c.Auth.AdminTokens[0].Token = "short" }},
+	{"admin token is a portal token", "auth.adminTokens[0].token", func(c *Config) {
+		c.Auth.AdminTokens[0].Token = c.Auth.BearerTokens[0].Token
+	}},
+
+	{"no trust root", "signatures.trustRoots", func(c *Config) { c.Signatures.TrustRoots = nil }},
+	{"empty trust root", "signatures.trustRoots[0]", func(c *Config) { c.Signatures.TrustRoots[0] = "" }},
+	{"empty intermediate", "signatures.intermediates[0]", func(c *Config) { c.Signatures.Intermediates[0] = " " }},
+	{"empty CRL", "signatures.crls[0]", func(c *Config) { c.Signatures.CRLs[0] = "" }},
+	{"empty title", `signatures.roles[""]`, func(c *Config) { c.Signatures.Roles[""] = "thu-quy" }},
+	{"empty role", `signatures.roles["Thu quy"]`, func(c *Config) { c.Signatures.Roles["Thu quy"] = "" }},
+	{"JWS algorithm", "signatures.jwsAlgorithms[1]", func(c *Config) { c.Signatures.JWSAlgorithms = []string{"RS256", "HS256"} }},
+	{"JWS none", "signatures.jwsAlgorithms[0]", func(c *Config) { c.Signatures.JWSAlgorithms = []string{"none"} }},
+	{"too many signatures", "signatures.maxSignatures", func(c *Config) { c.Signatures.MaxSignatures = 9 }},
+	{"negative signatures", "signatures.maxSignatures", func(c *Config) { c.Signatures.MaxSignatures = -1 }},
+
+	{"depth too small", "limits.maxDepth", func(c *Config) { c.Limits.MaxDepth = 3 }},
+	{"depth too large", "limits.maxDepth", func(c *Config) { c.Limits.MaxDepth = 257 }},
+	{"too few elements", "limits.maxElements", func(c *Config) { c.Limits.MaxElements = 99 }},
+
+	{"treasury URL scheme", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "ftp://127.0.0.1:8081" }},
+	{"treasury URL relative", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "/api" }},
+	{"treasury URL unparsable", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "http://[::1" }},
+	{"no client id", "treasury.clientID", func(c *Config) { c.Treasury.ClientID = "" }},
+	{"no client secret", "treasury.clientSecret", func(c *Config) { c.Treasury.ClientSecret = "" }},
+	{"negative treasury timeout", "treasury.timeout", func(c *Config) { c.Treasury.Timeout = -time.Second }},
+	{"treasury window", "treasury.resilience.window", func(c *Config) { c.Treasury.Resilience.Window = -time.Second }},
+	{"treasury ratio above 1", "treasury.resilience.failureRatio", func(c *Config) { c.Treasury.Resilience.FailureRatio = 1.5 }},
+	{"treasury ratio negative", "treasury.resilience.failureRatio", func(c *Config) { c.Treasury.Resilience.FailureRatio = -0.5 }},
+	{"treasury ratio NaN", "treasury.resilience.failureRatio", func(c *Config) { c.Treasury.Resilience.FailureRatio = math.NaN() }},
+	{"treasury open timeout", "treasury.resilience.openTimeout", func(c *Config) { c.Treasury.Resilience.OpenTimeout = -1 }},
+	{"treasury bulkhead", "treasury.resilience.maxConcurrent", func(c *Config) { c.Treasury.Resilience.MaxConcurrent = -1 }},
+	{"treasury retries", "treasury.resilience.retries", func(c *Config) { c.Treasury.Resilience.Retries = -2 }},
+	{"treasury base delay", "treasury.resilience.baseDelay", func(c *Config) { c.Treasury.Resilience.BaseDelay = -1 }},
+	{"treasury max delay", "treasury.resilience.maxDelay", func(c *Config) { c.Treasury.Resilience.MaxDelay = -1 }},
+	{"treasury max below base", "treasury.resilience.maxDelay", func(c *Config) { c.Treasury.Resilience.BaseDelay = 3 * time.Second }},
+
+	{"store kind", "store.kind", func(c *Config) { c.Store.Kind = "disk" }},
+	{"redis without address", "store.redis.addrs", func(c *Config) { c.Store.Kind = "redis" }},
+	{"redis address without port", "store.redis.addrs[1]", func(c *Config) {
+		redisStore(c)
+		c.Store.Redis.Addrs = append(c.Store.Redis.Addrs, "redis-2")
+	}},
+	{"negative database", "store.redis.db", func(c *Config) { redisStore(c); c.Store.Redis.DB = -1 }},
+	{"database of a cluster", "store.redis.db", func(c *Config) {
+		redisStore(c)
+		c.Store.Redis.Addrs = append(c.Store.Redis.Addrs, "127.0.0.1:6380")
+		c.Store.Redis.DB = 1
+	}},
+	{"empty key prefix", "store.redis.keyPrefix", func(c *Config) { c.Store.Redis.KeyPrefix = "" }},
+	{"key prefix with a hash tag", "store.redis.keyPrefix", func(c *Config) { c.Store.Redis.KeyPrefix = "dvc:{a}:" }},
+	{"negative dial timeout", "store.redis.dialTimeout", func(c *Config) { c.Store.Redis.DialTimeout = -1 }},
+	{"negative read timeout", "store.redis.readTimeout", func(c *Config) { c.Store.Redis.ReadTimeout = -1 }},
+	{"negative write timeout", "store.redis.writeTimeout", func(c *Config) { c.Store.Redis.WriteTimeout = -1 }},
+	{"negative pool", "store.redis.poolSize", func(c *Config) { c.Store.Redis.PoolSize = -1 }},
+
+	{"short retention", "idempotency.retention", func(c *Config) { c.Idempotency.Retention = 59 * time.Minute }},
+	{"dossier retention below retention", "idempotency.dossierRetention", func(c *Config) { c.Idempotency.DossierRetention = time.Hour }},
+	{"negative lease", "idempotency.lease", func(c *Config) { c.Idempotency.Lease = -time.Second }},
+	{"lease within a deadline", "idempotency.lease", func(c *Config) { c.Idempotency.Lease = 20 * time.Second }},
+
+	{"no callback secret", "callbacks.secrets", func(c *Config) { c.Callbacks.Secrets = nil }},
+	{"callback secret without prefix", "callbacks.secrets[0]", func(c *Config) { c.Callbacks.Secrets[0] = "ZGV2LXRyZWFzdXJ5LWNhbGxiYWNrLXNlY3JldC0wMDAx" }},
+	{"callback secret not base64", "callbacks.secrets[1]", func(c *Config) {
+		c.Callbacks.Secrets = append(c.Callbacks.Secrets, "whsec_not base64!")
+	}},
+	{"callback secret too short", "callbacks.secrets[0]", func(c *Config) { c.Callbacks.Secrets[0] = "whsec_c2hvcnQ=" }},
+	{"negative tolerance", "callbacks.tolerance", func(c *Config) { c.Callbacks.Tolerance = -time.Minute }},
+
+	{"portal transport", "portal.transport", func(c *Config) { c.Portal.Transport = "soap" }},
+	{"portal URL relative", "portal.url", func(c *Config) { c.Portal.URL = "/api" }},
+	{"portal URL scheme", "portal.url", func(c *Config) { c.Portal.URL = "file:///api" }},
+	{"session without username", "portal.username", func(c *Config) { c.Portal.Username = "" }},
+	{"session without password", "portal.password", func(c *Config) { c.Portal.Password = "" }},
+	{"bearer token URL", "portal.tokenURL", func(c *Config) { bearer(c); c.Portal.TokenURL = "/oauth/token" }},
+	{"bearer without client id", "portal.clientID", func(c *Config) { bearer(c); c.Portal.ClientID = "" }},
+	{"bearer without client secret", "portal.clientSecret", func(c *Config) { bearer(c); c.Portal.ClientSecret = "" }},
+	{"no unit code", "portal.maDonVi", func(c *Config) { c.Portal.MaDonVi = "" }},
+	{"negative portal timeout", "portal.timeout", func(c *Config) { c.Portal.Timeout = -time.Second }},
+	{"empty transient code", "portal.transientCodes[1]", func(c *Config) { c.Portal.TransientCodes = []string{"99", " "} }},
+	{"portal window", "portal.resilience.window", func(c *Config) { c.Portal.Resilience.Window = -time.Second }},
+	{"portal ratio", "portal.resilience.failureRatio", func(c *Config) { c.Portal.Resilience.FailureRatio = 2 }},
+	{"portal ratio infinite", "portal.resilience.failureRatio", func(c *Config) { c.Portal.Resilience.FailureRatio = math.Inf(1) }},
+	{"portal open timeout", "portal.resilience.openTimeout", func(c *Config) { c.Portal.Resilience.OpenTimeout = -1 }},
+	{"portal bulkhead", "portal.resilience.maxConcurrent", func(c *Config) { c.Portal.Resilience.MaxConcurrent = -5 }},
+	{"portal retries", "portal.resilience.retries", func(c *Config) { c.Portal.Resilience.Retries = -3 }},
+	{"portal base delay", "portal.resilience.baseDelay", func(c *Config) { c.Portal.Resilience.BaseDelay = -1 }},
+	{"portal max delay", "portal.resilience.maxDelay", func(c *Config) { c.Portal.Resilience.MaxDelay = -1 }},
+	{"portal max below base", "portal.resilience.maxDelay", func(c *Config) {
+		c.Portal.Resilience.BaseDelay, c.Portal.Resilience.MaxDelay = time.Second, 500*time.Millisecond
+	}},
+
+	{"too many workers", "delivery.workers", func(c *Config) { c.Delivery.Workers = 257 }},
+	{"negative workers", "delivery.workers", func(c *Config) { c.Delivery.Workers = -1 }},
+	{"negative delivery lease", "delivery.lease", func(c *Config) { c.Delivery.Lease = -time.Minute }},
+	{"delivery lease under two portal timeouts", "delivery.lease", func(c *Config) { c.Delivery.Lease = 19 * time.Second }},
+	{"first schedule slot used", "delivery.schedule[0]", func(c *Config) { c.Delivery.Schedule = []time.Duration{5 * time.Second, time.Minute} }},
+	{"negative schedule delay", "delivery.schedule[2]", func(c *Config) { c.Delivery.Schedule = []time.Duration{0, time.Second, -time.Second} }},
+	{"negative min span", "delivery.minSpan", func(c *Config) { c.Delivery.MinSpan = -time.Hour }},
+
+	{"no procedure", "procedures", func(c *Config) { c.Procedures = map[string]Procedure{} }},
+	{"procedure id", "procedures.Tai_Khoan", func(c *Config) {
+		c.Procedures["Tai_Khoan"] = c.Procedures["tai-khoan"]
+		delete(c.Procedures, "tai-khoan")
+	}},
+	{"procedure code", "procedures.tai-khoan.code", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Code = "" }) }},
+	{"procedure code spaces", "procedures.tai-khoan.code", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Code = " 1.008923" }) }},
+	{"procedure code twice", "procedures.tai-khoan.code", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Code = c.Procedures["chi-thuong-xuyen"].Code })
+	}},
+	{"procedure name", "procedures.tai-khoan.name", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Name = "" }) }},
+	{"procedure SLA missing", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 0 }) }},
+	{"procedure SLA too long", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 366 }) }},
+	{"procedure deadline", "procedures.tai-khoan.deadline", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Deadline = 99 * time.Millisecond }) }},
+	{"undefined role", "procedures.tai-khoan.requiredRoles[1]", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "thu-quy"} })
+	}},
+	{"role twice", "procedures.tai-khoan.requiredRoles[1]", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "chu-tai-khoan"} })
+	}},
+	{"more roles than signatures", "procedures.tai-khoan.requiredRoles", func(c *Config) {
+		c.Signatures.Roles["Thu quy"], c.Signatures.MaxSignatures = "thu-quy", 2
+		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "ke-toan-truong", "thu-quy"} })
+	}},
+
+	{"log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
+}
+
+// noInvalidValue are the keys that accept every value of their type, with
+// the reason; every other key has rows in invalidRows.
+var noInvalidValue = map[string]string{
+	"signatures.allowSHA1":            "a boolean",
+	"signatures.withComments":         "a boolean",
+	"treasury.resilience.minRequests": "any count; zero means the default",
+	"treasury.resilience.halfOpenMax": "any count; zero means the default",
+	"portal.resilience.minRequests":   "any count; zero means the default",
+	"portal.resilience.halfOpenMax":   "any count; zero means the default",
+	"store.redis.masterName":          "any name; empty means no Sentinel",
+	"store.redis.username":            "any name; empty means the default user",
+	"store.redis.password":            "any secret; empty means none",
+}
+
+func TestValidateNamesEachKey(t *testing.T) {
+	for _, tt := range invalidRows {
+		t.Run(tt.name, func(t *testing.T) {
+			c := loadLocal(t)
+			tt.edit(c)
+			ps := problemsOf(t, c.Validate())
+			if len(ps) != 1 || ps[0].Key != tt.key {
+				t.Fatalf("problems %+v, want exactly one naming %s", ps, tt.key)
+			}
+			if want := "config: " + tt.key + ": " + ps[0].Reason; c.Validate().Error() != want {
+				t.Fatalf("message %q, want %q", c.Validate().Error(), want)
+			}
+		})
+	}
+}
+
+// keyPattern turns a key with indices and procedure ids into the pattern
+// configKeys lists: auth.bearerTokens[1].name -> auth.bearerTokens.name,
+// procedures.tai-khoan.code -> procedures.*.code.
+func keyPattern(key string) string {
+	key = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(key, "")
+	return regexp.MustCompile(`^procedures\.[^.]+`).ReplaceAllString(key, "procedures.*")
+}
+
+// configKeys lists every key of t's YAML shape: sections, lists and maps
+// themselves, and the keys inside their items.
+func configKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		keys = append(keys, key)
+		switch ft := f.Type; {
+		case ft.Kind() == reflect.Struct:
+			keys = append(keys, configKeys(ft, key)...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			keys = append(keys, configKeys(ft.Elem(), key)...)
+		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.Struct:
+			keys = append(keys, key+".*")
+			keys = append(keys, configKeys(ft.Elem(), key+".*")...)
+		}
+	}
+	return keys
+}
+
+// Every key of Config that holds a value has an invalid-value row, or is
+// listed as accepting anything; a key added without either fails here.
+// Sections and lists of structs are checked through their keys.
+func TestEveryKeyIsValidated(t *testing.T) {
+	all := configKeys(reflect.TypeOf(Config{}), "")
+	containers, known := map[string]bool{}, map[string]bool{}
+	for _, k := range all {
+		known[k] = true
+		if i := strings.LastIndex(k, "."); i > 0 {
+			containers[k[:i]] = true
+		}
+	}
+	rows := map[string]bool{}
+	for _, r := range invalidRows {
+		rows[keyPattern(r.key)] = true
+	}
+	for _, k := range all {
+		if !containers[k] && !rows[k] && noInvalidValue[k] == "" {
+			t.Errorf("key %s has no invalid-value row and is not listed in noInvalidValue", k)
+		}
+	}
+	for k := range rows {
+		if !known[k] {
+			t.Errorf("row key pattern %s is not a key of Config", k)
+		}
+	}
+	for k := range noInvalidValue {
+		if !known[k] || containers[k] || rows[k] {
+			t.Errorf("noInvalidValue lists %s: not a value key of Config, or it has invalid-value rows", k)
+		}
+	}
+}
+
+// setYAML sets the value at a dotted path in a YAML document read as maps,
+// creating sections on the way.
+func setYAML(t *testing.T, doc map[string]any, path string, v any) {
+	t.Helper()
+	parts := strings.Split(path, ".")
+	m := doc
+	for _, p := range parts[:len(parts)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			if m[p] != nil {
+				t.Fatalf("%s: %s is not a section", path, p)
+			}
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[parts[len(parts)-1]] = v
+}
+
+// localWith is configs/local.yaml with the values at the given paths set.
+func localWith(t *testing.T, set map[string]any) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := yaml.Unmarshal(configs.Local, &doc); err != nil {
+		t.Fatal(err)
+	}
+	paths := make([]string, 0, len(set))
+	for p := range set {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		setYAML(t, doc, p, set[p])
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A zero value written in the file is accepted where it is documented to
+// mean the default, and Load replaces it by that default.
+func TestZeroMeansDefault(t *testing.T) {
+	tests := []struct {
+		key  string
+		zero any
+		got  func(c *Config) any
+		want any
+	}{
+		{"server.addr", "", func(c *Config) any { return c.Server.Addr }, "127.0.0.1:8080"},
+		{"server.maxBodyBytes", 0, func(c *Config) any { return c.Server.MaxBodyBytes }, int64(16 << 20)},
+		{"server.readTimeout", "0s", func(c *Config) any { return c.Server.ReadTimeout }, 30 * time.Second},
+		{"server.writeTimeout", "0s", func(c *Config) any { return c.Server.WriteTimeout }, 60 * time.Second},
+		{"server.shutdownTimeout", "0s", func(c *Config) any { return c.Server.ShutdownTimeout }, 20 * time.Second},
+		{"signatures.jwsAlgorithms", []string{}, func(c *Config) any { return c.Signatures.JWSAlgorithms }, []string{"RS256", "ES256"}},
+		{"signatures.maxSignatures", 0, func(c *Config) any { return c.Signatures.MaxSignatures }, 4},
+		{"limits.maxDepth", 0, func(c *Config) any { return c.Limits.MaxDepth }, 32},
+		{"limits.maxElements", 0, func(c *Config) any { return c.Limits.MaxElements }, 200_000},
+		{"treasury.timeout", "0s", func(c *Config) any { return c.Treasury.Timeout }, 10 * time.Second},
+		{"treasury.resilience.window", "0s", func(c *Config) any { return c.Treasury.Resilience.Window }, 30 * time.Second},
+		{"treasury.resilience.minRequests", 0, func(c *Config) any { return c.Treasury.Resilience.MinRequests }, uint32(20)},
+		{"treasury.resilience.failureRatio", 0, func(c *Config) any { return c.Treasury.Resilience.FailureRatio }, 0.5},
+		{"treasury.resilience.openTimeout", "0s", func(c *Config) any { return c.Treasury.Resilience.OpenTimeout }, 15 * time.Second},
+		{"treasury.resilience.halfOpenMax", 0, func(c *Config) any { return c.Treasury.Resilience.HalfOpenMax }, uint32(3)},
+		{"treasury.resilience.maxConcurrent", 0, func(c *Config) any { return c.Treasury.Resilience.MaxConcurrent }, 64},
+		{"treasury.resilience.retries", 0, func(c *Config) any { return c.Treasury.Resilience.Retries }, 2},
+		{"treasury.resilience.baseDelay", "0s", func(c *Config) any { return c.Treasury.Resilience.BaseDelay }, 100 * time.Millisecond},
+		{"treasury.resilience.maxDelay", "0s", func(c *Config) any { return c.Treasury.Resilience.MaxDelay }, 2 * time.Second},
+		{"store.kind", "", func(c *Config) any { return c.Store.Kind }, "memory"},
+		{"store.redis.keyPrefix", "", func(c *Config) any { return c.Store.Redis.KeyPrefix }, "dvc:"},
+		{"store.redis.dialTimeout", "0s", func(c *Config) any { return c.Store.Redis.DialTimeout }, time.Second},
+		{"store.redis.readTimeout", "0s", func(c *Config) any { return c.Store.Redis.ReadTimeout }, time.Second},
+		{"store.redis.writeTimeout", "0s", func(c *Config) any { return c.Store.Redis.WriteTimeout }, time.Second},
+		{"store.redis.poolSize", 0, func(c *Config) any { return c.Store.Redis.PoolSize }, 64},
+		{"idempotency.retention", "0s", func(c *Config) any { return c.Idempotency.Retention }, 72 * time.Hour},
+		{"idempotency.dossierRetention", "0s", func(c *Config) any { return c.Idempotency.DossierRetention }, 720 * time.Hour},
+		{"idempotency.lease", "0s", func(c *Config) any { return c.Idempotency.Lease }, 30 * time.Second},
+		{"callbacks.tolerance", "0s", func(c *Config) any { return c.Callbacks.Tolerance }, 5 * time.Minute},
+		{"portal.transport", "", func(c *Config) any { return c.Portal.Transport }, "session"},
+		{"portal.timeout", "0s", func(c *Config) any { return c.Portal.Timeout }, 10 * time.Second},
+		{"portal.resilience.window", "0s", func(c *Config) any { return c.Portal.Resilience.Window }, 30 * time.Second},
+		{"portal.resilience.minRequests", 0, func(c *Config) any { return c.Portal.Resilience.MinRequests }, uint32(20)},
+		{"portal.resilience.failureRatio", 0.0, func(c *Config) any { return c.Portal.Resilience.FailureRatio }, 0.5},
+		{"portal.resilience.openTimeout", "0s", func(c *Config) any { return c.Portal.Resilience.OpenTimeout }, 15 * time.Second},
+		{"portal.resilience.halfOpenMax", 0, func(c *Config) any { return c.Portal.Resilience.HalfOpenMax }, uint32(3)},
+		{"portal.resilience.maxConcurrent", 0, func(c *Config) any { return c.Portal.Resilience.MaxConcurrent }, 64},
+		{"portal.resilience.retries", 0, func(c *Config) any { return c.Portal.Resilience.Retries }, 2},
+		{"portal.resilience.baseDelay", "0s", func(c *Config) any { return c.Portal.Resilience.BaseDelay }, 100 * time.Millisecond},
+		{"portal.resilience.maxDelay", "0s", func(c *Config) any { return c.Portal.Resilience.MaxDelay }, 2 * time.Second},
+		{"delivery.workers", 0, func(c *Config) any { return c.Delivery.Workers }, 4},
+		{"delivery.lease", "0s", func(c *Config) any { return c.Delivery.Lease }, 2 * time.Minute},
+		{"delivery.schedule", []string{}, func(c *Config) any { return c.Delivery.Schedule }, []time.Duration(nil)},
+		{"delivery.minSpan", "0s", func(c *Config) any { return c.Delivery.MinSpan }, 72 * time.Hour},
+		{"procedures.tai-khoan.deadline", "0s", func(c *Config) any { return c.Procedures["tai-khoan"].Deadline }, 20 * time.Second},
+		{"log.level", "", func(c *Config) any { return c.Log.Level }, "info"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			c, err := Load(localWith(t, map[string]any{tt.key: tt.zero}), nil)
+			if err != nil {
+				t.Fatalf("%s: %v refused: %v", tt.key, tt.zero, err)
+			}
+			if got := tt.got(c); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("%s = %#v after defaults, want %#v", tt.key, got, tt.want)
+			}
+		})
+	}
+}
+
+// The documented sentinels and boundary values other than zero are accepted.
+func TestValidateAcceptsBoundaries(t *testing.T) {
+	tests := []struct {
+		name string
+		set  map[string]any
+	}{
+		{"no retries", map[string]any{"treasury.resilience.retries": -1, "portal.resilience.retries": -1}},
+		{"ratio 1", map[string]any{"treasury.resilience.failureRatio": 1.0}},
+		{"max delay equal to base", map[string]any{"portal.resilience.baseDelay": "1s", "portal.resilience.maxDelay": "1s"}},
+		{"base delay below the default max", map[string]any{"treasury.resilience.baseDelay": "1s"}},
+		{"schedule starting at zero", map[string]any{"delivery.schedule": []string{"0s", "0s", "1s"}}},
+		{"lease twice the portal timeout", map[string]any{"delivery.lease": "20s"}},
+		{"bearer transport", map[string]any{"portal.transport": "bearer", "portal.tokenURL": "https://portal.example/token",
+			"portal.clientID": "c", "portal.clientSecret": "s"}},
+		{"redis cluster", map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"a:1", "b:2"}}},
+		{"redis sentinel with a database", map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"a:26379", "b:26379"},
+			"store.redis.masterName": "m", "store.redis.db": 3}},
+		{"listener on every interface", map[string]any{"server.addr": ":8080"}},
+		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Load(localWith(t, tt.set), nil); err != nil {
+				t.Fatalf("%v refused: %v", tt.set, err)
+			}
+		})
+	}
+}
+
+// Validate names every invalid key, in the order of Config's fields with
+// map keys sorted, whatever the map iteration order.
+func TestValidateIsDeterministic(t *testing.T) {
+	c := loadLocal(t)
+	proc(c, "von-dau-tu", func(p *Procedure) { p.Code = "" })
+	proc(c, "cam-ket-chi", func(p *Procedure) { p.Code = "" })
+	for _, id := range []string{"a-1", "b-2", "c-3", "d-4", "e-5", "f-6"} { // more keys for the map to shuffle
+		c.Procedures[id] = Procedure{Code: "9." + id, Name: id, SLAWorkingDays: 1, Deadline: time.Second}
+	}
+	want := "config: procedures.cam-ket-chi.code: the national procedure code (maTTHC) must be set, without surrounding spaces\n" +
+		"config: procedures.von-dau-tu.code: the national procedure code (maTTHC) must be set, without surrounding spaces"
+	for i := range 200 {
+		err := c.Validate()
+		if err == nil || err.Error() != want {
+			t.Fatalf("run %d: %v\nwant %s", i, err, want)
+		}
+	}
+}
+
+func TestValidateReportsEveryKey(t *testing.T) {
+	c := loadLocal(t)
+	c.Log.Level = "loud"
+	c.Portal.Resilience.FailureRatio = 7
+	c.Server.Addr = "nowhere"
+	c.Portal.Resilience.Window = -1
+	proc(c, "tai-khoan", func(p *Procedure) { p.Name = "" })
+	c.Treasury.Resilience.Retries = -9
+	var keys []string
+	for _, p := range problemsOf(t, c.Validate()) {
+		keys = append(keys, p.Key)
+	}
+	want := []string{"server.addr", "treasury.resilience.retries", "portal.resilience.window",
+		"portal.resilience.failureRatio", "procedures.tai-khoan.name", "log.level"}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("keys %v, want %v", keys, want)
+	}
+}
+
+// An invalid value from the environment is refused naming its key, like
+// one from the file.
+func TestEnvironmentValueNamesKey(t *testing.T) {
+	tests := []struct {
+		variable, value, key string
+	}{
+		{"DVC_SERVER_ADDR", "localhost", "server.addr"},
+		{"DVC_SERVER_WRITETIMEOUT", "5s", "server.writeTimeout"},
+		{"DVC_SIGNATURES_TRUSTROOTS", "", "signatures.trustRoots"},
+		{"DVC_SIGNATURES_CRLS", "a.crl, ", "signatures.crls[1]"},
+		{"DVC_TREASURY_BASEURL", "treasury.local", "treasury.baseURL"},
+		{"DVC_TREASURY_RESILIENCE_FAILURERATIO", "1.5", "treasury.resilience.failureRatio"},
+		{"DVC_TREASURY_RESILIENCE_BASEDELAY", "5s", "treasury.resilience.maxDelay"},
+		{"DVC_TREASURY_RESILIENCE_RETRIES", "-2", "treasury.resilience.retries"},
+		{"DVC_PORTAL_RESILIENCE_FAILURERATIO", "NaN", "portal.resilience.failureRatio"},
+		{"DVC_PORTAL_RESILIENCE_MAXCONCURRENT", "-1", "portal.resilience.maxConcurrent"},
+		{"DVC_PORTAL_URL", "/api", "portal.url"},
+		{"DVC_PORTAL_TRANSIENTCODES", "99,,98", "portal.transientCodes[1]"},
+		{"DVC_STORE_KIND", "redis", "store.redis.addrs"},
+		{"DVC_STORE_REDIS_POOLSIZE", "-1", "store.redis.poolSize"},
+		{"DVC_STORE_REDIS_KEYPREFIX", "{dvc}:", "store.redis.keyPrefix"},
+		{"DVC_CALLBACKS_SECRETS", "whsec_c2hvcnQ=", "callbacks.secrets[0]"},
+		{"DVC_DELIVERY_SCHEDULE", "0s, 5s, -1s", "delivery.schedule[2]"},
+		{"DVC_DELIVERY_MINSPAN", "-1h", "delivery.minSpan"},
+		{"DVC_DELIVERY_LEASE", "10s", "delivery.lease"},
+		{"DVC_IDEMPOTENCY_LEASE", "20s", "idempotency.lease"},
+		{"DVC_LOG_LEVEL", "verbose", "log.level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			_, err := Load(configs.Local, envOf(map[string]string{tt.variable: tt.value}))
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("%s=%q: error %v, want a *config.Error", tt.variable, tt.value, err)
+			}
+			if len(ce.Problems) != 1 || ce.Problems[0].Key != tt.key {
+				t.Fatalf("%s=%q: %v, want one problem naming %s", tt.variable, tt.value, err, tt.key)
+			}
+		})
+	}
+}
+
+// A value the environment cannot hold in the key's type names both the
+// variable and the key.
+func TestEnvironmentParseErrorNamesKey(t *testing.T) {
+	tests := []struct {
+		variable, value, key string
+	}{
+		{"DVC_TREASURY_RESILIENCE_MINREQUESTS", "-1", "treasury.resilience.minRequests"},
+		{"DVC_PORTAL_RESILIENCE_HALFOPENMAX", "4294967296", "portal.resilience.halfOpenMax"},
+		{"DVC_PORTAL_RESILIENCE_FAILURERATIO", "half", "portal.resilience.failureRatio"},
+		{"DVC_DELIVERY_SCHEDULE", "0s,soon", "delivery.schedule"},
+		{"DVC_STORE_REDIS_DB", "one", "store.redis.db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable, func(t *testing.T) {
+			_, err := Load(configs.Local, envOf(map[string]string{tt.variable: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.variable) || !strings.Contains(err.Error(), "("+tt.key+")") {
+				t.Fatalf("%s=%q: error %v, want one naming %s and %s", tt.variable, tt.value, err, tt.variable, tt.key)
+			}
+		})
+	}
+}
+
+// Every scalar and list key the README promises can be set from the
+// environment is set, with its type.
+func TestEnvironmentSetsEveryScalarType(t *testing.T) {
+	c, err := Load(configs.Local, envOf(map[string]string{
+		"DVC_TREASURY_RESILIENCE_MINREQUESTS": "5",
+		"DVC_PORTAL_RESILIENCE_FAILURERATIO":  "0.25",
+		"DVC_PORTAL_RESILIENCE_RETRIES":       "-1",
+		"DVC_DELIVERY_SCHEDULE":               "0s, 1s, 1m",
+		"DVC_SIGNATURES_CRLS":                 "",
+		"DVC_STORE_REDIS_DB":                  "2",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []any{c.Treasury.Resilience.MinRequests, c.Portal.Resilience.FailureRatio, c.Portal.Resilience.Retries,
+		c.Delivery.Schedule, len(c.Signatures.CRLs), c.Store.Redis.DB}
+	want := []any{uint32(5), 0.25, -1, []time.Duration{0, time.Second, time.Minute}, 0, 2}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
