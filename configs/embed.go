@@ -2,9 +2,25 @@
 // embedded so that `make run` needs nothing else.
 package configs
 
-import _ "embed"
+import (
+	"embed"
+	"io/fs"
+)
 
 // Local is configs/local.yaml, the embedded default.
 //
 //go:embed local.yaml
 var Local []byte
+
+//go:embed holidays/*.yaml
+var holidays embed.FS
+
+// Holidays returns configs/holidays/: one <year>.yaml file per year of public
+// holidays that due dates skip.
+func Holidays() fs.FS {
+	sub, err := fs.Sub(holidays, "holidays")
+	if err != nil {
+		panic(err) // a constant, valid path
+	}
+	return sub
+}
