@@ -51,11 +51,12 @@ func (l *logLines) outcomes(t *testing.T, id string) []map[string]any {
 }
 
 // holdGate holds the next submission at its "reserved" step once armed,
-// until released.
+// until opened.
 type holdGate struct {
 	armed   atomic.Bool
 	entered chan struct{}
 	release chan struct{}
+	once    sync.Once
 }
 
 func (g *holdGate) hook(step string) {
@@ -64,6 +65,8 @@ func (g *holdGate) hook(step string) {
 		<-g.release
 	}
 }
+
+func (g *holdGate) open() { g.once.Do(func() { close(g.release) }) }
 
 // series names one dvc_submissions_total series.
 type series struct{ procedure, outcome string }
@@ -93,12 +96,11 @@ func (e *env) submissions(t *testing.T) map[series]float64 {
 	return out
 }
 
-// sendAs sends c under request id and idempotency key (none if empty).
-func (e *env) sendAs(t *testing.T, c fixture.Case, id, key string) answer {
-	t.Helper()
+// trySend sends c under request id and idempotency key (none if empty).
+func (e *env) trySend(c fixture.Case, id, key string) (answer, error) {
 	req, err := c.Request(e.adapter.URL)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	req.Header.Set("X-Request-Id", id)
 	if key != "" {
@@ -106,11 +108,11 @@ func (e *env) sendAs(t *testing.T, c fixture.Case, id, key string) answer {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	b, err := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}, err
 }
 
 // Every answer to a submission is counted once in dvc_submissions_total
@@ -129,7 +131,11 @@ func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 
 			want := map[series]float64{}
 			var refusal []byte // the fresh treasury refusal, replayed later
-			held := make(chan answer, 1)
+			type result struct {
+				a   answer
+				err error
+			}
+			held := make(chan result, 1)
 			steps := []struct {
 				name, fixture, key string
 				edit               func(*fixture.Case)
@@ -157,14 +163,19 @@ func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 				{name: "dossier already submitted", fixture: "chi-thuong-xuyen/valid-xml", key: "k-other", status: 409, code: "dossier-already-submitted"},
 				{name: "request in progress", fixture: "cam-ket-chi/valid-json", key: "k-hold", status: 409, code: "request-in-progress",
 					before: func(t *testing.T) {
+						c := fx(t, "cam-ket-chi/valid-json")
+						t.Cleanup(gate.open) // never leave the held request blocked
 						gate.armed.Store(true)
-						go func() { held <- e.sendAs(t, fx(t, "cam-ket-chi/valid-json"), st.name+"-held", "k-hold") }()
+						go func() {
+							a, err := e.trySend(c, st.name+"-held", "k-hold")
+							held <- result{a, err}
+						}()
 						<-gate.entered
 					},
 					after: func(t *testing.T) {
-						close(gate.release)
-						if a := <-held; a.status != 202 {
-							t.Fatalf("held submission: %d %s", a.status, a.body)
+						gate.open()
+						if r := <-held; r.err != nil || r.a.status != 202 {
+							t.Fatalf("held submission: %v %d %s", r.err, r.a.status, r.a.body)
 						}
 						want[series{"cam-ket-chi", "accepted"}]++
 					}},
@@ -178,9 +189,12 @@ func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 				if s.before != nil {
 					s.before(t)
 				}
-				a := e.sendAs(t, c, id, s.key)
+				a, err := e.trySend(c, id, s.key)
 				if s.after != nil {
 					s.after(t)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", s.name, err)
 				}
 				if a.status != s.status || a.code() != s.code {
 					t.Fatalf("%s: %d %s, want %d %s", s.name, a.status, a.body, s.status, s.code)
