@@ -15,9 +15,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
-	"github.com/sony/gobreaker/v2"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
@@ -49,7 +49,8 @@ type Options struct {
 
 // Adapter is an assembled adapter.
 type Adapter struct {
-	Handler *echo.Echo
+	// Handler serves the adapter's HTTP API, /metrics included.
+	Handler http.Handler
 	Intake  *intake.Service
 	// Delivery carries status events to the portal: Start it, Stop it to
 	// drain before exit.
@@ -70,7 +71,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	metrics := httpapi.NewMetrics(nil)
+	httpMetrics, breakers, attempts := httpapi.NewMetrics(), upstream.NewStateGauge(), outbox.NewAttemptCounter()
 	ts, err := loadTrust(cfg.Signatures)
 	if err != nil {
 		return nil, err
@@ -80,8 +81,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		return nil, err
 	}
 	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
-		upstream.WithLogger(o.Log),
-		upstream.WithStateHook(func(endpoint string, st gobreaker.State) { metrics.BreakerState(endpoint, int(st)) }))
+		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
 		return nil, err
 	}
@@ -93,11 +93,19 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if client != nil {
 		closeStore = client.Close
 	}
-	status, err := newStatusParts(cfg, o, client, dossiers, metrics,
-		upstream.WithLogger(o.Log),
-		upstream.WithStateHook(func(endpoint string, st gobreaker.State) { metrics.BreakerState(endpoint, int(st)) }))
+	status, err := newStatusParts(cfg, o, client, dossiers, attempts,
+		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
 		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		httpMetrics, breakers, attempts, outbox.NewDepthCollector(status.outbox, time.Second),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
 	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	svc := intake.New(intake.Options{
@@ -138,7 +146,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	}
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
-		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: metrics,
+		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins,
 	})
 	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Close: closeStore}, nil

@@ -4,11 +4,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 func breakerGauge(t *testing.T, e *env) string {
@@ -73,19 +76,64 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	}
 }
 
-// The outbox's depth and the delivery attempts are exported.
-func TestOutboxMetricsExported(t *testing.T) {
-	e := start(t)
+// outboxLines scrapes /metrics once and returns its dvc_outbox_* lines.
+func outboxLines(t *testing.T, e *env) []string {
+	t.Helper()
 	resp, err := http.Get(e.adapter.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`dvc_outbox_events{state="pending"} 0`, `dvc_outbox_events{state="dead"} 0`} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("/metrics lacks %s", want)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "dvc_outbox_") {
+			out = append(out, l)
 		}
+	}
+	return out
+}
+
+// One scrape gives each of the outbox's four depths once, and the count of
+// failed reads.
+func TestOutboxMetricsExported(t *testing.T) {
+	e := start(t)
+	got := outboxLines(t, e)
+	want := []string{
+		`dvc_outbox_events{state="dead"} 0`,
+		`dvc_outbox_events{state="in_flight"} 0`,
+		`dvc_outbox_events{state="pending"} 0`,
+		`dvc_outbox_events{state="waiting"} 0`,
+		`dvc_outbox_stats_errors_total 0`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("/metrics outbox series:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// With the outbox's Redis gone, a scrape counts the failed read and gives
+// no depth rather than a made-up one.
+func TestOutboxStatsErrorCounted(t *testing.T) {
+	u, err := url.Parse(redistest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newSwitchProxy(t, u.Host)
+	e := startWith(t, func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{proxy.ln.Addr().String()}
+		c.Store.Redis.KeyPrefix = redistest.Prefix(t)
+	})
+	if got := outboxLines(t, e); len(got) != 5 || got[4] != "dvc_outbox_stats_errors_total 0" {
+		t.Fatalf("before the outage: %q", got)
+	}
+	proxy.set(false)
+	if got, want := outboxLines(t, e), []string{"dvc_outbox_stats_errors_total 1"}; !slices.Equal(got, want) {
+		t.Fatalf("during the outage: %q, want %q", got, want)
+	}
+	proxy.set(true)
+	if got := outboxLines(t, e); len(got) != 5 || got[4] != "dvc_outbox_stats_errors_total 1" {
+		t.Fatalf("after the outage: %q", got)
 	}
 }
 

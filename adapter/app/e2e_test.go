@@ -104,6 +104,12 @@ func start(t testing.TB) *env { return startWith(t, nil) }
 // startWith starts the adapter after edit has adjusted its configuration.
 func startWith(t testing.TB, edit func(*config.Config)) *env {
 	t.Helper()
+	return startOpts(t, edit, Options{})
+}
+
+// startOpts is startWith with o's Log and Hook; a nil Log discards.
+func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
+	t.Helper()
 	sim := treasurysim.New(treasurysim.Options{Clock: func() time.Time { return receipt }, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
 	down, calls := &atomic.Bool{}, &atomic.Int64{}
@@ -113,10 +119,11 @@ func startWith(t testing.TB, edit func(*config.Config)) *env {
 	if edit != nil {
 		edit(cfg)
 	}
-	a, err := New(cfg, Options{
-		Clock: func() time.Time { return receipt },
-		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	o.Clock = func() time.Time { return receipt }
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}

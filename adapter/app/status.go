@@ -7,13 +7,11 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
-	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
@@ -32,7 +30,7 @@ type statusParts struct {
 	worker *outbox.Worker
 }
 
-func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, metrics *httpapi.Metrics, up ...upstream.Option) (*statusParts, error) {
+func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, attempts *outbox.AttemptCounter, up ...upstream.Option) (*statusParts, error) {
 	var secrets [][]byte
 	for i, s := range cfg.Callbacks.Secrets {
 		b, err := webhook.ParseSecret(s.Reveal())
@@ -97,7 +95,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 			return errors.As(err, &rej)
 		},
 		OnAttempt: func(d outbox.Delivery, res outbox.Result, err error) {
-			metrics.DeliveryAttempt(res.String())
+			attempts.Observe(res)
 			if res == outbox.DeadLettered {
 				flow.DeadLettered(contextBackground(), d)
 				o.Log.Error("status event dead-lettered", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "err", errString(err))
@@ -110,12 +108,6 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
-	metrics.QueueDepth(func() (map[string]int64, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		st, err := box.Stats(ctx)
-		return map[string]int64{"pending": st.Pending, "in_flight": st.InFlight, "waiting": st.Waiting, "dead": st.Dead}, err
-	})
 	return &statusParts{flow: flow, outbox: box, worker: w}, nil
 }
 

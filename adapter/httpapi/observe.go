@@ -1,68 +1,28 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kbnn/dvc/adapter/problem"
 )
 
-// Metrics are the adapter's Prometheus series.
+// Metrics are the HTTP series: dossier submissions by procedure and outcome,
+// and request latency by route and status. They are a prometheus.Collector:
+// register them once, on the registry that /metrics serves.
 type Metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	breakers *prometheus.GaugeVec
-	attempts *prometheus.CounterVec
+	submissions *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
 }
 
-// DeliveryAttempt counts one attempt to deliver a status event to the
-// portal, by result (delivered, retried, dead-lettered, lease-lost,
-// store-failed).
-func (m *Metrics) DeliveryAttempt(result string) {
-	m.attempts.WithLabelValues(result).Inc()
-}
-
-// QueueDepth exports the outbox's depths (pending, in flight, waiting, dead)
-// read by stats at each scrape.
-func (m *Metrics) QueueDepth(stats func() (map[string]int64, error)) {
-	for _, kind := range []string{"pending", "in_flight", "waiting", "dead"} {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name:        "dvc_outbox_events",
-			Help:        "Status events in the outbox by state (pending includes the others but in_flight).",
-			ConstLabels: prometheus.Labels{"state": kind},
-		}, func() float64 {
-			v, err := stats()
-			if err != nil {
-				return -1
-			}
-			return float64(v[kind])
-		}))
-	}
-}
-
-// BreakerState records an upstream endpoint's circuit breaker state
-// (0 closed, 1 half-open, 2 open).
-func (m *Metrics) BreakerState(endpoint string, state int) {
-	m.breakers.WithLabelValues(endpoint).Set(float64(state))
-}
-
-// NewMetrics registers the series on reg (a new registry when nil).
-func NewMetrics(reg *prometheus.Registry) *Metrics {
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
-	m := &Metrics{
-		reg: reg,
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+// NewMetrics returns the series, not registered anywhere.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dvc_submissions_total",
 			Help: "Dossier submissions by procedure and outcome (accepted or the problem code).",
 		}, []string{"procedure", "outcome"}),
@@ -72,26 +32,21 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route", "status"}),
 	}
-	m.breakers = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "dvc_upstream_breaker_state",
-		Help: "Circuit breaker state per upstream endpoint: 0 closed, 1 half-open, 2 open.",
-	}, []string{"endpoint"})
-	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "dvc_delivery_attempts_total",
-		Help: "Attempts to deliver status events to the portal, by result.",
-	}, []string{"result"})
-	reg.MustRegister(m.requests, m.latency, m.breakers, m.attempts)
-	return m
 }
 
-// Handler serves the registry.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	m.submissions.Describe(ch)
+	m.latency.Describe(ch)
 }
 
-// Registry is where other packages register their series.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	m.submissions.Collect(ch)
+	m.latency.Collect(ch)
+}
 
+// observe records every request's latency by route and status.
 func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -108,15 +63,58 @@ func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		s.Metrics.latency.WithLabelValues(route, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
-		if p, ok := c.Get(ctxProcedure).(string); ok && c.Request().Method == http.MethodPost && s.Intake.Procedure(p) != nil {
-			outcome := "accepted"
-			if err != nil {
-				outcome = problem.From(err).Kind.Code()
-			}
-			s.Metrics.requests.WithLabelValues(p, outcome).Inc()
-		}
 		return err
 	}
 }
 
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+// outcome is how a request ended.
+type outcome struct {
+	code     string // the problem code; empty for a success
+	status   int
+	replayed bool  // the answer was replayed from the idempotency store
+	cause    error // for the log only
+}
+
+// submitRoute is the route of dossier submissions.
+const submitRoute = "/v1/procedures/:procedure/dossiers"
+
+// conclude is the one place where a request's outcome is logged (refusals
+// and failures, once each) and where submissions are counted, whether the
+// answer is an error handed to handleError or a final answer (fresh or
+// replayed) that the intake rendered itself.
+func (s *server) conclude(c echo.Context, o outcome) {
+	if o.code != "" {
+		id, _ := c.Get(ctxRequestID).(string)
+		procedure := c.Get(ctxProcedure)
+		if procedure == nil && c.Param("procedure") != "" {
+			procedure = c.Param("procedure")
+		}
+		attrs := []any{"request_id", id, "code", o.code, "status", o.status,
+			"procedure", procedure, "path", c.Request().URL.Path}
+		if o.replayed {
+			attrs = append(attrs, "replayed", true)
+		}
+		if o.cause != nil {
+			attrs = append(attrs, "cause", o.cause.Error())
+		}
+		if o.status >= 500 {
+			s.Log.Error("request failed", attrs...)
+		} else {
+			s.Log.Info("request refused", attrs...)
+		}
+	}
+	if c.Request().Method != http.MethodPost || c.Path() != submitRoute {
+		return
+	}
+	// Only configured procedures become label values; a submission to any
+	// other counts under procedure="".
+	procedure := c.Param("procedure")
+	if s.Intake == nil || s.Intake.Procedure(procedure) == nil {
+		procedure = ""
+	}
+	result := o.code
+	if result == "" {
+		result = "accepted"
+	}
+	s.Metrics.submissions.WithLabelValues(procedure, result).Inc()
+}

@@ -1,6 +1,9 @@
 // Package httpapi owns the adapter's HTTP surface: routes, caller
-// authentication, request ids, body limits, metrics and the one place where
-// every error becomes a problem+json response and is logged once.
+// authentication, request ids, body limits, the HTTP metrics, the one place
+// where every error becomes a problem+json response, and the one place
+// (conclude) where every refusal is logged once and every submission
+// counted, whether the refusal is an error or a final answer the intake
+// rendered and stored for replays.
 package httpapi
 
 import (
@@ -8,14 +11,18 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -34,8 +41,12 @@ type Options struct {
 	MaxBodyBytes int64
 	Clock        func() time.Time
 	Log          *slog.Logger
-	Metrics      *Metrics
-	Ready        func() error // nil means always ready
+	// Metrics are the HTTP series the server updates; nil means new ones.
+	Metrics *Metrics
+	// Gatherer is what GET /metrics serves; nil means a registry holding
+	// Metrics alone.
+	Gatherer prometheus.Gatherer
+	Ready    func() error // nil means always ready
 	// Callbacks takes treasury status callbacks; nil leaves the route out.
 	Callbacks CallbackReceiver
 	// DeadLetters, with AdminCallers, serves /v1/admin/dead-letters.
@@ -63,7 +74,12 @@ func New(o Options) *echo.Echo {
 		o.Log = slog.Default()
 	}
 	if o.Metrics == nil {
-		o.Metrics = NewMetrics(nil)
+		o.Metrics = NewMetrics()
+	}
+	if o.Gatherer == nil {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(o.Metrics) // a new registry: nothing to collide with
+		o.Gatherer = reg
 	}
 	s := &server{o}
 	e := echo.New()
@@ -73,11 +89,12 @@ func New(o Options) *echo.Echo {
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "alive"}) })
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(o.Metrics.Handler()))
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
 	// Middleware per route, not per group: a group with middleware makes
 	// echo answer 404 instead of 405 for a wrong method under it.
-	e.POST("/v1/procedures/:procedure/dossiers", s.submit, s.authenticate)
-	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, s.authenticate)
+	auth := s.bearer(o.Callers, "dvc-adapter")
+	e.POST(submitRoute, s.submit, auth)
+	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
 	s.routesStatus(e)
 	return e
 }
@@ -98,32 +115,38 @@ func (s *server) requestID(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// recover turns a panic into an internal error whose cause, for the log
+// only, carries the panic value and the stack where it happened.
 func (s *server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
-				err = problem.Wrap(problem.Internal, errorf("panic: %v", r), "")
+				err = problem.Wrap(problem.Internal, fmt.Errorf("panic: %v\n%s", r, debug.Stack()), "")
 			}
 		}()
 		return next(c)
 	}
 }
 
-func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Request().Header.Get("Authorization")
-		scheme, tok, ok := strings.Cut(h, " ")
-		ok = ok && strings.EqualFold(scheme, "Bearer")
-		if ok {
-			for _, cl := range s.Callers {
-				if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
-					c.Set(ctxCaller, cl.Name)
-					return next(c)
+// bearer admits a request whose bearer token is one of callers' (compared
+// in constant time) and records that caller's name; any other request gets
+// 401 with a Bearer challenge for realm.
+func (s *server) bearer(callers []Caller, realm string) echo.MiddlewareFunc {
+	challenge := `Bearer realm="` + realm + `"`
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			scheme, tok, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
+			if ok && strings.EqualFold(scheme, "Bearer") {
+				for _, cl := range callers {
+					if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
+						c.Set(ctxCaller, cl.Name)
+						return next(c)
+					}
 				}
 			}
+			c.Response().Header().Set("WWW-Authenticate", challenge)
+			return problem.New(problem.Unauthorized, "")
 		}
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="dvc-adapter"`)
-		return problem.New(problem.Unauthorized, "")
 	}
 }
 
@@ -165,6 +188,7 @@ func (s *server) submit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.conclude(c, outcome{code: resp.Code, status: resp.Status, replayed: resp.Replayed, cause: resp.Cause})
 	h := c.Response().Header()
 	for k, v := range resp.Header {
 		h.Set(k, v)
@@ -194,7 +218,8 @@ func (s *server) dossierStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, rec)
 }
 
-// handleError is the one place where errors become responses.
+// handleError is the one place where errors become responses; conclude
+// logs and counts them.
 func (s *server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -211,17 +236,8 @@ func (s *server) handleError(err error, c echo.Context) {
 		}
 	}
 	pe := problem.From(err)
+	s.conclude(c, outcome{code: pe.Kind.Code(), status: pe.Kind.Status(), cause: pe.Cause})
 	id, _ := c.Get(ctxRequestID).(string)
-	attrs := []any{"request_id", id, "code", pe.Kind.Code(), "status", pe.Kind.Status(),
-		"procedure", c.Get(ctxProcedure), "path", c.Request().URL.Path}
-	if pe.Cause != nil {
-		attrs = append(attrs, "cause", pe.Cause.Error())
-	}
-	if pe.Kind.Status() >= 500 {
-		s.Log.Error("request failed", attrs...)
-	} else {
-		s.Log.Info("request refused", attrs...)
-	}
 	status, h, body := pe.Render(id)
 	for k, v := range h {
 		c.Response().Header().Set(k, v)

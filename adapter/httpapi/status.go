@@ -2,12 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -37,11 +35,12 @@ func (s *server) routesStatus(e *echo.Echo) {
 		e.POST("/v1/callbacks/treasury/status", s.callback)
 	}
 	if s.DeadLetters != nil {
-		e.GET("/v1/admin/dead-letters", s.listDead, s.authenticateAdmin)
-		e.GET("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.inspectDead, s.authenticateAdmin)
-		e.POST("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId/replay", s.replayDead, s.authenticateAdmin)
-		e.DELETE("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.discardDead, s.authenticateAdmin)
-		e.POST("/v1/admin/dead-letters/replay", s.replayAllDead, s.authenticateAdmin)
+		admin := s.bearer(s.AdminCallers, "dvc-adapter-admin")
+		e.GET("/v1/admin/dead-letters", s.listDead, admin)
+		e.GET("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.inspectDead, admin)
+		e.POST("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId/replay", s.replayDead, admin)
+		e.DELETE("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.discardDead, admin)
+		e.POST("/v1/admin/dead-letters/replay", s.replayAllDead, admin)
 	}
 }
 
@@ -62,22 +61,6 @@ func (s *server) callback(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "duplicate", "detail": "event already received; not delivered again"})
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"status": "accepted"})
-}
-
-func (s *server) authenticateAdmin(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		scheme, tok, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			for _, cl := range s.AdminCallers {
-				if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
-					c.Set(ctxCaller, cl.Name)
-					return next(c)
-				}
-			}
-		}
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="dvc-adapter-admin"`)
-		return problem.New(problem.Unauthorized, "")
-	}
 }
 
 func deadKey(c echo.Context) (string, string) {

@@ -48,6 +48,33 @@ type Response struct {
 	Header   map[string]string
 	Body     []byte
 	Replayed bool
+	// Code is the problem code when the answer is a refusal (a treasury
+	// refusal, fresh or replayed); empty for an acceptance. It is not
+	// stored: a replay reads it from the stored problem body.
+	Code string
+	// Cause is why a fresh refusal was refused, for the log only.
+	Cause error
+}
+
+// replay is the stored answer given again.
+func replay(st *idempotency.Stored) *Response {
+	return &Response{Status: st.Status, Header: st.Header, Body: st.Body, Replayed: true, Code: storedCode(st)}
+}
+
+// storedCode is the problem code of a stored answer: empty for an
+// acceptance, else the "code" member of its problem body (internal if the
+// body has none, which no answer this package stores lacks).
+func storedCode(st *idempotency.Stored) string {
+	if st.Status < 400 {
+		return ""
+	}
+	var p struct {
+		Code string `json:"code"`
+	}
+	if err := json.Unmarshal(st.Body, &p); err != nil || p.Code == "" {
+		return problem.Internal.Code()
+	}
+	return p.Code
 }
 
 // DossierID is the identity of one submission of a dossier: procedure,
@@ -129,7 +156,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	switch b.State {
 	case idempotency.Completed:
-		return &Response{Status: b.Response.Status, Header: b.Response.Header, Body: b.Response.Body, Replayed: true}, nil
+		return replay(b.Response), nil
 	case idempotency.InProgress:
 		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
 	case idempotency.Mismatch:
@@ -206,7 +233,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		var pe *problem.Error
 		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
 			st, h, body := pe.Render(sub.RequestID)
-			return &Response{Status: st, Header: h, Body: body}, true, nil
+			return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
 		}
 		if errors.As(err, &pe) {
 			return nil, false, err

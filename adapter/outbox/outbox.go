@@ -47,8 +47,12 @@
 // the portal, and DeadLetter once the schedule is spent, but never before
 // MinSpan (72 h) since the first attempt. Stop stops
 // claiming and waits for the deliveries in flight (and the rest of a claimed
-// batch) to be settled. Metrics hook in through OnAttempt (attempts by
-// Result) and Store.Stats (queue depths).
+// batch) to be settled.
+//
+// # Metrics
+//
+// DepthCollector exports the queue depths (Store.Stats, read once per
+// scrape) and AttemptCounter the attempts by Result (fed from OnAttempt).
 //
 // # Implementations
 //

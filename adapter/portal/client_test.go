@@ -14,7 +14,6 @@ import (
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/sim/portalsim"
 	"github.com/kbnn/dvc/adapter/upstream"
-	"github.com/sony/gobreaker/v2"
 )
 
 // The field names of DOMAIN.md §4.
@@ -252,12 +251,12 @@ func TestBreaker(t *testing.T) {
 			t.Fatalf("got %v, want a PortalError", err)
 		}
 	}
-	if st := endpoint.State(); st != gobreaker.StateClosed {
+	if st := endpoint.State(); st != upstream.StateClosed {
 		t.Fatalf("breaker %v after business refusals, want closed", st)
 	}
 	e.sim.SetFaults(portalsim.Faults{Down: true})
 	for range 5 { // 5 failures of 10 calls: the ratio reaches 0.5
-		if st := endpoint.State(); st != gobreaker.StateClosed {
+		if st := endpoint.State(); st != upstream.StateClosed {
 			t.Fatalf("breaker %v too early", st)
 		}
 		if err := c.UpdateProgress(ctx, progress("D1", 4)); !errors.Is(err, portal.ErrUnavailable) {

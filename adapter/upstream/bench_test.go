@@ -6,8 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-
-	"github.com/sony/gobreaker/v2"
 )
 
 // BenchmarkRejectOpen is the cost of refusing a call while the breaker is open: the path every
@@ -18,7 +16,7 @@ func BenchmarkRejectOpen(b *testing.B) {
 	g := mustGroup(b, "treasury", s, WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	e := g.Endpoint("send-document")
 	_ = e.Do(context.Background(), false, func(context.Context) error { return errDown })
-	if e.State() != gobreaker.StateOpen {
+	if e.State() != StateOpen {
 		b.Fatal("breaker did not open")
 	}
 	ctx := context.Background()

@@ -11,8 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/sony/gobreaker/v2"
 )
 
 func TestBreakerTrips(t *testing.T) {
@@ -47,9 +45,9 @@ func TestBreakerTrips(t *testing.T) {
 				if err != want {
 					t.Fatalf("step %d: err = %v, want fn's error %v unchanged", i, err, want)
 				}
-				wantState := gobreaker.StateClosed
+				wantState := StateClosed
 				if tc.openAt >= 0 && i >= tc.openAt {
-					wantState = gobreaker.StateOpen
+					wantState = StateOpen
 				}
 				if got := e.State(); got != wantState {
 					t.Fatalf("after step %d: state = %s, want %s", i, got, wantState)
@@ -105,7 +103,7 @@ func TestHalfOpen(t *testing.T) {
 			h := newHarness(t, s)
 			e := h.g.Endpoint("send-document")
 			fail(t, e, s.MinRequests) // no open check: with a 1ms OpenTimeout it may be half-open already
-			waitForState(t, e, gobreaker.StateHalfOpen)
+			waitForState(t, e, StateHalfOpen)
 
 			for i, probe := range tc.probes {
 				if err := e.Do(context.Background(), false, func(context.Context) error { return probe }); err != probe {
@@ -129,7 +127,7 @@ func TestHalfOpenProbeLimit(t *testing.T) {
 	h := newHarness(t, s)
 	e := h.g.Endpoint("send-document")
 	fail(t, e, s.MinRequests)
-	waitForState(t, e, gobreaker.StateHalfOpen)
+	waitForState(t, e, StateHalfOpen)
 
 	b := startBlockers(t, e, int(s.HalfOpenMax), nil)
 	r := asRejected(t, e.Do(context.Background(), true, mustNotRun(t)), ErrOpen)
@@ -141,7 +139,7 @@ func TestHalfOpenProbeLimit(t *testing.T) {
 			t.Errorf("probe %d: %v", i, err)
 		}
 	}
-	if st := e.State(); st != gobreaker.StateClosed {
+	if st := e.State(); st != StateClosed {
 		t.Errorf("after %d successful probes: state = %s, want closed", s.HalfOpenMax, st)
 	}
 }
@@ -162,7 +160,7 @@ func TestBulkheadFull(t *testing.T) {
 	}
 	b.release(t)
 
-	if st := e.State(); st != gobreaker.StateClosed {
+	if st := e.State(); st != StateClosed {
 		t.Errorf("state = %s, want closed: bulkhead refusals must not count", st)
 	}
 	if got := h.sleeps.Delays(); len(got) != 0 {
@@ -219,7 +217,7 @@ func TestPanicCountsAsFailure(t *testing.T) {
 		}()
 		_ = e.Do(context.Background(), true, func(context.Context) error { panic("boom") })
 	}()
-	if st := e.State(); st != gobreaker.StateOpen {
+	if st := e.State(); st != StateOpen {
 		t.Errorf("state = %s, want open after a panicking call", st)
 	}
 	if len(e.slots) != 0 {
@@ -260,7 +258,7 @@ func TestEndpointIdentity(t *testing.T) {
 	if c := g.Endpoint("login"); c == a || c.Name() != "treasury/login" {
 		t.Errorf("login endpoint = %p %q, want its own, named treasury/login", c, c.Name())
 	}
-	if st := a.State(); st != gobreaker.StateClosed {
+	if st := a.State(); st != StateClosed {
 		t.Errorf("new endpoint state = %s, want closed", st)
 	}
 }

@@ -64,7 +64,7 @@ func (g *Group) Endpoint(name string) *Endpoint {
 	g.endpoints[name] = e
 	g.mu.Unlock()
 	if g.hook != nil {
-		g.hook(e.name, gobreaker.StateClosed)
+		g.hook(e.name, StateClosed)
 	}
 	return e
 }
@@ -97,7 +97,7 @@ func (e *Endpoint) Name() string { return e.name }
 
 // State returns the breaker's state. Calling it may move an open breaker whose OpenTimeout has
 // passed to half-open (and report that change).
-func (e *Endpoint) State() gobreaker.State { return e.cb.State() }
+func (e *Endpoint) State() State { return stateOf(e.cb.State()) }
 
 // Do calls fn through the endpoint's bulkhead and breaker and returns fn's error unchanged, or
 // a *Rejected when an attempt was refused. ctx is passed to fn and is the whole call's
@@ -186,6 +186,6 @@ func (e *Endpoint) stateChanged(name string, from, to gobreaker.State) {
 	}
 	e.g.log.Warn("upstream circuit breaker state changed", "endpoint", name, "from", from.String(), "to", to.String())
 	if e.g.hook != nil {
-		e.g.hook(name, to)
+		e.g.hook(name, stateOf(to))
 	}
 }

@@ -5,13 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 // errDown stands for an unhealthy upstream (Failure under DefaultClassify).
@@ -60,7 +59,7 @@ type states struct {
 	got []string
 }
 
-func (s *states) Hook(endpoint string, st gobreaker.State) {
+func (s *states) Hook(endpoint string, st State) {
 	s.mu.Lock()
 	s.got = append(s.got, endpoint+":"+st.String())
 	s.mu.Unlock()
@@ -174,14 +173,14 @@ func fail(t *testing.T, e *Endpoint, n uint32) {
 func trip(t *testing.T, e *Endpoint) {
 	t.Helper()
 	fail(t, e, e.g.s.MinRequests)
-	if st := e.State(); st != gobreaker.StateOpen {
+	if st := e.State(); st != StateOpen {
 		t.Fatalf("after %d failures: state = %s, want open", e.g.s.MinRequests, st)
 	}
 }
 
 // waitForState polls State until it is want, for at most 10 seconds. Only the open → half-open
 // transition needs it: gobreaker v2.4.0 takes no clock.
-func waitForState(t *testing.T, e *Endpoint, want gobreaker.State) {
+func waitForState(t *testing.T, e *Endpoint, want State) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for e.State() != want {

@@ -75,7 +75,7 @@ func TestRetryStopsOnOpenBreaker(t *testing.T) {
 	if r.RetryAfter != s.OpenTimeout {
 		t.Errorf("RetryAfter = %s, want %s", r.RetryAfter, s.OpenTimeout)
 	}
-	if e.State() != gobreaker.StateOpen {
+	if e.State() != StateOpen {
 		t.Errorf("state = %s, want open", e.State())
 	}
 }
@@ -149,7 +149,7 @@ func TestRetryStopsWhenContextDone(t *testing.T) {
 			if tc.sleep == nil && len(h.sleeps.Delays()) != 0 {
 				t.Errorf("backoff delays %v, want none once ctx is done", h.sleeps.Delays())
 			}
-			if tc.preCancel && e.State() != gobreaker.StateClosed {
+			if tc.preCancel && e.State() != StateClosed {
 				t.Errorf("state = %s, want closed: a call never made must not count", e.State())
 			}
 		})

@@ -31,8 +31,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/sony/gobreaker/v2"
 )
 
 // Defaults for zero Settings fields.
@@ -265,7 +263,8 @@ func WithLogger(l *slog.Logger) Option {
 // StateClosed when the endpoint is created, then on every change. Changes are reported while
 // the breaker holds its lock (a gobreaker property): the hook must be quick and must not call
 // back into the Endpoint. Open → half-open is noticed lazily, on the next Do or State.
-func WithStateHook(hook func(endpoint string, state gobreaker.State)) Option {
+// StateGauge.Observe is such a hook.
+func WithStateHook(hook func(endpoint string, state State)) Option {
 	return func(g *Group) { g.hook = hook }
 }
 
@@ -279,7 +278,7 @@ type Group struct {
 	randN    func(int64) int64
 	sleep    func(context.Context, time.Duration) error
 	log      *slog.Logger
-	hook     func(string, gobreaker.State)
+	hook     func(string, State)
 
 	mu        sync.Mutex
 	endpoints map[string]*Endpoint
