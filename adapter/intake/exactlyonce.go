@@ -16,7 +16,6 @@ import (
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
-	"github.com/kbnn/dvc/adapter/treasury"
 )
 
 // Policy holds the exactly-once settings.
@@ -81,6 +80,16 @@ func storedCode(st *idempotency.Stored) string {
 // dossier code and supplement number.
 func (v *Verified) DossierID() string {
 	return v.Procedure.ID + "|" + v.MaHoSo + "|" + strconv.Itoa(v.SoBoSung)
+}
+
+// DownstreamKey is the idempotency key the dossier is sent to the treasury under: the
+// lower-case hex SHA-256 of its DossierID, "<procedure>|<maHoSo>|<soBoSung>", which is the
+// treasury contract's "<procedure>|<dossierCode>|<supplementNo>" (schemas/treasury/openapi.yaml,
+// Idempotency-Key). The same dossier always gets the same key, whatever Idempotency-Key the
+// portal used, so the treasury keeps one document for it.
+func (v *Verified) DownstreamKey() string {
+	sum := sha256.Sum256([]byte(v.DossierID()))
+	return hex.EncodeToString(sum[:])
 }
 
 // Fingerprint is the hash of the verified content: the same dossier gives
@@ -212,7 +221,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	}
 	tctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	key := treasury.DownstreamKey(p.ID, v.MaHoSo, v.SoBoSung)
+	key := v.DownstreamKey()
 	var rc Receipt
 	found := false
 	if recovered || claim.Recovered {

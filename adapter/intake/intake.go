@@ -32,8 +32,9 @@ type Mapper interface {
 	Apply(doc any, ctx mapping.Context) (map[string]any, error)
 }
 
-// Sender delivers a treasury request under its downstream idempotency key.
-// It returns a *problem.Error for refusals, unavailability and timeouts.
+// Sender delivers a treasury request under its downstream idempotency key
+// (Verified.DownstreamKey). It returns a *problem.Error for refusals,
+// unavailability and timeouts.
 type Sender interface {
 	Send(ctx context.Context, downstreamKey string, request map[string]any) (Receipt, error)
 	// Find asks the treasury for the document sent under downstreamKey;

@@ -11,7 +11,8 @@ import (
 // schema validation: a generic value (map[string]any, []any, string, bool, json.Number). The
 // result holds only map[string]any, []any, string, bool and int64; request arrays are
 // index-aligned with the dossier arrays they come from. A dossier field that is absent (or
-// null) takes the rule's default, or is left out. Any other mismatch is an *ApplyError.
+// null) takes the rule's default, or is left out; an empty string for a field the request
+// schema declares optional is left out too. Any other mismatch is an *ApplyError.
 func (m *Mapping) Apply(doc any, ctx Context) (map[string]any, error) {
 	if ctx.Procedure != m.procedure {
 		return nil, fmt.Errorf("mapping %s: context is for procedure %q", m.procedure, ctx.Procedure)
@@ -128,8 +129,12 @@ func (a *applier) grow(r *rule, idx []int, n int) error {
 	return a.fail(r, idx, errors.New("internal: [] levels do not match"))
 }
 
-// set writes v at r.to, the "[]" steps taking their index from idx.
+// set writes v at r.to, the "[]" steps taking their index from idx. An empty string for an
+// optional request field is left out, as an absent dossier field is.
 func (a *applier) set(r *rule, idx []int, v any) error {
+	if r.omitEmpty && v == "" {
+		return nil
+	}
 	last := len(r.to) - 1
 	obj, err := a.container(r, idx, last)
 	if err != nil {

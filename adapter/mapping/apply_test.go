@@ -61,6 +61,38 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// An empty string for a field the request schema declares optional is left out, as an absent
+// dossier field is; for a required field, or under a free-form object, it is sent as it is.
+func TestApplyEmptyStrings(t *testing.T) {
+	mapping := strings.Replace(testMapping, "unmapped:\n  - {path: nhom/ten, reason: kept for the test}\n",
+		"  - {to: content.name, from: nhom/ten}\n", 1)
+	const doc = `{"ma": "", "dong": [{"ma": "", "soTien": 1}], "nhom": {"ten": ""}}`
+	tests := []struct {
+		name, request, want string
+	}{
+		{"optional fields", testRequestSchema, `{"content":{"name":""},"lines":[{"amount":1}]}`},
+		{"required field", strings.Replace(testRequestSchema, `"type": "object",`, `"type": "object", "required": ["code"],`, 1),
+			`{"code":"","content":{"name":""},"lines":[{"amount":1}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := testFS()
+			fsys["p/mapping.yaml"].Data = []byte(mapping)
+			m, err := Load(fsys, "p", []byte(testDossierSchema), []byte(tt.request))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := m.Apply(decode(t, []byte(doc)), Context{Procedure: "p", ProcedureCode: "1.0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := json.Marshal(out); string(got) != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestApplyRefuses(t *testing.T) {
 	tests := []struct {
 		name, doc, to, from, want string

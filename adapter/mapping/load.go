@@ -129,6 +129,13 @@ func (l *loader) compile(ry ruleYAML, line int) (rule, error) {
 	if !target.free && target.isContainer() {
 		return fail("to %q is an object or array in the request schema: map its fields one by one", ry.To)
 	}
+	if last := r.to[len(r.to)-1]; !last.each && last.index < 0 {
+		holder, err := l.dst.lookup(r.to[:len(r.to)-1])
+		if err != nil {
+			return fail("to %q is not in the request schema: %v", ry.To, err)
+		}
+		r.omitEmpty = holder.optional(last.key)
+	}
 	hasConst := ry.Const.Kind != 0
 	switch {
 	case hasConst && ry.From != "":
@@ -285,12 +292,18 @@ func sourceKind(n node) kind {
 	return k
 }
 
-// checkTarget checks that the request schema accepts a value of kind k at to.
+// checkTarget checks that the request schema accepts a value of kind k at to. A rule that may
+// give a value of any kind (a copy of a dossier field without one declared type) is refused
+// where the request wants a type: every value Apply writes has a type the request accepts.
 func checkTarget(file string, line int, to string, target node, k kind) error {
-	if k == kindAny || target.free || len(target.types()) == 0 || target.is(k.schemaType()) {
+	if target.free || len(target.types()) == 0 || k != kindAny && target.is(k.schemaType()) {
 		return nil
 	}
-	return loadErr(file, line, "to %q wants %s, the rule gives a %s", to, strings.Join(target.types(), " or "), k)
+	want := strings.Join(target.types(), " or ")
+	if k == kindAny {
+		return loadErr(file, line, "to %q wants %s, the rule may give any type (the dossier field declares no single type)", to, want)
+	}
+	return loadErr(file, line, "to %q wants %s, the rule gives a %s", to, want, k)
 }
 
 func kindOf(v any) kind {

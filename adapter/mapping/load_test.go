@@ -189,6 +189,12 @@ func TestLoadRefusesBadInputs(t *testing.T) {
 			"only local references"},
 		{"empty file", fstest.MapFS{"p/mapping.yaml": {Data: []byte("# nothing\n")}}, "p", testDossierSchema, testRequestSchema,
 			"mappings/p/mapping.yaml: empty file"},
+		{"copy of a field of no single type", testFS(), "p",
+			strings.Replace(testDossierSchema, `"ma": {"type": "string"}`, `"ma": {"type": ["string", "integer"]}`, 1), testRequestSchema,
+			"mapping.yaml:3: to \"code\" wants string, the rule may give any type"},
+		{"copy of an untyped field", testFS(), "p",
+			strings.Replace(testDossierSchema, `"ma": {"type": "string"}`, `"ma": {}`, 1), testRequestSchema,
+			"mapping.yaml:3: to \"code\" wants string, the rule may give any type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

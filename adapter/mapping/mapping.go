@@ -38,4 +38,7 @@ type rule struct {
 	table    *codeTable
 	def      any // default, already transformed
 	hasDef   bool
+	// omitEmpty: to is a declared, optional field of the request, which is left out rather
+	// than sent as an empty string.
+	omitEmpty bool
 }

@@ -168,6 +168,23 @@ func (n node) enum() (vals []string, ok bool) {
 	return nil, false
 }
 
+// optional reports whether key is a declared property of the object n that n does not require
+// (a property accepted only through additionalProperties or a free-form object is not declared).
+func (n node) optional(key string) bool {
+	declared, required := false, false
+	for _, v := range n.views {
+		if props, ok := v["properties"].(map[string]any); ok {
+			if _, ok := props[key]; ok {
+				declared = true
+			}
+		}
+		if list, ok := v["required"].([]any); ok && slices.Contains(list, any(key)) {
+			required = true
+		}
+	}
+	return declared && !required
+}
+
 // isContainer reports whether the value is declared as an object or an array.
 func (n node) isContainer() bool {
 	return n.is("object") || n.is("array") || n.declared("properties") || n.declared("items")

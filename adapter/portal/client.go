@@ -1,7 +1,8 @@
 // Package portal owns the adapter's client of the National Public Service Portal's integration
-// protocol (DOMAIN.md §4): the typed calls TraCuuHoSo (Lookup), DongBoHoSoMC (SyncDossier)
-// and CapNhatTienDoHoSoMC (UpdateProgress), their item types, the portal's date format, and
-// the two transports that carry them.
+// protocol, as OpenCPS's DVCQGIntegrationActionImpl uses it (github.com/VietOpenCPS/opencps-v2,
+// modules/backend-dossiermgt): the typed calls TraCuuHoSo (Lookup), DongBoHoSoMC
+// (SyncDossier) and CapNhatTienDoHoSoMC (UpdateProgress), their item types, the portal's date
+// format, and the two transports that carry them.
 //
 // A Transport sends one service call and classifies the answer. SessionTransport speaks the
 // session JSON protocol (one URL, "service" field, login for a session, re-login once when the

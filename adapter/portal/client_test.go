@@ -16,7 +16,10 @@ import (
 	"github.com/kbnn/dvc/adapter/upstream"
 )
 
-// The field names of DOMAIN.md §4.
+// The item fields the client sends (DossierItem, ProgressItem). They are named as in the
+// DongBoHoSoMC and CapNhatTienDoHoSoMC items that OpenCPS's DVCQGIntegrationActionImpl builds
+// (createSyncDossierBodyRequest, createSyncDossierStatusBodyRequest), without the contact
+// fields and the list of other attachments, which the adapter has nothing for.
 var (
 	dossierFields = []string{"MaHoSo", "MaTTHC", "TenTTHC", "MaLinhVuc", "TenLinhVuc", "SoBienNhan",
 		"ChuHoSo", "LoaiDoiTuong", "MaDoiTuong", "TrichYeuHoSo", "NgayTiepNhan", "NgayHenTra",

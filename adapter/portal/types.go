@@ -52,7 +52,8 @@ func ParseTime(s string) (time.Time, error) {
 // a JSON string ("4"), as portal clients do, and read from a string or a number.
 type Status int
 
-// The national status codes (DOMAIN.md §4).
+// The national status codes, sent as TrangThaiHoSo in DongBoHoSoMC items and as TrangThai in
+// CapNhatTienDoHoSoMC items.
 const (
 	StatusNew                 Status = 1  // Mới đăng ký
 	StatusAccepted            Status = 2  // Được tiếp nhận

@@ -6,9 +6,10 @@
 // (422) is a *Refusal; everything else wraps one of ErrUnavailable, ErrTimeout, ErrNotFound,
 // ErrUnauthorized, ErrInvalidRequest or ErrProtocol.
 //
-// Every HTTP exchange goes through Client.attempt, one call per endpoint name (login,
-// send-document, document-status): that is where a circuit breaker, a concurrency cap and
-// retries belong. SendDocument is idempotent through its downstream key, so it may be retried.
+// NewGroup makes the adapter/upstream group "treasury" (circuit breaker, bulkhead and retries
+// per endpoint) with Classify, which reads those failures, as its classifier; callers run each
+// public call through its endpoint ("send-document", "document-status"). SendDocument is
+// idempotent through its downstream key, so it may be retried.
 package treasury
 
 import (
@@ -21,6 +22,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/upstream"
 )
 
 // Endpoint names, one per treasury route family.
@@ -29,6 +32,12 @@ const (
 	opSendDocument   = "send-document"
 	opDocumentStatus = "document-status"
 )
+
+// NewGroup returns the upstream group "treasury" with Classify as its classifier, then opts
+// (state hooks, logger, clock...).
+func NewGroup(s upstream.Settings, opts ...upstream.Option) (*upstream.Group, error) {
+	return upstream.NewGroup("treasury", s, append([]upstream.Option{upstream.WithClassifier(Classify)}, opts...)...)
+}
 
 // Config configures a Client.
 type Config struct {
@@ -101,18 +110,20 @@ func New(cfg Config, httpClient *http.Client) (*Client, error) {
 	return &Client{cfg: cfg, base: base, http: hc, loginSem: make(chan struct{}, 1)}, nil
 }
 
-// SendDocument sends a document under idemKey, which must be req's downstream key
-// (DownstreamKey of its procedure, dossier code and supplement number). A repeated key gets
-// the first document's receipt with Replayed set.
-func (c *Client) SendDocument(ctx context.Context, idemKey string, req SendDocumentRequest) (Receipt, error) {
-	if !validKey(idemKey) || idemKey != req.Key() {
-		return Receipt{}, fmt.Errorf("treasury: %s: %w: idempotency key is not the document's downstream key",
-			opSendDocument, ErrInvalidRequest)
+// SendDocument sends document, the body of POST /api/v1/documents
+// (schemas/treasury/send-document-request.schema.json) as adapter/mapping builds it, encoded as
+// it is. idemKey is the document's downstream key, the lower-case hex SHA-256 of its
+// "<procedure>|<dossierCode>|<supplementNo>" (schemas/treasury/openapi.yaml); a key that is
+// not the document's breaks the contract, and the treasury answers 400 (ErrInvalidRequest). A
+// repeated key gets the first document's receipt with Replayed set.
+func (c *Client) SendDocument(ctx context.Context, idemKey string, document map[string]any) (Receipt, error) {
+	if !validKey(idemKey) {
+		return Receipt{}, fmt.Errorf("treasury: %s: %w: malformed idempotency key", opSendDocument, ErrInvalidRequest)
 	}
-	if req.Content == nil {
-		req.Content = map[string]any{}
+	if document == nil {
+		return Receipt{}, fmt.Errorf("treasury: %s: %w: no document", opSendDocument, ErrInvalidRequest)
 	}
-	body, err := json.Marshal(&req)
+	body, err := json.Marshal(document)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("treasury: %s: %w: %w", opSendDocument, ErrInvalidRequest, err)
 	}

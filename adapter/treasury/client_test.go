@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 )
 
 func TestSendDocumentAndStatus(t *testing.T) {
@@ -16,7 +18,7 @@ func TestSendDocumentAndStatus(t *testing.T) {
 	e := newSimEnv(t)
 	ctx := context.Background()
 	req := document("G09.20-20260609-0092637")
-	r, err := e.client.SendDocument(ctx, req.Key(), req)
+	r, err := e.client.SendDocument(ctx, req.Key(), req.Map())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,7 @@ func TestSendDocumentAndStatus(t *testing.T) {
 		r.Status != StatusReceived || r.Replayed || r.ReceivedAt.IsZero() {
 		t.Errorf("receipt = %+v", r)
 	}
-	again, err := e.client.SendDocument(ctx, req.Key(), req)
+	again, err := e.client.SendDocument(ctx, req.Key(), req.Map())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,10 +37,10 @@ func TestSendDocumentAndStatus(t *testing.T) {
 		t.Errorf("%d documents at the treasury, want 1", n)
 	}
 	noLines := document("G09.20-20260609-0000002", func(r *SendDocumentRequest) {
-		r.Procedure, r.Lines, r.TotalAmount, r.Payee, r.Content = "tai-khoan", nil, 0, nil, nil
+		r.Procedure, r.Lines, r.TotalAmount, r.Payee, r.Content = "tai-khoan", nil, 0, nil, map[string]any{}
 	})
-	if _, err := e.client.SendDocument(ctx, noLines.Key(), noLines); err != nil {
-		t.Errorf("document without lines or content: %v", err)
+	if _, err := e.client.SendDocument(ctx, noLines.Key(), noLines.Map()); err != nil {
+		t.Errorf("document without lines, payee or content fields: %v", err)
 	}
 
 	tests := []struct {
@@ -80,12 +82,13 @@ func TestConcurrentCalls(t *testing.T) {
 	const n = 50
 	receipts := make([]Receipt, 2*n)
 	errs := make([]error, 2*n)
+	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := range n {
 		same := document("G09.20-20260609-0000099") // every goroutine: the same dossier
 		other := document(fmt.Sprintf("G09.20-20260609-%07d", i))
-		wg.Go(func() { receipts[i], errs[i] = e.client.SendDocument(context.Background(), same.Key(), same) })
-		wg.Go(func() { receipts[n+i], errs[n+i] = e.client.SendDocument(context.Background(), other.Key(), other) })
+		wg.Go(func() { receipts[i], errs[i] = e.client.SendDocument(ctx, same.Key(), same.Map()) })
+		wg.Go(func() { receipts[n+i], errs[n+i] = e.client.SendDocument(ctx, other.Key(), other.Map()) })
 	}
 	wg.Wait()
 	fresh := 0
@@ -126,7 +129,7 @@ func TestRefusals(t *testing.T) {
 		{"no allotment", document("D-1", oneLine("6999", 1000)), "", ReasonNoAllotment, nil, true},
 		{"over allotment", document("D-1", oneLine("6001", 10_000_000_000_001)), "", ReasonOverAllotment, nil, true},
 		{"contract violation", document("D-1", func(r *SendDocumentRequest) { r.BudgetUnitCode = "12345" }), "", "", ErrInvalidRequest, true},
-		{"key of another dossier", document("D-1"), DownstreamKey("chi-thuong-xuyen", "D-2", 0), "", ErrInvalidRequest, false},
+		{"key of another dossier", document("D-1"), document("D-2").Key(), "", ErrInvalidRequest, true},
 		{"malformed key", document("D-1"), "not-a-key", "", ErrInvalidRequest, false},
 	}
 	for _, tt := range tests {
@@ -137,7 +140,7 @@ func TestRefusals(t *testing.T) {
 			if key == "" {
 				key = tt.req.Key()
 			}
-			_, err := e.client.SendDocument(context.Background(), key, tt.req)
+			_, err := e.client.SendDocument(context.Background(), key, tt.req.Map())
 			var ref *Refusal
 			switch {
 			case tt.reason != "":
@@ -177,12 +180,12 @@ func TestTokenLifecycle(t *testing.T) {
 			e := newSimEnv(t)
 			ctx := context.Background()
 			first := document("D-1")
-			if _, err := e.client.SendDocument(ctx, first.Key(), first); err != nil {
+			if _, err := e.client.SendDocument(ctx, first.Key(), first.Map()); err != nil {
 				t.Fatal(err)
 			}
 			tt.between(e)
 			second := document("D-2")
-			if _, err := e.client.SendDocument(ctx, second.Key(), second); err != nil {
+			if _, err := e.client.SendDocument(ctx, second.Key(), second.Map()); err != nil {
 				t.Fatalf("second send: %v", err)
 			}
 			if n := e.count.get("POST /api/v1/login"); n != tt.wantLogins {
@@ -225,7 +228,7 @@ func TestUnauthorized(t *testing.T) {
 			t.Fatal(err)
 		}
 		req := document("D-1")
-		_, err = c.SendDocument(context.Background(), req.Key(), req)
+		_, err = c.SendDocument(context.Background(), req.Key(), req.Map())
 		if !errors.Is(err, ErrUnauthorized) || !contains(err.Error(), ReasonInvalidClient) {
 			t.Fatalf("err = %v, want ErrUnauthorized with %s", err, ReasonInvalidClient)
 		}
@@ -263,23 +266,36 @@ func TestNewChecksConfig(t *testing.T) {
 	}
 }
 
-func TestDownstreamKey(t *testing.T) {
+// validKey accepts exactly the downstream key's form: 64 lower-case hex digits.
+func TestValidKey(t *testing.T) {
 	t.Parallel()
-	// The same vectors are checked in adapter/treasurysim: both sides must derive the same key.
-	tests := []struct {
-		procedure, dossier string
-		supplement         int
-		want               string
+	key := treasurysim.DownstreamKey("chi-thuong-xuyen", "G09.20-20260609-0092637", 0)
+	for _, tt := range []struct {
+		key  string
+		want bool
 	}{
-		{"chi-thuong-xuyen", "G09.20-20260609-0092637", 0, "5b127f41199344b9fab0e80ca4dc43e22f45dfe413ddb70acd8a0964d2e412c4"},
-		{"chi-thuong-xuyen", "G09.20-20260609-0092637", 1, "c44e1d7ce00ec263ed0a4f17d5f5c6b3572a321b083fa7be7503bd8d7121d683"},
+		{key, true},
+		{strings.ToUpper(key), false},
+		{key[1:], false},
+		{key + "0", false},
+		{key[:63] + "g", false},
+		{"", false},
+	} {
+		if got := validKey(tt.key); got != tt.want {
+			t.Errorf("validKey(%q) = %v, want %v", tt.key, got, tt.want)
+		}
 	}
-	for _, tt := range tests {
-		if got := DownstreamKey(tt.procedure, tt.dossier, tt.supplement); got != tt.want {
-			t.Errorf("DownstreamKey(%q, %q, %d) = %s, want %s", tt.procedure, tt.dossier, tt.supplement, got, tt.want)
-		}
-		if !validKey(tt.want) || validKey(strings.ToUpper(tt.want)) || validKey(tt.want[1:]) {
-			t.Error("validKey disagrees with the key format")
-		}
+}
+
+// A document is required; nothing is sent without one.
+func TestSendDocumentWithoutDocument(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t)
+	_, err := e.client.SendDocument(context.Background(), document("D-1").Key(), nil)
+	if !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("err = %v, want ErrInvalidRequest", err)
+	}
+	if n := e.count.get("POST /api/v1/documents"); n != 0 {
+		t.Errorf("%d documents sent", n)
 	}
 }

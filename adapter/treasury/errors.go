@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+
+	"github.com/kbnn/dvc/adapter/upstream"
 )
 
 // Failure kinds. Test with errors.Is; a business refusal is a *Refusal instead (errors.As).
@@ -44,6 +46,23 @@ func (r *Refusal) Error() string {
 		return "treasury refused the document: " + r.ReasonCode
 	}
 	return "treasury refused the document: " + r.ReasonCode + ": " + r.Message
+}
+
+// Classify tells the circuit breaker what an attempt's error says about the treasury's health:
+// a business refusal (*Refusal) or "no such document" (ErrNotFound) is a healthy treasury
+// answering (Success); a request this side got wrong (ErrInvalidRequest) or credentials the
+// treasury refused (ErrUnauthorized) say nothing about its health (Excluded); anything else
+// falls back to upstream.DefaultClassify (caller gone: Excluded; else Failure, retried if
+// idempotent).
+func Classify(err error) upstream.Outcome {
+	var ref *Refusal
+	switch {
+	case errors.As(err, &ref), errors.Is(err, ErrNotFound):
+		return upstream.Success
+	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrUnauthorized):
+		return upstream.Excluded
+	}
+	return upstream.DefaultClassify(err)
 }
 
 // answerError is a non-success answer, classified by kind (one of the sentinels above).

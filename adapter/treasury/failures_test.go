@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/upstream"
 )
 
 func TestServerFailures(t *testing.T) {
@@ -45,7 +47,7 @@ func TestServerFailures(t *testing.T) {
 			srv := stubServer(t, tt.handler)
 			c := newTestClient(t, srv.URL, newFakeClock())
 			req := document("D-1")
-			_, err := c.SendDocument(context.Background(), req.Key(), req)
+			_, err := c.SendDocument(context.Background(), req.Key(), req.Map())
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -63,7 +65,7 @@ func TestUnreachable(t *testing.T) {
 	e := newSimEnv(t)
 	e.srv.Close() // connection refused from now on
 	req := document("D-1")
-	_, err := e.client.SendDocument(context.Background(), req.Key(), req)
+	_, err := e.client.SendDocument(context.Background(), req.Key(), req.Map())
 	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
@@ -128,12 +130,70 @@ func TestTimeout(t *testing.T) {
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			req := document("D-1")
-			_, err = c.SendDocument(ctx, req.Key(), req)
+			_, err = c.SendDocument(ctx, req.Key(), req.Map())
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 			if tt.want == context.Canceled && (errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnavailable)) {
 				t.Errorf("cancellation reported as %v", err)
+			}
+		})
+	}
+}
+
+// Classify reads what each kind of treasury answer says about the treasury's health.
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	answer := func(status int, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(body))
+		}
+	}
+	send := func(c *Client, ctx context.Context) error {
+		req := document("D-1")
+		_, err := c.SendDocument(ctx, req.Key(), req.Map())
+		return err
+	}
+	lookup := func(c *Client, ctx context.Context) error {
+		_, err := c.FindByKey(ctx, document("D-1").Key())
+		return err
+	}
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		call    func(*Client, context.Context) error
+		cancel  bool // the caller gives up before calling
+		want    upstream.Outcome
+	}{
+		{"business refusal", answer(422, `{"reasonCode":"VUOT_DU_TOAN","message":"x"}`), send, false, upstream.Success},
+		{"no such document", answer(404, `{"reasonCode":"NOT_FOUND"}`), lookup, false, upstream.Success},
+		{"contract violation", answer(400, `{"reasonCode":"INVALID_REQUEST"}`), send, false, upstream.Excluded},
+		{"credentials refused", answer(401, `{"reasonCode":"INVALID_TOKEN"}`), send, false, upstream.Excluded},
+		{"refused before sending", answer(201, ``), func(c *Client, ctx context.Context) error {
+			_, err := c.SendDocument(ctx, "not-a-key", document("D-1").Map())
+			return err
+		}, false, upstream.Excluded},
+		{"caller gone", answer(201, ``), send, true, upstream.Excluded},
+		{"unavailable", answer(503, ``), send, false, upstream.Failure},
+		{"gateway timeout", answer(504, ``), lookup, false, upstream.Failure},
+		{"unexpected answer", answer(201, `<html>`), send, false, upstream.Failure},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newTestClient(t, stubServer(t, tt.handler).URL, newFakeClock())
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				cancel()
+			}
+			err := tt.call(c, ctx)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := Classify(err); got != tt.want {
+				t.Errorf("Classify(%v) = %v, want %v", err, got, tt.want)
 			}
 		})
 	}

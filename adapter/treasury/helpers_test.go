@@ -1,7 +1,8 @@
 package treasury
 
 import (
-	"github.com/kbnn/dvc/adapter/testkit/clock"
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 func newFakeClock() *clock.Clock {
@@ -104,6 +106,71 @@ func stubServer(t testing.TB, h http.HandlerFunc) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// SendDocumentRequest is the body of SendDocument
+// (schemas/treasury/send-document-request.schema.json), typed so that tests can build and vary
+// documents. Amounts are integer VND.
+type SendDocumentRequest struct {
+	DocumentType       string         `json:"documentType"`
+	Procedure          string         `json:"procedure"`
+	ProcedureCode      string         `json:"procedureCode"`
+	DossierCode        string         `json:"dossierCode"`
+	SupplementNo       int            `json:"supplementNo"`
+	BudgetUnitCode     string         `json:"budgetUnitCode"`
+	TreasuryOfficeCode string         `json:"treasuryOfficeCode"`
+	BudgetYear         int            `json:"budgetYear"`
+	SubmittedAt        time.Time      `json:"submittedAt"`
+	TotalAmount        int64          `json:"totalAmount"`
+	Payee              *Payee         `json:"payee,omitempty"`
+	Lines              []Line         `json:"lines,omitempty"`
+	Content            map[string]any `json:"content"`
+}
+
+// Payee is who receives the money.
+type Payee struct {
+	Name          string `json:"name"`
+	AccountNumber string `json:"accountNumber"`
+	BankName      string `json:"bankName,omitempty"`
+}
+
+// Line is one budget line of a document.
+type Line struct {
+	BudgetLine   BudgetLine `json:"budgetLine"`
+	Amount       int64      `json:"amount"`
+	Description  string     `json:"description,omitempty"`
+	PayeeName    string     `json:"payeeName,omitempty"`
+	PayeeAccount string     `json:"payeeAccount,omitempty"`
+}
+
+// BudgetLine is the chart-of-accounts combination a line is charged to.
+type BudgetLine struct {
+	Chapter string `json:"chapter"`
+	Sector  string `json:"sector"`
+	Item    string `json:"item"`
+	Source  string `json:"source"`
+	Program string `json:"program,omitempty"`
+}
+
+// Key returns the document's downstream key, as the simulated treasury derives it.
+func (r SendDocumentRequest) Key() string {
+	return treasurysim.DownstreamKey(r.Procedure, r.DossierCode, r.SupplementNo)
+}
+
+// Map returns the document in the form SendDocument takes: a generic JSON object whose
+// integers are json.Number.
+func (r SendDocumentRequest) Map() map[string]any {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		panic(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		panic(err)
+	}
+	return m
 }
 
 // document returns a valid request for the simulator, changed by the given functions.

@@ -1,6 +1,7 @@
 // Package portalsim owns the portal simulator: an http.Handler that speaks the National Public
-// Service Portal's integration protocol (DOMAIN.md §4) so the adapter's status delivery can be
-// run and tested end to end without the real portal.
+// Service Portal's integration protocol (the one adapter/portal speaks, as OpenCPS's
+// DVCQGIntegrationActionImpl uses it) so the adapter's status delivery can be run and tested
+// end to end without the real portal.
 //
 // Two transports, served side by side:
 //

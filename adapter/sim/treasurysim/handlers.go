@@ -37,8 +37,11 @@ func statusOf(d Document) status {
 	return status{d.DocumentID, d.Reference, d.Status, d.DossierCode, d.Procedure, d.UpdatedAt}
 }
 
-// downstreamKey is the contract's idempotency key of a document.
-func downstreamKey(procedure, dossierCode string, supplementNo int) string {
+// DownstreamKey is the contract's idempotency key of a document, as the simulated treasury
+// checks it: the lower-case hex SHA-256 of "<procedure>|<dossierCode>|<supplementNo>"
+// (schemas/treasury/openapi.yaml). The adapter derives it on its side, in adapter/intake; both
+// are checked against the same vectors.
+func DownstreamKey(procedure, dossierCode string, supplementNo int) string {
 	sum := sha256.Sum256([]byte(procedure + "|" + dossierCode + "|" + strconv.Itoa(supplementNo)))
 	return hex.EncodeToString(sum[:])
 }
@@ -64,7 +67,7 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, invalid(err.Error()))
 		return
 	}
-	if want := downstreamKey(req.Procedure, req.DossierCode, req.SupplementNo); key != want {
+	if want := DownstreamKey(req.Procedure, req.DossierCode, req.SupplementNo); key != want {
 		writeRefusal(w, invalid("Idempotency-Key is not the SHA-256 of procedure|dossierCode|supplementNo"))
 		return
 	}

@@ -76,7 +76,7 @@ func (h *harness) get(target string) *httptest.ResponseRecorder {
 
 func keyOf(req map[string]any) string {
 	sup, _ := req["supplementNo"].(int)
-	return downstreamKey(req["procedure"].(string), req["dossierCode"].(string), sup)
+	return DownstreamKey(req["procedure"].(string), req["dossierCode"].(string), sup)
 }
 
 // request returns a valid SendDocument request, changed by the given functions.

@@ -264,7 +264,7 @@ func TestSimDocumentsAndReferences(t *testing.T) {
 
 func TestDownstreamKey(t *testing.T) {
 	t.Parallel()
-	// The same vectors are checked in adapter/treasury: both sides must derive the same key.
+	// The same vectors are checked in adapter/intake: both sides must derive the same key.
 	tests := []struct {
 		procedure, dossier string
 		supplement         int
@@ -274,8 +274,8 @@ func TestDownstreamKey(t *testing.T) {
 		{"chi-thuong-xuyen", "G09.20-20260609-0092637", 1, "c44e1d7ce00ec263ed0a4f17d5f5c6b3572a321b083fa7be7503bd8d7121d683"},
 	}
 	for _, tt := range tests {
-		if got := downstreamKey(tt.procedure, tt.dossier, tt.supplement); got != tt.want {
-			t.Errorf("downstreamKey(%q, %q, %d) = %s, want %s", tt.procedure, tt.dossier, tt.supplement, got, tt.want)
+		if got := DownstreamKey(tt.procedure, tt.dossier, tt.supplement); got != tt.want {
+			t.Errorf("DownstreamKey(%q, %q, %d) = %s, want %s", tt.procedure, tt.dossier, tt.supplement, got, tt.want)
 		}
 	}
 }

@@ -1,0 +1,96 @@
+// Package treasurysend connects intake to the treasury: Sender implements intake.Sender on the
+// treasury client, runs each call through its endpoint of the upstream group (circuit breaker,
+// bulkhead, retries), and turns the treasury's failures into the adapter's public problems.
+//
+// The mapped request reaches the client as adapter/mapping built it: the mapping was checked
+// against schemas/treasury/send-document-request.schema.json when it was loaded, so it writes
+// no field the contract does not declare and no value of a type the contract does not accept.
+package treasurysend
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/intake"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/treasury"
+	"github.com/kbnn/dvc/adapter/upstream"
+)
+
+// Sender sends mapped requests to the treasury and looks them up by downstream key. It is safe
+// for concurrent use.
+type Sender struct {
+	client *treasury.Client
+	send   *upstream.Endpoint
+	status *upstream.Endpoint
+}
+
+var _ intake.Sender = (*Sender)(nil)
+
+// New returns a Sender that calls client through the endpoints "send-document" and
+// "document-status" of g (made by treasury.NewGroup, so that treasury answers are classified).
+func New(client *treasury.Client, g *upstream.Group) *Sender {
+	return &Sender{client: client, send: g.Endpoint("send-document"), status: g.Endpoint("document-status")}
+}
+
+// retryAfterSeconds is what a caller is told to wait after a transient failure.
+const retryAfterSeconds = 30
+
+// Send sends the mapped request under its downstream key. Every send carries that key, so
+// retrying it is safe.
+func (s *Sender) Send(ctx context.Context, key string, request map[string]any) (intake.Receipt, error) {
+	var rc treasury.Receipt
+	err := s.send.Do(ctx, true, func(ctx context.Context) error {
+		var err error
+		rc, err = s.client.SendDocument(ctx, key, request)
+		return err
+	})
+	if err != nil {
+		return intake.Receipt{}, problemOf(err)
+	}
+	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference}, nil
+}
+
+// Find asks the treasury for the document sent under the downstream key; false when it holds
+// none.
+func (s *Sender) Find(ctx context.Context, key string) (intake.Receipt, bool, error) {
+	var st treasury.Status
+	err := s.status.Do(ctx, true, func(ctx context.Context) error {
+		var err error
+		st, err = s.client.FindByKey(ctx, key)
+		return err
+	})
+	if errors.Is(err, treasury.ErrNotFound) {
+		return intake.Receipt{}, false, nil
+	}
+	if err != nil {
+		return intake.Receipt{}, false, problemOf(err)
+	}
+	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference}, true, nil
+}
+
+// problemOf turns a treasury failure into what the caller is answered: a business refusal is
+// treasury-refused with the treasury's reason code; a breaker or bulkhead refusal and an
+// unavailable treasury are treasury-unavailable, a timeout treasury-timeout, both with
+// Retry-After; anything else (a request this side got wrong, refused credentials, an answer
+// outside the contract) is an internal error.
+func problemOf(err error) error {
+	var ref *treasury.Refusal
+	var rej *upstream.Rejected
+	switch {
+	case errors.As(err, &rej):
+		return &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err,
+			RetryAfter: max(1, int(rej.RetryAfter.Round(time.Second)/time.Second))}
+	case errors.As(err, &ref):
+		e := problem.Wrap(problem.TreasuryRefused, err, "The treasury refused the document: "+ref.ReasonCode+".")
+		e.Extra = map[string]any{"treasuryReasonCode": ref.ReasonCode, "treasuryMessage": ref.Message}
+		return e
+	case errors.Is(err, treasury.ErrTimeout):
+		return &problem.Error{Kind: problem.TreasuryTimeout, Cause: err, RetryAfter: retryAfterSeconds}
+	case errors.Is(err, treasury.ErrUnavailable):
+		return &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: retryAfterSeconds}
+	default:
+		return problem.Wrap(problem.Internal, err, "")
+	}
+}
