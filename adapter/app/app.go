@@ -45,6 +45,10 @@ type Options struct {
 	PortalHTTPClient *http.Client
 	// Hook is called at each step of a submission (crash tests); nil means none.
 	Hook func(step string)
+
+	// newRedisClient makes the Redis client of a Redis store; nil means
+	// redis.NewUniversalClient. Tests set it to see the client New made.
+	newRedisClient func(*redis.UniversalOptions) redis.UniversalClient
 }
 
 // Adapter is an assembled adapter.
@@ -85,7 +89,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	records, dossiers, client, err := openStore(cfg, o.Clock)
+	records, dossiers, client, err := openStore(cfg, o.Clock, o.newRedisClient)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +97,18 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if client != nil {
 		closeStore = client.Close
 	}
+	// From here on, a failure releases the store's connections before
+	// returning.
+	fail := func(err error) (*Adapter, error) {
+		if cerr := closeStore(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing the store: %w", cerr))
+		}
+		return nil, err
+	}
 	status, err := newStatusParts(cfg, o, client, dossiers, attempts,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
@@ -104,7 +116,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		httpMetrics, breakers, attempts, outbox.NewDepthCollector(status.outbox, time.Second),
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("metrics: %w", err)
+			return fail(fmt.Errorf("metrics: %w", err))
 		}
 	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
@@ -154,12 +166,15 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 
 // openStore returns the configured idempotency and dossier stores and, in
 // Redis mode, the client they share.
-func openStore(cfg *config.Config, now func() time.Time) (idempotency.Store, dossier.Store, redis.UniversalClient, error) {
+func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.UniversalOptions) redis.UniversalClient) (idempotency.Store, dossier.Store, redis.UniversalClient, error) {
 	if cfg.Store.Kind != "redis" {
 		return idempotency.NewMemory(now), dossier.NewMemory(), nil, nil
 	}
+	if newClient == nil {
+		newClient = redis.NewUniversalClient
+	}
 	r := cfg.Store.Redis
-	client := redis.NewUniversalClient(&redis.UniversalOptions{
+	client := newClient(&redis.UniversalOptions{
 		Addrs: r.Addrs, MasterName: r.MasterName, Username: r.Username, Password: r.Password.Reveal(),
 		DB: r.DB, DialTimeout: r.DialTimeout, ReadTimeout: r.ReadTimeout, WriteTimeout: r.WriteTimeout,
 		PoolSize: r.PoolSize,

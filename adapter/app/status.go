@@ -94,10 +94,10 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 			var rej *upstream.Rejected
 			return errors.As(err, &rej)
 		},
-		OnAttempt: func(d outbox.Delivery, res outbox.Result, err error) {
+		OnAttempt: func(ctx context.Context, d outbox.Delivery, res outbox.Result, err error) {
 			attempts.Observe(res)
 			if res == outbox.DeadLettered {
-				flow.DeadLettered(contextBackground(), d)
+				flow.DeadLettered(ctx, d)
 				o.Log.Error("status event dead-lettered", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "err", errString(err))
 			} else if err != nil {
 				o.Log.Warn("status delivery failed", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "result", res.String(), "err", err.Error())
@@ -128,5 +128,3 @@ func portalTransport(c config.Portal, hc *http.Client) (portal.Transport, error)
 		Password: c.Password.Reveal(), MaDonVi: c.MaDonVi, Timeout: c.Timeout,
 		TransientCodes: c.TransientCodes}, hc)
 }
-
-func contextBackground() context.Context { return context.Background() }

@@ -65,8 +65,10 @@ type WorkerConfig struct {
 	// after the hint (at least a second). Default: none.
 	NotSent func(error) bool
 	// OnAttempt, if set, is called after every attempt (metrics: attempts
-	// by result). err is Deliver's error.
-	OnAttempt func(d Delivery, r Result, err error)
+	// by result, the status view of a dead letter). ctx is the worker's
+	// context (the one Start or Poll was given, without Deliver's
+	// timeout); it ends when the worker is aborted. err is Deliver's error.
+	OnAttempt func(ctx context.Context, d Delivery, r Result, err error)
 	// OnError, if set, is called when the store fails; op names the call.
 	OnError func(op string, err error)
 }
@@ -275,7 +277,7 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 		w.failed(op, err)
 	}
 	if w.cfg.OnAttempt != nil {
-		w.cfg.OnAttempt(d, res, derr)
+		w.cfg.OnAttempt(ctx, d, res, derr)
 	}
 }
 

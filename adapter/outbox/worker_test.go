@@ -75,7 +75,7 @@ func TestStopDrainsDeliveriesInFlight(t *testing.T) {
 			woke <- struct{}{}
 			return ctx.Err()
 		},
-		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) {
+		OnAttempt: func(_ context.Context, _ outbox.Delivery, r outbox.Result, _ error) {
 			mu.Lock()
 			defer mu.Unlock()
 			results = append(results, r)
@@ -170,7 +170,7 @@ func TestStoreFailuresAreReported(t *testing.T) {
 	w, err := outbox.NewWorker(f, outbox.WorkerConfig{Now: c.Now,
 		Deliver:   func(context.Context, outbox.Delivery) error { return nil },
 		OnError:   func(op string, err error) { ops = append(ops, op) },
-		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
+		OnAttempt: func(_ context.Context, _ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestLeaseLostDuringDelivery(t *testing.T) {
 			}
 			return nil
 		},
-		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
+		OnAttempt: func(_ context.Context, _ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestNotSentNeverDeadLetters(t *testing.T) {
 		Schedule: []time.Duration{0}, MinSpan: -1, Jitter: -1,
 		Now:       func() time.Time { return now },
 		NotSent:   func(err error) bool { return errors.Is(err, notSent) },
-		OnAttempt: func(_ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) },
+		OnAttempt: func(_ context.Context, _ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,5 +261,39 @@ func TestNotSentNeverDeadLetters(t *testing.T) {
 	}
 	if len(results) != 3 {
 		t.Fatalf("%d attempts", len(results))
+	}
+}
+
+type ctxKey struct{}
+
+// OnAttempt gets the worker's context: the values of the context Poll (or
+// Start) was given, without the deadline Deliver runs under.
+func TestOnAttemptGetsTheWorkersContext(t *testing.T) {
+	c := outboxtest.NewClock()
+	s := outbox.NewMemory(c.Now)
+	var deliverHadDeadline bool
+	var got []context.Context
+	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Now: c.Now, Lease: time.Minute,
+		Deliver: func(ctx context.Context, _ outbox.Delivery) error {
+			_, deliverHadDeadline = ctx.Deadline()
+			return outbox.Permanent(errors.New("refused"))
+		},
+		OnAttempt: func(ctx context.Context, _ outbox.Delivery, _ outbox.Result, _ error) { got = append(got, ctx) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Append(ctx, "D", "e1", nil)
+	wctx := context.WithValue(context.Background(), ctxKey{}, "worker")
+	if _, err := w.Poll(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("OnAttempt called %d times", len(got))
+	}
+	if v, _ := got[0].Value(ctxKey{}).(string); v != "worker" {
+		t.Fatal("OnAttempt's context is not the worker's")
+	}
+	if _, ok := got[0].Deadline(); ok || !deliverHadDeadline {
+		t.Fatalf("OnAttempt's context has a deadline (Deliver's had one: %v)", deliverHadDeadline)
 	}
 }

@@ -94,6 +94,10 @@ type Result struct {
 // direct children of the root; signers sign in turn, each over the root as
 // the previous signer left it (so the last signature covers the earlier
 // ones), and are verified outermost first. Errors are *problem.Error.
+//
+// Verify only reads doc: whatever the outcome, doc is left as the caller
+// gave it (the rearranging that verification needs happens on a copy), and
+// Result.Root shares no element with it.
 func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 	root := doc.Root()
 	sigs := signatureChildren(root)
@@ -122,8 +126,10 @@ func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 	}
 
 	// Outermost first: each Validate returns the signed content without the
-	// signature it checked, which still holds the earlier signatures.
-	current := root
+	// signature it checked, which still holds the earlier signatures. The
+	// loop moves signatures within its content, so it starts on a copy of
+	// the root.
+	current := root.Copy()
 	for i := len(sigs) - 1; i >= 0; i-- {
 		inner := signatureChildren(current)
 		if len(inner) != i+1 {

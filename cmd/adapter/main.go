@@ -11,11 +11,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/app"
 	"github.com/kbnn/dvc/adapter/config"
@@ -23,67 +26,147 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, assemble)
+	stop()
+	var usage usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &usage):
+		os.Exit(2) // the flag set printed the mistake and the usage
+	default:
 		fmt.Fprintln(os.Stderr, "adapter:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	path := flag.String("config", "", "configuration file (default: the embedded configs/local.yaml)")
-	flag.Parse()
-	var (
-		cfg *config.Config
-		err error
-	)
-	if *path == "" {
-		cfg, err = config.Load(configs.Local, os.LookupEnv)
-	} else {
-		cfg, err = config.LoadFile(*path)
+// usageError is a command line the flags did not accept.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// worker is what run needs of the delivery workers.
+type worker interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// parts is an assembled adapter as run serves it.
+type parts struct {
+	handler  http.Handler
+	delivery worker
+	close    func() error // releases the stores' connections
+}
+
+// assemble builds the adapter's parts with app.New.
+func assemble(cfg *config.Config, o app.Options) (*parts, error) {
+	a, err := app.New(cfg, o)
+	if err != nil {
+		return nil, err
 	}
+	return &parts{handler: a.Handler, delivery: a.Delivery, close: a.Close}, nil
+}
+
+// run reads the command line and the configuration (env gives the
+// DVC_* overrides), assembles the adapter with build and serves it until
+// ctx ends or the listener fails. Either way the delivery workers are
+// stopped (draining the deliveries in flight) and the stores closed before
+// it returns; the error is the listener's, nil after a clean shutdown.
+func run(ctx context.Context, args []string, env func(string) (string, bool), stdout io.Writer,
+	build func(*config.Config, app.Options) (*parts, error)) error {
+	flags := flag.NewFlagSet("adapter", flag.ContinueOnError)
+	path := flags.String("config", "", "configuration file (default: the embedded configs/local.yaml)")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	raw := configs.Local
+	if *path != "" {
+		var err error
+		if raw, err = os.ReadFile(*path); err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+	}
+	cfg, err := config.Load(raw, env)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: level(cfg.Log.Level)}))
 	slog.SetDefault(log)
-	a, err := app.New(cfg, app.Options{Log: log, Hook: crashHook()})
+	p, err := build(cfg, app.Options{Log: log, Hook: crashHook()})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if err := a.Close(); err != nil {
+		if err := p.close(); err != nil {
 			log.Warn("store connections not closed cleanly", "err", err)
 		}
 	}()
-	srv := &http.Server{
-		Addr: cfg.Server.Addr, Handler: a.Handler,
-		ReadTimeout: cfg.Server.ReadTimeout, WriteTimeout: cfg.Server.WriteTimeout,
-		ReadHeaderTimeout: cfg.Server.ReadTimeout,
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := a.Delivery.Start(context.Background()); err != nil {
+	log.Info("adapter listening", "addr", cfg.Server.Addr, "procedures", len(cfg.Procedures))
+	return serve(ctx, newServer(cfg.Server, p.handler), ln, p.delivery, cfg.Server.ShutdownTimeout, log)
+}
+
+// newServer is the adapter's HTTP server. A keep-alive connection may stay
+// idle for twice the read timeout: long enough for a client's next request,
+// short enough that idle connections do not pile up.
+func newServer(c config.Server, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr: c.Addr, Handler: h,
+		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
+		ReadHeaderTimeout: c.ReadTimeout,
+		IdleTimeout:       2 * c.ReadTimeout,
+	}
+}
+
+// server is what serve needs of an *http.Server.
+type server interface {
+	Serve(ln net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+// serve starts the delivery workers and srv on ln, and runs until ctx ends
+// or srv fails. Then it shuts srv down, waits for its goroutine to return,
+// and stops the workers, all within shutdownTimeout. It returns srv's error
+// (nil when srv stopped because of the shutdown) joined with a failed
+// shutdown's.
+func serve(ctx context.Context, srv server, ln net.Listener, delivery worker, shutdownTimeout time.Duration, log *slog.Logger) error {
+	if err := delivery.Start(context.Background()); err != nil {
+		_ = ln.Close()
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("adapter listening", "addr", cfg.Server.Addr, "procedures", len(cfg.Procedures))
+	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	running := true
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
+		running = false
+		log.Error("listener failed, stopping", "err", serveErr, "drain", shutdownTimeout.String())
 	case <-ctx.Done():
+		log.Info("shutting down", "drain", shutdownTimeout.String())
 	}
-	log.Info("shutting down", "drain", cfg.Server.ShutdownTimeout.String())
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	shutErr := srv.Shutdown(sctx)
+	if running {
+		// Serve returns once Shutdown has closed the listener.
+		serveErr = <-errc
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
 	}
 	// Finish the deliveries in flight; what is left waits in the outbox.
-	if err := a.Delivery.Stop(sctx); err != nil {
+	if err := delivery.Stop(sctx); err != nil {
 		log.Warn("delivery workers did not drain in time", "err", err)
 	}
-	return nil
+	return errors.Join(serveErr, shutErr)
 }
 
 func level(s string) slog.Level {

@@ -34,7 +34,7 @@ type results struct {
 	got []outbox.Result
 }
 
-func (r *results) add(_ outbox.Delivery, res outbox.Result, _ error) {
+func (r *results) add(_ context.Context, _ outbox.Delivery, res outbox.Result, _ error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.got = append(r.got, res)
@@ -201,7 +201,7 @@ func runWorker(t *testing.T, newStore Factory) {
 		var errs []error
 		w, err := outbox.NewWorker(s, outbox.WorkerConfig{Name: "w", Now: c.Now, Rand: func() float64 { return 0.5 },
 			Deliver: func(context.Context, outbox.Delivery) error { panic("portal client bug") },
-			OnAttempt: func(_ outbox.Delivery, _ outbox.Result, err error) {
+			OnAttempt: func(_ context.Context, _ outbox.Delivery, _ outbox.Result, err error) {
 				errs = append(errs, err)
 			}})
 		if err != nil {
