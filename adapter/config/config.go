@@ -343,33 +343,10 @@ func (c *Config) defaults() {
 // defaults fills the zero fields with adapter/upstream's defaults, so that
 // the loaded configuration shows the values in force.
 func (r *Resilience) defaults() {
-	if r.Window == 0 {
-		r.Window = upstream.DefaultWindow
-	}
-	if r.MinRequests == 0 {
-		r.MinRequests = upstream.DefaultMinRequests
-	}
-	if r.FailureRatio == 0 {
-		r.FailureRatio = upstream.DefaultFailureRatio
-	}
-	if r.OpenTimeout == 0 {
-		r.OpenTimeout = upstream.DefaultOpenTimeout
-	}
-	if r.HalfOpenMax == 0 {
-		r.HalfOpenMax = upstream.DefaultHalfOpenMax
-	}
-	if r.MaxConcurrent == 0 {
-		r.MaxConcurrent = upstream.DefaultMaxConcurrent
-	}
-	if r.Retries == 0 {
-		r.Retries = upstream.DefaultRetries
-	}
-	if r.BaseDelay == 0 {
-		r.BaseDelay = upstream.DefaultBaseDelay
-	}
-	if r.MaxDelay == 0 {
-		r.MaxDelay = upstream.DefaultMaxDelay
-	}
+	d := r.Settings().WithDefaults()
+	r.Window, r.MinRequests, r.FailureRatio, r.OpenTimeout = d.Window, d.MinRequests, d.FailureRatio, d.OpenTimeout
+	r.HalfOpenMax, r.MaxConcurrent, r.Retries = d.HalfOpenMax, d.MaxConcurrent, d.Retries
+	r.BaseDelay, r.MaxDelay = d.BaseDelay, d.MaxDelay
 }
 
 // Problem is one invalid key.

@@ -204,22 +204,26 @@ func (m *Memory) pop(x *mDossier, now time.Time) {
 
 // Retry implements Store.
 func (m *Memory) Retry(_ context.Context, d Delivery, at time.Time, reason string) error {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	x, e, err := m.held(d)
-	if err != nil {
-		return err
-	}
-	e.endAttempt(Attempt{At: now, Worker: x.worker, Outcome: OutcomeRetry, Reason: reason})
-	x.state = mWaiting
-	x.gen++
-	heap.Push(&m.waiting, timed{at: at, d: x, gen: x.gen})
-	return nil
+	return m.endTurn(d, OutcomeRetry, reason, func(x *mDossier, _ *mEvent, _ time.Time) {
+		x.state = mWaiting
+		x.gen++
+		heap.Push(&m.waiting, timed{at: at, d: x, gen: x.gen})
+	})
 }
 
 // DeadLetter implements Store.
 func (m *Memory) DeadLetter(_ context.Context, d Delivery, reason string) error {
+	return m.endTurn(d, OutcomeDeadLetter, reason, func(x *mDossier, e *mEvent, now time.Time) {
+		e.reason, e.deadAt = reason, now
+		x.state, x.deadKey = mBlocked, DeadKey(now, x.name, e.ID)
+		x.gen++
+		m.dead[x.deadKey] = x
+	})
+}
+
+// endTurn records the end of the held delivery d's attempt with outcome and
+// reason, then lets then move its dossier on, all under the lock.
+func (m *Memory) endTurn(d Delivery, outcome Outcome, reason string, then func(x *mDossier, e *mEvent, now time.Time)) error {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -227,11 +231,8 @@ func (m *Memory) DeadLetter(_ context.Context, d Delivery, reason string) error 
 	if err != nil {
 		return err
 	}
-	e.endAttempt(Attempt{At: now, Worker: x.worker, Outcome: OutcomeDeadLetter, Reason: reason})
-	e.reason, e.deadAt = reason, now
-	x.state, x.deadKey = mBlocked, DeadKey(now, x.name, e.ID)
-	x.gen++
-	m.dead[x.deadKey] = x
+	e.endAttempt(Attempt{At: now, Worker: x.worker, Outcome: outcome, Reason: reason})
+	then(x, e, now)
 	return nil
 }
 

@@ -253,7 +253,7 @@ func TestSleepCtx(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	d := Settings{}.withDefaults()
+	d := Settings{}.WithDefaults()
 	want := Settings{Window: 30 * time.Second, MinRequests: 20, FailureRatio: 0.5, OpenTimeout: 15 * time.Second,
 		HalfOpenMax: 3, MaxConcurrent: 64, Retries: 2, BaseDelay: 100 * time.Millisecond, MaxDelay: 2 * time.Second}
 	if d != want {
@@ -261,7 +261,7 @@ func TestSettings(t *testing.T) {
 	}
 	set := Settings{Window: time.Minute, MinRequests: 1, FailureRatio: 0.1, OpenTimeout: time.Second,
 		HalfOpenMax: 1, MaxConcurrent: 1, Retries: -1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}
-	if got := set.withDefaults(); got != set {
+	if got := set.WithDefaults(); got != set {
 		t.Errorf("withDefaults changed set values: %+v, want %+v", got, set)
 	}
 	g := mustGroup(t, "treasury", Settings{Window: time.Minute})
@@ -364,7 +364,7 @@ func TestSettingsValid(t *testing.T) {
 		s    Settings
 		want func(Settings) bool
 	}{
-		{"zero is every default", Settings{}, func(g Settings) bool { return g == Settings{}.withDefaults() }},
+		{"zero is every default", Settings{}, func(g Settings) bool { return g == Settings{}.WithDefaults() }},
 		{"no retries", Settings{Retries: -1}, func(g Settings) bool { return g.Retries == -1 }},
 		{"ratio 1", Settings{FailureRatio: 1}, func(g Settings) bool { return g.FailureRatio == 1 }},
 		{"max equal to base", Settings{BaseDelay: time.Second, MaxDelay: time.Second},

@@ -124,16 +124,16 @@ func (s Settings) Validate() error {
 		bad("MaxDelay", positive)
 	}
 	if s.BaseDelay >= 0 && s.MaxDelay >= 0 {
-		if d := s.withDefaults(); d.MaxDelay < d.BaseDelay {
+		if d := s.WithDefaults(); d.MaxDelay < d.BaseDelay {
 			bad("MaxDelay", fmt.Sprintf("%s is below the base delay %s (both after defaults)", d.MaxDelay, d.BaseDelay))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// withDefaults returns s with every zero field set to its default. It is meant for settings
+// WithDefaults returns s with every zero field set to its default. It is meant for settings
 // that Validate accepts.
-func (s Settings) withDefaults() Settings {
+func (s Settings) WithDefaults() Settings {
 	if s.Window == 0 {
 		s.Window = DefaultWindow
 	}
@@ -293,7 +293,7 @@ func NewGroup(service string, s Settings, opts ...Option) (*Group, error) {
 	}
 	g := &Group{
 		service:   service,
-		s:         s.withDefaults(),
+		s:         s.WithDefaults(),
 		classify:  DefaultClassify,
 		now:       time.Now,
 		randN:     rand.Int64N,

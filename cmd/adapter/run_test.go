@@ -97,7 +97,7 @@ func TestRunAddressInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
+	defer func() { _ = taken.Close() }()
 	rec := &recorder{}
 	closed := 0
 	build := func(cfg *config.Config, o app.Options) (*parts, error) {
@@ -141,7 +141,7 @@ func TestServeListenerFailureStopsDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	rec := &recorder{}
 	err = serve(t.Context(), newServer(config.Server{ReadTimeout: time.Second}, http.NotFoundHandler()),
 		brokenListener{ln}, rec, 10*time.Second, discard())
@@ -209,7 +209,7 @@ func TestServeShutdownIsClean(t *testing.T) {
 		t.Fatalf("delivery calls %v (stop context %v)", got, rec.stopErr)
 	}
 	if c, err := net.Dial("tcp", ln.Addr().String()); err == nil {
-		c.Close()
+		_ = c.Close()
 		t.Fatal("the listener still accepts connections")
 	}
 }
