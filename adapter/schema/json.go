@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/text"
 	"io"
 
 	"github.com/kbnn/dvc/adapter/problem"
@@ -16,7 +17,18 @@ const MaxJSONDepth = 32
 // DecodeJSON reads one JSON value: numbers stay json.Number, duplicate keys
 // and trailing data are refused (a signer and the adapter must never read
 // different values from the same signed bytes), nesting is bounded.
+//
+// The body must be UTF-8 (RFC 8259 §8.1): invalid bytes are refused with
+// their offset instead of being read as U+FFFD, since a unit's software that
+// sends another encoding would otherwise have its text silently altered. A
+// UTF-8 byte-order mark before the value is accepted and skipped (the bytes a
+// signature covers are never rewritten; only the reading starts after it).
 func DecodeJSON(body []byte) (any, error) {
+	body, _ = text.SkipBOM(body)
+	if off, ok := text.InvalidUTF8(body); !ok {
+		return nil, problem.New(problem.MalformedBody, fmt.Sprintf(
+			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the JSON body in UTF-8.", off))
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	v, err := decodeValue(dec, 0)

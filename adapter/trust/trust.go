@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/text"
 	"os"
 	"time"
 
@@ -43,7 +44,8 @@ type crl struct {
 }
 
 // Options configure a Store. Roles maps a certificate title (the subject's
-// 2.5.4.12 attribute, compared exactly) to a role name.
+// 2.5.4.12 attribute, compared in Unicode normalization form C) to a role
+// name.
 type Options struct {
 	Roots         []*x509.Certificate
 	Intermediates []*x509.Certificate
@@ -57,7 +59,10 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("trust: no root certificate configured")
 	}
 	s := &Store{roots: x509.NewCertPool(), intermediates: o.Intermediates,
-		crls: map[string]*crl{}, roles: o.Roles}
+		crls: map[string]*crl{}, roles: map[string]string{}}
+	for title, role := range o.Roles {
+		s.roles[text.NFC(title)] = role
+	}
 	for _, r := range o.Roots {
 		s.roots.AddCert(r)
 	}
@@ -140,12 +145,13 @@ func (s *Store) checkRevocation(chain []*x509.Certificate, at time.Time) error {
 	return nil
 }
 
-// Title returns the subject's title attribute (2.5.4.12), or "".
+// Title returns the subject's title attribute (2.5.4.12) in Unicode
+// normalization form C, or "".
 func Title(c *x509.Certificate) string {
 	for _, n := range c.Subject.Names {
 		if n.Type.Equal(oidTitle) {
 			if v, ok := n.Value.(string); ok {
-				return v
+				return text.NFC(v)
 			}
 		}
 	}

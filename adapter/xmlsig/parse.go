@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/text"
 	"io"
 	"strings"
 
@@ -46,8 +47,18 @@ func (l Limits) withDefaults() Limits {
 
 // Parse checks body with a byte scanner (DOCTYPE and entity declarations,
 // depth, element count) and only then builds the tree with etree.
+//
+// A UTF-8 byte-order mark before the document (what .NET tools write by
+// default) is accepted and skipped; bytes that are not UTF-8 are refused
+// with their offset. Only the parse starts after the mark: the signatures
+// are over the canonical form of the elements, which it is not part of.
 func Parse(body []byte, lim Limits) (*etree.Document, error) {
 	lim = lim.withDefaults()
+	body, _ = text.SkipBOM(body)
+	if off, ok := text.InvalidUTF8(body); !ok {
+		return nil, problem.New(problem.MalformedBody, fmt.Sprintf(
+			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the XML document in UTF-8.", off))
+	}
 	if err := scan(body, lim); err != nil {
 		return nil, err
 	}

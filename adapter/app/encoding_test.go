@@ -1,0 +1,115 @@
+package app
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/testkit/signing"
+)
+
+func testSigners(t *testing.T) []signing.Signer {
+	t.Helper()
+	var out []signing.Signer
+	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {
+		s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", n+".crt"), filepath.Join(repo, "testdata/pki", n+".key"),
+			filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (e *env) post(t *testing.T, procedure, contentType string, body []byte, jws string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.adapter.URL+"/v1/procedures/"+procedure+"/dossiers", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer dev-portal-token")
+	req.Header.Set("Content-Type", contentType)
+	if jws != "" {
+		req.Header.Set("X-JWS-Signature", jws)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// signJSON signs body with both test signers as detached JWS.
+func signJSON(t *testing.T, body []byte) string {
+	t.Helper()
+	var sigs []string
+	for _, s := range testSigners(t) {
+		j, err := signing.SignJWS(body, "", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, j)
+	}
+	return strings.Join(sigs, ",")
+}
+
+var bom = []byte{0xEF, 0xBB, 0xBF}
+
+// What units' software sends: a byte-order mark before either form is read
+// past (the signature still covers the exact bytes), and a JSON body in
+// another encoding is refused naming the first byte that is not UTF-8.
+func TestBodyEncodings(t *testing.T) {
+	e := start(t)
+
+	t.Run("XML with a byte-order mark", func(t *testing.T) {
+		body := append(append([]byte{}, bom...), signedTemplate(t, "chi-thuong-xuyen", "G09.20-20260609-0000801")...)
+		if a := e.post(t, "chi-thuong-xuyen", "application/xml", body, ""); a.status != http.StatusAccepted {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+
+	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates/chi-thuong-xuyen/dossier.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCode := func(code string) []byte {
+		return bytes.Replace(raw, []byte("G09.20-20260609-0000001"), []byte(code), 1)
+	}
+	if !bytes.Contains(raw, []byte("G09.20-20260609-0000001")) {
+		t.Fatal("the JSON template's dossier code changed; update this test")
+	}
+
+	t.Run("JSON with a byte-order mark", func(t *testing.T) {
+		body := append(append([]byte{}, bom...), withCode("G09.20-20260609-0000802")...)
+		if a := e.post(t, "chi-thuong-xuyen", "application/json", body, signJSON(t, body)); a.status != http.StatusAccepted {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+	})
+
+	t.Run("JSON in windows-1258", func(t *testing.T) {
+		body := withCode("G09.20-20260609-0000803")
+		i := bytes.Index(body, []byte("ạ")) // U+1EA1, two bytes in windows-1258: 'a' + 0xF2
+		if i < 0 {
+			t.Fatal("the template has no ạ to re-encode")
+		}
+		body = append(append(append([]byte{}, body[:i]...), 'a', 0xF2), body[i+len("ạ"):]...)
+		a := e.post(t, "chi-thuong-xuyen", "application/json", body, signJSON(t, body))
+		if a.status != http.StatusBadRequest || a.code() != "malformed-body" {
+			t.Fatalf("%d %s", a.status, a.body)
+		}
+		if want := "byte offset " + strconv.Itoa(i+1); !strings.Contains(string(a.body), want) {
+			t.Fatalf("detail does not name %q: %s", want, a.body)
+		}
+		if n := e.docsFor(t, "G09.20-20260609-0000803"); n != 0 {
+			t.Fatalf("%d treasury documents for a refused body", n)
+		}
+	})
+}
