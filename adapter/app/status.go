@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"os"
 	"sort"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kbnn/dvc/adapter/calendar"
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
@@ -19,6 +23,8 @@ import (
 	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/webhook"
+	"github.com/kbnn/dvc/adapter/yamlfile"
+	"github.com/kbnn/dvc/configs"
 	"github.com/kbnn/dvc/mappings"
 	"github.com/kbnn/dvc/schemas"
 )
@@ -47,6 +53,10 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
+	cal, err := loadCalendar(cfg.Calendar, o.Clock(), o.Log)
+	if err != nil {
+		return nil, err
+	}
 	procs := map[string]statusflow.Procedure{}
 	ids := make([]string, 0, len(cfg.Procedures))
 	for id := range cfg.Procedures {
@@ -59,7 +69,9 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		if err != nil {
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
 		}
-		procs[id] = statusflow.Procedure{Code: pc.Code, Name: pc.Name, SLAWorkingDays: pc.SLAWorkingDays, Statuses: m}
+		procs[id] = statusflow.Procedure{Code: pc.Code, Name: pc.Name, SLAWorkingDays: pc.SLAWorkingDays, Statuses: m,
+			FieldCode: pc.Field.Code, FieldName: pc.Field.Name,
+			LoaiDoiTuong: cfg.Portal.LoaiDoiTuong, HinhThuc: cfg.Portal.HinhThuc, Calendar: cal}
 	}
 	pt, err := portalTransport(cfg.Portal, o.PortalHTTPClient)
 	if err != nil {
@@ -119,12 +131,40 @@ func errString(err error) string {
 }
 
 func portalTransport(c config.Portal, hc *http.Client) (portal.Transport, error) {
+	def, err := portal.ParseErrorClass(c.ErrorCodes.Default)
+	if err != nil {
+		return nil, fmt.Errorf("portal.errorCodes.default: %w", err)
+	}
+	codes := portal.ErrorCodes{Transient: c.ErrorCodes.Transient, SessionExpired: c.ErrorCodes.SessionExpired,
+		Permanent: c.ErrorCodes.Permanent, Default: def}
 	if c.Transport == "bearer" {
 		return portal.NewBearerTransport(portal.BearerConfig{BaseURL: c.URL, TokenURL: c.TokenURL,
 			ClientID: c.ClientID, ClientSecret: c.ClientSecret.Reveal(), MaDonVi: c.MaDonVi,
-			Timeout: c.Timeout, TransientCodes: c.TransientCodes}, hc)
+			Timeout: c.Timeout, DstCode: c.DstCode, ErrorCodes: codes}, hc)
 	}
-	return portal.NewSessionTransport(portal.SessionConfig{URL: c.URL, Username: c.Username,
-		Password: c.Password.Reveal(), MaDonVi: c.MaDonVi, Timeout: c.Timeout,
-		TransientCodes: c.TransientCodes}, hc)
+	return portal.NewSessionTransport(portal.SessionConfig{URL: c.URL, AuthURL: c.AuthURL, DstCode: c.DstCode,
+		Username: c.Username, Password: c.Password.Reveal(), MaDonVi: c.MaDonVi, Timeout: c.Timeout,
+		ErrorCodes: codes}, hc)
+}
+
+// loadCalendar reads the public holidays that due dates skip: the embedded configs/holidays,
+// or calendar.holidaysDir. A calendar that does not cover now's year (or the next, from
+// December) is logged: due dates in an uncovered year skip weekends only.
+func loadCalendar(c config.Calendar, now time.Time, log *slog.Logger) (*calendar.Calendar, error) {
+	fsys, root := configs.Holidays(), yamlfile.Root("configs/holidays")
+	if c.HolidaysDir != "" {
+		fsys, root = os.DirFS(c.HolidaysDir), yamlfile.Root(c.HolidaysDir)
+	}
+	cal, err := calendar.Load(fsys, root)
+	if err != nil {
+		return nil, fmt.Errorf("calendar.holidaysDir: %w", err)
+	}
+	for _, t := range []time.Time{now, now.AddDate(0, 1, 0)} {
+		if !cal.Covers(t) {
+			log.Warn("no public holidays known for this year: due dates skip weekends only",
+				"year", t.Year(), "holidays", string(root))
+			break
+		}
+	}
+	return cal, nil
 }

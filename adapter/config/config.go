@@ -56,6 +56,7 @@ type Config struct {
 	Portal      Portal               `yaml:"portal"`
 	Delivery    Delivery             `yaml:"delivery"`
 	Procedures  map[string]Procedure `yaml:"procedures"`
+	Calendar    Calendar             `yaml:"calendar"`
 	Log         Log                  `yaml:"log"`
 }
 
@@ -106,9 +107,41 @@ type Portal struct {
 	ClientID     string        `yaml:"clientID"`
 	ClientSecret Secret        `yaml:"clientSecret"`
 	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
-	// TransientCodes are error_code values worth retrying (none empty).
-	TransientCodes []string   `yaml:"transientCodes"`
-	Resilience     Resilience `yaml:"resilience"`
+	// AuthURL, when set (absolute http(s), session transport only), is the separate
+	// authentication endpoint of OpenCPS's variant: the login POSTs {"username","password"}
+	// to it. Empty: the login is the Login service on url.
+	AuthURL string `yaml:"authURL"`
+	// DstCode, when set, is sent as the dstcode header on every request, logins included:
+	// visible ASCII without spaces, at most 128 characters.
+	DstCode    string           `yaml:"dstCode"`
+	ErrorCodes PortalErrorCodes `yaml:"errorCodes"`
+	// LoaiDoiTuong is the applicant type sent in every full dossier: "1" (citizen) or "2"
+	// (organisation); zero: default "2". Budget-using units are organisations; that the portal
+	// files them under "2" is assumed.
+	LoaiDoiTuong string `yaml:"loaiDoiTuong"`
+	// HinhThuc is the form of hand-back sent in every full dossier: "0" or "1" (OpenCPS sends
+	// "1" when the result goes by post); zero: default "0".
+	HinhThuc   string     `yaml:"hinhThuc"`
+	Resilience Resilience `yaml:"resilience"`
+}
+
+// PortalErrorCodes sorts the portal's error_code values into classes: transient (retry with
+// backoff), sessionExpired (log in again once and repeat the call once), permanent (a dead
+// letter at once). A code is listed in one class at most, never "0" or "00"; a code listed
+// nowhere takes Default.
+type PortalErrorCodes struct {
+	Transient      []string `yaml:"transient"`
+	SessionExpired []string `yaml:"sessionExpired"` // empty: default ["-1"]
+	Permanent      []string `yaml:"permanent"`
+	Default        string   `yaml:"default"` // permanent or transient; zero: default permanent
+}
+
+// Calendar configures the working days that due dates count.
+type Calendar struct {
+	// HolidaysDir is a directory of <year>.yaml public-holiday files (the format of
+	// configs/holidays) read instead of the embedded configs/holidays. Empty: the embedded
+	// files.
+	HolidaysDir string `yaml:"holidaysDir"`
 }
 
 // Delivery configures the outbox workers that carry status to the portal.
@@ -192,6 +225,16 @@ type Procedure struct {
 	SLAWorkingDays int           `yaml:"slaWorkingDays"` // processing time, 1 to 365 working days; required
 	RequiredRoles  []string      `yaml:"requiredRoles"`  // roles of signatures.roles, each once
 	Deadline       time.Duration `yaml:"deadline"`       // treasury call deadline, at least 100ms; zero: default 20s
+	// Field is the procedure's field (lĩnh vực) on the portal, sent as MaLinhVuc and
+	// TenLinhVuc: both or neither.
+	Field ProcedureField `yaml:"field"`
+}
+
+// ProcedureField is a field of the national procedure catalogue (the LINHVUCTHUCHIEN of
+// the portal's LayThuTuc answer).
+type ProcedureField struct {
+	Code string `yaml:"code"` // MaLinhVuc, without surrounding spaces
+	Name string `yaml:"name"` // TenLinhVuc, without surrounding spaces
 }
 
 // Store selects where shared state lives.
@@ -305,6 +348,18 @@ func (c *Config) defaults() {
 		c.Portal.Transport = "session"
 	}
 	def(&c.Portal.Timeout, 10*time.Second)
+	if len(c.Portal.ErrorCodes.SessionExpired) == 0 {
+		c.Portal.ErrorCodes.SessionExpired = []string{"-1"}
+	}
+	if c.Portal.ErrorCodes.Default == "" {
+		c.Portal.ErrorCodes.Default = "permanent"
+	}
+	if c.Portal.LoaiDoiTuong == "" {
+		c.Portal.LoaiDoiTuong = "2"
+	}
+	if c.Portal.HinhThuc == "" {
+		c.Portal.HinhThuc = "0"
+	}
 	c.Portal.Resilience.defaults()
 	if c.Delivery.Workers == 0 {
 		c.Delivery.Workers = 4
@@ -426,6 +481,7 @@ func (c *Config) Validate() error {
 	c.validatePortal(&ps)
 	c.validateDelivery(&ps)
 	c.validateProcedures(&ps)
+	c.validateCalendar(&ps)
 	c.validateLog(&ps)
 	if len(ps) == 0 {
 		return nil
@@ -667,12 +723,66 @@ func (c *Config) validatePortal(ps *problems) {
 	ps.httpURL("portal.url", p.URL)
 	ps.required("portal.maDonVi", p.MaDonVi)
 	ps.positive("portal.timeout", p.Timeout)
-	for i, code := range p.TransientCodes {
-		if strings.TrimSpace(code) == "" {
-			ps.bad(fmt.Sprintf("portal.transientCodes[%d]", i), "must not be empty")
+	if p.AuthURL != "" {
+		if p.Transport != "session" {
+			ps.bad("portal.authURL", "is only used with portal.transport session; leave it empty")
+		} else {
+			ps.httpURL("portal.authURL", p.AuthURL)
 		}
 	}
+	if !validDstCode(p.DstCode) {
+		ps.bad("portal.dstCode", "must be visible ASCII without spaces, at most 128 characters")
+	}
+	validateErrorCodes(ps, p.ErrorCodes)
+	if p.LoaiDoiTuong != "1" && p.LoaiDoiTuong != "2" {
+		ps.bad("portal.loaiDoiTuong", `must be "1" (citizen) or "2" (organisation)`)
+	}
+	if p.HinhThuc != "0" && p.HinhThuc != "1" {
+		ps.bad("portal.hinhThuc", `must be "0" or "1"`)
+	}
 	validateResilience(ps, "portal.resilience", p.Resilience)
+}
+
+// validDstCode reports whether v can be sent as the dstcode header as it is.
+func validDstCode(v string) bool {
+	if len(v) > 128 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// validateErrorCodes checks the classes of portal.errorCodes: every code set, never a success
+// code, in one class at most; the default permanent or transient.
+func validateErrorCodes(ps *problems, e PortalErrorCodes) {
+	first := map[string]string{} // code -> the key of the class that lists it
+	for _, class := range []struct {
+		key   string
+		codes []string
+	}{{"portal.errorCodes.transient", e.Transient}, {"portal.errorCodes.sessionExpired", e.SessionExpired},
+		{"portal.errorCodes.permanent", e.Permanent}} {
+		for i, code := range class.codes {
+			k := fmt.Sprintf("%s[%d]", class.key, i)
+			prev, listed := first[code]
+			switch {
+			case strings.TrimSpace(code) == "" || strings.TrimSpace(code) != code:
+				ps.bad(k, "must be an error code without surrounding spaces")
+			case code == "0" || code == "00":
+				ps.badf(k, "%q is a success code", code)
+			case listed && prev != class.key:
+				ps.badf(k, "%q is already listed in %s", code, prev)
+			default:
+				first[code] = class.key
+			}
+		}
+	}
+	if e.Default != "permanent" && e.Default != "transient" {
+		ps.bad("portal.errorCodes.default", "must be permanent or transient (the class of a code listed nowhere)")
+	}
 }
 
 func (c *Config) validateDelivery(ps *problems) {
@@ -726,6 +836,7 @@ func (c *Config) validateProcedures(ps *problems) {
 		if p.Deadline < 100*time.Millisecond {
 			ps.bad(k+".deadline", "must be at least 100ms (zero means the default)")
 		}
+		validateField(ps, k+".field", p.Field)
 		listed := map[string]bool{}
 		for i, r := range p.RequiredRoles {
 			rk := fmt.Sprintf("%s.requiredRoles[%d]", k, i)
@@ -740,6 +851,31 @@ func (c *Config) validateProcedures(ps *problems) {
 		if limit := c.Signatures.MaxSignatures; limit >= 1 && len(listed) > limit {
 			ps.badf(k+".requiredRoles", "needs %d signatures, each from a different certificate, more than signatures.maxSignatures (%d)", len(listed), limit)
 		}
+	}
+}
+
+// validateField checks a procedure's field: both code and name, or neither, without
+// surrounding spaces.
+func validateField(ps *problems, key string, f ProcedureField) {
+	code, name := key+".code", key+".name"
+	for _, v := range []struct{ key, value, other, otherKey string }{
+		{code, f.Code, f.Name, name}, {name, f.Name, f.Code, code}} {
+		switch {
+		case strings.TrimSpace(v.value) != v.value:
+			ps.bad(v.key, "must not have surrounding spaces")
+		case v.value == "" && v.other != "":
+			ps.badf(v.key, "must be set when %s is (MaLinhVuc and TenLinhVuc go together)", v.otherKey)
+		}
+	}
+}
+
+func (c *Config) validateCalendar(ps *problems) {
+	dir := c.Calendar.HolidaysDir
+	if dir == "" {
+		return
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		ps.bad("calendar.holidaysDir", "must be a directory of <year>.yaml holiday files (empty: the embedded configs/holidays)")
 	}
 }
 

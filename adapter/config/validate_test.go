@@ -166,7 +166,23 @@ var invalidRows = []struct {
 	{"bearer without client secret", "portal.clientSecret", func(c *Config) { bearer(c); c.Portal.ClientSecret = "" }},
 	{"no unit code", "portal.maDonVi", func(c *Config) { c.Portal.MaDonVi = "" }},
 	{"negative portal timeout", "portal.timeout", func(c *Config) { c.Portal.Timeout = -time.Second }},
-	{"empty transient code", "portal.transientCodes[1]", func(c *Config) { c.Portal.TransientCodes = []string{"99", " "} }},
+	{"auth URL relative", "portal.authURL", func(c *Config) { c.Portal.AuthURL = "/auth" }},
+	{"auth URL with bearer", "portal.authURL", func(c *Config) { bearer(c); c.Portal.AuthURL = "https://portal.example/auth" }},
+	{"dst code with a space", "portal.dstCode", func(c *Config) { c.Portal.DstCode = "000.00 G09" }},
+	{"dst code too long", "portal.dstCode", func(c *Config) { c.Portal.DstCode = strings.Repeat("G", 129) }},
+	{"empty transient code", "portal.errorCodes.transient[1]", func(c *Config) { c.Portal.ErrorCodes.Transient = []string{"99", " "} }},
+	{"padded transient code", "portal.errorCodes.transient[0]", func(c *Config) { c.Portal.ErrorCodes.Transient = []string{" 99"} }},
+	{"success code as session expired", "portal.errorCodes.sessionExpired[1]", func(c *Config) {
+		c.Portal.ErrorCodes.SessionExpired = []string{"-1", "00"}
+	}},
+	{"code in two classes", "portal.errorCodes.permanent[1]", func(c *Config) {
+		c.Portal.ErrorCodes.Transient, c.Portal.ErrorCodes.Permanent = []string{"99"}, []string{"-3", "99"}
+	}},
+	{"session code also permanent", "portal.errorCodes.permanent[0]", func(c *Config) { c.Portal.ErrorCodes.Permanent = []string{"-1"} }},
+	{"success code as permanent", "portal.errorCodes.permanent[0]", func(c *Config) { c.Portal.ErrorCodes.Permanent = []string{"0"} }},
+	{"default class", "portal.errorCodes.default", func(c *Config) { c.Portal.ErrorCodes.Default = "sessionExpired" }},
+	{"applicant type", "portal.loaiDoiTuong", func(c *Config) { c.Portal.LoaiDoiTuong = "3" }},
+	{"hand-back form", "portal.hinhThuc", func(c *Config) { c.Portal.HinhThuc = "2" }},
 	{"portal window", "portal.resilience.window", func(c *Config) { c.Portal.Resilience.Window = -time.Second }},
 	{"portal ratio", "portal.resilience.failureRatio", func(c *Config) { c.Portal.Resilience.FailureRatio = 2 }},
 	{"portal ratio infinite", "portal.resilience.failureRatio", func(c *Config) { c.Portal.Resilience.FailureRatio = math.Inf(1) }},
@@ -207,10 +223,25 @@ var invalidRows = []struct {
 	{"role twice", "procedures.tai-khoan.requiredRoles[1]", func(c *Config) {
 		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "chu-tai-khoan"} })
 	}},
+	{"field code without name", "procedures.tai-khoan.field.name", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Field = ProcedureField{Code: "KBNN"} })
+	}},
+	{"field name without code", "procedures.tai-khoan.field.code", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Field = ProcedureField{Name: "Kho bạc Nhà nước"} })
+	}},
+	{"field code spaces", "procedures.tai-khoan.field.code", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Field.Code = "KBNN " })
+	}},
+	{"field name spaces", "procedures.tai-khoan.field.name", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Field.Name = " Kho bạc" })
+	}},
 	{"more roles than signatures", "procedures.tai-khoan.requiredRoles", func(c *Config) {
 		c.Signatures.Roles["Thu quy"], c.Signatures.MaxSignatures = "thu-quy", 2
 		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "ke-toan-truong", "thu-quy"} })
 	}},
+
+	{"holidays directory missing", "calendar.holidaysDir", func(c *Config) { c.Calendar.HolidaysDir = "/no-such-holidays-dir" }},
+	{"holidays directory is a file", "calendar.holidaysDir", func(c *Config) { c.Calendar.HolidaysDir = "validate_test.go" }},
 
 	{"log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
 }
@@ -392,6 +423,10 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"callbacks.tolerance", "0s", func(c *Config) any { return c.Callbacks.Tolerance }, 5 * time.Minute},
 		{"portal.transport", "", func(c *Config) any { return c.Portal.Transport }, "session"},
 		{"portal.timeout", "0s", func(c *Config) any { return c.Portal.Timeout }, 10 * time.Second},
+		{"portal.errorCodes.sessionExpired", []string{}, func(c *Config) any { return c.Portal.ErrorCodes.SessionExpired }, []string{"-1"}},
+		{"portal.errorCodes.default", "", func(c *Config) any { return c.Portal.ErrorCodes.Default }, "permanent"},
+		{"portal.loaiDoiTuong", "", func(c *Config) any { return c.Portal.LoaiDoiTuong }, "2"},
+		{"portal.hinhThuc", "", func(c *Config) any { return c.Portal.HinhThuc }, "0"},
 		{"portal.resilience.window", "0s", func(c *Config) any { return c.Portal.Resilience.Window }, 30 * time.Second},
 		{"portal.resilience.minRequests", 0, func(c *Config) any { return c.Portal.Resilience.MinRequests }, uint32(20)},
 		{"portal.resilience.failureRatio", 0.0, func(c *Config) any { return c.Portal.Resilience.FailureRatio }, 0.5},
@@ -440,6 +475,12 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 			"store.redis.masterName": "m", "store.redis.db": 3}},
 		{"listener on every interface", map[string]any{"server.addr": ":8080"}},
 		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},
+		{"OpenCPS login", map[string]any{"portal.authURL": "https://portal.example/auth", "portal.dstCode": "000.00.00.G09"}},
+		{"unlisted codes transient", map[string]any{"portal.errorCodes.default": "transient", "portal.errorCodes.permanent": []string{"-3", "-4"},
+			"portal.errorCodes.transient": []string{"99"}, "portal.errorCodes.sessionExpired": []string{"-1", "401"}}},
+		{"citizen, by post", map[string]any{"portal.loaiDoiTuong": "1", "portal.hinhThuc": "1"}},
+		{"procedure without a field", map[string]any{"procedures.tai-khoan.field": map[string]any{}}},
+		{"holidays from a directory", map[string]any{"calendar.holidaysDir": "../../configs/holidays"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -505,7 +546,10 @@ func TestEnvironmentValueNamesKey(t *testing.T) {
 		{"DVC_PORTAL_RESILIENCE_FAILURERATIO", "NaN", "portal.resilience.failureRatio"},
 		{"DVC_PORTAL_RESILIENCE_MAXCONCURRENT", "-1", "portal.resilience.maxConcurrent"},
 		{"DVC_PORTAL_URL", "/api", "portal.url"},
-		{"DVC_PORTAL_TRANSIENTCODES", "99,,98", "portal.transientCodes[1]"},
+		{"DVC_PORTAL_ERRORCODES_TRANSIENT", "99,,98", "portal.errorCodes.transient[1]"},
+		{"DVC_PORTAL_ERRORCODES_DEFAULT", "retry", "portal.errorCodes.default"},
+		{"DVC_PORTAL_DSTCODE", "a b", "portal.dstCode"},
+		{"DVC_CALENDAR_HOLIDAYSDIR", "/no-such-holidays-dir", "calendar.holidaysDir"},
 		{"DVC_STORE_KIND", "redis", "store.redis.addrs"},
 		{"DVC_STORE_REDIS_POOLSIZE", "-1", "store.redis.poolSize"},
 		{"DVC_STORE_REDIS_KEYPREFIX", "{dvc}:", "store.redis.keyPrefix"},

@@ -95,13 +95,14 @@ type exchange struct {
 
 // httpDoer sends requests with a bound on answer bodies; both transports embed one.
 type httpDoer struct {
-	hc        *http.Client
-	maxBody   int64
-	clock     func() time.Time
-	transient map[string]bool // error codes that are transient
+	hc      *http.Client
+	maxBody int64
+	clock   func() time.Time
+	codes   codeTable
+	dstCode string // the dstcode header of every request, when not empty
 }
 
-func newHTTPDoer(hc *http.Client, maxBody int64, clock func() time.Time, transient []string) httpDoer {
+func newHTTPDoer(hc *http.Client, maxBody int64, clock func() time.Time, codes codeTable, dstCode string) httpDoer {
 	c := &http.Client{}
 	if hc != nil {
 		cp := *hc
@@ -114,17 +115,21 @@ func newHTTPDoer(hc *http.Client, maxBody int64, clock func() time.Time, transie
 	if clock == nil {
 		clock = time.Now
 	}
-	set := make(map[string]bool, len(transient))
-	for _, code := range transient {
-		set[strings.TrimSpace(code)] = true
-	}
-	return httpDoer{hc: c, maxBody: maxBody, clock: clock, transient: set}
+	return httpDoer{hc: c, maxBody: maxBody, clock: clock, codes: codes, dstCode: dstCode}
 }
+
+// HeaderDstCode names the header that carries the destination code on the data-sharing
+// platform, on every request when one is configured (OpenCPS's DVCQGIntegrationActionImpl
+// sends it on its login and on every service call).
+const HeaderDstCode = "dstcode"
 
 // do sends req and reads its answer. Transport failures are errors; every HTTP answer is
 // returned for the caller to interpret.
 func (d httpDoer) do(op string, req *http.Request) (exchange, error) {
 	req.Header.Set("Accept", "application/json")
+	if d.dstCode != "" {
+		req.Header.Set(HeaderDstCode, d.dstCode)
+	}
 	resp, err := d.hc.Do(req)
 	if err != nil {
 		return exchange{}, transportError(op, err)
@@ -142,7 +147,7 @@ func (d httpDoer) do(op string, req *http.Request) (exchange, error) {
 }
 
 // interpret classifies a service answer: 429/5xx, 401/403 (a gateway refusing the caller),
-// then the error_code. A non-2xx answer with a non-success error_code is a *PortalError too;
+// then the error_code, whose class comes from the transport's ErrorCodes. A non-2xx answer with a non-success error_code is a *PortalError too;
 // without one it is ErrProtocol.
 func (d httpDoer) interpret(op string, ex exchange) (Answer, error) {
 	if err := serverFailure(op, ex, d.clock()); err != nil {
@@ -163,7 +168,7 @@ func (d httpDoer) interpret(op string, ex exchange) (Answer, error) {
 		return Answer{}, &callError{op: op, kind: ErrProtocol, status: ex.status, detail: "success code with an error status"}
 	}
 	return Answer{}, &PortalError{Service: op, Code: a.Code, Message: a.Message,
-		Transient: d.transient[a.Code], HTTPStatus: ex.status}
+		Class: d.codes.of(a.Code), HTTPStatus: ex.status}
 }
 
 // marshalPayload encodes payload with the given fields set over it, never changing payload.

@@ -41,9 +41,12 @@ type BearerConfig struct {
 	// RefreshMargin is how long before its expiry a cached token is replaced; never more than
 	// half the token's lifetime. Zero: 30 seconds.
 	RefreshMargin time.Duration
-	// TransientCodes are the error codes after which the same call may succeed later.
-	// Zero: none.
-	TransientCodes []string
+	// DstCode, when not empty, is sent as the dstcode header on every request, the token
+	// request included.
+	DstCode string
+	// ErrorCodes classifies the error codes; the zero value has "-1" as the session-expired
+	// code (treated like a 401) and every other code permanent.
+	ErrorCodes ErrorCodes
 	// MaxResponseBytes bounds the body read from any answer. Zero: 1 MiB.
 	MaxResponseBytes int64
 	// Clock decides token renewal and reads Retry-After dates. Zero: time.Now.
@@ -52,8 +55,8 @@ type BearerConfig struct {
 
 // BearerTransport speaks the integration platform's variant: an OAuth2 client-credentials
 // token from TokenURL, cached until RefreshMargin before it expires, and each service POSTed
-// to BaseURL/<service> with "Authorization: Bearer". On a 401 it drops the token, gets a new
-// one and repeats the call once. Answers are classified like the session protocol's. It is safe
+// to BaseURL/<service> with "Authorization: Bearer". On a 401 or a session-expired error code
+// it drops the token, gets a new one and repeats the call once. Answers are classified like the session protocol's. It is safe
 // for concurrent use.
 type BearerTransport struct {
 	cfg  BearerConfig
@@ -84,10 +87,17 @@ func NewBearerTransport(cfg BearerConfig, httpClient *http.Client) (*BearerTrans
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if err := checkDstCode(cfg.DstCode); err != nil {
+		return nil, err
+	}
+	codes, err := cfg.ErrorCodes.table()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.RefreshMargin == 0 {
 		cfg.RefreshMargin = 30 * time.Second
 	}
-	d := newHTTPDoer(httpClient, cfg.MaxResponseBytes, cfg.Clock, cfg.TransientCodes)
+	d := newHTTPDoer(httpClient, cfg.MaxResponseBytes, cfg.Clock, codes, cfg.DstCode)
 	cfg.Clock = d.clock
 	return &BearerTransport{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), http: d,
 		tokenSem: make(chan struct{}, 1)}, nil
@@ -122,18 +132,18 @@ func (t *BearerTransport) Call(ctx context.Context, service string, payload map[
 		if err != nil {
 			return Answer{}, err
 		}
-		switch ex.status {
-		case http.StatusUnauthorized:
-			t.forget(tok)
-			if try == 1 {
-				return Answer{}, &callError{op: service, kind: ErrUnauthorized, status: ex.status,
-					detail: "token refused right after a fresh one was issued"}
-			}
-			continue
-		case http.StatusForbidden:
+		if ex.status == http.StatusForbidden {
 			return Answer{}, &callError{op: service, kind: ErrUnauthorized, status: ex.status}
 		}
-		return t.http.interpret(service, ex)
+		a, err := t.http.interpret(service, ex)
+		if !sessionRefused(err) {
+			return a, err
+		}
+		t.forget(tok)
+		if try == 1 {
+			return Answer{}, &callError{op: service, kind: ErrUnauthorized, status: ex.status,
+				detail: "token refused right after a fresh one was issued", cause: err}
+		}
 	}
 }
 
@@ -211,7 +221,7 @@ func (t *BearerTransport) requestToken(ctx context.Context) (string, time.Durati
 	}
 	decodeErr := json.Unmarshal(ex.body, &out)
 	switch {
-	case ex.status == http.StatusBadRequest || ex.status == http.StatusUnauthorized:
+	case ex.status == http.StatusBadRequest || ex.status == http.StatusUnauthorized || ex.status == http.StatusForbidden:
 		return "", 0, &callError{op: opToken, kind: ErrUnauthorized, status: ex.status, detail: out.Error}
 	case ex.status != http.StatusOK:
 		return "", 0, &callError{op: opToken, kind: ErrProtocol, status: ex.status}

@@ -5,13 +5,16 @@
 // format, and the two transports that carry them.
 //
 // A Transport sends one service call and classifies the answer. SessionTransport speaks the
-// session JSON protocol (one URL, "service" field, login for a session, re-login once when the
-// session expired); BearerTransport speaks the integration platform's variant (OAuth2
+// session JSON protocol (one URL, "service" field, a login on that URL or on a separate
+// authentication URL, an optional dstcode header on every request, re-login once when the
+// session is refused); BearerTransport speaks the integration platform's variant (OAuth2
 // client-credentials token, one path per service). Both read error_code 0, "0" and "00" as
-// success; any other code is a *PortalError, permanent unless configured transient. HTTP 429
-// and 5xx and transport failures wrap ErrUnavailable (RetryAfter tells the Retry-After);
-// deadlines and 504 wrap ErrTimeout; refused credentials (and a 401/403 that a fresh session
-// or token does not cure) wrap ErrUnauthorized; answers outside the protocol ErrProtocol.
+// success; any other code is a *PortalError whose Class comes from the configured ErrorCodes
+// (transient, session expired, permanent; a code listed nowhere takes ErrorCodes.Default).
+// HTTP 429 and 5xx and transport failures wrap ErrUnavailable (RetryAfter tells the
+// Retry-After); deadlines and 504 wrap ErrTimeout; refused credentials (and a 401 or
+// session-expired code that a fresh session or token does not cure, or a 403) wrap
+// ErrUnauthorized; answers outside the protocol ErrProtocol.
 //
 // Client runs each call through an adapter/upstream endpoint per service
 // ("portal/DongBoHoSoMC"): circuit breaker, bulkhead and, for the idempotent Lookup only,

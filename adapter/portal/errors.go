@@ -24,7 +24,8 @@ var (
 	// a 504 from a gateway). A write may or may not have taken effect.
 	ErrTimeout = errors.New("portal timed out")
 	// ErrUnauthorized: the portal refused the credentials (login or token request), or still
-	// refused the session or token right after a fresh one was obtained.
+	// refused the session or token (HTTP 401 or a session-expired code) right after a fresh
+	// one was obtained, or answered 403.
 	ErrUnauthorized = errors.New("portal refused the credentials")
 	// ErrProtocol: the answer did not follow the protocol (not a JSON object, no error_code,
 	// no session in a login answer, an unexpected HTTP status, an oversized body).
@@ -35,13 +36,14 @@ var (
 )
 
 // PortalError is an answer whose error_code is not a success code: the portal understood the
-// call and said no (or, for codes configured as transient, "not now").
+// call and said no (or, for a transient code, "not now"; for a session-expired code, "log in
+// again").
 type PortalError struct {
-	Service    string // the service called, or "Login"
-	Code       string // error_code as the portal sent it, as text ("99", "-1")
-	Message    string // the answer's message, if any
-	Transient  bool   // Code is in the transport's TransientCodes: retrying may succeed
-	HTTPStatus int    // the HTTP status of the answer (normally 200)
+	Service    string     // the service called, or "Login"
+	Code       string     // error_code as the portal sent it, as text ("99", "-1")
+	Message    string     // the answer's message, if any
+	Class      ErrorClass // what Code means, by the transport's ErrorCodes
+	HTTPStatus int        // the HTTP status of the answer (normally 200)
 }
 
 func (e *PortalError) Error() string {
@@ -100,10 +102,11 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// Permanent reports whether repeating the call cannot help: a *PortalError whose code is not
-// transient, or ErrInvalidRequest. Every other failure (unavailable, timed out, unexpected
-// answer, refused credentials, breaker open, caller gone) is worth retrying later; an outbox
-// parks a message at once only when Permanent is true.
+// Permanent reports whether repeating the call cannot help: a *PortalError of ClassPermanent,
+// or ErrInvalidRequest. Every other failure (a transient code, unavailable, timed out,
+// unexpected answer, refused credentials or a session still expired after a fresh login,
+// breaker open, caller gone) is worth retrying later; an outbox parks a message at once only
+// when Permanent is true.
 func Permanent(err error) bool {
 	if err == nil || errors.Is(err, ErrUnauthorized) {
 		return false
@@ -112,13 +115,14 @@ func Permanent(err error) bool {
 		return true
 	}
 	var pe *PortalError
-	return errors.As(err, &pe) && !pe.Transient
+	return errors.As(err, &pe) && pe.Class == ClassPermanent
 }
 
 // Classify tells the circuit breaker what an attempt's error says about the portal's health: a
-// non-transient *PortalError or refused credentials is a healthy portal saying no (Success); a
-// request refused before sending is Excluded; anything else falls back to
-// upstream.DefaultClassify (caller gone: Excluded; else Failure, retried if idempotent).
+// *PortalError that is not transient, or refused credentials, is a healthy portal saying no
+// (Success); a request refused before sending is Excluded; anything else, a transient code
+// included, falls back to upstream.DefaultClassify (caller gone: Excluded; else Failure,
+// retried if idempotent).
 func Classify(err error) upstream.Outcome {
 	var pe *PortalError
 	switch {
@@ -126,7 +130,7 @@ func Classify(err error) upstream.Outcome {
 		return upstream.Excluded
 	case errors.Is(err, ErrUnauthorized):
 		return upstream.Success
-	case errors.As(err, &pe) && !pe.Transient:
+	case errors.As(err, &pe) && pe.Class != ClassTransient:
 		return upstream.Success
 	}
 	return upstream.DefaultClassify(err)

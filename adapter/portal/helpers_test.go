@@ -29,6 +29,10 @@ type env struct {
 	logins int
 	tokens int
 	bodies map[string][]byte
+	// dst lists the dstcode header of every request, in arrival order ("" when absent).
+	dst []string
+	// loginPaths lists the path of every login (the Login service or /auth).
+	loginPaths []string
 	// intercept, when set, may answer a service call (named) in place of the simulator.
 	intercept func(w http.ResponseWriter, service string) bool
 }
@@ -50,11 +54,15 @@ func newEnv(t *testing.T, opts portalsim.Options) *env {
 			service = strings.TrimPrefix(r.URL.Path, "/api/")
 		}
 		e.mu.Lock()
+		e.dst = append(e.dst, r.Header.Get(portal.HeaderDstCode))
 		switch {
 		case r.URL.Path == "/oauth/token":
 			e.tokens++
-		case service == portal.ServiceLogin:
+		case service == portal.ServiceLogin || r.URL.Path == "/auth":
 			e.logins++
+			service = portal.ServiceLogin
+			e.bodies[service] = body
+			e.loginPaths = append(e.loginPaths, r.URL.Path)
 		default:
 			e.bodies[service] = body
 		}
@@ -79,6 +87,20 @@ func (e *env) counts() (logins, tokens int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.logins, e.tokens
+}
+
+// loginPathsSeen returns the path of every login so far.
+func (e *env) loginPathsSeen() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.loginPaths...)
+}
+
+// dstCodes returns the dstcode header of every request so far.
+func (e *env) dstCodes() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.dst...)
 }
 
 func (e *env) body(service string) map[string]any {

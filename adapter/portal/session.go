@@ -13,10 +13,6 @@ import (
 	"time"
 )
 
-// DefaultSessionExpiredCode is the error_code by which the portal (and portalsim) says that a
-// session is unknown or expired.
-const DefaultSessionExpiredCode = "-1"
-
 // DefaultTimeout bounds one Call when a config's Timeout is zero.
 const DefaultTimeout = 10 * time.Second
 
@@ -24,7 +20,15 @@ const DefaultTimeout = 10 * time.Second
 type SessionConfig struct {
 	// URL is the portal's one integration endpoint, e.g. http://127.0.0.1:8082/api. Required.
 	URL string
-	// Username and Password are sent in the Login call. Required.
+	// AuthURL, when not empty, is a separate authentication endpoint: the login is a POST of
+	// {"username","password"} to it, answered {"error_code":0,"session":"…"} (OpenCPS's
+	// variant). Empty: the login is the service call {"service":"Login","username","password"}
+	// on URL.
+	AuthURL string
+	// DstCode, when not empty, is sent as the dstcode header (the destination on the
+	// data-sharing platform) on every request, the login included.
+	DstCode string
+	// Username and Password are sent in the login. Required.
 	Username string
 	Password string
 	// MaDonVi is the caller's unit code, sent as "madonvi" in every service call. Required.
@@ -32,11 +36,9 @@ type SessionConfig struct {
 	// Timeout bounds one Call, including the login it may need and its one repetition after
 	// an expired session. Zero: 10 seconds.
 	Timeout time.Duration
-	// SessionExpiredCodes are the error codes meaning "log in again". Zero: ["-1"].
-	SessionExpiredCodes []string
-	// TransientCodes are the error codes after which the same call may succeed later
-	// (PortalError.Transient). Zero: none, every error code is permanent.
-	TransientCodes []string
+	// ErrorCodes classifies the error codes; the zero value has "-1" as the session-expired
+	// code and every other code permanent.
+	ErrorCodes ErrorCodes
 	// MaxResponseBytes bounds the body read from any answer. Zero: 1 MiB.
 	MaxResponseBytes int64
 	// Clock reads Retry-After dates. Zero: time.Now.
@@ -44,14 +46,15 @@ type SessionConfig struct {
 }
 
 // SessionTransport speaks the session JSON protocol: every call is a POST of a JSON object to
-// one URL, with the service named in its "service" field. It logs in lazily with
-// {"service":"Login","username","password"}, caches the session the answer carries, adds
-// "session" and "madonvi" to every call, and when the portal answers a session-expired code it
-// logs in again once and repeats that call once. It is safe for concurrent use.
+// one URL, with the service named in its "service" field. It logs in lazily (on URL with
+// {"service":"Login","username","password"}, or on AuthURL with {"username","password"}),
+// caches the session the answer carries and adds "session" and "madonvi" to every call. When
+// a call is answered HTTP 401 or a session-expired error code, it drops the session, logs in
+// again once and repeats that call once; a second refusal is ErrUnauthorized. It is safe for
+// concurrent use.
 type SessionTransport struct {
-	cfg     SessionConfig
-	http    httpDoer
-	expired map[string]bool
+	cfg  SessionConfig
+	http httpDoer
 
 	loginSem chan struct{} // one login at a time; waiting honours the context
 	mu       sync.Mutex    // guards session
@@ -65,6 +68,11 @@ func NewSessionTransport(cfg SessionConfig, httpClient *http.Client) (*SessionTr
 	if err := checkURL("URL", cfg.URL); err != nil {
 		return nil, err
 	}
+	if cfg.AuthURL != "" {
+		if err := checkURL("AuthURL", cfg.AuthURL); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case cfg.Username == "" || cfg.Password == "":
 		return nil, errors.New("portal: config: Username and Password are required")
@@ -73,20 +81,19 @@ func NewSessionTransport(cfg SessionConfig, httpClient *http.Client) (*SessionTr
 	case cfg.Timeout < 0 || cfg.MaxResponseBytes < 0:
 		return nil, errors.New("portal: config: Timeout and MaxResponseBytes must not be negative")
 	}
+	if err := checkDstCode(cfg.DstCode); err != nil {
+		return nil, err
+	}
+	codes, err := cfg.ErrorCodes.table()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if len(cfg.SessionExpiredCodes) == 0 {
-		cfg.SessionExpiredCodes = []string{DefaultSessionExpiredCode}
-	}
-	expired := make(map[string]bool, len(cfg.SessionExpiredCodes))
-	for _, c := range cfg.SessionExpiredCodes {
-		expired[strings.TrimSpace(c)] = true
-	}
 	return &SessionTransport{
 		cfg:      cfg,
-		http:     newHTTPDoer(httpClient, cfg.MaxResponseBytes, cfg.Clock, cfg.TransientCodes),
-		expired:  expired,
+		http:     newHTTPDoer(httpClient, cfg.MaxResponseBytes, cfg.Clock, codes, cfg.DstCode),
 		loginSem: make(chan struct{}, 1),
 	}, nil
 }
@@ -106,21 +113,31 @@ func (t *SessionTransport) Call(ctx context.Context, service string, payload map
 		if err != nil {
 			return Answer{}, err
 		}
-		a, err := t.send(ctx, service, body)
-		var pe *PortalError
-		if !errors.As(err, &pe) || !t.expired[pe.Code] {
+		a, err := t.send(ctx, service, t.cfg.URL, body)
+		if !sessionRefused(err) {
 			return a, err
 		}
 		t.forget(sess)
 		if try == 1 {
 			return Answer{}, &callError{op: service, kind: ErrUnauthorized,
-				detail: "session expired again right after a fresh login", cause: pe}
+				detail: "session refused again right after a fresh login", cause: err}
 		}
 	}
 }
 
-func (t *SessionTransport) send(ctx context.Context, op string, body []byte) (Answer, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.URL, bytes.NewReader(body))
+// sessionRefused reports whether err says that the session (or token) is no longer valid: an
+// HTTP 401, or an error code of ClassSessionExpired.
+func sessionRefused(err error) bool {
+	var pe *PortalError
+	if errors.As(err, &pe) {
+		return pe.Class == ClassSessionExpired
+	}
+	var ce *callError
+	return errors.As(err, &ce) && ce.kind == ErrUnauthorized && ce.status == http.StatusUnauthorized
+}
+
+func (t *SessionTransport) send(ctx context.Context, op, target string, body []byte) (Answer, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return Answer{}, &callError{op: op, kind: ErrInvalidRequest, cause: err}
 	}
@@ -172,13 +189,18 @@ func (t *SessionTransport) forget(sess string) {
 	}
 }
 
+// login asks for a session: on AuthURL when configured, else with the Login service on URL.
 func (t *SessionTransport) login(ctx context.Context) (string, error) {
-	body, err := json.Marshal(map[string]string{
-		"service": ServiceLogin, "username": t.cfg.Username, "password": t.cfg.Password})
+	target, fields := t.cfg.URL, map[string]string{
+		"service": ServiceLogin, "username": t.cfg.Username, "password": t.cfg.Password}
+	if t.cfg.AuthURL != "" {
+		target, fields = t.cfg.AuthURL, map[string]string{"username": t.cfg.Username, "password": t.cfg.Password}
+	}
+	body, err := json.Marshal(fields)
 	if err != nil {
 		return "", &callError{op: ServiceLogin, kind: ErrInvalidRequest, cause: err}
 	}
-	a, err := t.send(ctx, ServiceLogin, body)
+	a, err := t.send(ctx, ServiceLogin, target, body)
 	var pe *PortalError
 	if errors.As(err, &pe) {
 		return "", &callError{op: ServiceLogin, kind: ErrUnauthorized, cause: pe}
@@ -193,6 +215,20 @@ func (t *SessionTransport) login(ctx context.Context) (string, error) {
 		return "", &callError{op: ServiceLogin, kind: ErrProtocol, detail: "no session in the login answer"}
 	}
 	return out.Session, nil
+}
+
+// checkDstCode refuses a dstcode that cannot be sent as a header value as it is: anything but
+// visible ASCII, or longer than 128 characters.
+func checkDstCode(v string) error {
+	if len(v) > 128 {
+		return errors.New("portal: config: DstCode is longer than 128 characters")
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] <= ' ' || v[i] > '~' {
+			return errors.New("portal: config: DstCode must be visible ASCII without spaces")
+		}
+	}
+	return nil
 }
 
 func checkURL(name, raw string) error {

@@ -119,18 +119,24 @@ func TestSuccessCodes(t *testing.T) {
 	}
 }
 
+// Each class of error code, as configured, is reported on the *PortalError and decides
+// Permanent and the breaker's outcome, in both transports.
 func TestErrorCodes(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name          string
-		code          string
-		transient     []string
-		wantTransient bool
+		name      string
+		code      string
+		codes     portal.ErrorCodes
+		wantClass portal.ErrorClass
 	}{
-		{"permanent by default", "99", nil, false},
-		{"configured transient", "99", []string{"99", "-7"}, true},
-		{"other code stays permanent", "-9", []string{"99"}, false},
-		{"unknown dossier", "", nil, false}, // the simulator's own CodeUnknownDossier
+		{"unlisted: permanent by default", "99", portal.ErrorCodes{}, portal.ClassPermanent},
+		{"listed transient", "99", portal.ErrorCodes{Transient: []string{"99", "-7"}}, portal.ClassTransient},
+		{"listed permanent under a transient default", "98",
+			portal.ErrorCodes{Permanent: []string{"98"}, Default: portal.ClassTransient}, portal.ClassPermanent},
+		{"unlisted under a transient default", "97",
+			portal.ErrorCodes{Permanent: []string{"98"}, Default: portal.ClassTransient}, portal.ClassTransient},
+		{"other code stays permanent", "-9", portal.ErrorCodes{Transient: []string{"99"}}, portal.ClassPermanent},
+		{"unknown dossier", "", portal.ErrorCodes{}, portal.ClassPermanent}, // the simulator's own CodeUnknownDossier
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -142,21 +148,21 @@ func TestErrorCodes(t *testing.T) {
 				want = portalsim.CodeUnknownDossier
 			}
 			transports := map[string]portal.Transport{
-				"session": e.session(t, func(c *portal.SessionConfig) { c.TransientCodes = tc.transient }),
-				"bearer":  e.bearer(t, func(c *portal.BearerConfig) { c.TransientCodes = tc.transient }),
+				"session": e.session(t, func(c *portal.SessionConfig) { c.ErrorCodes = tc.codes }),
+				"bearer":  e.bearer(t, func(c *portal.BearerConfig) { c.ErrorCodes = tc.codes }),
 			}
 			for name, tr := range transports {
 				c, _ := newClient(t, tr, upstream.Settings{})
 				err := c.UpdateProgress(context.Background(), progress("D1", portal.StatusProcessing))
 				var pe *portal.PortalError
-				if !errors.As(err, &pe) || pe.Code != want || pe.Transient != tc.wantTransient || pe.Service != portal.ServiceUpdateProgress {
-					t.Fatalf("%s: got %v (%+v), want error_code %s transient %v", name, err, pe, want, tc.wantTransient)
+				if !errors.As(err, &pe) || pe.Code != want || pe.Class != tc.wantClass || pe.Service != portal.ServiceUpdateProgress {
+					t.Fatalf("%s: got %v (%+v), want error_code %s of class %s", name, err, pe, want, tc.wantClass)
 				}
-				if portal.Permanent(err) == tc.wantTransient {
-					t.Fatalf("%s: Permanent = %v", name, portal.Permanent(err))
+				if got, wantPermanent := portal.Permanent(err), tc.wantClass == portal.ClassPermanent; got != wantPermanent {
+					t.Fatalf("%s: Permanent = %v, want %v", name, got, wantPermanent)
 				}
 				wantOutcome := upstream.Success
-				if tc.wantTransient {
+				if tc.wantClass == portal.ClassTransient {
 					wantOutcome = upstream.Failure
 				}
 				if got := portal.Classify(err); got != wantOutcome {

@@ -1,6 +1,8 @@
 package statusflow
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
@@ -14,6 +16,26 @@ var statusText = map[int]string{
 	7: "Công dân yêu cầu rút hồ sơ", 8: "Dừng xử lý", 9: "Đã xử lý xong", 10: "Đã trả kết quả",
 }
 
+// statusCorrection is the national code of a correction request (Yêu cầu bổ sung giấy tờ).
+const statusCorrection = 5
+
+// ended reports whether a national code ends the processing of a dossier: refused at intake,
+// withdrawn, stopped, processed or result delivered. Its time is NgayKetThucXuLy.
+func ended(code int) bool {
+	switch code {
+	case 3, 7, 8, 9, 10:
+		return true
+	}
+	return false
+}
+
+// Correction round states (TrangThaiBoSung). The portal's values are not published; these are
+// assumed: "0" waiting for the unit, "1" the corrected dossier was received.
+const (
+	roundWaiting  = "0"
+	roundReceived = "1"
+)
+
 // receivedAt is when the adapter registered the dossier (its first history
 // entry), or the event time when the adapter has no record of it.
 func receivedAt(rec dossier.Record, ev Event) time.Time {
@@ -23,33 +45,111 @@ func receivedAt(rec dossier.Record, ev Event) time.Time {
 	return ev.OccurredAt
 }
 
-// dueAt is the treasury's due date, else the receipt plus the procedure's
-// processing time in working days (Monday to Friday).
-func dueAt(p Procedure, start time.Time, ev Event) time.Time {
+// submissions are the times the adapter registered the dossier and each resubmission after a
+// correction (the history entries intake writes), oldest first; at least the receipt.
+func submissions(rec dossier.Record, ev Event) []time.Time {
+	var out []time.Time
+	for _, h := range rec.History {
+		if h.Source == "adapter" && h.TrangThai == 1 && !h.At.IsZero() {
+			out = append(out, h.At)
+		}
+	}
+	if len(out) == 0 {
+		out = []time.Time{receivedAt(rec, ev)}
+	}
+	return out
+}
+
+// due is start plus the procedure's processing time in working days of its
+// calendar (weekends and public holidays skipped).
+func due(p Procedure, start time.Time) time.Time {
+	return p.Calendar.AddWorkingDays(start, p.SLAWorkingDays)
+}
+
+// dueAt is the treasury's due date, else the latest submission (the receipt,
+// or the resubmission after the last correction round) plus the procedure's
+// processing time.
+func dueAt(p Procedure, rec dossier.Record, ev Event) time.Time {
 	if ev.DueAt != nil {
 		return *ev.DueAt
 	}
-	t := start.In(portal.ICT)
-	for n := 0; n < p.SLAWorkingDays; {
-		t = t.AddDate(0, 0, 1)
-		if wd := t.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			n++
-		}
+	subs := submissions(rec, ev)
+	return due(p, subs[len(subs)-1])
+}
+
+// owner is ChuHoSo: the budget-using unit whose dossier it is, as
+// "<maDVQHNS> - <name>", or whichever of the two the event carries ("" when
+// neither). The format is assumed.
+func owner(ev Event) string {
+	code, name := strings.TrimSpace(ev.BudgetUnitCode), strings.TrimSpace(ev.BudgetUnitName)
+	switch {
+	case code != "" && name != "":
+		return code + " - " + name
+	case code != "":
+		return code
 	}
-	return t
+	return name
+}
+
+// corrections are the dossier's correction rounds (DanhSachHoSoBoSung): one
+// for each correction request the portal has (delivered, or the event being
+// delivered), paired in order with the resubmission that answered it, if any.
+func corrections(p Procedure, rec dossier.Record, ev Event, code int) []portal.HoSoBoSung {
+	var requests []dossier.Event
+	current := false
+	for _, h := range rec.History {
+		if h.Source != "treasury" || h.TrangThai != statusCorrection {
+			continue
+		}
+		if h.EventID == ev.EventID {
+			current = true
+		} else if h.Delivery != dossier.DeliveryDelivered {
+			continue
+		}
+		requests = append(requests, h)
+	}
+	if code == statusCorrection && !current {
+		requests = append(requests, dossier.Event{TrangThai: code, At: ev.OccurredAt, Note: ev.Note, EventID: ev.EventID})
+	}
+	subs := submissions(rec, ev)
+	var out []portal.HoSoBoSung
+	for i, r := range requests {
+		n := i + 1
+		content := r.Note
+		if content == "" {
+			content = statusText[statusCorrection]
+		}
+		b := portal.HoSoBoSung{
+			HoSoBoSungID: fmt.Sprintf("%s-BS%d", ev.DossierCode, n), NoiDungBoSung: content,
+			NgayBoSung: portal.FormatTime(r.At), TrangThaiBoSung: roundWaiting,
+			NgayHenTraTruoc: portal.FormatTime(due(p, subs[min(i, len(subs)-1)])),
+		}
+		if r.EventID == ev.EventID {
+			b.NguoiYeuCauBoSung = ev.Handler
+		}
+		if n < len(subs) {
+			b.TrangThaiBoSung = roundReceived
+			b.NgayTiepNhanBoSung = portal.FormatTime(subs[n])
+			b.NgayHenTraMoi = portal.FormatTime(due(p, subs[n]))
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) portal.DossierItem {
-	start := receivedAt(rec, ev)
 	item := portal.DossierItem{
 		MaHoSo: ev.DossierCode, MaTTHC: p.Code, TenTTHC: p.Name,
-		SoBienNhan: ev.Reference, TrichYeuHoSo: p.Name,
-		NgayTiepNhan:  portal.FormatTime(start),
-		NgayHenTra:    portal.FormatTime(dueAt(p, start, ev)),
-		TrangThaiHoSo: portal.Status(code),
-		DonViXuLy:     ev.Department, GhiChu: ev.Note,
+		MaLinhVuc: p.FieldCode, TenLinhVuc: p.FieldName,
+		SoBienNhan: ev.Reference, ChuHoSo: owner(ev), LoaiDoiTuong: p.LoaiDoiTuong,
+		TrichYeuHoSo:  p.Name,
+		NgayTiepNhan:  portal.FormatTime(receivedAt(rec, ev)),
+		NgayHenTra:    portal.FormatTime(dueAt(p, rec, ev)),
+		TrangThaiHoSo: portal.Status(code), HinhThuc: p.HinhThuc,
+		DonViXuLy: ev.Department, GhiChu: ev.Note,
+		DanhSachHoSoBoSung: corrections(p, rec, ev, code),
 	}
-	if code >= 9 {
+	if ended(code) {
 		item.NgayKetThucXuLy = portal.FormatTime(ev.OccurredAt)
 	}
 	if code == 10 {
@@ -63,7 +163,6 @@ func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) 
 }
 
 func (f *Flow) progressItem(p Procedure, rec dossier.Record, ev Event, code int) portal.ProgressItem {
-	start := receivedAt(rec, ev)
 	content := ev.Note
 	if content == "" {
 		content = statusText[code]
@@ -72,7 +171,7 @@ func (f *Flow) progressItem(p Procedure, rec dossier.Record, ev Event, code int)
 		MaHoSo: ev.DossierCode, NguoiXuLy: ev.Handler, ChucDanh: ev.HandlerTitle,
 		ThoiDiemXuLy: portal.FormatTime(ev.OccurredAt), PhongBanXuLy: ev.Department,
 		NoiDungXuLy: content, TrangThai: portal.Status(code),
-		NgayBatDau:             portal.FormatTime(start),
-		NgayKetThucTheoQuyDinh: portal.FormatTime(dueAt(p, start, ev)),
+		NgayBatDau:             portal.FormatTime(receivedAt(rec, ev)),
+		NgayKetThucTheoQuyDinh: portal.FormatTime(dueAt(p, rec, ev)),
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/kbnn/dvc/adapter/calendar"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
@@ -42,6 +43,10 @@ type Event struct {
 	Note            string           `json:"note"`
 	DueAt           *time.Time       `json:"dueAt"`
 	ResultDocuments []ResultDocument `json:"resultDocuments"`
+	// BudgetUnitCode (maDVQHNS) and BudgetUnitName are the unit whose document it is, when
+	// the treasury sends them.
+	BudgetUnitCode string `json:"budgetUnitCode"`
+	BudgetUnitName string `json:"budgetUnitName"`
 }
 
 // ResultDocument is a document the treasury returns with a result.
@@ -63,6 +68,14 @@ type Procedure struct {
 	Name           string
 	SLAWorkingDays int
 	Statuses       *statusmap.Map
+	// FieldCode and FieldName are the procedure's field on the portal (MaLinhVuc,
+	// TenLinhVuc); empty when not configured.
+	FieldCode, FieldName string
+	// LoaiDoiTuong (applicant type) and HinhThuc (form of hand-back) are sent as they are in
+	// every full dossier.
+	LoaiDoiTuong, HinhThuc string
+	// Calendar holds the working days that due dates count; nil: Monday to Friday.
+	Calendar *calendar.Calendar
 }
 
 // Flow receives and delivers status events.

@@ -4,8 +4,12 @@
 //	portal-sim -addr 127.0.0.1:8082 -username dvc-adapter -password dev-portal-secret
 //
 // Routes: POST /api (session JSON: Login, TraCuuHoSo, DongBoHoSoMC, CapNhatTienDoHoSoMC),
+// POST /auth (OpenCPS's separate login: {"username","password"} → a session for /api),
 // POST /oauth/token and POST /api/<service> (bearer variant), GET /sim/received (every service
-// call received, in arrival order).
+// call received, in arrival order), GET /sim/dossiers and GET /sim/dossiers/<maHoSo> (a
+// dossier as the portal's citizen page would show it: status, due and end dates, result
+// documents, correction rounds, the latest progress entries). With -dstcode, every protocol
+// request must carry that dstcode header (403 otherwise).
 //
 // # Fault injection
 //
@@ -45,6 +49,7 @@ func main() {
 	flag.DurationVar(&opts.SessionTTL, "session-ttl", 30*time.Minute, "lifetime of a session after login")
 	flag.DurationVar(&opts.TokenTTL, "token-ttl", 5*time.Minute, "lifetime of bearer tokens")
 	flag.StringVar(&opts.SuccessCode, "success-code", `"00"`, `error_code of successful answers, as JSON: 0, "0" or "00"`)
+	flag.StringVar(&opts.DstCode, "dstcode", "", "require this dstcode header on every protocol request, logins included (empty: not checked)")
 	flag.StringVar(&opts.RejectBackwardCode, "reject-backward-code", "", "answer this error_code to a status that moves a dossier backwards (empty: accept it)")
 	var f portalsim.Faults
 	flag.BoolVar(&f.Down, "down", false, "fault: answer every protocol call 503 with Retry-After: 1")

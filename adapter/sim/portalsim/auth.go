@@ -87,6 +87,33 @@ func (s *Sim) sessionAPI(w http.ResponseWriter, r *http.Request) {
 	s.serve(w, service, req)
 }
 
+// authAPI serves POST /auth, the separate authentication endpoint of OpenCPS's variant:
+// {"username","password"} → {"error_code":…,"session":"…"}, the same session /api accepts.
+func (s *Sim) authAPI(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.readRequest(w, r)
+	if !ok {
+		return
+	}
+	s.login(w, req)
+}
+
+// withDstCode refuses protocol requests whose dstcode header is not Options.DstCode (when one
+// is set) with HTTP 403, before anything else is read.
+func (s *Sim) withDstCode(next http.Handler) http.Handler {
+	if s.opts.DstCode == "" {
+		return next
+	}
+	want := []byte(s.opts.DstCode)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isProtocolPath(r.URL.Path) && subtle.ConstantTimeCompare([]byte(r.Header.Get("dstcode")), want) != 1 {
+			s.log.Info("portal-sim: dstcode refused", "path", r.URL.Path)
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "missing or unknown dstcode"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func (s *Sim) login(w http.ResponseWriter, req map[string]json.RawMessage) {
 	if !s.validCredentials(str(req["username"]), str(req["password"])) {
 		s.log.Info("portal-sim: login refused")

@@ -13,10 +13,11 @@ import (
 )
 
 // Faults are the failures the simulator injects into the protocol's routes (/api, /api/…,
-// /oauth/token). Routes under /sim/ are never affected. The zero value injects nothing.
+// /auth, /oauth/token). Routes under /sim/ are never affected. The zero value injects nothing.
 //
 // For each call the faults apply in this order: Down; Latency; authentication (where
-// ExpireSessions acts); ErrorCode/ErrorRate (service calls only, not Login or /oauth/token).
+// ExpireSessions acts); ErrorCode/ErrorRate (service calls only, not Login, /auth or
+// /oauth/token).
 type Faults struct {
 	// Down answers every call HTTP 503 with "Retry-After: 1", handling nothing.
 	Down bool
@@ -148,7 +149,7 @@ func (s *Sim) withFaults(next http.Handler) http.Handler {
 }
 
 func isProtocolPath(p string) bool {
-	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/oauth/token"
+	return p == "/api" || strings.HasPrefix(p, "/api/") || p == "/oauth/token" || p == "/auth"
 }
 
 // adminRoutes adds the fault administration routes:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,9 +135,21 @@ type store struct {
 }
 
 type dossier struct {
-	status int
-	item   map[string]json.RawMessage // as last synced
+	status   int
+	item     map[string]json.RawMessage // the full dossier, as last synced
+	synced   time.Time                  // when item was received
+	progress []progressEntry            // CapNhatTienDoHoSoMC items, oldest first, at most maxProgress
+	updated  time.Time                  // the last sync or progress
 }
+
+// progressEntry is one CapNhatTienDoHoSoMC item and when it was received.
+type progressEntry struct {
+	item     map[string]json.RawMessage
+	received time.Time
+}
+
+// maxProgress bounds the progress items kept per dossier; older ones are dropped.
+const maxProgress = 100
 
 func newStore() *store { return &store{dossiers: map[string]*dossier{}} }
 
@@ -239,11 +252,20 @@ func (st *store) apply(service string, req map[string]json.RawMessage, items []i
 		return refuse
 	}
 	for _, it := range items {
-		if d, ok := st.dossiers[it.maHoSo]; ok && progress {
-			d.status = it.status
+		d, ok := st.dossiers[it.maHoSo]
+		if !ok {
+			d = &dossier{}
+			st.dossiers[it.maHoSo] = d
+		}
+		d.status, d.updated = it.status, now
+		if !progress {
+			d.item, d.synced = it.raw, now
 			continue
 		}
-		st.dossiers[it.maHoSo] = &dossier{status: it.status, item: it.raw}
+		d.progress = append(d.progress, progressEntry{item: it.raw, received: now})
+		if len(d.progress) > maxProgress {
+			d.progress = slices.Delete(d.progress, 0, len(d.progress)-maxProgress)
+		}
 	}
 	st.appendLocked(recs, "")
 	return outcome{}

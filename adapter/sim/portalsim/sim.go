@@ -11,18 +11,26 @@
 //	POST /oauth/token        OAuth2 client credentials (HTTP Basic or form client_id and
 //	                         client_secret = Username and Password) → {"access_token",
 //	                         "token_type":"Bearer","expires_in"}
+//	POST /auth               OpenCPS's separate authentication endpoint: {"username","password"}
+//	                         → {"error_code":0,"session":"…"}, a session /api accepts
 //	POST /api/{service}      the same payloads with "Authorization: Bearer <token>"; an unknown
 //	                         or expired token gets HTTP 401
 //
+// With Options.DstCode set, every protocol request (the logins included) must carry that value
+// in its dstcode header, else it is answered HTTP 403 before anything else is read.
+//
 // Services: TraCuuHoSo {"mahoso"} → {"data":[item]} or {"data":[]}; DongBoHoSoMC
 // {"isUpdating":"True"/"False","data":[item…]} stores each item by MaHoSo with its
-// TrangThaiHoSo; CapNhatTienDoHoSoMC {"data":[item…]} moves a synced dossier to its TrangThai.
+// TrangThaiHoSo (the full dossier, replaced by each sync); CapNhatTienDoHoSoMC {"data":[item…]}
+// moves a synced dossier to its TrangThai and adds the item to the dossier's progress.
 // Protocol answers are HTTP 200 with an error_code: Options.SuccessCode on success, else one of
 // the Code constants (or an injected or configured one). Statuses are numbers or strings, 1–10.
 //
 // Routes under /sim/ are for tests and testers and never see faults: GET /sim/received lists
-// every authenticated service call in arrival order (one entry per data item), and
-// /sim/admin/faults reads, replaces and clears the injected faults (faults.go).
+// every authenticated service call in arrival order (one entry per data item), GET
+// /sim/dossiers lists the dossiers held and GET /sim/dossiers/{maHoSo} shows one as a
+// citizen-facing page would (dossiers.go), and /sim/admin/faults reads, replaces and clears the
+// injected faults (faults.go).
 package portalsim
 
 import (
@@ -35,6 +43,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -78,6 +87,9 @@ type Options struct {
 	// and nothing of that call is stored. Empty: such calls are accepted. Either way their
 	// /sim/received entries say "backward": true.
 	RejectBackwardCode string
+	// DstCode, when not empty, is the dstcode header every protocol request must carry; a
+	// request without it, or with another value, is answered HTTP 403. Empty: not checked.
+	DstCode string
 	// MaxBodyBytes bounds request bodies. Zero: 1 MiB.
 	MaxBodyBytes int64
 	// Logger receives a record for every login, refused call and injected fault.
@@ -97,6 +109,9 @@ func (o Options) Validate() error {
 	}
 	if err := checkCode("RejectBackwardCode", o.RejectBackwardCode); err != nil {
 		return err
+	}
+	if strings.TrimSpace(o.DstCode) != o.DstCode || strings.ContainsAny(o.DstCode, "\r\n") {
+		return errors.New("portalsim: DstCode must not have spaces around it or line breaks")
 	}
 	return nil
 }
@@ -152,7 +167,7 @@ func New(opts Options) *Sim {
 	}
 	s := &Sim{opts: opts, success: json.RawMessage(opts.SuccessCode), log: log,
 		sessions: newIssued(), tokens: newIssued(), store: newStore(), rng: simkit.NewRand(opts.Rand), sleep: simkit.Sleep}
-	s.handler = s.withFaults(s.routes())
+	s.handler = s.withFaults(s.withDstCode(s.routes()))
 	return s
 }
 
@@ -161,8 +176,20 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("POST /api", s.sessionAPI)
 	mux.HandleFunc("POST /api/{service}", s.bearerAPI)
 	mux.HandleFunc("POST /oauth/token", s.issueToken)
+	mux.HandleFunc("POST /auth", s.authAPI)
 	mux.HandleFunc("GET /sim/received", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Received())
+	})
+	mux.HandleFunc("GET /sim/dossiers", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Dossiers())
+	})
+	mux.HandleFunc("GET /sim/dossiers/{maHoSo}", func(w http.ResponseWriter, r *http.Request) {
+		v, ok := s.Dossier(r.PathValue("maHoSo"))
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such dossier"})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
 	})
 	s.adminRoutes(mux)
 	return mux

@@ -70,6 +70,9 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative token ttl", Options{TokenTTL: -time.Second}, false},
 		{"reject code is success", Options{RejectBackwardCode: "00"}, false},
 		{"reject code", Options{RejectBackwardCode: "-5"}, true},
+		{"dstcode", Options{DstCode: "000.00.00.G09"}, true},
+		{"dstcode padded", Options{DstCode: " G09"}, false},
+		{"dstcode with a line break", Options{DstCode: "G0\n9"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.opts.Validate(); (err == nil) != tc.ok {
