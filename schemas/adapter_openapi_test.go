@@ -565,6 +565,7 @@ func documentedSecurity(doc oaDoc, op operation) string {
 	for _, r := range asSlice(reqs) {
 		alts = append(alts, strings.Join(sortedKeys(obj(r)), " + "))
 	}
+	sort.Strings(alts)
 	return strings.Join(alts, " | ")
 }
 
@@ -739,6 +740,7 @@ func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
 		Callbacks:    cb,
 		DeadLetters:  dl,
 		AdminCallers: []httpapi.Caller{{Name: "operator", Token: adminToken}},
+		Dossiers:     &fakeDossiers{},
 		Log:          slog.New(slog.DiscardHandler),
 	})
 }
@@ -760,18 +762,29 @@ func serve(e *echo.Echo, method, target string, body []byte, header http.Header)
 // probeSecurity sends every route of e a request without credentials and
 // tells, from the answer, which scheme the route asks for: a 401 with the
 // portal's or the operators' WWW-Authenticate, a 401 without one (the
-// webhook signature), or none.
+// webhook signature), or none. A route with a Bearer challenge that also
+// admits the other bearer credential asks for either ("admin | bearer").
 func probeSecurity(e *echo.Echo) map[string]string {
 	out := map[string]string{}
 	for _, r := range realRoutes(e.Routes()) {
-		rec := serve(e, r.Method, samplePathValues.Replace(r.Path), []byte("{}"), nil)
+		target := samplePathValues.Replace(r.Path)
+		rec := serve(e, r.Method, target, []byte("{}"), nil)
+		admits := func(token string) bool {
+			return serve(e, r.Method, target, []byte("{}"), http.Header{"Authorization": {"Bearer " + token}}).Code != http.StatusUnauthorized
+		}
 		scheme := ""
 		if rec.Code == http.StatusUnauthorized {
 			switch wa := rec.Header().Get("WWW-Authenticate"); wa {
 			case `Bearer realm="dvc-adapter"`:
 				scheme = "bearer"
+				if admits(adminToken) {
+					scheme = "admin | bearer"
+				}
 			case `Bearer realm="dvc-adapter-admin"`:
 				scheme = "admin"
+				if admits(portalToken) {
+					scheme = "admin | bearer"
+				}
 			case "":
 				scheme = "treasuryWebhook"
 			default:
@@ -1205,6 +1218,7 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 	rec := asJSON(t, dossier.Record{
 		Procedure: "von-dau-tu", MaHoSo: "G09.20-20260609-0092637", SoBoSung: 0, TrangThai: 4,
 		TreasuryReference: "KBNN-0011-2026-000001", TreasuryDocumentID: "KB-2026-000001", UpdatedAt: at,
+		Unit: "1012345", ReceivedAt: at,
 		History: []dossier.Event{
 			{TrangThai: 1, At: at, Source: "adapter", Note: "sent"},
 			{TrangThai: 4, At: at.Add(time.Hour), Source: "treasury", Note: "processing", EventID: "evt-1", TreasuryStatus: "PROCESSING",
@@ -1411,6 +1425,10 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 		{name: "optional routes not wired", intact: documented, want: "POST /v1/callbacks/treasury/status is documented but not registered", check: func(doc oaDoc) []string {
 			return checkRoutes(doc, bareRoutes)
 		}},
+		{name: "listing without the operators' credential", check: security,
+			want: `GET /v1/dossiers: documented security "bearer", the server asks for "admin | bearer"`, mutate: func(t *testing.T, doc oaDoc) {
+				get(t, doc, "/paths/~1v1~1dossiers/get")["security"] = []any{map[string]any{"bearer": []any{}}}
+			}},
 		{name: "admin route under the portal's scheme", check: security, want: `GET /v1/admin/dead-letters: documented security "bearer"`, mutate: func(t *testing.T, doc oaDoc) {
 			get(t, doc, list+"/get")["security"] = []any{map[string]any{"bearer": []any{}}}
 		}},

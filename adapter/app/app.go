@@ -159,7 +159,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
-		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins,
+		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
 	})
 	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Close: closeStore}, nil
 }
@@ -231,8 +231,11 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 		if err != nil {
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
 		}
+		if err := def.RequiredString(pc.UnitPath); err != nil {
+			return nil, fmt.Errorf("procedures.%s.unitPath: %w", id, err)
+		}
 		out = append(out, &intake.Procedure{ID: id, Code: pc.Code, Name: pc.Name,
-			RequiredRoles: pc.RequiredRoles, Deadline: pc.Deadline, Definition: def, Mapper: m})
+			RequiredRoles: pc.RequiredRoles, Deadline: pc.Deadline, Definition: def, Mapper: m, UnitPath: pc.UnitPath})
 	}
 	return out, nil
 }

@@ -225,6 +225,11 @@ type Procedure struct {
 	SLAWorkingDays int           `yaml:"slaWorkingDays"` // processing time, 1 to 365 working days; required
 	RequiredRoles  []string      `yaml:"requiredRoles"`  // roles of signatures.roles, each once
 	Deadline       time.Duration `yaml:"deadline"`       // treasury call deadline, at least 100ms; zero: default 20s
+	// UnitPath is where a dossier names its budget unit (maDVQHNS):
+	// property names separated by '/', a required string of the
+	// procedure's definition (checked at start-up); zero: default
+	// "maDVQHNS".
+	UnitPath string `yaml:"unitPath"`
 	// Field is the procedure's field (lĩnh vực) on the portal, sent as MaLinhVuc and
 	// TenLinhVuc: both or neither.
 	Field ProcedureField `yaml:"field"`
@@ -374,6 +379,9 @@ func (c *Config) defaults() {
 	longest := time.Duration(0)
 	for id, p := range c.Procedures {
 		def(&p.Deadline, 20*time.Second)
+		if p.UnitPath == "" {
+			p.UnitPath = "maDVQHNS"
+		}
 		c.Procedures[id] = p
 		longest = max(longest, p.Deadline)
 	}
@@ -463,6 +471,8 @@ func (ps *problems) hostPort(key, addr string) {
 		ps.bad(key, "must be host:port with a numeric port")
 	}
 }
+
+var fieldPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$`)
 
 var procedureID = regexp.MustCompile(`^[a-z][a-z0-9-]{1,40}$`)
 
@@ -837,6 +847,9 @@ func (c *Config) validateProcedures(ps *problems) {
 			ps.bad(k+".deadline", "must be at least 100ms (zero means the default)")
 		}
 		validateField(ps, k+".field", p.Field)
+		if !fieldPath.MatchString(p.UnitPath) {
+			ps.bad(k+".unitPath", "must be property names separated by '/' (zero means the default maDVQHNS)")
+		}
 		listed := map[string]bool{}
 		for i, r := range p.RequiredRoles {
 			rk := fmt.Sprintf("%s.requiredRoles[%d]", k, i)

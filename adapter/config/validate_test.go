@@ -217,6 +217,7 @@ var invalidRows = []struct {
 	{"procedure SLA missing", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 0 }) }},
 	{"procedure SLA too long", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 366 }) }},
 	{"procedure deadline", "procedures.tai-khoan.deadline", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Deadline = 99 * time.Millisecond }) }},
+	{"unit path", "procedures.tai-khoan.unitPath", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.UnitPath = "donVi//maDVQHNS" }) }},
 	{"undefined role", "procedures.tai-khoan.requiredRoles[1]", func(c *Config) {
 		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "thu-quy"} })
 	}},
@@ -441,6 +442,7 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"delivery.schedule", []string{}, func(c *Config) any { return c.Delivery.Schedule }, []time.Duration(nil)},
 		{"delivery.minSpan", "0s", func(c *Config) any { return c.Delivery.MinSpan }, 72 * time.Hour},
 		{"procedures.tai-khoan.deadline", "0s", func(c *Config) any { return c.Procedures["tai-khoan"].Deadline }, 20 * time.Second},
+		{"procedures.tai-khoan.unitPath", "", func(c *Config) any { return c.Procedures["tai-khoan"].UnitPath }, "maDVQHNS"},
 		{"log.level", "", func(c *Config) any { return c.Log.Level }, "info"},
 	}
 	for _, tt := range tests {
@@ -498,7 +500,7 @@ func TestValidateIsDeterministic(t *testing.T) {
 	proc(c, "von-dau-tu", func(p *Procedure) { p.Code = "" })
 	proc(c, "cam-ket-chi", func(p *Procedure) { p.Code = "" })
 	for _, id := range []string{"a-1", "b-2", "c-3", "d-4", "e-5", "f-6"} { // more keys for the map to shuffle
-		c.Procedures[id] = Procedure{Code: "9." + id, Name: id, SLAWorkingDays: 1, Deadline: time.Second}
+		c.Procedures[id] = Procedure{Code: "9." + id, Name: id, SLAWorkingDays: 1, Deadline: time.Second, UnitPath: "maDVQHNS"}
 	}
 	want := "config: procedures.cam-ket-chi.code: the national procedure code (maTTHC) must be set, without surrounding spaces\n" +
 		"config: procedures.von-dau-tu.code: the national procedure code (maTTHC) must be set, without surrounding spaces"

@@ -1,12 +1,17 @@
 // Package dossier owns what the adapter knows of each dossier it accepted:
 // its current national status (TrangThaiHoSo, 1–10) and the history of how
-// it got there, with the delivery state of each status change. The HTTP
-// status endpoint reads it; intake writes the first entry; treasury status
-// callbacks and their delivery to the portal add the rest.
+// it got there, with the delivery state of each status change, and the
+// listing of dossiers by unit, procedure, status and receipt time (list.go,
+// query.go). The HTTP status endpoint and the listing read it; intake
+// writes the first entry; treasury status callbacks and their delivery to
+// the portal add the rest.
 package dossier
 
 import (
 	"context"
+	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -50,6 +55,14 @@ type Record struct {
 	TreasurySupplement int     `json:"treasurySupplement,omitempty"`
 	TreasurySequence   int64   `json:"treasurySequence,omitempty"`
 	History            []Event `json:"history"`
+
+	// Unit is the budget unit code (maDVQHNS) of the latest submission;
+	// empty for a record made from a callback before any submission.
+	Unit string `json:"unit,omitempty"`
+	// ReceivedAt is when the adapter received the dossier's first
+	// submission; zero for a record made from a callback before any
+	// submission. Only records with a receipt time are listed.
+	ReceivedAt time.Time `json:"receivedAt,omitzero"`
 }
 
 // Store keeps records. Implementations are safe for concurrent use by
@@ -60,11 +73,16 @@ type Store interface {
 	// Update applies fn to the record (a zero Record when it does not
 	// exist yet) atomically; fn reports whether to write the result.
 	Update(ctx context.Context, procedure, maHoSo string, fn func(r *Record, exists bool) bool) error
+	// List returns one page of the registered dossiers that match q, newest
+	// receipt first, and the cursor of the next page ("" after the last).
+	// A malformed q (cursor included) is an error wrapping ErrInvalidQuery.
+	List(ctx context.Context, q Query) (items []Item, next string, err error)
 }
 
 // Register records a submission the treasury accepted: a new dossier, or a
 // newer supplement of a known one (history kept). A replay or an older
-// supplement changes nothing.
+// supplement changes nothing. The receipt time stays the first
+// submission's, so a dossier keeps its place in the listing.
 func Register(ctx context.Context, s Store, r Record) error {
 	return s.Update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
 		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID)) {
@@ -72,8 +90,12 @@ func Register(ctx context.Context, s Store, r Record) error {
 		}
 		history := append(append([]Event{}, cur.History...), r.History...)
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
+		received := cur.ReceivedAt
 		*cur = r
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
+		if !received.IsZero() {
+			cur.ReceivedAt = received
+		}
 		if status > cur.TrangThai {
 			cur.TrangThai = status // callbacks may have moved it on already
 		}
@@ -82,14 +104,26 @@ func Register(ctx context.Context, s Store, r Record) error {
 }
 
 // Memory is the in-process Store of the embedded default; it forgets
-// everything on restart.
+// everything on restart. It keeps the same listing indexes as the Redis
+// store (every dossier, per unit, per procedure), as sorted slices updated
+// with the record, so that both stores page alike.
 type Memory struct {
-	mu sync.Mutex
-	m  map[[2]string]Record
+	mu  sync.Mutex
+	m   map[[2]string]Record
+	idx map[Index]*memIndex
+}
+
+// memIndex is one listing index: entries in listing order, and each
+// member's receipt time.
+type memIndex struct {
+	entries []Position
+	at      map[string]int64
 }
 
 // NewMemory returns an empty Memory store.
-func NewMemory() *Memory { return &Memory{m: map[[2]string]Record{}} }
+func NewMemory() *Memory {
+	return &Memory{m: map[[2]string]Record{}, idx: map[Index]*memIndex{}}
+}
 
 // Update implements Store.
 func (s *Memory) Update(_ context.Context, procedure, maHoSo string, fn func(*Record, bool) bool) error {
@@ -100,8 +134,37 @@ func (s *Memory) Update(_ context.Context, procedure, maHoSo string, fn func(*Re
 	r.History = append([]Event(nil), r.History...)
 	if fn(&r, ok) {
 		s.m[k] = r
+		s.index(r)
 	}
 	return nil
+}
+
+// index adds a registered record to its indexes (moving it if its receipt
+// time changed). A unit it left keeps the entry; List filters by the
+// record's unit.
+func (s *Memory) index(r Record) {
+	if r.ReceivedAt.IsZero() {
+		return
+	}
+	p := Position{At: r.ReceivedAt.UnixMilli(), Member: Member(r.Procedure, r.MaHoSo)}
+	for _, ix := range IndexesOf(r) {
+		mi := s.idx[ix]
+		if mi == nil {
+			mi = &memIndex{at: map[string]int64{}}
+			s.idx[ix] = mi
+		}
+		if at, ok := mi.at[p.Member]; ok {
+			if at == p.At {
+				continue
+			}
+			old := Position{At: at, Member: p.Member}
+			i := sort.Search(len(mi.entries), func(i int) bool { return !mi.entries[i].Before(old) })
+			mi.entries = slices.Delete(mi.entries, i, i+1)
+		}
+		i := sort.Search(len(mi.entries), func(i int) bool { return !mi.entries[i].Before(p) })
+		mi.entries = slices.Insert(mi.entries, i, p)
+		mi.at[p.Member] = p.At
+	}
 }
 
 // Get implements Store.
@@ -113,4 +176,51 @@ func (s *Memory) Get(_ context.Context, procedure, maHoSo string) (Record, bool,
 		r.History = append([]Event(nil), r.History...)
 	}
 	return r, ok, nil
+}
+
+// List implements Store.
+func (s *Memory) List(ctx context.Context, q Query) ([]Item, string, error) {
+	return Paginate(ctx, q, memSource{s})
+}
+
+// memSource reads Memory's indexes for Paginate.
+type memSource struct{ s *Memory }
+
+func (m memSource) Scan(_ context.Context, ix Index, after *Position, lo, hi int64, n int) ([]Position, bool, error) {
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	mi := m.s.idx[ix]
+	if mi == nil {
+		return nil, true, nil
+	}
+	e := mi.entries
+	start := sort.Search(len(e), func(i int) bool { return e[i].At <= hi })
+	if after != nil {
+		start = max(start, sort.Search(len(e), func(i int) bool { return after.Before(e[i]) }))
+	}
+	var out []Position
+	for i := start; i < len(e); i++ {
+		if e[i].At < lo {
+			return out, true, nil
+		}
+		if len(out) == n {
+			return out, false, nil
+		}
+		out = append(out, e[i])
+	}
+	return out, true, nil
+}
+
+func (m memSource) Load(_ context.Context, entries []Position) ([]*Record, error) {
+	m.s.mu.Lock()
+	defer m.s.mu.Unlock()
+	out := make([]*Record, len(entries))
+	for i, p := range entries {
+		procedure, maHoSo, _ := strings.Cut(p.Member, "|")
+		if r, ok := m.s.m[[2]string{procedure, maHoSo}]; ok {
+			r.History = nil // a listing item needs no history
+			out[i] = &r
+		}
+	}
+	return out, nil
 }

@@ -52,6 +52,9 @@ type Options struct {
 	// DeadLetters, with AdminCallers, serves /v1/admin/dead-letters.
 	DeadLetters  DeadLetters
 	AdminCallers []Caller
+	// Dossiers serves GET /v1/dossiers to Callers and AdminCallers; nil
+	// leaves the route out.
+	Dossiers DossierFinder
 }
 
 type server struct {
@@ -96,6 +99,7 @@ func New(o Options) *echo.Echo {
 	e.POST(submitRoute, s.submit, auth)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
 	s.routesStatus(e)
+	s.routesDossiers(e)
 	return e
 }
 

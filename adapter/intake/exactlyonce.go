@@ -259,8 +259,8 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
 	}
 	if err := dossier.Register(bg, s.dossiers, dossier.Record{
-		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered,
-		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, UpdatedAt: sub.ReceivedAt,
+		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
+		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
 		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
 			Note: "sent to the treasury as " + rc.Reference}},
 	}); err != nil {

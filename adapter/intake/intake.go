@@ -58,6 +58,9 @@ type Procedure struct {
 	Deadline   time.Duration
 	Definition *schema.Definition
 	Mapper     Mapper
+	// UnitPath is where the dossier names its budget unit (maDVQHNS), as
+	// for schema.StringAt; empty means "maDVQHNS".
+	UnitPath string
 }
 
 // Submission is one inbound request, as the HTTP layer read it.

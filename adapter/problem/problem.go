@@ -63,6 +63,7 @@ const (
 	TreasuryUnavailable   Kind = "treasury-unavailable"
 	TreasuryTimeout       Kind = "treasury-timeout"
 	InvalidIdempotencyKey Kind = "invalid-idempotency-key"
+	InvalidQuery          Kind = "invalid-query"
 	IdempotencyKeyReused  Kind = "idempotency-key-reused"
 	RequestInProgress     Kind = "request-in-progress"
 	DossierAlreadySent    Kind = "dossier-already-submitted"
@@ -99,6 +100,7 @@ var table = map[Kind]info{
 	TreasuryUnavailable:   {http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."},
 	TreasuryTimeout:       {http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."},
 	InvalidIdempotencyKey: {http.StatusBadRequest, "Invalid Idempotency-Key", "The Idempotency-Key header must be 1 to 255 printable ASCII characters."},
+	InvalidQuery:          {http.StatusBadRequest, "Invalid query parameter", ""},
 	IdempotencyKeyReused:  {http.StatusUnprocessableEntity, "Idempotency-Key already used for another request", "This Idempotency-Key was used with a different dossier content; use a new key for a new request."},
 	RequestInProgress:     {http.StatusConflict, "A request with this Idempotency-Key is in progress", "The first request with this Idempotency-Key is still being processed; retry after the indicated time."},
 	DossierAlreadySent:    {http.StatusConflict, "Dossier already submitted", ""},

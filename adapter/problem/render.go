@@ -47,7 +47,7 @@ func Kinds() []Kind {
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
-		DossierAlreadySent, StoreUnavailable, Internal,
+		DossierAlreadySent, StoreUnavailable, InvalidQuery, Internal,
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 
 // Dossiers is the Redis dossier.Store: one JSON record per dossier under
 // <prefix>view:{sha256hex(procedure|maHoSo)}, updated with WATCH/MULTI on
-// that one key (optimistic, retried on a concurrent write).
+// that one key (optimistic, retried on a concurrent write), and the
+// listing indexes of dossierlist.go, written before the record.
 type Dossiers struct {
 	c         redis.UniversalClient
 	prefix    string
@@ -69,8 +70,12 @@ func (d *Dossiers) Update(ctx context.Context, procedure, maHoSo string, fn func
 					return err
 				}
 			}
+			old := r // fn may change r; the index compares before and after
 			if !fn(&r, exists) {
 				return nil
+			}
+			if err := d.index(ctx, old, exists, r); err != nil {
+				return err
 			}
 			out, err := json.Marshal(r)
 			if err != nil {

@@ -3,12 +3,17 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/storetest"
 )
 
 func TestDossiersRegisterGetUpdate(t *testing.T) {
@@ -46,5 +51,148 @@ func TestDossiersRegisterGetUpdate(t *testing.T) {
 	got, _, _ = s.Get(ctx, "tai-khoan", r.MaHoSo)
 	if len(got.History) != 21 {
 		t.Fatalf("%d history entries, want 21", len(got.History))
+	}
+}
+
+func TestDossiersListConformance(t *testing.T) {
+	storetest.RunDossiers(t, func(t *testing.T) dossier.Store {
+		return NewDossiers(redistest.Client(t), redistest.Prefix(t), 720*time.Hour)
+	})
+}
+
+var listT0 = time.Date(2026, 6, 9, 8, 0, 0, 0, time.FixedZone("ICT", 7*3600))
+
+func registerAt(t *testing.T, s *Dossiers, code, unit string, at time.Time) {
+	t.Helper()
+	if err := dossier.Register(context.Background(), s, dossier.Record{Procedure: "tai-khoan", MaHoSo: code, TrangThai: 1,
+		Unit: unit, ReceivedAt: at, TreasuryDocumentID: "KB-" + code}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func members(items []dossier.Item) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.MaHoSo
+	}
+	return out
+}
+
+func TestDossierIndexKeys(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := NewDossiers(c, prefix, time.Hour)
+	registerAt(t, s, "G09.20-20260609-0000001", "1012345", listT0)
+	for _, k := range []string{prefix + "list:{all}", prefix + "list:{unit:1012345}", prefix + "list:{procedure:tai-khoan}"} {
+		sc, err := c.ZScore(ctx, k, "tai-khoan|G09.20-20260609-0000001").Result()
+		if err != nil || int64(sc) != listT0.UnixMilli() {
+			t.Errorf("%s: score %v %v, want the receipt time in ms", k, sc, err)
+		}
+	}
+}
+
+// An index entry whose record was never written (a crash between the two
+// writes) is skipped, and the retried registration lists the dossier.
+func TestDossierIndexEntryWithoutRecord(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := NewDossiers(c, prefix, time.Hour)
+	registerAt(t, s, "G09.20-20260609-0000001", "1012345", listT0)
+	orphan := "tai-khoan|G09.20-20260609-0000002"
+	for _, k := range []string{prefix + "list:{all}", prefix + "list:{unit:1012345}"} {
+		if err := c.ZAdd(ctx, k, redis.Z{Score: float64(listT0.Add(time.Minute).UnixMilli()), Member: orphan}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []dossier.Query{{}, {Unit: "1012345"}, {Limit: 1}} {
+		items, next, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Limit == 1 && next != "" { // the orphan came first and was skipped
+			items2, _, err := s.List(ctx, dossier.Query{Limit: 1, Cursor: next})
+			if err != nil {
+				t.Fatal(err)
+			}
+			items = append(items, items2...)
+		}
+		if got := members(items); len(got) != 1 || got[0] != "G09.20-20260609-0000001" {
+			t.Errorf("%+v: %v", q, got)
+		}
+	}
+	registerAt(t, s, "G09.20-20260609-0000002", "1012345", listT0.Add(time.Minute))
+	items, _, err := s.List(ctx, dossier.Query{})
+	if err != nil || len(items) != 2 || items[0].MaHoSo != "G09.20-20260609-0000002" {
+		t.Fatalf("after the retry: %v %v", members(items), err)
+	}
+}
+
+// The cursor's entry may leave the index between two pages (trimmed): the
+// walk goes on after its place, ties included, without repeating or
+// missing an entry.
+func TestDossierCursorEntryLeftIndex(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := NewDossiers(c, prefix, time.Hour)
+	type entry struct {
+		minute int
+		code   string
+	}
+	var entries []entry
+	for i := range 9 {
+		e := entry{minute: i / 3, code: fmt.Sprintf("G09.20-20260609-%07d", i)} // three per millisecond
+		registerAt(t, s, e.code, "1012345", listT0.Add(time.Duration(e.minute)*time.Minute))
+		entries = append(entries, e)
+	}
+	// listing order: newest first, then code descending
+	slices.SortFunc(entries, func(a, b entry) int {
+		if a.minute != b.minute {
+			return b.minute - a.minute
+		}
+		return strings.Compare(b.code, a.code)
+	})
+	var want []string
+	for _, e := range entries {
+		want = append(want, e.code)
+	}
+	var got []string
+	q := dossier.Query{Limit: 2}
+	for page := 0; ; page++ {
+		items, next, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, members(items)...)
+		if next == "" {
+			break
+		}
+		// the last listed entry leaves the index
+		last := "tai-khoan|" + items[len(items)-1].MaHoSo
+		if err := c.ZRem(ctx, prefix+"list:{all}", last).Err(); err != nil {
+			t.Fatal(err)
+		}
+		q.Cursor = next
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("walk %v, want %v", got, want)
+	}
+}
+
+// A registration trims entries received more than the retention before it.
+func TestDossierIndexTrimmed(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := NewDossiers(c, prefix, time.Hour)
+	registerAt(t, s, "G09.20-20260609-0000001", "1012345", listT0)
+	registerAt(t, s, "G09.20-20260609-0000002", "1012345", listT0.Add(time.Hour))
+	if n, _ := c.ZCard(ctx, prefix+"list:{all}").Result(); n != 2 {
+		t.Fatalf("%d entries; the one at exactly the retention stays", n)
+	}
+	registerAt(t, s, "G09.20-20260609-0000003", "1012345", listT0.Add(time.Hour+time.Millisecond))
+	for _, k := range []string{prefix + "list:{all}", prefix + "list:{unit:1012345}", prefix + "list:{procedure:tai-khoan}"} {
+		got, _ := c.ZRange(ctx, k, 0, -1).Result()
+		if slices.Contains(got, "tai-khoan|G09.20-20260609-0000001") || len(got) != 2 {
+			t.Errorf("%s: %v", k, got)
+		}
 	}
 }

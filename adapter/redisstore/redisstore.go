@@ -10,6 +10,9 @@
 //	<prefix>idem:{sha256hex(key)}        one idempotency key (a hash)
 //	<prefix>dossier:{sha256hex(dossier)} one dossier claim (a hash)
 //
+// The dossier records and their listing indexes (Dossiers) are described
+// in dossiers.go and dossierlist.go.
+//
 // Hashing keeps the tag well formed whatever characters a caller's key has
 // and bounds the key length. Time comes from the injected clock, never from
 // Redis; each record also gets a Redis TTL TTLSlack beyond its logical

@@ -92,7 +92,7 @@ func (p *fakePortal) takeCalls() []string {
 	return c
 }
 
-// fakeDossiers is a dossier.Store on a map; records are copied in and out
+// fakeDossiers is the flow's Dossiers on a map; records are copied in and out
 // so that a test never shares a history slice with the flow.
 type fakeDossiers struct {
 	mu sync.Mutex

@@ -78,13 +78,20 @@ type Procedure struct {
 	Calendar *calendar.Calendar
 }
 
+// Dossiers is what the flow reads and writes of the dossier status view
+// (adapter/dossier's Store has it).
+type Dossiers interface {
+	Get(ctx context.Context, procedure, maHoSo string) (dossier.Record, bool, error)
+	Update(ctx context.Context, procedure, maHoSo string, fn func(r *dossier.Record, exists bool) bool) error
+}
+
 // Flow receives and delivers status events.
 type Flow struct {
 	verifier   *webhook.Verifier
 	schema     *jsonschema.Schema
 	procedures map[string]Procedure
 	outbox     outbox.Store
-	dossiers   dossier.Store
+	dossiers   Dossiers
 	portal     Portal
 	now        func() time.Time
 	log        *slog.Logger
@@ -96,7 +103,7 @@ type Options struct {
 	EventSchema []byte // schemas/treasury/status-event.schema.json
 	Procedures  map[string]Procedure
 	Outbox      outbox.Store
-	Dossiers    dossier.Store
+	Dossiers    Dossiers
 	Portal      Portal
 	Now         func() time.Time
 	Log         *slog.Logger

@@ -1,5 +1,7 @@
 // Package storetest is the conformance suite every idempotency.Store must
-// pass: the in-memory store and the Redis store run the same table.
+// pass (Run) and the listing suite every dossier.Store must pass
+// (RunDossiers): the in-memory stores and the Redis stores run the same
+// tables.
 package storetest
 
 import (

@@ -1,0 +1,61 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// DossierFinder lists dossiers (intake.Service.FindDossiers).
+type DossierFinder interface {
+	FindDossiers(ctx context.Context, q dossier.Query) ([]dossier.Item, string, error)
+}
+
+// dossiersRoute is GET /v1/dossiers.
+const dossiersRoute = "/v1/dossiers"
+
+// routesDossiers serves the dossier listing to the portal's callers and to
+// operators alike, under the portal's realm.
+func (s *server) routesDossiers(e *echo.Echo) {
+	if s.Dossiers == nil {
+		return
+	}
+	callers := append(append([]Caller(nil), s.Callers...), s.AdminCallers...)
+	e.GET(dossiersRoute, s.findDossiers, s.bearer(callers, "dvc-adapter"))
+}
+
+func (s *server) findDossiers(c echo.Context) error {
+	q, err := dossier.ParseQuery(c.QueryParams())
+	if err != nil {
+		return queryErr(err)
+	}
+	if q.Procedure != "" {
+		c.Set(ctxProcedure, q.Procedure)
+	}
+	items, next, err := s.Dossiers.FindDossiers(c.Request().Context(), q)
+	if err != nil {
+		var pe *problem.Error
+		switch {
+		case errors.As(err, &pe):
+			return pe
+		case errors.Is(err, dossier.ErrInvalidQuery):
+			return queryErr(err)
+		}
+		return &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: 5}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"dossiers": items, "next": next})
+}
+
+// queryErr names the parameter at fault in the detail.
+func queryErr(err error) error {
+	var qe *dossier.QueryError
+	if errors.As(err, &qe) {
+		return problem.Wrap(problem.InvalidQuery, err, "Query parameter "+qe.Param+": "+qe.Reason+".")
+	}
+	return problem.Wrap(problem.InvalidQuery, err, "The query is malformed.")
+}
