@@ -37,9 +37,18 @@ func wfx(t testing.TB, name string) fixture.Case {
 // to that path), under Idempotency-Key key (derived when empty).
 func (e *env) withdraw(t testing.TB, c fixture.Case, key, path string) answer {
 	t.Helper()
-	req, err := c.WithdrawalRequest(e.adapter.URL)
+	a, err := e.tryWithdraw(c, key, path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return a
+}
+
+// tryWithdraw is withdraw for goroutines other than the test's: it returns its error.
+func (e *env) tryWithdraw(c fixture.Case, key, path string) (answer, error) {
+	req, err := c.WithdrawalRequest(e.adapter.URL)
+	if err != nil {
+		return answer{}, err
 	}
 	if path != "" {
 		req.URL.Path = path
@@ -49,11 +58,11 @@ func (e *env) withdraw(t testing.TB, c fixture.Case, key, path string) answer {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	b, err := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}, err
 }
 
 // simDocument returns the treasury simulator's document of a dossier.
@@ -398,16 +407,20 @@ func TestWithdrawalIdempotency(t *testing.T) {
 			}
 			w := wfx(t, "tai-khoan/withdrawal-xml")
 			var first answer
+			var firstErr error
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				first = e.withdraw(t, w, "unit-req-1", "")
+				first, firstErr = e.tryWithdraw(w, "unit-req-1", "")
 			}()
 			<-gate.entered
 			busy := e.withdraw(t, w, "unit-req-1", "")
 			close(gate.release)
 			wg.Wait()
+			if firstErr != nil {
+				t.Fatal(firstErr)
+			}
 			if busy.status != http.StatusConflict || busy.code() != "request-in-progress" || busy.header.Get("Retry-After") == "" {
 				t.Fatalf("while in progress: %d %v %s", busy.status, busy.header, busy.body)
 			}
@@ -432,4 +445,27 @@ func TestWithdrawalIdempotency(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A treasury outage is 503 with Retry-After and is not stored: once the treasury is back, the
+// same withdrawal goes through.
+func TestWithdrawalTreasuryDown(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		if a := e.send(t, fx(t, "cam-ket-chi/valid-json"), ""); a.status != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", a.status, a.body)
+		}
+		w := wfx(t, "cam-ket-chi/withdrawal-json")
+		e.treasuryDown.Store(true)
+		a := e.withdraw(t, w, "", "")
+		if a.status != http.StatusServiceUnavailable || a.code() != "treasury-unavailable" || a.header.Get("Retry-After") == "" {
+			t.Fatalf("outage: %d %v %s", a.status, a.header, a.body)
+		}
+		e.treasuryDown.Store(false)
+		if a := e.withdraw(t, w, "", ""); a.status != http.StatusAccepted || a.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("after recovery: %d %s", a.status, a.body)
+		}
+		if n := e.withdrawalsAtTreasury(); n != 1 {
+			t.Fatalf("%d withdrawals at the treasury, want 1", n)
+		}
+	})
 }

@@ -213,7 +213,8 @@ Each ` + "`<procedure>/<case>/`" + ` holds ` + "`request.xml`" + ` or ` + "`requ
 ` + "`/v1/procedures/<procedure>/dossiers/<maHoSo>/withdrawal`" + ` (` + "`maHoSo`" + ` is the request's). The
 expectations hold once the procedure's ` + "`valid-xml`" + ` and ` + "`valid-json`" + ` fixtures were submitted
 and before the treasury paid them: the XML withdrawal withdraws the ` + "`valid-xml`" + ` dossier, the JSON
-one the ` + "`valid-json`" + ` dossier. Signed by the account holder (` + "`chu-tai-khoan`" + `) of ` + "`testdata/pki/`" + ` (TEST ONLY).
+one the ` + "`valid-json`" + ` dossier. Signed by the account holder (` + "`chu-tai-khoan`" + `) of
+` + "`testdata/pki/`" + ` (TEST ONLY), but for ` + "`withdrawal-unsigned`" + ` and ` + "`withdrawal-wrong-signer`" + ` (the chief accountant).
 
 | case | form | withdraws | expected |
 |---|---|---|---|
