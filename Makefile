@@ -55,7 +55,7 @@ fuzz:
 replay:
 	$(GO) run ./cmd/dvc-replay -addr $(ADAPTER) -treasury $(TREASURY) -fixtures testdata/fixtures
 
-# Regenerate derived files.
+# Regenerate derived files (fixtures: testdata/fixtures and testdata/withdrawals).
 pki:
 	$(GO) run ./cmd/dvc-sign pki -out testdata/pki
 fixtures:

@@ -301,7 +301,7 @@ func checkProblemCodes(doc oaDoc, kinds []problem.Kind) []string {
 	return errs
 }
 
-var xsdMention = regexp.MustCompile(`\.\./[A-Za-z0-9._-]+/dossier\.xsd`)
+var xsdMention = regexp.MustCompile(`\.\./[A-Za-z0-9._-]+/(?:dossier|withdrawal)\.xsd`)
 
 // checkRefs requires every $ref (and discriminator mapping) to resolve: local
 // ones in the document, relative ones to an existing file under dir (and
@@ -432,6 +432,10 @@ func checkProcedures(doc oaDoc, folders []string) []string {
 			continue
 		}
 		content := obj(body["content"])
+		if strings.HasSuffix(op.path, withdrawalSuffix) {
+			errs = append(errs, checkWithdrawalBody(op, body)...)
+			continue
+		}
 		if js := obj(content["application/json"]); js != nil {
 			var refs []string
 			for _, alt := range asSlice(obj(js["schema"])["oneOf"]) {
@@ -463,6 +467,26 @@ func checkProcedures(doc oaDoc, folders []string) []string {
 	}
 	if !seen {
 		errs = append(errs, "no operation has a {procedure} path parameter")
+	}
+	return errs
+}
+
+// withdrawalSuffix ends the path of the withdrawal route, whose body is the withdrawal
+// request: one definition for every procedure.
+const withdrawalSuffix = "/{maHoSo}/withdrawal"
+
+// checkWithdrawalBody requires the withdrawal route's JSON body to be the withdrawal
+// definition and its XML body to name the withdrawal XSD.
+func checkWithdrawalBody(op operation, body map[string]any) []string {
+	const schemaRef, xsd = "../withdrawal/withdrawal.schema.json", "../withdrawal/withdrawal.xsd"
+	var errs []string
+	content := obj(body["content"])
+	if ref, _ := obj(obj(content["application/json"])["schema"])["$ref"].(string); ref != schemaRef {
+		errs = append(errs, fmt.Sprintf("%s %s: JSON body %q, want %s", op.method, op.path, ref, schemaRef))
+	}
+	x := obj(content["application/xml"])
+	if text := fmt.Sprint(x["description"], " ", obj(x["schema"])["description"], " ", body["description"]); !strings.Contains(text, xsd) {
+		errs = append(errs, fmt.Sprintf("%s %s: the XML body does not name %s", op.method, op.path, xsd))
 	}
 	return errs
 }
@@ -520,10 +544,18 @@ func checkRoutes(doc oaDoc, routes []*echo.Route) []string {
 var contractStatuses = []string{"202", "400", "401", "404", "409", "413", "415", "422", "500", "503", "504"}
 
 // checkSubmitResponses requires the contract's statuses on the submit
-// operation and Retry-After on 503 and 504.
+// and the withdrawal operations and Retry-After on 503 and 504.
 func checkSubmitResponses(doc oaDoc) []string {
 	var errs []string
-	const p = "/v1/procedures/{procedure}/dossiers"
+	for _, p := range []string{"/v1/procedures/{procedure}/dossiers", "/v1/procedures/{procedure}/dossiers/{maHoSo}/withdrawal"} {
+		errs = append(errs, checkContractResponses(doc, p)...)
+	}
+	return errs
+}
+
+// checkContractResponses is checkSubmitResponses for one POST operation.
+func checkContractResponses(doc oaDoc, p string) []string {
+	var errs []string
 	op := obj(obj(obj(doc["paths"])[p])["post"])
 	if op == nil {
 		return []string{"POST " + p + " is not documented"}
@@ -1215,6 +1247,15 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 	}
 	sameMembers(t, "intake.Accepted", acc, obj(obj(obj(doc["components"])["schemas"])["Accepted"]))
 
+	wacc := asJSON(t, intake.WithdrawalAccepted{
+		MaHoSo: "G09.20-20260609-0092637", SoBoSung: 0, Procedure: "chi-thuong-xuyen",
+		TrangThai: intake.StatusWithdrawn, TreasuryReference: "KBNN-0011-2026-000001", ReceivedAt: at,
+	})
+	if err := s.at("/components/schemas/WithdrawalAccepted").Validate(wacc); err != nil {
+		t.Errorf("intake.WithdrawalAccepted does not match #/components/schemas/WithdrawalAccepted: %v", err)
+	}
+	sameMembers(t, "intake.WithdrawalAccepted", wacc, obj(obj(obj(doc["components"])["schemas"])["WithdrawalAccepted"]))
+
 	rec := asJSON(t, dossier.Record{
 		Procedure: "von-dau-tu", MaHoSo: "G09.20-20260609-0092637", SoBoSung: 0, TrangThai: 4,
 		TreasuryReference: "KBNN-0011-2026-000001", TreasuryDocumentID: "KB-2026-000001", UpdatedAt: at,
@@ -1358,6 +1399,7 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 	inspected, down := inspect.do(), listDown.do()
 	const badRequestCode = "/components/responses/BadRequest/content/application~1problem+json/schema/allOf/1/properties/code"
 	const submit = "/paths/~1v1~1procedures~1{procedure}~1dossiers/post"
+	const withdraw = "/paths/~1v1~1procedures~1{procedure}~1dossiers~1{maHoSo}~1withdrawal/post"
 
 	codes := func(doc oaDoc) []string { return checkProblemCodes(doc, problem.Kinds()) }
 	refs := func(doc oaDoc) []string { return checkRefs(doc, path.Dir(adapterOpenAPIFile)) }
@@ -1458,6 +1500,15 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 		}},
 		{name: "contract status missing", check: checkSubmitResponses, want: "no 409 response", mutate: func(t *testing.T, doc oaDoc) {
 			delete(get(t, doc, submit+"/responses"), "409")
+		}},
+		{name: "withdrawal status missing", check: checkSubmitResponses, want: "withdrawal: no 404 response", mutate: func(t *testing.T, doc oaDoc) {
+			delete(get(t, doc, withdraw+"/responses"), "404")
+		}},
+		{name: "withdrawal body a dossier", check: procedures, want: "JSON body \"../tai-khoan/dossier.schema.json\"", mutate: func(t *testing.T, doc oaDoc) {
+			get(t, doc, withdraw+"/requestBody/content/application~1json/schema")["$ref"] = "../tai-khoan/dossier.schema.json"
+		}},
+		{name: "withdrawal XSD not named", check: procedures, want: "does not name ../withdrawal/withdrawal.xsd", mutate: func(t *testing.T, doc oaDoc) {
+			get(t, doc, withdraw+"/requestBody/content/application~1xml/schema")["description"] = "A document."
 		}},
 	}
 	for _, tt := range tests {

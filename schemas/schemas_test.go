@@ -63,6 +63,7 @@ func TestTreasuryFilesPresent(t *testing.T) {
 	for _, name := range []string{
 		"login-request", "login-response", "send-document-request",
 		"send-document-response", "document-status", "refusal",
+		"withdrawal-request", "withdrawal-response",
 	} {
 		if _, err := fs.Stat(schemas.FS, "treasury/"+name+".schema.json"); err != nil {
 			t.Errorf("treasury schema %s: %v", name, err)

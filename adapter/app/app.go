@@ -1,6 +1,7 @@
 // Package app owns the assembly of a running adapter from its
 // configuration: trust store, signature verifiers, procedure definitions and
-// mappings, the treasury client and the HTTP server. cmd/adapter and the
+// mappings, the withdrawal request's definition, the treasury client and the
+// HTTP server. cmd/adapter and the
 // end-to-end tests both start the adapter through it.
 package app
 
@@ -84,6 +85,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
+	withdrawal, err := loadWithdrawal(cfg.Signatures, schemas.FS)
+	if err != nil {
+		return nil, err
+	}
 	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
@@ -134,6 +139,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Limits: lim,
 		Sender: sender,
 		Log:    o.Log,
+
+		Withdrawal: withdrawal, WithdrawalRoles: withdrawalRoles, Withdrawer: sender,
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {
@@ -206,6 +213,30 @@ func loadTrust(c config.Signatures) (*trust.Store, error) {
 		return nil, fmt.Errorf("signatures: %w", err)
 	}
 	return ts, nil
+}
+
+// withdrawalRoles are the roles that must sign a withdrawal: the unit's
+// account holder, as signatures.roles names the role.
+var withdrawalRoles = []string{"chu-tai-khoan"}
+
+// loadWithdrawal compiles the withdrawal request's definition, after
+// checking that signatures.roles maps a certificate title to every role
+// that signs withdrawals.
+func loadWithdrawal(c config.Signatures, schemaFS fs.FS) (*schema.Definition, error) {
+	for _, r := range withdrawalRoles {
+		found := false
+		for _, role := range c.Roles {
+			found = found || role == r
+		}
+		if !found {
+			return nil, fmt.Errorf("signatures.roles: no certificate title maps to %s, the role that signs withdrawals", r)
+		}
+	}
+	def, err := schema.LoadForm(schemaFS, schema.WithdrawalFolder, schema.Withdrawal)
+	if err != nil {
+		return nil, fmt.Errorf("withdrawal: %w", err)
+	}
+	return def, nil
 }
 
 // loadProcedures compiles each configured procedure's definition and

@@ -11,11 +11,13 @@ import (
 	"github.com/kbnn/dvc/adapter/problem"
 )
 
-// Metrics are the HTTP series: dossier submissions by procedure and outcome,
-// and request latency by route and status. They are a prometheus.Collector:
-// register them once, on the registry that /metrics serves.
+// Metrics are the HTTP series: dossier submissions and withdrawals by
+// procedure and outcome, and request latency by route and status. They are a
+// prometheus.Collector: register them once, on the registry that /metrics
+// serves.
 type Metrics struct {
 	submissions *prometheus.CounterVec
+	withdrawals *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 }
 
@@ -25,6 +27,10 @@ func NewMetrics() *Metrics {
 		submissions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dvc_submissions_total",
 			Help: "Dossier submissions by procedure and outcome (accepted or the problem code).",
+		}, []string{"procedure", "outcome"}),
+		withdrawals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dvc_withdrawals_total",
+			Help: "Dossier withdrawals by procedure and outcome (accepted or the problem code).",
 		}, []string{"procedure", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dvc_http_request_duration_seconds",
@@ -37,12 +43,14 @@ func NewMetrics() *Metrics {
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.submissions.Describe(ch)
+	m.withdrawals.Describe(ch)
 	m.latency.Describe(ch)
 }
 
 // Collect implements prometheus.Collector.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.submissions.Collect(ch)
+	m.withdrawals.Collect(ch)
 	m.latency.Collect(ch)
 }
 
@@ -75,13 +83,16 @@ type outcome struct {
 	cause    error // for the log only
 }
 
-// submitRoute is the route of dossier submissions.
-const submitRoute = "/v1/procedures/:procedure/dossiers"
+// The routes of dossier submissions and withdrawals.
+const (
+	submitRoute   = "/v1/procedures/:procedure/dossiers"
+	withdrawRoute = "/v1/procedures/:procedure/dossiers/:maHoSo/withdrawal"
+)
 
 // conclude is the one place where a request's outcome is logged (refusals
-// and failures, once each) and where submissions are counted, whether the
-// answer is an error handed to handleError or a final answer (fresh or
-// replayed) that the intake rendered itself.
+// and failures, once each) and where submissions and withdrawals are
+// counted, whether the answer is an error handed to handleError or a final
+// answer (fresh or replayed) that the intake rendered itself.
 func (s *server) conclude(c echo.Context, o outcome) {
 	if o.code != "" {
 		id, _ := c.Get(ctxRequestID).(string)
@@ -91,6 +102,9 @@ func (s *server) conclude(c echo.Context, o outcome) {
 		}
 		attrs := []any{"request_id", id, "code", o.code, "status", o.status,
 			"procedure", procedure, "path", c.Request().URL.Path}
+		if code, ok := c.Get(ctxCode).(string); ok {
+			attrs = append(attrs, "maHoSo", code)
+		}
 		if o.replayed {
 			attrs = append(attrs, "replayed", true)
 		}
@@ -103,10 +117,19 @@ func (s *server) conclude(c echo.Context, o outcome) {
 			s.Log.Info("request refused", attrs...)
 		}
 	}
-	if c.Request().Method != http.MethodPost || c.Path() != submitRoute {
+	if c.Request().Method != http.MethodPost {
 		return
 	}
-	// Only configured procedures become label values; a submission to any
+	var counter *prometheus.CounterVec
+	switch c.Path() {
+	case submitRoute:
+		counter = s.Metrics.submissions
+	case withdrawRoute:
+		counter = s.Metrics.withdrawals
+	default:
+		return
+	}
+	// Only configured procedures become label values; a request to any
 	// other counts under procedure="".
 	procedure := c.Param("procedure")
 	if s.Intake == nil || s.Intake.Procedure(procedure) == nil {
@@ -116,5 +139,5 @@ func (s *server) conclude(c echo.Context, o outcome) {
 	if result == "" {
 		result = "accepted"
 	}
-	s.Metrics.submissions.WithLabelValues(procedure, result).Inc()
+	counter.WithLabelValues(procedure, result).Inc()
 }

@@ -1,9 +1,9 @@
 // Package httpapi owns the adapter's HTTP surface: routes, caller
 // authentication, request ids, body limits, the HTTP metrics, the one place
 // where every error becomes a problem+json response, and the one place
-// (conclude) where every refusal is logged once and every submission
-// counted, whether the refusal is an error or a final answer the intake
-// rendered and stored for replays.
+// (conclude) where every refusal is logged once and every submission and
+// withdrawal counted, whether the refusal is an error or a final answer the
+// intake rendered and stored for replays.
 package httpapi
 
 import (
@@ -98,6 +98,7 @@ func New(o Options) *echo.Echo {
 	auth := s.bearer(o.Callers, "dvc-adapter")
 	e.POST(submitRoute, s.submit, auth)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
+	e.POST(withdrawRoute, s.withdraw, auth)
 	s.routesStatus(e)
 	s.routesDossiers(e)
 	return e
@@ -170,16 +171,57 @@ func (s *server) submit(c echo.Context) error {
 	if s.Intake.Procedure(procedure) == nil {
 		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.MaxBodyBytes))
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	resp, err := s.Intake.Submit(req.Context(), s.submission(c, procedure, body))
+	if err != nil {
+		return err
+	}
+	return s.answer(c, resp)
+}
+
+// withdraw serves a unit's withdrawal of a dossier: the same reading, the
+// same answers and the same accounting as a submission.
+func (s *server) withdraw(c echo.Context) error {
+	req := c.Request()
+	procedure, code := c.Param("procedure"), c.Param("maHoSo")
+	c.Set(ctxProcedure, procedure)
+	c.Set(ctxCode, code)
+	if s.Intake.Procedure(procedure) == nil {
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	resp, err := s.Intake.Withdraw(req.Context(), intake.WithdrawalRequest{
+		Submission: s.submission(c, procedure, body), MaHoSo: code})
+	if err != nil {
+		return err
+	}
+	return s.answer(c, resp)
+}
+
+// readBody reads at most MaxBodyBytes of the request body.
+func (s *server) readBody(c echo.Context) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return problem.New(problem.BodyTooLarge, "The body exceeds the configured limit.")
+			return nil, problem.New(problem.BodyTooLarge, "The body exceeds the configured limit.")
 		}
-		return problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
+		return nil, problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
 	}
+	return body, nil
+}
+
+// submission is the signed document of a request, as intake takes it.
+func (s *server) submission(c echo.Context, procedure string, body []byte) intake.Submission {
+	req := c.Request()
 	id, _ := c.Get(ctxRequestID).(string)
-	resp, err := s.Intake.Submit(req.Context(), intake.Submission{
+	return intake.Submission{
 		RequestID:      id,
 		Procedure:      procedure,
 		IdempotencyKey: req.Header.Get("Idempotency-Key"),
@@ -188,10 +230,12 @@ func (s *server) submit(c echo.Context) error {
 		JWSSignature:   req.Header.Get("X-JWS-Signature"),
 		Caller:         c.Get(ctxCaller).(string),
 		ReceivedAt:     s.Clock(),
-	})
-	if err != nil {
-		return err
 	}
+}
+
+// answer writes a final answer of the intake, fresh or replayed, after
+// conclude has logged and counted it.
+func (s *server) answer(c echo.Context, resp *intake.Response) error {
 	s.conclude(c, outcome{code: resp.Code, status: resp.Status, replayed: resp.Replayed, cause: resp.Cause})
 	h := c.Response().Header()
 	for k, v := range resp.Header {
@@ -201,7 +245,7 @@ func (s *server) submit(c echo.Context) error {
 		h.Set("Idempotent-Replayed", "true")
 	}
 	c.Response().WriteHeader(resp.Status)
-	_, err = c.Response().Write(resp.Body)
+	_, err := c.Response().Write(resp.Body)
 	return err
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
 )
 
@@ -37,6 +39,11 @@ func (s *countingSender) Send(context.Context, string, map[string]any) (intake.R
 func (s *countingSender) Find(context.Context, string) (intake.Receipt, bool, error) {
 	s.calls.Add(1)
 	return intake.Receipt{}, false, nil
+}
+
+func (s *countingSender) Withdraw(context.Context, string, string, intake.Withdrawal) (intake.WithdrawalReceipt, error) {
+	s.calls.Add(1)
+	return intake.WithdrawalReceipt{DocumentID: "D-1", Reference: "R-1"}, nil
 }
 
 // syncBuffer is a log destination written by the server's goroutines.
@@ -64,16 +71,22 @@ type harness struct {
 }
 
 // newServer serves httpapi over a real intake.Service that knows one
-// procedure. Its verifiers are not wired: the tests here are refused before
-// any signature is read, and a call to the sender would show it.
+// procedure and withdrawals. Its verifiers are not wired: the tests here are
+// refused before any signature is read, and a call to the sender would show
+// it.
 func newServer(t *testing.T, edit func(*httpapi.Options)) *harness {
 	t.Helper()
 	h := &harness{sent: &countingSender{}, log: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.log, nil))
+	withdrawal, err := schema.LoadForm(os.DirFS("../../schemas"), schema.WithdrawalFolder, schema.Withdrawal)
+	if err != nil {
+		t.Fatal(err)
+	}
 	o := httpapi.Options{
 		Intake: intake.New(intake.Options{
 			Procedures: []*intake.Procedure{{ID: "chi-thuong-xuyen", Code: "2.002208"}},
 			Sender:     h.sent, Log: log,
+			Withdrawal: withdrawal, WithdrawalRoles: []string{"chu-tai-khoan"}, Withdrawer: h.sent,
 		}),
 		Callers:      []httpapi.Caller{{Name: "portal", Token: token}},
 		MaxBodyBytes: 1 << 20,

@@ -2,7 +2,9 @@
 // request to the treasury's receipt: content type, signature verification,
 // signer roles, validation against the procedure's definition, mapping, and
 // the downstream call. It knows nothing of HTTP routing; it takes a
-// Submission and returns an Accepted or a *problem.Error.
+// Submission and returns an Accepted or a *problem.Error. A withdrawal of a
+// dossier (withdrawal.go) takes the same verification path, with the
+// withdrawal request's definition, and the same exactly-once records.
 //
 // Only what signature verification returns is read: for XML the verified
 // root, for JSON the exact signed bytes.
@@ -106,6 +108,7 @@ type Service struct {
 	records    idempotency.Store
 	policy     Policy
 	hook       func(string)
+	withdrawal *withdrawalParts
 }
 
 // Options wire a Service.
@@ -125,6 +128,12 @@ type Options struct {
 	// Hook, when set, is called at each step of a submission's path
 	// (crash tests kill the process there).
 	Hook func(step string)
+	// Withdrawal, WithdrawalRoles and Withdrawer serve withdrawals: the
+	// withdrawal request's definition, the roles that must sign one, and
+	// the treasury's side. Without all three, Withdraw answers 500.
+	Withdrawal      *schema.Definition
+	WithdrawalRoles []string
+	Withdrawer      Withdrawer
 }
 
 // New builds a Service.
@@ -146,6 +155,9 @@ func New(o Options) *Service {
 	}
 	for _, p := range o.Procedures {
 		s.procedures[p.ID] = p
+	}
+	if o.Withdrawal != nil && o.Withdrawer != nil && len(o.WithdrawalRoles) > 0 {
+		s.withdrawal = &withdrawalParts{def: o.Withdrawal, roles: o.WithdrawalRoles, treasury: o.Withdrawer}
 	}
 	return s
 }
@@ -169,6 +181,27 @@ func (s *Service) Verify(sub Submission) (*Verified, error) {
 	if p == nil {
 		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", sub.Procedure))
 	}
+	obj, signers, err := s.verifySigned(sub, p.Definition, p.RequiredRoles)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verified{Procedure: p, Value: obj, Signers: signers}
+	v.MaHoSo, _ = obj["maHoSo"].(string)
+	v.SoBoSung = intOf(obj["soBoSung"])
+	if code, _ := obj["maTTHC"].(string); code != p.Code {
+		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
+		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
+		return nil, e
+	}
+	return v, nil
+}
+
+// verifySigned runs the checks every signed document shares, a dossier or a
+// withdrawal alike: the form by content type, the signatures (XML-DSig or
+// detached JWS) against the trust store at the receipt time, the required
+// signer roles, then the definition. It returns the verified value and the
+// signers.
+func (s *Service) verifySigned(sub Submission, def *schema.Definition, roles []string) (map[string]any, []trust.Signer, error) {
 	mt, _, err := mime.ParseMediaType(sub.ContentType)
 	if err != nil {
 		mt = ""
@@ -179,48 +212,46 @@ func (s *Service) Verify(sub Submission) (*Verified, error) {
 	case "application/xml", "text/xml":
 		doc, err := xmlsig.Parse(sub.Body, s.limits)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res, err := s.xml.Verify(doc, sub.ReceivedAt)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		signers = res.Signers
-		if err := checkRoles(p.RequiredRoles, signers); err != nil {
-			return nil, err
+		if err := checkRoles(roles, signers); err != nil {
+			return nil, nil, err
 		}
-		if value, err = p.Definition.FromXML(res.Root); err != nil {
-			return nil, err
+		if value, err = def.FromXML(res.Root); err != nil {
+			return nil, nil, err
 		}
 	case "application/json":
 		if signers, err = s.jws.Verify(sub.Body, sub.JWSSignature, sub.ReceivedAt); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if err := checkRoles(p.RequiredRoles, signers); err != nil {
-			return nil, err
+		if err := checkRoles(roles, signers); err != nil {
+			return nil, nil, err
 		}
-		if value, err = p.Definition.FromJSON(sub.Body); err != nil {
-			return nil, err
+		if value, err = def.FromJSON(sub.Body); err != nil {
+			return nil, nil, err
 		}
 	default:
-		return nil, problem.New(problem.UnsupportedMediaType, "")
+		return nil, nil, problem.New(problem.UnsupportedMediaType, "")
 	}
 	obj, ok := value.(map[string]any)
 	if !ok {
-		return nil, problem.New(problem.SchemaViolation, "The dossier must be an object.")
+		return nil, nil, problem.New(problem.SchemaViolation, "The document must be an object.")
 	}
-	v := &Verified{Procedure: p, Value: obj, Signers: signers}
-	v.MaHoSo, _ = obj["maHoSo"].(string)
-	if n, ok := obj["soBoSung"].(interface{ Int64() (int64, error) }); ok {
+	return obj, signers, nil
+}
+
+// intOf reads an integer of a verified value (a json.Number); zero when absent.
+func intOf(v any) int {
+	if n, ok := v.(interface{ Int64() (int64, error) }); ok {
 		x, _ := n.Int64()
-		v.SoBoSung = int(x)
+		return int(x)
 	}
-	if code, _ := obj["maTTHC"].(string); code != p.Code {
-		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
-		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
-		return nil, e
-	}
-	return v, nil
+	return 0
 }
 
 // checkRoles requires each role to be held by a distinct signer certificate.

@@ -21,3 +21,23 @@ func TestDownstreamKey(t *testing.T) {
 		}
 	}
 }
+
+// The withdrawal's downstream key is the treasury contract's too, checked against the
+// simulator's vectors.
+func TestWithdrawalDownstreamKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		procedure, dossier string
+		supplement         int
+		want               string
+	}{
+		{"chi-thuong-xuyen", "G09.20-20260609-0092637", 0, "de05befff9a6a9cbdfb8b5888fde1a3ad29bbe4a14da58a9973349be0f879775"},
+		{"chi-thuong-xuyen", "G09.20-20260609-0092637", 1, "c0e9a65cdcb1cab2b263efda6a4166652d076849b4a9192dae3af6ff8de27a4a"},
+	}
+	for _, tt := range tests {
+		v := &verifiedWithdrawal{procedure: &Procedure{ID: tt.procedure}, w: Withdrawal{MaHoSo: tt.dossier, SoBoSung: tt.supplement}}
+		if got := v.downstreamKey(); got != tt.want {
+			t.Errorf("withdrawal key of %s = %s, want %s", v.dossierID(), got, tt.want)
+		}
+	}
+}

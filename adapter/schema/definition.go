@@ -1,6 +1,7 @@
 // Package schema owns a procedure's definition (schemas/<procedure>/
-// dossier.schema.json) and what it decides: how the XML form maps onto the
-// same value as the JSON form, and whether a dossier is valid. Both forms
+// dossier.schema.json), and the withdrawal request's (schemas/withdrawal/
+// withdrawal.schema.json), and what they decide: how the XML form maps onto
+// the same value as the JSON form, and whether a document is valid. Both forms
 // become one generic value (map[string]any, []any, string, json.Number:
 // integers are never floats) checked by one compiled schema.
 package schema
@@ -21,36 +22,77 @@ import (
 	"github.com/kbnn/dvc/adapter/problem"
 )
 
-// Definition is one procedure's compiled definition.
+// Definition is one compiled definition: a procedure's dossier, or the
+// withdrawal request.
 type Definition struct {
+	// Procedure is the folder the definition was loaded from: the
+	// procedure id for a dossier, "withdrawal" for the withdrawal request.
 	Procedure string
 	Raw       []byte
-	schema    *jsonschema.Schema
-	shape     *shape
+	// Root is the root element of the document's XML form.
+	Root   string
+	schema *jsonschema.Schema
+	shape  *shape
+}
+
+// Form is a kind of signed document the adapter reads: the file of its
+// definition inside a folder of the schemas tree, and the root element of its
+// XML form (the generated XSD declares the same root).
+type Form struct {
+	File string // e.g. "dossier.schema.json"
+	Root string // e.g. "HoSo"
+}
+
+// The forms. A folder of the schemas tree holds the definition of one or
+// more of them; each definition has its XSD beside it, with the same stem.
+var (
+	// Dossier is a procedure's dossier: schemas/<procedure>/dossier.schema.json.
+	Dossier = Form{File: "dossier.schema.json", Root: RootElement}
+	// Withdrawal is a unit's request to withdraw a dossier, one definition
+	// for every procedure: schemas/withdrawal/withdrawal.schema.json.
+	Withdrawal = Form{File: "withdrawal.schema.json", Root: WithdrawalRootElement}
+)
+
+// Forms lists every form, dossier first.
+var Forms = []Form{Dossier, Withdrawal}
+
+// WithdrawalFolder is the folder of the withdrawal request's definition.
+const WithdrawalFolder = "withdrawal"
+
+// XSDFile is the name of the XSD generated from the form's definition.
+func (f Form) XSDFile() string {
+	return strings.TrimSuffix(f.File, ".schema.json") + ".xsd"
 }
 
 // SchemaPath is where a procedure's definition lives inside the schemas tree.
-func SchemaPath(procedure string) string { return procedure + "/dossier.schema.json" }
+func SchemaPath(procedure string) string { return procedure + "/" + Dossier.File }
 
 // Load compiles the definition of procedure from fsys (the schemas tree).
 func Load(fsys fs.FS, procedure string) (*Definition, error) {
-	raw, err := fs.ReadFile(fsys, SchemaPath(procedure))
+	return LoadForm(fsys, procedure, Dossier)
+}
+
+// LoadForm compiles the definition of form held in folder dir of fsys (the
+// schemas tree).
+func LoadForm(fsys fs.FS, dir string, form Form) (*Definition, error) {
+	name := dir + "/" + form.File
+	raw, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("document: %w", err)
 	}
-	sch, err := Compile(raw, "schemas/"+SchemaPath(procedure))
+	sch, err := Compile(raw, "schemas/"+name)
 	if err != nil {
 		return nil, err
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("document: %s: %w", procedure, err)
+		return nil, fmt.Errorf("document: %s: %w", name, err)
 	}
 	sh, err := buildShape(doc, doc, "#")
 	if err != nil {
-		return nil, fmt.Errorf("document: schemas/%s: %w", SchemaPath(procedure), err)
+		return nil, fmt.Errorf("document: schemas/%s: %w", name, err)
 	}
-	return &Definition{Procedure: procedure, Raw: raw, schema: sch, shape: sh}, nil
+	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, schema: sch, shape: sh}, nil
 }
 
 // Compile compiles a JSON Schema document with format assertions on.

@@ -15,8 +15,12 @@ import (
 // RootElement is the root element of every dossier's XML form.
 const RootElement = "HoSo"
 
-// FromXML turns the verified root element into the dossier value and
-// validates it, reporting every failing field at once. Elements
+// WithdrawalRootElement is the root element of a withdrawal request's XML
+// form ("yêu cầu rút hồ sơ"): a signed dossier can never pass for one.
+const WithdrawalRootElement = "YeuCauRutHoSo"
+
+// FromXML turns the verified root element (it must be the definition's
+// Root) into the document's value and validates it, reporting every failing field at once. Elements
 // map to properties of the same name, a repeated element to an array,
 // element text to strings or integers as the definition says. Anything the
 // definition does not know (elements, attributes other than the root's Id,
@@ -24,8 +28,12 @@ const RootElement = "HoSo"
 // document is silently dropped.
 func (d *Definition) FromXML(root *etree.Element) (any, error) {
 	var fields []problem.FieldError
-	if root.Tag != RootElement || root.Space != "" {
-		fields = append(fields, problem.FieldError{Path: "", Message: "root element must be " + RootElement})
+	want := d.Root
+	if want == "" {
+		want = RootElement
+	}
+	if root.Tag != want || root.Space != "" {
+		fields = append(fields, problem.FieldError{Path: "", Message: "root element must be " + want})
 		return nil, violation(fields, errors.New("wrong root element"))
 	}
 	for _, a := range root.Attr {

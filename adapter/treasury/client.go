@@ -1,5 +1,6 @@
 // Package treasury owns the adapter's client for the treasury contract of schemas/treasury:
-// login, SendDocument and CheckDocumentStatus (by document id or by idempotency key).
+// login, SendDocument, CheckDocumentStatus (by document id or by idempotency key) and the
+// withdrawal of a document.
 //
 // The client logs in lazily, caches the access token until shortly before it expires, and on a
 // 401 logs in again once and repeats that call once. Failures are typed: a business refusal
@@ -8,8 +9,9 @@
 //
 // NewGroup makes the adapter/upstream group "treasury" (circuit breaker, bulkhead and retries
 // per endpoint) with Classify, which reads those failures, as its classifier; callers run each
-// public call through its endpoint ("send-document", "document-status"). SendDocument is
-// idempotent through its downstream key, so it may be retried.
+// public call through its endpoint ("send-document", "document-status", "withdraw").
+// SendDocument and Withdraw are idempotent through their downstream keys, so they may be
+// retried.
 package treasury
 
 import (
@@ -31,6 +33,7 @@ const (
 	opLogin          = "login"
 	opSendDocument   = "send-document"
 	opDocumentStatus = "document-status"
+	opWithdraw       = "withdraw"
 )
 
 // NewGroup returns the upstream group "treasury" with Classify as its classifier, then opts
@@ -141,6 +144,40 @@ func (c *Client) SendDocument(ctx context.Context, idemKey string, document map[
 	}
 	r.Replayed = a.status == http.StatusOK
 	return r, nil
+}
+
+// Withdraw asks the treasury to withdraw the document with that treasury id at its unit's
+// request (POST /api/v1/documents/{documentId}/withdrawal). idemKey is the withdrawal's
+// downstream key, the lower-case hex SHA-256 of "withdrawal|<procedure>|<dossierCode>|
+// <supplementNo>" of the document (schemas/treasury/openapi.yaml); the treasury answers 400
+// (ErrInvalidRequest) to any other. A repeated key gets the first answer with Replayed set. A
+// document the treasury does not hold is ErrNotFound; a document it will not withdraw (paid,
+// processed, ended, another unit's) a *Refusal.
+func (c *Client) Withdraw(ctx context.Context, idemKey, documentID string, req WithdrawalRequest) (Withdrawal, error) {
+	if !validKey(idemKey) {
+		return Withdrawal{}, fmt.Errorf("treasury: %s: %w: malformed idempotency key", opWithdraw, ErrInvalidRequest)
+	}
+	if documentID == "" {
+		return Withdrawal{}, fmt.Errorf("treasury: %s: %w: empty document id", opWithdraw, ErrInvalidRequest)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Withdrawal{}, fmt.Errorf("treasury: %s: %w: %w", opWithdraw, ErrInvalidRequest, err)
+	}
+	a, err := c.exec(ctx, call{op: opWithdraw, method: http.MethodPost,
+		path: "/api/v1/documents/" + url.PathEscape(documentID) + "/withdrawal", body: body, idemKey: idemKey})
+	if err != nil {
+		return Withdrawal{}, err
+	}
+	if a.status != http.StatusCreated && a.status != http.StatusOK {
+		return Withdrawal{}, failure(opWithdraw, a, true)
+	}
+	var w Withdrawal
+	if err := a.decode(&w); err != nil || w.DocumentID == "" || w.Reference == "" {
+		return Withdrawal{}, a.errorOf(opWithdraw, ErrProtocol)
+	}
+	w.Replayed = a.status == http.StatusOK
+	return w, nil
 }
 
 // DocumentStatus returns the status of the document with that treasury id.

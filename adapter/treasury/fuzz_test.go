@@ -56,3 +56,48 @@ func FuzzAnswers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWithdrawAnswers feeds arbitrary treasury answers to Withdraw: whatever the treasury
+// says, the client returns a withdrawal naming a document or an error, never panics, and
+// reports a business refusal only for a 422.
+func FuzzWithdrawAnswers(f *testing.F) {
+	f.Add(201, []byte(`{"documentId":"KB-2026-000001","reference":"KBNN-0011-2026-000001","status":"WITHDRAWN","withdrawnAt":"2026-06-09T10:00:00+07:00"}`))
+	f.Add(200, []byte(`{"documentId":"KB-2026-000001","reference":"KBNN-0011-2026-000001"}`))
+	f.Add(422, []byte(`{"reasonCode":"DA_THANH_TOAN","message":"x"}`))
+	f.Add(404, []byte(`{"reasonCode":"NOT_FOUND"}`))
+	f.Add(201, []byte(`{"documentId":""}`))
+	f.Add(500, []byte(`<html>`))
+	var status atomic.Int64
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/login" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":900}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(int(status.Load()))
+		_, _ = w.Write(body.Load().([]byte))
+	}))
+	f.Cleanup(srv.Close)
+	c, err := New(Config{BaseURL: srv.URL, ClientID: "dvc-adapter", ClientSecret: "s", Timeout: 2 * time.Second}, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	key, req := withdrawalOf(document("G09.20-20260609-0000001"))
+	f.Fuzz(func(t *testing.T, code int, b []byte) {
+		if code < 200 || code > 599 {
+			return
+		}
+		status.Store(int64(code))
+		body.Store(b)
+		w, err := c.Withdraw(context.Background(), key, "KB-2026-000001", req)
+		if err == nil && (w.DocumentID == "" || w.Reference == "") {
+			t.Fatalf("status %d body %q: withdrawal without a document", code, b)
+		}
+		var ref *Refusal
+		if err != nil && errors.As(err, &ref) && code != http.StatusUnprocessableEntity {
+			t.Fatalf("status %d became a business refusal", code)
+		}
+	})
+}

@@ -12,6 +12,11 @@ const (
 	ReasonUnknownOffice     = "KBNN_KHONG_TON_TAI"   // 422: unknown treasury office
 	ReasonNoAllotment       = "KHONG_CO_DU_TOAN"     // 422: no allotment for a budget line
 	ReasonOverAllotment     = "VUOT_DU_TOAN"         // 422: amount over the remaining allotment
+	// Refusals of a withdrawal.
+	ReasonPaid      = "DA_THANH_TOAN"     // 422: the document is paid or its result returned
+	ReasonProcessed = "DA_XU_LY_XONG"     // 422: the document is processed (e.g. the account opened)
+	ReasonEnded     = "HO_SO_DA_KET_THUC" // 422: the document was rejected or its processing stopped
+	ReasonOtherUnit = "DVQHNS_KHONG_KHOP" // 422: the unit asking is not the document's
 )
 
 // StatusReceived is the treasury status of a newly accepted document.
@@ -36,6 +41,34 @@ type Status struct {
 	DossierCode string    `json:"dossierCode"`
 	Procedure   string    `json:"procedure"`
 	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+// WithdrawalRequest is the body of POST /api/v1/documents/{documentId}/withdrawal
+// (schemas/treasury/withdrawal-request.schema.json).
+type WithdrawalRequest struct {
+	Procedure      string    `json:"procedure"`
+	ProcedureCode  string    `json:"procedureCode"`
+	DossierCode    string    `json:"dossierCode"`
+	SupplementNo   int       `json:"supplementNo"`
+	BudgetUnitCode string    `json:"budgetUnitCode"`
+	RequestDate    string    `json:"requestDate"` // yyyy-mm-dd, as the unit wrote it
+	Reason         string    `json:"reason"`
+	ReceivedAt     time.Time `json:"receivedAt"`
+}
+
+// StatusWithdrawn is the treasury status of a withdrawn document.
+const StatusWithdrawn = "WITHDRAWN"
+
+// Withdrawal is the treasury's answer to Withdraw
+// (schemas/treasury/withdrawal-response.schema.json).
+type Withdrawal struct {
+	DocumentID  string    `json:"documentId"`
+	Reference   string    `json:"reference"`
+	Status      string    `json:"status"`
+	WithdrawnAt time.Time `json:"withdrawnAt"`
+	// Replayed is true when the treasury had already seen the idempotency key (HTTP 200) and
+	// answered with the first answer.
+	Replayed bool `json:"-"`
 }
 
 // validKey reports whether key has the form of a downstream key (64 lower-case hex digits).

@@ -1,6 +1,7 @@
-// Package treasurysend connects intake to the treasury: Sender implements intake.Sender on the
-// treasury client, runs each call through its endpoint of the upstream group (circuit breaker,
-// bulkhead, retries), and turns the treasury's failures into the adapter's public problems.
+// Package treasurysend connects intake to the treasury: Sender implements intake.Sender and
+// intake.Withdrawer on the treasury client, runs each call through its endpoint of the
+// upstream group (circuit breaker, bulkhead, retries), and turns the treasury's failures into
+// the adapter's public problems.
 //
 // The mapped request reaches the client as adapter/mapping built it: the mapping was checked
 // against schemas/treasury/send-document-request.schema.json when it was loaded, so it writes
@@ -21,17 +22,23 @@ import (
 // Sender sends mapped requests to the treasury and looks them up by downstream key. It is safe
 // for concurrent use.
 type Sender struct {
-	client *treasury.Client
-	send   *upstream.Endpoint
-	status *upstream.Endpoint
+	client   *treasury.Client
+	send     *upstream.Endpoint
+	status   *upstream.Endpoint
+	withdraw *upstream.Endpoint
 }
 
-var _ intake.Sender = (*Sender)(nil)
+var (
+	_ intake.Sender     = (*Sender)(nil)
+	_ intake.Withdrawer = (*Sender)(nil)
+)
 
-// New returns a Sender that calls client through the endpoints "send-document" and
-// "document-status" of g (made by treasury.NewGroup, so that treasury answers are classified).
+// New returns a Sender that calls client through the endpoints "send-document",
+// "document-status" and "withdraw" of g (made by treasury.NewGroup, so that treasury answers
+// are classified).
 func New(client *treasury.Client, g *upstream.Group) *Sender {
-	return &Sender{client: client, send: g.Endpoint("send-document"), status: g.Endpoint("document-status")}
+	return &Sender{client: client, send: g.Endpoint("send-document"), status: g.Endpoint("document-status"),
+		withdraw: g.Endpoint("withdraw")}
 }
 
 // retryAfterSeconds is what a caller is told to wait after a transient failure.
@@ -68,6 +75,30 @@ func (s *Sender) Find(ctx context.Context, key string) (intake.Receipt, bool, er
 		return intake.Receipt{}, false, problemOf(err)
 	}
 	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference}, true, nil
+}
+
+// Withdraw asks the treasury to withdraw the document under the withdrawal's downstream key;
+// every call carries that key, so retrying it is safe. A document the treasury does not hold
+// is not-found.
+func (s *Sender) Withdraw(ctx context.Context, key, documentID string, w intake.Withdrawal) (intake.WithdrawalReceipt, error) {
+	req := treasury.WithdrawalRequest{
+		Procedure: w.Procedure, ProcedureCode: w.ProcedureCode, DossierCode: w.MaHoSo, SupplementNo: w.SoBoSung,
+		BudgetUnitCode: w.MaDVQHNS, RequestDate: w.NgayYeuCau, Reason: w.LyDo, ReceivedAt: w.ReceivedAt,
+	}
+	var out treasury.Withdrawal
+	err := s.withdraw.Do(ctx, true, func(ctx context.Context) error {
+		var err error
+		out, err = s.client.Withdraw(ctx, key, documentID, req)
+		return err
+	})
+	if errors.Is(err, treasury.ErrNotFound) {
+		return intake.WithdrawalReceipt{}, problem.Wrap(problem.NotFound, err,
+			"The treasury holds no document for dossier "+w.MaHoSo+".")
+	}
+	if err != nil {
+		return intake.WithdrawalReceipt{}, problemOf(err)
+	}
+	return intake.WithdrawalReceipt{DocumentID: out.DocumentID, Reference: out.Reference, WithdrawnAt: out.WithdrawnAt}, nil
 }
 
 // problemOf turns a treasury failure into what the caller is answered: a business refusal is

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/treasury"
@@ -158,5 +159,103 @@ func TestOpenBreaker(t *testing.T) {
 	}
 	if calls.Load() != before {
 		t.Error("an open breaker let a call through")
+	}
+}
+
+// withdrawalOf is the withdrawal of the golden request's dossier, by its unit.
+func withdrawalOf(doc map[string]any) intake.Withdrawal {
+	sup, _ := doc["supplementNo"].(json.Number).Int64()
+	return intake.Withdrawal{Procedure: doc["procedure"].(string), ProcedureCode: doc["procedureCode"].(string),
+		MaHoSo: doc["dossierCode"].(string), SoBoSung: int(sup), MaDVQHNS: doc["budgetUnitCode"].(string),
+		NgayYeuCau: "2026-06-09", LyDo: "lập nhầm", ReceivedAt: time.Date(2026, 6, 9, 10, 0, 0, 0, time.UTC)}
+}
+
+// A withdrawal reaches the treasury under the withdrawal key with the unit's facts; the same
+// withdrawal again is answered the same; a paid document's refusal and an unknown document
+// become treasury-refused and not-found.
+func TestWithdraw(t *testing.T) {
+	t.Parallel()
+	sim := treasurysim.New(treasurysim.Options{TokenTTL: time.Hour})
+	s := newSender(t, sim, upstream.Settings{})
+	ctx := context.Background()
+	key, doc := mapped(t)
+	rc, err := s.Send(ctx, key, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := withdrawalOf(doc)
+	wkey := treasurysim.WithdrawalKey(w.Procedure, w.MaHoSo, w.SoBoSung)
+	got, err := s.Withdraw(ctx, wkey, rc.DocumentID, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DocumentID != rc.DocumentID || got.Reference != rc.Reference || got.WithdrawnAt.IsZero() {
+		t.Fatalf("receipt %+v, want the document %+v", got, rc)
+	}
+	d := sim.Documents()[0]
+	if d.Status != treasurysim.StatusWithdrawn || d.Withdrawal == nil || d.Withdrawal.Reason != w.LyDo ||
+		d.Withdrawal.RequestDate != w.NgayYeuCau || d.Withdrawal.BudgetUnitCode != w.MaDVQHNS || d.Withdrawal.IdempotencyKey != wkey {
+		t.Fatalf("the treasury holds %+v (withdrawal %+v)", d, d.Withdrawal)
+	}
+	if again, err := s.Withdraw(ctx, wkey, rc.DocumentID, w); err != nil || again != got {
+		t.Errorf("repeat: %+v %v, want %+v", again, err, got)
+	}
+
+	_, other := mapped(t)
+	other["dossierCode"] = "G09.20-20260609-0000999"
+	okey := treasurysim.DownstreamKey(other["procedure"].(string), "G09.20-20260609-0000999", 0)
+	orc, err := s.Send(ctx, okey, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sim.SetStatus(orc.DocumentID, treasurysim.StatusPaid) {
+		t.Fatal("SetStatus")
+	}
+	ow := withdrawalOf(other)
+	_, err = s.Withdraw(ctx, treasurysim.WithdrawalKey(ow.Procedure, ow.MaHoSo, 0), orc.DocumentID, ow)
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Kind != problem.TreasuryRefused || pe.Extra["treasuryReasonCode"] != treasurysim.ReasonPaid {
+		t.Fatalf("withdrawal of a paid document: %#v, want treasury-refused %s", err, treasurysim.ReasonPaid)
+	}
+	_, err = s.Withdraw(ctx, wkey, "KB-2026-999999", w)
+	if !errors.As(err, &pe) || pe.Kind != problem.NotFound {
+		t.Fatalf("withdrawal of an unknown document: %#v, want not-found", err)
+	}
+}
+
+// Withdrawals have their own breaker: an open one refuses without calling the treasury, and
+// leaves the sending of documents alone.
+func TestWithdrawBreaker(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	s := newSender(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/login" {
+			_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
+			return
+		}
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}), upstream.Settings{MinRequests: 2, FailureRatio: 0.5, OpenTimeout: time.Minute, Retries: -1})
+	_, doc := mapped(t)
+	w := withdrawalOf(doc)
+	key := treasurysim.WithdrawalKey(w.Procedure, w.MaHoSo, w.SoBoSung)
+	for range 2 {
+		if _, err := s.Withdraw(context.Background(), key, "KB-2026-000001", w); err == nil {
+			t.Fatal("withdrew at a treasury that is down")
+		}
+	}
+	before := calls.Load()
+	_, err := s.Withdraw(context.Background(), key, "KB-2026-000001", w)
+	var rej *upstream.Rejected
+	var pe *problem.Error
+	if !errors.As(err, &rej) || rej.Endpoint != "treasury/withdraw" || !errors.As(err, &pe) || pe.Kind != problem.TreasuryUnavailable {
+		t.Fatalf("err = %#v, want treasury-unavailable from the treasury/withdraw breaker", err)
+	}
+	if calls.Load() != before {
+		t.Error("an open breaker let a withdrawal through")
+	}
+	dkey, _ := mapped(t)
+	if _, err := s.Send(context.Background(), dkey, doc); errors.As(err, &rej) {
+		t.Errorf("the withdrawal breaker refused a document: %v", err)
 	}
 }

@@ -1,11 +1,13 @@
 // Command dvc-sign is the testers' signing tool: it generates the test PKI,
 // signs XML and JSON dossier templates with it, and regenerates the fixtures
-// under testdata/fixtures. TEST ONLY: its keys must never sign real dossiers.
+// under testdata/fixtures and the withdrawal fixtures under
+// testdata/withdrawals. TEST ONLY: its keys must never sign real dossiers.
 //
 //	dvc-sign pki -out testdata/pki [-force]
 //	dvc-sign sign -in template.xml -out request.xml -signer chu-tai-khoan -signer ke-toan-truong
 //	              [-pki testdata/pki] [-alg rsa-sha256] [-c14n c14n10|exc-c14n] [-headers headers.txt]
 //	dvc-sign fixtures [-templates testdata/templates] [-pki testdata/pki] [-out testdata/fixtures]
+//	                  [-withdrawals testdata/withdrawals]
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/kbnn/dvc/adapter/testkit/fixturegen"
@@ -30,7 +33,7 @@ const usage = `usage: dvc-sign <command> [flags]
 commands:
   pki       generate the test PKI (TEST ONLY)
   sign      sign one XML or JSON template with signers from the test PKI
-  fixtures  regenerate every fixture case from testdata/templates
+  fixtures  regenerate every fixture case (submissions and withdrawals) from testdata/templates
 
 run "dvc-sign <command> -h" for the flags of a command.
 `
@@ -128,6 +131,7 @@ func runFixtures(args []string, stdout, stderr io.Writer) error {
 	templates := fs.String("templates", "testdata/templates", "templates folder (<procedure>/dossier.xml, dossier.json, cases.yaml)")
 	pki := fs.String("pki", "testdata/pki", "PKI folder")
 	out := fs.String("out", "testdata/fixtures", "fixtures folder")
+	withdrawals := fs.String("withdrawals", "", "withdrawal fixtures folder (default: \"withdrawals\" beside -out)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -136,5 +140,15 @@ func runFixtures(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	_, _ = fmt.Fprintf(stdout, "wrote %d fixture cases under %s\n", n, *out)
+	if *withdrawals == "" {
+		*withdrawals = filepath.Join(filepath.Dir(filepath.Clean(*out)), "withdrawals")
+	}
+	n, err = fixturegen.GenerateWithdrawals(*templates, *withdrawals, testpki.NewDir(*pki))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		_, _ = fmt.Fprintf(stdout, "wrote %d withdrawal cases under %s\n", n, *withdrawals)
+	}
 	return nil
 }

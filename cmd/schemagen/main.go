@@ -1,6 +1,7 @@
-// Command schemagen writes schemas/<procedure>/dossier.xsd from dossier.schema.json for
-// every procedure folder, or with -check reports the folders whose committed XSD differs
-// from what would be generated.
+// Command schemagen writes the XSD of every signed document's definition: schemas/<procedure>/
+// dossier.xsd from dossier.schema.json for every procedure folder, and schemas/withdrawal/
+// withdrawal.xsd from withdrawal.schema.json (the forms of adapter/schema, each with its root
+// element); with -check it reports the XSDs that differ from what would be generated.
 //
 //	go run ./cmd/schemagen -schemas schemas          # regenerate
 //	go run ./cmd/schemagen -schemas schemas -check   # exit 1 if any .xsd is stale
@@ -16,12 +17,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/testkit/xsd"
-)
-
-const (
-	schemaFile = "dossier.schema.json"
-	xsdFile    = "dossier.xsd"
 )
 
 func main() {
@@ -34,7 +31,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	flags := flag.NewFlagSet("schemagen", flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	dir := flags.String("schemas", "schemas", "folder holding one sub-folder per procedure")
-	check := flags.Bool("check", false, "write nothing; exit 1 if a committed "+xsdFile+" is out of date")
+	check := flags.Bool("check", false, "write nothing; exit 1 if a committed XSD is out of date")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
@@ -43,24 +40,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	procedures, err := procedureDirs(*dir)
+	docs, err := definitions(*dir)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
 		return 2
 	}
 	stale := 0
-	for _, p := range procedures {
-		src, err := os.ReadFile(filepath.Join(p, schemaFile))
+	for _, d := range docs {
+		src, err := os.ReadFile(filepath.Join(d.dir, d.form.File))
 		if err != nil {
 			_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
 			return 2
 		}
-		out, err := xsd.Generate(src)
+		out, err := xsd.GenerateRoot(src, d.form.Root, d.form.File)
 		if err != nil {
-			_, _ = fmt.Fprintf(stderr, "schemagen: %s: %v\n", filepath.Join(p, schemaFile), err)
+			_, _ = fmt.Fprintf(stderr, "schemagen: %s: %v\n", filepath.Join(d.dir, d.form.File), err)
 			return 2
 		}
-		target := filepath.Join(p, xsdFile)
+		target := filepath.Join(d.dir, d.form.XSDFile())
 		current, err := os.ReadFile(target)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			_, _ = fmt.Fprintf(stderr, "schemagen: %v\n", err)
@@ -85,24 +82,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// procedureDirs returns the sub-folders of dir that hold a dossier.schema.json, sorted.
-func procedureDirs(dir string) ([]string, error) {
+// definition is one document definition found under the schemas folder.
+type definition struct {
+	dir  string
+	form schema.Form
+}
+
+// definitions returns, folder by folder (sorted) and in the order of schema.Forms, every
+// definition the sub-folders of dir hold. At least one dossier.schema.json is required.
+func definitions(dir string) ([]definition, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read schemas folder: %w", err)
 	}
-	var dirs []string
+	var out []definition
+	dossiers := 0
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		if _, err := os.Stat(filepath.Join(p, schemaFile)); err == nil {
-			dirs = append(dirs, p)
+		for _, f := range schema.Forms {
+			if _, err := os.Stat(filepath.Join(p, f.File)); err == nil {
+				out = append(out, definition{dir: p, form: f})
+				if f == schema.Dossier {
+					dossiers++
+				}
+			}
 		}
 	}
-	if len(dirs) == 0 {
-		return nil, fmt.Errorf("no %s under %s", schemaFile, dir)
+	if dossiers == 0 {
+		return nil, fmt.Errorf("no %s under %s", schema.Dossier.File, dir)
 	}
-	return dirs, nil
+	return out, nil
 }

@@ -114,6 +114,36 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunWithdrawal checks that a withdrawal.schema.json gets its withdrawal.xsd, whose root
+// element is the withdrawal request's, beside the dossiers' XSDs.
+func TestRunWithdrawal(t *testing.T) {
+	t.Parallel()
+	dir := tree(t, map[string]string{"p1/dossier.schema.json": tinySchema, "withdrawal/withdrawal.schema.json": tinySchema})
+	var out bytes.Buffer
+	if code := run([]string{"-schemas", dir}, &out, &out); code != 0 {
+		t.Fatalf("generate exited %d: %s", code, out.String())
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "withdrawal", "withdrawal.xsd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<xs:element name="YeuCauRutHoSo">`, "Generated from withdrawal.schema.json"} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("withdrawal.xsd lacks %q:\n%s", want, got)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "withdrawal", "dossier.xsd")); err == nil {
+		t.Error("a dossier.xsd was written for the withdrawal folder")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "withdrawal", "withdrawal.xsd"), []byte("<stale/>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"-schemas", dir, "-check"}, &out, &out); code != 1 || !strings.Contains(out.String(), "withdrawal.xsd is out of date") {
+		t.Fatalf("check of a stale withdrawal.xsd exited %d: %s", code, out.String())
+	}
+}
+
 // TestRunThenCheck checks that what run writes is what -check expects.
 func TestRunThenCheck(t *testing.T) {
 	t.Parallel()

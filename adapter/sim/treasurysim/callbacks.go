@@ -115,7 +115,8 @@ type CallbackRecord struct {
 	DossierCode string `json:"dossierCode"`
 	Status      string `json:"status"`
 	Sequence    int    `json:"sequence"`
-	// Source is "tick" for events of the path, "admin" for POST /sim/admin/callbacks.
+	// Source is "tick" for events of the path, "admin" for POST /sim/admin/callbacks,
+	// "withdrawal" for the WITHDRAWN event of a withdrawal.
 	Source string `json:"source"`
 	// Attempts counts the POSTs of this event (resends carry the same id and body).
 	Attempts int `json:"attempts"`
@@ -132,9 +133,11 @@ type CallbackRecord struct {
 
 // docState is the callback state of one document.
 type docState struct {
-	seq     int    // last sequence number given to an event of the document
-	step    int    // index in the path of the next status to send
-	pending string // id of the path event awaiting a 2xx, or ""
+	seq     int      // last sequence number given to an event of the document
+	step    int      // index in the path of the next status to send
+	pending string   // id of the path event awaiting a 2xx, or ""
+	queued  []string // ids of events to send, in order, once pending is delivered
+	stopped bool     // the document was withdrawn: its path goes no further
 }
 
 // emitter holds the callback configuration and state of a Sim. Its zero value is "not
@@ -215,8 +218,9 @@ func (s *Sim) TickCallbacks(ctx context.Context) int {
 	return n
 }
 
-// nextPathEvent returns the event a tick sends for d: its pending event, or a new one for
-// the next status of its path (moving the document to it), or nil.
+// nextPathEvent returns the event a tick sends for d: its pending event, else its next
+// queued event (a withdrawal's), else a new one for the next status of its path (moving the
+// document to it) unless the document was withdrawn, or nil.
 func (s *Sim) nextPathEvent(d Document) (*CallbackRecord, error) {
 	e := &s.cb
 	e.mu.Lock()
@@ -225,8 +229,14 @@ func (s *Sim) nextPathEvent(d Document) (*CallbackRecord, error) {
 		return nil, nil
 	}
 	ds := e.doc(d.DocumentID)
+	if ds.pending == "" && len(ds.queued) > 0 {
+		ds.pending, ds.queued = ds.queued[0], ds.queued[1:]
+	}
 	if ds.pending != "" {
 		return e.byID[ds.pending], nil
+	}
+	if ds.stopped {
+		return nil, nil
 	}
 	path := e.pathOf(d.Procedure)
 	if ds.step >= len(path) {

@@ -10,6 +10,15 @@
 // KBNN_KHONG_TON_TAI, a line without allotment KHONG_CO_DU_TOAN, a line over what remains of
 // its allotment VUOT_DU_TOAN (all 422). Accepted documents deduct their lines.
 //
+// Withdrawal (POST /api/v1/documents/{documentId}/withdrawal, withdrawal.go): the body is
+// validated against its schema and must name the document's procedure, dossier code and
+// supplement number under the withdrawal key of that identity (400 otherwise); an unknown
+// document is 404; a document PAID or RESULT_RETURNED is refused 422 DA_THANH_TOAN,
+// ACCOUNT_OPENED DA_XU_LY_XONG, REJECTED, STOPPED or WITHDRAWN HO_SO_DA_KET_THUC, another
+// unit's DVQHNS_KHONG_KHOP. A withdrawn document gives its lines back, its timed status path
+// stops, and a WITHDRAWN status event is sent on the next tick; a repeated key answers 200
+// with the first answer.
+//
 // Besides the contract's routes, GET /sim/documents lists every accepted document in arrival
 // order, for tests and testers, and /sim/admin/faults reads, replaces and clears the injected
 // faults (see Faults and faults.go, admin.go).
@@ -121,6 +130,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("POST /api/v1/documents", s.authenticated(s.sendDocument))
 	mux.HandleFunc("GET /api/v1/documents", s.authenticated(s.findByKey))
 	mux.HandleFunc("GET /api/v1/documents/{documentId}", s.authenticated(s.documentStatus))
+	mux.HandleFunc("POST /api/v1/documents/{documentId}/withdrawal", s.authenticated(s.withdrawDocument))
 	mux.HandleFunc("GET /sim/documents", s.listDocuments)
 	s.adminRoutes(mux)
 	s.callbackRoutes(mux)

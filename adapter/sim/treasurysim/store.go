@@ -36,6 +36,18 @@ type Document struct {
 	Replays int `json:"replays"`
 	// Request is the accepted SendDocument body, compacted. Treat it as read-only.
 	Request json.RawMessage `json:"request"`
+	// Withdrawal is set once the document was withdrawn at its unit's request.
+	Withdrawal *Withdrawal `json:"withdrawal,omitempty"`
+}
+
+// clone returns a copy of d that shares nothing it may change.
+func (d *Document) clone() Document {
+	c := *d
+	if d.Withdrawal != nil {
+		w := *d.Withdrawal
+		c.Withdrawal = &w
+	}
+	return c
 }
 
 // sendRequest is the part of a SendDocument body the simulator reads. The body was validated
@@ -92,7 +104,7 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 	defer st.mu.Unlock()
 	if d, ok := st.byKey[key]; ok {
 		d.Replays++
-		return *d, true, nil
+		return d.clone(), true, nil
 	}
 	if r := st.ledger.reserve(req); r != nil {
 		return Document{}, false, r
@@ -127,7 +139,7 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 	st.docs = append(st.docs, d)
 	st.byID[d.DocumentID] = d
 	st.byKey[key] = d
-	return *d, false, nil
+	return d.clone(), false, nil
 }
 
 // byDocumentID returns a copy of the document with that id.
@@ -138,7 +150,7 @@ func (st *store) byDocumentID(id string) (Document, bool) {
 	if !ok {
 		return Document{}, false
 	}
-	return *d, true
+	return d.clone(), true
 }
 
 // byIdempotencyKey returns a copy of the document recorded under key.
@@ -149,7 +161,7 @@ func (st *store) byIdempotencyKey(key string) (Document, bool) {
 	if !ok {
 		return Document{}, false
 	}
-	return *d, true
+	return d.clone(), true
 }
 
 // list returns copies of every document in arrival order.
@@ -158,7 +170,7 @@ func (st *store) list() []Document {
 	defer st.mu.Unlock()
 	out := make([]Document, len(st.docs))
 	for i, d := range st.docs {
-		out[i] = *d
+		out[i] = d.clone()
 	}
 	return out
 }

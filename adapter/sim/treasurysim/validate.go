@@ -35,7 +35,7 @@ func (embeddedLoader) Load(url string) (any, error) {
 
 // validator checks request bodies against the contract's schemas.
 type validator struct {
-	login, sendDocument *jsonschema.Schema
+	login, sendDocument, withdrawal *jsonschema.Schema
 }
 
 func newValidator() (*validator, error) {
@@ -51,7 +51,11 @@ func newValidator() (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile send-document schema: %w", err)
 	}
-	return &validator{login: login, sendDocument: send}, nil
+	withdrawal, err := c.Compile(schemaBase + "treasury/withdrawal-request.schema.json")
+	if err != nil {
+		return nil, fmt.Errorf("compile withdrawal schema: %w", err)
+	}
+	return &validator{login: login, sendDocument: send, withdrawal: withdrawal}, nil
 }
 
 var printer = message.NewPrinter(language.English)

@@ -249,3 +249,26 @@ func TestGenerateGolden(t *testing.T) {
 		t.Errorf("output differs from %s (run go test -run Golden -update and review the diff)\n--- got\n%s", goldenXSD, out)
 	}
 }
+
+// TestGenerateRoot checks that another document's root element and source file name replace
+// the dossier's, and that both are required.
+func TestGenerateRoot(t *testing.T) {
+	t.Parallel()
+	out, err := GenerateRoot([]byte(object(`"a":{"type":"string"}`, "a")), "YeuCauRutHoSo", "withdrawal.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"<!-- Generated from withdrawal.schema.json by `make schemas`; do not edit. -->",
+		`<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" elementFormDefault="unqualified">`,
+		`<xs:element name="YeuCauRutHoSo">`}; !containsLines(string(out), want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	if strings.Contains(string(out), `name="`+RootElement+`"`) {
+		t.Errorf("output names %s:\n%s", RootElement, out)
+	}
+	for _, args := range [][2]string{{"", "w.schema.json"}, {"Root", ""}} {
+		if _, err := GenerateRoot([]byte(object("")), args[0], args[1]); err == nil {
+			t.Errorf("GenerateRoot(%q, %q) accepted", args[0], args[1])
+		}
+	}
+}

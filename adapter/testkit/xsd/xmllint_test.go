@@ -62,6 +62,46 @@ func procedureXSD(procedure string) string {
 	return filepath.Join(repoRoot, "schemas", procedure, "dossier.xsd")
 }
 
+// withdrawalXSD is the XSD of every withdrawal request, whatever the procedure.
+var withdrawalXSD = filepath.Join(repoRoot, "schemas", "withdrawal", "withdrawal.xsd")
+
+// TestWithdrawalsValidateAgainstXSD checks that every withdrawal template, and every
+// withdrawal fixture request.xml expected to be accepted (status 202), is valid under
+// schemas/withdrawal/withdrawal.xsd, signatures included, and that a dossier is not.
+func TestWithdrawalsValidateAgainstXSD(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "testdata", "templates", "*", "withdrawal.xml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no withdrawal templates found (err %v)", err)
+	}
+	expects, err := filepath.Glob(filepath.Join(repoRoot, "testdata", "withdrawals", "*", "*", "expect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := 0
+	for _, e := range expects {
+		request := filepath.Join(filepath.Dir(e), "request.xml")
+		if _, err := os.Stat(request); err != nil || fixtureStatus(t, e) != 202 {
+			continue
+		}
+		files = append(files, request)
+		accepted++
+	}
+	if accepted == 0 {
+		t.Fatal("no accepted XML withdrawal fixture under testdata/withdrawals")
+	}
+	dossier := filepath.Join(repoRoot, "testdata", "templates", "chi-thuong-xuyen", "dossier.xml")
+	verdicts := xmllint(t, withdrawalXSD, append(files, dossier)...)
+	for _, f := range files {
+		if verdicts[f] != "" {
+			t.Errorf("%s is not valid under %s:\n%s", f, withdrawalXSD, verdicts[f])
+		}
+	}
+	if verdicts[dossier] == "" {
+		t.Errorf("a dossier (%s) is valid under %s", dossier, withdrawalXSD)
+	}
+}
+
 // TestTemplatesAndFixturesValidateAgainstXSD checks that every template dossier, and every
 // fixture request.xml expected to be accepted (status 202), is valid under the committed
 // XSD of its procedure, signatures included.

@@ -1,10 +1,12 @@
-// Package xsd derives the published XSD of a procedure from its JSON Schema definition.
+// Package xsd derives the published XSD of a signed document from its JSON Schema definition.
 //
 // schemas/<procedure>/dossier.schema.json is the one definition of a dossier; the XML form
 // of the dossier is a HoSo root element (attribute Id) holding one element per property, in
 // the order the properties appear in the schema, followed by the ds:Signature elements.
 // Generate turns the definition into an XSD 1.0 document describing that XML form, so that
-// portal developers can validate before sending. Only a subset of JSON Schema has an XSD
+// portal developers can validate before sending. GenerateRoot does the same for another
+// document with another root element (the withdrawal request,
+// schemas/withdrawal/withdrawal.schema.json, root YeuCauRutHoSo). Only a subset of JSON Schema has an XSD
 // equivalent (see Generate); anything else is refused with an *Error naming the keyword and
 // where it is, so that a schema author learns it when generating, not in production.
 package xsd
@@ -40,7 +42,7 @@ const (
 
 	xsNamespace = "http://www.w3.org/2001/XMLSchema"
 	dialect     = "https://json-schema.org/draft/2020-12/schema"
-	header      = "Generated from dossier.schema.json by `make schemas`; do not edit."
+	dossierFile = "dossier.schema.json"
 )
 
 // Generate returns the XSD of the dossier described by schemaJSON, a JSON Schema 2020-12
@@ -63,6 +65,15 @@ const (
 //
 // Every $defs entry is checked, used or not. The output is deterministic.
 func Generate(schemaJSON []byte) ([]byte, error) {
+	return GenerateRoot(schemaJSON, RootElement, dossierFile)
+}
+
+// GenerateRoot is Generate for a document whose XML root element is rootElement; source is
+// the name of the definition's file, which the XSD's header comment names.
+func GenerateRoot(schemaJSON []byte, rootElement, source string) ([]byte, error) {
+	if rootElement == "" || source == "" {
+		return nil, &Error{Reason: "a root element name and a source file name are required"}
+	}
 	root, err := decodeOrdered(schemaJSON)
 	if err != nil {
 		return nil, err
@@ -87,9 +98,9 @@ func Generate(schemaJSON []byte) ([]byte, error) {
 
 	w := g.w
 	w.line(`<?xml version="1.0" encoding="UTF-8"?>`)
-	w.line("<!-- " + header + " -->")
+	w.line("<!-- Generated from " + source + " by `make schemas`; do not edit. -->")
 	w.start("xs:schema", "xmlns:xs", xsNamespace, "elementFormDefault", "unqualified")
-	w.start("xs:element", "name", RootElement)
+	w.start("xs:element", "name", rootElement)
 	w.annotation(n.docs)
 	w.start("xs:complexType")
 	w.start("xs:sequence")

@@ -1,0 +1,273 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/schema"
+)
+
+// StatusWithdrawn is the national status of a dossier its unit withdrew (7,
+// Công dân yêu cầu rút hồ sơ). The adapter records the request in the
+// dossier's history under it; the dossier itself reaches 7, on the portal
+// too, through the treasury's WITHDRAWN status callback.
+const StatusWithdrawn = 7
+
+// Withdrawer asks the treasury to withdraw the document of a dossier. Its
+// errors are *problem.Error values: treasury-refused with the treasury's
+// reason code, not-found for a document the treasury does not hold,
+// treasury-unavailable and treasury-timeout.
+type Withdrawer interface {
+	Withdraw(ctx context.Context, downstreamKey, documentID string, w Withdrawal) (WithdrawalReceipt, error)
+}
+
+// Withdrawal is a verified withdrawal request, as the treasury gets it.
+type Withdrawal struct {
+	Procedure     string
+	ProcedureCode string // maTTHC
+	MaHoSo        string
+	SoBoSung      int
+	MaDVQHNS      string
+	NgayYeuCau    string // yyyy-mm-dd, as the unit wrote it
+	LyDo          string
+	ReceivedAt    time.Time
+}
+
+// WithdrawalReceipt is the treasury's answer to an accepted withdrawal.
+type WithdrawalReceipt struct {
+	DocumentID  string
+	Reference   string
+	WithdrawnAt time.Time
+}
+
+// WithdrawalRequest is one withdrawal as the HTTP layer read it: the signed
+// document, and the dossier code of the path it was posted to.
+type WithdrawalRequest struct {
+	Submission
+	MaHoSo string
+}
+
+// WithdrawalAccepted is the answer to a withdrawal the treasury accepted.
+type WithdrawalAccepted struct {
+	MaHoSo            string    `json:"maHoSo"`
+	SoBoSung          int       `json:"soBoSung"`
+	Procedure         string    `json:"procedure"`
+	TrangThai         int       `json:"trangThai"`
+	TreasuryReference string    `json:"treasuryReference"`
+	ReceivedAt        time.Time `json:"receivedAt"`
+}
+
+// withdrawalParts are what a Service needs to serve withdrawals.
+type withdrawalParts struct {
+	def      *schema.Definition
+	roles    []string
+	treasury Withdrawer
+}
+
+// verifiedWithdrawal is a withdrawal request that passed verification and
+// validation, for a procedure the adapter runs and the dossier of the path.
+type verifiedWithdrawal struct {
+	procedure *Procedure
+	value     map[string]any
+	w         Withdrawal
+}
+
+// dossierID is the identity of the dossier (and supplement) withdrawn.
+func (v *verifiedWithdrawal) dossierID() string {
+	return v.procedure.ID + "|" + v.w.MaHoSo + "|" + strconv.Itoa(v.w.SoBoSung)
+}
+
+// downstreamKey is the idempotency key of the treasury's withdrawal call: the lower-case hex
+// SHA-256 of "withdrawal|<procedure>|<maHoSo>|<soBoSung>", the treasury contract's
+// "withdrawal|<procedure>|<dossierCode>|<supplementNo>" (schemas/treasury/openapi.yaml). The
+// same dossier always gets the same key, whatever Idempotency-Key the portal used, so the
+// treasury applies its withdrawal once.
+func (v *verifiedWithdrawal) downstreamKey() string {
+	sum := sha256.Sum256([]byte("withdrawal|" + v.dossierID()))
+	return hex.EncodeToString(sum[:])
+}
+
+// fingerprint is the hash of the verified content, the same for the XML and
+// the JSON form, and never equal to a dossier's.
+func (v *verifiedWithdrawal) fingerprint() string {
+	raw, _ := json.Marshal(v.value) // map keys sorted; numbers kept as written
+	h := sha256.New()
+	h.Write([]byte("withdrawal"))
+	h.Write([]byte{0})
+	h.Write([]byte(v.procedure.ID))
+	h.Write([]byte{0})
+	h.Write(raw)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// verifyWithdrawal runs the checks of a submission on a withdrawal request:
+// content type, signatures, the withdrawal roles, the withdrawal definition;
+// then thuTuc must be the path's procedure, maTTHC its code and maHoSo the
+// path's dossier code (every mismatch listed, 422 schema-violation).
+func (s *Service) verifyWithdrawal(req WithdrawalRequest) (*verifiedWithdrawal, error) {
+	p := s.procedures[req.Procedure]
+	if p == nil {
+		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", req.Procedure))
+	}
+	if s.withdrawal == nil {
+		return nil, problem.Wrap(problem.Internal, errors.New("intake: withdrawals are not configured"), "")
+	}
+	obj, _, err := s.verifySigned(req.Submission, s.withdrawal.def, s.withdrawal.roles)
+	if err != nil {
+		return nil, err
+	}
+	str := func(k string) string { v, _ := obj[k].(string); return v }
+	v := &verifiedWithdrawal{procedure: p, value: obj, w: Withdrawal{
+		Procedure: p.ID, ProcedureCode: p.Code, MaHoSo: str("maHoSo"), SoBoSung: intOf(obj["soBoSung"]),
+		MaDVQHNS: str("maDVQHNS"), NgayYeuCau: str("ngayYeuCau"), LyDo: str("lyDo"), ReceivedAt: req.ReceivedAt,
+	}}
+	var fields []problem.FieldError
+	if got := str("thuTuc"); got != p.ID {
+		fields = append(fields, problem.FieldError{Path: "/thuTuc", Message: fmt.Sprintf("must be %q, the procedure of the path", p.ID)})
+	}
+	if v.w.MaHoSo != req.MaHoSo {
+		fields = append(fields, problem.FieldError{Path: "/maHoSo", Message: fmt.Sprintf("must be %q, the dossier of the path", req.MaHoSo)})
+	}
+	if got := str("maTTHC"); got != p.Code {
+		fields = append(fields, problem.FieldError{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)})
+	}
+	if len(fields) > 0 {
+		e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier of the path.")
+		e.Fields = fields
+		return nil, e
+	}
+	return v, nil
+}
+
+// Withdraw runs one withdrawal exactly once, like a submission: verify,
+// reserve the idempotency key (the Idempotency-Key header, or
+// "withdrawal:<procedure>|<maHoSo>", scoped to the caller), find the dossier
+// the adapter sent, ask the treasury to withdraw its document under the
+// withdrawal's downstream key, record the request in the dossier's history,
+// and store the final answer (202, or the treasury's refusal) for replays.
+// A dossier the adapter does not know is 404 not-found and reaches nothing.
+// Errors are *problem.Error values that were not stored.
+func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Response, error) {
+	if req.IdempotencyKey != "" && !validKey(req.IdempotencyKey) {
+		return nil, problem.New(problem.InvalidIdempotencyKey, "")
+	}
+	v, err := s.verifyWithdrawal(req)
+	if err != nil {
+		return nil, err
+	}
+	derived := req.IdempotencyKey == ""
+	key := req.IdempotencyKey
+	if derived {
+		key = "withdrawal:" + v.procedure.ID + "|" + v.w.MaHoSo
+	}
+	scoped := req.Caller + "|" + key
+	b, err := s.records.Begin(ctx, scoped, v.fingerprint(), s.lease())
+	if err != nil {
+		return nil, storeDown(err)
+	}
+	switch b.State {
+	case idempotency.Completed:
+		return replay(b.Response), nil
+	case idempotency.InProgress:
+		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
+	case idempotency.Mismatch:
+		return nil, problem.New(problem.IdempotencyKeyReused, "")
+	}
+	resp, final, err := s.withdraw(ctx, req, v)
+	if !final {
+		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
+			s.log.Warn("idempotency reservation not released", "request_id", req.RequestID, "err", rerr)
+		}
+		return nil, err
+	}
+	stored := idempotency.Stored{Status: resp.Status, Header: resp.Header, Body: resp.Body,
+		Replaceable: derived && resp.Status != 202}
+	if cerr := s.records.Complete(context.WithoutCancel(ctx), scoped, b.Token, stored, s.policy.Retention); cerr != nil {
+		// The answer is right; only its replay copy is missing. A retry is
+		// answered by the treasury's record of the withdrawal key.
+		s.log.Error("idempotency record not completed", "request_id", req.RequestID, "procedure", v.procedure.ID, "maHoSo", v.w.MaHoSo, "err", cerr)
+	}
+	return resp, nil
+}
+
+// withdraw finds the dossier and calls the treasury. final reports whether
+// the answer is final (stored for replays) or not (the reservation is
+// released and a retry starts afresh).
+func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifiedWithdrawal) (*Response, bool, error) {
+	p := v.procedure
+	rec, ok, err := s.dossiers.Get(ctx, p.ID, v.w.MaHoSo)
+	if err != nil {
+		return nil, false, storeDown(err)
+	}
+	if !ok {
+		return nil, false, problem.New(problem.NotFound, fmt.Sprintf("No dossier %s is known for %s.", v.w.MaHoSo, p.ID))
+	}
+	if rec.SoBoSung != v.w.SoBoSung {
+		e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier's latest submission.")
+		e.Fields = []problem.FieldError{{Path: "/soBoSung", Message: fmt.Sprintf("must be %d, the latest supplement of %s the adapter sent", rec.SoBoSung, v.w.MaHoSo)}}
+		return nil, false, e
+	}
+	if rec.TreasuryDocumentID == "" {
+		return nil, false, problem.Wrap(problem.Internal, fmt.Errorf("intake: dossier %s of %s has no treasury document id", v.w.MaHoSo, p.ID), "")
+	}
+	deadline := p.Deadline
+	if deadline <= 0 {
+		deadline = s.policy.Deadline
+	}
+	tctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
+	if err != nil {
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
+			st, h, body := pe.Render(req.RequestID)
+			return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
+		}
+		if errors.As(err, &pe) {
+			return nil, false, err
+		}
+		return nil, false, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
+	}
+	s.recordWithdrawal(context.WithoutCancel(ctx), req, v, rc)
+	body, err := problem.Encode(&WithdrawalAccepted{
+		MaHoSo: v.w.MaHoSo, SoBoSung: v.w.SoBoSung, Procedure: p.ID, TrangThai: StatusWithdrawn,
+		TreasuryReference: rc.Reference, ReceivedAt: req.ReceivedAt,
+	})
+	if err != nil {
+		return nil, false, problem.Wrap(problem.Internal, err, "")
+	}
+	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// recordWithdrawal adds the accepted withdrawal to the dossier's history,
+// once however often it is retried. The dossier's status is left alone: the
+// treasury's WITHDRAWN callback moves it to 7 and delivers it to the portal.
+func (s *Service) recordWithdrawal(ctx context.Context, req WithdrawalRequest, v *verifiedWithdrawal, rc WithdrawalReceipt) {
+	ev := dossier.Event{TrangThai: StatusWithdrawn, At: req.ReceivedAt, Source: "adapter",
+		Note: "withdrawal requested by the unit (" + v.w.LyDo + "); accepted by the treasury for " + rc.Reference}
+	err := s.dossiers.Update(ctx, v.procedure.ID, v.w.MaHoSo, func(r *dossier.Record, exists bool) bool {
+		if !exists || slices.ContainsFunc(r.History, func(h dossier.Event) bool {
+			return h.Source == ev.Source && h.TrangThai == ev.TrangThai && h.Note == ev.Note
+		}) {
+			return false
+		}
+		r.History = append(r.History, ev)
+		return true
+	})
+	if err != nil {
+		// The treasury withdrew the document; its callback brings the
+		// status view up to date.
+		s.log.Error("withdrawal not recorded in the dossier's history", "request_id", req.RequestID,
+			"procedure", v.procedure.ID, "maHoSo", v.w.MaHoSo, "err", err)
+	}
+}
