@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -112,4 +113,58 @@ func TestBodyEncodings(t *testing.T) {
 			t.Fatalf("%d treasury documents for a refused body", n)
 		}
 	})
+}
+
+// The portal shows problems to Vietnamese units: Accept-Language: vi gives
+// the title and detail in Vietnamese; the code and field paths never change.
+func TestProblemsInVietnamese(t *testing.T) {
+	e := start(t)
+	send := func(lang, procedure string, body []byte, ct, jws string) (answer, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, e.adapter.URL+"/v1/procedures/"+procedure+"/dossiers", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer dev-portal-token")
+		req.Header.Set("Content-Type", ct)
+		if jws != "" {
+			req.Header.Set("X-JWS-Signature", jws)
+		}
+		if lang != "" {
+			req.Header.Set("Accept-Language", lang)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		return answer{resp.StatusCode, resp.Header, b}, m
+	}
+	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates/chi-thuong-xuyen/dossier.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := append(append([]byte{}, raw[:20]...), 0xF2)
+	bad = append(bad, raw[20:]...)
+
+	a, m := send("vi-VN,vi;q=0.9,en;q=0.5", "chi-thuong-xuyen", bad, "application/json", signJSON(t, bad))
+	if a.status != 400 || m["code"] != "malformed-body" || m["title"] != "Nội dung yêu cầu không hợp lệ" ||
+		!strings.Contains(m["detail"].(string), "byte thứ 20") || a.header.Get("Content-Language") != "vi" {
+		t.Fatalf("invalid UTF-8 in Vietnamese: %d %s", a.status, a.body)
+	}
+	a, m = send("", "chi-thuong-xuyen", bad, "application/json", signJSON(t, bad))
+	if m["title"] != "Malformed request body" || !strings.Contains(m["detail"].(string), "byte offset 20") || a.header.Get("Content-Language") != "en" {
+		t.Fatalf("English by default: %d %s", a.status, a.body)
+	}
+	_, m = send("vi", "khong-co", raw, "application/json", "")
+	if m["code"] != "unknown-procedure" || m["title"] != "Thủ tục không tồn tại" || m["detail"] != `Không có thủ tục khong-co.` {
+		t.Fatalf("unknown procedure in Vietnamese: %v", m)
+	}
+	_, m = send("vi", "chi-thuong-xuyen", raw, "application/json", "")
+	if m["code"] != "signature-missing" || m["title"] != "Thiếu chữ ký số" {
+		t.Fatalf("missing signature in Vietnamese: %v", m)
+	}
 }

@@ -169,7 +169,7 @@ func (s *server) submit(c echo.Context) error {
 	procedure := c.Param("procedure")
 	c.Set(ctxProcedure, procedure)
 	if s.Intake.Procedure(procedure) == nil {
-		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
 	}
 	body, err := s.readBody(c)
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *server) withdraw(c echo.Context) error {
 	c.Set(ctxProcedure, procedure)
 	c.Set(ctxCode, code)
 	if s.Intake.Procedure(procedure) == nil {
-		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
 	}
 	body, err := s.readBody(c)
 	if err != nil {
@@ -230,6 +230,7 @@ func (s *server) submission(c echo.Context, procedure string, body []byte) intak
 		JWSSignature:   req.Header.Get("X-JWS-Signature"),
 		Caller:         c.Get(ctxCaller).(string),
 		ReceivedAt:     s.Clock(),
+		Lang:           problem.ParseLang(req.Header.Get("Accept-Language")),
 	}
 }
 
@@ -253,14 +254,15 @@ func (s *server) dossierStatus(c echo.Context) error {
 	procedure, code := c.Param("procedure"), c.Param("maHoSo")
 	c.Set(ctxProcedure, procedure)
 	if s.Intake.Procedure(procedure) == nil {
-		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".")
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
 	}
 	rec, ok, err := s.Intake.Dossier(c.Request().Context(), procedure, code)
 	if err != nil {
 		return problem.Wrap(problem.Internal, err, "")
 	}
 	if !ok {
-		return problem.New(problem.NotFound, "No dossier "+code+" is known for "+procedure+".")
+		return problem.New(problem.NotFound, "No dossier "+code+" is known for "+procedure+".").
+			VI("Không có hồ sơ " + code + " của thủ tục " + procedure + ".")
 	}
 	c.Set(ctxCode, code)
 	return c.JSON(http.StatusOK, rec)
@@ -286,7 +288,7 @@ func (s *server) handleError(err error, c echo.Context) {
 	pe := problem.From(err)
 	s.conclude(c, outcome{code: pe.Kind.Code(), status: pe.Kind.Status(), cause: pe.Cause})
 	id, _ := c.Get(ctxRequestID).(string)
-	status, h, body := pe.Render(id)
+	status, h, body := pe.RenderIn(problem.ParseLang(c.Request().Header.Get("Accept-Language")), id)
 	for k, v := range h {
 		c.Response().Header().Set(k, v)
 	}

@@ -241,7 +241,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		release()
 		var pe *problem.Error
 		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
-			st, h, body := pe.Render(sub.RequestID)
+			st, h, body := pe.RenderIn(sub.Lang, sub.RequestID)
 			return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
 		}
 		if errors.As(err, &pe) {
@@ -282,9 +282,11 @@ func (s *Service) conflict(v *Verified, c idempotency.Claim) error {
 		Extra: map[string]any{"first": loc}}
 	if c.Sent {
 		e.Detail = fmt.Sprintf("Dossier %s (supplement %d) was already sent to the treasury as %s under another Idempotency-Key.", v.MaHoSo, v.SoBoSung, c.Reference)
+		e.DetailVI = fmt.Sprintf("Hồ sơ %s (lần bổ sung %d) đã được gửi tới Kho bạc với số tham chiếu %s theo một Idempotency-Key khác.", v.MaHoSo, v.SoBoSung, c.Reference)
 		e.Extra["treasuryReference"] = c.Reference
 	} else {
 		e.Detail = fmt.Sprintf("Dossier %s (supplement %d) is being sent under another Idempotency-Key.", v.MaHoSo, v.SoBoSung)
+		e.DetailVI = fmt.Sprintf("Hồ sơ %s (lần bổ sung %d) đang được gửi theo một Idempotency-Key khác.", v.MaHoSo, v.SoBoSung)
 		e.RetryAfter = retryAfter(c.RetryAfter)
 	}
 	return e

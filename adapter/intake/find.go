@@ -24,7 +24,7 @@ func (v *Verified) Unit() string {
 // dossier.ErrInvalidQuery; any other error is the store's.
 func (s *Service) FindDossiers(ctx context.Context, q dossier.Query) ([]dossier.Item, string, error) {
 	if q.Procedure != "" && s.procedures[q.Procedure] == nil {
-		return nil, "", problem.New(problem.UnknownProcedure, "No procedure "+q.Procedure+".")
+		return nil, "", problem.New(problem.UnknownProcedure, "No procedure "+q.Procedure+".").VI("Không có thủ tục " + q.Procedure + ".")
 	}
 	return s.dossiers.List(ctx, q)
 }

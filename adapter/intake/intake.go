@@ -77,6 +77,9 @@ type Submission struct {
 	JWSSignature   string // X-JWS-Signature header, JSON only
 	Caller         string
 	ReceivedAt     time.Time
+	// Lang is the language of a refusal (problem title and detail). A
+	// stored refusal is replayed in the language it was first written in.
+	Lang problem.Lang
 }
 
 // Accepted is the answer to a dossier the treasury took.
@@ -179,7 +182,7 @@ type Verified struct {
 func (s *Service) Verify(sub Submission) (*Verified, error) {
 	p := s.procedures[sub.Procedure]
 	if p == nil {
-		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", sub.Procedure))
+		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", sub.Procedure)).VI(fmt.Sprintf("Không có thủ tục %q.", sub.Procedure))
 	}
 	obj, signers, err := s.verifySigned(sub, p.Definition, p.RequiredRoles)
 	if err != nil {

@@ -117,7 +117,7 @@ func (v *verifiedWithdrawal) fingerprint() string {
 func (s *Service) verifyWithdrawal(req WithdrawalRequest) (*verifiedWithdrawal, error) {
 	p := s.procedures[req.Procedure]
 	if p == nil {
-		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", req.Procedure))
+		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", req.Procedure)).VI(fmt.Sprintf("Không có thủ tục %q.", req.Procedure))
 	}
 	if s.withdrawal == nil {
 		return nil, problem.Wrap(problem.Internal, errors.New("intake: withdrawals are not configured"), "")
@@ -210,7 +210,8 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 		return nil, false, storeDown(err)
 	}
 	if !ok {
-		return nil, false, problem.New(problem.NotFound, fmt.Sprintf("No dossier %s is known for %s.", v.w.MaHoSo, p.ID))
+		return nil, false, problem.New(problem.NotFound, fmt.Sprintf("No dossier %s is known for %s.", v.w.MaHoSo, p.ID)).
+			VI(fmt.Sprintf("Không có hồ sơ %s của thủ tục %s.", v.w.MaHoSo, p.ID))
 	}
 	if rec.SoBoSung != v.w.SoBoSung {
 		e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier's latest submission.")
@@ -230,7 +231,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if err != nil {
 		var pe *problem.Error
 		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
-			st, h, body := pe.Render(req.RequestID)
+			st, h, body := pe.RenderIn(req.Lang, req.RequestID)
 			return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
 		}
 		if errors.As(err, &pe) {

@@ -119,7 +119,11 @@ type FieldError struct {
 type Error struct {
 	Kind   Kind
 	Detail string
-	Fields []FieldError
+	// DetailVI is Detail in Vietnamese, for callers that ask for it
+	// (Accept-Language: vi); empty means the kind's general Vietnamese
+	// detail.
+	DetailVI string
+	Fields   []FieldError
 	// Extra members added to the problem body (e.g. the treasury's reason code).
 	Extra map[string]any
 	// RetryAfter, in seconds, when positive, becomes a Retry-After header.
@@ -152,6 +156,12 @@ func (e *Error) detail() string {
 // fixed detail ignore it.
 func New(k Kind, detail string) *Error { return &Error{Kind: k, Detail: detail} }
 
+// VI sets the Vietnamese form of the caller-visible detail and returns e.
+func (e *Error) VI(detail string) *Error {
+	e.DetailVI = detail
+	return e
+}
+
 // Wrap returns an error of kind k whose cause is kept for the logs only.
 func Wrap(k Kind, cause error, detail string) *Error {
 	return &Error{Kind: k, Detail: detail, Cause: cause}
@@ -178,13 +188,18 @@ type Body struct {
 	Extra    map[string]any `json:"-"`
 }
 
-// Body renders e for the request with the given id.
-func (e *Error) Body(instance string) Body {
+// Body renders e in English for the request with the given id.
+func (e *Error) Body(instance string) Body { return e.BodyIn(English, instance) }
+
+// BodyIn renders e in lang for the request with the given id. Only the title
+// and the detail change with the language; the code, the field paths and the
+// extra members never do.
+func (e *Error) BodyIn(lang Lang, instance string) Body {
 	return Body{
 		Type:     TypeBase + e.Kind.Code(),
-		Title:    e.Kind.Title(),
+		Title:    e.Kind.titleIn(lang),
 		Status:   e.Kind.Status(),
-		Detail:   e.detail(),
+		Detail:   e.detailIn(lang),
 		Instance: instance,
 		Code:     e.Kind.Code(),
 		Errors:   e.Fields,

@@ -19,17 +19,23 @@ func Encode(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Render returns the status, headers and body of e's response to the
-// request with id instance.
+// Render returns the status, headers and body of e's response, in English,
+// to the request with id instance.
 func (e *Error) Render(instance string) (int, map[string]string, []byte) {
-	h := map[string]string{"Content-Type": ContentType}
+	return e.RenderIn(English, instance)
+}
+
+// RenderIn returns the status, headers and body of e's response in lang to
+// the request with id instance; Content-Language says which language.
+func (e *Error) RenderIn(lang Lang, instance string) (int, map[string]string, []byte) {
+	h := map[string]string{"Content-Type": ContentType, "Content-Language": string(lang)}
 	if e.RetryAfter > 0 {
 		h["Retry-After"] = strconv.Itoa(e.RetryAfter)
 	}
 	for k, v := range e.Header {
 		h[k] = v
 	}
-	body, err := Encode(e.Body(instance))
+	body, err := Encode(e.BodyIn(lang, instance))
 	if err != nil {
 		body = []byte(`{"type":"` + TypeBase + `internal","title":"Internal error","status":500,"code":"internal"}` + "\n")
 		return 500, map[string]string{"Content-Type": ContentType}, body

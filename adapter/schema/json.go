@@ -27,7 +27,8 @@ func DecodeJSON(body []byte) (any, error) {
 	body, _ = text.SkipBOM(body)
 	if off, ok := text.InvalidUTF8(body); !ok {
 		return nil, problem.New(problem.MalformedBody, fmt.Sprintf(
-			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the JSON body in UTF-8.", off))
+			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the JSON body in UTF-8.", off)).
+			VI(fmt.Sprintf("Nội dung gửi lên không phải UTF-8 hợp lệ tại byte thứ %d (sau dấu BOM nếu có). Hãy gửi JSON mã hóa UTF-8.", off))
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()

@@ -114,7 +114,8 @@ func problemOf(err error) error {
 		return &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err,
 			RetryAfter: max(1, int(rej.RetryAfter.Round(time.Second)/time.Second))}
 	case errors.As(err, &ref):
-		e := problem.Wrap(problem.TreasuryRefused, err, "The treasury refused the document: "+ref.ReasonCode+".")
+		e := problem.Wrap(problem.TreasuryRefused, err, "The treasury refused the document: "+ref.ReasonCode+".").
+			VI("Kho bạc Nhà nước từ chối chứng từ: " + ref.ReasonCode + ".")
 		e.Extra = map[string]any{"treasuryReasonCode": ref.ReasonCode, "treasuryMessage": ref.Message}
 		return e
 	case errors.Is(err, treasury.ErrTimeout):

@@ -57,7 +57,8 @@ func Parse(body []byte, lim Limits) (*etree.Document, error) {
 	body, _ = text.SkipBOM(body)
 	if off, ok := text.InvalidUTF8(body); !ok {
 		return nil, problem.New(problem.MalformedBody, fmt.Sprintf(
-			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the XML document in UTF-8.", off))
+			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the XML document in UTF-8.", off)).
+			VI(fmt.Sprintf("Nội dung gửi lên không phải UTF-8 hợp lệ tại byte thứ %d (sau dấu BOM nếu có). Hãy gửi tài liệu XML mã hóa UTF-8.", off))
 	}
 	if err := scan(body, lim); err != nil {
 		return nil, err
