@@ -1,8 +1,9 @@
 // Package dossier owns what the adapter knows of each dossier it accepted:
-// its current national status (TrangThaiHoSo, 1–10) and the history of how
-// it got there, with the delivery state of each status change. The HTTP
-// status endpoint reads it; intake writes the first entry; treasury status
-// callbacks and their delivery to the portal add the rest.
+// its current national status (TrangThaiHoSo, 1–10), the history of how it
+// got there, with the delivery state of each status change, and its
+// correction rounds. The HTTP status endpoint reads it; intake writes the
+// first entry and each resubmission; treasury status callbacks and their
+// delivery to the portal add the rest.
 package dossier
 
 import (
@@ -15,9 +16,13 @@ import (
 const (
 	DeliveryPending   = "pending"   // accepted, waiting to reach the portal
 	DeliveryDelivered = "delivered" // the portal has it
-	DeliveryStale     = "stale"     // older than the current status: recorded, not delivered
-	DeliveryDead      = "dead-letter"
-	DeliveryNone      = "" // not a portal delivery (the submission itself)
+	DeliveryStale     = "stale"     // sent by the treasury before the latest status applied: recorded, not delivered
+	// DeliveryNotAllowed: the procedure's lifecycle (mappings/<p>/status.yaml)
+	// does not allow the move from the dossier's status at delivery (a final
+	// status included); recorded with the reason, never delivered.
+	DeliveryNotAllowed = "not-allowed"
+	DeliveryDead       = "dead-letter"
+	DeliveryNone       = "" // not a portal delivery (the submission itself)
 )
 
 // Event is one step of a dossier's history.
@@ -30,6 +35,9 @@ type Event struct {
 	TreasuryStatus string    `json:"treasuryStatus,omitempty"`
 	Delivery       string    `json:"delivery,omitempty"`
 	DeliveredAt    time.Time `json:"deliveredAt,omitzero"`
+	// DeliveryNote says why an event was not delivered (stale, not-allowed);
+	// Note keeps the treasury's own note.
+	DeliveryNote string `json:"deliveryNote,omitempty"`
 }
 
 // Record is a dossier as the adapter knows it.
@@ -50,6 +58,8 @@ type Record struct {
 	TreasurySupplement int     `json:"treasurySupplement,omitempty"`
 	TreasurySequence   int64   `json:"treasurySequence,omitempty"`
 	History            []Event `json:"history"`
+	// Rounds are the correction rounds, oldest first (see Round).
+	Rounds []Round `json:"rounds,omitempty"`
 }
 
 // Store keeps records. Implementations are safe for concurrent use by
@@ -72,10 +82,17 @@ func Register(ctx context.Context, s Store, r Record) error {
 		}
 		history := append(append([]Event{}, cur.History...), r.History...)
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
+		rounds := append([]Round(nil), cur.Rounds...)
 		*cur = r
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
-		if status > cur.TrangThai {
-			cur.TrangThai = status // callbacks may have moved it on already
+		cur.Rounds = rounds
+		if exists && status > 0 {
+			// A resubmission does not move the dossier: the treasury's
+			// callbacks for the new supplement do (5 → 2 → 4 …).
+			cur.TrangThai = status
+		}
+		if r.SoBoSung > 0 {
+			cur.Resubmitted(r.SoBoSung, r.UpdatedAt, r.TreasuryReference)
 		}
 		return true
 	})
@@ -97,7 +114,7 @@ func (s *Memory) Update(_ context.Context, procedure, maHoSo string, fn func(*Re
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.m[k]
-	r.History = append([]Event(nil), r.History...)
+	r = r.clone()
 	if fn(&r, ok) {
 		s.m[k] = r
 	}
@@ -110,7 +127,7 @@ func (s *Memory) Get(_ context.Context, procedure, maHoSo string) (Record, bool,
 	defer s.mu.Unlock()
 	r, ok := s.m[[2]string{procedure, maHoSo}]
 	if ok {
-		r.History = append([]Event(nil), r.History...)
+		r = r.clone()
 	}
 	return r, ok, nil
 }

@@ -59,6 +59,7 @@ func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) 
 	for _, d := range ev.ResultDocuments {
 		item.DanhSachGiayToKetQua = append(item.DanhSachGiayToKetQua, portal.GiayToKetQua{TenGiayTo: d.Name, DuongDanTepTinKetQua: d.URL})
 	}
+	f.addLifecycle(&item, p, rec, ev, code)
 	return item
 }
 

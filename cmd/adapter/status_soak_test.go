@@ -674,7 +674,7 @@ func checkSoakMapping(t *testing.T) {
 			t.Fatal(err)
 		}
 		for st, want := range table {
-			code, ok := m.National(st)
+			code, ok := m.Nominal(st)
 			if !ok {
 				code = 0
 			}
