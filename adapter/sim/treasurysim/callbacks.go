@@ -27,6 +27,11 @@ const (
 	StatusResultReturned = "RESULT_RETURNED"
 )
 
+// StatusCorrectionRequired asks the unit to correct the dossier. Its event carries the new
+// due date, counted from the request; the document's path stops there (the resubmission is a
+// new document).
+const StatusCorrectionRequired = "CORRECTION_REQUIRED"
+
 // DefaultCallbackInterval is the time between two ticks when CallbackOptions.Interval is zero.
 const DefaultCallbackInterval = 5 * time.Second
 
