@@ -49,8 +49,8 @@ type Record struct {
 	TreasuryReference  string    `json:"treasuryReference"`
 	TreasuryDocumentID string    `json:"treasuryDocumentId"`
 	UpdatedAt          time.Time `json:"updatedAt"`
-	// PortalSynced is true once the full dossier went to the portal
-	// (DongBoHoSoMC); later changes go as progress updates.
+	// PortalSynced is true once a move reached the portal: the portal has
+	// the dossier, and later full dossiers (DongBoHoSoMC) go as updates.
 	PortalSynced bool `json:"portalSynced"`
 	// TreasurySupplement and TreasurySequence identify the latest status
 	// event delivered (supplement number, the treasury's sequence within
