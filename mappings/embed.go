@@ -1,7 +1,8 @@
 // Package mappings owns the mapping data that turns a dossier of each procedure into the
 // treasury's SendDocument request: <procedure>/mapping.yaml (one field table per procedure)
-// and codes/<table>.yaml (code tables). The format is described in README.md; the engine that
-// reads it is adapter/mapping.
+// and codes/<table>.yaml (code tables), read by adapter/mapping; and each procedure's
+// lifecycle on the portal, <procedure>/status.yaml, read by adapter/statusmap. The formats are
+// described in README.md.
 package mappings
 
 import "embed"

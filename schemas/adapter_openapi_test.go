@@ -1263,8 +1263,11 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		History: []dossier.Event{
 			{TrangThai: 1, At: at, Source: "adapter", Note: "sent"},
 			{TrangThai: 4, At: at.Add(time.Hour), Source: "treasury", Note: "processing", EventID: "evt-1", TreasuryStatus: "PROCESSING",
-				Delivery: dossier.DeliveryDelivered, DeliveredAt: at.Add(time.Hour + time.Second)},
+				Delivery: dossier.DeliveryNotAllowed, DeliveredAt: at.Add(time.Hour + time.Second),
+				DeliveryNote: "PROCESSING moves a dossier only from 1, 2, 5, not from 9"},
 		},
+		Rounds: []dossier.Round{{SoBoSung: 1, RequestedAt: at, RequestedBy: "Nguyễn Văn B", Reason: "thiếu hợp đồng",
+			EventID: "evt-c1", DueAt: at.Add(48 * time.Hour), ResubmittedAt: at.Add(time.Hour), TreasuryReference: "KBNN-0011-2026-000002"}},
 	})
 	if err := s.at("/components/schemas/DossierStatus").Validate(rec); err != nil {
 		t.Errorf("dossier.Record does not match #/components/schemas/DossierStatus: %v", err)
@@ -1273,6 +1276,11 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 	sameMembers(t, "dossier.Record", rec, obj(schemas["DossierStatus"]))
 	if h := asSlice(obj(rec)["history"]); len(h) > 1 {
 		sameMembers(t, "dossier.Event", h[1], obj(schemas["StatusEvent"])) // the one with every member set
+	}
+	if r := asSlice(obj(rec)["rounds"]); len(r) == 1 {
+		sameMembers(t, "dossier.Round", r[0], obj(schemas["CorrectionRound"]))
+	} else {
+		t.Errorf("rounds %v", obj(rec)["rounds"])
 	}
 
 	responses, errs := problemResponses(doc)

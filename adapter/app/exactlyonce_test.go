@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -255,6 +256,13 @@ func TestRefusedDossierCorrected(t *testing.T) {
 // signedTemplate signs the procedure's XML template under dossier code.
 func signedTemplate(t *testing.T, procedure, code string) []byte {
 	t.Helper()
+	return signedSupplement(t, procedure, code, 0)
+}
+
+// signedSupplement signs the procedure's XML template under dossier code as supplement
+// soBoSung (0: the first submission).
+func signedSupplement(t *testing.T, procedure, code string, soBoSung int) []byte {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates", procedure, "dossier.xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +273,7 @@ func signedTemplate(t *testing.T, procedure, code string) []byte {
 	}
 	doc.Root().CreateAttr("Id", "HS-"+code)
 	doc.Root().FindElement("maHoSo").SetText(code)
+	doc.Root().FindElement("soBoSung").SetText(strconv.Itoa(soBoSung))
 	raw, _ = doc.WriteToBytes()
 	var signers []signing.Signer
 	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {

@@ -15,8 +15,9 @@ import (
 )
 
 // A dossier goes 1 → 2 → 4 → 9 → 10: each treasury callback reaches the
-// portal once and in order, the full dossier first (after a look-up), then
-// progress; the status view shows every step delivered.
+// portal once and in order, the full dossier and then the progress on every
+// move (a look-up first, the first time); the status view shows every step
+// delivered.
 func TestStatusJourneyToPortal(t *testing.T) {
 	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
 		proc, code := e.submit(t, "chi-thuong-xuyen/valid-json")
@@ -31,7 +32,7 @@ func TestStatusJourneyToPortal(t *testing.T) {
 			t.Fatalf("%d events left after the path", n)
 		}
 		recs := e.received(t, code)
-		want := []string{"TraCuuHoSo", "DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:4", "CapNhatTienDoHoSoMC:9", "CapNhatTienDoHoSoMC:10"}
+		want := append([]string{"TraCuuHoSo"}, moves(2, 4, 9, 10)...)
 		if got := calls(recs); !slices.Equal(got, want) {
 			t.Fatalf("portal calls %v, want %v", got, want)
 		}
@@ -90,7 +91,7 @@ func TestStatusCallbackAuthenticity(t *testing.T) {
 			t.Fatalf("repeat after delivery: %d %s", a.status, a.body)
 		}
 		e.drain(t)
-		if got := writes(e.received(t, code)); !slices.Equal(got, []string{"DongBoHoSoMC:2"}) {
+		if got := writes(e.received(t, code)); !slices.Equal(got, moves(2)) {
 			t.Fatalf("portal writes %v after repeats", got)
 		}
 		historyOf(t, e.view(t, proc, code), first.EventID)
@@ -203,22 +204,24 @@ func TestStatusCallbackAuthenticity(t *testing.T) {
 		// The genuine events, each accepted once after its refusals, went to
 		// the portal once each, in order.
 		recs := e.received(t, code)
-		want := []string{"DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:4", "CapNhatTienDoHoSoMC:9", "CapNhatTienDoHoSoMC:10"}
-		if got := writes(recs); !slices.Equal(got, want) {
+		if got, want := writes(recs), moves(2, 4, 9, 10); !slices.Equal(got, want) {
 			t.Fatalf("portal writes %v, want %v", got, want)
 		}
 		checkNoRepeat(t, recs)
 	})
 }
 
-// An older status that arrives after a newer one was delivered is kept in
-// the history as stale and never sent to the portal.
+// An event the treasury sent before the latest one delivered (by its
+// sequence) is kept in the history as stale, whatever its status; a newer
+// event whose move the lifecycle does not allow (an earlier status) is kept
+// as not-allowed. Neither is sent to the portal.
 func TestStatusOlderStatusIsStale(t *testing.T) {
 	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
 		proc, code := e.submit(t, "von-dau-tu/valid-json")
 		e.sendStatus(t, code, "ACCEPTED")
+		e.sendStatus(t, code, "PROCESSING")
 		e.drain(t)
-		late := e.build(t, treasurysim.EventRequest{DossierCode: code, Status: "PROCESSING"}) // sent late
+		late := e.build(t, treasurysim.EventRequest{DossierCode: code, Status: "CORRECTION_REQUIRED"}) // sent late
 		e.clock.Advance(time.Minute)
 		paid := e.sendStatus(t, code, "PAID")
 		e.drain(t)
@@ -226,12 +229,11 @@ func TestStatusOlderStatusIsStale(t *testing.T) {
 			t.Fatalf("late event: %d %s", a.status, a.body)
 		}
 		e.drain(t)
-		// a newer event with an older status is not delivered either
-		newer := e.sendStatus(t, code, "PROCESSING")
+		newer := e.sendStatus(t, code, "PROCESSING") // newer, but 9 → 4 is no move
 		e.drain(t)
 
 		recs := e.received(t, code)
-		if got, want := writes(recs), []string{"DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:9"}; !slices.Equal(got, want) {
+		if got, want := writes(recs), moves(2, 4, 9); !slices.Equal(got, want) {
 			t.Fatalf("portal writes %v, want %v", got, want)
 		}
 		checkNoRepeat(t, recs)
@@ -245,16 +247,19 @@ func TestStatusOlderStatusIsStale(t *testing.T) {
 		if h := historyOf(t, rec, paid.EventID); h.Delivery != dossier.DeliveryDelivered {
 			t.Errorf("PAID: %+v", h)
 		}
-		for _, id := range []string{late.Event.EventID, newer.EventID} {
-			if h := historyOf(t, rec, id); h.Delivery != dossier.DeliveryStale || h.TrangThai != 4 || h.TreasuryStatus != "PROCESSING" {
-				t.Errorf("older status: %+v, want stale", h)
-			}
+		if h := historyOf(t, rec, late.Event.EventID); h.Delivery != dossier.DeliveryStale || h.TrangThai != 5 ||
+			h.TreasuryStatus != "CORRECTION_REQUIRED" || !strings.Contains(h.DeliveryNote, "sent before the latest status applied") {
+			t.Errorf("the late event: %+v, want stale", h)
+		}
+		if h := historyOf(t, rec, newer.EventID); h.Delivery != dossier.DeliveryNotAllowed || h.TrangThai != 4 ||
+			h.TreasuryStatus != "PROCESSING" || !strings.Contains(h.DeliveryNote, "not from 9") {
+			t.Errorf("the newer event with an earlier status: %+v, want not-allowed", h)
 		}
 	})
 }
 
-// 5 → 4 is the one move down that is delivered: processing resumes after a
-// correction.
+// 5 → 4 is delivered: the lifecycle lets control resume after a correction
+// request.
 func TestStatusCorrectionThenProcessingIsDelivered(t *testing.T) {
 	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
 		proc, code := e.submit(t, "cam-ket-chi/valid-json")
@@ -265,7 +270,7 @@ func TestStatusCorrectionThenProcessingIsDelivered(t *testing.T) {
 			e.drain(t)
 		}
 		recs := e.received(t, code)
-		want := []string{"DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:4", "CapNhatTienDoHoSoMC:5", "CapNhatTienDoHoSoMC:4"}
+		want := moves(2, 4, 5, 4)
 		if got := writes(recs); !slices.Equal(got, want) {
 			t.Fatalf("portal writes %v, want %v", got, want)
 		}
@@ -309,7 +314,7 @@ func TestStatusOlderEventAfterCorrectionIsStale(t *testing.T) {
 			t.Fatalf("late event: %d %s", a.status, a.body)
 		}
 		e.drain(t)
-		if got, want := writes(e.received(t, code)), []string{"DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:5"}; !slices.Equal(got, want) {
+		if got, want := writes(e.received(t, code)), moves(2, 5); !slices.Equal(got, want) {
 			t.Errorf("portal writes %v, want %v: the PROCESSING of sequence %d went out after the CORRECTION_REQUIRED of sequence %d",
 				got, want, late.Event.Sequence, corr.Sequence)
 		}

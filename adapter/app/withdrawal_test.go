@@ -167,7 +167,7 @@ func TestWithdrawalBeforePayment(t *testing.T) {
 			t.Fatalf("portal status %d %v, want 7", st, ok)
 		}
 		recs := e.received(t, code)
-		if got, want := writes(recs), []string{"DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:7"}; !slices.Equal(got, want) {
+		if got, want := writes(recs), []string{"DongBoHoSoMC:2", "CapNhatTienDoHoSoMC:2", "DongBoHoSoMC:7", "CapNhatTienDoHoSoMC:7"}; !slices.Equal(got, want) {
 			t.Fatalf("portal writes %v, want %v", got, want)
 		}
 		checkNoRepeat(t, recs)
@@ -194,6 +194,8 @@ func TestWithdrawalBeforePayment(t *testing.T) {
 func TestWithdrawalAfterPaid(t *testing.T) {
 	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
 		_, code := e.submit(t, "chi-thuong-xuyen/valid-json")
+		// the lifecycle pays a dossier only once it is received or in progress
+		e.sendStatus(t, code, treasurysim.StatusProcessing)
 		e.sendStatus(t, code, treasurysim.StatusPaid)
 		e.drain(t)
 

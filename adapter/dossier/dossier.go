@@ -1,10 +1,10 @@
 // Package dossier owns what the adapter knows of each dossier it accepted:
-// its current national status (TrangThaiHoSo, 1–10) and the history of how
-// it got there, with the delivery state of each status change, and the
-// listing of dossiers by unit, procedure, status and receipt time (list.go,
-// query.go). The HTTP status endpoint and the listing read it; intake
-// writes the first entry; treasury status callbacks and their delivery to
-// the portal add the rest.
+// its current national status (TrangThaiHoSo, 1–10), the history of how it
+// got there, with the delivery state of each status change, its correction
+// rounds, and the listing of dossiers by unit, procedure, status and receipt
+// time (list.go, query.go). The HTTP status endpoint and the listing read
+// it; intake writes the first entry and each resubmission; treasury status
+// callbacks and their delivery to the portal add the rest.
 package dossier
 
 import (
@@ -20,9 +20,13 @@ import (
 const (
 	DeliveryPending   = "pending"   // accepted, waiting to reach the portal
 	DeliveryDelivered = "delivered" // the portal has it
-	DeliveryStale     = "stale"     // older than the current status: recorded, not delivered
-	DeliveryDead      = "dead-letter"
-	DeliveryNone      = "" // not a portal delivery (the submission itself)
+	DeliveryStale     = "stale"     // sent by the treasury before the latest status applied: recorded, not delivered
+	// DeliveryNotAllowed: the procedure's lifecycle (mappings/<p>/status.yaml)
+	// does not allow the move from the dossier's status at delivery (a final
+	// status included); recorded with the reason, never delivered.
+	DeliveryNotAllowed = "not-allowed"
+	DeliveryDead       = "dead-letter"
+	DeliveryNone       = "" // not a portal delivery (the submission itself)
 )
 
 // Event is one step of a dossier's history.
@@ -35,6 +39,9 @@ type Event struct {
 	TreasuryStatus string    `json:"treasuryStatus,omitempty"`
 	Delivery       string    `json:"delivery,omitempty"`
 	DeliveredAt    time.Time `json:"deliveredAt,omitzero"`
+	// DeliveryNote says why an event was not delivered (stale, not-allowed);
+	// Note keeps the treasury's own note.
+	DeliveryNote string `json:"deliveryNote,omitempty"`
 }
 
 // Record is a dossier as the adapter knows it.
@@ -46,8 +53,8 @@ type Record struct {
 	TreasuryReference  string    `json:"treasuryReference"`
 	TreasuryDocumentID string    `json:"treasuryDocumentId"`
 	UpdatedAt          time.Time `json:"updatedAt"`
-	// PortalSynced is true once the full dossier went to the portal
-	// (DongBoHoSoMC); later changes go as progress updates.
+	// PortalSynced is true once a move reached the portal: the portal has
+	// the dossier, and later full dossiers (DongBoHoSoMC) go as updates.
 	PortalSynced bool `json:"portalSynced"`
 	// TreasurySupplement and TreasurySequence identify the latest status
 	// event delivered (supplement number, the treasury's sequence within
@@ -63,6 +70,8 @@ type Record struct {
 	// submission; zero for a record made from a callback before any
 	// submission. Only records with a receipt time are listed.
 	ReceivedAt time.Time `json:"receivedAt,omitzero"`
+	// Rounds are the correction rounds, oldest first (see Round).
+	Rounds []Round `json:"rounds,omitempty"`
 }
 
 // Store keeps records. Implementations are safe for concurrent use by
@@ -79,11 +88,16 @@ type Store interface {
 	List(ctx context.Context, q Query) (items []Item, next string, err error)
 }
 
+// Updater is the part of a Store that Register needs.
+type Updater interface {
+	Update(ctx context.Context, procedure, maHoSo string, fn func(r *Record, exists bool) bool) error
+}
+
 // Register records a submission the treasury accepted: a new dossier, or a
 // newer supplement of a known one (history kept). A replay or an older
 // supplement changes nothing. The receipt time stays the first
 // submission's, so a dossier keeps its place in the listing.
-func Register(ctx context.Context, s Store, r Record) error {
+func Register(ctx context.Context, s Updater, r Record) error {
 	return s.Update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
 		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID)) {
 			return false
@@ -91,13 +105,20 @@ func Register(ctx context.Context, s Store, r Record) error {
 		history := append(append([]Event{}, cur.History...), r.History...)
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
 		received := cur.ReceivedAt
+		rounds := append([]Round(nil), cur.Rounds...)
 		*cur = r
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
+		cur.Rounds = rounds
 		if !received.IsZero() {
 			cur.ReceivedAt = received
 		}
-		if status > cur.TrangThai {
-			cur.TrangThai = status // callbacks may have moved it on already
+		if exists && status > 0 {
+			// A resubmission does not move the dossier: the treasury's
+			// callbacks for the new supplement do (5 → 2 → 4 …).
+			cur.TrangThai = status
+		}
+		if r.SoBoSung > 0 {
+			cur.Resubmitted(r.SoBoSung, r.UpdatedAt, r.TreasuryReference)
 		}
 		return true
 	})
@@ -131,7 +152,7 @@ func (s *Memory) Update(_ context.Context, procedure, maHoSo string, fn func(*Re
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.m[k]
-	r.History = append([]Event(nil), r.History...)
+	r = r.clone()
 	if fn(&r, ok) {
 		s.m[k] = r
 		s.index(r)
@@ -173,7 +194,7 @@ func (s *Memory) Get(_ context.Context, procedure, maHoSo string) (Record, bool,
 	defer s.mu.Unlock()
 	r, ok := s.m[[2]string{procedure, maHoSo}]
 	if ok {
-		r.History = append([]Event(nil), r.History...)
+		r = r.clone()
 	}
 	return r, ok, nil
 }

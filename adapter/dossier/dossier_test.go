@@ -46,3 +46,68 @@ func TestMemoryRecordAndGet(t *testing.T) {
 		t.Fatal("Get returned the store's own slice")
 	}
 }
+
+// A correction round is recorded from both sides, in either order: the
+// treasury's request (statusflow) and the unit's resubmission (Register).
+// A resubmission keeps the dossier's status; the callbacks move it.
+func TestRoundsFromRequestAndResubmission(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 6, 9, 9, 0, 0, 0, time.UTC)
+	sub := func(n int, at time.Time) Record {
+		return Record{Procedure: "chi-thuong-xuyen", MaHoSo: "A-20260609-0000002", SoBoSung: n, TrangThai: 1,
+			TreasuryReference: "KBNN-0011-2026-00000" + string(rune('1'+n)), TreasuryDocumentID: "KB-" + string(rune('1'+n)),
+			UpdatedAt: at, History: []Event{{TrangThai: 1, At: at, Source: "adapter"}}}
+	}
+	request := func(s Store, n int, id string, at time.Time) {
+		t.Helper()
+		err := s.Update(ctx, "chi-thuong-xuyen", "A-20260609-0000002", func(r *Record, _ bool) bool {
+			r.TrangThai = 5
+			r.CorrectionRequested(n, Round{RequestedAt: at, RequestedBy: "Nguyễn Văn B", Reason: "thiếu hợp đồng",
+				EventID: id, DueAt: at.Add(48 * time.Hour)})
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("request first", func(t *testing.T) {
+		s := NewMemory()
+		_ = Register(ctx, s, sub(0, t0))
+		request(s, 1, "evt-c1", t0.Add(time.Hour))
+		request(s, 1, "evt-c1-again", t0.Add(2*time.Hour)) // the same round: the first request stays
+		_ = Register(ctx, s, sub(1, t0.Add(3*time.Hour)))
+		_ = Register(ctx, s, sub(1, t0.Add(4*time.Hour))) // a replay: nothing changes
+		got, _, _ := s.Get(ctx, "chi-thuong-xuyen", "A-20260609-0000002")
+		want := Round{SoBoSung: 1, RequestedAt: t0.Add(time.Hour), RequestedBy: "Nguyễn Văn B", Reason: "thiếu hợp đồng",
+			EventID: "evt-c1", DueAt: t0.Add(49 * time.Hour), ResubmittedAt: t0.Add(3 * time.Hour), TreasuryReference: "KBNN-0011-2026-000002"}
+		if len(got.Rounds) != 1 || got.Rounds[0] != want {
+			t.Fatalf("rounds %+v, want [%+v]", got.Rounds, want)
+		}
+		if got.TrangThai != 5 || got.SoBoSung != 1 {
+			t.Fatalf("after the resubmission: status %d, soBoSung %d; want 5 (callbacks move it) and 1", got.TrangThai, got.SoBoSung)
+		}
+		got.Rounds[0].Reason = "changed"
+		if again, _, _ := s.Get(ctx, "chi-thuong-xuyen", "A-20260609-0000002"); again.Rounds[0].Reason != "thiếu hợp đồng" {
+			t.Fatal("Get returned the store's own rounds")
+		}
+	})
+	t.Run("resubmission first, two rounds", func(t *testing.T) {
+		s := NewMemory()
+		_ = Register(ctx, s, sub(0, t0))
+		_ = Register(ctx, s, sub(2, t0.Add(5*time.Hour)))
+		request(s, 2, "evt-c2", t0.Add(4*time.Hour))
+		_ = Register(ctx, s, sub(1, t0.Add(3*time.Hour))) // older than the latest: ignored
+		request(s, 1, "evt-c1", t0.Add(time.Hour))
+		got, _, _ := s.Get(ctx, "chi-thuong-xuyen", "A-20260609-0000002")
+		if len(got.Rounds) != 2 || got.Rounds[0].SoBoSung != 1 || got.Rounds[1].SoBoSung != 2 {
+			t.Fatalf("rounds %+v, want 1 then 2", got.Rounds)
+		}
+		if r := got.Rounds[1]; r.EventID != "evt-c2" || !r.ResubmittedAt.Equal(t0.Add(5*time.Hour)) {
+			t.Fatalf("round 2 %+v", r)
+		}
+		if r := got.Rounds[0]; r.EventID != "evt-c1" || !r.ResubmittedAt.IsZero() {
+			t.Fatalf("round 1 %+v: its resubmission never reached the adapter", r)
+		}
+	})
+}

@@ -196,3 +196,33 @@ func TestDossierIndexTrimmed(t *testing.T) {
 		}
 	}
 }
+
+// A record's correction rounds survive the JSON record in Redis, every
+// member included.
+func TestDossiersKeepRounds(t *testing.T) {
+	ctx := context.Background()
+	s := NewDossiers(redistest.Client(t), redistest.Prefix(t), time.Hour)
+	at := time.Date(2026, 6, 9, 9, 0, 0, 0, time.FixedZone("ICT", 7*3600))
+	want := dossier.Round{SoBoSung: 1, RequestedAt: at, RequestedBy: "Nguyễn Văn B", Reason: "thiếu hợp đồng",
+		EventID: "evt-c1", DueAt: at.Add(48 * time.Hour), ResubmittedAt: at.Add(time.Hour), TreasuryReference: "KBNN-0011-2026-000002"}
+	err := s.Update(ctx, "von-dau-tu", "A-20260609-0000003", func(r *dossier.Record, _ bool) bool {
+		r.Procedure, r.MaHoSo = "von-dau-tu", "A-20260609-0000003"
+		r.CorrectionRequested(1, dossier.Round{RequestedAt: want.RequestedAt, RequestedBy: want.RequestedBy,
+			Reason: want.Reason, EventID: want.EventID, DueAt: want.DueAt})
+		r.Resubmitted(1, want.ResubmittedAt, want.TreasuryReference)
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Get(ctx, "von-dau-tu", "A-20260609-0000003")
+	if err != nil || !ok || len(got.Rounds) != 1 {
+		t.Fatalf("%+v %v %v", got, ok, err)
+	}
+	r := got.Rounds[0]
+	if r.SoBoSung != 1 || !r.RequestedAt.Equal(want.RequestedAt) || r.RequestedBy != want.RequestedBy || r.Reason != want.Reason ||
+		r.EventID != want.EventID || !r.DueAt.Equal(want.DueAt) || !r.ResubmittedAt.Equal(want.ResubmittedAt) ||
+		r.TreasuryReference != want.TreasuryReference {
+		t.Fatalf("round read back %+v, want %+v", r, want)
+	}
+}

@@ -37,8 +37,12 @@ type fakePortal struct {
 	syncs    []syncCall
 	progress []portal.ProgressItem
 	// writeErr, if set, fails DongBoHoSoMC and CapNhatTienDoHoSoMC
-	// without the portal taking the write.
-	writeErr error
+	// without the portal taking the write; progressErr fails only
+	// CapNhatTienDoHoSoMC so.
+	writeErr, progressErr error
+	// loseProgress makes CapNhatTienDoHoSoMC take the write and still fail,
+	// as when its answer is lost on the way.
+	loseProgress bool
 }
 
 type syncCall struct {
@@ -78,8 +82,14 @@ func (p *fakePortal) UpdateProgress(_ context.Context, item portal.ProgressItem)
 	if p.writeErr != nil {
 		return p.writeErr
 	}
+	if p.progressErr != nil {
+		return p.progressErr
+	}
 	p.progress = append(p.progress, item)
 	p.dossiers[item.MaHoSo] = item.TrangThai
+	if p.loseProgress {
+		return errPortalDown
+	}
 	return nil
 }
 
@@ -170,7 +180,7 @@ var receipt = time.Date(2026, 6, 9, 9, 0, 0, 0, portal.ICT)
 // secret signs the test callbacks.
 var secret = []byte("statusflow-test-secret-32-bytes!")
 
-// testProcedures are two procedures whose status tables differ (PAID and
+// testProcedures are two procedures whose lifecycles differ (PAID and
 // ACCOUNT_OPENED), read from mappings/<procedure>/status.yaml.
 var testProcedures = map[string]Procedure{
 	"chi-thuong-xuyen": {Code: "2.002208", Name: "Chi thường xuyên", SLAWorkingDays: 2},
@@ -224,6 +234,20 @@ func (tf *testFlow) registered(procedure, code string) dossier.Record {
 	return r
 }
 
+// at stores a dossier the portal knows at status (1: registered only, the
+// portal never told), whose latest treasury event applied had sequence seq.
+func (tf *testFlow) at(procedure, code string, status int, seq int64) dossier.Record {
+	r := tf.registered(procedure, code)
+	if status > 1 {
+		r.TrangThai, r.PortalSynced, r.TreasurySequence = status, true, seq
+		tf.dossiers.put(r)
+		tf.portal.mu.Lock()
+		tf.portal.dossiers[code] = portal.Status(status)
+		tf.portal.mu.Unlock()
+	}
+	return r
+}
+
 // event is a treasury status event of supplement 0 with the given sequence.
 func event(procedure, code, id, status string, seq int64) Event {
 	return Event{EventID: id, DossierCode: code, Procedure: procedure, DocumentID: "KB-DOC-" + code,
@@ -240,14 +264,17 @@ func (tf *testFlow) delivery(t *testing.T, ev Event, attempt int, redelivered bo
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := 0
-	if p, ok := tf.procedures[ev.Procedure]; ok {
-		code, _ = p.Statuses.National(ev.Status)
-	}
 	_ = tf.dossiers.Update(context.Background(), ev.Procedure, ev.DossierCode, func(r *dossier.Record, _ bool) bool {
 		for _, h := range r.History {
 			if h.EventID == ev.EventID {
 				return false
+			}
+		}
+		code := 0
+		if p, ok := tf.procedures[ev.Procedure]; ok {
+			code, _ = p.Statuses.Nominal(ev.Status)
+			if tr, ok := p.Statuses.Next(r.TrangThai, ev.Status); ok {
+				code = tr.To
 			}
 		}
 		r.History = append(r.History, dossier.Event{TrangThai: code, At: ev.OccurredAt, Source: "treasury",

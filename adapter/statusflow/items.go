@@ -1,7 +1,6 @@
 package statusflow
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -15,9 +14,6 @@ var statusText = map[int]string{
 	5: "Yêu cầu bổ sung giấy tờ", 6: "Yêu cầu thực hiện nghĩa vụ tài chính",
 	7: "Công dân yêu cầu rút hồ sơ", 8: "Dừng xử lý", 9: "Đã xử lý xong", 10: "Đã trả kết quả",
 }
-
-// statusCorrection is the national code of a correction request (Yêu cầu bổ sung giấy tờ).
-const statusCorrection = 5
 
 // ended reports whether a national code ends the processing of a dossier: refused at intake,
 // withdrawn, stopped, processed or result delivered. Its time is NgayKetThucXuLy.
@@ -91,52 +87,6 @@ func owner(ev Event) string {
 	return name
 }
 
-// corrections are the dossier's correction rounds (DanhSachHoSoBoSung): one
-// for each correction request the portal has (delivered, or the event being
-// delivered), paired in order with the resubmission that answered it, if any.
-func corrections(p Procedure, rec dossier.Record, ev Event, code int) []portal.HoSoBoSung {
-	var requests []dossier.Event
-	current := false
-	for _, h := range rec.History {
-		if h.Source != "treasury" || h.TrangThai != statusCorrection {
-			continue
-		}
-		if h.EventID == ev.EventID {
-			current = true
-		} else if h.Delivery != dossier.DeliveryDelivered {
-			continue
-		}
-		requests = append(requests, h)
-	}
-	if code == statusCorrection && !current {
-		requests = append(requests, dossier.Event{TrangThai: code, At: ev.OccurredAt, Note: ev.Note, EventID: ev.EventID})
-	}
-	subs := submissions(rec, ev)
-	var out []portal.HoSoBoSung
-	for i, r := range requests {
-		n := i + 1
-		content := r.Note
-		if content == "" {
-			content = statusText[statusCorrection]
-		}
-		b := portal.HoSoBoSung{
-			HoSoBoSungID: fmt.Sprintf("%s-BS%d", ev.DossierCode, n), NoiDungBoSung: content,
-			NgayBoSung: portal.FormatTime(r.At), TrangThaiBoSung: roundWaiting,
-			NgayHenTraTruoc: portal.FormatTime(due(p, subs[min(i, len(subs)-1)])),
-		}
-		if r.EventID == ev.EventID {
-			b.NguoiYeuCauBoSung = ev.Handler
-		}
-		if n < len(subs) {
-			b.TrangThaiBoSung = roundReceived
-			b.NgayTiepNhanBoSung = portal.FormatTime(subs[n])
-			b.NgayHenTraMoi = portal.FormatTime(due(p, subs[n]))
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
 func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) portal.DossierItem {
 	item := portal.DossierItem{
 		MaHoSo: ev.DossierCode, MaTTHC: p.Code, TenTTHC: p.Name,
@@ -147,7 +97,6 @@ func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) 
 		NgayHenTra:    portal.FormatTime(dueAt(p, rec, ev)),
 		TrangThaiHoSo: portal.Status(code), HinhThuc: p.HinhThuc,
 		DonViXuLy: ev.Department, GhiChu: ev.Note,
-		DanhSachHoSoBoSung: corrections(p, rec, ev, code),
 	}
 	if ended(code) {
 		item.NgayKetThucXuLy = portal.FormatTime(ev.OccurredAt)
@@ -159,6 +108,7 @@ func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) 
 	for _, d := range ev.ResultDocuments {
 		item.DanhSachGiayToKetQua = append(item.DanhSachGiayToKetQua, portal.GiayToKetQua{TenGiayTo: d.Name, DuongDanTepTinKetQua: d.URL})
 	}
+	f.addLifecycle(&item, p, rec, ev, code)
 	return item
 }
 

@@ -164,60 +164,6 @@ func TestDossierItemEnd(t *testing.T) {
 	}
 }
 
-// Each correction request the portal has is a round of DanhSachHoSoBoSung; a round the unit
-// answered carries the resubmission's date and the new due date, which is also NgayHenTra.
-// A stale correction request is no round.
-func TestDossierItemCorrectionRounds(t *testing.T) {
-	t.Parallel()
-	p := itemsProcedure(t, itemsHolidays(t))
-	t0 := itemsAt(4, 27, 9) // Monday: due Tue 28/4 +1 = Wed 29/4 (2 working days)
-	t1 := itemsAt(4, 27, 15)
-	t2 := itemsAt(4, 29, 9) // resubmission: due Mon 4/5, Tue 5/5
-	t3 := itemsAt(5, 4, 10)
-	rec := dossier.Record{Procedure: "chi-thuong-xuyen", MaHoSo: "HS-1", SoBoSung: 1, TrangThai: 4, History: []dossier.Event{
-		{TrangThai: 1, At: t0, Source: "adapter"},
-		{TrangThai: 2, At: t0.Add(time.Hour), Source: "treasury", EventID: "e1", Delivery: dossier.DeliveryDelivered},
-		{TrangThai: 5, At: t1, Source: "treasury", EventID: "e2", Note: "Thiếu hợp đồng", Delivery: dossier.DeliveryDelivered},
-		{TrangThai: 5, At: t1.Add(time.Minute), Source: "treasury", EventID: "e2b", Delivery: dossier.DeliveryStale},
-		{TrangThai: 1, At: t2, Source: "adapter"},
-		{TrangThai: 4, At: t2.Add(time.Hour), Source: "treasury", EventID: "e3", Delivery: dossier.DeliveryDelivered},
-		{TrangThai: 5, At: t3, Source: "treasury", EventID: "e4", Delivery: dossier.DeliveryPending},
-	}}
-	ev := itemsEvent("e4", "CORRECTION_REQUIRED", 5, t3)
-	ev.SupplementNo = 1
-	item := (&Flow{}).dossierItem(p, rec, ev, 5)
-	want := []portal.HoSoBoSung{
-		{HoSoBoSungID: "HS-1-BS1", NoiDungBoSung: "Thiếu hợp đồng", NgayBoSung: "20260427150000",
-			NgayTiepNhanBoSung: "20260429090000", TrangThaiBoSung: "1",
-			NgayHenTraTruoc: "20260429090000", NgayHenTraMoi: "20260505090000"},
-		{HoSoBoSungID: "HS-1-BS2", NguoiYeuCauBoSung: "Nguyễn Văn B", NoiDungBoSung: "Yêu cầu bổ sung giấy tờ",
-			NgayBoSung: "20260504100000", TrangThaiBoSung: "0", NgayHenTraTruoc: "20260505090000"},
-	}
-	if got, w := itemsJSON(t, item.DanhSachHoSoBoSung), itemsJSON(t, want); got != w {
-		t.Fatalf("DanhSachHoSoBoSung\n got %s\nwant %s", got, w)
-	}
-	if item.NgayTiepNhan != "20260427090000" || item.NgayHenTra != "20260505090000" {
-		t.Fatalf("NgayTiepNhan %s NgayHenTra %s, want the first receipt and the due date after the resubmission",
-			item.NgayTiepNhan, item.NgayHenTra)
-	}
-
-	// Back in processing after the resubmission: one answered round, no pending one.
-	ev = itemsEvent("e3", "PROCESSING", 4, t2.Add(time.Hour))
-	item = (&Flow{}).dossierItem(p, dossier.Record{History: rec.History[:6]}, ev, 4)
-	if len(item.DanhSachHoSoBoSung) != 1 || item.DanhSachHoSoBoSung[0].TrangThaiBoSung != "1" {
-		t.Fatalf("rounds after the resubmission: %+v", item.DanhSachHoSoBoSung)
-	}
-
-	// The correction request being delivered counts even when the status view missed it.
-	ev = itemsEvent("e2", "CORRECTION_REQUIRED", 2, t1)
-	ev.Note = "Thiếu hợp đồng"
-	item = (&Flow{}).dossierItem(p, dossier.Record{History: rec.History[:2]}, ev, 5)
-	if len(item.DanhSachHoSoBoSung) != 1 || item.DanhSachHoSoBoSung[0].NoiDungBoSung != "Thiếu hợp đồng" ||
-		item.DanhSachHoSoBoSung[0].TrangThaiBoSung != "0" || item.DanhSachHoSoBoSung[0].NgayHenTraTruoc != "20260429090000" {
-		t.Fatalf("round of the event being delivered: %+v", item.DanhSachHoSoBoSung)
-	}
-}
-
 // itemsPortal records the full dossiers and progress items that delivery sends.
 type itemsPortal struct {
 	mu       sync.Mutex

@@ -1,9 +1,10 @@
 // Package statusflow owns the path of a treasury status change: the
 // signed callback comes in (Receive: verify, validate, deduplicate, store
 // durably in the outbox), and an outbox worker carries it to the portal
-// (Deliver: map to the national status code, never move a dossier
-// backwards, check the portal after an uncertain attempt, then DongBoHoSoMC
-// the first time and CapNhatTienDoHoSoMC after).
+// (Deliver: the procedure's lifecycle decides whether and to which national
+// status the dossier moves; the portal is checked after an uncertain
+// attempt; then the full dossier, DongBoHoSoMC, and the progress,
+// CapNhatTienDoHoSoMC, on every move).
 package statusflow
 
 import (
@@ -173,7 +174,6 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 	if !appended {
 		return true, nil
 	}
-	code, _ := p.Statuses.National(ev.Status)
 	err = f.dossiers.Update(context.WithoutCancel(ctx), ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
 		if !exists {
 			ev.newRecord(r)
@@ -182,6 +182,12 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 			if h.EventID == ev.EventID {
 				return false // a worker already settled it
 			}
+		}
+		// What the event would make of the dossier as it is now; delivery
+		// decides on the dossier as it is then.
+		code, _ := p.Statuses.Nominal(ev.Status)
+		if tr, ok := p.Statuses.Next(r.TrangThai, ev.Status); ok {
+			code = tr.To
 		}
 		r.History = append(r.History, dossier.Event{TrangThai: code, At: ev.OccurredAt, Source: "treasury",
 			Note: ev.Note, EventID: ev.EventID, TreasuryStatus: ev.Status, Delivery: dossier.DeliveryPending})
@@ -197,6 +203,30 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 
 // Deliver carries one event to the portal. It is the outbox worker's
 // Deliver function.
+//
+// The procedure's lifecycle (mappings/<procedure>/status.yaml, statusmap)
+// decides: an event the treasury sent before the latest one applied is
+// recorded "stale"; one whose move the lifecycle does not allow from the
+// dossier's current status (a final status never moves) is recorded
+// "not-allowed" with the reason; neither reaches the portal. An allowed
+// event sends the full dossier (DongBoHoSoMC, result documents, dates,
+// correction rounds and refusal reason included) and then the progress
+// (CapNhatTienDoHoSoMC); only when both succeeded is it delivered and the
+// move applied to the record.
+//
+// The full dossier is a state, not a step: sending it again leaves the
+// portal as one send would. So when DongBoHoSoMC succeeded and
+// CapNhatTienDoHoSoMC then failed, the retry may send DongBoHoSoMC again
+// without harm. Sending the progress again would add a second progress line,
+// so the retry skips nothing it cannot prove: after an uncertain attempt
+// (redelivered, a retry, or a dossier the portal may not know) it looks the
+// dossier up first (TraCuuHoSo). A portal that already shows the move's
+// status has the full dossier of this event (a move never keeps the status
+// it starts from, and this event is the dossier's only one in flight), so
+// DongBoHoSoMC is not sent again; the progress is. What the look-up cannot
+// tell is whether an earlier progress call whose answer was lost took
+// effect: that one call is sent again (at least once, as the contract
+// says), and the portal's status is right either way.
 func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	var ev Event
 	if err := json.Unmarshal(d.Payload, &ev); err != nil {
@@ -206,7 +236,6 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	if !ok {
 		return outbox.Permanent(fmt.Errorf("statusflow: event %s: procedure %q not configured", ev.EventID, ev.Procedure))
 	}
-	code, deliverable := p.Statuses.National(ev.Status)
 	rec, _, err := f.dossiers.Get(ctx, ev.Procedure, ev.DossierCode)
 	if err != nil {
 		return err
@@ -216,41 +245,54 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 			return nil // delivered before a crash took the acknowledgement
 		}
 	}
-	older := ev.SupplementNo < rec.TreasurySupplement ||
-		(ev.SupplementNo == rec.TreasurySupplement && ev.Sequence > 0 && ev.Sequence <= rec.TreasurySequence)
-	if older || !deliverable || !statusmap.Advances(rec.TrangThai, code) {
-		// An event the treasury sent before the latest one applied, an
-		// older or equal status, or one the portal does not take: kept in
-		// the history, never delivered as the current status.
-		return f.settle(ctx, ev, dossier.DeliveryStale, 0)
+	if ev.SupplementNo < rec.TreasurySupplement ||
+		(ev.SupplementNo == rec.TreasurySupplement && ev.Sequence > 0 && ev.Sequence <= rec.TreasurySequence) {
+		// The treasury sent it before the latest event applied: its order,
+		// not the adapter's arrival order, decides.
+		return f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
+			"sent before the latest status applied (supplement %d, sequence %d)", rec.TreasurySupplement, rec.TreasurySequence))
 	}
-	// After an uncertain attempt, the portal may already have this status.
-	var onPortal portal.Dossier
-	var found bool
+	tr, ok := p.Statuses.Next(rec.TrangThai, ev.Status)
+	if !ok {
+		return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(rec.TrangThai, ev.Status))
+	}
+	known := rec.PortalSynced
+	onPortal := 0
 	if d.Redelivered || d.Attempt > 1 || !rec.PortalSynced {
-		if onPortal, found, err = f.portal.Lookup(ctx, ev.DossierCode); err != nil {
+		found, st, err := f.lookup(ctx, ev.DossierCode)
+		if err != nil {
 			return deliveryErr(err)
 		}
-		if found && !statusmap.Advances(int(onPortal.TrangThaiHoSo), code) {
-			// the portal has this status or a later one: sending again would
-			// repeat it or move it backwards
-			return f.settle(ctx, ev, dossier.DeliveryDelivered, code)
+		known, onPortal = found, st
+		if found && st != tr.To && p.Statuses.Final(st) {
+			// closed on the portal by another channel: a final status
+			// never moves, there either
+			return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, fmt.Sprintf(
+				"the portal shows %d, a final status (%s)", st, p.Statuses.File()))
 		}
 	}
-	if !rec.PortalSynced {
-		err = f.portal.SyncDossier(ctx, found, f.dossierItem(p, rec, ev, code))
-	} else {
-		err = f.portal.UpdateProgress(ctx, f.progressItem(p, rec, ev, code))
+	if onPortal != tr.To {
+		if err := f.portal.SyncDossier(ctx, known, f.dossierItem(p, rec, ev, tr.To)); err != nil {
+			return deliveryErr(err)
+		}
 	}
-	if err != nil {
+	if err := f.portal.UpdateProgress(ctx, f.progressItem(p, rec, ev, tr.To)); err != nil {
 		return deliveryErr(err)
 	}
-	return f.settle(ctx, ev, dossier.DeliveryDelivered, code)
+	return f.settle(ctx, ev, dossier.DeliveryDelivered, &tr, "")
 }
 
-// settle records the event's delivery state; code > 0 becomes the current
-// status (the portal has it).
-func (f *Flow) settle(ctx context.Context, ev Event, delivery string, code int) error {
+// lookup asks the portal for a dossier's status (TraCuuHoSo).
+func (f *Flow) lookup(ctx context.Context, maHoSo string) (found bool, status int, err error) {
+	d, found, err := f.portal.Lookup(ctx, maHoSo)
+	return found, int(d.TrangThaiHoSo), err
+}
+
+// settle records the event's delivery state, with why when it was not
+// delivered. A delivered event's move (tr) becomes the dossier's status
+// and its place in the treasury's order the latest applied; its
+// correction round, if any, is recorded.
+func (f *Flow) settle(ctx context.Context, ev Event, delivery string, tr *statusmap.Transition, why string) error {
 	now := f.now()
 	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
 		if !exists {
@@ -259,22 +301,28 @@ func (f *Flow) settle(ctx context.Context, ev Event, delivery string, code int) 
 		found := false
 		for i := range r.History {
 			if r.History[i].EventID == ev.EventID {
-				r.History[i].Delivery = delivery
-				if delivery == dossier.DeliveryDelivered {
-					r.History[i].DeliveredAt = now
+				r.History[i].Delivery, r.History[i].DeliveryNote = delivery, why
+				if tr != nil {
+					r.History[i].TrangThai, r.History[i].DeliveredAt = tr.To, now
 				}
 				found = true
 			}
 		}
 		if !found {
-			r.History = append(r.History, dossier.Event{At: ev.OccurredAt, Source: "treasury", Note: ev.Note,
-				EventID: ev.EventID, TreasuryStatus: ev.Status, Delivery: delivery, TrangThai: code})
+			code, _ := f.procedures[ev.Procedure].Statuses.Nominal(ev.Status)
+			h := dossier.Event{At: ev.OccurredAt, Source: "treasury", Note: ev.Note, EventID: ev.EventID,
+				TreasuryStatus: ev.Status, Delivery: delivery, DeliveryNote: why, TrangThai: code}
+			if tr != nil {
+				h.TrangThai, h.DeliveredAt = tr.To, now
+			}
+			r.History = append(r.History, h)
 		}
-		if code > 0 {
-			r.TrangThai, r.PortalSynced = code, true
+		if tr != nil {
+			r.TrangThai, r.PortalSynced = tr.To, true
 			if ev.SupplementNo > r.TreasurySupplement || (ev.SupplementNo == r.TreasurySupplement && ev.Sequence > r.TreasurySequence) {
 				r.TreasurySupplement, r.TreasurySequence = ev.SupplementNo, ev.Sequence
 			}
+			recordRound(r, ev, *tr)
 		}
 		r.UpdatedAt = now
 		return true
@@ -299,7 +347,7 @@ func (f *Flow) DeadLettered(ctx context.Context, d outbox.Delivery) {
 	if json.Unmarshal(d.Payload, &ev) != nil {
 		return
 	}
-	if err := f.settle(ctx, ev, dossier.DeliveryDead, 0); err != nil {
+	if err := f.settle(ctx, ev, dossier.DeliveryDead, nil, ""); err != nil {
 		f.log.Warn("status view not updated", "maHoSo", ev.DossierCode, "eventId", ev.EventID, "err", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -16,55 +18,75 @@ import (
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 
-// Each treasury status reaches the portal as the national code its
-// procedure's status.yaml gives it; a status the procedure lists as not
-// delivered reaches nothing and is recorded stale.
+// Each allowed move reaches the portal as the national code the procedure's
+// lifecycle (mappings/<procedure>/status.yaml) gives it, the full dossier
+// first and then the progress; a move the lifecycle does not allow, a
+// status the procedure never reports included, reaches nothing and is
+// recorded "not-allowed" with the reason.
 func TestDeliverMapsStatusPerProcedure(t *testing.T) {
 	cases := []struct {
-		procedure, status string
-		code              int // 0: not delivered for this procedure
+		procedure   string
+		from        int // the dossier's status before; 1: registered, never sent to the portal
+		status      string
+		code        int    // 0: not allowed
+		whyContains string // for a move not allowed
 	}{
-		{"chi-thuong-xuyen", "RECEIVED", 2},
-		{"chi-thuong-xuyen", "ACCEPTED", 2},
-		{"chi-thuong-xuyen", "REJECTED", 3},
-		{"chi-thuong-xuyen", "PROCESSING", 4},
-		{"chi-thuong-xuyen", "CORRECTION_REQUIRED", 5},
-		{"chi-thuong-xuyen", "WITHDRAWN", 7},
-		{"chi-thuong-xuyen", "STOPPED", 8},
-		{"chi-thuong-xuyen", "PAID", 9},
-		{"chi-thuong-xuyen", "RESULT_RETURNED", 10},
-		{"chi-thuong-xuyen", "ACCOUNT_OPENED", 0},
-		{"tai-khoan", "RECEIVED", 2},
-		{"tai-khoan", "PROCESSING", 4},
-		{"tai-khoan", "ACCOUNT_OPENED", 9},
-		{"tai-khoan", "RESULT_RETURNED", 10},
-		{"tai-khoan", "PAID", 0},
+		{"chi-thuong-xuyen", 1, "RECEIVED", 2, ""},
+		{"chi-thuong-xuyen", 1, "ACCEPTED", 2, ""},
+		{"chi-thuong-xuyen", 1, "REJECTED", 3, ""},
+		{"chi-thuong-xuyen", 2, "REJECTED", 3, ""},
+		{"chi-thuong-xuyen", 4, "REJECTED", 8, ""},
+		{"chi-thuong-xuyen", 5, "REJECTED", 8, ""},
+		{"chi-thuong-xuyen", 1, "PROCESSING", 4, ""},
+		{"chi-thuong-xuyen", 4, "CORRECTION_REQUIRED", 5, ""},
+		{"chi-thuong-xuyen", 5, "RECEIVED", 2, ""},
+		{"chi-thuong-xuyen", 4, "WITHDRAWN", 7, ""},
+		{"chi-thuong-xuyen", 2, "STOPPED", 8, ""},
+		{"chi-thuong-xuyen", 4, "PAID", 9, ""},
+		{"chi-thuong-xuyen", 9, "RESULT_RETURNED", 10, ""},
+		{"chi-thuong-xuyen", 1, "PAID", 0, "PAID moves a dossier only from 4, not from 1"},
+		{"chi-thuong-xuyen", 4, "RESULT_RETURNED", 0, "RESULT_RETURNED moves a dossier only from 9, not from 4"},
+		{"chi-thuong-xuyen", 9, "STOPPED", 0, "STOPPED moves a dossier only from 1, 2, 4, 5, not from 9"},
+		{"chi-thuong-xuyen", 4, "ACCOUNT_OPENED", 0, "only account registration (tai-khoan) opens accounts"},
+		{"tai-khoan", 1, "RECEIVED", 2, ""},
+		{"tai-khoan", 2, "PROCESSING", 4, ""},
+		{"tai-khoan", 4, "ACCOUNT_OPENED", 9, ""},
+		{"tai-khoan", 9, "RESULT_RETURNED", 10, ""},
+		{"tai-khoan", 4, "PAID", 0, "account registration moves no money"},
 	}
 	for _, c := range cases {
-		t.Run(c.procedure+"/"+c.status, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%d/%s", c.procedure, c.from, c.status), func(t *testing.T) {
 			tf := newTestFlow(t)
-			tf.registered(c.procedure, "HS-1")
-			ev := event(c.procedure, "HS-1", "evt-1", c.status, 1)
+			tf.at(c.procedure, "HS-1", c.from, 3)
+			ev := event(c.procedure, "HS-1", "evt-1", c.status, 4)
 			tf.deliver(t, ev)
 
 			rec := tf.dossiers.get(t, c.procedure, "HS-1")
 			h := historyEntry(t, rec, "evt-1")
+			calls := tf.portal.takeCalls()
 			if c.code == 0 {
-				if calls := tf.portal.takeCalls(); len(calls) != 0 {
-					t.Fatalf("portal calls %v for a status not delivered for %s", calls, c.procedure)
+				if len(calls) != 0 {
+					t.Fatalf("portal calls %v for a move not allowed", calls)
 				}
-				if h.Delivery != dossier.DeliveryStale || rec.TrangThai != 1 || rec.PortalSynced {
-					t.Fatalf("history %+v, status %d, synced %v; want stale, status 1, not synced", h, rec.TrangThai, rec.PortalSynced)
+				if h.Delivery != dossier.DeliveryNotAllowed || !strings.Contains(h.DeliveryNote, c.whyContains) || rec.TrangThai != c.from {
+					t.Fatalf("history %+v, status %d; want not-allowed (%q), status %d", h, rec.TrangThai, c.whyContains, c.from)
 				}
 				return
 			}
-			if len(tf.portal.syncs) != 1 {
-				t.Fatalf("DongBoHoSoMC calls %d, want 1 (calls %v)", len(tf.portal.syncs), tf.portal.calls)
+			want := []string{callSync, callProgress}
+			if c.from == 1 {
+				want = []string{callLookup, callSync, callProgress}
+			}
+			if !slices.Equal(calls, want) {
+				t.Fatalf("calls %v, want %v", calls, want)
 			}
 			if got := tf.portal.syncs[0].item.TrangThaiHoSo; got != portal.Status(c.code) {
-				t.Fatalf("portal got TrangThaiHoSo %d, want %d", got, c.code)
+				t.Fatalf("DongBoHoSoMC TrangThaiHoSo %d, want %d", got, c.code)
 			}
-			if rec.TrangThai != c.code || h.TrangThai != c.code || h.Delivery != dossier.DeliveryDelivered {
+			if got := tf.portal.progress[0].TrangThai; got != portal.Status(c.code) {
+				t.Fatalf("CapNhatTienDoHoSoMC TrangThai %d, want %d", got, c.code)
+			}
+			if rec.TrangThai != c.code || h.TrangThai != c.code || h.Delivery != dossier.DeliveryDelivered || h.DeliveryNote != "" {
 				t.Fatalf("record status %d, history %+v; want %d delivered", rec.TrangThai, h, c.code)
 			}
 		})
@@ -114,34 +136,34 @@ func TestReceiveRecordsNationalCode(t *testing.T) {
 	}
 }
 
-// An event whose status is older than or equal to the dossier's current
-// one, or that the treasury sent before the latest event delivered, is
-// recorded stale: the portal is not called and the current status stays.
-func TestDeliverStaleEventIsRecordedNotDelivered(t *testing.T) {
+// An event the treasury sent before the latest one applied (an older
+// supplement, or an older or equal sequence of the same one) is recorded
+// stale, whatever its status; a newer event whose move the lifecycle does
+// not allow is recorded not-allowed. Neither calls the portal or moves the
+// dossier.
+func TestDeliverStaleAndNotAllowedAreRecordedNotDelivered(t *testing.T) {
 	cases := []struct {
 		name          string
 		recSupplement int // the record's latest supplement; its latest sequence is 5
 		status        string
 		supplement    int
 		seq           int64
-		stale         bool
+		want          string // delivery state
 	}{
-		{"equal status", 0, "PROCESSING", 0, 10, true},
-		{"older status", 0, "RECEIVED", 0, 10, true},
-		{"older sequence, later status", 0, "PAID", 0, 4, true},
-		{"equal sequence, later status", 0, "PAID", 0, 5, true},
-		{"older supplement, later status", 1, "PAID", 0, 9, true},
-		{"later sequence, later status", 0, "PAID", 0, 6, false},
-		{"later supplement, later status", 1, "PAID", 2, 1, false},
+		{"equal status", 0, "PROCESSING", 0, 10, dossier.DeliveryNotAllowed},
+		{"lower status", 0, "RECEIVED", 0, 10, dossier.DeliveryNotAllowed},
+		{"older sequence, allowed move", 0, "PAID", 0, 4, dossier.DeliveryStale},
+		{"equal sequence, allowed move", 0, "PAID", 0, 5, dossier.DeliveryStale},
+		{"older supplement, allowed move", 1, "PAID", 0, 9, dossier.DeliveryStale},
+		{"later sequence, allowed move", 0, "PAID", 0, 6, dossier.DeliveryDelivered},
+		{"later supplement, allowed move", 1, "PAID", 2, 1, dossier.DeliveryDelivered},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tf := newTestFlow(t)
-			rec := tf.registered("chi-thuong-xuyen", "HS-3")
-			rec.TrangThai, rec.PortalSynced = 4, true
-			rec.TreasurySupplement, rec.TreasurySequence = c.recSupplement, 5
+			rec := tf.at("chi-thuong-xuyen", "HS-3", 4, 5)
+			rec.TreasurySupplement = c.recSupplement
 			tf.dossiers.put(rec)
-			tf.portal.dossiers["HS-3"] = 4
 			ev := event("chi-thuong-xuyen", "HS-3", "evt-3", c.status, c.seq)
 			ev.SupplementNo = c.supplement
 			tf.deliver(t, ev)
@@ -149,54 +171,56 @@ func TestDeliverStaleEventIsRecordedNotDelivered(t *testing.T) {
 			got := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-3")
 			h := historyEntry(t, got, "evt-3")
 			calls := tf.portal.takeCalls()
-			if !c.stale {
-				if !slices.Equal(calls, []string{callProgress}) || got.TrangThai != 9 || h.Delivery != dossier.DeliveryDelivered {
-					t.Fatalf("calls %v, status %d, history %+v; want CapNhatTienDoHoSoMC and status 9 delivered", calls, got.TrangThai, h)
+			if h.Delivery != c.want {
+				t.Fatalf("history entry %+v, want %s", h, c.want)
+			}
+			if c.want == dossier.DeliveryDelivered {
+				if !slices.Equal(calls, []string{callSync, callProgress}) || got.TrangThai != 9 {
+					t.Fatalf("calls %v, status %d; want [%s %s] and status 9", calls, got.TrangThai, callSync, callProgress)
 				}
 				return
 			}
 			if len(calls) != 0 {
-				t.Fatalf("portal calls %v for a stale event", calls)
+				t.Fatalf("portal calls %v for an event not delivered", calls)
 			}
-			if h.Delivery != dossier.DeliveryStale {
-				t.Fatalf("history entry %+v, want stale", h)
+			if h.DeliveryNote == "" || h.Note != ev.Note {
+				t.Fatalf("history entry %+v: want the reason in deliveryNote and the treasury's note kept", h)
 			}
 			if got.TrangThai != 4 || got.TreasurySequence != 5 || got.TreasurySupplement != rec.TreasurySupplement {
-				t.Fatalf("record moved by a stale event: status %d, supplement %d, sequence %d",
+				t.Fatalf("record moved by an event not delivered: status %d, supplement %d, sequence %d",
 					got.TrangThai, got.TreasurySupplement, got.TreasurySequence)
 			}
 		})
 	}
 }
 
-// A dossier waiting for a correction (5) that is in progress again (4)
-// moves on: that is the one lower code the portal takes.
+// A dossier waiting for a correction (5) whose control resumes (4) moves
+// on: the lifecycle allows PROCESSING from 5.
 func TestDeliverCorrectionBackToProcessing(t *testing.T) {
 	tf := newTestFlow(t)
-	rec := tf.registered("chi-thuong-xuyen", "HS-4")
-	rec.TrangThai, rec.PortalSynced, rec.TreasurySequence = 5, true, 3
-	tf.dossiers.put(rec)
+	tf.at("chi-thuong-xuyen", "HS-4", 5, 3)
 	tf.deliver(t, event("chi-thuong-xuyen", "HS-4", "evt-4", "PROCESSING", 4))
-	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callProgress}) {
-		t.Fatalf("calls %v, want CapNhatTienDoHoSoMC", calls)
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callSync, callProgress}) {
+		t.Fatalf("calls %v, want [%s %s]", calls, callSync, callProgress)
 	}
 	if got := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-4"); got.TrangThai != 4 {
 		t.Fatalf("status %d, want 4", got.TrangThai)
 	}
 }
 
-// The first delivery of a dossier looks it up (TraCuuHoSo) and sends the
-// whole dossier (DongBoHoSoMC); every later one is a progress update
-// (CapNhatTienDoHoSoMC) without a lookup.
-func TestDeliverFirstSyncsThenUpdatesProgress(t *testing.T) {
+// Every move sends the full dossier (DongBoHoSoMC) and then the progress
+// (CapNhatTienDoHoSoMC); the first delivery of a dossier looks it up first
+// (TraCuuHoSo) and sends the full dossier as new, later ones as an update
+// without a look-up.
+func TestDeliverSendsFullDossierThenProgress(t *testing.T) {
 	tf := newTestFlow(t)
 	tf.registered("chi-thuong-xuyen", "HS-5")
 
 	first := event("chi-thuong-xuyen", "HS-5", "evt-5a", "RECEIVED", 1)
 	first.Note = "Đã tiếp nhận"
 	tf.deliver(t, first)
-	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callSync}) {
-		t.Fatalf("first delivery calls %v, want [%s %s]", calls, callLookup, callSync)
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callSync, callProgress}) {
+		t.Fatalf("first delivery calls %v, want [%s %s %s]", calls, callLookup, callSync, callProgress)
 	}
 	s := tf.portal.syncs[0]
 	if s.isUpdating {
@@ -208,6 +232,9 @@ func TestDeliverFirstSyncsThenUpdatesProgress(t *testing.T) {
 	if got, _ := json.Marshal(s.item); string(got) != string(must(json.Marshal(want))) {
 		t.Fatalf("DongBoHoSoMC item\n got %s\nwant %s", got, must(json.Marshal(want)))
 	}
+	if p := tf.portal.progress[0]; p.TrangThai != 2 || p.NoiDungXuLy != "Đã tiếp nhận" {
+		t.Fatalf("progress item %+v", p)
+	}
 	rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-5")
 	if !rec.PortalSynced || rec.TrangThai != 2 || rec.TreasurySequence != 1 {
 		t.Fatalf("after the first delivery: synced %v, status %d, sequence %d", rec.PortalSynced, rec.TrangThai, rec.TreasurySequence)
@@ -217,18 +244,171 @@ func TestDeliverFirstSyncsThenUpdatesProgress(t *testing.T) {
 	}
 
 	tf.clock.Advance(time.Hour)
-	second := event("chi-thuong-xuyen", "HS-5", "evt-5b", "PROCESSING", 2)
-	tf.deliver(t, second)
-	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callProgress}) {
-		t.Fatalf("later delivery calls %v, want [%s]", calls, callProgress)
+	tf.deliver(t, event("chi-thuong-xuyen", "HS-5", "evt-5b", "PROCESSING", 2))
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callSync, callProgress}) {
+		t.Fatalf("later delivery calls %v, want [%s %s]", calls, callSync, callProgress)
 	}
-	p := tf.portal.progress[0]
+	if s := tf.portal.syncs[1]; !s.isUpdating || s.item.TrangThaiHoSo != 4 || s.item.NgayTiepNhan != "20260609090000" {
+		t.Fatalf("second DongBoHoSoMC: isUpdating %v, item %+v", s.isUpdating, s.item)
+	}
+	p := tf.portal.progress[1]
 	if p.TrangThai != 4 || p.MaHoSo != "HS-5" || p.NoiDungXuLy != "Đang xử lý" || p.NguoiXuLy != "Nguyễn Văn B" ||
 		p.NgayBatDau != "20260609090000" || p.ThoiDiemXuLy != "20260609110000" {
 		t.Fatalf("progress item %+v", p)
 	}
 	if h := historyEntry(t, tf.dossiers.get(t, "chi-thuong-xuyen", "HS-5"), "evt-5b"); !h.DeliveredAt.Equal(receipt.Add(time.Hour)) {
 		t.Fatalf("history entry %+v, want delivered an hour later", h)
+	}
+}
+
+// The full dossier of every move carries what the move says beyond the
+// status: the end of processing (NgayKetThucXuLy) from 9 on, the result
+// documents, the return date (NgayTra) and what was returned at 10.
+func TestDeliverFullDossierCarriesResultsAndDates(t *testing.T) {
+	tf := newTestFlow(t)
+	tf.registered("chi-thuong-xuyen", "HS-R")
+	for i, st := range []string{"ACCEPTED", "PROCESSING", "PAID"} {
+		tf.deliver(t, event("chi-thuong-xuyen", "HS-R", fmt.Sprint("evt-r", i), st, int64(i+1)))
+	}
+	done := event("chi-thuong-xuyen", "HS-R", "evt-r3", "RESULT_RETURNED", 4)
+	done.ResultDocuments = []ResultDocument{{Name: "Giấy rút dự toán đã hạch toán", URL: "https://dvc.kbnn.gov.vn/ket-qua/x.pdf"}}
+	tf.deliver(t, done)
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callSync, callProgress, callSync, callProgress,
+		callSync, callProgress, callSync, callProgress}) {
+		t.Fatalf("calls %v: want the full dossier then the progress on every move", calls)
+	}
+	paid, returned := tf.portal.syncs[2].item, tf.portal.syncs[3].item
+	if paid.TrangThaiHoSo != 9 || paid.NgayKetThucXuLy != "20260609120000" || paid.NgayTra != "" {
+		t.Fatalf("at 9: %+v", paid)
+	}
+	if returned.TrangThaiHoSo != 10 || returned.NgayKetThucXuLy != "20260609120000" || returned.NgayTra != "20260609130000" ||
+		returned.ThongTinTra != "Đã trả kết quả" || len(returned.DanhSachGiayToKetQua) != 1 ||
+		returned.DanhSachGiayToKetQua[0].DuongDanTepTinKetQua != "https://dvc.kbnn.gov.vn/ket-qua/x.pdf" {
+		t.Fatalf("at 10: %+v", returned)
+	}
+}
+
+// A refusal after control (the treasury refuses once it examined the
+// vouchers, the dossier at 4 or 5) reaches the portal as 8, Dừng xử lý,
+// with the treasury's reason as the result (ThongTinTra) and the end of
+// processing; a refusal at intake (1 or 2) as 3, Không được tiếp nhận.
+func TestDeliverRefusals(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		from, want int
+	}{
+		{"after control", 4, 8},
+		{"after a correction request", 5, 8},
+		{"at intake", 2, 3},
+		{"at intake, never on the portal", 1, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tf := newTestFlow(t)
+			tf.at("chi-thuong-xuyen", "HS-N", c.from, 2)
+			ev := event("chi-thuong-xuyen", "HS-N", "evt-n", "REJECTED", 3)
+			ev.Note = "Từ chối: mục lục ngân sách không khớp dự toán"
+			tf.deliver(t, ev)
+			if n := len(tf.portal.syncs); n != 1 {
+				t.Fatalf("%d DongBoHoSoMC calls", n)
+			}
+			it := tf.portal.syncs[0].item
+			if it.TrangThaiHoSo != portal.Status(c.want) || it.ThongTinTra != ev.Note || it.NgayKetThucXuLy != "20260609120000" {
+				t.Fatalf("item: TrangThaiHoSo %d, ThongTinTra %q, NgayKetThucXuLy %q; want %d with the reason",
+					it.TrangThaiHoSo, it.ThongTinTra, it.NgayKetThucXuLy, c.want)
+			}
+			if p := tf.portal.progress[0]; p.TrangThai != portal.Status(c.want) || p.NoiDungXuLy != ev.Note {
+				t.Fatalf("progress %+v", p)
+			}
+			if rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-N"); rec.TrangThai != c.want {
+				t.Fatalf("record status %d, want %d", rec.TrangThai, c.want)
+			}
+		})
+	}
+}
+
+// Nothing moves a dossier at a final status: 3 → 4, 7 → 9, 8 → 9, 8 → 10,
+// 10 → 4 are recorded not-allowed and never sent, however new the event.
+func TestDeliverFinalNeverReopens(t *testing.T) {
+	for _, c := range []struct {
+		from   int
+		status string
+	}{
+		{3, "PROCESSING"}, {3, "RECEIVED"}, {7, "PAID"}, {8, "PAID"}, {8, "RESULT_RETURNED"}, {8, "PROCESSING"},
+		{10, "PROCESSING"}, {10, "REJECTED"},
+	} {
+		t.Run(fmt.Sprintf("%d/%s", c.from, c.status), func(t *testing.T) {
+			tf := newTestFlow(t)
+			tf.at("chi-thuong-xuyen", "HS-F", c.from, 2)
+			tf.deliver(t, event("chi-thuong-xuyen", "HS-F", "evt-f", c.status, 9))
+			if calls := tf.portal.takeCalls(); len(calls) != 0 {
+				t.Fatalf("portal calls %v", calls)
+			}
+			rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-F")
+			h := historyEntry(t, rec, "evt-f")
+			if rec.TrangThai != c.from || h.Delivery != dossier.DeliveryNotAllowed || !strings.Contains(h.DeliveryNote, "a final status") {
+				t.Fatalf("status %d, history %+v; want %d and not-allowed at a final status", rec.TrangThai, h, c.from)
+			}
+			if rec.TreasurySequence != 2 {
+				t.Fatalf("sequence %d: an event not delivered moved the treasury's order", rec.TreasurySequence)
+			}
+		})
+	}
+}
+
+// A correction round: 4 → 5 (the treasury's request, with its due date) →
+// the unit resubmits (supplement 1, registered by intake) → 2 → 4 for the
+// new supplement. Every move is delivered, the full dossier listing the
+// round from the request on, with the resubmission once it is known.
+func TestDeliverCorrectionRound(t *testing.T) {
+	tf := newTestFlow(t)
+	tf.at("chi-thuong-xuyen", "HS-C", 4, 2)
+	corr := event("chi-thuong-xuyen", "HS-C", "evt-c5", "CORRECTION_REQUIRED", 3)
+	corr.Note = "Bổ sung hợp đồng"
+	due := receipt.Add(72 * time.Hour)
+	corr.DueAt = &due
+	tf.deliver(t, corr)
+
+	requested := portal.HoSoBoSung{HoSoBoSungID: "HS-C-BS1", NguoiYeuCauBoSung: "Nguyễn Văn B", NoiDungBoSung: "Bổ sung hợp đồng",
+		NgayBoSung: "20260609120000", NgayHenTraMoi: "20260612090000", TrangThaiBoSung: "0"}
+	if it := tf.portal.syncs[0].item; it.TrangThaiHoSo != 5 || !reflect.DeepEqual(it.DanhSachHoSoBoSung, []portal.HoSoBoSung{requested}) {
+		t.Fatalf("at 5: TrangThaiHoSo %d, rounds %+v; want 5 and %+v", it.TrangThaiHoSo, it.DanhSachHoSoBoSung, requested)
+	}
+
+	resubmittedAt := receipt.Add(5 * time.Hour)
+	if err := dossier.Register(context.Background(), tf.dossiers, dossier.Record{Procedure: "chi-thuong-xuyen", MaHoSo: "HS-C",
+		SoBoSung: 1, TrangThai: 1, TreasuryReference: "KBNN-0011-2026-000009", TreasuryDocumentID: "KB-DOC-HS-C-1",
+		UpdatedAt: resubmittedAt, History: []dossier.Event{{TrangThai: 1, At: resubmittedAt, Source: "adapter"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-C"); rec.TrangThai != 5 {
+		t.Fatalf("the resubmission moved the dossier to %d; the treasury's callbacks move it", rec.TrangThai)
+	}
+	newDue := receipt.Add(96 * time.Hour)
+	for i, st := range []string{"RECEIVED", "PROCESSING"} {
+		ev := event("chi-thuong-xuyen", "HS-C", fmt.Sprint("evt-c", i), st, int64(i+1)) // sequences restart with the new document
+		ev.SupplementNo, ev.DocumentID, ev.Reference = 1, "KB-DOC-HS-C-1", "KBNN-0011-2026-000009"
+		ev.DueAt = &newDue
+		tf.deliver(t, ev)
+	}
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callSync, callProgress, callSync, callProgress, callSync, callProgress}) {
+		t.Fatalf("calls %v", calls)
+	}
+	answered := requested
+	answered.NgayTiepNhanBoSung, answered.NgayHenTraMoi = "20260609140000", "20260613090000"
+	answered.ThongTinTiepNhan = "Đã tiếp nhận hồ sơ bổ sung lần 1 (KBNN-0011-2026-000009)"
+	answered.TrangThaiBoSung = "1"
+	for i, want := range []portal.Status{2, 4} {
+		it := tf.portal.syncs[i+1].item
+		if it.TrangThaiHoSo != want || !reflect.DeepEqual(it.DanhSachHoSoBoSung, []portal.HoSoBoSung{answered}) {
+			t.Fatalf("after the resubmission: TrangThaiHoSo %d, rounds %+v; want %d and %+v", it.TrangThaiHoSo, it.DanhSachHoSoBoSung, want, answered)
+		}
+	}
+	rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-C")
+	if rec.TrangThai != 4 || rec.TreasurySupplement != 1 || rec.TreasurySequence != 2 || len(rec.Rounds) != 1 {
+		t.Fatalf("record: status %d, supplement %d, sequence %d, rounds %+v", rec.TrangThai, rec.TreasurySupplement, rec.TreasurySequence, rec.Rounds)
+	}
+	if r := rec.Rounds[0]; r.EventID != "evt-c5" || !r.ResubmittedAt.Equal(resubmittedAt) || !r.DueAt.Equal(newDue) {
+		t.Fatalf("round %+v", r)
 	}
 }
 
@@ -239,64 +419,93 @@ func TestDeliverFirstSyncUpdatesDossierThePortalHas(t *testing.T) {
 	tf.registered("chi-thuong-xuyen", "HS-6")
 	tf.portal.dossiers["HS-6"] = 1
 	tf.deliver(t, event("chi-thuong-xuyen", "HS-6", "evt-6", "PROCESSING", 1))
-	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callSync}) {
-		t.Fatalf("calls %v, want [%s %s]", calls, callLookup, callSync)
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callSync, callProgress}) {
+		t.Fatalf("calls %v, want [%s %s %s]", calls, callLookup, callSync, callProgress)
 	}
 	if !tf.portal.syncs[0].isUpdating {
 		t.Fatal("DongBoHoSoMC not isUpdating for a dossier the portal has")
 	}
 }
 
-// A failed write leaves the dossier as it was, so the retry sends the whole
-// dossier again rather than a progress update.
-func TestDeliverFailedFirstSyncIsRetriedAsSync(t *testing.T) {
-	tf := newTestFlow(t)
-	tf.registered("chi-thuong-xuyen", "HS-7")
-	ev := event("chi-thuong-xuyen", "HS-7", "evt-7", "PROCESSING", 1)
-	tf.portal.writeErr = errPortalDown
-	if err := tf.Deliver(context.Background(), tf.delivery(t, ev, 1, false)); !errors.Is(err, errPortalDown) {
-		t.Fatalf("Deliver: %v, want the portal's error", err)
+// A failed write leaves the dossier as it was; the retry looks the dossier
+// up and sends what the portal does not have yet. When the full dossier
+// went through and only the progress failed, the retry sends the progress
+// alone; when the progress may have gone through too (its answer was
+// lost), it is sent again: at least once.
+func TestDeliverFailedWriteIsRetried(t *testing.T) {
+	cases := []struct {
+		name  string
+		fail  func(p *fakePortal)
+		first []string // the failed attempt's calls
+		retry []string
+	}{
+		{"full dossier refused", func(p *fakePortal) { p.writeErr = errPortalDown },
+			[]string{callLookup, callSync}, []string{callLookup, callSync, callProgress}},
+		{"progress refused", func(p *fakePortal) { p.progressErr = errPortalDown },
+			[]string{callLookup, callSync, callProgress}, []string{callLookup, callProgress}},
+		{"progress answer lost", func(p *fakePortal) { p.loseProgress = true },
+			[]string{callLookup, callSync, callProgress}, []string{callLookup, callProgress}},
 	}
-	rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-7")
-	if rec.PortalSynced || rec.TrangThai != 1 {
-		t.Fatalf("after a failed write: synced %v, status %d", rec.PortalSynced, rec.TrangThai)
-	}
-	tf.portal.writeErr = nil
-	tf.portal.takeCalls()
-	if err := tf.Deliver(context.Background(), tf.delivery(t, ev, 2, false)); err != nil {
-		t.Fatal(err)
-	}
-	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callSync}) {
-		t.Fatalf("retry calls %v, want [%s %s]", calls, callLookup, callSync)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tf := newTestFlow(t)
+			tf.registered("chi-thuong-xuyen", "HS-7")
+			ev := event("chi-thuong-xuyen", "HS-7", "evt-7", "PROCESSING", 1)
+			c.fail(tf.portal)
+			if err := tf.Deliver(context.Background(), tf.delivery(t, ev, 1, false)); !errors.Is(err, errPortalDown) {
+				t.Fatalf("Deliver: %v, want the portal's error", err)
+			}
+			if calls := tf.portal.takeCalls(); !slices.Equal(calls, c.first) {
+				t.Fatalf("failed attempt calls %v, want %v", calls, c.first)
+			}
+			rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-7")
+			if rec.PortalSynced || rec.TrangThai != 1 || historyEntry(t, rec, "evt-7").Delivery != dossier.DeliveryPending {
+				t.Fatalf("after a failed attempt: synced %v, status %d", rec.PortalSynced, rec.TrangThai)
+			}
+			tf.portal.writeErr, tf.portal.progressErr, tf.portal.loseProgress = nil, nil, false
+			if err := tf.Deliver(context.Background(), tf.delivery(t, ev, 2, false)); err != nil {
+				t.Fatal(err)
+			}
+			if calls := tf.portal.takeCalls(); !slices.Equal(calls, c.retry) {
+				t.Fatalf("retry calls %v, want %v", calls, c.retry)
+			}
+			if rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-7"); rec.TrangThai != 4 || !rec.PortalSynced {
+				t.Fatalf("after the retry: status %d, synced %v", rec.TrangThai, rec.PortalSynced)
+			}
+		})
 	}
 }
 
 // After an attempt that ended without an answer (a redelivery, or a retry),
-// delivery looks the dossier up first, and sends nothing when the portal
-// already shows the event's status or a later one.
+// delivery looks the dossier up first: a portal that shows the move's status
+// has its full dossier already, so only the progress is sent; one that
+// shows another final status was closed elsewhere, and nothing is sent.
 func TestDeliverUncertainAttemptChecksPortalFirst(t *testing.T) {
 	cases := []struct {
 		name        string
 		attempt     int
 		redelivered bool
-		onPortal    portal.Status
+		onPortal    portal.Status // 0: the portal does not know the dossier
 		want        []string
+		delivery    string
 	}{
-		{"redelivered, portal has it", 1, true, 9, []string{callLookup}},
-		{"redelivered, portal has a later status", 1, true, 10, []string{callLookup}},
-		{"redelivered, portal has an older status", 1, true, 4, []string{callLookup, callProgress}},
-		{"retry, portal has it", 2, false, 9, []string{callLookup}},
-		{"retry, portal has an older status", 3, false, 4, []string{callLookup, callProgress}},
+		{"redelivered, portal has the full dossier", 1, true, 9, []string{callLookup, callProgress}, dossier.DeliveryDelivered},
+		{"redelivered, portal has the status before", 1, true, 4, []string{callLookup, callSync, callProgress}, dossier.DeliveryDelivered},
+		{"retry, portal has the full dossier", 2, false, 9, []string{callLookup, callProgress}, dossier.DeliveryDelivered},
+		{"retry, portal has the status before", 3, false, 4, []string{callLookup, callSync, callProgress}, dossier.DeliveryDelivered},
+		{"retry, portal forgot the dossier", 2, false, 0, []string{callLookup, callSync, callProgress}, dossier.DeliveryDelivered},
+		{"redelivered, portal closed it elsewhere", 1, true, 7, []string{callLookup}, dossier.DeliveryNotAllowed},
 		// A first attempt of a synced dossier trusts the record.
-		{"first attempt", 1, false, 9, []string{callProgress}},
+		{"first attempt", 1, false, 9, []string{callSync, callProgress}, dossier.DeliveryDelivered},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tf := newTestFlow(t)
-			rec := tf.registered("chi-thuong-xuyen", "HS-8")
-			rec.TrangThai, rec.PortalSynced, rec.TreasurySequence = 4, true, 2
-			tf.dossiers.put(rec)
-			tf.portal.dossiers["HS-8"] = c.onPortal
+			tf.at("chi-thuong-xuyen", "HS-8", 4, 2)
+			delete(tf.portal.dossiers, "HS-8")
+			if c.onPortal != 0 {
+				tf.portal.dossiers["HS-8"] = c.onPortal
+			}
 			ev := event("chi-thuong-xuyen", "HS-8", "evt-8", "PAID", 3)
 			if err := tf.Deliver(context.Background(), tf.delivery(t, ev, c.attempt, c.redelivered)); err != nil {
 				t.Fatal(err)
@@ -304,8 +513,20 @@ func TestDeliverUncertainAttemptChecksPortalFirst(t *testing.T) {
 			if calls := tf.portal.takeCalls(); !slices.Equal(calls, c.want) {
 				t.Fatalf("calls %v, want %v", calls, c.want)
 			}
+			for _, s := range tf.portal.syncs {
+				if s.isUpdating != (c.onPortal != 0) {
+					t.Fatalf("DongBoHoSoMC isUpdating %v for a dossier the portal has: %v", s.isUpdating, c.onPortal != 0)
+				}
+			}
 			got := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-8")
-			if h := historyEntry(t, got, "evt-8"); h.Delivery != dossier.DeliveryDelivered || got.TrangThai != 9 || got.TreasurySequence != 3 {
+			h := historyEntry(t, got, "evt-8")
+			if c.delivery == dossier.DeliveryNotAllowed {
+				if h.Delivery != c.delivery || got.TrangThai != 4 || !strings.Contains(h.DeliveryNote, "the portal shows 7") {
+					t.Fatalf("history %+v, status %d; want not-allowed, 4", h, got.TrangThai)
+				}
+				return
+			}
+			if h.Delivery != c.delivery || got.TrangThai != 9 || got.TreasurySequence != 3 {
 				t.Fatalf("history %+v, status %d, sequence %d; want delivered, 9, 3", h, got.TrangThai, got.TreasurySequence)
 			}
 		})

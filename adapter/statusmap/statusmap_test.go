@@ -13,47 +13,6 @@ import (
 	"github.com/kbnn/dvc/schemas"
 )
 
-// TestAdvancesEveryPair spells out the rule for every (current, next) pair of national codes:
-// row = current, column = next. 1 means next is delivered as the current status.
-func TestAdvancesEveryPair(t *testing.T) {
-	t.Parallel()
-	want := [11][11]int{
-		//  next: 1  2  3  4  5  6  7  8  9 10
-		0:  {0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, // unknown: anything
-		1:  {0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1},
-		2:  {0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1},
-		3:  {0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1},
-		4:  {0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1},
-		5:  {0, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1}, // correction arrived: 5 → 4
-		6:  {0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1},
-		7:  {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1},
-		8:  {0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1},
-		9:  {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
-		10: {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},
-	}
-	for current := 0; current <= 10; current++ {
-		for next := 1; next <= 10; next++ {
-			t.Run(fmt.Sprintf("%d→%d", current, next), func(t *testing.T) {
-				if got := Advances(current, next); got != (want[current][next] == 1) {
-					t.Errorf("Advances(%d, %d) = %v", current, next, got)
-				}
-			})
-		}
-	}
-}
-
-func TestAdvancesOutOfRange(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ current, next int }{
-		{0, 0}, {0, 11}, {0, -1}, {4, 0}, {4, 11}, {5, 0}, {11, 12}, {-1, 4}, {-1, 1}, {99, 100},
-	}
-	for _, tt := range tests {
-		if Advances(tt.current, tt.next) {
-			t.Errorf("Advances(%d, %d) = true", tt.current, tt.next)
-		}
-	}
-}
-
 // schemaStatuses is the enum of the shipped status event schema.
 func schemaStatuses(t testing.TB) []string {
 	t.Helper()
@@ -91,30 +50,51 @@ func TestSchemaStatuses(t *testing.T) {
 	}
 }
 
-// TestShippedFiles loads every shipped status.yaml against the shipped schema and checks the
-// whole table, as a reviewer would read it.
-func TestShippedFiles(t *testing.T) {
-	t.Parallel()
-	common := map[string]int{
-		"RECEIVED": 2, "ACCEPTED": 2, "REJECTED": 3, "PROCESSING": 4, "CORRECTION_REQUIRED": 5,
-		"WITHDRAWN": 7, "STOPPED": 8, "RESULT_RETURNED": 10,
-	}
-	with := func(status string, code int) map[string]int {
-		m := map[string]int{status: code}
-		for k, v := range common {
-			m[k] = v
+// move is one allowed move in a test's expectation of a whole lifecycle.
+type move struct {
+	to      int
+	refusal bool
+}
+
+// shippedLifecycle is the lifecycle every shipped procedure has, written out as a reviewer
+// reads it: treasury status → current code → the move. paidStatus is the status that means
+// "processed" (PAID, or ACCOUNT_OPENED for tai-khoan).
+func shippedLifecycle(paidStatus string) map[string]map[int]move {
+	from := func(to int, refusal bool, codes ...int) map[int]move {
+		m := map[int]move{}
+		for _, c := range codes {
+			m[c] = move{to, refusal}
 		}
 		return m
 	}
+	rejected := from(3, true, 1, 2)
+	for c, mv := range from(8, true, 4, 5) {
+		rejected[c] = mv
+	}
+	return map[string]map[int]move{
+		"RECEIVED":            from(2, false, 1, 5),
+		"ACCEPTED":            from(2, false, 1, 5),
+		"PROCESSING":          from(4, false, 1, 2, 5),
+		"CORRECTION_REQUIRED": from(5, false, 1, 2, 4),
+		"REJECTED":            rejected,
+		"WITHDRAWN":           from(7, false, 1, 2, 4, 5),
+		"STOPPED":             from(8, false, 1, 2, 4, 5),
+		paidStatus:            from(9, false, 4),
+		"RESULT_RETURNED":     from(10, false, 9),
+	}
+}
+
+// TestShippedFiles loads every shipped status.yaml against the shipped schema and checks the
+// whole lifecycle, every (current code, treasury status) pair, as a reviewer would read it.
+func TestShippedFiles(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
-		procedure   string
-		want        map[string]int
-		notDelivers string
+		procedure, paid, notDelivered string
 	}{
-		{"chi-thuong-xuyen", with("PAID", 9), "ACCOUNT_OPENED"},
-		{"von-dau-tu", with("PAID", 9), "ACCOUNT_OPENED"},
-		{"cam-ket-chi", with("PAID", 9), "ACCOUNT_OPENED"},
-		{"tai-khoan", with("ACCOUNT_OPENED", 9), "PAID"},
+		{"chi-thuong-xuyen", "PAID", "ACCOUNT_OPENED"},
+		{"von-dau-tu", "PAID", "ACCOUNT_OPENED"},
+		{"cam-ket-chi", "PAID", "ACCOUNT_OPENED"},
+		{"tai-khoan", "ACCOUNT_OPENED", "PAID"},
 	}
 	fsys := os.DirFS("../../mappings")
 	statuses := schemaStatuses(t)
@@ -125,39 +105,67 @@ func TestShippedFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.Procedure() != tt.procedure {
-				t.Errorf("Procedure() = %q", m.Procedure())
+			if m.Procedure() != tt.procedure || m.File() != "mappings/"+tt.procedure+"/status.yaml" {
+				t.Errorf("Procedure() = %q, File() = %q", m.Procedure(), m.File())
 			}
+			want := shippedLifecycle(tt.paid)
 			for _, s := range statuses {
-				code, ok := m.National(s)
-				if want, mapped := tt.want[s]; ok != mapped || code != want {
-					t.Errorf("National(%s) = %d, %v; want %d, %v", s, code, ok, want, mapped)
-				}
 				if !m.Known(s) {
 					t.Errorf("Known(%s) = false", s)
 				}
+				for current := 0; current <= 10; current++ {
+					mv, allowed := want[s][max(current, 1)]
+					got, ok := m.Next(current, s)
+					if ok != allowed || (ok && (got.To != mv.to || got.Refusal != mv.refusal || got.From != max(current, 1) ||
+						got.Status != s || got.Final != slices.Contains([]int{3, 7, 8, 10}, mv.to))) {
+						t.Errorf("Next(%d, %s) = %v, %v; want %v, %v", current, s, got, ok, mv, allowed)
+					}
+				}
 			}
-			if reason, ok := m.NotDelivered(tt.notDelivers); !ok || reason == "" {
-				t.Errorf("NotDelivered(%s) = %q, %v", tt.notDelivers, reason, ok)
+			for c := 1; c <= 10; c++ {
+				if m.Final(c) != slices.Contains([]int{3, 7, 8, 10}, c) {
+					t.Errorf("Final(%d) = %v", c, m.Final(c))
+				}
 			}
-			if _, ok := m.National("SHIPPED"); ok || m.Known("SHIPPED") {
-				t.Error("an unknown status is mapped")
+			if reason, ok := m.NotDelivered(tt.notDelivered); !ok || reason == "" {
+				t.Errorf("NotDelivered(%s) = %q, %v", tt.notDelivered, reason, ok)
+			}
+			if _, ok := m.Next(1, "SHIPPED"); ok || m.Known("SHIPPED") {
+				t.Error("an unknown status moves a dossier")
+			}
+			if code, ok := m.Nominal("REJECTED"); !ok || code != 3 {
+				t.Errorf("Nominal(REJECTED) = %d, %v; want 3 (the first rule)", code, ok)
 			}
 		})
 	}
 }
 
+// validFile is a small lifecycle: 1 -A-> 2 -B-> 4 -C-> 10, and B refuses at 1 (3, final).
 const validFile = `procedure: tp
 description: test
 statuses:
-  A: 2
-  B: 4
-  C: 10
+  A:
+    - {from: [1], to: 2}
+  B:
+    - {from: [2], to: 4}
+    - {from: [1], to: 3, refusal: true}
+  C:
+    - {from: [4], to: 10}
+final: [3, 10]
 notDelivered:
   - {status: D, reason: "not for p"}
 `
 
 var testStatuses = []string{"A", "B", "C", "D"}
+
+func loadValid(t *testing.T) *Map {
+	t.Helper()
+	m, err := Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp", testStatuses)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
 
 func TestLoadValid(t *testing.T) {
 	t.Parallel()
@@ -165,20 +173,62 @@ func TestLoadValid(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "open tp1/status.yaml") {
 		t.Errorf("missing file: error = %v", err)
 	}
-	m, err := Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp", testStatuses)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for s, want := range map[string]int{"A": 2, "B": 4, "C": 10} {
-		if got, ok := m.National(s); !ok || got != want {
-			t.Errorf("National(%s) = %d, %v", s, got, ok)
-		}
-	}
-	if _, ok := m.National("D"); ok {
-		t.Error("D is mapped")
+	m := loadValid(t)
+	if _, ok := m.Next(1, "D"); ok {
+		t.Error("D moves a dossier")
 	}
 	if r, ok := m.NotDelivered("D"); !ok || r != "not for p" {
 		t.Errorf("NotDelivered(D) = %q, %v", r, ok)
+	}
+	if got := m.Rules("B"); len(got) != 2 || got[0].From != 2 || got[0].To != 4 || got[1].From != 1 ||
+		got[1].To != 3 || !got[1].Refusal || !got[1].Final || got[1].Line != 8 {
+		t.Errorf("Rules(B) = %v", got)
+	}
+}
+
+// TestNext spells out the decision of the small lifecycle for every current code.
+func TestNext(t *testing.T) {
+	t.Parallel()
+	m := loadValid(t)
+	tests := []struct {
+		current int
+		status  string
+		want    string // Transition.String(), "" for not allowed
+	}{
+		{0, "A", "A: 1 → 2"}, // unknown to the portal counts as registered
+		{1, "A", "A: 1 → 2"},
+		{2, "A", ""},
+		{1, "B", "B: 1 → 3 (refusal, final)"},
+		{2, "B", "B: 2 → 4"},
+		{4, "B", ""},
+		{4, "C", "C: 4 → 10 (final)"},
+		{10, "C", ""}, // final
+		{3, "A", ""},  // final
+		{1, "C", ""},
+		{1, "D", ""}, // not delivered
+		{1, "Z", ""}, // unknown
+		{-1, "A", ""},
+		{11, "A", ""},
+	}
+	for _, tt := range tests {
+		got, ok := m.Next(tt.current, tt.status)
+		if ok != (tt.want != "") || (ok && got.String() != tt.want) {
+			t.Errorf("Next(%d, %s) = %v, %v; want %q", tt.current, tt.status, got, ok, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		current int
+		status  string
+		want    string
+	}{
+		{2, "A", "A moves a dossier only from 1, not from 2 (mappings/tp/status.yaml)"},
+		{10, "C", "C does not move a dossier at 10, a final status (mappings/tp/status.yaml)"},
+		{1, "D", "D is not reported for tp: not for p"},
+		{1, "Z", "Z is not in mappings/tp/status.yaml"},
+	} {
+		if got := m.Why(tt.current, tt.status); got != tt.want {
+			t.Errorf("Why(%d, %s) = %q, want %q", tt.current, tt.status, got, tt.want)
+		}
 	}
 }
 
@@ -186,36 +236,67 @@ func TestLoadValid(t *testing.T) {
 // line included.
 func TestLoadRefuses(t *testing.T) {
 	t.Parallel()
+	const f = "mappings/tp/status.yaml:"
 	tests := []struct {
 		name, old, new, want string
 	}{
-		{"unknown status", "  C: 10\n", "  C: 10\n  E: 9\n", "mappings/tp/status.yaml:7: unknown treasury status \"E\""},
-		{"lower-case status", "  A: 2", "  a: 2", "mappings/tp/status.yaml:4: unknown treasury status \"a\""},
-		{"code 0", "B: 4", "B: 0", "mappings/tp/status.yaml:5: B: national code 0 outside 1..10"},
-		{"code 11", "C: 10", "C: 11", "mappings/tp/status.yaml:6: C: national code 11 outside 1..10"},
-		{"negative code", "C: 10", "C: -3", "mappings/tp/status.yaml:6: C: national code -3 outside 1..10"},
-		{"code as text", "B: 4", `B: "4"`, "mappings/tp/status.yaml:5: B: national code \"4\" must be a plain integer"},
-		{"code in hex", "B: 4", "B: 0x4", "mappings/tp/status.yaml:5: B: national code \"0x4\" must be a plain integer"},
-		{"code fraction", "B: 4", "B: 4.5", "mappings/tp/status.yaml:5: B: national code \"4.5\" must be a plain integer"},
-		{"code a list", "B: 4", "B: [4]", "mappings/tp/status.yaml:5: B: national code"},
-		{"code missing", "B: 4", "B:", "mappings/tp/status.yaml:5: B: national code"},
-		{"code word", "B: 4", "B: four", "mappings/tp/status.yaml:5: B: national code \"four\" must be a plain integer"},
-		{"duplicate status", "  B: 4\n", "  B: 4\n  B: 5\n", "mappings/tp/status.yaml:6: mapping key \"B\" already defined at line 5"},
-		{"unknown top key", "description: test", "descripton: test", "mappings/tp/status.yaml:2: unknown key \"descripton\""},
-		{"unknown item key", "reason: \"not for p\"", "why: \"not for p\"", "mappings/tp/status.yaml:8: unknown key \"why\""},
-		{"missing status", "  C: 10\n", "", "mappings/tp/status.yaml:1: treasury status C neither mapped under statuses nor listed under notDelivered"},
-		{"missing two", "  B: 4\n  C: 10\n", "", "treasury status B, C neither mapped"},
-		{"not delivered unknown", "status: D", "status: E", "mappings/tp/status.yaml:8: notDelivered: unknown treasury status \"E\""},
-		{"not delivered no reason", `reason: "not for p"`, `reason: " "`, "mappings/tp/status.yaml:8: notDelivered: D has no reason"},
-		{"not delivered and mapped", "  C: 10\n", "  C: 10\n  D: 9\n", "mappings/tp/status.yaml:9: notDelivered: D is also mapped under statuses"},
-		{"not delivered twice", "not for p\"}\n", "not for p\"}\n  - {status: D, reason: again}\n", "mappings/tp/status.yaml:9: notDelivered: D listed twice"},
-		{"wrong procedure", "procedure: tp", "procedure: tq", "mappings/tp/status.yaml:1: procedure: is \"tq\", want \"tp\""},
-		{"statuses empty", "  A: 2\n  B: 4\n  C: 10\n", "  {}\n", "mappings/tp/status.yaml:3: statuses: want a mapping"},
-		{"statuses a list", "  A: 2\n  B: 4\n  C: 10\n", "  - A\n", "mappings/tp/status.yaml:4: wrong kind of value: a list where a mapping is expected"},
-		{"not YAML", "statuses:", "statuses: [", "mappings/tp/status.yaml:"},
+		// form
+		{"unknown status", "final:", "  E:\n    - {from: [1], to: 2}\nfinal:", f + `11: unknown treasury status "E"`},
+		{"lower-case status", "  A:\n", "  a:\n", f + `4: unknown treasury status "a"`},
+		{"to 0", "{from: [1], to: 2}", "{from: [1], to: 0}", f + "5: A: to: national code 0 outside 1..10"},
+		{"from 11", "{from: [4], to: 10}", "{from: [11], to: 10}", f + "10: C: from: national code 11 outside 1..10"},
+		{"negative code", "{from: [4], to: 10}", "{from: [4], to: -3}", f + "10: C: to: national code -3 outside 1..10"},
+		{"code as text", "{from: [1], to: 2}", `{from: [1], to: "2"}`, f + `5: A: to: national code "2" must be a plain integer`},
+		{"code in hex", "{from: [1], to: 2}", "{from: [1], to: 0x2}", f + `5: A: to: national code "0x2" must be a plain integer`},
+		{"code fraction", "{from: [1], to: 2}", "{from: [1.5], to: 2}", f + `5: A: from: national code "1.5" must be a plain integer`},
+		{"code a word", "{from: [1], to: 2}", "{from: [one], to: 2}", f + `5: A: from: national code "one" must be a plain integer`},
+		{"from not a list", "{from: [1], to: 2}", "{from: 1, to: 2}", f + "5: A: from: want a list of national codes"},
+		{"from empty", "{from: [1], to: 2}", "{from: [], to: 2}", f + "5: A: from: want a list of national codes"},
+		{"from twice", "{from: [1], to: 2}", "{from: [1, 1], to: 2}", f + "5: A: from: 1 listed twice"},
+		{"to missing", "{from: [1], to: 2}", "{from: [1]}", f + "5: A: to: missing"},
+		{"unknown rule key", "{from: [1], to: 2}", "{form: [1], to: 2}", f + `5: unknown key "form"`},
+		{"old form", "  A:\n    - {from: [1], to: 2}\n", "  A: 2\n", f + "4: wrong kind of value: an integer where a list is expected"},
+		{"no rules", "  A:\n    - {from: [1], to: 2}\n", "  A: []\n", f + "4: A: no rules; list a status that moves no dossier under notDelivered"},
+		{"duplicate status", "  C:\n", "  B:\n", f + `9: mapping key "B" already defined at line 6`},
+		{"unknown top key", "description: test", "descripton: test", f + `2: unknown key "descripton"`},
+		{"unknown item key", `reason: "not for p"`, `why: "not for p"`, f + `13: unknown key "why"`},
+		{"missing status", "  C:\n    - {from: [4], to: 10}\n", "", f + "1: treasury status C neither has rules under statuses nor is listed under notDelivered"},
+		{"not delivered unknown", "status: D", "status: E", f + `13: notDelivered: unknown treasury status "E"`},
+		{"not delivered no reason", `reason: "not for p"`, `reason: " "`, f + "13: notDelivered: D has no reason"},
+		{"not delivered with rules", "{status: D", "{status: A", f + "13: notDelivered: A also has rules under statuses"},
+		{"not delivered twice", "not for p\"}\n", "not for p\"}\n  - {status: D, reason: again}\n", f + "14: notDelivered: D listed twice"},
+		{"wrong procedure", "procedure: tp", "procedure: tq", f + `1: procedure: is "tq", want "tp"`},
+		{"statuses empty", "statuses:\n", "statuses: {}\nx:\n", f + `4: unknown key "x"`},
+		{"statuses a list", "statuses:\n", "statuses:\n  - A\nx:\n", f + "4: wrong kind of value: a list where a mapping is expected"},
+		{"final missing", "final: [3, 10]\n", "", f + "1: final: want the list of final national codes"},
+		{"final empty", "final: [3, 10]", "final: []", f + "11: final: want the list of final national codes"},
+		{"final twice", "final: [3, 10]", "final: [3, 10, 3]", f + "11: final: 3 listed twice"},
+		{"final out of range", "final: [3, 10]", "final: [3, 0]", f + "11: final: national code 0 outside 1..10"},
+		{"not YAML", "statuses:", "statuses: [", f},
 		{"two documents", "description: test\n", "description: test\n---\nprocedure: tp\n", "more than one YAML document"},
 		{"empty file", validFile, "", "mappings/tp/status.yaml: empty file"},
-		{"top level list", validFile, "- a\n", "mappings/tp/status.yaml:1: want a mapping of keys at the top level"},
+		{"top level list", validFile, "- a\n", f + "1: want a mapping of keys at the top level"},
+
+		// contradictions
+		{"overlapping rules", "{from: [1], to: 3, refusal: true}", "{from: [1, 2], to: 3, refusal: true}",
+			f + "8: B: from 2 is also in the rule at line 7: one status, one move from each code"},
+		{"moves nowhere", "{from: [2], to: 4}", "{from: [2, 4], to: 4}", f + "7: B: moves a dossier from 4 to 4, where it already is"},
+		{"leaves a final status", "{from: [4], to: 10}", "{from: [4, 3], to: 10}",
+			f + "10: C: moves a dossier from 3, a final status: nothing leaves a final status"},
+		{"final reached by no rule", "final: [3, 10]", "final: [3, 10, 7]", f + "11: final: no rule leads to 7"},
+
+		// unreachable
+		{"from a code nothing leads to", "{from: [4], to: 10}", "{from: [4, 6], to: 10}",
+			f + "10: C: moves a dossier from 6, which no chain of rules from 1 reaches"},
+		{"a cycle nothing leads to", "{from: [1], to: 2}", "{from: [4], to: 2}",
+			f + "5: A: moves a dossier from 4, which no chain of rules from 1 reaches"},
+
+		// stuck
+		{"no way to a final status", "  C:\n    - {from: [4], to: 10}\nfinal: [3, 10]",
+			"  C:\n    - {from: [4], to: 5}\nfinal: [3]",
+			f + "5: no final status can be reached from 2: a dossier there would never end"},
+		{"a dead end", "    - {from: [1], to: 2}\n", "    - {from: [1], to: 2}\n    - {from: [4], to: 5}\n",
+			f + "6: no final status can be reached from 5: a dossier there would never end"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,10 +330,12 @@ func TestLoadArguments(t *testing.T) {
 	}
 }
 
+// A lifecycle that Load accepts has no move out of a final status, reaches every code it
+// moves from, and lets every code it reaches end: FuzzLoad checks these of whatever loads.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(validFile))
-	f.Add([]byte("procedure: tp\nstatuses: {A: 1, B: 2, C: 3, D: 4}\n"))
-	f.Add([]byte("procedure: tp\nstatuses:\n  A: 99999999999999999999\n"))
+	f.Add([]byte("procedure: tp\nstatuses: {A: [{from: [1], to: 2}], B: [{from: [2], to: 3}], C: [{from: [3], to: 4}]}\nfinal: [4]\nnotDelivered: [{status: D, reason: x}]\n"))
+	f.Add([]byte("procedure: tp\nstatuses:\n  A: [{from: [99999999999999999999], to: 2}]\n"))
 	f.Add([]byte("procedure: tp\nnotDelivered: [{status: A}, {}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Load(fstest.MapFS{"tp/status.yaml": {Data: data}}, "tp", testStatuses)
@@ -262,13 +345,61 @@ func FuzzLoad(f *testing.F) {
 			}
 			return
 		}
+		reached := map[int]bool{1: true}
 		for _, s := range testStatuses {
 			if !m.Known(s) {
 				t.Fatalf("loaded without %s", s)
 			}
-			if code, ok := m.National(s); ok && (code < MinCode || code > MaxCode) {
-				t.Fatalf("%s mapped to %d", s, code)
+			for _, tr := range m.Rules(s) {
+				if m.Final(tr.From) || tr.From == tr.To || tr.To < MinCode || tr.To > MaxCode {
+					t.Fatalf("loaded a bad move %v", tr)
+				}
+				reached[tr.To] = true
+			}
+		}
+		for c := range reached {
+			if !m.Final(c) && !canEnd(m, c, map[int]bool{}) {
+				t.Fatalf("loaded a lifecycle that never ends from %d", c)
 			}
 		}
 	})
+}
+
+func canEnd(m *Map, c int, seen map[int]bool) bool {
+	if m.Final(c) {
+		return true
+	}
+	if seen[c] {
+		return false
+	}
+	seen[c] = true
+	for _, s := range testStatuses {
+		if tr, ok := m.Next(c, s); ok && canEnd(m, tr.To, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+func ExampleMap_Next() {
+	m, err := Load(fstest.MapFS{"tp/status.yaml": {Data: []byte(validFile)}}, "tp", testStatuses)
+	if err != nil {
+		panic(err)
+	}
+	for _, step := range []struct {
+		current int
+		status  string
+	}{{0, "A"}, {2, "B"}, {4, "B"}, {4, "C"}, {10, "A"}} {
+		if tr, ok := m.Next(step.current, step.status); ok {
+			fmt.Println(tr)
+		} else {
+			fmt.Println(m.Why(step.current, step.status))
+		}
+	}
+	// Output:
+	// A: 1 → 2
+	// B: 2 → 4
+	// B moves a dossier only from 2, 1, not from 4 (mappings/tp/status.yaml)
+	// C: 4 → 10 (final)
+	// A does not move a dossier at 10, a final status (mappings/tp/status.yaml)
 }

@@ -28,7 +28,8 @@ type Received struct {
 	Time    time.Time `json:"time"`
 	// ErrorCode is the error_code answered when it was not a success.
 	ErrorCode string `json:"errorCode,omitempty"`
-	// Backward: the status is lower than the dossier's current one (and not 5 → 4).
+	// Backward: the status is lower than the dossier's current one (and not 5 → 4 or 5 → 2,
+	// a correction round), or moves a dossier away from a final status (3, 7, 8, 10).
 	Backward bool `json:"backward,omitempty"`
 }
 
@@ -123,9 +124,18 @@ func describe(service string, req map[string]json.RawMessage, now time.Time) []R
 	return recs
 }
 
-// isBackward reports whether moving from cur to next goes backwards: lower, except 5 → 4
-// (processing resumes after a correction).
-func isBackward(cur, next int) bool { return next < cur && (cur != 5 || next != 4) }
+// isBackward reports whether moving from cur to next goes backwards: lower, except 5 → 4 and
+// 5 → 2 (processing resumes after a correction, or the resubmitted dossier is received
+// again), or away from a final status, which nothing reopens (DOMAIN.md §4).
+func isBackward(cur, next int) bool {
+	switch {
+	case cur == next:
+		return false
+	case cur == 3 || cur == 7 || cur == 8 || cur == 10:
+		return true
+	}
+	return next < cur && (cur != 5 || (next != 4 && next != 2))
+}
 
 // store keeps the dossiers and the received calls.
 type store struct {

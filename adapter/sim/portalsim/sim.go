@@ -83,9 +83,10 @@ type Options struct {
 	// (strings, quotes included). Zero: "00".
 	SuccessCode string
 	// RejectBackwardCode, when not empty, is answered to a DongBoHoSoMC or CapNhatTienDoHoSoMC
-	// that would move a dossier's status backwards (lower than its current one, except 5 → 4),
-	// and nothing of that call is stored. Empty: such calls are accepted. Either way their
-	// /sim/received entries say "backward": true.
+	// that would move a dossier's status backwards (lower than its current one, except 5 → 4
+	// and 5 → 2, or away from a final status: 3, 7, 8, 10), and nothing of that call is
+	// stored. Empty: such calls are accepted. Either way their /sim/received entries say
+	// "backward": true.
 	RejectBackwardCode string
 	// DstCode, when not empty, is the dstcode header every protocol request must carry; a
 	// request without it, or with another value, is answered HTTP 403. Empty: not checked.

@@ -252,7 +252,13 @@ func TestBackwardStatus(t *testing.T) {
 		{"back, rejected", 9, 4, "-5", "-5", 9, true},
 		{"back, accepted", 9, 4, "", "00", 4, true},
 		{"correction resumes processing", 5, 4, "-5", "00", 4, false},
-		{"correction to accepted", 5, 2, "-5", "-5", 5, true},
+		{"resubmission received", 5, 2, "-5", "00", 2, false},
+		{"final reopened", 8, 9, "-5", "-5", 8, true},
+		{"final reopened, accepted", 8, 10, "", "00", 10, true},
+		{"refused at intake, reopened", 3, 4, "-5", "-5", 3, true},
+		{"result returned, reopened", 10, 4, "-5", "-5", 10, true},
+		{"final repeated", 8, 8, "-5", "00", 8, false},
+		{"processed to returned", 9, 10, "-5", "00", 10, false},
 	} {
 		for _, svc := range []string{"CapNhatTienDoHoSoMC", "DongBoHoSoMC"} {
 			t.Run(tc.name+"/"+svc, func(t *testing.T) {

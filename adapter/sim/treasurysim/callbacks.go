@@ -27,6 +27,11 @@ const (
 	StatusResultReturned = "RESULT_RETURNED"
 )
 
+// StatusCorrectionRequired asks the unit to correct the dossier. Its event carries the new
+// due date, counted from the request; the document's path stops there (the resubmission is a
+// new document).
+const StatusCorrectionRequired = "CORRECTION_REQUIRED"
+
 // DefaultCallbackInterval is the time between two ticks when CallbackOptions.Interval is zero.
 const DefaultCallbackInterval = 5 * time.Second
 
@@ -138,6 +143,7 @@ type docState struct {
 	pending string   // id of the path event awaiting a 2xx, or ""
 	queued  []string // ids of events to send, in order, once pending is delivered
 	stopped bool     // the document was withdrawn: its path goes no further
+	code    int      // the document's national status by its procedure's lifecycle; 0: registered
 }
 
 // emitter holds the callback configuration and state of a Sim. Its zero value is "not
@@ -157,7 +163,10 @@ type emitter struct {
 // starts a loop that ticks every Interval until ctx ends. On each tick every document the
 // simulator holds (in arrival order) either resends its unacknowledged event or, when it has
 // none, moves one step along its path: the document takes the new status and an event with a
-// new id, the next sequence number and the sim clock's time is sent. An event that does not
+// new id, the next sequence number and the sim clock's time is sent. The path follows the
+// procedure's lifecycle (mappings/<procedure>/status.yaml, as the adapter does): a step the
+// lifecycle does not allow from the document's national status is skipped, and a document at
+// a final status or at a correction request (5; the resubmission is a new document) waits. An event that does not
 // get a 2xx answer is resent on every later tick, with the same id and body and a fresh
 // signature, until one does; the document moves no further meanwhile (at least once, in
 // order). StartCallbacks can be called once per Sim.
@@ -235,24 +244,31 @@ func (s *Sim) nextPathEvent(d Document) (*CallbackRecord, error) {
 	if ds.pending != "" {
 		return e.byID[ds.pending], nil
 	}
-	if ds.stopped {
+	if ds.stopped || halted(d.Procedure, ds.code) {
 		return nil, nil
 	}
 	path := e.pathOf(d.Procedure)
-	if ds.step >= len(path) {
-		return nil, nil
+	for ds.step < len(path) {
+		status := path[ds.step]
+		if _, ok := move(d.Procedure, ds.code, status); !ok {
+			ds.step++ // not a move the lifecycle allows from here: the treasury would not make it
+			continue
+		}
+		rec, err := s.newRecordLocked(d, status, "", "tick")
+		if err != nil {
+			return nil, err
+		}
+		ds.step++
+		ds.pending = rec.EventID
+		return rec, nil
 	}
-	rec, err := s.newRecordLocked(d, path[ds.step], "", "tick")
-	if err != nil {
-		return nil, err
-	}
-	ds.step++
-	ds.pending = rec.EventID
-	return rec, nil
+	return nil, nil
 }
 
-// newRecordLocked builds a new event for d in status, moves the document to that status and
-// records the event (unsent). e.mu is held.
+// newRecordLocked builds a new event for d in status, moves the document to that status when
+// its procedure's lifecycle allows the move, and records the event (unsent). An on-demand
+// event the lifecycle does not allow is still sent, so that a receiver can be tested with it,
+// but leaves the document as it was. e.mu is held.
 func (s *Sim) newRecordLocked(d Document, status, id, source string) (*CallbackRecord, error) {
 	e := &s.cb
 	if id == "" {
@@ -269,12 +285,15 @@ func (s *Sim) newRecordLocked(d Document, status, id, source string) (*CallbackR
 		return nil, fmt.Errorf("%w: %v", errRequest, err)
 	}
 	ds.seq++
-	if path := e.pathOf(d.Procedure); source != "tick" && ds.step < len(path) {
-		if i := slices.Index(path[ds.step:], status); i >= 0 {
-			ds.step += i + 1 // an on-demand status still ahead on the path: go on from there
+	if code, ok := move(d.Procedure, ds.code, status); ok {
+		ds.code = code
+		if path := e.pathOf(d.Procedure); source != "tick" && ds.step < len(path) {
+			if i := slices.Index(path[ds.step:], status); i >= 0 {
+				ds.step += i + 1 // an on-demand status still ahead on the path: go on from there
+			}
 		}
+		s.store.setStatus(d.DocumentID, status, now)
 	}
-	s.store.setStatus(d.DocumentID, status, now)
 	rec := &CallbackRecord{EventID: id, DocumentID: d.DocumentID, DossierCode: d.DossierCode,
 		Status: status, Sequence: ev.Sequence, Source: source, Event: body}
 	e.records = append(e.records, rec)

@@ -68,6 +68,11 @@ func newEvent(d Document, id, status string, seq int, now time.Time) Event {
 		Note:         statusNotes[status],
 		DueAt:        d.ReceivedAt.Add(48 * time.Hour),
 	}
+	if status == StatusCorrectionRequired {
+		// The processing time counts again from the request: the new due date (the
+		// portal's NgayHenTraMoi).
+		ev.DueAt = now.In(ict).Truncate(time.Millisecond).Add(48 * time.Hour)
+	}
 	if status == StatusResultReturned {
 		ev.ResultDocuments = []ResultDocument{{
 			Name: "Kết quả xử lý " + d.Reference,

@@ -320,7 +320,8 @@ func TestStartCallbacksRefuses(t *testing.T) {
 	}
 }
 
-// TestCallbackPathsOverride gives one procedure its own path; the others keep Path.
+// TestCallbackPathsOverride gives one procedure its own path; the others keep Path. Both end
+// at a final status: REJECTED (3) and WITHDRAWN (7), after which STOPPED is never sent.
 func TestCallbackPathsOverride(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -337,10 +338,139 @@ func TestCallbackPathsOverride(t *testing.T) {
 	if got := h.statusOf(a); got != "REJECTED" {
 		t.Errorf("%s: %s, want REJECTED", a, got)
 	}
-	if got := h.statusOf(b); got != "STOPPED" {
-		t.Errorf("%s: %s, want STOPPED", b, got)
+	if got := h.statusOf(b); got != "WITHDRAWN" {
+		t.Errorf("%s: %s, want WITHDRAWN", b, got)
 	}
-	if n := len(r.deliveries(t)); n != 3 {
-		t.Errorf("%d deliveries, want 3", n)
+	if n := len(r.deliveries(t)); n != 2 {
+		t.Errorf("%d deliveries, want 2", n)
+	}
+}
+
+// tickAll ticks n times and returns the statuses the receiver got, in order.
+func tickAll(t *testing.T, h *harness, r *receiver, n int) []string {
+	t.Helper()
+	for range n {
+		h.clock.Advance(time.Minute)
+		h.sim.TickCallbacks(t.Context())
+	}
+	var out []string
+	for _, d := range r.deliveries(t) {
+		out = append(out, d.Event.Status)
+	}
+	return out
+}
+
+// A document refused on demand after control (PROCESSING, then REJECTED: 8, final) is never
+// walked on to PAID or RESULT_RETURNED by the timed path.
+func TestCallbackPathStopsAtRefusal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := newReceiver(t, h.clock.Now, nil)
+	startCallbacks(t, h, r)
+	doc := h.mustSend(request("G09.20-20260609-0000601"))
+	for _, st := range []string{"PROCESSING", "REJECTED"} {
+		if rec, err := h.sim.SendEvent(t.Context(), CallbackRequest{DocumentID: doc, Status: st}); err != nil || !rec.Delivered {
+			t.Fatalf("%s on demand: %+v %v", st, rec, err)
+		}
+	}
+	if got := tickAll(t, h, r, 5); !slices.Equal(got, []string{"PROCESSING", "REJECTED"}) {
+		t.Fatalf("the receiver got %v, want only the on-demand PROCESSING and REJECTED", got)
+	}
+	if st := h.statusOf(doc); st != "REJECTED" {
+		t.Fatalf("status %s, want REJECTED", st)
+	}
+}
+
+// The timed path skips the steps the procedure's lifecycle does not allow from where the
+// document is, and stops at a final status.
+func TestCallbackPathFollowsLifecycle(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := newReceiver(t, h.clock.Now, nil)
+	startCallbacks(t, h, r, func(o *CallbackOptions) {
+		o.Path = []string{"ACCEPTED", "PAID", "PROCESSING", "RESULT_RETURNED", "PAID", "RESULT_RETURNED", "PROCESSING"}
+	})
+	doc := h.mustSend(request("G09.20-20260609-0000602"))
+	got := tickAll(t, h, r, 8)
+	if want := []string{"ACCEPTED", "PROCESSING", "PAID", "RESULT_RETURNED"}; !slices.Equal(got, want) {
+		t.Fatalf("the receiver got %v, want %v", got, want)
+	}
+	for i, d := range r.deliveries(t) {
+		if d.Event.Sequence != i+1 {
+			t.Errorf("event %d has sequence %d: a skipped step took a number", i+1, d.Event.Sequence)
+		}
+	}
+	if st := h.statusOf(doc); st != "RESULT_RETURNED" {
+		t.Fatalf("status %s", st)
+	}
+}
+
+// A correction request stops a document's path, although the lifecycle would let PROCESSING
+// resume it: the unit's resubmission is a new document (supplement 1) that goes through its
+// own path.
+func TestCallbackPathStopsAtCorrection(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := newReceiver(t, h.clock.Now, nil)
+	startCallbacks(t, h, r, func(o *CallbackOptions) {
+		o.Path = []string{"PROCESSING", "CORRECTION_REQUIRED", "PROCESSING", "PAID", "RESULT_RETURNED"}
+	})
+	first := h.mustSend(request("G09.20-20260609-0000603"))
+	if got := tickAll(t, h, r, 4); !slices.Equal(got, []string{"PROCESSING", "CORRECTION_REQUIRED"}) {
+		t.Fatalf("the receiver got %v, want the path up to the correction request", got)
+	}
+	second := h.mustSend(request("G09.20-20260609-0000603", set("supplementNo", 1)))
+	tickAll(t, h, r, 5)
+	var firstSt, secondSt []string
+	for _, d := range r.deliveries(t) {
+		switch d.Event.DocumentID {
+		case first:
+			firstSt = append(firstSt, d.Event.Status)
+		case second:
+			if d.Event.SupplementNo != 1 {
+				t.Errorf("supplement %d", d.Event.SupplementNo)
+			}
+			secondSt = append(secondSt, d.Event.Status)
+		}
+	}
+	if !slices.Equal(firstSt, []string{"PROCESSING", "CORRECTION_REQUIRED"}) {
+		t.Errorf("first document: %v", firstSt)
+	}
+	// From 1, CORRECTION_REQUIRED is allowed: the path asks again and stops there.
+	if !slices.Equal(secondSt, []string{"PROCESSING", "CORRECTION_REQUIRED"}) {
+		t.Errorf("the resubmission: %v", secondSt)
+	}
+}
+
+// An on-demand status is sent whether or not the lifecycle allows it (a receiver must be
+// testable with any event), but moves the document only when allowed.
+func TestOnDemandStatusMovesOnlyWhenAllowed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := newReceiver(t, h.clock.Now, nil)
+	startCallbacks(t, h, r)
+	doc := h.mustSend(request("G09.20-20260609-0000604"))
+	steps := []struct{ status, want string }{
+		{"PAID", StatusReceived},          // not from 1
+		{"PROCESSING", "PROCESSING"},      // 1 → 4
+		{"RESULT_RETURNED", "PROCESSING"}, // not from 4
+		{"STOPPED", "STOPPED"},            // 4 → 8, final
+		{"PROCESSING", "STOPPED"},         // nothing leaves 8
+		{"PAID", "STOPPED"},
+		{"RESULT_RETURNED", "STOPPED"},
+		{"CORRECTION_REQUIRED", "STOPPED"},
+		{"STOPPED", "STOPPED"}, // no move to where it is either
+	}
+	for _, c := range steps {
+		rec, err := h.sim.SendEvent(t.Context(), CallbackRequest{DocumentID: doc, Status: c.status})
+		if err != nil || !rec.Delivered {
+			t.Fatalf("%s on demand: %+v %v; want it sent", c.status, rec, err)
+		}
+		if st := h.statusOf(doc); st != c.want {
+			t.Fatalf("after %s: status %s, want %s", c.status, st, c.want)
+		}
+	}
+	if got := tickAll(t, h, r, 3); len(got) != len(steps) {
+		t.Fatalf("%d events after the ticks, want the %d sent on demand and none from the path", len(got), len(steps))
 	}
 }
