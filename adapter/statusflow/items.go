@@ -74,10 +74,14 @@ func dueAt(p Procedure, rec dossier.Record, ev Event) time.Time {
 }
 
 // owner is ChuHoSo: the budget-using unit whose dossier it is, as
-// "<maDVQHNS> - <name>", or whichever of the two the event carries ("" when
-// neither). The format is assumed.
-func owner(ev Event) string {
+// "<maDVQHNS> - <name>", or whichever of the two is known ("" when neither):
+// the event's, else the unit the dossier named when it was submitted. The
+// format is assumed.
+func owner(rec dossier.Record, ev Event) string {
 	code, name := strings.TrimSpace(ev.BudgetUnitCode), strings.TrimSpace(ev.BudgetUnitName)
+	if code == "" {
+		code = rec.Unit
+	}
 	switch {
 	case code != "" && name != "":
 		return code + " - " + name
@@ -91,7 +95,7 @@ func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) 
 	item := portal.DossierItem{
 		MaHoSo: ev.DossierCode, MaTTHC: p.Code, TenTTHC: p.Name,
 		MaLinhVuc: p.FieldCode, TenLinhVuc: p.FieldName,
-		SoBienNhan: ev.Reference, ChuHoSo: owner(ev), LoaiDoiTuong: p.LoaiDoiTuong,
+		SoBienNhan: ev.Reference, ChuHoSo: owner(rec, ev), LoaiDoiTuong: p.LoaiDoiTuong,
 		TrichYeuHoSo:  p.Name,
 		NgayTiepNhan:  portal.FormatTime(receivedAt(rec, ev)),
 		NgayHenTra:    portal.FormatTime(dueAt(p, rec, ev)),

@@ -267,3 +267,26 @@ func itemsJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// ChuHoSo falls back on the unit the dossier named at submission when the
+// treasury's event does not name one.
+func TestItemsOwnerFallsBackOnTheSubmittedUnit(t *testing.T) {
+	t.Parallel()
+	rec := dossier.Record{Unit: "1012345"}
+	cases := []struct {
+		ev   Event
+		want string
+	}{
+		{Event{}, "1012345"},
+		{Event{BudgetUnitName: "Sở Tài chính"}, "1012345 - Sở Tài chính"},
+		{Event{BudgetUnitCode: "1099999", BudgetUnitName: "Sở Y tế"}, "1099999 - Sở Y tế"},
+	}
+	for _, c := range cases {
+		if got := owner(rec, c.ev); got != c.want {
+			t.Errorf("owner(%+v) = %q, want %q", c.ev, got, c.want)
+		}
+	}
+	if got := owner(dossier.Record{}, Event{}); got != "" {
+		t.Errorf("nothing known: %q", got)
+	}
+}

@@ -269,7 +269,7 @@ func (s *Sim) nextPathEvent(d Document) (*CallbackRecord, error) {
 // its procedure's lifecycle allows the move, and records the event (unsent). An on-demand
 // event the lifecycle does not allow is still sent, so that a receiver can be tested with it,
 // but leaves the document as it was. e.mu is held.
-func (s *Sim) newRecordLocked(d Document, status, id, source string) (*CallbackRecord, error) {
+func (s *Sim) newRecordLocked(d Document, status, id, source string, note ...string) (*CallbackRecord, error) {
 	e := &s.cb
 	if id == "" {
 		id = e.opts.NewID()
@@ -280,6 +280,9 @@ func (s *Sim) newRecordLocked(d Document, status, id, source string) (*CallbackR
 	now := s.now()
 	ds := e.doc(d.DocumentID)
 	ev := newEvent(d, id, status, ds.seq+1, now)
+	if len(note) > 0 && note[0] != "" {
+		ev.Note = note[0]
+	}
 	body, err := ev.encode()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errRequest, err)

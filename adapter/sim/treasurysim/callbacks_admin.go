@@ -19,6 +19,8 @@ type CallbackRequest struct {
 	DossierCode string `json:"dossierCode,omitempty"`
 	// Status is the new treasury status. Required unless EventID names an event already sent.
 	Status string `json:"status,omitempty"`
+	// Note is the officer's note (for a refusal, its reason); zero: the status's usual note.
+	Note string `json:"note,omitempty"`
 	// EventID zero: a new event. The id of an event already sent: that event again (same id
 	// and body, new signature), a repeat the receiver must acknowledge without acting twice.
 	// Any other id: a new event with that id.
@@ -63,13 +65,13 @@ func (s *Sim) adminRecord(req CallbackRequest) (*CallbackRecord, error) {
 	if !eventStatuses()[req.Status] {
 		return nil, fmt.Errorf("%w: status %q is not a status of the status event schema", errRequest, req.Status)
 	}
-	return s.newRecordLocked(d, req.Status, req.EventID, "admin")
+	return s.newRecordLocked(d, req.Status, req.EventID, "admin", req.Note)
 }
 
 // callbackRoutes adds the callback routes. Like the other /sim/ routes they are not part of
 // the treasury contract and are never subject to faults:
 //
-//	POST /sim/admin/callbacks  {"documentId" | "dossierCode", "status", "eventId"?}: send one
+//	POST /sim/admin/callbacks  {"documentId" | "dossierCode", "status", "note"?, "eventId"?}: send one
 //	                           event now (see SendEvent); 200 with its CallbackRecord, whether
 //	                           or not the receiver took it; 400 INVALID_REQUEST, 404 NOT_FOUND,
 //	                           409 CALLBACKS_OFF before StartCallbacks

@@ -2,6 +2,7 @@ package treasurysim
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -164,4 +165,27 @@ func FuzzParseCallbackRequest(f *testing.F) {
 			t.Fatalf("error %v with a request %+v", err, req)
 		}
 	})
+}
+
+// An on-demand event may carry the officer's own note (a refusal's reason).
+func TestOnDemandNote(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	r := newReceiver(t, h.clock.Now, nil)
+	startCallbacks(t, h, r)
+	doc := h.mustSend(request("G09.20-20260609-0000777"))
+	rec := h.do("POST", "/sim/admin/callbacks", map[string]string{"Content-Type": "application/json"},
+		`{"documentId":"`+doc+`","status":"REJECTED","note":"Vượt dự toán được giao"}`)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	var out CallbackRecord
+	decode(t, rec, &out)
+	var ev Event
+	if err := json.Unmarshal(out.Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Note != "Vượt dự toán được giao" {
+		t.Fatalf("note %q", ev.Note)
+	}
 }
