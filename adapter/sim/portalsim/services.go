@@ -126,12 +126,13 @@ func describe(service string, req map[string]json.RawMessage, now time.Time) []R
 
 // isBackward reports whether moving from cur to next goes backwards: lower, except 5 → 4 and
 // 5 → 2 (processing resumes after a correction, or the resubmitted dossier is received
-// again), or away from a final status, which nothing reopens (DOMAIN.md §4).
+// again), or away from a final status (3, 7, 8, 10), which nothing reopens.
 func isBackward(cur, next int) bool {
-	switch {
-	case cur == next:
+	if cur == next {
 		return false
-	case cur == 3 || cur == 7 || cur == 8 || cur == 10:
+	}
+	switch cur {
+	case 3, 7, 8, 10:
 		return true
 	}
 	return next < cur && (cur != 5 || (next != 4 && next != 2))
