@@ -8,14 +8,15 @@ package main
 // (10,000), sent at least once (every POST repeated until 200 or 202, each
 // attempt to the next instance, signed anew), each dossier's callbacks in
 // its own order, all dossiers interleaved, 32 requests in flight. Each
-// dossier lives one of four lives, as the procedures' lifecycles
+// dossier lives one of five lives, as the procedures' lifecycles
 // (mappings/<procedure>/status.yaml) allow them:
 //
 //   - resumed: 2, 4, 5 (correction requested), 4 (control resumes), 9, 10;
 //   - a correction round: 2, 4, 5, then the resubmitted supplement 1
 //     (a new treasury document, its sequence from 1 again): 2, 4, 9, 10;
 //   - refused after control: 2, 4, REJECTED → 8, final;
-//   - refused at intake: RECEIVED 2, REJECTED → 3, final.
+//   - refused at intake: RECEIVED 2, REJECTED → 3, final;
+//   - withdrawn: 2, 4, WITHDRAWN → 7 (the unit withdrew it), final.
 //
 // Besides its path, each dossier gets 7 older events under new ids, whose
 // treasury supplement and sequence are older than the last step applied
@@ -106,11 +107,12 @@ const (
 	kindRound                               // 2, 4, 5 | supplement 1: 2, 4, 9, 10
 	kindRefusedAfterControl                 // 2, 4, 8
 	kindRefusedAtIntake                     // 2, 3
+	kindWithdrawn                           // 2, 4, 7: the unit withdrew it, the treasury agreed
 	soakKinds
 )
 
 func (k soakKind) String() string {
-	return [...]string{"resumed", "correction round", "refused after control", "refused at intake"}[k]
+	return [...]string{"resumed", "correction round", "refused after control", "refused at intake", "withdrawn"}[k]
 }
 
 // soakStep is one status of a dossier's path and the supplement whose
@@ -140,6 +142,8 @@ func soakPathOf(procedure string, kind soakKind) []soakStep {
 		return append(steps(0, "ACCEPTED", "PROCESSING", "CORRECTION_REQUIRED"), steps(1, "RECEIVED", "PROCESSING", paid, "RESULT_RETURNED")...)
 	case kindRefusedAfterControl:
 		return steps(0, "ACCEPTED", "PROCESSING", "REJECTED")
+	case kindWithdrawn:
+		return steps(0, "ACCEPTED", "PROCESSING", "WITHDRAWN")
 	default:
 		return steps(0, "RECEIVED", "REJECTED")
 	}
@@ -229,7 +233,7 @@ func planStatusSoak(t testing.TB, prefix string, n, sends, stale int, seed uint6
 		d := &soakDossier{procedure: proc, code: fmt.Sprintf("%s-20260612-%07d", prefix, i+1), kind: kind,
 			lifecycle: lifecycles[proc]}
 		path := soakPathOf(proc, kind)
-		final := kind == kindRefusedAfterControl || kind == kindRefusedAtIntake
+		final := kind == kindRefusedAfterControl || kind == kindRefusedAtIntake || kind == kindWithdrawn
 		notAllowed := 2
 		if final {
 			notAllowed = 4
