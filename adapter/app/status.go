@@ -110,7 +110,8 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 			attempts.Observe(res)
 			if res == outbox.DeadLettered {
 				flow.DeadLettered(ctx, d)
-				o.Log.Error("status event dead-lettered", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "err", errString(err))
+				o.Log.Error("status event dead-lettered; its dossier's later events wait until an operator replays or discards it",
+					"dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "err", errString(err))
 			} else if err != nil {
 				o.Log.Warn("status delivery failed", "dossier", d.Dossier, "eventId", d.ID, "attempt", d.Attempt, "result", res.String(), "err", err.Error())
 			}
