@@ -1268,6 +1268,8 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		},
 		Rounds: []dossier.Round{{SoBoSung: 1, RequestedAt: at, RequestedBy: "Nguyễn Văn B", Reason: "thiếu hợp đồng",
 			EventID: "evt-c1", DueAt: at.Add(48 * time.Hour), ResubmittedAt: at.Add(time.Hour), TreasuryReference: "KBNN-0011-2026-000002"}},
+		Deferred: []dossier.Deferred{{EventID: "evt-9", Supplement: 0, Sequence: 9, Status: "RESULT_RETURNED",
+			Payload: []byte(`{"eventId":"evt-9","status":"RESULT_RETURNED"}`)}},
 	})
 	if err := s.at("/components/schemas/DossierStatus").Validate(rec); err != nil {
 		t.Errorf("dossier.Record does not match #/components/schemas/DossierStatus: %v", err)

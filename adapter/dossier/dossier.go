@@ -72,6 +72,9 @@ type Record struct {
 	ReceivedAt time.Time `json:"receivedAt,omitzero"`
 	// Rounds are the correction rounds, oldest first (see Round).
 	Rounds []Round `json:"rounds,omitempty"`
+	// Deferred are treasury events waiting for an earlier one (see
+	// DeliveryDeferred), in the treasury's order.
+	Deferred []Deferred `json:"deferred,omitempty"`
 }
 
 // Store keeps records. Implementations are safe for concurrent use by
@@ -106,9 +109,10 @@ func Register(ctx context.Context, s Updater, r Record) error {
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
 		received := cur.ReceivedAt
 		rounds := append([]Round(nil), cur.Rounds...)
+		deferred := append([]Deferred(nil), cur.Deferred...)
 		*cur = r
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
-		cur.Rounds = rounds
+		cur.Rounds, cur.Deferred = rounds, deferred
 		if !received.IsZero() {
 			cur.ReceivedAt = received
 		}

@@ -81,5 +81,6 @@ func (r *Record) SupplementDue(n int, due time.Time) {
 func (r Record) clone() Record {
 	r.History = append([]Event(nil), r.History...)
 	r.Rounds = append([]Round(nil), r.Rounds...)
+	r.Deferred = append([]Deferred(nil), r.Deferred...)
 	return r
 }

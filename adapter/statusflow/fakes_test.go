@@ -171,6 +171,19 @@ func (o *fakeOutbox) Append(_ context.Context, dossierKey, eventID string, paylo
 	return true, nil
 }
 
+// take returns the payload appended under the dossier and event id, failing
+// the test when there is none.
+func (o *fakeOutbox) take(t *testing.T, dossierKey, eventID string) []byte {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p, ok := o.events[dossierKey+"|"+eventID]
+	if !ok {
+		t.Fatalf("nothing appended to the outbox as %s %s", dossierKey, eventID)
+	}
+	return p
+}
+
 // reference is the treasury's reference of every test dossier.
 const reference = "KBNN-0011-2026-000001"
 

@@ -252,24 +252,51 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 		return f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
 			"sent before the latest status applied (supplement %d, sequence %d)", rec.TreasurySupplement, rec.TreasurySequence))
 	}
-	tr, ok := p.Statuses.Next(rec.TrangThai, ev.Status)
-	if !ok {
-		return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(rec.TrangThai, ev.Status))
+	if ev.SupplementNo < rec.SoBoSung {
+		// The unit resubmitted the dossier: the superseded supplement's
+		// document no longer speaks for it.
+		return f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
+			"for supplement %d; supplement %d was resubmitted since", ev.SupplementNo, rec.SoBoSung))
 	}
-	known := rec.PortalSynced
-	onPortal := 0
-	if d.Redelivered || d.Attempt > 1 || !rec.PortalSynced {
+	known, onPortal, looked := rec.PortalSynced, 0, false
+	current := rec.TrangThai
+	tr, ok := p.Statuses.Next(current, ev.Status)
+	if !ok && !rec.PortalSynced {
+		// The adapter may have lost (or never had) its record of where the
+		// dossier stands: the portal's status decides.
+		found, st, err := f.lookup(ctx, ev.DossierCode)
+		if err != nil {
+			return deliveryErr(err)
+		}
+		known, onPortal, looked = found, st, true
+		if found && st != current {
+			current = st
+			tr, ok = p.Statuses.Next(current, ev.Status)
+		}
+	}
+	if !ok {
+		if !earlyArrival(rec, ev) || !p.Statuses.Later(current, ev.Status) {
+			return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(current, ev.Status))
+		}
+		// Newer than the latest status applied, with an earlier event of
+		// the treasury missing, and a move the dossier can still come to:
+		// the earlier event is on its way. It waits.
+		f.log.Warn("status event deferred: its move is not allowed yet", "maHoSo", ev.DossierCode,
+			"eventId", ev.EventID, "status", ev.Status, "current", current)
+		return f.deferEvent(ctx, ev, d.Payload, p.Statuses.Why(current, ev.Status))
+	}
+	if !looked && (d.Redelivered || d.Attempt > 1 || !rec.PortalSynced) {
 		found, st, err := f.lookup(ctx, ev.DossierCode)
 		if err != nil {
 			return deliveryErr(err)
 		}
 		known, onPortal = found, st
-		if found && st != tr.To && p.Statuses.Final(st) {
-			// closed on the portal by another channel: a final status
-			// never moves, there either
-			return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, fmt.Sprintf(
-				"the portal shows %d, a final status (%s)", st, p.Statuses.File()))
-		}
+	}
+	if onPortal != 0 && onPortal != tr.To && p.Statuses.Final(onPortal) {
+		// closed on the portal by another channel: a final status never
+		// moves, there either
+		return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, fmt.Sprintf(
+			"the portal shows %d, a final status (%s)", onPortal, p.Statuses.File()))
 	}
 	if onPortal != tr.To {
 		if err := f.portal.SyncDossier(ctx, known, f.dossierItem(p, rec, ev, tr.To)); err != nil {
@@ -279,7 +306,81 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	if err := f.portal.UpdateProgress(ctx, f.progressItem(p, rec, ev, tr.To)); err != nil {
 		return deliveryErr(err)
 	}
-	return f.settle(ctx, ev, dossier.DeliveryDelivered, &tr, "")
+	if err := f.settle(ctx, ev, dossier.DeliveryDelivered, &tr, ""); err != nil {
+		return err
+	}
+	return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
+}
+
+// earlyArrival reports whether an event leaves a gap after the latest
+// status applied: an event of the treasury is missing between the two (the
+// treasury numbers each document's events in order, with sequence 1 first,
+// and a resubmitted supplement's document starts again). An event without
+// a sequence says nothing of gaps.
+func earlyArrival(rec dossier.Record, ev Event) bool {
+	switch {
+	case ev.Sequence <= 0:
+		return false
+	case ev.SupplementNo > rec.TreasurySupplement:
+		return ev.Sequence > 1 || ev.SupplementNo > rec.TreasurySupplement+1
+	}
+	return ev.Sequence > rec.TreasurySequence+1
+}
+
+// deferEvent keeps an event whose move is not allowed yet (see
+// dossier.DeliveryDeferred) with its payload in the dossier's record.
+func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why string) error {
+	if err := f.settle(ctx, ev, dossier.DeliveryDeferred, nil, "waiting for an earlier status: "+why); err != nil {
+		return err
+	}
+	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, _ bool) bool {
+		r.Defer(dossier.Deferred{EventID: ev.EventID, Supplement: ev.SupplementNo, Sequence: ev.Sequence,
+			Status: ev.Status, Payload: append([]byte(nil), payload...)})
+		return true
+	})
+}
+
+// releaseDeferred looks at the dossier's deferred events after a move: one
+// the latest status applied has passed (older, or after a final status) is
+// settled not-allowed; the first one whose move is now allowed goes back to
+// the outbox, behind the dossier's queue, under a derived id (a repeat after
+// a crash is the same id, which the outbox takes once), and leaves the
+// record once the outbox has it. An event still waiting stays.
+func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHoSo string) error {
+	rec, _, err := f.dossiers.Get(ctx, procedure, maHoSo)
+	if err != nil || len(rec.Deferred) == 0 {
+		return err
+	}
+	for _, d := range rec.Deferred {
+		var ev Event
+		if json.Unmarshal(d.Payload, &ev) != nil {
+			continue
+		}
+		_, allowed := p.Statuses.Next(rec.TrangThai, d.Status)
+		switch {
+		case d.Before(rec.TreasurySupplement, rec.TreasurySequence) || p.Statuses.Final(rec.TrangThai):
+			if err := f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(rec.TrangThai, d.Status)+
+				"; passed while it waited"); err != nil {
+				return err
+			}
+		case allowed:
+			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), d.EventID+"~released", d.Payload); err != nil {
+				return err
+			}
+		default:
+			continue
+		}
+		if err := f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, _ bool) bool {
+			r.Undefer(d.EventID)
+			return true
+		}); err != nil {
+			return err
+		}
+		if allowed {
+			return nil // one at a time: its delivery releases the next
+		}
+	}
+	return nil
 }
 
 // lookup asks the portal for a dossier's status (TraCuuHoSo).

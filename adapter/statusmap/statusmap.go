@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kbnn/dvc/adapter/yamlfile"
@@ -224,4 +225,39 @@ func SchemaStatuses(schemaJSON []byte) ([]string, error) {
 		return nil, errors.New("statusmap: status event schema: status has no enum")
 	}
 	return st.Enum, nil
+}
+
+// Later reports whether a treasury status that does not move a dossier from current could
+// move it after some other statuses have: whether a code its rules start from is reachable
+// from current by the lifecycle's moves. An event that arrives before its predecessors is
+// worth waiting for only then.
+func (m *Map) Later(current int, treasuryStatus string) bool {
+	if current == CodeUnknown {
+		current = CodeRegistered
+	}
+	starts := map[int]bool{}
+	for _, r := range m.rules[treasuryStatus] {
+		for _, f := range r.from {
+			starts[f] = true
+		}
+	}
+	seen := map[int]bool{current: true}
+	queue := []int{current}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		for _, rs := range m.rules {
+			for _, r := range rs {
+				if seen[r.to] || !slices.Contains(r.from, c) {
+					continue
+				}
+				if starts[r.to] {
+					return true
+				}
+				seen[r.to] = true
+				queue = append(queue, r.to)
+			}
+		}
+	}
+	return false
 }

@@ -403,3 +403,27 @@ func ExampleMap_Next() {
 	// C: 4 → 10 (final)
 	// A does not move a dossier at 10, a final status (mappings/tp/status.yaml)
 }
+
+func TestLater(t *testing.T) {
+	m, err := Load(os.DirFS("../../mappings"), "chi-thuong-xuyen", schemaStatuses(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		current int
+		status  string
+		want    bool
+	}{
+		{2, "PAID", true},              // 2 → 4 → 9 allowed later
+		{4, "RESULT_RETURNED", true},   // after 9
+		{9, "STOPPED", false},          // nothing leads back from 9 to where STOPPED applies
+		{8, "PROCESSING", false},       // final
+		{1, "RESULT_RETURNED", true},   // the whole way
+		{10, "RESULT_RETURNED", false}, // final
+	}
+	for _, c := range cases {
+		if got := m.Later(c.current, c.status); got != c.want {
+			t.Errorf("Later(%d, %s) = %v, want %v", c.current, c.status, got, c.want)
+		}
+	}
+}
