@@ -220,3 +220,37 @@ func TestStatusCorrectionRounds(t *testing.T) {
 		})
 	}
 }
+
+// A resubmission is a new treasury document: only a dossier waiting for a
+// correction (5) takes one, and only the next supplement. Any other is
+// refused (409 supplement-not-expected) and nothing reaches the treasury.
+func TestSupplementOnlyWhenAsked(t *testing.T) {
+	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
+		proc, code := e.submit(t, "chi-thuong-xuyen/valid-json")
+		send := func(soBoSung int) answer {
+			t.Helper()
+			c := fx(t, proc+"/valid-xml")
+			c.Body = signedSupplement(t, proc, code, soBoSung)
+			return e.send(t, c, "")
+		}
+		docs := func() int { return len(e.sim.Documents()) }
+		before := docs()
+		if a := send(1); a.status != http.StatusConflict || a.code() != "supplement-not-expected" {
+			t.Fatalf("supplement 1 of a dossier not asked to correct: %d %s", a.status, a.body)
+		}
+		e.clock.Advance(time.Minute)
+		e.sendStatus(t, code, treasurysim.StatusProcessing)
+		e.sendStatus(t, code, treasurysim.StatusCorrectionRequired)
+		e.drain(t)
+		if a := send(2); a.status != http.StatusConflict || a.code() != "supplement-not-expected" {
+			t.Fatalf("supplement 2 skipping 1: %d %s", a.status, a.body)
+		}
+		if n := docs() - before; n != 0 {
+			t.Fatalf("%d treasury documents for refused supplements", n)
+		}
+		e.submitSupplement(t, proc, code, 1) // the one asked for
+		if a := send(2); a.status != http.StatusConflict || a.code() != "supplement-not-expected" {
+			t.Fatalf("supplement 2 before the treasury asked again: %d %s", a.status, a.body)
+		}
+	})
+}

@@ -302,6 +302,8 @@ func TestWithdrawalRefusals(t *testing.T) {
 			{"procedure is not the path's", wfx(t, "chi-thuong-xuyen/withdrawal-xml"),
 				"/v1/procedures/von-dau-tu/dossiers/" + xmlCode + "/withdrawal", 422, "schema-violation", "/thuTuc"},
 			{"supplement is not the latest", resigned(func(v map[string]any) { v["soBoSung"] = 1 }), "", 422, "schema-violation", "/soBoSung"},
+			// an account holder of another unit naming that unit
+			{"another unit's dossier", resigned(func(v map[string]any) { v["maDVQHNS"] = "1099999" }), "", 422, "schema-violation", "/maDVQHNS"},
 			{"a signed dossier is not a withdrawal", dossierAsWithdrawal,
 				"/v1/procedures/chi-thuong-xuyen/dossiers/" + xmlCode + "/withdrawal", 422, "schema-violation", ""},
 			{"unknown dossier", wfx(t, "chi-thuong-xuyen/withdrawal-unknown-dossier"), "", 404, "not-found", ""},

@@ -152,6 +152,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkSupplement(ctx, v); err != nil {
+		return nil, err
+	}
 	derived := sub.IdempotencyKey == ""
 	key := sub.IdempotencyKey
 	if derived {

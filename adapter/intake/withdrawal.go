@@ -213,6 +213,13 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 		return nil, false, problem.New(problem.NotFound, fmt.Sprintf("No dossier %s is known for %s.", v.w.MaHoSo, p.ID)).
 			VI(fmt.Sprintf("Không có hồ sơ %s của thủ tục %s.", v.w.MaHoSo, p.ID))
 	}
+	if rec.Unit != "" && v.w.MaDVQHNS != rec.Unit {
+		// Only the unit whose dossier it is may withdraw it.
+		e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier's unit.").
+			VI("Yêu cầu rút hồ sơ không ghi đúng đơn vị của hồ sơ.")
+		e.Fields = []problem.FieldError{{Path: "/maDVQHNS", Message: "must be " + rec.Unit + ", the unit of " + v.w.MaHoSo}}
+		return nil, false, e
+	}
 	if rec.SoBoSung != v.w.SoBoSung {
 		e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier's latest submission.")
 		e.Fields = []problem.FieldError{{Path: "/soBoSung", Message: fmt.Sprintf("must be %d, the latest supplement of %s the adapter sent", rec.SoBoSung, v.w.MaHoSo)}}

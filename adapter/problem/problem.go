@@ -67,6 +67,7 @@ const (
 	IdempotencyKeyReused  Kind = "idempotency-key-reused"
 	RequestInProgress     Kind = "request-in-progress"
 	DossierAlreadySent    Kind = "dossier-already-submitted"
+	SupplementUnexpected  Kind = "supplement-not-expected"
 	StoreUnavailable      Kind = "store-unavailable"
 	Internal              Kind = "internal"
 )
@@ -104,6 +105,7 @@ var table = map[Kind]info{
 	IdempotencyKeyReused:  {http.StatusUnprocessableEntity, "Idempotency-Key already used for another request", "This Idempotency-Key was used with a different dossier content; use a new key for a new request."},
 	RequestInProgress:     {http.StatusConflict, "A request with this Idempotency-Key is in progress", "The first request with this Idempotency-Key is still being processed; retry after the indicated time."},
 	DossierAlreadySent:    {http.StatusConflict, "Dossier already submitted", ""},
+	SupplementUnexpected:  {http.StatusConflict, "Supplement not expected", ""},
 	StoreUnavailable:      {http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."},
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }

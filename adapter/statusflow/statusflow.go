@@ -242,7 +242,9 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	}
 	for _, h := range rec.History {
 		if h.EventID == ev.EventID && h.Delivery == dossier.DeliveryDelivered {
-			return nil // delivered before a crash took the acknowledgement
+			// delivered before a crash (or a failed release) took the
+			// acknowledgement: finish what followed the delivery
+			return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
 		}
 	}
 	if ev.SupplementNo < rec.TreasurySupplement ||
@@ -330,10 +332,8 @@ func earlyArrival(rec dossier.Record, ev Event) bool {
 // deferEvent keeps an event whose move is not allowed yet (see
 // dossier.DeliveryDeferred) with its payload in the dossier's record.
 func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why string) error {
-	if err := f.settle(ctx, ev, dossier.DeliveryDeferred, nil, "waiting for an earlier status: "+why); err != nil {
-		return err
-	}
-	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, _ bool) bool {
+	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+		f.settleRecord(r, exists, ev, dossier.DeliveryDeferred, nil, "waiting for an earlier status: "+why)
 		r.Defer(dossier.Deferred{EventID: ev.EventID, Supplement: ev.SupplementNo, Sequence: ev.Sequence,
 			Status: ev.Status, Payload: append([]byte(nil), payload...)})
 		return true
@@ -351,36 +351,44 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 	if err != nil || len(rec.Deferred) == 0 {
 		return err
 	}
+	type passedEvent struct {
+		ev  Event
+		why string
+	}
+	var passed []passedEvent
+	released := ""
 	for _, d := range rec.Deferred {
 		var ev Event
 		if json.Unmarshal(d.Payload, &ev) != nil {
 			continue
 		}
-		_, allowed := p.Statuses.Next(rec.TrangThai, d.Status)
-		switch {
-		case d.Before(rec.TreasurySupplement, rec.TreasurySequence) || p.Statuses.Final(rec.TrangThai):
-			if err := f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(rec.TrangThai, d.Status)+
-				"; passed while it waited"); err != nil {
-				return err
-			}
-		case allowed:
+		if d.Before(rec.TreasurySupplement, rec.TreasurySequence) || p.Statuses.Final(rec.TrangThai) {
+			passed = append(passed, passedEvent{ev, p.Statuses.Why(rec.TrangThai, d.Status) + "; passed while it waited"})
+			continue
+		}
+		if _, ok := p.Statuses.Next(rec.TrangThai, d.Status); ok {
+			// The outbox first: a crash before the record changes sends the
+			// same id again, which the outbox takes once.
 			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), d.EventID+"~released", d.Payload); err != nil {
 				return err
 			}
-		default:
-			continue
-		}
-		if err := f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, _ bool) bool {
-			r.Undefer(d.EventID)
-			return true
-		}); err != nil {
-			return err
-		}
-		if allowed {
-			return nil // one at a time: its delivery releases the next
+			released = d.EventID
+			break // one at a time: its delivery releases the next
 		}
 	}
-	return nil
+	if len(passed) == 0 && released == "" {
+		return nil
+	}
+	return f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
+		for _, x := range passed {
+			f.settleRecord(r, exists, x.ev, dossier.DeliveryNotAllowed, nil, x.why)
+			r.Undefer(x.ev.EventID)
+		}
+		if released != "" {
+			r.Undefer(released)
+		}
+		return true
+	})
 }
 
 // lookup asks the portal for a dossier's status (TraCuuHoSo).
@@ -394,8 +402,16 @@ func (f *Flow) lookup(ctx context.Context, maHoSo string) (found bool, status in
 // and its place in the treasury's order the latest applied; its
 // correction round, if any, is recorded.
 func (f *Flow) settle(ctx context.Context, ev Event, delivery string, tr *statusmap.Transition, why string) error {
-	now := f.now()
 	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+		f.settleRecord(r, exists, ev, delivery, tr, why)
+		return true
+	})
+}
+
+// settleRecord is settle's change to the record r.
+func (f *Flow) settleRecord(r *dossier.Record, exists bool, ev Event, delivery string, tr *statusmap.Transition, why string) {
+	now := f.now()
+	{
 		if !exists {
 			ev.newRecord(r)
 		}
@@ -426,8 +442,7 @@ func (f *Flow) settle(ctx context.Context, ev Event, delivery string, tr *status
 			recordRound(r, ev, *tr)
 		}
 		r.UpdatedAt = now
-		return true
-	})
+	}
 }
 
 // deliveryErr marks portal errors for the outbox: permanent ones go to the

@@ -1,0 +1,62 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// statusCorrectionRequested is the national status of a dossier the
+// treasury asked to correct (Yêu cầu bổ sung giấy tờ): the only one a
+// resubmission answers.
+const statusCorrectionRequested = 5
+
+// checkSupplement refuses a resubmission the dossier does not wait for.
+// Each supplement is a new treasury document, so a supplement sent to a
+// dossier that is not at a correction request (5), one that skips a
+// number, or one naming another unit than the dossier's would be a second
+// payable document nobody asked for. A dossier the adapter has no record of
+// (a first submission, or a record it no longer has) is not checked: the
+// treasury's own rules decide there.
+func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
+	rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
+	if err != nil {
+		return storeDown(err)
+	}
+	if !ok || v.SoBoSung <= rec.SoBoSung {
+		return nil // a first submission, a repeat (claims decide) or an older supplement
+	}
+	e := &problem.Error{Kind: problem.SupplementUnexpected}
+	switch {
+	case rec.Unit != "" && v.Unit() != "" && v.Unit() != rec.Unit:
+		e.Detail = fmt.Sprintf("Dossier %s belongs to unit %s, not %s.", v.MaHoSo, rec.Unit, v.Unit())
+		e.DetailVI = fmt.Sprintf("Hồ sơ %s thuộc đơn vị %s, không phải %s.", v.MaHoSo, rec.Unit, v.Unit())
+		e.Fields = []problem.FieldError{{Path: "/maDVQHNS", Message: "must be the unit of the dossier, " + rec.Unit}}
+	case rec.TrangThai != statusCorrectionRequested || !openRound(rec.Rounds, v.SoBoSung):
+		e.Detail = fmt.Sprintf("Dossier %s (national status %d) does not wait for supplement %d: the treasury asked for no correction it answers.",
+			v.MaHoSo, rec.TrangThai, v.SoBoSung)
+		e.DetailVI = fmt.Sprintf("Hồ sơ %s (trạng thái %d) không chờ hồ sơ bổ sung lần %d: Kho bạc chưa yêu cầu bổ sung.",
+			v.MaHoSo, rec.TrangThai, v.SoBoSung)
+		e.Fields = []problem.FieldError{{Path: "/soBoSung", Message: "no correction request waits for this supplement"}}
+	case v.SoBoSung != rec.SoBoSung+1:
+		e.Detail = fmt.Sprintf("Dossier %s waits for supplement %d, not %d.", v.MaHoSo, rec.SoBoSung+1, v.SoBoSung)
+		e.DetailVI = fmt.Sprintf("Hồ sơ %s chờ hồ sơ bổ sung lần %d, không phải lần %d.", v.MaHoSo, rec.SoBoSung+1, v.SoBoSung)
+		e.Fields = []problem.FieldError{{Path: "/soBoSung", Message: fmt.Sprintf("must be %d", rec.SoBoSung+1)}}
+	default:
+		return nil
+	}
+	return e
+}
+
+// openRound reports whether a correction request waits for supplement n:
+// the treasury asked for it and it was not resubmitted yet.
+func openRound(rounds []dossier.Round, n int) bool {
+	for _, r := range rounds {
+		if r.SoBoSung == n && !r.RequestedAt.IsZero() && r.ResubmittedAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
