@@ -61,13 +61,39 @@ type sendRequest struct {
 	TreasuryOfficeCode string `json:"treasuryOfficeCode"`
 	BudgetYear         int    `json:"budgetYear"`
 	TotalAmount        int64  `json:"totalAmount"`
-	Lines              []struct {
-		BudgetLine struct {
-			Chapter string `json:"chapter"`
-			Item    string `json:"item"`
-		} `json:"budgetLine"`
-		Amount int64 `json:"amount"`
-	} `json:"lines"`
+	Lines              []requestLine `json:"lines"`
+	Documents          []struct {
+		Kind  string        `json:"kind"`
+		Lines []requestLine `json:"lines"`
+	} `json:"documents"`
+}
+
+// requestLine is one budget line of a request or of one of its documents.
+type requestLine struct {
+	BudgetLine struct {
+		Chapter string `json:"chapter"`
+		Item    string `json:"item"`
+	} `json:"budgetLine"`
+	Amount int64 `json:"amount"`
+}
+
+// bookedKinds are the document kinds whose lines are booked against allotments. A recovery of
+// an advance, a refund, a voucher list or a volume statement books nothing.
+var bookedKinds = map[string]bool{"PAYMENT": true, "ADVANCE": true}
+
+// booked returns the lines deducted from the allotments: those of every payment and advance
+// document when the request lists its documents, otherwise the request's own lines.
+func (r *sendRequest) booked() []requestLine {
+	if len(r.Documents) == 0 {
+		return r.Lines
+	}
+	var out []requestLine
+	for _, d := range r.Documents {
+		if bookedKinds[d.Kind] {
+			out = append(out, d.Lines...)
+		}
+	}
+	return out
 }
 
 // store holds the accepted documents and the ledger behind one lock, so checking the rules,
