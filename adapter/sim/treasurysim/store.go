@@ -53,14 +53,14 @@ func (d *Document) clone() Document {
 // sendRequest is the part of a SendDocument body the simulator reads. The body was validated
 // against the schema first.
 type sendRequest struct {
-	DocumentType       string `json:"documentType"`
-	Procedure          string `json:"procedure"`
-	DossierCode        string `json:"dossierCode"`
-	SupplementNo       int    `json:"supplementNo"`
-	BudgetUnitCode     string `json:"budgetUnitCode"`
-	TreasuryOfficeCode string `json:"treasuryOfficeCode"`
-	BudgetYear         int    `json:"budgetYear"`
-	TotalAmount        int64  `json:"totalAmount"`
+	DocumentType       string        `json:"documentType"`
+	Procedure          string        `json:"procedure"`
+	DossierCode        string        `json:"dossierCode"`
+	SupplementNo       int           `json:"supplementNo"`
+	BudgetUnitCode     string        `json:"budgetUnitCode"`
+	TreasuryOfficeCode string        `json:"treasuryOfficeCode"`
+	BudgetYear         int           `json:"budgetYear"`
+	TotalAmount        int64         `json:"totalAmount"`
 	Lines              []requestLine `json:"lines"`
 	Documents          []struct {
 		Kind  string        `json:"kind"`
