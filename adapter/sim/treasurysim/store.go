@@ -77,12 +77,13 @@ type requestLine struct {
 	Amount int64 `json:"amount"`
 }
 
-// bookedKinds are the document kinds whose lines are booked against allotments. A recovery of
-// an advance, a refund, a voucher list or a volume statement books nothing.
-var bookedKinds = map[string]bool{"PAYMENT": true, "ADVANCE": true}
+// bookedKinds are the document kinds whose lines are booked against allotments (a commitment
+// reserves its allotment as a payment spends it). A recovery of an advance, a refund, a voucher
+// list, a volume statement or a contract books nothing.
+var bookedKinds = map[string]bool{"PAYMENT": true, "ADVANCE": true, "COMMITMENT": true}
 
-// booked returns the lines deducted from the allotments: those of every payment and advance
-// document when the request lists its documents, otherwise the request's own lines.
+// booked returns the lines deducted from the allotments: those of every payment, advance and
+// commitment document when the request lists its documents, otherwise the request's own lines.
 func (r *sendRequest) booked() []requestLine {
 	if len(r.Documents) == 0 {
 		return r.Lines
