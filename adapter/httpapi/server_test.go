@@ -196,7 +196,7 @@ func TestUnauthenticatedIsRefused(t *testing.T) {
 }
 
 func TestRefusedRequests(t *testing.T) {
-	h := newServer(t, func(o *httpapi.Options) { o.MaxBodyBytes = 2048 })
+	h := newServer(t, func(o *httpapi.Options) { o.MaxBodyBytes = 4096 })
 	auth := "Bearer " + token
 	dossiers := h.url + "/v1/procedures/chi-thuong-xuyen/dossiers"
 	tests := []struct {
@@ -231,10 +231,10 @@ func TestRefusedRequests(t *testing.T) {
 			return newRequest(t, "POST", dossiers, []byte("<a/>"), "Authorization", auth)
 		}, 415, "unsupported-media-type"},
 		{"body at the limit is read", func(t *testing.T) *http.Request {
-			return newRequest(t, "POST", dossiers, bytes.Repeat([]byte("x"), 2048), "Authorization", auth, "Content-Type", "text/plain")
+			return newRequest(t, "POST", dossiers, bytes.Repeat([]byte("x"), 4096), "Authorization", auth, "Content-Type", "text/plain")
 		}, 415, "unsupported-media-type"},
 		{"body one byte over the limit", func(t *testing.T) *http.Request {
-			return newRequest(t, "POST", dossiers, bytes.Repeat([]byte("x"), 2049), "Authorization", auth, "Content-Type", "text/plain")
+			return newRequest(t, "POST", dossiers, bytes.Repeat([]byte("x"), 4097), "Authorization", auth, "Content-Type", "text/plain")
 		}, 413, "body-too-large"},
 		{"signed dossier over the limit", func(t *testing.T) *http.Request {
 			r, _ := load(t, "valid-xml").Request(h.url)

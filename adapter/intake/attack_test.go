@@ -98,12 +98,12 @@ func unsignedCopy(root *etree.Element) *etree.Element {
 // forge changes the total amount of el (the attacker's goal).
 func forge(t testing.TB, el *etree.Element) {
 	t.Helper()
-	ts := el.FindElement("chungTu/tongSoTien")
+	ts := el.FindElement("taiLieu/tongSoTien")
 	if ts == nil {
-		t.Fatal("no chungTu/tongSoTien")
+		t.Fatal("no taiLieu/tongSoTien")
 	}
 	ts.SetText("987500000")
-	el.FindElement("chungTu/dongChiTiet/soTien").SetText("812500000")
+	el.FindElement("taiLieu/dongChiTiet/soTien").SetText("812500000")
 }
 
 func dsChild(el *etree.Element, tag string) *etree.Element {
@@ -344,7 +344,7 @@ func TestAttackSig_OuterSignatureMovedUnderChild(t *testing.T) {
 	body := edit(t, b, func(_ *etree.Document, root *etree.Element) {
 		s := dsSigs(root)[1]
 		root.RemoveChild(s)
-		root.FindElement("chungTu").AddChild(s)
+		root.FindElement("taiLieu").AddChild(s)
 	})
 	wantRefused(t, run(t, xmlSub(proc, body), svcOptions{}), codeSigInv)
 }
@@ -354,7 +354,7 @@ func TestAttackSig_OuterSignatureMovedUnderChild(t *testing.T) {
 func TestAttackSig_AllSignaturesMovedUnderChild(t *testing.T) {
 	b, _ := baselineXML(t)
 	body := edit(t, b, func(_ *etree.Document, root *etree.Element) {
-		ct := root.FindElement("chungTu")
+		ct := root.FindElement("taiLieu")
 		for _, s := range dsSigs(root) {
 			root.RemoveChild(s)
 			ct.AddChild(s)
@@ -363,14 +363,14 @@ func TestAttackSig_AllSignaturesMovedUnderChild(t *testing.T) {
 	wantRefused(t, run(t, xmlSub(proc, body), svcOptions{}), "signature-missing")
 }
 
-// A signed chungTu moved into a forged root: the signatures sit inside a
+// A signed taiLieu moved into a forged root: the signatures sit inside a
 // child that carries its own copy of the dossier.
 func TestAttackSig_SignedDossierNestedAsChild(t *testing.T) {
 	b, _ := baselineXML(t)
 	body := edit(t, b, func(doc *etree.Document, root *etree.Element) {
 		forged := unsignedCopy(root)
 		forge(t, forged)
-		forged.FindElement("chungTu").AddChild(root.Copy())
+		forged.FindElement("taiLieu").AddChild(root.Copy())
 		doc.SetRoot(forged)
 	})
 	wantRefused(t, run(t, xmlSub(proc, body), svcOptions{}), "signature-missing")
@@ -658,7 +658,7 @@ func TestAttackSignedInfo_Alterations(t *testing.T) {
 			return strings.Replace(s, "</ds:Reference>", `</ds:Reference><ds:Reference URI="#EVIL"><ds:Transforms><ds:Transform Algorithm="`+xmlsig.Enveloped+`"/>`+tr+`</ds:Transforms><ds:DigestMethod Algorithm="`+xmlsig.DigestSHA256+`"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference>`, 1)
 		}), []string{codeSigInv}},
 		{"XPath transform instead of C14N", outer(func(s string) string {
-			return strings.Replace(s, tr, `<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>not(ancestor-or-self::chungTu)</ds:XPath></ds:Transform>`, 1)
+			return strings.Replace(s, tr, `<ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116"><ds:XPath>not(ancestor-or-self::taiLieu)</ds:XPath></ds:Transform>`, 1)
 		}), []string{"signature-algorithm-not-allowed"}},
 		{"XPath filter child in the C14N transform", outer(func(s string) string {
 			return strings.Replace(s, tr, `<ds:Transform Algorithm="`+xmlsig.C14N10+`"><ds:XPath>1</ds:XPath></ds:Transform>`, 1)
@@ -1025,7 +1025,7 @@ func TestAttackParse_NamespacesAndXMLAttributes(t *testing.T) {
 				}
 			})
 			t.Run("unused namespace declaration inside", func(t *testing.T) {
-				body := replaceOnce(t, d.b, "<chungTu>", `<chungTu xmlns:foo="urn:unused">`)
+				body := replaceOnce(t, d.b, "<taiLieu>", `<taiLieu xmlns:foo="urn:unused">`)
 				out := run(t, xmlSub(proc, body), svcOptions{})
 				if d.exc {
 					wantSameAsSigned(t, out, d.signed)
@@ -1044,12 +1044,12 @@ func TestAttackParse_NamespacesAndXMLAttributes(t *testing.T) {
 				}
 			})
 			t.Run("default namespace undeclared inside", func(t *testing.T) {
-				body := replaceOnce(t, d.b, "<chungTu>", `<chungTu xmlns="">`)
+				body := replaceOnce(t, d.b, "<taiLieu>", `<taiLieu xmlns="">`)
 				// xmlns="" where no default namespace is in scope is superfluous
 				wantRefusedOrSame(t, run(t, xmlSub(proc, body), svcOptions{}), d.signed, codeSigInv)
 			})
 			t.Run("element moved into a namespace", func(t *testing.T) {
-				body := replaceOnce(t, d.b, "<chungTu>", `<chungTu xmlns="urn:attacker">`)
+				body := replaceOnce(t, d.b, "<taiLieu>", `<taiLieu xmlns="urn:attacker">`)
 				wantRefused(t, run(t, xmlSub(proc, body), svcOptions{}), codeSigInv)
 			})
 		})
@@ -1747,7 +1747,7 @@ func TestAttackLimits_NamespaceDeclarationAmplification(t *testing.T) {
 		for i := 0; i < decls; i++ {
 			fmt.Fprintf(&d, ` xmlns:p%d="urn:%d"`, i, i)
 		}
-		return replaceOnce(t, b, "<chungTu>", "<chungTu"+d.String()+">"+strings.Repeat("<x/>", elems))
+		return replaceOnce(t, b, "<taiLieu>", "<taiLieu"+d.String()+">"+strings.Repeat("<x/>", elems))
 	}
 	timed := func(body []byte) (outcome, time.Duration) {
 		start := time.Now()

@@ -96,6 +96,22 @@ func (a *applier) walk(r *rule, cur any, si int, idx []int) error {
 			}
 			return nil
 		}
+		if s.index >= 0 {
+			list, ok := child.([]any)
+			if !ok {
+				return a.fail(r, idx, fmt.Errorf("%s: want an array, got %s", s.key, describe(child)))
+			}
+			if s.index >= len(list) || list[s.index] == nil {
+				if r.from[si+1:].levels() > 0 {
+					return nil
+				}
+				if r.hasDef {
+					return a.set(r, idx, r.def)
+				}
+				return nil
+			}
+			child = list[s.index]
+		}
 		cur = child
 	}
 	v, err := r.fn(cur, r.table)
@@ -201,7 +217,7 @@ func ensureArray(obj map[string]any, key string, n int) ([]any, error) {
 }
 
 // location renders a dossier path with the indices of the element at hand, e.g.
-// "chungTu/dongChiTiet[3]/soTien".
+// "taiLieu[0]/dongChiTiet[3]/soTien".
 func location(p path, idx []int, text string) string {
 	if p == nil {
 		return text
@@ -220,6 +236,8 @@ func location(p path, idx []int, text string) string {
 				b.WriteString("[]")
 			}
 			level++
+		} else if s.index >= 0 {
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
 		}
 	}
 	return b.String()

@@ -199,3 +199,61 @@ func TestApplyConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestApplyDocuments checks that every document of the dossier reaches documents[] in order,
+// with its own lines, tax lines and voucher lines, and that the envelope repeats the first one.
+func TestApplyDocuments(t *testing.T) {
+	m := loadProcedure(t, "chi-thuong-xuyen")
+	doc := template(t, "chi-thuong-xuyen")
+	out, err := m.Apply(doc, contextFor("chi-thuong-xuyen", doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := out["documents"].([]any)
+	if len(docs) != 3 {
+		t.Fatalf("%d documents, want 3", len(docs))
+	}
+	want := []struct {
+		typ, kind            string
+		total                int64
+		lines, tax, vouchers int
+	}{
+		{"C2-02a/NS", "PAYMENT", 187500000, 2, 0, 0},
+		{"C2-02b/NS", "PAYMENT", 55000000, 1, 1, 0},
+		{"BK-CTTT", "VOUCHER_LIST", 187500000, 0, 0, 2},
+	}
+	count := func(d map[string]any, key string) int {
+		l, _ := d[key].([]any)
+		return len(l)
+	}
+	for i, w := range want {
+		d := docs[i].(map[string]any)
+		if d["type"] != w.typ || d["kind"] != w.kind || d["totalAmount"] != w.total ||
+			count(d, "lines") != w.lines || count(d, "taxLines") != w.tax || count(d, "voucherLines") != w.vouchers {
+			t.Errorf("document %d: %v, want %+v", i, d, w)
+		}
+	}
+	if out["documentType"] != "C2-02a/NS" || out["totalAmount"] != int64(187500000) || len(out["lines"].([]any)) != 2 {
+		t.Errorf("envelope does not repeat the first document: %v %v", out["documentType"], out["totalAmount"])
+	}
+	tax := docs[1].(map[string]any)["taxLines"].([]any)[0].(map[string]any)
+	if tax["amount"] != int64(5000000) || tax["item"] != "1701" {
+		t.Errorf("tax line %v", tax)
+	}
+}
+
+// TestApplyIndexedSource checks that a source path with a fixed index reads that element only,
+// and that a missing element leaves the field out.
+func TestApplyIndexedSource(t *testing.T) {
+	m := loadProcedure(t, "chi-thuong-xuyen")
+	doc := template(t, "chi-thuong-xuyen")
+	docs := doc["taiLieu"].([]any)
+	docs[0], docs[1] = docs[1], docs[0]
+	out, err := m.Apply(doc, contextFor("chi-thuong-xuyen", doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["documentType"] != "C2-02b/NS" || out["totalAmount"] != int64(55000000) {
+		t.Errorf("envelope %v %v, want the new first document", out["documentType"], out["totalAmount"])
+	}
+}

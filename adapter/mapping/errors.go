@@ -22,7 +22,7 @@ func loadErr(file string, line int, format string, args ...any) *LoadError {
 type ApplyError struct {
 	Procedure string
 	To        string // request path of the rule, e.g. "lines[].amount"
-	From      string // where in the dossier, with indices, e.g. "chungTu/dongChiTiet[3]/soTien"
+	From      string // where in the dossier, with indices, e.g. "taiLieu[0]/dongChiTiet[3]/soTien"
 	Err       error
 }
 

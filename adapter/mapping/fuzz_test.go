@@ -14,7 +14,7 @@ func FuzzApply(f *testing.F) {
 		maps[p] = loadProcedure(f, p)
 		f.Add(readRepoFile(f, "testdata", "templates", p, "dossier.json"))
 	}
-	f.Add([]byte(`{"chungTu": {"dongChiTiet": [null, 1, {"soTien": 1.5}], "tongSoTien": "1"}}`))
+	f.Add([]byte(`{"taiLieu": [{"dongChiTiet": [null, 1, {"soTien": 1.5}], "tongSoTien": "1"}, null, 3]}`))
 	f.Add([]byte(`{"deNghiDangKy": {"mauChuKy": {"vaiTro": []}}}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {

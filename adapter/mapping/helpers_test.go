@@ -91,7 +91,7 @@ func checkOutputTypes(t testing.TB, where string, v any) {
 func largeDossier(t testing.TB, n int) map[string]any {
 	t.Helper()
 	doc := template(t, "chi-thuong-xuyen")
-	chungTu := doc["chungTu"].(map[string]any)
+	chungTu := doc["taiLieu"].([]any)[0].(map[string]any)
 	first := chungTu["dongChiTiet"].([]any)[0].(map[string]any)
 	lines := make([]any, n)
 	var total int64

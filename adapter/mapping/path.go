@@ -7,7 +7,7 @@ import (
 )
 
 // step is one segment of a compiled path: a key, optionally followed by "[]" (every element of
-// the array under key) or, in a target path only, "[N]" (element N).
+// the array under key) or "[N]" (element N).
 type step struct {
 	key   string
 	each  bool
@@ -44,9 +44,17 @@ func (p path) shape(sep string) string {
 	return b.String()
 }
 
-// parseSource parses a dossier path: keys separated by "/", each optionally ending in "[]".
+// parseSource parses a dossier path: keys separated by "/", each optionally ending in "[]" or
+// "[N]" (element N only, e.g. taiLieu[0]/mauSo for the dossier's first document).
 func parseSource(s string) (path, error) {
-	return parsePath(s, "/", false)
+	p, err := parsePath(s, "/", true)
+	if err != nil {
+		return nil, err
+	}
+	if last := p[len(p)-1]; last.index >= 0 {
+		return nil, fmt.Errorf("path %q must end with a field name, not an element", s)
+	}
+	return p, nil
 }
 
 // parseTarget parses a request path: keys separated by ".", each optionally ending in "[]" or

@@ -260,7 +260,7 @@ func (d *schemaDoc) lookup(p path) (node, error) {
 	return n, nil
 }
 
-// leaves lists every value path of the schema in source syntax ("chungTu/dongChiTiet[]/soTien").
+// leaves lists every value path of the schema in source syntax ("taiLieu[]/dongChiTiet[]/soTien").
 func (d *schemaDoc) leaves() ([]string, error) {
 	root, err := d.at(d.root)
 	if err != nil {

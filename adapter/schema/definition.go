@@ -9,6 +9,7 @@ package schema
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -33,6 +34,7 @@ type Definition struct {
 	Root   string
 	schema *jsonschema.Schema
 	shape  *shape
+	forms  *formCheck // per-form parts of each document; nil when the folder has no forms.yaml
 }
 
 // Form is a kind of signed document the adapter reads: the file of its
@@ -92,7 +94,13 @@ func LoadForm(fsys fs.FS, dir string, form Form) (*Definition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("document: schemas/%s: %w", name, err)
 	}
-	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, schema: sch, shape: sh}, nil
+	var forms *formCheck
+	if form == Dossier {
+		if forms, err = loadForms(fsys, dir, doc); err != nil {
+			return nil, err
+		}
+	}
+	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, schema: sch, shape: sh, forms: forms}, nil
 }
 
 // Compile compiles a JSON Schema document with format assertions on.
@@ -114,10 +122,17 @@ func Compile(raw []byte, name string) (*jsonschema.Schema, error) {
 	return s, nil
 }
 
-// Validate checks v against the definition. A violation is a
-// *problem.Error of kind SchemaViolation listing every failing field.
+// Validate checks v against the definition, then each document against the parts its form
+// requires and forbids (forms.yaml). A violation is a *problem.Error of kind SchemaViolation
+// listing every failing field.
 func (d *Definition) Validate(v any) error {
-	return ValidateWith(d.schema, v)
+	if err := ValidateWith(d.schema, v); err != nil || d.forms == nil {
+		return err
+	}
+	if fields := d.forms.check(v); len(fields) > 0 {
+		return violation(fields, errors.New("document parts do not match their forms"))
+	}
+	return nil
 }
 
 var printer = message.NewPrinter(language.English)

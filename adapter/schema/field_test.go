@@ -27,10 +27,10 @@ func TestRequiredString(t *testing.T) {
 		"maDVQHNSx":                  "no property",
 		"soBoSung":                   "not required",
 		"nienDo":                     "not a string",
-		"chungTu":                    "not a string",
-		"chungTu/mauSo":              "",
-		"chungTu/donViThuHuong/ten":  "",
-		"chungTu/dongChiTiet/maNDKT": "no property",
+		"taiLieu":                    "not a string",
+		"maHoSo":                     "",
+		"maKBNN":                     "",
+		"taiLieu/dongChiTiet/maNDKT": "no property",
 		"maDVQHNS/x":                 "no property",
 	} {
 		err := d.RequiredString(path)

@@ -86,8 +86,8 @@ func TestXMLViolationsNamePaths(t *testing.T) {
 		want           []string
 	}{
 		{"bad unit code", "<maDVQHNS>1012345</maDVQHNS>", "<maDVQHNS>12AB</maDVQHNS>", []string{"/maDVQHNS"}},
-		{"amount not integer", "<tongSoTien>187500000</tongSoTien>", "<tongSoTien>1.5e8</tongSoTien>", []string{"/chungTu/tongSoTien"}},
-		{"negative line amount", "<soTien>12500000</soTien>", "<soTien>-1</soTien>", []string{"/chungTu/dongChiTiet/0/soTien"}},
+		{"amount not integer", "<tongSoTien>187500000</tongSoTien>", "<tongSoTien>1.5e8</tongSoTien>", []string{"/taiLieu/0/tongSoTien"}},
+		{"negative line amount", "<soTien>12500000</soTien>", "<soTien>-1</soTien>", []string{"/taiLieu/0/dongChiTiet/0/soTien"}},
 		{"unknown element", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo><ghiChu>x</ghiChu>", []string{"/ghiChu"}},
 		{"namespaced element", "<nienDo>2026</nienDo>", `<nienDo>2026</nienDo><x:soTien xmlns:x="urn:x">1</x:soTien>`, []string{"/x:soTien"}},
 		{"repeated scalar", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo><nienDo>2027</nienDo>", []string{"/nienDo"}},
@@ -159,7 +159,7 @@ func FuzzDecodeJSON(f *testing.F) {
 func FuzzFromXML(f *testing.F) {
 	d := load(f, "chi-thuong-xuyen")
 	f.Add(readTemplate(f, "chi-thuong-xuyen", "dossier.xml"))
-	f.Add([]byte(`<HoSo Id="x"><chungTu><dongChiTiet><soTien>1</soTien></dongChiTiet></chungTu></HoSo>`))
+	f.Add([]byte(`<HoSo Id="x"><taiLieu><dongChiTiet><soTien>1</soTien></dongChiTiet></taiLieu><taiLieu/></HoSo>`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		doc := etree.NewDocument()
 		if doc.ReadFromBytes(b) != nil || doc.Root() == nil {

@@ -49,6 +49,8 @@ func (d *Definition) FromXML(root *etree.Element) (any, error) {
 			return nil, problem.Wrap(problem.Internal, err, "")
 		}
 		collect(ve, &fields)
+	} else if len(fields) == 0 && d.forms != nil {
+		fields = d.forms.check(v)
 	}
 	if len(fields) > 0 {
 		return nil, violation(fields, errors.New("xml form does not match the definition"))

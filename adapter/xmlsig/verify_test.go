@@ -138,7 +138,7 @@ func TestXSWSignedRootMovedIntoObjectIsRejected(t *testing.T) {
 	_ = doc.ReadFromBytes(signed)
 	orig := doc.Root().Copy()
 	forged := doc.Root()
-	forged.FindElement("chungTu/tongSoTien").SetText("987500000")
+	forged.FindElement("taiLieu/tongSoTien").SetText("987500000")
 	sigs := signatureChildren(forged)
 	last := sigs[len(sigs)-1]
 	obj := last.CreateElement("ds:Object")
@@ -165,7 +165,7 @@ func TestXSWCopiedSignatureOnForgedRootIsRejected(t *testing.T) {
 // The signature references a signed child element; the root around it is
 // the attacker's.
 func TestXSWReferenceToChildElementIsRejected(t *testing.T) {
-	inner := []byte(`<chungTu Id="CT-1"><tongSoTien>1</tongSoTien></chungTu>`)
+	inner := []byte(`<taiLieu Id="CT-1"><tongSoTien>1</tongSoTien></taiLieu>`)
 	signedInner := sign(t, inner, signing.XMLOptions{}, "chu-tai-khoan")
 	body := append([]byte(`<HoSo Id="HS-1"><maDVQHNS>1012345</maDVQHNS>`), signedInner...)
 	body = append(body, []byte(`</HoSo>`)...)
@@ -202,7 +202,7 @@ func largeDossier(t testing.TB, n int) []byte {
 	if err := doc.ReadFromBytes(template(t)); err != nil {
 		t.Fatal(err)
 	}
-	ct := doc.Root().FindElement("chungTu")
+	ct := doc.Root().FindElement("taiLieu")
 	lines := ct.SelectElements("dongChiTiet")
 	for _, l := range lines {
 		ct.RemoveChild(l)
@@ -241,7 +241,7 @@ func TestLargeDossierVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(res.Root.FindElement("chungTu").SelectElements("dongChiTiet")); n != 5000 {
+	if n := len(res.Root.FindElement("taiLieu").SelectElements("dongChiTiet")); n != 5000 {
 		t.Fatalf("%d lines verified", n)
 	}
 }

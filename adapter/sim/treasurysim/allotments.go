@@ -121,7 +121,8 @@ func (l *ledger) reserve(req *sendRequest) *refusal {
 	}
 	var order []allotmentKey
 	need := map[allotmentKey]int64{}
-	for _, ln := range req.Lines {
+	lines := req.booked()
+	for _, ln := range lines {
 		k := allotmentKey{ln.BudgetLine.Chapter, ln.BudgetLine.Item}
 		if _, ok := allot[k]; !ok {
 			return refuse422(ReasonNoAllotment, "no allotment for unit %s chapter %s item %s",
@@ -135,7 +136,7 @@ func (l *ledger) reserve(req *sendRequest) *refusal {
 			need[k] = 0
 		}
 	}
-	for _, ln := range req.Lines {
+	for _, ln := range lines {
 		k := allotmentKey{ln.BudgetLine.Chapter, ln.BudgetLine.Item}
 		// need[k] <= allot[k] holds here, so this comparison cannot overflow.
 		if ln.Amount > allot[k]-need[k] {

@@ -198,3 +198,33 @@ func TestAnswersMatchSchemas(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumentsBooking checks that a request listing its documents books the lines of its
+// payment and advance documents only: a recovery of an advance and a refund book nothing.
+func TestDocumentsBooking(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const tn = int64(1_000_000_000_000) // 10^12
+	doc := func(kind string, ls ...any) map[string]any {
+		return map[string]any{"type": "X", "kind": kind, "number": "1", "date": "2026-06-09", "totalAmount": 0, "lines": ls}
+	}
+	req := request("D-DOCS", set("documents", []any{
+		doc("PAYMENT", line("422", "6001", 2*tn)),
+		doc("ADVANCE_RECOVERY", line("422", "6001", 3*tn)),
+		doc("REFUND", line("422", "6501", 3*tn)),
+		doc("ADVANCE", line("422", "6501", tn)),
+	}))
+	if rec := h.send(req); rec.Code != 201 {
+		t.Fatalf("status = %d (%s)", rec.Code, rec.Body)
+	}
+	if got, _ := h.sim.Remaining("1012345", "422", "6001"); got != 8*tn {
+		t.Errorf("6001 remaining = %d, want %d (the payment only)", got, 8*tn)
+	}
+	if got, _ := h.sim.Remaining("1012345", "422", "6501"); got != 9*tn {
+		t.Errorf("6501 remaining = %d, want %d (the advance only)", got, 9*tn)
+	}
+	over := request("D-OVER", set("documents", []any{doc("PAYMENT", line("422", "6001", 9*tn))}))
+	if rec := h.send(over); rec.Code != 422 {
+		t.Errorf("over the allotment through a document: status = %d, want 422", rec.Code)
+	}
+}

@@ -53,21 +53,48 @@ func (d *Document) clone() Document {
 // sendRequest is the part of a SendDocument body the simulator reads. The body was validated
 // against the schema first.
 type sendRequest struct {
-	DocumentType       string `json:"documentType"`
-	Procedure          string `json:"procedure"`
-	DossierCode        string `json:"dossierCode"`
-	SupplementNo       int    `json:"supplementNo"`
-	BudgetUnitCode     string `json:"budgetUnitCode"`
-	TreasuryOfficeCode string `json:"treasuryOfficeCode"`
-	BudgetYear         int    `json:"budgetYear"`
-	TotalAmount        int64  `json:"totalAmount"`
-	Lines              []struct {
-		BudgetLine struct {
-			Chapter string `json:"chapter"`
-			Item    string `json:"item"`
-		} `json:"budgetLine"`
-		Amount int64 `json:"amount"`
-	} `json:"lines"`
+	DocumentType       string        `json:"documentType"`
+	Procedure          string        `json:"procedure"`
+	DossierCode        string        `json:"dossierCode"`
+	SupplementNo       int           `json:"supplementNo"`
+	BudgetUnitCode     string        `json:"budgetUnitCode"`
+	TreasuryOfficeCode string        `json:"treasuryOfficeCode"`
+	BudgetYear         int           `json:"budgetYear"`
+	TotalAmount        int64         `json:"totalAmount"`
+	Lines              []requestLine `json:"lines"`
+	Documents          []struct {
+		Kind  string        `json:"kind"`
+		Lines []requestLine `json:"lines"`
+	} `json:"documents"`
+}
+
+// requestLine is one budget line of a request or of one of its documents.
+type requestLine struct {
+	BudgetLine struct {
+		Chapter string `json:"chapter"`
+		Item    string `json:"item"`
+	} `json:"budgetLine"`
+	Amount int64 `json:"amount"`
+}
+
+// bookedKinds are the document kinds whose lines are booked against allotments (a commitment
+// reserves its allotment as a payment spends it). A recovery of an advance, a refund, a voucher
+// list, a volume statement or a contract books nothing.
+var bookedKinds = map[string]bool{"PAYMENT": true, "ADVANCE": true, "COMMITMENT": true}
+
+// booked returns the lines deducted from the allotments: those of every payment, advance and
+// commitment document when the request lists its documents, otherwise the request's own lines.
+func (r *sendRequest) booked() []requestLine {
+	if len(r.Documents) == 0 {
+		return r.Lines
+	}
+	var out []requestLine
+	for _, d := range r.Documents {
+		if bookedKinds[d.Kind] {
+			out = append(out, d.Lines...)
+		}
+	}
+	return out
 }
 
 // store holds the accepted documents and the ledger behind one lock, so checking the rules,

@@ -191,7 +191,7 @@ func (st *store) withdraw(id, key string, req *withdrawRequest, body []byte, now
 // release gives a document's lines back to the allotments they were deducted from.
 func (l *ledger) release(req *sendRequest) {
 	allot := l.remaining[req.BudgetUnitCode]
-	for _, ln := range req.Lines {
+	for _, ln := range req.booked() {
 		k := allotmentKey{ln.BudgetLine.Chapter, ln.BudgetLine.Item}
 		if _, ok := allot[k]; ok {
 			allot[k] += ln.Amount

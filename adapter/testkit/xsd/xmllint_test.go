@@ -241,7 +241,7 @@ func TestXSDRejectsInvalidDossiers(t *testing.T) {
 	}
 }
 
-var allLines = regexp.MustCompile(`(?s)<dongChiTiet>.*</dongChiTiet>`)
+var allLines = regexp.MustCompile(`(?s)<taiLieu>.*</taiLieu>`)
 
 // replace returns an edit replacing the first old with new.
 func replace(old, new string) func(string) string {

@@ -1,0 +1,151 @@
+// Package attachment keeps the files a signed dossier lists by SHA-256 (scanned contracts,
+// acceptance records) between their upload and the dossier that names them. A file is stored
+// under the hex SHA-256 of its bytes, only when the bytes hash to it; storing the same file again
+// changes nothing but its expiry. The dossier's signature covers the listed hash, so a file
+// found here under that hash is the file the signer listed.
+package attachment
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Errors of Put and Get.
+var (
+	// ErrBadHash: the name is not 64 lowercase hex digits.
+	ErrBadHash = errors.New("attachment: not a lowercase hex SHA-256")
+	// ErrMismatch: the bytes do not hash to the name they were put under.
+	ErrMismatch = errors.New("attachment: the bytes do not hash to the given SHA-256")
+	// ErrTooLarge: the file exceeds the per-file limit.
+	ErrTooLarge = errors.New("attachment: file larger than the per-file limit")
+	// ErrFull: storing the file would exceed the total limit.
+	ErrFull = errors.New("attachment: the store's total size limit is reached")
+	// ErrNotFound: no file under that hash (never stored, or expired).
+	ErrNotFound = errors.New("attachment: no file under that SHA-256")
+)
+
+// Limits bound what the store accepts and keeps.
+type Limits struct {
+	MaxFileBytes  int64         // per file
+	MaxTotalBytes int64         // all files kept at once
+	Retention     time.Duration // how long a file is kept after its last Put
+}
+
+// Store keeps files by SHA-256.
+type Store interface {
+	// Put stores data under sum (hex SHA-256), after checking that data hashes to it.
+	// created is false when the file was there already.
+	Put(ctx context.Context, sum string, data []byte) (created bool, err error)
+	// Get returns the file stored under sum, or ErrNotFound.
+	Get(ctx context.Context, sum string) ([]byte, error)
+}
+
+// Sum is the hex SHA-256 of data, the name a file is stored under.
+func Sum(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// ValidSum reports whether s is 64 lowercase hex digits.
+func ValidSum(s string) bool {
+	if len(s) != sha256.Size*2 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// check applies the per-file limit and the hash to one Put.
+func check(l Limits, sum string, data []byte) error {
+	if !ValidSum(sum) {
+		return ErrBadHash
+	}
+	if l.MaxFileBytes > 0 && int64(len(data)) > l.MaxFileBytes {
+		return fmt.Errorf("%w (%d bytes, limit %d)", ErrTooLarge, len(data), l.MaxFileBytes)
+	}
+	if Sum(data) != sum {
+		return ErrMismatch
+	}
+	return nil
+}
+
+// Memory is a Store in process memory, for tests and a single instance.
+type Memory struct {
+	limits Limits
+	now    func() time.Time
+
+	mu    sync.Mutex
+	files map[string]memFile
+	total int64
+}
+
+type memFile struct {
+	data    []byte
+	expires time.Time
+}
+
+// NewMemory returns an empty store; now is the clock the retention is measured with.
+func NewMemory(l Limits, now func() time.Time) *Memory {
+	if now == nil {
+		now = time.Now
+	}
+	return &Memory{limits: l, now: now, files: map[string]memFile{}}
+}
+
+// Put implements Store.
+func (m *Memory) Put(_ context.Context, sum string, data []byte) (bool, error) {
+	if err := check(m.limits, sum, data); err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.expire(now)
+	expires := now.Add(m.limits.Retention)
+	if f, ok := m.files[sum]; ok {
+		f.expires = expires
+		m.files[sum] = f
+		return false, nil
+	}
+	if m.limits.MaxTotalBytes > 0 && m.total+int64(len(data)) > m.limits.MaxTotalBytes {
+		return false, ErrFull
+	}
+	m.files[sum] = memFile{data: append([]byte(nil), data...), expires: expires}
+	m.total += int64(len(data))
+	return true, nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(_ context.Context, sum string) ([]byte, error) {
+	if !ValidSum(sum) {
+		return nil, ErrBadHash
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(m.now())
+	f, ok := m.files[sum]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return append([]byte(nil), f.data...), nil
+}
+
+// expire drops the files whose retention has passed. The caller holds m.mu.
+func (m *Memory) expire(now time.Time) {
+	for k, f := range m.files {
+		if !now.Before(f.expires) {
+			m.total -= int64(len(f.data))
+			delete(m.files, k)
+		}
+	}
+}
