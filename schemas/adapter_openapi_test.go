@@ -27,6 +27,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -773,6 +774,7 @@ func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
 		DeadLetters:  dl,
 		AdminCallers: []httpapi.Caller{{Name: "operator", Token: adminToken}},
 		Dossiers:     &fakeDossiers{},
+		Signers:      signers.NewMemory(),
 		Log:          slog.New(slog.DiscardHandler),
 	})
 }
