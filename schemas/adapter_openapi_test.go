@@ -27,10 +27,10 @@ import (
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
-	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 
