@@ -24,3 +24,9 @@ func Holidays() fs.FS {
 	}
 	return sub
 }
+
+// Signers is configs/signers.yaml, the registered signers of the test PKI
+// that signatures.registeredSeed "embedded" loads.
+//
+//go:embed signers.yaml
+var Signers []byte

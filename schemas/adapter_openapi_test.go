@@ -30,6 +30,7 @@ import (
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 
@@ -773,6 +774,7 @@ func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
 		DeadLetters:  dl,
 		AdminCallers: []httpapi.Caller{{Name: "operator", Token: adminToken}},
 		Dossiers:     &fakeDossiers{},
+		Signers:      signers.NewMemory(),
 		Log:          slog.New(slog.DiscardHandler),
 	})
 }

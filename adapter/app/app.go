@@ -30,6 +30,7 @@ import (
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/schema"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/xmlsig"
@@ -62,6 +63,8 @@ type Adapter struct {
 	Delivery *outbox.Worker
 	// Outbox holds the status events (dead letters included).
 	Outbox outbox.Store
+	// Signers holds the units' registered signers.
+	Signers signers.Store
 	// Close releases the store's connections.
 	Close func() error
 }
@@ -110,6 +113,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		}
 		return nil, err
 	}
+	registry, err := openSigners(cfg, client, o.Clock, o.Log)
+	if err != nil {
+		return fail(err)
+	}
 	status, err := newStatusParts(cfg, o, client, dossiers, attempts,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
@@ -141,6 +148,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Log:    o.Log,
 
 		Withdrawal: withdrawal, WithdrawalRoles: withdrawalRoles, Withdrawer: sender,
+
+		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {
@@ -167,8 +176,9 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
+		Signers: registry,
 	})
-	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Close: closeStore}, nil
+	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
 }
 
 // openStore returns the configured idempotency and dossier stores and, in
@@ -265,8 +275,12 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 		if err := def.RequiredString(pc.UnitPath); err != nil {
 			return nil, fmt.Errorf("procedures.%s.unitPath: %w", id, err)
 		}
-		out = append(out, &intake.Procedure{ID: id, Code: pc.Code, Name: pc.Name,
-			RequiredRoles: pc.RequiredRoles, Deadline: pc.Deadline, Definition: def, Mapper: m, UnitPath: pc.UnitPath})
+		p := &intake.Procedure{ID: id, Code: pc.Code, Name: pc.Name, RequiredRoles: pc.RequiredRoles,
+			Deadline: pc.Deadline, Definition: def, Mapper: m, UnitPath: pc.UnitPath, RegisteredSigners: pc.RegisteredSigners}
+		if sp := pc.Signers; sp.List != "" {
+			p.Signers = &intake.SignerPaths{List: sp.List, Role: sp.Role, Serial: sp.Serial, Issuer: sp.Issuer}
+		}
+		out = append(out, p)
 	}
 	return out, nil
 }

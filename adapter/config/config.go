@@ -176,6 +176,17 @@ type Signatures struct {
 	WithComments  bool              `yaml:"withComments"`  // default false
 	JWSAlgorithms []string          `yaml:"jwsAlgorithms"` // RS256/384/512, ES256/384, PS256; empty: default RS256, ES256
 	MaxSignatures int               `yaml:"maxSignatures"` // 1 to 8; zero: default 4
+	// RequireRegistered refuses a dossier of a procedure with
+	// registeredSigners whose signer certificate is not registered for the
+	// dossier's budget unit in its role (signer-not-registered). Default
+	// true: only an explicit false in the file or the environment turns it
+	// off.
+	RequireRegistered bool `yaml:"requireRegistered"`
+	// RegisteredSeed names the registrations loaded into the signers store
+	// at start-up (those already present are kept): "embedded" for the
+	// embedded configs/signers.yaml (the test PKI's signers, for make run
+	// and tests), else the path of a file in the same format; empty: none.
+	RegisteredSeed string `yaml:"registeredSeed"`
 }
 
 // Limits bound inbound XML before it is parsed.
@@ -230,9 +241,31 @@ type Procedure struct {
 	// procedure's definition (checked at start-up); zero: default
 	// "maDVQHNS".
 	UnitPath string `yaml:"unitPath"`
+	// RegisteredSigners makes the procedure's signers subject to
+	// signatures.requireRegistered: each must be registered for the
+	// dossier's unit in its role. Never together with signers.
+	RegisteredSigners bool `yaml:"registeredSigners"`
+	// Signers, when List is set, makes an accepted dossier of the procedure
+	// register its unit's signers from its signature specimen.
+	Signers SignerPaths `yaml:"signers"`
 	// Field is the procedure's field (lĩnh vực) on the portal, sent as MaLinhVuc and
 	// TenLinhVuc: both or neither.
 	Field ProcedureField `yaml:"field"`
+}
+
+// SignerPaths say where an account-registration dossier lists the signers
+// it registers: List is the list of entries (property names separated by
+// '/', a name ending in "[]" standing for every element of a list on the
+// way, e.g. "taiLieu[]/mauChuKy"), Role, Serial and Issuer are paths inside
+// one entry. Issuer is
+// optional: without it, or when an entry has no value there, the issuer is
+// taken from the dossier's own signer certificate whose serial is the
+// entry's (an entry matching none is not registered).
+type SignerPaths struct {
+	List   string `yaml:"list"`
+	Role   string `yaml:"role"`   // required with list
+	Serial string `yaml:"serial"` // required with list
+	Issuer string `yaml:"issuer"`
 }
 
 // ProcedureField is a field of the national procedure catalogue (the LINHVUCTHUCHIEN of
@@ -289,6 +322,7 @@ const EnvPrefix = "DVC_"
 // an *Error naming every invalid key.
 func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 	var c Config
+	c.Signatures.RequireRegistered = true // a default a missing key keeps
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -472,6 +506,9 @@ func (ps *problems) hostPort(key, addr string) {
 	}
 }
 
+// listPath is a fieldPath whose names may end in "[]" (every element).
+var listPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\[\])?(/[A-Za-z_][A-Za-z0-9_]*(\[\])?)*$`)
+
 var fieldPath = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$`)
 
 var procedureID = regexp.MustCompile(`^[a-z][a-z0-9-]{1,40}$`)
@@ -616,6 +653,9 @@ func (c *Config) validateSignatures(ps *problems) {
 	}
 	if s.MaxSignatures < 1 || s.MaxSignatures > 8 {
 		ps.bad("signatures.maxSignatures", "must be between 1 and 8")
+	}
+	if strings.TrimSpace(s.RegisteredSeed) != s.RegisteredSeed {
+		ps.bad("signatures.registeredSeed", `must be "embedded" or a file path, without surrounding spaces (empty: no seed)`)
 	}
 }
 
@@ -850,6 +890,7 @@ func (c *Config) validateProcedures(ps *problems) {
 		if !fieldPath.MatchString(p.UnitPath) {
 			ps.bad(k+".unitPath", "must be property names separated by '/' (zero means the default maDVQHNS)")
 		}
+		validateSignerPaths(ps, k, p)
 		listed := map[string]bool{}
 		for i, r := range p.RequiredRoles {
 			rk := fmt.Sprintf("%s.requiredRoles[%d]", k, i)
@@ -864,6 +905,28 @@ func (c *Config) validateProcedures(ps *problems) {
 		if limit := c.Signatures.MaxSignatures; limit >= 1 && len(listed) > limit {
 			ps.badf(k+".requiredRoles", "needs %d signatures, each from a different certificate, more than signatures.maxSignatures (%d)", len(listed), limit)
 		}
+	}
+}
+
+// validateSignerPaths checks where a procedure reads the signers it
+// registers: the list, role and serial paths together, an optional issuer
+// path, and never on a procedure that requires registered signers (its
+// signers could never be registered).
+func validateSignerPaths(ps *problems, k string, p Procedure) {
+	sp := p.Signers
+	if sp == (SignerPaths{}) {
+		return
+	}
+	for _, f := range []struct{ key, v string }{{"list", sp.List}, {"role", sp.Role}, {"serial", sp.Serial}} {
+		if !fieldPath.MatchString(f.v) && (f.key != "list" || !listPath.MatchString(f.v)) {
+			ps.badf(k+".signers."+f.key, "must be property names separated by '/' (list, role and serial go together)")
+		}
+	}
+	if sp.Issuer != "" && !fieldPath.MatchString(sp.Issuer) {
+		ps.bad(k+".signers.issuer", "must be property names separated by '/' (empty: the issuer of the dossier's signer)")
+	}
+	if p.RegisteredSigners {
+		ps.bad(k+".registeredSigners", "a procedure that registers signers (signers) cannot require registered signers")
 	}
 }
 

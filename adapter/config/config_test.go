@@ -254,7 +254,7 @@ portal:
 	want := Config{
 		Server:     Server{Addr: "127.0.0.1:8080", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second},
 		Auth:       c.Auth,
-		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4},
+		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, RequireRegistered: true},
 		Limits:     Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept
 		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
 			Resilience: defaultResilience},
@@ -355,4 +355,22 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted config lacks defaults: %+v", c)
 		}
 	})
+}
+
+// requireRegistered is on unless the file or the environment turns it off.
+func TestRequireRegisteredDefaultsOn(t *testing.T) {
+	on, err := Load(localWith(t, map[string]any{"signatures.requireRegistered": nil}), nil)
+	if err != nil || !on.Signatures.RequireRegistered {
+		t.Fatalf("without the key: %v, %v; want on", err, on)
+	}
+	off, err := Load(localWith(t, map[string]any{"signatures.requireRegistered": false}), nil)
+	if err != nil || off.Signatures.RequireRegistered {
+		t.Fatalf("false in the file: want off (%v)", err)
+	}
+	env, err := Load(configs.Local, func(k string) (string, bool) {
+		return "false", k == "DVC_SIGNATURES_REQUIREREGISTERED"
+	})
+	if err != nil || env.Signatures.RequireRegistered {
+		t.Fatalf("DVC_SIGNATURES_REQUIREREGISTERED=false: want off (%v)", err)
+	}
 }

@@ -217,6 +217,22 @@ var invalidRows = []struct {
 	{"procedure SLA missing", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 0 }) }},
 	{"procedure SLA too long", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 366 }) }},
 	{"procedure deadline", "procedures.tai-khoan.deadline", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Deadline = 99 * time.Millisecond }) }},
+	{"seed with spaces", "signatures.registeredSeed", func(c *Config) { c.Signatures.RegisteredSeed = " embedded" }},
+	{"registers and requires", "procedures.tai-khoan.registeredSigners", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.RegisteredSigners = true })
+	}},
+	{"signer list path", "procedures.tai-khoan.signers.list", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.List = "a//b" })
+	}},
+	{"signer role path", "procedures.tai-khoan.signers.role", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.Role = "" })
+	}},
+	{"signer serial path", "procedures.tai-khoan.signers.serial", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.Serial = "/x" })
+	}},
+	{"signer issuer path", "procedures.tai-khoan.signers.issuer", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.Issuer = "x y" })
+	}},
 	{"unit path", "procedures.tai-khoan.unitPath", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.UnitPath = "donVi//maDVQHNS" }) }},
 	{"undefined role", "procedures.tai-khoan.requiredRoles[1]", func(c *Config) {
 		proc(c, "tai-khoan", func(p *Procedure) { p.RequiredRoles = []string{"chu-tai-khoan", "thu-quy"} })
@@ -252,6 +268,7 @@ var invalidRows = []struct {
 var noInvalidValue = map[string]string{
 	"signatures.allowSHA1":            "a boolean",
 	"signatures.withComments":         "a boolean",
+	"signatures.requireRegistered":    "a boolean",
 	"treasury.resilience.minRequests": "any count; zero means the default",
 	"treasury.resilience.halfOpenMax": "any count; zero means the default",
 	"portal.resilience.minRequests":   "any count; zero means the default",

@@ -26,6 +26,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
 )
 
 // Caller is one accepted bearer credential.
@@ -55,6 +56,9 @@ type Options struct {
 	// Dossiers serves GET /v1/dossiers to Callers and AdminCallers; nil
 	// leaves the route out.
 	Dossiers DossierFinder
+	// Signers, with AdminCallers, serves /v1/admin/signers; nil leaves the
+	// routes out.
+	Signers signers.Store
 }
 
 type server struct {
@@ -101,6 +105,7 @@ func New(o Options) *echo.Echo {
 	e.POST(withdrawRoute, s.withdraw, auth)
 	s.routesStatus(e)
 	s.routesDossiers(e)
+	s.routesSigners(e)
 	return e
 }
 

@@ -152,6 +152,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkRegistered(ctx, v); err != nil {
+		return nil, err
+	}
 	if err := s.checkSupplement(ctx, v); err != nil {
 		return nil, err
 	}
@@ -271,6 +274,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// its callbacks. Refusing now would only make the portal retry.
 		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
 	}
+	s.registerSigners(bg, sub, v)
 	body, err := problem.Encode(acc)
 	if err != nil {
 		return nil, false, problem.Wrap(problem.Internal, err, "")

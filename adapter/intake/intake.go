@@ -25,6 +25,7 @@ import (
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/schema"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 )
@@ -63,6 +64,12 @@ type Procedure struct {
 	// UnitPath is where the dossier names its budget unit (maDVQHNS), as
 	// for schema.StringAt; empty means "maDVQHNS".
 	UnitPath string
+	// RegisteredSigners: each signer must be registered for the dossier's
+	// unit in its role (when Options.RequireRegistered).
+	RegisteredSigners bool
+	// Signers, when set, registers the unit's signers listed by an
+	// accepted dossier.
+	Signers *SignerPaths
 }
 
 // Submission is one inbound request, as the HTTP layer read it.
@@ -112,6 +119,10 @@ type Service struct {
 	policy     Policy
 	hook       func(string)
 	withdrawal *withdrawalParts
+	signers    signers.Store
+	roles      map[string]bool
+	// requireRegistered turns the registered-signer check on.
+	requireRegistered bool
 }
 
 // Options wire a Service.
@@ -137,6 +148,13 @@ type Options struct {
 	Withdrawal      *schema.Definition
 	WithdrawalRoles []string
 	Withdrawer      Withdrawer
+	// Signers holds the units' registered signers; nil means an in-memory
+	// store. RequireRegistered refuses a procedure's dossier with
+	// RegisteredSigners whose signer is not registered; Roles are the
+	// signature roles a registration may name.
+	Signers           signers.Store
+	RequireRegistered bool
+	Roles             []string
 }
 
 // New builds a Service.
@@ -158,6 +176,13 @@ func New(o Options) *Service {
 	}
 	for _, p := range o.Procedures {
 		s.procedures[p.ID] = p
+	}
+	s.signers, s.requireRegistered, s.roles = o.Signers, o.RequireRegistered, map[string]bool{}
+	if s.signers == nil {
+		s.signers = signers.NewMemory()
+	}
+	for _, r := range o.Roles {
+		s.roles[r] = true
 	}
 	if o.Withdrawal != nil && o.Withdrawer != nil && len(o.WithdrawalRoles) > 0 {
 		s.withdrawal = &withdrawalParts{def: o.Withdrawal, roles: o.WithdrawalRoles, treasury: o.Withdrawer}

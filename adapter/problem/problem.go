@@ -52,6 +52,7 @@ const (
 	CertificateExpired    Kind = "certificate-expired"
 	CertificateRevoked    Kind = "certificate-revoked"
 	SignerRoleMissing     Kind = "signer-role-missing"
+	SignerNotRegistered   Kind = "signer-not-registered"
 	SignatureInvalid      Kind = "signature-invalid"
 	Unauthorized          Kind = "unauthorized"
 	UnknownProcedure      Kind = "unknown-procedure"
@@ -90,6 +91,7 @@ var table = map[Kind]info{
 	CertificateExpired:    {http.StatusBadRequest, "Signer certificate not valid at receipt time", "The signer certificate, or a certificate in its chain, is expired or not yet valid."},
 	CertificateRevoked:    {http.StatusBadRequest, "Signer certificate revoked", "The signer certificate has been revoked by its issuer."},
 	SignerRoleMissing:     {http.StatusBadRequest, "Required signer missing", ""},
+	SignerNotRegistered:   {http.StatusBadRequest, "Signer not registered for the budget unit", ""},
 	SignatureInvalid:      {http.StatusBadRequest, "Signature does not verify", "The signature does not verify against the document."},
 	Unauthorized:          {http.StatusUnauthorized, "Caller not authenticated", "A valid caller credential is required."},
 	UnknownProcedure:      {http.StatusNotFound, "Unknown procedure", ""},

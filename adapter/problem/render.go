@@ -48,7 +48,7 @@ func Kinds() []Kind {
 	return []Kind{
 		MalformedBody, DoctypeForbidden, LimitExceeded, BodyTooLarge,
 		SignatureMissing, AlgorithmNotAllowed, CertificateUntrusted,
-		CertificateExpired, CertificateRevoked, SignerRoleMissing,
+		CertificateExpired, CertificateRevoked, SignerRoleMissing, SignerNotRegistered,
 		SignatureInvalid, Unauthorized, UnknownProcedure, NotFound,
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,

@@ -45,6 +45,7 @@ var vi = map[Kind]struct{ title, detail string }{
 	CertificateUntrusted:  {"Chứng thư số của người ký không được tin cậy", "Chứng thư số của người ký không thuộc chuỗi của một tổ chức cung cấp dịch vụ chứng thực chữ ký số được tin cậy."},
 	CertificateExpired:    {"Chứng thư số không còn hiệu lực tại thời điểm tiếp nhận", "Chứng thư số của người ký, hoặc một chứng thư trong chuỗi, đã hết hạn hoặc chưa có hiệu lực."},
 	CertificateRevoked:    {"Chứng thư số đã bị thu hồi", "Chứng thư số của người ký đã bị tổ chức phát hành thu hồi."},
+	SignerNotRegistered:   {"Người ký chưa đăng ký với đơn vị", "Chứng thư số của người ký chưa được đăng ký mẫu chữ ký cho đơn vị sử dụng ngân sách này với vai trò đã ký."},
 	SignerRoleMissing:     {"Thiếu chữ ký theo yêu cầu của thủ tục", "Hồ sơ thiếu chữ ký của chủ tài khoản hoặc kế toán trưởng mà thủ tục yêu cầu."},
 	SignatureInvalid:      {"Chữ ký số không hợp lệ", "Chữ ký số không khớp với nội dung tài liệu."},
 	Unauthorized:          {"Chưa xác thực bên gọi", "Cần thông tin xác thực hợp lệ của bên gọi."},

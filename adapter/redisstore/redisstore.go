@@ -11,7 +11,8 @@
 //	<prefix>dossier:{sha256hex(dossier)} one dossier claim (a hash)
 //
 // The dossier records and their listing indexes (Dossiers) are described
-// in dossiers.go and dossierlist.go.
+// in dossiers.go and dossierlist.go, the registered signers (Signers) in
+// signers.go.
 //
 // Hashing keeps the tag well formed whatever characters a caller's key has
 // and bounds the key length. Time comes from the injected clock, never from

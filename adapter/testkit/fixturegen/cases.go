@@ -17,6 +17,10 @@ type procedureSpec struct {
 	SchemaViolation valueEdit  `yaml:"schemaViolation"`
 	Refusal         valueEdit  `yaml:"refusal"`
 	LargeLines      *linesEdit `yaml:"largeLines"`
+	// UnregisteredSigner, for a procedure that needs registered signers,
+	// moves the dossier to a unit the seed (configs/signers.yaml) does not
+	// register the test signers for: the unregistered-signer case.
+	UnregisteredSigner *valueEdit `yaml:"unregisteredSigner"`
 }
 
 type valueEdit struct {
@@ -60,6 +64,9 @@ func (s procedureSpec) validate() error {
 			return fmt.Errorf("%s.path: empty", name)
 		}
 	}
+	if u := s.UnregisteredSigner; u != nil && u.Path == "" {
+		return errors.New("unregisteredSigner.path: empty")
+	}
 	if l := s.LargeLines; l != nil {
 		if l.Path == "" {
 			return errors.New("largeLines.path: empty")
@@ -77,6 +84,8 @@ type fixtureCase struct {
 	json   bool
 	before func(procedureSpec) *valueEdit // value set before signing
 	lines  bool                           // apply largeLines before signing
+	// only, when set, limits the case to the procedures it holds for.
+	only func(procedureSpec) bool
 	// signers returns the signer names; nil means unsigned.
 	signers     func(procedureSpec) []string
 	alg         string
@@ -144,9 +153,11 @@ var fixtureCases = []fixtureCase{
 	{name: "no-credential", signers: required, noAuth: true, status: 401, code: "unauthorized"},
 	{name: "treasury-refusal", before: func(s procedureSpec) *valueEdit { return &s.Refusal }, signers: required, status: 422, code: "treasury-refused"},
 	{name: "large-payroll", lines: true, signers: required, status: 202},
+	{name: "unregistered-signer", before: func(s procedureSpec) *valueEdit { return s.UnregisteredSigner },
+		only: func(s procedureSpec) bool { return s.UnregisteredSigner != nil }, signers: required, status: 400, code: "signer-not-registered"},
 }
 
 // applies reports whether the case exists for this procedure.
 func (c fixtureCase) applies(s procedureSpec) bool {
-	return !c.lines || s.LargeLines != nil
+	return (!c.lines || s.LargeLines != nil) && (c.only == nil || c.only(s))
 }

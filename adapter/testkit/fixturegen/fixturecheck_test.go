@@ -53,6 +53,9 @@ func checkFixtures(t *testing.T, templates, out, pki string) {
 		if spec.LargeLines == nil {
 			want--
 		}
+		if spec.UnregisteredSigner == nil {
+			want--
+		}
 		if len(entries) != want {
 			t.Errorf("%s: %d case folders, want %d", proc, len(entries), want)
 		}
@@ -180,6 +183,8 @@ func checkXMLCase(t *testing.T, name string, body []byte, signers []string, spec
 		check(spec.SchemaViolation)
 	case "treasury-refusal":
 		check(spec.Refusal)
+	case "unregistered-signer":
+		check(*spec.UnregisteredSigner)
 	case "large-payroll":
 		steps := splitPath(spec.LargeLines.Path)
 		parent, err := xmlFind(root, strings.Join(steps[:len(steps)-1], "/"))

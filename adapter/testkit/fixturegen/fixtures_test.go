@@ -43,6 +43,7 @@ var wantCases = map[string]struct {
 	"no-credential":         {false, 401, "unauthorized"},
 	"treasury-refusal":      {false, 422, "treasury-refused"},
 	"large-payroll":         {false, 202, ""},
+	"unregistered-signer":   {false, 400, "signer-not-registered"},
 }
 
 const ownCasesA = `signers: [chu-tai-khoan, ke-toan-truong]

@@ -1,0 +1,161 @@
+package intake
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
+	"github.com/kbnn/dvc/adapter/trust"
+)
+
+// SignerPaths say where an accepted dossier of a procedure lists the
+// signers it registers for its unit (procedures.<id>.signers): List is the
+// list of entries, Role, Serial and Issuer paths inside one entry (Issuer
+// optional).
+type SignerPaths struct {
+	List, Role, Serial, Issuer string
+}
+
+// entriesAt returns the objects of the list at path ("a/b") of a value; a
+// name ending in "[]" on the way ("taiLieu[]/mauChuKy") stands for every
+// element of that list, in order.
+func entriesAt(v any, path string) []map[string]any {
+	vals := []any{v}
+	for name := range strings.SplitSeq(path, "/") {
+		each := strings.HasSuffix(name, "[]")
+		name = strings.TrimSuffix(name, "[]")
+		var next []any
+		for _, x := range vals {
+			obj, ok := x.(map[string]any)
+			if !ok {
+				continue
+			}
+			if !each {
+				next = append(next, obj[name])
+				continue
+			}
+			items, _ := obj[name].([]any)
+			next = append(next, items...)
+		}
+		vals = next
+	}
+	var out []map[string]any
+	for _, x := range vals {
+		items, _ := x.([]any)
+		for _, it := range items {
+			if m, ok := it.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func stringAt(v map[string]any, path string) string {
+	if path == "" {
+		return ""
+	}
+	var cur any = v
+	for name := range strings.SplitSeq(path, "/") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = obj[name]
+	}
+	s, _ := cur.(string)
+	return strings.TrimSpace(s)
+}
+
+// checkRegistered refuses a dossier of a procedure that needs registered
+// signers when one of its signers (with a role) is not registered for the
+// dossier's unit in that role, with that serial and issuer. It runs after
+// the signatures verified and before anything is reserved or sent; a store
+// failure fails closed.
+func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
+	if !s.requireRegistered || !v.Procedure.RegisteredSigners {
+		return nil
+	}
+	unit := v.Unit()
+	for _, sg := range v.Signers {
+		if sg.Role == "" {
+			continue
+		}
+		serial, issuer := signers.SerialOf(sg.Cert.SerialNumber), signers.IssuerOf(sg.Cert)
+		ok, err := s.signers.Registered(ctx, unit, sg.Role, serial, issuer)
+		if err != nil {
+			return storeDown(err)
+		}
+		if !ok {
+			return problem.New(problem.SignerNotRegistered, fmt.Sprintf(
+				"The certificate with serial %s (issuer %s) is not registered for budget unit %s as %s.", serial, issuer, unit, sg.Role)).
+				VI(fmt.Sprintf("Chứng thư số số hiệu %s (tổ chức cấp %s) chưa được đăng ký cho đơn vị %s với vai trò %s.", serial, issuer, unit, sg.Role))
+		}
+	}
+	return nil
+}
+
+// registerSigners registers the unit's signers listed by an accepted
+// dossier of a procedure with signer paths. An entry's issuer is its issuer
+// value when that is a distinguished name; else the issuer of the dossier's
+// own signer certificate with the entry's serial; an entry with neither, an
+// unknown role or a malformed serial is not registered and is logged. A
+// store failure is logged: the treasury already holds the dossier, and an
+// operator can load the registrations (PUT /v1/admin/signers/{unit}).
+func (s *Service) registerSigners(ctx context.Context, sub Submission, v *Verified) {
+	sp := v.Procedure.Signers
+	if sp == nil {
+		return
+	}
+	unit := v.Unit()
+	log := s.log.With("request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "unit", unit)
+	var regs []signers.Registration
+	for i, e := range entriesAt(v.Value, sp.List) {
+		role, raw := stringAt(e, sp.Role), stringAt(e, sp.Serial)
+		skip := func(why string) {
+			log.Warn("specimen signer not registered", "entry", i, "role", role, "serial", raw, "reason", why)
+		}
+		if !s.roles[role] {
+			skip("role is not a signature role (signatures.roles)")
+			continue
+		}
+		serial, err := signers.CanonicalSerial(raw)
+		if err != nil {
+			skip(err.Error())
+			continue
+		}
+		issuer, err := signers.CanonicalDN(stringAt(e, sp.Issuer))
+		if err != nil {
+			issuer = issuerOfSigner(v.Signers, serial)
+		}
+		if issuer == "" {
+			skip("issuer unknown: no issuer in the entry and no signer of the dossier has this serial")
+			continue
+		}
+		regs = append(regs, signers.Registration{Unit: unit, Role: role, Serial: serial, Issuer: issuer,
+			RegisteredAt: sub.ReceivedAt, Source: v.MaHoSo})
+	}
+	if len(regs) == 0 {
+		log.Warn("accepted dossier registered no signer")
+		return
+	}
+	n, err := s.signers.Put(ctx, regs...)
+	if err != nil {
+		log.Error("signers not registered", "err", err)
+		return
+	}
+	log.Info("signers registered", "entries", len(regs), "new", n)
+}
+
+// issuerOfSigner is the canonical issuer of the signer certificate with
+// this canonical serial, "" when none has it.
+func issuerOfSigner(ss []trust.Signer, serial string) string {
+	for _, sg := range ss {
+		if signers.SerialOf(sg.Cert.SerialNumber) == serial {
+			return signers.IssuerOf(sg.Cert)
+		}
+	}
+	return ""
+}
