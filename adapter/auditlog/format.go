@@ -150,7 +150,7 @@ func ParseProof(data []byte) (Proof, error) {
 		return p, err
 	}
 	if v, ok := strings.CutPrefix(l, "extra "); ok {
-		if p.Extra, err = base64.StdEncoding.DecodeString(v); err != nil || len(p.Extra) == 0 {
+		if p.Extra, err = base64.StdEncoding.Strict().DecodeString(v); err != nil || len(p.Extra) == 0 {
 			return p, errors.New("tlog-proof: malformed extra line")
 		}
 		if l, err = next(); err != nil {
@@ -174,7 +174,7 @@ func ParseProof(data []byte) (Proof, error) {
 		if len(p.Hashes) == 64 {
 			return p, errors.New("tlog-proof: more than 64 hashes")
 		}
-		h, err := base64.StdEncoding.DecodeString(l)
+		h, err := base64.StdEncoding.Strict().DecodeString(l)
 		if err != nil || len(h) != 32 {
 			return p, fmt.Errorf("tlog-proof: malformed hash on line %d", len(p.Hashes)+1)
 		}
