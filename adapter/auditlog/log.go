@@ -15,6 +15,7 @@
 //	offsets                                where each record sits in its segment, 16 bytes each (derived)
 //	checkpoints                            every published signed checkpoint, oldest first, each followed by an empty line
 //	bodies/<sha256 hex>                    received bodies, by content
+//	lock                                   held (flock) by the one process that has the log open
 package auditlog
 
 import (
@@ -58,6 +59,10 @@ var (
 // DefaultOriginPrefix starts the origin of every adapter instance's log:
 // DefaultOriginPrefix + "/" + instance.
 const DefaultOriginPrefix = "kbnn-dvc-adapter"
+
+// OriginFor returns the origin of an instance's log, the name its key
+// pair must carry.
+func OriginFor(instance string) string { return DefaultOriginPrefix + "/" + instance }
 
 // File is what the log needs of an open file. *os.File is one; tests put a
 // failing one in its place.
@@ -112,6 +117,7 @@ type Log struct {
 	hashes      File
 	offsets     File
 	checkpoints File
+	lock        *os.File
 	failed      error
 	buf         []byte
 	nodeBuf     []byte
@@ -161,8 +167,16 @@ func Open(opts Options) (*Log, error) {
 		reqs: make(chan *request), publish: make(chan chan error),
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	l.lock = lock
 	if err := l.recover(); err != nil {
-		l.closeFiles()
+		_ = l.closeFiles()
 		return nil, err
 	}
 	tick := opts.Tick
@@ -198,6 +212,15 @@ func (l *Log) recover() error {
 		}
 		if err := syncDir(filepath.Join(l.dir, segmentsDir)); err != nil {
 			return err
+		}
+	}
+	// A crash between closing a full segment and making it read-only
+	// leaves it writable: finish sealing it.
+	for _, s := range segs[:len(segs)-1] {
+		if fi, err := os.Stat(s.path); err == nil && fi.Mode().Perm()&0o222 != 0 {
+			if err := os.Chmod(s.path, 0o444); err != nil {
+				return err
+			}
 		}
 	}
 	last := &segs[len(segs)-1]
@@ -508,6 +531,9 @@ func (l *Log) closeFiles() error {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
+	}
+	if l.lock != nil {
+		errs = append(errs, l.lock.Close())
 	}
 	return errors.Join(errs...)
 }

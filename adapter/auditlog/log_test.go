@@ -596,3 +596,24 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+func TestOneWriterPerDirectory(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	s, _ := keys(t)
+	if l2, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time)}); err == nil {
+		_ = l2.Close()
+		t.Fatal("a second Open of a directory in use succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = open(t, dir)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := auditlog.OriginFor("hn-01"); got != "kbnn-dvc-adapter/hn-01" {
+		t.Errorf("OriginFor: %s", got)
+	}
+}
