@@ -256,6 +256,15 @@ func TestProofAndVerifyReceipt(t *testing.T) {
 		t.Fatalf("valid receipt: exit %d %s %s", code, out, errOut)
 	}
 
+	leaves := map[uint64][]byte{}
+	if err := auditlog.Scan(dir, func(ln auditlog.Line) error { leaves[ln.Index] = ln.Leaf; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath,
+		"-entry", write("leaf17.json", leaves[17])); code != 0 {
+		t.Fatalf("valid receipt with its entry: exit %d %s %s", code, out, errOut)
+	}
+
 	forged := rcs[17]
 	forged.LeafHash = rcs[18].LeafHash
 	b, _ := json.Marshal(map[string]any{"receipt": forged})
@@ -265,6 +274,7 @@ func TestProofAndVerifyReceipt(t *testing.T) {
 	cases := map[string][]string{
 		"leaf hash of another record": {"-receipt", write("forged.json", b), "-proof", proofPath, "-vkey", vkeyPath},
 		"proof of another index":      {"-receipt", write("other.json", ob), "-proof", proofPath, "-vkey", vkeyPath},
+		"entry of another record":     {"-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath, "-entry", write("leaf18.json", leaves[18])},
 		"another log's key":           {"-receipt", receiptPath, "-proof", proofPath, "-vkey", write("other.vkey", []byte(otherVkey))},
 		"tampered proof": {"-receipt", receiptPath, "-vkey", vkeyPath, "-proof",
 			write("bad-proof.txt", []byte(strings.Replace(proofText, "\nindex 17\n", "\nindex 17\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", 1)))},
