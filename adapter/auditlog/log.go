@@ -291,28 +291,45 @@ func (l *Log) recover() error {
 		if latest.Size > n {
 			return fmt.Errorf("auditlog: latest checkpoint covers %d records, the log holds %d: records were lost", latest.Size, n)
 		}
-		// The derived files must agree with what was signed; if they do
-		// not, rebuild them from the records.
-		if latest.Size <= m {
-			root, err := rootAt(readerAtHashes(l.hashes), latest.Size)
-			if err != nil || !bytes.Equal(root, latest.Hash) {
-				l.opts.Logger.Warn("auditlog: hashes file disagrees with the latest checkpoint; rebuilding it from the records")
-				m = 0
-			}
+	}
+	// The derived files are fsynced before each checkpoint, so what the
+	// latest one covers is durable; what follows it may have been cut short
+	// or half-written by a crash and is recomputed from the records. The
+	// cost is reading and hashing the records after the latest checkpoint
+	// (about one checkpoint interval of appends), or the whole log when the
+	// derived files disagree with it or are lost.
+	switch {
+	case latest == nil:
+		m = 0
+	case latest.Size <= m:
+		root, err := rootAt(readerAtHashes(l.hashes), latest.Size)
+		if err != nil || !bytes.Equal(root, latest.Hash) {
+			l.opts.Logger.Warn("auditlog: hashes file disagrees with the latest checkpoint; rebuilding it from the records")
+			m = 0
+		} else {
+			m = latest.Size
 		}
 	}
 	if err := l.rebuild(segs, m, n, lines); err != nil {
 		return err
 	}
 	if latest != nil {
-		root, err := l.tree.GetRootHash(nil)
-		if latest.Size < n {
-			root, err = rootAt(readerAtHashes(l.hashes), latest.Size)
+		match := func() (bool, error) {
+			root, err := rootAt(readerAtHashes(l.hashes), latest.Size)
+			return bytes.Equal(root, latest.Hash), err
+		}
+		ok, err := match()
+		if err == nil && !ok && m > 0 {
+			l.opts.Logger.Warn("auditlog: hashes file disagrees with the latest checkpoint; rebuilding it from the records")
+			if err := l.rebuild(segs, 0, n, lines); err != nil {
+				return err
+			}
+			ok, err = match()
 		}
 		if err != nil {
 			return err
 		}
-		if !bytes.Equal(root, latest.Hash) {
+		if !ok {
 			return fmt.Errorf("auditlog: the records do not match the latest checkpoint (size %d)", latest.Size)
 		}
 		l.cp, l.cpSize = notes[len(notes)-1], latest.Size
@@ -327,10 +344,9 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// rebuild brings the hashes and offsets files from m to n records, reading
-// the records from m on (lines are the last segment's, already parsed).
-// Its cost is reading and hashing those records: nothing after a clean
-// shutdown, the whole log when the hashes file is lost.
+// rebuild recomputes the hashes and offsets files from record m to n,
+// reading the records from m on (lines are the last segment's, already
+// parsed), and truncates both files at m first.
 func (l *Log) rebuild(segs []segment, m, n uint64, lastLines []scanned) error {
 	tree, err := rangeAt(readerAtHashes(l.hashes), m)
 	if err != nil {
