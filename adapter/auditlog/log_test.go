@@ -572,7 +572,17 @@ func TestCheckpointOnTick(t *testing.T) {
 func BenchmarkAppend(b *testing.B) {
 	for _, conc := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("concurrent=%d", conc), func(b *testing.B) {
-			l := open(b, b.TempDir(), func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
+			var syncs atomic.Int64
+			l := open(b, b.TempDir(), func(o *auditlog.Options) {
+				o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+				o.OpenFile = func(name string, flag int, perm os.FileMode) (auditlog.File, error) {
+					f, err := os.OpenFile(name, flag, perm)
+					if err != nil || !strings.HasSuffix(name, ".log") {
+						return f, err
+					}
+					return countSyncs{f, &syncs}, nil
+				}
+			})
 			defer func() { _ = l.Close() }()
 			r := rec(1)
 			ctx := context.Background()
@@ -593,6 +603,7 @@ func BenchmarkAppend(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+			b.ReportMetric(float64(b.N)/float64(max(syncs.Load(), 1)), "appends/fsync")
 		})
 	}
 }
@@ -659,3 +670,11 @@ func TestDerivedTailRecomputed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// countSyncs counts the fsyncs of a segment file.
+type countSyncs struct {
+	*os.File
+	n *atomic.Int64
+}
+
+func (c countSyncs) Sync() error { c.n.Add(1); return c.File.Sync() }
