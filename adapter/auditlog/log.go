@@ -758,7 +758,7 @@ func fetch(read func(uint64) ([]byte, error), nodes proof.Nodes) ([][]byte, erro
 func (l *Log) Entry(i uint64) ([]byte, error) {
 	l.mu.RLock()
 	size := l.size
-	var seg segment
+	seg := segment{removed: true} // before the first segment left: removed
 	for _, s := range l.segments {
 		if s.first <= i {
 			seg = s
@@ -806,8 +806,9 @@ func (l *Log) Sealed() []string {
 	return out
 }
 
-// Remove deletes a sealed segment, once it is archived. Its records stay
-// in the tree (proofs still work) but Entry answers ErrRemoved for them.
+// Remove deletes a sealed segment, once it is archived and a checkpoint
+// covers all its records. Its records stay in the tree (proofs still work)
+// but Entry answers ErrRemoved for them.
 func (l *Log) Remove(path string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -820,6 +821,11 @@ func (l *Log) Remove(path string) error {
 		}
 		if s.removed {
 			return nil
+		}
+		// Reopening recomputes the tree after the latest checkpoint from
+		// the records: those must still be here.
+		if end := l.segments[i+1].first; end > l.cpSize {
+			return fmt.Errorf("auditlog: %s holds records up to %d, not yet covered by a checkpoint (size %d)", path, end-1, l.cpSize)
 		}
 		if err := os.Remove(path); err != nil {
 			return err

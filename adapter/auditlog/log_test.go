@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -484,10 +485,15 @@ func TestSegments(t *testing.T) {
 	if err := l.Remove(lastSegment(t, dir)); err == nil {
 		t.Error("removing the active segment succeeded")
 	}
+	more := appendN(t, l, 12, 60) // new sealed segments, no checkpoint yet
+	newest := l.Sealed()[len(l.Sealed())-1]
+	if err := l.Remove(newest); err == nil {
+		t.Error("removing a segment no checkpoint covers succeeded")
+	}
 	if err := l.Remove(sealed[0]); err != nil {
 		t.Fatal(err)
 	}
-	if got := l.Sealed(); len(got) != len(sealed)-1 || got[0] != sealed[1] {
+	if got := l.Sealed(); got[0] != sealed[1] || slices.Contains(got, sealed[0]) {
 		t.Errorf("sealed after removal: %v", got)
 	}
 	if _, err := l.Entry(0); !errors.Is(err, auditlog.ErrRemoved) {
@@ -498,10 +504,24 @@ func TestSegments(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkProof(t, v, rcs[0], p)
-	more := appendN(t, l, 12, 1)
 	if more[0].LogIndex != 12 {
 		t.Errorf("index %d after reopening", more[0].LogIndex)
 	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = open(t, dir, func(o *auditlog.Options) { o.SegmentBytes = 1000 })
+	if _, err := l.Entry(0); !errors.Is(err, auditlog.ErrRemoved) {
+		t.Errorf("entry of a removed segment after reopening: %v", err)
+	}
+	if _, err := l.Entry(71); err != nil {
+		t.Errorf("entry 71 after reopening: %v", err)
+	}
+	p, err = l.Proof(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkProof(t, v, rcs[0], p)
 }
 
 func TestArchiveBody(t *testing.T) {
