@@ -8,9 +8,11 @@
 //	              [-pki testdata/pki] [-alg rsa-sha256] [-c14n c14n10|exc-c14n] [-headers headers.txt]
 //	dvc-sign fixtures [-templates testdata/templates] [-pki testdata/pki] [-out testdata/fixtures]
 //	                  [-withdrawals testdata/withdrawals]
+//	dvc-sign logkey -name kbnn-dvc-adapter/<instance> -out dir [-force]
 package main
 
 import (
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 	"github.com/kbnn/dvc/adapter/testkit/fixturegen"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/testkit/testpki"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func main() {
@@ -34,6 +37,7 @@ commands:
   pki       generate the test PKI (TEST ONLY)
   sign      sign one XML or JSON template with signers from the test PKI
   fixtures  regenerate every fixture case (submissions and withdrawals) from testdata/templates
+  logkey    generate an evidence log's Ed25519 note key pair (adapter-log.key, adapter-log.vkey)
 
 run "dvc-sign <command> -h" for the flags of a command.
 `
@@ -51,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runSign(args[1:], stdout, stderr)
 	case "fixtures":
 		err = runFixtures(args[1:], stdout, stderr)
+	case "logkey":
+		err = runLogKey(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0
@@ -150,5 +156,50 @@ func runFixtures(args []string, stdout, stderr io.Writer) error {
 	if n > 0 {
 		_, _ = fmt.Fprintf(stdout, "wrote %d withdrawal cases under %s\n", n, *withdrawals)
 	}
+	return nil
+}
+
+// runLogKey writes a new signer key (adapter-log.key, the sumdb/note
+// "PRIVATE+KEY+…" string) and its verifier key (adapter-log.vkey) for an
+// evidence log whose origin is -name.
+func runLogKey(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("logkey", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "the log's origin, e.g. kbnn-dvc-adapter/<instance>")
+	out := fs.String("out", "", "output folder")
+	force := fs.Bool("force", false, "replace existing key files")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *name == "" || *out == "" {
+		_, _ = fmt.Fprintln(stderr, "logkey: -name and -out are required")
+		return errUsage
+	}
+	skey, vkey, err := note.GenerateKey(rand.Reader, *name)
+	if err != nil {
+		return err
+	}
+	keyPath, vkeyPath := filepath.Join(*out, "adapter-log.key"), filepath.Join(*out, "adapter-log.vkey")
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if *force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	for _, f := range []struct {
+		path, text string
+		perm       os.FileMode
+	}{{keyPath, skey, 0o600}, {vkeyPath, vkey, 0o644}} {
+		h, err := os.OpenFile(f.path, flags, f.perm)
+		if err != nil {
+			return err
+		}
+		_, err = h.WriteString(f.text + "\n")
+		if cerr := h.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	_, _ = fmt.Fprintf(stdout, "wrote %s and %s (origin %s)\n", keyPath, vkeyPath, *name)
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/mod/sumdb/note"
 )
 
 func runCLI(args ...string) (int, string, string) {
@@ -161,5 +162,44 @@ func TestRunFixtures(t *testing.T) {
 	}
 	if readme, err := os.ReadFile(filepath.Join(out, "README.md")); err != nil || !strings.Contains(string(readme), "| large-payroll | XML | 202 |") {
 		t.Errorf("fixtures README: %v", err)
+	}
+}
+
+// TestLogKey generates a log key pair whose signer and verifier belong
+// together, and refuses to overwrite it without -force.
+func TestLogKey(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if code, _, errOut := runCLI("logkey", "-name", "kbnn-dvc-adapter/t1", "-out", dir); code != 0 {
+		t.Fatalf("logkey: exit %d: %s", code, errOut)
+	}
+	skey, err := os.ReadFile(filepath.Join(dir, "adapter-log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := os.ReadFile(filepath.Join(dir, "adapter-log.vkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer.Name() != "kbnn-dvc-adapter/t1" {
+		t.Errorf("key name %q", signer.Name())
+	}
+	msg, err := note.Sign(&note.Note{Text: "hello\n"}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open(msg, note.VerifierList(verifier)); err != nil {
+		t.Errorf("the verifier key does not verify the signer's note: %v", err)
+	}
+	if code, _, errOut := runCLI("logkey", "-name", "x", "-out", dir); code != 1 || !strings.Contains(errOut, "exists") {
+		t.Errorf("second logkey without -force: exit %d: %s", code, errOut)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func verifyAt(t *testing.T, dir, name string, at time.Time) error {
@@ -196,5 +198,41 @@ func TestCommittedPKI(t *testing.T) {
 	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	if err != nil || !strings.Contains(string(readme), "TEST ONLY") {
 		t.Errorf("README.md missing or not marked TEST ONLY: %v", err)
+	}
+	if string(readme) != pkiReadme {
+		t.Error("testdata/pki/README.md is not what dvc-sign pki writes (pkiReadme)")
+	}
+	checkLogKey(t, dir)
+}
+
+// checkLogKey checks the committed evidence-log key pair: the verifier key
+// verifies what the signer key signs, under the test origin.
+func checkLogKey(t *testing.T, dir string) {
+	t.Helper()
+	skey, err := os.ReadFile(filepath.Join(dir, "adapter-log.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := os.ReadFile(filepath.Join(dir, "adapter-log.vkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := note.NewVerifier(strings.TrimSpace(string(vkey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if signer.Name() != "kbnn-dvc-adapter/test" {
+		t.Errorf("log key name %q, want kbnn-dvc-adapter/test", signer.Name())
+	}
+	msg, err := note.Sign(&note.Note{Text: "x\n"}, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open(msg, note.VerifierList(verifier)); err != nil {
+		t.Errorf("adapter-log.vkey does not verify adapter-log.key's signature: %v", err)
 	}
 }

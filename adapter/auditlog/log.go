@@ -1,0 +1,871 @@
+// Package auditlog owns the adapter's evidence log: an append-only Merkle-tree
+// log (RFC 6962 hashing) of what one adapter instance received and answered,
+// kept in a data directory. It writes the records durably with group commit,
+// keeps the tree as a compact range and every node hash so that neither an
+// append nor a proof rereads the log, publishes checkpoints in the C2SP
+// tlog-checkpoint signed-note format (Ed25519), answers inclusion proofs in
+// the C2SP tlog-proof format, archives received bodies by their SHA-256, seals
+// segments by size, and verifies a log directory offline (Verify).
+//
+// Layout of a log directory:
+//
+//	segments/<first index, 20 digits>.log  record lines "<index> <leaf hash hex> <leaf JSON>\n";
+//	                                       every segment but the last is sealed (read-only, never written again)
+//	hashes                                 every node hash of the tree, 32 bytes each (derived: rebuilt from the records)
+//	offsets                                where each record sits in its segment, 16 bytes each (derived)
+//	checkpoints                            every published signed checkpoint, oldest first, each followed by an empty line
+//	bodies/<sha256 hex>                    received bodies, by content
+//	lock                                   held (flock) by the one process that has the log open
+package auditlog
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors of the log.
+var (
+	// ErrUnavailable: a write or fsync failed. Every later Append fails too
+	// until the log is closed and opened again (Open recovers the files); the
+	// adapter answers 503 audit-unavailable meanwhile.
+	ErrUnavailable = errors.New("auditlog: log unavailable")
+	// ErrClosed: the log was closed.
+	ErrClosed = errors.New("auditlog: log closed")
+	// ErrNotCovered: no checkpoint covers the index yet (one is published
+	// within the checkpoint interval).
+	ErrNotCovered = errors.New("auditlog: no checkpoint covers this index yet")
+	// ErrNotFound: the log holds no record at that index.
+	ErrNotFound = errors.New("auditlog: no such record")
+	// ErrRemoved: the record's segment was removed after it was archived.
+	ErrRemoved = errors.New("auditlog: record's segment was removed (see the archive)")
+)
+
+// DefaultOriginPrefix starts the origin of every adapter instance's log:
+// DefaultOriginPrefix + "/" + instance.
+const DefaultOriginPrefix = "kbnn-dvc-adapter"
+
+// OriginFor returns the origin of an instance's log, the name its key
+// pair must carry.
+func OriginFor(instance string) string { return DefaultOriginPrefix + "/" + instance }
+
+// File is what the log needs of an open file. *os.File is one; tests put a
+// failing one in its place.
+type File interface {
+	io.Writer
+	io.WriterAt
+	io.ReaderAt
+	Sync() error
+	Close() error
+}
+
+// Options configure a log.
+type Options struct {
+	// Dir is the data directory (created if missing).
+	Dir string
+	// Signer signs checkpoints (note.NewSigner of the instance's Ed25519 key).
+	// Its name is the log's origin, e.g. "kbnn-dvc-adapter/<instance>".
+	Signer note.Signer
+	// CheckpointInterval: a checkpoint is published at least this often while
+	// the log grows (default 1 s), and at Close.
+	CheckpointInterval time.Duration
+	// Tick, if set, replaces the checkpoint ticker (tests drive it).
+	Tick <-chan time.Time
+	// SegmentBytes: the active segment is sealed once it holds at least this
+	// many bytes (default 64 MiB); the batch that crosses it stays whole.
+	SegmentBytes int64
+	// MaxBatch bounds how many appends share one write and fsync (default 1024).
+	MaxBatch int
+	// OpenFile opens the log's files (default os.OpenFile).
+	OpenFile func(name string, flag int, perm os.FileMode) (File, error)
+	// Logger receives recovery and failure messages (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Log is an open evidence log. Its methods are safe for concurrent use.
+type Log struct {
+	opts   Options
+	dir    string
+	origin string
+
+	reqs    chan *request
+	publish chan chan error
+	quit    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	closed  error
+
+	// Owned by the writer goroutine.
+	tree        *compact.Range
+	seg         File
+	segSize     int64
+	hashes      File
+	offsets     File
+	checkpoints File
+	lock        *os.File
+	failed      error
+	buf         []byte
+	nodeBuf     []byte
+	offBuf      []byte
+
+	mu       sync.RWMutex // guards what readers see
+	size     uint64
+	segments []segment
+	cp       []byte
+	cpSize   uint64
+}
+
+type request struct {
+	leaf, hash []byte
+	index      uint64
+	err        error
+	done       chan struct{}
+}
+
+// Open opens (or creates) the log in opts.Dir. It drops a torn last record
+// (logging that it did), rebuilds the derived hashes and offsets files where
+// they fall short of the records, and refuses to open a log whose records
+// are damaged or fall short of its latest checkpoint.
+func Open(opts Options) (*Log, error) {
+	if opts.Dir == "" || opts.Signer == nil {
+		return nil, errors.New("auditlog: Dir and Signer are required")
+	}
+	if opts.CheckpointInterval <= 0 {
+		opts.CheckpointInterval = time.Second
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	if opts.OpenFile == nil {
+		opts.OpenFile = func(name string, flag int, perm os.FileMode) (File, error) {
+			return os.OpenFile(name, flag, perm)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	l := &Log{
+		opts: opts, dir: opts.Dir, origin: opts.Signer.Name(),
+		reqs: make(chan *request), publish: make(chan chan error),
+		quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	l.lock = lock
+	if err := l.recover(); err != nil {
+		_ = l.closeFiles()
+		return nil, err
+	}
+	tick := opts.Tick
+	var ticker *time.Ticker
+	if tick == nil {
+		ticker = time.NewTicker(opts.CheckpointInterval)
+		tick = ticker.C
+	}
+	go l.run(tick, ticker)
+	return l, nil
+}
+
+// Origin returns the log's origin (the checkpoint signer's name).
+func (l *Log) Origin() string { return l.origin }
+
+// Dir returns the log's data directory.
+func (l *Log) Dir() string { return l.dir }
+
+func (l *Log) recover() error {
+	for _, d := range []string{segmentsDir, bodiesDir} {
+		if err := os.MkdirAll(filepath.Join(l.dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	segs, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		segs = []segment{{first: 0, path: filepath.Join(l.dir, segmentsDir, segmentName(0))}}
+		if err := os.WriteFile(segs[0].path, nil, 0o644); err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Join(l.dir, segmentsDir)); err != nil {
+			return err
+		}
+	}
+	// A crash between closing a full segment and making it read-only
+	// leaves it writable: finish sealing it.
+	for _, s := range segs[:len(segs)-1] {
+		if fi, err := os.Stat(s.path); err == nil && fi.Mode().Perm()&0o222 != 0 {
+			if err := os.Chmod(s.path, 0o444); err != nil {
+				return err
+			}
+		}
+	}
+	last := &segs[len(segs)-1]
+	data, err := os.ReadFile(last.path)
+	if err != nil {
+		return err
+	}
+	lines, good, err := scanSegment(data, last.first)
+	if err != nil {
+		// Only the last record can be torn: anything after it must be the
+		// rest of that one write.
+		lastLine := errors.Is(err, errMalformed) && bytes.IndexByte(data[good:], '\n') == len(data[good:])-1
+		if !errors.Is(err, errTorn) && !lastLine {
+			return fmt.Errorf("auditlog: %s: %w", last.path, err)
+		}
+		l.opts.Logger.Warn("auditlog: dropped a torn last record",
+			"segment", last.path, "record", last.first+uint64(len(lines)), "bytes", int64(len(data))-good)
+		if err := os.Truncate(last.path, good); err != nil {
+			return err
+		}
+		if err := syncFile(last.path); err != nil {
+			return err
+		}
+	}
+	n := last.first + uint64(len(lines))
+	l.segSize = good
+
+	if l.hashes, err = l.opts.OpenFile(filepath.Join(l.dir, hashesFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return err
+	}
+	if l.offsets, err = l.opts.OpenFile(filepath.Join(l.dir, offsetsFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		return err
+	}
+	hsz, err := fileSize(filepath.Join(l.dir, hashesFile))
+	if err != nil {
+		return err
+	}
+	osz, err := fileSize(filepath.Join(l.dir, offsetsFile))
+	if err != nil {
+		return err
+	}
+	m := min(leavesForHashes(uint64(hsz)/hashSize), uint64(osz)/offsetSize, n)
+
+	// Checkpoints: drop a torn tail, keep the latest.
+	cpPath := filepath.Join(l.dir, checkpointsFile)
+	cpData, err := os.ReadFile(cpPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	notes, complete, err := SplitCheckpoints(cpData)
+	if err != nil {
+		return fmt.Errorf("auditlog: %s: %w", cpPath, err)
+	}
+	if complete < len(cpData) {
+		l.opts.Logger.Warn("auditlog: dropped a torn last checkpoint", "file", cpPath, "bytes", len(cpData)-complete)
+		if err := os.Truncate(cpPath, int64(complete)); err != nil {
+			return err
+		}
+	}
+	var latest *log.Checkpoint
+	if len(notes) > 0 {
+		if latest, err = unverifiedCheckpoint(notes[len(notes)-1]); err != nil {
+			return fmt.Errorf("auditlog: latest checkpoint: %w", err)
+		}
+		if latest.Origin != l.origin {
+			return fmt.Errorf("auditlog: latest checkpoint is of log %q, this log is %q", latest.Origin, l.origin)
+		}
+		if latest.Size > n {
+			return fmt.Errorf("auditlog: latest checkpoint covers %d records, the log holds %d: records were lost", latest.Size, n)
+		}
+	}
+	// The derived files are fsynced before each checkpoint, so what the
+	// latest one covers is durable; what follows it may have been cut short
+	// or half-written by a crash and is recomputed from the records. The
+	// cost is reading and hashing the records after the latest checkpoint
+	// (about one checkpoint interval of appends), or the whole log when the
+	// derived files disagree with it or are lost.
+	switch {
+	case latest == nil:
+		m = 0
+	case latest.Size <= m:
+		root, err := rootAt(readerAtHashes(l.hashes), latest.Size)
+		if err != nil || !bytes.Equal(root, latest.Hash) {
+			l.opts.Logger.Warn("auditlog: hashes file disagrees with the latest checkpoint; rebuilding it from the records")
+			m = 0
+		} else {
+			m = latest.Size
+		}
+	}
+	if err := l.rebuild(segs, m, n, lines); err != nil {
+		return err
+	}
+	if latest != nil {
+		match := func() (bool, error) {
+			root, err := rootAt(readerAtHashes(l.hashes), latest.Size)
+			return bytes.Equal(root, latest.Hash), err
+		}
+		ok, err := match()
+		if err == nil && !ok && m > 0 {
+			l.opts.Logger.Warn("auditlog: hashes file disagrees with the latest checkpoint; rebuilding it from the records")
+			if err := l.rebuild(segs, 0, n, lines); err != nil {
+				return err
+			}
+			ok, err = match()
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("auditlog: the records do not match the latest checkpoint (size %d)", latest.Size)
+		}
+		l.cp, l.cpSize = notes[len(notes)-1], latest.Size
+	}
+	if l.checkpoints, err = l.opts.OpenFile(cpPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		return err
+	}
+	if l.seg, err = l.opts.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return err
+	}
+	l.segments, l.size = segs, n
+	return nil
+}
+
+// rebuild recomputes the hashes and offsets files from record m to n,
+// reading the records from m on (lines are the last segment's, already
+// parsed), and truncates both files at m first.
+func (l *Log) rebuild(segs []segment, m, n uint64, lastLines []scanned) error {
+	tree, err := rangeAt(readerAtHashes(l.hashes), m)
+	if err != nil {
+		return err
+	}
+	nodes := make([]byte, 0, (storedCount(n)-storedCount(m))*hashSize)
+	offs := make([]byte, 0, (n-m)*offsetSize)
+	base := storedCount(m)
+	put := func(id compact.NodeID, h []byte) {
+		at := (storedIndex(id) - base) * hashSize
+		nodes = nodes[:max(uint64(len(nodes)), at+hashSize)]
+		copy(nodes[at:], h)
+	}
+	for i, s := range segs {
+		if i+1 < len(segs) && segs[i+1].first <= m {
+			continue
+		}
+		lines := lastLines
+		if i < len(segs)-1 {
+			data, err := os.ReadFile(s.path)
+			if err != nil {
+				return fmt.Errorf("auditlog: rebuilding from %s: %w", s.path, err)
+			}
+			if lines, _, err = scanSegment(data, s.first); err != nil {
+				return fmt.Errorf("auditlog: %s: %w", s.path, err)
+			}
+			if s.first+uint64(len(lines)) != segs[i+1].first {
+				return fmt.Errorf("auditlog: %s ends at record %d, the next segment starts at %d", s.path, s.first+uint64(len(lines)), segs[i+1].first)
+			}
+		}
+		if s.first > m {
+			return fmt.Errorf("auditlog: records %d to %d are missing (segments removed?); cannot rebuild", m, s.first-1)
+		}
+		for _, ln := range lines[m-s.first:] {
+			if lh := LeafHash(ln.Leaf); !bytes.Equal(lh, ln.LeafHash) {
+				return fmt.Errorf("auditlog: record %d: leaf hash does not match", ln.Index)
+			}
+			put(compact.NewNodeID(0, ln.Index), ln.LeafHash)
+			if err := tree.Append(ln.LeafHash, put); err != nil {
+				return err
+			}
+			var o [offsetSize]byte
+			putOffset(o[:], ln.offset, ln.length)
+			offs = append(offs, o[:]...)
+			m++
+		}
+	}
+	if err := truncateFile(l.hashes, int64(base*hashSize)); err != nil {
+		return err
+	}
+	if err := truncateFile(l.offsets, int64(tree.End()-uint64(len(offs)/offsetSize))*offsetSize); err != nil {
+		return err
+	}
+	if len(nodes) > 0 {
+		l.opts.Logger.Info("auditlog: rebuilt derived files from the records", "from", tree.End()-uint64(len(offs)/offsetSize), "to", tree.End())
+		if _, err := l.hashes.WriteAt(nodes, int64(base*hashSize)); err != nil {
+			return err
+		}
+		if _, err := l.offsets.WriteAt(offs, int64((tree.End()-uint64(len(offs)/offsetSize))*offsetSize)); err != nil {
+			return err
+		}
+	}
+	l.tree = tree
+	return nil
+}
+
+func truncateFile(f File, size int64) error {
+	if t, ok := f.(interface{ Truncate(int64) error }); ok {
+		return t.Truncate(size)
+	}
+	return nil
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// unverifiedCheckpoint parses the body of a signed checkpoint without
+// checking its signatures.
+func unverifiedCheckpoint(signed []byte) (*log.Checkpoint, error) {
+	i := bytes.Index(signed, []byte("\n\n"))
+	if i < 0 {
+		return nil, errors.New("not a signed note")
+	}
+	var c log.Checkpoint
+	rest, err := c.Unmarshal(signed[:i+1])
+	if err != nil {
+		return nil, err
+	}
+	if len(rest) > 0 {
+		return nil, errors.New("checkpoint has extension lines")
+	}
+	return &c, nil
+}
+
+// Append adds r to the log and returns once its record is durable (written
+// and fsynced, shared with the appends waiting at the same time). ctx bounds
+// only the wait for the writer; once taken, the record's fate is reported.
+func (l *Log) Append(ctx context.Context, r Record) (Receipt, error) {
+	leaf, err := MarshalLeaf(r)
+	if err != nil {
+		return Receipt{}, err
+	}
+	req := &request{leaf: leaf, hash: LeafHash(leaf), done: make(chan struct{})}
+	select {
+	case l.reqs <- req:
+	case <-l.quit:
+		return Receipt{}, ErrClosed
+	case <-ctx.Done():
+		return Receipt{}, ctx.Err()
+	}
+	<-req.done
+	if req.err != nil {
+		return Receipt{}, req.err
+	}
+	return Receipt{LogOrigin: l.origin, LogIndex: req.index, LeafHash: hex.EncodeToString(req.hash), BodySHA256: r.BodySHA256}, nil
+}
+
+// PublishCheckpoint publishes a checkpoint now if the log grew since the
+// last one.
+func (l *Log) PublishCheckpoint(ctx context.Context) error {
+	ch := make(chan error, 1)
+	select {
+	case l.publish <- ch:
+	case <-l.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-ch
+}
+
+// Close publishes a last checkpoint if the log grew and closes the files.
+// Appends after Close fail with ErrClosed.
+func (l *Log) Close() error {
+	l.once.Do(func() { close(l.quit) })
+	<-l.done
+	return l.closed
+}
+
+func (l *Log) run(tick <-chan time.Time, ticker *time.Ticker) {
+	defer close(l.done)
+	if ticker != nil {
+		defer ticker.Stop()
+	}
+	batch := make([]*request, 0, l.opts.MaxBatch)
+	for {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch[:0], r)
+			// Let the appenders the last commit woke send before the
+			// batch closes, so they share this fsync instead of the next.
+			runtime.Gosched()
+		drain:
+			for len(batch) < l.opts.MaxBatch {
+				select {
+				case r := <-l.reqs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+			l.commit(batch)
+			clear(batch)
+		case <-tick:
+			if err := l.publishCheckpoint(); err != nil {
+				l.opts.Logger.Error("auditlog: checkpoint not published", "err", err)
+			}
+		case ch := <-l.publish:
+			ch <- l.publishCheckpoint()
+		case <-l.quit:
+			err := l.publishCheckpoint()
+			if errors.Is(err, ErrUnavailable) {
+				err = nil // already reported to the appends
+			}
+			l.closed = errors.Join(err, l.closeFiles())
+			return
+		}
+	}
+}
+
+func (l *Log) closeFiles() error {
+	var errs []error
+	for _, f := range []File{l.seg, l.hashes, l.offsets, l.checkpoints} {
+		if f != nil {
+			errs = append(errs, f.Close())
+		}
+	}
+	if l.lock != nil {
+		errs = append(errs, l.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// fail puts the log in the failed state: every later append is refused.
+func (l *Log) fail(what string, err error) error {
+	l.failed = fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	l.opts.Logger.Error("auditlog: failing closed until reopened", "op", what, "err", err)
+	return l.failed
+}
+
+// commit writes a batch of records with one write and one fsync.
+func (l *Log) commit(batch []*request) {
+	err := l.commitBatch(batch)
+	for _, r := range batch {
+		r.err = err
+		close(r.done)
+	}
+}
+
+func (l *Log) commitBatch(batch []*request) error {
+	if l.failed != nil {
+		return l.failed
+	}
+	base := l.tree.End()
+	nodeBase := storedCount(base)
+	nodeLen := (storedCount(base+uint64(len(batch))) - nodeBase) * hashSize
+	l.buf = l.buf[:0]
+	l.nodeBuf = grow(l.nodeBuf, int(nodeLen))
+	l.offBuf = grow(l.offBuf, len(batch)*offsetSize)
+	put := func(id compact.NodeID, h []byte) {
+		copy(l.nodeBuf[(storedIndex(id)-nodeBase)*hashSize:], h)
+	}
+	for i, r := range batch {
+		r.index = base + uint64(i)
+		start := len(l.buf)
+		l.buf = appendLine(l.buf, r.index, r.hash, r.leaf)
+		putOffset(l.offBuf[i*offsetSize:], l.segSize+int64(start), len(l.buf)-start)
+		put(compact.NewNodeID(0, r.index), r.hash)
+		if err := l.tree.Append(r.hash, put); err != nil {
+			return l.fail("tree", err)
+		}
+	}
+	if _, err := l.seg.Write(l.buf); err != nil {
+		return l.fail("write", err)
+	}
+	if err := l.seg.Sync(); err != nil {
+		return l.fail("fsync", err)
+	}
+	if _, err := l.hashes.WriteAt(l.nodeBuf, int64(nodeBase*hashSize)); err != nil {
+		return l.fail("write hashes", err)
+	}
+	if _, err := l.offsets.WriteAt(l.offBuf, int64(base*offsetSize)); err != nil {
+		return l.fail("write offsets", err)
+	}
+	l.segSize += int64(len(l.buf))
+	l.mu.Lock()
+	l.size = l.tree.End()
+	l.mu.Unlock()
+	if l.segSize >= l.opts.SegmentBytes {
+		if err := l.rotate(); err != nil {
+			// The batch is durable; the next one is refused.
+			l.failed = fmt.Errorf("%w: sealing the segment: %w", ErrUnavailable, err)
+			l.opts.Logger.Error("auditlog: failing closed until reopened", "op", "seal", "err", err)
+		}
+	}
+	return nil
+}
+
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+// rotate seals the active segment (read-only from now on) and starts the
+// next one.
+func (l *Log) rotate() error {
+	l.mu.RLock()
+	cur := l.segments[len(l.segments)-1]
+	l.mu.RUnlock()
+	if err := l.seg.Close(); err != nil {
+		return err
+	}
+	l.seg = nil
+	if err := os.Chmod(cur.path, 0o444); err != nil {
+		return err
+	}
+	next := segment{first: l.tree.End(), path: filepath.Join(l.dir, segmentsDir, segmentName(l.tree.End()))}
+	f, err := l.opts.OpenFile(next.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Join(l.dir, segmentsDir)); err != nil {
+		_ = f.Close()
+		return err
+	}
+	l.seg, l.segSize = f, 0
+	l.mu.Lock()
+	l.segments[len(l.segments)-1].sealed = true
+	l.segments = append(l.segments, next)
+	l.mu.Unlock()
+	return nil
+}
+
+// publishCheckpoint signs and appends a checkpoint of the current tree if it
+// grew since the last one.
+func (l *Log) publishCheckpoint() error {
+	if l.failed != nil {
+		return l.failed
+	}
+	size := l.tree.End()
+	l.mu.RLock()
+	last := l.cpSize
+	l.mu.RUnlock()
+	if size == last {
+		return nil
+	}
+	// The derived files reach the disk before a checkpoint vouches for them.
+	if err := l.hashes.Sync(); err != nil {
+		return l.fail("fsync hashes", err)
+	}
+	if err := l.offsets.Sync(); err != nil {
+		return l.fail("fsync offsets", err)
+	}
+	root, err := l.tree.GetRootHash(nil)
+	if err != nil {
+		return l.fail("root", err)
+	}
+	text := log.Checkpoint{Origin: l.origin, Size: size, Hash: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(text)}, l.opts.Signer)
+	if err != nil {
+		return fmt.Errorf("auditlog: signing the checkpoint: %w", err)
+	}
+	if _, err := l.checkpoints.Write(append(signed, '\n')); err != nil {
+		return l.fail("write checkpoint", err)
+	}
+	if err := l.checkpoints.Sync(); err != nil {
+		return l.fail("fsync checkpoint", err)
+	}
+	l.mu.Lock()
+	l.cp, l.cpSize = signed, size
+	l.mu.Unlock()
+	return nil
+}
+
+// Size returns the number of durable records.
+func (l *Log) Size() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.size
+}
+
+// Checkpoint returns the latest signed checkpoint (nil before the first).
+func (l *Log) Checkpoint() []byte {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return bytes.Clone(l.cp)
+}
+
+// Proof returns the inclusion proof of record i against the latest
+// checkpoint, in the C2SP tlog-proof format. ErrNotCovered until a
+// checkpoint covers i.
+func (l *Log) Proof(i uint64) ([]byte, error) {
+	l.mu.RLock()
+	cp, size := l.cp, l.cpSize
+	l.mu.RUnlock()
+	if i >= size {
+		return nil, ErrNotCovered
+	}
+	hashes, err := inclusion(readerAtHashes(l.hashes), i, size)
+	if err != nil {
+		return nil, err
+	}
+	return FormatProof(i, hashes, nil, cp), nil
+}
+
+// inclusion builds the inclusion proof of leaf i in the tree of size leaves
+// from stored node hashes.
+func inclusion(read func(uint64) ([]byte, error), i, size uint64) ([][]byte, error) {
+	nodes, err := proof.Inclusion(i, size)
+	if err != nil {
+		return nil, err
+	}
+	return fetch(read, nodes)
+}
+
+func fetch(read func(uint64) ([]byte, error), nodes proof.Nodes) ([][]byte, error) {
+	hashes := make([][]byte, len(nodes.IDs))
+	for j, id := range nodes.IDs {
+		h, err := read(storedIndex(id))
+		if err != nil {
+			return nil, err
+		}
+		hashes[j] = h
+	}
+	return nodes.Rehash(hashes, rfc6962.DefaultHasher.HashChildren)
+}
+
+// Entry returns the exact leaf bytes of record i.
+func (l *Log) Entry(i uint64) ([]byte, error) {
+	l.mu.RLock()
+	size := l.size
+	seg := segment{removed: true} // before the first segment left: removed
+	for _, s := range l.segments {
+		if s.first <= i {
+			seg = s
+		}
+	}
+	l.mu.RUnlock()
+	if i >= size {
+		return nil, ErrNotFound
+	}
+	if seg.removed {
+		return nil, ErrRemoved
+	}
+	var o [offsetSize]byte
+	if _, err := l.offsets.ReadAt(o[:], int64(i*offsetSize)); err != nil {
+		return nil, fmt.Errorf("auditlog: offset of record %d: %w", i, err)
+	}
+	off, n := int64(binary.BigEndian.Uint64(o[0:8])), int(binary.BigEndian.Uint32(o[8:12]))
+	f, err := os.Open(seg.path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	line := make([]byte, n)
+	if _, err := f.ReadAt(line, off); err != nil {
+		return nil, fmt.Errorf("auditlog: record %d: %w", i, err)
+	}
+	ln, err := ParseLine(bytes.TrimSuffix(line, []byte{'\n'}))
+	if err != nil || ln.Index != i {
+		return nil, fmt.Errorf("auditlog: record %d: the offsets file points at something else", i)
+	}
+	return ln.Leaf, nil
+}
+
+// Sealed lists the paths of the sealed segments still present, oldest
+// first: ship them to archive storage, then Remove them.
+func (l *Log) Sealed() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var out []string
+	for _, s := range l.segments {
+		if s.sealed && !s.removed {
+			out = append(out, s.path)
+		}
+	}
+	return out
+}
+
+// Remove deletes a sealed segment, once it is archived and a checkpoint
+// covers all its records. Its records stay in the tree (proofs still work)
+// but Entry answers ErrRemoved for them.
+func (l *Log) Remove(path string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, s := range l.segments {
+		if s.path != path {
+			continue
+		}
+		if !s.sealed {
+			return fmt.Errorf("auditlog: %s is the active segment", path)
+		}
+		if s.removed {
+			return nil
+		}
+		// Reopening recomputes the tree after the latest checkpoint from
+		// the records: those must still be here.
+		if end := l.segments[i+1].first; end > l.cpSize {
+			return fmt.Errorf("auditlog: %s holds records up to %d, not yet covered by a checkpoint (size %d)", path, end-1, l.cpSize)
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+		l.segments[i].removed = true
+		return syncDir(filepath.Join(l.dir, segmentsDir))
+	}
+	return fmt.Errorf("auditlog: %s is not a segment of this log", path)
+}
+
+// ArchiveBody stores body under <dir>/bodies/<sha256 hex> (written to a
+// temporary file, fsynced, renamed, the directory fsynced) and returns its
+// path. Storing the same body again does nothing.
+func (l *Log) ArchiveBody(body []byte) (string, error) {
+	return archiveBody(filepath.Join(l.dir, bodiesDir), body)
+}
+
+func archiveBody(dir string, body []byte) (string, error) {
+	path := filepath.Join(dir, BodyHash(body))
+	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(body)) {
+		return path, nil
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(body); err != nil {
+		_ = tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	return path, syncDir(dir)
+}

@@ -1,0 +1,253 @@
+package auditlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// memTree holds every node hash of a tree in memory, at the positions the
+// hashes file uses.
+type memTree struct {
+	nodes []byte
+	tree  *compact.Range
+}
+
+func newMemTree() *memTree { return &memTree{tree: factory.NewEmptyRange(0)} }
+
+func (m *memTree) put(id compact.NodeID, h []byte) {
+	at := storedIndex(id) * hashSize
+	if need := at + hashSize; uint64(len(m.nodes)) < need {
+		m.nodes = append(m.nodes, make([]byte, need-uint64(len(m.nodes)))...)
+	}
+	copy(m.nodes[at:], h)
+}
+
+func (m *memTree) append(leafHash []byte) error {
+	m.put(compact.NewNodeID(0, m.tree.End()), leafHash)
+	return m.tree.Append(leafHash, m.put)
+}
+
+func (m *memTree) read(pos uint64) ([]byte, error) {
+	if (pos+1)*hashSize > uint64(len(m.nodes)) {
+		return nil, fmt.Errorf("node %d not in the tree", pos)
+	}
+	return m.nodes[pos*hashSize : (pos+1)*hashSize], nil
+}
+
+// Scan calls fn with every record line of the log in dir, in order, after
+// checking each (shape, index, leaf hash). It stops at the first bad record
+// with an error naming it.
+func Scan(dir string, fn func(Line) error) error {
+	segs, err := listSegments(dir)
+	if err != nil {
+		return err
+	}
+	next := uint64(0)
+	for _, s := range segs {
+		if s.first != next {
+			return fmt.Errorf("record %d: missing (segment %s starts at record %d)", next, filepath.Base(s.path), s.first)
+		}
+		data, err := os.ReadFile(s.path)
+		if err != nil {
+			return err
+		}
+		lines, _, serr := scanSegment(data, s.first)
+		for _, ln := range lines {
+			if !bytes.Equal(LeafHash(ln.Leaf), ln.LeafHash) {
+				return fmt.Errorf("record %d: leaf hash does not match", ln.Index)
+			}
+			if _, err := ParseLeaf(ln.Leaf); err != nil {
+				return fmt.Errorf("record %d: %w", ln.Index, err)
+			}
+			if err := fn(ln.Line); err != nil {
+				return err
+			}
+		}
+		if serr != nil {
+			return serr
+		}
+		next = s.first + uint64(len(lines))
+	}
+	return nil
+}
+
+// Verify checks the log in dir as a whole and returns the first problem,
+// named: every record is well-formed, in order, and its leaf hash is the
+// hash of its leaf; every checkpoint is well-formed, signed by v, of v's
+// origin, and its root hash is the tree of the records up to its size; each
+// checkpoint is consistent with the one before it; the hashes file, where
+// present, holds the tree's nodes; every archived body has the SHA-256 of
+// its name. Verify needs every segment from record 0 on: put archived
+// segments back beside the live ones first.
+func Verify(dir string, v note.Verifier) error {
+	mt := newMemTree()
+	if err := Scan(dir, func(ln Line) error { return mt.append(ln.LeafHash) }); err != nil {
+		return err
+	}
+	n := mt.tree.End()
+
+	data, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	notes, complete, err := SplitCheckpoints(data)
+	if err != nil {
+		return err
+	}
+	if complete < len(data) {
+		return fmt.Errorf("checkpoint %d: incomplete (torn write)", len(notes)+1)
+	}
+	var prev *log.Checkpoint
+	for i, signed := range notes {
+		k := i + 1
+		unverified, err := unverifiedCheckpoint(signed)
+		if err != nil {
+			return fmt.Errorf("checkpoint %d: malformed: %w", k, err)
+		}
+		name := fmt.Sprintf("checkpoint %d (size %d)", k, unverified.Size)
+		nt, err := note.Open(signed, note.VerifierList(v))
+		if err != nil {
+			return fmt.Errorf("%s: signature does not verify", name)
+		}
+		var c log.Checkpoint
+		if _, err := c.Unmarshal([]byte(nt.Text)); err != nil {
+			return fmt.Errorf("%s: malformed: %w", name, err)
+		}
+		if c.Origin != v.Name() {
+			return fmt.Errorf("%s: origin %q, want %q", name, c.Origin, v.Name())
+		}
+		if c.Size > n {
+			return fmt.Errorf("%s: covers more records than the log holds (%d)", name, n)
+		}
+		root, err := rootAt(mt.read, c.Size)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if !bytes.Equal(root, c.Hash) {
+			return fmt.Errorf("%s: root hash does not match the records", name)
+		}
+		if prev != nil {
+			if err := consistent(mt, prev, &c); err != nil {
+				return fmt.Errorf("checkpoint %d: not consistent with checkpoint %d: %w", k, k-1, err)
+			}
+		}
+		prev = &c
+	}
+
+	if stored, err := os.ReadFile(filepath.Join(dir, hashesFile)); err == nil {
+		want := mt.nodes[:min(uint64(len(mt.nodes)), uint64(len(stored)))]
+		if !bytes.Equal(stored[:len(want)], want) {
+			return errors.New("hashes file: does not hold the tree of the records (derived: delete it and reopen the log to rebuild it)")
+		}
+	}
+	return verifyBodies(filepath.Join(dir, bodiesDir))
+}
+
+// consistent checks the consistency proof between two checkpoints, built
+// from the records' tree, with the proof verifier.
+func consistent(mt *memTree, a, b *log.Checkpoint) error {
+	if b.Size < a.Size {
+		return fmt.Errorf("the tree shrank from %d to %d", a.Size, b.Size)
+	}
+	nodes, err := proof.Consistency(a.Size, b.Size)
+	if err != nil {
+		return err
+	}
+	p, err := fetch(mt.read, nodes)
+	if err != nil {
+		return err
+	}
+	return proof.VerifyConsistency(rfc6962.DefaultHasher, a.Size, b.Size, p, a.Hash, b.Hash)
+}
+
+func verifyBodies(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			continue
+		}
+		if e.IsDir() || !isHexSHA256(e.Name()) {
+			return fmt.Errorf("body %s: not a body name", e.Name())
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		if BodyHash(b) != e.Name() {
+			return fmt.Errorf("body %s: content does not match its SHA-256", e.Name())
+		}
+	}
+	return nil
+}
+
+// BodyPath returns where the body with that hex SHA-256 is archived in the
+// log in dir, and whether it is there.
+func BodyPath(dir, sha string) (string, bool) {
+	if !isHexSHA256(sha) {
+		return "", false
+	}
+	p := filepath.Join(dir, bodiesDir, sha)
+	_, err := os.Stat(p)
+	return p, err == nil
+}
+
+// ReadProof builds the inclusion proof of record i against the latest
+// checkpoint of the log in dir from its files, without opening the log for
+// writing.
+func ReadProof(dir string, i uint64) ([]byte, error) {
+	data, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	notes, _, err := SplitCheckpoints(data)
+	if err != nil {
+		return nil, err
+	}
+	if len(notes) == 0 {
+		return nil, ErrNotCovered
+	}
+	cp := notes[len(notes)-1]
+	c, err := unverifiedCheckpoint(cp)
+	if err != nil {
+		return nil, err
+	}
+	if i >= c.Size {
+		return nil, ErrNotCovered
+	}
+	f, err := os.Open(filepath.Join(dir, hashesFile))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	hashes, err := inclusion(readerAtHashes(f), i, c.Size)
+	if err != nil {
+		return nil, err
+	}
+	return FormatProof(i, hashes, nil, cp), nil
+}
+
+// ParseIndex parses a record index given on a command line.
+func ParseIndex(s string) (uint64, error) {
+	i, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("index %q: not a record index", s)
+	}
+	return i, nil
+}

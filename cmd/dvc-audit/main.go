@@ -1,0 +1,311 @@
+// Command dvc-audit checks an adapter instance's evidence log offline.
+//
+//	dvc-audit verify -vkey adapter-log.vkey DIR
+//	dvc-audit show DIR -dossier MAHOSO
+//	dvc-audit proof DIR INDEX
+//	dvc-audit verify-receipt -receipt 202.json -proof proof.txt -vkey adapter-log.vkey [-entry leaf.json]
+//
+// verify recomputes every leaf hash and the tree, checks every checkpoint's
+// signature, origin and root and the consistency between successive
+// checkpoints, and the archived bodies; it exits 0 when the log is whole,
+// otherwise 1 naming the first bad record, checkpoint or body. show lists a
+// dossier's records with their archived bodies. proof prints the C2SP
+// tlog-proof of one record. verify-receipt checks a 202 body's receipt
+// against a proof and the log's verifier key, with nothing but those files.
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/kbnn/dvc/adapter/auditlog"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: dvc-audit <command> [flags]
+
+commands:
+  verify          -vkey FILE DIR: check a whole log directory, name the first bad record or checkpoint
+  show            DIR -dossier CODE: every record of a dossier, with its archived body's path
+  proof           DIR INDEX: print the inclusion proof of a record (C2SP tlog-proof)
+  verify-receipt  -receipt 202.json -proof proof.txt -vkey FILE [-entry leaf.json]: check a receipt offline
+`
+
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		_, _ = fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "verify":
+		err = runVerify(args[1:], stdout, stderr)
+	case "show":
+		err = runShow(args[1:], stdout, stderr)
+	case "proof":
+		err = runProof(args[1:], stdout, stderr)
+	case "verify-receipt":
+		err = runVerifyReceipt(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		_, _ = fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		_, _ = fmt.Fprintf(stderr, "dvc-audit: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
+		_, _ = fmt.Fprintf(stderr, "dvc-audit: %v\n", err)
+		return 1
+	}
+}
+
+// parse parses flags given before, between or after the positional
+// arguments, and wants exactly npos of those.
+func parse(fs *flag.FlagSet, args []string, npos int) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != npos {
+		_, _ = fmt.Fprintf(fs.Output(), "%s: want %d argument(s), got %d\n", fs.Name(), npos, len(pos))
+		return nil, errUsage
+	}
+	return pos, nil
+}
+
+func readVerifier(path string) (note.Verifier, error) {
+	if path == "" {
+		return nil, errors.New("-vkey is required (the log's verifier key file)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+func runVerify(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vkey := fs.String("vkey", "", "the log's verifier key file (adapter-log.vkey)")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	v, err := readVerifier(*vkey)
+	if err != nil {
+		return err
+	}
+	if err := auditlog.Verify(pos[0], v); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(stdout, "%s: whole (log %s)\n", pos[0], v.Name())
+	return nil
+}
+
+func runShow(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dossier := fs.String("dossier", "", "the dossier's maHoSo")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *dossier == "" {
+		_, _ = fmt.Fprintln(stderr, "show: -dossier is required")
+		return errUsage
+	}
+	found := 0
+	err = auditlog.Scan(pos[0], func(ln auditlog.Line) error {
+		r, err := auditlog.ParseLeaf(ln.Leaf)
+		if err != nil || r.MaHoSo != *dossier {
+			return err
+		}
+		found++
+		body := "(body not archived)"
+		if p, ok := auditlog.BodyPath(pos[0], r.BodySHA256); ok {
+			body = p
+		}
+		_, err = fmt.Fprintf(stdout, "%d %s\n    body: %s\n", ln.Index, ln.Leaf, body)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if found == 0 {
+		return fmt.Errorf("no record of dossier %q", *dossier)
+	}
+	return nil
+}
+
+func runProof(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proof", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pos, err := parse(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	i, err := auditlog.ParseIndex(pos[1])
+	if err != nil {
+		return err
+	}
+	p, err := auditlog.ReadProof(pos[0], i)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(p)
+	return err
+}
+
+func runVerifyReceipt(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("verify-receipt", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	receiptPath := fs.String("receipt", "", "the 202 body (or the bare receipt object)")
+	proofPath := fs.String("proof", "", "the tlog-proof of the receipt's index")
+	vkey := fs.String("vkey", "", "the log's verifier key file")
+	entryPath := fs.String("entry", "", "optional: the exact leaf bytes (GET /v1/audit/entries/{index}), checked against the receipt")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *receiptPath == "" || *proofPath == "" {
+		_, _ = fmt.Fprintln(stderr, "verify-receipt: -receipt and -proof are required")
+		return errUsage
+	}
+	v, err := readVerifier(*vkey)
+	if err != nil {
+		return err
+	}
+	rb, err := os.ReadFile(*receiptPath)
+	if err != nil {
+		return err
+	}
+	pb, err := os.ReadFile(*proofPath)
+	if err != nil {
+		return err
+	}
+	var entry []byte
+	if *entryPath != "" {
+		if entry, err = os.ReadFile(*entryPath); err != nil {
+			return err
+		}
+	}
+	size, err := verifyReceipt(rb, pb, entry, v)
+	if err != nil {
+		return fmt.Errorf("receipt not valid: %w", err)
+	}
+	_, _ = fmt.Fprintf(stdout, "valid: record included in log %s of size %d\n", v.Name(), size)
+	return nil
+}
+
+// parseReceipt takes a 202 body's "receipt" member, or a bare receipt.
+func parseReceipt(b []byte) (auditlog.Receipt, error) {
+	var wrapped struct {
+		Receipt *auditlog.Receipt `json:"receipt"`
+	}
+	if err := json.Unmarshal(b, &wrapped); err != nil {
+		return auditlog.Receipt{}, fmt.Errorf("receipt: %w", err)
+	}
+	if wrapped.Receipt != nil {
+		return *wrapped.Receipt, nil
+	}
+	var r auditlog.Receipt
+	if err := json.Unmarshal(b, &r); err != nil {
+		return auditlog.Receipt{}, fmt.Errorf("receipt: %w", err)
+	}
+	if r.LogOrigin == "" {
+		return auditlog.Receipt{}, errors.New("receipt: no logOrigin (neither a 202 body with a receipt nor a receipt)")
+	}
+	return r, nil
+}
+
+// verifyReceipt checks, offline, that the receipt's leaf is in the log the
+// verifier key signs for: the proof's checkpoint is signed (note.Open) and
+// of the receipt's origin, the proof is of the receipt's index, and the
+// inclusion proof leads from the leaf hash to the checkpoint's root
+// (proof.VerifyInclusion). With entry, the leaf bytes must hash to the
+// receipt's leaf hash and carry its body hash. It returns the tree size.
+func verifyReceipt(receipt, proofText, entry []byte, v note.Verifier) (uint64, error) {
+	r, err := parseReceipt(receipt)
+	if err != nil {
+		return 0, err
+	}
+	leafHash, err := hex.DecodeString(r.LeafHash)
+	if err != nil || len(leafHash) != 32 {
+		return 0, errors.New("receipt: leafHash is not a hex SHA-256")
+	}
+	p, err := auditlog.ParseProof(proofText)
+	if err != nil {
+		return 0, err
+	}
+	n, err := note.Open(p.Checkpoint, note.VerifierList(v))
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint signature does not verify with %s: %w", v.Name(), err)
+	}
+	var c log.Checkpoint
+	if rest, err := c.Unmarshal([]byte(n.Text)); err != nil {
+		return 0, fmt.Errorf("checkpoint: %w", err)
+	} else if len(rest) > 0 {
+		return 0, errors.New("checkpoint: unexpected extension lines")
+	}
+	if c.Origin != r.LogOrigin {
+		return 0, fmt.Errorf("the proof's checkpoint is of log %q, the receipt of %q", c.Origin, r.LogOrigin)
+	}
+	if p.Index != r.LogIndex {
+		return 0, fmt.Errorf("the proof is of record %d, the receipt of %d", p.Index, r.LogIndex)
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.Index, c.Size, leafHash, p.Hashes, c.Hash); err != nil {
+		return 0, fmt.Errorf("inclusion: %w", err)
+	}
+	if entry != nil {
+		entry = bytes.TrimSuffix(entry, []byte("\n"))
+		if !bytes.Equal(rfc6962.DefaultHasher.HashLeaf(entry), leafHash) {
+			return 0, errors.New("entry: its leaf hash is not the receipt's")
+		}
+		rec, err := auditlog.ParseLeaf(entry)
+		if err != nil {
+			return 0, fmt.Errorf("entry: %w", err)
+		}
+		if rec.BodySHA256 != r.BodySHA256 {
+			return 0, errors.New("entry: its bodySha256 is not the receipt's")
+		}
+	}
+	return c.Size, nil
+}

@@ -1,0 +1,315 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/kbnn/dvc/adapter/auditlog"
+)
+
+const vkeyPath = "../../testdata/pki/adapter-log.vkey"
+
+var t0 = time.Date(2026, 6, 9, 8, 30, 0, 0, time.UTC)
+
+func runCLI(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// buildLog writes a log of 50 records (dossier D-<i%10>) in small segments,
+// with checkpoints at 10, 25 and 50 records and every body archived.
+func buildLog(t *testing.T) (string, []auditlog.Receipt) {
+	t.Helper()
+	skey, err := os.ReadFile("../../testdata/pki/adapter-log.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: signer, Tick: make(chan time.Time),
+		SegmentBytes: 4000, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var rcs []auditlog.Receipt
+	for i := range 50 {
+		body := fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, i%10, i)
+		if _, err := l.ArchiveBody(body); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := l.Append(ctx, auditlog.Record{Time: t0.Add(time.Duration(i) * time.Minute), Instance: "test",
+			Caller: "portal", Route: "POST /v1/procedures/{procedure}/dossiers", Procedure: "chi-thuong-xuyen",
+			MaHoSo: fmt.Sprintf("D-%d", i%10), BodySHA256: auditlog.BodyHash(body), Status: 202,
+			TreasuryReference: fmt.Sprintf("KB-%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rcs = append(rcs, rc)
+		if i == 9 || i == 24 {
+			if err := l.PublishCheckpoint(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Sealed()) == 0 {
+		t.Fatal("no sealed segment: the tampering cases should cover sealed segments too")
+	}
+	return dir, rcs
+}
+
+// editRecords rewrites the record lines of the log in dir (all segments
+// joined) with edit, keeping each segment's first index.
+func editRecords(t *testing.T, dir string, edit func(lines [][]byte) [][]byte) {
+	t.Helper()
+	segs, _ := filepath.Glob(filepath.Join(dir, "segments", "*.log"))
+	var lines [][]byte
+	counts := []int{}
+	for _, s := range segs {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls := bytes.SplitAfter(b, []byte("\n"))
+		if len(ls[len(ls)-1]) == 0 {
+			ls = ls[:len(ls)-1]
+		}
+		counts = append(counts, len(ls))
+		lines = append(lines, ls...)
+	}
+	lines = edit(lines)
+	for i, s := range segs {
+		n := counts[i]
+		if i == len(segs)-1 {
+			n = len(lines)
+		}
+		n = min(n, len(lines))
+		writeFile(t, s, bytes.Join(lines[:n], nil))
+		lines = lines[n:]
+	}
+}
+
+// writeFile replaces a file's contents, sealed (read-only) or not.
+func writeFile(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func editFile(t *testing.T, path string, edit func([]byte) []byte) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, edit(bytes.Clone(b)))
+}
+
+func TestVerifyNamesTheFirstBadThing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, dir string)
+		vkey   string
+		want   string // "" when the log is whole
+	}{
+		{"whole", func(*testing.T, string) {}, "", ""},
+		{"one byte of a leaf", func(t *testing.T, dir string) {
+			editRecords(t, dir, func(ls [][]byte) [][]byte {
+				ls[41] = bytes.Replace(ls[41], []byte(`"KB-41"`), []byte(`"KB-49"`), 1)
+				return ls
+			})
+		}, "", "record 41: leaf hash does not match"},
+		{"leaf and its stored hash rewritten", func(t *testing.T, dir string) {
+			editRecords(t, dir, func(ls [][]byte) [][]byte {
+				leaf, _ := auditlog.ParseLine(bytes.TrimSuffix(ls[12], []byte("\n")))
+				forged := bytes.Replace(leaf.Leaf, []byte(`"status":202`), []byte(`"status":422`), 1)
+				ls[12] = fmt.Appendf(nil, "12 %x %s\n", auditlog.LeafHash(forged), forged)
+				return ls
+			})
+		}, "", "checkpoint 2 (size 25): root hash does not match the records"},
+		{"deleted record", func(t *testing.T, dir string) {
+			editRecords(t, dir, func(ls [][]byte) [][]byte { return append(ls[:20:20], ls[21:]...) })
+		}, "", "record 20: found record 21 in its place"},
+		{"two records reordered", func(t *testing.T, dir string) {
+			editRecords(t, dir, func(ls [][]byte) [][]byte { ls[30], ls[31] = ls[31], ls[30]; return ls })
+		}, "", "record 30: found record 31 in its place"},
+		{"torn last record", func(t *testing.T, dir string) {
+			editRecords(t, dir, func(ls [][]byte) [][]byte { ls[49] = ls[49][:40]; return ls })
+		}, "", "record 49: incomplete last record"},
+		{"one byte of an archived body", func(t *testing.T, dir string) {
+			body := fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, 7, 17)
+			editFile(t, filepath.Join(dir, "bodies", auditlog.BodyHash(body)), func(b []byte) []byte { b[3] ^= 1; return b })
+		}, "", "body " + auditlog.BodyHash(fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, 7, 17)) + ": content does not match its SHA-256"},
+		{"one byte of a checkpoint", func(t *testing.T, dir string) {
+			editFile(t, filepath.Join(dir, "checkpoints"), func(b []byte) []byte {
+				notes, _, _ := auditlog.SplitCheckpoints(b)
+				at := bytes.Index(b, notes[1]) + bytes.Index(notes[1], []byte("\n25\n")) + 2
+				b[at] = '4' // size 25 → 24
+				return b
+			})
+		}, "", "checkpoint 2 (size 24): signature does not verify"},
+		{"checkpoint rolled back", func(t *testing.T, dir string) {
+			editFile(t, filepath.Join(dir, "checkpoints"), func(b []byte) []byte {
+				notes, _, _ := auditlog.SplitCheckpoints(b)
+				return append(append(b, notes[0]...), '\n') // checkpoint 1 again, after checkpoint 3
+			})
+		}, "", "checkpoint 4: not consistent with checkpoint 3"},
+		{"another log's key", func(*testing.T, string) {}, "other", "checkpoint 1 (size 10): signature does not verify"},
+		{"hashes file", func(t *testing.T, dir string) {
+			editFile(t, filepath.Join(dir, "hashes"), func(b []byte) []byte { b[100] ^= 1; return b })
+		}, "", "hashes file: does not hold the tree of the records"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir, _ := buildLog(t)
+			tc.tamper(t, dir)
+			vk := vkeyPath
+			if tc.vkey == "other" {
+				_, vkey, _ := note.GenerateKey(nil, "kbnn-dvc-adapter/test")
+				vk = filepath.Join(t.TempDir(), "other.vkey")
+				if err := os.WriteFile(vk, []byte(vkey+"\n"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out, errOut := runCLI("verify", "-vkey", vk, dir)
+			if tc.want == "" {
+				if code != 0 || !strings.Contains(out, "whole") {
+					t.Fatalf("exit %d: %s%s", code, out, errOut)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q, want exit 1 naming %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestShow(t *testing.T) {
+	t.Parallel()
+	dir, _ := buildLog(t)
+	code, out, errOut := runCLI("show", dir, "--dossier", "D-3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, i := range []int{3, 13, 23, 33, 43} {
+		body := auditlog.BodyHash(fmt.Appendf(nil, `{"maHoSo":"D-3","n":%d}`, i))
+		if !strings.Contains(out, fmt.Sprintf("\n%d {", i)) && !strings.HasPrefix(out, fmt.Sprintf("%d {", i)) {
+			t.Errorf("record %d missing:\n%s", i, out)
+		}
+		if !strings.Contains(out, filepath.Join(dir, "bodies", body)) {
+			t.Errorf("body of record %d missing:\n%s", i, out)
+		}
+	}
+	if strings.Count(out, "body: ") != 5 {
+		t.Errorf("want 5 records:\n%s", out)
+	}
+	if code, _, _ := runCLI("show", dir, "-dossier", "nope"); code != 1 {
+		t.Errorf("unknown dossier: exit %d", code)
+	}
+}
+
+func TestProofAndVerifyReceipt(t *testing.T) {
+	t.Parallel()
+	dir, rcs := buildLog(t)
+	tmp := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	code, proofText, errOut := runCLI("proof", dir, "17")
+	if code != 0 || !strings.HasPrefix(proofText, "c2sp.org/tlog-proof@v1\nindex 17\n") {
+		t.Fatalf("proof: exit %d %s %s", code, proofText, errOut)
+	}
+	proofPath := write("proof.txt", []byte(proofText))
+	body202, _ := json.Marshal(map[string]any{"maHoSo": "D-7", "trangThai": 1, "receipt": rcs[17]})
+	receiptPath := write("202.json", body202)
+
+	if code, out, errOut := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath); code != 0 ||
+		!strings.Contains(out, "valid") {
+		t.Fatalf("valid receipt: exit %d %s %s", code, out, errOut)
+	}
+
+	leaves := map[uint64][]byte{}
+	if err := auditlog.Scan(dir, func(ln auditlog.Line) error { leaves[ln.Index] = ln.Leaf; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath,
+		"-entry", write("leaf17.json", leaves[17])); code != 0 {
+		t.Fatalf("valid receipt with its entry: exit %d %s %s", code, out, errOut)
+	}
+
+	forged := rcs[17]
+	forged.LeafHash = rcs[18].LeafHash
+	b, _ := json.Marshal(map[string]any{"receipt": forged})
+	otherIndex := rcs[18]
+	ob, _ := json.Marshal(otherIndex)
+	_, otherVkey, _ := note.GenerateKey(nil, "kbnn-dvc-adapter/test")
+	cases := map[string][]string{
+		"leaf hash of another record": {"-receipt", write("forged.json", b), "-proof", proofPath, "-vkey", vkeyPath},
+		"proof of another index":      {"-receipt", write("other.json", ob), "-proof", proofPath, "-vkey", vkeyPath},
+		"entry of another record":     {"-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath, "-entry", write("leaf18.json", leaves[18])},
+		"another log's key":           {"-receipt", receiptPath, "-proof", proofPath, "-vkey", write("other.vkey", []byte(otherVkey))},
+		"tampered proof": {"-receipt", receiptPath, "-vkey", vkeyPath, "-proof",
+			write("bad-proof.txt", []byte(strings.Replace(proofText, "\nindex 17\n", "\nindex 17\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", 1)))},
+	}
+	for name, args := range cases {
+		if code, out, errOut := runCLI(append([]string{"verify-receipt"}, args...)...); code != 1 || !strings.Contains(errOut, "not valid") {
+			t.Errorf("%s: exit %d %s %s", name, code, out, errOut)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{nil, {"nope"}, {"verify"}, {"proof", "dir"}, {"show", "dir"}, {"verify-receipt"}} {
+		if code, _, _ := runCLI(args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errOut := runCLI("verify", t.TempDir()); code != 1 || !strings.Contains(errOut, "-vkey") {
+		t.Errorf("verify without -vkey: %d %s", code, errOut)
+	}
+}
+
+func FuzzVerifyReceipt(f *testing.F) {
+	b, _ := os.ReadFile(vkeyPath)
+	v, err := note.NewVerifier(strings.TrimSpace(string(b)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(`{"receipt":{"logOrigin":"kbnn-dvc-adapter/test","logIndex":0,"leafHash":"00","bodySha256":""}}`),
+		[]byte("c2sp.org/tlog-proof@v1\nindex 0\n\nkbnn-dvc-adapter/test\n1\nAA==\n\n— kbnn-dvc-adapter/test x\n"), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, receipt, proofText, entry []byte) {
+		// Nothing unsigned by the test key can be valid.
+		if size, err := verifyReceipt(receipt, proofText, entry, v); err == nil {
+			t.Fatalf("accepted a receipt with no real log behind it (size %d)", size)
+		}
+	})
+}
