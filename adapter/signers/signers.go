@@ -26,7 +26,6 @@ package signers
 import (
 	"context"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"math/big"
@@ -141,8 +140,7 @@ var typeAliases = map[string]string{
 
 // IssuerOf is the canonical issuer DN of a certificate.
 func IssuerOf(c *x509.Certificate) string {
-	var seq pkix.RDNSequence
-	seq = c.Issuer.ToRDNSequence()
+	seq := c.Issuer.ToRDNSequence()
 	dn, err := CanonicalDN(seq.String())
 	if err != nil {
 		return seq.String()
