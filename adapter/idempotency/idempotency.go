@@ -4,7 +4,7 @@
 // the final response, replay it) and dossier claims (one dossier, one
 // treasury document, whatever key it came under). The Store interface has an
 // in-memory implementation here and a Redis one in adapter/redisstore; both
-// pass the same conformance suite (adapter/idempotency/storetest).
+// pass the same conformance suite (adapter/testkit/storetest).
 //
 // Leases make crashes safe: a reservation or claim whose holder died expires
 // and the next attempt takes it over, with Recovered set so that it first

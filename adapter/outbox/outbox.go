@@ -58,7 +58,7 @@
 //
 // Memory (here) is the embedded default: one process, nothing survives a
 // restart. adapter/redisoutbox keeps the same model in Redis for
-// production. Both pass the conformance suite in adapter/outbox/outboxtest.
+// production. Both pass the conformance suite in adapter/testkit/outboxtest.
 package outbox
 
 import (

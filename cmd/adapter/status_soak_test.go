@@ -30,7 +30,7 @@ package main
 // Two adapter instances share one Redis; they are SIGKILLed 6 times (at
 // 10, 25, 40, 60, 80 and 100 % of the callbacks acknowledged) and
 // restarted, and the portal is down for 5 s from 30 % on. The portal is
-// adapter/portalsim served in-process behind a recorder that notes, for
+// adapter/sim/portalsim served in-process behind a recorder that notes, for
 // every status write the portal accepted, which treasury event it came
 // from: every event's note is its event id, and the adapter passes the
 // note on (GhiChu, NoiDungXuLy).

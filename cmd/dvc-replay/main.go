@@ -1,6 +1,6 @@
 // Command dvc-replay sends the fixture cases under testdata/fixtures to a
 // running adapter and checks every answer against its expectation. Run
-// "dvc-replay -h" for the flags; the logic lives in adapter/replay.
+// "dvc-replay -h" for the flags; the logic lives in adapter/testkit/replay.
 package main
 
 import (

@@ -130,7 +130,7 @@ func parseB64Cert(s string) (*x509.Certificate, error) {
 // jwsHeader is the header that carries the detached JWS of a JSON request.
 const jwsHeader = "X-JWS-Signature"
 
-// The templates below are copies of the ones the adapter/fixturegen tests
+// The templates below are copies of the ones the adapter/testkit/fixturegen tests
 // use: here they go through the CLI.
 
 const sampleXML = `<?xml version="1.0" encoding="UTF-8"?>

@@ -39,7 +39,7 @@ var lifecycles = sync.OnceValues(func() (map[string]*statusmap.Map, error) {
 })
 
 // lifecycleOf returns the lifecycle of a procedure, or nil for a procedure without one (its
-// documents move to any status, as before lifecycles existed).
+// documents move to any status).
 func lifecycleOf(procedure string) *statusmap.Map {
 	m, err := lifecycles()
 	if err != nil {
