@@ -165,17 +165,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	scoped := sub.Caller + "|" + key
 	lease := s.lease()
-	b, err := s.records.Begin(ctx, scoped, v.Fingerprint(), lease)
-	if err != nil {
-		return nil, storeDown(err)
-	}
-	switch b.State {
-	case idempotency.Completed:
-		return replay(b.Response), nil
-	case idempotency.InProgress:
-		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
-	case idempotency.Mismatch:
-		return nil, problem.New(problem.IdempotencyKeyReused, "")
+	b, done, err := s.begin(ctx, scoped, v.Fingerprint(), lease)
+	if done != nil || err != nil {
+		return done, err
 	}
 	s.hook("reserved")
 	resp, final, err := s.send(ctx, sub, v, scoped, b.Recovered, lease)
@@ -195,6 +187,26 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	s.hook("completed")
 	return resp, nil
+}
+
+// begin reserves the scoped key for a request with this fingerprint. A
+// completed request's stored answer comes back as done (a replay); one in
+// progress or a key used for other content is an error; otherwise the
+// reservation is the caller's.
+func (s *Service) begin(ctx context.Context, scoped, fingerprint string, lease time.Duration) (idempotency.Begun, *Response, error) {
+	b, err := s.records.Begin(ctx, scoped, fingerprint, lease)
+	if err != nil {
+		return b, nil, storeDown(err)
+	}
+	switch b.State {
+	case idempotency.Completed:
+		return b, replay(b.Response), nil
+	case idempotency.InProgress:
+		return b, nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
+	case idempotency.Mismatch:
+		return b, nil, problem.New(problem.IdempotencyKeyReused, "")
+	}
+	return b, nil, nil
 }
 
 // send claims the dossier and calls the treasury. final reports whether the

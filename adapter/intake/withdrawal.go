@@ -171,17 +171,9 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 		key = "withdrawal:" + v.procedure.ID + "|" + v.w.MaHoSo
 	}
 	scoped := req.Caller + "|" + key
-	b, err := s.records.Begin(ctx, scoped, v.fingerprint(), s.lease())
-	if err != nil {
-		return nil, storeDown(err)
-	}
-	switch b.State {
-	case idempotency.Completed:
-		return replay(b.Response), nil
-	case idempotency.InProgress:
-		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
-	case idempotency.Mismatch:
-		return nil, problem.New(problem.IdempotencyKeyReused, "")
+	b, done, err := s.begin(ctx, scoped, v.fingerprint(), s.lease())
+	if done != nil || err != nil {
+		return done, err
 	}
 	resp, final, err := s.withdraw(ctx, req, v)
 	if !final {
