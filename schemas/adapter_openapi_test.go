@@ -30,6 +30,7 @@ import (
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 
@@ -1295,6 +1296,9 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		switch k {
 		case problem.SchemaViolation:
 			e.Fields = []problem.FieldError{{Path: "/maKBNN", Message: "required field is missing"}}
+		case problem.BusinessRuleViolation:
+			e = rules.Problem([]rules.Violation{{ID: "tong-so-tien", Kind: "sum",
+				Paths: []string{"chungTu/tongSoTien", "chungTu/dongChiTiet[]/soTien"}, Message: "total", MessageVi: "tổng"}})
 		case problem.TreasuryRefused:
 			e.Extra = map[string]any{"treasuryReasonCode": "VUOT_DU_TOAN", "treasuryMessage": "over the allotment"}
 		case problem.DossierAlreadySent:

@@ -208,6 +208,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 				Code, Type, Title, Detail, Instance string
 				Status                              int
 				Errors                              []struct{ Path string }
+				Rules                               []struct{ ID string }
 			}
 			if err := json.Unmarshal(body, &p); err != nil {
 				t.Fatal(err)
@@ -217,6 +218,9 @@ func TestFixturesEndToEnd(t *testing.T) {
 			}
 			if p.Code == "schema-violation" && len(p.Errors) == 0 {
 				t.Fatalf("schema violation without field paths: %s", body)
+			}
+			if p.Code == "business-rule-violation" && len(p.Rules) == 0 {
+				t.Fatalf("business rule violation without rules: %s", body)
 			}
 		})
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/xmlsig"
@@ -59,7 +60,10 @@ type Procedure struct {
 	// Deadline bounds the treasury call; zero means Policy.Deadline.
 	Deadline   time.Duration
 	Definition *schema.Definition
-	Mapper     Mapper
+	// Rules are the procedure's business rules (schemas/<id>/rules.yaml), run on a dossier
+	// that matches its definition, before mapping; nil means none.
+	Rules  *rules.Set
+	Mapper Mapper
 	// UnitPath is where the dossier names its budget unit (maDVQHNS), as
 	// for schema.StringAt; empty means "maDVQHNS".
 	UnitPath string
@@ -178,7 +182,7 @@ type Verified struct {
 }
 
 // Verify runs every check that needs no outside service: content type,
-// signatures, roles, definition, procedure code.
+// signatures, roles, definition, procedure code, business rules.
 func (s *Service) Verify(sub Submission) (*Verified, error) {
 	p := s.procedures[sub.Procedure]
 	if p == nil {
@@ -195,6 +199,9 @@ func (s *Service) Verify(sub Submission) (*Verified, error) {
 		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
 		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
 		return nil, e
+	}
+	if vs := p.Rules.Check(obj); len(vs) > 0 {
+		return nil, rules.Problem(vs)
 	}
 	return v, nil
 }

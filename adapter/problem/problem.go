@@ -59,6 +59,7 @@ const (
 	UnsupportedMediaType  Kind = "unsupported-media-type"
 	MethodNotAllowed      Kind = "method-not-allowed"
 	SchemaViolation       Kind = "schema-violation"
+	BusinessRuleViolation Kind = "business-rule-violation"
 	TreasuryRefused       Kind = "treasury-refused"
 	TreasuryUnavailable   Kind = "treasury-unavailable"
 	TreasuryTimeout       Kind = "treasury-timeout"
@@ -96,6 +97,7 @@ var table = map[Kind]info{
 	UnsupportedMediaType:  {http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."},
 	MethodNotAllowed:      {http.StatusMethodNotAllowed, "Method not allowed", ""},
 	SchemaViolation:       {http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""},
+	BusinessRuleViolation: {http.StatusUnprocessableEntity, "Dossier breaks its procedure's business rules", ""},
 	TreasuryRefused:       {http.StatusUnprocessableEntity, "Treasury refused the document", ""},
 	TreasuryUnavailable:   {http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."},
 	TreasuryTimeout:       {http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."},

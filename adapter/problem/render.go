@@ -50,7 +50,7 @@ func Kinds() []Kind {
 		SignatureMissing, AlgorithmNotAllowed, CertificateUntrusted,
 		CertificateExpired, CertificateRevoked, SignerRoleMissing,
 		SignatureInvalid, Unauthorized, UnknownProcedure, NotFound,
-		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
+		UnsupportedMediaType, MethodNotAllowed, SchemaViolation, BusinessRuleViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
 		DossierAlreadySent, StoreUnavailable, InvalidQuery, Internal,

@@ -17,6 +17,11 @@ type procedureSpec struct {
 	SchemaViolation valueEdit  `yaml:"schemaViolation"`
 	Refusal         valueEdit  `yaml:"refusal"`
 	LargeLines      *linesEdit `yaml:"largeLines"`
+	// The business-rule cases, each optional: a total that is not the sum of its parts, an
+	// amount in words that is not the amount, a date the rules refuse.
+	RuleTotal *valueEdit `yaml:"ruleTotal"`
+	RuleWords *valueEdit `yaml:"ruleWords"`
+	RuleDate  *valueEdit `yaml:"ruleDate"`
 }
 
 type valueEdit struct {
@@ -57,6 +62,11 @@ func (s procedureSpec) validate() error {
 	}
 	for name, e := range map[string]valueEdit{"tamper": s.Tamper, "schemaViolation": s.SchemaViolation, "refusal": s.Refusal} {
 		if e.Path == "" {
+			return fmt.Errorf("%s.path: empty", name)
+		}
+	}
+	for name, e := range map[string]*valueEdit{"ruleTotal": s.RuleTotal, "ruleWords": s.RuleWords, "ruleDate": s.RuleDate} {
+		if e != nil && e.Path == "" {
 			return fmt.Errorf("%s.path: empty", name)
 		}
 	}
@@ -144,9 +154,16 @@ var fixtureCases = []fixtureCase{
 	{name: "no-credential", signers: required, noAuth: true, status: 401, code: "unauthorized"},
 	{name: "treasury-refusal", before: func(s procedureSpec) *valueEdit { return &s.Refusal }, signers: required, status: 422, code: "treasury-refused"},
 	{name: "large-payroll", lines: true, signers: required, status: 202},
+	{name: "rule-wrong-total", before: func(s procedureSpec) *valueEdit { return s.RuleTotal }, signers: required, status: 422, code: "business-rule-violation"},
+	{name: "rule-wrong-total-json", json: true, before: func(s procedureSpec) *valueEdit { return s.RuleTotal }, signers: required, status: 422, code: "business-rule-violation"},
+	{name: "rule-wrong-words", before: func(s procedureSpec) *valueEdit { return s.RuleWords }, signers: required, status: 422, code: "business-rule-violation"},
+	{name: "rule-wrong-date-json", json: true, before: func(s procedureSpec) *valueEdit { return s.RuleDate }, signers: required, status: 422, code: "business-rule-violation"},
 }
 
 // applies reports whether the case exists for this procedure.
 func (c fixtureCase) applies(s procedureSpec) bool {
+	if c.before != nil && c.before(s) == nil {
+		return false // an optional case the procedure does not have
+	}
 	return !c.lines || s.LargeLines != nil
 }

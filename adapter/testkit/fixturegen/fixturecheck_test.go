@@ -53,6 +53,15 @@ func checkFixtures(t *testing.T, templates, out, pki string) {
 		if spec.LargeLines == nil {
 			want--
 		}
+		if spec.RuleTotal == nil {
+			want -= 2 // rule-wrong-total, rule-wrong-total-json
+		}
+		if spec.RuleWords == nil {
+			want--
+		}
+		if spec.RuleDate == nil {
+			want--
+		}
 		if len(entries) != want {
 			t.Errorf("%s: %d case folders, want %d", proc, len(entries), want)
 		}
@@ -180,6 +189,10 @@ func checkXMLCase(t *testing.T, name string, body []byte, signers []string, spec
 		check(spec.SchemaViolation)
 	case "treasury-refusal":
 		check(spec.Refusal)
+	case "rule-wrong-total":
+		check(*spec.RuleTotal)
+	case "rule-wrong-words":
+		check(*spec.RuleWords)
 	case "large-payroll":
 		steps := splitPath(spec.LargeLines.Path)
 		parent, err := xmlFind(root, strings.Join(steps[:len(steps)-1], "/"))

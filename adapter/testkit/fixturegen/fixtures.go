@@ -289,6 +289,9 @@ clock, the certificates are valid from 2025 to 2050.
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.name, form, exp)
 	}
-	b.WriteString("\n`large-payroll` exists only for procedures whose cases.yaml has `largeLines`.\n")
+	b.WriteString("\n`large-payroll` exists only for procedures whose cases.yaml has `largeLines`; " +
+		"`rule-wrong-total` and `rule-wrong-total-json` for those with `ruleTotal`, `rule-wrong-words` with " +
+		"`ruleWords`, `rule-wrong-date-json` with `ruleDate` (each breaks a business rule of " +
+		"`schemas/<procedure>/rules.yaml`).\n")
 	return b.String()
 }

@@ -43,6 +43,10 @@ var wantCases = map[string]struct {
 	"no-credential":         {false, 401, "unauthorized"},
 	"treasury-refusal":      {false, 422, "treasury-refused"},
 	"large-payroll":         {false, 202, ""},
+	"rule-wrong-total":      {false, 422, "business-rule-violation"},
+	"rule-wrong-total-json": {true, 422, "business-rule-violation"},
+	"rule-wrong-words":      {false, 422, "business-rule-violation"},
+	"rule-wrong-date-json":  {true, 422, "business-rule-violation"},
 }
 
 const ownCasesA = `signers: [chu-tai-khoan, ke-toan-truong]
@@ -51,6 +55,7 @@ tamper: {path: chungTu/tongSoTien, value: "999999999"}
 schemaViolation: {path: maDVQHNS, value: "12AB"}
 refusal: {path: chungTu/dongChiTiet/maNDKT, value: "7799"}
 largeLines: {path: chungTu/dongChiTiet, count: 1200}
+ruleTotal: {path: chungTu/tongSoTien, value: "31"}
 `
 
 const ownCasesB = `signers: [chu-tai-khoan]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/rules"
 	"io"
 	"strconv"
 	"strings"
@@ -229,6 +230,13 @@ func (n *jsonNode) replicateLines(path string, count int) error {
 	}
 	if t := parent.member(totalTag); t != nil && amount != nil {
 		t.raw = json.RawMessage(strconv.FormatInt(total, 10))
+		if w := parent.member(wordsTag); w != nil {
+			q, err := json.Marshal(rules.Words(total))
+			if err != nil {
+				return err
+			}
+			w.raw = q
+		}
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/rules"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -19,6 +20,7 @@ const (
 	idPrefix    = "HS-"
 	amountTag   = "soTien"
 	totalTag    = "tongSoTien"
+	wordsTag    = "soTienBangChu" // the total in words, rewritten with the total
 	doctypeDecl = `<!DOCTYPE HoSo [<!ENTITY x "y">]>`
 )
 
@@ -143,6 +145,9 @@ func xmlReplicateLines(root *etree.Element, path string, count int) error {
 	}
 	if t := parent.SelectElement(totalTag); t != nil && hasAmount {
 		t.SetText(strconv.FormatInt(total, 10))
+		if w := parent.SelectElement(wordsTag); w != nil {
+			w.SetText(rules.Words(total))
+		}
 	}
 	return nil
 }
