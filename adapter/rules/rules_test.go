@@ -255,3 +255,24 @@ func TestShippedRules(t *testing.T) {
 		}
 	}
 }
+
+// TestKindsDocumented keeps the kinds, the README's table and the OpenAPI enum in step.
+func TestKindsDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := os.ReadFile("../../schemas/adapter/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enum := "kind: {type: string, enum: [" + strings.Join(Kinds(), ", ") + "]}"
+	if !strings.Contains(string(api), enum) {
+		t.Errorf("schemas/adapter/openapi.yaml RuleViolation.kind is not %q", enum)
+	}
+	for _, k := range Kinds() {
+		if !strings.Contains(string(readme), "| `"+k+"` |") {
+			t.Errorf("kind %s has no row in the README's Business rules table", k)
+		}
+	}
+}
