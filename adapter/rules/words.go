@@ -42,12 +42,16 @@ var scales = map[string]int64{
 // ParseWords reads an amount written in Vietnamese words ("Một trăm tám mươi bảy triệu năm
 // trăm nghìn đồng chẵn") and returns it. It accepts the usual variants: nghìn/ngàn, tỷ/tỉ,
 // linh/lẻ, mốt/một, tư/bốn, lăm/năm, mươi/mười after a digit, any capitalisation, NFC or NFD,
-// punctuation between words, and a trailing "đồng", "chẵn", "đồng chẵn" or "./.".
+// punctuation between words, a leading "Bằng chữ:" and a trailing "đồng", "chẵn", "đồng chẵn"
+// or "./.".
 func ParseWords(s string) (int64, error) {
 	if len(s) > maxWordsInput {
 		return 0, fmt.Errorf("%w: longer than %d bytes", errWords, maxWordsInput)
 	}
 	toks := tokens(s)
+	if len(toks) >= 2 && toks[0] == "bằng" && toks[1] == "chữ" {
+		toks = toks[2:] // "Bằng chữ: …", the form's label copied with the amount
+	}
 	for len(toks) > 0 && (toks[len(toks)-1] == "đồng" || toks[len(toks)-1] == "chẵn" || toks[len(toks)-1] == "vnd" || toks[len(toks)-1] == "vnđ") {
 		toks = toks[:len(toks)-1]
 	}

@@ -39,6 +39,7 @@ var spellings = []struct {
 	{"Một nghìn tỷ đồng", 1_000_000_000_000},
 	{"Một triệu tỷ đồng", 1_000_000_000_000_000},
 	{"Ba nghìn hai trăm tỷ bốn triệu đồng", 3_200_004_000_000},
+	{"Bằng chữ: Sáu trăm bốn mươi triệu đồng chẵn", 640_000_000},
 	{"Không đồng", 0},
 	{"Bảy đồng", 7},
 	{"  năm   mươi  đồng ", 50},
