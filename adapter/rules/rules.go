@@ -338,11 +338,30 @@ func integer(v any) (*big.Int, error) {
 	default:
 		return nil, errNotInteger
 	}
-	n, ok := new(big.Int).SetString(s, 10)
-	if !ok {
+	if n, ok := new(big.Int).SetString(s, 10); ok {
+		return n, nil
+	}
+	return integralNumber(s)
+}
+
+// integralNumber reads a JSON number written with a fraction or an exponent that is still an
+// integer (187500000.0, 1.875e8), as the definition accepts it; small exponents only, so that
+// a hostile "1e999999999" costs nothing.
+func integralNumber(s string) (*big.Int, error) {
+	if len(s) > 64 {
 		return nil, errNotInteger
 	}
-	return n, nil
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		exp, err := strconv.Atoi(s[i+1:])
+		if err != nil || exp < -64 || exp > 64 {
+			return nil, errNotInteger
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || !r.IsInt() {
+		return nil, errNotInteger
+	}
+	return r.Num(), nil
 }
 
 // sum adds every value at each path; present reports whether any value was found.

@@ -129,6 +129,10 @@ func TestEveryKind(t *testing.T) {
 		{"line date in another year", `"2026-12-31"`, `"2027-01-01"`, []string{"ngay"}},
 		{"line of another year", `"nam": 2026, "ngay": "2026-12-31"`, `"nam": 2025, "ngay": "2026-12-31"`, []string{"nam"}},
 		{"dates out of order", `"luc": "2026-03-01T23:00:00+07:00"`, `"luc": "2026-02-28T23:00:00+07:00"`, []string{"thu-tu"}},
+		{"total written 187500000.0", `"tong": 187500000`, `"tong": 187500000.0`, nil},
+		{"total written 1.875e8", `"tong": 187500000`, `"tong": 1.875e8`, nil},
+		{"total with a fraction", `"tong": 187500000`, `"tong": 187500000.5`, []string{"tong", "chu", "han-muc"}},
+		{"total with a huge exponent", `"tong": 187500000`, `"tong": 1e999999999`, []string{"tong", "chu", "han-muc"}},
 		{"lines missing", `"dong": [`, `"khac": [`, []string{"tong"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
