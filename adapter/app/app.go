@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"sort"
 	"time"
 
@@ -131,6 +132,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 			return fail(fmt.Errorf("metrics: %w", err))
 		}
 	}
+	codes, err := dossierCodes(cfg.DossierCodes)
+	if err != nil {
+		return fail(err)
+	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	svc := intake.New(intake.Options{
 		Records:  records,
@@ -139,7 +144,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Hook:     o.Hook,
 		Policy: intake.Policy{Retention: cfg.Idempotency.Retention, DossierRetention: cfg.Idempotency.DossierRetention,
 			Lease: cfg.Idempotency.Lease},
-		Procedures: procs,
+		Procedures:   procs,
+		DossierCodes: codes,
 		XML: xmlsig.NewVerifier(ts, xmlsig.Policy{AllowSHA1: cfg.Signatures.AllowSHA1,
 			WithComments: cfg.Signatures.WithComments, MaxSignatures: cfg.Signatures.MaxSignatures}),
 		JWS:    jws.NewVerifier(ts, cfg.Signatures.JWSAlgorithms, cfg.Signatures.MaxSignatures),
@@ -281,6 +287,19 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 			p.Signers = &intake.SignerPaths{List: sp.List, Role: sp.Role, Serial: sp.Serial, Issuer: sp.Issuer}
 		}
 		out = append(out, p)
+	}
+	return out, nil
+}
+
+// dossierCodes compiles the configured dossier code formats.
+func dossierCodes(patterns []string) ([]*regexp.Regexp, error) {
+	out := make([]*regexp.Regexp, 0, len(patterns))
+	for i, p := range patterns {
+		re, err := regexp.Compile(p)
+		if err != nil {
+			return nil, fmt.Errorf("dossierCodes[%d]: %w", i, err)
+		}
+		out = append(out, re)
 	}
 	return out, nil
 }

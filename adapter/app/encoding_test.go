@@ -168,3 +168,26 @@ func TestProblemsInVietnamese(t *testing.T) {
 		t.Fatalf("missing signature in Vietnamese: %v", m)
 	}
 }
+
+// Dossier codes take one of the configured formats: the portal's
+// G09.20-yyyyMMdd-nnnnnnn and the provincial 000.00.01.H22-yyMMdd-nnnn are
+// accepted; a code of neither format is refused naming /maHoSo.
+func TestDossierCodeFormats(t *testing.T) {
+	e := start(t)
+	for _, c := range []struct {
+		code string
+		want int
+	}{
+		{"G09.20-20260609-0000901", http.StatusAccepted},
+		{"000.00.01.H22-260609-0001", http.StatusAccepted},
+		{"H22-260609-001", http.StatusUnprocessableEntity},
+	} {
+		a := e.post(t, "chi-thuong-xuyen", "application/xml", signedTemplate(t, "chi-thuong-xuyen", c.code), "")
+		if a.status != c.want {
+			t.Fatalf("%s: %d %s, want %d", c.code, a.status, a.body, c.want)
+		}
+		if c.want == http.StatusUnprocessableEntity && (a.code() != "schema-violation" || !strings.Contains(string(a.body), "/maHoSo")) {
+			t.Fatalf("%s: %s, want schema-violation naming /maHoSo", c.code, a.body)
+		}
+	}
+}

@@ -57,7 +57,23 @@ type Config struct {
 	Delivery    Delivery             `yaml:"delivery"`
 	Procedures  map[string]Procedure `yaml:"procedures"`
 	Calendar    Calendar             `yaml:"calendar"`
-	Log         Log                  `yaml:"log"`
+	// DossierCodes are the formats a dossier code (maHoSo) may take, as
+	// anchored regular expressions (^…$); a code must match one. Zero:
+	// DefaultDossierCodes.
+	DossierCodes []string `yaml:"dossierCodes"`
+	Log          Log      `yaml:"log"`
+}
+
+// DefaultDossierCodes are the dossier code formats seen on the portal:
+// "<agency code>-<yyyyMMdd>-<7-digit sequence>" (G09.20-20260609-0092637, in
+// working portal integrations) and the provincial portals'
+// "<000.00.00.X00>-<yyMMdd>-<4-digit sequence>" (000.00.01.H22-240509-0001,
+// reported in the field; its parts are assumed).
+func DefaultDossierCodes() []string {
+	return []string{
+		`^[A-Za-z0-9.]{1,20}-[0-9]{8}-[0-9]{7}$`,
+		`^[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}-[0-9]{6}-[0-9]{4}$`,
+	}
 }
 
 // Server is the HTTP listener.
@@ -359,6 +375,9 @@ func (c *Config) defaults() {
 			*d = v
 		}
 	}
+	if len(c.DossierCodes) == 0 {
+		c.DossierCodes = DefaultDossierCodes()
+	}
 	if c.Server.Addr == "" {
 		c.Server.Addr = "127.0.0.1:8080"
 	}
@@ -529,11 +548,27 @@ func (c *Config) Validate() error {
 	c.validateDelivery(&ps)
 	c.validateProcedures(&ps)
 	c.validateCalendar(&ps)
+	c.validateDossierCodes(&ps)
 	c.validateLog(&ps)
 	if len(ps) == 0 {
 		return nil
 	}
 	return &Error{Problems: ps}
+}
+
+// validateDossierCodes checks each dossier code format: a regular
+// expression anchored at both ends.
+func (c *Config) validateDossierCodes(ps *problems) {
+	for i, p := range c.DossierCodes {
+		k := fmt.Sprintf("dossierCodes[%d]", i)
+		if _, err := regexp.Compile(p); err != nil {
+			ps.badf(k, "not a regular expression: %v", err)
+			continue
+		}
+		if !strings.HasPrefix(p, "^") || !strings.HasSuffix(p, "$") {
+			ps.bad(k, "must be anchored: start with ^ and end with $")
+		}
+	}
 }
 
 // procedureIDs returns the procedure ids sorted.

@@ -266,9 +266,10 @@ portal:
 			Timeout: 10 * time.Second, Resilience: defaultResilience,
 			ErrorCodes:   PortalErrorCodes{SessionExpired: []string{"-1"}, Default: "permanent"},
 			LoaiDoiTuong: "2", HinhThuc: "0"},
-		Delivery:   Delivery{Workers: 4, Lease: 2 * time.Minute, MinSpan: 72 * time.Hour},
-		Procedures: c.Procedures,
-		Log:        Log{Level: "info"},
+		Delivery:     Delivery{Workers: 4, Lease: 2 * time.Minute, MinSpan: 72 * time.Hour},
+		Procedures:   c.Procedures,
+		DossierCodes: DefaultDossierCodes(),
+		Log:          Log{Level: "info"},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *c, want)

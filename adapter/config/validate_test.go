@@ -261,6 +261,8 @@ var invalidRows = []struct {
 	{"holidays directory is a file", "calendar.holidaysDir", func(c *Config) { c.Calendar.HolidaysDir = "validate_test.go" }},
 
 	{"log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
+	{"dossier code not a regexp", "dossierCodes[0]", func(c *Config) { c.DossierCodes = []string{"^(unclosed$"} }},
+	{"dossier code not anchored", "dossierCodes[1]", func(c *Config) { c.DossierCodes = []string{"^a$", "G09.*"} }},
 }
 
 // noInvalidValue are the keys that accept every value of their type, with
@@ -461,6 +463,7 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"procedures.tai-khoan.deadline", "0s", func(c *Config) any { return c.Procedures["tai-khoan"].Deadline }, 20 * time.Second},
 		{"procedures.tai-khoan.unitPath", "", func(c *Config) any { return c.Procedures["tai-khoan"].UnitPath }, "maDVQHNS"},
 		{"log.level", "", func(c *Config) any { return c.Log.Level }, "info"},
+		{"dossierCodes", []string{}, func(c *Config) any { return c.DossierCodes }, DefaultDossierCodes()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {

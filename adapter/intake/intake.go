@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"mime"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -123,17 +124,21 @@ type Service struct {
 	roles      map[string]bool
 	// requireRegistered turns the registered-signer check on.
 	requireRegistered bool
+	dossierCodes      []*regexp.Regexp
 }
 
 // Options wire a Service.
 type Options struct {
 	Procedures []*Procedure
-	XML        *xmlsig.Verifier
-	JWS        *jws.Verifier
-	Limits     xmlsig.Limits
-	Sender     Sender
-	Dossiers   dossier.Store // nil means an in-memory store
-	Log        *slog.Logger
+	// DossierCodes are the formats a dossier code must take (one must
+	// match); none means any code the definition accepts.
+	DossierCodes []*regexp.Regexp
+	XML          *xmlsig.Verifier
+	JWS          *jws.Verifier
+	Limits       xmlsig.Limits
+	Sender       Sender
+	Dossiers     dossier.Store // nil means an in-memory store
+	Log          *slog.Logger
 	// Records is the idempotency store; nil means an in-memory one.
 	Records idempotency.Store
 	Policy  Policy
@@ -161,7 +166,7 @@ type Options struct {
 func New(o Options) *Service {
 	s := &Service{procedures: map[string]*Procedure{}, xml: o.XML, jws: o.JWS,
 		limits: o.Limits, sender: o.Sender, dossiers: o.Dossiers, log: o.Log,
-		records: o.Records, policy: o.Policy.withDefaults(), hook: o.Hook}
+		records: o.Records, policy: o.Policy.withDefaults(), hook: o.Hook, dossierCodes: o.DossierCodes}
 	if s.records == nil {
 		s.records = idempotency.NewMemory(o.Clock)
 	}
@@ -216,12 +221,31 @@ func (s *Service) Verify(sub Submission) (*Verified, error) {
 	v := &Verified{Procedure: p, Value: obj, Signers: signers}
 	v.MaHoSo, _ = obj["maHoSo"].(string)
 	v.SoBoSung = intOf(obj["soBoSung"])
+	if !s.knownCode(v.MaHoSo) {
+		e := problem.New(problem.SchemaViolation, "maHoSo is not in a dossier code format the portal uses.").
+			VI("maHoSo không theo định dạng mã hồ sơ của Cổng Dịch vụ công.")
+		e.Fields = []problem.FieldError{{Path: "/maHoSo", Message: "must match one of the configured dossier code formats (dossierCodes)"}}
+		return nil, e
+	}
 	if code, _ := obj["maTTHC"].(string); code != p.Code {
 		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
 		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
 		return nil, e
 	}
 	return v, nil
+}
+
+// knownCode reports whether code takes one of the configured formats.
+func (s *Service) knownCode(code string) bool {
+	if len(s.dossierCodes) == 0 {
+		return true
+	}
+	for _, re := range s.dossierCodes {
+		if re.MatchString(code) {
+			return true
+		}
+	}
+	return false
 }
 
 // verifySigned runs the checks every signed document shares, a dossier or a
