@@ -435,8 +435,16 @@ func (f *Flow) settleRecord(r *dossier.Record, exists bool, ev Event, delivery s
 			r.History = append(r.History, h)
 		}
 		if tr != nil {
-			r.TrangThai, r.PortalSynced = tr.To, true
-			if ev.SupplementNo > r.TreasurySupplement || (ev.SupplementNo == r.TreasurySupplement && ev.Sequence > r.TreasurySequence) {
+			r.PortalSynced = true
+			newer := ev.SupplementNo > r.TreasurySupplement ||
+				(ev.SupplementNo == r.TreasurySupplement && (ev.Sequence > r.TreasurySequence || ev.Sequence == 0))
+			if newer || r.TrangThai == tr.From || r.TrangThai <= statusmap.CodeRegistered {
+				// Only a move from where the record stands, or one later in the
+				// treasury's order, sets the status: a worker that lost its
+				// lease to a later event never rolls the dossier back.
+				r.TrangThai = tr.To
+			}
+			if newer {
 				r.TreasurySupplement, r.TreasurySequence = ev.SupplementNo, ev.Sequence
 			}
 			recordRound(r, ev, *tr)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/statusmap"
 	"reflect"
 	"slices"
 	"strings"
@@ -635,5 +636,23 @@ func TestDeliverWaitingEventPassedIsNotAllowed(t *testing.T) {
 	rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-P")
 	if h := historyEntry(t, rec, "evt-ret"); h.Delivery != dossier.DeliveryNotAllowed || rec.TrangThai != 8 || len(rec.Deferred) != 0 {
 		t.Fatalf("after the final status: %+v, status %d, deferred %d", h, rec.TrangThai, len(rec.Deferred))
+	}
+}
+
+// A worker that lost its lease to a later event settles its own move
+// without rolling the dossier back: only a move from where the record
+// stands, or one later in the treasury's order, sets the status.
+func TestSettleNeverRollsBack(t *testing.T) {
+	tf := newTestFlow(t)
+	r := dossier.Record{Procedure: "chi-thuong-xuyen", MaHoSo: "HS-L", TrangThai: 9, PortalSynced: true, TreasurySequence: 5}
+	ev := event("chi-thuong-xuyen", "HS-L", "evt-late", "PROCESSING", 4)
+	tf.settleRecord(&r, true, ev, dossier.DeliveryDelivered, &statusmap.Transition{Status: "PROCESSING", From: 2, To: 4}, "")
+	if r.TrangThai != 9 || r.TreasurySequence != 5 {
+		t.Fatalf("a late move rolled the record back: status %d, sequence %d", r.TrangThai, r.TreasurySequence)
+	}
+	later := event("chi-thuong-xuyen", "HS-L", "evt-next", "RESULT_RETURNED", 6)
+	tf.settleRecord(&r, true, later, dossier.DeliveryDelivered, &statusmap.Transition{Status: "RESULT_RETURNED", From: 9, To: 10}, "")
+	if r.TrangThai != 10 || r.TreasurySequence != 6 {
+		t.Fatalf("the next move: status %d, sequence %d", r.TrangThai, r.TreasurySequence)
 	}
 }
