@@ -257,15 +257,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	}
 	if err != nil {
 		release()
-		var pe *problem.Error
-		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
-			st, h, body := pe.RenderIn(sub.Lang, sub.RequestID)
-			return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
-		}
-		if errors.As(err, &pe) {
-			return nil, false, err
-		}
-		return nil, false, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
+		return treasuryFailure(err, sub.Lang, sub.RequestID)
 	}
 	s.hook("sent")
 	if err := s.records.SettleDossier(bg, v.DossierID(), owner, true, rc.Reference, s.policy.DossierRetention); err != nil {
@@ -292,6 +284,22 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// treasuryFailure turns a failed treasury call into the caller's answer: a
+// business refusal is final (stored for replays, in lang); any other
+// problem is returned as it is, and anything else is the treasury being
+// unavailable. Neither of the last two is final.
+func treasuryFailure(err error, lang problem.Lang, requestID string) (*Response, bool, error) {
+	var pe *problem.Error
+	if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
+		st, h, body := pe.RenderIn(lang, requestID)
+		return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
+	}
+	if errors.As(err, &pe) {
+		return nil, false, err
+	}
+	return nil, false, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
 }
 
 // conflict answers a submission of a dossier that another key owns.

@@ -228,15 +228,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	defer cancel()
 	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
 	if err != nil {
-		var pe *problem.Error
-		if errors.As(err, &pe) && pe.Kind == problem.TreasuryRefused {
-			st, h, body := pe.RenderIn(req.Lang, req.RequestID)
-			return &Response{Status: st, Header: h, Body: body, Code: pe.Kind.Code(), Cause: pe.Cause}, true, nil
-		}
-		if errors.As(err, &pe) {
-			return nil, false, err
-		}
-		return nil, false, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
+		return treasuryFailure(err, req.Lang, req.RequestID)
 	}
 	s.recordWithdrawal(context.WithoutCancel(ctx), req, v, rc)
 	body, err := problem.Encode(&WithdrawalAccepted{
