@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/kbnn/dvc/adapter/text"
 	"io"
 	"log/slog"
 	"net"
@@ -673,6 +674,7 @@ func (c *Config) validateSignatures(ps *problems) {
 		titles = append(titles, t)
 	}
 	sort.Strings(titles)
+	normal := map[string]string{} // title in NFC -> the title as written
 	for _, t := range titles {
 		k := fmt.Sprintf("signatures.roles[%q]", t)
 		if strings.TrimSpace(t) == "" {
@@ -680,6 +682,12 @@ func (c *Config) validateSignatures(ps *problems) {
 		} else if strings.TrimSpace(s.Roles[t]) == "" {
 			ps.bad(k, "the role must not be empty")
 		}
+		// Titles are matched in Unicode normalization form C: two spellings
+		// of one title would make which role wins depend on map order.
+		if first, dup := normal[text.NFC(t)]; dup {
+			ps.badf(k, "the same title as %q once normalized (NFC); list it once", first)
+		}
+		normal[text.NFC(t)] = t
 	}
 	for i, a := range s.JWSAlgorithms {
 		if !jwsAlgorithms[a] {

@@ -98,6 +98,9 @@ var invalidRows = []struct {
 	{"empty CRL", "signatures.crls[0]", func(c *Config) { c.Signatures.CRLs[0] = "" }},
 	{"empty title", `signatures.roles[""]`, func(c *Config) { c.Signatures.Roles[""] = "thu-quy" }},
 	{"empty role", `signatures.roles["Thu quy"]`, func(c *Config) { c.Signatures.Roles["Thu quy"] = "" }},
+	{"a title twice in two normal forms", `signatures.roles["Thủ quỹ"]`, func(c *Config) {
+		c.Signatures.Roles["Thủ quỹ"], c.Signatures.Roles["Thu\u0309 quy\u0303"] = "thu-quy", "thu-quy"
+	}},
 	{"JWS algorithm", "signatures.jwsAlgorithms[1]", func(c *Config) { c.Signatures.JWSAlgorithms = []string{"RS256", "HS256"} }},
 	{"JWS none", "signatures.jwsAlgorithms[0]", func(c *Config) { c.Signatures.JWSAlgorithms = []string{"none"} }},
 	{"too many signatures", "signatures.maxSignatures", func(c *Config) { c.Signatures.MaxSignatures = 9 }},
