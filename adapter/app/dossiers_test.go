@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/testkit/clock"
-	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 // startClocked starts the adapter and the treasury simulator on a settable
@@ -47,32 +45,11 @@ func startClocked(t *testing.T, edit func(*config.Config), clk *clock.Clock) *en
 // signedForUnit signs the procedure's XML template as dossier code of unit.
 func signedForUnit(t *testing.T, procedure, code, unit string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates", procedure, "dossier.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(raw); err != nil {
-		t.Fatal(err)
-	}
-	doc.Root().CreateAttr("Id", "HS-"+code)
-	doc.Root().FindElement("maHoSo").SetText(code)
-	doc.Root().FindElement("maDVQHNS").SetText(unit)
-	raw, _ = doc.WriteToBytes()
-	var signers []signing.Signer
-	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {
-		s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", n+".crt"), filepath.Join(repo, "testdata/pki", n+".key"),
-			filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		signers = append(signers, s)
-	}
-	out, err := signing.SignXML(raw, signing.XMLOptions{}, signers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return signedTemplateEdited(t, procedure, func(root *etree.Element) {
+		root.CreateAttr("Id", "HS-"+code)
+		root.FindElement("maHoSo").SetText(code)
+		root.FindElement("maDVQHNS").SetText(unit)
+	})
 }
 
 type listAnswer struct {

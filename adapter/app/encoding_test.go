@@ -14,20 +14,6 @@ import (
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
-func testSigners(t *testing.T) []signing.Signer {
-	t.Helper()
-	var out []signing.Signer
-	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {
-		s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", n+".crt"), filepath.Join(repo, "testdata/pki", n+".key"),
-			filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 func (e *env) post(t *testing.T, procedure, contentType string, body []byte, jws string) answer {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.adapter.URL+"/v1/procedures/"+procedure+"/dossiers", bytes.NewReader(body))

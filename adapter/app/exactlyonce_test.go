@@ -263,6 +263,17 @@ func signedTemplate(t *testing.T, procedure, code string) []byte {
 // soBoSung (0: the first submission).
 func signedSupplement(t *testing.T, procedure, code string, soBoSung int) []byte {
 	t.Helper()
+	return signedTemplateEdited(t, procedure, func(root *etree.Element) {
+		root.CreateAttr("Id", "HS-"+code)
+		root.FindElement("maHoSo").SetText(code)
+		root.FindElement("soBoSung").SetText(strconv.Itoa(soBoSung))
+	})
+}
+
+// signedTemplateEdited signs the procedure's XML template, its root changed by edit, with the
+// test PKI's account holder and chief accountant.
+func signedTemplateEdited(t *testing.T, procedure string, edit func(root *etree.Element)) []byte {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates", procedure, "dossier.xml"))
 	if err != nil {
 		t.Fatal(err)
@@ -271,24 +282,33 @@ func signedSupplement(t *testing.T, procedure, code string, soBoSung int) []byte
 	if err := doc.ReadFromBytes(raw); err != nil {
 		t.Fatal(err)
 	}
-	doc.Root().CreateAttr("Id", "HS-"+code)
-	doc.Root().FindElement("maHoSo").SetText(code)
-	doc.Root().FindElement("soBoSung").SetText(strconv.Itoa(soBoSung))
-	raw, _ = doc.WriteToBytes()
-	var signers []signing.Signer
-	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {
-		s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", n+".crt"), filepath.Join(repo, "testdata/pki", n+".key"),
-			filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		signers = append(signers, s)
+	edit(doc.Root())
+	raw, err = doc.WriteToBytes()
+	if err != nil {
+		t.Fatal(err)
 	}
-	out, err := signing.SignXML(raw, signing.XMLOptions{}, signers...)
+	out, err := signing.SignXML(raw, signing.XMLOptions{}, testSigners(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// testSigner loads the test PKI's signer name ("chu-tai-khoan", "ke-toan-truong").
+func testSigner(t *testing.T, name string) signing.Signer {
+	t.Helper()
+	s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", name+".crt"), filepath.Join(repo, "testdata/pki", name+".key"),
+		filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// testSigners are the test PKI's account holder and chief accountant.
+func testSigners(t *testing.T) []signing.Signer {
+	t.Helper()
+	return []signing.Signer{testSigner(t, "chu-tai-khoan"), testSigner(t, "ke-toan-truong")}
 }
 
 // A transient failure is not stored: once the treasury is back, the same

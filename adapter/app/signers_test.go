@@ -15,8 +15,6 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/kbnn/dvc/adapter/config"
-
-	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 func testCert(t *testing.T, name string) *x509.Certificate {
@@ -38,35 +36,14 @@ func testCert(t *testing.T, name string) *x509.Certificate {
 // by both.
 func accountRegistration(t *testing.T, code, unit string) []byte {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates/tai-khoan/dossier.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := etree.NewDocument()
-	if err := doc.ReadFromBytes(raw); err != nil {
-		t.Fatal(err)
-	}
-	doc.Root().CreateAttr("Id", "HS-"+code)
-	doc.Root().FindElement("maHoSo").SetText(code)
-	doc.Root().FindElement("maDVQHNS").SetText(unit)
-	for _, e := range doc.Root().FindElements("taiLieu/mauChuKy") {
-		e.FindElement("soSerialChungThu").SetText(testCert(t, e.FindElement("vaiTro").Text()).SerialNumber.Text(16))
-	}
-	raw, _ = doc.WriteToBytes()
-	var ss []signing.Signer
-	for _, n := range []string{"chu-tai-khoan", "ke-toan-truong"} {
-		s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", n+".crt"), filepath.Join(repo, "testdata/pki", n+".key"),
-			filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
-		if err != nil {
-			t.Fatal(err)
+	return signedTemplateEdited(t, "tai-khoan", func(root *etree.Element) {
+		root.CreateAttr("Id", "HS-"+code)
+		root.FindElement("maHoSo").SetText(code)
+		root.FindElement("maDVQHNS").SetText(unit)
+		for _, e := range root.FindElements("taiLieu/mauChuKy") {
+			e.FindElement("soSerialChungThu").SetText(testCert(t, e.FindElement("vaiTro").Text()).SerialNumber.Text(16))
 		}
-		ss = append(ss, s)
-	}
-	out, err := signing.SignXML(raw, signing.XMLOptions{}, ss...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	})
 }
 
 func (e *env) admin(t *testing.T, method, path string, body []byte) answer {

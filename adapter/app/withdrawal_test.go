@@ -240,12 +240,7 @@ func signedWithdrawal(t *testing.T, procedure, signer string, edit func(map[stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", signer+".crt"), filepath.Join(repo, "testdata/pki", signer+".key"),
-		filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signing.SignJWS(body, "", s)
+	jws, err := signing.SignJWS(body, "", testSigner(t, signer))
 	if err != nil {
 		t.Fatal(err)
 	}
