@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"io"
 	"net/http"
 	"regexp"
@@ -46,25 +47,35 @@ func DownstreamKey(procedure, dossierCode string, supplementNo int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// sendDocument handles POST /api/v1/documents.
-func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
+// keyedRequest reads a keyed write (a document, a withdrawal): its
+// Idempotency-Key, its body checked against sch and decoded into out. On a
+// bad request it answers 400 (logging what was refused) and returns false.
+func (s *Sim) keyedRequest(w http.ResponseWriter, r *http.Request, sch *jsonschema.Schema, what string, out any) (key string, body []byte, ok bool) {
+	key = r.Header.Get("Idempotency-Key")
 	if !keyPattern.MatchString(key) {
 		writeRefusal(w, invalid("Idempotency-Key must be 64 lower-case hex digits"))
-		return
+		return "", nil, false
 	}
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
+	if body, ok = s.readBody(w, r); !ok {
+		return "", nil, false
 	}
-	if err := validate(s.validator.sendDocument, body); err != nil {
-		s.log.Info("treasury-sim: document refused", "reasonCode", ReasonInvalidRequest, "error", err.Error())
+	if err := validate(sch, body); err != nil {
+		s.log.Info("treasury-sim: "+what+" refused", "reasonCode", ReasonInvalidRequest, "error", err.Error())
 		writeRefusal(w, invalid(err.Error()))
-		return
+		return "", nil, false
 	}
+	if err := json.Unmarshal(body, out); err != nil {
+		writeRefusal(w, invalid(err.Error()))
+		return "", nil, false
+	}
+	return key, body, true
+}
+
+// sendDocument handles POST /api/v1/documents.
+func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 	var req sendRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeRefusal(w, invalid(err.Error()))
+	key, body, ok := s.keyedRequest(w, r, s.validator.sendDocument, "document", &req)
+	if !ok {
 		return
 	}
 	if want := DownstreamKey(req.Procedure, req.DossierCode, req.SupplementNo); key != want {

@@ -79,23 +79,9 @@ func WithdrawalKey(procedure, dossierCode string, supplementNo int) string {
 
 // withdrawDocument handles POST /api/v1/documents/{documentId}/withdrawal.
 func (s *Sim) withdrawDocument(w http.ResponseWriter, r *http.Request) {
-	key := r.Header.Get("Idempotency-Key")
-	if !keyPattern.MatchString(key) {
-		writeRefusal(w, invalid("Idempotency-Key must be 64 lower-case hex digits"))
-		return
-	}
-	body, ok := s.readBody(w, r)
-	if !ok {
-		return
-	}
-	if err := validate(s.validator.withdrawal, body); err != nil {
-		s.log.Info("treasury-sim: withdrawal refused", "reasonCode", ReasonInvalidRequest, "error", err.Error())
-		writeRefusal(w, invalid(err.Error()))
-		return
-	}
 	var req withdrawRequest
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeRefusal(w, invalid(err.Error()))
+	key, body, ok := s.keyedRequest(w, r, s.validator.withdrawal, "withdrawal", &req)
+	if !ok {
 		return
 	}
 	id := r.PathValue("documentId")
