@@ -6,12 +6,8 @@ import (
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/statusmap"
 )
-
-// statusCorrectionRequested is the national status of a dossier the
-// treasury asked to correct (Yêu cầu bổ sung giấy tờ): the only one a
-// resubmission answers.
-const statusCorrectionRequested = 5
 
 // checkSupplement refuses a resubmission the dossier does not wait for.
 // Each supplement is a new treasury document, so a supplement sent to a
@@ -34,7 +30,7 @@ func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
 		e.Detail = fmt.Sprintf("Dossier %s belongs to unit %s, not %s.", v.MaHoSo, rec.Unit, v.Unit())
 		e.DetailVI = fmt.Sprintf("Hồ sơ %s thuộc đơn vị %s, không phải %s.", v.MaHoSo, rec.Unit, v.Unit())
 		e.Fields = []problem.FieldError{{Path: "/maDVQHNS", Message: "must be the unit of the dossier, " + rec.Unit}}
-	case rec.TrangThai != statusCorrectionRequested || !openRound(rec.Rounds, v.SoBoSung):
+	case rec.TrangThai != statusmap.CodeCorrectionRequested || !openRound(rec.Rounds, v.SoBoSung):
 		e.Detail = fmt.Sprintf("Dossier %s (national status %d) does not wait for supplement %d: the treasury asked for no correction it answers.",
 			v.MaHoSo, rec.TrangThai, v.SoBoSung)
 		e.DetailVI = fmt.Sprintf("Hồ sơ %s (trạng thái %d) không chờ hồ sơ bổ sung lần %d: Kho bạc chưa yêu cầu bổ sung.",
