@@ -14,5 +14,5 @@ import "embed"
 // "treasury/send-document-request.schema.json", "chi-thuong-xuyen/dossier.schema.json",
 // "withdrawal/withdrawal.schema.json").
 //
-//go:embed all:treasury */dossier.schema.json */dossier.xsd */forms.yaml withdrawal/withdrawal.schema.json withdrawal/withdrawal.xsd
+//go:embed all:treasury */dossier.schema.json */dossier.xsd */forms.yaml */rules.yaml withdrawal/withdrawal.schema.json withdrawal/withdrawal.xsd
 var FS embed.FS

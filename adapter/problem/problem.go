@@ -60,6 +60,7 @@ const (
 	UnsupportedMediaType  Kind = "unsupported-media-type"
 	MethodNotAllowed      Kind = "method-not-allowed"
 	SchemaViolation       Kind = "schema-violation"
+	BusinessRuleViolation Kind = "business-rule-violation"
 	TreasuryRefused       Kind = "treasury-refused"
 	TreasuryUnavailable   Kind = "treasury-unavailable"
 	TreasuryTimeout       Kind = "treasury-timeout"
@@ -99,6 +100,7 @@ var table = map[Kind]info{
 	UnsupportedMediaType:  {http.StatusUnsupportedMediaType, "Unsupported content type", "Send application/xml (signed XML-DSig) or application/json (with X-JWS-Signature)."},
 	MethodNotAllowed:      {http.StatusMethodNotAllowed, "Method not allowed", ""},
 	SchemaViolation:       {http.StatusUnprocessableEntity, "Dossier does not match its procedure's definition", ""},
+	BusinessRuleViolation: {http.StatusUnprocessableEntity, "Dossier breaks its procedure's business rules", ""},
 	TreasuryRefused:       {http.StatusUnprocessableEntity, "Treasury refused the document", ""},
 	TreasuryUnavailable:   {http.StatusServiceUnavailable, "Treasury unavailable", "The treasury could not be reached; retry later with the same Idempotency-Key."},
 	TreasuryTimeout:       {http.StatusGatewayTimeout, "Treasury timed out", "The treasury did not answer in time; retry later with the same Idempotency-Key."},
@@ -112,10 +114,17 @@ var table = map[Kind]info{
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }
 
-// FieldError names one failing field of a schema violation.
+// FieldError names one failing field of a schema violation or a business
+// rule violation.
 type FieldError struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	// Rule is the id of the business rule the field breaks; empty for a
+	// schema violation.
+	Rule string `json:"rule,omitempty"`
+	// MessageVI is Message in Vietnamese (Accept-Language: vi); empty
+	// means Message in both languages.
+	MessageVI string `json:"-"`
 }
 
 // Error is a public failure: a kind, the detail shown to the caller and the
@@ -130,6 +139,9 @@ type Error struct {
 	Fields   []FieldError
 	// Extra members added to the problem body (e.g. the treasury's reason code).
 	Extra map[string]any
+	// ExtraVI replaces Extra in Vietnamese, for members that carry text
+	// (the messages of broken business rules); nil means Extra in both.
+	ExtraVI map[string]any
 	// RetryAfter, in seconds, when positive, becomes a Retry-After header.
 	RetryAfter int
 	// Header holds further response headers (e.g. Location).
@@ -195,10 +207,24 @@ type Body struct {
 // Body renders e in English for the request with the given id.
 func (e *Error) Body(instance string) Body { return e.BodyIn(English, instance) }
 
-// BodyIn renders e in lang for the request with the given id. Only the title
-// and the detail change with the language; the code, the field paths and the
-// extra members never do.
+// BodyIn renders e in lang for the request with the given id. Only the text
+// changes with the language (the title, the detail, the field messages that
+// have a Vietnamese form, ExtraVI for Extra); the code, the field paths and
+// the rule ids never do.
 func (e *Error) BodyIn(lang Lang, instance string) Body {
+	fields, extra := e.Fields, e.Extra
+	if lang == Vietnamese {
+		if e.ExtraVI != nil {
+			extra = e.ExtraVI
+		}
+		fields = nil
+		for _, f := range e.Fields {
+			if f.MessageVI != "" {
+				f.Message = f.MessageVI
+			}
+			fields = append(fields, f)
+		}
+	}
 	return Body{
 		Type:     TypeBase + e.Kind.Code(),
 		Title:    e.Kind.titleIn(lang),
@@ -206,8 +232,8 @@ func (e *Error) BodyIn(lang Lang, instance string) Body {
 		Detail:   e.detailIn(lang),
 		Instance: instance,
 		Code:     e.Kind.Code(),
-		Errors:   e.Fields,
-		Extra:    e.Extra,
+		Errors:   fields,
+		Extra:    extra,
 	}
 }
 

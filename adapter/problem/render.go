@@ -50,7 +50,7 @@ func Kinds() []Kind {
 		SignatureMissing, AlgorithmNotAllowed, CertificateUntrusted,
 		CertificateExpired, CertificateRevoked, SignerRoleMissing, SignerNotRegistered,
 		SignatureInvalid, Unauthorized, UnknownProcedure, NotFound,
-		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
+		UnsupportedMediaType, MethodNotAllowed, SchemaViolation, BusinessRuleViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
 		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, InvalidQuery, Internal,

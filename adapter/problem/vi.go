@@ -54,6 +54,7 @@ var vi = map[Kind]struct{ title, detail string }{
 	UnsupportedMediaType:  {"Kiểu nội dung không được hỗ trợ", "Gửi application/xml (XML có chữ ký XML-DSig) hoặc application/json (kèm X-JWS-Signature)."},
 	MethodNotAllowed:      {"Phương thức không được phép", "Đường dẫn này không hỗ trợ phương thức HTTP đã dùng."},
 	SchemaViolation:       {"Hồ sơ không đúng định nghĩa của thủ tục", "Hồ sơ không khớp với định nghĩa của thủ tục; danh sách errors nêu từng trường lỗi."},
+	BusinessRuleViolation: {"Hồ sơ vi phạm quy tắc nghiệp vụ của thủ tục", "Hồ sơ không thỏa mãn quy tắc nghiệp vụ của thủ tục (số học, số tiền bằng chữ, niên độ); danh sách rules nêu từng quy tắc bị vi phạm và các trường liên quan."},
 	TreasuryRefused:       {"Kho bạc từ chối chứng từ", "Kho bạc Nhà nước từ chối chứng từ; treasuryReasonCode nêu lý do."},
 	TreasuryUnavailable:   {"Kho bạc tạm thời không phản hồi", "Không kết nối được hệ thống Kho bạc; vui lòng gửi lại sau với cùng Idempotency-Key."},
 	TreasuryTimeout:       {"Kho bạc phản hồi quá thời gian", "Hệ thống Kho bạc không trả lời kịp thời; vui lòng gửi lại sau với cùng Idempotency-Key."},
