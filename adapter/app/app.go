@@ -30,6 +30,7 @@ import (
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/redisstore"
+	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/trust"
@@ -255,8 +256,8 @@ func loadWithdrawal(c config.Signatures, schemaFS fs.FS) (*schema.Definition, er
 	return def, nil
 }
 
-// loadProcedures compiles each configured procedure's definition and
-// mapping; a procedure without both stops start-up.
+// loadProcedures compiles each configured procedure's definition, business rules and
+// mapping; a procedure without all three stops start-up.
 func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Procedure, error) {
 	reqSchema, err := fs.ReadFile(schemaFS, "treasury/send-document-request.schema.json")
 	if err != nil {
@@ -274,6 +275,10 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 		if err != nil {
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
 		}
+		rs, err := rules.Load(schemaFS, id, def.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("procedures.%s: %w", id, err)
+		}
 		m, err := mapping.Load(mappingFS, id, def.Raw, reqSchema)
 		if err != nil {
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
@@ -282,7 +287,7 @@ func loadProcedures(cfg *config.Config, schemaFS, mappingFS fs.FS) ([]*intake.Pr
 			return nil, fmt.Errorf("procedures.%s.unitPath: %w", id, err)
 		}
 		p := &intake.Procedure{ID: id, Code: pc.Code, Name: pc.Name, RequiredRoles: pc.RequiredRoles,
-			Deadline: pc.Deadline, Definition: def, Mapper: m, UnitPath: pc.UnitPath, RegisteredSigners: pc.RegisteredSigners}
+			Deadline: pc.Deadline, Definition: def, Rules: rs, Mapper: m, UnitPath: pc.UnitPath, RegisteredSigners: pc.RegisteredSigners}
 		if sp := pc.Signers; sp.List != "" {
 			p.Signers = &intake.SignerPaths{List: sp.List, Role: sp.Role, Serial: sp.Serial, Issuer: sp.Issuer}
 		}

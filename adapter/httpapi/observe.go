@@ -83,10 +83,12 @@ type outcome struct {
 	cause    error // for the log only
 }
 
-// The routes of dossier submissions and withdrawals.
+// The routes of dossier submissions, withdrawals and validations. The colon
+// of ":validate" is escaped: unescaped, echo would read it as a parameter.
 const (
 	submitRoute   = "/v1/procedures/:procedure/dossiers"
 	withdrawRoute = "/v1/procedures/:procedure/dossiers/:maHoSo/withdrawal"
+	validateRoute = `/v1/procedures/:procedure/dossiers\:validate`
 )
 
 // conclude is the one place where a request's outcome is logged (refusals

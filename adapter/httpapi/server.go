@@ -103,6 +103,7 @@ func New(o Options) *echo.Echo {
 	e.POST(submitRoute, s.submit, auth)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
 	e.POST(withdrawRoute, s.withdraw, auth)
+	e.POST(validateRoute, s.validate, auth)
 	s.routesStatus(e)
 	s.routesDossiers(e)
 	s.routesSigners(e)
@@ -207,6 +208,35 @@ func (s *server) withdraw(c echo.Context) error {
 		return err
 	}
 	return s.answer(c, resp)
+}
+
+// validate serves a dossier's whole check without storing or sending
+// anything: 200 with the report of every reason (intake.Report), in the
+// request's language.
+func (s *server) validate(c echo.Context) error {
+	procedure := c.Param("procedure")
+	c.Set(ctxProcedure, procedure)
+	if s.Intake.Procedure(procedure) == nil {
+		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	sub := s.submission(c, procedure, body)
+	rep, err := s.Intake.Validate(c.Request().Context(), sub)
+	if err != nil {
+		return err
+	}
+	if rep.MaHoSo != "" {
+		c.Set(ctxCode, rep.MaHoSo)
+	}
+	out, err := problem.Encode(rep)
+	if err != nil {
+		return problem.Wrap(problem.Internal, err, "")
+	}
+	c.Response().Header().Set("Content-Language", string(sub.Lang))
+	return c.Blob(http.StatusOK, "application/json", out)
 }
 
 // readBody reads at most MaxBodyBytes of the request body.

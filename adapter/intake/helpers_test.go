@@ -19,6 +19,7 @@ import (
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
@@ -123,8 +124,12 @@ func load(t testing.TB) {
 				if err != nil {
 					return err
 				}
+				rs, err := rules.Load(schemas, id, def.Raw)
+				if err != nil {
+					return err
+				}
 				procs = append(procs, &Procedure{ID: id, Code: pc.Code, Name: pc.Name,
-					RequiredRoles: pc.RequiredRoles, Definition: def, Mapper: m})
+					RequiredRoles: pc.RequiredRoles, Definition: def, Rules: rs, Mapper: m})
 			}
 			loaded.cfg, loaded.trust, loaded.procs = cfg, ts, procs
 			return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/trust"
@@ -61,7 +62,11 @@ type Procedure struct {
 	// Deadline bounds the treasury call; zero means Policy.Deadline.
 	Deadline   time.Duration
 	Definition *schema.Definition
-	Mapper     Mapper
+	// Rules are the procedure's business rules (schemas/<id>/rules.yaml),
+	// run on a dossier that matches its definition, before anything is
+	// stored or sent; nil means none.
+	Rules  *rules.Set
+	Mapper Mapper
 	// UnitPath is where the dossier names its budget unit (maDVQHNS), as
 	// for schema.StringAt; empty means "maDVQHNS".
 	UnitPath string
@@ -208,31 +213,56 @@ type Verified struct {
 }
 
 // Verify runs every check that needs no outside service: content type,
-// signatures, roles, definition, procedure code.
+// signatures, roles, definition, dossier code, procedure code, business
+// rules. It stops at the first refusal.
 func (s *Service) Verify(sub Submission) (*Verified, error) {
 	p := s.procedures[sub.Procedure]
 	if p == nil {
-		return nil, problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", sub.Procedure)).VI(fmt.Sprintf("Không có thủ tục %q.", sub.Procedure))
+		return nil, unknownProcedure(sub.Procedure)
 	}
 	obj, signers, err := s.verifySigned(sub, p.Definition, p.RequiredRoles)
 	if err != nil {
 		return nil, err
 	}
+	v := newVerified(p, obj, signers)
+	if errs := s.checkContent(v); len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return v, nil
+}
+
+func unknownProcedure(id string) *problem.Error {
+	return problem.New(problem.UnknownProcedure, fmt.Sprintf("No procedure %q.", id)).VI(fmt.Sprintf("Không có thủ tục %q.", id))
+}
+
+func newVerified(p *Procedure, obj map[string]any, signers []trust.Signer) *Verified {
 	v := &Verified{Procedure: p, Value: obj, Signers: signers}
 	v.MaHoSo, _ = obj["maHoSo"].(string)
 	v.SoBoSung = intOf(obj["soBoSung"])
+	return v
+}
+
+// checkContent runs the checks of a dossier that matches its definition:
+// the dossier code's format, the procedure code, the business rules. It
+// returns every refusal, in that order.
+func (s *Service) checkContent(v *Verified) []*problem.Error {
+	var out []*problem.Error
+	p := v.Procedure
 	if !s.knownCode(v.MaHoSo) {
 		e := problem.New(problem.SchemaViolation, "maHoSo is not in a dossier code format the portal uses.").
 			VI("maHoSo không theo định dạng mã hồ sơ của Cổng Dịch vụ công.")
 		e.Fields = []problem.FieldError{{Path: "/maHoSo", Message: "must match one of the configured dossier code formats (dossierCodes)"}}
-		return nil, e
+		out = append(out, e)
 	}
-	if code, _ := obj["maTTHC"].(string); code != p.Code {
+	if code, _ := v.Value["maTTHC"].(string); code != p.Code {
 		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
 		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
-		return nil, e
+		out = append(out, e)
 	}
-	return v, nil
+	if vs := p.Rules.Check(v.Value); len(vs) > 0 {
+		out = append(out, rules.Problem(vs))
+	}
+	return out
 }
 
 // knownCode reports whether code takes one of the configured formats.
@@ -254,11 +284,34 @@ func (s *Service) knownCode(code string) bool {
 // signer roles, then the definition. It returns the verified value and the
 // signers.
 func (s *Service) verifySigned(sub Submission, def *schema.Definition, roles []string) (map[string]any, []trust.Signer, error) {
+	signers, read, err := s.verifySignatures(sub)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRoles(roles, signers); err != nil {
+		return nil, nil, err
+	}
+	obj, err := read(def)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obj, signers, nil
+}
+
+// reader reads the verified content of a signed document against a
+// definition.
+type reader func(def *schema.Definition) (map[string]any, error)
+
+// verifySignatures picks the form by content type and verifies the
+// signatures (XML-DSig or detached JWS) against the trust store at the
+// receipt time. It returns the signers and the reader of what they signed:
+// for XML the verified root, for JSON the exact signed bytes.
+func (s *Service) verifySignatures(sub Submission) ([]trust.Signer, reader, error) {
 	mt, _, err := mime.ParseMediaType(sub.ContentType)
 	if err != nil {
 		mt = ""
 	}
-	var value any
+	var decode func(def *schema.Definition) (any, error)
 	var signers []trust.Signer
 	switch mt {
 	case "application/xml", "text/xml":
@@ -271,30 +324,27 @@ func (s *Service) verifySigned(sub Submission, def *schema.Definition, roles []s
 			return nil, nil, err
 		}
 		signers = res.Signers
-		if err := checkRoles(roles, signers); err != nil {
-			return nil, nil, err
-		}
-		if value, err = def.FromXML(res.Root); err != nil {
-			return nil, nil, err
-		}
+		decode = func(def *schema.Definition) (any, error) { return def.FromXML(res.Root) }
 	case "application/json":
 		if signers, err = s.jws.Verify(sub.Body, sub.JWSSignature, sub.ReceivedAt); err != nil {
 			return nil, nil, err
 		}
-		if err := checkRoles(roles, signers); err != nil {
-			return nil, nil, err
-		}
-		if value, err = def.FromJSON(sub.Body); err != nil {
-			return nil, nil, err
-		}
+		decode = func(def *schema.Definition) (any, error) { return def.FromJSON(sub.Body) }
 	default:
 		return nil, nil, problem.New(problem.UnsupportedMediaType, "")
 	}
-	obj, ok := value.(map[string]any)
-	if !ok {
-		return nil, nil, problem.New(problem.SchemaViolation, "The document must be an object.")
+	read := func(def *schema.Definition) (map[string]any, error) {
+		value, err := decode(def)
+		if err != nil {
+			return nil, err
+		}
+		obj, ok := value.(map[string]any)
+		if !ok {
+			return nil, problem.New(problem.SchemaViolation, "The document must be an object.")
+		}
+		return obj, nil
 	}
-	return obj, signers, nil
+	return signers, read, nil
 }
 
 // intOf reads an integer of a verified value (a json.Number); zero when absent.

@@ -21,6 +21,22 @@ type procedureSpec struct {
 	// moves the dossier to a unit the seed (configs/signers.yaml) does not
 	// register the test signers for: the unregistered-signer case.
 	UnregisteredSigner *valueEdit `yaml:"unregisteredSigner"`
+	// The business-rule cases, each optional (a procedure has those its
+	// rules in schemas/<procedure>/rules.yaml can break): a total that is not
+	// the sum of its parts, an amount in words that is not the amount, a
+	// date outside the budget year, an advance recovery above the advances
+	// paid, paid to date above the contract value.
+	RuleTotal      *valueEdit `yaml:"ruleTotal"`
+	RuleWords      *valueEdit `yaml:"ruleWords"`
+	RuleDate       *valueEdit `yaml:"ruleDate"`
+	RuleAdvance    *valueEdit `yaml:"ruleAdvance"`
+	RulePaidToDate *valueEdit `yaml:"rulePaidToDate"`
+}
+
+// ruleEdits names the optional business-rule edits of a spec.
+func (s procedureSpec) ruleEdits() map[string]*valueEdit {
+	return map[string]*valueEdit{"ruleTotal": s.RuleTotal, "ruleWords": s.RuleWords, "ruleDate": s.RuleDate,
+		"ruleAdvance": s.RuleAdvance, "rulePaidToDate": s.RulePaidToDate}
 }
 
 type valueEdit struct {
@@ -66,6 +82,11 @@ func (s procedureSpec) validate() error {
 	}
 	if u := s.UnregisteredSigner; u != nil && u.Path == "" {
 		return errors.New("unregisteredSigner.path: empty")
+	}
+	for name, e := range s.ruleEdits() {
+		if e != nil && e.Path == "" {
+			return fmt.Errorf("%s.path: empty", name)
+		}
 	}
 	if l := s.LargeLines; l != nil {
 		if l.Path == "" {
@@ -155,6 +176,20 @@ var fixtureCases = []fixtureCase{
 	{name: "large-payroll", lines: true, signers: required, status: 202},
 	{name: "unregistered-signer", before: func(s procedureSpec) *valueEdit { return s.UnregisteredSigner },
 		only: func(s procedureSpec) bool { return s.UnregisteredSigner != nil }, signers: required, status: 400, code: "signer-not-registered"},
+	ruleCase("rule-wrong-total", false, func(s procedureSpec) *valueEdit { return s.RuleTotal }),
+	ruleCase("rule-wrong-total-json", true, func(s procedureSpec) *valueEdit { return s.RuleTotal }),
+	ruleCase("rule-wrong-words", false, func(s procedureSpec) *valueEdit { return s.RuleWords }),
+	ruleCase("rule-wrong-date-json", true, func(s procedureSpec) *valueEdit { return s.RuleDate }),
+	ruleCase("rule-advance-recovery", false, func(s procedureSpec) *valueEdit { return s.RuleAdvance }),
+	ruleCase("rule-paid-to-date-json", true, func(s procedureSpec) *valueEdit { return s.RulePaidToDate }),
+}
+
+// ruleCase is a dossier that breaks a business rule once edit is applied
+// before signing: 422 business-rule-violation, for the procedures whose
+// cases.yaml has the edit.
+func ruleCase(name string, json bool, edit func(procedureSpec) *valueEdit) fixtureCase {
+	return fixtureCase{name: name, json: json, before: edit, only: func(s procedureSpec) bool { return edit(s) != nil },
+		signers: required, status: 422, code: "business-rule-violation"}
 }
 
 // applies reports whether the case exists for this procedure.

@@ -56,6 +56,11 @@ func checkFixtures(t *testing.T, templates, out, pki string) {
 		if spec.UnregisteredSigner == nil {
 			want--
 		}
+		for _, c := range fixtureCases {
+			if c.code == "business-rule-violation" && !c.applies(spec) {
+				want--
+			}
+		}
 		if len(entries) != want {
 			t.Errorf("%s: %d case folders, want %d", proc, len(entries), want)
 		}
@@ -185,6 +190,12 @@ func checkXMLCase(t *testing.T, name string, body []byte, signers []string, spec
 		check(spec.Refusal)
 	case "unregistered-signer":
 		check(*spec.UnregisteredSigner)
+	case "rule-wrong-total":
+		check(*spec.RuleTotal)
+	case "rule-wrong-words":
+		check(*spec.RuleWords)
+	case "rule-advance-recovery":
+		check(*spec.RuleAdvance)
 	case "large-payroll":
 		steps := splitPath(spec.LargeLines.Path)
 		parent, err := xmlFind(root, strings.Join(steps[:len(steps)-1], "/"))

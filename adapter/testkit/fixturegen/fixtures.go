@@ -289,6 +289,10 @@ clock, the certificates are valid from 2025 to 2050.
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.name, form, exp)
 	}
-	b.WriteString("\n`large-payroll` exists only for procedures whose cases.yaml has `largeLines`.\n")
+	b.WriteString("\n`large-payroll` exists only for procedures whose cases.yaml has `largeLines`, " +
+		"`unregistered-signer` for those with `unregisteredSigner`; the `rule-…` cases each break a business rule of " +
+		"`schemas/<procedure>/rules.yaml` and exist for those with `ruleTotal` (`rule-wrong-total`, `rule-wrong-total-json`), " +
+		"`ruleWords` (`rule-wrong-words`), `ruleDate` (`rule-wrong-date-json`), `ruleAdvance` (`rule-advance-recovery`) " +
+		"and `rulePaidToDate` (`rule-paid-to-date-json`).\n")
 	return b.String()
 }

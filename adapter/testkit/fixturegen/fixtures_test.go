@@ -21,29 +21,35 @@ var wantCases = map[string]struct {
 	status int
 	code   string
 }{
-	"valid-xml":             {false, 202, ""},
-	"valid-json":            {true, 202, ""},
-	"tampered-amount":       {false, 400, "signature-invalid"},
-	"tampered-json":         {true, 400, "signature-invalid"},
-	"wrapped-signature":     {false, 400, "signature-invalid"},
-	"unsigned-node":         {false, 400, "signature-invalid"},
-	"wrong-algorithm":       {false, 400, "signature-algorithm-not-allowed"},
-	"wrong-algorithm-json":  {true, 400, "signature-algorithm-not-allowed"},
-	"untrusted-ca":          {false, 400, "certificate-untrusted"},
-	"expired":               {false, 400, "certificate-expired"},
-	"revoked":               {false, 400, "certificate-revoked"},
-	"missing-signer":        {false, 400, "signer-role-missing"},
-	"no-signature":          {false, 400, "signature-missing"},
-	"no-signature-json":     {true, 400, "signature-missing"},
-	"doctype":               {false, 400, "xml-doctype-forbidden"},
-	"malformed":             {false, 400, "malformed-body"},
-	"schema-violation":      {false, 422, "schema-violation"},
-	"schema-violation-json": {true, 422, "schema-violation"},
-	"wrong-content-type":    {true, 415, "unsupported-media-type"},
-	"no-credential":         {false, 401, "unauthorized"},
-	"treasury-refusal":      {false, 422, "treasury-refused"},
-	"large-payroll":         {false, 202, ""},
-	"unregistered-signer":   {false, 400, "signer-not-registered"},
+	"valid-xml":              {false, 202, ""},
+	"valid-json":             {true, 202, ""},
+	"tampered-amount":        {false, 400, "signature-invalid"},
+	"tampered-json":          {true, 400, "signature-invalid"},
+	"wrapped-signature":      {false, 400, "signature-invalid"},
+	"unsigned-node":          {false, 400, "signature-invalid"},
+	"wrong-algorithm":        {false, 400, "signature-algorithm-not-allowed"},
+	"wrong-algorithm-json":   {true, 400, "signature-algorithm-not-allowed"},
+	"untrusted-ca":           {false, 400, "certificate-untrusted"},
+	"expired":                {false, 400, "certificate-expired"},
+	"revoked":                {false, 400, "certificate-revoked"},
+	"missing-signer":         {false, 400, "signer-role-missing"},
+	"no-signature":           {false, 400, "signature-missing"},
+	"no-signature-json":      {true, 400, "signature-missing"},
+	"doctype":                {false, 400, "xml-doctype-forbidden"},
+	"malformed":              {false, 400, "malformed-body"},
+	"schema-violation":       {false, 422, "schema-violation"},
+	"schema-violation-json":  {true, 422, "schema-violation"},
+	"wrong-content-type":     {true, 415, "unsupported-media-type"},
+	"no-credential":          {false, 401, "unauthorized"},
+	"treasury-refusal":       {false, 422, "treasury-refused"},
+	"large-payroll":          {false, 202, ""},
+	"unregistered-signer":    {false, 400, "signer-not-registered"},
+	"rule-wrong-total":       {false, 422, "business-rule-violation"},
+	"rule-wrong-total-json":  {true, 422, "business-rule-violation"},
+	"rule-wrong-words":       {false, 422, "business-rule-violation"},
+	"rule-wrong-date-json":   {true, 422, "business-rule-violation"},
+	"rule-advance-recovery":  {false, 422, "business-rule-violation"},
+	"rule-paid-to-date-json": {true, 422, "business-rule-violation"},
 }
 
 const ownCasesA = `signers: [chu-tai-khoan, ke-toan-truong]
@@ -52,6 +58,7 @@ tamper: {path: chungTu/tongSoTien, value: "999999999"}
 schemaViolation: {path: maDVQHNS, value: "12AB"}
 refusal: {path: chungTu/dongChiTiet/maNDKT, value: "7799"}
 largeLines: {path: chungTu/dongChiTiet, count: 1200}
+ruleTotal: {path: chungTu/tongSoTien, value: "31"}
 `
 
 const ownCasesB = `signers: [chu-tai-khoan]

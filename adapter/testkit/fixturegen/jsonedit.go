@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/kbnn/dvc/adapter/rules"
 )
 
 // jsonNode is a JSON value that keeps object member order, so that edited
@@ -229,6 +231,13 @@ func (n *jsonNode) replicateLines(path string, count int) error {
 	}
 	if t := parent.member(totalTag); t != nil && amount != nil {
 		t.raw = json.RawMessage(strconv.FormatInt(total, 10))
+		if w := parent.member(wordsTag); w != nil {
+			q, err := json.Marshal(rules.Words(total))
+			if err != nil {
+				return err
+			}
+			w.raw = q
+		}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/beevik/etree"
+
+	"github.com/kbnn/dvc/adapter/rules"
 )
 
 // Edits of dossier XML for fixtures. Paths are slash-separated element names
@@ -19,6 +21,7 @@ const (
 	idPrefix    = "HS-"
 	amountTag   = "soTien"
 	totalTag    = "tongSoTien"
+	wordsTag    = "soTienBangChu" // the total in words, rewritten with the total
 	doctypeDecl = `<!DOCTYPE HoSo [<!ENTITY x "y">]>`
 )
 
@@ -143,6 +146,9 @@ func xmlReplicateLines(root *etree.Element, path string, count int) error {
 	}
 	if t := parent.SelectElement(totalTag); t != nil && hasAmount {
 		t.SetText(strconv.FormatInt(total, 10))
+		if w := parent.SelectElement(wordsTag); w != nil {
+			w.SetText(rules.Words(total))
+		}
 	}
 	return nil
 }

@@ -1,0 +1,70 @@
+package intake
+
+import (
+	"context"
+	"errors"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// Report is the answer to a validation (POST
+// /v1/procedures/{procedure}/dossiers:validate): whether the dossier would
+// pass every check a submission runs before anything is stored or sent, and
+// every reason it would not, each as the problem body a submission would get
+// (in the request's language).
+type Report struct {
+	Valid     bool   `json:"valid"`
+	Procedure string `json:"procedure"`
+	// MaHoSo and SoBoSung are the dossier's code and supplement number,
+	// when its signed content could be read.
+	MaHoSo   string         `json:"maHoSo,omitempty"`
+	SoBoSung *int           `json:"soBoSung,omitempty"`
+	Problems []problem.Body `json:"problems"`
+}
+
+// Validate runs the whole check of a submission without storing or sending
+// anything: the form and signatures, then the signer roles, the definition,
+// the dossier code, the procedure code, the business rules and the
+// registered signers, collecting every reason. A failed signature ends the
+// check (nothing unsigned is read), and so does a dossier that does not
+// match its definition (the later checks read its fields). The idempotency
+// key, the supplement state and the treasury are not consulted. An error is
+// returned only when the check itself cannot run: an unknown procedure, or
+// the signer registry unavailable.
+func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error) {
+	p := s.procedures[sub.Procedure]
+	if p == nil {
+		return nil, unknownProcedure(sub.Procedure)
+	}
+	rep := &Report{Procedure: p.ID, Problems: []problem.Body{}}
+	reason := func(err error) {
+		rep.Problems = append(rep.Problems, problem.From(err).BodyIn(sub.Lang, sub.RequestID))
+	}
+	signers, read, err := s.verifySignatures(sub)
+	if err != nil {
+		reason(err)
+		return rep, nil
+	}
+	if err := checkRoles(p.RequiredRoles, signers); err != nil {
+		reason(err)
+	}
+	obj, err := read(p.Definition)
+	if err != nil {
+		reason(err)
+		return rep, nil
+	}
+	v := newVerified(p, obj, signers)
+	rep.MaHoSo, rep.SoBoSung = v.MaHoSo, &v.SoBoSung
+	for _, e := range s.checkContent(v) {
+		reason(e)
+	}
+	if err := s.checkRegistered(ctx, v); err != nil {
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Kind == problem.StoreUnavailable {
+			return nil, err
+		}
+		reason(err)
+	}
+	rep.Valid = len(rep.Problems) == 0
+	return rep, nil
+}
