@@ -30,6 +30,7 @@ import (
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
@@ -492,12 +493,13 @@ func checkWithdrawalBody(op operation, body map[string]any) []string {
 	return errs
 }
 
-var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+var echoParam = regexp.MustCompile(`(^|[^\\]):([A-Za-z0-9_]+)`)
 
 // routeKey is a registered route as the document names its operation:
-// "get /v1/x/{id}".
+// "get /v1/x/{id}"; an escaped colon ("dossiers\\:validate") is a colon of the path.
 func routeKey(r *echo.Route) string {
-	return strings.ToLower(r.Method) + " " + echoParam.ReplaceAllString(r.Path, "{$1}")
+	p := echoParam.ReplaceAllString(r.Path, "$1{$2}")
+	return strings.ToLower(r.Method) + " " + strings.ReplaceAll(p, `\:`, ":")
 }
 
 // realRoutes leaves out echo's catch-alls.
@@ -801,7 +803,7 @@ func serve(e *echo.Echo, method, target string, body []byte, header http.Header)
 func probeSecurity(e *echo.Echo) map[string]string {
 	out := map[string]string{}
 	for _, r := range realRoutes(e.Routes()) {
-		target := samplePathValues.Replace(r.Path)
+		target := strings.ReplaceAll(samplePathValues.Replace(r.Path), `\:`, ":") // an escaped colon is the path's
 		rec := serve(e, r.Method, target, []byte("{}"), nil)
 		admits := func(token string) bool {
 			return serve(e, r.Method, target, []byte("{}"), http.Header{"Authorization": {"Bearer " + token}}).Code != http.StatusUnauthorized
@@ -1299,6 +1301,9 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		switch k {
 		case problem.SchemaViolation:
 			e.Fields = []problem.FieldError{{Path: "/maKBNN", Message: "required field is missing"}}
+		case problem.BusinessRuleViolation:
+			e = rules.Problem([]rules.Violation{{ID: "tong-so-tien-bang-tong-dong", Kind: "sum",
+				Paths: []string{"/taiLieu/1/tongSoTien"}, Message: "total", MessageVi: "tổng"}})
 		case problem.TreasuryRefused:
 			e.Extra = map[string]any{"treasuryReasonCode": "VUOT_DU_TOAN", "treasuryMessage": "over the allotment"}
 		case problem.DossierAlreadySent:
@@ -1321,6 +1326,17 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		}
 	}
 	sameMembers(t, "problem bodies", members, obj(schemas["Problem"]))
+
+	soBoSung := 0
+	rep := asJSON(t, intake.Report{Valid: false, Procedure: "chi-thuong-xuyen", MaHoSo: "G09.20-20260609-0092637", SoBoSung: &soBoSung,
+		Problems: []problem.Body{rules.Problem([]rules.Violation{{ID: "so-tien-bang-chu", Kind: "words",
+			Paths: []string{"/taiLieu/0/soTienBangChu"}, Message: "words", MessageVi: "chữ"}}).BodyIn(problem.Vietnamese, "5d0c2a7e9b1f4c3a8e6d7f10")}})
+	if err := s.at("/components/schemas/ValidationReport").Validate(rep); err != nil {
+		t.Errorf("intake.Report does not match #/components/schemas/ValidationReport: %v", err)
+	}
+	sameMembers(t, "intake.Report", rep, obj(schemas["ValidationReport"]))
+	broken := asSlice(obj(asSlice(obj(rep)["problems"])[0])["rules"])
+	sameMembers(t, "rules.Broken", broken[0], obj(schemas["BrokenRule"]))
 }
 
 // TestAdapterOpenAPIExamples validates every JSON example against the schema
