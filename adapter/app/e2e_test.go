@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -208,6 +209,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 				Code, Type, Title, Detail, Instance string
 				Status                              int
 				Errors                              []struct{ Path string }
+				Rules                               []struct{ ID string }
 			}
 			if err := json.Unmarshal(body, &p); err != nil {
 				t.Fatal(err)
@@ -215,8 +217,19 @@ func TestFixturesEndToEnd(t *testing.T) {
 			if p.Code != c.Expect.Code || p.Status != resp.StatusCode || p.Instance == "" || p.Type == "" || p.Title == "" {
 				t.Fatalf("problem %+v, want code %s", p, c.Expect.Code)
 			}
-			if p.Code == "schema-violation" && len(p.Errors) == 0 {
-				t.Fatalf("schema violation without field paths: %s", body)
+			if (p.Code == "schema-violation" || p.Code == "business-rule-violation") && len(p.Errors) == 0 {
+				t.Fatalf("%s without field paths: %s", p.Code, body)
+			}
+			if len(c.Expect.Rules) > 0 {
+				var ids []string
+				for _, r := range p.Rules {
+					if !slices.Contains(ids, r.ID) {
+						ids = append(ids, r.ID)
+					}
+				}
+				if !slices.Equal(ids, c.Expect.Rules) {
+					t.Fatalf("broken rules %v, want %v: %s", ids, c.Expect.Rules, body)
+				}
 			}
 		})
 	}

@@ -42,6 +42,10 @@ func (s procedureSpec) ruleEdits() map[string]*valueEdit {
 type valueEdit struct {
 	Path  string `yaml:"path"`
 	Value string `yaml:"value"`
+	// Rules, for a business-rule case, are the ids of the rules the edited
+	// dossier breaks, in the order its rule file lists them (expect.json
+	// "rules", checked by the replay).
+	Rules []string `yaml:"rules"`
 }
 
 type linesEdit struct {
@@ -86,6 +90,9 @@ func (s procedureSpec) validate() error {
 	for name, e := range s.ruleEdits() {
 		if e != nil && e.Path == "" {
 			return fmt.Errorf("%s.path: empty", name)
+		}
+		if e != nil && len(e.Rules) == 0 {
+			return fmt.Errorf("%s.rules: empty (the ids of the rules the case breaks)", name)
 		}
 	}
 	if l := s.LargeLines; l != nil {

@@ -130,7 +130,11 @@ func (g fixtureGenerator) procedure(proc string) (int, error) {
 		if err != nil {
 			return written, fmt.Errorf("%s: %w", c.name, err)
 		}
-		if err := writeCase(dir, c, body, hdr); err != nil {
+		var rules []string
+		if c.code == "business-rule-violation" {
+			rules = c.before(t.spec).Rules
+		}
+		if err := writeCase(dir, c, body, hdr, rules...); err != nil {
 			return written, fmt.Errorf("%s: %w", c.name, err)
 		}
 		written++
@@ -237,11 +241,14 @@ func withSequence(code string, seq int) (string, error) {
 
 // expectation is expect.json.
 type expectation struct {
-	Status int    `json:"status"`
-	Code   string `json:"code,omitempty"`
+	Status int      `json:"status"`
+	Code   string   `json:"code,omitempty"`
+	Rules  []string `json:"rules,omitempty"`
 }
 
-func writeCase(dir string, c fixtureCase, body []byte, hdr headerSet) error {
+// writeCase writes the case folder; rules are the business rules the answer
+// must list (expect.json "rules"), for a business-rule case.
+func writeCase(dir string, c fixtureCase, body []byte, hdr headerSet, rules ...string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -249,7 +256,7 @@ func writeCase(dir string, c fixtureCase, body []byte, hdr headerSet) error {
 	if c.json {
 		name = "request.json"
 	}
-	exp, err := json.Marshal(expectation{Status: c.status, Code: c.code})
+	exp, err := json.Marshal(expectation{Status: c.status, Code: c.code, Rules: rules})
 	if err != nil {
 		return err
 	}
@@ -269,7 +276,8 @@ after changing a template under ` + "`testdata/templates/<procedure>/`" + ` or t
 
 Each ` + "`<procedure>/<case>/`" + ` holds ` + "`request.xml`" + ` or ` + "`request.json`" + ` (the exact body
 bytes: never reformat them, the signatures cover them), ` + "`headers.txt`" + ` (` + "`Name: value`" + `
-lines) and ` + "`expect.json`" + `. Every case has its own dossier code: the template's final
+lines) and ` + "`expect.json`" + ` (` + "`status`" + `, the problem ` + "`code`" + `, and for a business-rule case the ` +
+		"`rules`" + ` ids the answer lists, in order, as ` + "`cases.yaml`" + ` names them). Every case has its own dossier code: the template's final
 sequence number is replaced by ` + fmt.Sprint(firstCaseSequence) + ` for the first case below, the next
 number for the next case, and so on.
 Certificates come from ` + "`testdata/pki/`" + ` (TEST ONLY); signatures do not depend on the

@@ -58,7 +58,7 @@ tamper: {path: chungTu/tongSoTien, value: "999999999"}
 schemaViolation: {path: maDVQHNS, value: "12AB"}
 refusal: {path: chungTu/dongChiTiet/maNDKT, value: "7799"}
 largeLines: {path: chungTu/dongChiTiet, count: 1200}
-ruleTotal: {path: chungTu/tongSoTien, value: "31"}
+ruleTotal: {path: chungTu/tongSoTien, value: "31", rules: [tong]}
 `
 
 const ownCasesB = `signers: [chu-tai-khoan]
@@ -248,13 +248,17 @@ func readExpect(t *testing.T, path string) (int, string) {
 		t.Fatal(err)
 	}
 	var e struct {
-		Status int    `json:"status"`
-		Code   string `json:"code"`
+		Status int      `json:"status"`
+		Code   string   `json:"code"`
+		Rules  []string `json:"rules"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+	if (e.Code == "business-rule-violation") != (len(e.Rules) > 0) {
+		t.Errorf("%s: code %q with rules %v: a business-rule case names its rules, no other case does", path, e.Code, e.Rules)
 	}
 	return e.Status, e.Code
 }

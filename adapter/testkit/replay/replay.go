@@ -12,6 +12,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,6 +51,7 @@ type Attempt struct {
 	Round    int           // 1-based repetition number
 	Status   int           // HTTP status; 0 when there was no answer
 	Code     string        // problem+json "code"; "" when none
+	Rules    []string      // ids of the broken business rules listed, each once; nil when none
 	Duration time.Duration // request sent to answer body read
 	Err      error         // no usable answer (transport, timeout, unreadable problem body)
 	Failure  string        // why the attempt does not match; "" when it does
@@ -193,38 +195,47 @@ func send(ctx context.Context, c fixture.Case, round int, opts Options) Attempt 
 		defer cancel()
 	}
 	start := opts.Now()
-	a.Status, a.Code, a.Err = exchange(ctx, opts.Client, c, opts.BaseURL)
+	a.Status, a.Code, a.Rules, a.Err = exchange(ctx, opts.Client, c, opts.BaseURL)
 	a.Duration = opts.Now().Sub(start)
 	a.Failure = judge(c.Expect, a)
 	return a
 }
 
 // exchange sends the case and reads the status and, for a problem+json
-// answer, its code.
-func exchange(ctx context.Context, client *http.Client, c fixture.Case, baseURL string) (int, string, error) {
+// answer, its code and the ids of the business rules it lists.
+func exchange(ctx context.Context, client *http.Client, c fixture.Case, baseURL string) (int, string, []string, error) {
 	req, err := c.Request(baseURL)
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
-		return 0, "", err
+		return 0, "", nil, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	var code string
+	var rules []string
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/problem+json" {
 		var p struct {
-			Code string `json:"code"`
+			Code  string `json:"code"`
+			Rules []struct {
+				ID string `json:"id"`
+			} `json:"rules"`
 		}
 		if err := json.NewDecoder(io.LimitReader(resp.Body, maxProblemBody)).Decode(&p); err != nil {
-			return resp.StatusCode, "", fmt.Errorf("problem body: %w", err)
+			return resp.StatusCode, "", nil, fmt.Errorf("problem body: %w", err)
 		}
 		code = p.Code
+		for _, r := range p.Rules {
+			if len(rules) == 0 || rules[len(rules)-1] != r.ID {
+				rules = append(rules, r.ID) // a rule broken by several documents is listed once per document
+			}
+		}
 	}
 	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return resp.StatusCode, code, fmt.Errorf("answer body: %w", err)
+		return resp.StatusCode, code, rules, fmt.Errorf("answer body: %w", err)
 	}
-	return resp.StatusCode, code, nil
+	return resp.StatusCode, code, rules, nil
 }
 
 // judge returns why the attempt does not meet the expectation, or "". The
@@ -237,6 +248,8 @@ func judge(exp fixture.Expect, a Attempt) string {
 		return fmt.Sprintf("status %d, want %d", a.Status, exp.Status)
 	case exp.Code != "" && a.Code != exp.Code:
 		return fmt.Sprintf("code %q, want %q", a.Code, exp.Code)
+	case len(exp.Rules) > 0 && !slices.Equal(a.Rules, exp.Rules):
+		return fmt.Sprintf("rules %v, want %v", a.Rules, exp.Rules)
 	}
 	return ""
 }

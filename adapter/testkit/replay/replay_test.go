@@ -264,3 +264,24 @@ func TestRunFakeClock(t *testing.T) {
 		t.Fatalf("attempts = %+v", results[0].Attempts)
 	}
 }
+
+// A business-rule case also names the rules the answer must list, in order.
+func TestJudgeBrokenRules(t *testing.T) {
+	exp := fixture.Expect{Status: 422, Code: "business-rule-violation", Rules: []string{"tong", "chu"}}
+	for _, c := range []struct {
+		rules []string
+		want  string
+	}{
+		{[]string{"tong", "chu"}, ""},
+		{[]string{"tong"}, "rules [tong], want [tong chu]"},
+		{[]string{"chu", "tong"}, "rules [chu tong], want [tong chu]"},
+		{nil, "rules [], want [tong chu]"},
+	} {
+		if got := judge(exp, Attempt{Status: 422, Code: "business-rule-violation", Rules: c.rules}); got != c.want {
+			t.Errorf("rules %v: %q, want %q", c.rules, got, c.want)
+		}
+	}
+	if got := judge(fixture.Expect{Status: 422, Code: "business-rule-violation"}, Attempt{Status: 422, Code: "business-rule-violation", Rules: []string{"x"}}); got != "" {
+		t.Errorf("rules not expected are compared: %q", got)
+	}
+}
