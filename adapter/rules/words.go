@@ -13,8 +13,9 @@ import (
 // ("tỷ tỷ"), far above the 10^15 - 1 a dossier's amount can hold.
 const MaxWords = 999_999_999_999_999_999
 
-// maxWordsInput bounds the text ParseWords reads, so that a hostile field costs little.
-const maxWordsInput = 1000
+// maxWordsInput bounds the text ParseWords reads, so that a hostile field costs little; the
+// definitions allow 500 characters, which NFD may write in up to ~3 bytes each.
+const maxWordsInput = 4000
 
 var errWords = errors.New("not an amount in Vietnamese words")
 
@@ -42,19 +43,15 @@ var scales = map[string]int64{
 // ParseWords reads an amount written in Vietnamese words ("Một trăm tám mươi bảy triệu năm
 // trăm nghìn đồng chẵn") and returns it. It accepts the usual variants: nghìn/ngàn, tỷ/tỉ,
 // linh/lẻ, mốt/một, tư/bốn, lăm/năm, mươi/mười after a digit, any capitalisation, NFC or NFD,
-// punctuation between words, a leading "Bằng chữ:" and a trailing "đồng", "chẵn", "đồng chẵn"
-// or "./.".
+// punctuation between words, a leading label ("Bằng chữ:", "Số tiền bằng chữ:") and a
+// trailing "đồng", "chẵn", "đồng chẵn", "đồng Việt Nam", "VND" or "./.".
 func ParseWords(s string) (int64, error) {
 	if len(s) > maxWordsInput {
 		return 0, fmt.Errorf("%w: longer than %d bytes", errWords, maxWordsInput)
 	}
 	toks := tokens(s)
-	if len(toks) >= 2 && toks[0] == "bằng" && toks[1] == "chữ" {
-		toks = toks[2:] // "Bằng chữ: …", the form's label copied with the amount
-	}
-	for len(toks) > 0 && (toks[len(toks)-1] == "đồng" || toks[len(toks)-1] == "chẵn" || toks[len(toks)-1] == "vnd" || toks[len(toks)-1] == "vnđ") {
-		toks = toks[:len(toks)-1]
-	}
+	toks = withoutLabel(toks)
+	toks = withoutTrailing(toks)
 	if len(toks) == 0 {
 		return 0, fmt.Errorf("%w: no number", errWords)
 	}
@@ -69,6 +66,42 @@ func ParseWords(s string) (int64, error) {
 		return 0, fmt.Errorf("%w: zero written with other words", errWords)
 	}
 	return n, nil
+}
+
+// label words may open the text, before "chữ" ("Bằng chữ:", "Số tiền bằng chữ:", "Viết
+// bằng chữ:"): the form's label copied with the amount.
+var label = map[string]bool{"số": true, "tiền": true, "tổng": true, "bằng": true, "viết": true, "ghi": true}
+
+// trailing words may close the text, in any order: "đồng", "chẵn", "đồng chẵn", "Việt Nam
+// đồng", "đồng Việt Nam", "VND".
+var trailing = map[string]bool{"đồng": true, "chẵn": true, "vnd": true, "vnđ": true}
+
+// withoutLabel drops a leading label ending in "chữ".
+func withoutLabel(toks []string) []string {
+	for i, t := range toks {
+		if t == "chữ" && i > 0 {
+			return toks[i+1:]
+		}
+		if !label[t] || i >= 4 {
+			break
+		}
+	}
+	return toks
+}
+
+// withoutTrailing drops the trailing words.
+func withoutTrailing(toks []string) []string {
+	for {
+		n := len(toks)
+		switch {
+		case n > 0 && trailing[toks[n-1]]:
+			toks = toks[:n-1]
+		case n >= 2 && toks[n-2] == "việt" && toks[n-1] == "nam":
+			toks = toks[:n-2]
+		default:
+			return toks
+		}
+	}
 }
 
 // tokens normalises s (NFC, lower case, punctuation as spaces) and splits it into words.

@@ -40,6 +40,15 @@ var spellings = []struct {
 	{"Một triệu tỷ đồng", 1_000_000_000_000_000},
 	{"Ba nghìn hai trăm tỷ bốn triệu đồng", 3_200_004_000_000},
 	{"Bằng chữ: Sáu trăm bốn mươi triệu đồng chẵn", 640_000_000},
+	{"Số tiền bằng chữ: Sáu trăm bốn mươi triệu đồng", 640_000_000},
+	{"(Viết bằng chữ: Sáu trăm bốn mươi triệu đồng Việt Nam)", 640_000_000},
+	{"Sáu trăm bốn mươi triệu Việt Nam đồng", 640_000_000},
+	{"Sáu trăm bốn mươi triệu VNĐ", 640_000_000},
+	{"Một trăm tám mươi bảy triệu linh năm nghìn đồng", 187_005_000},
+	{"Một triệu không trăm lẻ năm nghìn đồng", 1_005_000},
+	{"Hai mươi mốt triệu năm trăm nghìn đồng", 21_500_000},
+	{"Một tỉ hai trăm năm mươi triệu đồng chẵn./.", 1_250_000_000},
+	{"Mười tư nghìn đồng", 14_000},
 	{"Không đồng", 0},
 	{"Bảy đồng", 7},
 	{"  năm   mươi  đồng ", 50},
@@ -62,7 +71,7 @@ func TestParseWordsRefuses(t *testing.T) {
 		"triệu đồng", "mươi đồng", "một mươi đồng", "linh năm đồng", "không trăm năm mươi đồng",
 		"hai mươi mươi đồng", "một trăm hai ba đồng", "một nghìn hai nghìn đồng",
 		"một triệu hai triệu đồng", "187500000 đồng", "một tỷ tỷ tỷ đồng", "không không đồng",
-		"mười mười đồng", "một trăm linh không đồng",
+		"mười mười đồng", "một trăm linh không đồng", "năm nam đồng", "chữ", "bằng chữ: đồng",
 	} {
 		if n, err := ParseWords(s); err == nil {
 			t.Errorf("ParseWords(%q) = %d, want an error", s, n)
