@@ -67,12 +67,10 @@ type term struct {
 	Path  string   `yaml:"path"`
 	Each  string   `yaml:"each"`
 	Forms []string `yaml:"forms"`
-	line  int
 }
 
 // UnmarshalYAML reads a term written as a plain path or as a mapping.
 func (t *term) UnmarshalYAML(n *yaml.Node) error {
-	t.line = n.Line
 	if n.Kind == yaml.ScalarNode {
 		return n.Decode(&t.Path)
 	}
@@ -92,7 +90,6 @@ func (t *term) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*t = term(p)
-	t.line = n.Line
 	return nil
 }
 
