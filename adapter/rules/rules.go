@@ -287,39 +287,50 @@ type compiler struct {
 	formCodeLine int
 }
 
+// scopeErr is a mistake in a scope, with the key it is about (each or forms).
+type scopeErr struct {
+	key string
+	err error
+}
+
+func (e *scopeErr) Error() string { return e.key + ": " + e.err.Error() }
+
 // scopeOf compiles a scope: each names one list of objects of the definition (an absolute
 // path without "[]"); forms, when given, are codes of the list's form-code field.
-func (c compiler) scopeOf(each string, forms []string) (*scope, map[string]any, error) {
+func (c compiler) scopeOf(each string, forms []string) (*scope, map[string]any, *scopeErr) {
+	bad := func(key, format string, args ...any) *scopeErr {
+		return &scopeErr{key, fmt.Errorf(format, args...)}
+	}
 	p, err := parsePath(each)
 	if err != nil {
-		return nil, nil, fmt.Errorf("each: %v", err)
+		return nil, nil, bad("each", "%v", err)
 	}
 	if !p.abs || p.many() {
-		return nil, nil, fmt.Errorf("each: %q must name one list from the dossier's root, like /taiLieu", each)
+		return nil, nil, bad("each", "%q must name one list from the dossier's root, like /taiLieu", each)
 	}
 	l, err := c.idx.at(nil, p)
 	if err != nil {
-		return nil, nil, fmt.Errorf("each: %v", err)
+		return nil, nil, bad("each", "%v", err)
 	}
 	items, _ := l.node["items"].(map[string]any)
 	items = c.idx.resolve(items)
 	if l.typ != "array" || items["type"] != "object" {
-		return nil, nil, fmt.Errorf("each: %q is %s, want a list of objects", each, l.describe())
+		return nil, nil, bad("each", "%q is %s, want a list of objects", each, l.describe())
 	}
 	s := &scope{list: p}
 	if len(forms) == 0 {
 		return s, items, nil
 	}
 	if c.formCode == "" {
-		return nil, nil, fmt.Errorf(`forms: the file names no formCode (the field of an element that holds its form code)`)
+		return nil, nil, bad("forms", "the file names no formCode (the field of an element that holds its form code)")
 	}
 	code, err := c.idx.at(items, path{steps: []step{{key: c.formCode}}})
 	if err != nil || code.typ != "string" || len(code.enum) == 0 {
-		return nil, nil, fmt.Errorf("forms: formCode %q is not a string field with a list of form codes in the elements of %s", c.formCode, each)
+		return nil, nil, bad("forms", "formCode %q is not a string field with a list of form codes in the elements of %s", c.formCode, each)
 	}
 	for _, f := range forms {
 		if !slices.Contains(code.enum, any(f)) {
-			return nil, nil, fmt.Errorf("forms: %q is not a form code of %s/%s", f, each, c.formCode)
+			return nil, nil, bad("forms", "%q is not a form code of %s/%s", f, each, c.formCode)
 		}
 	}
 	s.code, s.forms = c.formCode, slices.Clone(forms)
@@ -348,13 +359,9 @@ func (c compiler) compile(rd ruleDoc, node *yaml.Node) (*Rule, *lineErr) {
 	var base map[string]any // the declaration paths are read from; nil is the root
 	switch {
 	case rd.Each != "":
-		s, items, err := c.scopeOf(rd.Each, rd.Forms)
-		if err != nil {
-			key := "each"
-			if strings.HasPrefix(err.Error(), "forms") {
-				key = "forms"
-			}
-			return nil, fail(key, "rule %s: %v", rd.ID, err)
+		s, items, serr := c.scopeOf(rd.Each, rd.Forms)
+		if serr != nil {
+			return nil, fail(serr.key, "rule %s: %v", rd.ID, serr)
 		}
 		r.scope, base = s, items
 	case rd.Forms != nil:
@@ -424,9 +431,9 @@ func (c compiler) ref(t term, base map[string]any, ps paramSpec) (ref, error) {
 		if t.Each == "" {
 			return rf, fmt.Errorf("forms without each")
 		}
-		s, items, err := c.scopeOf(t.Each, t.Forms)
-		if err != nil {
-			return rf, err
+		s, items, serr := c.scopeOf(t.Each, t.Forms)
+		if serr != nil {
+			return rf, serr
 		}
 		rf.over, base = s, items
 	}
