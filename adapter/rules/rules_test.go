@@ -369,3 +369,40 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheck reports the cost of the shipped chi-thuong-xuyen rules on its template with
+// 5,000 payroll lines in the first document.
+func BenchmarkCheck(b *testing.B) {
+	def, err := schema.Load(schemas.FS, "chi-thuong-xuyen")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Load(schemas.FS, "chi-thuong-xuyen", def.Raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "templates", "chi-thuong-xuyen", "dossier.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := def.FromJSON(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	first := v.(map[string]any)["taiLieu"].([]any)[0].(map[string]any)
+	line := first["dongChiTiet"].([]any)[0]
+	lines := make([]any, 5000)
+	for i := range lines {
+		lines[i] = line
+	}
+	first["dongChiTiet"] = lines
+	first["tongSoTien"] = json.Number("62500000000")
+	first["soTienBangChu"] = Words(62_500_000_000)
+	if vs := s.Check(v); len(vs) != 0 {
+		b.Fatalf("fails %v", ids(vs))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Check(v)
+	}
+}
