@@ -68,21 +68,31 @@ func add(a, b int64) (int64, error) {
 	return a + b, nil
 }
 
-// sum adds every value of the refs; found lists them.
-func sum(e env, rs []ref) (total int64, found []located, err error) {
+// sum adds every value of the refs and counts them; with keep, found lists them (with their
+// pointers).
+func sum(e env, rs []ref, keep bool) (total int64, n int, found []located, err error) {
 	for _, rf := range rs {
-		for _, l := range e.values(rf) {
-			n, err := integer(l.value)
+		e.visit(rf, keep, func(l located) {
 			if err != nil {
-				return 0, found, err
+				return
 			}
-			if total, err = add(total, n); err != nil {
-				return 0, found, err
+			var v int64
+			if v, err = integer(l.value); err != nil {
+				return
 			}
-			found = append(found, l)
+			if total, err = add(total, v); err != nil {
+				return
+			}
+			n++
+			if keep {
+				found = append(found, l)
+			}
+		})
+		if err != nil {
+			return 0, n, found, err
 		}
 	}
-	return total, found, nil
+	return total, n, found, nil
 }
 
 func pointers(ls []located) []string {
@@ -106,7 +116,7 @@ func checkSum(r *Rule, e env) (bool, []string) {
 	if err != nil {
 		return false, bad
 	}
-	s, _, err := sum(e, r.params["items"])
+	s, _, _, err := sum(e, r.params["items"], false)
 	return err == nil && total == s, bad
 }
 
@@ -127,11 +137,11 @@ func checkWords(r *Rule, e env) (bool, []string) {
 }
 
 func checkLTE(r *Rule, e env) (bool, []string) {
-	right, rfound, rerr := sum(e, r.params["right"])
-	if rerr == nil && len(rfound) == 0 {
+	right, rn, _, rerr := sum(e, r.params["right"], false)
+	if rerr == nil && rn == 0 {
 		return true, nil // nothing to compare with
 	}
-	left, lfound, lerr := sum(e, r.params["left"])
+	left, _, lfound, lerr := sum(e, r.params["left"], true)
 	bad := pointers(lfound)
 	if lerr != nil || rerr != nil {
 		return false, bad

@@ -486,17 +486,23 @@ type env struct {
 
 // values returns every value of rf in this environment.
 func (e env) values(rf ref) []located {
+	var out []located
+	e.visit(rf, true, func(l located) { out = append(out, l) })
+	return out
+}
+
+// visit calls fn with every value of rf in this environment, with their pointers if ptrs.
+func (e env) visit(rf ref, ptrs bool, fn func(located)) {
 	switch {
 	case rf.over != nil:
-		var out []located
 		for _, el := range rf.over.elements(e.root) {
-			out = append(out, rf.p.values(el.value, el.pointer)...)
+			rf.p.visit(el.value, el.pointer, ptrs, fn)
 		}
-		return out
 	case rf.p.abs:
-		return rf.p.values(e.root, "")
+		rf.p.visit(e.root, "", ptrs, fn)
+	default:
+		rf.p.visit(e.elem, e.pointer, ptrs, fn)
 	}
-	return rf.p.values(e.elem, e.pointer)
 }
 
 // one returns the value of a single-value ref, if present.
