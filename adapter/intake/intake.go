@@ -2,8 +2,9 @@
 // request to the treasury's receipt: content type, signature verification,
 // signer roles, validation against the procedure's definition and its
 // business rules, mapping, and the downstream call; and the same checks
-// without storing or sending anything (Validate, validate.go). It knows nothing of HTTP routing; it takes a
-// Submission and returns an Accepted or a *problem.Error. A withdrawal of a
+// without storing or sending anything (Validate, validate.go). It knows
+// nothing of HTTP routing; it takes a Submission and returns an Accepted or
+// a *problem.Error. A withdrawal of a
 // dossier (withdrawal.go) takes the same verification path, with the
 // withdrawal request's definition, and the same exactly-once records.
 //
