@@ -65,8 +65,9 @@ func ValidSum(s string) bool {
 	return true
 }
 
-// check applies the per-file limit and the hash to one Put.
-func check(l Limits, sum string, data []byte) error {
+// Check applies the per-file limit and the hash to one Put; every Store
+// calls it before writing.
+func Check(l Limits, sum string, data []byte) error {
 	if !ValidSum(sum) {
 		return ErrBadHash
 	}
@@ -104,7 +105,7 @@ func NewMemory(l Limits, now func() time.Time) *Memory {
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, sum string, data []byte) (bool, error) {
-	if err := check(m.limits, sum, data); err != nil {
+	if err := Check(m.limits, sum, data); err != nil {
 		return false, err
 	}
 	m.mu.Lock()
