@@ -49,7 +49,7 @@ func IsRelated(contentType string) bool {
 
 // ReadRelated reads a multipart/related body (RFC 2387) whose Content-Type is
 // contentType: the first part is the root, the signed dossier with its own
-// Content-Type; every other part is a file. When the start parameter is
+// Content-Type (else the type parameter's); every other part is a file. When the start parameter is
 // given it must name the first part's Content-ID. Parts are read as sent
 // (Content-Transfer-Encoding binary, 8bit or 7bit, or none); anything else
 // is malformed. The limits are checked while reading, so an oversized part
@@ -95,6 +95,9 @@ func ReadRelated(r io.Reader, contentType string, l PartLimits) (root Part, file
 		if i == 0 {
 			if start := strings.Trim(params["start"], "<>"); start != "" && start != part.ContentID {
 				return root, nil, fmt.Errorf("%w: the first part is not the start part %q", ErrMalformed, start)
+			}
+			if part.ContentType == "" {
+				part.ContentType = params["type"] // RFC 2387: the root's type
 			}
 			root = part
 			continue
