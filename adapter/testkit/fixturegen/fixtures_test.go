@@ -44,6 +44,8 @@ var wantCases = map[string]struct {
 	"treasury-refusal":      {false, 422, "treasury-refused"},
 	"large-payroll":         {false, 202, ""},
 	"unregistered-signer":   {false, 400, "signer-not-registered"},
+	"attachment-missing":    {false, 422, "attachment-missing"},
+	"attachment-mismatch":   {true, 422, "attachment-mismatch"},
 }
 
 const ownCasesA = `signers: [chu-tai-khoan, ke-toan-truong]
