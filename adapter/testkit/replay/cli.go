@@ -169,6 +169,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			status = ExitUsage
 		} else {
 			CheckTreasury(results, docs)
+			actx, cancel := context.WithTimeout(ctx, cfg.timeout)
+			CheckAttachments(actx, client, cfg.treasury, results)
+			cancel()
 			for _, r := range results {
 				for _, f := range r.Failures {
 					_, _ = fmt.Fprintln(stdout, FormatFailure(r.Case, f))
