@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/beevik/etree"
@@ -366,4 +367,44 @@ func TestReplayToolSendsAttachments(t *testing.T) {
 	if got := replay.Main(t.Context(), args, &stdout, &stderr); got != replay.ExitOK {
 		t.Fatalf("dvc-replay exit %d\n%s\n%s", got, stdout.String(), stderr.String())
 	}
+}
+
+// The files are uploaded, then the document call fails: the retry uploads
+// them again (idempotent, nothing new at the treasury) and the dossier ends
+// with one document referencing them.
+func TestFailureBetweenUploadAndSendIsHarmless(t *testing.T) {
+	var down *atomic.Bool
+	var failAfterUpload atomic.Bool
+	e := startOpts(t, func(c *config.Config) { c.Treasury.Resilience.Retries = -1 }, Options{Hook: func(step string) {
+		if step == "uploaded" && failAfterUpload.Load() {
+			down.Store(true) // the treasury goes down between the uploads and the document
+		}
+	}})
+	down = e.treasuryDown
+	a, b := newScan(t, "hop-dong.pdf", 4000), newScan(t, "bien-ban.pdf", 3000)
+	c := related(withFiles(t, "G09.20-20260609-0003801", a, b), a, b)
+	failAfterUpload.Store(true)
+	if ans := e.send(t, c, "upload-then-fail"); ans.status != 503 || ans.code() != "treasury-unavailable" {
+		t.Fatalf("document call down: %d %s", ans.status, ans.body)
+	}
+	if _, ok := e.sim.AttachmentData(a.sum()); !ok {
+		t.Fatal("the files were not uploaded before the document call")
+	}
+	if n := e.docsFor(t, "G09.20-20260609-0003801"); n != 0 {
+		t.Fatalf("%d treasury documents after the failed call", n)
+	}
+	failAfterUpload.Store(false)
+	down.Store(false)
+	if ans := e.send(t, c, "upload-then-fail"); ans.status != 202 {
+		t.Fatalf("retry: %d %s", ans.status, ans.body)
+	}
+	if n := e.docsFor(t, "G09.20-20260609-0003801"); n != 1 {
+		t.Fatalf("%d treasury documents, want 1", n)
+	}
+	for _, at := range e.sim.Attachments() {
+		if at.SHA256 == a.sum() && at.Uploads != 2 {
+			t.Fatalf("%s uploaded %d times, want twice (once per attempt)", at.SHA256, at.Uploads)
+		}
+	}
+	atTreasury(t, e, "G09.20-20260609-0003801", a, b)
 }
