@@ -3,6 +3,10 @@
 // under the hex SHA-256 of its bytes, only when the bytes hash to it; storing the same file again
 // changes nothing but its expiry. The dossier's signature covers the listed hash, so a file
 // found here under that hash is the file the signer listed.
+//
+// Memory is the in-process Store (the Redis one is redisstore.Attachments); both pass
+// storetest.RunAttachments. ReadRelated (multipart.go) reads a multipart/related submission:
+// the signed dossier first, then its files, within PartLimits.
 package attachment
 
 import (
