@@ -305,6 +305,7 @@ clock, the certificates are valid from 2025 to 2050.
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", c.name, form, exp)
 	}
-	b.WriteString("\n`large-payroll` exists only for procedures whose cases.yaml has `largeLines`.\n")
+	b.WriteString("\n`large-payroll` exists only for procedures whose cases.yaml has `largeLines`; " +
+		"`attachment-missing` and `attachment-mismatch` only for templates that list attachments.\n")
 	return b.String()
 }
