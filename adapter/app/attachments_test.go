@@ -408,3 +408,22 @@ func TestFailureBetweenUploadAndSendIsHarmless(t *testing.T) {
 	}
 	atTreasury(t, e, "G09.20-20260609-0003801", a, b)
 }
+
+// The signature is checked before any file: a tampered dossier with wrong
+// files is signature-invalid, not an attachment problem, and no file is kept.
+func TestSignatureBeforeAttachments(t *testing.T) {
+	e := start(t)
+	a := newScan(t, "hop-dong.pdf", 3000)
+	body := withFiles(t, "G09.20-20260609-0003901", a)
+	body = bytes.Replace(body, []byte("<tongSoTien>187500000</tongSoTien>"), []byte("<tongSoTien>987500000</tongSoTien>"), 1)
+	junk := newScan(t, "x.pdf", 2000)
+	if ans := e.send(t, related(body, junk), ""); ans.status != 400 || ans.code() != "signature-invalid" {
+		t.Fatalf("%d %s, want 400 signature-invalid", ans.status, ans.body)
+	}
+	if _, err := e.app.Intake.Attachments().Get(context.Background(), junk.sum()); err == nil {
+		t.Fatal("a file of an unverified dossier was kept")
+	}
+	if len(e.sim.Attachments()) != 0 {
+		t.Fatal("a file of an unverified dossier reached the treasury")
+	}
+}

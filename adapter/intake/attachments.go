@@ -29,7 +29,6 @@ type file struct {
 	index int
 	ref   dossier.Attachment
 	data  []byte
-	part  bool // came in the request, not from the store
 }
 
 // listedFiles reads dinhKem[] of a verified value (the definition made sure
@@ -71,8 +70,9 @@ func refs(files []file) []dossier.Attachment {
 // matched by its own hash. A part whose bytes do not hash to, or are not the size of, the file
 // it names, or that matches no listed file, is attachment-mismatch; a listed
 // file found nowhere is attachment-missing, naming each one. It runs only on
-// a verified dossier, so nobody can make the adapter keep files for a
-// dossier that is not signed.
+// a verified dossier. Files that come as parts are not kept beyond the
+// request: once the treasury has them they are its; a client that wants to
+// retry without them uploads them (PUT /v1/attachments/{sha256}).
 func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
@@ -109,7 +109,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 			bad = append(bad, problem.FieldError{Path: pointer(i) + "/kichThuoc",
 				Message: fmt.Sprintf("part %d (%s) is %d bytes, not the listed %d", n, partName(p), len(p.Data), f.ref.KichThuoc)})
 		default:
-			f.data, f.part = p.Data, true
+			f.data = p.Data
 		}
 	}
 	if len(bad) > 0 {
@@ -124,7 +124,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		}
 		if j := bySum[f.ref.SHA256]; files[j].data != nil {
 			// The same file listed twice, sent once.
-			f.data, f.part = files[j].data, files[j].part
+			f.data = files[j].data
 			continue
 		}
 		data, err := s.attachments.Get(ctx, f.ref.SHA256)
@@ -156,20 +156,6 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		return nil, e
 	}
 	return files, nil
-}
-
-// keepParts stores the files that came in the request, so that a retry of
-// the same dossier (after a 503, say) may come without them. A failure only
-// costs that convenience.
-func (s *Service) keepParts(ctx context.Context, sub Submission, files []file) {
-	for _, f := range files {
-		if !f.part {
-			continue
-		}
-		if _, err := s.attachments.Put(ctx, f.ref.SHA256, f.data); err != nil {
-			s.log.Warn("attachment not kept", "request_id", sub.RequestID, "sha256", f.ref.SHA256, "err", err)
-		}
-	}
 }
 
 // upload stores every listed file at the treasury, in the dossier's order.

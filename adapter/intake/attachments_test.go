@@ -94,10 +94,6 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 				if len(rec.Attachments) != 2 || rec.Attachments[1].SHA256 != rs || rec.Attachments[1].TenTep != "bien-ban-nghiem-thu-15-2026.pdf" {
 					t.Fatalf("dossier record attachments %+v", rec.Attachments)
 				}
-				// Parts are kept for a retry without them.
-				if _, err := store.Get(context.Background(), cs); err != nil {
-					t.Fatalf("the contract is not kept: %v", err)
-				}
 				return
 			}
 			pe := problem.From(err)
@@ -118,22 +114,5 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 				t.Fatalf("detail %q does not name the missing file", pe.Detail)
 			}
 		})
-	}
-}
-
-// A dossier whose signature does not verify gets no file matched or kept.
-func TestAttachmentsOfAnUnverifiedDossierAreNotKept(t *testing.T) {
-	contract, _ := ctxFiles(t)
-	store := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
-	svc, _ := newService(t, svcOptions{attachments: store})
-	body := replaceOnce(t, xmlFixture(t, "chi-thuong-xuyen"), "<tongSoTien>187500000</tongSoTien>", "<tongSoTien>987500000</tongSoTien>")
-	_, err := svc.Submit(context.Background(), Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
-		ContentType: "application/xml", Body: body, Caller: "portal", ReceivedAt: receipt,
-		Files: []attachment.Part{{ContentID: attachment.Sum(contract), Data: contract}}})
-	if codeOf(err) != "signature-invalid" {
-		t.Fatalf("err %v", err)
-	}
-	if _, err := store.Get(context.Background(), attachment.Sum(contract)); err == nil {
-		t.Fatal("a file of an unverified dossier was kept")
 	}
 }

@@ -219,7 +219,6 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if err != nil {
 		return nil, false, err
 	}
-	s.keepParts(bg, sub, files)
 	claim, err := s.records.ClaimDossier(ctx, v.DossierID(), owner, lease)
 	if err != nil {
 		return nil, false, storeDown(err)
