@@ -67,12 +67,13 @@ func refs(files []file) []dossier.Attachment {
 // names the file it carries by its Content-ID (the SHA-256, bare or as
 // "<sha256>@host") or by its file name (Content-Disposition filename, or
 // Content-ID, equal to tenTep); a part that names no listed file so is
-// matched by its own hash. A part whose bytes do not hash to, or are not the size of, the file
-// it names, or that matches no listed file, is attachment-mismatch; a listed
-// file found nowhere is attachment-missing, naming each one. It runs only on
-// a verified dossier. Files that come as parts are not kept beyond the
-// request: once the treasury has them they are its; a client that wants to
-// retry without them uploads them (PUT /v1/attachments/{sha256}).
+// matched by its own hash. A part whose bytes do not hash to, or are not the
+// size of, the file it names, or that matches no listed file, is
+// attachment-mismatch; a listed file found nowhere is attachment-missing,
+// naming each one. It runs only on a verified dossier. Files that come as
+// parts are not kept beyond the request: once the treasury has them they are
+// its; a client that wants to retry without them uploads them
+// (PUT /v1/attachments/{sha256}).
 func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
