@@ -71,11 +71,11 @@ func ReadRelated(r io.Reader, contentType string, l PartLimits) (root Part, file
 			break
 		}
 		if err != nil {
-			return root, nil, fmt.Errorf("%w: part %d: %v", ErrMalformed, i, err)
+			return root, nil, fmt.Errorf("%w: part %d: %w", ErrMalformed, i, err)
 		}
 		part, err := readHeader(p)
 		if err != nil {
-			return root, nil, fmt.Errorf("%w: part %d: %v", ErrMalformed, i, err)
+			return root, nil, fmt.Errorf("%w: part %d: %w", ErrMalformed, i, err)
 		}
 		if i > 0 && l.MaxParts > 0 && len(files) >= l.MaxParts {
 			return root, nil, fmt.Errorf("%w (limit %d files)", ErrTooManyParts, l.MaxParts)
@@ -90,7 +90,7 @@ func ReadRelated(r io.Reader, contentType string, l PartLimits) (root Part, file
 			if errors.Is(err, errOver) {
 				return root, nil, fmt.Errorf("%w (part %d)", over, i)
 			}
-			return root, nil, fmt.Errorf("%w: part %d: %v", ErrMalformed, i, err)
+			return root, nil, fmt.Errorf("%w: part %d: %w", ErrMalformed, i, err)
 		}
 		if i == 0 {
 			if start := strings.Trim(params["start"], "<>"); start != "" && start != part.ContentID {
