@@ -1274,6 +1274,8 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 			EventID: "evt-c1", DueAt: at.Add(48 * time.Hour), ResubmittedAt: at.Add(time.Hour), TreasuryReference: "KBNN-0011-2026-000002"}},
 		Deferred: []dossier.Deferred{{EventID: "evt-9", Supplement: 0, Sequence: 9, Status: "RESULT_RETURNED",
 			Payload: []byte(`{"eventId":"evt-9","status":"RESULT_RETURNED"}`)}},
+		Attachments: []dossier.Attachment{{TenTep: "hop-dong.pdf", LoaiTep: "application/pdf", KichThuoc: 1342,
+			SHA256: "8f807b5bcdcde937836a99fb2ed21fe27b7b11d26c91fd9295e6e10a10dc29ba"}},
 	})
 	if err := s.at("/components/schemas/DossierStatus").Validate(rec); err != nil {
 		t.Errorf("dossier.Record does not match #/components/schemas/DossierStatus: %v", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
@@ -115,6 +116,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		}
 		return nil, err
 	}
+	files := openAttachments(cfg, client, o.Clock)
 	registry, err := openSigners(cfg, client, o.Clock, o.Log)
 	if err != nil {
 		return fail(err)
@@ -157,6 +159,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Withdrawal: withdrawal, WithdrawalRoles: withdrawalRoles, Withdrawer: sender,
 
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
+
+		Attachments: files, Uploader: sender,
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {
@@ -184,6 +188,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
 		Signers: registry,
+		Attachments: httpapi.AttachmentLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes,
+			MaxTotalBytes: cfg.Attachments.MaxTotalBytes, MaxParts: cfg.Attachments.MaxParts},
 	})
 	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
 }
@@ -208,6 +214,20 @@ func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.U
 	})
 	return redisstore.New(client, r.KeyPrefix, now),
 		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client, nil
+}
+
+// openAttachments returns the store of files uploaded before their dossier:
+// in Redis beside the other stores in production, else in memory.
+func openAttachments(cfg *config.Config, client redis.UniversalClient, now func() time.Time) attachment.Store {
+	a := cfg.Attachments
+	if client != nil {
+		return redisstore.NewAttachments(client, cfg.Store.Redis.KeyPrefix,
+			attachment.Limits{MaxFileBytes: a.MaxFileBytes, Retention: a.Retention})
+	}
+	// One instance's memory: files wait at most the retention, and no more
+	// than a few requests' worth at once.
+	return attachment.NewMemory(attachment.Limits{MaxFileBytes: a.MaxFileBytes,
+		MaxTotalBytes: 8 * a.MaxTotalBytes, Retention: a.Retention}, now)
 }
 
 func loadTrust(c config.Signatures) (*trust.Store, error) {

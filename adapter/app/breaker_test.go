@@ -14,7 +14,7 @@ import (
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
-func breakerGauge(t *testing.T, e *env) string {
+func breakerGauge(t *testing.T, e *env, endpoint string) string {
 	t.Helper()
 	resp, err := http.Get(e.adapter.URL + "/metrics")
 	if err != nil {
@@ -23,15 +23,16 @@ func breakerGauge(t *testing.T, e *env) string {
 	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, `dvc_upstream_breaker_state{endpoint="treasury/send-document"}`) {
+		if strings.HasPrefix(l, `dvc_upstream_breaker_state{endpoint="treasury/`+endpoint+`"}`) {
 			return strings.Fields(l)[1]
 		}
 	}
 	return ""
 }
 
-// A treasury outage opens the send-document breaker after minRequests
-// failures; while open, submissions are refused with Retry-After without a
+// A treasury outage opens the breaker of the first call a submission makes
+// after minRequests failures (the dossier lists files: the attachment
+// upload, which comes before the document); while open, submissions are refused with Retry-After without a
 // call to the treasury; after recovery a probe closes it again.
 func TestBreakerOpensAndCloses(t *testing.T) {
 	e := startWith(t, func(c *config.Config) {
@@ -39,7 +40,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 			OpenTimeout: 300 * time.Millisecond, HalfOpenMax: 1, Retries: -1}
 	})
 	c := fx(t, "von-dau-tu/valid-xml")
-	if g := breakerGauge(t, e); g != "0" {
+	if g := breakerGauge(t, e, "attachment"); g != "0" {
 		t.Fatalf("breaker gauge before: %q", g)
 	}
 	e.treasuryDown.Store(true)
@@ -56,7 +57,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 	if e.documentCalls.Load() != before {
 		t.Fatal("an open breaker let a call through to the treasury")
 	}
-	if g := breakerGauge(t, e); g != "2" {
+	if g := breakerGauge(t, e, "attachment"); g != "2" {
 		t.Fatalf("breaker gauge while open: %q", g)
 	}
 	e.treasuryDown.Store(false)
@@ -71,7 +72,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if g := breakerGauge(t, e); g != "0" {
+	if g := breakerGauge(t, e, "attachment"); g != "0" {
 		t.Fatalf("breaker gauge after recovery: %q", g)
 	}
 }

@@ -37,6 +37,7 @@ func startClocked(t *testing.T, edit func(*config.Config), clk *clock.Clock) *en
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
+	seedTemplateFiles(t, a)
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
 	return &env{app: a, adapter: as, treasury: ts, sim: sim}

@@ -129,6 +129,7 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
+	seedTemplateFiles(t, a)
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
 	return &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
@@ -170,6 +171,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 	for _, c := range cases {
 		code, _ := c.DossierCode()
 		t.Run(c.String(), func(t *testing.T) {
+			uploadFiles(t, e.adapter.URL, c)
 			req, err := c.Request(e.adapter.URL)
 			if err != nil {
 				t.Fatal(err)

@@ -52,6 +52,7 @@ func startHTTP(t *testing.T, edit func(*config.Config), wrap func(http.Handler) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	seedTemplateFiles(t, a)
 	s.adapter = httptest.NewServer(a.Handler)
 	t.Cleanup(s.adapter.Close)
 	return s
@@ -115,7 +116,7 @@ func (a httpAnswer) want(t *testing.T, status int, code string) {
 // signature or content never cause a single treasury request, login
 // included. The valid dossier at the end shows the count would see one.
 func TestRefusedRequestsNeverReachTreasury(t *testing.T) {
-	s := startHTTP(t, func(c *config.Config) { c.Server.MaxBodyBytes = 4096 }, nil)
+	s := startHTTP(t, func(c *config.Config) { c.Server.MaxBodyBytes = 6144 }, nil)
 	tests := []struct {
 		name, procedure, fixture string
 		edit                     func(*fixture.Case)

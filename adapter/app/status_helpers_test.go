@@ -76,6 +76,7 @@ func startStatus(t *testing.T, edits ...func(*config.Config)) *statusEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = a.Close() })
+	seedTemplateFiles(t, a)
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
 	e.env = &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}

@@ -280,6 +280,7 @@ func TestWithdrawalRefusals(t *testing.T) {
 		noAuth.Header = noAuth.Header.Clone()
 		noAuth.Header.Del("Authorization")
 		dossierAsWithdrawal := fx(t, "chi-thuong-xuyen/valid-xml")
+		dossierAsWithdrawal.Parts = nil // the signed dossier alone
 		tests := []struct {
 			name   string
 			c      fixture.Case

@@ -3,6 +3,10 @@
 // under the hex SHA-256 of its bytes, only when the bytes hash to it; storing the same file again
 // changes nothing but its expiry. The dossier's signature covers the listed hash, so a file
 // found here under that hash is the file the signer listed.
+//
+// Memory is the in-process Store (the Redis one is redisstore.Attachments); both pass
+// storetest.RunAttachments. ReadRelated (multipart.go) reads a multipart/related submission:
+// the signed dossier first, then its files, within PartLimits.
 package attachment
 
 import (
@@ -65,8 +69,9 @@ func ValidSum(s string) bool {
 	return true
 }
 
-// check applies the per-file limit and the hash to one Put.
-func check(l Limits, sum string, data []byte) error {
+// Check applies the per-file limit and the hash to one Put; every Store
+// calls it before writing.
+func Check(l Limits, sum string, data []byte) error {
 	if !ValidSum(sum) {
 		return ErrBadHash
 	}
@@ -104,7 +109,7 @@ func NewMemory(l Limits, now func() time.Time) *Memory {
 
 // Put implements Store.
 func (m *Memory) Put(_ context.Context, sum string, data []byte) (bool, error) {
-	if err := check(m.limits, sum, data); err != nil {
+	if err := Check(m.limits, sum, data); err != nil {
 		return false, err
 	}
 	m.mu.Lock()

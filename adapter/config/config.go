@@ -50,6 +50,7 @@ type Config struct {
 	Auth        Auth                 `yaml:"auth"`
 	Signatures  Signatures           `yaml:"signatures"`
 	Limits      Limits               `yaml:"limits"`
+	Attachments Attachments          `yaml:"attachments"`
 	Treasury    Treasury             `yaml:"treasury"`
 	Store       Store                `yaml:"store"`
 	Idempotency Idempotency          `yaml:"idempotency"`
@@ -210,6 +211,24 @@ type Signatures struct {
 type Limits struct {
 	MaxDepth    int `yaml:"maxDepth"`    // 4 to 256; zero: default 32
 	MaxElements int `yaml:"maxElements"` // at least 100; zero: default 200000
+}
+
+// Attachments bound the files a dossier lists (dinhKem[]) and that travel
+// beside it: the parts of a multipart/related submission and the uploads to
+// PUT /v1/attachments/{sha256}.
+type Attachments struct {
+	// MaxFileBytes bounds one file; 1 KiB to 1 GiB; zero: default 20 MiB.
+	MaxFileBytes int64 `yaml:"maxFileBytes"`
+	// MaxTotalBytes bounds the files of one request together, at least
+	// maxFileBytes and at most 4 GiB; zero: default 50 MiB.
+	MaxTotalBytes int64 `yaml:"maxTotalBytes"`
+	// MaxParts bounds the files of one multipart/related request (the
+	// signed dossier not counted); 1 to 100; zero: default 20.
+	MaxParts int `yaml:"maxParts"`
+	// Retention is how long an uploaded file is kept for the dossier that
+	// lists it (renewed by each upload); 1 minute to 30 days; zero:
+	// default 24h.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Treasury is the treasury gateway the adapter calls.
@@ -452,6 +471,7 @@ func (c *Config) defaults() {
 	if c.Limits.MaxElements == 0 {
 		c.Limits.MaxElements = 200_000
 	}
+	c.Attachments.defaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -541,6 +561,7 @@ func (c *Config) Validate() error {
 	c.validateAuth(&ps)
 	c.validateSignatures(&ps)
 	c.validateLimits(&ps)
+	c.validateAttachments(&ps)
 	c.validateTreasury(&ps)
 	c.validateStore(&ps)
 	c.validateIdempotency(&ps)
@@ -708,6 +729,37 @@ func (c *Config) validateLimits(ps *problems) {
 	}
 	if c.Limits.MaxElements < 100 {
 		ps.bad("limits.maxElements", "must be at least 100")
+	}
+}
+
+func (a *Attachments) defaults() {
+	if a.MaxFileBytes == 0 {
+		a.MaxFileBytes = 20 << 20
+	}
+	if a.MaxTotalBytes == 0 {
+		a.MaxTotalBytes = 50 << 20
+	}
+	if a.MaxParts == 0 {
+		a.MaxParts = 20
+	}
+	if a.Retention == 0 {
+		a.Retention = 24 * time.Hour
+	}
+}
+
+func (c *Config) validateAttachments(ps *problems) {
+	a := c.Attachments
+	if a.MaxFileBytes < 1<<10 || a.MaxFileBytes > 1<<30 {
+		ps.bad("attachments.maxFileBytes", "must be between 1024 (1 KiB) and 1073741824 (1 GiB)")
+	}
+	if a.MaxTotalBytes < a.MaxFileBytes || a.MaxTotalBytes > 4<<30 {
+		ps.bad("attachments.maxTotalBytes", "must be at least attachments.maxFileBytes and at most 4294967296 (4 GiB)")
+	}
+	if a.MaxParts < 1 || a.MaxParts > 100 {
+		ps.bad("attachments.maxParts", "must be between 1 and 100")
+	}
+	if a.Retention < time.Minute || a.Retention > 30*24*time.Hour {
+		ps.bad("attachments.retention", "must be between 1m and 720h (30 days)")
 	}
 }
 

@@ -252,10 +252,11 @@ portal:
 		t.Fatal(err)
 	}
 	want := Config{
-		Server:     Server{Addr: "127.0.0.1:8080", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second},
-		Auth:       c.Auth,
-		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, RequireRegistered: true},
-		Limits:     Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept
+		Server:      Server{Addr: "127.0.0.1:8080", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second},
+		Auth:        c.Auth,
+		Signatures:  Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, RequireRegistered: true},
+		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept
+		Attachments: Attachments{MaxFileBytes: 20 << 20, MaxTotalBytes: 50 << 20, MaxParts: 20, Retention: 24 * time.Hour},
 		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
 			Resilience: defaultResilience},
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,

@@ -75,6 +75,18 @@ type Record struct {
 	// Deferred are treasury events waiting for an earlier one (see
 	// DeliveryDeferred), in the treasury's order.
 	Deferred []Deferred `json:"deferred,omitempty"`
+	// Attachments are the files the latest submission listed (dinhKem[]),
+	// in its order: what the portal's TaiLieuNop lists.
+	Attachments []Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is one file a dossier listed and the treasury received, named
+// as in the signed dossier.
+type Attachment struct {
+	TenTep    string `json:"tenTep"`
+	LoaiTep   string `json:"loaiTep"`
+	KichThuoc int64  `json:"kichThuoc"`
+	SHA256    string `json:"sha256"`
 }
 
 // Store keeps records. Implementations are safe for concurrent use by

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/signers"
@@ -59,6 +60,9 @@ type Options struct {
 	// Signers, with AdminCallers, serves /v1/admin/signers; nil leaves the
 	// routes out.
 	Signers signers.Store
+	// Attachments bound the files of a multipart/related submission and of
+	// an upload (PUT /v1/attachments/{sha256}).
+	Attachments AttachmentLimits
 }
 
 type server struct {
@@ -104,6 +108,7 @@ func New(o Options) *echo.Echo {
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
 	e.POST(withdrawRoute, s.withdraw, auth)
 	e.POST(validateRoute, s.validate, auth)
+	s.routesAttachments(e, auth)
 	s.routesStatus(e)
 	s.routesDossiers(e)
 	s.routesSigners(e)
@@ -177,11 +182,22 @@ func (s *server) submit(c echo.Context) error {
 	if s.Intake.Procedure(procedure) == nil {
 		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
 	}
-	body, err := s.readBody(c)
-	if err != nil {
-		return err
+	var sub intake.Submission
+	if attachment.IsRelated(req.Header.Get("Content-Type")) {
+		root, files, err := s.readRelated(c)
+		if err != nil {
+			return err
+		}
+		sub = s.submission(c, procedure, root.Data)
+		sub.ContentType, sub.Files = root.ContentType, files
+	} else {
+		body, err := s.readBody(c)
+		if err != nil {
+			return err
+		}
+		sub = s.submission(c, procedure, body)
 	}
-	resp, err := s.Intake.Submit(req.Context(), s.submission(c, procedure, body))
+	resp, err := s.Intake.Submit(req.Context(), sub)
 	if err != nil {
 		return err
 	}

@@ -215,6 +215,10 @@ func (s *Service) begin(ctx context.Context, scoped, fingerprint string, lease t
 func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration) (*Response, bool, error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
+	files, err := s.gatherFiles(ctx, sub, v)
+	if err != nil {
+		return nil, false, err
+	}
 	claim, err := s.records.ClaimDossier(ctx, v.DossierID(), owner, lease)
 	if err != nil {
 		return nil, false, storeDown(err)
@@ -253,7 +257,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		}
 	}
 	if !found {
-		rc, err = s.sender.Send(tctx, key, req)
+		// Files first: the document references them by SHA-256. Uploads
+		// are idempotent, so a crash between them and the send is harmless.
+		if err = s.upload(tctx, files); err == nil {
+			s.hook("uploaded")
+			rc, err = s.sender.Send(tctx, key, req)
+		}
 	}
 	if err != nil {
 		release()
@@ -271,6 +280,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if err := dossier.Register(bg, s.dossiers, dossier.Record{
 		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
 		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
+		Attachments: refs(files),
 		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
 			Note: "sent to the treasury as " + rc.Reference}},
 	}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
@@ -48,8 +49,41 @@ type sent struct {
 
 // fakeSender records what intake asked it to send and accepts everything.
 type fakeSender struct {
-	mu    sync.Mutex
-	calls []sent
+	mu      sync.Mutex
+	calls   []sent
+	uploads []string // the SHA-256 of each upload, in order
+}
+
+func (f *fakeSender) Upload(_ context.Context, sum, _ string, _ []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.uploads = append(f.uploads, sum)
+	return nil
+}
+
+// uploaded returns the SHA-256 of each upload so far, in order.
+func (f *fakeSender) uploaded() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.uploads...)
+}
+
+// templateFiles is an attachment store holding every file the templates
+// list (testdata/attachments), as if uploaded before each dossier.
+func templateFiles(t testing.TB) *attachment.Memory {
+	t.Helper()
+	m := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
+	paths, err := filepath.Glob(filepath.Join(repo, "testdata/attachments/*/*"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("testdata/attachments: %v (%d files)", err, len(paths))
+	}
+	for _, p := range paths {
+		data := readFile(t, p)
+		if _, err := m.Put(context.Background(), attachment.Sum(data), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
 }
 
 func (f *fakeSender) Send(_ context.Context, key string, req map[string]any) (Receipt, error) {
@@ -145,6 +179,8 @@ type svcOptions struct {
 	policy *xmlsig.Policy
 	limits *xmlsig.Limits
 	clock  func() time.Time // for the in-memory idempotency store
+	// attachments is the upload store; nil means templateFiles.
+	attachments attachment.Store
 }
 
 // newService builds an intake.Service the way adapter/app does, with a fake
@@ -171,7 +207,12 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 		Sender:     fs,
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Clock:      o.clock,
+
+		Attachments: o.attachments, Uploader: fs,
 	})
+	if o.attachments == nil {
+		svc.attachments = templateFiles(t)
+	}
 	return svc, fs
 }
 

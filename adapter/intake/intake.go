@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/jws"
@@ -90,8 +91,11 @@ type Submission struct {
 	ContentType    string
 	Body           []byte
 	JWSSignature   string // X-JWS-Signature header, JSON only
-	Caller         string
-	ReceivedAt     time.Time
+	// Files are the parts of a multipart/related request after the signed
+	// dossier (Body): the files its dinhKem[] lists.
+	Files      []attachment.Part
+	Caller     string
+	ReceivedAt time.Time
 	// Lang is the language of a refusal (problem title and detail). A
 	// stored refusal is replayed in the language it was first written in.
 	Lang problem.Lang
@@ -132,6 +136,8 @@ type Service struct {
 	// requireRegistered turns the registered-signer check on.
 	requireRegistered bool
 	dossierCodes      []*regexp.Regexp
+	attachments       attachment.Store
+	uploader          Uploader
 }
 
 // Options wire a Service.
@@ -167,6 +173,13 @@ type Options struct {
 	Signers           signers.Store
 	RequireRegistered bool
 	Roles             []string
+	// Attachments holds files uploaded before their dossier (PUT
+	// /v1/attachments/{sha256}); nil means an in-memory store without
+	// limits, kept 24 hours. Uploader stores a dossier's files at the
+	// treasury before its document; without one, a dossier that lists
+	// files is an internal error.
+	Attachments attachment.Store
+	Uploader    Uploader
 }
 
 // New builds a Service.
@@ -186,6 +199,10 @@ func New(o Options) *Service {
 	if s.dossiers == nil {
 		s.dossiers = dossier.NewMemory()
 	}
+	s.attachments, s.uploader = o.Attachments, o.Uploader
+	if s.attachments == nil {
+		s.attachments = attachment.NewMemory(attachment.Limits{Retention: 24 * time.Hour}, o.Clock)
+	}
 	for _, p := range o.Procedures {
 		s.procedures[p.ID] = p
 	}
@@ -201,6 +218,9 @@ func New(o Options) *Service {
 	}
 	return s
 }
+
+// Attachments is the store of uploaded files (PUT /v1/attachments/{sha256}).
+func (s *Service) Attachments() attachment.Store { return s.attachments }
 
 // Procedure returns the procedure with this id, or nil.
 func (s *Service) Procedure(id string) *Procedure { return s.procedures[id] }

@@ -42,6 +42,7 @@ func registryService(t *testing.T, store signers.Store, require bool) (*Service,
 		Limits: xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements},
 		Sender: fs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Signers: store, RequireRegistered: require, Roles: []string{"chu-tai-khoan", "ke-toan-truong"},
+		Attachments: templateFiles(t), Uploader: fs,
 	})
 	return svc, fs
 }

@@ -71,6 +71,8 @@ const (
 	DossierAlreadySent    Kind = "dossier-already-submitted"
 	SupplementUnexpected  Kind = "supplement-not-expected"
 	StoreUnavailable      Kind = "store-unavailable"
+	AttachmentMissing     Kind = "attachment-missing"
+	AttachmentMismatch    Kind = "attachment-mismatch"
 	Internal              Kind = "internal"
 )
 
@@ -111,6 +113,8 @@ var table = map[Kind]info{
 	DossierAlreadySent:    {http.StatusConflict, "Dossier already submitted", ""},
 	SupplementUnexpected:  {http.StatusConflict, "Supplement not expected", ""},
 	StoreUnavailable:      {http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."},
+	AttachmentMissing:     {http.StatusUnprocessableEntity, "Attachment missing", ""},
+	AttachmentMismatch:    {http.StatusUnprocessableEntity, "Attachment does not match the dossier", ""},
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }
 

@@ -53,7 +53,8 @@ func Kinds() []Kind {
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation, BusinessRuleViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
-		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, InvalidQuery, Internal,
+		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, InvalidQuery,
+		AttachmentMissing, AttachmentMismatch, Internal,
 	}
 }
 

@@ -112,8 +112,27 @@ func (f *Flow) dossierItem(p Procedure, rec dossier.Record, ev Event, code int) 
 	for _, d := range ev.ResultDocuments {
 		item.DanhSachGiayToKetQua = append(item.DanhSachGiayToKetQua, portal.GiayToKetQua{TenGiayTo: d.Name, DuongDanTepTinKetQua: d.URL})
 	}
+	item.TaiLieuNop = submittedFiles(rec.Attachments)
 	f.addLifecycle(&item, p, rec, ev, code)
 	return item
+}
+
+// submittedFiles is TaiLieuNop: the files the dossier's latest submission
+// listed (dinhKem[]). The item's field names are the portal protocol's as
+// OpenCPS declares them; what goes in each is assumed: TepDinhKemId the
+// file's SHA-256 (the name the treasury holds it under), TenTepDinhKem its
+// file name, IsDeleted "0", and no MaThanhPhanHoSo (a portal component code
+// the dossier does not carry) nor DuongDanTaiTepTin (the file is at the
+// treasury, not at a URL the portal can fetch).
+func submittedFiles(files []dossier.Attachment) []portal.TaiLieu {
+	if len(files) == 0 {
+		return nil
+	}
+	out := make([]portal.TaiLieu, 0, len(files))
+	for _, a := range files {
+		out = append(out, portal.TaiLieu{TepDinhKemID: a.SHA256, TenTepDinhKem: a.TenTep, IsDeleted: "0"})
+	}
+	return out
 }
 
 func (f *Flow) progressItem(p Procedure, rec dossier.Record, ev Event, code int) portal.ProgressItem {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -288,5 +289,27 @@ func TestItemsOwnerFallsBackOnTheSubmittedUnit(t *testing.T) {
 	}
 	if got := owner(dossier.Record{}, Event{}); got != "" {
 		t.Errorf("nothing known: %q", got)
+	}
+}
+
+// The full dossier lists the files the submission listed (TaiLieuNop), in
+// its order, by SHA-256 and file name.
+func TestDossierItemListsAttachments(t *testing.T) {
+	t.Parallel()
+	p := itemsProcedure(t, itemsHolidays(t))
+	receipt := itemsAt(4, 29, 10)
+	rec := itemsRecord(receipt)
+	a, b := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	rec.Attachments = []dossier.Attachment{
+		{TenTep: "hop-dong-15-2026.pdf", LoaiTep: "application/pdf", KichThuoc: 1342, SHA256: a},
+		{TenTep: "bien-ban-nghiem-thu.pdf", LoaiTep: "application/pdf", KichThuoc: 977, SHA256: b},
+	}
+	item := (&Flow{}).dossierItem(p, rec, itemsEvent("e1", "ACCEPTED", 1, receipt.Add(time.Hour)), 2)
+	want := []portal.TaiLieu{
+		{TepDinhKemID: a, TenTepDinhKem: "hop-dong-15-2026.pdf", IsDeleted: "0"},
+		{TepDinhKemID: b, TenTepDinhKem: "bien-ban-nghiem-thu.pdf", IsDeleted: "0"},
+	}
+	if got, w := itemsJSON(t, item.TaiLieuNop), itemsJSON(t, want); got != w {
+		t.Fatalf("TaiLieuNop\n got %s\nwant %s", got, w)
 	}
 }

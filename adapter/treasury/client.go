@@ -1,6 +1,6 @@
 // Package treasury owns the adapter's client for the treasury contract of schemas/treasury:
-// login, SendDocument, CheckDocumentStatus (by document id or by idempotency key) and the
-// withdrawal of a document.
+// login, SendDocument, CheckDocumentStatus (by document id or by idempotency key), the
+// withdrawal of a document and the upload of a dossier's attachments.
 //
 // The client logs in lazily, caches the access token until shortly before it expires, and on a
 // 401 logs in again once and repeats that call once. Failures are typed: a business refusal
@@ -9,9 +9,9 @@
 //
 // NewGroup makes the adapter/upstream group "treasury" (circuit breaker, bulkhead and retries
 // per endpoint) with Classify, which reads those failures, as its classifier; callers run each
-// public call through its endpoint ("send-document", "document-status", "withdraw").
-// SendDocument and Withdraw are idempotent through their downstream keys, so they may be
-// retried.
+// public call through its endpoint ("send-document", "document-status", "withdraw",
+// "attachment"). SendDocument and Withdraw are idempotent through their downstream keys, and
+// UploadAttachment through the file's hash, so they may be retried.
 package treasury
 
 import (
@@ -34,6 +34,7 @@ const (
 	opSendDocument   = "send-document"
 	opDocumentStatus = "document-status"
 	opWithdraw       = "withdraw"
+	opAttachment     = "attachment"
 )
 
 // NewGroup returns the upstream group "treasury" with Classify as its classifier, then opts
@@ -180,6 +181,36 @@ func (c *Client) Withdraw(ctx context.Context, idemKey, documentID string, req W
 	return w, nil
 }
 
+// UploadAttachment stores one file of a dossier at the treasury under its SHA-256
+// (PUT /api/v1/attachments/{sha256}, body the file's bytes, Content-Type its media type).
+// The route is idempotent by the hash: created is false when the treasury held the file
+// already. A body that does not hash to sum is ErrInvalidRequest (the treasury's 422).
+func (c *Client) UploadAttachment(ctx context.Context, sum, mediaType string, data []byte) (created bool, err error) {
+	if !validKey(sum) {
+		return false, fmt.Errorf("treasury: %s: %w: malformed SHA-256", opAttachment, ErrInvalidRequest)
+	}
+	if mediaType == "" {
+		mediaType = "application/octet-stream"
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	a, err := c.exec(ctx, call{op: opAttachment, method: http.MethodPut, path: "/api/v1/attachments/" + sum,
+		body: data, contentType: mediaType})
+	if err != nil {
+		return false, err
+	}
+	switch a.status {
+	case http.StatusCreated:
+		return true, nil
+	case http.StatusOK, http.StatusNoContent:
+		return false, nil
+	case http.StatusUnprocessableEntity:
+		return false, a.errorOf(opAttachment, ErrInvalidRequest)
+	}
+	return false, failure(opAttachment, a, false)
+}
+
 // DocumentStatus returns the status of the document with that treasury id.
 func (c *Client) DocumentStatus(ctx context.Context, documentID string) (Status, error) {
 	if documentID == "" {
@@ -220,6 +251,8 @@ type call struct {
 	path    string // path and query, from the base URL
 	body    []byte // nil for GET
 	idemKey string // Idempotency-Key header, if any
+	// contentType of body; empty means application/json.
+	contentType string
 }
 
 // answer is a received answer: status code and bounded body.
@@ -275,7 +308,11 @@ func (c *Client) attempt(ctx context.Context, cl call, token string) (answer, er
 	}
 	req.Header.Set("Accept", "application/json")
 	if cl.body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		ct := cl.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -26,19 +26,21 @@ type Sender struct {
 	send     *upstream.Endpoint
 	status   *upstream.Endpoint
 	withdraw *upstream.Endpoint
+	upload   *upstream.Endpoint
 }
 
 var (
 	_ intake.Sender     = (*Sender)(nil)
 	_ intake.Withdrawer = (*Sender)(nil)
+	_ intake.Uploader   = (*Sender)(nil)
 )
 
 // New returns a Sender that calls client through the endpoints "send-document",
-// "document-status" and "withdraw" of g (made by treasury.NewGroup, so that treasury answers
+// "document-status", "withdraw" and "attachment" of g (made by treasury.NewGroup, so that treasury answers
 // are classified).
 func New(client *treasury.Client, g *upstream.Group) *Sender {
 	return &Sender{client: client, send: g.Endpoint("send-document"), status: g.Endpoint("document-status"),
-		withdraw: g.Endpoint("withdraw")}
+		withdraw: g.Endpoint("withdraw"), upload: g.Endpoint("attachment")}
 }
 
 // retryAfterSeconds is what a caller is told to wait after a transient failure.
@@ -57,6 +59,19 @@ func (s *Sender) Send(ctx context.Context, key string, request map[string]any) (
 		return intake.Receipt{}, problemOf(err)
 	}
 	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference}, nil
+}
+
+// Upload stores one attachment at the treasury under its SHA-256. The route is idempotent by
+// the hash, so retrying it, or uploading again after a crash, is safe.
+func (s *Sender) Upload(ctx context.Context, sum, mediaType string, data []byte) error {
+	err := s.upload.Do(ctx, true, func(ctx context.Context) error {
+		_, err := s.client.UploadAttachment(ctx, sum, mediaType, data)
+		return err
+	})
+	if err != nil {
+		return problemOf(err)
+	}
+	return nil
 }
 
 // Find asks the treasury for the document sent under the downstream key; false when it holds

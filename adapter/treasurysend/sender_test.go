@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +37,26 @@ func mapped(t *testing.T) (string, map[string]any) {
 	return treasurysim.DownstreamKey(doc["procedure"].(string), doc["dossierCode"].(string), int(sup)), doc
 }
 
+// uploadFiles uploads the files the mapped request references
+// (testdata/attachments/chi-thuong-xuyen), as intake does before sending it.
+func uploadFiles(t *testing.T, s *Sender, doc map[string]any) {
+	t.Helper()
+	atts, _ := doc["attachments"].([]any)
+	if len(atts) == 0 {
+		t.Fatal("the golden request references no attachments")
+	}
+	for _, a := range atts {
+		m := a.(map[string]any)
+		data, err := os.ReadFile(filepath.Join("../../testdata/attachments/chi-thuong-xuyen", m["fileName"].(string)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Upload(context.Background(), m["sha256"].(string), m["mediaType"].(string), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func newSender(t *testing.T, h http.Handler, s upstream.Settings) *Sender {
 	t.Helper()
 	srv := httptest.NewServer(h)
@@ -59,6 +80,7 @@ func TestSendAndFind(t *testing.T) {
 	s := newSender(t, sim, upstream.Settings{})
 	ctx := context.Background()
 	key, doc := mapped(t)
+	uploadFiles(t, s, doc)
 	if _, found, err := s.Find(ctx, key); found || err != nil {
 		t.Fatalf("Find before sending: found %v, err %v", found, err)
 	}
@@ -179,6 +201,7 @@ func TestWithdraw(t *testing.T) {
 	s := newSender(t, sim, upstream.Settings{})
 	ctx := context.Background()
 	key, doc := mapped(t)
+	uploadFiles(t, s, doc)
 	rc, err := s.Send(ctx, key, doc)
 	if err != nil {
 		t.Fatal(err)

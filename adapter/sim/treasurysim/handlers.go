@@ -82,6 +82,10 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, invalid("Idempotency-Key is not the SHA-256 of procedure|dossierCode|supplementNo"))
 		return
 	}
+	if sum := s.files.missing(req.Attachments); sum != "" {
+		writeRefusal(w, refuse422(ReasonAttachmentMissing, "attachment %s was not uploaded (PUT /api/v1/attachments/%s)", sum, sum))
+		return
+	}
 	doc, replayed, ref := s.store.accept(key, &req, body, s.now())
 	attrs := []any{"procedure", req.Procedure, "dossierCode", req.DossierCode, "supplementNo", req.SupplementNo}
 	if ref != nil {

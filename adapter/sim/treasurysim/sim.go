@@ -19,6 +19,11 @@
 // stops, and a WITHDRAWN status event is sent on the next tick; a repeated key answers 200
 // with the first answer.
 //
+// Attachments (attachments.go): PUT /api/v1/attachments/{sha256} stores a file, idempotent by
+// its hash (422 ATTACHMENT_HASH_MISMATCH when the body does not hash to the path); a document
+// that references an attachment never uploaded is refused 422 TEP_DINH_KEM_KHONG_TON_TAI.
+// GET /sim/attachments lists the files and GET /sim/attachments/{sha256} returns one.
+//
 // Besides the contract's routes, GET /sim/documents lists every accepted document in arrival
 // order, for tests and testers, and /sim/admin/faults reads, replaces and clears the injected
 // faults (see Faults and faults.go, admin.go).
@@ -63,6 +68,8 @@ type Options struct {
 	// (rand.NewPCG(seed, seed)) for repeatable runs. The Sim serialises its use.
 	// Zero: a randomly seeded source.
 	Rand rand.Source
+	// MaxAttachmentBytes bounds one uploaded attachment. Zero: 64 MiB.
+	MaxAttachmentBytes int64
 }
 
 // Sim is the treasury simulator. It is safe for concurrent use.
@@ -72,6 +79,7 @@ type Sim struct {
 	validator *validator
 	tokens    *tokens
 	store     *store
+	files     *files // uploaded attachments (attachments.go)
 	handler   http.Handler
 
 	faults simkit.Switch[Faults]
@@ -103,6 +111,9 @@ func New(opts Options) *Sim {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
+	if opts.MaxAttachmentBytes <= 0 {
+		opts.MaxAttachmentBytes = defaultMaxAttachmentBytes
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -115,7 +126,7 @@ func New(opts Options) *Sim {
 	if err != nil {
 		panic("treasurysim: " + err.Error())
 	}
-	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l),
+	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l), files: newFiles(),
 		rng: simkit.NewRand(opts.Rand), sleep: simkit.Sleep}
 	s.handler = s.withFaults(s.routes())
 	return s
@@ -132,6 +143,9 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/documents/{documentId}", s.authenticated(s.documentStatus))
 	mux.HandleFunc("POST /api/v1/documents/{documentId}/withdrawal", s.authenticated(s.withdrawDocument))
 	mux.HandleFunc("GET /sim/documents", s.listDocuments)
+	mux.HandleFunc("PUT /api/v1/attachments/{sha256}", s.authenticated(s.putAttachment))
+	mux.HandleFunc("GET /sim/attachments", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Attachments()) })
+	mux.HandleFunc("GET /sim/attachments/{sha256}", s.getAttachment)
 	s.adminRoutes(mux)
 	s.callbackRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

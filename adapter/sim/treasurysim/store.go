@@ -66,6 +66,7 @@ type sendRequest struct {
 		Kind  string        `json:"kind"`
 		Lines []requestLine `json:"lines"`
 	} `json:"documents"`
+	Attachments []requestAttachment `json:"attachments"`
 }
 
 // requestLine is one budget line of a request or of one of its documents.

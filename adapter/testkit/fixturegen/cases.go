@@ -122,6 +122,10 @@ type fixtureCase struct {
 	noAuth      bool
 	status      int
 	code        string
+	// files: which listed attachments the case carries, and how.
+	files files
+	// needsFiles limits the case to templates that list attachments.
+	needsFiles bool
 }
 
 func required(s procedureSpec) []string { return s.Signers }
@@ -151,8 +155,8 @@ func tamperJSON(s procedureSpec, body []byte) ([]byte, error) {
 // fixtureCases is every case, in the order that numbers their dossier codes.
 // Keep the order stable: appending is fine, inserting renumbers.
 var fixtureCases = []fixtureCase{
-	{name: "valid-xml", signers: required, status: 202},
-	{name: "valid-json", json: true, signers: required, status: 202},
+	{name: "valid-xml", signers: required, status: 202, files: asParts},
+	{name: "valid-json", json: true, signers: required, status: 202, files: asUploads},
 	{name: "tampered-amount", signers: required, after: tamperXML, status: 400, code: "signature-invalid"},
 	{name: "tampered-json", json: true, signers: required, after: tamperJSON, status: 400, code: "signature-invalid"},
 	{name: "wrapped-signature", signers: required, after: func(s procedureSpec, b []byte) ([]byte, error) {
@@ -179,8 +183,8 @@ var fixtureCases = []fixtureCase{
 	{name: "schema-violation-json", json: true, before: func(s procedureSpec) *valueEdit { return &s.SchemaViolation }, signers: required, status: 422, code: "schema-violation"},
 	{name: "wrong-content-type", json: true, signers: required, contentType: "text/plain", status: 415, code: "unsupported-media-type"},
 	{name: "no-credential", signers: required, noAuth: true, status: 401, code: "unauthorized"},
-	{name: "treasury-refusal", before: func(s procedureSpec) *valueEdit { return &s.Refusal }, signers: required, status: 422, code: "treasury-refused"},
-	{name: "large-payroll", lines: true, signers: required, status: 202},
+	{name: "treasury-refusal", before: func(s procedureSpec) *valueEdit { return &s.Refusal }, signers: required, status: 422, code: "treasury-refused", files: asParts},
+	{name: "large-payroll", lines: true, signers: required, status: 202, files: asParts},
 	{name: "unregistered-signer", before: func(s procedureSpec) *valueEdit { return s.UnregisteredSigner },
 		only: func(s procedureSpec) bool { return s.UnregisteredSigner != nil }, signers: required, status: 400, code: "signer-not-registered"},
 	ruleCase("rule-wrong-total", false, func(s procedureSpec) *valueEdit { return s.RuleTotal }),
@@ -189,6 +193,11 @@ var fixtureCases = []fixtureCase{
 	ruleCase("rule-wrong-date-json", true, func(s procedureSpec) *valueEdit { return s.RuleDate }),
 	ruleCase("rule-advance-recovery", false, func(s procedureSpec) *valueEdit { return s.RuleAdvance }),
 	ruleCase("rule-paid-to-date-json", true, func(s procedureSpec) *valueEdit { return s.RulePaidToDate }),
+	// The first listed file is one nobody sends; the others come as parts.
+	{name: "attachment-missing", before: missingFirst, signers: required, status: 422, code: "attachment-missing", files: asParts, needsFiles: true},
+	// JSON in multipart/related, X-JWS-Signature on the outer request; the
+	// first part's bytes are not the listed file's.
+	{name: "attachment-mismatch", json: true, signers: required, status: 422, code: "attachment-mismatch", files: partsButFirstAltered, needsFiles: true},
 }
 
 // ruleCase is a dossier that breaks a business rule once edit is applied

@@ -81,6 +81,9 @@ type procedureTemplates struct {
 	spec      procedureSpec
 	xml, json []byte
 	code      string // the template's dossier code
+	// files are what the template lists (dinhKem[]), read from
+	// <templates>/../attachments/<procedure>/.
+	files []attachment
 }
 
 func (g fixtureGenerator) load(proc string) (procedureTemplates, error) {
@@ -105,6 +108,9 @@ func (g fixtureGenerator) load(proc string) (procedureTemplates, error) {
 		return t, err
 	}
 	t.code = strings.TrimSpace(el.Text())
+	if t.files, err = loadAttachments(t.json, filepath.Join(filepath.Dir(filepath.Clean(g.templates)), "attachments", proc)); err != nil {
+		return t, err
+	}
 	return t, nil
 }
 
@@ -119,7 +125,7 @@ func (g fixtureGenerator) procedure(proc string) (int, error) {
 		if err := os.RemoveAll(dir); err != nil {
 			return written, err
 		}
-		if !c.applies(t.spec) {
+		if !c.applies(t.spec) || (c.needsFiles && len(t.files) == 0) {
 			continue
 		}
 		code, err := withSequence(t.code, firstCaseSequence+i)
@@ -135,6 +141,13 @@ func (g fixtureGenerator) procedure(proc string) (int, error) {
 			rules = c.before(t.spec).Rules
 		}
 		if err := writeCase(dir, c, body, hdr, rules...); err != nil {
+			return written, fmt.Errorf("%s: %w", c.name, err)
+		}
+		files := t.files
+		if c.name == "attachment-missing" && len(files) > 0 {
+			files = files[1:] // the first is listed under neverSent
+		}
+		if err := writeFiles(dir, c.files, files); err != nil {
 			return written, fmt.Errorf("%s: %w", c.name, err)
 		}
 		written++
@@ -277,7 +290,10 @@ after changing a template under ` + "`testdata/templates/<procedure>/`" + ` or t
 Each ` + "`<procedure>/<case>/`" + ` holds ` + "`request.xml`" + ` or ` + "`request.json`" + ` (the exact body
 bytes: never reformat them, the signatures cover them), ` + "`headers.txt`" + ` (` + "`Name: value`" + `
 lines) and ` + "`expect.json`" + ` (` + "`status`" + `, the problem ` + "`code`" + `, and for a business-rule case the ` +
-		"`rules`" + ` ids the answer lists, in order, as ` + "`cases.yaml`" + ` names them). Every case has its own dossier code: the template's final
+		"`rules`" + ` ids the answer lists, in order, as ` + "`cases.yaml`" + ` names them); a case whose dossier lists attachments (` + "`dinhKem[]`" + `, files from
+` + "`testdata/attachments/<procedure>/`" + `) may hold ` + "`parts/<sha256>.<ext>`" + ` (sent with the dossier as
+` + "`multipart/related`" + `, Content-ID the file name's stem) or ` + "`uploads/<sha256>.<ext>`" + ` (uploaded to
+` + "`PUT /v1/attachments/<sha256>`" + ` before the dossier). Every case has its own dossier code: the template's final
 sequence number is replaced by ` + fmt.Sprint(firstCaseSequence) + ` for the first case below, the next
 number for the next case, and so on.
 Certificates come from ` + "`testdata/pki/`" + ` (TEST ONLY); signatures do not depend on the
@@ -301,6 +317,6 @@ clock, the certificates are valid from 2025 to 2050.
 		"`unregistered-signer` for those with `unregisteredSigner`; the `rule-…` cases each break a business rule of " +
 		"`schemas/<procedure>/rules.yaml` and exist for those with `ruleTotal` (`rule-wrong-total`, `rule-wrong-total-json`), " +
 		"`ruleWords` (`rule-wrong-words`), `ruleDate` (`rule-wrong-date-json`), `ruleAdvance` (`rule-advance-recovery`) " +
-		"and `rulePaidToDate` (`rule-paid-to-date-json`).\n")
+		"and `rulePaidToDate` (`rule-paid-to-date-json`); `attachment-missing` and `attachment-mismatch` only for templates that list attachments.\n")
 	return b.String()
 }

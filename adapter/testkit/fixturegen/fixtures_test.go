@@ -50,6 +50,8 @@ var wantCases = map[string]struct {
 	"rule-wrong-date-json":   {true, 422, "business-rule-violation"},
 	"rule-advance-recovery":  {false, 422, "business-rule-violation"},
 	"rule-paid-to-date-json": {true, 422, "business-rule-violation"},
+	"attachment-missing":     {false, 422, "attachment-missing"},
+	"attachment-mismatch":    {true, 422, "attachment-mismatch"},
 }
 
 const ownCasesA = `signers: [chu-tai-khoan, ke-toan-truong]

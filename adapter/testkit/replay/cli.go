@@ -26,7 +26,10 @@ const usageText = `usage: dvc-replay [flags]
 
 Sends every fixture case (testdata/fixtures/<procedure>/<case>/) to a running
 adapter, checks each answer against expect.json, prints one line per attempt,
-a summary per procedure and a last line "N passed, M failed".
+a summary per procedure and a last line "N passed, M failed". A case's
+uploads/ are sent first (PUT /v1/attachments/{sha256}) and its parts/ with
+the dossier as multipart/related; with -treasury, each accepted case must have
+one treasury document and its files at the treasury byte for byte.
 Exit status: 0 all passed, 1 any mismatch, 2 usage or I/O error.
 
 Flags:
@@ -169,6 +172,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			status = ExitUsage
 		} else {
 			CheckTreasury(results, docs)
+			actx, cancel := context.WithTimeout(ctx, cfg.timeout)
+			CheckAttachments(actx, client, cfg.treasury, results)
+			cancel()
 			for _, r := range results {
 				for _, f := range r.Failures {
 					_, _ = fmt.Fprintln(stdout, FormatFailure(r.Case, f))

@@ -202,8 +202,13 @@ func send(ctx context.Context, c fixture.Case, round int, opts Options) Attempt 
 }
 
 // exchange sends the case and reads the status and, for a problem+json
-// answer, its code and the ids of the business rules it lists.
+// answer, its code and the ids of the business rules it lists. A case with
+// uploads sends them first (PUT /v1/attachments/{sha256}, each answered 201
+// or 200); a case with parts goes as multipart/related (fixture.Case.Request).
 func exchange(ctx context.Context, client *http.Client, c fixture.Case, baseURL string) (int, string, []string, error) {
+	if err := upload(ctx, client, c, baseURL); err != nil {
+		return 0, "", nil, err
+	}
 	req, err := c.Request(baseURL)
 	if err != nil {
 		return 0, "", nil, err
@@ -236,6 +241,26 @@ func exchange(ctx context.Context, client *http.Client, c fixture.Case, baseURL 
 		return resp.StatusCode, code, rules, fmt.Errorf("answer body: %w", err)
 	}
 	return resp.StatusCode, code, rules, nil
+}
+
+// upload sends the case's uploads before its dossier.
+func upload(ctx context.Context, client *http.Client, c fixture.Case, baseURL string) error {
+	reqs, err := c.UploadRequests(baseURL)
+	if err != nil {
+		return err
+	}
+	for _, req := range reqs {
+		resp, err := client.Do(req.WithContext(ctx))
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", req.URL.Path, err)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProblemBody))
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("upload %s: status %d, want 201 or 200", req.URL.Path, resp.StatusCode)
+		}
+	}
+	return nil
 }
 
 // judge returns why the attempt does not meet the expectation, or "". The

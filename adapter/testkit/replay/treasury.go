@@ -1,12 +1,15 @@
 package replay
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
 )
 
 // maxDocumentsBody bounds the treasury simulator's document list.
@@ -120,4 +123,53 @@ func documents(n int) string {
 		return "1 document"
 	}
 	return fmt.Sprintf("%d documents", n)
+}
+
+// CheckAttachments fetches, for each case answered 202, every file it sent
+// (parts and uploads) from the treasury simulator's GET
+// <treasuryURL>/sim/attachments/{sha256} and adds a failure to each result
+// whose file is missing there or not byte-identical; it returns how many
+// results it failed. Files are named by their SHA-256 (fixture.File.ID).
+func CheckAttachments(ctx context.Context, client *http.Client, treasuryURL string, results []Result) int {
+	base, err := url.Parse(treasuryURL)
+	if err != nil {
+		return 0
+	}
+	failed := 0
+	for i, r := range results {
+		if !answered(r, isAccepted) {
+			continue
+		}
+		var failures []string
+		for _, f := range append(append([]fixture.File(nil), r.Case.Parts...), r.Case.Uploads...) {
+			got, err := fetchAttachment(ctx, client, base.JoinPath("sim", "attachments", f.ID).String())
+			switch {
+			case err != nil:
+				failures = append(failures, fmt.Sprintf("treasury: attachment %s: %v", f.ID, err))
+			case !bytes.Equal(got, f.Data):
+				failures = append(failures, fmt.Sprintf("treasury: attachment %s differs from the file sent (%d bytes, want %d)", f.ID, len(got), len(f.Data)))
+			}
+		}
+		if len(failures) > 0 {
+			results[i].Failures = append(results[i].Failures, failures...)
+			failed++
+		}
+	}
+	return failed
+}
+
+func fetchAttachment(ctx context.Context, client *http.Client, target string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d", target, resp.StatusCode)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxDocumentsBody))
 }

@@ -1,8 +1,10 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -140,6 +142,27 @@ func sameList(t *testing.T, what string, got, want []string) {
 
 // RunDossiers runs the listing suite on dossier stores.
 func RunDossiers(t *testing.T, newStore DossierFactory) {
+	t.Run("a record keeps its attachments; a supplement replaces them", func(t *testing.T) {
+		s := newStore(t)
+		a := dossier.Attachment{TenTep: "hop-dong.pdf", LoaiTep: "application/pdf", KichThuoc: 1342, SHA256: strings.Repeat("ab", 32)}
+		b := dossier.Attachment{TenTep: "bien-ban.pdf", LoaiTep: "application/pdf", KichThuoc: 977, SHA256: strings.Repeat("cd", 32)}
+		rec := dossier.Record{Procedure: "chi-thuong-xuyen", MaHoSo: "G09.20-20260609-0000001", TrangThai: 1, Unit: "1012345",
+			TreasuryDocumentID: "KB-1", ReceivedAt: t0, UpdatedAt: t0, Attachments: []dossier.Attachment{a, b}}
+		if err := dossier.Register(context.Background(), s, rec); err != nil {
+			t.Fatal(err)
+		}
+		got, ok, err := s.Get(context.Background(), rec.Procedure, rec.MaHoSo)
+		if err != nil || !ok || !reflect.DeepEqual(got.Attachments, rec.Attachments) {
+			t.Fatalf("attachments %+v (%v %v), want %+v", got.Attachments, ok, err, rec.Attachments)
+		}
+		rec.SoBoSung, rec.TreasuryDocumentID, rec.Attachments = 1, "KB-2", []dossier.Attachment{b}
+		if err := dossier.Register(context.Background(), s, rec); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, _ = s.Get(context.Background(), rec.Procedure, rec.MaHoSo); !reflect.DeepEqual(got.Attachments, []dossier.Attachment{b}) {
+			t.Fatalf("after a supplement: %+v", got.Attachments)
+		}
+	})
 	t.Run("newest first, every item complete", func(t *testing.T) {
 		s := newStore(t)
 		specs := sample()

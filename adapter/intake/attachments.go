@@ -1,0 +1,203 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// Uploader stores a dossier's files at the treasury under their SHA-256
+// before the document that references them is sent. Uploads are idempotent
+// by the hash, so a retry, or a crash between an upload and the send, leaves
+// nothing behind but a file the treasury already has.
+type Uploader interface {
+	Upload(ctx context.Context, sum, mediaType string, data []byte) error
+}
+
+// AttachmentList is where a dossier lists its files: dinhKem[], each with
+// tenTep, loaiTep, kichThuoc and sha256, inside the signed content.
+const AttachmentList = "dinhKem"
+
+// file is one listed file, and once found, its bytes.
+type file struct {
+	index int
+	ref   dossier.Attachment
+	data  []byte
+}
+
+// listedFiles reads dinhKem[] of a verified value (the definition made sure
+// of each member's type).
+func listedFiles(v map[string]any) []file {
+	list, _ := v[AttachmentList].([]any)
+	out := make([]file, 0, len(list))
+	for i, it := range list {
+		m, _ := it.(map[string]any)
+		f := file{index: i}
+		f.ref.TenTep, _ = m["tenTep"].(string)
+		f.ref.LoaiTep, _ = m["loaiTep"].(string)
+		f.ref.SHA256, _ = m["sha256"].(string)
+		if n, ok := m["kichThuoc"].(interface{ Int64() (int64, error) }); ok {
+			f.ref.KichThuoc, _ = n.Int64()
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// refs are the listed files as the dossier record keeps them.
+func refs(files []file) []dossier.Attachment {
+	if len(files) == 0 {
+		return nil
+	}
+	out := make([]dossier.Attachment, len(files))
+	for i, f := range files {
+		out[i] = f.ref
+	}
+	return out
+}
+
+// gatherFiles finds every file the verified dossier lists: in the request's
+// parts first, else in the attachment store (uploaded beforehand). A part
+// names the file it carries by its Content-ID (the SHA-256, bare or as
+// "<sha256>@host") or by its file name (Content-Disposition filename, or
+// Content-ID, equal to tenTep); a part that names no listed file so is
+// matched by its own hash. A part whose bytes do not hash to, or are not the
+// size of, the file it names, or that matches no listed file, is
+// attachment-mismatch; a listed file found nowhere is attachment-missing,
+// naming each one. It runs only on a verified dossier. Files that come as
+// parts are not kept beyond the request: once the treasury has them they are
+// its; a client that wants to retry without them uploads them
+// (PUT /v1/attachments/{sha256}).
+func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) ([]file, error) {
+	files := listedFiles(v.Value)
+	if len(files) == 0 && len(sub.Files) == 0 {
+		return nil, nil
+	}
+	bySum, byName := map[string]int{}, map[string]int{}
+	for i, f := range files {
+		bySum[f.ref.SHA256] = i
+		byName[f.ref.TenTep] = i
+	}
+	var bad []problem.FieldError
+	for pi, p := range sub.Files {
+		n := pi + 1 // the root is part 0
+		sum := attachment.Sum(p.Data)
+		i := -1
+		if named := attachment.SumFromContentID(p.ContentID); named != "" {
+			i = lookup(bySum, named)
+		} else if i = lookup(byName, p.FileName); i < 0 {
+			if i = lookup(byName, p.ContentID); i < 0 {
+				i = lookup(bySum, sum)
+			}
+		}
+		if i < 0 {
+			bad = append(bad, problem.FieldError{Path: "/" + AttachmentList,
+				Message: fmt.Sprintf("part %d (%s) is not a file the dossier lists: its SHA-256 is %s", n, partName(p), sum)})
+			continue
+		}
+		f := &files[i]
+		switch {
+		case sum != f.ref.SHA256:
+			bad = append(bad, problem.FieldError{Path: pointer(i) + "/sha256",
+				Message: fmt.Sprintf("part %d (%s) hashes to %s, not the listed %s", n, partName(p), sum, f.ref.SHA256)})
+		case int64(len(p.Data)) != f.ref.KichThuoc:
+			bad = append(bad, problem.FieldError{Path: pointer(i) + "/kichThuoc",
+				Message: fmt.Sprintf("part %d (%s) is %d bytes, not the listed %d", n, partName(p), len(p.Data), f.ref.KichThuoc)})
+		default:
+			f.data = p.Data
+		}
+	}
+	if len(bad) > 0 {
+		return nil, mismatch(bad)
+	}
+	var missing []problem.FieldError
+	var names []string
+	for i := range files {
+		f := &files[i]
+		if f.data != nil {
+			continue
+		}
+		if j := bySum[f.ref.SHA256]; files[j].data != nil {
+			// The same file listed twice, sent once.
+			f.data = files[j].data
+			continue
+		}
+		data, err := s.attachments.Get(ctx, f.ref.SHA256)
+		if errors.Is(err, attachment.ErrNotFound) {
+			missing = append(missing, problem.FieldError{Path: pointer(i),
+				Message: fmt.Sprintf("%s (sha256 %s) is neither in the request nor uploaded to PUT /v1/attachments/%s", f.ref.TenTep, f.ref.SHA256, f.ref.SHA256)})
+			names = append(names, f.ref.TenTep)
+			continue
+		}
+		if err != nil {
+			return nil, storeDown(err)
+		}
+		if int64(len(data)) != f.ref.KichThuoc {
+			// The store holds only files that hash to their name: the
+			// listing itself gives the wrong size.
+			bad = append(bad, problem.FieldError{Path: pointer(i) + "/kichThuoc",
+				Message: fmt.Sprintf("the uploaded file %s is %d bytes, not the listed %d", f.ref.SHA256, len(data), f.ref.KichThuoc)})
+			continue
+		}
+		f.data = data
+	}
+	if len(bad) > 0 {
+		return nil, mismatch(bad)
+	}
+	if len(missing) > 0 {
+		e := problem.New(problem.AttachmentMissing, "Attachments missing: "+strings.Join(names, ", ")+".").
+			VI("Thiếu tệp đính kèm: " + strings.Join(names, ", ") + ".")
+		e.Fields = missing
+		return nil, e
+	}
+	return files, nil
+}
+
+// upload stores every listed file at the treasury, in the dossier's order.
+func (s *Service) upload(ctx context.Context, files []file) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if s.uploader == nil {
+		return problem.Wrap(problem.Internal, errors.New("intake: a dossier lists attachments but no uploader is configured"), "")
+	}
+	for _, f := range files {
+		if err := s.uploader.Upload(ctx, f.ref.SHA256, f.ref.LoaiTep, f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func lookup(m map[string]int, k string) int {
+	if i, ok := m[k]; ok {
+		return i
+	}
+	return -1
+}
+
+func pointer(i int) string { return "/" + AttachmentList + "/" + strconv.Itoa(i) }
+
+// partName says which part a message is about: its Content-ID or file name.
+func partName(p attachment.Part) string {
+	switch {
+	case p.ContentID != "":
+		return "Content-ID <" + p.ContentID + ">"
+	case p.FileName != "":
+		return "filename " + strconv.Quote(p.FileName)
+	}
+	return "no Content-ID"
+}
+
+func mismatch(fields []problem.FieldError) error {
+	e := problem.New(problem.AttachmentMismatch, "A file sent with the dossier does not match the file it lists (SHA-256 or size).").
+		VI("Tệp gửi kèm không khớp với tệp hồ sơ liệt kê (mã băm SHA-256 hoặc kích thước).")
+	e.Fields = fields
+	return e
+}

@@ -1,0 +1,118 @@
+package intake
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
+)
+
+// ctxFiles are the chi-thuong-xuyen template's two listed files, in order.
+func ctxFiles(t *testing.T) (contract, record []byte) {
+	t.Helper()
+	dir := filepath.Join(repo, "testdata/attachments/chi-thuong-xuyen")
+	return readFile(t, filepath.Join(dir, "hop-dong-15-2026-HDMB.pdf")), readFile(t, filepath.Join(dir, "bien-ban-nghiem-thu-15-2026.pdf"))
+}
+
+func altered(b []byte) []byte {
+	out := append([]byte(nil), b...)
+	out[len(out)/2] ^= 0x20
+	return out
+}
+
+// Every listed file is found in the request's parts (however the part names
+// it) or in the upload store, and is uploaded to the treasury before the
+// document; a file missing, altered, of another size, or a part the dossier
+// does not list is refused with nothing uploaded and nothing sent.
+func TestAttachmentsOfASubmission(t *testing.T) {
+	contract, record := ctxFiles(t)
+	cs, rs := attachment.Sum(contract), attachment.Sum(record)
+	body := xmlFixture(t, "chi-thuong-xuyen")
+	wrongSize := signXML(t, replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"), "<kichThuoc>799</kichThuoc>", "<kichThuoc>800</kichThuoc>"),
+		signing.XMLOptions{}, both...)
+	part := func(id, name string, data []byte) attachment.Part {
+		return attachment.Part{ContentType: "application/pdf", ContentID: id, FileName: name, Data: data}
+	}
+	tests := []struct {
+		name     string
+		body     []byte
+		uploaded [][]byte
+		parts    []attachment.Part
+		code     string
+		paths    []string
+	}{
+		{name: "parts named by Content-ID", body: body, parts: []attachment.Part{part(cs, "", contract), part(rs+"@dvc", "", record)}},
+		{name: "parts named by file name", body: body, parts: []attachment.Part{
+			part("p1", "hop-dong-15-2026-HDMB.pdf", contract), part("bien-ban-nghiem-thu-15-2026.pdf", "", record)}},
+		{name: "parts matched by their hash", body: body, parts: []attachment.Part{part("", "", record), part("", "", contract)}},
+		{name: "uploaded before", body: body, uploaded: [][]byte{contract, record}},
+		{name: "one part, one upload", body: body, uploaded: [][]byte{record}, parts: []attachment.Part{part(cs, "", contract)}},
+		{name: "nothing sent", body: body, code: "attachment-missing", paths: []string{"/dinhKem/0", "/dinhKem/1"}},
+		{name: "one missing", body: body, parts: []attachment.Part{part(rs, "", record)}, code: "attachment-missing", paths: []string{"/dinhKem/0"}},
+		{name: "altered part", body: body, parts: []attachment.Part{part(cs, "", altered(contract)), part(rs, "", record)},
+			code: "attachment-mismatch", paths: []string{"/dinhKem/0/sha256"}},
+		{name: "altered part under its file name", body: body, uploaded: [][]byte{contract, record},
+			parts: []attachment.Part{part("", "hop-dong-15-2026-HDMB.pdf", altered(contract))},
+			code:  "attachment-mismatch", paths: []string{"/dinhKem/0/sha256"}},
+		{name: "a part the dossier does not list", body: body, uploaded: [][]byte{contract, record},
+			parts: []attachment.Part{part("", "", []byte("khong liet ke"))}, code: "attachment-mismatch", paths: []string{"/dinhKem"}},
+		{name: "listed size is not the file's", body: wrongSize, parts: []attachment.Part{part(cs, "", contract), part(rs, "", record)},
+			code: "attachment-mismatch", paths: []string{"/dinhKem/0/kichThuoc"}},
+		{name: "listed size is not the uploaded file's", body: wrongSize, uploaded: [][]byte{contract, record},
+			code: "attachment-mismatch", paths: []string{"/dinhKem/0/kichThuoc"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
+			for _, u := range tt.uploaded {
+				if _, err := store.Put(context.Background(), attachment.Sum(u), u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			svc, fs := newService(t, svcOptions{attachments: store})
+			resp, err := svc.Submit(context.Background(), Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
+				ContentType: "application/xml", Body: tt.body, Files: tt.parts, Caller: "portal", ReceivedAt: receipt})
+			if tt.code == "" {
+				if err != nil || resp.Status != 202 {
+					t.Fatalf("refused: %v", err)
+				}
+				if got := fs.uploaded(); !reflect.DeepEqual(got, []string{cs, rs}) {
+					t.Fatalf("uploads %v, want the listed files in order", got)
+				}
+				req := fs.sent()[0].request
+				atts, _ := req["attachments"].([]any)
+				if len(atts) != 2 || atts[0].(map[string]any)["sha256"] != cs {
+					t.Fatalf("treasury request attachments %v", req["attachments"])
+				}
+				rec, _, _ := svc.Dossier(context.Background(), "chi-thuong-xuyen", "G09.20-20260609-0000101")
+				if len(rec.Attachments) != 2 || rec.Attachments[1].SHA256 != rs || rec.Attachments[1].TenTep != "bien-ban-nghiem-thu-15-2026.pdf" {
+					t.Fatalf("dossier record attachments %+v", rec.Attachments)
+				}
+				return
+			}
+			pe := problem.From(err)
+			if pe.Kind.Code() != tt.code || pe.Kind.Status() != 422 {
+				t.Fatalf("err %v, want %s", err, tt.code)
+			}
+			var paths []string
+			for _, f := range pe.Fields {
+				paths = append(paths, f.Path)
+			}
+			if !reflect.DeepEqual(paths, tt.paths) {
+				t.Fatalf("paths %v, want %v (%+v)", paths, tt.paths, pe.Fields)
+			}
+			if len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
+				t.Fatalf("refused, yet %d documents and %d uploads reached the treasury", len(fs.sent()), len(fs.uploaded()))
+			}
+			if tt.code == "attachment-missing" && !strings.Contains(pe.Detail, "hop-dong-15-2026-HDMB.pdf") {
+				t.Fatalf("detail %q does not name the missing file", pe.Detail)
+			}
+		})
+	}
+}

@@ -1,0 +1,102 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/attachment"
+)
+
+// AttachmentFactory returns a fresh, empty attachment store with these
+// limits. Each call must be isolated from the others.
+type AttachmentFactory func(t *testing.T, l attachment.Limits) attachment.Store
+
+// RunAttachments is the suite every attachment.Store must pass: the memory
+// store and the Redis store run the same table. Expiry is each store's own
+// test (the memory store on a test clock, Redis by its TTL).
+func RunAttachments(t *testing.T, newStore AttachmentFactory) {
+	l := attachment.Limits{MaxFileBytes: 16, Retention: time.Hour}
+	a, b := []byte("hop dong so 15"), []byte("bien ban")
+	t.Run("put, put again, get", func(t *testing.T) {
+		s := newStore(t, l)
+		if created, err := s.Put(ctx, attachment.Sum(a), a); err != nil || !created {
+			t.Fatalf("first put: created %v, err %v", created, err)
+		}
+		if created, err := s.Put(ctx, attachment.Sum(a), a); err != nil || created {
+			t.Fatalf("second put: created %v, err %v; want an idempotent success", created, err)
+		}
+		got, err := s.Get(ctx, attachment.Sum(a))
+		if err != nil || !bytes.Equal(got, a) {
+			t.Fatalf("get: %q %v", got, err)
+		}
+		got[0] ^= 0xff // the caller's copy: the store's file stays intact
+		if again, _ := s.Get(ctx, attachment.Sum(a)); !bytes.Equal(again, a) {
+			t.Fatalf("the stored file changed with the caller's copy: %q", again)
+		}
+	})
+	t.Run("an empty file", func(t *testing.T) {
+		s := newStore(t, l)
+		if _, err := s.Put(ctx, attachment.Sum(nil), []byte{}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.Get(ctx, attachment.Sum(nil)); err != nil || len(got) != 0 {
+			t.Fatalf("get: %q %v", got, err)
+		}
+	})
+	t.Run("refusals change nothing", func(t *testing.T) {
+		s := newStore(t, l)
+		big := []byte("12345678901234567")
+		for _, tc := range []struct {
+			name string
+			sum  string
+			data []byte
+			want error
+		}{
+			{"bytes that do not hash to the name", attachment.Sum(a), b, attachment.ErrMismatch},
+			{"upper-case hash", strings.ToUpper(attachment.Sum(b)), b, attachment.ErrBadHash},
+			{"not a hash", "../" + attachment.Sum(b)[3:], b, attachment.ErrBadHash},
+			{"over the per-file limit", attachment.Sum(big), big, attachment.ErrTooLarge},
+		} {
+			if _, err := s.Put(ctx, tc.sum, tc.data); !errors.Is(err, tc.want) {
+				t.Errorf("%s: err %v, want %v", tc.name, err, tc.want)
+			}
+		}
+		for _, sum := range []string{attachment.Sum(a), attachment.Sum(b), attachment.Sum(big)} {
+			if _, err := s.Get(ctx, sum); !errors.Is(err, attachment.ErrNotFound) {
+				t.Errorf("get %s after refusals: %v, want ErrNotFound", sum, err)
+			}
+		}
+		if _, err := s.Get(ctx, "nothex"); !errors.Is(err, attachment.ErrBadHash) {
+			t.Errorf("get of a bad name: %v", err)
+		}
+	})
+	t.Run("concurrent puts of one file create it once", func(t *testing.T) {
+		s := newStore(t, l)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		created := 0
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := s.Put(ctx, attachment.Sum(b), b)
+				if err != nil {
+					t.Error(err)
+				}
+				if c {
+					mu.Lock()
+					created++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if created != 1 {
+			t.Fatalf("%d puts reported creating the file, want 1", created)
+		}
+	})
+}
