@@ -182,26 +182,34 @@ func (s *server) submit(c echo.Context) error {
 	if s.Intake.Procedure(procedure) == nil {
 		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
 	}
-	var sub intake.Submission
-	if attachment.IsRelated(req.Header.Get("Content-Type")) {
-		root, files, err := s.readRelated(c)
-		if err != nil {
-			return err
-		}
-		sub = s.submission(c, procedure, root.Data)
-		sub.ContentType, sub.Files = root.ContentType, files
-	} else {
-		body, err := s.readBody(c)
-		if err != nil {
-			return err
-		}
-		sub = s.submission(c, procedure, body)
+	sub, err := s.readSubmission(c, procedure)
+	if err != nil {
+		return err
 	}
 	resp, err := s.Intake.Submit(req.Context(), sub)
 	if err != nil {
 		return err
 	}
 	return s.answer(c, resp)
+}
+
+// readSubmission reads a submitted dossier: the body itself, or the first
+// part of a multipart/related body with the files of the other parts.
+func (s *server) readSubmission(c echo.Context, procedure string) (intake.Submission, error) {
+	if attachment.IsRelated(c.Request().Header.Get("Content-Type")) {
+		root, files, err := s.readRelated(c)
+		if err != nil {
+			return intake.Submission{}, err
+		}
+		sub := s.submission(c, procedure, root.Data)
+		sub.ContentType, sub.Files = root.ContentType, files
+		return sub, nil
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		return intake.Submission{}, err
+	}
+	return s.submission(c, procedure, body), nil
 }
 
 // withdraw serves a unit's withdrawal of a dossier: the same reading, the
@@ -235,11 +243,10 @@ func (s *server) validate(c echo.Context) error {
 	if s.Intake.Procedure(procedure) == nil {
 		return problem.New(problem.UnknownProcedure, "No procedure "+procedure+".").VI("Không có thủ tục " + procedure + ".")
 	}
-	body, err := s.readBody(c)
+	sub, err := s.readSubmission(c, procedure)
 	if err != nil {
 		return err
 	}
-	sub := s.submission(c, procedure, body)
 	rep, err := s.Intake.Validate(c.Request().Context(), sub)
 	if err != nil {
 		return err

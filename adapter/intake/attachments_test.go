@@ -76,8 +76,17 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 				}
 			}
 			svc, fs := newService(t, svcOptions{attachments: store})
-			resp, err := svc.Submit(context.Background(), Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
-				ContentType: "application/xml", Body: tt.body, Files: tt.parts, Caller: "portal", ReceivedAt: receipt})
+			sub := Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
+				ContentType: "application/xml", Body: tt.body, Files: tt.parts, Caller: "portal", ReceivedAt: receipt}
+			// dossiers:validate finds the same reason, and sends nothing.
+			rep, err := svc.Validate(context.Background(), sub)
+			if err != nil || rep.Valid != (tt.code == "") || (tt.code != "" && (len(rep.Problems) != 1 || rep.Problems[0].Code != tt.code)) {
+				t.Fatalf("validate: %v, %+v; want code %q", err, rep, tt.code)
+			}
+			if len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
+				t.Fatal("validation sent something to the treasury")
+			}
+			resp, err := svc.Submit(context.Background(), sub)
 			if tt.code == "" {
 				if err != nil || resp.Status != 202 {
 					t.Fatalf("refused: %v", err)

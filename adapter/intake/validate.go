@@ -24,8 +24,9 @@ type Report struct {
 
 // Validate runs the whole check of a submission without storing or sending
 // anything: the form and signatures, then the signer roles, the definition,
-// the dossier code, the procedure code, the business rules and the
-// registered signers, collecting every reason. A failed signature ends the
+// the dossier code, the procedure code, the business rules, the registered
+// signers and the listed files (in the request's parts or uploaded
+// beforehand, as for a submission), collecting every reason. A failed signature ends the
 // check (nothing unsigned is read), and so does a dossier that does not
 // match its definition (the later checks read its fields). The idempotency
 // key, the supplement state and the treasury are not consulted. An error is
@@ -59,6 +60,13 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 		reason(e)
 	}
 	if err := s.checkRegistered(ctx, v); err != nil {
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Kind == problem.StoreUnavailable {
+			return nil, err
+		}
+		reason(err)
+	}
+	if _, err := s.gatherFiles(ctx, sub, v); err != nil {
 		var pe *problem.Error
 		if errors.As(err, &pe) && pe.Kind == problem.StoreUnavailable {
 			return nil, err
