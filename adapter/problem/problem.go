@@ -70,6 +70,7 @@ const (
 	DossierAlreadySent    Kind = "dossier-already-submitted"
 	SupplementUnexpected  Kind = "supplement-not-expected"
 	StoreUnavailable      Kind = "store-unavailable"
+	AuditUnavailable      Kind = "audit-unavailable"
 	Internal              Kind = "internal"
 )
 
@@ -109,6 +110,7 @@ var table = map[Kind]info{
 	DossierAlreadySent:    {http.StatusConflict, "Dossier already submitted", ""},
 	SupplementUnexpected:  {http.StatusConflict, "Supplement not expected", ""},
 	StoreUnavailable:      {http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."},
+	AuditUnavailable:      {http.StatusServiceUnavailable, "Evidence log unavailable", "The adapter cannot record the request in its evidence log right now; nothing was sent. Retry later with the same Idempotency-Key."},
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }
 

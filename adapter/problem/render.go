@@ -53,7 +53,7 @@ func Kinds() []Kind {
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
-		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, InvalidQuery, Internal,
+		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, AuditUnavailable, InvalidQuery, Internal,
 	}
 }
 

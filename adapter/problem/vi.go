@@ -64,6 +64,7 @@ var vi = map[Kind]struct{ title, detail string }{
 	DossierAlreadySent:    {"Hồ sơ đã được gửi", "Hồ sơ này đã được gửi, hoặc đang được gửi, tới Kho bạc với một Idempotency-Key khác."},
 	SupplementUnexpected:  {"Hồ sơ bổ sung không đúng yêu cầu", "Hồ sơ không ở trạng thái chờ bổ sung (5), hoặc số lần bổ sung không phải lần kế tiếp."},
 	StoreUnavailable:      {"Hệ thống tạm thời chưa thể ghi nhận yêu cầu", "Hệ thống chưa thể ghi nhận yêu cầu một cách an toàn nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
+	AuditUnavailable:      {"Nhật ký chứng cứ tạm thời không ghi được", "Hệ thống chưa thể ghi yêu cầu vào nhật ký chứng cứ nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
 	Internal:              {"Lỗi hệ thống", "Đã xảy ra lỗi nội bộ; lỗi đã được ghi lại theo mã yêu cầu này."},
 }
 
