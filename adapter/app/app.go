@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
@@ -48,6 +50,9 @@ type Options struct {
 	PortalHTTPClient *http.Client
 	// Hook is called at each step of a submission (crash tests); nil means none.
 	Hook func(step string)
+	// AuditOpenFile opens the evidence log's files; nil means os.OpenFile
+	// (tests make the disk fail).
+	AuditOpenFile func(name string, flag int, perm os.FileMode) (auditlog.File, error)
 
 	// newRedisClient makes the Redis client of a Redis store; nil means
 	// redis.NewUniversalClient. Tests set it to see the client New made.
@@ -114,11 +119,17 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		}
 		return nil, err
 	}
+	ev, err := openEvidence(cfg.Evidence, o)
+	if err != nil {
+		return fail(err)
+	}
+	release := closeStore
+	closeStore = func() error { return errors.Join(ev.close(), release()) }
 	registry, err := openSigners(cfg, client, o.Clock, o.Log)
 	if err != nil {
 		return fail(err)
 	}
-	status, err := newStatusParts(cfg, o, client, dossiers, attempts,
+	status, err := newStatusParts(cfg, o, client, dossiers, attempts, ev.recorder,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
 		return fail(err)
@@ -156,6 +167,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Withdrawal: withdrawal, WithdrawalRoles: withdrawalRoles, Withdrawer: sender,
 
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
+		Evidence: ev.recorder,
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {
@@ -178,11 +190,15 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		}
 		return nil
 	}
+	var audit httpapi.AuditReader
+	if ev.log != nil {
+		audit = ev.log
+	}
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
-		Signers: registry,
+		Signers: registry, Evidence: ev.recorder, Audit: audit,
 	})
 	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
 }

@@ -87,6 +87,7 @@ type outcome struct {
 const (
 	submitRoute   = "/v1/procedures/:procedure/dossiers"
 	withdrawRoute = "/v1/procedures/:procedure/dossiers/:maHoSo/withdrawal"
+	callbackRoute = "/v1/callbacks/treasury/status"
 )
 
 // conclude is the one place where a request's outcome is logged (refusals

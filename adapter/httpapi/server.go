@@ -59,6 +59,11 @@ type Options struct {
 	// Signers, with AdminCallers, serves /v1/admin/signers; nil leaves the
 	// routes out.
 	Signers signers.Store
+	// Evidence appends the leaves of submissions, withdrawals and callbacks
+	// (nil: none); Audit serves /v1/audit/* to Callers (nil leaves the
+	// routes out).
+	Evidence *intake.Recorder
+	Audit    AuditReader
 }
 
 type server struct {
@@ -106,6 +111,7 @@ func New(o Options) *echo.Echo {
 	s.routesStatus(e)
 	s.routesDossiers(e)
 	s.routesSigners(e)
+	s.routesAudit(e, auth)
 	return e
 }
 
@@ -219,6 +225,7 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 		}
 		return nil, problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
 	}
+	c.Set(ctxBody, body)
 	return body, nil
 }
 
@@ -226,6 +233,9 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 func (s *server) submission(c echo.Context, procedure string, body []byte) intake.Submission {
 	req := c.Request()
 	id, _ := c.Get(ctxRequestID).(string)
+	tr, at := &intake.Trace{}, s.Clock()
+	c.Set(ctxTrace, tr)
+	c.Set(ctxReceived, at)
 	return intake.Submission{
 		RequestID:      id,
 		Procedure:      procedure,
@@ -234,14 +244,18 @@ func (s *server) submission(c echo.Context, procedure string, body []byte) intak
 		Body:           body,
 		JWSSignature:   req.Header.Get("X-JWS-Signature"),
 		Caller:         c.Get(ctxCaller).(string),
-		ReceivedAt:     s.Clock(),
+		ReceivedAt:     at,
 		Lang:           problem.ParseLang(req.Header.Get("Accept-Language")),
+		Trace:          tr,
 	}
 }
 
-// answer writes a final answer of the intake, fresh or replayed, after
-// conclude has logged and counted it.
+// answer writes a final answer of the intake, fresh or replayed, after its
+// leaf is in the evidence log and conclude has logged and counted it.
 func (s *server) answer(c echo.Context, resp *intake.Response) error {
+	if err := s.logOutcome(c, resp.Status, resp.Code, resp.Replayed, resp.Body); err != nil {
+		return err
+	}
 	s.conclude(c, outcome{code: resp.Code, status: resp.Status, replayed: resp.Replayed, cause: resp.Cause})
 	h := c.Response().Header()
 	for k, v := range resp.Header {
@@ -291,6 +305,11 @@ func (s *server) handleError(err error, c echo.Context) {
 		}
 	}
 	pe := problem.From(err)
+	if aerr := s.logOutcome(c, pe.Kind.Status(), pe.Kind.Code(), false, nil); aerr != nil {
+		s.Log.Error("refusal not answered: its leaf could not be appended", "request_id", c.Get(ctxRequestID),
+			"code", pe.Kind.Code(), "err", aerr)
+		pe = problem.From(aerr)
+	}
 	s.conclude(c, outcome{code: pe.Kind.Code(), status: pe.Kind.Status(), cause: pe.Cause})
 	id, _ := c.Get(ctxRequestID).(string)
 	status, h, body := pe.RenderIn(problem.ParseLang(c.Request().Header.Get("Accept-Language")), id)

@@ -165,6 +165,7 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 	if err != nil {
 		return nil, err
 	}
+	req.Trace.identify(v.w.MaHoSo, v.w.SoBoSung)
 	derived := req.IdempotencyKey == ""
 	key := req.IdempotencyKey
 	if derived {
@@ -223,6 +224,9 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	deadline := p.Deadline
 	if deadline <= 0 {
 		deadline = s.policy.Deadline
+	}
+	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
+		return nil, false, err
 	}
 	tctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()

@@ -132,6 +132,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("GET /api/v1/documents/{documentId}", s.authenticated(s.documentStatus))
 	mux.HandleFunc("POST /api/v1/documents/{documentId}/withdrawal", s.authenticated(s.withdrawDocument))
 	mux.HandleFunc("GET /sim/documents", s.listDocuments)
+	mux.HandleFunc("GET /sim/documents/{documentId}/original", s.documentOriginal)
 	s.adminRoutes(mux)
 	s.callbackRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
