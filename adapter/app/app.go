@@ -71,6 +71,9 @@ type Adapter struct {
 	Outbox outbox.Store
 	// Signers holds the units' registered signers.
 	Signers signers.Store
+	// Audit is the instance's evidence log (nil when evidence.enabled is
+	// false); Close closes it.
+	Audit *auditlog.Log
 	// Close releases the store's connections.
 	Close func() error
 }
@@ -200,7 +203,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
 		Signers: registry, Evidence: ev.recorder, Audit: audit,
 	})
-	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
+	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Audit: ev.log, Close: closeStore}, nil
 }
 
 // openStore returns the configured idempotency and dossier stores and, in
