@@ -300,29 +300,55 @@ func TestCallbackFailsClosed(t *testing.T) {
 	}
 }
 
-// Every delivery attempt to the portal has its leaf.
-func TestDeliveryAttemptsLogged(t *testing.T) {
+// Every event of a dossier's life has its leaf: the submission (received,
+// then accepted), the callback, each delivery attempt, the withdrawal
+// (received, then accepted), and a refused request.
+func TestEveryEventLogged(t *testing.T) {
 	e := startStatus(t)
 	_, code := e.submit(t, "chi-thuong-xuyen/valid-xml")
+	e.clock.Advance(time.Minute)
 	ev := e.sendStatus(t, code, "ACCEPTED")
 	e.drain(t)
-	var attempts, callbacks int
+	if a := e.withdraw(t, wfx(t, "chi-thuong-xuyen/withdrawal-xml"), "", ""); a.status != http.StatusAccepted {
+		t.Fatalf("withdrawal: %d %s", a.status, a.body)
+	}
+	if a := e.send(t, fx(t, "chi-thuong-xuyen/tampered-amount"), ""); a.status != http.StatusBadRequest {
+		t.Fatalf("tampered: %d %s", a.status, a.body)
+	}
+	type kind struct {
+		route, code string
+		status      int
+	}
+	got := map[kind]int{}
 	if err := auditlog.Scan(e.app.Audit.Dir(), func(ln auditlog.Line) error {
 		r, err := auditlog.ParseLeaf(ln.Leaf)
 		if err != nil {
 			return err
 		}
-		switch {
-		case r.Route == DeliveryRoute && r.EventID == ev.EventID && r.Status == 200:
-			attempts++
-		case r.Route == "POST /v1/callbacks/treasury/status" && r.EventID == ev.EventID && r.Status == 202:
-			callbacks++
+		if r.Route == "POST /v1/callbacks/treasury/status" || r.Route == DeliveryRoute {
+			if r.EventID != ev.EventID {
+				return nil
+			}
+		} else if r.MaHoSo != code && r.Status != 400 {
+			return nil
 		}
+		got[kind{r.Route, r.Code, r.Status}]++
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if attempts != 1 || callbacks != 1 {
-		t.Errorf("leaves of event %s: %d delivery attempts, %d callbacks; want 1 and 1", ev.EventID, attempts, callbacks)
+	want := map[kind]int{
+		{"POST /v1/procedures/{procedure}/dossiers", "received", 0}:                     1,
+		{"POST /v1/procedures/{procedure}/dossiers", "", 202}:                           1,
+		{"POST /v1/callbacks/treasury/status", "", 202}:                                 1,
+		{DeliveryRoute, "", 200}:                                                        1,
+		{"POST /v1/procedures/{procedure}/dossiers/{maHoSo}/withdrawal", "received", 0}: 1,
+		{"POST /v1/procedures/{procedure}/dossiers/{maHoSo}/withdrawal", "", 202}:       1,
+		{"POST /v1/procedures/{procedure}/dossiers", "signature-invalid", 400}:          1,
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%+v: %d leaves, want %d (all: %v)", k, got[k], n, got)
+		}
 	}
 }
