@@ -97,13 +97,34 @@ func auditRoute(path string) string {
 	return ""
 }
 
+// logged tells which answers get a leaf: not those to requests no caller
+// credential vouches for (no credential, a wrong method, a body over the
+// limit: anyone could fill the log with them), nor audit-unavailable
+// itself.
+var logged = func() map[string]bool {
+	m := map[string]bool{"": true}
+	for _, k := range problem.Kinds() {
+		m[k.Code()] = true
+	}
+	for _, k := range []problem.Kind{problem.Unauthorized, problem.MethodNotAllowed, problem.BodyTooLarge, problem.AuditUnavailable} {
+		delete(m, k.Code())
+	}
+	return m
+}()
+
 // logOutcome appends the leaf of a logged route's answer, unless the
 // intake already did (an accepted submission) or the caller was never
 // authenticated (anyone could fill the log). Its error is audit-unavailable:
 // the answer is then 503 instead, so the sender retries.
 func (s *server) logOutcome(c echo.Context, status int, code string, replayed bool, answer []byte) error {
 	route := auditRoute(c.Path())
-	if route == "" || !s.Evidence.Enabled() || code == problem.Unauthorized.Code() || code == problem.AuditUnavailable.Code() {
+	if route == "" || !s.Evidence.Enabled() || !logged[code] {
+		return nil
+	}
+	caller, _ := c.Get(ctxCaller).(string)
+	if route == CallbackRoute {
+		caller = "treasury" // authenticated by its webhook signature, inside Receive
+	} else if caller == "" {
 		return nil
 	}
 	tr, _ := c.Get(ctxTrace).(*intake.Trace)
@@ -115,7 +136,6 @@ func (s *server) logOutcome(c echo.Context, status int, code string, replayed bo
 	if !ok {
 		at = s.Clock()
 	}
-	caller, _ := c.Get(ctxCaller).(string)
 	rec := auditlog.Record{Time: at, Caller: caller, Route: route, Status: status, Code: code, Replayed: replayed}
 	if s.Intake != nil && s.Intake.Procedure(c.Param("procedure")) != nil {
 		rec.Procedure = c.Param("procedure")
