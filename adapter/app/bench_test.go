@@ -109,7 +109,7 @@ func BenchmarkSubmitEvidence(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const pool = 1500
+	const pool = 1000
 	type signed struct {
 		body []byte
 		jws  string
