@@ -304,11 +304,17 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 // accepted appends the leaf of an accepted submission, whose receipt the
 // 202 carries (nil when the log is off).
 func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc Receipt) (*auditlog.Receipt, error) {
+	return s.acceptedLeaf(ctx, sub, SubmitRoute, v.Procedure.ID, v.MaHoSo, v.SoBoSung, rc.Reference)
+}
+
+// acceptedLeaf appends the 202 leaf of a request on route and marks the
+// trace: the HTTP layer does not log that answer again.
+func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int, reference string) (*auditlog.Receipt, error) {
 	if !s.evidence.Enabled() {
 		return nil, nil
 	}
-	rec := leaf(sub, SubmitRoute, v.Procedure.ID, v.MaHoSo, v.SoBoSung)
-	rec.Status, rec.TreasuryReference = 202, rc.Reference
+	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
+	rec.Status, rec.TreasuryReference = 202, reference
 	r, err := s.evidence.Append(ctx, rec, sub.Body)
 	if err != nil {
 		return nil, err
