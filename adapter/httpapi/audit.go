@@ -152,19 +152,9 @@ func (s *server) logOutcome(c echo.Context, status int, code string, replayed bo
 		rec.TreasuryReference = a.TreasuryReference
 	}
 	if route == CallbackRoute {
-		// The event's own identity, read leniently: a refused event may be
-		// anything.
-		var ev struct {
-			EventID      string `json:"eventId"`
-			DossierCode  string `json:"dossierCode"`
-			Procedure    string `json:"procedure"`
-			SupplementNo int    `json:"supplementNo"`
-			Reference    string `json:"reference"`
-		}
-		_ = json.Unmarshal(body, &ev)
-		rec.EventID, rec.MaHoSo, rec.SoBoSung, rec.TreasuryReference = ev.EventID, ev.DossierCode, ev.SupplementNo, ev.Reference
-		if s.Intake != nil && s.Intake.Procedure(ev.Procedure) != nil {
-			rec.Procedure = ev.Procedure
+		callbackIdentity(&rec, body)
+		if s.Intake == nil || s.Intake.Procedure(rec.Procedure) == nil {
+			rec.Procedure = ""
 		}
 		if id := c.Request().Header.Get("webhook-id"); rec.EventID == "" && len(id) <= 128 {
 			rec.EventID = id
@@ -172,4 +162,20 @@ func (s *server) logOutcome(c echo.Context, status int, code string, replayed bo
 	}
 	_, err := s.Evidence.Append(c.Request().Context(), rec, body)
 	return err
+}
+
+// callbackIdentity reads a status event's own identity into rec, leniently:
+// a refused event may be anything, and whatever it holds becomes JSON
+// strings of the leaf.
+func callbackIdentity(rec *auditlog.Record, body []byte) {
+	var ev struct {
+		EventID      string `json:"eventId"`
+		DossierCode  string `json:"dossierCode"`
+		Procedure    string `json:"procedure"`
+		SupplementNo int    `json:"supplementNo"`
+		Reference    string `json:"reference"`
+	}
+	_ = json.Unmarshal(body, &ev)
+	rec.EventID, rec.MaHoSo, rec.SoBoSung, rec.TreasuryReference, rec.Procedure =
+		ev.EventID, ev.DossierCode, ev.SupplementNo, ev.Reference, ev.Procedure
 }
