@@ -44,7 +44,7 @@ func openEvidence(c config.Evidence, o Options) (*evidence, error) {
 		return nil, fmt.Errorf("evidence.keyFile: the key is named %q; instance %q (evidence.instance) needs a key named %q", signer.Name(), c.Instance, want)
 	}
 	l, err := auditlog.Open(auditlog.Options{Dir: c.Dir, Signer: signer, CheckpointInterval: c.CheckpointInterval,
-		SegmentBytes: c.SegmentBytes, OpenFile: o.AuditOpenFile, Logger: o.Log})
+		SegmentBytes: c.SegmentBytes, SealDaily: c.SealDaily, Now: o.Clock, OpenFile: o.AuditOpenFile, Logger: o.Log})
 	if err != nil {
 		return nil, fmt.Errorf("evidence.dir: %w", err)
 	}

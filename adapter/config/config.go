@@ -101,6 +101,9 @@ type Evidence struct {
 	// SegmentBytes: the active segment is sealed once it holds this many
 	// bytes, at least 4096; zero: default 64 MiB.
 	SegmentBytes int64 `yaml:"segmentBytes"`
+	// SealDaily also seals the active segment at the first record of each
+	// UTC day, so a sealed segment holds one day at most. Default false.
+	SealDaily bool `yaml:"sealDaily"`
 }
 
 // DefaultDossierCodes are the dossier code formats seen on the portal:

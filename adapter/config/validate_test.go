@@ -286,6 +286,7 @@ var noInvalidValue = map[string]string{
 	"evidence.enabled":                "a boolean",
 	"evidence.archiveBodies":          "a boolean",
 	"evidence.forwardOriginal":        "a boolean",
+	"evidence.sealDaily":              "a boolean",
 	"treasury.resilience.minRequests": "any count; zero means the default",
 	"treasury.resilience.halfOpenMax": "any count; zero means the default",
 	"portal.resilience.minRequests":   "any count; zero means the default",
