@@ -2,10 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -48,10 +51,41 @@ func openEvidence(c config.Evidence, o Options) (*evidence, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evidence.dir: %w", err)
 	}
+	if err := writeVerifier(c.Dir, strings.TrimSpace(string(raw))); err != nil {
+		_ = l.Close()
+		return nil, fmt.Errorf("evidence.dir: %w", err)
+	}
 	ev.log, ev.recorder.Log = l, l
 	ev.stop, ev.done = make(chan struct{}), make(chan struct{})
 	go ev.retain(c.Retention, o.Log)
 	return ev, nil
+}
+
+// writeVerifier leaves the verifier key of the signer key skey in
+// <dir>/log.vkey (auditlog.VerifierFile), unless it is there already.
+func writeVerifier(dir, skey string) error {
+	// PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the Ed25519 seed>
+	parts := strings.Split(skey, "+")
+	if len(parts) != 5 {
+		return errors.New("evidence.keyFile: not a note signer key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return errors.New("evidence.keyFile: not an Ed25519 note signer key")
+	}
+	vkey, err := note.NewEd25519VerifierKey(parts[2], ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey))
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, auditlog.VerifierFile)
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == vkey {
+		return nil
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(vkey+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // retain removes sealed segments older than retention (zero: never), once a

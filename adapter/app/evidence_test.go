@@ -128,6 +128,11 @@ func TestReceiptVerifiesOffline(t *testing.T) {
 		t.Errorf("receipt origin %q, want %q", rc.LogOrigin, v.Name())
 	}
 	idx := strconv.FormatUint(rc.LogIndex, 10)
+	left, err := os.ReadFile(filepath.Join(e.app.Audit.Dir(), auditlog.VerifierFile))
+	committed, _ := os.ReadFile(filepath.Join(repo, "testdata/pki/adapter-log.vkey"))
+	if err != nil || !bytes.Equal(left, committed) {
+		t.Errorf("the log directory's %s is %q, want the committed verifier key %q (%v)", auditlog.VerifierFile, left, committed, err)
+	}
 
 	if p := e.get(t, "/v1/audit/proof/"+idx); p.status != http.StatusNotFound || p.code() != "not-found" {
 		t.Fatalf("proof before any checkpoint: %d %s", p.status, p.body)
