@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
@@ -50,6 +52,9 @@ type Options struct {
 	PortalHTTPClient *http.Client
 	// Hook is called at each step of a submission (crash tests); nil means none.
 	Hook func(step string)
+	// AuditOpenFile opens the evidence log's files; nil means os.OpenFile
+	// (tests make the disk fail).
+	AuditOpenFile func(name string, flag int, perm os.FileMode) (auditlog.File, error)
 
 	// newRedisClient makes the Redis client of a Redis store; nil means
 	// redis.NewUniversalClient. Tests set it to see the client New made.
@@ -68,6 +73,9 @@ type Adapter struct {
 	Outbox outbox.Store
 	// Signers holds the units' registered signers.
 	Signers signers.Store
+	// Audit is the instance's evidence log (nil when evidence.enabled is
+	// false); Close closes it.
+	Audit *auditlog.Log
 	// Close releases the store's connections.
 	Close func() error
 }
@@ -117,11 +125,17 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		return nil, err
 	}
 	files := openAttachments(cfg, client, o.Clock)
+	ev, err := openEvidence(cfg.Evidence, o)
+	if err != nil {
+		return fail(err)
+	}
+	release := closeStore
+	closeStore = func() error { return errors.Join(ev.close(), release()) }
 	registry, err := openSigners(cfg, client, o.Clock, o.Log)
 	if err != nil {
 		return fail(err)
 	}
-	status, err := newStatusParts(cfg, o, client, dossiers, attempts,
+	status, err := newStatusParts(cfg, o, client, dossiers, attempts, ev.recorder,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
 		return fail(err)
@@ -161,6 +175,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
 
 		Attachments: files, Uploader: sender,
+		Evidence: ev.recorder,
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {
@@ -183,15 +198,19 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		}
 		return nil
 	}
+	var audit httpapi.AuditReader
+	if ev.log != nil {
+		audit = ev.log
+	}
 	h := httpapi.New(httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
-		Signers: registry,
+		Signers: registry, Evidence: ev.recorder, Audit: audit,
 		Attachments: httpapi.AttachmentLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes,
 			MaxTotalBytes: cfg.Attachments.MaxTotalBytes, MaxParts: cfg.Attachments.MaxParts},
 	})
-	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
+	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Audit: ev.log, Close: closeStore}, nil
 }
 
 // openStore returns the configured idempotency and dossier stores and, in

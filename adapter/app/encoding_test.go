@@ -35,7 +35,7 @@ func (e *env) post(t *testing.T, procedure, contentType string, body []byte, jws
 }
 
 // signJSON signs body with both test signers as detached JWS.
-func signJSON(t *testing.T, body []byte) string {
+func signJSON(t testing.TB, body []byte) string {
 	t.Helper()
 	var sigs []string
 	for _, s := range testSigners(t) {

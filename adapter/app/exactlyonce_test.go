@@ -295,7 +295,7 @@ func signedTemplateEdited(t *testing.T, procedure string, edit func(root *etree.
 }
 
 // testSigner loads the test PKI's signer name ("chu-tai-khoan", "ke-toan-truong").
-func testSigner(t *testing.T, name string) signing.Signer {
+func testSigner(t testing.TB, name string) signing.Signer {
 	t.Helper()
 	s, err := signing.LoadSigner(filepath.Join(repo, "testdata/pki", name+".crt"), filepath.Join(repo, "testdata/pki", name+".key"),
 		filepath.Join(repo, "testdata/pki/intermediate-ca.crt"))
@@ -306,7 +306,7 @@ func testSigner(t *testing.T, name string) signing.Signer {
 }
 
 // testSigners are the test PKI's account holder and chief accountant.
-func testSigners(t *testing.T) []signing.Signer {
+func testSigners(t testing.TB) []signing.Signer {
 	t.Helper()
 	return []signing.Signer{testSigner(t, "chu-tai-khoan"), testSigner(t, "ke-toan-truong")}
 }

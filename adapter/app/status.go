@@ -16,6 +16,7 @@ import (
 	"github.com/kbnn/dvc/adapter/calendar"
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
@@ -36,7 +37,7 @@ type statusParts struct {
 	worker *outbox.Worker
 }
 
-func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, attempts *outbox.AttemptCounter, up ...upstream.Option) (*statusParts, error) {
+func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, attempts *outbox.AttemptCounter, rec *intake.Recorder, up ...upstream.Option) (*statusParts, error) {
 	var secrets [][]byte
 	for i, s := range cfg.Callbacks.Secrets {
 		b, err := webhook.ParseSecret(s.Reveal())
@@ -94,7 +95,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		return nil, err
 	}
 	w, err := outbox.NewWorker(box, outbox.WorkerConfig{
-		Deliver:     flow.Deliver,
+		Deliver:     logAttempts(rec, o.Clock, flow.Deliver),
 		Concurrency: cfg.Delivery.Workers,
 		Lease:       cfg.Delivery.Lease,
 		Schedule:    cfg.Delivery.Schedule,

@@ -48,6 +48,12 @@ var statusSchedule = []time.Duration{0, 10 * time.Millisecond, 10 * time.Millise
 // startStatus starts the adapter (after edits) with the simulators.
 func startStatus(t *testing.T, edits ...func(*config.Config)) *statusEnv {
 	t.Helper()
+	return startStatusOpts(t, Options{}, edits...)
+}
+
+// startStatusOpts is startStatus with o (its Clock and Log are the test's).
+func startStatusOpts(t *testing.T, o Options, edits ...func(*config.Config)) *statusEnv {
+	t.Helper()
 	clk := clock.New(receipt)
 	sim := treasurysim.New(treasurysim.Options{Clock: clk.Now, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
@@ -71,7 +77,8 @@ func startStatus(t *testing.T, edits ...func(*config.Config)) *statusEnv {
 	for _, edit := range edits {
 		edit(cfg)
 	}
-	a, err := New(cfg, Options{Clock: clk.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o.Clock, o.Log = clk.Now, slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@
 // append nor a proof rereads the log, publishes checkpoints in the C2SP
 // tlog-checkpoint signed-note format (Ed25519), answers inclusion proofs in
 // the C2SP tlog-proof format, archives received bodies by their SHA-256, seals
-// segments by size, and verifies a log directory offline (Verify).
+// segments by size (and by day, SealDaily), and verifies a log directory offline (Verify).
 //
 // Layout of a log directory:
 //
@@ -90,6 +90,12 @@ type Options struct {
 	// SegmentBytes: the active segment is sealed once it holds at least this
 	// many bytes (default 64 MiB); the batch that crosses it stays whole.
 	SegmentBytes int64
+	// SealDaily also seals the active segment when the UTC day changed since
+	// its first record: the next batch starts the new day's segment, so each
+	// sealed segment holds one day at most (default false).
+	SealDaily bool
+	// Now is the clock SealDaily reads (default time.Now).
+	Now func() time.Time
 	// MaxBatch bounds how many appends share one write and fsync (default 1024).
 	MaxBatch int
 	// OpenFile opens the log's files (default os.OpenFile).
@@ -120,6 +126,7 @@ type Log struct {
 	checkpoints File
 	lock        *os.File
 	failed      error
+	segDay      string // UTC day (2006-01-02) of the active segment's first record; "" while empty
 	buf         []byte
 	nodeBuf     []byte
 	offBuf      []byte
@@ -151,6 +158,9 @@ func Open(opts Options) (*Log, error) {
 	}
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = 64 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1024
@@ -248,6 +258,14 @@ func (l *Log) recover() error {
 	}
 	n := last.first + uint64(len(lines))
 	l.segSize = good
+	if good > 0 {
+		// The active segment's day is its last write's: close enough for
+		// a log reopened the same day, and a segment left from an earlier
+		// day is sealed by the first batch.
+		if fi, err := os.Stat(last.path); err == nil {
+			l.segDay = fi.ModTime().UTC().Format(time.DateOnly)
+		}
+	}
 
 	if l.hashes, err = l.opts.OpenFile(filepath.Join(l.dir, hashesFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		return err
@@ -577,6 +595,17 @@ func (l *Log) commit(batch []*request) {
 func (l *Log) commitBatch(batch []*request) error {
 	if l.failed != nil {
 		return l.failed
+	}
+	if l.opts.SealDaily {
+		today := l.opts.Now().UTC().Format(time.DateOnly)
+		if l.segSize > 0 && l.segDay != today {
+			if err := l.rotate(); err != nil {
+				return l.fail("seal", err)
+			}
+		}
+		if l.segSize == 0 {
+			l.segDay = today
+		}
 	}
 	base := l.tree.End()
 	nodeBase := storedCount(base)

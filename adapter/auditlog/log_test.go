@@ -698,3 +698,41 @@ type countSyncs struct {
 }
 
 func (c countSyncs) Sync() error { c.n.Add(1); return c.File.Sync() }
+
+// With SealDaily, a batch on a new UTC day seals the day before's segment
+// first: each sealed segment holds one day.
+func TestSealDaily(t *testing.T) {
+	t.Parallel()
+	_, v := keys(t)
+	dir := t.TempDir()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 6, 9, 23, 59, 0, 0, time.UTC).UnixNano())
+	clock := func(o *auditlog.Options) {
+		o.SealDaily = true
+		o.Now = func() time.Time { return time.Unix(0, now.Load()) }
+	}
+	l := open(t, dir, clock)
+	appendN(t, l, 0, 3)
+	if s := l.Sealed(); len(s) != 0 {
+		t.Fatalf("sealed %v on the first day", s)
+	}
+	now.Add(int64(2 * time.Minute)) // 00:01 the next day
+	appendN(t, l, 3, 2)
+	sealed := l.Sealed()
+	if len(sealed) != 1 {
+		t.Fatalf("sealed %v, want the first day's segment", sealed)
+	}
+	data, err := os.ReadFile(sealed[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(data, []byte{'\n'}); n != 3 {
+		t.Errorf("the first day's segment holds %d records, want 3", n)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditlog.Verify(dir, v); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -39,6 +39,9 @@ type Record struct {
 	// EventID the status event's id for callbacks and deliveries.
 	TreasuryReference string `json:"treasuryReference"`
 	EventID           string `json:"eventId"`
+	// Replayed: the answer was the stored answer of an earlier request
+	// with the same Idempotency-Key (absent when false).
+	Replayed bool `json:"replayed,omitempty"`
 }
 
 // Receipt tells a caller where its request sits in the log. LeafHash and

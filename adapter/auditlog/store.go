@@ -24,9 +24,14 @@ const (
 	hashesFile      = "hashes"
 	offsetsFile     = "offsets"
 	checkpointsFile = "checkpoints"
-	segmentExt      = ".log"
-	hashSize        = 32
-	offsetSize      = 16
+	// VerifierFile is where the adapter leaves the log's verifier key (the
+	// public half of its signer key) beside the log, so that the directory
+	// can be verified on its own; an auditor checks it against the key the
+	// instance published.
+	VerifierFile = "log.vkey"
+	segmentExt   = ".log"
+	hashSize     = 32
+	offsetSize   = 16
 )
 
 var factory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}

@@ -64,6 +64,47 @@ type Config struct {
 	// DefaultDossierCodes.
 	DossierCodes []string `yaml:"dossierCodes"`
 	Log          Log      `yaml:"log"`
+	Evidence     Evidence `yaml:"evidence"`
+}
+
+// Evidence configures the evidence log (adapter/auditlog) and the evidence
+// every treasury document request carries.
+type Evidence struct {
+	// Enabled turns the evidence log on: every submission, withdrawal,
+	// callback and delivery attempt is a leaf, and the 202 carries a
+	// receipt. Default true when the key is absent.
+	Enabled bool `yaml:"enabled"`
+	// Dir is the log's data directory, one per instance; required when
+	// Enabled.
+	Dir string `yaml:"dir"`
+	// Instance names this adapter instance: the log's origin is
+	// kbnn-dvc-adapter/<instance>, which must be the name of KeyFile's key.
+	// 1 to 64 of A-Z a-z 0-9 . _ -; zero: default the host name.
+	Instance string `yaml:"instance"`
+	// KeyFile holds the instance's Ed25519 note signer key
+	// (PRIVATE+KEY+<name>+<hash>+<key>, from dvc-sign logkey); required
+	// when Enabled. Read at start-up.
+	KeyFile string `yaml:"keyFile"`
+	// CheckpointInterval: a signed checkpoint at least this often while the
+	// log grows, 10ms to 1h; zero: default 1s.
+	CheckpointInterval time.Duration `yaml:"checkpointInterval"`
+	// ArchiveBodies stores every received body under <dir>/bodies by its
+	// SHA-256. Default false.
+	ArchiveBodies bool `yaml:"archiveBodies"`
+	// ForwardOriginal sends the exact received bytes (base64) in each
+	// treasury document request's evidence. Default true when the key is
+	// absent; false sends the hash and the signers only.
+	ForwardOriginal bool `yaml:"forwardOriginal"`
+	// Retention: a sealed segment older than this is removed from the data
+	// directory (ship it first, README "Evidence log"); not negative; zero:
+	// default 0, keep every segment.
+	Retention time.Duration `yaml:"retention"`
+	// SegmentBytes: the active segment is sealed once it holds this many
+	// bytes, at least 4096; zero: default 64 MiB.
+	SegmentBytes int64 `yaml:"segmentBytes"`
+	// SealDaily also seals the active segment at the first record of each
+	// UTC day, so a sealed segment holds one day at most. Default false.
+	SealDaily bool `yaml:"sealDaily"`
 }
 
 // DefaultDossierCodes are the dossier code formats seen on the portal:
@@ -359,6 +400,7 @@ const EnvPrefix = "DVC_"
 func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 	var c Config
 	c.Signatures.RequireRegistered = true // a default a missing key keeps
+	c.Evidence.Enabled, c.Evidence.ForwardOriginal = true, true
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
@@ -475,7 +517,35 @@ func (c *Config) defaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
+	if c.Evidence.Instance == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.Evidence.Instance = instanceName(h)
+		}
+	}
+	def(&c.Evidence.CheckpointInterval, time.Second)
+	if c.Evidence.SegmentBytes == 0 {
+		c.Evidence.SegmentBytes = 64 << 20
+	}
 }
+
+// instanceName makes a host name a valid evidence.instance: the first
+// label, characters outside A-Z a-z 0-9 . _ - dropped, at most 64.
+func instanceName(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	var b strings.Builder
+	for _, r := range host {
+		if r < 0x80 && instancePattern.MatchString(string(r)) {
+			b.WriteRune(r)
+		}
+	}
+	out := b.String()
+	if len(out) > 64 {
+		out = out[:64]
+	}
+	return out
+}
+
+var instancePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // defaults fills the zero fields with adapter/upstream's defaults, so that
 // the loaded configuration shows the values in force.
@@ -572,6 +642,7 @@ func (c *Config) Validate() error {
 	c.validateCalendar(&ps)
 	c.validateDossierCodes(&ps)
 	c.validateLog(&ps)
+	c.validateEvidence(&ps)
 	if len(ps) == 0 {
 		return nil
 	}
@@ -1055,6 +1126,26 @@ func (c *Config) validateLog(ps *problems) {
 	case "debug", "info", "warn", "error":
 	default:
 		ps.bad("log.level", "must be debug, info, warn or error")
+	}
+}
+
+func (c *Config) validateEvidence(ps *problems) {
+	e := c.Evidence
+	if e.Enabled {
+		ps.required("evidence.dir", e.Dir)
+		ps.required("evidence.keyFile", e.KeyFile)
+	}
+	if !instancePattern.MatchString(e.Instance) {
+		ps.bad("evidence.instance", "must be 1 to 64 of A-Z a-z 0-9 . _ - (empty: the host name)")
+	}
+	if e.CheckpointInterval < 10*time.Millisecond || e.CheckpointInterval > time.Hour {
+		ps.bad("evidence.checkpointInterval", "must be between 10ms and 1h")
+	}
+	if e.Retention < 0 {
+		ps.bad("evidence.retention", "must not be negative (0 keeps every sealed segment)")
+	}
+	if e.SegmentBytes < 4096 {
+		ps.bad("evidence.segmentBytes", "must be at least 4096")
 	}
 }
 

@@ -246,6 +246,9 @@ portal:
   username: u
   password: p
   maDonVi: "000.00.00.G09"
+evidence:
+  dir: /var/lib/dvc/evidence
+  keyFile: adapter-log.key
 `
 	c, err := Load([]byte(minimal), nil)
 	if err != nil {
@@ -271,6 +274,8 @@ portal:
 		Procedures:   c.Procedures,
 		DossierCodes: DefaultDossierCodes(),
 		Log:          Log{Level: "info"},
+		Evidence: Evidence{Enabled: true, Dir: "/var/lib/dvc/evidence", Instance: c.Evidence.Instance, KeyFile: "adapter-log.key",
+			CheckpointInterval: time.Second, ForwardOriginal: true, SegmentBytes: 64 << 20},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", *c, want)

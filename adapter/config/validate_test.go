@@ -268,6 +268,15 @@ var invalidRows = []struct {
 	{"holidays directory is a file", "calendar.holidaysDir", func(c *Config) { c.Calendar.HolidaysDir = "validate_test.go" }},
 
 	{"log level", "log.level", func(c *Config) { c.Log.Level = "verbose" }},
+
+	{"evidence without a directory", "evidence.dir", func(c *Config) { c.Evidence.Dir = " " }},
+	{"evidence instance with a slash", "evidence.instance", func(c *Config) { c.Evidence.Instance = "a/b" }},
+	{"evidence instance too long", "evidence.instance", func(c *Config) { c.Evidence.Instance = strings.Repeat("a", 65) }},
+	{"evidence without a key file", "evidence.keyFile", func(c *Config) { c.Evidence.KeyFile = "" }},
+	{"checkpoint interval too short", "evidence.checkpointInterval", func(c *Config) { c.Evidence.CheckpointInterval = time.Millisecond }},
+	{"checkpoint interval too long", "evidence.checkpointInterval", func(c *Config) { c.Evidence.CheckpointInterval = 2 * time.Hour }},
+	{"negative evidence retention", "evidence.retention", func(c *Config) { c.Evidence.Retention = -time.Hour }},
+	{"segment too small", "evidence.segmentBytes", func(c *Config) { c.Evidence.SegmentBytes = 100 }},
 	{"dossier code not a regexp", "dossierCodes[0]", func(c *Config) { c.DossierCodes = []string{"^(unclosed$"} }},
 	{"dossier code not anchored", "dossierCodes[1]", func(c *Config) { c.DossierCodes = []string{"^a$", "G09.*"} }},
 }
@@ -278,6 +287,10 @@ var noInvalidValue = map[string]string{
 	"signatures.allowSHA1":            "a boolean",
 	"signatures.withComments":         "a boolean",
 	"signatures.requireRegistered":    "a boolean",
+	"evidence.enabled":                "a boolean",
+	"evidence.archiveBodies":          "a boolean",
+	"evidence.forwardOriginal":        "a boolean",
+	"evidence.sealDaily":              "a boolean",
 	"treasury.resilience.minRequests": "any count; zero means the default",
 	"treasury.resilience.halfOpenMax": "any count; zero means the default",
 	"portal.resilience.minRequests":   "any count; zero means the default",
@@ -474,6 +487,8 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"procedures.tai-khoan.deadline", "0s", func(c *Config) any { return c.Procedures["tai-khoan"].Deadline }, 20 * time.Second},
 		{"procedures.tai-khoan.unitPath", "", func(c *Config) any { return c.Procedures["tai-khoan"].UnitPath }, "maDVQHNS"},
 		{"log.level", "", func(c *Config) any { return c.Log.Level }, "info"},
+		{"evidence.checkpointInterval", "0s", func(c *Config) any { return c.Evidence.CheckpointInterval }, time.Second},
+		{"evidence.segmentBytes", 0, func(c *Config) any { return c.Evidence.SegmentBytes }, int64(64 << 20)},
 		{"dossierCodes", []string{}, func(c *Config) any { return c.DossierCodes }, DefaultDossierCodes()},
 	}
 	for _, tt := range tests {

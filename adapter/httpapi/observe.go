@@ -89,6 +89,7 @@ const (
 	submitRoute   = "/v1/procedures/:procedure/dossiers"
 	withdrawRoute = "/v1/procedures/:procedure/dossiers/:maHoSo/withdrawal"
 	validateRoute = `/v1/procedures/:procedure/dossiers\:validate`
+	callbackRoute = "/v1/callbacks/treasury/status"
 )
 
 // conclude is the one place where a request's outcome is logged (refusals

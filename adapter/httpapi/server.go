@@ -63,6 +63,11 @@ type Options struct {
 	// Attachments bound the files of a multipart/related submission and of
 	// an upload (PUT /v1/attachments/{sha256}).
 	Attachments AttachmentLimits
+	// Evidence appends the leaves of submissions, withdrawals and callbacks
+	// (nil: none); Audit serves /v1/audit/* to Callers (nil leaves the
+	// routes out).
+	Evidence *intake.Recorder
+	Audit    AuditReader
 }
 
 type server struct {
@@ -112,6 +117,7 @@ func New(o Options) *echo.Echo {
 	s.routesStatus(e)
 	s.routesDossiers(e)
 	s.routesSigners(e)
+	s.routesAudit(e, auth)
 	return e
 }
 
@@ -272,6 +278,7 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 		}
 		return nil, problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
 	}
+	c.Set(ctxBody, body)
 	return body, nil
 }
 
@@ -279,6 +286,9 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 func (s *server) submission(c echo.Context, procedure string, body []byte) intake.Submission {
 	req := c.Request()
 	id, _ := c.Get(ctxRequestID).(string)
+	tr, at := &intake.Trace{}, s.Clock()
+	c.Set(ctxTrace, tr)
+	c.Set(ctxReceived, at)
 	return intake.Submission{
 		RequestID:      id,
 		Procedure:      procedure,
@@ -287,14 +297,18 @@ func (s *server) submission(c echo.Context, procedure string, body []byte) intak
 		Body:           body,
 		JWSSignature:   req.Header.Get("X-JWS-Signature"),
 		Caller:         c.Get(ctxCaller).(string),
-		ReceivedAt:     s.Clock(),
+		ReceivedAt:     at,
 		Lang:           problem.ParseLang(req.Header.Get("Accept-Language")),
+		Trace:          tr,
 	}
 }
 
-// answer writes a final answer of the intake, fresh or replayed, after
-// conclude has logged and counted it.
+// answer writes a final answer of the intake, fresh or replayed, after its
+// leaf is in the evidence log and conclude has logged and counted it.
 func (s *server) answer(c echo.Context, resp *intake.Response) error {
+	if err := s.logOutcome(c, resp.Status, resp.Code, resp.Replayed, resp.Body); err != nil {
+		return err
+	}
 	s.conclude(c, outcome{code: resp.Code, status: resp.Status, replayed: resp.Replayed, cause: resp.Cause})
 	h := c.Response().Header()
 	for k, v := range resp.Header {
@@ -344,6 +358,11 @@ func (s *server) handleError(err error, c echo.Context) {
 		}
 	}
 	pe := problem.From(err)
+	if aerr := s.logOutcome(c, pe.Kind.Status(), pe.Kind.Code(), false, nil); aerr != nil {
+		s.Log.Error("refusal not answered: its leaf could not be appended", "request_id", c.Get(ctxRequestID),
+			"code", pe.Kind.Code(), "err", aerr)
+		pe = problem.From(aerr)
+	}
 	s.conclude(c, outcome{code: pe.Kind.Code(), status: pe.Kind.Status(), cause: pe.Cause})
 	id, _ := c.Get(ctxRequestID).(string)
 	status, h, body := pe.RenderIn(problem.ParseLang(c.Request().Header.Get("Accept-Language")), id)

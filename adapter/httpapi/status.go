@@ -32,7 +32,7 @@ const maxCallbackBytes = 256 << 10
 
 func (s *server) routesStatus(e *echo.Echo) {
 	if s.Callbacks != nil {
-		e.POST("/v1/callbacks/treasury/status", s.callback)
+		e.POST(callbackRoute, s.callback)
 	}
 	if s.DeadLetters != nil {
 		admin := s.bearer(s.AdminCallers, "dvc-adapter-admin")
@@ -53,8 +53,18 @@ func (s *server) callback(c echo.Context) error {
 		}
 		return problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
 	}
+	c.Set(ctxBody, body)
 	dup, err := s.Callbacks.Receive(c.Request().Context(), c.Request().Header, body)
 	if err != nil {
+		return err
+	}
+	// 2xx only once the leaf is written: else 503, and the treasury
+	// resends (a repeated event is acknowledged, and logged, again).
+	status := http.StatusAccepted
+	if dup {
+		status = http.StatusOK
+	}
+	if err := s.logOutcome(c, status, "", false, nil); err != nil {
 		return err
 	}
 	if dup {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/mapping"
@@ -152,6 +153,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
+	sub.Trace.identify(v.MaHoSo, v.SoBoSung)
 	if err := s.checkRegistered(ctx, v); err != nil {
 		return nil, err
 	}
@@ -237,6 +239,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		release()
 		return nil, false, problem.Wrap(problem.SchemaViolation, err, "The dossier cannot be mapped to a treasury document: "+err.Error())
 	}
+	req["evidence"] = s.treasuryEvidence(sub, v.Signers)
+	// Nothing goes to the treasury unless the log holds that it came.
+	if err := s.received(ctx, sub, SubmitRoute, p.ID, v.MaHoSo, v.SoBoSung); err != nil {
+		release()
+		return nil, false, err
+	}
 	deadline := p.Deadline
 	if deadline <= 0 {
 		deadline = s.policy.Deadline
@@ -269,13 +277,20 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return treasuryFailure(err, sub.Lang, sub.RequestID)
 	}
 	s.hook("sent")
+	receipt, err := s.accepted(bg, sub, v, rc)
+	if err != nil {
+		// The treasury holds the document under its downstream key: a
+		// retry gets the same one back, and its leaf.
+		release()
+		return nil, false, err
+	}
 	if err := s.records.SettleDossier(bg, v.DossierID(), owner, true, rc.Reference, s.policy.DossierRetention); err != nil {
 		s.log.Error("dossier claim not settled", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
 	}
 	acc := &Accepted{
 		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
 		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
-		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt,
+		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, Receipt: receipt,
 	}
 	if err := dossier.Register(bg, s.dossiers, dossier.Record{
 		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
@@ -294,6 +309,30 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// accepted appends the leaf of an accepted submission, whose receipt the
+// 202 carries (nil when the log is off).
+func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc Receipt) (*auditlog.Receipt, error) {
+	return s.acceptedLeaf(ctx, sub, SubmitRoute, v.Procedure.ID, v.MaHoSo, v.SoBoSung, rc.Reference)
+}
+
+// acceptedLeaf appends the 202 leaf of a request on route and marks the
+// trace: the HTTP layer does not log that answer again.
+func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int, reference string) (*auditlog.Receipt, error) {
+	if !s.evidence.Enabled() {
+		return nil, nil
+	}
+	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
+	rec.Status, rec.TreasuryReference = 202, reference
+	r, err := s.evidence.Append(ctx, rec, sub.Body)
+	if err != nil {
+		return nil, err
+	}
+	if sub.Trace != nil {
+		sub.Trace.Logged = true
+	}
+	return &r, nil
 }
 
 // treasuryFailure turns a failed treasury call into the caller's answer: a

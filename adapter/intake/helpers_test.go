@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -45,6 +46,9 @@ var allProcedures = []string{"chi-thuong-xuyen", "von-dau-tu", "tai-khoan", "cam
 type sent struct {
 	key     string
 	request map[string]any
+	// evidence is the request's "evidence", kept apart: it describes the
+	// bytes received (form, hash, signers), not a value mapped from them.
+	evidence any
 }
 
 // fakeSender records what intake asked it to send and accepts everything.
@@ -89,7 +93,10 @@ func templateFiles(t testing.TB) *attachment.Memory {
 func (f *fakeSender) Send(_ context.Context, key string, req map[string]any) (Receipt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, sent{key: key, request: req})
+	req = maps.Clone(req)
+	ev := req["evidence"]
+	delete(req, "evidence")
+	f.calls = append(f.calls, sent{key: key, request: req, evidence: ev})
 	n := len(f.calls)
 	return Receipt{DocumentID: fmt.Sprintf("DOC-%d", n), Reference: fmt.Sprintf("REF-%d", n)}, nil
 }

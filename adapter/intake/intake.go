@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/jws"
@@ -99,6 +100,9 @@ type Submission struct {
 	// Lang is the language of a refusal (problem title and detail). A
 	// stored refusal is replayed in the language it was first written in.
 	Lang problem.Lang
+	// Trace, when set, is filled in as the service learns the dossier's
+	// identity and writes the answer's leaf.
+	Trace *Trace
 }
 
 // Accepted is the answer to a dossier the treasury took.
@@ -111,6 +115,9 @@ type Accepted struct {
 	TreasuryReference  string    `json:"treasuryReference"`
 	TreasuryDocumentID string    `json:"treasuryDocumentId"`
 	ReceivedAt         time.Time `json:"receivedAt"`
+	// Receipt locates the submission's leaf in the evidence log (absent
+	// when the log is off).
+	Receipt *auditlog.Receipt `json:"receipt,omitempty"`
 }
 
 // StatusRegistered is the national status of a dossier the adapter has
@@ -138,6 +145,7 @@ type Service struct {
 	dossierCodes      []*regexp.Regexp
 	attachments       attachment.Store
 	uploader          Uploader
+	evidence          *Recorder
 }
 
 // Options wire a Service.
@@ -180,13 +188,17 @@ type Options struct {
 	// files is an internal error.
 	Attachments attachment.Store
 	Uploader    Uploader
+	// Evidence writes the evidence log's leaves and the treasury
+	// evidence; nil means no log and no instance name.
+	Evidence *Recorder
 }
 
 // New builds a Service.
 func New(o Options) *Service {
 	s := &Service{procedures: map[string]*Procedure{}, xml: o.XML, jws: o.JWS,
 		limits: o.Limits, sender: o.Sender, dossiers: o.Dossiers, log: o.Log,
-		records: o.Records, policy: o.Policy.withDefaults(), hook: o.Hook, dossierCodes: o.DossierCodes}
+		records: o.Records, policy: o.Policy.withDefaults(), hook: o.Hook, dossierCodes: o.DossierCodes,
+		evidence: o.Evidence}
 	if s.records == nil {
 		s.records = idempotency.NewMemory(o.Clock)
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -65,6 +66,9 @@ type WithdrawalAccepted struct {
 	TrangThai         int       `json:"trangThai"`
 	TreasuryReference string    `json:"treasuryReference"`
 	ReceivedAt        time.Time `json:"receivedAt"`
+	// Receipt locates the withdrawal's leaf in the evidence log (absent
+	// when the log is off).
+	Receipt *auditlog.Receipt `json:"receipt,omitempty"`
 }
 
 // withdrawalParts are what a Service needs to serve withdrawals.
@@ -165,6 +169,7 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 	if err != nil {
 		return nil, err
 	}
+	req.Trace.identify(v.w.MaHoSo, v.w.SoBoSung)
 	derived := req.IdempotencyKey == ""
 	key := req.IdempotencyKey
 	if derived {
@@ -224,16 +229,25 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if deadline <= 0 {
 		deadline = s.policy.Deadline
 	}
+	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
+		return nil, false, err
+	}
 	tctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
 	if err != nil {
 		return treasuryFailure(err, req.Lang, req.RequestID)
 	}
+	// The treasury applies a withdrawal once per downstream key: if the
+	// leaf cannot be written, a retry gets the same answer, and its leaf.
+	receipt, err := s.acceptedLeaf(context.WithoutCancel(ctx), req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung, rc.Reference)
+	if err != nil {
+		return nil, false, err
+	}
 	s.recordWithdrawal(context.WithoutCancel(ctx), req, v, rc)
 	body, err := problem.Encode(&WithdrawalAccepted{
 		MaHoSo: v.w.MaHoSo, SoBoSung: v.w.SoBoSung, Procedure: p.ID, TrangThai: StatusWithdrawn,
-		TreasuryReference: rc.Reference, ReceivedAt: req.ReceivedAt,
+		TreasuryReference: rc.Reference, ReceivedAt: req.ReceivedAt, Receipt: receipt,
 	})
 	if err != nil {
 		return nil, false, problem.Wrap(problem.Internal, err, "")

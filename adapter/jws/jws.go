@@ -127,6 +127,7 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 	if err := obj.DetachedVerify(body, signer.Cert.PublicKey); err != nil {
 		return trust.Signer{}, invalid(err)
 	}
+	signer.Algorithm = h.Alg
 	return signer, nil
 }
 

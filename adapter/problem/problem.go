@@ -73,6 +73,7 @@ const (
 	StoreUnavailable      Kind = "store-unavailable"
 	AttachmentMissing     Kind = "attachment-missing"
 	AttachmentMismatch    Kind = "attachment-mismatch"
+	AuditUnavailable      Kind = "audit-unavailable"
 	Internal              Kind = "internal"
 )
 
@@ -115,6 +116,7 @@ var table = map[Kind]info{
 	StoreUnavailable:      {http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."},
 	AttachmentMissing:     {http.StatusUnprocessableEntity, "Attachment missing", ""},
 	AttachmentMismatch:    {http.StatusUnprocessableEntity, "Attachment does not match the dossier", ""},
+	AuditUnavailable:      {http.StatusServiceUnavailable, "Evidence log unavailable", "The adapter cannot record the request in its evidence log right now; nothing was sent. Retry later with the same Idempotency-Key."},
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }
 

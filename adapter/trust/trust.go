@@ -27,6 +27,10 @@ type Signer struct {
 	Cert  *x509.Certificate
 	Role  string // "" when the certificate's title maps to no role
 	Title string
+	// Algorithm is the signature algorithm the signer used, as its form
+	// names it (an XML-DSig SignatureMethod URI, a JWS "alg"); set by the
+	// verifier that checked the signature, empty from Verify.
+	Algorithm string
 }
 
 // Store holds the trust anchors, intermediates and revocation lists.

@@ -122,6 +122,7 @@ func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.Algorithm = signatureMethod(sigs[i])
 		signers[i] = s
 	}
 
@@ -160,6 +161,20 @@ func invalid(cause error) error {
 
 func isDS(el *etree.Element, tag string) bool {
 	return el.Tag == tag && el.NamespaceURI() == dsig.Namespace
+}
+
+// signatureMethod is the SignatureMethod Algorithm of a signature that
+// passed checkProfile.
+func signatureMethod(sig *etree.Element) string {
+	si, err := onlyChild(sig, "SignedInfo")
+	if err != nil {
+		return ""
+	}
+	sm, err := onlyChild(si, "SignatureMethod")
+	if err != nil {
+		return ""
+	}
+	return sm.SelectAttrValue("Algorithm", "")
 }
 
 func signatureChildren(root *etree.Element) []*etree.Element {

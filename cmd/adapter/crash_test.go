@@ -181,6 +181,7 @@ func TestRandomKillsUnderLoad(t *testing.T) {
 	if _, killed := r.fleet.deaths(); killed != int(kills.Load()) {
 		t.Errorf("the killer killed %d times, the supervisors saw %d kills", kills.Load(), killed)
 	}
+	checkEvidence(t, r)
 }
 
 // TestTwoInstancesOneDossier sends one dossier 100 times at once, 50 times

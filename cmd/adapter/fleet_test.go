@@ -44,6 +44,7 @@ type fleet struct {
 	work   context.Context
 	fail   context.CancelCauseFunc
 	stopCh chan struct{}
+	halt   sync.Once
 	wg     sync.WaitGroup
 	rr     sync.Mutex
 	next   int
@@ -101,6 +102,10 @@ func launchFleet(t *testing.T, n int, treasuryURL, keyPrefix string, crashes [][
 // stop kills every process and waits for the supervisors; on failure it
 // shows the end of each process's log.
 func (f *fleet) stop() {
+	f.halt.Do(f.stopOnce)
+}
+
+func (f *fleet) stopOnce() {
 	close(f.stopCh)
 	f.fail(nil) // ends any readiness polling at once
 	f.wg.Wait()

@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/mod/sumdb/note"
 
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
@@ -423,6 +426,22 @@ func writeConfig(t testing.TB, path, listen, treasuryURL, keyPrefix string) {
 	}
 	sect("idempotency")["lease"] = "3s"
 	sect("log")["level"] = "info"
+	// Each instance its own evidence log, named after its file, with its
+	// own key: <path without .yaml>.evidence, .logkey and .vkey.
+	base := strings.TrimSuffix(path, ".yaml")
+	instance := filepath.Base(base)
+	skey, vkey, err := note.GenerateKey(rand.Reader, auditlog.OriginFor(instance))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".logkey", []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(base+".vkey", []byte(vkey+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := sect("evidence")
+	ev["dir"], ev["instance"], ev["keyFile"] = base+".evidence", instance, base+".logkey"
 	out, err := yaml.Marshal(c)
 	if err != nil {
 		t.Fatal(err)

@@ -76,8 +76,9 @@ func (r *recorder) running() bool {
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // testEnv is the process environment run sees: the embedded configuration
-// with the test PKI's paths and the listener address.
-func testEnv(addr string) func(string) (string, bool) {
+// with the test PKI's paths, the listener address and the evidence log in
+// evidenceDir.
+func testEnv(addr, evidenceDir string) func(string) (string, bool) {
 	pki := filepath.Join("..", "..", "testdata", "pki")
 	vars := map[string]string{
 		"DVC_SERVER_ADDR":              addr,
@@ -86,6 +87,8 @@ func testEnv(addr string) func(string) (string, bool) {
 		"DVC_SIGNATURES_INTERMEDIATES": filepath.Join(pki, "intermediate-ca.crt"),
 		"DVC_SIGNATURES_CRLS":          filepath.Join(pki, "intermediate.crl"),
 		"DVC_LOG_LEVEL":                "error",
+		"DVC_EVIDENCE_DIR":             evidenceDir,
+		"DVC_EVIDENCE_KEYFILE":         filepath.Join(pki, "adapter-log.key"),
 	}
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
@@ -111,7 +114,7 @@ func TestRunAddressInUse(t *testing.T) {
 		p.close = func() error { closed++; return inner() }
 		return p, nil
 	}
-	err = run(t.Context(), nil, testEnv(taken.Addr().String()), io.Discard, build)
+	err = run(t.Context(), nil, testEnv(taken.Addr().String(), t.TempDir()), io.Discard, build)
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("run: %v, want address in use", err)
 	}

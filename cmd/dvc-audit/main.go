@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/transparency-dev/formats/log"
@@ -40,7 +41,8 @@ func main() {
 const usage = `usage: dvc-audit <command> [flags]
 
 commands:
-  verify          -vkey FILE DIR: check a whole log directory, name the first bad record or checkpoint
+  verify          [-vkey FILE] DIR: check a whole log directory, name the first bad record or checkpoint
+                  (without -vkey: DIR/log.vkey, which the adapter leaves there)
   show            DIR -dossier CODE: every record of a dossier, with its archived body's path
   proof           DIR INDEX: print the inclusion proof of a record (C2SP tlog-proof)
   verify-receipt  -receipt 202.json -proof proof.txt -vkey FILE [-entry leaf.json]: check a receipt offline
@@ -125,10 +127,14 @@ func readVerifier(path string) (note.Verifier, error) {
 func runVerify(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	vkey := fs.String("vkey", "", "the log's verifier key file (adapter-log.vkey)")
+	vkey := fs.String("vkey", "", "the log's verifier key file (adapter-log.vkey); default DIR/"+auditlog.VerifierFile)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
+	}
+	if *vkey == "" {
+		*vkey = filepath.Join(pos[0], auditlog.VerifierFile)
+		_, _ = fmt.Fprintf(stderr, "dvc-audit: no -vkey: using %s, the key the log was written with; compare it with the instance's published key\n", *vkey)
 	}
 	v, err := readVerifier(*vkey)
 	if err != nil {

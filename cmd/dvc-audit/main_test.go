@@ -313,3 +313,27 @@ func FuzzVerifyReceipt(f *testing.F) {
 		}
 	})
 }
+
+// Without -vkey, verify takes the key the adapter left in the directory,
+// says so, and still names a bad record.
+func TestVerifyWithTheDirectorysKey(t *testing.T) {
+	dir, _ := buildLog(t)
+	vkey, err := os.ReadFile(vkeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, auditlog.VerifierFile), vkey, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI("verify", dir)
+	if code != 0 || !strings.Contains(out, "whole") || !strings.Contains(errOut, auditlog.VerifierFile) {
+		t.Fatalf("verify DIR: exit %d, %q, %q", code, out, errOut)
+	}
+	editRecords(t, dir, func(lines [][]byte) [][]byte {
+		lines[3] = bytes.Replace(lines[3], []byte(`"KB-3"`), []byte(`"KB-9"`), 1)
+		return lines
+	})
+	if code, _, errOut := runCLI("verify", dir); code != 1 || !strings.Contains(errOut, "record 3") {
+		t.Fatalf("verify DIR after an edit: exit %d, %q", code, errOut)
+	}
+}

@@ -2,6 +2,7 @@ package treasurysim
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,11 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, refuse422(ReasonAttachmentMissing, "attachment %s was not uploaded (PUT /api/v1/attachments/%s)", sum, sum))
 		return
 	}
+	if ref := checkEvidence(req.Evidence); ref != nil {
+		s.log.Info("treasury-sim: document refused", "procedure", req.Procedure, "dossierCode", req.DossierCode, "reasonCode", ref.ReasonCode)
+		writeRefusal(w, ref)
+		return
+	}
 	doc, replayed, ref := s.store.accept(key, &req, body, s.now())
 	attrs := []any{"procedure", req.Procedure, "dossierCode", req.DossierCode, "supplementNo", req.SupplementNo}
 	if ref != nil {
@@ -103,6 +109,55 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/api/v1/documents/"+doc.DocumentID)
 	writeJSON(w, code, receipt{doc.DocumentID, doc.Reference, doc.Status, doc.ReceivedAt})
+}
+
+// ReasonEvidenceMismatch: the request's evidence.original does not hash to
+// its evidence.sha256 (400; nothing is stored).
+const ReasonEvidenceMismatch = "EVIDENCE_MISMATCH"
+
+// checkEvidence refuses an original that is not base64 or does not hash to
+// the stated SHA-256. A request without evidence, or without the original,
+// passes.
+func checkEvidence(e *evidence) *refusal {
+	if e == nil || e.Original == "" {
+		return nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(e.Original)
+	if err != nil {
+		return invalid("evidence.original is not base64")
+	}
+	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != e.SHA256 {
+		return &refusal{status: http.StatusBadRequest, ReasonCode: ReasonEvidenceMismatch,
+			Message: "evidence.original does not hash to evidence.sha256"}
+	}
+	return nil
+}
+
+// documentOriginal handles GET /sim/documents/{documentId}/original: the
+// exact bytes the adapter received, with the content type they came with,
+// for a tester to verify their signatures with any tool.
+func (s *Sim) documentOriginal(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.store.byDocumentID(r.PathValue("documentId"))
+	if !ok {
+		writeRefusal(w, notFound())
+		return
+	}
+	var req struct {
+		Evidence *evidence `json:"evidence"`
+	}
+	if err := json.Unmarshal(d.Request, &req); err != nil || req.Evidence == nil || req.Evidence.Original == "" {
+		writeRefusal(w, &refusal{status: http.StatusNotFound, ReasonCode: ReasonNotFound, Message: "the document came without its original"})
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(req.Evidence.Original)
+	if err != nil {
+		writeRefusal(w, notFound())
+		return
+	}
+	w.Header().Set("Content-Type", req.Evidence.ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(raw)
 }
 
 // documentStatus handles GET /api/v1/documents/{documentId}.

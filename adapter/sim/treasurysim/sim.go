@@ -146,6 +146,7 @@ func (s *Sim) routes() http.Handler {
 	mux.HandleFunc("PUT /api/v1/attachments/{sha256}", s.authenticated(s.putAttachment))
 	mux.HandleFunc("GET /sim/attachments", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Attachments()) })
 	mux.HandleFunc("GET /sim/attachments/{sha256}", s.getAttachment)
+	mux.HandleFunc("GET /sim/documents/{documentId}/original", s.documentOriginal)
 	s.adminRoutes(mux)
 	s.callbackRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

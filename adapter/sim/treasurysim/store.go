@@ -67,6 +67,15 @@ type sendRequest struct {
 		Lines []requestLine `json:"lines"`
 	} `json:"documents"`
 	Attachments []requestAttachment `json:"attachments"`
+	Evidence    *evidence           `json:"evidence"`
+}
+
+// evidence is the part of a request's evidence the simulator checks and
+// serves back; the whole of it is kept in Document.Request.
+type evidence struct {
+	ContentType string `json:"contentType"`
+	SHA256      string `json:"sha256"`
+	Original    string `json:"original"`
 }
 
 // requestLine is one budget line of a request or of one of its documents.

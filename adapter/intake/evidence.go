@@ -1,0 +1,165 @@
+package intake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"mime"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/auditlog"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/trust"
+)
+
+// AuditLog is what the adapter needs of its evidence log
+// (*auditlog.Log is one).
+type AuditLog interface {
+	Append(ctx context.Context, r auditlog.Record) (auditlog.Receipt, error)
+	ArchiveBody(body []byte) (string, error)
+}
+
+// Recorder writes the adapter's leaves to the evidence log and builds the
+// evidence a treasury document request carries. A nil Recorder, or one
+// without Log, writes nothing; the treasury evidence is still built.
+type Recorder struct {
+	Log AuditLog
+	// Instance names this adapter instance (leaves and treasury evidence).
+	Instance string
+	// ArchiveBodies stores each received body by its SHA-256 before its
+	// leaf is appended.
+	ArchiveBodies bool
+	// ForwardOriginal puts the exact received bytes in the treasury
+	// evidence.
+	ForwardOriginal bool
+}
+
+// Enabled reports whether r writes leaves.
+func (r *Recorder) Enabled() bool { return r != nil && r.Log != nil }
+
+// AuditRetryAfter is the Retry-After, in seconds, of an audit-unavailable
+// answer.
+const AuditRetryAfter = 5
+
+// AuditDown is the answer when the evidence log cannot be written: fail
+// closed, nothing is sent or taken without its leaf.
+func AuditDown(err error) error {
+	return &problem.Error{Kind: problem.AuditUnavailable, Cause: err, RetryAfter: AuditRetryAfter}
+}
+
+// Append archives body (when ArchiveBodies) and appends rec, with the
+// instance and the body's SHA-256 filled in, once both are durable. Its
+// errors are audit-unavailable problems. Without a log it does nothing.
+func (r *Recorder) Append(ctx context.Context, rec auditlog.Record, body []byte) (auditlog.Receipt, error) {
+	if !r.Enabled() {
+		return auditlog.Receipt{}, nil
+	}
+	rec.Instance = r.Instance
+	rec.BodySHA256 = auditlog.BodyHash(body)
+	if r.ArchiveBodies {
+		if _, err := r.Log.ArchiveBody(body); err != nil {
+			return auditlog.Receipt{}, AuditDown(err)
+		}
+	}
+	rc, err := r.Log.Append(ctx, rec)
+	if err != nil {
+		return auditlog.Receipt{}, AuditDown(err)
+	}
+	return rc, nil
+}
+
+// The routes leaves name, and the code of the leaf written before a
+// document goes to the treasury (its status is 0: not answered yet).
+const (
+	SubmitRoute   = "POST /v1/procedures/{procedure}/dossiers"
+	WithdrawRoute = "POST /v1/procedures/{procedure}/dossiers/{maHoSo}/withdrawal"
+	CodeReceived  = "received"
+)
+
+// Trace is what the service learned of a request, for the one place that
+// concludes it (the HTTP layer): the dossier's identity once verified, and
+// whether the outcome's leaf is already written.
+type Trace struct {
+	MaHoSo   string
+	SoBoSung int
+	// Logged: the answer's leaf was appended here (an accepted
+	// submission, whose 202 carries its receipt).
+	Logged bool
+}
+
+func (t *Trace) identify(maHoSo string, soBoSung int) {
+	if t != nil {
+		t.MaHoSo, t.SoBoSung = maHoSo, soBoSung
+	}
+}
+
+// leaf is the record of a request on route, before its outcome is known.
+func leaf(sub Submission, route, procedure, maHoSo string, soBoSung int) auditlog.Record {
+	return auditlog.Record{Time: sub.ReceivedAt, Caller: sub.Caller, Route: route,
+		Procedure: procedure, MaHoSo: maHoSo, SoBoSung: soBoSung}
+}
+
+// received appends the leaf that says a verified document is about to go
+// to the treasury: if the log cannot take it, nothing is sent.
+func (s *Service) received(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int) error {
+	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
+	rec.Code = CodeReceived
+	_, err := s.evidence.Append(ctx, rec, sub.Body)
+	return err
+}
+
+// Evidence is the proof of what was received that a treasury document
+// request carries (schemas/treasury/send-document-request.schema.json,
+// "evidence").
+type Evidence struct {
+	Form         string           `json:"form"` // xml-dsig or jws
+	ContentType  string           `json:"contentType"`
+	SHA256       string           `json:"sha256"`
+	Original     string           `json:"original,omitempty"`     // base64 of the exact bytes received
+	JWSSignature string           `json:"jwsSignature,omitempty"` // the X-JWS-Signature header, JSON only
+	Signers      []EvidenceSigner `json:"signers"`
+	VerifiedAt   time.Time        `json:"verifiedAt"`
+	Instance     string           `json:"instance"`
+}
+
+// EvidenceSigner is one verified signer.
+type EvidenceSigner struct {
+	Role               string    `json:"role"`
+	Subject            string    `json:"subject"`
+	Issuer             string    `json:"issuer"`
+	SerialNumber       string    `json:"serialNumber"`      // lower-case hex
+	CertificateSHA256  string    `json:"certificateSha256"` // of the DER certificate, lower-case hex
+	NotBefore          time.Time `json:"notBefore"`
+	NotAfter           time.Time `json:"notAfter"`
+	SignatureAlgorithm string    `json:"signatureAlgorithm"`
+}
+
+// treasuryEvidence builds the evidence of a verified submission.
+func (s *Service) treasuryEvidence(sub Submission, signers []trust.Signer) Evidence {
+	mt, _, _ := mime.ParseMediaType(sub.ContentType)
+	form := "xml-dsig"
+	if mt == "application/json" {
+		form = "jws"
+	}
+	sum := sha256.Sum256(sub.Body)
+	ev := Evidence{Form: form, ContentType: sub.ContentType, SHA256: hex.EncodeToString(sum[:]),
+		VerifiedAt: sub.ReceivedAt.UTC(), Signers: make([]EvidenceSigner, 0, len(signers))}
+	if s.evidence != nil {
+		ev.Instance = s.evidence.Instance
+		if s.evidence.ForwardOriginal {
+			ev.Original = base64.StdEncoding.EncodeToString(sub.Body)
+			if form == "jws" {
+				ev.JWSSignature = sub.JWSSignature
+			}
+		}
+	}
+	for _, sg := range signers {
+		c := sg.Cert
+		cs := sha256.Sum256(c.Raw)
+		ev.Signers = append(ev.Signers, EvidenceSigner{Role: sg.Role, Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+			SerialNumber: c.SerialNumber.Text(16), CertificateSHA256: hex.EncodeToString(cs[:]),
+			NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), SignatureAlgorithm: sg.Algorithm})
+	}
+	return ev
+}
