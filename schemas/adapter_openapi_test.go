@@ -25,6 +25,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/intake"
@@ -777,12 +778,32 @@ func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
 		AdminCallers: []httpapi.Caller{{Name: "operator", Token: adminToken}},
 		Dossiers:     &fakeDossiers{},
 		Signers:      signers.NewMemory(),
+		Audit:        fakeAudit{},
 		Log:          slog.New(slog.DiscardHandler),
 	})
 }
 
+// sampleReceipt is a receipt as a 202 carries it.
+var sampleReceipt = &auditlog.Receipt{LogOrigin: "kbnn-dvc-adapter/test", LogIndex: 41,
+	LeafHash:   "5f0b4f6e0f9f3c1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192",
+	BodySHA256: "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"}
+
+// fakeAudit is an evidence log of one entry that no checkpoint covers yet.
+type fakeAudit struct{}
+
+func (fakeAudit) Checkpoint() []byte { return nil }
+
+func (fakeAudit) Entry(i uint64) ([]byte, error) {
+	if i > 0 {
+		return nil, auditlog.ErrNotFound
+	}
+	return []byte(`{"time":"2026-06-09T01:30:02Z"}`), nil
+}
+
+func (fakeAudit) Proof(uint64) ([]byte, error) { return nil, auditlog.ErrNotFound }
+
 // samplePathValues fill the path parameters of a route.
-var samplePathValues = strings.NewReplacer(":procedure", "tai-khoan", ":maHoSo", "G09.20-20260612-0000101", ":eventId", "evt-3f6c2a9e8b1d4c7f")
+var samplePathValues = strings.NewReplacer(":procedure", "tai-khoan", ":maHoSo", "G09.20-20260612-0000101", ":eventId", "evt-3f6c2a9e8b1d4c7f", ":index", "0")
 
 // serve sends one request to e and records the response.
 func serve(e *echo.Echo, method, target string, body []byte, header http.Header) *httptest.ResponseRecorder {
@@ -1244,7 +1265,7 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 	acc := asJSON(t, intake.Accepted{
 		MaHoSo: "G09.20-20260609-0092637", SoBoSung: 1, Procedure: "chi-thuong-xuyen", MaTTHC: "2.002208",
 		TrangThai: intake.StatusRegistered, TreasuryReference: "KBNN-0011-2026-000001",
-		TreasuryDocumentID: "KB-2026-000001", ReceivedAt: at,
+		TreasuryDocumentID: "KB-2026-000001", ReceivedAt: at, Receipt: sampleReceipt,
 	})
 	if err := s.at("/components/schemas/Accepted").Validate(acc); err != nil {
 		t.Errorf("intake.Accepted does not match #/components/schemas/Accepted: %v", err)
@@ -1253,7 +1274,7 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 
 	wacc := asJSON(t, intake.WithdrawalAccepted{
 		MaHoSo: "G09.20-20260609-0092637", SoBoSung: 0, Procedure: "chi-thuong-xuyen",
-		TrangThai: intake.StatusWithdrawn, TreasuryReference: "KBNN-0011-2026-000001", ReceivedAt: at,
+		TrangThai: intake.StatusWithdrawn, TreasuryReference: "KBNN-0011-2026-000001", ReceivedAt: at, Receipt: sampleReceipt,
 	})
 	if err := s.at("/components/schemas/WithdrawalAccepted").Validate(wacc); err != nil {
 		t.Errorf("intake.WithdrawalAccepted does not match #/components/schemas/WithdrawalAccepted: %v", err)

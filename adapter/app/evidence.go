@@ -65,7 +65,7 @@ func openEvidence(c config.Evidence, o Options) (*evidence, error) {
 // <dir>/log.vkey (auditlog.VerifierFile), unless it is there already.
 func writeVerifier(dir, skey string) error {
 	// PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the Ed25519 seed>
-	parts := strings.Split(skey, "+")
+	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold "+"
 	if len(parts) != 5 {
 		return errors.New("evidence.keyFile: not a note signer key")
 	}
