@@ -16,8 +16,9 @@ all: build
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The adapter on :8080 with the treasury simulator on :8081 and the portal
-# simulator on :8082, all on embedded defaults. Ctrl-C stops all three.
+# The adapter on :8080 (its admin listener, /metrics and /v1/admin/..., on
+# :8090) with the treasury simulator on :8081 and the portal simulator on
+# :8082, all on embedded defaults. Ctrl-C stops all three.
 run: build
 	@set -e; trap 'kill $$tp $$pp 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/treasury-sim -callback-url http://127.0.0.1:8080/v1/callbacks/treasury/status \

@@ -56,9 +56,13 @@ type Options struct {
 
 // Adapter is an assembled adapter.
 type Adapter struct {
-	// Handler serves the adapter's HTTP API, /metrics included.
+	// Handler serves the public listener (server.addr): the portal's and
+	// the treasury's routes, /healthz and /readyz.
 	Handler http.Handler
-	Intake  *intake.Service
+	// Admin serves the admin listener (server.adminAddr): /metrics,
+	// /debug/pprof/, the dead letters and the registered signers.
+	Admin  http.Handler
+	Intake *intake.Service
 	// Delivery carries status events to the portal: Start it, Stop it to
 	// drain before exit.
 	Delivery *outbox.Worker
@@ -178,13 +182,13 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		}
 		return nil
 	}
-	h := httpapi.New(httpapi.Options{
+	ho := httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
 		Signers: registry,
-	})
-	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
+	}
+	return &Adapter{Handler: httpapi.New(ho), Admin: httpapi.NewAdmin(ho), Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
 }
 
 // openStore returns the configured idempotency and dossier stores and, in

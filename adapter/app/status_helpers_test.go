@@ -78,7 +78,9 @@ func startStatus(t *testing.T, edits ...func(*config.Config)) *statusEnv {
 	t.Cleanup(func() { _ = a.Close() })
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
-	e.env = &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
+	adm := httptest.NewServer(a.Admin)
+	t.Cleanup(adm.Close)
+	e.env = &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
 
 	if e.secret, err = webhook.ParseSecret(cfg.Callbacks.Secrets[0].Reveal()); err != nil {
 		t.Fatal(err)
@@ -373,7 +375,7 @@ func problemOf(t *testing.T, a answer) problemBody {
 // admin calls an admin route with token ("" for none).
 func (e *statusEnv) admin(t *testing.T, method, path, token string) answer {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), method, e.adapter.URL+path, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), method, e.adminSrv.URL+path, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

@@ -77,9 +77,14 @@ func DefaultDossierCodes() []string {
 	}
 }
 
-// Server is the HTTP listener.
+// Server is the HTTP listeners: the public one (addr) for the portal and
+// the treasury, and the admin one (adminAddr) for operators.
 type Server struct {
-	Addr         string `yaml:"addr"`         // host:port; zero: default 127.0.0.1:8080
+	Addr string `yaml:"addr"` // host:port; zero: default 127.0.0.1:8080
+	// AdminAddr is the admin listener's host:port (/metrics, /debug/pprof/,
+	// /v1/admin/...): keep it on a private interface. It differs from addr;
+	// zero: default 127.0.0.1:8090.
+	AdminAddr    string `yaml:"adminAddr"`
 	MaxBodyBytes int64  `yaml:"maxBodyBytes"` // at least 1024; zero: default 16 MiB
 	// ReadTimeout bounds reading a request (headers included); zero: default 30s.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
@@ -382,6 +387,9 @@ func (c *Config) defaults() {
 	if c.Server.Addr == "" {
 		c.Server.Addr = "127.0.0.1:8080"
 	}
+	if c.Server.AdminAddr == "" {
+		c.Server.AdminAddr = "127.0.0.1:8090"
+	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = 16 << 20
 	}
@@ -596,6 +604,10 @@ func (c *Config) longestDeadline() (id string, d time.Duration, ok bool) {
 func (c *Config) validateServer(ps *problems) {
 	s := c.Server
 	ps.hostPort("server.addr", s.Addr)
+	ps.hostPort("server.adminAddr", s.AdminAddr)
+	if s.AdminAddr == s.Addr && !strings.HasSuffix(s.Addr, ":0") {
+		ps.bad("server.adminAddr", "must differ from server.addr: operators' routes are never on the public listener")
+	}
 	if s.MaxBodyBytes < 1024 {
 		ps.bad("server.maxBodyBytes", "must be at least 1024")
 	}

@@ -67,6 +67,8 @@ var invalidRows = []struct {
 }{
 	{"server address without port", "server.addr", func(c *Config) { c.Server.Addr = "localhost" }},
 	{"server address named port", "server.addr", func(c *Config) { c.Server.Addr = "127.0.0.1:http" }},
+	{"admin address without port", "server.adminAddr", func(c *Config) { c.Server.AdminAddr = "127.0.0.1" }},
+	{"admin address is the public one", "server.adminAddr", func(c *Config) { c.Server.AdminAddr = c.Server.Addr }},
 	{"body limit too small", "server.maxBodyBytes", func(c *Config) { c.Server.MaxBodyBytes = 1023 }},
 	{"negative read timeout", "server.readTimeout", func(c *Config) { c.Server.ReadTimeout = -time.Second }},
 	{"negative write timeout", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = -time.Second }},
@@ -416,6 +418,7 @@ func TestZeroMeansDefault(t *testing.T) {
 		want any
 	}{
 		{"server.addr", "", func(c *Config) any { return c.Server.Addr }, "127.0.0.1:8080"},
+		{"server.adminAddr", "", func(c *Config) any { return c.Server.AdminAddr }, "127.0.0.1:8090"},
 		{"server.maxBodyBytes", 0, func(c *Config) any { return c.Server.MaxBodyBytes }, int64(16 << 20)},
 		{"server.readTimeout", "0s", func(c *Config) any { return c.Server.ReadTimeout }, 30 * time.Second},
 		{"server.writeTimeout", "0s", func(c *Config) any { return c.Server.WriteTimeout }, 60 * time.Second},
@@ -499,6 +502,7 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 		{"redis sentinel with a database", map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"a:26379", "b:26379"},
 			"store.redis.masterName": "m", "store.redis.db": 3}},
 		{"listener on every interface", map[string]any{"server.addr": ":8080"}},
+		{"both listeners on any free port", map[string]any{"server.addr": "127.0.0.1:0", "server.adminAddr": "127.0.0.1:0"}},
 		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},
 		{"OpenCPS login", map[string]any{"portal.authURL": "https://portal.example/auth", "portal.dstCode": "000.00.00.G09"}},
 		{"unlisted codes transient", map[string]any{"portal.errorCodes.default": "transient", "portal.errorCodes.permanent": []string{"-3", "-4"},

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"runtime/debug"
 	"strings"
@@ -72,8 +73,38 @@ const (
 	ctxCode      = "maHoSo"
 )
 
-// New returns the adapter's HTTP handler.
+// New returns the handler of the public listener (server.addr): what the
+// portal and the treasury call, and /healthz and /readyz. Operators' routes
+// are on NewAdmin's handler only.
 func New(o Options) *echo.Echo {
+	s, e := newServer(o)
+	// Middleware per route, not per group: a group with middleware makes
+	// echo answer 404 instead of 405 for a wrong method under it.
+	auth := s.bearer(s.Callers, "dvc-adapter")
+	e.POST(submitRoute, s.submit, auth)
+	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
+	e.POST(withdrawRoute, s.withdraw, auth)
+	s.routesCallbacks(e)
+	s.routesDossiers(e)
+	return e
+}
+
+// NewAdmin returns the handler of the admin listener (server.adminAddr):
+// /metrics, /debug/pprof/, the dead letters and the registered signers,
+// and /healthz and /readyz as on the public listener. Nothing here is
+// served on the public listener.
+func NewAdmin(o Options) *echo.Echo {
+	s, e := newServer(o)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
+	routesPprof(e)
+	s.routesDeadLetters(e)
+	s.routesSigners(e)
+	return e
+}
+
+// newServer fills o's defaults and returns an echo with the middleware and
+// the health routes every listener has.
+func newServer(o Options) (*server, *echo.Echo) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -93,20 +124,32 @@ func New(o Options) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.requestID, s.recover, s.observe)
-
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "alive"}) })
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
-	// Middleware per route, not per group: a group with middleware makes
-	// echo answer 404 instead of 405 for a wrong method under it.
-	auth := s.bearer(o.Callers, "dvc-adapter")
-	e.POST(submitRoute, s.submit, auth)
-	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
-	e.POST(withdrawRoute, s.withdraw, auth)
-	s.routesStatus(e)
-	s.routesDossiers(e)
-	s.routesSigners(e)
-	return e
+	return s, e
+}
+
+// routesPprof serves net/http/pprof: the index at /debug/pprof/, and
+// /debug/pprof/{profile} for a named profile (goroutine, heap, ...), the
+// command line, the symbol lookup, and the CPU profile and execution trace
+// (which take ?seconds=).
+func routesPprof(e *echo.Echo) {
+	e.GET("/debug/pprof/", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+	e.GET("/debug/pprof/:profile", func(c echo.Context) error {
+		h := pprof.Index // a named profile; Index reads its name from the path
+		switch c.Param("profile") {
+		case "cmdline":
+			h = pprof.Cmdline
+		case "profile":
+			h = pprof.Profile
+		case "symbol":
+			h = pprof.Symbol
+		case "trace":
+			h = pprof.Trace
+		}
+		h(c.Response(), c.Request())
+		return nil
+	})
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)

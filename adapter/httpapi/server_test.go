@@ -65,9 +65,10 @@ func (b *syncBuffer) String() string {
 }
 
 type harness struct {
-	url  string
-	sent *countingSender
-	log  *syncBuffer
+	url   string // the public listener
+	admin string // the admin listener
+	sent  *countingSender
+	log   *syncBuffer
 }
 
 // newServer serves httpapi over a real intake.Service that knows one
@@ -95,9 +96,15 @@ func newServer(t *testing.T, edit func(*httpapi.Options)) *harness {
 	if edit != nil {
 		edit(&o)
 	}
+	if o.Metrics == nil {
+		o.Metrics = httpapi.NewMetrics() // one set of series for both listeners
+	}
 	srv := httptest.NewServer(httpapi.New(o))
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
+	adm := httptest.NewServer(httpapi.NewAdmin(o))
+	t.Cleanup(adm.Close)
+	h.admin = adm.URL
 	t.Cleanup(func() {
 		if n := h.sent.calls.Load(); n != 0 {
 			t.Errorf("%d request(s) reached the treasury sender", n)
@@ -342,7 +349,7 @@ func metric(t *testing.T, url string) []string {
 // routes are not submissions.
 func TestMetricsCountSubmissions(t *testing.T) {
 	h := newServer(t, nil)
-	if got := metric(t, h.url); len(got) != 0 {
+	if got := metric(t, h.admin); len(got) != 0 {
 		t.Fatalf("submissions before any: %q", got)
 	}
 	for _, name := range []string{"wrong-content-type", "wrong-content-type", "no-credential"} {
@@ -364,7 +371,7 @@ func TestMetricsCountSubmissions(t *testing.T) {
 		`outcome="unknown-procedure",procedure="" 1`,
 		`outcome="unsupported-media-type",procedure="chi-thuong-xuyen" 2`,
 	}
-	if got := metric(t, h.url); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := metric(t, h.admin); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("dvc_submissions_total:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -30,10 +30,15 @@ type DeadLetters interface {
 // maxCallbackBytes bounds a status event.
 const maxCallbackBytes = 256 << 10
 
-func (s *server) routesStatus(e *echo.Echo) {
+// routesCallbacks serves the treasury's status callbacks (public listener).
+func (s *server) routesCallbacks(e *echo.Echo) {
 	if s.Callbacks != nil {
 		e.POST("/v1/callbacks/treasury/status", s.callback)
 	}
+}
+
+// routesDeadLetters serves the dead letters to operators (admin listener).
+func (s *server) routesDeadLetters(e *echo.Echo) {
 	if s.DeadLetters != nil {
 		admin := s.bearer(s.AdminCallers, "dvc-adapter-admin")
 		e.GET("/v1/admin/dead-letters", s.listDead, admin)
