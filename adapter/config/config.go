@@ -16,6 +16,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,8 +111,12 @@ type Auth struct {
 type Callbacks struct {
 	// Secrets are Standard Webhooks secrets ("whsec_<base64>" of at least
 	// 24 bytes); several during a rotation. Required.
-	Secrets   []Secret      `yaml:"secrets"`
-	Tolerance time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; zero: default 5m
+	Secrets []Secret `yaml:"secrets"`
+	// SecretFiles are files each holding one more secret (a trailing
+	// newline is trimmed), as container platforms mount them; Load appends
+	// their contents to Secrets, in order.
+	SecretFiles []string      `yaml:"secretFiles" env:"SECRETS_FILE"`
+	Tolerance   time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; zero: default 5m
 }
 
 // Portal is the national portal's integration endpoint.
@@ -120,15 +125,18 @@ type Portal struct {
 	// (OAuth2 client credentials, one path per service); zero: default
 	// session. Username and Password are required with session; TokenURL,
 	// ClientID and ClientSecret with bearer.
-	Transport    string        `yaml:"transport"`
-	URL          string        `yaml:"url"` // absolute http(s); session: the endpoint; bearer: the base URL
-	Username     string        `yaml:"username"`
-	Password     Secret        `yaml:"password"`
-	MaDonVi      string        `yaml:"maDonVi"`  // the reporting unit's code (madonvi); required
-	TokenURL     string        `yaml:"tokenURL"` // absolute http(s)
-	ClientID     string        `yaml:"clientID"`
-	ClientSecret Secret        `yaml:"clientSecret"`
-	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
+	Transport    string `yaml:"transport"`
+	URL          string `yaml:"url"` // absolute http(s); session: the endpoint; bearer: the base URL
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile" env:"PASSWORD_FILE"` // instead of password: a file holding it
+	MaDonVi      string `yaml:"maDonVi"`                          // the reporting unit's code (madonvi); required
+	TokenURL     string `yaml:"tokenURL"`                         // absolute http(s)
+	ClientID     string `yaml:"clientID"`
+	ClientSecret Secret `yaml:"clientSecret"`
+	// ClientSecretFile, instead of clientSecret: a file holding it.
+	ClientSecretFile string        `yaml:"clientSecretFile" env:"CLIENTSECRET_FILE"`
+	Timeout          time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
 	// AuthURL, when set (absolute http(s), session transport only), is the separate
 	// authentication endpoint of OpenCPS's variant: the login POSTs {"username","password"}
 	// to it. Empty: the login is the Login service on url.
@@ -186,6 +194,9 @@ type Delivery struct {
 type BearerToken struct {
 	Name  string `yaml:"name"`  // required, unique within its list
 	Token Secret `yaml:"token"` // at least 16 visible ASCII characters, unique
+	// TokenFile, instead of token: a file holding it (a trailing newline
+	// is trimmed).
+	TokenFile string `yaml:"tokenFile"`
 }
 
 // Signatures configures trust and the signature profile.
@@ -219,11 +230,13 @@ type Limits struct {
 
 // Treasury is the treasury gateway the adapter calls.
 type Treasury struct {
-	BaseURL      string        `yaml:"baseURL"` // absolute http(s)
-	ClientID     string        `yaml:"clientID"`
-	ClientSecret Secret        `yaml:"clientSecret"`
-	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
-	Resilience   Resilience    `yaml:"resilience"`
+	BaseURL      string `yaml:"baseURL"` // absolute http(s)
+	ClientID     string `yaml:"clientID"`
+	ClientSecret Secret `yaml:"clientSecret"`
+	// ClientSecretFile, instead of clientSecret: a file holding it.
+	ClientSecretFile string        `yaml:"clientSecretFile" env:"CLIENTSECRET_FILE"`
+	Timeout          time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
+	Resilience       Resilience    `yaml:"resilience"`
 }
 
 // Resilience configures the circuit breaker, bulkhead and retries of each
@@ -313,12 +326,13 @@ type Redis struct {
 	MasterName   string        `yaml:"masterName"`
 	Username     string        `yaml:"username"`
 	Password     Secret        `yaml:"password"`
-	DB           int           `yaml:"db"`           // not negative; 0 for a Cluster
-	KeyPrefix    string        `yaml:"keyPrefix"`    // without braces; zero: default "dvc:"
-	DialTimeout  time.Duration `yaml:"dialTimeout"`  // zero: default 1s
-	ReadTimeout  time.Duration `yaml:"readTimeout"`  // zero: default 1s
-	WriteTimeout time.Duration `yaml:"writeTimeout"` // zero: default 1s
-	PoolSize     int           `yaml:"poolSize"`     // zero: default 64
+	PasswordFile string        `yaml:"passwordFile" env:"PASSWORD_FILE"` // instead of password: a file holding it
+	DB           int           `yaml:"db"`                               // not negative; 0 for a Cluster
+	KeyPrefix    string        `yaml:"keyPrefix"`                        // without braces; zero: default "dvc:"
+	DialTimeout  time.Duration `yaml:"dialTimeout"`                      // zero: default 1s
+	ReadTimeout  time.Duration `yaml:"readTimeout"`                      // zero: default 1s
+	WriteTimeout time.Duration `yaml:"writeTimeout"`                     // zero: default 1s
+	PoolSize     int           `yaml:"poolSize"`                         // zero: default 64
 }
 
 // Idempotency configures the exactly-once records.
@@ -358,12 +372,118 @@ func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 		if err := applyEnv(reflect.ValueOf(&c).Elem(), EnvPrefix, "", env); err != nil {
 			return nil, err
 		}
+	} else {
+		env = func(string) (string, bool) { return "", false }
 	}
+	read := c.readSecretFiles(env)
 	c.defaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	err := c.Validate()
+	if len(read) == 0 {
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
 	}
-	return &c, nil
+	// A file that could not be read is named once, by its own problem.
+	ps := read
+	if ce, ok := err.(*Error); ok {
+		for _, p := range ce.Problems {
+			if !slices.ContainsFunc(read, func(r Problem) bool { return r.Key == p.Key }) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return nil, &Error{Problems: ps}
+}
+
+// secretFile is a secret key and the …File key that may give it instead.
+type secretFile struct {
+	key    string // the secret's key: treasury.clientSecret
+	secret *Secret
+	file   *string // the …File key's value
+	env    string  // the secret's environment variable; "" when it has none
+}
+
+// secretFiles lists every secret that a …File key may give.
+func (c *Config) secretFiles() []secretFile {
+	out := []secretFile{
+		{"treasury.clientSecret", &c.Treasury.ClientSecret, &c.Treasury.ClientSecretFile, "DVC_TREASURY_CLIENTSECRET"},
+		{"store.redis.password", &c.Store.Redis.Password, &c.Store.Redis.PasswordFile, "DVC_STORE_REDIS_PASSWORD"},
+		{"portal.password", &c.Portal.Password, &c.Portal.PasswordFile, "DVC_PORTAL_PASSWORD"},
+		{"portal.clientSecret", &c.Portal.ClientSecret, &c.Portal.ClientSecretFile, "DVC_PORTAL_CLIENTSECRET"},
+	}
+	for _, l := range []struct {
+		key    string
+		tokens []BearerToken
+	}{{"auth.bearerTokens", c.Auth.BearerTokens}, {"auth.adminTokens", c.Auth.AdminTokens}} {
+		for i := range l.tokens {
+			out = append(out, secretFile{fmt.Sprintf("%s[%d].token", l.key, i), &l.tokens[i].Token, &l.tokens[i].TokenFile, ""})
+		}
+	}
+	return out
+}
+
+// readSecretFiles replaces every secret given by a …File key with the
+// file's content, trailing newlines trimmed, and appends the contents of
+// callbacks.secretFiles to callbacks.secrets. A secret and its file are
+// never both given in one place; a file named in the environment
+// (DVC_…_FILE) replaces a secret written in the YAML file. The problems name
+// the …File key and never hold a file's content.
+func (c *Config) readSecretFiles(env func(string) (string, bool)) problems {
+	var ps problems
+	envOnly := func(v string) bool {
+		_, file := env(v + "_FILE")
+		_, inline := env(v)
+		return v != "" && file && !inline
+	}
+	for _, sf := range c.secretFiles() {
+		if *sf.file == "" {
+			continue
+		}
+		fileKey := sf.key + "File"
+		if envOnly(sf.env) {
+			*sf.secret = ""
+		}
+		if *sf.secret != "" {
+			ps.badf(fileKey, "give %s or %s, not both", sf.key, fileKey)
+			continue
+		}
+		if v, ok := ps.readSecret(fileKey, *sf.file); ok {
+			*sf.secret = v
+		}
+	}
+	if len(c.Callbacks.SecretFiles) > 0 && envOnly("DVC_CALLBACKS_SECRETS") {
+		c.Callbacks.Secrets = nil
+	}
+	for i, f := range c.Callbacks.SecretFiles {
+		v, _ := ps.readSecret(fmt.Sprintf("callbacks.secretFiles[%d]", i), f)
+		c.Callbacks.Secrets = append(c.Callbacks.Secrets, v)
+	}
+	return ps
+}
+
+// readSecret reads the secret in the file at path, without its trailing
+// newlines; a problem names key.
+func (ps *problems) readSecret(key, path string) (Secret, bool) {
+	if strings.TrimSpace(path) == "" {
+		ps.bad(key, "must be a file path")
+		return "", false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		ps.bad(key, "cannot read the file: "+err.Error())
+		return "", false
+	}
+	return Secret(strings.TrimRight(string(b), "\r\n")), true
+}
+
+// secretKey is the key a problem with a secret names: its …File key when
+// a file gave it.
+func secretKey(key, file string) string {
+	if file != "" {
+		return key + "File"
+	}
+	return key
 }
 
 // LoadFile reads the file at path with the process environment.
@@ -651,13 +771,14 @@ func (c *Config) validateAuth(ps *problems) {
 				ps.badf(k+".name", "%q is already the name of an earlier token of %s", t.Name, list.key)
 			}
 			names[t.Name] = true
+			tk := secretKey(k+".token", t.TokenFile)
 			switch first, dup := tokens[t.Token]; {
 			case !validToken(string(t.Token)):
-				ps.bad(k+".token", "must be at least 16 visible ASCII characters, without spaces")
+				ps.bad(tk, "must be at least 16 visible ASCII characters, without spaces")
 			case dup:
-				ps.badf(k+".token", "must differ from %s.token", first)
+				ps.badf(tk, "must differ from %s", first)
 			default:
-				tokens[t.Token] = k
+				tokens[t.Token] = tk
 			}
 		}
 	}
@@ -727,7 +848,7 @@ func (c *Config) validateTreasury(ps *problems) {
 	t := c.Treasury
 	ps.httpURL("treasury.baseURL", t.BaseURL)
 	ps.required("treasury.clientID", t.ClientID)
-	ps.required("treasury.clientSecret", string(t.ClientSecret))
+	ps.required(secretKey("treasury.clientSecret", t.ClientSecretFile), string(t.ClientSecret))
 	ps.positive("treasury.timeout", t.Timeout)
 	validateResilience(ps, "treasury.resilience", t.Resilience)
 }
@@ -784,6 +905,9 @@ func (c *Config) validateStore(ps *problems) {
 	if r.PoolSize <= 0 {
 		ps.bad("store.redis.poolSize", "must be positive (zero means the default)")
 	}
+	if r.PasswordFile != "" && r.Password == "" {
+		ps.bad("store.redis.passwordFile", "the file is empty: leave passwordFile out for no password")
+	}
 }
 
 func (c *Config) validateIdempotency(ps *problems) {
@@ -804,9 +928,15 @@ func (c *Config) validateCallbacks(ps *problems) {
 	if len(c.Callbacks.Secrets) == 0 {
 		ps.bad("callbacks.secrets", "at least one Standard Webhooks secret (whsec_...) is required")
 	}
+	// Load appended the files' contents: the last len(secretFiles) secrets.
+	inline := len(c.Callbacks.Secrets) - len(c.Callbacks.SecretFiles)
 	for i, sec := range c.Callbacks.Secrets {
+		k := fmt.Sprintf("callbacks.secrets[%d]", i)
+		if i >= inline {
+			k = fmt.Sprintf("callbacks.secretFiles[%d]", i-inline)
+		}
 		if _, err := webhook.ParseSecret(sec.Reveal()); err != nil {
-			ps.badf(fmt.Sprintf("callbacks.secrets[%d]", i), "must be whsec_ followed by the base64 of at least %d bytes", webhook.MinSecretBytes)
+			ps.badf(k, "must be whsec_ followed by the base64 of at least %d bytes", webhook.MinSecretBytes)
 		}
 	}
 	ps.positive("callbacks.tolerance", c.Callbacks.Tolerance)
@@ -817,11 +947,11 @@ func (c *Config) validatePortal(ps *problems) {
 	switch p.Transport {
 	case "session":
 		ps.required("portal.username", p.Username)
-		ps.required("portal.password", string(p.Password))
+		ps.required(secretKey("portal.password", p.PasswordFile), string(p.Password))
 	case "bearer":
 		ps.httpURL("portal.tokenURL", p.TokenURL)
 		ps.required("portal.clientID", p.ClientID)
-		ps.required("portal.clientSecret", string(p.ClientSecret))
+		ps.required(secretKey("portal.clientSecret", p.ClientSecretFile), string(p.ClientSecret))
 	default:
 		ps.bad("portal.transport", "must be session or bearer")
 	}
@@ -1031,6 +1161,9 @@ func applyEnv(v reflect.Value, prefix, key string, env func(string) (string, boo
 			continue
 		}
 		name := prefix + strings.ToUpper(tag)
+		if e := f.Tag.Get("env"); e != "" {
+			name = prefix + e // a secret's file: DVC_PORTAL_PASSWORD_FILE
+		}
 		path := tag
 		if key != "" {
 			path = key + "." + tag

@@ -85,6 +85,12 @@ var invalidRows = []struct {
 	{"two callers one token", "auth.bearerTokens[1].token", func(c *Config) {
 		c.Auth.BearerTokens = append(c.Auth.BearerTokens, BearerToken{Name: "other", Token: c.Auth.BearerTokens[0].Token})
 	}},
+	{"token file content too short", "auth.bearerTokens[0].tokenFile", func(c *Config) {
+		c.Auth.BearerTokens[0].Token, c.Auth.BearerTokens[0].TokenFile = "short", "/run/secrets/portal-token"
+	}},
+	{"admin token file content is a portal token", "auth.adminTokens[0].tokenFile", func(c *Config) {
+		c.Auth.AdminTokens[0].Token, c.Auth.AdminTokens[0].TokenFile = c.Auth.BearerTokens[0].Token, "/run/secrets/operator-token"
+	}},
 	{"admin without name", "auth.adminTokens[0].name", func(c *Config) { c.Auth.AdminTokens[0].Name = "" }},
 	{"duplicate admin name", "auth.adminTokens[1].name", func(c *Config) {
 		c.Auth.AdminTokens = append(c.Auth.AdminTokens, BearerToken{Name: "operator", Token: "another-operator-token"})
@@ -117,6 +123,9 @@ var invalidRows = []struct {
 	{"treasury URL unparsable", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "http://[::1" }},
 	{"no client id", "treasury.clientID", func(c *Config) { c.Treasury.ClientID = "" }},
 	{"no client secret", "treasury.clientSecret", func(c *Config) { c.Treasury.ClientSecret = "" }},
+	{"empty client secret file", "treasury.clientSecretFile", func(c *Config) {
+		c.Treasury.ClientSecret, c.Treasury.ClientSecretFile = "", "/run/secrets/treasury"
+	}},
 	{"negative treasury timeout", "treasury.timeout", func(c *Config) { c.Treasury.Timeout = -time.Second }},
 	{"treasury window", "treasury.resilience.window", func(c *Config) { c.Treasury.Resilience.Window = -time.Second }},
 	{"treasury ratio above 1", "treasury.resilience.failureRatio", func(c *Config) { c.Treasury.Resilience.FailureRatio = 1.5 }},
@@ -146,6 +155,7 @@ var invalidRows = []struct {
 	{"negative dial timeout", "store.redis.dialTimeout", func(c *Config) { c.Store.Redis.DialTimeout = -1 }},
 	{"negative read timeout", "store.redis.readTimeout", func(c *Config) { c.Store.Redis.ReadTimeout = -1 }},
 	{"negative write timeout", "store.redis.writeTimeout", func(c *Config) { c.Store.Redis.WriteTimeout = -1 }},
+	{"empty redis password file", "store.redis.passwordFile", func(c *Config) { c.Store.Redis.PasswordFile = "/run/secrets/redis" }},
 	{"negative pool", "store.redis.poolSize", func(c *Config) { c.Store.Redis.PoolSize = -1 }},
 
 	{"short retention", "idempotency.retention", func(c *Config) { c.Idempotency.Retention = 59 * time.Minute }},
@@ -159,6 +169,10 @@ var invalidRows = []struct {
 		c.Callbacks.Secrets = append(c.Callbacks.Secrets, "whsec_not base64!")
 	}},
 	{"callback secret too short", "callbacks.secrets[0]", func(c *Config) { c.Callbacks.Secrets[0] = "whsec_c2hvcnQ=" }},
+	{"callback secret file not a secret", "callbacks.secretFiles[0]", func(c *Config) {
+		c.Callbacks.SecretFiles = []string{"/run/secrets/callback"}
+		c.Callbacks.Secrets = append(c.Callbacks.Secrets, "not-a-whsec")
+	}},
 	{"negative tolerance", "callbacks.tolerance", func(c *Config) { c.Callbacks.Tolerance = -time.Minute }},
 
 	{"portal transport", "portal.transport", func(c *Config) { c.Portal.Transport = "soap" }},
@@ -166,6 +180,11 @@ var invalidRows = []struct {
 	{"portal URL scheme", "portal.url", func(c *Config) { c.Portal.URL = "file:///api" }},
 	{"session without username", "portal.username", func(c *Config) { c.Portal.Username = "" }},
 	{"session without password", "portal.password", func(c *Config) { c.Portal.Password = "" }},
+	{"empty password file", "portal.passwordFile", func(c *Config) { c.Portal.Password, c.Portal.PasswordFile = "", "/run/secrets/portal" }},
+	{"empty client secret file", "portal.clientSecretFile", func(c *Config) {
+		bearer(c)
+		c.Portal.ClientSecret, c.Portal.ClientSecretFile = "", "/run/secrets/portal"
+	}},
 	{"bearer token URL", "portal.tokenURL", func(c *Config) { bearer(c); c.Portal.TokenURL = "/oauth/token" }},
 	{"bearer without client id", "portal.clientID", func(c *Config) { bearer(c); c.Portal.ClientID = "" }},
 	{"bearer without client secret", "portal.clientSecret", func(c *Config) { bearer(c); c.Portal.ClientSecret = "" }},
