@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/kbnn/dvc/adapter/text"
@@ -94,6 +95,24 @@ type Server struct {
 	// default 60s.
 	WriteTimeout    time.Duration `yaml:"writeTimeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"` // drain on SIGTERM; zero: default 20s
+	// TLS, when certFile is set, makes both listeners serve HTTPS only.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS is the listeners' TLS: a certificate and key read from PEM files and
+// reloaded when they change (no restart).
+type TLS struct {
+	// CertFile and KeyFile are PEM files: the certificate (its chain after
+	// it) and its private key; both or neither. Neither: plain HTTP.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// MinVersion is the oldest TLS version accepted: "1.2" or "1.3";
+	// zero: default "1.2".
+	MinVersion string `yaml:"minVersion"`
+	// ReloadInterval is how often the two files are checked for a change
+	// (modification time and size); a changed pair is loaded for new
+	// handshakes. Zero: default 5s.
+	ReloadInterval time.Duration `yaml:"reloadInterval"`
 }
 
 // Auth holds the callers' credentials. Every token is at least 16 visible
@@ -516,6 +535,10 @@ func (c *Config) defaults() {
 	def(&c.Server.ReadTimeout, 30*time.Second)
 	def(&c.Server.WriteTimeout, 60*time.Second)
 	def(&c.Server.ShutdownTimeout, 20*time.Second)
+	if c.Server.TLS.MinVersion == "" {
+		c.Server.TLS.MinVersion = "1.2"
+	}
+	def(&c.Server.TLS.ReloadInterval, 5*time.Second)
 	def(&c.Treasury.Timeout, 10*time.Second)
 	c.Treasury.Resilience.defaults()
 	if c.Store.Kind == "" {
@@ -737,6 +760,30 @@ func (c *Config) validateServer(ps *problems) {
 		ps.badf("server.writeTimeout", "must be longer than procedures.%s.deadline (%s), or a slow treasury call loses its answer", id, d)
 	}
 	ps.positive("server.shutdownTimeout", s.ShutdownTimeout)
+	validateTLS(ps, s.TLS)
+}
+
+// validateTLS checks the listeners' TLS: the pair loads (both files, the
+// key matching the certificate), a known minimum version.
+func validateTLS(ps *problems, t TLS) {
+	switch {
+	case t.CertFile == "" && t.KeyFile != "":
+		ps.bad("server.tls.certFile", "must be set with server.tls.keyFile")
+	case t.CertFile != "" && t.KeyFile == "":
+		ps.bad("server.tls.keyFile", "must be set with server.tls.certFile")
+	case t.CertFile != "":
+		if _, err := os.Stat(t.CertFile); err != nil {
+			ps.bad("server.tls.certFile", "cannot read the file: "+err.Error())
+		} else if _, err := os.Stat(t.KeyFile); err != nil {
+			ps.bad("server.tls.keyFile", "cannot read the file: "+err.Error())
+		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			ps.bad("server.tls.keyFile", "the certificate and key do not load as a pair: "+err.Error())
+		}
+	}
+	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+		ps.bad("server.tls.minVersion", `must be "1.2" or "1.3"`)
+	}
+	ps.positive("server.tls.reloadInterval", t.ReloadInterval)
 }
 
 // validToken reports whether a bearer token can be sent and compared as it is.

@@ -252,7 +252,8 @@ portal:
 		t.Fatal(err)
 	}
 	want := Config{
-		Server:     Server{Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8090", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second},
+		Server: Server{Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8090", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second,
+			TLS: TLS{MinVersion: "1.2", ReloadInterval: 5 * time.Second}},
 		Auth:       c.Auth,
 		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, RequireRegistered: true},
 		Limits:     Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept

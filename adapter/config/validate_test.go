@@ -69,6 +69,16 @@ var invalidRows = []struct {
 	{"server address named port", "server.addr", func(c *Config) { c.Server.Addr = "127.0.0.1:http" }},
 	{"admin address without port", "server.adminAddr", func(c *Config) { c.Server.AdminAddr = "127.0.0.1" }},
 	{"admin address is the public one", "server.adminAddr", func(c *Config) { c.Server.AdminAddr = c.Server.Addr }},
+	{"certificate without key", "server.tls.keyFile", func(c *Config) { c.Server.TLS.CertFile = "server.crt" }},
+	{"key without certificate", "server.tls.certFile", func(c *Config) { c.Server.TLS.KeyFile = "server.key" }},
+	{"certificate file missing", "server.tls.certFile", func(c *Config) {
+		c.Server.TLS.CertFile, c.Server.TLS.KeyFile = "/no/such/server.crt", "/no/such/server.key"
+	}},
+	{"key not the certificate's", "server.tls.keyFile", func(c *Config) {
+		c.Server.TLS.CertFile, c.Server.TLS.KeyFile = tlsPair.cert, tlsPair.otherKey
+	}},
+	{"TLS 1.1", "server.tls.minVersion", func(c *Config) { c.Server.TLS.MinVersion = "1.1" }},
+	{"negative reload interval", "server.tls.reloadInterval", func(c *Config) { c.Server.TLS.ReloadInterval = -time.Second }},
 	{"body limit too small", "server.maxBodyBytes", func(c *Config) { c.Server.MaxBodyBytes = 1023 }},
 	{"negative read timeout", "server.readTimeout", func(c *Config) { c.Server.ReadTimeout = -time.Second }},
 	{"negative write timeout", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = -time.Second }},
@@ -305,6 +315,7 @@ var noInvalidValue = map[string]string{
 }
 
 func TestValidateNamesEachKey(t *testing.T) {
+	tlsFiles(t)
 	for _, tt := range invalidRows {
 		t.Run(tt.name, func(t *testing.T) {
 			c := loadLocal(t)
@@ -438,6 +449,8 @@ func TestZeroMeansDefault(t *testing.T) {
 	}{
 		{"server.addr", "", func(c *Config) any { return c.Server.Addr }, "127.0.0.1:8080"},
 		{"server.adminAddr", "", func(c *Config) any { return c.Server.AdminAddr }, "127.0.0.1:8090"},
+		{"server.tls.minVersion", "", func(c *Config) any { return c.Server.TLS.MinVersion }, "1.2"},
+		{"server.tls.reloadInterval", "0s", func(c *Config) any { return c.Server.TLS.ReloadInterval }, 5 * time.Second},
 		{"server.maxBodyBytes", 0, func(c *Config) any { return c.Server.MaxBodyBytes }, int64(16 << 20)},
 		{"server.readTimeout", "0s", func(c *Config) any { return c.Server.ReadTimeout }, 30 * time.Second},
 		{"server.writeTimeout", "0s", func(c *Config) any { return c.Server.WriteTimeout }, 60 * time.Second},
@@ -505,6 +518,7 @@ func TestZeroMeansDefault(t *testing.T) {
 
 // The documented sentinels and boundary values other than zero are accepted.
 func TestValidateAcceptsBoundaries(t *testing.T) {
+	tlsFiles(t)
 	tests := []struct {
 		name string
 		set  map[string]any
@@ -521,6 +535,7 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 		{"redis sentinel with a database", map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"a:26379", "b:26379"},
 			"store.redis.masterName": "m", "store.redis.db": 3}},
 		{"listener on every interface", map[string]any{"server.addr": ":8080"}},
+		{"TLS 1.3 only", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key, "server.tls.minVersion": "1.3"}},
 		{"both listeners on any free port", map[string]any{"server.addr": "127.0.0.1:0", "server.adminAddr": "127.0.0.1:0"}},
 		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},
 		{"OpenCPS login", map[string]any{"portal.authURL": "https://portal.example/auth", "portal.dstCode": "000.00.00.G09"}},

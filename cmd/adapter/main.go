@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/app"
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/configs"
 )
 
@@ -115,12 +117,36 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		_ = ln.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
+	scheme := "http"
+	if t := cfg.Server.TLS; t.CertFile != "" {
+		tcfg, err := serverTLS(ctx, t, log)
+		if err != nil {
+			_, _ = ln.Close(), adminLn.Close()
+			return err
+		}
+		ln, adminLn, scheme = tls.NewListener(ln, tcfg), tls.NewListener(adminLn, tcfg), "https"
+	}
 	log.Info("adapter listening", "addr", ln.Addr().String(), "adminAddr", adminLn.Addr().String(),
-		"procedures", len(cfg.Procedures))
+		"scheme", scheme, "procedures", len(cfg.Procedures))
 	return serve(ctx, []listening{
 		{"public", newServer(cfg.Server, p.handler), ln},
 		{"admin", newServer(cfg.Server, p.admin), adminLn},
 	}, p.delivery, cfg.Server.ShutdownTimeout, log)
+}
+
+// serverTLS is the listeners' TLS: the configured pair, checked for a
+// change every reload interval until ctx ends.
+func serverTLS(ctx context.Context, t config.TLS, log *slog.Logger) (*tls.Config, error) {
+	cert, err := tlsconf.NewCert(t.CertFile, t.KeyFile, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := tlsconf.Server(tlsconf.Options{Cert: cert, MinVersion: t.MinVersion})
+	if err != nil {
+		return nil, err
+	}
+	go cert.Watch(ctx, t.ReloadInterval)
+	return cfg, nil
 }
 
 // newServer is the adapter's HTTP server. A keep-alive connection may stay
