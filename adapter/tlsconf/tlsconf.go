@@ -97,7 +97,9 @@ func (c *Cert) Current() *tls.Certificate { return c.cur.Load() }
 
 // GetCertificate serves the pair in use to every handshake
 // (tls.Config.GetCertificate).
-func (c *Cert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) { return c.cur.Load(), nil }
+func (c *Cert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.cur.Load(), nil
+}
 
 // Check reloads the pair if a file changed since the pair in use was read,
 // and reports whether it did. A pair that does not load is logged (once)
