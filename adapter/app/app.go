@@ -187,6 +187,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
 		Signers: registry,
+		Modes:   httpapi.Modes{Submissions: cfg.Auth.Submissions, Callbacks: cfg.Auth.Callbacks, Admin: cfg.Auth.Admin},
+	}
+	for _, cl := range cfg.Server.TLS.Clients {
+		ho.ClientCerts = append(ho.ClientCerts, httpapi.ClientCert{Name: cl.Name, Subject: cl.Subject, URI: cl.URI, Group: cl.Group})
 	}
 	return &Adapter{Handler: httpapi.New(ho), Admin: httpapi.NewAdmin(ho), Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Close: closeStore}, nil
 }

@@ -7,6 +7,7 @@ package config
 import (
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/kbnn/dvc/adapter/text"
@@ -25,6 +26,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
@@ -113,6 +115,28 @@ type TLS struct {
 	// (modification time and size); a changed pair is loaded for new
 	// handshakes. Zero: default 5s.
 	ReloadInterval time.Duration `yaml:"reloadInterval"`
+	// ClientCAFile, when set, is a PEM bundle of the CAs whose client
+	// certificates the listeners verify (mutual TLS): a certificate that
+	// does not chain to one, or has expired, fails the handshake; a client
+	// may still connect without one where its route group takes another
+	// credential (auth.submissions, auth.callbacks, auth.admin). Needs
+	// certFile.
+	ClientCAFile string `yaml:"clientCAFile"`
+	// Clients map verified client certificates to callers.
+	Clients []TLSClient `yaml:"clients"`
+}
+
+// TLSClient is a caller known by its client certificate: by subject or by
+// URI SAN (one of them), in one route group.
+type TLSClient struct {
+	Name string `yaml:"name"` // the caller's name, as a bearer token's name; required
+	// Subject is the certificate's subject in RFC 4514 order, as
+	// `openssl x509 -noout -subject -nameopt RFC2253` prints it:
+	// "CN=portal.example.vn,O=Example,C=VN" (spaces around , and = and the
+	// case of attribute types do not matter).
+	Subject string `yaml:"subject"`
+	URI     string `yaml:"uri"`   // a URI SAN, e.g. spiffe://dvc.example.vn/portal
+	Group   string `yaml:"group"` // submissions, callbacks or admin
 }
 
 // Auth holds the callers' credentials. Every token is at least 16 visible
@@ -124,6 +148,14 @@ type Auth struct {
 	// AdminTokens are the operators' credentials for /v1/admin; none means
 	// every operator request is refused.
 	AdminTokens []BearerToken `yaml:"adminTokens"`
+	// Submissions, Callbacks and Admin are how each route group's callers
+	// authenticate: the group's credential (bearer: auth.bearerTokens or
+	// auth.adminTokens; webhook: callbacks.secrets), mtls (a client
+	// certificate of server.tls.clients in the group), either, or both (for
+	// bearer: naming the same caller). Zero: default bearer, webhook, bearer.
+	Submissions string `yaml:"submissions"`
+	Callbacks   string `yaml:"callbacks"`
+	Admin       string `yaml:"admin"`
 }
 
 // Callbacks authenticates the treasury's status callbacks.
@@ -539,6 +571,14 @@ func (c *Config) defaults() {
 		c.Server.TLS.MinVersion = "1.2"
 	}
 	def(&c.Server.TLS.ReloadInterval, 5*time.Second)
+	for _, m := range []struct {
+		mode *string
+		def  string
+	}{{&c.Auth.Submissions, "bearer"}, {&c.Auth.Callbacks, "webhook"}, {&c.Auth.Admin, "bearer"}} {
+		if *m.mode == "" {
+			*m.mode = m.def
+		}
+	}
 	def(&c.Treasury.Timeout, 10*time.Second)
 	c.Treasury.Resilience.defaults()
 	if c.Store.Kind == "" {
@@ -784,6 +824,95 @@ func validateTLS(ps *problems, t TLS) {
 		ps.bad("server.tls.minVersion", `must be "1.2" or "1.3"`)
 	}
 	ps.positive("server.tls.reloadInterval", t.ReloadInterval)
+	if t.ClientCAFile != "" {
+		if t.CertFile == "" {
+			ps.bad("server.tls.clientCAFile", "needs server.tls.certFile: mutual TLS is TLS")
+		} else if b, err := os.ReadFile(t.ClientCAFile); err != nil {
+			ps.bad("server.tls.clientCAFile", "cannot read the file: "+err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			ps.bad("server.tls.clientCAFile", "holds no PEM certificate")
+		}
+	}
+	seen := map[string]string{} // subject or URI -> the key of its first client
+	for i, cl := range t.Clients {
+		k := fmt.Sprintf("server.tls.clients[%d]", i)
+		if t.ClientCAFile == "" {
+			ps.bad(k, "needs server.tls.clientCAFile: no client certificate is verified without it")
+			continue
+		}
+		ps.required(k+".name", cl.Name)
+		id := ""
+		switch {
+		case (cl.Subject == "") == (cl.URI == ""):
+			ps.bad(k, "give subject or uri, one of them")
+		case cl.Subject != "":
+			if !validDN(cl.Subject) {
+				ps.bad(k+".subject", `must be a distinguished name "TYPE=value,TYPE=value" (RFC 4514), e.g. "CN=portal,O=Example,C=VN"`)
+			}
+			id = "subject " + tlsconf.CanonicalDN(cl.Subject)
+		default:
+			if u, err := url.Parse(cl.URI); err != nil || u.Scheme == "" || strings.TrimSpace(cl.URI) != cl.URI {
+				ps.bad(k+".uri", "must be an absolute URI, e.g. spiffe://dvc.example.vn/portal")
+			}
+			id = "uri " + cl.URI
+		}
+		if first, dup := seen[id]; dup && id != "" {
+			ps.badf(k, "the same %s as %s", id, first)
+		} else {
+			seen[id] = k
+		}
+		switch cl.Group {
+		case "submissions", "callbacks", "admin":
+		default:
+			ps.bad(k+".group", "must be submissions, callbacks or admin")
+		}
+	}
+}
+
+// validDN reports whether dn reads as TYPE=value parts separated by
+// unescaped commas.
+func validDN(dn string) bool {
+	for _, p := range strings.Split(tlsconf.CanonicalDN(dn), ",") {
+		typ, val, ok := strings.Cut(p, "=")
+		if !ok || typ == "" || val == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// validateModes checks each route group's authentication mode against what
+// it needs: a client certificate mode needs server.tls.clientCAFile and,
+// unless a credential may stand in (either), a client of the group.
+func (c *Config) validateModes(ps *problems) {
+	for _, g := range []struct{ group, mode, credential string }{
+		{"submissions", c.Auth.Submissions, "bearer"}, {"callbacks", c.Auth.Callbacks, "webhook"}, {"admin", c.Auth.Admin, "bearer"}} {
+		k := "auth." + g.group
+		switch g.mode {
+		case g.credential:
+			continue
+		case "mtls", "either", "both":
+		default:
+			ps.badf(k, "must be %s, mtls, either or both", g.credential)
+			continue
+		}
+		if c.Server.TLS.ClientCAFile == "" {
+			ps.badf(k, "%s needs server.tls.clientCAFile (and server.tls.clients)", g.mode)
+			continue
+		}
+		if g.mode == "either" {
+			continue
+		}
+		n := 0
+		for _, cl := range c.Server.TLS.Clients {
+			if cl.Group == g.group {
+				n++
+			}
+		}
+		if n == 0 {
+			ps.badf(k, "%s needs at least one of server.tls.clients in group %s", g.mode, g.group)
+		}
+	}
 }
 
 // validToken reports whether a bearer token can be sent and compared as it is.
@@ -800,9 +929,10 @@ func validToken(t string) bool {
 }
 
 func (c *Config) validateAuth(ps *problems) {
-	if len(c.Auth.BearerTokens) == 0 {
-		ps.bad("auth.bearerTokens", "at least one caller credential is required")
+	if len(c.Auth.BearerTokens) == 0 && c.Auth.Submissions != "mtls" {
+		ps.bad("auth.bearerTokens", "at least one caller credential is required (unless auth.submissions is mtls)")
 	}
+	c.validateModes(ps)
 	tokens := map[Secret]string{} // token -> the key of its first holder
 	for _, list := range []struct {
 		key    string
@@ -972,7 +1102,7 @@ func (c *Config) validateIdempotency(ps *problems) {
 }
 
 func (c *Config) validateCallbacks(ps *problems) {
-	if len(c.Callbacks.Secrets) == 0 {
+	if len(c.Callbacks.Secrets) == 0 && c.Auth.Callbacks != "mtls" {
 		ps.bad("callbacks.secrets", "at least one Standard Webhooks secret (whsec_...) is required")
 	}
 	// Load appended the files' contents: the last len(secretFiles) secrets.

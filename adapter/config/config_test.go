@@ -83,7 +83,7 @@ func TestLoadRefusesUnknownKeys(t *testing.T) {
 	tests := []struct {
 		name, after, insert, key string
 	}{
-		{"top level", "    reloadInterval: 5s", "logging: {}", "logging"},
+		{"top level", "    clients: []", "logging: {}", "logging"},
 		{"server", "  addr: 127.0.0.1:8080", "  adress: 0.0.0.0:1", "adress"},
 		{"bearer token", "      token: dev-portal-token", "      scope: all", "scope"},
 		{"signatures", "  maxSignatures: 4", "  allowMD5: true", "allowMD5"},

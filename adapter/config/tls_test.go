@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 var (
 	tlsDir  string
 	tlsOnce sync.Once
-	tlsPair struct{ cert, key, otherKey string }
+	tlsPair struct{ cert, key, otherKey, ca string }
 )
 
 func TestMain(m *testing.M) {
@@ -33,6 +34,8 @@ func tlsFiles(t *testing.T) {
 		ca := tlstest.NewCA(t, "config test CA")
 		tlsPair.cert, tlsPair.key = ca.Server(t, "adapter").Write(t, tlsDir, "server")
 		_, tlsPair.otherKey = ca.Server(t, "other").Write(t, tlsDir, "other")
+		tlsPair.ca = filepath.Join(tlsDir, "clients-ca.pem")
+		tlstest.WriteFile(t, tlsPair.ca, ca.PEM)
 	})
 }
 

@@ -51,6 +51,14 @@ func redisStore(c *Config) {
 	c.Store.Kind, c.Store.Redis.Addrs = "redis", []string{"127.0.0.1:6379"}
 }
 
+// withMTLS turns on TLS with a client CA and two clients: the portal
+// (submissions, by subject) and the treasury (callbacks, by URI).
+func withMTLS(c *Config) {
+	c.Server.TLS.CertFile, c.Server.TLS.KeyFile, c.Server.TLS.ClientCAFile = tlsPair.cert, tlsPair.key, tlsPair.ca
+	c.Server.TLS.Clients = []TLSClient{{Name: "portal", Subject: "CN=portal,O=Portal", Group: "submissions"},
+		{Name: "treasury", URI: "spiffe://kbnn.test/treasury", Group: "callbacks"}}
+}
+
 // proc edits one procedure of the map in place.
 func proc(c *Config, id string, edit func(p *Procedure)) {
 	p := c.Procedures[id]
@@ -77,6 +85,21 @@ var invalidRows = []struct {
 	{"key not the certificate's", "server.tls.keyFile", func(c *Config) {
 		c.Server.TLS.CertFile, c.Server.TLS.KeyFile = tlsPair.cert, tlsPair.otherKey
 	}},
+	{"client CA without TLS", "server.tls.clientCAFile", func(c *Config) { c.Server.TLS.ClientCAFile = tlsPair.ca }},
+	{"client CA missing", "server.tls.clientCAFile", func(c *Config) { withMTLS(c); c.Server.TLS.ClientCAFile = "/no/such/ca.pem" }},
+	{"client CA not PEM", "server.tls.clientCAFile", func(c *Config) { withMTLS(c); c.Server.TLS.ClientCAFile = tlsPair.key }},
+	{"client without client CA", "server.tls.clients[0]", func(c *Config) {
+		c.Server.TLS.Clients = []TLSClient{{Name: "portal", Subject: "CN=portal", Group: "submissions"}}
+	}},
+	{"client without name", "server.tls.clients[0].name", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Name = "" }},
+	{"client with subject and uri", "server.tls.clients[0]", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].URI = "spiffe://x/portal" }},
+	{"client subject not a name", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "portal" }},
+	{"client uri relative", "server.tls.clients[1].uri", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[1].URI = "treasury" }},
+	{"client twice", "server.tls.clients[2]", func(c *Config) {
+		withMTLS(c)
+		c.Server.TLS.Clients = append(c.Server.TLS.Clients, TLSClient{Name: "other", Subject: "cn=portal, O=Portal", Group: "admin"})
+	}},
+	{"client group", "server.tls.clients[0].group", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Group = "portal" }},
 	{"TLS 1.1", "server.tls.minVersion", func(c *Config) { c.Server.TLS.MinVersion = "1.1" }},
 	{"negative reload interval", "server.tls.reloadInterval", func(c *Config) { c.Server.TLS.ReloadInterval = -time.Second }},
 	{"body limit too small", "server.maxBodyBytes", func(c *Config) { c.Server.MaxBodyBytes = 1023 }},
@@ -101,6 +124,16 @@ var invalidRows = []struct {
 	{"admin token file content is a portal token", "auth.adminTokens[0].tokenFile", func(c *Config) {
 		c.Auth.AdminTokens[0].Token, c.Auth.AdminTokens[0].TokenFile = c.Auth.BearerTokens[0].Token, "/run/secrets/operator-token"
 	}},
+	{"submissions mode", "auth.submissions", func(c *Config) { c.Auth.Submissions = "token" }},
+	{"submissions by certificate without client CA", "auth.submissions", func(c *Config) { c.Auth.Submissions = "mtls" }},
+	{"callbacks mode", "auth.callbacks", func(c *Config) { c.Auth.Callbacks = "bearer" }},
+	{"callbacks by certificate without a treasury client", "auth.callbacks", func(c *Config) {
+		withMTLS(c)
+		c.Server.TLS.Clients = c.Server.TLS.Clients[:1]
+		c.Auth.Callbacks = "both"
+	}},
+	{"admin mode", "auth.admin", func(c *Config) { c.Auth.Admin = "certificate" }},
+	{"admin by certificate without an operator client", "auth.admin", func(c *Config) { withMTLS(c); c.Auth.Admin = "mtls" }},
 	{"admin without name", "auth.adminTokens[0].name", func(c *Config) { c.Auth.AdminTokens[0].Name = "" }},
 	{"duplicate admin name", "auth.adminTokens[1].name", func(c *Config) {
 		c.Auth.AdminTokens = append(c.Auth.AdminTokens, BearerToken{Name: "operator", Token: "another-operator-token"})
@@ -450,6 +483,9 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"server.addr", "", func(c *Config) any { return c.Server.Addr }, "127.0.0.1:8080"},
 		{"server.adminAddr", "", func(c *Config) any { return c.Server.AdminAddr }, "127.0.0.1:8090"},
 		{"server.tls.minVersion", "", func(c *Config) any { return c.Server.TLS.MinVersion }, "1.2"},
+		{"auth.submissions", "", func(c *Config) any { return c.Auth.Submissions }, "bearer"},
+		{"auth.callbacks", "", func(c *Config) any { return c.Auth.Callbacks }, "webhook"},
+		{"auth.admin", "", func(c *Config) any { return c.Auth.Admin }, "bearer"},
 		{"server.tls.reloadInterval", "0s", func(c *Config) any { return c.Server.TLS.ReloadInterval }, 5 * time.Second},
 		{"server.maxBodyBytes", 0, func(c *Config) any { return c.Server.MaxBodyBytes }, int64(16 << 20)},
 		{"server.readTimeout", "0s", func(c *Config) any { return c.Server.ReadTimeout }, 30 * time.Second},
@@ -535,6 +571,17 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 		{"redis sentinel with a database", map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"a:26379", "b:26379"},
 			"store.redis.masterName": "m", "store.redis.db": 3}},
 		{"listener on every interface", map[string]any{"server.addr": ":8080"}},
+		{"mutual TLS everywhere, certificates only", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key,
+			"server.tls.clientCAFile": tlsPair.ca, "server.tls.clients": []map[string]any{
+				{"name": "portal", "subject": "CN=portal,O=Portal", "group": "submissions"},
+				{"name": "treasury", "uri": "spiffe://kbnn.test/treasury", "group": "callbacks"},
+				{"name": "ops", "subject": "CN=ops", "group": "admin"}},
+			"auth.submissions": "mtls", "auth.callbacks": "mtls", "auth.admin": "mtls",
+			"auth.bearerTokens": []any{}, "callbacks.secrets": []any{}}},
+		{"either and both", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key,
+			"server.tls.clientCAFile": tlsPair.ca, "server.tls.clients": []map[string]any{
+				{"name": "treasury", "uri": "spiffe://kbnn.test/treasury", "group": "callbacks"}},
+			"auth.submissions": "either", "auth.callbacks": "both"}},
 		{"TLS 1.3 only", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key, "server.tls.minVersion": "1.3"}},
 		{"both listeners on any free port", map[string]any{"server.addr": "127.0.0.1:0", "server.adminAddr": "127.0.0.1:0"}},
 		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},

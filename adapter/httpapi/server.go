@@ -8,7 +8,6 @@ package httpapi
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"net/http/pprof"
 	"regexp"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -60,6 +58,11 @@ type Options struct {
 	// Signers, with AdminCallers, serves /v1/admin/signers; nil leaves the
 	// routes out.
 	Signers signers.Store
+	// Modes are the route groups' authentication modes (bearer tokens,
+	// client certificates, either or both); ClientCerts map verified client
+	// certificates to callers of a group.
+	Modes       Modes
+	ClientCerts []ClientCert
 }
 
 type server struct {
@@ -80,7 +83,7 @@ func New(o Options) *echo.Echo {
 	s, e := newServer(o)
 	// Middleware per route, not per group: a group with middleware makes
 	// echo answer 404 instead of 405 for a wrong method under it.
-	auth := s.bearer(s.Callers, "dvc-adapter")
+	auth := s.authenticate("dvc-adapter", access{GroupSubmissions, s.Callers})
 	e.POST(submitRoute, s.submit, auth)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
 	e.POST(withdrawRoute, s.withdraw, auth)
@@ -178,28 +181,6 @@ func (s *server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}()
 		return next(c)
-	}
-}
-
-// bearer admits a request whose bearer token is one of callers' (compared
-// in constant time) and records that caller's name; any other request gets
-// 401 with a Bearer challenge for realm.
-func (s *server) bearer(callers []Caller, realm string) echo.MiddlewareFunc {
-	challenge := `Bearer realm="` + realm + `"`
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			scheme, tok, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				for _, cl := range callers {
-					if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
-						c.Set(ctxCaller, cl.Name)
-						return next(c)
-					}
-				}
-			}
-			c.Response().Header().Set("WWW-Authenticate", challenge)
-			return problem.New(problem.Unauthorized, "")
-		}
 	}
 }
 

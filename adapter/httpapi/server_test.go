@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -77,6 +78,13 @@ type harness struct {
 // it.
 func newServer(t *testing.T, edit func(*httpapi.Options)) *harness {
 	t.Helper()
+	return newServerTLS(t, edit, nil)
+}
+
+// newServerTLS is newServer with both listeners serving TLS with cfg when
+// it is not nil.
+func newServerTLS(t *testing.T, edit func(*httpapi.Options), cfg *tls.Config) *harness {
+	t.Helper()
 	h := &harness{sent: &countingSender{}, log: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.log, nil))
 	withdrawal, err := schema.LoadForm(os.DirFS("../../schemas"), schema.WithdrawalFolder, schema.Withdrawal)
@@ -99,12 +107,18 @@ func newServer(t *testing.T, edit func(*httpapi.Options)) *harness {
 	if o.Metrics == nil {
 		o.Metrics = httpapi.NewMetrics() // one set of series for both listeners
 	}
-	srv := httptest.NewServer(httpapi.New(o))
-	t.Cleanup(srv.Close)
-	h.url = srv.URL
-	adm := httptest.NewServer(httpapi.NewAdmin(o))
-	t.Cleanup(adm.Close)
-	h.admin = adm.URL
+	start := func(handler http.Handler) string {
+		srv := httptest.NewUnstartedServer(handler)
+		if cfg != nil {
+			srv.TLS = cfg
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	h.url, h.admin = start(httpapi.New(o)), start(httpapi.NewAdmin(o))
 	t.Cleanup(func() {
 		if n := h.sent.calls.Load(); n != 0 {
 			t.Errorf("%d request(s) reached the treasury sender", n)

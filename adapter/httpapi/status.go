@@ -33,14 +33,14 @@ const maxCallbackBytes = 256 << 10
 // routesCallbacks serves the treasury's status callbacks (public listener).
 func (s *server) routesCallbacks(e *echo.Echo) {
 	if s.Callbacks != nil {
-		e.POST("/v1/callbacks/treasury/status", s.callback)
+		e.POST("/v1/callbacks/treasury/status", s.callback, s.callbackAuth)
 	}
 }
 
 // routesDeadLetters serves the dead letters to operators (admin listener).
 func (s *server) routesDeadLetters(e *echo.Echo) {
 	if s.DeadLetters != nil {
-		admin := s.bearer(s.AdminCallers, "dvc-adapter-admin")
+		admin := s.authenticate("dvc-adapter-admin", access{GroupAdmin, s.AdminCallers})
 		e.GET("/v1/admin/dead-letters", s.listDead, admin)
 		e.GET("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.inspectDead, admin)
 		e.POST("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId/replay", s.replayDead, admin)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,4 +199,34 @@ func CertPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tls CA bundle %s: no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// CanonicalDN writes a distinguished name as Go's pkix.Name.String does
+// ("CN=a,O=b"): attribute types upper-case, no spaces around the ',' and
+// '=' separators; escaped characters are kept as written.
+func CanonicalDN(dn string) string {
+	var parts []string
+	var cur strings.Builder
+	escaped := false
+	for _, r := range dn {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\':
+			cur.WriteRune(r)
+			escaped = true
+		case r == ',':
+			parts = append(parts, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	parts = append(parts, cur.String())
+	for i, p := range parts {
+		typ, val, _ := strings.Cut(p, "=")
+		parts[i] = strings.ToUpper(strings.TrimSpace(typ)) + "=" + strings.TrimSpace(val)
+	}
+	return strings.Join(parts, ",")
 }

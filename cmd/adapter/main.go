@@ -141,7 +141,7 @@ func serverTLS(ctx context.Context, t config.TLS, log *slog.Logger) (*tls.Config
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := tlsconf.Server(tlsconf.Options{Cert: cert, MinVersion: t.MinVersion})
+	cfg, err := tlsconf.Server(tlsconf.Options{Cert: cert, MinVersion: t.MinVersion, ClientCAFile: t.ClientCAFile})
 	if err != nil {
 		return nil, err
 	}
