@@ -24,6 +24,7 @@ import (
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/jws"
@@ -43,8 +44,11 @@ import (
 type Options struct {
 	Clock      func() time.Time // receipt time; nil means time.Now
 	Log        *slog.Logger
-	HTTPClient *http.Client // for the treasury; nil means a client with the configured timeout
-	// PortalHTTPClient is for the portal; nil means a new client.
+	// HTTPClient is for the treasury, used as it is; nil means a client with
+	// the configured timeout and treasury.tls.
+	HTTPClient *http.Client
+	// PortalHTTPClient is for the portal, used as it is; nil means a new
+	// client with portal.tls.
 	PortalHTTPClient *http.Client
 	// Hook is called at each step of a submission (crash tests); nil means none.
 	Hook func(step string)
@@ -96,6 +100,12 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	withdrawal, err := loadWithdrawal(cfg.Signatures, schemas.FS)
 	if err != nil {
 		return nil, err
+	}
+	if o.HTTPClient, err = upstreamClient(o.HTTPClient, cfg.Treasury.TLS, o.Log); err != nil {
+		return nil, fmt.Errorf("treasury.tls: %w", err)
+	}
+	if o.PortalHTTPClient, err = upstreamClient(o.PortalHTTPClient, cfg.Portal.TLS, o.Log); err != nil {
+		return nil, fmt.Errorf("portal.tls: %w", err)
 	}
 	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
@@ -310,4 +320,21 @@ func dossierCodes(patterns []string) ([]*regexp.Regexp, error) {
 		out = append(out, re)
 	}
 	return out, nil
+}
+
+// upstreamClient is hc when set; else, with t set, a client whose transport
+// speaks t's TLS (CA bundle, client certificate, server name); else nil
+// (the upstream client's default).
+func upstreamClient(hc *http.Client, t config.ClientTLS, log *slog.Logger) (*http.Client, error) {
+	if hc != nil || !t.Set() {
+		return hc, nil
+	}
+	cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}, nil
 }

@@ -204,6 +204,7 @@ type Portal struct {
 	// "1" when the result goes by post); zero: default "0".
 	HinhThuc   string     `yaml:"hinhThuc"`
 	Resilience Resilience `yaml:"resilience"`
+	TLS        ClientTLS  `yaml:"tls"` // with an https url (and tokenURL, authURL)
 }
 
 // PortalErrorCodes sorts the portal's error_code values into classes: transient (retry with
@@ -288,7 +289,22 @@ type Treasury struct {
 	ClientSecretFile string        `yaml:"clientSecretFile" env:"CLIENTSECRET_FILE"`
 	Timeout          time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
 	Resilience       Resilience    `yaml:"resilience"`
+	TLS              ClientTLS     `yaml:"tls"` // with an https baseURL
 }
+
+// ClientTLS is how the adapter connects to an upstream over TLS: which CAs
+// it trusts, the client certificate it presents (mutual TLS) and the name
+// the server's certificate must carry. Every key is optional; any of them
+// needs an https URL.
+type ClientTLS struct {
+	CAFile     string `yaml:"caFile"`     // PEM bundle; empty: the system's roots
+	CertFile   string `yaml:"certFile"`   // client certificate (PEM), with keyFile; reloaded when it changes
+	KeyFile    string `yaml:"keyFile"`    // its private key (PEM)
+	ServerName string `yaml:"serverName"` // empty: the URL's host
+}
+
+// Set reports whether any key of t is set.
+func (t ClientTLS) Set() bool { return t != ClientTLS{} }
 
 // Resilience configures the circuit breaker, bulkhead and retries of each
 // endpoint of one upstream. Every zero field takes the default of
@@ -1028,6 +1044,7 @@ func (c *Config) validateTreasury(ps *problems) {
 	ps.required(secretKey("treasury.clientSecret", t.ClientSecretFile), string(t.ClientSecret))
 	ps.positive("treasury.timeout", t.Timeout)
 	validateResilience(ps, "treasury.resilience", t.Resilience)
+	validateClientTLS(ps, "treasury", t.TLS, []string{"baseURL"}, []string{t.BaseURL})
 }
 
 // validateResilience applies upstream.Settings.Validate, the rules NewGroup
@@ -1153,6 +1170,7 @@ func (c *Config) validatePortal(ps *problems) {
 		ps.bad("portal.hinhThuc", `must be "0" or "1"`)
 	}
 	validateResilience(ps, "portal.resilience", p.Resilience)
+	validateClientTLS(ps, "portal", p.TLS, []string{"url", "tokenURL", "authURL"}, []string{p.URL, p.TokenURL, p.AuthURL})
 }
 
 // validDstCode reports whether v can be sent as the dstcode header as it is.
@@ -1166,6 +1184,40 @@ func validDstCode(v string) bool {
 		}
 	}
 	return true
+}
+
+// validateClientTLS checks an upstream's TLS: the CA bundle holds
+// certificates, the client pair loads, and the upstream's URLs (those set)
+// are https when any TLS key is.
+func validateClientTLS(ps *problems, section string, t ClientTLS, urlKeys, urls []string) {
+	k := section + ".tls."
+	if t.CAFile != "" {
+		if b, err := os.ReadFile(t.CAFile); err != nil {
+			ps.bad(k+"caFile", "cannot read the file: "+err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			ps.bad(k+"caFile", "holds no PEM certificate")
+		}
+	}
+	switch {
+	case t.CertFile == "" && t.KeyFile != "":
+		ps.bad(k+"certFile", "must be set with "+k+"keyFile")
+	case t.CertFile != "" && t.KeyFile == "":
+		ps.bad(k+"keyFile", "must be set with "+k+"certFile")
+	case t.CertFile != "":
+		if _, err := os.Stat(t.CertFile); err != nil {
+			ps.bad(k+"certFile", "cannot read the file: "+err.Error())
+		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			ps.bad(k+"keyFile", "the certificate and key do not load as a pair: "+err.Error())
+		}
+	}
+	if !t.Set() {
+		return
+	}
+	for i, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.Scheme == "http" {
+			ps.badf(section+"."+urlKeys[i], "must be https when %stls is set", section+".")
+		}
+	}
 }
 
 // validateErrorCodes checks the classes of portal.errorCodes: every code set, never a success

@@ -59,6 +59,18 @@ func withMTLS(c *Config) {
 		{Name: "treasury", URI: "spiffe://kbnn.test/treasury", Group: "callbacks"}}
 }
 
+// treasuryTLS and portalTLS give the upstream mutual TLS with valid files
+// and an https URL.
+func treasuryTLS(c *Config) {
+	c.Treasury.BaseURL = "https://127.0.0.1:8081"
+	c.Treasury.TLS = ClientTLS{CAFile: tlsPair.ca, CertFile: tlsPair.cert, KeyFile: tlsPair.key, ServerName: "treasury.test"}
+}
+
+func portalTLS(c *Config) {
+	c.Portal.URL = "https://127.0.0.1:8082/api"
+	c.Portal.TLS = ClientTLS{CAFile: tlsPair.ca, CertFile: tlsPair.cert, KeyFile: tlsPair.key}
+}
+
 // proc edits one procedure of the map in place.
 func proc(c *Config, id string, edit func(p *Procedure)) {
 	p := c.Procedures[id]
@@ -168,6 +180,21 @@ var invalidRows = []struct {
 	{"no client secret", "treasury.clientSecret", func(c *Config) { c.Treasury.ClientSecret = "" }},
 	{"empty client secret file", "treasury.clientSecretFile", func(c *Config) {
 		c.Treasury.ClientSecret, c.Treasury.ClientSecretFile = "", "/run/secrets/treasury"
+	}},
+	{"treasury CA missing", "treasury.tls.caFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.CAFile = "/no/such/ca.pem" }},
+	{"treasury CA not PEM certificates", "treasury.tls.caFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.CAFile = tlsPair.key }},
+	{"treasury key without certificate", "treasury.tls.certFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.CertFile = "" }},
+	{"treasury certificate without key", "treasury.tls.keyFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.KeyFile = "" }},
+	{"treasury key not the certificate's", "treasury.tls.keyFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.KeyFile = tlsPair.otherKey }},
+	{"treasury TLS over http", "treasury.baseURL", func(c *Config) { treasuryTLS(c); c.Treasury.BaseURL = "http://127.0.0.1:8081" }},
+	{"portal CA missing", "portal.tls.caFile", func(c *Config) { portalTLS(c); c.Portal.TLS.CAFile = "/no/such/ca.pem" }},
+	{"portal key without certificate", "portal.tls.certFile", func(c *Config) { portalTLS(c); c.Portal.TLS.CertFile = "" }},
+	{"portal key not the certificate's", "portal.tls.keyFile", func(c *Config) { portalTLS(c); c.Portal.TLS.KeyFile = tlsPair.otherKey }},
+	{"portal TLS over http", "portal.url", func(c *Config) { portalTLS(c); c.Portal.URL = "http://127.0.0.1:8082/api" }},
+	{"portal TLS, token URL over http", "portal.tokenURL", func(c *Config) {
+		bearer(c)
+		portalTLS(c)
+		c.Portal.TokenURL = "http://portal.example/oauth/token"
 	}},
 	{"negative treasury timeout", "treasury.timeout", func(c *Config) { c.Treasury.Timeout = -time.Second }},
 	{"treasury window", "treasury.resilience.window", func(c *Config) { c.Treasury.Resilience.Window = -time.Second }},
@@ -343,6 +370,8 @@ var noInvalidValue = map[string]string{
 	"portal.resilience.minRequests":   "any count; zero means the default",
 	"portal.resilience.halfOpenMax":   "any count; zero means the default",
 	"store.redis.masterName":          "any name; empty means no Sentinel",
+	"treasury.tls.serverName":         "any name; empty means the URL's host",
+	"portal.tls.serverName":           "any name; empty means the URL's host",
 	"store.redis.username":            "any name; empty means the default user",
 	"store.redis.password":            "any secret; empty means none",
 }
@@ -582,6 +611,9 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 			"server.tls.clientCAFile": tlsPair.ca, "server.tls.clients": []map[string]any{
 				{"name": "treasury", "uri": "spiffe://kbnn.test/treasury", "group": "callbacks"}},
 			"auth.submissions": "either", "auth.callbacks": "both"}},
+		{"upstreams over mutual TLS", map[string]any{"treasury.baseURL": "https://treasury.test", "portal.url": "https://portal.test/api",
+			"treasury.tls": map[string]any{"caFile": tlsPair.ca, "certFile": tlsPair.cert, "keyFile": tlsPair.key, "serverName": "kbnn"},
+			"portal.tls":   map[string]any{"caFile": tlsPair.ca, "certFile": tlsPair.cert, "keyFile": tlsPair.key}}},
 		{"TLS 1.3 only", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key, "server.tls.minVersion": "1.3"}},
 		{"both listeners on any free port", map[string]any{"server.addr": "127.0.0.1:0", "server.adminAddr": "127.0.0.1:0"}},
 		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},

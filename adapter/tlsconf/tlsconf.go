@@ -230,3 +230,43 @@ func CanonicalDN(dn string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// ClientOptions configure a client's TLS towards an upstream (the
+// treasury, the portal).
+type ClientOptions struct {
+	// CAFile is a PEM bundle of the CAs the server's certificate must chain
+	// to; empty: the system's roots.
+	CAFile string
+	// CertFile and KeyFile are the client certificate for mutual TLS, both
+	// or neither. The pair is checked for a change (modification time and
+	// size) at each new handshake and reloaded, so a rotated client
+	// certificate is used without a restart.
+	CertFile, KeyFile string
+	// ServerName is the name the server's certificate must carry; empty:
+	// the URL's host.
+	ServerName string
+	Log        *slog.Logger
+}
+
+// Client returns the tls.Config of a client.
+func Client(o ClientOptions) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
+	if o.CAFile != "" {
+		pool, err := CertPool(o.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = pool
+	}
+	if o.CertFile != "" || o.KeyFile != "" {
+		cert, err := NewCert(o.CertFile, o.KeyFile, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			_, _ = cert.Check() // a failed reload is logged; the pair in use is kept
+			return cert.Current(), nil
+		}
+	}
+	return cfg, nil
+}
