@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 ADAPTER   ?= http://127.0.0.1:8080
 TREASURY  ?= http://127.0.0.1:8081
 
-.PHONY: all build run test lint vet bench fuzz replay fixtures pki schemas check-generated clean
+.PHONY: all build run test lint vet bench fuzz replay fixtures pki tlspki schemas check-generated clean
 
 all: build
 
@@ -59,6 +59,8 @@ replay:
 # Regenerate derived files (fixtures: testdata/fixtures and testdata/withdrawals).
 pki:
 	$(GO) run ./cmd/dvc-sign pki -out testdata/pki
+tlspki:
+	$(GO) run ./cmd/dvc-sign tlspki -out testdata/tls -force
 fixtures:
 	$(GO) run ./cmd/dvc-sign fixtures -templates testdata/templates -pki testdata/pki -out testdata/fixtures
 schemas:

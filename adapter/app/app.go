@@ -24,7 +24,6 @@ import (
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
-	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/jws"
@@ -33,6 +32,7 @@ import (
 	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/signers"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/xmlsig"
@@ -42,8 +42,8 @@ import (
 
 // Options are what the configuration does not say.
 type Options struct {
-	Clock      func() time.Time // receipt time; nil means time.Now
-	Log        *slog.Logger
+	Clock func() time.Time // receipt time; nil means time.Now
+	Log   *slog.Logger
 	// HTTPClient is for the treasury, used as it is; nil means a client with
 	// the configured timeout and treasury.tls.
 	HTTPClient *http.Client

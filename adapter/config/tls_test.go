@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -48,5 +49,35 @@ func TestTLSPairLoads(t *testing.T) {
 	}
 	if c.Server.TLS.CertFile != tlsPair.cert || c.Server.TLS.KeyFile != tlsPair.key || c.Server.TLS.MinVersion != "1.2" {
 		t.Fatalf("%+v", c.Server.TLS)
+	}
+}
+
+// configs/tls.yaml, the production shape, loads once its secret files
+// exist (here under a temporary directory instead of /run/secrets).
+func TestTLSExampleLoads(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "configs", "tls.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := t.TempDir()
+	for name, v := range map[string]string{
+		"dvc-portal-token": "portal-token-from-a-file", "dvc-treasury-client-secret": "treasury-secret",
+		"dvc-callback-secret": "whsec_ZGV2LXRyZWFzdXJ5LWNhbGxiYWNrLXNlY3JldC0wMDAx", "dvc-portal-password": "portal-password",
+		"dvc-redis-password": "redis-password",
+	} {
+		if err := os.WriteFile(filepath.Join(secrets, name), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw = []byte(strings.ReplaceAll(string(raw), "/run/secrets/", secrets+"/"))
+	t.Chdir(filepath.Join("..", ".."))
+	c, err := Load(raw, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.Submissions != "both" || c.Auth.Admin != "mtls" || len(c.Server.TLS.Clients) != 3 ||
+		c.Store.Redis.MasterName == "" || c.Store.Redis.Password.Reveal() != "redis-password" ||
+		c.Auth.BearerTokens[0].Token.Reveal() != "portal-token-from-a-file" || !c.Treasury.TLS.Set() {
+		t.Fatalf("configs/tls.yaml loaded as %+v", c)
 	}
 }
