@@ -9,15 +9,16 @@ BENCHTIME ?= 1s
 ADAPTER   ?= http://127.0.0.1:8080
 TREASURY  ?= http://127.0.0.1:8081
 
-.PHONY: all build run test lint vet bench fuzz replay fixtures pki schemas check-generated clean
+.PHONY: all build run test lint vet bench fuzz replay fixtures pki tlspki schemas check-generated clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-# The adapter on :8080 with the treasury simulator on :8081 and the portal
-# simulator on :8082, all on embedded defaults. Ctrl-C stops all three.
+# The adapter on :8080 (its admin listener, /metrics and /v1/admin/..., on
+# :8090) with the treasury simulator on :8081 and the portal simulator on
+# :8082, all on embedded defaults. Ctrl-C stops all three.
 run: build
 	@set -e; trap 'kill $$tp $$pp 2>/dev/null; wait 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/treasury-sim -callback-url http://127.0.0.1:8080/v1/callbacks/treasury/status \
@@ -58,6 +59,8 @@ replay:
 # Regenerate derived files (fixtures: testdata/fixtures and testdata/withdrawals).
 pki:
 	$(GO) run ./cmd/dvc-sign pki -out testdata/pki
+tlspki:
+	$(GO) run ./cmd/dvc-sign tlspki -out testdata/tls -force
 fixtures:
 	$(GO) run ./cmd/dvc-sign fixtures -templates testdata/templates -pki testdata/pki -out testdata/fixtures
 schemas:

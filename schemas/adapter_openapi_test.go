@@ -756,9 +756,38 @@ func sampleDeadLetters() []outbox.DeadLetter {
 	}
 }
 
-// fullServer builds the adapter's handler with every optional route wired
+// listeners are httpapi's two handlers served as one, as the document
+// describes them: a path of the admin listener (/metrics, /debug/pprof/,
+// /v1/admin/...) goes to admin, any other to public.
+type listeners struct{ public, admin *echo.Echo }
+
+// bothListeners builds both handlers from o.
+func bothListeners(o httpapi.Options) listeners {
+	if o.Metrics == nil {
+		o.Metrics = httpapi.NewMetrics()
+	}
+	return listeners{public: httpapi.New(o), admin: httpapi.NewAdmin(o)}
+}
+
+// adminPath reports whether p is served by the admin listener.
+func adminPath(p string) bool {
+	return p == "/metrics" || strings.HasPrefix(p, "/debug/pprof/") || p == "/v1/admin" || strings.HasPrefix(p, "/v1/admin/")
+}
+
+// Routes lists both listeners' routes (/healthz and /readyz twice).
+func (l listeners) Routes() []*echo.Route { return append(l.public.Routes(), l.admin.Routes()...) }
+
+func (l listeners) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if adminPath(r.URL.Path) {
+		l.admin.ServeHTTP(w, r)
+		return
+	}
+	l.public.ServeHTTP(w, r)
+}
+
+// fullServer builds the adapter's handlers with every optional route wired
 // to fakes; cb and dl may be nil for fresh ones.
-func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
+func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) listeners {
 	if cb == nil {
 		cb = &fakeCallbacks{}
 	}
@@ -771,7 +800,7 @@ func fullServer(cb *fakeCallbacks, dl *fakeDeadLetters) *echo.Echo {
 	if dl == nil {
 		dl = &fakeDeadLetters{letters: sampleDeadLetters()}
 	}
-	return httpapi.New(httpapi.Options{
+	return bothListeners(httpapi.Options{
 		Callers:      []httpapi.Caller{{Name: "portal", Token: portalToken}},
 		Callbacks:    cb,
 		DeadLetters:  dl,
@@ -806,7 +835,7 @@ func (fakeAudit) Proof(uint64) ([]byte, error) { return nil, auditlog.ErrNotFoun
 var samplePathValues = strings.NewReplacer(":procedure", "tai-khoan", ":maHoSo", "G09.20-20260612-0000101", ":eventId", "evt-3f6c2a9e8b1d4c7f", ":index", "0")
 
 // serve sends one request to e and records the response.
-func serve(e *echo.Echo, method, target string, body []byte, header http.Header) *httptest.ResponseRecorder {
+func serve(e http.Handler, method, target string, body []byte, header http.Header) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, bytes.NewReader(body))
 	for k, v := range header {
 		req.Header[k] = v
@@ -821,7 +850,7 @@ func serve(e *echo.Echo, method, target string, body []byte, header http.Header)
 // portal's or the operators' WWW-Authenticate, a 401 without one (the
 // webhook signature), or none. A route with a Bearer challenge that also
 // admits the other bearer credential asks for either ("admin | bearer").
-func probeSecurity(e *echo.Echo) map[string]string {
+func probeSecurity(e listeners) map[string]string {
 	out := map[string]string{}
 	for _, r := range realRoutes(e.Routes()) {
 		target := strings.ReplaceAll(samplePathValues.Replace(r.Path), `\:`, ":") // an escaped colon is the path's
@@ -1037,6 +1066,43 @@ func TestAdapterOpenAPIProcedures(t *testing.T) {
 	}
 }
 
+// checkListeners requires each operation of the admin listener, and only
+// those, to name the admin listener in its path's servers; /healthz and
+// /readyz are on both and name none.
+func checkListeners(doc oaDoc, l listeners) []string {
+	var errs []string
+	onAdmin := func(p string) bool {
+		servers, _ := obj(obj(doc["paths"])[p])["servers"].([]any)
+		return len(servers) == 1 && strings.HasSuffix(fmt.Sprint(obj(servers[0])["url"]), ":8090")
+	}
+	for _, side := range []struct {
+		name   string
+		routes []*echo.Route
+		admin  bool
+	}{{"public", l.public.Routes(), false}, {"admin", l.admin.Routes(), true}} {
+		for _, r := range realRoutes(side.routes) {
+			_, p, _ := strings.Cut(routeKey(r), " ")
+			if p == "/healthz" || p == "/readyz" {
+				if onAdmin(p) {
+					errs = append(errs, p+" is on both listeners but documented on the admin one only")
+				}
+				continue
+			}
+			if onAdmin(p) != side.admin || adminPath(r.Path) != side.admin {
+				errs = append(errs, fmt.Sprintf("%s %s is on the %s listener; its documented servers (or adminPath) say otherwise", r.Method, p, side.name))
+			}
+		}
+	}
+	return errs
+}
+
+// Each route is documented on the listener that serves it.
+func TestAdapterOpenAPIListeners(t *testing.T) {
+	for _, e := range checkListeners(loadOpenAPI(t), fullServer(nil, nil)) {
+		t.Error(e)
+	}
+}
+
 func TestAdapterOpenAPIRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	// Every optional route wired (callbacks, dead letters): the routes and
@@ -1047,7 +1113,7 @@ func TestAdapterOpenAPIRoutes(t *testing.T) {
 	}
 	// Nothing wired: what is registered is documented too, and is part of
 	// the full set, which is larger (else the fakes wired nothing).
-	bare := httpapi.New(httpapi.Options{}).Routes()
+	bare := bothListeners(httpapi.Options{}).Routes()
 	for _, msg := range undocumentedRoutes(doc, bare) {
 		t.Error(msg)
 	}
@@ -1436,7 +1502,7 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	routes := fullServer(nil, nil).Routes()
-	bareRoutes := httpapi.New(httpapi.Options{}).Routes()
+	bareRoutes := bothListeners(httpapi.Options{}).Routes()
 	observed := probeSecurity(fullServer(nil, nil))
 	var inspect, listDown statusRoundTrip
 	for _, rt := range statusRoundTrips(t) {
@@ -1456,6 +1522,7 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 	refs := func(doc oaDoc) []string { return checkRefs(doc, path.Dir(adapterOpenAPIFile)) }
 	procedures := func(doc oaDoc) []string { return checkProcedures(doc, folders) }
 	documented := func(doc oaDoc) []string { return checkRoutes(doc, routes) }
+	listenersCheck := func(doc oaDoc) []string { return checkListeners(doc, fullServer(nil, nil)) }
 	security := func(doc oaDoc) []string { return checkSecurity(doc, observed) }
 	const list = "/paths/~1v1~1admin~1dead-letters"
 	const callback = "/paths/~1v1~1callbacks~1treasury~1status/post"
@@ -1514,6 +1581,14 @@ func TestAdapterOpenAPIChecksFail(t *testing.T) {
 		{name: "admin route not documented", check: documented, want: "route DELETE /v1/admin/dead-letters/:procedure/:maHoSo/:eventId is not documented",
 			mutate: func(t *testing.T, doc oaDoc) {
 				delete(get(t, doc, "/paths/~1v1~1admin~1dead-letters~1{procedure}~1{maHoSo}~1{eventId}"), "delete")
+			}},
+		{name: "admin route documented on the public listener", check: listenersCheck,
+			want: "GET /v1/admin/signers is on the admin listener", mutate: func(t *testing.T, doc oaDoc) {
+				delete(get(t, doc, "/paths/~1v1~1admin~1signers"), "servers")
+			}},
+		{name: "public route documented on the admin listener", check: listenersCheck,
+			want: "GET /v1/dossiers is on the public listener", mutate: func(t *testing.T, doc oaDoc) {
+				get(t, doc, "/paths/~1v1~1dossiers")["servers"] = []any{map[string]any{"url": "http://127.0.0.1:8090"}}
 			}},
 		{name: "optional routes not wired", intact: documented, want: "POST /v1/callbacks/treasury/status is documented but not registered", check: func(doc oaDoc) []string {
 			return checkRoutes(doc, bareRoutes)

@@ -95,7 +95,7 @@ func TestAdapterOpenAPIFindDossiers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := fullServer(nil, nil)
+			var h http.Handler = fullServer(nil, nil)
 			if tt.ds != nil {
 				h = dossiersServer(tt.ds)
 			}

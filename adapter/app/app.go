@@ -36,6 +36,7 @@ import (
 	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/signers"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/trust"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/xmlsig"
@@ -45,10 +46,13 @@ import (
 
 // Options are what the configuration does not say.
 type Options struct {
-	Clock      func() time.Time // receipt time; nil means time.Now
-	Log        *slog.Logger
-	HTTPClient *http.Client // for the treasury; nil means a client with the configured timeout
-	// PortalHTTPClient is for the portal; nil means a new client.
+	Clock func() time.Time // receipt time; nil means time.Now
+	Log   *slog.Logger
+	// HTTPClient is for the treasury, used as it is; nil means a client with
+	// the configured timeout and treasury.tls.
+	HTTPClient *http.Client
+	// PortalHTTPClient is for the portal, used as it is; nil means a new
+	// client with portal.tls.
 	PortalHTTPClient *http.Client
 	// Hook is called at each step of a submission (crash tests); nil means none.
 	Hook func(step string)
@@ -63,9 +67,13 @@ type Options struct {
 
 // Adapter is an assembled adapter.
 type Adapter struct {
-	// Handler serves the adapter's HTTP API, /metrics included.
+	// Handler serves the public listener (server.addr): the portal's and
+	// the treasury's routes, /healthz and /readyz.
 	Handler http.Handler
-	Intake  *intake.Service
+	// Admin serves the admin listener (server.adminAddr): /metrics,
+	// /debug/pprof/, the dead letters and the registered signers.
+	Admin  http.Handler
+	Intake *intake.Service
 	// Delivery carries status events to the portal: Start it, Stop it to
 	// drain before exit.
 	Delivery *outbox.Worker
@@ -102,6 +110,12 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	withdrawal, err := loadWithdrawal(cfg.Signatures, schemas.FS)
 	if err != nil {
 		return nil, err
+	}
+	if o.HTTPClient, err = upstreamClient(o.HTTPClient, cfg.Treasury.TLS, o.Log); err != nil {
+		return nil, fmt.Errorf("treasury.tls: %w", err)
+	}
+	if o.PortalHTTPClient, err = upstreamClient(o.PortalHTTPClient, cfg.Portal.TLS, o.Log); err != nil {
+		return nil, fmt.Errorf("portal.tls: %w", err)
 	}
 	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
@@ -202,15 +216,20 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if ev.log != nil {
 		audit = ev.log
 	}
-	h := httpapi.New(httpapi.Options{
+	ho := httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
 		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
 		Signers: registry, Evidence: ev.recorder, Audit: audit,
 		Attachments: httpapi.AttachmentLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes,
 			MaxTotalBytes: cfg.Attachments.MaxTotalBytes, MaxParts: cfg.Attachments.MaxParts},
-	})
-	return &Adapter{Handler: h, Intake: svc, Delivery: status.worker, Outbox: status.outbox, Signers: registry, Audit: ev.log, Close: closeStore}, nil
+		Modes: httpapi.Modes{Submissions: cfg.Auth.Submissions, Callbacks: cfg.Auth.Callbacks, Admin: cfg.Auth.Admin},
+	}
+	for _, cl := range cfg.Server.TLS.Clients {
+		ho.ClientCerts = append(ho.ClientCerts, httpapi.ClientCert{Name: cl.Name, Subject: cl.Subject, URI: cl.URI, Group: cl.Group})
+	}
+	return &Adapter{Handler: httpapi.New(ho), Admin: httpapi.NewAdmin(ho), Intake: svc, Delivery: status.worker, Outbox: status.outbox,
+		Signers: registry, Audit: ev.log, Close: closeStore}, nil
 }
 
 // openStore returns the configured idempotency and dossier stores and, in
@@ -346,4 +365,21 @@ func dossierCodes(patterns []string) ([]*regexp.Regexp, error) {
 		out = append(out, re)
 	}
 	return out, nil
+}
+
+// upstreamClient is hc when set; else, with t set, a client whose transport
+// speaks t's TLS (CA bundle, client certificate, server name); else nil
+// (the upstream client's default).
+func upstreamClient(hc *http.Client, t config.ClientTLS, log *slog.Logger) (*http.Client, error) {
+	if hc != nil || !t.Set() {
+		return hc, nil
+	}
+	cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ServerName: t.ServerName, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = cfg
+	return &http.Client{Transport: tr}, nil
 }

@@ -16,7 +16,7 @@ import (
 
 func breakerGauge(t *testing.T, e *env, endpoint string) string {
 	t.Helper()
-	resp, err := http.Get(e.adapter.URL + "/metrics")
+	resp, err := http.Get(e.adminSrv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestBreakerOpensAndCloses(t *testing.T) {
 // outboxLines scrapes /metrics once and returns its dvc_outbox_* lines.
 func outboxLines(t *testing.T, e *env) []string {
 	t.Helper()
-	resp, err := http.Get(e.adapter.URL + "/metrics")
+	resp, err := http.Get(e.adminSrv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

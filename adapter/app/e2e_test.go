@@ -96,7 +96,8 @@ type env struct {
 	// documentCalls counts calls to the treasury's document routes.
 	documentCalls *atomic.Int64
 	app           *Adapter
-	adapter       *httptest.Server
+	adapter       *httptest.Server // the public listener
+	adminSrv      *httptest.Server // the admin listener
 	treasury      *httptest.Server
 	sim           *treasurysim.Sim
 	seen          *captured
@@ -134,7 +135,9 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	seedTemplateFiles(t, a)
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
-	return &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
+	adm := httptest.NewServer(a.Admin)
+	t.Cleanup(adm.Close)
+	return &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
 }
 
 type simDocument struct {

@@ -160,7 +160,7 @@ func TestMetricsCountAcceptedSubmission(t *testing.T) {
 	e := start(t)
 	count := func() string {
 		t.Helper()
-		resp, err := http.Get(e.adapter.URL + "/metrics")
+		resp, err := http.Get(e.adminSrv.URL + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

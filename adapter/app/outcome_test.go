@@ -76,7 +76,7 @@ var submissionLine = regexp.MustCompile(`(?m)^dvc_submissions_total\{outcome="([
 // submissions scrapes /metrics once and returns every dvc_submissions_total series.
 func (e *env) submissions(t *testing.T) map[series]float64 {
 	t.Helper()
-	resp, err := http.Get(e.adapter.URL + "/metrics")
+	resp, err := http.Get(e.adminSrv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func accountRegistration(t *testing.T, code, unit string) []byte {
 
 func (e *env) admin(t *testing.T, method, path string, body []byte) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, e.adapter.URL+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, e.adminSrv.URL+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,9 @@ func startStatusOpts(t *testing.T, o Options, edits ...func(*config.Config)) *st
 	seedTemplateFiles(t, a)
 	as := httptest.NewServer(a.Handler)
 	t.Cleanup(as.Close)
-	e.env = &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, treasury: ts, sim: sim, seen: seen}
+	adm := httptest.NewServer(a.Admin)
+	t.Cleanup(adm.Close)
+	e.env = &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
 
 	if e.secret, err = webhook.ParseSecret(cfg.Callbacks.Secrets[0].Reveal()); err != nil {
 		t.Fatal(err)
@@ -381,7 +383,7 @@ func problemOf(t *testing.T, a answer) problemBody {
 // admin calls an admin route with token ("" for none).
 func (e *statusEnv) admin(t *testing.T, method, path, token string) answer {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), method, e.adapter.URL+path, nil)
+	req, _ := http.NewRequestWithContext(t.Context(), method, e.adminSrv.URL+path, nil)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}

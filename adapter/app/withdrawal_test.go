@@ -93,7 +93,7 @@ var withdrawalLine = regexp.MustCompile(`(?m)^dvc_withdrawals_total\{outcome="([
 // withdrawalCounts scrapes /metrics once and returns every dvc_withdrawals_total series.
 func (e *env) withdrawalCounts(t *testing.T) map[series]float64 {
 	t.Helper()
-	resp, err := http.Get(e.adapter.URL + "/metrics")
+	resp, err := http.Get(e.adminSrv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

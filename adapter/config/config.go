@@ -6,6 +6,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/kbnn/dvc/adapter/text"
@@ -16,6 +18,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +26,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
@@ -119,9 +123,14 @@ func DefaultDossierCodes() []string {
 	}
 }
 
-// Server is the HTTP listener.
+// Server is the HTTP listeners: the public one (addr) for the portal and
+// the treasury, and the admin one (adminAddr) for operators.
 type Server struct {
-	Addr         string `yaml:"addr"`         // host:port; zero: default 127.0.0.1:8080
+	Addr string `yaml:"addr"` // host:port; zero: default 127.0.0.1:8080
+	// AdminAddr is the admin listener's host:port (/metrics, /debug/pprof/,
+	// /v1/admin/...): keep it on a private interface. It differs from addr;
+	// zero: default 127.0.0.1:8090.
+	AdminAddr    string `yaml:"adminAddr"`
 	MaxBodyBytes int64  `yaml:"maxBodyBytes"` // at least 1024; zero: default 16 MiB
 	// ReadTimeout bounds reading a request (headers included); zero: default 30s.
 	ReadTimeout time.Duration `yaml:"readTimeout"`
@@ -130,6 +139,46 @@ type Server struct {
 	// default 60s.
 	WriteTimeout    time.Duration `yaml:"writeTimeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"` // drain on SIGTERM; zero: default 20s
+	// TLS, when certFile is set, makes both listeners serve HTTPS only.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS is the listeners' TLS: a certificate and key read from PEM files and
+// reloaded when they change (no restart).
+type TLS struct {
+	// CertFile and KeyFile are PEM files: the certificate (its chain after
+	// it) and its private key; both or neither. Neither: plain HTTP.
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// MinVersion is the oldest TLS version accepted: "1.2" or "1.3";
+	// zero: default "1.2".
+	MinVersion string `yaml:"minVersion"`
+	// ReloadInterval is how often the two files are checked for a change
+	// (modification time and size); a changed pair is loaded for new
+	// handshakes. Zero: default 5s.
+	ReloadInterval time.Duration `yaml:"reloadInterval"`
+	// ClientCAFile, when set, is a PEM bundle of the CAs whose client
+	// certificates the listeners verify (mutual TLS): a certificate that
+	// does not chain to one, or has expired, fails the handshake; a client
+	// may still connect without one where its route group takes another
+	// credential (auth.submissions, auth.callbacks, auth.admin). Needs
+	// certFile.
+	ClientCAFile string `yaml:"clientCAFile"`
+	// Clients map verified client certificates to callers.
+	Clients []TLSClient `yaml:"clients"`
+}
+
+// TLSClient is a caller known by its client certificate: by subject or by
+// URI SAN (one of them), in one route group.
+type TLSClient struct {
+	Name string `yaml:"name"` // the caller's name, as a bearer token's name; required
+	// Subject is the certificate's subject in RFC 4514 order, as
+	// `openssl x509 -noout -subject -nameopt RFC2253` prints it:
+	// "CN=portal.example.vn,O=Example,C=VN" (spaces around , and = and the
+	// case of attribute types do not matter).
+	Subject string `yaml:"subject"`
+	URI     string `yaml:"uri"`   // a URI SAN, e.g. spiffe://dvc.example.vn/portal
+	Group   string `yaml:"group"` // submissions, callbacks or admin
 }
 
 // Auth holds the callers' credentials. Every token is at least 16 visible
@@ -141,14 +190,26 @@ type Auth struct {
 	// AdminTokens are the operators' credentials for /v1/admin; none means
 	// every operator request is refused.
 	AdminTokens []BearerToken `yaml:"adminTokens"`
+	// Submissions, Callbacks and Admin are how each route group's callers
+	// authenticate: the group's credential (bearer: auth.bearerTokens or
+	// auth.adminTokens; webhook: callbacks.secrets), mtls (a client
+	// certificate of server.tls.clients in the group), either, or both (for
+	// bearer: naming the same caller). Zero: default bearer, webhook, bearer.
+	Submissions string `yaml:"submissions"`
+	Callbacks   string `yaml:"callbacks"`
+	Admin       string `yaml:"admin"`
 }
 
 // Callbacks authenticates the treasury's status callbacks.
 type Callbacks struct {
 	// Secrets are Standard Webhooks secrets ("whsec_<base64>" of at least
 	// 24 bytes); several during a rotation. Required.
-	Secrets   []Secret      `yaml:"secrets"`
-	Tolerance time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; zero: default 5m
+	Secrets []Secret `yaml:"secrets"`
+	// SecretFiles are files each holding one more secret (a trailing
+	// newline is trimmed), as container platforms mount them; Load appends
+	// their contents to Secrets, in order.
+	SecretFiles []string      `yaml:"secretFiles" env:"SECRETS_FILE"`
+	Tolerance   time.Duration `yaml:"tolerance"` // webhook-timestamp tolerance; zero: default 5m
 }
 
 // Portal is the national portal's integration endpoint.
@@ -157,15 +218,18 @@ type Portal struct {
 	// (OAuth2 client credentials, one path per service); zero: default
 	// session. Username and Password are required with session; TokenURL,
 	// ClientID and ClientSecret with bearer.
-	Transport    string        `yaml:"transport"`
-	URL          string        `yaml:"url"` // absolute http(s); session: the endpoint; bearer: the base URL
-	Username     string        `yaml:"username"`
-	Password     Secret        `yaml:"password"`
-	MaDonVi      string        `yaml:"maDonVi"`  // the reporting unit's code (madonvi); required
-	TokenURL     string        `yaml:"tokenURL"` // absolute http(s)
-	ClientID     string        `yaml:"clientID"`
-	ClientSecret Secret        `yaml:"clientSecret"`
-	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
+	Transport    string `yaml:"transport"`
+	URL          string `yaml:"url"` // absolute http(s); session: the endpoint; bearer: the base URL
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"passwordFile" env:"PASSWORD_FILE"` // instead of password: a file holding it
+	MaDonVi      string `yaml:"maDonVi"`                          // the reporting unit's code (madonvi); required
+	TokenURL     string `yaml:"tokenURL"`                         // absolute http(s)
+	ClientID     string `yaml:"clientID"`
+	ClientSecret Secret `yaml:"clientSecret"`
+	// ClientSecretFile, instead of clientSecret: a file holding it.
+	ClientSecretFile string        `yaml:"clientSecretFile" env:"CLIENTSECRET_FILE"`
+	Timeout          time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
 	// AuthURL, when set (absolute http(s), session transport only), is the separate
 	// authentication endpoint of OpenCPS's variant: the login POSTs {"username","password"}
 	// to it. Empty: the login is the Login service on url.
@@ -182,6 +246,7 @@ type Portal struct {
 	// "1" when the result goes by post); zero: default "0".
 	HinhThuc   string     `yaml:"hinhThuc"`
 	Resilience Resilience `yaml:"resilience"`
+	TLS        ClientTLS  `yaml:"tls"` // with an https url (and tokenURL, authURL)
 }
 
 // PortalErrorCodes sorts the portal's error_code values into classes: transient (retry with
@@ -223,6 +288,9 @@ type Delivery struct {
 type BearerToken struct {
 	Name  string `yaml:"name"`  // required, unique within its list
 	Token Secret `yaml:"token"` // at least 16 visible ASCII characters, unique
+	// TokenFile, instead of token: a file holding it (a trailing newline
+	// is trimmed).
+	TokenFile string `yaml:"tokenFile"`
 }
 
 // Signatures configures trust and the signature profile.
@@ -274,12 +342,29 @@ type Attachments struct {
 
 // Treasury is the treasury gateway the adapter calls.
 type Treasury struct {
-	BaseURL      string        `yaml:"baseURL"` // absolute http(s)
-	ClientID     string        `yaml:"clientID"`
-	ClientSecret Secret        `yaml:"clientSecret"`
-	Timeout      time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
-	Resilience   Resilience    `yaml:"resilience"`
+	BaseURL      string `yaml:"baseURL"` // absolute http(s)
+	ClientID     string `yaml:"clientID"`
+	ClientSecret Secret `yaml:"clientSecret"`
+	// ClientSecretFile, instead of clientSecret: a file holding it.
+	ClientSecretFile string        `yaml:"clientSecretFile" env:"CLIENTSECRET_FILE"`
+	Timeout          time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
+	Resilience       Resilience    `yaml:"resilience"`
+	TLS              ClientTLS     `yaml:"tls"` // with an https baseURL
 }
+
+// ClientTLS is how the adapter connects to an upstream over TLS: which CAs
+// it trusts, the client certificate it presents (mutual TLS) and the name
+// the server's certificate must carry. Every key is optional; any of them
+// needs an https URL.
+type ClientTLS struct {
+	CAFile     string `yaml:"caFile"`     // PEM bundle; empty: the system's roots
+	CertFile   string `yaml:"certFile"`   // client certificate (PEM), with keyFile; reloaded when it changes
+	KeyFile    string `yaml:"keyFile"`    // its private key (PEM)
+	ServerName string `yaml:"serverName"` // empty: the URL's host
+}
+
+// Set reports whether any key of t is set.
+func (t ClientTLS) Set() bool { return t != ClientTLS{} }
 
 // Resilience configures the circuit breaker, bulkhead and retries of each
 // endpoint of one upstream. Every zero field takes the default of
@@ -368,12 +453,13 @@ type Redis struct {
 	MasterName   string        `yaml:"masterName"`
 	Username     string        `yaml:"username"`
 	Password     Secret        `yaml:"password"`
-	DB           int           `yaml:"db"`           // not negative; 0 for a Cluster
-	KeyPrefix    string        `yaml:"keyPrefix"`    // without braces; zero: default "dvc:"
-	DialTimeout  time.Duration `yaml:"dialTimeout"`  // zero: default 1s
-	ReadTimeout  time.Duration `yaml:"readTimeout"`  // zero: default 1s
-	WriteTimeout time.Duration `yaml:"writeTimeout"` // zero: default 1s
-	PoolSize     int           `yaml:"poolSize"`     // zero: default 64
+	PasswordFile string        `yaml:"passwordFile" env:"PASSWORD_FILE"` // instead of password: a file holding it
+	DB           int           `yaml:"db"`                               // not negative; 0 for a Cluster
+	KeyPrefix    string        `yaml:"keyPrefix"`                        // without braces; zero: default "dvc:"
+	DialTimeout  time.Duration `yaml:"dialTimeout"`                      // zero: default 1s
+	ReadTimeout  time.Duration `yaml:"readTimeout"`                      // zero: default 1s
+	WriteTimeout time.Duration `yaml:"writeTimeout"`                     // zero: default 1s
+	PoolSize     int           `yaml:"poolSize"`                         // zero: default 64
 }
 
 // Idempotency configures the exactly-once records.
@@ -414,12 +500,118 @@ func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 		if err := applyEnv(reflect.ValueOf(&c).Elem(), EnvPrefix, "", env); err != nil {
 			return nil, err
 		}
+	} else {
+		env = func(string) (string, bool) { return "", false }
 	}
+	read := c.readSecretFiles(env)
 	c.defaults()
-	if err := c.Validate(); err != nil {
-		return nil, err
+	err := c.Validate()
+	if len(read) == 0 {
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
 	}
-	return &c, nil
+	// A file that could not be read is named once, by its own problem.
+	ps := read
+	if ce, ok := err.(*Error); ok {
+		for _, p := range ce.Problems {
+			if !slices.ContainsFunc(read, func(r Problem) bool { return r.Key == p.Key }) {
+				ps = append(ps, p)
+			}
+		}
+	}
+	return nil, &Error{Problems: ps}
+}
+
+// secretFile is a secret key and the …File key that may give it instead.
+type secretFile struct {
+	key    string // the secret's key: treasury.clientSecret
+	secret *Secret
+	file   *string // the …File key's value
+	env    string  // the secret's environment variable; "" when it has none
+}
+
+// secretFiles lists every secret that a …File key may give.
+func (c *Config) secretFiles() []secretFile {
+	out := []secretFile{
+		{"treasury.clientSecret", &c.Treasury.ClientSecret, &c.Treasury.ClientSecretFile, "DVC_TREASURY_CLIENTSECRET"},
+		{"store.redis.password", &c.Store.Redis.Password, &c.Store.Redis.PasswordFile, "DVC_STORE_REDIS_PASSWORD"},
+		{"portal.password", &c.Portal.Password, &c.Portal.PasswordFile, "DVC_PORTAL_PASSWORD"},
+		{"portal.clientSecret", &c.Portal.ClientSecret, &c.Portal.ClientSecretFile, "DVC_PORTAL_CLIENTSECRET"},
+	}
+	for _, l := range []struct {
+		key    string
+		tokens []BearerToken
+	}{{"auth.bearerTokens", c.Auth.BearerTokens}, {"auth.adminTokens", c.Auth.AdminTokens}} {
+		for i := range l.tokens {
+			out = append(out, secretFile{fmt.Sprintf("%s[%d].token", l.key, i), &l.tokens[i].Token, &l.tokens[i].TokenFile, ""})
+		}
+	}
+	return out
+}
+
+// readSecretFiles replaces every secret given by a …File key with the
+// file's content, trailing newlines trimmed, and appends the contents of
+// callbacks.secretFiles to callbacks.secrets. A secret and its file are
+// never both given in one place; a file named in the environment
+// (DVC_…_FILE) replaces a secret written in the YAML file. The problems name
+// the …File key and never hold a file's content.
+func (c *Config) readSecretFiles(env func(string) (string, bool)) problems {
+	var ps problems
+	envOnly := func(v string) bool {
+		_, file := env(v + "_FILE")
+		_, inline := env(v)
+		return v != "" && file && !inline
+	}
+	for _, sf := range c.secretFiles() {
+		if *sf.file == "" {
+			continue
+		}
+		fileKey := sf.key + "File"
+		if envOnly(sf.env) {
+			*sf.secret = ""
+		}
+		if *sf.secret != "" {
+			ps.badf(fileKey, "give %s or %s, not both", sf.key, fileKey)
+			continue
+		}
+		if v, ok := ps.readSecret(fileKey, *sf.file); ok {
+			*sf.secret = v
+		}
+	}
+	if len(c.Callbacks.SecretFiles) > 0 && envOnly("DVC_CALLBACKS_SECRETS") {
+		c.Callbacks.Secrets = nil
+	}
+	for i, f := range c.Callbacks.SecretFiles {
+		v, _ := ps.readSecret(fmt.Sprintf("callbacks.secretFiles[%d]", i), f)
+		c.Callbacks.Secrets = append(c.Callbacks.Secrets, v)
+	}
+	return ps
+}
+
+// readSecret reads the secret in the file at path, without its trailing
+// newlines; a problem names key.
+func (ps *problems) readSecret(key, path string) (Secret, bool) {
+	if strings.TrimSpace(path) == "" {
+		ps.bad(key, "must be a file path")
+		return "", false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		ps.bad(key, "cannot read the file: "+err.Error())
+		return "", false
+	}
+	return Secret(strings.TrimRight(string(b), "\r\n")), true
+}
+
+// secretKey is the key a problem with a secret names: its …File key when
+// a file gave it.
+func secretKey(key, file string) string {
+	if file != "" {
+		return key + "File"
+	}
+	return key
 }
 
 // LoadFile reads the file at path with the process environment.
@@ -443,12 +635,27 @@ func (c *Config) defaults() {
 	if c.Server.Addr == "" {
 		c.Server.Addr = "127.0.0.1:8080"
 	}
+	if c.Server.AdminAddr == "" {
+		c.Server.AdminAddr = "127.0.0.1:8090"
+	}
 	if c.Server.MaxBodyBytes == 0 {
 		c.Server.MaxBodyBytes = 16 << 20
 	}
 	def(&c.Server.ReadTimeout, 30*time.Second)
 	def(&c.Server.WriteTimeout, 60*time.Second)
 	def(&c.Server.ShutdownTimeout, 20*time.Second)
+	if c.Server.TLS.MinVersion == "" {
+		c.Server.TLS.MinVersion = "1.2"
+	}
+	def(&c.Server.TLS.ReloadInterval, 5*time.Second)
+	for _, m := range []struct {
+		mode *string
+		def  string
+	}{{&c.Auth.Submissions, "bearer"}, {&c.Auth.Callbacks, "webhook"}, {&c.Auth.Admin, "bearer"}} {
+		if *m.mode == "" {
+			*m.mode = m.def
+		}
+	}
 	def(&c.Treasury.Timeout, 10*time.Second)
 	c.Treasury.Resilience.defaults()
 	if c.Store.Kind == "" {
@@ -688,6 +895,10 @@ func (c *Config) longestDeadline() (id string, d time.Duration, ok bool) {
 func (c *Config) validateServer(ps *problems) {
 	s := c.Server
 	ps.hostPort("server.addr", s.Addr)
+	ps.hostPort("server.adminAddr", s.AdminAddr)
+	if s.AdminAddr == s.Addr && !strings.HasSuffix(s.Addr, ":0") {
+		ps.bad("server.adminAddr", "must differ from server.addr: operators' routes are never on the public listener")
+	}
 	if s.MaxBodyBytes < 1024 {
 		ps.bad("server.maxBodyBytes", "must be at least 1024")
 	}
@@ -697,6 +908,119 @@ func (c *Config) validateServer(ps *problems) {
 		ps.badf("server.writeTimeout", "must be longer than procedures.%s.deadline (%s), or a slow treasury call loses its answer", id, d)
 	}
 	ps.positive("server.shutdownTimeout", s.ShutdownTimeout)
+	validateTLS(ps, s.TLS)
+}
+
+// validateTLS checks the listeners' TLS: the pair loads (both files, the
+// key matching the certificate), a known minimum version.
+func validateTLS(ps *problems, t TLS) {
+	switch {
+	case t.CertFile == "" && t.KeyFile != "":
+		ps.bad("server.tls.certFile", "must be set with server.tls.keyFile")
+	case t.CertFile != "" && t.KeyFile == "":
+		ps.bad("server.tls.keyFile", "must be set with server.tls.certFile")
+	case t.CertFile != "":
+		if _, err := os.Stat(t.CertFile); err != nil {
+			ps.bad("server.tls.certFile", "cannot read the file: "+err.Error())
+		} else if _, err := os.Stat(t.KeyFile); err != nil {
+			ps.bad("server.tls.keyFile", "cannot read the file: "+err.Error())
+		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			ps.bad("server.tls.keyFile", "the certificate and key do not load as a pair: "+err.Error())
+		}
+	}
+	if t.MinVersion != "1.2" && t.MinVersion != "1.3" {
+		ps.bad("server.tls.minVersion", `must be "1.2" or "1.3"`)
+	}
+	ps.positive("server.tls.reloadInterval", t.ReloadInterval)
+	if t.ClientCAFile != "" {
+		if t.CertFile == "" {
+			ps.bad("server.tls.clientCAFile", "needs server.tls.certFile: mutual TLS is TLS")
+		} else if b, err := os.ReadFile(t.ClientCAFile); err != nil {
+			ps.bad("server.tls.clientCAFile", "cannot read the file: "+err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			ps.bad("server.tls.clientCAFile", "holds no PEM certificate")
+		}
+	}
+	seen := map[string]string{} // subject or URI -> the key of its first client
+	for i, cl := range t.Clients {
+		k := fmt.Sprintf("server.tls.clients[%d]", i)
+		if t.ClientCAFile == "" {
+			ps.bad(k, "needs server.tls.clientCAFile: no client certificate is verified without it")
+			continue
+		}
+		ps.required(k+".name", cl.Name)
+		id := ""
+		switch {
+		case (cl.Subject == "") == (cl.URI == ""):
+			ps.bad(k, "give subject or uri, one of them")
+		case cl.Subject != "":
+			if !validDN(cl.Subject) {
+				ps.bad(k+".subject", `must be a distinguished name "TYPE=value,TYPE=value" (RFC 4514), e.g. "CN=portal,O=Example,C=VN"`)
+			}
+			id = "subject " + tlsconf.CanonicalDN(cl.Subject)
+		default:
+			if u, err := url.Parse(cl.URI); err != nil || u.Scheme == "" || strings.TrimSpace(cl.URI) != cl.URI {
+				ps.bad(k+".uri", "must be an absolute URI, e.g. spiffe://dvc.example.vn/portal")
+			}
+			id = "uri " + cl.URI
+		}
+		if first, dup := seen[id]; dup && id != "" {
+			ps.badf(k, "the same %s as %s", id, first)
+		} else {
+			seen[id] = k
+		}
+		switch cl.Group {
+		case "submissions", "callbacks", "admin":
+		default:
+			ps.bad(k+".group", "must be submissions, callbacks or admin")
+		}
+	}
+}
+
+// validDN reports whether dn reads as TYPE=value parts separated by
+// unescaped commas.
+func validDN(dn string) bool {
+	for _, p := range strings.Split(tlsconf.CanonicalDN(dn), ",") {
+		typ, val, ok := strings.Cut(p, "=")
+		if !ok || typ == "" || val == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// validateModes checks each route group's authentication mode against what
+// it needs: a client certificate mode needs server.tls.clientCAFile and,
+// unless a credential may stand in (either), a client of the group.
+func (c *Config) validateModes(ps *problems) {
+	for _, g := range []struct{ group, mode, credential string }{
+		{"submissions", c.Auth.Submissions, "bearer"}, {"callbacks", c.Auth.Callbacks, "webhook"}, {"admin", c.Auth.Admin, "bearer"}} {
+		k := "auth." + g.group
+		switch g.mode {
+		case g.credential:
+			continue
+		case "mtls", "either", "both":
+		default:
+			ps.badf(k, "must be %s, mtls, either or both", g.credential)
+			continue
+		}
+		if c.Server.TLS.ClientCAFile == "" {
+			ps.badf(k, "%s needs server.tls.clientCAFile (and server.tls.clients)", g.mode)
+			continue
+		}
+		if g.mode == "either" {
+			continue
+		}
+		n := 0
+		for _, cl := range c.Server.TLS.Clients {
+			if cl.Group == g.group {
+				n++
+			}
+		}
+		if n == 0 {
+			ps.badf(k, "%s needs at least one of server.tls.clients in group %s", g.mode, g.group)
+		}
+	}
 }
 
 // validToken reports whether a bearer token can be sent and compared as it is.
@@ -713,9 +1037,10 @@ func validToken(t string) bool {
 }
 
 func (c *Config) validateAuth(ps *problems) {
-	if len(c.Auth.BearerTokens) == 0 {
-		ps.bad("auth.bearerTokens", "at least one caller credential is required")
+	if len(c.Auth.BearerTokens) == 0 && c.Auth.Submissions != "mtls" {
+		ps.bad("auth.bearerTokens", "at least one caller credential is required (unless auth.submissions is mtls)")
 	}
+	c.validateModes(ps)
 	tokens := map[Secret]string{} // token -> the key of its first holder
 	for _, list := range []struct {
 		key    string
@@ -731,13 +1056,14 @@ func (c *Config) validateAuth(ps *problems) {
 				ps.badf(k+".name", "%q is already the name of an earlier token of %s", t.Name, list.key)
 			}
 			names[t.Name] = true
+			tk := secretKey(k+".token", t.TokenFile)
 			switch first, dup := tokens[t.Token]; {
 			case !validToken(string(t.Token)):
-				ps.bad(k+".token", "must be at least 16 visible ASCII characters, without spaces")
+				ps.bad(tk, "must be at least 16 visible ASCII characters, without spaces")
 			case dup:
-				ps.badf(k+".token", "must differ from %s.token", first)
+				ps.badf(tk, "must differ from %s", first)
 			default:
-				tokens[t.Token] = k
+				tokens[t.Token] = tk
 			}
 		}
 	}
@@ -838,9 +1164,10 @@ func (c *Config) validateTreasury(ps *problems) {
 	t := c.Treasury
 	ps.httpURL("treasury.baseURL", t.BaseURL)
 	ps.required("treasury.clientID", t.ClientID)
-	ps.required("treasury.clientSecret", string(t.ClientSecret))
+	ps.required(secretKey("treasury.clientSecret", t.ClientSecretFile), string(t.ClientSecret))
 	ps.positive("treasury.timeout", t.Timeout)
 	validateResilience(ps, "treasury.resilience", t.Resilience)
+	validateClientTLS(ps, "treasury", t.TLS, []string{"baseURL"}, []string{t.BaseURL})
 }
 
 // validateResilience applies upstream.Settings.Validate, the rules NewGroup
@@ -895,6 +1222,9 @@ func (c *Config) validateStore(ps *problems) {
 	if r.PoolSize <= 0 {
 		ps.bad("store.redis.poolSize", "must be positive (zero means the default)")
 	}
+	if r.PasswordFile != "" && r.Password == "" {
+		ps.bad("store.redis.passwordFile", "the file is empty: leave passwordFile out for no password")
+	}
 }
 
 func (c *Config) validateIdempotency(ps *problems) {
@@ -912,12 +1242,18 @@ func (c *Config) validateIdempotency(ps *problems) {
 }
 
 func (c *Config) validateCallbacks(ps *problems) {
-	if len(c.Callbacks.Secrets) == 0 {
+	if len(c.Callbacks.Secrets) == 0 && c.Auth.Callbacks != "mtls" {
 		ps.bad("callbacks.secrets", "at least one Standard Webhooks secret (whsec_...) is required")
 	}
+	// Load appended the files' contents: the last len(secretFiles) secrets.
+	inline := len(c.Callbacks.Secrets) - len(c.Callbacks.SecretFiles)
 	for i, sec := range c.Callbacks.Secrets {
+		k := fmt.Sprintf("callbacks.secrets[%d]", i)
+		if i >= inline {
+			k = fmt.Sprintf("callbacks.secretFiles[%d]", i-inline)
+		}
 		if _, err := webhook.ParseSecret(sec.Reveal()); err != nil {
-			ps.badf(fmt.Sprintf("callbacks.secrets[%d]", i), "must be whsec_ followed by the base64 of at least %d bytes", webhook.MinSecretBytes)
+			ps.badf(k, "must be whsec_ followed by the base64 of at least %d bytes", webhook.MinSecretBytes)
 		}
 	}
 	ps.positive("callbacks.tolerance", c.Callbacks.Tolerance)
@@ -928,11 +1264,11 @@ func (c *Config) validatePortal(ps *problems) {
 	switch p.Transport {
 	case "session":
 		ps.required("portal.username", p.Username)
-		ps.required("portal.password", string(p.Password))
+		ps.required(secretKey("portal.password", p.PasswordFile), string(p.Password))
 	case "bearer":
 		ps.httpURL("portal.tokenURL", p.TokenURL)
 		ps.required("portal.clientID", p.ClientID)
-		ps.required("portal.clientSecret", string(p.ClientSecret))
+		ps.required(secretKey("portal.clientSecret", p.ClientSecretFile), string(p.ClientSecret))
 	default:
 		ps.bad("portal.transport", "must be session or bearer")
 	}
@@ -957,6 +1293,7 @@ func (c *Config) validatePortal(ps *problems) {
 		ps.bad("portal.hinhThuc", `must be "0" or "1"`)
 	}
 	validateResilience(ps, "portal.resilience", p.Resilience)
+	validateClientTLS(ps, "portal", p.TLS, []string{"url", "tokenURL", "authURL"}, []string{p.URL, p.TokenURL, p.AuthURL})
 }
 
 // validDstCode reports whether v can be sent as the dstcode header as it is.
@@ -970,6 +1307,40 @@ func validDstCode(v string) bool {
 		}
 	}
 	return true
+}
+
+// validateClientTLS checks an upstream's TLS: the CA bundle holds
+// certificates, the client pair loads, and the upstream's URLs (those set)
+// are https when any TLS key is.
+func validateClientTLS(ps *problems, section string, t ClientTLS, urlKeys, urls []string) {
+	k := section + ".tls."
+	if t.CAFile != "" {
+		if b, err := os.ReadFile(t.CAFile); err != nil {
+			ps.bad(k+"caFile", "cannot read the file: "+err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			ps.bad(k+"caFile", "holds no PEM certificate")
+		}
+	}
+	switch {
+	case t.CertFile == "" && t.KeyFile != "":
+		ps.bad(k+"certFile", "must be set with "+k+"keyFile")
+	case t.CertFile != "" && t.KeyFile == "":
+		ps.bad(k+"keyFile", "must be set with "+k+"certFile")
+	case t.CertFile != "":
+		if _, err := os.Stat(t.CertFile); err != nil {
+			ps.bad(k+"certFile", "cannot read the file: "+err.Error())
+		} else if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+			ps.bad(k+"keyFile", "the certificate and key do not load as a pair: "+err.Error())
+		}
+	}
+	if !t.Set() {
+		return
+	}
+	for i, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.Scheme == "http" {
+			ps.badf(section+"."+urlKeys[i], "must be https when %stls is set", section+".")
+		}
+	}
 }
 
 // validateErrorCodes checks the classes of portal.errorCodes: every code set, never a success
@@ -1162,6 +1533,9 @@ func applyEnv(v reflect.Value, prefix, key string, env func(string) (string, boo
 			continue
 		}
 		name := prefix + strings.ToUpper(tag)
+		if e := f.Tag.Get("env"); e != "" {
+			name = prefix + e // a secret's file: DVC_PORTAL_PASSWORD_FILE
+		}
 		path := tag
 		if key != "" {
 			path = key + "." + tag

@@ -83,7 +83,7 @@ func TestLoadRefusesUnknownKeys(t *testing.T) {
 	tests := []struct {
 		name, after, insert, key string
 	}{
-		{"top level", "  shutdownTimeout: 20s", "logging: {}", "logging"},
+		{"top level", "    clients: []", "logging: {}", "logging"},
 		{"server", "  addr: 127.0.0.1:8080", "  adress: 0.0.0.0:1", "adress"},
 		{"bearer token", "      token: dev-portal-token", "      scope: all", "scope"},
 		{"signatures", "  maxSignatures: 4", "  allowMD5: true", "allowMD5"},
@@ -255,7 +255,8 @@ evidence:
 		t.Fatal(err)
 	}
 	want := Config{
-		Server:      Server{Addr: "127.0.0.1:8080", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second},
+		Server: Server{Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8090", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second,
+			TLS: TLS{MinVersion: "1.2", ReloadInterval: 5 * time.Second}},
 		Auth:        c.Auth,
 		Signatures:  Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, RequireRegistered: true},
 		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept

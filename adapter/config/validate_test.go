@@ -51,6 +51,26 @@ func redisStore(c *Config) {
 	c.Store.Kind, c.Store.Redis.Addrs = "redis", []string{"127.0.0.1:6379"}
 }
 
+// withMTLS turns on TLS with a client CA and two clients: the portal
+// (submissions, by subject) and the treasury (callbacks, by URI).
+func withMTLS(c *Config) {
+	c.Server.TLS.CertFile, c.Server.TLS.KeyFile, c.Server.TLS.ClientCAFile = tlsPair.cert, tlsPair.key, tlsPair.ca
+	c.Server.TLS.Clients = []TLSClient{{Name: "portal", Subject: "CN=portal,O=Portal", Group: "submissions"},
+		{Name: "treasury", URI: "spiffe://kbnn.test/treasury", Group: "callbacks"}}
+}
+
+// treasuryTLS and portalTLS give the upstream mutual TLS with valid files
+// and an https URL.
+func treasuryTLS(c *Config) {
+	c.Treasury.BaseURL = "https://127.0.0.1:8081"
+	c.Treasury.TLS = ClientTLS{CAFile: tlsPair.ca, CertFile: tlsPair.cert, KeyFile: tlsPair.key, ServerName: "treasury.test"}
+}
+
+func portalTLS(c *Config) {
+	c.Portal.URL = "https://127.0.0.1:8082/api"
+	c.Portal.TLS = ClientTLS{CAFile: tlsPair.ca, CertFile: tlsPair.cert, KeyFile: tlsPair.key}
+}
+
 // proc edits one procedure of the map in place.
 func proc(c *Config, id string, edit func(p *Procedure)) {
 	p := c.Procedures[id]
@@ -67,6 +87,33 @@ var invalidRows = []struct {
 }{
 	{"server address without port", "server.addr", func(c *Config) { c.Server.Addr = "localhost" }},
 	{"server address named port", "server.addr", func(c *Config) { c.Server.Addr = "127.0.0.1:http" }},
+	{"admin address without port", "server.adminAddr", func(c *Config) { c.Server.AdminAddr = "127.0.0.1" }},
+	{"admin address is the public one", "server.adminAddr", func(c *Config) { c.Server.AdminAddr = c.Server.Addr }},
+	{"certificate without key", "server.tls.keyFile", func(c *Config) { c.Server.TLS.CertFile = "server.crt" }},
+	{"key without certificate", "server.tls.certFile", func(c *Config) { c.Server.TLS.KeyFile = "server.key" }},
+	{"certificate file missing", "server.tls.certFile", func(c *Config) {
+		c.Server.TLS.CertFile, c.Server.TLS.KeyFile = "/no/such/server.crt", "/no/such/server.key"
+	}},
+	{"key not the certificate's", "server.tls.keyFile", func(c *Config) {
+		c.Server.TLS.CertFile, c.Server.TLS.KeyFile = tlsPair.cert, tlsPair.otherKey
+	}},
+	{"client CA without TLS", "server.tls.clientCAFile", func(c *Config) { c.Server.TLS.ClientCAFile = tlsPair.ca }},
+	{"client CA missing", "server.tls.clientCAFile", func(c *Config) { withMTLS(c); c.Server.TLS.ClientCAFile = "/no/such/ca.pem" }},
+	{"client CA not PEM", "server.tls.clientCAFile", func(c *Config) { withMTLS(c); c.Server.TLS.ClientCAFile = tlsPair.key }},
+	{"client without client CA", "server.tls.clients[0]", func(c *Config) {
+		c.Server.TLS.Clients = []TLSClient{{Name: "portal", Subject: "CN=portal", Group: "submissions"}}
+	}},
+	{"client without name", "server.tls.clients[0].name", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Name = "" }},
+	{"client with subject and uri", "server.tls.clients[0]", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].URI = "spiffe://x/portal" }},
+	{"client subject not a name", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "portal" }},
+	{"client uri relative", "server.tls.clients[1].uri", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[1].URI = "treasury" }},
+	{"client twice", "server.tls.clients[2]", func(c *Config) {
+		withMTLS(c)
+		c.Server.TLS.Clients = append(c.Server.TLS.Clients, TLSClient{Name: "other", Subject: "cn=portal, O=Portal", Group: "admin"})
+	}},
+	{"client group", "server.tls.clients[0].group", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Group = "portal" }},
+	{"TLS 1.1", "server.tls.minVersion", func(c *Config) { c.Server.TLS.MinVersion = "1.1" }},
+	{"negative reload interval", "server.tls.reloadInterval", func(c *Config) { c.Server.TLS.ReloadInterval = -time.Second }},
 	{"body limit too small", "server.maxBodyBytes", func(c *Config) { c.Server.MaxBodyBytes = 1023 }},
 	{"attachment file limit too small", "attachments.maxFileBytes", func(c *Config) { c.Attachments.MaxFileBytes = 1000 }},
 	{"attachment total under the file limit", "attachments.maxTotalBytes", func(c *Config) { c.Attachments.MaxTotalBytes = c.Attachments.MaxFileBytes - 1 }},
@@ -87,6 +134,22 @@ var invalidRows = []struct {
 	{"two callers one token", "auth.bearerTokens[1].token", func(c *Config) {
 		c.Auth.BearerTokens = append(c.Auth.BearerTokens, BearerToken{Name: "other", Token: c.Auth.BearerTokens[0].Token})
 	}},
+	{"token file content too short", "auth.bearerTokens[0].tokenFile", func(c *Config) {
+		c.Auth.BearerTokens[0].Token, c.Auth.BearerTokens[0].TokenFile = "short", "/run/secrets/portal-token"
+	}},
+	{"admin token file content is a portal token", "auth.adminTokens[0].tokenFile", func(c *Config) {
+		c.Auth.AdminTokens[0].Token, c.Auth.AdminTokens[0].TokenFile = c.Auth.BearerTokens[0].Token, "/run/secrets/operator-token"
+	}},
+	{"submissions mode", "auth.submissions", func(c *Config) { c.Auth.Submissions = "token" }},
+	{"submissions by certificate without client CA", "auth.submissions", func(c *Config) { c.Auth.Submissions = "mtls" }},
+	{"callbacks mode", "auth.callbacks", func(c *Config) { c.Auth.Callbacks = "bearer" }},
+	{"callbacks by certificate without a treasury client", "auth.callbacks", func(c *Config) {
+		withMTLS(c)
+		c.Server.TLS.Clients = c.Server.TLS.Clients[:1]
+		c.Auth.Callbacks = "both"
+	}},
+	{"admin mode", "auth.admin", func(c *Config) { c.Auth.Admin = "certificate" }},
+	{"admin by certificate without an operator client", "auth.admin", func(c *Config) { withMTLS(c); c.Auth.Admin = "mtls" }},
 	{"admin without name", "auth.adminTokens[0].name", func(c *Config) { c.Auth.AdminTokens[0].Name = "" }},
 	{"duplicate admin name", "auth.adminTokens[1].name", func(c *Config) {
 		c.Auth.AdminTokens = append(c.Auth.AdminTokens, BearerToken{Name: "operator", Token: "another-operator-token"})
@@ -119,6 +182,24 @@ var invalidRows = []struct {
 	{"treasury URL unparsable", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "http://[::1" }},
 	{"no client id", "treasury.clientID", func(c *Config) { c.Treasury.ClientID = "" }},
 	{"no client secret", "treasury.clientSecret", func(c *Config) { c.Treasury.ClientSecret = "" }},
+	{"empty client secret file", "treasury.clientSecretFile", func(c *Config) {
+		c.Treasury.ClientSecret, c.Treasury.ClientSecretFile = "", "/run/secrets/treasury"
+	}},
+	{"treasury CA missing", "treasury.tls.caFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.CAFile = "/no/such/ca.pem" }},
+	{"treasury CA not PEM certificates", "treasury.tls.caFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.CAFile = tlsPair.key }},
+	{"treasury key without certificate", "treasury.tls.certFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.CertFile = "" }},
+	{"treasury certificate without key", "treasury.tls.keyFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.KeyFile = "" }},
+	{"treasury key not the certificate's", "treasury.tls.keyFile", func(c *Config) { treasuryTLS(c); c.Treasury.TLS.KeyFile = tlsPair.otherKey }},
+	{"treasury TLS over http", "treasury.baseURL", func(c *Config) { treasuryTLS(c); c.Treasury.BaseURL = "http://127.0.0.1:8081" }},
+	{"portal CA missing", "portal.tls.caFile", func(c *Config) { portalTLS(c); c.Portal.TLS.CAFile = "/no/such/ca.pem" }},
+	{"portal key without certificate", "portal.tls.certFile", func(c *Config) { portalTLS(c); c.Portal.TLS.CertFile = "" }},
+	{"portal key not the certificate's", "portal.tls.keyFile", func(c *Config) { portalTLS(c); c.Portal.TLS.KeyFile = tlsPair.otherKey }},
+	{"portal TLS over http", "portal.url", func(c *Config) { portalTLS(c); c.Portal.URL = "http://127.0.0.1:8082/api" }},
+	{"portal TLS, token URL over http", "portal.tokenURL", func(c *Config) {
+		bearer(c)
+		portalTLS(c)
+		c.Portal.TokenURL = "http://portal.example/oauth/token"
+	}},
 	{"negative treasury timeout", "treasury.timeout", func(c *Config) { c.Treasury.Timeout = -time.Second }},
 	{"treasury window", "treasury.resilience.window", func(c *Config) { c.Treasury.Resilience.Window = -time.Second }},
 	{"treasury ratio above 1", "treasury.resilience.failureRatio", func(c *Config) { c.Treasury.Resilience.FailureRatio = 1.5 }},
@@ -148,6 +229,7 @@ var invalidRows = []struct {
 	{"negative dial timeout", "store.redis.dialTimeout", func(c *Config) { c.Store.Redis.DialTimeout = -1 }},
 	{"negative read timeout", "store.redis.readTimeout", func(c *Config) { c.Store.Redis.ReadTimeout = -1 }},
 	{"negative write timeout", "store.redis.writeTimeout", func(c *Config) { c.Store.Redis.WriteTimeout = -1 }},
+	{"empty redis password file", "store.redis.passwordFile", func(c *Config) { c.Store.Redis.PasswordFile = "/run/secrets/redis" }},
 	{"negative pool", "store.redis.poolSize", func(c *Config) { c.Store.Redis.PoolSize = -1 }},
 
 	{"short retention", "idempotency.retention", func(c *Config) { c.Idempotency.Retention = 59 * time.Minute }},
@@ -161,6 +243,10 @@ var invalidRows = []struct {
 		c.Callbacks.Secrets = append(c.Callbacks.Secrets, "whsec_not base64!")
 	}},
 	{"callback secret too short", "callbacks.secrets[0]", func(c *Config) { c.Callbacks.Secrets[0] = "whsec_c2hvcnQ=" }},
+	{"callback secret file not a secret", "callbacks.secretFiles[0]", func(c *Config) {
+		c.Callbacks.SecretFiles = []string{"/run/secrets/callback"}
+		c.Callbacks.Secrets = append(c.Callbacks.Secrets, "not-a-whsec")
+	}},
 	{"negative tolerance", "callbacks.tolerance", func(c *Config) { c.Callbacks.Tolerance = -time.Minute }},
 
 	{"portal transport", "portal.transport", func(c *Config) { c.Portal.Transport = "soap" }},
@@ -168,6 +254,11 @@ var invalidRows = []struct {
 	{"portal URL scheme", "portal.url", func(c *Config) { c.Portal.URL = "file:///api" }},
 	{"session without username", "portal.username", func(c *Config) { c.Portal.Username = "" }},
 	{"session without password", "portal.password", func(c *Config) { c.Portal.Password = "" }},
+	{"empty password file", "portal.passwordFile", func(c *Config) { c.Portal.Password, c.Portal.PasswordFile = "", "/run/secrets/portal" }},
+	{"empty client secret file", "portal.clientSecretFile", func(c *Config) {
+		bearer(c)
+		c.Portal.ClientSecret, c.Portal.ClientSecretFile = "", "/run/secrets/portal"
+	}},
 	{"bearer token URL", "portal.tokenURL", func(c *Config) { bearer(c); c.Portal.TokenURL = "/oauth/token" }},
 	{"bearer without client id", "portal.clientID", func(c *Config) { bearer(c); c.Portal.ClientID = "" }},
 	{"bearer without client secret", "portal.clientSecret", func(c *Config) { bearer(c); c.Portal.ClientSecret = "" }},
@@ -296,11 +387,14 @@ var noInvalidValue = map[string]string{
 	"portal.resilience.minRequests":   "any count; zero means the default",
 	"portal.resilience.halfOpenMax":   "any count; zero means the default",
 	"store.redis.masterName":          "any name; empty means no Sentinel",
+	"treasury.tls.serverName":         "any name; empty means the URL's host",
+	"portal.tls.serverName":           "any name; empty means the URL's host",
 	"store.redis.username":            "any name; empty means the default user",
 	"store.redis.password":            "any secret; empty means none",
 }
 
 func TestValidateNamesEachKey(t *testing.T) {
+	tlsFiles(t)
 	for _, tt := range invalidRows {
 		t.Run(tt.name, func(t *testing.T) {
 			c := loadLocal(t)
@@ -433,6 +527,12 @@ func TestZeroMeansDefault(t *testing.T) {
 		want any
 	}{
 		{"server.addr", "", func(c *Config) any { return c.Server.Addr }, "127.0.0.1:8080"},
+		{"server.adminAddr", "", func(c *Config) any { return c.Server.AdminAddr }, "127.0.0.1:8090"},
+		{"server.tls.minVersion", "", func(c *Config) any { return c.Server.TLS.MinVersion }, "1.2"},
+		{"auth.submissions", "", func(c *Config) any { return c.Auth.Submissions }, "bearer"},
+		{"auth.callbacks", "", func(c *Config) any { return c.Auth.Callbacks }, "webhook"},
+		{"auth.admin", "", func(c *Config) any { return c.Auth.Admin }, "bearer"},
+		{"server.tls.reloadInterval", "0s", func(c *Config) any { return c.Server.TLS.ReloadInterval }, 5 * time.Second},
 		{"server.maxBodyBytes", 0, func(c *Config) any { return c.Server.MaxBodyBytes }, int64(16 << 20)},
 		{"server.readTimeout", "0s", func(c *Config) any { return c.Server.ReadTimeout }, 30 * time.Second},
 		{"server.writeTimeout", "0s", func(c *Config) any { return c.Server.WriteTimeout }, 60 * time.Second},
@@ -506,6 +606,7 @@ func TestZeroMeansDefault(t *testing.T) {
 
 // The documented sentinels and boundary values other than zero are accepted.
 func TestValidateAcceptsBoundaries(t *testing.T) {
+	tlsFiles(t)
 	tests := []struct {
 		name string
 		set  map[string]any
@@ -522,6 +623,22 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 		{"redis sentinel with a database", map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"a:26379", "b:26379"},
 			"store.redis.masterName": "m", "store.redis.db": 3}},
 		{"listener on every interface", map[string]any{"server.addr": ":8080"}},
+		{"mutual TLS everywhere, certificates only", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key,
+			"server.tls.clientCAFile": tlsPair.ca, "server.tls.clients": []map[string]any{
+				{"name": "portal", "subject": "CN=portal,O=Portal", "group": "submissions"},
+				{"name": "treasury", "uri": "spiffe://kbnn.test/treasury", "group": "callbacks"},
+				{"name": "ops", "subject": "CN=ops", "group": "admin"}},
+			"auth.submissions": "mtls", "auth.callbacks": "mtls", "auth.admin": "mtls",
+			"auth.bearerTokens": []any{}, "callbacks.secrets": []any{}}},
+		{"either and both", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key,
+			"server.tls.clientCAFile": tlsPair.ca, "server.tls.clients": []map[string]any{
+				{"name": "treasury", "uri": "spiffe://kbnn.test/treasury", "group": "callbacks"}},
+			"auth.submissions": "either", "auth.callbacks": "both"}},
+		{"upstreams over mutual TLS", map[string]any{"treasury.baseURL": "https://treasury.test", "portal.url": "https://portal.test/api",
+			"treasury.tls": map[string]any{"caFile": tlsPair.ca, "certFile": tlsPair.cert, "keyFile": tlsPair.key, "serverName": "kbnn"},
+			"portal.tls":   map[string]any{"caFile": tlsPair.ca, "certFile": tlsPair.cert, "keyFile": tlsPair.key}}},
+		{"TLS 1.3 only", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key, "server.tls.minVersion": "1.3"}},
+		{"both listeners on any free port", map[string]any{"server.addr": "127.0.0.1:0", "server.adminAddr": "127.0.0.1:0"}},
 		{"limits at their bounds", map[string]any{"limits.maxDepth": 256, "limits.maxElements": 100, "server.maxBodyBytes": 1024}},
 		{"OpenCPS login", map[string]any{"portal.authURL": "https://portal.example/auth", "portal.dstCode": "000.00.00.G09"}},
 		{"unlisted codes transient", map[string]any{"portal.errorCodes.default": "transient", "portal.errorCodes.permanent": []string{"-3", "-4"},

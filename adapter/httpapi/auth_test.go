@@ -33,7 +33,7 @@ func TestBearerPerCallerList(t *testing.T) {
 		o.AdminCallers = []httpapi.Caller{{Name: "ops", Token: adminToken}}
 	})
 	dossier := h.url + "/v1/procedures/chi-thuong-xuyen/dossiers/G09.20-20260609-0000101"
-	dead := h.url + "/v1/admin/dead-letters"
+	dead := h.admin + "/v1/admin/dead-letters"
 	tests := []struct {
 		name, method, url, auth string
 		status                  int
@@ -65,5 +65,38 @@ func TestBearerPerCallerList(t *testing.T) {
 				t.Fatalf("WWW-Authenticate %q, want %q", got, tt.realm)
 			}
 		})
+	}
+}
+
+// Operators' routes are on the admin listener only: the public one answers
+// 404 for them, whatever the credential; /healthz and /readyz are on both.
+func TestAdminRoutesOnAdminListenerOnly(t *testing.T) {
+	h := newServer(t, func(o *httpapi.Options) {
+		o.DeadLetters = noDeadLetters{}
+		o.AdminCallers = []httpapi.Caller{{Name: "ops", Token: adminToken}}
+	})
+	for _, path := range []string{"/metrics", "/debug/pprof/", "/debug/pprof/goroutine", "/debug/pprof/cmdline",
+		"/v1/admin/dead-letters", "/v1/admin/signers?unit=1"} {
+		t.Run(path, func(t *testing.T) {
+			resp, body := do(t, newRequest(t, "GET", h.url+path, nil, "Authorization", "Bearer "+adminToken))
+			wantProblem(t, resp, body, http.StatusNotFound, "not-found")
+		})
+	}
+	for _, tt := range []struct {
+		path   string
+		status int
+	}{{"/metrics", 200}, {"/debug/pprof/", 200}, {"/debug/pprof/goroutine?debug=1", 200}, {"/debug/pprof/cmdline", 200},
+		{"/v1/admin/dead-letters", 200}, {"/healthz", 200}, {"/readyz", 200}} {
+		t.Run("admin "+tt.path, func(t *testing.T) {
+			resp, body := do(t, newRequest(t, "GET", h.admin+tt.path, nil, "Authorization", "Bearer "+adminToken))
+			if resp.StatusCode != tt.status {
+				t.Fatalf("%d %.200s, want %d", resp.StatusCode, body, tt.status)
+			}
+		})
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, body := do(t, newRequest(t, "GET", h.url+path, nil)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("public %s: %d %s", path, resp.StatusCode, body)
+		}
 	}
 }

@@ -25,8 +25,8 @@ func (s *server) routesDossiers(e *echo.Echo) {
 	if s.Dossiers == nil {
 		return
 	}
-	callers := append(append([]Caller(nil), s.Callers...), s.AdminCallers...)
-	e.GET(dossiersRoute, s.findDossiers, s.bearer(callers, "dvc-adapter"))
+	e.GET(dossiersRoute, s.findDossiers, s.authenticate("dvc-adapter",
+		access{GroupSubmissions, s.Callers}, access{GroupAdmin, s.AdminCallers}))
 }
 
 func (s *server) findDossiers(c echo.Context) error {

@@ -8,16 +8,15 @@ package httpapi
 
 import (
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"regexp"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -68,6 +67,11 @@ type Options struct {
 	// routes out).
 	Evidence *intake.Recorder
 	Audit    AuditReader
+	// Modes are the route groups' authentication modes (bearer tokens,
+	// client certificates, either or both); ClientCerts map verified client
+	// certificates to callers of a group.
+	Modes       Modes
+	ClientCerts []ClientCert
 }
 
 type server struct {
@@ -81,8 +85,41 @@ const (
 	ctxCode      = "maHoSo"
 )
 
-// New returns the adapter's HTTP handler.
+// New returns the handler of the public listener (server.addr): what the
+// portal and the treasury call, and /healthz and /readyz. Operators' routes
+// are on NewAdmin's handler only.
 func New(o Options) *echo.Echo {
+	s, e := newServer(o)
+	// Middleware per route, not per group: a group with middleware makes
+	// echo answer 404 instead of 405 for a wrong method under it.
+	auth := s.authenticate("dvc-adapter", access{GroupSubmissions, s.Callers})
+	e.POST(submitRoute, s.submit, auth)
+	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
+	e.POST(withdrawRoute, s.withdraw, auth)
+	e.POST(validateRoute, s.validate, auth)
+	s.routesAttachments(e, auth)
+	s.routesCallbacks(e)
+	s.routesDossiers(e)
+	s.routesAudit(e, auth)
+	return e
+}
+
+// NewAdmin returns the handler of the admin listener (server.adminAddr):
+// /metrics, /debug/pprof/, the dead letters and the registered signers,
+// and /healthz and /readyz as on the public listener. Nothing here is
+// served on the public listener.
+func NewAdmin(o Options) *echo.Echo {
+	s, e := newServer(o)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
+	routesPprof(e)
+	s.routesDeadLetters(e)
+	s.routesSigners(e)
+	return e
+}
+
+// newServer fills o's defaults and returns an echo with the middleware and
+// the health routes every listener has.
+func newServer(o Options) (*server, *echo.Echo) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
@@ -102,23 +139,32 @@ func New(o Options) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.requestID, s.recover, s.observe)
-
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "alive"}) })
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})))
-	// Middleware per route, not per group: a group with middleware makes
-	// echo answer 404 instead of 405 for a wrong method under it.
-	auth := s.bearer(o.Callers, "dvc-adapter")
-	e.POST(submitRoute, s.submit, auth)
-	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
-	e.POST(withdrawRoute, s.withdraw, auth)
-	e.POST(validateRoute, s.validate, auth)
-	s.routesAttachments(e, auth)
-	s.routesStatus(e)
-	s.routesDossiers(e)
-	s.routesSigners(e)
-	s.routesAudit(e, auth)
-	return e
+	return s, e
+}
+
+// routesPprof serves net/http/pprof: the index at /debug/pprof/, and
+// /debug/pprof/{profile} for a named profile (goroutine, heap, ...), the
+// command line, the symbol lookup, and the CPU profile and execution trace
+// (which take ?seconds=).
+func routesPprof(e *echo.Echo) {
+	e.GET("/debug/pprof/", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+	e.GET("/debug/pprof/:profile", func(c echo.Context) error {
+		h := pprof.Index // a named profile; Index reads its name from the path
+		switch c.Param("profile") {
+		case "cmdline":
+			h = pprof.Cmdline
+		case "profile":
+			h = pprof.Profile
+		case "symbol":
+			h = pprof.Symbol
+		case "trace":
+			h = pprof.Trace
+		}
+		h(c.Response(), c.Request())
+		return nil
+	})
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
@@ -147,28 +193,6 @@ func (s *server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}()
 		return next(c)
-	}
-}
-
-// bearer admits a request whose bearer token is one of callers' (compared
-// in constant time) and records that caller's name; any other request gets
-// 401 with a Bearer challenge for realm.
-func (s *server) bearer(callers []Caller, realm string) echo.MiddlewareFunc {
-	challenge := `Bearer realm="` + realm + `"`
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			scheme, tok, ok := strings.Cut(c.Request().Header.Get("Authorization"), " ")
-			if ok && strings.EqualFold(scheme, "Bearer") {
-				for _, cl := range callers {
-					if subtle.ConstantTimeCompare([]byte(tok), []byte(cl.Token)) == 1 {
-						c.Set(ctxCaller, cl.Name)
-						return next(c)
-					}
-				}
-			}
-			c.Response().Header().Set("WWW-Authenticate", challenge)
-			return problem.New(problem.Unauthorized, "")
-		}
 	}
 }
 

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -65,9 +66,10 @@ func (b *syncBuffer) String() string {
 }
 
 type harness struct {
-	url  string
-	sent *countingSender
-	log  *syncBuffer
+	url   string // the public listener
+	admin string // the admin listener
+	sent  *countingSender
+	log   *syncBuffer
 }
 
 // newServer serves httpapi over a real intake.Service that knows one
@@ -75,6 +77,13 @@ type harness struct {
 // refused before any signature is read, and a call to the sender would show
 // it.
 func newServer(t *testing.T, edit func(*httpapi.Options)) *harness {
+	t.Helper()
+	return newServerTLS(t, edit, nil)
+}
+
+// newServerTLS is newServer with both listeners serving TLS with cfg when
+// it is not nil.
+func newServerTLS(t *testing.T, edit func(*httpapi.Options), cfg *tls.Config) *harness {
 	t.Helper()
 	h := &harness{sent: &countingSender{}, log: &syncBuffer{}}
 	log := slog.New(slog.NewJSONHandler(h.log, nil))
@@ -95,9 +104,21 @@ func newServer(t *testing.T, edit func(*httpapi.Options)) *harness {
 	if edit != nil {
 		edit(&o)
 	}
-	srv := httptest.NewServer(httpapi.New(o))
-	t.Cleanup(srv.Close)
-	h.url = srv.URL
+	if o.Metrics == nil {
+		o.Metrics = httpapi.NewMetrics() // one set of series for both listeners
+	}
+	start := func(handler http.Handler) string {
+		srv := httptest.NewUnstartedServer(handler)
+		if cfg != nil {
+			srv.TLS = cfg
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	h.url, h.admin = start(httpapi.New(o)), start(httpapi.NewAdmin(o))
 	t.Cleanup(func() {
 		if n := h.sent.calls.Load(); n != 0 {
 			t.Errorf("%d request(s) reached the treasury sender", n)
@@ -342,7 +363,7 @@ func metric(t *testing.T, url string) []string {
 // routes are not submissions.
 func TestMetricsCountSubmissions(t *testing.T) {
 	h := newServer(t, nil)
-	if got := metric(t, h.url); len(got) != 0 {
+	if got := metric(t, h.admin); len(got) != 0 {
 		t.Fatalf("submissions before any: %q", got)
 	}
 	for _, name := range []string{"wrong-content-type", "wrong-content-type", "no-credential"} {
@@ -364,7 +385,7 @@ func TestMetricsCountSubmissions(t *testing.T) {
 		`outcome="unknown-procedure",procedure="" 1`,
 		`outcome="unsupported-media-type",procedure="chi-thuong-xuyen" 2`,
 	}
-	if got := metric(t, h.url); strings.Join(got, "\n") != strings.Join(want, "\n") {
+	if got := metric(t, h.admin); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("dvc_submissions_total:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

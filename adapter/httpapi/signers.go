@@ -23,7 +23,7 @@ func (s *server) routesSigners(e *echo.Echo) {
 	if s.Signers == nil {
 		return
 	}
-	admin := s.bearer(s.AdminCallers, "dvc-adapter-admin")
+	admin := s.authenticate("dvc-adapter-admin", access{GroupAdmin, s.AdminCallers})
 	e.GET("/v1/admin/signers", s.listSigners, admin)
 	e.POST("/v1/admin/signers", s.loadSigners, admin)
 	e.PUT("/v1/admin/signers/:unit", s.loadSigners, admin)

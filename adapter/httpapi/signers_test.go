@@ -33,17 +33,17 @@ func TestAdminSignersLoadListRevoke(t *testing.T) {
 	put := `{"signers":[{"role":"chu-tai-khoan","serial":"4A:25:D5:92","issuer":"` + testIssuer + `"},
 		{"role":"ke-toan-truong","serial":"0x739F","issuer":"` + testIssuer + `"}]}`
 	for i, wantAdded := range []int{2, 0} {
-		resp, body := admin(t, "PUT", h.url+"/v1/admin/signers/1012345", put)
+		resp, body := admin(t, "PUT", h.admin+"/v1/admin/signers/1012345", put)
 		var got struct{ Loaded, Added int }
 		if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Loaded != 2 || got.Added != wantAdded {
 			t.Fatalf("PUT #%d: %d %s; want 200, added %d", i+1, resp.StatusCode, body, wantAdded)
 		}
 	}
-	resp, body := admin(t, "POST", h.url+"/v1/admin/signers", `{"signers":[{"unit":"1045678","role":"chu-tai-khoan","serial":"4a25d592","issuer":"`+testIssuer+`"}]}`)
+	resp, body := admin(t, "POST", h.admin+"/v1/admin/signers", `{"signers":[{"unit":"1045678","role":"chu-tai-khoan","serial":"4a25d592","issuer":"`+testIssuer+`"}]}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
-	resp, body = admin(t, "GET", h.url+"/v1/admin/signers?unit=1012345", "")
+	resp, body = admin(t, "GET", h.admin+"/v1/admin/signers?unit=1012345", "")
 	var list struct {
 		Unit    string
 		Signers []signers.Registration
@@ -52,7 +52,7 @@ func TestAdminSignersLoadListRevoke(t *testing.T) {
 		list.Signers[0].Serial != "4a25d592" || list.Signers[0].Source != signers.SourceOperator {
 		t.Fatalf("GET: %d %s", resp.StatusCode, body)
 	}
-	resp, body = admin(t, "DELETE", h.url+"/v1/admin/signers/1012345/4A25D592", "")
+	resp, body = admin(t, "DELETE", h.admin+"/v1/admin/signers/1012345/4A25D592", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
 	}
@@ -63,7 +63,7 @@ func TestAdminSignersLoadListRevoke(t *testing.T) {
 	if ok, _ := store.Registered(context.Background(), "1045678", "chu-tai-khoan", "4a25d592", issuer); !ok {
 		t.Error("the other unit's registration was revoked")
 	}
-	resp, body = admin(t, "DELETE", h.url+"/v1/admin/signers/1012345/4A25D592", "")
+	resp, body = admin(t, "DELETE", h.admin+"/v1/admin/signers/1012345/4A25D592", "")
 	wantProblem(t, resp, body, 404, "not-found")
 }
 
@@ -88,7 +88,7 @@ func TestAdminSignersRefusals(t *testing.T) {
 		{"revoke bad serial", "DELETE", "/v1/admin/signers/1/xyz", "", "Bearer " + adminToken, 404, "not-found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := newRequest(t, tc.method, h.url+tc.path, []byte(tc.body), "Content-Type", "application/json")
+			req := newRequest(t, tc.method, h.admin+tc.path, []byte(tc.body), "Content-Type", "application/json")
 			if tc.auth != "" {
 				req.Header.Set("Authorization", tc.auth)
 			}

@@ -30,12 +30,17 @@ type DeadLetters interface {
 // maxCallbackBytes bounds a status event.
 const maxCallbackBytes = 256 << 10
 
-func (s *server) routesStatus(e *echo.Echo) {
+// routesCallbacks serves the treasury's status callbacks (public listener).
+func (s *server) routesCallbacks(e *echo.Echo) {
 	if s.Callbacks != nil {
-		e.POST(callbackRoute, s.callback)
+		e.POST(callbackRoute, s.callback, s.callbackAuth)
 	}
+}
+
+// routesDeadLetters serves the dead letters to operators (admin listener).
+func (s *server) routesDeadLetters(e *echo.Echo) {
 	if s.DeadLetters != nil {
-		admin := s.bearer(s.AdminCallers, "dvc-adapter-admin")
+		admin := s.authenticate("dvc-adapter-admin", access{GroupAdmin, s.AdminCallers})
 		e.GET("/v1/admin/dead-letters", s.listDead, admin)
 		e.GET("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId", s.inspectDead, admin)
 		e.POST("/v1/admin/dead-letters/:procedure/:maHoSo/:eventId/replay", s.replayDead, admin)

@@ -43,7 +43,7 @@ func TestWithdrawalRoute(t *testing.T) {
 		})
 	}
 
-	resp, body := do(t, newRequest(t, "GET", h.url+"/metrics", nil))
+	resp, body := do(t, newRequest(t, "GET", h.admin+"/metrics", nil))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
 	}
@@ -61,7 +61,7 @@ func TestWithdrawalRoute(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("dvc_withdrawals_total:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := metric(t, h.url); len(got) != 0 {
+	if got := metric(t, h.admin); len(got) != 0 {
 		t.Errorf("withdrawals counted as submissions: %q", got)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/kbnn/dvc/adapter/statusmap"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -136,6 +137,34 @@ func TestReceiveRecordsNationalCode(t *testing.T) {
 	}
 	if len(tf.outbox.events) != 1 {
 		t.Fatalf("outbox holds %d events after a refused callback, want 1", len(tf.outbox.events))
+	}
+}
+
+// A callback whose sender the transport authenticated (the treasury's
+// client certificate) needs no signature; its webhook-id, when sent, must
+// still be the event's id.
+func TestReceiveOnAuthenticatedChannel(t *testing.T) {
+	tf := newTestFlow(t)
+	tf.registered("tai-khoan", "HS-2")
+	body := []byte(`{"eventId": "evt-tk-1", "dossierCode": "HS-2", "procedure": "tai-khoan", "supplementNo": 0,
+		"documentId": "KB-DOC-HS-2", "reference": "KBNN-0011-2026-000003", "status": "ACCOUNT_OPENED", "sequence": 3,
+		"occurredAt": "2026-06-09T15:00:00+07:00"}`)
+	if _, err := tf.Receive(context.Background(), http.Header{}, body); err == nil {
+		t.Fatal("an unsigned callback was accepted without an authenticated channel")
+	}
+	ctx := webhook.WithAuthenticatedChannel(context.Background())
+	other := http.Header{}
+	other.Set(webhook.HeaderID, "evt-other")
+	_, err := tf.Receive(ctx, other, body)
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Kind != problem.SchemaViolation {
+		t.Fatalf("webhook-id other than the event id: %v, want schema-violation", err)
+	}
+	if dup, err := tf.Receive(ctx, http.Header{}, body); err != nil || dup {
+		t.Fatalf("Receive: duplicate %v, err %v", dup, err)
+	}
+	if len(tf.outbox.events) != 1 {
+		t.Fatalf("outbox holds %d events, want 1", len(tf.outbox.events))
 	}
 }
 

@@ -6,6 +6,7 @@
 package webhook
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -163,4 +164,20 @@ func (v *Verifier) Verify(h http.Header, body []byte) (string, error) {
 		}
 	}
 	return "", ErrSignature
+}
+
+type channelKey struct{}
+
+// WithAuthenticatedChannel marks ctx as carrying a request whose sender the
+// transport already authenticated (a verified client certificate of the
+// treasury, mutual TLS): its webhook signature is then not required.
+func WithAuthenticatedChannel(ctx context.Context) context.Context {
+	return context.WithValue(ctx, channelKey{}, true)
+}
+
+// AuthenticatedChannel reports whether ctx was marked by
+// WithAuthenticatedChannel.
+func AuthenticatedChannel(ctx context.Context) bool {
+	v, _ := ctx.Value(channelKey{}).(bool)
+	return v
 }

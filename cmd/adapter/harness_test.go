@@ -416,6 +416,7 @@ func writeConfig(t testing.TB, path, listen, treasuryURL, keyPrefix string) {
 	}
 	c["store"] = map[string]any{"kind": "redis", "redis": rc}
 	sect("server")["addr"] = listen
+	sect("server")["adminAddr"] = "127.0.0.1:0" // several instances run at once
 	sect("treasury")["baseURL"] = treasuryURL
 	for id, p := range sect("procedures") {
 		pm, ok := p.(map[string]any)

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/app"
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/configs"
 )
 
@@ -54,7 +56,8 @@ type worker interface {
 
 // parts is an assembled adapter as run serves it.
 type parts struct {
-	handler  http.Handler
+	handler  http.Handler // the public listener's
+	admin    http.Handler // the admin listener's
 	delivery worker
 	close    func() error // releases the stores' connections
 }
@@ -65,7 +68,7 @@ func assemble(cfg *config.Config, o app.Options) (*parts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &parts{handler: a.Handler, delivery: a.Delivery, close: a.Close}, nil
+	return &parts{handler: a.Handler, admin: a.Admin, delivery: a.Delivery, close: a.Close}, nil
 }
 
 // run reads the command line and the configuration (env gives the
@@ -109,8 +112,41 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	if err != nil {
 		return err
 	}
-	log.Info("adapter listening", "addr", cfg.Server.Addr, "procedures", len(cfg.Procedures))
-	return serve(ctx, newServer(cfg.Server, p.handler), ln, p.delivery, cfg.Server.ShutdownTimeout, log)
+	adminLn, err := net.Listen("tcp", cfg.Server.AdminAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	scheme := "http"
+	if t := cfg.Server.TLS; t.CertFile != "" {
+		tcfg, err := serverTLS(ctx, t, log)
+		if err != nil {
+			_, _ = ln.Close(), adminLn.Close()
+			return err
+		}
+		ln, adminLn, scheme = tls.NewListener(ln, tcfg), tls.NewListener(adminLn, tcfg), "https"
+	}
+	log.Info("adapter listening", "addr", ln.Addr().String(), "adminAddr", adminLn.Addr().String(),
+		"scheme", scheme, "procedures", len(cfg.Procedures))
+	return serve(ctx, []listening{
+		{"public", newServer(cfg.Server, p.handler), ln},
+		{"admin", newServer(cfg.Server, p.admin), adminLn},
+	}, p.delivery, cfg.Server.ShutdownTimeout, log)
+}
+
+// serverTLS is the listeners' TLS: the configured pair, checked for a
+// change every reload interval until ctx ends.
+func serverTLS(ctx context.Context, t config.TLS, log *slog.Logger) (*tls.Config, error) {
+	cert, err := tlsconf.NewCert(t.CertFile, t.KeyFile, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := tlsconf.Server(tlsconf.Options{Cert: cert, MinVersion: t.MinVersion, ClientCAFile: t.ClientCAFile})
+	if err != nil {
+		return nil, err
+	}
+	go cert.Watch(ctx, t.ReloadInterval)
+	return cfg, nil
 }
 
 // newServer is the adapter's HTTP server. A keep-alive connection may stay
@@ -131,42 +167,61 @@ type server interface {
 	Shutdown(ctx context.Context) error
 }
 
-// serve starts the delivery workers and srv on ln, and runs until ctx ends
-// or srv fails. Then it shuts srv down, waits for its goroutine to return,
-// and stops the workers, all within shutdownTimeout. It returns srv's error
-// (nil when srv stopped because of the shutdown) joined with a failed
-// shutdown's.
-func serve(ctx context.Context, srv server, ln net.Listener, delivery worker, shutdownTimeout time.Duration, log *slog.Logger) error {
+// listening is one HTTP server and the listener it serves.
+type listening struct {
+	name string // for the log: public or admin
+	srv  server
+	ln   net.Listener
+}
+
+// serve starts the delivery workers and every server on its listener, and
+// runs until ctx ends or a server fails. Then it shuts every server down,
+// waits for their goroutines to return, and stops the workers, all within
+// shutdownTimeout. It returns the servers' errors (nil for a server stopped
+// by the shutdown) joined with failed shutdowns'.
+func serve(ctx context.Context, ls []listening, delivery worker, shutdownTimeout time.Duration, log *slog.Logger) error {
 	if err := delivery.Start(context.Background()); err != nil {
-		_ = ln.Close()
+		for _, l := range ls {
+			_ = l.ln.Close()
+		}
 		return err
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	var serveErr error
-	running := true
+	type result struct {
+		i   int
+		err error
+	}
+	errc := make(chan result, len(ls))
+	for i, l := range ls {
+		go func() { errc <- result{i, l.srv.Serve(l.ln)} }()
+	}
+	serveErrs := make([]error, len(ls))
+	returned := 0
 	select {
-	case serveErr = <-errc:
-		running = false
-		log.Error("listener failed, stopping", "err", serveErr, "drain", shutdownTimeout.String())
+	case r := <-errc:
+		returned++
+		serveErrs[r.i] = fmt.Errorf("%s listener: %w", ls[r.i].name, r.err)
+		log.Error("listener failed, stopping", "listener", ls[r.i].name, "err", r.err, "drain", shutdownTimeout.String())
 	case <-ctx.Done():
 		log.Info("shutting down", "drain", shutdownTimeout.String())
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	shutErr := srv.Shutdown(sctx)
-	if running {
-		// Serve returns once Shutdown has closed the listener.
-		serveErr = <-errc
+	shutErrs := make([]error, len(ls))
+	for i, l := range ls {
+		shutErrs[i] = l.srv.Shutdown(sctx)
 	}
-	if errors.Is(serveErr, http.ErrServerClosed) {
-		serveErr = nil
+	// Serve returns once Shutdown has closed the listener.
+	for ; returned < len(ls); returned++ {
+		r := <-errc
+		if !errors.Is(r.err, http.ErrServerClosed) {
+			serveErrs[r.i] = fmt.Errorf("%s listener: %w", ls[r.i].name, r.err)
+		}
 	}
 	// Finish the deliveries in flight; what is left waits in the outbox.
 	if err := delivery.Stop(sctx); err != nil {
 		log.Warn("delivery workers did not drain in time", "err", err)
 	}
-	return errors.Join(serveErr, shutErr)
+	return errors.Join(errors.Join(serveErrs...), errors.Join(shutErrs...))
 }
 
 func level(s string) slog.Level {

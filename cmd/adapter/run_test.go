@@ -82,6 +82,7 @@ func testEnv(addr, evidenceDir string) func(string) (string, bool) {
 	pki := filepath.Join("..", "..", "testdata", "pki")
 	vars := map[string]string{
 		"DVC_SERVER_ADDR":              addr,
+		"DVC_SERVER_ADMINADDR":         "127.0.0.1:0",
 		"DVC_SERVER_SHUTDOWNTIMEOUT":   "10s",
 		"DVC_SIGNATURES_TRUSTROOTS":    filepath.Join(pki, "root-ca.crt"),
 		"DVC_SIGNATURES_INTERMEDIATES": filepath.Join(pki, "intermediate-ca.crt"),
@@ -146,8 +147,8 @@ func TestServeListenerFailureStopsDelivery(t *testing.T) {
 	}
 	defer func() { _ = ln.Close() }()
 	rec := &recorder{}
-	err = serve(t.Context(), newServer(config.Server{ReadTimeout: time.Second}, http.NotFoundHandler()),
-		brokenListener{ln}, rec, 10*time.Second, discard())
+	err = serve(t.Context(), []listening{{"public", newServer(config.Server{ReadTimeout: time.Second}, http.NotFoundHandler()),
+		brokenListener{ln}}}, rec, 10*time.Second, discard())
 	if !errors.Is(err, errBroken) {
 		t.Fatalf("serve: %v, want the listener's error", err)
 	}
@@ -186,7 +187,7 @@ func TestServeWaitsForServerGoroutine(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	err := serve(ctx, &fakeServer{rec: rec, shutdown: make(chan struct{})}, nil, rec, 10*time.Second, discard())
+	err := serve(ctx, []listening{{"public", &fakeServer{rec: rec, shutdown: make(chan struct{})}, nil}}, rec, 10*time.Second, discard())
 	if !errors.Is(err, errLate) {
 		t.Fatalf("serve: %v, want the server goroutine's error", err)
 	}
@@ -205,7 +206,7 @@ func TestServeShutdownIsClean(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if err := serve(ctx, newServer(config.Server{ReadTimeout: time.Second}, http.NotFoundHandler()), ln, rec, 10*time.Second, discard()); err != nil {
+	if err := serve(ctx, []listening{{"public", newServer(config.Server{ReadTimeout: time.Second}, http.NotFoundHandler()), ln}}, rec, 10*time.Second, discard()); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 	if got := rec.got(); !slices.Equal(got, []string{"start", "stop"}) || rec.stopErr != nil {

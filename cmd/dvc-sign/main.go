@@ -9,6 +9,7 @@
 //	dvc-sign fixtures [-templates testdata/templates] [-pki testdata/pki] [-out testdata/fixtures]
 //	                  [-withdrawals testdata/withdrawals]
 //	dvc-sign logkey -name kbnn-dvc-adapter/<instance> -out dir [-force]
+//	dvc-sign tlspki -out testdata/tls [-force]
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/kbnn/dvc/adapter/testkit/fixturegen"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/testkit/testpki"
+	"github.com/kbnn/dvc/adapter/testkit/tlspki"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -38,6 +40,7 @@ commands:
   sign      sign one XML or JSON template with signers from the test PKI
   fixtures  regenerate every fixture case (submissions and withdrawals) from testdata/templates
   logkey    generate an evidence log's Ed25519 note key pair (adapter-log.key, adapter-log.vkey)
+  tlspki    generate the test PKI for TLS and mutual TLS (TEST ONLY; not the signing PKI)
 
 run "dvc-sign <command> -h" for the flags of a command.
 `
@@ -57,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runFixtures(args[1:], stdout, stderr)
 	case "logkey":
 		err = runLogKey(args[1:], stdout, stderr)
+	case "tlspki":
+		err = runTLSPKI(args[1:], stderr)
 	case "-h", "-help", "--help", "help":
 		_, _ = fmt.Fprint(stdout, usage)
 		return 0
@@ -102,6 +107,17 @@ func runPKI(args []string, stderr io.Writer) error {
 		return err
 	}
 	return testpki.Generate(*out, *force)
+}
+
+func runTLSPKI(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tlspki", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "testdata/tls", "output folder")
+	force := fs.Bool("force", false, "replace an existing TLS PKI")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return tlspki.Generate(*out, *force)
 }
 
 type stringList []string

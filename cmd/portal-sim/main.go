@@ -3,6 +3,9 @@
 //
 //	portal-sim -addr 127.0.0.1:8082 -username dvc-adapter -password dev-portal-secret
 //
+// With -tls-cert and -tls-key it serves HTTPS; with -client-ca too, it
+// requires a client certificate from those CAs (mutual TLS).
+//
 // Routes: POST /api (session JSON: Login, TraCuuHoSo, DongBoHoSoMC, CapNhatTienDoHoSoMC),
 // POST /auth (OpenCPS's separate login: {"username","password"} → a session for /api),
 // POST /oauth/token and POST /api/<service> (bearer variant), GET /sim/received (every service
@@ -58,19 +61,20 @@ func main() {
 	flag.Float64Var(&f.ErrorRate, "error-rate", 0, `fault: share (0..1) of service calls answered -error-code ("99" if unset); 0 with -error-code means all`)
 	flag.BoolVar(&f.ExpireSessions, "expire-sessions", false, "fault: every session and token expires after serving one call (forces re-login)")
 	seed := simkit.Flags(flag.CommandLine, "portal simulator")
+	tf := simkit.AddTLSFlags(flag.CommandLine)
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	simkit.Check(log, "portal-sim", opts.Validate(), f.Validate())
 	opts.Rand = seed()
 	opts.Logger = log
-	if err := run(log, *addr, opts, f); err != nil {
+	if err := run(log, *addr, opts, f, tf); err != nil {
 		log.Error("portal-sim: stopped", "error", err.Error())
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger, addr string, opts portalsim.Options, faults portalsim.Faults) error {
+func run(log *slog.Logger, addr string, opts portalsim.Options, faults portalsim.Faults, tf *simkit.TLSFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -86,6 +90,9 @@ func run(log *slog.Logger, addr string, opts portalsim.Options, faults portalsim
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// Requests see the signal: a delayed call ends at once on shutdown.
 		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	if err := tf.Apply(srv); err != nil {
+		return err
 	}
 	return simkit.Serve(ctx, log, "portal-sim", srv, "username", opts.Username, "faults", faults)
 }

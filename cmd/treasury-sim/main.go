@@ -25,6 +25,10 @@
 //	treasury-sim -after-accept drop          a new document is stored, its answer never sent:
 //	                                         the adapter must recover it by its idempotency key
 //
+// With -tls-cert and -tls-key it serves HTTPS; with -client-ca too, it requires a client
+// certificate from those CAs (mutual TLS). -callback-ca, -callback-cert and -callback-key are
+// its TLS towards the adapter's https callback URL.
+//
 // A hang or delay longer than the server's write timeout (2 minutes) ends with the connection
 // closed rather than a 504.
 package main
@@ -43,6 +47,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 
@@ -66,6 +71,10 @@ func main() {
 	flag.StringVar(&cb.url, "callback-url", "", "adapter status callback URL (e.g. http://127.0.0.1:8080/v1/callbacks/treasury/status); empty: no callbacks")
 	flag.StringVar(&cb.secret, "callback-secret", "", "Standard Webhooks secret (whsec_...) that signs the callbacks")
 	flag.DurationVar(&cb.interval, "callback-interval", 10*time.Second, "every interval, each document moves one status along its path")
+	flag.StringVar(&cb.ca, "callback-ca", "", "CAs (PEM bundle) the adapter's certificate must chain to, for an https -callback-url (empty: the system's)")
+	flag.StringVar(&cb.cert, "callback-cert", "", "client certificate (PEM) presented to the adapter, for mutual TLS (with -callback-key)")
+	flag.StringVar(&cb.key, "callback-key", "", "the private key of -callback-cert (PEM)")
+	tf := simkit.AddTLSFlags(flag.CommandLine)
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -77,7 +86,7 @@ func main() {
 		MaxBodyBytes: *maxBody,
 		Logger:       log,
 		Rand:         seed(),
-	}, f, cb); err != nil {
+	}, f, cb, tf); err != nil {
 		log.Error("treasury-sim: stopped", "error", err.Error())
 		os.Exit(1)
 	}
@@ -85,11 +94,12 @@ func main() {
 
 // callbackFlags configure status callbacks to the adapter.
 type callbackFlags struct {
-	url, secret string
-	interval    time.Duration
+	url, secret   string
+	interval      time.Duration
+	ca, cert, key string // TLS towards the adapter
 }
 
-func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasurysim.Faults, cb callbackFlags) error {
+func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasurysim.Faults, cb callbackFlags, tf *simkit.TLSFlags) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
@@ -100,7 +110,17 @@ func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasur
 		if err != nil {
 			return fmt.Errorf("-callback-secret: %w", err)
 		}
-		if err := sim.StartCallbacks(ctx, treasurysim.CallbackOptions{URL: cb.url, Secret: secret, Interval: cb.interval}); err != nil {
+		co := treasurysim.CallbackOptions{URL: cb.url, Secret: secret, Interval: cb.interval}
+		if cb.ca != "" || cb.cert != "" || cb.key != "" {
+			cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: cb.ca, CertFile: cb.cert, KeyFile: cb.key, Log: log})
+			if err != nil {
+				return fmt.Errorf("-callback-ca/-callback-cert/-callback-key: %w", err)
+			}
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.TLSClientConfig = cfg
+			co.Client = &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		}
+		if err := sim.StartCallbacks(ctx, co); err != nil {
 			return fmt.Errorf("callbacks: %w", err)
 		}
 		log.Info("treasury-sim: status callbacks on", "url", cb.url, "interval", cb.interval.String())
@@ -115,6 +135,9 @@ func run(log *slog.Logger, addr string, opts treasurysim.Options, faults treasur
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// Requests see the signal: a hanging or delayed call ends at once on shutdown.
 		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	if err := tf.Apply(srv); err != nil {
+		return err
 	}
 	return simkit.Serve(ctx, log, "treasury-sim", srv, "clientId", opts.ClientID, "faults", faults)
 }

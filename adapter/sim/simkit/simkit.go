@@ -8,6 +8,7 @@ package simkit
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -159,6 +160,11 @@ func Sleep(ctx context.Context, d time.Duration) error {
 func Serve(ctx context.Context, log *slog.Logger, name string, srv *http.Server, attrs ...any) error {
 	errc := make(chan error, 1)
 	go func() {
+		if srv.TLSConfig != nil {
+			log.Info(name+": listening (TLS)", append([]any{"addr", srv.Addr, "clientCertificates", srv.TLSConfig.ClientAuth == tls.RequireAndVerifyClientCert}, attrs...)...)
+			errc <- srv.ListenAndServeTLS("", "") // the certificate is srv.TLSConfig's
+			return
+		}
 		log.Info(name+": listening", append([]any{"addr", srv.Addr}, attrs...)...)
 		errc <- srv.ListenAndServe()
 	}()

@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 )
 
 // Exit statuses of Main.
@@ -38,6 +40,7 @@ Flags:
 // config holds the parsed flags.
 type config struct {
 	addr, fixtures, procedure, caseFilter, junit, treasury string
+	caFile, certFile, keyFile                              string // TLS towards the adapter (and the treasury simulator)
 	rate                                                   float64
 	concurrency, repeat                                    int
 	timeout                                                time.Duration
@@ -57,6 +60,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.repeat, "repeat", 1, "send each case `N` times")
 	fs.StringVar(&c.treasury, "treasury", "", "treasury simulator `URL`: after the run, check its /sim/documents against the answers")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "bound each request by this `duration`")
+	fs.StringVar(&c.caFile, "cacert", "", "for https: CAs (PEM `file`) the adapter's certificate chains to (default: the system's)")
+	fs.StringVar(&c.certFile, "cert", "", "for mutual TLS: the client certificate (PEM `file`), with -key")
+	fs.StringVar(&c.keyFile, "key", "", "the private key (PEM `file`) of -cert")
 	fs.Usage = func() {
 		_, _ = fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -75,6 +81,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if err := checkURL(c.treasury); err != nil {
 			problems = append(problems, "-treasury: "+err.Error())
 		}
+	}
+	if (c.certFile == "") != (c.keyFile == "") {
+		problems = append(problems, "-cert and -key go together")
 	}
 	if c.rate < 0 {
 		problems = append(problems, "-rate must be >= 0")
@@ -145,6 +154,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	client := NewClient(cfg.concurrency)
+	if cfg.caFile != "" || cfg.certFile != "" {
+		tc, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: cfg.caFile, CertFile: cfg.certFile, KeyFile: cfg.keyFile})
+		if err != nil {
+			return fail(err)
+		}
+		client.Transport.(*http.Transport).TLSClientConfig = tc
+	}
 	results, runErr := Run(ctx, cases, Options{
 		BaseURL:     cfg.addr,
 		Concurrency: cfg.concurrency,
