@@ -27,7 +27,7 @@ func TestRunServesTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	pubAddr, admAddr := "127.0.0.1:"+strconv.Itoa(pub), "127.0.0.1:"+strconv.Itoa(adm)
-	base := testEnv(pubAddr)
+	base := testEnv(pubAddr, t.TempDir())
 	env := func(k string) (string, bool) {
 		switch k {
 		case "DVC_SERVER_ADMINADDR":
