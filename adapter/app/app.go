@@ -210,6 +210,15 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 			o.Log.Warn("outbox not ready", "err", err)
 			return errors.New("outbox unreachable")
 		}
+		// A log in the failed state refuses every submission and callback
+		// (503 audit-unavailable) until the adapter restarts on a healthy
+		// disk: send the load elsewhere.
+		if ev.log != nil {
+			if err := ev.log.Err(); err != nil {
+				o.Log.Warn("evidence log not ready", "err", err)
+				return errors.New("evidence log unavailable")
+			}
+		}
 		return nil
 	}
 	var audit httpapi.AuditReader

@@ -289,6 +289,43 @@ func TestEvidenceFailsClosed(t *testing.T) {
 	}
 }
 
+// A log in the failed state makes /readyz answer 503 naming it, on both
+// listeners, so that a load balancer sends submissions elsewhere.
+func TestReadyzFailsWithEvidenceLog(t *testing.T) {
+	broken := &atomic.Bool{}
+	e := startOpts(t, nil, Options{AuditOpenFile: breakableDisk(broken)})
+	for _, base := range []string{e.adapter.URL, e.adminSrv.URL} {
+		if a := e.getURL(t, base+"/readyz"); a.status != http.StatusOK {
+			t.Fatalf("readyz with a healthy log: %d %s", a.status, a.body)
+		}
+	}
+	broken.Store(true)
+	if a := e.send(t, fx(t, "chi-thuong-xuyen/valid-xml"), ""); a.status != http.StatusServiceUnavailable {
+		t.Fatalf("submission with the log down: %d %s", a.status, a.body)
+	}
+	broken.Store(false) // the disk recovers; the log stays failed until reopened
+	for _, base := range []string{e.adapter.URL, e.adminSrv.URL} {
+		a := e.getURL(t, base+"/readyz")
+		var r struct{ Status, Reason string }
+		_ = json.Unmarshal(a.body, &r)
+		if a.status != http.StatusServiceUnavailable || r.Reason != "evidence log unavailable" {
+			t.Errorf("readyz with the log failed: %d %s", a.status, a.body)
+		}
+	}
+}
+
+// getURL is a GET without credentials.
+func (e *env) getURL(t *testing.T, url string) answer {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
 // A status callback whose leaf cannot be written is answered 503, so the
 // treasury sends it again.
 func TestCallbackFailsClosed(t *testing.T) {

@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -130,6 +131,12 @@ type Log struct {
 	buf         []byte
 	nodeBuf     []byte
 	offBuf      []byte
+
+	// down is what Err reports: the failed state (set once, by the
+	// writer) or the last ArchiveBody's failure (cleared by its next
+	// success).
+	down        atomic.Pointer[error]
+	archiveDown atomic.Pointer[error]
 
 	mu       sync.RWMutex // guards what readers see
 	size     uint64
@@ -579,8 +586,29 @@ func (l *Log) closeFiles() error {
 // fail puts the log in the failed state: every later append is refused.
 func (l *Log) fail(what string, err error) error {
 	l.failed = fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	l.down.Store(&l.failed)
 	l.opts.Logger.Error("auditlog: failing closed until reopened", "op", what, "err", err)
 	return l.failed
+}
+
+// Err reports whether the log can take records: nil while it can; the
+// failure (wrapping ErrUnavailable) once a write or fsync failed and every
+// append is refused until the log is reopened; the last ArchiveBody's
+// error while bodies cannot be stored (cleared by the next one stored);
+// ErrClosed after Close. Readiness checks call it.
+func (l *Log) Err() error {
+	if p := l.down.Load(); p != nil {
+		return *p
+	}
+	select {
+	case <-l.quit:
+		return ErrClosed
+	default:
+	}
+	if p := l.archiveDown.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // commit writes a batch of records with one write and one fsync.
@@ -646,6 +674,7 @@ func (l *Log) commitBatch(batch []*request) error {
 		if err := l.rotate(); err != nil {
 			// The batch is durable; the next one is refused.
 			l.failed = fmt.Errorf("%w: sealing the segment: %w", ErrUnavailable, err)
+			l.down.Store(&l.failed)
 			l.opts.Logger.Error("auditlog: failing closed until reopened", "op", "seal", "err", err)
 		}
 	}
@@ -869,7 +898,14 @@ func (l *Log) Remove(path string) error {
 // temporary file, fsynced, renamed, the directory fsynced) and returns its
 // path. Storing the same body again does nothing.
 func (l *Log) ArchiveBody(body []byte) (string, error) {
-	return archiveBody(filepath.Join(l.dir, bodiesDir), body)
+	path, err := archiveBody(filepath.Join(l.dir, bodiesDir), body)
+	if err != nil {
+		err = fmt.Errorf("%w: archiving a body: %w", ErrUnavailable, err)
+		l.archiveDown.Store(&err)
+		return "", err
+	}
+	l.archiveDown.Store(nil)
+	return path, nil
 }
 
 func archiveBody(dir string, body []byte) (string, error) {

@@ -402,11 +402,17 @@ func TestFailClosed(t *testing.T) {
 				}
 			})
 			appendN(t, l, 0, 3)
+			if err := l.Err(); err != nil {
+				t.Fatalf("Err of a healthy log: %v", err)
+			}
 			broken.Store(what)
 			if _, err := l.Append(context.Background(), rec(3)); !errors.Is(err, auditlog.ErrUnavailable) || !errors.Is(err, errDisk) {
 				t.Fatalf("append when %s fails: %v, want ErrUnavailable", what, err)
 			}
 			broken.Store("")
+			if err := l.Err(); !errors.Is(err, auditlog.ErrUnavailable) || !errors.Is(err, errDisk) {
+				t.Fatalf("Err after a failed %s: %v, want ErrUnavailable wrapping the disk's error", what, err)
+			}
 			if _, err := l.Append(context.Background(), rec(4)); !errors.Is(err, auditlog.ErrUnavailable) {
 				t.Fatalf("append after a failure, disk healthy again: %v, want ErrUnavailable until reopened", err)
 			}
@@ -546,6 +552,48 @@ func TestArchiveBody(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Join(dir, "bodies"))
 	if len(ents) != 1 {
 		t.Errorf("bodies dir holds %d files, want 1 (no temporary file left)", len(ents))
+	}
+}
+
+// While bodies cannot be archived (the directory gone or no longer
+// writable), Err says so; the next body archived clears it.
+func TestErrReportsArchiveFailure(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	defer func() { _ = l.Close() }()
+	bodies := filepath.Join(dir, "bodies")
+	// A file where the directory was: nothing can be created in it, even
+	// by root.
+	if err := os.Remove(bodies); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bodies, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ArchiveBody([]byte("a")); !errors.Is(err, auditlog.ErrUnavailable) {
+		t.Fatalf("archive into a directory that is gone: %v", err)
+	}
+	if err := l.Err(); !errors.Is(err, auditlog.ErrUnavailable) {
+		t.Fatalf("Err after a failed archive: %v", err)
+	}
+	if err := os.Remove(bodies); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(bodies, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.ArchiveBody([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err once a body is archived again: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Err(); !errors.Is(err, auditlog.ErrClosed) {
+		t.Fatalf("Err after Close: %v", err)
 	}
 }
 
