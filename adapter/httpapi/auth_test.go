@@ -100,3 +100,23 @@ func TestAdminRoutesOnAdminListenerOnly(t *testing.T) {
 		}
 	}
 }
+
+// Profiles need an operator's credential, like the other admin routes: the
+// command line and the heap show configuration and secrets.
+func TestPprofNeedsAdmin(t *testing.T) {
+	h := newServer(t, func(o *httpapi.Options) {
+		o.AdminCallers = []httpapi.Caller{{Name: "ops", Token: adminToken}}
+	})
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/heap"} {
+		for _, cred := range []string{"", "Bearer " + token} {
+			resp, body := do(t, newRequest(t, "GET", h.admin+path, nil, "Authorization", cred))
+			wantProblem(t, resp, body, http.StatusUnauthorized, "unauthorized")
+		}
+		if resp, body := do(t, newRequest(t, "GET", h.admin+path, nil, "Authorization", "Bearer "+adminToken)); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s with the admin token: %d %.200s", path, resp.StatusCode, body)
+		}
+	}
+	if resp, body := do(t, newRequest(t, "GET", h.admin+"/metrics", nil)); resp.StatusCode != http.StatusOK {
+		t.Errorf("/metrics without a credential: %d %.200s", resp.StatusCode, body)
+	}
+}

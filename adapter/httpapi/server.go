@@ -105,13 +105,14 @@ func New(o Options) *echo.Echo {
 }
 
 // NewAdmin returns the handler of the admin listener (server.adminAddr):
-// /metrics, /debug/pprof/, the dead letters and the registered signers,
+// /metrics, /debug/pprof/ (operators only, like the dead letters and the
+// registered signers), the dead letters and the registered signers,
 // and /healthz and /readyz as on the public listener. Nothing here is
 // served on the public listener.
 func NewAdmin(o Options) *echo.Echo {
 	s, e := newServer(o)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{})))
-	routesPprof(e)
+	routesPprof(e, s.authenticate("dvc-adapter-admin", access{GroupAdmin, s.AdminCallers}))
 	s.routesDeadLetters(e)
 	s.routesSigners(e)
 	return e
@@ -147,9 +148,11 @@ func newServer(o Options) (*server, *echo.Echo) {
 // routesPprof serves net/http/pprof: the index at /debug/pprof/, and
 // /debug/pprof/{profile} for a named profile (goroutine, heap, ...), the
 // command line, the symbol lookup, and the CPU profile and execution trace
-// (which take ?seconds=).
-func routesPprof(e *echo.Echo) {
-	e.GET("/debug/pprof/", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
+// (which take ?seconds=), to operators only (admin): the command line and
+// heap show configuration and secrets, and a CPU profile or trace costs the
+// instance while it runs.
+func routesPprof(e *echo.Echo, admin echo.MiddlewareFunc) {
+	e.GET("/debug/pprof/", echo.WrapHandler(http.HandlerFunc(pprof.Index)), admin)
 	e.GET("/debug/pprof/:profile", func(c echo.Context) error {
 		h := pprof.Index // a named profile; Index reads its name from the path
 		switch c.Param("profile") {
@@ -164,7 +167,7 @@ func routesPprof(e *echo.Echo) {
 		}
 		h(c.Response(), c.Request())
 		return nil
-	})
+	}, admin)
 }
 
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)

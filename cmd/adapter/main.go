@@ -128,10 +128,26 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	}
 	log.Info("adapter listening", "addr", ln.Addr().String(), "adminAddr", adminLn.Addr().String(),
 		"scheme", scheme, "procedures", len(cfg.Procedures))
+	warnExposedAdmin(log, adminLn.Addr(), scheme == "https")
 	return serve(ctx, []listening{
 		{"public", newServer(cfg.Server, p.handler), ln},
 		{"admin", newServer(cfg.Server, p.admin), adminLn},
 	}, p.delivery, cfg.Server.ShutdownTimeout, log)
+}
+
+// warnExposedAdmin logs a warning when the admin listener serves plain
+// HTTP on an address other than loopback: its bearer tokens and /metrics
+// then cross the network in clear, to anyone who can reach the port.
+func warnExposedAdmin(log *slog.Logger, addr net.Addr, tls bool) bool {
+	if tls {
+		return false
+	}
+	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		return false
+	}
+	log.Warn("admin listener serves plain HTTP on a non-loopback address: operator tokens and metrics cross the network in clear; "+
+		"bind server.adminAddr to loopback or a private interface, or set server.tls", "adminAddr", addr.String())
+	return true
 }
 
 // serverTLS is the listeners' TLS: the configured pair, checked for a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -226,5 +228,32 @@ func TestServerIdleTimeout(t *testing.T) {
 	}
 	if srv.ReadTimeout != 30*time.Second || srv.ReadHeaderTimeout != 30*time.Second || srv.WriteTimeout != time.Minute {
 		t.Fatalf("timeouts %v %v %v", srv.ReadTimeout, srv.ReadHeaderTimeout, srv.WriteTimeout)
+	}
+}
+
+// A plain-HTTP admin listener on an address other than loopback is
+// warned about at start-up; on loopback, or with TLS, it is not.
+func TestWarnExposedAdmin(t *testing.T) {
+	for _, tc := range []struct {
+		addr string
+		tls  bool
+		warn bool
+	}{
+		{"127.0.0.1:8090", false, false},
+		{"[::1]:8090", false, false},
+		{"0.0.0.0:8090", false, true},
+		{"[::]:8090", false, true},
+		{"10.1.2.3:8090", false, true},
+		{"10.1.2.3:8090", true, false},
+	} {
+		var buf bytes.Buffer
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := warnExposedAdmin(slog.New(slog.NewJSONHandler(&buf, nil)), a, tc.tls)
+		if got != tc.warn || strings.Contains(buf.String(), `"level":"WARN"`) != tc.warn {
+			t.Errorf("%s (tls %v): warned %v, log %q; want a warning %v", tc.addr, tc.tls, got, buf.String(), tc.warn)
+		}
 	}
 }
