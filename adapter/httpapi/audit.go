@@ -28,6 +28,9 @@ const (
 	ctxBody     = "body"
 	ctxTrace    = "trace"
 	ctxReceived = "receivedAt"
+	// ctxSender: a callback's sender was authenticated (its signature or
+	// its client certificate).
+	ctxSender = "senderAuthenticated"
 )
 
 func (s *server) routesAudit(e *echo.Echo, auth echo.MiddlewareFunc) {
@@ -121,9 +124,15 @@ func (s *server) logOutcome(c echo.Context, status int, code string, replayed bo
 	if route == "" || !s.Evidence.Enabled() || !logged[code] {
 		return nil
 	}
+	// Only what a credential vouches for is logged: anyone could fill the
+	// log with the rest. A callback's sender is authenticated inside
+	// Receive (ctxSender); a body that cannot even be read is not.
 	caller, _ := c.Get(ctxCaller).(string)
 	if route == CallbackRoute {
-		caller = "treasury" // authenticated by its webhook signature, inside Receive
+		if ok, _ := c.Get(ctxSender).(bool); !ok {
+			return nil
+		}
+		caller = "treasury"
 	} else if caller == "" {
 		return nil
 	}

@@ -13,7 +13,9 @@ import (
 	"github.com/kbnn/dvc/adapter/problem"
 )
 
-// CallbackReceiver takes the treasury's status callbacks.
+// CallbackReceiver takes the treasury's status callbacks. Receive checks the
+// sender first (the webhook signature, unless the context says the channel
+// authenticated it): an unauthorized problem then, and no other.
 type CallbackReceiver interface {
 	Receive(ctx context.Context, h http.Header, body []byte) (duplicate bool, err error)
 }
@@ -60,6 +62,12 @@ func (s *server) callback(c echo.Context) error {
 	}
 	c.Set(ctxBody, body)
 	dup, err := s.Callbacks.Receive(c.Request().Context(), c.Request().Header, body)
+	// Receive authenticates the sender (webhook signature, or the channel)
+	// before anything else: any answer but unauthorized is to the
+	// treasury, and only those answers get a leaf.
+	if err == nil || problem.From(err).Kind != problem.Unauthorized {
+		c.Set(ctxSender, true)
+	}
 	if err != nil {
 		return err
 	}
