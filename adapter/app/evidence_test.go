@@ -123,6 +123,9 @@ func TestReceiptVerifiesOffline(t *testing.T) {
 	if sum := sha256.Sum256(c.Body); rc.BodySHA256 != hex.EncodeToString(sum[:]) {
 		t.Errorf("receipt bodySha256 %s is not the SHA-256 of the body sent", rc.BodySHA256)
 	}
+	if len(c.Parts) == 0 {
+		t.Fatal("valid-xml no longer sends its files as parts: the original below must be the dossier part of a multipart/related body")
+	}
 	v := testVerifier(t)
 	if rc.LogOrigin != v.Name() {
 		t.Errorf("receipt origin %q, want %q", rc.LogOrigin, v.Name())
@@ -312,6 +315,54 @@ func TestReadyzFailsWithEvidenceLog(t *testing.T) {
 			t.Errorf("readyz with the log failed: %d %s", a.status, a.body)
 		}
 	}
+}
+
+// A multipart/related submission's leaves, whatever its outcome (accepted,
+// replayed, refused), name its signed dossier part and archive it: the
+// bytes whose SHA-256 the receipt gives and a verifier re-checks.
+func TestMultipartEvidenceIsTheDossierPart(t *testing.T) {
+	e := startWith(t, func(c *config.Config) { c.Evidence.ArchiveBodies = true })
+	ok, bad := fx(t, "chi-thuong-xuyen/valid-xml"), fx(t, "chi-thuong-xuyen/attachment-mismatch")
+	if len(ok.Parts) == 0 || len(bad.Parts) == 0 {
+		t.Fatal("the cases no longer send parts")
+	}
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	check := func(what string, index uint64, body []byte) {
+		t.Helper()
+		leaf, err := e.app.Audit.Entry(index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := auditlog.ParseLeaf(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.BodySHA256 != sum(body) {
+			t.Errorf("%s: leaf %d names body %s, want the dossier part's %s", what, index, r.BodySHA256, sum(body))
+		}
+		if got, err := os.ReadFile(filepath.Join(e.app.Audit.Dir(), "bodies", r.BodySHA256)); err != nil || !bytes.Equal(got, body) {
+			t.Errorf("%s: archived body %d bytes (%v), want the dossier part's %d", what, len(got), err, len(body))
+		}
+	}
+	a := e.send(t, ok, "")
+	if a.status != http.StatusAccepted {
+		t.Fatalf("%d %s", a.status, a.body)
+	}
+	rc := receiptOf(t, a.body)
+	if rc.BodySHA256 != sum(ok.Body) {
+		t.Errorf("receipt bodySha256 %s, want the dossier part's %s", rc.BodySHA256, sum(ok.Body))
+	}
+	check("accepted", rc.LogIndex, ok.Body)
+	n := e.app.Audit.Size()
+	if a := e.send(t, ok, ""); a.status != http.StatusAccepted || a.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %s", a.status, a.body)
+	}
+	check("replayed", n, ok.Body)
+	n = e.app.Audit.Size()
+	if a := e.send(t, bad, ""); a.status != http.StatusUnprocessableEntity || a.code() != "attachment-mismatch" {
+		t.Fatalf("attachment-mismatch: %d %s", a.status, a.body)
+	}
+	check("refused", n, bad.Body)
 }
 
 // getURL is a GET without credentials.

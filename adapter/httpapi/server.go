@@ -231,6 +231,14 @@ func (s *server) submit(c echo.Context) error {
 func (s *server) readSubmission(c echo.Context, procedure string) (intake.Submission, error) {
 	if attachment.IsRelated(c.Request().Header.Get("Content-Type")) {
 		root, files, err := s.readRelated(c)
+		// The evidence of a multipart/related submission is its signed
+		// dossier part, the bytes the signature covers and a verifier
+		// re-checks (the files are bound to it by their listed SHA-256),
+		// not the envelope: a refusal's leaf names it too, once it was
+		// read whole.
+		if root.Data != nil {
+			c.Set(ctxBody, root.Data)
+		}
 		if err != nil {
 			return intake.Submission{}, err
 		}
