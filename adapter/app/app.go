@@ -143,6 +143,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return fail(err)
 	}
+	evidenceFailures := newEvidenceFailures()
+	ev.recorder.Failed = func(r auditlog.Record, _ error) { evidenceFailures.WithLabelValues(evidenceKind(r.Route)).Inc() }
 	release := closeStore
 	closeStore = func() error { return errors.Join(ev.close(), release()) }
 	registry, err := openSigners(cfg, client, o.Clock, o.Log)
@@ -157,7 +159,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpMetrics, breakers, attempts, outbox.NewDepthCollector(status.outbox, time.Second),
+		httpMetrics, breakers, attempts, evidenceFailures, outbox.NewDepthCollector(status.outbox, time.Second),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fail(fmt.Errorf("metrics: %w", err))

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 )
@@ -133,9 +135,14 @@ const DeliveryRoute = "DELIVER portal"
 
 // logAttempts wraps a delivery so that every attempt has its leaf: the
 // event's payload, the outcome (200, or 502 with code delivery-failed).
-// When the leaf cannot be written the attempt counts as failed, so the
-// event is retried rather than lost.
-func logAttempts(rec *intake.Recorder, now func() time.Time, deliver func(context.Context, outbox.Delivery) error) func(context.Context, outbox.Delivery) error {
+// The leaf is written after the attempt, so it cannot decide it: an event
+// the portal took stays delivered when its leaf cannot be written (retrying
+// it would only send the portal a duplicate, and a log that is down stays
+// down until the restart), and a failed attempt stays failed. Either way
+// the lost leaf is logged and counted in dvc_evidence_failures_total
+// {kind="delivery"} (by the recorder's Failed), and /readyz reports the
+// log down.
+func logAttempts(rec *intake.Recorder, now func() time.Time, log *slog.Logger, deliver func(context.Context, outbox.Delivery) error) func(context.Context, outbox.Delivery) error {
 	if !rec.Enabled() {
 		return deliver
 	}
@@ -149,8 +156,37 @@ func logAttempts(rec *intake.Recorder, now func() time.Time, deliver func(contex
 			r.Status, r.Code = 502, "delivery-failed"
 		}
 		if _, err := rec.Append(context.WithoutCancel(ctx), r, d.Payload); err != nil {
-			return errors.Join(derr, fmt.Errorf("evidence log: attempt %d of event %s not logged: %w", d.Attempt, d.ID, err))
+			log.Error("evidence log: delivery attempt not logged; its outcome stands", "event_id", d.ID,
+				"attempt", d.Attempt, "procedure", procedure, "maHoSo", maHoSo, "delivered", derr == nil, "err", err)
 		}
 		return derr
 	}
+}
+
+// evidenceFailures counts the records the evidence log could not take,
+// by the kind of event: dvc_evidence_failures_total{kind}.
+func newEvidenceFailures() *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dvc_evidence_failures_total",
+		Help: "Records the evidence log could not take (body not archived or leaf not appended), by kind of event: submission, withdrawal, callback, delivery.",
+	}, []string{"kind"})
+	for _, k := range []string{"submission", "withdrawal", "callback", "delivery", "other"} {
+		c.WithLabelValues(k)
+	}
+	return c
+}
+
+// evidenceKind is the kind label of a record's route.
+func evidenceKind(route string) string {
+	switch route {
+	case intake.SubmitRoute:
+		return "submission"
+	case intake.WithdrawRoute:
+		return "withdrawal"
+	case httpapi.CallbackRoute:
+		return "callback"
+	case DeliveryRoute:
+		return "delivery"
+	}
+	return "other"
 }

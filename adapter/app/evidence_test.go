@@ -24,6 +24,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/xmlsig"
 )
@@ -363,6 +364,42 @@ func TestMultipartEvidenceIsTheDossierPart(t *testing.T) {
 		t.Fatalf("attachment-mismatch: %d %s", a.status, a.body)
 	}
 	check("refused", n, bad.Body)
+}
+
+// A delivery the portal took stays delivered when its leaf cannot be
+// written: it is not retried (the portal would get it again), and the lost
+// leaf is counted in dvc_evidence_failures_total{kind="delivery"}.
+func TestDeliveredStaysDeliveredWithoutItsLeaf(t *testing.T) {
+	broken := &atomic.Bool{}
+	e := startStatusOpts(t, Options{AuditOpenFile: breakableDisk(broken)})
+	procedure, code := e.submit(t, "chi-thuong-xuyen/valid-xml")
+	e.clock.Advance(time.Minute)
+	ev := e.sendStatus(t, code, "ACCEPTED")
+	broken.Store(true)
+	e.drain(t)
+	w := writes(e.received(t, code))
+	if len(w) != 2 {
+		t.Fatalf("portal writes %v, want the full dossier and the progress once each", w)
+	}
+	checkNoRepeat(t, e.received(t, code))
+	if h := historyOf(t, e.view(t, procedure, code), ev.EventID); h.Delivery != dossier.DeliveryDelivered {
+		t.Errorf("the event is %q, want %q", h.Delivery, dossier.DeliveryDelivered)
+	}
+	m := e.getURL(t, e.adminSrv.URL+"/metrics")
+	if !bytes.Contains(m.body, []byte(`dvc_evidence_failures_total{kind="delivery"} 1`+"\n")) {
+		t.Errorf("metrics do not count the lost leaf once:\n%s", grepLines(m.body, "dvc_evidence_failures_total"))
+	}
+}
+
+// grepLines returns the lines of b that contain s.
+func grepLines(b []byte, s string) string {
+	var out []string
+	for _, ln := range strings.Split(string(b), "\n") {
+		if strings.Contains(ln, s) {
+			out = append(out, ln)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // getURL is a GET without credentials.

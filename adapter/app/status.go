@@ -95,7 +95,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		return nil, err
 	}
 	w, err := outbox.NewWorker(box, outbox.WorkerConfig{
-		Deliver:     logAttempts(rec, o.Clock, flow.Deliver),
+		Deliver:     logAttempts(rec, o.Clock, o.Log, flow.Deliver),
 		Concurrency: cfg.Delivery.Workers,
 		Lease:       cfg.Delivery.Lease,
 		Schedule:    cfg.Delivery.Schedule,

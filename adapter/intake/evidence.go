@@ -33,6 +33,9 @@ type Recorder struct {
 	// ForwardOriginal puts the exact received bytes in the treasury
 	// evidence.
 	ForwardOriginal bool
+	// Failed, when set, is told of every record that could not be written
+	// (its body not archived, or its leaf not appended), for the metrics.
+	Failed func(rec auditlog.Record, err error)
 }
 
 // Enabled reports whether r writes leaves.
@@ -59,14 +62,22 @@ func (r *Recorder) Append(ctx context.Context, rec auditlog.Record, body []byte)
 	rec.BodySHA256 = auditlog.BodyHash(body)
 	if r.ArchiveBodies {
 		if _, err := r.Log.ArchiveBody(body); err != nil {
+			r.failed(rec, err)
 			return auditlog.Receipt{}, AuditDown(err)
 		}
 	}
 	rc, err := r.Log.Append(ctx, rec)
 	if err != nil {
+		r.failed(rec, err)
 		return auditlog.Receipt{}, AuditDown(err)
 	}
 	return rc, nil
+}
+
+func (r *Recorder) failed(rec auditlog.Record, err error) {
+	if r.Failed != nil {
+		r.Failed(rec, err)
+	}
 }
 
 // The routes leaves name, and the code of the leaf written before a
