@@ -24,6 +24,43 @@ type Uploader interface {
 // tenTep, loaiTep, kichThuoc and sha256, inside the signed content.
 const AttachmentList = "dinhKem"
 
+// FileLimits bound the files one dossier lists (attachments.maxFileBytes
+// and attachments.maxTotalBytes): the sizes its signed dinhKem[] gives,
+// whether the files come as parts or were uploaded. Zero means no limit.
+type FileLimits struct {
+	MaxFileBytes  int64 // each listed file
+	MaxTotalBytes int64 // the listed files together
+}
+
+// check refuses a listing over the limits with body-too-large, naming
+// each file over the per-file limit, before any file is matched, fetched
+// from the store or sent.
+func (l FileLimits) check(files []file) error {
+	var over []problem.FieldError
+	var total int64
+	for _, f := range files {
+		total += f.ref.KichThuoc
+		if l.MaxFileBytes > 0 && f.ref.KichThuoc > l.MaxFileBytes {
+			over = append(over, problem.FieldError{Path: pointer(f.index) + "/kichThuoc",
+				Message: fmt.Sprintf("%s is listed at %d bytes, over the %d-byte limit of one file", f.ref.TenTep, f.ref.KichThuoc, l.MaxFileBytes)})
+		}
+	}
+	if len(over) > 0 {
+		e := problem.New(problem.BodyTooLarge, "A listed file exceeds the configured per-file limit (attachments.maxFileBytes).").
+			VI("Một tệp đính kèm được liệt kê vượt quá dung lượng cho phép của một tệp (attachments.maxFileBytes).")
+		e.Fields = over
+		return e
+	}
+	if l.MaxTotalBytes > 0 && total > l.MaxTotalBytes {
+		e := problem.New(problem.BodyTooLarge, "The listed files together exceed the configured limit (attachments.maxTotalBytes).").
+			VI("Tổng dung lượng các tệp đính kèm được liệt kê vượt quá giới hạn cho phép (attachments.maxTotalBytes).")
+		e.Fields = []problem.FieldError{{Path: "/" + AttachmentList,
+			Message: fmt.Sprintf("the listed files total %d bytes, over the %d-byte limit", total, l.MaxTotalBytes)}}
+		return e
+	}
+	return nil
+}
+
 // file is one listed file, and once found, its bytes.
 type file struct {
 	index int
@@ -70,7 +107,8 @@ func refs(files []file) []dossier.Attachment {
 // matched by its own hash. A part whose bytes do not hash to, or are not the
 // size of, the file it names, or that matches no listed file, is
 // attachment-mismatch; a listed file found nowhere is attachment-missing,
-// naming each one. It runs only on a verified dossier. Files that come as
+// naming each one. A listing over FileLimits is body-too-large before any
+// of that. It runs only on a verified dossier. Files that come as
 // parts are not kept beyond the request: once the treasury has them they are
 // its; a client that wants to retry without them uploads them
 // (PUT /v1/attachments/{sha256}).
@@ -78,6 +116,9 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
 		return nil, nil
+	}
+	if err := s.fileLimits.check(files); err != nil {
+		return nil, err
 	}
 	bySum, byName := map[string]int{}, map[string]int{}
 	for i, f := range files {

@@ -125,3 +125,72 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 		})
 	}
 }
+
+// countingStore counts the files read from the store.
+type countingStore struct {
+	attachment.Store
+	gets int
+}
+
+func (c *countingStore) Get(ctx context.Context, sum string) ([]byte, error) {
+	c.gets++
+	return c.Store.Get(ctx, sum)
+}
+
+// The limits apply to what the signed listing gives, not only to what comes:
+// a listed file over attachments.maxFileBytes, or listed files over
+// attachments.maxTotalBytes together, is 413 body-too-large before any file
+// is read from the store or sent, however the files come.
+func TestListedSizesOverTheLimits(t *testing.T) {
+	contract, record := ctxFiles(t)
+	size := int64(len(contract) + len(record))
+	tests := []struct {
+		name   string
+		limits FileLimits
+		paths  []string
+	}{
+		{"one file over the per-file limit", FileLimits{MaxFileBytes: int64(max(len(contract), len(record))) - 1, MaxTotalBytes: size},
+			[]string{map[bool]string{true: "/dinhKem/0/kichThuoc", false: "/dinhKem/1/kichThuoc"}[len(contract) > len(record)]}},
+		{"both files over the per-file limit", FileLimits{MaxFileBytes: int64(min(len(contract), len(record))) - 1},
+			[]string{"/dinhKem/0/kichThuoc", "/dinhKem/1/kichThuoc"}},
+		{"together over the total", FileLimits{MaxFileBytes: size, MaxTotalBytes: size - 1}, []string{"/dinhKem"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mem := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
+			for _, u := range [][]byte{contract, record} {
+				if _, err := mem.Put(context.Background(), attachment.Sum(u), u); err != nil {
+					t.Fatal(err)
+				}
+			}
+			store := &countingStore{Store: mem}
+			svc, fs := newService(t, svcOptions{attachments: store, fileLimits: tt.limits})
+			sub := Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
+				ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+			_, err := svc.Submit(context.Background(), sub)
+			pe := problem.From(err)
+			if pe.Kind.Code() != "body-too-large" || pe.Kind.Status() != 413 {
+				t.Fatalf("err %v, want 413 body-too-large", err)
+			}
+			var paths []string
+			for _, f := range pe.Fields {
+				paths = append(paths, f.Path)
+			}
+			if !reflect.DeepEqual(paths, tt.paths) {
+				t.Fatalf("paths %v, want %v (%+v)", paths, tt.paths, pe.Fields)
+			}
+			if store.gets != 0 || len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
+				t.Fatalf("refused, yet %d files read from the store, %d documents and %d uploads sent", store.gets, len(fs.sent()), len(fs.uploaded()))
+			}
+			if _, err := svc.Validate(context.Background(), sub); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	// Within the limits, the same dossier goes through.
+	svc, _ := newService(t, svcOptions{fileLimits: FileLimits{MaxFileBytes: int64(max(len(contract), len(record))), MaxTotalBytes: size}})
+	if resp, err := svc.Submit(context.Background(), Submission{RequestID: "ok", Procedure: "chi-thuong-xuyen",
+		ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}); err != nil || resp.Status != 202 {
+		t.Fatalf("within the limits: %v", err)
+	}
+}

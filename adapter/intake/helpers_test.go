@@ -188,6 +188,7 @@ type svcOptions struct {
 	clock  func() time.Time // for the in-memory idempotency store
 	// attachments is the upload store; nil means templateFiles.
 	attachments attachment.Store
+	fileLimits  FileLimits
 }
 
 // newService builds an intake.Service the way adapter/app does, with a fake
@@ -215,7 +216,7 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Clock:      o.clock,
 
-		Attachments: o.attachments, Uploader: fs,
+		Attachments: o.attachments, Uploader: fs, FileLimits: o.fileLimits,
 	})
 	if o.attachments == nil {
 		svc.attachments = templateFiles(t)

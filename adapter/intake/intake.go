@@ -145,6 +145,7 @@ type Service struct {
 	dossierCodes      []*regexp.Regexp
 	attachments       attachment.Store
 	uploader          Uploader
+	fileLimits        FileLimits
 	evidence          *Recorder
 }
 
@@ -188,6 +189,8 @@ type Options struct {
 	// files is an internal error.
 	Attachments attachment.Store
 	Uploader    Uploader
+	// FileLimits bound the files a dossier lists, by their listed sizes.
+	FileLimits FileLimits
 	// Evidence writes the evidence log's leaves and the treasury
 	// evidence; nil means no log and no instance name.
 	Evidence *Recorder
@@ -211,7 +214,7 @@ func New(o Options) *Service {
 	if s.dossiers == nil {
 		s.dossiers = dossier.NewMemory()
 	}
-	s.attachments, s.uploader = o.Attachments, o.Uploader
+	s.attachments, s.uploader, s.fileLimits = o.Attachments, o.Uploader, o.FileLimits
 	if s.attachments == nil {
 		s.attachments = attachment.NewMemory(attachment.Limits{Retention: 24 * time.Hour}, o.Clock)
 	}
