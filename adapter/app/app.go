@@ -267,17 +267,15 @@ func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.U
 }
 
 // openAttachments returns the store of files uploaded before their dossier:
-// in Redis beside the other stores in production, else in memory.
+// in Redis beside the other stores in production, else in memory; either
+// holds at most attachments.maxStoredBytes at once.
 func openAttachments(cfg *config.Config, client redis.UniversalClient, now func() time.Time) attachment.Store {
 	a := cfg.Attachments
+	l := attachment.Limits{MaxFileBytes: a.MaxFileBytes, MaxTotalBytes: a.MaxStoredBytes, Retention: a.Retention}
 	if client != nil {
-		return redisstore.NewAttachments(client, cfg.Store.Redis.KeyPrefix,
-			attachment.Limits{MaxFileBytes: a.MaxFileBytes, Retention: a.Retention})
+		return redisstore.NewAttachments(client, cfg.Store.Redis.KeyPrefix, l, now)
 	}
-	// One instance's memory: files wait at most the retention, and no more
-	// than a few requests' worth at once.
-	return attachment.NewMemory(attachment.Limits{MaxFileBytes: a.MaxFileBytes,
-		MaxTotalBytes: 8 * a.MaxTotalBytes, Retention: a.Retention}, now)
+	return attachment.NewMemory(l, now)
 }
 
 func loadTrust(c config.Signatures) (*trust.Store, error) {

@@ -427,3 +427,25 @@ func TestSignatureBeforeAttachments(t *testing.T) {
 		t.Fatal("a file of an unverified dossier reached the treasury")
 	}
 }
+
+// Uploads stop at attachments.maxStoredBytes: the upload that would take
+// the store over it is 507 attachment-store-full, in memory and in Redis,
+// and a file already kept may still be uploaded again.
+func TestAttachmentStoreFull(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		file := func(i byte) []byte { return bytes.Repeat([]byte{'%', 'P', 'D', 'F', i}, 12<<10) } // 60 KiB
+		for i := range byte(2) {
+			if status, code := put(t, e, attachment.Sum(file(i)), file(i), "dev-portal-token"); status != http.StatusCreated {
+				t.Fatalf("upload %d: %d %s", i, status, code)
+			}
+		}
+		if status, code := put(t, e, attachment.Sum(file(2)), file(2), "dev-portal-token"); status != http.StatusInsufficientStorage || code != "attachment-store-full" {
+			t.Fatalf("upload over attachments.maxStoredBytes: %d %s, want 507 attachment-store-full", status, code)
+		}
+		if status, code := put(t, e, attachment.Sum(file(0)), file(0), "dev-portal-token"); status != http.StatusOK {
+			t.Fatalf("upload again of a kept file: %d %s", status, code)
+		}
+	}, func(c *config.Config) {
+		c.Attachments.MaxFileBytes, c.Attachments.MaxTotalBytes, c.Attachments.MaxStoredBytes = 64<<10, 128<<10, 128<<10
+	})
+}

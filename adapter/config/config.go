@@ -338,6 +338,11 @@ type Attachments struct {
 	// lists it (renewed by each upload); 1 minute to 30 days; zero:
 	// default 24h.
 	Retention time.Duration `yaml:"retention"`
+	// MaxStoredBytes bounds the uploaded files the attachment store holds
+	// at once, all callers together; at least maxTotalBytes and at most
+	// 1 TiB; zero: default 2 GiB with store.kind redis, 8 × maxTotalBytes
+	// in memory.
+	MaxStoredBytes int64 `yaml:"maxStoredBytes"`
 }
 
 // Treasury is the treasury gateway the adapter calls.
@@ -720,7 +725,7 @@ func (c *Config) defaults() {
 	if c.Limits.MaxElements == 0 {
 		c.Limits.MaxElements = 200_000
 	}
-	c.Attachments.defaults()
+	c.Attachments.defaults(c.Store.Kind)
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -1129,7 +1134,15 @@ func (c *Config) validateLimits(ps *problems) {
 	}
 }
 
-func (a *Attachments) defaults() {
+func (a *Attachments) defaults(storeKind string) {
+	defer func() {
+		if a.MaxStoredBytes == 0 {
+			a.MaxStoredBytes = 8 * a.MaxTotalBytes
+			if storeKind == "redis" {
+				a.MaxStoredBytes = 2 << 30
+			}
+		}
+	}()
 	if a.MaxFileBytes == 0 {
 		a.MaxFileBytes = 20 << 20
 	}
@@ -1157,6 +1170,9 @@ func (c *Config) validateAttachments(ps *problems) {
 	}
 	if a.Retention < time.Minute || a.Retention > 30*24*time.Hour {
 		ps.bad("attachments.retention", "must be between 1m and 720h (30 days)")
+	}
+	if a.MaxStoredBytes < a.MaxTotalBytes || a.MaxStoredBytes > 1<<40 {
+		ps.bad("attachments.maxStoredBytes", "must be at least attachments.maxTotalBytes and at most 1099511627776 (1 TiB)")
 	}
 }
 

@@ -260,7 +260,7 @@ evidence:
 		Auth:        c.Auth,
 		Signatures:  Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, RequireRegistered: true},
 		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000}, // a value given is kept
-		Attachments: Attachments{MaxFileBytes: 20 << 20, MaxTotalBytes: 50 << 20, MaxParts: 20, Retention: 24 * time.Hour},
+		Attachments: Attachments{MaxFileBytes: 20 << 20, MaxTotalBytes: 50 << 20, MaxParts: 20, Retention: 24 * time.Hour, MaxStoredBytes: 400 << 20},
 		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
 			Resilience: defaultResilience},
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,

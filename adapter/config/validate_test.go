@@ -119,6 +119,8 @@ var invalidRows = []struct {
 	{"attachment total under the file limit", "attachments.maxTotalBytes", func(c *Config) { c.Attachments.MaxTotalBytes = c.Attachments.MaxFileBytes - 1 }},
 	{"attachment parts over 100", "attachments.maxParts", func(c *Config) { c.Attachments.MaxParts = 101 }},
 	{"attachment retention under a minute", "attachments.retention", func(c *Config) { c.Attachments.Retention = time.Second }},
+	{"attachment store under the total", "attachments.maxStoredBytes", func(c *Config) { c.Attachments.MaxStoredBytes = c.Attachments.MaxTotalBytes - 1 }},
+	{"attachment store over 1 TiB", "attachments.maxStoredBytes", func(c *Config) { c.Attachments.MaxStoredBytes = 1<<40 + 1 }},
 	{"negative read timeout", "server.readTimeout", func(c *Config) { c.Server.ReadTimeout = -time.Second }},
 	{"negative write timeout", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = -time.Second }},
 	{"write timeout within a deadline", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = 20 * time.Second }},
@@ -544,6 +546,7 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"attachments.maxTotalBytes", 0, func(c *Config) any { return c.Attachments.MaxTotalBytes }, int64(50 << 20)},
 		{"attachments.maxParts", 0, func(c *Config) any { return c.Attachments.MaxParts }, 20},
 		{"attachments.retention", "0s", func(c *Config) any { return c.Attachments.Retention }, 24 * time.Hour},
+		{"attachments.maxStoredBytes", 0, func(c *Config) any { return c.Attachments.MaxStoredBytes }, int64(400 << 20)},
 		{"limits.maxElements", 0, func(c *Config) any { return c.Limits.MaxElements }, 200_000},
 		{"treasury.timeout", "0s", func(c *Config) any { return c.Treasury.Timeout }, 10 * time.Second},
 		{"treasury.resilience.window", "0s", func(c *Config) any { return c.Treasury.Resilience.Window }, 30 * time.Second},
@@ -601,6 +604,17 @@ func TestZeroMeansDefault(t *testing.T) {
 				t.Fatalf("%s = %#v after defaults, want %#v", tt.key, got, tt.want)
 			}
 		})
+	}
+}
+
+// attachments.maxStoredBytes defaults to 2 GiB when the files live in Redis.
+func TestMaxStoredBytesDefaultInRedis(t *testing.T) {
+	c, err := Load(localWith(t, map[string]any{"store.kind": "redis", "store.redis.addrs": []string{"127.0.0.1:6379"}}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Attachments.MaxStoredBytes != 2<<30 {
+		t.Fatalf("attachments.maxStoredBytes = %d with store.kind redis, want 2 GiB", c.Attachments.MaxStoredBytes)
 	}
 }
 

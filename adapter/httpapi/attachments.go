@@ -20,6 +20,10 @@ type AttachmentLimits struct {
 	MaxParts      int
 }
 
+// storeFullRetryAfter is the Retry-After, in seconds, of
+// attachment-store-full: files expire over the retention, not at once.
+const storeFullRetryAfter = 300
+
 // attachmentRoute is PUT /v1/attachments/{sha256}.
 const attachmentRoute = "/v1/attachments/:sha256"
 
@@ -65,6 +69,8 @@ func (s *server) putAttachment(c echo.Context) error {
 		return e
 	case errors.Is(err, attachment.ErrTooLarge):
 		return problem.New(problem.BodyTooLarge, "The file exceeds the configured per-file limit (attachments.maxFileBytes).")
+	case errors.Is(err, attachment.ErrFull):
+		return &problem.Error{Kind: problem.AttachmentStoreFull, Cause: err, RetryAfter: storeFullRetryAfter}
 	case err != nil:
 		return &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: 5}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,37 +18,131 @@ import (
 //
 // The name is the file's own hash, already a fixed-length hex digest, so it is
 // the hash tag as it is. Storing a file again only renews its TTL. The
-// store-wide total (Limits.MaxTotalBytes) is not enforced here: Redis's own
-// maxmemory bounds it; the per-file limit and the hash are checked before
-// anything is written.
+// per-file limit and the hash are checked before anything is written.
+//
+// The store-wide total (Limits.MaxTotalBytes, attachments.maxStoredBytes) is
+// kept in a ledger beside the files, three keys in one hash slot:
+//
+//	<prefix>att:{ledger}:expiry   sorted set: sha256 → when its file expires (ms)
+//	<prefix>att:{ledger}:size     hash: sha256 → its size in bytes
+//	<prefix>att:{ledger}:total    the sizes added up (INCRBY / DECRBY)
+//
+// A Put reserves the file's size in the ledger (one script: it first drops
+// the entries whose expiry has passed, subtracting their sizes, then refuses
+// with attachment.ErrFull if the new file would take the total over the
+// limit) and only then writes the file; a put of a file the ledger holds
+// renews its expiry and counts nothing. Redis expires the file keys by
+// itself, and the ledger follows on the next Put, from the store's clock:
+// the total is an approximation that errs towards counting too much, never
+// too little: a file evicted or deleted out of band, or one whose write
+// failed after its reservation and whose release failed too, counts until
+// its retention has passed; a file whose key outlives its ledger entry by
+// the clock skew between the adapter and Redis is briefly not counted.
 type Attachments struct {
 	c      redis.UniversalClient
 	prefix string
 	limits attachment.Limits
+	now    func() time.Time
 }
 
 var _ attachment.Store = (*Attachments)(nil)
 
-// NewAttachments returns the store on client with every key under prefix.
-// A zero Retention keeps files 24 hours.
-func NewAttachments(client redis.UniversalClient, prefix string, l attachment.Limits) *Attachments {
+// NewAttachments returns the store on client with every key under prefix;
+// now is the clock of the ledger (nil: time.Now). A zero Retention keeps
+// files 24 hours; a zero MaxTotalBytes keeps no ledger and bounds nothing
+// (Redis's maxmemory then does).
+func NewAttachments(client redis.UniversalClient, prefix string, l attachment.Limits, now func() time.Time) *Attachments {
 	if l.Retention <= 0 {
 		l.Retention = 24 * time.Hour
 	}
-	return &Attachments{c: client, prefix: prefix, limits: l}
+	if now == nil {
+		now = time.Now
+	}
+	return &Attachments{c: client, prefix: prefix, limits: l, now: now}
 }
 
 func (a *Attachments) key(sum string) string { return a.prefix + "att:{" + sum + "}" }
+
+func (a *Attachments) ledger() []string {
+	p := a.prefix + "att:{ledger}:"
+	return []string{p + "expiry", p + "size", p + "total"}
+}
+
+// reserveAttachmentScript: KEYS expiry, size, total; ARGV now (ms), sha256, size,
+// expires (ms), limit. Replies 1 (reserved: a new file), 0 (renewed: the
+// ledger holds it), -1 (full).
+var reserveAttachmentScript = redis.NewScript(`
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 512)
+for _, m in ipairs(gone) do
+  local sz = redis.call('HGET', KEYS[2], m)
+  redis.call('ZREM', KEYS[1], m)
+  if sz then
+    redis.call('HDEL', KEYS[2], m)
+    redis.call('DECRBY', KEYS[3], sz)
+  end
+end
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) then
+  redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
+  return 0
+end
+local total = tonumber(redis.call('GET', KEYS[3]) or '0')
+if total + tonumber(ARGV[3]) > tonumber(ARGV[5]) then
+  return -1
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('INCRBY', KEYS[3], ARGV[3])
+return 1
+`)
+
+// releaseAttachmentScript: KEYS expiry, size, total; ARGV sha256. Gives back a
+// reservation whose file was not written.
+var releaseAttachmentScript = redis.NewScript(`
+local sz = redis.call('HGET', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if sz then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('DECRBY', KEYS[3], sz)
+end
+return 0
+`)
 
 // Put implements attachment.Store.
 func (a *Attachments) Put(ctx context.Context, sum string, data []byte) (bool, error) {
 	if err := attachment.Check(a.limits, sum, data); err != nil {
 		return false, err
 	}
+	if a.limits.MaxTotalBytes <= 0 {
+		return a.put(ctx, sum, data)
+	}
+	now := a.now()
+	res, err := reserveAttachmentScript.Run(ctx, a.c, a.ledger(), now.UnixMilli(), sum, len(data),
+		now.Add(a.limits.Retention).UnixMilli(), a.limits.MaxTotalBytes).Int()
+	if err != nil {
+		return false, a.wrap(sum, err)
+	}
+	switch res {
+	case -1:
+		return false, fmt.Errorf("%w (%d bytes held at most)", attachment.ErrFull, a.limits.MaxTotalBytes)
+	case 0:
+		_, err := a.put(ctx, sum, data)
+		return false, err
+	}
+	if err := a.c.Set(ctx, a.key(sum), data, a.limits.Retention).Err(); err != nil {
+		if rerr := releaseAttachmentScript.Run(context.WithoutCancel(ctx), a.c, a.ledger(), sum).Err(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("releasing its reservation: %w", rerr))
+		}
+		return false, a.wrap(sum, err)
+	}
+	return true, nil
+}
+
+// put writes the file unless it is there, else renews its TTL.
+func (a *Attachments) put(ctx context.Context, sum string, data []byte) (bool, error) {
 	k := a.key(sum)
 	created, err := a.c.SetNX(ctx, k, data, a.limits.Retention).Result()
 	if err != nil {
-		return false, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+		return false, a.wrap(sum, err)
 	}
 	if created {
 		return true, nil
@@ -56,15 +151,31 @@ func (a *Attachments) Put(ctx context.Context, sum string, data []byte) (bool, e
 	// store it again.
 	ok, err := a.c.Expire(ctx, k, a.limits.Retention).Result()
 	if err != nil {
-		return false, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+		return false, a.wrap(sum, err)
 	}
 	if !ok {
 		if err := a.c.Set(ctx, k, data, a.limits.Retention).Err(); err != nil {
-			return false, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+			return false, a.wrap(sum, err)
 		}
 		return true, nil
 	}
 	return false, nil
+}
+
+// wrap names the file in err; a Redis out of memory (maxmemory reached,
+// "OOM command not allowed …") is attachment.ErrFull as well.
+func (a *Attachments) wrap(sum string, err error) error {
+	if isOOM(err) {
+		return fmt.Errorf("redisstore: attachment %s: %w: %w", sum, attachment.ErrFull, err)
+	}
+	return fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+}
+
+// isOOM reports whether err is Redis's refusal of a write at maxmemory:
+// the OOM error reply, or a script's error that carries it
+// (https://redis.io/docs/latest/develop/reference/eviction/).
+func isOOM(err error) bool {
+	return redis.IsOOMError(err) || strings.Contains(err.Error(), "OOM command not allowed")
 }
 
 // Get implements attachment.Store.
@@ -80,4 +191,13 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 		return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
 	}
 	return b, nil
+}
+
+// Stored returns the bytes the ledger counts (zero without a limit).
+func (a *Attachments) Stored(ctx context.Context) (int64, error) {
+	n, err := a.c.Get(ctx, a.ledger()[2]).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
 }

@@ -99,4 +99,23 @@ func RunAttachments(t *testing.T, newStore AttachmentFactory) {
 			t.Fatalf("%d puts reported creating the file, want 1", created)
 		}
 	})
+	t.Run("a full store refuses new files and renews kept ones", func(t *testing.T) {
+		s := newStore(t, attachment.Limits{MaxFileBytes: 16, MaxTotalBytes: 20, Retention: time.Hour})
+		if _, err := s.Put(ctx, attachment.Sum(a), a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, attachment.Sum(b), b); !errors.Is(err, attachment.ErrFull) {
+			t.Fatalf("put over the total: %v, want ErrFull", err)
+		}
+		if _, err := s.Get(ctx, attachment.Sum(b)); !errors.Is(err, attachment.ErrNotFound) {
+			t.Fatalf("get of the refused file: %v, want ErrNotFound", err)
+		}
+		if created, err := s.Put(ctx, attachment.Sum(a), a); err != nil || created {
+			t.Fatalf("put again of a kept file in a full store: created %v, err %v; want an idempotent success", created, err)
+		}
+		small := []byte("hd 6")
+		if created, err := s.Put(ctx, attachment.Sum(small), small); err != nil || !created {
+			t.Fatalf("put within what is left: created %v, err %v", created, err)
+		}
+	})
 }
