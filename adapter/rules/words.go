@@ -19,19 +19,41 @@ const maxWordsInput = 4000
 
 var errWords = errors.New("not an amount in Vietnamese words")
 
-// digit words, with their usual spelling variants.
+// digits are the digit words where any digit may stand: a hundreds digit,
+// the tens digit before "mươi", a group on its own before a scale word.
 var digits = map[string]int64{
-	"không": 0, "linh": -1, "lẻ": -1,
-	"một": 1, "mốt": 1,
-	"hai": 2,
-	"ba":  3,
-	"bốn": 4, "tư": 4,
-	"năm": 5, "lăm": 5, "nhăm": 5,
-	"sáu": 6,
-	"bảy": 7, "bẩy": 7,
-	"tám":  8,
-	"chín": 9,
+	"không": 0, "một": 1, "hai": 2, "ba": 3, "bốn": 4, "năm": 5,
+	"sáu": 6, "bảy": 7, "bẩy": 7, "tám": 8, "chín": 9,
 }
+
+// The units after "linh"/"lẻ", after "mười" and after "<d> mươi" take their
+// own variants: "linh tư" (104), "mười lăm" (15), "hai mươi mốt" (21). Each
+// variant is read only where it is written so: "mốt", "lăm" or "tư" elsewhere
+// is the colloquial shorthand of a round number ("một nghìn mốt" is 1,100,
+// "hai trăm tư" 240), not a digit.
+var (
+	afterLinh  = units("tư")
+	afterMuoi  = units("tư", "lăm", "nhăm")
+	afterMuoi2 = units("tư", "lăm", "nhăm", "mốt")
+)
+
+// units are the digits 1–9 and the variants given.
+func units(variants ...string) map[string]int64 {
+	m := map[string]int64{}
+	for w, v := range digits {
+		if v > 0 {
+			m[w] = v
+		}
+	}
+	for _, w := range variants {
+		m[w] = map[string]int64{"tư": 4, "lăm": 5, "nhăm": 5, "mốt": 1}[w]
+	}
+	return m
+}
+
+// tensWords say "tens" after a digit: "mươi", and its variants "mười" and
+// "chục" ("hai chục" is 20; "một chục" 10).
+var tensWords = map[string]bool{"mươi": true, "mười": true, "chục": true}
 
 // scales of the groups; "nghìn tỷ" and "triệu tỷ" compound.
 var scales = map[string]int64{
@@ -42,12 +64,24 @@ var scales = map[string]int64{
 
 // ParseWords reads an amount written in Vietnamese words ("Một trăm tám mươi bảy triệu năm
 // trăm nghìn đồng chẵn") and returns it. It accepts the usual variants: nghìn/ngàn, tỷ/tỉ,
-// linh/lẻ, mốt/một, tư/bốn, lăm/năm, mươi/mười after a digit, any capitalisation, NFC or NFD,
+// linh/lẻ, mốt after "mươi", tư after "mươi", "mười" and "linh", lăm/nhăm (and năm) after
+// "mươi" and "mười", mươi/mười/chục after a digit, any capitalisation, NFC or NFD,
 // punctuation between words, a leading label ("Bằng chữ:", "Số tiền bằng chữ:") and a
 // trailing "đồng", "chẵn", "đồng chẵn", "đồng Việt Nam", "VND" or "./.".
+//
+// It refuses what could be read two ways, the shorthand of speech where the last scale
+// word is left out: a digit alone after "trăm" ("hai trăm ba": 203, or 230), a digit
+// alone after a scale word ("một nghìn hai": 1,002, or 1,200), and, after "triệu" or
+// "tỷ" with no lower scale word, a last group that does not open with "không trăm",
+// "linh" or "lẻ" ("một triệu hai trăm": 1,000,200, or 1,200,000; write "một triệu không
+// nghìn hai trăm", or "một triệu không trăm hai mươi" for 1,000,020). It refuses digits
+// among the words.
 func ParseWords(s string) (int64, error) {
 	if len(s) > maxWordsInput {
 		return 0, fmt.Errorf("%w: longer than %d bytes", errWords, maxWordsInput)
+	}
+	if i := strings.IndexFunc(s, unicode.IsDigit); i >= 0 {
+		return 0, fmt.Errorf("%w: a digit among the words", errWords)
 	}
 	toks := tokens(s)
 	toks = withoutLabel(toks)
@@ -58,7 +92,7 @@ func ParseWords(s string) (int64, error) {
 	if len(toks) == 1 && toks[0] == "không" {
 		return 0, nil
 	}
-	n, err := parseScaled(toks, true)
+	n, err := parseScaled(toks, true, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -115,8 +149,10 @@ func tokens(s string) []string {
 // parseScaled reads a number made of groups and scale words. It splits at the last occurrence
 // of the largest scale word: left × scale + right, where the right part is smaller than the
 // scale. leading says whether the number starts the amount (a non-leading group may be written
-// "không trăm …" or "linh …").
-func parseScaled(toks []string, leading bool) (int64, error) {
+// "không trăm …" or "linh …", and a zero group "không nghìn" may hold a place); after is the
+// scale word the number follows when it ends the amount or a compound ("tỷ" for the "hai
+// trăm" of "một tỷ hai trăm"), zero when a scale word follows it or nothing precedes it.
+func parseScaled(toks []string, leading bool, after int64) (int64, error) {
 	var big int64
 	at := -1
 	for i, t := range toks {
@@ -125,7 +161,7 @@ func parseScaled(toks []string, leading bool) (int64, error) {
 		}
 	}
 	if at < 0 {
-		return parseGroup(toks, leading)
+		return parseGroup(toks, leading, after)
 	}
 	left, right := toks[:at], toks[at+1:]
 	if len(left) == 0 {
@@ -138,48 +174,55 @@ func parseScaled(toks []string, leading bool) (int64, error) {
 			}
 		}
 	}
-	l, err := parseScaled(left, leading)
+	l, err := parseScaled(left, leading, 0)
 	if err != nil {
 		return 0, err
 	}
-	if l == 0 || l > MaxWords/big {
+	if (l == 0 && (leading || len(right) == 0)) || l > MaxWords/big {
 		return 0, fmt.Errorf("%w: %q out of range", errWords, toks[at])
 	}
 	var r int64
 	if len(right) > 0 {
-		if r, err = parseScaled(right, false); err != nil {
+		if r, err = parseScaled(right, false, big); err != nil {
 			return 0, err
 		}
 		if r >= big {
 			return 0, fmt.Errorf("%w: %q followed by a larger number", errWords, toks[at])
 		}
+		if l == 0 && r == 0 {
+			return 0, fmt.Errorf("%w: a zero group followed by zero", errWords)
+		}
 	}
 	return l*big + r, nil
 }
 
-// parseGroup reads a number below 1,000: [d trăm] [linh|lẻ d | mười [d] | d mươi [d] | d].
-func parseGroup(toks []string, leading bool) (int64, error) {
+// parseGroup reads a number below 1,000: [d trăm] [linh|lẻ u | mười [u] | d mươi [u] | d].
+// after is the scale word a last group follows (see parseScaled).
+func parseGroup(toks []string, leading bool, after int64) (int64, error) {
 	if len(toks) == 0 {
 		return 0, fmt.Errorf("%w: empty group", errWords)
 	}
 	var n int64
 	i := 0
-	digit := func(t string) (int64, bool) {
-		v, ok := digits[t]
-		return v, ok && v >= 0
-	}
+	hundreds := false
 	if len(toks) >= 2 && toks[1] == "trăm" {
-		h, ok := digit(toks[0])
+		h, ok := digits[toks[0]]
 		if !ok {
 			return 0, fmt.Errorf("%w: %q before trăm", errWords, toks[0])
 		}
 		if h == 0 && leading {
 			return 0, fmt.Errorf("%w: a number starting with không trăm", errWords)
 		}
-		n, i = h*100, 2
+		n, i, hundreds = h*100, 2, true
 		leading = false
 	}
 	rest := toks[i:]
+	// After "triệu" or "tỷ" with no lower scale word, speech leaves the
+	// last scale word out ("một triệu hai trăm" is 1,200,000 when
+	// spoken): the group must say it is the last one.
+	if after >= 1_000_000 && !(hundreds && n == 0) && (len(rest) == 0 || rest[0] != "linh" && rest[0] != "lẻ") {
+		return 0, fmt.Errorf("%w: the group after %s could be read two ways: write the lower scale word, or open the group with không trăm, linh or lẻ", errWords, scaleName(after))
+	}
 	switch {
 	case len(rest) == 0:
 		if i == 0 {
@@ -192,8 +235,8 @@ func parseGroup(toks []string, leading bool) (int64, error) {
 		if len(rest) != 2 {
 			return 0, fmt.Errorf("%w: %q takes one digit", errWords, rest[0])
 		}
-		u, ok := digit(rest[1])
-		if !ok || u == 0 {
+		u, ok := afterLinh[rest[1]]
+		if !ok {
 			return 0, fmt.Errorf("%w: %q after %s", errWords, rest[1], rest[0])
 		}
 		n += u
@@ -203,32 +246,38 @@ func parseGroup(toks []string, leading bool) (int64, error) {
 			return 0, fmt.Errorf("%w: too many words after mười", errWords)
 		}
 		if len(rest) == 2 {
-			u, ok := digit(rest[1])
-			if !ok || u == 0 {
+			u, ok := afterMuoi[rest[1]]
+			if !ok {
 				return 0, fmt.Errorf("%w: %q after mười", errWords, rest[1])
 			}
 			n += u
 		}
 	default:
-		d, ok := digit(rest[0])
+		d, ok := digits[rest[0]]
 		if !ok {
 			return 0, fmt.Errorf("%w: unknown word %q", errWords, rest[0])
 		}
 		if len(rest) == 1 {
+			switch {
+			case hundreds:
+				return 0, fmt.Errorf("%w: %q alone after trăm could be read two ways: write linh %s or %s mươi", errWords, rest[0], rest[0], rest[0])
+			case after > 0:
+				return 0, fmt.Errorf("%w: %q alone after %s could be read two ways: write linh %s or không trăm linh %s", errWords, rest[0], scaleName(after), rest[0], rest[0])
+			}
 			n += d
 			break
 		}
-		if rest[1] != "mươi" && rest[1] != "mười" || d < 2 {
+		if !tensWords[rest[1]] || d < 1 || (d < 2 && rest[1] != "chục") {
 			return 0, fmt.Errorf("%w: %q after %q", errWords, rest[1], rest[0])
 		}
 		n += d * 10
 		if len(rest) > 3 {
-			return 0, fmt.Errorf("%w: too many words after mươi", errWords)
+			return 0, fmt.Errorf("%w: too many words after %s", errWords, rest[1])
 		}
 		if len(rest) == 3 {
-			u, ok := digit(rest[2])
-			if !ok || u == 0 {
-				return 0, fmt.Errorf("%w: %q after mươi", errWords, rest[2])
+			u, ok := afterMuoi2[rest[2]]
+			if !ok {
+				return 0, fmt.Errorf("%w: %q after %s", errWords, rest[2], rest[1])
 			}
 			n += u
 		}
@@ -236,11 +285,24 @@ func parseGroup(toks []string, leading bool) (int64, error) {
 	return n, nil
 }
 
+func scaleName(v int64) string {
+	switch v {
+	case 1_000:
+		return "nghìn"
+	case 1_000_000:
+		return "triệu"
+	}
+	return "tỷ"
+}
+
 var unitWords = [...]string{"không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"}
 
 // Words writes n (0 ≤ n ≤ MaxWords) in Vietnamese words the way the forms are usually filled:
 // capitalised, "nghìn", "linh", "mươi mốt", "mươi tư", "lăm", ending in "đồng"
-// (Words(187500000) is "Một trăm tám mươi bảy triệu năm trăm nghìn đồng").
+// (Words(187500000) is "Một trăm tám mươi bảy triệu năm trăm nghìn đồng"), every group after
+// the first with its hundreds ("không trăm linh năm"), and "không nghìn" before a last group
+// of hundreds that follows triệu or tỷ (Words(1000200) is "Một triệu không nghìn hai trăm
+// đồng"): forms ParseWords reads one way only.
 func Words(n int64) string {
 	if n < 0 || n > MaxWords {
 		return ""
@@ -264,6 +326,7 @@ func scaled(n int64, leading bool) []string {
 		return out
 	}
 	var out []string
+	wrote := !leading // a larger group comes before n
 	for _, sc := range []struct {
 		v    int64
 		name string
@@ -272,6 +335,13 @@ func scaled(n int64, leading bool) []string {
 		if g == 0 {
 			continue
 		}
+		if sc.v == 1 && g >= 100 && wrote && n/1_000%1_000 == 0 {
+			// After triệu or tỷ, the last group holds the nghìn place
+			// with a zero group, else it could be read as the nghìn group
+			// (ParseWords).
+			out = append(out, "không", "nghìn")
+		}
+		wrote = true
 		out = append(out, group(g, leading)...)
 		if sc.name != "" {
 			out = append(out, sc.name)

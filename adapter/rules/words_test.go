@@ -52,6 +52,31 @@ var spellings = []struct {
 	{"Không đồng", 0},
 	{"Bảy đồng", 7},
 	{"  năm   mươi  đồng ", 50},
+	// A last group after a scale word, written so that it reads one way.
+	{"Một nghìn linh năm đồng", 1_005},
+	{"Một nghìn lẻ một đồng", 1_001},
+	{"Một nghìn hai mươi đồng", 1_020},
+	{"Một nghìn mười lăm đồng", 1_015},
+	{"Một nghìn hai trăm đồng", 1_200},
+	{"Một nghìn không trăm linh hai đồng", 1_002},
+	{"Một triệu không trăm hai mươi đồng", 1_000_020},
+	{"Một triệu không nghìn hai trăm đồng", 1_000_200},
+	{"Một triệu không trăm nghìn hai trăm linh ba đồng", 1_000_203},
+	{"Một triệu hai trăm nghìn đồng", 1_200_000},
+	{"Một tỷ không nghìn hai trăm đồng", 1_000_000_200},
+	{"Một tỷ không triệu không nghìn hai trăm đồng", 1_000_000_200},
+	{"Hai tỷ ba triệu đồng", 2_003_000_000},
+	// Spelling variants where each is written.
+	{"Một trăm linh tư nghìn đồng", 104_000},
+	{"Một trăm lẻ tư đồng", 104},
+	{"Hai mươi nhăm đồng", 25},
+	{"Hai mươi năm đồng", 25},
+	{"Ba mươi mốt triệu đồng", 31_000_000},
+	{"Hai chục nghìn đồng", 20_000},
+	{"Một chục triệu đồng", 10_000_000},
+	{"Ba chục mốt nghìn đồng", 31_000},
+	{"Hai mươi tư ngàn đồng", 24_000},
+	{"Mười một đồng", 11},
 }
 
 func TestParseWordsSpellings(t *testing.T) {
@@ -79,6 +104,54 @@ func TestParseWordsRefuses(t *testing.T) {
 	}
 }
 
+// What speech shortens, and so could be read two ways, is refused: the
+// writer must say which.
+func TestParseWordsRefusesAmbiguous(t *testing.T) {
+	for _, tc := range []struct{ text, readings string }{
+		{"một triệu hai trăm ba đồng", "1,000,203 / 1,000,230 / 1,230,000"},
+		{"hai trăm ba đồng", "203 / 230"},
+		{"một trăm năm đồng", "105 / 150"},
+		{"Một trăm năm mươi triệu hai trăm ba đồng", "150,000,203 / 150,000,230 / 150,230,000"},
+		{"một nghìn hai đồng", "1,002 / 1,200"},
+		{"một nghìn mốt đồng", "1,001 / 1,100"},
+		{"một triệu hai đồng", "1,000,002 / 1,200,000"},
+		{"một tỷ rưỡi đồng", "not a number word"},
+		{"một triệu hai trăm đồng", "1,000,200 / 1,200,000"},
+		{"một triệu hai trăm năm mươi đồng", "1,000,250 / 1,250,000"},
+		{"một triệu hai mươi đồng", "1,000,020 / 1,020,000"},
+		{"một triệu mười lăm đồng", "1,000,015 / 1,015,000"},
+		{"một tỷ hai trăm đồng", "1,000,000,200 / 1,200,000,000"},
+		{"một tỷ năm đồng", "1,000,000,005 / 1,500,000,000"},
+		{"một nghìn hai tỷ đồng", "1,002 / 1,200 tỷ"},
+		{"hai trăm mốt đồng", "201 / 210"},
+		{"hai trăm tư đồng", "204 / 240"},
+		{"ba trăm lăm nghìn đồng", "305,000 / 350,000"},
+		// Variants out of their place.
+		{"mốt triệu đồng", ""}, {"lăm nghìn đồng", ""}, {"tư triệu đồng", ""}, {"nhăm đồng", ""},
+		{"một trăm linh mốt đồng", ""}, {"một trăm linh lăm đồng", ""}, {"mười mốt đồng", ""},
+		{"một mươi đồng", ""}, {"không chục đồng", ""},
+		// Zero groups that hold no place.
+		{"không nghìn năm trăm đồng", ""}, {"một triệu không nghìn đồng", ""}, {"một nghìn không đồng", ""},
+		// Digits among the words.
+		{"1 triệu đồng", ""}, {"một trăm 5 nghìn đồng", ""}, {"hai mươi3 đồng", ""}, {"hai mươi ba (23) đồng", ""},
+		{"một triệu đồng ٣", ""},
+	} {
+		if n, err := ParseWords(tc.text); err == nil {
+			t.Errorf("ParseWords(%q) = %d, want an error (%s)", tc.text, n, tc.readings)
+		}
+	}
+}
+
+// What Words writes around the places that must not be shortened reads
+// back.
+func TestParseWordsReadsWhatWordsWrites(t *testing.T) {
+	for _, n := range []int64{1_000_200, 1_000_020, 1_000_000_200, 5_000_000_999, 1_002, 1_200, 2_003_000_000, 1_000_000_000_000_100} {
+		if got, err := ParseWords(Words(n)); err != nil || got != n {
+			t.Errorf("ParseWords(Words(%d) = %q) = %d, %v", n, Words(n), got, err)
+		}
+	}
+}
+
 func TestWordsWrites(t *testing.T) {
 	for n, want := range map[int64]string{
 		187_500_000:           "Một trăm tám mươi bảy triệu năm trăm nghìn đồng",
@@ -89,6 +162,10 @@ func TestWordsWrites(t *testing.T) {
 		24:                    "Hai mươi tư đồng",
 		0:                     "Không đồng",
 		1_000_000_000_000_000: "Một triệu tỷ đồng",
+		1_000_200:             "Một triệu không nghìn hai trăm đồng",
+		1_000_020:             "Một triệu không trăm hai mươi đồng",
+		1_000_000_200:         "Một tỷ không nghìn hai trăm đồng",
+		1_200:                 "Một nghìn hai trăm đồng",
 	} {
 		if got := Words(n); got != want {
 			t.Errorf("Words(%d) = %q, want %q", n, got, want)
@@ -120,6 +197,9 @@ func FuzzWords(f *testing.F) {
 		f.Add(c.text)
 	}
 	f.Add("một tỷ tỷ tỷ tỷ tỷ đồng")
+	f.Add("một triệu hai trăm ba đồng")
+	f.Add("Một triệu không nghìn hai trăm đồng")
+	f.Add("hai mươi3 đồng")
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := ParseWords(s)
 		if err != nil {
