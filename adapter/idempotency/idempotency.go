@@ -71,10 +71,10 @@ type Begun struct {
 // Claim is the outcome of ClaimDossier.
 type Claim struct {
 	Owned      bool          // the caller's key owns the dossier now
-	Recovered  bool          // taken over from an expired claim (its holder may have sent it)
+	Recovered  bool          // taken over from an earlier attempt (it may have sent the document)
 	Owner      string        // not owned: the key that owns it
-	Sent       bool          // not owned: the owner's document reached the treasury
-	Reference  string        // not owned and sent: the treasury reference
+	Sent       bool          // the owner's document reached the treasury (owned: the caller's own earlier attempt)
+	Reference  string        // sent: the treasury reference
 	RetryAfter time.Duration // not owned and not sent: time left on the owner's lease
 }
 
@@ -94,11 +94,15 @@ type Store interface {
 	Release(ctx context.Context, key, token string) error
 
 	// ClaimDossier makes owner (a scoped idempotency key) the dossier's
-	// only sender, unless another key owns it.
+	// only sender, unless another key owns it. A claim owner already holds
+	// comes back Recovered (an earlier attempt of the same key ended without
+	// settling it), and Sent with its Reference when that attempt's document
+	// reached the treasury.
 	ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (Claim, error)
 	// SettleDossier ends owner's claim: sent keeps it (with the treasury
 	// reference) for retention so no other key can send the dossier again;
-	// not sent releases it (a refused dossier may be corrected and resent).
+	// not sent releases it (a refused dossier may be corrected and resent),
+	// except a claim already settled as sent, which is never released.
 	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error
 
 	// Ping reports whether the store answers.

@@ -131,10 +131,12 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 		recovered = true
 	}
 	if c != nil && c.owner == owner && c.sent {
-		return Claim{Owned: true}, nil
+		return Claim{Owned: true, Recovered: true, Sent: true, Reference: c.reference}, nil
 	}
 	if c != nil && c.owner == owner {
-		recovered = !now.Before(c.leaseUntil)
+		// The key's earlier attempt ended without settling: it may have
+		// sent the document.
+		recovered = true
 	}
 	m.claims[dossier] = &claimRecord{owner: owner, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
 	return Claim{Owned: true, Recovered: recovered}, nil
@@ -150,7 +152,9 @@ func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bo
 		return ErrLeaseLost
 	}
 	if !sent {
-		delete(m.claims, dossier)
+		if !c.sent {
+			delete(m.claims, dossier)
+		}
 		return nil
 	}
 	c.sent, c.reference, c.expires = true, reference, now.Add(retention)

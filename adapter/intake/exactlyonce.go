@@ -217,10 +217,6 @@ func (s *Service) begin(ctx context.Context, scoped, fingerprint string, lease t
 func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration) (*Response, bool, error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
-	files, err := s.gatherFiles(ctx, sub, v)
-	if err != nil {
-		return nil, false, err
-	}
 	claim, err := s.records.ClaimDossier(ctx, v.DossierID(), owner, lease)
 	if err != nil {
 		return nil, false, storeDown(err)
@@ -229,7 +225,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, s.conflict(v, claim)
 	}
 	s.hook("claimed")
+	// release gives the dossier back when nothing reached the treasury; a
+	// claim settled as sent is kept (the store never releases one either).
 	release := func() {
+		if claim.Sent {
+			return
+		}
 		if err := s.records.SettleDossier(bg, v.DossierID(), owner, false, "", 0); err != nil {
 			s.log.Warn("dossier claim not released", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
 		}
@@ -253,9 +254,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	defer cancel()
 	key := v.DownstreamKey()
 	var rc Receipt
+	var files []file
 	found := false
 	if recovered || claim.Recovered {
-		// A previous holder may have sent the document before it died.
+		// A previous attempt may have sent the document before it ended.
 		if rc, found, err = s.sender.Find(tctx, key); err != nil {
 			release()
 			return nil, false, err
@@ -267,6 +269,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if !found {
 		// Files first: the document references them by SHA-256. Uploads
 		// are idempotent, so a crash between them and the send is harmless.
+		if files, err = s.gatherFiles(ctx, sub, v); err != nil {
+			release()
+			return nil, false, err
+		}
 		if err = s.upload(tctx, files); err == nil {
 			s.hook("uploaded")
 			rc, err = s.sender.Send(tctx, key, req)
@@ -277,15 +283,19 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return treasuryFailure(err, sub.Lang, sub.RequestID)
 	}
 	s.hook("sent")
+	// The dossier is settled as sent before anything else can fail: from
+	// here on no attempt, of this key or another, sends it again.
+	if err := s.records.SettleDossier(bg, v.DossierID(), owner, true, rc.Reference, s.policy.DossierRetention); err != nil {
+		// The claim stays in progress under this key; its next attempt
+		// finds the document at the treasury instead of sending it.
+		s.log.Error("dossier claim not settled", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
+	}
+	claim.Sent = true
 	receipt, err := s.accepted(bg, sub, v, rc)
 	if err != nil {
-		// The treasury holds the document under its downstream key: a
-		// retry gets the same one back, and its leaf.
-		release()
-		return nil, false, err
-	}
-	if err := s.records.SettleDossier(bg, v.DossierID(), owner, true, rc.Reference, s.policy.DossierRetention); err != nil {
-		s.log.Error("dossier claim not settled", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
+		// The treasury holds the document and the claim says so: a retry
+		// under the same key finds it there and gets its leaf and receipt.
+		return nil, false, heldWithoutReceipt(err, rc.Reference)
 	}
 	acc := &Accepted{
 		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
@@ -295,7 +305,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if err := dossier.Register(bg, s.dossiers, dossier.Record{
 		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
 		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
-		Attachments: refs(files),
+		Attachments: refs(listedFiles(v.Value)),
 		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
 			Note: "sent to the treasury as " + rc.Reference}},
 	}); err != nil {
@@ -333,6 +343,22 @@ func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, proce
 		sub.Trace.Logged = true
 	}
 	return &r, nil
+}
+
+// heldWithoutReceipt is the answer when the treasury took a request but its
+// leaf could not be written: still audit-unavailable (the caller retries
+// under the same Idempotency-Key and gets the receipt), but saying that the
+// treasury holds it, so nobody sends it again under another key.
+func heldWithoutReceipt(err error, reference string) error {
+	var pe *problem.Error
+	if !errors.As(err, &pe) {
+		pe = &problem.Error{Kind: problem.AuditUnavailable, Cause: err, RetryAfter: AuditRetryAfter}
+	}
+	e := *pe
+	e.Detail = fmt.Sprintf("The treasury holds the request as %s, but its receipt could not be recorded. Retry with the same Idempotency-Key to get the receipt; do not submit it again under another key.", reference)
+	e.DetailVI = fmt.Sprintf("Kho bạc đã nhận yêu cầu với số tham chiếu %s nhưng chưa ghi được biên nhận. Hãy gửi lại với cùng Idempotency-Key để nhận biên nhận; không gửi lại theo khóa khác.", reference)
+	e.Extra = map[string]any{"treasuryReference": reference}
+	return &e
 }
 
 // treasuryFailure turns a failed treasury call into the caller's answer: a

@@ -101,7 +101,15 @@ func (f *fakeSender) Send(_ context.Context, key string, req map[string]any) (Re
 	return Receipt{DocumentID: fmt.Sprintf("DOC-%d", n), Reference: fmt.Sprintf("REF-%d", n)}, nil
 }
 
-func (f *fakeSender) Find(context.Context, string) (Receipt, bool, error) {
+// Find finds a document sent under key, as the treasury does.
+func (f *fakeSender) Find(_ context.Context, key string) (Receipt, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, c := range f.calls {
+		if c.key == key {
+			return Receipt{DocumentID: fmt.Sprintf("DOC-%d", i+1), Reference: fmt.Sprintf("REF-%d", i+1)}, true, nil
+		}
+	}
 	return Receipt{}, false, nil
 }
 

@@ -238,13 +238,14 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if err != nil {
 		return treasuryFailure(err, req.Lang, req.RequestID)
 	}
-	// The treasury applies a withdrawal once per downstream key: if the
-	// leaf cannot be written, a retry gets the same answer, and its leaf.
+	// Recorded before the leaf: the history says the treasury took it even
+	// when the leaf cannot be written. The treasury applies a withdrawal
+	// once per downstream key, so a retry gets the same answer, and its leaf.
+	s.recordWithdrawal(context.WithoutCancel(ctx), req, v, rc)
 	receipt, err := s.acceptedLeaf(context.WithoutCancel(ctx), req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung, rc.Reference)
 	if err != nil {
-		return nil, false, err
+		return nil, false, heldWithoutReceipt(err, rc.Reference)
 	}
-	s.recordWithdrawal(context.WithoutCancel(ctx), req, v, rc)
 	body, err := problem.Encode(&WithdrawalAccepted{
 		MaHoSo: v.w.MaHoSo, SoBoSung: v.w.SoBoSung, Procedure: p.ID, TrangThai: StatusWithdrawn,
 		TreasuryReference: rc.Reference, ReceivedAt: req.ReceivedAt, Receipt: receipt,

@@ -198,6 +198,13 @@ func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
 	if len(r) == 2 && r[0] == int64(1) {
 		return idempotency.Claim{Owned: true, Recovered: r[1] == int64(1)}, nil
 	}
+	if len(r) == 3 && r[0] == int64(1) {
+		ref, ok := r[2].(string)
+		if !ok {
+			return idempotency.Claim{}, errReply
+		}
+		return idempotency.Claim{Owned: true, Recovered: true, Sent: true, Reference: ref}, nil
+	}
 	if len(r) != 5 || r[0] != int64(0) {
 		return idempotency.Claim{}, errReply
 	}

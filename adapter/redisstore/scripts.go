@@ -71,7 +71,8 @@ return 1
 `)
 
 // claimScript: ARGV now, owner, lease until, exp, ttl.
-// Replies {1, recovered} when owned, else {0, owner, sent, ref, lu}.
+// Replies {1, recovered} when owned, {1, 1, ref} when the caller's own claim
+// is already sent, else {0, owner, sent, ref, lu}.
 var claimScript = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'ref', 'lu', 'exp')
@@ -83,8 +84,8 @@ if c[5] and now < tonumber(c[5]) then
     if live then return {0, c[1], 0, '', c[4]} end
     recovered = 1
   elseif c[2] == '1' then
-    return {1, 0}
-  elseif not live then
+    return {1, 1, c[3] or ''}
+  else
     recovered = 1
   end
 end
@@ -95,11 +96,11 @@ return {1, recovered}
 `)
 
 // settleScript: ARGV owner, sent, reference, exp, ttl. Replies 1, or 0 when
-// owner does not hold the claim.
+// owner does not hold the claim. A claim settled as sent is never released.
 var settleScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '1' then
-  redis.call('DEL', KEYS[1])
+  if redis.call('HGET', KEYS[1], 'sent') ~= '1' then redis.call('DEL', KEYS[1]) end
   return 1
 end
 redis.call('HSET', KEYS[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])

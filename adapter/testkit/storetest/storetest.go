@@ -153,8 +153,13 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("dossier claims", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
-		claim(t, s, "d1", "key-a", true)
-		claim(t, s, "d1", "key-a", true) // the owner again (a retry under its key)
+		if cl := claim(t, s, "d1", "key-a", true); cl.Recovered || cl.Sent {
+			t.Fatalf("first claim %+v", cl)
+		}
+		// the owner again (a retry under its key): its earlier attempt may have sent
+		if cl := claim(t, s, "d1", "key-a", true); !cl.Recovered || cl.Sent {
+			t.Fatalf("owner's second claim %+v, want recovered and not sent", cl)
+		}
 		cl := claim(t, s, "d1", "key-b", false)
 		if cl.Owner != "key-a" || cl.Sent || cl.RetryAfter <= 0 {
 			t.Fatalf("in-progress conflict %+v", cl)
@@ -168,6 +173,17 @@ func Run(t *testing.T, newStore Factory) {
 		}
 		if err := s.SettleDossier(ctx, "d1", "key-b", false, "", 0); !errors.Is(err, idempotency.ErrLeaseLost) {
 			t.Fatalf("a non-owner settled: %v", err)
+		}
+		// the owner's retry of a sent dossier learns it was sent, and a
+		// release never reopens it
+		if cl := claim(t, s, "d1", "key-a", true); !cl.Sent || !cl.Recovered || cl.Reference != "KBNN-1" {
+			t.Fatalf("owner's claim of its sent dossier %+v", cl)
+		}
+		if err := s.SettleDossier(ctx, "d1", "key-a", false, "", 0); err != nil {
+			t.Fatal(err)
+		}
+		if cl := claim(t, s, "d1", "key-b", false); !cl.Sent || cl.Reference != "KBNN-1" {
+			t.Fatalf("a release reopened a sent dossier: %+v", cl)
 		}
 		// a refused dossier is released and may be sent again under another key
 		claim(t, s, "d2", "key-a", true)

@@ -1,0 +1,78 @@
+package intake
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/auditlog"
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// leafLog is an evidence log whose accepted (202) leaves fail while failing
+// is set.
+type leafLog struct {
+	mu      sync.Mutex
+	failing atomic.Bool
+	leaves  []auditlog.Record
+}
+
+func (l *leafLog) Append(_ context.Context, r auditlog.Record) (auditlog.Receipt, error) {
+	if r.Status == 202 && l.failing.Load() {
+		return auditlog.Receipt{}, errors.New("disk full")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.leaves = append(l.leaves, r)
+	return auditlog.Receipt{LogOrigin: "test", LogIndex: uint64(len(l.leaves) - 1), BodySHA256: r.BodySHA256}, nil
+}
+
+func (l *leafLog) ArchiveBody([]byte) (string, error) { return "", nil }
+
+// When the treasury took a dossier but its accepted leaf cannot be written,
+// the answer is 503 audit-unavailable naming the treasury reference, and the
+// dossier stays sent: a retry under the same key gets its receipt without
+// sending it again, and another key is told it was already sent.
+func TestAcceptedLeafLostKeepsTheDossierSent(t *testing.T) {
+	for _, key := range []string{"portal-key-1", ""} {
+		t.Run("key="+key, func(t *testing.T) {
+			svc, fs := newService(t, svcOptions{})
+			lg := &leafLog{}
+			svc.evidence = &Recorder{Log: lg, Instance: "test"}
+			sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: key,
+				ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+
+			lg.failing.Store(true)
+			_, err := svc.Submit(t.Context(), sub)
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Kind != problem.AuditUnavailable || pe.RetryAfter == 0 ||
+				pe.Extra["treasuryReference"] != "REF-1" || !strings.Contains(pe.Detail, "REF-1") {
+				t.Fatalf("accepted leaf lost: %v (%+v)", err, pe)
+			}
+			if n := len(fs.sent()); n != 1 {
+				t.Fatalf("%d sends", n)
+			}
+
+			lg.failing.Store(false)
+			resp, err := svc.Submit(t.Context(), sub)
+			if err != nil || resp.Status != 202 || !strings.Contains(string(resp.Body), `"REF-1"`) || !strings.Contains(string(resp.Body), `"receipt"`) {
+				t.Fatalf("retry under the same key: %v %+v", err, resp)
+			}
+			if n := len(fs.sent()); n != 1 {
+				t.Errorf("the dossier was sent %d times", n)
+			}
+
+			other := sub
+			other.IdempotencyKey = "another-key"
+			if _, err := svc.Submit(t.Context(), other); codeOf(err) != problem.DossierAlreadySent.Code() {
+				t.Errorf("another key: %v", err)
+			}
+			if n := len(fs.sent()); n != 1 {
+				t.Errorf("the dossier was sent %d times", n)
+			}
+		})
+	}
+}
