@@ -71,11 +71,11 @@ var scales = map[string]int64{
 //
 // It refuses what could be read two ways, the shorthand of speech where the last scale
 // word is left out: a digit alone after "trăm" ("hai trăm ba": 203, or 230), a digit
-// alone after a scale word ("một nghìn hai": 1,002, or 1,200), and, after "triệu" or
-// "tỷ" with no lower scale word, a last group that does not open with "không trăm",
-// "linh" or "lẻ" ("một triệu hai trăm": 1,000,200, or 1,200,000; write "một triệu không
-// nghìn hai trăm", or "một triệu không trăm hai mươi" for 1,000,020). It refuses digits
-// among the words.
+// alone after a scale word ("một nghìn hai": 1,002, or 1,200). A whole group after
+// "triệu" or "tỷ" with no lower scale word is the units group ("một triệu hai trăm" is
+// 1,000,200, as accounting software writes it when it skips zero groups; speech may mean
+// 1,200,000, which then fails the comparison with the amount, so the literal reading never
+// lets a wrong amount through). It refuses digits among the words.
 func ParseWords(s string) (int64, error) {
 	if len(s) > maxWordsInput {
 		return 0, fmt.Errorf("%w: longer than %d bytes", errWords, maxWordsInput)
@@ -217,12 +217,6 @@ func parseGroup(toks []string, leading bool, after int64) (int64, error) {
 		leading = false
 	}
 	rest := toks[i:]
-	// After "triệu" or "tỷ" with no lower scale word, speech leaves the
-	// last scale word out ("một triệu hai trăm" is 1,200,000 when
-	// spoken): the group must say it is the last one.
-	if after >= 1_000_000 && !(hundreds && n == 0) && (len(rest) == 0 || rest[0] != "linh" && rest[0] != "lẻ") {
-		return 0, fmt.Errorf("%w: the group after %s could be read two ways: write the lower scale word, or open the group with không trăm, linh or lẻ", errWords, scaleName(after))
-	}
 	switch {
 	case len(rest) == 0:
 		if i == 0 {
