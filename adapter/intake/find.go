@@ -2,9 +2,9 @@ package intake
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/kbnn/dvc/adapter/dossier"
-	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/schema"
 )
 
@@ -19,12 +19,13 @@ func (v *Verified) Unit() string {
 }
 
 // FindDossiers lists the dossiers the adapter registered that match q
-// (GET /v1/dossiers). A procedure that is not configured is
-// unknown-procedure; a malformed query or cursor is an error wrapping
+// (GET /v1/dossiers). A malformed query or cursor, and a procedure filter
+// naming a procedure that is not configured (a query parameter, not the
+// resource: the listing itself exists), is an error wrapping
 // dossier.ErrInvalidQuery; any other error is the store's.
 func (s *Service) FindDossiers(ctx context.Context, q dossier.Query) ([]dossier.Item, string, error) {
 	if q.Procedure != "" && s.procedures[q.Procedure] == nil {
-		return nil, "", problem.New(problem.UnknownProcedure, "No procedure "+q.Procedure+".").VI("Không có thủ tục " + q.Procedure + ".")
+		return nil, "", &dossier.QueryError{Param: "procedure", Reason: fmt.Sprintf("%q is not a configured procedure", q.Procedure)}
 	}
 	return s.dossiers.List(ctx, q)
 }
