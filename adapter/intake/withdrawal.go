@@ -202,6 +202,14 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 // released and a retry starts afresh).
 func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifiedWithdrawal) (*Response, bool, error) {
 	p := v.procedure
+	// No submission of the dossier runs beside the withdrawal, and the
+	// record read below is the one the treasury's answer applies to: a
+	// supplement sent first makes this withdrawal name an old one.
+	unlock, err := s.lockDossier(ctx, req.RequestID, p.ID, v.w.MaHoSo, s.lease())
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
 	rec, ok, err := s.dossiers.Get(ctx, p.ID, v.w.MaHoSo)
 	if err != nil {
 		return nil, false, storeDown(err)
