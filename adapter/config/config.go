@@ -291,6 +291,13 @@ type BearerToken struct {
 	// TokenFile, instead of token: a file holding it (a trailing newline
 	// is trimmed).
 	TokenFile string `yaml:"tokenFile"`
+	// Units, for a caller of auth.bearerTokens, are the budget units
+	// (maDVQHNS, 7 digits, each once) whose dossiers it may submit,
+	// withdraw, list and read; another unit's dossier is refused
+	// (unit-not-allowed) or not found. Empty: every unit. A client
+	// certificate caller of the same name takes the same units. Operators
+	// (auth.adminTokens) see every unit: none may be listed there.
+	Units []string `yaml:"units"`
 }
 
 // Signatures configures trust and the signature profile.
@@ -1056,6 +1063,7 @@ func (c *Config) validateAuth(ps *problems) {
 				ps.badf(k+".name", "%q is already the name of an earlier token of %s", t.Name, list.key)
 			}
 			names[t.Name] = true
+			validateUnits(ps, list.key, k+".units", t.Units)
 			tk := secretKey(k+".token", t.TokenFile)
 			switch first, dup := tokens[t.Token]; {
 			case !validToken(string(t.Token)):
@@ -1066,6 +1074,32 @@ func (c *Config) validateAuth(ps *problems) {
 				tokens[t.Token] = tk
 			}
 		}
+	}
+}
+
+// unitCode is a budget unit code (maDVQHNS): 7 digits, as the listing's
+// unit filter (adapter/dossier) takes it.
+var unitCode = regexp.MustCompile(`^[0-9]{7}$`)
+
+// validateUnits checks the units of a caller: only auth.bearerTokens take
+// any, each a budget unit code, listed once.
+func validateUnits(ps *problems, list, key string, units []string) {
+	if list != "auth.bearerTokens" {
+		if len(units) > 0 {
+			ps.bad(key, "operators see every unit; units are for auth.bearerTokens only")
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for i, u := range units {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		switch {
+		case !unitCode.MatchString(u):
+			ps.badf(k, "%q is not a budget unit code (maDVQHNS, 7 digits)", u)
+		case seen[u]:
+			ps.badf(k, "%s is listed twice", u)
+		}
+		seen[u] = true
 	}
 }
 

@@ -154,6 +154,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 		return nil, err
 	}
 	sub.Trace.identify(v.MaHoSo, v.SoBoSung)
+	if !UnitAllowed(sub.Units, v.Unit()) {
+		return nil, unitNotAllowed(v.Unit(), "/"+unitPath(v.Procedure))
+	}
 	if err := s.checkRegistered(ctx, v); err != nil {
 		return nil, err
 	}

@@ -3,19 +3,34 @@ package intake
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/schema"
 )
 
 // Unit is the budget unit code (maDVQHNS) of the verified dossier, read at
 // its procedure's UnitPath; "" when it has none.
 func (v *Verified) Unit() string {
-	path := v.Procedure.UnitPath
-	if path == "" {
-		path = "maDVQHNS"
+	return schema.StringAt(v.Value, unitPath(v.Procedure))
+}
+
+// unitPath is where p's dossiers name their budget unit.
+func unitPath(p *Procedure) string {
+	if p.UnitPath == "" {
+		return "maDVQHNS"
 	}
-	return schema.StringAt(v.Value, path)
+	return p.UnitPath
+}
+
+// unitNotAllowed refuses a request for a unit the caller is not restricted
+// to, naming the field (a JSON pointer) that holds the unit.
+func unitNotAllowed(unit, field string) *problem.Error {
+	e := problem.New(problem.UnitNotAllowed, fmt.Sprintf("The caller may not act for budget unit %q.", unit)).
+		VI(fmt.Sprintf("Bên gọi không được gửi hoặc rút hồ sơ của đơn vị %q.", unit))
+	e.Fields = []problem.FieldError{{Path: field, Message: "must be one of the caller's units"}}
+	return e
 }
 
 // FindDossiers lists the dossiers the adapter registered that match q
@@ -28,4 +43,11 @@ func (s *Service) FindDossiers(ctx context.Context, q dossier.Query) ([]dossier.
 		return nil, "", &dossier.QueryError{Param: "procedure", Reason: fmt.Sprintf("%q is not a configured procedure", q.Procedure)}
 	}
 	return s.dossiers.List(ctx, q)
+}
+
+// UnitAllowed reports whether a caller restricted to units (none: every
+// unit) may see or act on a dossier of unit; a dossier without a unit is
+// only for unrestricted callers.
+func UnitAllowed(units []string, unit string) bool {
+	return len(units) == 0 || (unit != "" && slices.Contains(units, unit))
 }

@@ -94,8 +94,11 @@ type Submission struct {
 	JWSSignature   string // X-JWS-Signature header, JSON only
 	// Files are the parts of a multipart/related request after the signed
 	// dossier (Body): the files its dinhKem[] lists.
-	Files      []attachment.Part
-	Caller     string
+	Files  []attachment.Part
+	Caller string
+	// Units are the budget units (maDVQHNS) the caller may submit and
+	// withdraw dossiers of; empty means every unit.
+	Units      []string
 	ReceivedAt time.Time
 	// Lang is the language of a refusal (problem title and detail). A
 	// stored refusal is replayed in the language it was first written in.

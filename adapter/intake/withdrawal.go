@@ -170,6 +170,9 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 		return nil, err
 	}
 	req.Trace.identify(v.w.MaHoSo, v.w.SoBoSung)
+	if !UnitAllowed(req.Units, v.w.MaDVQHNS) {
+		return nil, unitNotAllowed(v.w.MaDVQHNS, "/maDVQHNS")
+	}
 	derived := req.IdempotencyKey == ""
 	key := req.IdempotencyKey
 	if derived {
@@ -214,7 +217,8 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if err != nil {
 		return nil, false, storeDown(err)
 	}
-	if !ok {
+	// Another unit's dossier is not found for a caller restricted to units.
+	if !ok || !UnitAllowed(req.Units, rec.Unit) {
 		return nil, false, problem.New(problem.NotFound, fmt.Sprintf("No dossier %s is known for %s.", v.w.MaHoSo, p.ID)).
 			VI(fmt.Sprintf("Không có hồ sơ %s của thủ tục %s.", v.w.MaHoSo, p.ID))
 	}
