@@ -185,6 +185,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Log:    o.Log,
 
 		Withdrawal: withdrawal, WithdrawalRoles: withdrawalRoles, Withdrawer: sender,
+		WithdrawalMaxAgeDays: cfg.Withdrawal.MaxAgeDays,
 
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
 

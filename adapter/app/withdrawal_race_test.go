@@ -9,6 +9,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
 )
 
@@ -152,5 +153,39 @@ func TestWithdrawingWhileSupplementing(t *testing.T) {
 				t.Fatalf("%d withdrawals reached the treasury", n)
 			}
 		})
+	}
+}
+
+// A signed withdrawal is usable only near its request date: one dated more
+// than withdrawal.maxAgeDays before the receipt day, or after it, is 422
+// schema-violation naming /ngayYeuCau and reaches nothing; the same
+// withdrawal dated the receipt day goes through.
+func TestWithdrawalRequestDate(t *testing.T) {
+	e := startClocked(t, func(c *config.Config) { c.Withdrawal.MaxAgeDays = 30 }, clock.New(receipt))
+	const proc = "chi-thuong-xuyen"
+	c := fx(t, proc+"/valid-json")
+	if a := e.send(t, c, ""); a.status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", a.status, a.body)
+	}
+	code, _ := c.DossierCode()
+	path := "/v1/procedures/" + proc + "/dossiers/" + code + "/withdrawal"
+	dated := func(day string) answer {
+		body, jws := signedWithdrawal(t, proc, "chu-tai-khoan", func(v map[string]any) {
+			v["maHoSo"], v["ngayYeuCau"] = code, day
+		})
+		return e.postAs(t, "dev-portal-token", path, body, jws)
+	}
+	today := receipt.In(time.FixedZone("ICT", 7*3600))
+	for _, day := range []time.Time{today.AddDate(0, 0, -31), today.AddDate(0, -6, 0), today.AddDate(0, 0, 1)} {
+		a := dated(day.Format(time.DateOnly))
+		if a.status != http.StatusUnprocessableEntity || a.code() != "schema-violation" || !strings.Contains(string(a.body), `"/ngayYeuCau"`) {
+			t.Fatalf("withdrawal dated %s: %d %s", day.Format(time.DateOnly), a.status, a.body)
+		}
+	}
+	if n := e.withdrawalsAtTreasury(); n != 0 {
+		t.Fatalf("%d stale withdrawals reached the treasury", n)
+	}
+	if a := dated(today.AddDate(0, 0, -30).Format(time.DateOnly)); a.status != http.StatusAccepted {
+		t.Fatalf("withdrawal dated 30 days before: %d %s", a.status, a.body)
 	}
 }

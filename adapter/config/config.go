@@ -58,6 +58,7 @@ type Config struct {
 	Treasury    Treasury             `yaml:"treasury"`
 	Store       Store                `yaml:"store"`
 	Idempotency Idempotency          `yaml:"idempotency"`
+	Withdrawal  Withdrawal           `yaml:"withdrawal"`
 	Callbacks   Callbacks            `yaml:"callbacks"`
 	Portal      Portal               `yaml:"portal"`
 	Delivery    Delivery             `yaml:"delivery"`
@@ -479,6 +480,16 @@ type Idempotency struct {
 	Lease time.Duration `yaml:"lease"`
 }
 
+// Withdrawal configures the units' withdrawals of dossiers.
+type Withdrawal struct {
+	// MaxAgeDays refuses a withdrawal whose signed request date
+	// (ngayYeuCau) is more than this many days before the day it is
+	// received (Asia/Ho_Chi_Minh), so a signed withdrawal replayed months
+	// later is of no use; 0 to 366, or -1 for no limit. A request date
+	// after the receipt day is always refused. Zero: default 30.
+	MaxAgeDays int `yaml:"maxAgeDays"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level string `yaml:"level"` // debug, info, warn, error; zero: default info
@@ -736,6 +747,9 @@ func (c *Config) defaults() {
 			c.Evidence.Instance = instanceName(h)
 		}
 	}
+	if c.Withdrawal.MaxAgeDays == 0 {
+		c.Withdrawal.MaxAgeDays = 30
+	}
 	def(&c.Evidence.CheckpointInterval, time.Second)
 	if c.Evidence.SegmentBytes == 0 {
 		c.Evidence.SegmentBytes = 64 << 20
@@ -849,6 +863,9 @@ func (c *Config) Validate() error {
 	c.validateTreasury(&ps)
 	c.validateStore(&ps)
 	c.validateIdempotency(&ps)
+	if d := c.Withdrawal.MaxAgeDays; d < -1 || d > 366 {
+		ps.bad("withdrawal.maxAgeDays", "must be between 0 and 366 days, or -1 for no limit")
+	}
 	c.validateCallbacks(&ps)
 	c.validatePortal(&ps)
 	c.validateDelivery(&ps)

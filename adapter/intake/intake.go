@@ -177,6 +177,10 @@ type Options struct {
 	Withdrawal      *schema.Definition
 	WithdrawalRoles []string
 	Withdrawer      Withdrawer
+	// WithdrawalMaxAgeDays refuses a withdrawal whose signed request date
+	// is more than this many days before its receipt day; negative means
+	// no limit, zero the default of 30.
+	WithdrawalMaxAgeDays int
 	// Signers holds the units' registered signers; nil means an in-memory
 	// store. RequireRegistered refuses a procedure's dossier with
 	// RegisteredSigners whose signer is not registered; Roles are the
@@ -229,7 +233,11 @@ func New(o Options) *Service {
 		s.roles[r] = true
 	}
 	if o.Withdrawal != nil && o.Withdrawer != nil && len(o.WithdrawalRoles) > 0 {
-		s.withdrawal = &withdrawalParts{def: o.Withdrawal, roles: o.WithdrawalRoles, treasury: o.Withdrawer}
+		s.withdrawal = &withdrawalParts{def: o.Withdrawal, roles: o.WithdrawalRoles, treasury: o.Withdrawer,
+			maxAgeDays: o.WithdrawalMaxAgeDays}
+		if s.withdrawal.maxAgeDays == 0 {
+			s.withdrawal.maxAgeDays = DefaultWithdrawalMaxAgeDays
+		}
 	}
 	return s
 }
