@@ -2,6 +2,8 @@ package app
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -65,8 +67,9 @@ func (e *env) getAs(t *testing.T, token, path string) answer {
 // A caller restricted to units submits, withdraws, lists and reads only
 // their dossiers: another unit's submission or withdrawal is 403
 // unit-not-allowed and reaches nothing; another unit's dossier is 404
-// not-found (read or withdrawn) and never listed, so its existence does not
-// leak. An unrestricted caller and operators see every unit.
+// not-found (read, withdrawn, or its evidence log entry) and never listed,
+// so its existence does not leak. An unrestricted caller and operators see
+// every unit.
 func TestCallerUnits(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -85,8 +88,24 @@ func TestCallerUnits(t *testing.T) {
 			if a := e.postAs(t, unitsAToken, path, signedForUnit(t, proc, codeA, "1012345"), ""); a.status != http.StatusAccepted {
 				t.Fatalf("own unit's submission: %d %s", a.status, a.body)
 			}
-			if a := e.postAs(t, unitBToken, path, signedForUnit(t, proc, codeB, "1045678"), ""); a.status != http.StatusAccepted {
-				t.Fatalf("own unit's submission: %d %s", a.status, a.body)
+			b := e.postAs(t, unitBToken, path, signedForUnit(t, proc, codeB, "1045678"), "")
+			if b.status != http.StatusAccepted {
+				t.Fatalf("own unit's submission: %d %s", b.status, b.body)
+			}
+
+			// The evidence log's leaf of unit b's dossier.
+			var acc struct{ Receipt struct{ LogIndex int } }
+			if err := json.Unmarshal(b.body, &acc); err != nil {
+				t.Fatal(err)
+			}
+			entry := fmt.Sprintf("/v1/audit/entries/%d", acc.Receipt.LogIndex)
+			for _, tt := range []struct {
+				token  string
+				status int
+			}{{unitBToken, 200}, {"dev-portal-token", 200}, {unitsAToken, 404}} {
+				if a := e.getAs(t, tt.token, entry); a.status != tt.status {
+					t.Errorf("%s read by %s: %d %s, want %d", entry, tt.token, a.status, a.body, tt.status)
+				}
 			}
 
 			// Reading the status.

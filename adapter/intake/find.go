@@ -24,8 +24,8 @@ func unitPath(p *Procedure) string {
 	return p.UnitPath
 }
 
-// unitNotAllowed refuses a request for a unit the caller is not restricted
-// to, naming the field (a JSON pointer) that holds the unit.
+// unitNotAllowed refuses a request for a unit outside the caller's units,
+// naming the field (a JSON pointer) that holds the unit.
 func unitNotAllowed(unit, field string) *problem.Error {
 	e := problem.New(problem.UnitNotAllowed, fmt.Sprintf("The caller may not act for budget unit %q.", unit)).
 		VI(fmt.Sprintf("Bên gọi không được gửi hoặc rút hồ sơ của đơn vị %q.", unit))
