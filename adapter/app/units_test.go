@@ -78,6 +78,17 @@ func TestCallerUnits(t *testing.T) {
 			const codeA, codeB = "G09.20-20260609-0000881", "G09.20-20260609-0000882"
 			path := "/v1/procedures/" + proc + "/dossiers"
 
+			// A dry run names the same refusal.
+			v := e.postAs(t, unitBToken, path+":validate", signedForUnit(t, proc, codeA, "1012345"), "")
+			var rep struct {
+				Valid    bool
+				Problems []struct{ Code string }
+			}
+			if err := json.Unmarshal(v.body, &rep); err != nil || v.status != 200 || rep.Valid ||
+				!slices.ContainsFunc(rep.Problems, func(p struct{ Code string }) bool { return p.Code == "unit-not-allowed" }) {
+				t.Fatalf("validation of another unit's dossier: %d %s", v.status, v.body)
+			}
+
 			docs := len(e.sim.Documents())
 			if a := e.postAs(t, unitBToken, path, signedForUnit(t, proc, codeA, "1012345"), ""); a.status != http.StatusForbidden || a.code() != "unit-not-allowed" {
 				t.Fatalf("another unit's submission: %d %s", a.status, a.body)
