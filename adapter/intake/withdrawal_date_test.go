@@ -44,3 +44,33 @@ func TestCheckRequestDate(t *testing.T) {
 		})
 	}
 }
+
+// Whatever the signed date, the check answers without panicking, and a date
+// it takes lies within the window: not after the receipt day (plus the
+// skew), not more than maxAge days before it.
+func FuzzCheckRequestDate(f *testing.F) {
+	for _, s := range []string{"2026-06-09", "2026-02-30", "2026-6-9", "", "9999-12-31", "0000-01-01", "2026-06-09T00:00:00Z"} {
+		f.Add(s, int64(0), 30)
+	}
+	f.Fuzz(func(t *testing.T, date string, offset int64, maxAge int) {
+		received := time.Date(2026, 6, 9, 9, 0, 0, 0, ict).Add(time.Duration(offset%(400*24)) * time.Hour)
+		maxAge = maxAge%400 - 1 // -1 (no limit) to 398
+		fe, ok := checkRequestDate(date, received, maxAge)
+		if !ok {
+			if fe.Path != "/ngayYeuCau" || fe.Message == "" {
+				t.Fatalf("refusal %+v", fe)
+			}
+			return
+		}
+		d, err := time.ParseInLocation(time.DateOnly, date, ict)
+		if err != nil {
+			t.Fatalf("took %q, which is not a date", date)
+		}
+		if d.After(received.Add(requestDateSkew)) {
+			t.Fatalf("took %s, after the receipt %s", date, received)
+		}
+		if maxAge >= 0 && received.Sub(d) > time.Duration(maxAge+1)*24*time.Hour {
+			t.Fatalf("took %s, more than %d days before %s", date, maxAge, received)
+		}
+	})
+}
