@@ -218,7 +218,9 @@ func RunDossiers(t *testing.T, newStore DossierFactory) {
 			{"a caller's units", dossier.Query{Units: []string{"2000001", "1012346", "2000001"}},
 				func(d dossierSpec) bool { return d.unit == "1012346" || d.unit == "2000001" }},
 			{"a caller's units and a procedure", dossier.Query{Units: []string{"1012345", "2000001"}, Procedure: "tai-khoan"},
-				func(d dossierSpec) bool { return (d.unit == "1012345" || d.unit == "2000001") && d.procedure == "tai-khoan" }},
+				func(d dossierSpec) bool {
+					return (d.unit == "1012345" || d.unit == "2000001") && d.procedure == "tai-khoan"
+				}},
 			{"from and to, both included", dossier.Query{From: from, To: to},
 				func(d dossierSpec) bool { return !d.at.Before(from) && !d.at.After(to) }},
 			{"from only", dossier.Query{From: to}, func(d dossierSpec) bool { return !d.at.Before(to) }},
