@@ -18,7 +18,6 @@ import (
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/httpapi"
-	"github.com/kbnn/dvc/adapter/problem"
 )
 
 // fakeDossiers stands in for intake's FindDossiers: an in-memory store
@@ -47,7 +46,7 @@ func (f *fakeDossiers) FindDossiers(ctx context.Context, q dossier.Query) ([]dos
 	}
 	if q.Procedure != "" {
 		if _, err := fs.Stat(os.DirFS("."), q.Procedure+"/dossier.schema.json"); err != nil {
-			return nil, "", problem.New(problem.UnknownProcedure, "No procedure "+q.Procedure+".")
+			return nil, "", &dossier.QueryError{Param: "procedure", Reason: fmt.Sprintf("%q is not a configured procedure", q.Procedure)}
 		}
 	}
 	return f.store.List(ctx, q)
@@ -88,7 +87,7 @@ func TestAdapterOpenAPIFindDossiers(t *testing.T) {
 		{"next page", "/v1/dossiers?limit=1&cursor=" + page.Next, portal, nil, 200},
 		{"nothing found", "/v1/dossiers?status=10", portal, nil, 200},
 		{"without credential", "/v1/dossiers", nil, nil, 401},
-		{"unknown procedure", "/v1/dossiers?procedure=zz-moi", portal, nil, 404},
+		{"unknown procedure", "/v1/dossiers?procedure=zz-moi", portal, nil, 400},
 		{"bad status", "/v1/dossiers?status=11", portal, nil, 400},
 		{"cursor for other filters", "/v1/dossiers?unit=1012345&cursor=" + page.Next, portal, nil, 400},
 		{"store unavailable", "/v1/dossiers", admin, &fakeDossiers{err: errors.New("redis: connection refused")}, 503},

@@ -187,6 +187,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Log:    o.Log,
 
 		Withdrawal: withdrawal, WithdrawalRoles: withdrawalRoles, Withdrawer: sender,
+		WithdrawalMaxAgeDays: cfg.Withdrawal.MaxAgeDays,
 
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
 
@@ -196,7 +197,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {
-		callers = append(callers, httpapi.Caller{Name: t.Name, Token: t.Token.Reveal()})
+		callers = append(callers, httpapi.Caller{Name: t.Name, Token: t.Token.Reveal(), Units: t.Units})
 	}
 	var admins []httpapi.Caller
 	for _, t := range cfg.Auth.AdminTokens {

@@ -254,7 +254,7 @@ func TestFindDossiersEndToEnd(t *testing.T) {
 			}{
 				{"", "", "unauthorized", 401},
 				{"not-a-token", "", "unauthorized", 401},
-				{"dev-portal-token", "procedure=no-such-procedure", "unknown-procedure", 404},
+				{"dev-portal-token", "procedure=no-such-procedure", "invalid-query", 400},
 				{"dev-portal-token", "status=11", "invalid-query", 400},
 				{"dev-portal-token", "unit=12345", "invalid-query", 400},
 				{"dev-portal-token", "from=yesterday", "invalid-query", 400},

@@ -71,10 +71,30 @@ func (g *holdGate) open() { g.once.Do(func() { close(g.release) }) }
 // series names one dvc_submissions_total series.
 type series struct{ procedure, outcome string }
 
-var submissionLine = regexp.MustCompile(`(?m)^dvc_submissions_total\{outcome="([^"]*)",procedure="([^"]*)"\} (\S+)$`)
+// counterLine matches one series of a counter labelled by procedure and outcome.
+func counterLine(name string) *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^` + name + `\{outcome="([^"]*)",procedure="([^"]*)"\} (\S+)$`)
+}
+
+var (
+	submissionLine = counterLine("dvc_submissions_total")
+	replayLine     = counterLine("dvc_submission_replays_total")
+)
 
 // submissions scrapes /metrics once and returns every dvc_submissions_total series.
 func (e *env) submissions(t *testing.T) map[series]float64 {
+	t.Helper()
+	return e.counter(t, submissionLine)
+}
+
+// replays scrapes /metrics once and returns every dvc_submission_replays_total series.
+func (e *env) replays(t *testing.T) map[series]float64 {
+	t.Helper()
+	return e.counter(t, replayLine)
+}
+
+// counter scrapes /metrics once and returns the series line matches.
+func (e *env) counter(t *testing.T, line *regexp.Regexp) map[series]float64 {
 	t.Helper()
 	resp, err := http.Get(e.adminSrv.URL + "/metrics")
 	if err != nil {
@@ -86,7 +106,7 @@ func (e *env) submissions(t *testing.T) map[series]float64 {
 		t.Fatalf("/metrics: %d %v", resp.StatusCode, err)
 	}
 	out := map[series]float64{}
-	for _, m := range submissionLine.FindAllStringSubmatch(string(body), -1) {
+	for _, m := range line.FindAllStringSubmatch(string(body), -1) {
 		v, err := strconv.ParseFloat(m[3], 64)
 		if err != nil {
 			t.Fatal(err)
@@ -115,10 +135,13 @@ func (e *env) trySend(c fixture.Case, id, key string) (answer, error) {
 	return answer{resp.StatusCode, resp.Header, b}, err
 }
 
-// Every answer to a submission is counted once in dvc_submissions_total
-// under its problem code (or accepted), and every refusal is logged exactly
-// once with its code, whether the error handler rendered it or the intake
-// did (a treasury refusal, fresh or replayed from the idempotency store).
+// Every fresh answer to a submission is counted once in
+// dvc_submissions_total under its problem code (or accepted), every answer
+// replayed from the idempotency store once in dvc_submission_replays_total
+// and not again in dvc_submissions_total (a replay must not inflate the
+// accepted rate), and every refusal is logged exactly once with its code,
+// whether the error handler rendered it or the intake did (a treasury
+// refusal, fresh or replayed).
 func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -129,7 +152,7 @@ func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 				c.Treasury.Resilience.Retries = -1
 			}, Options{Log: slog.New(slog.NewJSONHandler(log, nil)), Hook: gate.hook})
 
-			want := map[series]float64{}
+			want, wantReplays := map[series]float64{}, map[series]float64{}
 			var refusal []byte // the fresh treasury refusal, replayed later
 			type result struct {
 				a   answer
@@ -217,9 +240,16 @@ func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 				if outcome == "" {
 					outcome = "accepted"
 				}
-				want[series{label, outcome}]++
+				if s.replayed {
+					wantReplays[series{label, outcome}]++
+				} else {
+					want[series{label, outcome}]++
+				}
 				if got := e.submissions(t)[series{label, outcome}]; got != want[series{label, outcome}] {
 					t.Fatalf(`%s: dvc_submissions_total{procedure=%q,outcome=%q} = %v, want %v`, s.name, label, outcome, got, want[series{label, outcome}])
+				}
+				if got := e.replays(t)[series{label, outcome}]; got != wantReplays[series{label, outcome}] {
+					t.Fatalf(`%s: dvc_submission_replays_total{procedure=%q,outcome=%q} = %v, want %v`, s.name, label, outcome, got, wantReplays[series{label, outcome}])
 				}
 
 				recs := log.outcomes(t, id)
@@ -247,6 +277,9 @@ func TestEveryOutcomeLoggedOnceAndCounted(t *testing.T) {
 			}
 			if got := e.submissions(t); !maps.Equal(got, want) {
 				t.Fatalf("dvc_submissions_total:\n%v\nwant:\n%v", got, want)
+			}
+			if got := e.replays(t); !maps.Equal(got, wantReplays) {
+				t.Fatalf("dvc_submission_replays_total:\n%v\nwant:\n%v", got, wantReplays)
 			}
 		})
 	}

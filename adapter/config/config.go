@@ -58,6 +58,7 @@ type Config struct {
 	Treasury    Treasury             `yaml:"treasury"`
 	Store       Store                `yaml:"store"`
 	Idempotency Idempotency          `yaml:"idempotency"`
+	Withdrawal  Withdrawal           `yaml:"withdrawal"`
 	Callbacks   Callbacks            `yaml:"callbacks"`
 	Portal      Portal               `yaml:"portal"`
 	Delivery    Delivery             `yaml:"delivery"`
@@ -291,6 +292,13 @@ type BearerToken struct {
 	// TokenFile, instead of token: a file holding it (a trailing newline
 	// is trimmed).
 	TokenFile string `yaml:"tokenFile"`
+	// Units, for a caller of auth.bearerTokens, are the budget units
+	// (maDVQHNS, 7 digits, each once) whose dossiers it may submit,
+	// withdraw, list and read; another unit's dossier is refused
+	// (unit-not-allowed) or not found. Empty: every unit. A client
+	// certificate caller of the same name takes the same units. Operators
+	// (auth.adminTokens) see every unit: none may be listed there.
+	Units []string `yaml:"units"`
 }
 
 // Signatures configures trust and the signature profile.
@@ -475,6 +483,16 @@ type Idempotency struct {
 	// attempt may take over; longer than every procedure's deadline. Zero:
 	// default the longest procedure deadline + 10s.
 	Lease time.Duration `yaml:"lease"`
+}
+
+// Withdrawal configures the units' withdrawals of dossiers.
+type Withdrawal struct {
+	// MaxAgeDays refuses a withdrawal whose signed request date
+	// (ngayYeuCau) is more than this many days before the day it is
+	// received (Asia/Ho_Chi_Minh), so a signed withdrawal replayed months
+	// later is of no use; 0 to 366, or -1 for no limit. A request date
+	// after the receipt day is always refused. Zero: default 30.
+	MaxAgeDays int `yaml:"maxAgeDays"`
 }
 
 // Log configures logging.
@@ -734,6 +752,9 @@ func (c *Config) defaults() {
 			c.Evidence.Instance = instanceName(h)
 		}
 	}
+	if c.Withdrawal.MaxAgeDays == 0 {
+		c.Withdrawal.MaxAgeDays = 30
+	}
 	def(&c.Evidence.CheckpointInterval, time.Second)
 	if c.Evidence.SegmentBytes == 0 {
 		c.Evidence.SegmentBytes = 64 << 20
@@ -847,6 +868,9 @@ func (c *Config) Validate() error {
 	c.validateTreasury(&ps)
 	c.validateStore(&ps)
 	c.validateIdempotency(&ps)
+	if d := c.Withdrawal.MaxAgeDays; d < -1 || d > 366 {
+		ps.bad("withdrawal.maxAgeDays", "must be between 0 and 366 days, or -1 for no limit")
+	}
 	c.validateCallbacks(&ps)
 	c.validatePortal(&ps)
 	c.validateDelivery(&ps)
@@ -1061,6 +1085,7 @@ func (c *Config) validateAuth(ps *problems) {
 				ps.badf(k+".name", "%q is already the name of an earlier token of %s", t.Name, list.key)
 			}
 			names[t.Name] = true
+			validateUnits(ps, list.key, k+".units", t.Units)
 			tk := secretKey(k+".token", t.TokenFile)
 			switch first, dup := tokens[t.Token]; {
 			case !validToken(string(t.Token)):
@@ -1071,6 +1096,32 @@ func (c *Config) validateAuth(ps *problems) {
 				tokens[t.Token] = tk
 			}
 		}
+	}
+}
+
+// unitCode is a budget unit code (maDVQHNS): 7 digits, as the listing's
+// unit filter (adapter/dossier) takes it.
+var unitCode = regexp.MustCompile(`^[0-9]{7}$`)
+
+// validateUnits checks the units of a caller: only auth.bearerTokens take
+// any, each a budget unit code, listed once.
+func validateUnits(ps *problems, list, key string, units []string) {
+	if list != "auth.bearerTokens" {
+		if len(units) > 0 {
+			ps.bad(key, "operators see every unit; units are for auth.bearerTokens only")
+		}
+		return
+	}
+	seen := map[string]bool{}
+	for i, u := range units {
+		k := fmt.Sprintf("%s[%d]", key, i)
+		switch {
+		case !unitCode.MatchString(u):
+			ps.badf(k, "%q is not a budget unit code (maDVQHNS, 7 digits)", u)
+		case seen[u]:
+			ps.badf(k, "%s is listed twice", u)
+		}
+		seen[u] = true
 	}
 }
 

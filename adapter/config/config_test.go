@@ -266,6 +266,7 @@ evidence:
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64}},
 		Idempotency: Idempotency{Retention: 72 * time.Hour, DossierRetention: 720 * time.Hour, Lease: 30 * time.Second},
+		Withdrawal:  Withdrawal{MaxAgeDays: 30},
 		Callbacks:   Callbacks{Secrets: c.Callbacks.Secrets, Tolerance: 5 * time.Minute},
 		Portal: Portal{Transport: "session", URL: "https://portal.example/api", Username: "u", Password: "p", MaDonVi: "000.00.00.G09",
 			Timeout: 10 * time.Second, Resilience: defaultResilience,

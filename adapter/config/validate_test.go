@@ -152,6 +152,11 @@ var invalidRows = []struct {
 	}},
 	{"admin mode", "auth.admin", func(c *Config) { c.Auth.Admin = "certificate" }},
 	{"admin by certificate without an operator client", "auth.admin", func(c *Config) { withMTLS(c); c.Auth.Admin = "mtls" }},
+	{"withdrawal age below -1", "withdrawal.maxAgeDays", func(c *Config) { c.Withdrawal.MaxAgeDays = -2 }},
+	{"withdrawal age over a year", "withdrawal.maxAgeDays", func(c *Config) { c.Withdrawal.MaxAgeDays = 367 }},
+	{"caller unit not 7 digits", "auth.bearerTokens[0].units[1]", func(c *Config) { c.Auth.BearerTokens[0].Units = []string{"1012345", "101234"} }},
+	{"caller unit twice", "auth.bearerTokens[0].units[1]", func(c *Config) { c.Auth.BearerTokens[0].Units = []string{"1012345", "1012345"} }},
+	{"operator with units", "auth.adminTokens[0].units", func(c *Config) { c.Auth.AdminTokens[0].Units = []string{"1012345"} }},
 	{"admin without name", "auth.adminTokens[0].name", func(c *Config) { c.Auth.AdminTokens[0].Name = "" }},
 	{"duplicate admin name", "auth.adminTokens[1].name", func(c *Config) {
 		c.Auth.AdminTokens = append(c.Auth.AdminTokens, BearerToken{Name: "operator", Token: "another-operator-token"})

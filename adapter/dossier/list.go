@@ -45,7 +45,10 @@ func invalid(param, format string, args ...any) error {
 
 // Query selects dossiers. Every filter is optional; set ones must all hold.
 type Query struct {
-	Unit      string // budget unit code (maDVQHNS)
+	Unit string // budget unit code (maDVQHNS)
+	// Units, when set, restrict the listing to dossiers of these units (a
+	// caller's units: set by the server, never read from the query string).
+	Units     []string
 	Procedure string // procedure id
 	Statuses  []int  // national status codes; the dossier's must be one of them
 	// From and To bound the receipt time, both included, at millisecond
@@ -148,6 +151,9 @@ func (q Query) matches(r *Record) bool {
 	if len(q.Statuses) > 0 && !slices.Contains(q.Statuses, r.TrangThai) {
 		return false
 	}
+	if len(q.Units) > 0 && !slices.Contains(q.Units, r.Unit) {
+		return false
+	}
 	lo, hi := q.bounds()
 	at := r.ReceivedAt.UnixMilli()
 	return at >= lo && at <= hi
@@ -165,6 +171,12 @@ func (q Query) check() (Query, error) {
 	if q.Unit != "" && !validUnit(q.Unit) {
 		return q, invalid("unit", "must be a budget unit code (maDVQHNS) of 7 digits")
 	}
+	for _, u := range q.Units {
+		if !validUnit(u) {
+			return q, invalid("unit", "%q is not a budget unit code (maDVQHNS) of 7 digits", u)
+		}
+	}
+	q.Units = slices.Compact(slices.Sorted(slices.Values(q.Units)))
 	if q.Procedure != "" && !validProcedure(q.Procedure) {
 		return q, invalid("procedure", "must be a procedure id (lower-case words joined by '-')")
 	}
@@ -193,6 +205,9 @@ func (q Query) filterKey() string {
 		b.WriteString(strconv.Itoa(st))
 	}
 	fmt.Fprintf(&b, ";from=%d;to=%d", lo, hi)
+	if len(q.Units) > 0 {
+		b.WriteString(";units=" + strings.Join(q.Units, ","))
+	}
 	return b.String()
 }
 

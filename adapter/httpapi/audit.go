@@ -59,7 +59,33 @@ func (s *server) auditEntry(c echo.Context) error {
 	if err != nil {
 		return auditErr(err)
 	}
+	if !s.entryVisible(c, leaf) {
+		return problem.New(problem.NotFound, "No such entry.")
+	}
 	return c.Blob(http.StatusOK, "application/json", leaf)
+}
+
+// entryVisible reports whether the caller may read a leaf: every caller
+// without units may; one restricted to units only its own requests' leaves
+// and those of its units' dossiers, so that another unit's dossier codes do
+// not leak through the log (others are not found, as in the status view).
+func (s *server) entryVisible(c echo.Context, leaf []byte) bool {
+	units := callerUnits(c)
+	if len(units) == 0 {
+		return true
+	}
+	rec, err := auditlog.ParseLeaf(leaf)
+	if err != nil {
+		return false
+	}
+	if caller, _ := c.Get(ctxCaller).(string); rec.Caller == caller {
+		return true
+	}
+	if rec.MaHoSo == "" || s.Intake == nil || s.Intake.Procedure(rec.Procedure) == nil {
+		return false
+	}
+	d, ok, err := s.Intake.Dossier(c.Request().Context(), rec.Procedure, rec.MaHoSo)
+	return err == nil && ok && intake.UnitAllowed(units, d.Unit)
 }
 
 func (s *server) auditProof(c echo.Context) error {

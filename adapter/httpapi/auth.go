@@ -140,6 +140,9 @@ func (s *server) authenticate(realm string, groups ...access) echo.MiddlewareFun
 			for _, g := range groups {
 				if name, ok := s.admits(c.Request(), g); ok {
 					c.Set(ctxCaller, name)
+					if g.group == GroupSubmissions {
+						c.Set(ctxUnits, unitsOf(g.callers, name))
+					}
 					return next(c)
 				}
 			}
@@ -194,4 +197,23 @@ func (s *server) callbackAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// unitsOf returns the units of the caller named name among callers (nil,
+// every unit, when it has none or is not among them: a client certificate
+// caller without a token of its name).
+func unitsOf(callers []Caller, name string) []string {
+	for _, cl := range callers {
+		if cl.Name == name {
+			return cl.Units
+		}
+	}
+	return nil
+}
+
+// callerUnits are the units the request's caller is restricted to; nil
+// means every unit (an operator, or a portal caller without units).
+func callerUnits(c echo.Context) []string {
+	u, _ := c.Get(ctxUnits).([]string)
+	return u
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
 )
 
@@ -20,7 +21,9 @@ type DossierFinder interface {
 const dossiersRoute = "/v1/dossiers"
 
 // routesDossiers serves the dossier listing to the portal's callers and to
-// operators alike, under the portal's realm.
+// operators alike, under the portal's realm. A portal caller restricted to
+// units sees only their dossiers: a unit filter naming another unit gives
+// an empty page, as a unit without dossiers does.
 func (s *server) routesDossiers(e *echo.Echo) {
 	if s.Dossiers == nil {
 		return
@@ -36,6 +39,17 @@ func (s *server) findDossiers(c echo.Context) error {
 	}
 	if q.Procedure != "" {
 		c.Set(ctxProcedure, q.Procedure)
+	}
+	if units := callerUnits(c); len(units) > 0 {
+		switch {
+		case q.Unit != "" && !intake.UnitAllowed(units, q.Unit):
+			// Another unit's dossiers do not exist for this caller.
+			return c.JSON(http.StatusOK, map[string]any{"dossiers": []dossier.Item{}, "next": ""})
+		case q.Unit == "" && len(units) == 1:
+			q.Unit = units[0] // the unit's own index
+		case q.Unit == "":
+			q.Units = units
+		}
 	}
 	items, next, err := s.Dossiers.FindDossiers(c.Request().Context(), q)
 	if err != nil {

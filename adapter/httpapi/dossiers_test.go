@@ -24,7 +24,7 @@ func TestFindDossiersCallers(t *testing.T) {
 		{"no token", "", "", 401, "unauthorized"},
 		{"other token", "Bearer nope", "", 401, "unauthorized"},
 		{"configured procedure", "Bearer " + token, "?procedure=chi-thuong-xuyen", 200, ""},
-		{"unknown procedure", "Bearer " + token, "?procedure=tai-khoan", 404, "unknown-procedure"},
+		{"unknown procedure", "Bearer " + token, "?procedure=tai-khoan", 400, "invalid-query"},
 		{"malformed status", "Bearer " + adminToken, "?status=1,x", 400, "invalid-query"},
 		{"unknown parameter", "Bearer " + adminToken, "?unit=1012345&sort=asc", 400, "invalid-query"},
 	}

@@ -12,13 +12,20 @@ import (
 )
 
 // Metrics are the HTTP series: dossier submissions and withdrawals by
-// procedure and outcome, and request latency by route and status. They are a
-// prometheus.Collector: register them once, on the registry that /metrics
-// serves.
+// procedure and outcome, answers replayed from the idempotency store apart,
+// and request latency by route and status. They are a prometheus.Collector:
+// register them once, on the registry that /metrics serves.
+//
+// A replay (Idempotent-Replayed) repeats an outcome already counted when it
+// was first answered, so it goes to the replay counters only: the rate of
+// dvc_submissions_total{outcome="accepted"} is dossiers the treasury took,
+// however often the portal retries.
 type Metrics struct {
-	submissions *prometheus.CounterVec
-	withdrawals *prometheus.CounterVec
-	latency     *prometheus.HistogramVec
+	submissions       *prometheus.CounterVec
+	withdrawals       *prometheus.CounterVec
+	submissionReplays *prometheus.CounterVec
+	withdrawalReplays *prometheus.CounterVec
+	latency           *prometheus.HistogramVec
 }
 
 // NewMetrics returns the series, not registered anywhere.
@@ -32,6 +39,14 @@ func NewMetrics() *Metrics {
 			Name: "dvc_withdrawals_total",
 			Help: "Dossier withdrawals by procedure and outcome (accepted or the problem code).",
 		}, []string{"procedure", "outcome"}),
+		submissionReplays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dvc_submission_replays_total",
+			Help: "Submission answers replayed from the idempotency store, by procedure and the replayed outcome; not in dvc_submissions_total.",
+		}, []string{"procedure", "outcome"}),
+		withdrawalReplays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "dvc_withdrawal_replays_total",
+			Help: "Withdrawal answers replayed from the idempotency store, by procedure and the replayed outcome; not in dvc_withdrawals_total.",
+		}, []string{"procedure", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "dvc_http_request_duration_seconds",
 			Help:    "HTTP request latency by route and status.",
@@ -44,6 +59,8 @@ func NewMetrics() *Metrics {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.submissions.Describe(ch)
 	m.withdrawals.Describe(ch)
+	m.submissionReplays.Describe(ch)
+	m.withdrawalReplays.Describe(ch)
 	m.latency.Describe(ch)
 }
 
@@ -51,6 +68,8 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.submissions.Collect(ch)
 	m.withdrawals.Collect(ch)
+	m.submissionReplays.Collect(ch)
+	m.withdrawalReplays.Collect(ch)
 	m.latency.Collect(ch)
 }
 
@@ -95,7 +114,8 @@ const (
 // conclude is the one place where a request's outcome is logged (refusals
 // and failures, once each) and where submissions and withdrawals are
 // counted, whether the answer is an error handed to handleError or a final
-// answer (fresh or replayed) that the intake rendered itself.
+// answer (fresh or replayed) that the intake rendered itself. A replayed
+// answer is counted in the replay counters, never again as an outcome.
 func (s *server) conclude(c echo.Context, o outcome) {
 	if o.code != "" {
 		id, _ := c.Get(ctxRequestID).(string)
@@ -124,10 +144,14 @@ func (s *server) conclude(c echo.Context, o outcome) {
 		return
 	}
 	var counter *prometheus.CounterVec
-	switch c.Path() {
-	case submitRoute:
+	switch path := c.Path(); {
+	case path == submitRoute && o.replayed:
+		counter = s.Metrics.submissionReplays
+	case path == submitRoute:
 		counter = s.Metrics.submissions
-	case withdrawRoute:
+	case path == withdrawRoute && o.replayed:
+		counter = s.Metrics.withdrawalReplays
+	case path == withdrawRoute:
 		counter = s.Metrics.withdrawals
 	default:
 		return

@@ -33,6 +33,10 @@ import (
 type Caller struct {
 	Name  string
 	Token string
+	// Units, for a portal caller, are the budget units (maDVQHNS) whose
+	// dossiers it may submit, withdraw, list and read; empty means every
+	// unit. A client certificate caller of the same name takes them too.
+	Units []string
 }
 
 // Options wire a server.
@@ -81,6 +85,7 @@ type server struct {
 const (
 	ctxRequestID = "requestID"
 	ctxCaller    = "caller"
+	ctxUnits     = "units"
 	ctxProcedure = "procedure"
 	ctxCode      = "maHoSo"
 )
@@ -332,6 +337,7 @@ func (s *server) submission(c echo.Context, procedure string, body []byte) intak
 		Body:           body,
 		JWSSignature:   req.Header.Get("X-JWS-Signature"),
 		Caller:         c.Get(ctxCaller).(string),
+		Units:          callerUnits(c),
 		ReceivedAt:     at,
 		Lang:           problem.ParseLang(req.Header.Get("Accept-Language")),
 		Trace:          tr,
@@ -367,7 +373,9 @@ func (s *server) dossierStatus(c echo.Context) error {
 	if err != nil {
 		return problem.Wrap(problem.Internal, err, "")
 	}
-	if !ok {
+	// Another unit's dossier is not found, as if it did not exist: a
+	// caller restricted to units learns nothing of the others'.
+	if !ok || !intake.UnitAllowed(callerUnits(c), rec.Unit) {
 		return problem.New(problem.NotFound, "No dossier "+code+" is known for "+procedure+".").
 			VI("Không có hồ sơ " + code + " của thủ tục " + procedure + ".")
 	}

@@ -2,7 +2,9 @@
 // treasury exactly once: idempotency keys (IETF
 // draft-ietf-httpapi-idempotency-key-header semantics: reserve, complete with
 // the final response, replay it) and dossier claims (one dossier, one
-// treasury document, whatever key it came under). The Store interface has an
+// treasury document, whatever key it came under) and short dossier-wide
+// locks (one treasury call at a time per dossier, a withdrawal or a
+// submission of any supplement). The Store interface has an
 // in-memory implementation here and a Redis one in adapter/redisstore; both
 // pass the same conformance suite (adapter/testkit/storetest).
 //
@@ -78,8 +80,16 @@ type Claim struct {
 	RetryAfter time.Duration // not owned and not sent: time left on the owner's lease
 }
 
-// ErrLeaseLost is returned by Complete, Release and SettleDossier when the
-// caller no longer holds the record (its lease ended and another took it).
+// Lock is the outcome of LockDossier.
+type Lock struct {
+	Held       bool          // the caller holds the lock now, until Unlock or its lease ends
+	Token      string        // held: the lease token Unlock takes
+	RetryAfter time.Duration // not held: time left on the holder's lease
+}
+
+// ErrLeaseLost is returned by Complete, Release, SettleDossier and
+// UnlockDossier when the caller no longer holds the record (its lease ended
+// and another took it).
 var ErrLeaseLost = errors.New("idempotency: lease lost")
 
 // Store keeps keys and dossier claims. Implementations are safe for
@@ -104,6 +114,16 @@ type Store interface {
 	// not sent releases it (a refused dossier may be corrected and resent),
 	// except a claim already settled as sent, which is never released.
 	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error
+
+	// LockDossier takes the short, dossier-wide lock id (whatever the
+	// supplement: "dossier|<procedure>|<maHoSo>") for lease, unless another
+	// holder's lease is live. A submission and a withdrawal of one dossier
+	// hold it while they call the treasury, so they never run together. It
+	// is independent of the dossier claims, which are per supplement.
+	LockDossier(ctx context.Context, id string, lease time.Duration) (Lock, error)
+	// UnlockDossier gives the lock back; ErrLeaseLost when token no longer
+	// holds it.
+	UnlockDossier(ctx context.Context, id, token string) error
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error

@@ -15,7 +15,13 @@ type Memory struct {
 	mu     sync.Mutex
 	keys   map[string]*keyRecord
 	claims map[string]*claimRecord
+	locks  map[string]*lockRecord
 	ops    int
+}
+
+type lockRecord struct {
+	token      string
+	leaseUntil time.Time
 }
 
 type keyRecord struct {
@@ -39,7 +45,7 @@ func NewMemory(now func() time.Time) *Memory {
 	if now == nil {
 		now = time.Now
 	}
-	return &Memory{now: now, keys: map[string]*keyRecord{}, claims: map[string]*claimRecord{}}
+	return &Memory{now: now, keys: map[string]*keyRecord{}, claims: map[string]*claimRecord{}, locks: map[string]*lockRecord{}}
 }
 
 // NewToken returns a random lease token.
@@ -161,6 +167,30 @@ func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bo
 	return nil
 }
 
+// LockDossier implements Store.
+func (m *Memory) LockDossier(_ context.Context, id string, lease time.Duration) (Lock, error) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.locks[id]; l != nil && now.Before(l.leaseUntil) {
+		return Lock{RetryAfter: l.leaseUntil.Sub(now)}, nil
+	}
+	tok := NewToken()
+	m.locks[id] = &lockRecord{token: tok, leaseUntil: now.Add(lease)}
+	return Lock{Held: true, Token: tok}, nil
+}
+
+// UnlockDossier implements Store.
+func (m *Memory) UnlockDossier(_ context.Context, id, token string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l := m.locks[id]; l == nil || l.token != token {
+		return ErrLeaseLost
+	}
+	delete(m.locks, id)
+	return nil
+}
+
 // Ping implements Store.
 func (m *Memory) Ping(context.Context) error { return nil }
 
@@ -178,6 +208,11 @@ func (m *Memory) sweep(now time.Time) {
 	for k, c := range m.claims {
 		if !now.Before(c.expires) {
 			delete(m.claims, k)
+		}
+	}
+	for k, l := range m.locks {
+		if !now.Before(l.leaseUntil) {
+			delete(m.locks, k)
 		}
 	}
 }

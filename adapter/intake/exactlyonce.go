@@ -154,6 +154,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 		return nil, err
 	}
 	sub.Trace.identify(v.MaHoSo, v.SoBoSung)
+	if !UnitAllowed(sub.Units, v.Unit()) {
+		return nil, unitNotAllowed(v.Unit(), "/"+unitPath(v.Procedure))
+	}
 	if err := s.checkRegistered(ctx, v); err != nil {
 		return nil, err
 	}
@@ -233,6 +236,21 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		}
 		if err := s.records.SettleDossier(bg, v.DossierID(), owner, false, "", 0); err != nil {
 			s.log.Warn("dossier claim not released", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
+		}
+	}
+	// One treasury call per dossier at a time: a withdrawal of the dossier
+	// does not run beside this submission, and the dossier's record is
+	// read again once no withdrawal can change it any more.
+	unlock, err := s.lockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lease)
+	if err != nil {
+		release()
+		return nil, false, err
+	}
+	defer unlock()
+	if !claim.Sent {
+		if err := s.checkSupplement(ctx, v); err != nil {
+			release()
+			return nil, false, err
 		}
 	}
 	req, err := p.Mapper.Apply(v.Value, mapping.Context{Procedure: p.ID, ProcedureCode: p.Code})
@@ -319,6 +337,32 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// dossierLockID is the identity of the dossier-wide lock: the dossier,
+// whatever its supplement.
+func dossierLockID(procedure, maHoSo string) string { return "dossier|" + procedure + "|" + maHoSo }
+
+// lockDossier takes the dossier-wide lock a submission and a withdrawal
+// hold while they call the treasury and record its answer. A live holder
+// makes it 409 request-in-progress with the time left on its lease; the
+// returned unlock gives the lock back.
+func (s *Service) lockDossier(ctx context.Context, requestID, procedure, maHoSo string, lease time.Duration) (func(), error) {
+	id := dossierLockID(procedure, maHoSo)
+	l, err := s.records.LockDossier(ctx, id, lease)
+	if err != nil {
+		return nil, storeDown(err)
+	}
+	if !l.Held {
+		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(l.RetryAfter),
+			Detail:   fmt.Sprintf("Another request for dossier %s, a withdrawal or a submission, is at the treasury; retry after the indicated time.", maHoSo),
+			DetailVI: fmt.Sprintf("Một yêu cầu khác của hồ sơ %s (rút hồ sơ hoặc gửi hồ sơ) đang được xử lý tại Kho bạc; vui lòng thử lại sau thời gian chỉ định.", maHoSo)}
+	}
+	return func() {
+		if err := s.records.UnlockDossier(context.WithoutCancel(ctx), id, l.Token); err != nil {
+			s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", procedure, "maHoSo", maHoSo, "err", err)
+		}
+	}, nil
 }
 
 // accepted appends the leaf of an accepted submission, whose receipt the

@@ -94,8 +94,11 @@ type Submission struct {
 	JWSSignature   string // X-JWS-Signature header, JSON only
 	// Files are the parts of a multipart/related request after the signed
 	// dossier (Body): the files its dinhKem[] lists.
-	Files      []attachment.Part
-	Caller     string
+	Files  []attachment.Part
+	Caller string
+	// Units are the budget units (maDVQHNS) the caller may submit and
+	// withdraw dossiers of; empty means every unit.
+	Units      []string
 	ReceivedAt time.Time
 	// Lang is the language of a refusal (problem title and detail). A
 	// stored refusal is replayed in the language it was first written in.
@@ -175,6 +178,10 @@ type Options struct {
 	Withdrawal      *schema.Definition
 	WithdrawalRoles []string
 	Withdrawer      Withdrawer
+	// WithdrawalMaxAgeDays refuses a withdrawal whose signed request date
+	// is more than this many days before its receipt day; negative means
+	// no limit, zero the default of 30.
+	WithdrawalMaxAgeDays int
 	// Signers holds the units' registered signers; nil means an in-memory
 	// store. RequireRegistered refuses a procedure's dossier with
 	// RegisteredSigners whose signer is not registered; Roles are the
@@ -229,7 +236,11 @@ func New(o Options) *Service {
 		s.roles[r] = true
 	}
 	if o.Withdrawal != nil && o.Withdrawer != nil && len(o.WithdrawalRoles) > 0 {
-		s.withdrawal = &withdrawalParts{def: o.Withdrawal, roles: o.WithdrawalRoles, treasury: o.Withdrawer}
+		s.withdrawal = &withdrawalParts{def: o.Withdrawal, roles: o.WithdrawalRoles, treasury: o.Withdrawer,
+			maxAgeDays: o.WithdrawalMaxAgeDays}
+		if s.withdrawal.maxAgeDays == 0 {
+			s.withdrawal.maxAgeDays = DefaultWithdrawalMaxAgeDays
+		}
 	}
 	return s
 }

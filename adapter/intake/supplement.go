@@ -3,13 +3,15 @@ package intake
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/statusmap"
 )
 
-// checkSupplement refuses a resubmission the dossier does not wait for.
+// checkSupplement refuses a resubmission the dossier does not wait for, and
+// any supplement of a dossier whose withdrawal the treasury accepted.
 // Each supplement is a new treasury document, so a supplement sent to a
 // dossier that is not at a correction request (5), one that skips a
 // number, or one naming another unit than the dossier's would be a second
@@ -30,6 +32,10 @@ func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
 		e.Detail = fmt.Sprintf("Dossier %s belongs to unit %s, not %s.", v.MaHoSo, rec.Unit, v.Unit())
 		e.DetailVI = fmt.Sprintf("Hồ sơ %s thuộc đơn vị %s, không phải %s.", v.MaHoSo, rec.Unit, v.Unit())
 		e.Fields = []problem.FieldError{{Path: "/maDVQHNS", Message: "must be the unit of the dossier, " + rec.Unit}}
+	case withdrawn(rec):
+		e.Kind = problem.DossierWithdrawn
+		e.Detail = fmt.Sprintf("The treasury accepted the withdrawal of dossier %s; it takes no supplement %d.", v.MaHoSo, v.SoBoSung)
+		e.DetailVI = fmt.Sprintf("Kho bạc đã chấp nhận yêu cầu rút hồ sơ %s; hồ sơ không nhận hồ sơ bổ sung lần %d.", v.MaHoSo, v.SoBoSung)
 	case rec.TrangThai != statusmap.CodeCorrectionRequested || !openRound(rec.Rounds, v.SoBoSung):
 		e.Detail = fmt.Sprintf("Dossier %s (national status %d) does not wait for supplement %d: the treasury asked for no correction it answers.",
 			v.MaHoSo, rec.TrangThai, v.SoBoSung)
@@ -55,4 +61,12 @@ func openRound(rounds []dossier.Round, n int) bool {
 		}
 	}
 	return false
+}
+
+// withdrawn reports whether the dossier was withdrawn: the treasury accepted
+// its unit's withdrawal (the adapter's history entry, status 7) or reported
+// it withdrawn (national status 7, Công dân yêu cầu rút hồ sơ).
+func withdrawn(r dossier.Record) bool {
+	return r.TrangThai == StatusWithdrawn ||
+		slices.ContainsFunc(r.History, func(h dossier.Event) bool { return h.TrangThai == StatusWithdrawn })
 }

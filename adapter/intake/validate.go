@@ -56,6 +56,9 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 	}
 	v := newVerified(p, obj, signers)
 	rep.MaHoSo, rep.SoBoSung = v.MaHoSo, &v.SoBoSung
+	if !UnitAllowed(sub.Units, v.Unit()) {
+		reason(unitNotAllowed(v.Unit(), "/"+unitPath(p)))
+	}
 	for _, e := range s.checkContent(v) {
 		reason(e)
 	}

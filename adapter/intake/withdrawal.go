@@ -73,9 +73,49 @@ type WithdrawalAccepted struct {
 
 // withdrawalParts are what a Service needs to serve withdrawals.
 type withdrawalParts struct {
-	def      *schema.Definition
-	roles    []string
-	treasury Withdrawer
+	def        *schema.Definition
+	roles      []string
+	treasury   Withdrawer
+	maxAgeDays int // negative: no limit
+}
+
+// DefaultWithdrawalMaxAgeDays is how many days before its receipt day a
+// withdrawal's request date may be when Options leave it unset.
+const DefaultWithdrawalMaxAgeDays = 30
+
+// ict is Asia/Ho_Chi_Minh, UTC+7 all year: the time zone of the request
+// date a unit writes.
+var ict = time.FixedZone("ICT", 7*3600)
+
+// requestDateSkew is how far ahead of the adapter's clock a unit's clock may
+// be: a withdrawal dated the next day is taken this close to midnight.
+const requestDateSkew = 5 * time.Minute
+
+// checkRequestDate checks the signed request date (yyyy-mm-dd, valid per the
+// definition) against the receipt time: not after the receipt day (in
+// Asia/Ho_Chi_Minh, allowing requestDateSkew), and, unless maxAgeDays is
+// negative, at most maxAgeDays days before it. A signed withdrawal stays
+// verifiable forever; this keeps an old one from being replayed.
+func checkRequestDate(date string, received time.Time, maxAgeDays int) (problem.FieldError, bool) {
+	d, err := time.ParseInLocation(time.DateOnly, date, ict)
+	if err != nil {
+		return problem.FieldError{Path: "/ngayYeuCau", Message: "must be a date yyyy-mm-dd"}, false
+	}
+	latest := received.Add(requestDateSkew).In(ict)
+	if d.After(latest) {
+		return problem.FieldError{Path: "/ngayYeuCau", Message: fmt.Sprintf("must not be after the day the request is received (%s)",
+			received.In(ict).Format(time.DateOnly))}, false
+	}
+	if maxAgeDays < 0 {
+		return problem.FieldError{}, true
+	}
+	day := received.In(ict)
+	oldest := time.Date(day.Year(), day.Month(), day.Day()-maxAgeDays, 0, 0, 0, 0, ict)
+	if d.Before(oldest) {
+		return problem.FieldError{Path: "/ngayYeuCau", Message: fmt.Sprintf("must be at most %d days before the day the request is received (%s)",
+			maxAgeDays, day.Format(time.DateOnly))}, false
+	}
+	return problem.FieldError{}, true
 }
 
 // verifiedWithdrawal is a withdrawal request that passed verification and
@@ -145,6 +185,16 @@ func (s *Service) verifyWithdrawal(req WithdrawalRequest) (*verifiedWithdrawal, 
 	if got := str("maTTHC"); got != p.Code {
 		fields = append(fields, problem.FieldError{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)})
 	}
+	stale := false
+	if fe, ok := checkRequestDate(v.w.NgayYeuCau, req.ReceivedAt, s.withdrawal.maxAgeDays); !ok {
+		fields, stale = append(fields, fe), len(fields) == 0
+	}
+	if stale {
+		e := problem.New(problem.SchemaViolation, "The withdrawal's request date (ngayYeuCau) is too old, or in the future.").
+			VI("Ngày yêu cầu rút hồ sơ (ngayYeuCau) đã quá cũ hoặc ở tương lai.")
+		e.Fields = fields
+		return nil, e
+	}
 	if len(fields) > 0 {
 		e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier of the path.")
 		e.Fields = fields
@@ -170,6 +220,9 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 		return nil, err
 	}
 	req.Trace.identify(v.w.MaHoSo, v.w.SoBoSung)
+	if !UnitAllowed(req.Units, v.w.MaDVQHNS) {
+		return nil, unitNotAllowed(v.w.MaDVQHNS, "/maDVQHNS")
+	}
 	derived := req.IdempotencyKey == ""
 	key := req.IdempotencyKey
 	if derived {
@@ -202,11 +255,20 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 // released and a retry starts afresh).
 func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifiedWithdrawal) (*Response, bool, error) {
 	p := v.procedure
+	// No submission of the dossier runs beside the withdrawal, and the
+	// record read below is the one the treasury's answer applies to: a
+	// supplement sent first makes this withdrawal name an old one.
+	unlock, err := s.lockDossier(ctx, req.RequestID, p.ID, v.w.MaHoSo, s.lease())
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
 	rec, ok, err := s.dossiers.Get(ctx, p.ID, v.w.MaHoSo)
 	if err != nil {
 		return nil, false, storeDown(err)
 	}
-	if !ok {
+	// Another unit's dossier is not found for a caller restricted to units.
+	if !ok || !UnitAllowed(req.Units, rec.Unit) {
 		return nil, false, problem.New(problem.NotFound, fmt.Sprintf("No dossier %s is known for %s.", v.w.MaHoSo, p.ID)).
 			VI(fmt.Sprintf("Không có hồ sơ %s của thủ tục %s.", v.w.MaHoSo, p.ID))
 	}

@@ -70,6 +70,8 @@ const (
 	RequestInProgress     Kind = "request-in-progress"
 	DossierAlreadySent    Kind = "dossier-already-submitted"
 	SupplementUnexpected  Kind = "supplement-not-expected"
+	DossierWithdrawn      Kind = "dossier-withdrawn"
+	UnitNotAllowed        Kind = "unit-not-allowed"
 	StoreUnavailable      Kind = "store-unavailable"
 	AttachmentMissing     Kind = "attachment-missing"
 	AttachmentMismatch    Kind = "attachment-mismatch"
@@ -114,6 +116,8 @@ var table = map[Kind]info{
 	RequestInProgress:     {http.StatusConflict, "A request with this Idempotency-Key is in progress", "The first request with this Idempotency-Key is still being processed; retry after the indicated time."},
 	DossierAlreadySent:    {http.StatusConflict, "Dossier already submitted", ""},
 	SupplementUnexpected:  {http.StatusConflict, "Supplement not expected", ""},
+	UnitNotAllowed:        {http.StatusForbidden, "Unit not allowed", "The caller may not submit or withdraw dossiers of this budget unit (maDVQHNS)."},
+	DossierWithdrawn:      {http.StatusConflict, "Dossier withdrawn", "The treasury accepted the withdrawal of this dossier; it takes no further supplement."},
 	StoreUnavailable:      {http.StatusServiceUnavailable, "Adapter store unavailable", "The adapter cannot record the request safely right now; nothing was sent. Retry later with the same Idempotency-Key."},
 	AttachmentMissing:     {http.StatusUnprocessableEntity, "Attachment missing", ""},
 	AttachmentMismatch:    {http.StatusUnprocessableEntity, "Attachment does not match the dossier", ""},

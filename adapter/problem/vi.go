@@ -64,6 +64,8 @@ var vi = map[Kind]struct{ title, detail string }{
 	RequestInProgress:     {"Yêu cầu với Idempotency-Key này đang được xử lý", "Yêu cầu đầu tiên với Idempotency-Key này vẫn đang được xử lý; vui lòng thử lại sau thời gian chỉ định."},
 	DossierAlreadySent:    {"Hồ sơ đã được gửi", "Hồ sơ này đã được gửi, hoặc đang được gửi, tới Kho bạc với một Idempotency-Key khác."},
 	SupplementUnexpected:  {"Hồ sơ bổ sung không đúng yêu cầu", "Hồ sơ không ở trạng thái chờ bổ sung (5), hoặc số lần bổ sung không phải lần kế tiếp."},
+	UnitNotAllowed:        {"Đơn vị không được phép", "Bên gọi không được gửi hoặc rút hồ sơ của đơn vị sử dụng ngân sách (maDVQHNS) này."},
+	DossierWithdrawn:      {"Hồ sơ đã được rút", "Kho bạc đã chấp nhận yêu cầu rút hồ sơ này; hồ sơ không nhận thêm hồ sơ bổ sung."},
 	StoreUnavailable:      {"Hệ thống tạm thời chưa thể ghi nhận yêu cầu", "Hệ thống chưa thể ghi nhận yêu cầu một cách an toàn nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
 	AttachmentMissing:     {"Thiếu tệp đính kèm", "Hồ sơ liệt kê tệp đính kèm (dinhKem) không có trong yêu cầu và chưa được tải lên; errors nêu từng tệp thiếu."},
 	AttachmentMismatch:    {"Tệp đính kèm không khớp với hồ sơ", "Tệp gửi kèm có mã băm SHA-256 hoặc kích thước khác với tệp hồ sơ đã ký liệt kê; errors nêu từng tệp."},

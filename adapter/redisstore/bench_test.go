@@ -59,6 +59,26 @@ func BenchmarkClaimSettle(b *testing.B) {
 	}
 }
 
+// BenchmarkLockUnlock: per op one LockDossier and one UnlockDossier, the
+// two round trips the dossier lock adds to every submission and withdrawal.
+func BenchmarkLockUnlock(b *testing.B) {
+	ctx := context.Background()
+	s := New(redistest.Client(b), redistest.Prefix(b), nil)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		id := "dossier|tai-khoan|H.01.02-" + strconv.Itoa(i)
+		i++
+		l, err := s.LockDossier(ctx, id, 30*time.Second)
+		if err != nil || !l.Held {
+			b.Fatalf("%+v %v", l, err)
+		}
+		if err := s.UnlockDossier(ctx, id, l.Token); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkBeginCompleteParallel: the same cycle from 32×GOMAXPROCS
 // goroutines sharing one client (its default pool), for throughput.
 func BenchmarkBeginCompleteParallel(b *testing.B) {

@@ -9,6 +9,7 @@
 //
 //	<prefix>idem:{sha256hex(key)}        one idempotency key (a hash)
 //	<prefix>dossier:{sha256hex(dossier)} one dossier claim (a hash)
+//	<prefix>lock:{sha256hex(id)}         one dossier-wide lock (a hash)
 //
 // The dossier records and their listing indexes (Dossiers) are described
 // in dossiers.go and dossierlist.go, the registered signers (Signers) in
@@ -66,6 +67,7 @@ func New(client redis.UniversalClient, prefix string, now func() time.Time) *Sto
 
 func (s *Store) keyName(key string) string         { return s.name("idem:{", key) }
 func (s *Store) dossierName(dossier string) string { return s.name("dossier:{", dossier) }
+func (s *Store) lockName(id string) string         { return s.name("lock:{", id) }
 
 func (s *Store) name(kind, id string) string {
 	sum := sha256.Sum256([]byte(id))
@@ -232,6 +234,32 @@ func (s *Store) SettleDossier(ctx context.Context, dossier, owner string, sent b
 	now := s.now()
 	return s.fenced(ctx, "settle dossier", settleScript, s.dossierName(dossier),
 		owner, flag, reference, ms(now.Add(retention)), ttl(retention))
+}
+
+// LockDossier implements idempotency.Store.
+func (s *Store) LockDossier(ctx context.Context, id string, lease time.Duration) (idempotency.Lock, error) {
+	now := s.now()
+	tok := idempotency.NewToken()
+	r, err := lockScript.Run(ctx, s.c, []string{s.lockName(id)}, ms(now), tok, ms(now.Add(lease)), ttl(lease)).Slice()
+	if err != nil {
+		return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", err)
+	}
+	switch {
+	case len(r) == 1 && r[0] == int64(1):
+		return idempotency.Lock{Held: true, Token: tok}, nil
+	case len(r) == 2 && r[0] == int64(0):
+		until, err := millis(r[1])
+		if err != nil {
+			return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", err)
+		}
+		return idempotency.Lock{RetryAfter: until.Sub(now)}, nil
+	}
+	return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", errReply)
+}
+
+// UnlockDossier implements idempotency.Store.
+func (s *Store) UnlockDossier(ctx context.Context, id, token string) error {
+	return s.fenced(ctx, "unlock dossier", unlockScript, s.lockName(id), token)
 }
 
 // Ping implements idempotency.Store.

@@ -13,6 +13,7 @@ import "github.com/redis/go-redis/v9"
 // completed done=1, st (status), rep (1 if replaceable), body, and one
 // field "h:<name>" per header.
 // A dossier claim is a hash: owner, lu, exp, and once sent sent=1, ref.
+// A dossier lock is a hash: tok, lu.
 
 // beginScript: ARGV now, fingerprint, token, lease until, exp, ttl.
 // Replies {"C", st, rep, body, name, value, ...} | {"M"} | {"P", lu} | {"R", recovered}.
@@ -105,5 +106,23 @@ if ARGV[2] ~= '1' then
 end
 redis.call('HSET', KEYS[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`)
+
+// lockScript: ARGV now, token, lease until, ttl. Replies {1} when the
+// caller holds the lock now, else {0, lu} (the holder's lease).
+var lockScript = redis.NewScript(`
+local lu = redis.call('HGET', KEYS[1], 'lu')
+if lu and tonumber(ARGV[1]) < tonumber(lu) then return {0, lu} end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'lu', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {1}
+`)
+
+// unlockScript: ARGV token. Replies 1, or 0 when token does not hold the lock.
+var unlockScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
 return 1
 `)

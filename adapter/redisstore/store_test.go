@@ -175,6 +175,14 @@ func TestUnreachableRedisFailsClosed(t *testing.T) {
 			return err
 		},
 		"settle": func() error { return s.SettleDossier(ctx, "d", "k", true, "KBNN-1", time.Hour) },
+		"lock": func() error {
+			l, err := s.LockDossier(ctx, "dossier|p|X", time.Minute)
+			if err == nil || l.Held {
+				t.Errorf("lock answered %+v", l)
+			}
+			return err
+		},
+		"unlock": func() error { return s.UnlockDossier(ctx, "dossier|p|X", "tok") },
 		"ping":   func() error { return s.Ping(ctx) },
 	}
 	for name, op := range ops {

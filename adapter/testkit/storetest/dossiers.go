@@ -215,6 +215,12 @@ func RunDossiers(t *testing.T, newStore DossierFactory) {
 			{"several statuses", dossier.Query{Statuses: []int{10, 2, 2}}, func(d dossierSpec) bool { return d.status == 2 || d.status == 10 }},
 			{"status nobody has", dossier.Query{Statuses: []int{7}}, func(dossierSpec) bool { return false }},
 			{"unknown unit", dossier.Query{Unit: "9999999"}, func(dossierSpec) bool { return false }},
+			{"a caller's units", dossier.Query{Units: []string{"2000001", "1012346", "2000001"}},
+				func(d dossierSpec) bool { return d.unit == "1012346" || d.unit == "2000001" }},
+			{"a caller's units and a procedure", dossier.Query{Units: []string{"1012345", "2000001"}, Procedure: "tai-khoan"},
+				func(d dossierSpec) bool {
+					return (d.unit == "1012345" || d.unit == "2000001") && d.procedure == "tai-khoan"
+				}},
 			{"from and to, both included", dossier.Query{From: from, To: to},
 				func(d dossierSpec) bool { return !d.at.Before(from) && !d.at.After(to) }},
 			{"from only", dossier.Query{From: to}, func(d dossierSpec) bool { return !d.at.Before(to) }},
@@ -401,6 +407,8 @@ func RunDossiers(t *testing.T, newStore DossierFactory) {
 			{Cursor: string(tampered)},
 			{Cursor: next, Unit: "1012345"}, // made for other filters
 			{Cursor: next, Statuses: []int{1}},
+			{Cursor: next, Units: []string{"1012345"}}, // a caller's units bind the cursor too
+			{Units: []string{"12345"}},
 			{Limit: dossier.MaxLimit + 1},
 			{Limit: -1},
 			{Statuses: []int{11}},

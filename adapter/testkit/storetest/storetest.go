@@ -222,6 +222,69 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("%d owners", owned.Load())
 		}
 	})
+	t.Run("dossier lock", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		const id = "dossier|tai-khoan|G09.20-20260609-0000101"
+		l := lock(t, s, id, true)
+		if l.Token == "" {
+			t.Fatalf("held without a token: %+v", l)
+		}
+		c.Advance(10 * time.Second)
+		busy := lock(t, s, id, false)
+		if busy.RetryAfter <= 0 || busy.RetryAfter > lease-10*time.Second || busy.Token != "" {
+			t.Fatalf("busy lock %+v", busy)
+		}
+		// independent of the claims and of other dossiers
+		claim(t, s, id, "key-a", true)
+		lock(t, s, "dossier|tai-khoan|G09.20-20260609-0000102", true)
+		if err := s.UnlockDossier(ctx, id, "not-the-token"); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("unlock with another token: %v", err)
+		}
+		if err := s.UnlockDossier(ctx, id, l.Token); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UnlockDossier(ctx, id, l.Token); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("second unlock: %v", err)
+		}
+		again := lock(t, s, id, true)
+		if again.Token == l.Token {
+			t.Fatal("a new holder got the old token")
+		}
+		// a dead holder's lock is taken over after its lease, and it is fenced
+		c.Advance(lease + time.Second)
+		next := lock(t, s, id, true)
+		if err := s.UnlockDossier(ctx, id, again.Token); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("fenced holder unlocked: %v", err)
+		}
+		lock(t, s, id, false)
+		if err := s.UnlockDossier(ctx, id, next.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("one lock holder among concurrent requests", func(t *testing.T) {
+		s := newStore(t, NewClock().Now)
+		var held atomic.Int32
+		var wg sync.WaitGroup
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l, err := s.LockDossier(ctx, "dossier|p|X", lease)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if l.Held {
+					held.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if held.Load() != 1 {
+			t.Fatalf("%d holders", held.Load())
+		}
+	})
 	t.Run("ping", func(t *testing.T) {
 		if err := newStore(t, NewClock().Now).Ping(ctx); err != nil {
 			t.Fatal(err)
@@ -251,4 +314,16 @@ func claim(t *testing.T, s idempotency.Store, dossier, owner string, owned bool)
 		t.Fatalf("ClaimDossier(%s, %s) = %+v, want owned=%v", dossier, owner, c, owned)
 	}
 	return c
+}
+
+func lock(t *testing.T, s idempotency.Store, id string, held bool) idempotency.Lock {
+	t.Helper()
+	l, err := s.LockDossier(ctx, id, lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Held != held {
+		t.Fatalf("LockDossier(%s) = %+v, want held=%v", id, l, held)
+	}
+	return l
 }

@@ -1,0 +1,188 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
+)
+
+// Tokens of callers restricted to units (auth.bearerTokens[i].units).
+const (
+	unitBToken  = "dev-unit-b-token-0001" // unit 1045678 only
+	unitsAToken = "dev-unit-a-token-0001" // units 1012345 and 1999999
+)
+
+func withUnitCallers(c *config.Config) {
+	c.Auth.BearerTokens = append(c.Auth.BearerTokens,
+		config.BearerToken{Name: "unit-b", Token: unitBToken, Units: []string{"1045678"}},
+		config.BearerToken{Name: "unit-a", Token: unitsAToken, Units: []string{"1999999", "1012345"}})
+}
+
+// postAs sends body (XML, or JSON with jws) to path as the caller of token.
+func (e *env) postAs(t *testing.T, token, path string, body []byte, jws string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.adapter.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/xml")
+	if jws != "" {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-JWS-Signature", jws)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// getAs reads path as the caller of token.
+func (e *env) getAs(t *testing.T, token, path string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.adapter.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
+}
+
+// A caller restricted to units submits, withdraws, lists and reads only
+// their dossiers: another unit's submission or withdrawal is 403
+// unit-not-allowed and reaches nothing; another unit's dossier is 404
+// not-found (read, withdrawn, or its evidence log entry) and never listed,
+// so its existence does not leak. An unrestricted caller and operators see
+// every unit.
+func TestCallerUnits(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			e := startClocked(t, func(c *config.Config) { st.edit(t, c); withUnitCallers(c) }, clock.New(receipt))
+			const proc = "chi-thuong-xuyen"
+			const codeA, codeB = "G09.20-20260609-0000881", "G09.20-20260609-0000882"
+			path := "/v1/procedures/" + proc + "/dossiers"
+
+			// A dry run names the same refusal.
+			v := e.postAs(t, unitBToken, path+":validate", signedForUnit(t, proc, codeA, "1012345"), "")
+			var rep struct {
+				Valid    bool
+				Problems []struct{ Code string }
+			}
+			if err := json.Unmarshal(v.body, &rep); err != nil || v.status != 200 || rep.Valid ||
+				!slices.ContainsFunc(rep.Problems, func(p struct{ Code string }) bool { return p.Code == "unit-not-allowed" }) {
+				t.Fatalf("validation of another unit's dossier: %d %s", v.status, v.body)
+			}
+
+			docs := len(e.sim.Documents())
+			if a := e.postAs(t, unitBToken, path, signedForUnit(t, proc, codeA, "1012345"), ""); a.status != http.StatusForbidden || a.code() != "unit-not-allowed" {
+				t.Fatalf("another unit's submission: %d %s", a.status, a.body)
+			}
+			if n := len(e.sim.Documents()) - docs; n != 0 {
+				t.Fatalf("%d documents reached the treasury for a refused unit", n)
+			}
+			if a := e.postAs(t, unitsAToken, path, signedForUnit(t, proc, codeA, "1012345"), ""); a.status != http.StatusAccepted {
+				t.Fatalf("own unit's submission: %d %s", a.status, a.body)
+			}
+			b := e.postAs(t, unitBToken, path, signedForUnit(t, proc, codeB, "1045678"), "")
+			if b.status != http.StatusAccepted {
+				t.Fatalf("own unit's submission: %d %s", b.status, b.body)
+			}
+
+			// The evidence log's leaf of unit b's dossier.
+			var acc struct{ Receipt struct{ LogIndex int } }
+			if err := json.Unmarshal(b.body, &acc); err != nil {
+				t.Fatal(err)
+			}
+			entry := fmt.Sprintf("/v1/audit/entries/%d", acc.Receipt.LogIndex)
+			for _, tt := range []struct {
+				token  string
+				status int
+			}{{unitBToken, 200}, {"dev-portal-token", 200}, {unitsAToken, 404}} {
+				if a := e.getAs(t, tt.token, entry); a.status != tt.status {
+					t.Errorf("%s read by %s: %d %s, want %d", entry, tt.token, a.status, a.body, tt.status)
+				}
+			}
+
+			// Reading the status.
+			for _, tt := range []struct {
+				token, code string
+				status      int
+			}{
+				{unitBToken, codeA, 404}, {unitsAToken, codeA, 200}, {"dev-portal-token", codeA, 200},
+				{unitsAToken, codeB, 404}, {unitBToken, codeB, 200},
+			} {
+				a := e.getAs(t, tt.token, path+"/"+tt.code)
+				if a.status != tt.status || (tt.status == 404 && a.code() != "not-found") {
+					t.Errorf("%s read by %s: %d %s, want %d", tt.code, tt.token, a.status, a.body, tt.status)
+				}
+			}
+
+			// Listing.
+			for _, tt := range []struct {
+				token, query string
+				want         []string
+			}{
+				{unitBToken, "", []string{codeB}},
+				{unitBToken, "unit=1012345", nil},
+				{unitBToken, "unit=1045678", []string{codeB}},
+				{unitsAToken, "", []string{codeA}},
+				{unitsAToken, "unit=1045678", nil},
+				{unitsAToken, "procedure=" + proc, []string{codeA}},
+				{"dev-portal-token", "", []string{codeB, codeA}},
+				{"dev-operator-token", "", []string{codeB, codeA}},
+			} {
+				l := e.list(t, tt.token, tt.query)
+				if l.status != 200 {
+					t.Fatalf("list %q by %s: %d %s", tt.query, tt.token, l.status, l.code)
+				}
+				if got := codesOf(l.page.Dossiers); !slices.Equal(got, tt.want) {
+					t.Errorf("list %q by %s: %v, want %v", tt.query, tt.token, got, tt.want)
+				}
+			}
+			// A page of a restricted walk carries on restricted.
+			first := e.list(t, unitsAToken, "limit=1")
+			if first.page.Next == nil || *first.page.Next != "" {
+				t.Fatalf("one dossier, one page: next %v", first.page.Next)
+			}
+
+			// Withdrawing another unit's dossier.
+			wpath := path + "/" + codeA + "/withdrawal"
+			withdrawal := func(unit string) ([]byte, string) {
+				return signedWithdrawal(t, proc, "chu-tai-khoan", func(v map[string]any) {
+					v["maHoSo"], v["maDVQHNS"] = codeA, unit
+				})
+			}
+			body, jws := withdrawal("1012345")
+			if a := e.postAs(t, unitBToken, wpath, body, jws); a.status != http.StatusForbidden || a.code() != "unit-not-allowed" {
+				t.Fatalf("withdrawal naming another unit: %d %s", a.status, a.body)
+			}
+			body, jws = withdrawal("1045678")
+			if a := e.postAs(t, unitBToken, wpath, body, jws); a.status != http.StatusNotFound || a.code() != "not-found" {
+				t.Fatalf("withdrawal of another unit's dossier: %d %s", a.status, a.body)
+			}
+			if n := e.withdrawalsAtTreasury(); n != 0 {
+				t.Fatalf("%d withdrawals reached the treasury", n)
+			}
+			body, jws = withdrawal("1012345")
+			if a := e.postAs(t, unitsAToken, wpath, body, jws); a.status != http.StatusAccepted {
+				t.Fatalf("own unit's withdrawal: %d %s", a.status, a.body)
+			}
+		})
+	}
+}

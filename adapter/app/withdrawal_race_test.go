@@ -1,0 +1,191 @@
+package app
+
+import (
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
+	"github.com/kbnn/dvc/adapter/testkit/fixture"
+)
+
+// armedGate holds the next treasury call whose path ends with suffix, once
+// armed, until released.
+type armedGate struct {
+	suffix  atomic.Value // string
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newArmedGate() *armedGate {
+	return &armedGate{entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (g *armedGate) arm(suffix string) { g.suffix.Store(suffix); g.armed.Store(true) }
+
+func (g *armedGate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s, _ := g.suffix.Load().(string); r.Method == http.MethodPost && s != "" &&
+		strings.HasSuffix(r.URL.Path, s) && g.armed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// correctionAsked submits chi-thuong-xuyen/valid-xml and has the treasury ask
+// for a correction (national status 5): the dossier waits for supplement 1.
+func correctionAsked(t *testing.T, e *statusEnv) (procedure, code string) {
+	t.Helper()
+	procedure, code = e.submit(t, "chi-thuong-xuyen/valid-xml")
+	e.clock.Advance(time.Minute)
+	e.sendStatus(t, code, treasurysim.StatusProcessing)
+	e.sendStatus(t, code, treasurysim.StatusCorrectionRequired)
+	e.drain(t)
+	if rec := e.view(t, procedure, code); rec.TrangThai != 5 {
+		t.Fatalf("status %d, want 5", rec.TrangThai)
+	}
+	return procedure, code
+}
+
+// supplement is supplement soBoSung of dossier code, signed by the unit.
+func supplement(t *testing.T, procedure, code string, soBoSung int) fixture.Case {
+	t.Helper()
+	c := fx(t, procedure+"/valid-xml")
+	c.Body = signedSupplement(t, procedure, code, soBoSung)
+	return c
+}
+
+// A withdrawal and a supplement of one dossier never reach the treasury
+// together: while the withdrawal is at the treasury the supplement is 409
+// request-in-progress with Retry-After, and once the treasury accepted the
+// withdrawal, the supplement is 409 dossier-withdrawn. The treasury holds no
+// supplement document.
+func TestSupplementWhileWithdrawing(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			gate := newArmedGate()
+			e := startStatusOpts(t, Options{HTTPClient: &http.Client{Transport: gate}}, func(c *config.Config) { st.edit(t, c) })
+			proc, code := correctionAsked(t, e)
+			docs := len(e.sim.Documents())
+
+			gate.arm("/withdrawal")
+			done := make(chan answer, 1)
+			w := wfx(t, "chi-thuong-xuyen/withdrawal-xml")
+			go func() {
+				a, err := e.tryWithdraw(w, "", "")
+				if err != nil {
+					t.Error(err)
+				}
+				done <- a
+			}()
+			<-gate.entered
+			busy, err := e.trySend(supplement(t, proc, code, 1), "supplement-busy", "")
+			close(gate.release)
+			wa := <-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			if busy.status != http.StatusConflict || busy.code() != "request-in-progress" || busy.header.Get("Retry-After") == "" {
+				t.Fatalf("supplement while withdrawing: %d %v %s", busy.status, busy.header, busy.body)
+			}
+			if wa.status != http.StatusAccepted {
+				t.Fatalf("withdrawal: %d %s", wa.status, wa.body)
+			}
+			after, err := e.trySend(supplement(t, proc, code, 1), "supplement-after", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after.status != http.StatusConflict || after.code() != "dossier-withdrawn" {
+				t.Fatalf("supplement after the withdrawal: %d %s", after.status, after.body)
+			}
+			if n := len(e.sim.Documents()) - docs; n != 0 {
+				t.Fatalf("%d supplement documents reached the treasury", n)
+			}
+		})
+	}
+}
+
+// The other way round: while a supplement is at the treasury, a withdrawal
+// of the dossier is 409 request-in-progress; once the supplement is
+// registered, the withdrawal naming the old supplement is refused (it no
+// longer names the dossier's latest submission) and reaches nothing.
+func TestWithdrawingWhileSupplementing(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			gate := newArmedGate()
+			e := startStatusOpts(t, Options{HTTPClient: &http.Client{Transport: gate}}, func(c *config.Config) { st.edit(t, c) })
+			proc, code := correctionAsked(t, e)
+
+			gate.arm("/documents")
+			done := make(chan answer, 1)
+			sup1 := supplement(t, proc, code, 1)
+			go func() {
+				a, err := e.trySend(sup1, "supplement-held", "")
+				if err != nil {
+					t.Error(err)
+				}
+				done <- a
+			}()
+			<-gate.entered
+			w := wfx(t, "chi-thuong-xuyen/withdrawal-xml")
+			busy, err := e.tryWithdraw(w, "", "")
+			close(gate.release)
+			sup := <-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			if busy.status != http.StatusConflict || busy.code() != "request-in-progress" || busy.header.Get("Retry-After") == "" {
+				t.Fatalf("withdrawal while supplementing: %d %v %s", busy.status, busy.header, busy.body)
+			}
+			if sup.status != http.StatusAccepted {
+				t.Fatalf("supplement: %d %s", sup.status, sup.body)
+			}
+			stale := e.withdraw(t, w, "", "")
+			if stale.status != http.StatusUnprocessableEntity || stale.code() != "schema-violation" || !strings.Contains(string(stale.body), "/soBoSung") {
+				t.Fatalf("withdrawal of the old supplement: %d %s", stale.status, stale.body)
+			}
+			if n := e.withdrawalsAtTreasury(); n != 0 {
+				t.Fatalf("%d withdrawals reached the treasury", n)
+			}
+		})
+	}
+}
+
+// A signed withdrawal is usable only near its request date: one dated more
+// than withdrawal.maxAgeDays before the receipt day, or after it, is 422
+// schema-violation naming /ngayYeuCau and reaches nothing; the same
+// withdrawal dated the receipt day goes through.
+func TestWithdrawalRequestDate(t *testing.T) {
+	e := startClocked(t, func(c *config.Config) { c.Withdrawal.MaxAgeDays = 30 }, clock.New(receipt))
+	const proc = "chi-thuong-xuyen"
+	c := fx(t, proc+"/valid-json")
+	if a := e.send(t, c, ""); a.status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", a.status, a.body)
+	}
+	code, _ := c.DossierCode()
+	path := "/v1/procedures/" + proc + "/dossiers/" + code + "/withdrawal"
+	dated := func(day string) answer {
+		body, jws := signedWithdrawal(t, proc, "chu-tai-khoan", func(v map[string]any) {
+			v["maHoSo"], v["ngayYeuCau"] = code, day
+		})
+		return e.postAs(t, "dev-portal-token", path, body, jws)
+	}
+	today := receipt.In(time.FixedZone("ICT", 7*3600))
+	for _, day := range []time.Time{today.AddDate(0, 0, -31), today.AddDate(0, -6, 0), today.AddDate(0, 0, 1)} {
+		a := dated(day.Format(time.DateOnly))
+		if a.status != http.StatusUnprocessableEntity || a.code() != "schema-violation" || !strings.Contains(string(a.body), `"/ngayYeuCau"`) {
+			t.Fatalf("withdrawal dated %s: %d %s", day.Format(time.DateOnly), a.status, a.body)
+		}
+	}
+	if n := e.withdrawalsAtTreasury(); n != 0 {
+		t.Fatalf("%d stale withdrawals reached the treasury", n)
+	}
+	if a := dated(today.AddDate(0, 0, -30).Format(time.DateOnly)); a.status != http.StatusAccepted {
+		t.Fatalf("withdrawal dated 30 days before: %d %s", a.status, a.body)
+	}
+}
