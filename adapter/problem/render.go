@@ -54,7 +54,7 @@ func Kinds() []Kind {
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
 		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, AuditUnavailable, InvalidQuery,
-		AttachmentMissing, AttachmentMismatch, Internal,
+		AttachmentMissing, AttachmentMismatch, ServerBusy, Internal,
 	}
 }
 
