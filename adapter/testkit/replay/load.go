@@ -26,8 +26,11 @@ type LoadOptions struct {
 	BaseURL string       // the adapter, e.g. "http://127.0.0.1:8080"; required
 	Client  *http.Client // nil: NewClient(Concurrency)
 	// Dossiers is the pool, sent in order, each once; the run ends early
-	// (LoadReport.Exhausted) when it runs out before Duration.
+	// (LoadReport.Exhausted) when it runs out before Duration, unless
+	// Cycle sends it again from the start (for a target that does not
+	// care, such as a bare server measuring the load generator's ceiling).
 	Dossiers []fixturegen.LoadDossier
+	Cycle    bool
 	// Files are uploaded (PUT /v1/attachments/{sha256}) before the run.
 	Files       []fixturegen.LoadFile
 	Concurrency int     // requests in flight; zero means 1
@@ -92,18 +95,19 @@ type LoadSecond struct {
 
 // loadRecord is one request of the run.
 type loadRecord struct {
-	end time.Duration // answer read, from the start
-	dur time.Duration
-	key string // Answers key
-	ok  bool
+	index int           // in the pool
+	end   time.Duration // answer read, from the start
+	dur   time.Duration
+	key   string // Answers key
+	ok    bool
 }
 
 // Load uploads the files, then sends the pool's dossiers for Warmup plus
 // Duration and reports. It returns ctx's error, with the report so far,
 // when ctx ends first.
 func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
-	if o.BaseURL == "" || o.Duration <= 0 {
-		return LoadReport{}, errors.New("replay: load: base url and duration are required")
+	if o.BaseURL == "" || o.Duration <= 0 || len(o.Dossiers) == 0 {
+		return LoadReport{}, errors.New("replay: load: base url, duration and dossiers are required")
 	}
 	o.Concurrency = max(o.Concurrency, 1)
 	if o.Client == nil {
@@ -115,12 +119,11 @@ func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = time.Second
 	}
-	if err := uploadFiles(ctx, o); err != nil {
+	if err := UploadFiles(ctx, o.Client, o.BaseURL, o.Files); err != nil {
 		return LoadReport{}, err
 	}
 
-	records := make([]loadRecord, len(o.Dossiers))
-	sent := make([]bool, len(o.Dossiers))
+	perWorker := make([][]loadRecord, o.Concurrency)
 	var (
 		mu       sync.Mutex
 		window   []time.Duration // latencies since the last progress line
@@ -131,12 +134,12 @@ func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
 	)
 	jobs := make(chan int)
 	start := time.Now()
-	for range o.Concurrency {
+	for w := range o.Concurrency {
 		wg.Go(func() {
 			for i := range jobs {
 				r := loadSend(ctx, o, o.Dossiers[i])
-				r.end = time.Since(start)
-				records[i] = r
+				r.index, r.end = i, time.Since(start)
+				perWorker[w] = append(perWorker[w], r)
 				answered.Add(1)
 				mu.Lock()
 				window = append(window, r.dur)
@@ -171,7 +174,7 @@ func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
 			timeline = append(timeline, sec)
 			if o.Progress != nil {
 				phase := "measuring"
-				if elapsed < o.Warmup {
+				if elapsed <= o.Warmup+o.ProgressEvery/2 {
 					phase = "warm-up  "
 				}
 				_, _ = fmt.Fprintf(o.Progress, "[%4ds] %s answered %7d  %7.0f/s  p99 %7.1f ms  unexpected %d\n",
@@ -185,7 +188,7 @@ func Load(ctx context.Context, o LoadOptions) (LoadReport, error) {
 	exhausted := true
 	var runErr error
 dispatch:
-	for i := range o.Dossiers {
+	for n := 0; o.Cycle || n < len(o.Dossiers); n++ {
 		if err := pace.wait(ctx); err != nil {
 			runErr = err
 			exhausted = false
@@ -196,8 +199,7 @@ dispatch:
 			break
 		}
 		select {
-		case jobs <- i:
-			sent[i] = true
+		case jobs <- n % len(o.Dossiers):
 		case <-ctx.Done():
 			runErr = ctx.Err()
 			exhausted = false
@@ -213,23 +215,22 @@ dispatch:
 	rep := LoadReport{Target: o.BaseURL, Concurrency: o.Concurrency, Rate: o.Rate,
 		WarmupS: o.Warmup.Seconds(), DurationS: o.Duration.Seconds(), Exhausted: exhausted,
 		Answers: map[string]int{}, Timeline: timeline}
+	var records []loadRecord
+	for _, rs := range perWorker {
+		records = append(records, rs...)
+	}
 	windowEnd := end
 	if exhausted {
 		windowEnd = 0
-		for i, r := range records {
-			if sent[i] && r.end > windowEnd {
-				windowEnd = r.end
-			}
+		for _, r := range records {
+			windowEnd = max(windowEnd, r.end)
 		}
 	}
 	rep.WindowS = max(windowEnd-o.Warmup, 0).Seconds()
 	var lat []time.Duration
 	groups := map[string]*LoadGroup{}
 	var order []string
-	for i, r := range records {
-		if !sent[i] {
-			continue
-		}
+	for _, r := range records {
 		rep.Sent++
 		rep.Answers[r.key]++
 		if !r.ok {
@@ -238,7 +239,7 @@ dispatch:
 		if r.end >= o.Warmup && r.end <= windowEnd {
 			lat = append(lat, r.dur)
 		}
-		d := o.Dossiers[i]
+		d := o.Dossiers[r.index]
 		form := "xml"
 		if d.JSON {
 			form = "json"
@@ -278,16 +279,17 @@ dispatch:
 	return rep, nil
 }
 
-// uploadFiles puts every file the dossiers list, once.
-func uploadFiles(ctx context.Context, o LoadOptions) error {
-	for _, f := range o.Files {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimRight(o.BaseURL, "/")+"/v1/attachments/"+f.SHA256, bytes.NewReader(f.Data))
+// UploadFiles puts every file the dossiers list, once
+// (PUT /v1/attachments/{sha256}, answered 201 or 200).
+func UploadFiles(ctx context.Context, client *http.Client, baseURL string, files []fixturegen.LoadFile) error {
+	for _, f := range files {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, strings.TrimRight(baseURL, "/")+"/v1/attachments/"+f.SHA256, bytes.NewReader(f.Data))
 		if err != nil {
 			return fmt.Errorf("replay: load: upload %s: %w", f.Name, err)
 		}
 		req.Header.Set("Authorization", "Bearer "+fixturegen.DevPortalToken)
 		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := o.Client.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return fmt.Errorf("replay: load: upload %s: %w", f.Name, err)
 		}
@@ -307,33 +309,52 @@ func loadSend(ctx context.Context, o LoadOptions, d fixturegen.LoadDossier) load
 		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
-	url := strings.TrimRight(o.BaseURL, "/") + "/v1/procedures/" + d.Procedure + "/dossiers"
+	t0 := time.Now()
+	status, code, _, err := SendDossier(ctx, o.Client, o.BaseURL, d)
+	dur := time.Since(t0)
+	if err != nil {
+		return loadRecord{dur: dur, key: "error: " + errorCause(err)}
+	}
+	key := strconv.Itoa(status)
+	if code != "" {
+		key += " " + code
+	}
+	return loadRecord{dur: dur, key: key, ok: status == o.Expect}
+}
+
+// SendDossier submits d (POST /v1/procedures/{procedure}/dossiers) and
+// returns the status, the problem code ("" when the answer is not
+// problem+json) and the Retry-After (zero when absent). The answer body is
+// read to its end.
+func SendDossier(ctx context.Context, client *http.Client, baseURL string, d fixturegen.LoadDossier) (int, string, time.Duration, error) {
+	url := strings.TrimRight(baseURL, "/") + "/v1/procedures/" + d.Procedure + "/dossiers"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(d.Body))
 	if err != nil {
-		return loadRecord{key: "error: " + err.Error()}
+		return 0, "", 0, err
 	}
 	req.Header = d.Header.Clone()
-	t0 := time.Now()
-	resp, err := o.Client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return loadRecord{dur: time.Since(t0), key: "error: " + errorCause(err)}
+		return 0, "", 0, err
 	}
-	key := strconv.Itoa(resp.StatusCode)
+	defer func() { _ = resp.Body.Close() }()
+	var code string
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "application/problem+json" {
 		var p struct {
 			Code string `json:"code"`
 		}
-		if json.NewDecoder(io.LimitReader(resp.Body, maxProblemBody)).Decode(&p) == nil && p.Code != "" {
-			key += " " + p.Code
+		if json.NewDecoder(io.LimitReader(resp.Body, maxProblemBody)).Decode(&p) == nil {
+			code = p.Code
 		}
 	}
-	_, cerr := io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	dur := time.Since(t0)
-	if cerr != nil {
-		return loadRecord{dur: dur, key: "error: answer body: " + errorCause(cerr)}
+	var retryAfter time.Duration
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		retryAfter = time.Duration(s) * time.Second
 	}
-	return loadRecord{dur: dur, key: key, ok: resp.StatusCode == o.Expect}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return resp.StatusCode, code, retryAfter, fmt.Errorf("answer body: %w", err)
+	}
+	return resp.StatusCode, code, retryAfter, nil
 }
 
 // errorCause shortens a transport error to its cause, so that the same
