@@ -65,9 +65,12 @@ type loadBase struct {
 	json        bool
 	body        []byte
 	placeholder []byte
-	prefix      string // <agency>.<tag>-<date>-
-	width       int    // digits of the sequence
-	signers     []signing.Signer
+	// tmpl signs an XML copy in two RSA operations and a few string
+	// replacements; nil: SignXML for each copy.
+	tmpl    *xmlTemplate
+	prefix  string // <agency>.<tag>-<date>-
+	width   int    // digits of the sequence
+	signers []signing.Signer
 }
 
 // LoadGenerator makes the unique dossiers of a load run from the templates.
@@ -148,7 +151,11 @@ func NewLoadGenerator(o LoadOptions) (*LoadGenerator, error) {
 			if !bytes.Contains(body, []byte(placeholder)) {
 				return nil, fmt.Errorf("load: %s: the prepared dossier does not hold its code", p)
 			}
-			g.bases = append(g.bases, loadBase{procedure: p, json: isJSON, body: body, placeholder: []byte(placeholder),
+			var tmpl *xmlTemplate
+			if !isJSON {
+				tmpl, _ = newXMLTemplate(body, signers) // nil on any doubt: the slow path
+			}
+			g.bases = append(g.bases, loadBase{procedure: p, json: isJSON, body: body, placeholder: []byte(placeholder), tmpl: tmpl,
 				prefix: agency + "-" + date + "-", width: len(seq), signers: signers})
 		}
 		for _, f := range t.files {
@@ -234,7 +241,12 @@ func (g *LoadGenerator) dossier(i, seq int) (LoadDossier, error) {
 		h.Set(jwsHeader, jws)
 	} else {
 		var err error
-		if body, err = signing.SignXML(body, signing.XMLOptions{}, b.signers...); err != nil {
+		if b.tmpl != nil {
+			body, err = b.tmpl.sign(string(b.placeholder), code)
+		} else {
+			body, err = signing.SignXML(body, signing.XMLOptions{}, b.signers...)
+		}
+		if err != nil {
 			return LoadDossier{}, fmt.Errorf("load: %s %s: %w", b.procedure, code, err)
 		}
 		h.Set("Content-Type", "application/xml")

@@ -1,11 +1,13 @@
 package fixturegen
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 	"github.com/kbnn/dvc/adapter/testkit/testpki"
 )
 
@@ -138,5 +140,38 @@ func BenchmarkLoadGenerate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// The template path gives byte for byte what SignXML gives for the same
+// code, for every procedure (one and two signers) and for a payroll.
+func TestXMLTemplateMatchesSignXML(t *testing.T) {
+	t.Parallel()
+	pki := testpki.NewDir(testPKIDir(t))
+	for _, lines := range []int{0, 200} {
+		var procs []string
+		if lines > 0 {
+			procs = []string{"chi-thuong-xuyen"}
+		}
+		g, err := NewLoadGenerator(LoadOptions{Templates: realTemplates, PKI: pki, Procedures: procs, RunTag: "X", Lines: lines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, b := range g.bases {
+			if b.tmpl == nil {
+				t.Fatalf("%s (lines %d): no template, every dossier would be signed by SignXML", b.procedure, lines)
+			}
+			d, err := g.dossier(i, 4242)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := signing.SignXML(bytes.ReplaceAll(b.body, b.placeholder, []byte(d.Code)), signing.XMLOptions{}, b.signers...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(d.Body, want) {
+				t.Errorf("%s (lines %d): the template's document differs from SignXML's", b.procedure, lines)
+			}
+		}
 	}
 }
