@@ -301,7 +301,7 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 // sized signs the pool of one form. With size > 0 it signs that many;
 // with 0 it first sends a probe pool for a few seconds to estimate the
 // adapter's rate, then signs what the warm-up and the window need at that
-// rate, twice over (the rate grows once the adapter is warm).
+// rate, three times over (the rate grows once the adapter is warm).
 func (b *bench) sized(ctx context.Context, form string, size int, base string, next *int) ([]fixturegen.LoadDossier, []fixturegen.LoadFile, error) {
 	if size > 0 {
 		pool, files, err := b.pool(form, nil, *next, size, 0)
@@ -320,7 +320,7 @@ func (b *bench) sized(ctx context.Context, form string, size int, base string, n
 		return nil, nil, err
 	}
 	rate := float64(rep.Sent) / max(rep.WindowS, 0.1)
-	n := int(math.Ceil(rate*2*(b.cfg.warmup+b.cfg.duration).Seconds())) + b.cfg.concurrency
+	n := int(math.Ceil(rate*3*(b.cfg.warmup+b.cfg.duration).Seconds())) + b.cfg.concurrency
 	_, _ = fmt.Fprintf(b.log, "dvc-bench: probe: %d %s answers in %.1fs (%.0f/s): signing %d for the run\n", rep.Sent, form, rep.WindowS, rate, n)
 	pool, files, err := b.pool(form, nil, *next, n, 0)
 	*next += n
