@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -131,16 +132,35 @@ func TestLoadStopsAtTheDuration(t *testing.T) {
 	}
 }
 
+// A cycled pool is sent again from its start until the duration ends.
+func TestLoadCyclesThePool(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(&loadTarget{seen: map[string]bool{}})
+	t.Cleanup(srv.Close)
+	rep, err := Load(context.Background(), LoadOptions{BaseURL: srv.URL, Dossiers: pool("a", "b"), Cycle: true,
+		Rate: 200, Duration: 100 * time.Millisecond, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Exhausted || rep.Sent <= 2 || rep.Answers["202"] != 2 || rep.Answers["409 dossier-already-submitted"] != rep.Sent-2 {
+		t.Errorf("exhausted %v, sent %d, answers %v", rep.Exhausted, rep.Sent, rep.Answers)
+	}
+}
+
 func TestLoadMainAgainstAFakeAdapter(t *testing.T) {
 	t.Parallel()
 	target := &loadTarget{seen: map[string]bool{}}
-	srv := httptest.NewServer(target)
+	srv := httptest.NewTLSServer(target) // the load mode reads -cacert like the replay
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	junit, report := filepath.Join(dir, "j.xml"), filepath.Join(dir, "r.json")
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	root := filepath.Join("..", "..", "..")
-	status := Main(context.Background(), []string{"load", "-addr", srv.URL, "-templates", filepath.Join(root, "testdata", "templates"),
+	status := Main(context.Background(), []string{"load", "-addr", srv.URL, "-cacert", ca, "-templates", filepath.Join(root, "testdata", "templates"),
 		"-pki", filepath.Join(root, "testdata", "pki"), "-form", "mixed", "-pool", "8", "-warmup", "0s", "-duration", "5s",
 		"-run-tag", "T", "-junit", junit, "-report", report}, &stdout, &stderr)
 	if status != ExitOK {
