@@ -21,7 +21,7 @@ func TestLoadDossiersAreUniqueAndSigned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n = 16 // 4 procedures × 2 forms, twice
+	const n = 16                // 4 procedures × 2 forms, twice
 	var progressed atomic.Int64 // called from the signing goroutines
 	got, err := g.Generate(41, n, 3, func(int) { progressed.Add(1) })
 	if err != nil {
