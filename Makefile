@@ -9,7 +9,7 @@ BENCHTIME ?= 1s
 ADAPTER   ?= http://127.0.0.1:8080
 TREASURY  ?= http://127.0.0.1:8081
 
-.PHONY: all build run test lint vet bench fuzz replay fixtures pki tlspki schemas check-generated clean
+.PHONY: all build run test lint vet bench bench-e2e soak fuzz replay load fixtures pki tlspki schemas check-generated clean
 
 all: build
 
@@ -42,6 +42,20 @@ vet:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./adapter/...
 
+# The stack end to end on Redis (REDIS_URL, else 127.0.0.1:6379, else a
+# throwaway redis-server): XML and JSON submissions with 64 clients, a bare
+# 200-OK Go server under the same load generator as the machine's ceiling,
+# eight concurrent 5,000-line payroll dossiers; one table (README
+# "Benchmarks"). Ports, evidence directory and Redis key prefix are its own.
+BENCH_FLAGS ?=
+bench-e2e: build
+	$(BIN)/dvc-bench -bin $(BIN) $(BENCH_FLAGS)
+
+# Ten minutes of XML submissions at half the measured XML rate, the
+# adapter's RSS sampled every 10 s (not part of make test).
+soak: build
+	$(BIN)/dvc-bench soak -bin $(BIN) $(BENCH_FLAGS)
+
 # Each fuzz target for FUZZTIME (go test runs one target per invocation).
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
@@ -55,6 +69,13 @@ fuzz:
 # and the treasury simulator's documents.
 replay:
 	$(GO) run ./cmd/dvc-replay -addr $(ADAPTER) -treasury $(TREASURY) -fixtures testdata/fixtures
+
+# The load mode against a running adapter (make run): unique dossiers signed
+# before the run, 64 clients, 3 s warm-up, 20 s measured. LOAD_FLAGS adds
+# flags (-form json, -rate 500, -duration 60s, ...; dvc-replay load -h).
+LOAD_FLAGS ?=
+load:
+	$(GO) run ./cmd/dvc-replay load -addr $(ADAPTER) $(LOAD_FLAGS)
 
 # Regenerate derived files (fixtures: testdata/fixtures and testdata/withdrawals).
 pki:

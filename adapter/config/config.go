@@ -324,10 +324,21 @@ type Signatures struct {
 	RegisteredSeed string `yaml:"registeredSeed"`
 }
 
-// Limits bound inbound XML before it is parsed.
+// Limits bound inbound XML before it is parsed, and how many large
+// submissions are handled at once.
 type Limits struct {
 	MaxDepth    int `yaml:"maxDepth"`    // 4 to 256; zero: default 32
 	MaxElements int `yaml:"maxElements"` // at least 100; zero: default 200000
+	// LargeBodyBytes is the body size (Content-Length, or the bytes read so
+	// far) above which a submission or a validation needs one of the
+	// LargeBodyConcurrency slots; 1 KiB to 1 GiB; zero: default 256 KiB.
+	LargeBodyBytes int64 `yaml:"largeBodyBytes"`
+	// LargeBodyConcurrency is how many such requests are handled at once;
+	// 1 to 1024; zero: default 2.
+	LargeBodyConcurrency int `yaml:"largeBodyConcurrency"`
+	// LargeBodyWait is how long a large request waits for a slot before it
+	// is answered 503 server-busy; up to 1 minute; zero: default 2s.
+	LargeBodyWait time.Duration `yaml:"largeBodyWait"`
 }
 
 // Attachments bound the files a dossier lists (dinhKem[]) and that travel
@@ -743,6 +754,13 @@ func (c *Config) defaults() {
 	if c.Limits.MaxElements == 0 {
 		c.Limits.MaxElements = 200_000
 	}
+	if c.Limits.LargeBodyBytes == 0 {
+		c.Limits.LargeBodyBytes = 256 << 10
+	}
+	if c.Limits.LargeBodyConcurrency == 0 {
+		c.Limits.LargeBodyConcurrency = 2
+	}
+	def(&c.Limits.LargeBodyWait, 2*time.Second)
 	c.Attachments.defaults(c.Store.Kind)
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -1182,6 +1200,15 @@ func (c *Config) validateLimits(ps *problems) {
 	}
 	if c.Limits.MaxElements < 100 {
 		ps.bad("limits.maxElements", "must be at least 100")
+	}
+	if c.Limits.LargeBodyBytes < 1<<10 || c.Limits.LargeBodyBytes > 1<<30 {
+		ps.bad("limits.largeBodyBytes", "must be between 1 KiB (1024) and 1 GiB")
+	}
+	if c.Limits.LargeBodyConcurrency < 1 || c.Limits.LargeBodyConcurrency > 1024 {
+		ps.bad("limits.largeBodyConcurrency", "must be between 1 and 1024")
+	}
+	if c.Limits.LargeBodyWait < 0 || c.Limits.LargeBodyWait > time.Minute {
+		ps.bad("limits.largeBodyWait", "must be between 0s and 1m")
 	}
 }
 

@@ -99,6 +99,8 @@ func (s *server) readRelated(c echo.Context) (attachment.Part, []attachment.Part
 	switch {
 	case err == nil:
 		return root, files, nil
+	case errors.Is(err, errBusy):
+		return root, nil, busyProblem()
 	case errors.As(err, &mbe), errors.Is(err, attachment.ErrRootTooLarge):
 		return root, nil, problem.Wrap(problem.BodyTooLarge, err, "The body exceeds the configured limit.")
 	case errors.Is(err, attachment.ErrTooLarge):

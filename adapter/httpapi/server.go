@@ -76,10 +76,14 @@ type Options struct {
 	// certificates to callers of a group.
 	Modes       Modes
 	ClientCerts []ClientCert
+	// LargeBodies cap the submissions and validations with a large body
+	// handled at once (zero: no cap).
+	LargeBodies LargeBodyLimits
 }
 
 type server struct {
 	Options
+	largeGate *largeGate // nil: no cap
 }
 
 const (
@@ -98,10 +102,10 @@ func New(o Options) *echo.Echo {
 	// Middleware per route, not per group: a group with middleware makes
 	// echo answer 404 instead of 405 for a wrong method under it.
 	auth := s.authenticate("dvc-adapter", access{GroupSubmissions, s.Callers})
-	e.POST(submitRoute, s.submit, auth)
+	e.POST(submitRoute, s.submit, auth, s.capLargeBodies)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
 	e.POST(withdrawRoute, s.withdraw, auth)
-	e.POST(validateRoute, s.validate, auth)
+	e.POST(validateRoute, s.validate, auth, s.capLargeBodies)
 	s.routesAttachments(e, auth)
 	s.routesCallbacks(e)
 	s.routesDossiers(e)
@@ -140,7 +144,7 @@ func newServer(o Options) (*server, *echo.Echo) {
 		reg.MustRegister(o.Metrics) // a new registry: nothing to collide with
 		o.Gatherer = reg
 	}
-	s := &server{o}
+	s := &server{Options: o, largeGate: newLargeGate(o.LargeBodies)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -315,6 +319,9 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, problem.New(problem.BodyTooLarge, "The body exceeds the configured limit.")
+		}
+		if errors.Is(err, errBusy) {
+			return nil, busyProblem()
 		}
 		return nil, problem.Wrap(problem.MalformedBody, err, "The body could not be read.")
 	}

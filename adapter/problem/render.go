@@ -54,7 +54,7 @@ func Kinds() []Kind {
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
 		DossierAlreadySent, SupplementUnexpected, DossierWithdrawn, UnitNotAllowed, StoreUnavailable, AuditUnavailable, InvalidQuery,
-		AttachmentMissing, AttachmentMismatch, AttachmentStoreFull, Internal,
+		AttachmentMissing, AttachmentMismatch, AttachmentStoreFull, ServerBusy, Internal,
 	}
 }
 

@@ -326,3 +326,40 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// ForProgram finds a Redis by the same rules as URL, for a test tool that is
+// not a test binary (cmd/dvc-bench): REDIS_URL, else 127.0.0.1:6379, else a
+// throwaway redis-server on a free port. stop ends a server it started (a
+// no-op otherwise) and must be called before the program exits.
+func ForProgram() (u string, stop func() error, err error) {
+	mu.Lock()
+	defer mu.Unlock()
+	inMain = true
+	if !looked {
+		url, findErr = find()
+		looked = true
+	}
+	if findErr != nil {
+		return "", nil, fmt.Errorf("redistest: %w", findErr)
+	}
+	return url, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if started == nil {
+			return nil
+		}
+		err := started.stop()
+		started = nil
+		return err
+	}, nil
+}
+
+// DeletePrefix deletes every key under prefix on the Redis at u.
+func DeletePrefix(ctx context.Context, u, prefix string) error {
+	c, err := newClient(u)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	return deleteKeys(ctx, c, prefix)
+}

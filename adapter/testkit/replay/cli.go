@@ -33,6 +33,7 @@ uploads/ are sent first (PUT /v1/attachments/{sha256}) and its parts/ with
 the dossier as multipart/related; with -treasury, each accepted case must have
 one treasury document and its files at the treasury byte for byte.
 Exit status: 0 all passed, 1 any mismatch, 2 usage or I/O error.
+"dvc-replay load -h" describes the load mode.
 
 Flags:
 `
@@ -132,6 +133,9 @@ func selectCases(all []fixture.Case, procedure, caseFilter string) []fixture.Cas
 // Main runs the replay tool with the given arguments (without the program
 // name) and returns its exit status.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "load" {
+		return LoadMain(ctx, args[1:], stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return ExitOK

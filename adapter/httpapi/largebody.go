@@ -1,0 +1,141 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kbnn/dvc/adapter/problem"
+)
+
+// LargeBodyLimits cap how many submissions and validations with a large
+// body are handled at once: verifying a signed dossier costs memory in
+// proportion to its size (a 5,000-line payroll dossier of 1.7 MB takes
+// hundreds of MB while it is verified), so only Concurrency of them run
+// together and the others wait up to Wait for a slot, then are answered 503
+// server-busy. A zero Bytes or Concurrency means no cap.
+type LargeBodyLimits struct {
+	// Bytes is the size above which a body is large: its Content-Length,
+	// or, for a body of unknown length, the bytes read so far.
+	Bytes       int64
+	Concurrency int
+	Wait        time.Duration
+}
+
+// busyRetryAfter is the Retry-After of a server-busy answer, in seconds.
+const busyRetryAfter = 1
+
+// errBusy is what a large body's reader returns when no slot came free in
+// time; readBody and readRelated turn it into the server-busy problem.
+var errBusy = errors.New("httpapi: no slot for a large body")
+
+// largeGate holds the slots of LargeBodyLimits.
+type largeGate struct {
+	bytes int64
+	wait  time.Duration
+	slots chan struct{}
+}
+
+func newLargeGate(l LargeBodyLimits) *largeGate {
+	if l.Bytes <= 0 || l.Concurrency <= 0 {
+		return nil
+	}
+	return &largeGate{bytes: l.Bytes, wait: l.Wait, slots: make(chan struct{}, l.Concurrency)}
+}
+
+// acquire takes a slot, waiting up to g.wait (or until ctx ends); it
+// reports whether it got one.
+func (g *largeGate) acquire(ctx context.Context) bool {
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	default:
+	}
+	if g.wait <= 0 {
+		return false
+	}
+	t := time.NewTimer(g.wait)
+	defer t.Stop()
+	select {
+	case g.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (g *largeGate) release() { <-g.slots }
+
+// busyProblem is the answer when no slot came free.
+func busyProblem() error {
+	return &problem.Error{Kind: problem.ServerBusy, RetryAfter: busyRetryAfter}
+}
+
+// capLargeBodies is the middleware of the submission and validation routes:
+// a request whose Content-Length is over the threshold takes a slot before
+// anything is read, and one of unknown length takes it when its body
+// crosses the threshold while it is read; the slot is held until the
+// handler returns (the body and its verification live that long).
+func (s *server) capLargeBodies(next echo.HandlerFunc) echo.HandlerFunc {
+	g := s.largeGate
+	if g == nil {
+		return next
+	}
+	return func(c echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > g.bytes {
+			if !g.acquire(req.Context()) {
+				return busyProblem()
+			}
+			defer g.release()
+			return next(c)
+		}
+		if req.ContentLength >= 0 {
+			return next(c) // net/http never reads past a declared length
+		}
+		r := &gatedReader{r: req.Body, gate: g, ctx: req.Context(), left: g.bytes}
+		req.Body = r
+		defer r.done()
+		return next(c)
+	}
+}
+
+// gatedReader counts a body of unknown length and takes a slot of its gate
+// when the count passes the threshold.
+type gatedReader struct {
+	r    io.ReadCloser
+	gate *largeGate
+	ctx  context.Context
+	left int64 // bytes still allowed before a slot is needed
+	held bool
+}
+
+func (r *gatedReader) Read(p []byte) (int, error) {
+	if !r.held && r.left < 0 {
+		if !r.gate.acquire(r.ctx) {
+			return 0, errBusy
+		}
+		r.held, r.left = true, math.MaxInt64
+	}
+	n, err := r.r.Read(p)
+	if !r.held {
+		r.left -= int64(n)
+	}
+	return n, err
+}
+
+func (r *gatedReader) Close() error { return r.r.Close() }
+
+// done gives the slot back, if one was taken.
+func (r *gatedReader) done() {
+	if r.held {
+		r.held = false
+		r.gate.release()
+	}
+}

@@ -1,0 +1,507 @@
+// Package bench owns cmd/dvc-bench: the end-to-end benchmark (make
+// bench-e2e) and the soak run (make soak). It starts the stack as separate
+// processes (the adapter on Redis, the treasury simulator without latency,
+// the portal simulator), drives it with the load mode of package replay and
+// reads the adapter's CPU time and resident set from /proc.
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/testkit/fixturegen"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/replay"
+	"github.com/kbnn/dvc/adapter/testkit/testpki"
+)
+
+const usageText = `usage: dvc-bench [flags]            the end-to-end benchmark (make bench-e2e)
+       dvc-bench soak [flags]       the soak run (make soak)
+
+Starts Redis (REDIS_URL, else 127.0.0.1:6379, else a throwaway
+redis-server), the treasury simulator without latency, the portal simulator
+and the adapter (own ports, own evidence directory and Redis key prefix in a
+temporary directory), then measures with the load mode of dvc-replay: XML
+and JSON submissions with -concurrency clients, and a bare 200-OK server
+under the same load generator as the machine's ceiling; then -payroll
+concurrent payroll dossiers of -payroll-lines lines on a fresh adapter.
+Prints one table. Run from the repository root (the adapter reads
+testdata/pki).
+
+Flags:
+`
+
+type config struct {
+	bin, templates, pki                  string
+	concurrency, xmlPool, jsonPool       int
+	payroll, payrollLines                int
+	warmup, duration                     time.Duration
+	soakDuration, soakSample, soakWarmup time.Duration
+	soakRate                             float64
+	keep                                 bool
+}
+
+func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.bin, "bin", "bin", "`dir` holding adapter, treasury-sim and portal-sim (make build)")
+	fs.StringVar(&c.templates, "templates", "testdata/templates", "template root `dir`")
+	fs.StringVar(&c.pki, "pki", "testdata/pki", "test PKI `dir`")
+	fs.IntVar(&c.concurrency, "concurrency", 64, "clients (requests in flight)")
+	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "warm-up of each run")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured window of each run")
+	fs.IntVar(&c.xmlPool, "xml-pool", 0, "XML dossiers signed before the XML run (the run ends early when they are used up); 0: sized by a probe of the adapter's rate")
+	fs.IntVar(&c.jsonPool, "json-pool", 0, "JSON dossiers signed before the JSON run; 0: sized by a probe")
+	fs.IntVar(&c.payroll, "payroll", 8, "concurrent payroll dossiers (0: none)")
+	fs.IntVar(&c.payrollLines, "payroll-lines", 5000, "lines of each payroll dossier")
+	fs.DurationVar(&c.soakDuration, "soak-duration", 10*time.Minute, "soak: length of the run")
+	fs.DurationVar(&c.soakWarmup, "soak-warmup", time.Minute, "soak: RSS growth is measured from the end of this warm-up")
+	fs.DurationVar(&c.soakSample, "soak-sample", 10*time.Second, "soak: RSS sampling interval")
+	fs.Float64Var(&c.soakRate, "soak-rate", 0, "soak: XML submissions per second (0: measure the XML rate first, then soak at half of it)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, evidence)")
+	fs.Usage = func() {
+		_, _ = fmt.Fprint(fs.Output(), usageText)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.concurrency < 1 || c.xmlPool < 0 || c.jsonPool < 0 || c.payroll < 0 || c.payrollLines < 1 || c.duration <= 0 || c.warmup < 0 {
+		return c, errors.New("-concurrency and -payroll-lines must be >= 1, -xml-pool, -json-pool, -payroll and -warmup >= 0, -duration > 0")
+	}
+	return c, nil
+}
+
+// Main runs dvc-bench and returns its exit status: 0 done (targets met or
+// not: the table says), 1 unexpected answers, 2 the stack or a run failed.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "bare" {
+		return bareMain(ctx, args[1:], stderr)
+	}
+	soak := len(args) > 0 && args[0] == "soak"
+	name := "dvc-bench"
+	if soak {
+		args, name = args[1:], "dvc-bench soak"
+	}
+	cfg, err := parseFlags(name, args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	b, err := newBench(cfg, stderr)
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	defer b.close()
+	if soak {
+		err = b.soak(ctx, stdout)
+	} else {
+		err = b.run(ctx, stdout)
+	}
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 2
+	}
+	if b.unexpected > 0 {
+		return 1
+	}
+	return 0
+}
+
+// bench is one run of the stack.
+type bench struct {
+	cfg        config
+	log        io.Writer
+	tmp        string
+	redisURL   string
+	redisStop  func() error
+	prefix     string
+	tag        string
+	treasury   *proc
+	portal     *proc
+	tAddr      string
+	pAddr      string
+	unexpected int
+}
+
+func newBench(cfg config, log io.Writer) (*bench, error) {
+	for _, bin := range []string{"adapter", "treasury-sim", "portal-sim"} {
+		if _, err := os.Stat(filepath.Join(cfg.bin, bin)); err != nil {
+			return nil, fmt.Errorf("%w (run make build)", err)
+		}
+	}
+	tmp, err := os.MkdirTemp("", "dvc-bench-")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, log: log, tmp: tmp, tag: strings.ToUpper(strconv.FormatInt(time.Now().Unix(), 36))}
+	b.prefix = "bench:" + b.tag + ":"
+	if b.redisURL, b.redisStop, err = redistest.ForProgram(); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.tAddr, err = freeAddr(); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.pAddr, err = freeAddr(); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.treasury, err = startProc("treasury-sim", filepath.Join(cfg.bin, "treasury-sim"), []string{"-addr", b.tAddr}, nil, ".",
+		filepath.Join(tmp, "treasury-sim.log")); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.portal, err = startProc("portal-sim", filepath.Join(cfg.bin, "portal-sim"), []string{"-addr", b.pAddr}, nil, ".",
+		filepath.Join(tmp, "portal-sim.log")); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) close() {
+	b.treasury.stop()
+	b.portal.stop()
+	if b.redisURL != "" {
+		ctx, cancel := withTimeout(30 * time.Second)
+		if err := redistest.DeletePrefix(ctx, b.redisURL, b.prefix); err != nil {
+			_, _ = fmt.Fprintf(b.log, "dvc-bench: deleting the keys under %s: %v\n", b.prefix, err)
+		}
+		cancel()
+	}
+	if b.redisStop != nil {
+		if err := b.redisStop(); err != nil {
+			_, _ = fmt.Fprintf(b.log, "dvc-bench: %v\n", err)
+		}
+	}
+	if b.cfg.keep {
+		_, _ = fmt.Fprintf(b.log, "dvc-bench: logs and evidence kept in %s\n", b.tmp)
+	} else {
+		_ = os.RemoveAll(b.tmp)
+	}
+}
+
+// startAdapter starts an adapter on Redis with its own listeners, evidence
+// directory and key prefix; name tells its log and evidence apart.
+func (b *bench) startAdapter(name string) (*proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	u, err := url.Parse(b.redisURL)
+	if err != nil {
+		return nil, "", err
+	}
+	env := []string{
+		"DVC_SERVER_ADDR=" + addr,
+		"DVC_SERVER_ADMINADDR=" + admin,
+		"DVC_EVIDENCE_DIR=" + filepath.Join(b.tmp, "evidence-"+name),
+		"DVC_TREASURY_BASEURL=http://" + b.tAddr,
+		"DVC_PORTAL_URL=http://" + b.pAddr + "/api",
+		"DVC_STORE_KIND=redis",
+		"DVC_STORE_REDIS_ADDRS=" + u.Host,
+		"DVC_STORE_REDIS_KEYPREFIX=" + b.prefix,
+		"DVC_LOG_LEVEL=warn",
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		env = append(env, "DVC_STORE_REDIS_DB="+db)
+	}
+	if pw, ok := u.User.Password(); ok {
+		env = append(env, "DVC_STORE_REDIS_PASSWORD="+pw)
+	}
+	p, err := startProc("adapter", filepath.Join(b.cfg.bin, "adapter"), nil, env, ".", filepath.Join(b.tmp, "adapter-"+name+".log"))
+	if err != nil {
+		return nil, "", err
+	}
+	base := "http://" + addr
+	if err := p.waitReady(base + "/readyz"); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, base, nil
+}
+
+// pool signs n dossiers of form before a run.
+func (b *bench) pool(form string, procedures []string, first, n, lines int) ([]fixturegen.LoadDossier, []fixturegen.LoadFile, error) {
+	gen, err := fixturegen.NewLoadGenerator(fixturegen.LoadOptions{Templates: b.cfg.templates, PKI: testpki.NewDir(b.cfg.pki),
+		Procedures: procedures, Form: form, RunTag: b.tag, Lines: lines})
+	if err != nil {
+		return nil, nil, err
+	}
+	_, _ = fmt.Fprintf(b.log, "dvc-bench: signing %d %s dossiers before the run\n", n, form)
+	pool, took, err := replay.GeneratePool(gen, first, n, runtime.GOMAXPROCS(0), b.log)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, _ = fmt.Fprintf(b.log, "dvc-bench: %d %s dossiers signed in %.1fs (%.0f/s)\n", n, form, took.Seconds(), float64(n)/max(took.Seconds(), 1e-9))
+	return pool, gen.Files(), nil
+}
+
+// row is one line of the table.
+type row struct {
+	name      string
+	rep       replay.LoadReport
+	cpuPerReq float64 // ms; < 0 unknown
+	peakMB    float64 // < 0 unknown
+	load      string  // load average before the run
+}
+
+// measure runs the load mode against base while watching pid.
+func (b *bench) measure(ctx context.Context, name, base string, pid int, o replay.LoadOptions) (row, error) {
+	r := row{name: name, cpuPerReq: -1, peakMB: -1, load: loadAverage()}
+	o.BaseURL = base
+	o.Concurrency, o.Warmup, o.Duration = b.cfg.concurrency, b.cfg.warmup, b.cfg.duration
+	o.Timeout = 30 * time.Second
+	o.Progress = b.log
+	o.Client = replay.NewClient(o.Concurrency)
+	_, _ = fmt.Fprintf(b.log, "dvc-bench: %s (load average %s)\n", name, r.load)
+	rss := watchRSS(pid)
+	cpu := measureCPU(pid)
+	rep, err := replay.Load(ctx, o)
+	spent, cerr := cpu.elapsed()
+	r.peakMB = rss.peakMB()
+	if err != nil {
+		return r, err
+	}
+	if cerr == nil && rep.Sent > 0 {
+		r.cpuPerReq = float64(spent) / float64(time.Millisecond) / float64(rep.Sent)
+	}
+	r.rep = rep
+	b.unexpected += rep.Unexpected
+	return r, nil
+}
+
+// sized signs the pool of one form. With size > 0 it signs that many;
+// with 0 it first sends a probe pool for a few seconds to estimate the
+// adapter's rate, then signs what the warm-up and the window need at that
+// rate, three times over (the rate grows once the adapter is warm).
+func (b *bench) sized(ctx context.Context, form string, size int, base string, next *int) ([]fixturegen.LoadDossier, []fixturegen.LoadFile, error) {
+	if size > 0 {
+		pool, files, err := b.pool(form, nil, *next, size, 0)
+		*next += size
+		return pool, files, err
+	}
+	probeN := max(8*b.cfg.concurrency, 500)
+	probe, files, err := b.pool(form, nil, *next, probeN, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	*next += probeN
+	rep, err := replay.Load(ctx, replay.LoadOptions{BaseURL: base, Client: replay.NewClient(b.cfg.concurrency), Dossiers: probe, Files: files,
+		Concurrency: b.cfg.concurrency, Duration: 3 * time.Second, Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, nil, err
+	}
+	rate := float64(rep.Sent) / max(rep.WindowS, 0.1)
+	n := int(math.Ceil(rate*3*(b.cfg.warmup+b.cfg.duration).Seconds())) + b.cfg.concurrency
+	_, _ = fmt.Fprintf(b.log, "dvc-bench: probe: %d %s answers in %.1fs (%.0f/s): signing %d for the run\n", rep.Sent, form, rep.WindowS, rate, n)
+	pool, files, err := b.pool(form, nil, *next, n, 0)
+	*next += n
+	return pool, files, err
+}
+
+// run is make bench-e2e.
+func (b *bench) run(ctx context.Context, stdout io.Writer) error {
+	adapter, base, err := b.startAdapter("load")
+	if err != nil {
+		return err
+	}
+	defer adapter.stop()
+	next := 1
+	var rows []row
+	xmlPool, files, err := b.sized(ctx, fixturegen.FormXML, b.cfg.xmlPool, base, &next)
+	if err != nil {
+		return err
+	}
+	r, err := b.measure(ctx, fmt.Sprintf("adapter, XML, %d clients", b.cfg.concurrency), base, adapter.pid(),
+		replay.LoadOptions{Dossiers: xmlPool, Files: files})
+	if err != nil {
+		return err
+	}
+	rows = append(rows, r)
+	jsonPool, files, err := b.sized(ctx, fixturegen.FormJSON, b.cfg.jsonPool, base, &next)
+	if err != nil {
+		return err
+	}
+	r, err = b.measure(ctx, fmt.Sprintf("adapter, JSON, %d clients", b.cfg.concurrency), base, adapter.pid(),
+		replay.LoadOptions{Dossiers: jsonPool, Files: files})
+	adapter.stop()
+	if err != nil {
+		return err
+	}
+	rows = append(rows, r)
+
+	bareAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bare, err := startProc("bare-server", self, []string{"bare", "-addr", bareAddr}, nil, ".", filepath.Join(b.tmp, "bare.log"))
+	if err != nil {
+		return err
+	}
+	if err := bare.waitReady("http://" + bareAddr + "/"); err != nil {
+		bare.stop()
+		return err
+	}
+	r, err = b.measure(ctx, fmt.Sprintf("bare 200-OK Go server, XML bodies, %d clients (ceiling)", b.cfg.concurrency), "http://"+bareAddr, bare.pid(),
+		replay.LoadOptions{Dossiers: xmlPool, Cycle: true, Expect: http.StatusOK})
+	bare.stop()
+	if err != nil {
+		return err
+	}
+	rows = append(rows, r)
+
+	var pay *payrollResult
+	if b.cfg.payroll > 0 {
+		if pay, err = b.payroll(ctx); err != nil {
+			return err
+		}
+	}
+	return writeTable(stdout, b.cfg, rows, pay)
+}
+
+// payrollResult is the payroll case.
+type payrollResult struct {
+	lines, bytes int
+	times        []time.Duration
+	retries      []int
+	answers      []string
+	peakMB       float64
+	load         string
+}
+
+// payroll sends cfg.payroll payroll dossiers at once to a fresh adapter;
+// each client retries a 503 server-busy after its Retry-After, as a
+// client of the cap on large bodies does.
+func (b *bench) payroll(ctx context.Context) (*payrollResult, error) {
+	pool, files, err := b.pool(fixturegen.FormXML, []string{"chi-thuong-xuyen"}, 9_000_000, b.cfg.payroll, b.cfg.payrollLines)
+	if err != nil {
+		return nil, err
+	}
+	adapter, base, err := b.startAdapter("payroll")
+	if err != nil {
+		return nil, err
+	}
+	defer adapter.stop()
+	client := replay.NewClient(b.cfg.payroll)
+	if err := replay.UploadFiles(ctx, client, base, files); err != nil {
+		return nil, err
+	}
+	res := &payrollResult{lines: b.cfg.payrollLines, bytes: len(pool[0].Body), times: make([]time.Duration, len(pool)),
+		retries: make([]int, len(pool)), answers: make([]string, len(pool)), load: loadAverage()}
+	_, _ = fmt.Fprintf(b.log, "dvc-bench: %d payroll dossiers of %d lines (%.2f MB) at once (load average %s)\n",
+		len(pool), b.cfg.payrollLines, float64(res.bytes)/1e6, res.load)
+	rss := watchRSS(adapter.pid())
+	var wg sync.WaitGroup
+	for i, d := range pool {
+		wg.Go(func() {
+			start := time.Now()
+			for {
+				status, code, retryAfter, err := replay.SendDossier(ctx, client, base, d)
+				switch {
+				case err != nil:
+					res.answers[i] = "error: " + err.Error()
+				case status == http.StatusServiceUnavailable && code == "server-busy":
+					res.retries[i]++
+					select {
+					case <-time.After(retryAfter):
+						continue
+					case <-ctx.Done():
+						res.answers[i] = "cancelled"
+					}
+				default:
+					res.answers[i] = strings.TrimSpace(strconv.Itoa(status) + " " + code)
+				}
+				break
+			}
+			res.times[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	res.peakMB = rss.peakMB()
+	for _, a := range res.answers {
+		if a != "202" {
+			b.unexpected++
+		}
+	}
+	return res, nil
+}
+
+// writeTable prints the results as Markdown tables.
+func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
+	var s strings.Builder
+	fmt.Fprintf(&s, "\nEnd to end on %d CPUs (GOMAXPROCS %d; the load generator, the adapter, Redis and the simulators share them); warm-up %s, measured %s each.\n\n",
+		runtime.NumCPU(), runtime.GOMAXPROCS(0), cfg.warmup, cfg.duration)
+	s.WriteString("| run | answers/s | p50 ms | p90 ms | p99 ms | max ms | unexpected | server CPU ms/request | server peak RSS MB | load avg before |\n")
+	s.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		name := r.name
+		if r.rep.Exhausted {
+			name += fmt.Sprintf(" (pool used up after %.1fs)", r.rep.WindowS)
+		}
+		fmt.Fprintf(&s, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %d%s | %s | %s | %s |\n", name, r.rep.Throughput,
+			r.rep.P50, r.rep.P90, r.rep.P99, r.rep.Max, r.rep.Unexpected, unexpectedDetail(r.rep), orUnknown(r.cpuPerReq, 2), orUnknown(r.peakMB, 0), r.load)
+	}
+	if pay != nil {
+		fmt.Fprintf(&s, "\n%d concurrent payroll dossiers (chi-thuong-xuyen XML, %d lines, %.2f MB each) on a fresh adapter (load avg before %s); a 503 server-busy is retried after its Retry-After:\n\n",
+			len(pay.times), pay.lines, float64(pay.bytes)/1e6, pay.load)
+		s.WriteString("| dossier | answer | time s | server-busy retries |\n|---|---|---|---|\n")
+		for i := range pay.times {
+			fmt.Fprintf(&s, "| %d | %s | %.2f | %d |\n", i+1, pay.answers[i], pay.times[i].Seconds(), pay.retries[i])
+		}
+		fmt.Fprintf(&s, "\nadapter peak RSS during the payroll case: %.0f MB (target < 250 MB)\n", pay.peakMB)
+	}
+	_, err := io.WriteString(w, s.String())
+	return err
+}
+
+func unexpectedDetail(r replay.LoadReport) string {
+	if r.Unexpected == 0 {
+		return ""
+	}
+	var parts []string
+	for k, n := range r.Answers {
+		if k != "202" && k != "200" {
+			parts = append(parts, fmt.Sprintf("%s ×%d", k, n))
+		}
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func orUnknown(v float64, prec int) string {
+	if v < 0 {
+		return "?"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}

@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/testkit/replay"
+)
+
+func TestProcReadings(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Fatalf("this tool reads /proc (Linux): %v", err)
+	}
+	pid := os.Getpid()
+	before, err := cpuTime(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if after, _ := cpuTime(pid); after > before {
+			break
+		}
+		_ = bytes.Repeat([]byte("x"), 1<<16) // burn CPU until a tick is counted
+	}
+	if after, err := cpuTime(pid); err != nil || after <= before {
+		t.Errorf("CPU time %v then %v (%v): does not grow", before, after, err)
+	}
+	w := watchRSS(pid)
+	if mb := w.peakMB(); mb <= 1 || mb > 1e5 {
+		t.Errorf("peak RSS %.1f MB", mb)
+	}
+	if la := loadAverage(); la == "?" || len(strings.Fields(la)) != 3 {
+		t.Errorf("load average %q", la)
+	}
+}
+
+func TestBareServerAnswers200(t *testing.T) {
+	addr, err := freeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- bareMain(ctx, []string{"-addr", addr}, io.Discard) }()
+	var resp *http.Response
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if resp, err = http.Post("http://"+addr+"/v1/procedures/x/dossiers", "application/xml", strings.NewReader("<a/>")); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the server starts in its goroutine
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	cancel()
+	if status := <-done; status != 0 {
+		t.Errorf("exit status %d", status)
+	}
+}
+
+func TestTable(t *testing.T) {
+	rows := []row{
+		{name: "adapter, XML, 64 clients", rep: replay.LoadReport{Throughput: 612.4, P50: 80, P90: 100, P99: 150.25, Max: 300, Answers: map[string]int{"202": 10}},
+			cpuPerReq: 2.5, peakMB: 90, load: "1.00 1.00 1.00"},
+		{name: "adapter, JSON, 64 clients", rep: replay.LoadReport{Throughput: 900, Unexpected: 2, Exhausted: true, WindowS: 12.5,
+			Answers: map[string]int{"202": 10, "409 dossier-already-submitted": 2}}, cpuPerReq: -1, peakMB: -1},
+	}
+	pay := &payrollResult{lines: 5000, bytes: 1_700_000, times: []time.Duration{3 * time.Second}, retries: []int{2}, answers: []string{"202"}, peakMB: 210}
+	var b bytes.Buffer
+	if err := writeTable(&b, config{warmup: 3 * time.Second, duration: 20 * time.Second}, rows, pay); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"| adapter, XML, 64 clients | 612 | 80.0 | 100.0 | 150.2 | 300.0 | 0 | 2.50 | 90 | 1.00 1.00 1.00 |",
+		"(pool used up after 12.5s)", "| 2 (409 dossier-already-submitted ×2) | ? | ? |",
+		"| 1 | 202 | 3.00 | 2 |", "adapter peak RSS during the payroll case: 210 MB (target < 250 MB)",
+	} {
+		if !strings.Contains(b.String(), s) {
+			t.Errorf("table lacks %q:\n%s", s, b.String())
+		}
+	}
+}
