@@ -182,6 +182,10 @@ func load(t testing.TB) {
 }
 
 // svcOptions tune newService; the zero value is configs/local.yaml.
+// xmlEngine is the XML verification engine of the services tests build;
+// "" is the configuration's (the fast engine).
+var xmlEngine xmlsig.Engine
+
 type svcOptions struct {
 	policy *xmlsig.Policy
 	limits *xmlsig.Limits
@@ -201,6 +205,7 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 	if o.policy != nil {
 		p = *o.policy
 	}
+	p.Engine = xmlEngine
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	if o.limits != nil {
 		lim = *o.limits

@@ -263,7 +263,10 @@ var canonicalSettings = etree.WriteSettings{CanonicalAttrVal: true, CanonicalEnd
 
 type tokenWriter struct{ s *sink }
 
-func (w tokenWriter) Write(p []byte) (int, error) { w.s.buf = append(w.s.buf, p...); return len(p), nil }
+func (w tokenWriter) Write(p []byte) (int, error) {
+	w.s.buf = append(w.s.buf, p...)
+	return len(p), nil
+}
 func (w tokenWriter) WriteString(v string) (int, error) {
 	w.s.buf = append(w.s.buf, v...)
 	return len(v), nil

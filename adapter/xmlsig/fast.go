@@ -73,12 +73,12 @@ var digestHashes = map[string]crypto.Hash{
 // profiled is one signature that passed checkProfile and fastShape.
 type profiled struct {
 	sig, signedInfo, sigValue, digestValue *etree.Element
-	c14n, transform, digest, method      string
-	ders                                 [][]byte
-	key                                  trust.ChainKey
-	signer                               trust.Signer
-	known                                bool // signer remembered by the trust store
-	chain                                []*x509.Certificate
+	c14n, transform, digest, method        string
+	ders                                   [][]byte
+	key                                    trust.ChainKey
+	signer                                 trust.Signer
+	known                                  bool // signer remembered by the trust store
+	chain                                  []*x509.Certificate
 }
 
 var sinks = sync.Pool{New: func() any { return &sink{buf: make([]byte, 0, sinkFlush+4096)} }}
@@ -132,9 +132,12 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 		p.signer.Algorithm = p.method
 		signers[i] = p.signer
 	}
-	comments, err := preflight(root)
+	comments, nsBelow, err := preflight(root, sigs)
 	if err != nil {
 		return nil, invalid(err)
+	}
+	if nsBelow {
+		return v.verifyReference(doc, at)
 	}
 	if err := v.checkSignatures(root, ps); err != nil {
 		return nil, err
@@ -281,34 +284,55 @@ func withComments(alg string) bool {
 // through encoding/xml, and sorts such pairs by declarations that
 // exclusive canonicalization moves) and a reserved namespace declared
 // (goxmldsig refuses it wherever its traversal meets it). It reports
-// whether the tree holds a comment.
-func preflight(el *etree.Element) (comments bool, err error) {
-	for i := range el.Attr {
-		a := &el.Attr[i]
-		for j := i + 1; j < len(el.Attr); j++ {
-			if el.Attr[j].Key == a.Key {
-				return false, fmt.Errorf("element %s has two attributes named %s", el.Tag, a.Key)
+// whether the tree holds a comment, and whether an element below the root,
+// outside the signatures, declares a namespace (goxmldsig's canonical
+// re-parse may drop such a declaration from the content it returns).
+func preflight(root *etree.Element, sigs []*etree.Element) (comments, nsBelow bool, err error) {
+	var walk func(el *etree.Element, below bool) error
+	walk = func(el *etree.Element, below bool) error {
+		for i := range el.Attr {
+			a := &el.Attr[i]
+			for j := i + 1; j < len(el.Attr); j++ {
+				if el.Attr[j].Key == a.Key {
+					return fmt.Errorf("element %s has two attributes named %s", el.Tag, a.Key)
+				}
+			}
+			switch {
+			case a.Space == "xmlns" && ((a.Key == "xml" && a.Value != nsXML) || a.Key == "xmlns"),
+				a.Space == "" && a.Key == "xmlns" && a.Value == nsXMLNS:
+				return errReservedNamespace
+			}
+			if below && isNSDecl(a) {
+				nsBelow = true
 			}
 		}
-		switch {
-		case a.Space == "xmlns" && ((a.Key == "xml" && a.Value != nsXML) || a.Key == "xmlns"),
-			a.Space == "" && a.Key == "xmlns" && a.Value == nsXMLNS:
-			return false, errReservedNamespace
-		}
-	}
-	for _, t := range el.Child {
-		switch c := t.(type) {
-		case *etree.Element:
-			cm, err := preflight(c)
-			if err != nil {
-				return false, err
+		for _, t := range el.Child {
+			switch c := t.(type) {
+			case *etree.Element:
+				b := below
+				if el == root {
+					b = !isOneOf(c, sigs)
+				}
+				if err := walk(c, b); err != nil {
+					return err
+				}
+			case *etree.Comment:
+				comments = true
 			}
-			comments = comments || cm
-		case *etree.Comment:
-			comments = true
+		}
+		return nil
+	}
+	err = walk(root, false)
+	return comments, nsBelow, err
+}
+
+func isOneOf(el *etree.Element, list []*etree.Element) bool {
+	for _, x := range list {
+		if x == el {
+			return true
 		}
 	}
-	return comments, nil
+	return false
 }
 
 // checkSignatures computes every Reference digest in one canonicalization
