@@ -201,11 +201,13 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 	load(t)
 	cfg := loaded.cfg
 	p := xmlsig.Policy{AllowSHA1: cfg.Signatures.AllowSHA1, WithComments: cfg.Signatures.WithComments,
-		MaxSignatures: cfg.Signatures.MaxSignatures}
+		MaxSignatures: cfg.Signatures.MaxSignatures, Engine: xmlsig.Engine(cfg.Signatures.XMLVerifier)}
 	if o.policy != nil {
 		p = *o.policy
 	}
-	p.Engine = xmlEngine
+	if xmlEngine != "" {
+		p.Engine = xmlEngine
+	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	if o.limits != nil {
 		lim = *o.limits
