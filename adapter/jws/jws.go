@@ -104,21 +104,31 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 	if len(h.X5C) == 0 {
 		return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, errors.New("no x5c"), "")
 	}
-	chain := make([]*x509.Certificate, 0, len(h.X5C))
+	ders := make([][]byte, 0, len(h.X5C))
 	for _, c := range h.X5C {
 		der, err := base64.StdEncoding.DecodeString(c)
 		if err != nil {
 			return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("x5c: %w", err), "")
 		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("x5c: %w", err), "")
-		}
-		chain = append(chain, cert)
+		ders = append(ders, der)
 	}
-	signer, err := v.trust.Verify(chain, at)
-	if err != nil {
-		return trust.Signer{}, err
+	// The trust store remembers an accepted chain: a signer seen before
+	// costs neither certificate parsing nor chain building here.
+	key := trust.KeyOf(ders)
+	signer, known := v.trust.Remembered(key, at)
+	if !known {
+		chain := make([]*x509.Certificate, 0, len(ders))
+		for _, der := range ders {
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("x5c: %w", err), "")
+			}
+			chain = append(chain, cert)
+		}
+		var err error
+		if signer, err = v.trust.VerifyRemember(key, chain, at); err != nil {
+			return trust.Signer{}, err
+		}
 	}
 	obj, err := jose.ParseDetached(compact, body, v.algs)
 	if err != nil {
