@@ -2,6 +2,7 @@ package xmlsig
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -89,5 +90,79 @@ func FuzzCanonicalMatchesReference(f *testing.F) {
 			return
 		}
 		checkCanonical(t, body)
+	})
+}
+
+// treeOf renders everything of a parsed document that a reader can see,
+// including each token's parent and index.
+func treeOf(doc *etree.Document) string {
+	var b bytes.Buffer
+	var walk func(e *etree.Element, depth int)
+	walk = func(e *etree.Element, depth int) {
+		for i, t := range e.Child {
+			if t.Parent() != e || t.Index() != i {
+				b.WriteString("!parent/index ")
+			}
+			switch x := t.(type) {
+			case *etree.Element:
+				fmt.Fprintf(&b, "%d<%q %q", depth, x.Space, x.Tag)
+				for _, a := range x.Attr {
+					if a.Element() != x {
+						b.WriteString("!attr-element ")
+					}
+					fmt.Fprintf(&b, " %q:%q=%q", a.Space, a.Key, a.Value)
+				}
+				b.WriteString(">\n")
+				walk(x, depth+1)
+			case *etree.CharData:
+				fmt.Fprintf(&b, "%dtext %q cdata=%v ws=%v\n", depth, x.Data, x.IsCData(), x.IsWhitespace())
+			case *etree.Comment:
+				fmt.Fprintf(&b, "%dcomment %q\n", depth, x.Data)
+			case *etree.ProcInst:
+				fmt.Fprintf(&b, "%dpi %q %q\n", depth, x.Target, x.Inst)
+			case *etree.Directive:
+				fmt.Fprintf(&b, "%ddirective %q\n", depth, x.Data)
+			}
+		}
+	}
+	walk(&doc.Element, 0)
+	return b.String()
+}
+
+func checkTree(t *testing.T, body []byte) {
+	got, ok := buildTree(body)
+	if !ok {
+		return
+	}
+	want, err := parseEtree(body, Limits{}.withDefaults())
+	if err != nil {
+		t.Fatalf("buildTree accepts what etree refuses (%v): %q", err, body)
+	}
+	if g, w := treeOf(got), treeOf(want); g != w {
+		t.Fatalf("trees differ for %q:\nbuildTree\n%s\netree\n%s", body, g, w)
+	}
+}
+
+func TestTreeMatchesEtree(t *testing.T) {
+	for _, s := range canonicalSeeds(t) {
+		checkTree(t, s)
+	}
+	for _, s := range [][]byte{
+		[]byte("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a b='1' c = \"&amp;&lt;&gt;&apos;&quot;\"><!-- x --> t <d/><e:f xmlns:e=\"u\">\n</e:f></a>\n"),
+		[]byte(`<?xml version="1.0"?><a/>`),
+	} {
+		if _, ok := buildTree(s); !ok {
+			t.Fatalf("buildTree refuses %q", s)
+		}
+		checkTree(t, s)
+	}
+}
+
+func FuzzTreeMatchesEtree(f *testing.F) {
+	for _, s := range canonicalSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkTree(t, body)
 	})
 }
