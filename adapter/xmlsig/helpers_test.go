@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,6 +83,11 @@ func sign(t testing.TB, doc []byte, opts signing.XMLOptions, names ...string) []
 	return out
 }
 
+var (
+	sharedStore sync.Once
+	shared      *trust.Store
+)
+
 // engines are the verification paths every test runs on.
 var engines = []Engine{EngineFast, EngineReference}
 
@@ -93,7 +99,8 @@ func verifyWith(t testing.TB, body []byte, p Policy, e Engine) (*Result, error) 
 		return nil, err
 	}
 	p.Engine = e
-	return NewVerifier(testStore(t), p).Verify(doc, receipt)
+	sharedStore.Do(func() { shared = testStore(t) })
+	return NewVerifier(shared, p).Verify(doc, receipt)
 }
 
 // verify parses and verifies body on every engine, fails unless they agree

@@ -88,3 +88,20 @@ func TestVerifyDoesNotChangeTheDocument(t *testing.T) {
 		})
 	}
 }
+
+// The fast engine returns the parsed root itself, the signatures removed:
+// the node list that was hashed, without a copy.
+func TestFastEngineReturnsTheParsedRoot(t *testing.T) {
+	doc, err := Parse(sign(t, template(t), signing.XMLOptions{}, both...), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Root()
+	res, err := NewVerifier(testStore(t), Policy{Engine: EngineFast}).Verify(doc, receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Root != root || len(signatureChildren(root)) != 0 {
+		t.Fatalf("result root %p (parsed %p), %d signatures left", res.Root, root, len(signatureChildren(root)))
+	}
+}
