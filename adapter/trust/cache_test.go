@@ -15,7 +15,6 @@ func ders(cs []*x509.Certificate) [][]byte {
 	return out
 }
 
-
 func TestRememberedChain(t *testing.T) {
 	s := store(t)
 	chain := certs(t, "chu-tai-khoan", "intermediate-ca")
