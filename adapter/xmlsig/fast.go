@@ -50,7 +50,7 @@ import (
 // again.
 const maxSignatureElements = 400
 
-// sigHashes maps SignatureMethod to the x509 algorithm goxmldsig checks it
+// sigAlgorithms maps SignatureMethod to the x509 algorithm goxmldsig checks it
 // with (x509SignatureAlgorithmByIdentifier).
 var sigAlgorithms = map[string]x509.SignatureAlgorithm{
 	RSASHA1:                         x509.SHA1WithRSA,
