@@ -172,7 +172,7 @@ func (s *sink) escape(v string, attr bool) {
 		} else {
 			r, w := utf8.DecodeRuneInString(v[i:])
 			width = w
-			if inCharRange(r) && !(r == utf8.RuneError && w == 1) {
+			if inCharRange(r) && (r != utf8.RuneError || w != 1) {
 				i += w
 				continue
 			}
@@ -354,7 +354,8 @@ func (c *c14n) inc(el *etree.Element, top []etree.Attr) error {
 			c.seen = append(c.seen, binding{a.Key, a.Value})
 		case a.Space == "" && a.Key == "xmlns":
 			uri, ok := c.seen.lookup("")
-			if !((!ok && a.Value != "") || a.Value != uri) {
+			// goxmldsig keeps it when (!seen && value != "") || value != seen
+			if (ok || a.Value == "") && a.Value == uri {
 				continue
 			}
 			c.seen = append(c.seen, binding{"", a.Value})

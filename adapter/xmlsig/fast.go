@@ -423,8 +423,8 @@ func canonicalSignedInfo(c *c14n, p *profiled, root *etree.Element) ([]byte, err
 	if sc.exclusive {
 		err = sc.exc(p.signedInfo)
 	} else {
-		scope, err := declare(sc.scope, p.signedInfo)
-		if err != nil {
+		var scope bindings
+		if scope, err = declare(sc.scope, p.signedInfo); err != nil {
 			return nil, err
 		}
 		top := make([]etree.Attr, 0, len(p.signedInfo.Attr)+len(scope))
