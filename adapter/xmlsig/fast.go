@@ -111,14 +111,8 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 			}
 		}
 	}
-	for i := range ps {
-		if err := fastShape(&ps[i]); err != nil {
-			return nil, invalid(fmt.Errorf("signature %d: %w", i+1, err))
-		}
-	}
-	if !sameCanonicalization(ps) {
-		return v.verifyReference(doc, at)
-	}
+	// The trust decisions come before anything goxmldsig's Validate would
+	// refuse, in the reference engine's order, so both give one code.
 	signers := make([]trust.Signer, len(ps))
 	for i := range ps {
 		p := &ps[i]
@@ -129,8 +123,16 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 			}
 			p.signer = s
 		}
-		p.signer.Algorithm = p.method
+		p.signer.Algorithm = signatureMethod(p.sig)
 		signers[i] = p.signer
+	}
+	for i := range ps {
+		if err := fastShape(&ps[i]); err != nil {
+			return nil, invalid(fmt.Errorf("signature %d: %w", i+1, err))
+		}
+	}
+	if !sameCanonicalization(ps) {
+		return v.verifyReference(doc, at)
 	}
 	comments, nsBelow, err := preflight(root, sigs)
 	if err != nil {
