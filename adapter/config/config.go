@@ -311,6 +311,11 @@ type Signatures struct {
 	WithComments  bool              `yaml:"withComments"`  // default false
 	JWSAlgorithms []string          `yaml:"jwsAlgorithms"` // RS256/384/512, ES256/384, PS256; empty: default RS256, ES256
 	MaxSignatures int               `yaml:"maxSignatures"` // 1 to 8; zero: default 4
+	// XMLVerifier picks the XML signature verification path: "fast" (one
+	// parse, one canonicalization per signature) or "reference"
+	// (goxmldsig's Validate per signature, kept for one release). Empty:
+	// default fast.
+	XMLVerifier string `yaml:"xmlVerifier"`
 	// RequireRegistered refuses a dossier of a procedure with
 	// registeredSigners whose signer certificate is not registered for the
 	// dossier's budget unit in its role (signer-not-registered). Default
@@ -744,6 +749,9 @@ func (c *Config) defaults() {
 	def(&c.Idempotency.Lease, longest+10*time.Second)
 	if len(c.Signatures.JWSAlgorithms) == 0 {
 		c.Signatures.JWSAlgorithms = []string{"RS256", "ES256"}
+	}
+	if c.Signatures.XMLVerifier == "" {
+		c.Signatures.XMLVerifier = "fast"
 	}
 	if c.Signatures.MaxSignatures == 0 {
 		c.Signatures.MaxSignatures = 4
@@ -1188,6 +1196,9 @@ func (c *Config) validateSignatures(ps *problems) {
 	}
 	if s.MaxSignatures < 1 || s.MaxSignatures > 8 {
 		ps.bad("signatures.maxSignatures", "must be between 1 and 8")
+	}
+	if s.XMLVerifier != "fast" && s.XMLVerifier != "reference" {
+		ps.bad("signatures.xmlVerifier", `must be "fast" or "reference"`)
 	}
 	if strings.TrimSpace(s.RegisteredSeed) != s.RegisteredSeed {
 		ps.bad("signatures.registeredSeed", `must be "embedded" or a file path, without surrounding spaces (empty: no seed)`)

@@ -179,6 +179,7 @@ var invalidRows = []struct {
 	{"JWS none", "signatures.jwsAlgorithms[0]", func(c *Config) { c.Signatures.JWSAlgorithms = []string{"none"} }},
 	{"too many signatures", "signatures.maxSignatures", func(c *Config) { c.Signatures.MaxSignatures = 9 }},
 	{"negative signatures", "signatures.maxSignatures", func(c *Config) { c.Signatures.MaxSignatures = -1 }},
+	{"unknown XML verifier", "signatures.xmlVerifier", func(c *Config) { c.Signatures.XMLVerifier = "goxmldsig" }},
 
 	{"depth too small", "limits.maxDepth", func(c *Config) { c.Limits.MaxDepth = 3 }},
 	{"depth too large", "limits.maxDepth", func(c *Config) { c.Limits.MaxDepth = 257 }},
@@ -553,6 +554,7 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"server.shutdownTimeout", "0s", func(c *Config) any { return c.Server.ShutdownTimeout }, 20 * time.Second},
 		{"signatures.jwsAlgorithms", []string{}, func(c *Config) any { return c.Signatures.JWSAlgorithms }, []string{"RS256", "ES256"}},
 		{"signatures.maxSignatures", 0, func(c *Config) any { return c.Signatures.MaxSignatures }, 4},
+		{"signatures.xmlVerifier", "", func(c *Config) any { return c.Signatures.XMLVerifier }, "fast"},
 		{"limits.maxDepth", 0, func(c *Config) any { return c.Limits.MaxDepth }, 32},
 		{"attachments.maxFileBytes", 0, func(c *Config) any { return c.Attachments.MaxFileBytes }, int64(20 << 20)},
 		{"attachments.maxTotalBytes", 0, func(c *Config) any { return c.Attachments.MaxTotalBytes }, int64(50 << 20)},

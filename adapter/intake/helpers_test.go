@@ -190,6 +190,10 @@ func load(t testing.TB) {
 }
 
 // svcOptions tune newService; the zero value is configs/local.yaml.
+// xmlEngine is the XML verification engine of the services tests build;
+// "" is the configuration's (the fast engine).
+var xmlEngine xmlsig.Engine
+
 type svcOptions struct {
 	policy *xmlsig.Policy
 	limits *xmlsig.Limits
@@ -206,9 +210,12 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 	load(t)
 	cfg := loaded.cfg
 	p := xmlsig.Policy{AllowSHA1: cfg.Signatures.AllowSHA1, WithComments: cfg.Signatures.WithComments,
-		MaxSignatures: cfg.Signatures.MaxSignatures}
+		MaxSignatures: cfg.Signatures.MaxSignatures, Engine: xmlsig.Engine(cfg.Signatures.XMLVerifier)}
 	if o.policy != nil {
 		p = *o.policy
+	}
+	if xmlEngine != "" {
+		p.Engine = xmlEngine
 	}
 	lim := xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements}
 	if o.limits != nil {

@@ -5,11 +5,17 @@
 package jws
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -91,6 +97,10 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 		return trust.Signer{}, invalid(fmt.Errorf("protected header: %w", err))
 	}
 	var h protected
+	jwk, err := checkHeaderNames(raw)
+	if err != nil {
+		return trust.Signer{}, invalid(fmt.Errorf("protected header: %w", err))
+	}
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return trust.Signer{}, invalid(fmt.Errorf("protected header: %w", err))
 	}
@@ -104,31 +114,138 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 	if len(h.X5C) == 0 {
 		return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, errors.New("no x5c"), "")
 	}
-	chain := make([]*x509.Certificate, 0, len(h.X5C))
+	if jwk {
+		return trust.Signer{}, invalid(errors.New("protected header: embedded jwk"))
+	}
+	ders := make([][]byte, 0, len(h.X5C))
 	for _, c := range h.X5C {
 		der, err := base64.StdEncoding.DecodeString(c)
 		if err != nil {
 			return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("x5c: %w", err), "")
 		}
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("x5c: %w", err), "")
+		ders = append(ders, der)
+	}
+	// The trust store remembers an accepted chain: a signer seen before
+	// costs neither certificate parsing nor chain building here.
+	key := trust.KeyOf(ders)
+	signer, known := v.trust.Remembered(key, at)
+	if !known {
+		chain := make([]*x509.Certificate, 0, len(ders))
+		for _, der := range ders {
+			cert, err := x509.ParseCertificate(der)
+			if err != nil {
+				return trust.Signer{}, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("x5c: %w", err), "")
+			}
+			chain = append(chain, cert)
 		}
-		chain = append(chain, cert)
+		var err error
+		if signer, err = v.trust.VerifyRemember(key, chain, at); err != nil {
+			return trust.Signer{}, err
+		}
 	}
-	signer, err := v.trust.Verify(chain, at)
+	sig, err := base64.RawURLEncoding.DecodeString(segs[2])
 	if err != nil {
-		return trust.Signer{}, err
+		return trust.Signer{}, invalid(fmt.Errorf("signature: %w", err))
 	}
-	obj, err := jose.ParseDetached(compact, body, v.algs)
-	if err != nil {
-		return trust.Signer{}, invalid(err)
-	}
-	if err := obj.DetachedVerify(body, signer.Cert.PublicKey); err != nil {
+	// The JWS signing input (RFC 7515 §5.2, appendix F), verified as
+	// go-jose's verifyPayload does (asymmetric.go), without go-jose
+	// parsing the header and its x5c certificates a second time.
+	input := make([]byte, 0, base64.RawURLEncoding.EncodedLen(len(raw))+1+base64.RawURLEncoding.EncodedLen(len(body)))
+	input = base64.RawURLEncoding.AppendEncode(input, raw)
+	input = append(input, '.')
+	input = base64.RawURLEncoding.AppendEncode(input, body)
+	if err := verifySignature(h.Alg, signer.Cert.PublicKey, input, sig); err != nil {
 		return trust.Signer{}, invalid(err)
 	}
 	signer.Algorithm = h.Alg
 	return signer, nil
+}
+
+// headerNames are the protected header parameters read here, spelt as RFC
+// 7515 spells them.
+var headerNames = []string{"alg", "x5c", "crit", "b64", "jku", "x5u", "jwk"}
+
+// checkHeaderNames refuses a protected header with a repeated member or a
+// member that encoding/json would match to a parameter under another case
+// ("ALG": JOSE names are case-sensitive, RFC 7515 §4), and reports an
+// embedded jwk (never used: the key is the x5c certificate's, and the
+// caller refuses it).
+func checkHeaderNames(raw []byte) (jwk bool, err error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false, errors.New("not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false, err
+		}
+		name, _ := t.(string)
+		if seen[name] {
+			return false, fmt.Errorf("member %q repeated", name)
+		}
+		seen[name] = true
+		for _, n := range headerNames {
+			if strings.EqualFold(name, n) && name != n {
+				return false, fmt.Errorf("member %q is not %q", name, n)
+			}
+		}
+		jwk = jwk || name == "jwk"
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return false, err
+		}
+	}
+	return jwk, nil
+}
+
+// verifySignature checks sig over input with the algorithm alg, like
+// go-jose v4's rsaEncrypterVerifier and ecEncrypterVerifier verifyPayload.
+func verifySignature(alg string, key crypto.PublicKey, input, sig []byte) error {
+	var h crypto.Hash
+	switch alg {
+	case "RS256", "PS256", "ES256":
+		h = crypto.SHA256
+	case "RS384", "PS384", "ES384":
+		h = crypto.SHA384
+	case "RS512", "PS512", "ES512":
+		h = crypto.SHA512
+	default:
+		return fmt.Errorf("JWS alg %q not supported", alg)
+	}
+	d := h.New()
+	d.Write(input)
+	hashed := d.Sum(nil)
+	switch alg[:2] {
+	case "RS", "PS":
+		pub, ok := key.(*rsa.PublicKey)
+		if !ok {
+			return fmt.Errorf("JWS alg %q with a %T key", alg, key)
+		}
+		if alg[0] == 'R' {
+			return rsa.VerifyPKCS1v15(pub, h, hashed, sig)
+		}
+		return rsa.VerifyPSS(pub, h, hashed, sig, nil)
+	default:
+		pub, ok := key.(*ecdsa.PublicKey)
+		if !ok {
+			return fmt.Errorf("JWS alg %q with a %T key", alg, key)
+		}
+		curve, size := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384(), "ES512": elliptic.P521()}[alg],
+			map[string]int{"ES256": 32, "ES384": 48, "ES512": 66}[alg]
+		if pub.Curve != curve {
+			return errors.New("signature uses different algorithm than public key")
+		}
+		if len(sig) != 2*size {
+			return fmt.Errorf("invalid signature size, have %d bytes, wanted %d", len(sig), 2*size)
+		}
+		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
+		if !ecdsa.Verify(pub, hashed, r, s) {
+			return errors.New("ecdsa verification failed")
+		}
+		return nil
+	}
 }
 
 func invalid(cause error) error {

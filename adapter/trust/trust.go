@@ -40,6 +40,8 @@ type Store struct {
 	// revoked serials by issuer (raw subject of the CRL issuer)
 	crls  map[string]*crl
 	roles map[string]string // certificate title -> role
+	// decisions remembers accepted chains (cache.go).
+	decisions decisions
 }
 
 type crl struct {
@@ -96,8 +98,14 @@ func New(o Options) (*Store, error) {
 // CertificateUntrusted, CertificateExpired or CertificateRevoked, with the
 // exact reason as the cause.
 func (s *Store) Verify(chain []*x509.Certificate, at time.Time) (Signer, error) {
+	signer, _, err := s.verify(chain, at)
+	return signer, err
+}
+
+// verify is Verify that also returns the chain it checked, root last.
+func (s *Store) verify(chain []*x509.Certificate, at time.Time) (Signer, []*x509.Certificate, error) {
 	if len(chain) == 0 {
-		return Signer{}, problem.Wrap(problem.CertificateUntrusted, errors.New("no certificate"), "")
+		return Signer{}, nil, problem.Wrap(problem.CertificateUntrusted, errors.New("no certificate"), "")
 	}
 	leaf := chain[0]
 	pool := x509.NewCertPool()
@@ -114,19 +122,19 @@ func (s *Store) Verify(chain []*x509.Certificate, at time.Time) (Signer, error) 
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			return Signer{}, problem.Wrap(problem.CertificateExpired, err, "")
+			return Signer{}, nil, problem.Wrap(problem.CertificateExpired, err, "")
 		}
-		return Signer{}, problem.Wrap(problem.CertificateUntrusted, err, "")
+		return Signer{}, nil, problem.Wrap(problem.CertificateUntrusted, err, "")
 	}
 	if leaf.KeyUsage != 0 && leaf.KeyUsage&(x509.KeyUsageDigitalSignature|x509.KeyUsageContentCommitment) == 0 {
-		return Signer{}, problem.Wrap(problem.CertificateUntrusted,
+		return Signer{}, nil, problem.Wrap(problem.CertificateUntrusted,
 			fmt.Errorf("certificate %s has no signing key usage", leaf.SerialNumber), "")
 	}
 	if err := s.checkRevocation(chains[0], at); err != nil {
-		return Signer{}, err
+		return Signer{}, nil, err
 	}
 	title := Title(leaf)
-	return Signer{Cert: leaf, Title: title, Role: s.roles[title]}, nil
+	return Signer{Cert: leaf, Title: title, Role: s.roles[title]}, chains[0], nil
 }
 
 // checkRevocation looks up every certificate of the chain below the root in

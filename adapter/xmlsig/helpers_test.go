@@ -1,11 +1,17 @@
 package xmlsig
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/beevik/etree"
+	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
@@ -77,14 +83,112 @@ func sign(t testing.TB, doc []byte, opts signing.XMLOptions, names ...string) []
 	return out
 }
 
-// verify parses and verifies body with the default policy.
-func verify(t testing.TB, body []byte, p Policy) (*Result, error) {
+var (
+	sharedStore sync.Once
+	shared      *trust.Store
+)
+
+// engines are the verification paths every test runs on.
+var engines = []Engine{EngineFast, EngineReference}
+
+// verifyWith parses and verifies body with policy p on one engine.
+func verifyWith(t testing.TB, body []byte, p Policy, e Engine) (*Result, error) {
 	t.Helper()
 	doc, err := Parse(body, Limits{})
 	if err != nil {
 		return nil, err
 	}
-	return NewVerifier(testStore(t), p).Verify(doc, receipt)
+	p.Engine = e
+	sharedStore.Do(func() { shared = testStore(t) })
+	return NewVerifier(shared, p).Verify(doc, receipt)
+}
+
+// verify parses and verifies body on every engine, fails unless they agree
+// (same problem code, or the same signers and signed content), and returns
+// the fast engine's outcome.
+func verify(t testing.TB, body []byte, p Policy) (*Result, error) {
+	t.Helper()
+	var first *Result
+	var firstErr error
+	for i, e := range engines {
+		res, err := verifyWith(t, body, p, e)
+		if i == 0 {
+			first, firstErr = res, err
+			continue
+		}
+		if msg := disagreement(first, firstErr, res, err); msg != "" {
+			t.Fatalf("%s and %s engines disagree: %s", engines[0], e, msg)
+		}
+	}
+	return first, firstErr
+}
+
+// disagreement describes how two outcomes differ, "" when they agree.
+func disagreement(a *Result, aErr error, b *Result, bErr error) string {
+	if (aErr == nil) != (bErr == nil) {
+		return fmt.Sprintf("%v / %v", aErr, bErr)
+	}
+	if aErr != nil {
+		if codeOf(aErr) != codeOf(bErr) {
+			return fmt.Sprintf("%s (%v) / %s (%v)", codeOf(aErr), aErr, codeOf(bErr), bErr)
+		}
+		return ""
+	}
+	if len(a.Signers) != len(b.Signers) {
+		return fmt.Sprintf("%d / %d signers", len(a.Signers), len(b.Signers))
+	}
+	for i := range a.Signers {
+		x, y := a.Signers[i], b.Signers[i]
+		if !x.Cert.Equal(y.Cert) || x.Role != y.Role || x.Algorithm != y.Algorithm {
+			return fmt.Sprintf("signer %d: %+v / %+v", i+1, x, y)
+		}
+	}
+	ca, err := contentOf(a.Root)
+	if err != nil {
+		return "fast content: " + err.Error()
+	}
+	cb, err := contentOf(b.Root)
+	if err != nil {
+		return "reference content: " + err.Error()
+	}
+	if !bytes.Equal(ca, cb) {
+		return fmt.Sprintf("signed content differs:\n%.400s\n%.400s", ca, cb)
+	}
+	return ""
+}
+
+// contentOf renders verified content for comparison: exclusive C14N with
+// comments (namespace placement and attribute order normalised, comments
+// kept), with the text split into nodes marked.
+func contentOf(root *etree.Element) ([]byte, error) {
+	c := root.Copy()
+	var mark func(e *etree.Element)
+	mark = func(e *etree.Element) {
+		prevText := false
+		for _, t := range e.Child {
+			switch x := t.(type) {
+			case *etree.CharData:
+				if prevText {
+					x.Data = "|" + x.Data
+				}
+				prevText = true
+				continue
+			case *etree.Element:
+				mark(x)
+			}
+			prevText = false
+		}
+	}
+	mark(c)
+	return dsig.MakeC14N10ExclusiveWithCommentsCanonicalizerWithPrefixList("").Canonicalize(c)
+}
+
+func codeOf(err error) string {
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return pe.Kind.Code()
+	}
+	return "not a problem: " + err.Error()
 }
 
 func wantCode(t testing.TB, err error, code string) {

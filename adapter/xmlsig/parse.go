@@ -46,7 +46,8 @@ func (l Limits) withDefaults() Limits {
 }
 
 // Parse checks body with a byte scanner (DOCTYPE and entity declarations,
-// depth, element count) and only then builds the tree with etree.
+// depth, element count) and only then builds the tree: buildTree for plain
+// XML, else etree (the same tree either way).
 //
 // A UTF-8 byte-order mark before the document (what .NET tools write by
 // default) is accepted and skipped; bytes that are not UTF-8 are refused
@@ -63,18 +64,12 @@ func Parse(body []byte, lim Limits) (*etree.Document, error) {
 	if err := scan(body, lim); err != nil {
 		return nil, err
 	}
-	doc := etree.NewDocument()
-	doc.ReadSettings = etree.ReadSettings{
-		MaxDepth: lim.MaxDepth + 1,
-		CharsetReader: func(charset string, in io.Reader) (io.Reader, error) {
-			if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") {
-				return in, nil
-			}
-			return nil, fmt.Errorf("encoding %q not accepted, send UTF-8", charset)
-		},
-	}
-	if err := doc.ReadFromBytes(body); err != nil {
-		return nil, problem.Wrap(problem.MalformedBody, err, "The body is not well-formed UTF-8 XML.")
+	doc, ok := buildTree(body)
+	if !ok {
+		var err error
+		if doc, err = parseEtree(body, lim); err != nil {
+			return nil, err
+		}
 	}
 	if doc.Root() == nil {
 		return nil, problem.New(problem.MalformedBody, "The body holds no root element.")
@@ -90,6 +85,24 @@ func Parse(body []byte, lim Limits) (*etree.Document, error) {
 				return nil, problem.New(problem.MalformedBody, "The body holds text outside the root element.")
 			}
 		}
+	}
+	return doc, nil
+}
+
+// parseEtree builds the tree with etree (encoding/xml underneath).
+func parseEtree(body []byte, lim Limits) (*etree.Document, error) {
+	doc := etree.NewDocument()
+	doc.ReadSettings = etree.ReadSettings{
+		MaxDepth: lim.MaxDepth + 1,
+		CharsetReader: func(charset string, in io.Reader) (io.Reader, error) {
+			if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") {
+				return in, nil
+			}
+			return nil, fmt.Errorf("encoding %q not accepted, send UTF-8", charset)
+		},
+	}
+	if err := doc.ReadFromBytes(body); err != nil {
+		return nil, problem.Wrap(problem.MalformedBody, err, "The body is not well-formed UTF-8 XML.")
 	}
 	return doc, nil
 }

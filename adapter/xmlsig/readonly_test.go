@@ -9,8 +9,9 @@ import (
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
-// Verify leaves the caller's document as it was, whether the signatures
-// verify or not, and the verified content shares no element with it.
+// The reference engine leaves the caller's document as it was, whether the
+// signatures verify or not, and the verified content shares no element with
+// it.
 func TestVerifyDoesNotChangeTheDocument(t *testing.T) {
 	signed := string(sign(t, template(t), signing.XMLOptions{}, both...))
 	cases := map[string]struct {
@@ -50,7 +51,7 @@ func TestVerifyDoesNotChangeTheDocument(t *testing.T) {
 			}
 			walk(root)
 
-			res, err := NewVerifier(testStore(t), Policy{}).Verify(doc, receipt)
+			res, err := NewVerifier(testStore(t), Policy{Engine: EngineReference}).Verify(doc, receipt)
 			if c.ok != (err == nil) {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -85,5 +86,22 @@ func TestVerifyDoesNotChangeTheDocument(t *testing.T) {
 				t.Fatal("the verified content shares elements with the caller's document")
 			}
 		})
+	}
+}
+
+// The fast engine returns the parsed root itself, the signatures removed:
+// the node list that was hashed, without a copy.
+func TestFastEngineReturnsTheParsedRoot(t *testing.T) {
+	doc, err := Parse(sign(t, template(t), signing.XMLOptions{}, both...), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := doc.Root()
+	res, err := NewVerifier(testStore(t), Policy{Engine: EngineFast}).Verify(doc, receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Root != root || len(signatureChildren(root)) != 0 {
+		t.Fatalf("result root %p (parsed %p), %d signatures left", res.Root, root, len(signatureChildren(root)))
 	}
 }

@@ -45,7 +45,21 @@ type Policy struct {
 	WithComments bool
 	// MaxSignatures bounds the signatures on one document; zero means 4.
 	MaxSignatures int
+	// Engine picks the verification path; zero means EngineFast.
+	Engine Engine
 }
+
+// Engine names a verification path. Both enforce the same profile and
+// accept the same documents; EngineReference is goxmldsig's Validate per
+// signature (kept for one release beside the fast path, which
+// FuzzFastMatchesReference holds to it).
+type Engine string
+
+// Engines.
+const (
+	EngineFast      Engine = "fast"
+	EngineReference Engine = "reference"
+)
 
 // Verifier checks signed documents against a Policy and a trust.Store.
 type Verifier struct {
@@ -54,6 +68,7 @@ type Verifier struct {
 	digestMethods map[string]bool
 	c14n          map[string]bool
 	maxSigs       int
+	engine        Engine
 }
 
 // NewVerifier builds a Verifier.
@@ -64,6 +79,10 @@ func NewVerifier(ts *trust.Store, p Policy) *Verifier {
 		digestMethods: map[string]bool{DigestSHA256: true, DigestSHA384: true, DigestSHA512: true},
 		c14n:          map[string]bool{C14N10: true, ExcC14N: true},
 		maxSigs:       p.MaxSignatures,
+		engine:        p.Engine,
+	}
+	if v.engine == "" {
+		v.engine = EngineFast
 	}
 	if p.AllowSHA1 {
 		v.sigMethods[RSASHA1] = true
@@ -95,10 +114,22 @@ type Result struct {
 // the previous signer left it (so the last signature covers the earlier
 // ones), and are verified outermost first. Errors are *problem.Error.
 //
-// Verify only reads doc: whatever the outcome, doc is left as the caller
-// gave it (the rearranging that verification needs happens on a copy), and
-// Result.Root shares no element with it.
+// Verify takes doc over: with the fast engine, Result.Root is doc's own
+// root with the signatures (and, under a canonicalization without comments,
+// the comments) removed, which is exactly the node list that was hashed;
+// after an error doc may have been changed. The caller must not use doc
+// afterwards, only Result.Root.
 func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
+	if v.engine == EngineReference {
+		return v.verifyReference(doc, at)
+	}
+	return v.verifyFast(doc, at)
+}
+
+// verifyReference is the goxmldsig path: Validate per signature, outermost
+// first, on a copy of the tree. It only reads doc, and Result.Root shares no
+// element with it.
+func (v *Verifier) verifyReference(doc *etree.Document, at time.Time) (*Result, error) {
 	root := doc.Root()
 	sigs := signatureChildren(root)
 	if len(sigs) == 0 {
@@ -110,11 +141,13 @@ func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 	rootID := root.SelectAttrValue("Id", "")
 	chains := make([][]*x509.Certificate, len(sigs))
 	for i, s := range sigs {
-		chain, err := v.checkProfile(s, rootID)
+		ders, err := v.checkProfile(s, rootID)
 		if err != nil {
 			return nil, err
 		}
-		chains[i] = chain
+		if chains[i], err = parseChain(ders); err != nil {
+			return nil, err
+		}
 	}
 	signers := make([]trust.Signer, len(sigs))
 	for i, chain := range chains {
@@ -205,8 +238,8 @@ func onlyChild(parent *etree.Element, tag string) (*etree.Element, error) {
 }
 
 // checkProfile enforces the shape and algorithms of one Signature and
-// returns the certificate chain from its KeyInfo (leaf first).
-func (v *Verifier) checkProfile(sig *etree.Element, rootID string) ([]*x509.Certificate, error) {
+// returns the DER certificates of its KeyInfo (leaf first).
+func (v *Verifier) checkProfile(sig *etree.Element, rootID string) ([][]byte, error) {
 	for _, c := range sig.ChildElements() {
 		if !isDS(c, "SignedInfo") && !isDS(c, "SignatureValue") && !isDS(c, "KeyInfo") {
 			return nil, invalid(fmt.Errorf("unexpected %s:%s in Signature", c.Space, c.Tag))
@@ -262,7 +295,7 @@ func (v *Verifier) checkProfile(sig *etree.Element, rootID string) ([]*x509.Cert
 	if len(algs) != 2 || algs[0] != Enveloped || !v.c14n[algs[1]] {
 		return nil, notAllowed("transform", strings.Join(algs, " "))
 	}
-	return keyInfoChain(sig)
+	return keyInfoDER(sig)
 }
 
 func notAllowed(what, alg string) error {
@@ -270,7 +303,8 @@ func notAllowed(what, alg string) error {
 		fmt.Sprintf("The %s algorithm is not allowed by the signature profile.", what))
 }
 
-func keyInfoChain(sig *etree.Element) ([]*x509.Certificate, error) {
+// keyInfoDER decodes the ds:X509Certificate children of KeyInfo/X509Data.
+func keyInfoDER(sig *etree.Element) ([][]byte, error) {
 	ki, err := onlyChild(sig, "KeyInfo")
 	if err != nil {
 		return nil, problem.Wrap(problem.CertificateUntrusted, err, "")
@@ -279,7 +313,7 @@ func keyInfoChain(sig *etree.Element) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, problem.Wrap(problem.CertificateUntrusted, err, "")
 	}
-	var chain []*x509.Certificate
+	var ders [][]byte
 	for _, c := range xd.ChildElements() {
 		if !isDS(c, "X509Certificate") {
 			continue
@@ -288,14 +322,23 @@ func keyInfoChain(sig *etree.Element) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("X509Certificate: %w", err), "")
 		}
+		ders = append(ders, der)
+	}
+	if len(ders) == 0 {
+		return nil, problem.Wrap(problem.CertificateUntrusted, errors.New("KeyInfo holds no certificate"), "")
+	}
+	return ders, nil
+}
+
+// parseChain parses the DER certificates of a KeyInfo.
+func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
+	chain := make([]*x509.Certificate, 0, len(ders))
+	for _, der := range ders {
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
 			return nil, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("X509Certificate: %w", err), "")
 		}
 		chain = append(chain, cert)
-	}
-	if len(chain) == 0 {
-		return nil, problem.Wrap(problem.CertificateUntrusted, errors.New("KeyInfo holds no certificate"), "")
 	}
 	return chain, nil
 }

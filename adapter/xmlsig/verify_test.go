@@ -102,7 +102,7 @@ func TestRefusals(t *testing.T) {
 }
 
 // stripSignature removes the i-th ds:Signature child of the root.
-func stripSignature(t *testing.T, body string, i int) string {
+func stripSignature(t testing.TB, body string, i int) string {
 	t.Helper()
 	doc := etree.NewDocument()
 	if err := doc.ReadFromString(body); err != nil {
@@ -114,7 +114,7 @@ func stripSignature(t *testing.T, body string, i int) string {
 	return s
 }
 
-func swapSignatures(t *testing.T, body string) string {
+func swapSignatures(t testing.TB, body string) string {
 	t.Helper()
 	doc := etree.NewDocument()
 	if err := doc.ReadFromString(body); err != nil {

@@ -1,0 +1,111 @@
+package trust
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"sync"
+	"time"
+)
+
+// Remembered trust decisions. Building and checking a chain costs more than
+// the signature itself; a signer sends the same chain with every document.
+// An accepted chain is remembered under the hash of every certificate it
+// was presented with (leaf and intermediates, in order), for as long as
+// the decision cannot change by itself: from the latest NotBefore to the
+// earliest NotAfter of the chain that was checked, and no later than the
+// next update of any CRL consulted. Refusals are not remembered (an
+// attacker could fill the table with them). A Store's CRLs do not change;
+// whatever replaces revocation data calls ForgetDecisions.
+
+// maxDecisions bounds the table; when it is full it is emptied.
+const maxDecisions = 4096
+
+// ChainKey identifies a presented chain: SHA-256 over each DER
+// certificate, length-prefixed, in the order presented.
+type ChainKey [sha256.Size]byte
+
+// KeyOf returns the ChainKey of the DER certificates ders.
+func KeyOf(ders [][]byte) ChainKey {
+	h := sha256.New()
+	var n [8]byte
+	for _, d := range ders {
+		binary.BigEndian.PutUint64(n[:], uint64(len(d)))
+		h.Write(n[:])
+		h.Write(d)
+	}
+	var k ChainKey
+	h.Sum(k[:0])
+	return k
+}
+
+type decision struct {
+	signer      Signer
+	from, until time.Time // inclusive window of receipt times
+}
+
+type decisions struct {
+	mu sync.RWMutex
+	m  map[ChainKey]decision
+}
+
+// Remembered returns the signer of an accepted chain with key k when the
+// acceptance still holds at time at.
+func (s *Store) Remembered(k ChainKey, at time.Time) (Signer, bool) {
+	s.decisions.mu.RLock()
+	d, ok := s.decisions.m[k]
+	s.decisions.mu.RUnlock()
+	if !ok || at.Before(d.from) || at.After(d.until) {
+		return Signer{}, false
+	}
+	return d.signer, true
+}
+
+// VerifyRemember is Verify for a chain presented as key k (KeyOf its DER
+// certificates); an accepted chain is remembered for Remembered.
+func (s *Store) VerifyRemember(k ChainKey, chain []*x509.Certificate, at time.Time) (Signer, error) {
+	signer, checked, err := s.verify(chain, at)
+	if err != nil {
+		return Signer{}, err
+	}
+	from, until := s.window(checked)
+	if at.Before(from) || at.After(until) {
+		return signer, nil
+	}
+	s.decisions.mu.Lock()
+	if s.decisions.m == nil || len(s.decisions.m) >= maxDecisions {
+		s.decisions.m = make(map[ChainKey]decision)
+	}
+	s.decisions.m[k] = decision{signer: signer, from: from, until: until}
+	s.decisions.mu.Unlock()
+	return signer, nil
+}
+
+// ForgetDecisions drops every remembered decision. Call it whenever the
+// revocation data a Store consults changes.
+func (s *Store) ForgetDecisions() {
+	s.decisions.mu.Lock()
+	s.decisions.m = nil
+	s.decisions.mu.Unlock()
+}
+
+// window is the span of receipt times over which the decision on chain (as
+// checked, root last) stays the same: every certificate valid, every CRL
+// consulted for it (checkRevocation) before its next update.
+func (s *Store) window(chain []*x509.Certificate) (from, until time.Time) {
+	for i, c := range chain {
+		if i == 0 || c.NotBefore.After(from) {
+			from = c.NotBefore
+		}
+		if i == 0 || c.NotAfter.Before(until) {
+			until = c.NotAfter
+		}
+		if i == len(chain)-1 {
+			break
+		}
+		if l, ok := s.crls[string(c.RawIssuer)]; ok && l.nextUpdate.Before(until) {
+			until = l.nextUpdate
+		}
+	}
+	return from, until
+}

@@ -1,0 +1,95 @@
+package trust
+
+import (
+	"crypto/x509"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func ders(cs []*x509.Certificate) [][]byte {
+	out := make([][]byte, len(cs))
+	for i, c := range cs {
+		out[i] = c.Raw
+	}
+	return out
+}
+
+func TestRememberedChain(t *testing.T) {
+	s := store(t)
+	chain := certs(t, "chu-tai-khoan", "intermediate-ca")
+	k := KeyOf(ders(chain))
+	if _, ok := s.Remembered(k, at); ok {
+		t.Fatal("remembered before any check")
+	}
+	signer, err := s.VerifyRemember(k, chain, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.Remembered(k, at.Add(time.Hour))
+	if !ok || !got.Cert.Equal(signer.Cert) || got.Role != "chu-tai-khoan" {
+		t.Fatalf("remembered %+v, %v", got, ok)
+	}
+	// the key is the whole presented chain, not the leaf alone
+	if _, ok := s.Remembered(KeyOf(ders(chain[:1])), at); ok {
+		t.Fatal("the leaf alone shares the decision on leaf + intermediate")
+	}
+	// outside the window: before the latest NotBefore, after the CRL's
+	// next update or the earliest NotAfter
+	crl, _ := LoadCRLs(filepath.Join(pki, "intermediate.crl"))
+	for name, when := range map[string]time.Time{
+		"before NotBefore":      chain[0].NotBefore.Add(-time.Second),
+		"after CRL next update": crl[0].NextUpdate.Add(time.Second),
+		"after leaf NotAfter":   chain[0].NotAfter.Add(time.Second),
+		"after the CA NotAfter": chain[1].NotAfter.Add(time.Second),
+	} {
+		if _, ok := s.Remembered(k, when); ok {
+			t.Errorf("%s: still remembered", name)
+		}
+	}
+	if _, ok := s.Remembered(k, crl[0].NextUpdate); !ok {
+		t.Error("not remembered up to the CRL's next update")
+	}
+}
+
+func TestRefusalsAreNotRemembered(t *testing.T) {
+	s := store(t)
+	for _, name := range []string{"revoked", "expired"} {
+		chain := certs(t, name, "intermediate-ca")
+		k := KeyOf(ders(chain))
+		if _, err := s.VerifyRemember(k, chain, at); err == nil {
+			t.Fatalf("%s accepted", name)
+		}
+		if _, ok := s.Remembered(k, at); ok {
+			t.Fatalf("%s: refusal remembered", name)
+		}
+	}
+}
+
+// New revocation data means a new Store (or ForgetDecisions): a chain
+// accepted before the certificate was listed is refused after.
+func TestRevocationDataChangeForgetsDecisions(t *testing.T) {
+	before, err := New(Options{Roots: certs(t, "root-ca"), Intermediates: certs(t, "intermediate-ca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := certs(t, "revoked", "intermediate-ca")
+	k := KeyOf(ders(chain))
+	if _, err := before.VerifyRemember(k, chain, at); err != nil {
+		t.Fatalf("without a CRL the certificate is trusted: %v", err)
+	}
+	if _, ok := before.Remembered(k, at); !ok {
+		t.Fatal("not remembered")
+	}
+	after := store(t) // the same anchors with the CRL that lists it
+	if _, ok := after.Remembered(k, at); ok {
+		t.Fatal("a store with new revocation data reuses an old decision")
+	}
+	if _, err := after.VerifyRemember(k, chain, at); err == nil {
+		t.Fatal("revoked certificate accepted")
+	}
+	before.ForgetDecisions()
+	if _, ok := before.Remembered(k, at); ok {
+		t.Fatal("ForgetDecisions kept a decision")
+	}
+}
