@@ -315,6 +315,16 @@ var invalidRows = []struct {
 	{"procedure SLA missing", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 0 }) }},
 	{"procedure SLA too long", "procedures.tai-khoan.slaWorkingDays", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.SLAWorkingDays = 366 }) }},
 	{"procedure deadline", "procedures.tai-khoan.deadline", func(c *Config) { proc(c, "tai-khoan", func(p *Procedure) { p.Deadline = 99 * time.Millisecond }) }},
+	{"OCSP mode", "signatures.revocation.ocsp", func(c *Config) { c.Signatures.Revocation.OCSP = "always" }},
+	{"OCSP URL relative", "signatures.revocation.ocspURL", func(c *Config) { c.Signatures.Revocation.OCSPURL = "ocsp.example/" }},
+	{"OCSP URL with OCSP off", "signatures.revocation.ocspURL", func(c *Config) {
+		c.Signatures.Revocation.OCSP, c.Signatures.Revocation.OCSPURL = "off", "http://ocsp.example/"
+	}},
+	{"revocation on unavailable", "signatures.revocation.onUnavailable", func(c *Config) { c.Signatures.Revocation.OnUnavailable = "ignore" }},
+	{"revocation timeout negative", "signatures.revocation.timeout", func(c *Config) { c.Signatures.Revocation.Timeout = -time.Second }},
+	{"revocation timeout over a minute", "signatures.revocation.timeout", func(c *Config) { c.Signatures.Revocation.Timeout = 2 * time.Minute }},
+	{"revocation max age negative", "signatures.revocation.maxAge", func(c *Config) { c.Signatures.Revocation.MaxAge = -time.Second }},
+	{"revocation max age over an hour", "signatures.revocation.maxAge", func(c *Config) { c.Signatures.Revocation.MaxAge = 2 * time.Hour }},
 	{"seed with spaces", "signatures.registeredSeed", func(c *Config) { c.Signatures.RegisteredSeed = " embedded" }},
 	{"registers and requires", "procedures.tai-khoan.registeredSigners", func(c *Config) {
 		proc(c, "tai-khoan", func(p *Procedure) { p.RegisteredSigners = true })
@@ -378,6 +388,8 @@ var noInvalidValue = map[string]string{
 	"signatures.allowSHA1":            "a boolean",
 	"signatures.withComments":         "a boolean",
 	"signatures.requireRegistered":    "a boolean",
+	"signatures.revocation.ocspNonce": "a boolean",
+	"signatures.revocation.fetchCRLs": "a boolean",
 	"evidence.enabled":                "a boolean",
 	"evidence.archiveBodies":          "a boolean",
 	"evidence.forwardOriginal":        "a boolean",
@@ -539,6 +551,9 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"server.shutdownTimeout", "0s", func(c *Config) any { return c.Server.ShutdownTimeout }, 20 * time.Second},
 		{"signatures.jwsAlgorithms", []string{}, func(c *Config) any { return c.Signatures.JWSAlgorithms }, []string{"RS256", "ES256"}},
 		{"signatures.maxSignatures", 0, func(c *Config) any { return c.Signatures.MaxSignatures }, 4},
+		{"signatures.revocation.ocsp", "", func(c *Config) any { return c.Signatures.Revocation.OCSP }, "prefer"},
+		{"signatures.revocation.onUnavailable", "", func(c *Config) any { return c.Signatures.Revocation.OnUnavailable }, "fail"},
+		{"signatures.revocation.timeout", "0s", func(c *Config) any { return c.Signatures.Revocation.Timeout }, 5 * time.Second},
 		{"limits.maxDepth", 0, func(c *Config) any { return c.Limits.MaxDepth }, 32},
 		{"attachments.maxFileBytes", 0, func(c *Config) any { return c.Attachments.MaxFileBytes }, int64(20 << 20)},
 		{"attachments.maxTotalBytes", 0, func(c *Config) any { return c.Attachments.MaxTotalBytes }, int64(50 << 20)},

@@ -74,6 +74,7 @@ const (
 	AttachmentMissing     Kind = "attachment-missing"
 	AttachmentMismatch    Kind = "attachment-mismatch"
 	AuditUnavailable      Kind = "audit-unavailable"
+	RevocationUnavailable Kind = "revocation-unavailable"
 	Internal              Kind = "internal"
 )
 
@@ -117,6 +118,7 @@ var table = map[Kind]info{
 	AttachmentMissing:     {http.StatusUnprocessableEntity, "Attachment missing", ""},
 	AttachmentMismatch:    {http.StatusUnprocessableEntity, "Attachment does not match the dossier", ""},
 	AuditUnavailable:      {http.StatusServiceUnavailable, "Evidence log unavailable", "The adapter cannot record the request in its evidence log right now; nothing was sent. Retry later with the same Idempotency-Key."},
+	RevocationUnavailable: {http.StatusServiceUnavailable, "Revocation status unavailable", "The revocation status of a signer certificate cannot be determined right now (no OCSP responder or CRL answered); nothing was sent. Retry later with the same Idempotency-Key."},
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }
 

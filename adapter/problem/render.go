@@ -53,7 +53,7 @@ func Kinds() []Kind {
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation, BusinessRuleViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
-		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, AuditUnavailable, InvalidQuery,
+		DossierAlreadySent, SupplementUnexpected, StoreUnavailable, AuditUnavailable, RevocationUnavailable, InvalidQuery,
 		AttachmentMissing, AttachmentMismatch, Internal,
 	}
 }

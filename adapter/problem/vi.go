@@ -68,6 +68,7 @@ var vi = map[Kind]struct{ title, detail string }{
 	AttachmentMissing:     {"Thiếu tệp đính kèm", "Hồ sơ liệt kê tệp đính kèm (dinhKem) không có trong yêu cầu và chưa được tải lên; errors nêu từng tệp thiếu."},
 	AttachmentMismatch:    {"Tệp đính kèm không khớp với hồ sơ", "Tệp gửi kèm có mã băm SHA-256 hoặc kích thước khác với tệp hồ sơ đã ký liệt kê; errors nêu từng tệp."},
 	AuditUnavailable:      {"Nhật ký chứng cứ tạm thời không ghi được", "Hệ thống chưa thể ghi yêu cầu vào nhật ký chứng cứ nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
+	RevocationUnavailable: {"Chưa xác minh được tình trạng thu hồi chứng thư số", "Chưa xác định được chứng thư số của người ký có bị thu hồi hay không (máy chủ OCSP và danh sách thu hồi CRL đều không trả lời) nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
 	Internal:              {"Lỗi hệ thống", "Đã xảy ra lỗi nội bộ; lỗi đã được ghi lại theo mã yêu cầu này."},
 }
 

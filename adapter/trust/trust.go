@@ -31,6 +31,11 @@ type Signer struct {
 	// names it (an XML-DSig SignatureMethod URI, a JWS "alg"); set by the
 	// verifier that checked the signature, empty from Verify.
 	Algorithm string
+	// ValidUntil is the instant until which this decision about the chain
+	// may be reused (a cache of verified chains must not outlive it): the
+	// earliest NotAfter of the chain and the earliest expiry of the
+	// revocation answers used (see revocation.go).
+	ValidUntil time.Time
 }
 
 // Store holds the trust anchors, intermediates and revocation lists.
@@ -40,6 +45,8 @@ type Store struct {
 	// revoked serials by issuer (raw subject of the CRL issuer)
 	crls  map[string]*crl
 	roles map[string]string // certificate title -> role
+	// revocation, when set, decides revocation instead of crls.
+	revocation Revocation
 }
 
 type crl struct {
@@ -55,6 +62,9 @@ type Options struct {
 	Intermediates []*x509.Certificate
 	CRLs          []*x509.RevocationList
 	Roles         map[string]string
+	// Revocation, when set, decides the revocation status of every
+	// verified chain instead of CRLs (which it then holds itself).
+	Revocation Revocation
 }
 
 // New checks every CRL's signature against a configured CA and builds the store.
@@ -63,7 +73,7 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("trust: no root certificate configured")
 	}
 	s := &Store{roots: x509.NewCertPool(), intermediates: o.Intermediates,
-		crls: map[string]*crl{}, roles: map[string]string{}}
+		crls: map[string]*crl{}, roles: map[string]string{}, revocation: o.Revocation}
 	for title, role := range o.Roles {
 		s.roles[text.NFC(title)] = role
 	}
@@ -122,11 +132,12 @@ func (s *Store) Verify(chain []*x509.Certificate, at time.Time) (Signer, error) 
 		return Signer{}, problem.Wrap(problem.CertificateUntrusted,
 			fmt.Errorf("certificate %s has no signing key usage", leaf.SerialNumber), "")
 	}
-	if err := s.checkRevocation(chains[0], at); err != nil {
+	until, err := s.revocationStatus(chains[0], at)
+	if err != nil {
 		return Signer{}, err
 	}
 	title := Title(leaf)
-	return Signer{Cert: leaf, Title: title, Role: s.roles[title]}, nil
+	return Signer{Cert: leaf, Title: title, Role: s.roles[title], ValidUntil: until}, nil
 }
 
 // checkRevocation looks up every certificate of the chain below the root in
