@@ -16,6 +16,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/testkit/ocsptest"
@@ -421,5 +422,37 @@ func TestNoSource(t *testing.T) {
 	}
 	if _, err := r.checker(t, Options{OCSP: OCSPRequire}).Check(r.chain(r.bare)); code(err) != "revocation-unavailable" {
 		t.Fatalf("require without a responder: got %v", err)
+	}
+}
+
+// Responses that are well formed but not the issuer's word about this
+// certificate are unusable: signed by another CA's key, about another
+// issuer's certificate with the same serial number, or from the future.
+func TestOCSPResponseNotTheIssuers(t *testing.T) {
+	ca := ocsptest.NewCA(t, "Revocation Test CA")
+	other := ocsptest.NewCA(t, "Revocation Test CA") // same name, another key
+	leaf, _ := ca.Issue(t, ocsptest.Leaf{CN: "Signer"})
+	now := time.Now()
+	resp := func(signer *ocsptest.CA, thisUpdate time.Time) []byte {
+		der, err := ocsp.CreateResponse(signer.Cert, signer.Cert, ocsp.Response{Status: ocsp.Good, SerialNumber: leaf.SerialNumber,
+			ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(time.Hour)}, signer.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	if _, err := verifyResponse(resp(ca, now.Add(-time.Minute)), leaf, ca.Cert, nil, now, 0); err != nil {
+		t.Fatalf("control: %v", err)
+	}
+	for name, der := range map[string][]byte{
+		"another CA's key": resp(other, now.Add(-time.Minute)),
+		"from the future":  resp(ca, now.Add(time.Hour)),
+		"not OCSP at all":  []byte("<html>proxy error</html>"),
+		"malformedRequest": {0x30, 0x03, 0x0a, 0x01, 0x01},
+		"truncated":        resp(ca, now)[:40],
+	} {
+		if _, err := verifyResponse(der, leaf, ca.Cert, nil, now, 0); !errors.Is(err, errUnusable) {
+			t.Errorf("%s: got %v, want an unusable response", name, err)
+		}
 	}
 }
