@@ -719,6 +719,8 @@ func TestEnvironmentValueNamesKey(t *testing.T) {
 		{"DVC_SERVER_WRITETIMEOUT", "5s", "server.writeTimeout"},
 		{"DVC_SIGNATURES_TRUSTROOTS", "", "signatures.trustRoots"},
 		{"DVC_SIGNATURES_CRLS", "a.crl, ", "signatures.crls[1]"},
+		{"DVC_SIGNATURES_REVOCATION_OCSP", "always", "signatures.revocation.ocsp"},
+		{"DVC_SIGNATURES_REVOCATION_OCSPURL", "ocsp.local", "signatures.revocation.ocspURL"},
 		{"DVC_TREASURY_BASEURL", "treasury.local", "treasury.baseURL"},
 		{"DVC_TREASURY_RESILIENCE_FAILURERATIO", "1.5", "treasury.resilience.failureRatio"},
 		{"DVC_TREASURY_RESILIENCE_BASEDELAY", "5s", "treasury.resilience.maxDelay"},
