@@ -72,9 +72,11 @@ func TestRevocationLiveEndToEnd(t *testing.T) {
 	send("chi-thuong-xuyen", "revoked").want(t, http.StatusBadRequest, "certificate-revoked")
 
 	responder.Down()
-	a := send("tai-khoan", "valid-json")
-	a.want(t, http.StatusServiceUnavailable, "revocation-unavailable")
-	httpWantRetryAfter(t, a)
+	for _, c := range [][2]string{{"tai-khoan", "valid-json"}, {"chi-thuong-xuyen", "valid-xml"}} {
+		a := send(c[0], c[1])
+		a.want(t, http.StatusServiceUnavailable, "revocation-unavailable")
+		httpWantRetryAfter(t, a)
+	}
 	if n := e.documentCalls.Load(); n != 0 {
 		t.Fatalf("%d treasury document call(s) while the revocation status was unknown", n)
 	}

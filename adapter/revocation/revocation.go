@@ -186,6 +186,7 @@ func (k *Checker) checkOne(cert, issuer *x509.Certificate, leaf bool) (time.Time
 				return a.decide(cert, now, url)
 			}
 			k.metrics.observe("ocsp", "unavailable")
+			k.log.Warn("OCSP responder gave no usable answer", "url", url, "serial", serial, "err", err)
 			failures = append(failures, fmt.Errorf("OCSP %s: %w", url, err))
 			if k.o.OCSP == OCSPRequire {
 				return k.unavailable(cert, now, failures)

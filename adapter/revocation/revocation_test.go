@@ -7,6 +7,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -102,6 +103,7 @@ func (r *rig) checker(t *testing.T, o Options) *Checker {
 		o.Metrics = NewMetrics()
 	}
 	o.Timeout = 2 * time.Second
+	o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	k, err := New(o)
 	if err != nil {
 		t.Fatal(err)
