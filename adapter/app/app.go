@@ -33,6 +33,7 @@ import (
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/redisstore"
+	"github.com/kbnn/dvc/adapter/revocation"
 	"github.com/kbnn/dvc/adapter/rules"
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/signers"
@@ -99,7 +100,8 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		o.Clock = time.Now
 	}
 	httpMetrics, breakers, attempts := httpapi.NewMetrics(), upstream.NewStateGauge(), outbox.NewAttemptCounter()
-	ts, err := loadTrust(cfg.Signatures)
+	revocationMetrics := revocation.NewMetrics()
+	ts, err := loadTrust(cfg.Signatures, revocationMetrics, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpMetrics, breakers, attempts, evidenceFailures, outbox.NewDepthCollector(status.outbox, time.Second),
+		httpMetrics, breakers, attempts, evidenceFailures, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fail(fmt.Errorf("metrics: %w", err))
@@ -282,7 +284,7 @@ func openAttachments(cfg *config.Config, client redis.UniversalClient, now func(
 	return attachment.NewMemory(l, now)
 }
 
-func loadTrust(c config.Signatures) (*trust.Store, error) {
+func loadTrust(c config.Signatures, m *revocation.Metrics, log *slog.Logger) (*trust.Store, error) {
 	roots, err := trust.LoadCertificates(c.TrustRoots...)
 	if err != nil {
 		return nil, fmt.Errorf("signatures.trustRoots: %w", err)
@@ -297,7 +299,16 @@ func loadTrust(c config.Signatures) (*trust.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signatures.crls: %w", err)
 	}
-	ts, err := trust.New(trust.Options{Roots: roots, Intermediates: inter, CRLs: crls, Roles: c.Roles})
+	r := c.Revocation
+	// The revocation checker holds the configured CRLs with what it
+	// fetches; it judges freshness by the wall clock, as responders do.
+	checker, err := revocation.New(revocation.Options{OCSP: r.OCSP, OCSPURL: r.OCSPURL, Nonce: r.OCSPNonce,
+		FetchCRLs: r.FetchCRLs, AllowUnavailable: r.OnUnavailable == "allow", Timeout: r.Timeout, MaxAge: r.MaxAge,
+		CRLs: crls, Issuers: append(append([]*x509.Certificate{}, roots...), inter...), Metrics: m, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("signatures.crls: %w", err)
+	}
+	ts, err := trust.New(trust.Options{Roots: roots, Intermediates: inter, Roles: c.Roles, Revocation: checker})
 	if err != nil {
 		return nil, fmt.Errorf("signatures: %w", err)
 	}

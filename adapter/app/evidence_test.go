@@ -211,7 +211,7 @@ func TestReceiptVerifiesOffline(t *testing.T) {
 		t.Fatalf("original: %d %q, %d bytes (sent %d)", resp.StatusCode, resp.Header.Get("Content-Type"), len(orig), len(c.Body))
 	}
 	cfg := testConfig(t, "http://unused")
-	ts, err := loadTrust(cfg.Signatures)
+	ts, err := loadTrust(cfg.Signatures, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

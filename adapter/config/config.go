@@ -327,6 +327,37 @@ type Signatures struct {
 	// embedded configs/signers.yaml (the test PKI's signers, for make run
 	// and tests), else the path of a file in the same format; empty: none.
 	RegisteredSeed string `yaml:"registeredSeed"`
+	// Revocation configures live revocation checking of signer
+	// certificates (adapter/revocation), beside the CRL files above.
+	Revocation Revocation `yaml:"revocation"`
+}
+
+// Revocation configures OCSP and fetched CRLs.
+type Revocation struct {
+	// OCSP is "require" (the signer certificate's status must come from
+	// OCSP), "prefer" (OCSP first, the CRLs when no responder is known or
+	// it does not answer) or "off"; zero: default prefer.
+	OCSP string `yaml:"ocsp"`
+	// OCSPURL, when set, is the responder asked about every signer
+	// certificate instead of the one its AIA extension names; an absolute
+	// http(s) URL.
+	OCSPURL string `yaml:"ocspURL"`
+	// OCSPNonce sends a nonce with each OCSP request and refuses a response
+	// that does not echo it. Default false.
+	OCSPNonce bool `yaml:"ocspNonce"`
+	// FetchCRLs downloads the CRLs named by certificates' CRL distribution
+	// points. Default true: only an explicit false turns it off.
+	FetchCRLs bool `yaml:"fetchCRLs"`
+	// OnUnavailable is "fail" (refuse with 503 revocation-unavailable) or
+	// "allow" (accept) when no source can tell a certificate's status;
+	// zero: default fail.
+	OnUnavailable string `yaml:"onUnavailable"`
+	// Timeout bounds one OCSP request or CRL download; at most 1m; zero:
+	// default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxAge is how long an OCSP response or a CRL without nextUpdate is
+	// reused; not negative, at most 1h; zero (the default): not reused.
+	MaxAge time.Duration `yaml:"maxAge"`
 }
 
 // Limits bound inbound XML before it is parsed, and how many large
@@ -525,6 +556,7 @@ const EnvPrefix = "DVC_"
 func Load(raw []byte, env func(string) (string, bool)) (*Config, error) {
 	var c Config
 	c.Signatures.RequireRegistered = true // a default a missing key keeps
+	c.Signatures.Revocation.FetchCRLs = true
 	c.Evidence.Enabled, c.Evidence.ForwardOriginal = true, true
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -756,6 +788,13 @@ func (c *Config) defaults() {
 	if c.Signatures.MaxSignatures == 0 {
 		c.Signatures.MaxSignatures = 4
 	}
+	if c.Signatures.Revocation.OCSP == "" {
+		c.Signatures.Revocation.OCSP = "prefer"
+	}
+	if c.Signatures.Revocation.OnUnavailable == "" {
+		c.Signatures.Revocation.OnUnavailable = "fail"
+	}
+	def(&c.Signatures.Revocation.Timeout, 5*time.Second)
 	if c.Limits.MaxDepth == 0 {
 		c.Limits.MaxDepth = 32
 	}
@@ -1202,6 +1241,32 @@ func (c *Config) validateSignatures(ps *problems) {
 	}
 	if strings.TrimSpace(s.RegisteredSeed) != s.RegisteredSeed {
 		ps.bad("signatures.registeredSeed", `must be "embedded" or a file path, without surrounding spaces (empty: no seed)`)
+	}
+	validateRevocation(ps, s.Revocation)
+}
+
+func validateRevocation(ps *problems, r Revocation) {
+	switch r.OCSP {
+	case "require", "prefer", "off":
+	default:
+		ps.bad("signatures.revocation.ocsp", "must be require, prefer or off")
+	}
+	if r.OCSPURL != "" {
+		ps.httpURL("signatures.revocation.ocspURL", r.OCSPURL)
+		if r.OCSP == "off" {
+			ps.bad("signatures.revocation.ocspURL", "is set but signatures.revocation.ocsp is off")
+		}
+	}
+	switch r.OnUnavailable {
+	case "fail", "allow":
+	default:
+		ps.bad("signatures.revocation.onUnavailable", "must be fail or allow")
+	}
+	if r.Timeout <= 0 || r.Timeout > time.Minute {
+		ps.bad("signatures.revocation.timeout", "must be a positive duration of at most 1m (zero means the default 5s)")
+	}
+	if r.MaxAge < 0 || r.MaxAge > time.Hour {
+		ps.bad("signatures.revocation.maxAge", "must be between 0 (not reused) and 1h")
 	}
 }
 

@@ -31,7 +31,8 @@ type Report struct {
 // match its definition (the later checks read its fields). The idempotency
 // key, the supplement state and the treasury are not consulted. An error is
 // returned only when the check itself cannot run: an unknown procedure, or
-// the signer registry unavailable.
+// the signer registry or every source of a signer certificate's revocation
+// status unavailable.
 func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error) {
 	p := s.procedures[sub.Procedure]
 	if p == nil {
@@ -43,6 +44,10 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 	}
 	signers, read, err := s.verifySignatures(sub)
 	if err != nil {
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Kind == problem.RevocationUnavailable {
+			return nil, err
+		}
 		reason(err)
 		return rep, nil
 	}

@@ -53,7 +53,7 @@ func Kinds() []Kind {
 		UnsupportedMediaType, MethodNotAllowed, SchemaViolation, BusinessRuleViolation,
 		TreasuryRefused, TreasuryUnavailable, TreasuryTimeout,
 		InvalidIdempotencyKey, IdempotencyKeyReused, RequestInProgress,
-		DossierAlreadySent, SupplementUnexpected, DossierWithdrawn, UnitNotAllowed, StoreUnavailable, AuditUnavailable, InvalidQuery,
+		DossierAlreadySent, SupplementUnexpected, DossierWithdrawn, UnitNotAllowed, StoreUnavailable, AuditUnavailable, RevocationUnavailable, InvalidQuery,
 		AttachmentMissing, AttachmentMismatch, AttachmentStoreFull, ServerBusy, Internal,
 	}
 }

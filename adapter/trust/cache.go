@@ -16,7 +16,10 @@ import (
 // earliest NotAfter of the chain that was checked, and no later than the
 // next update of any CRL consulted. Refusals are not remembered (an
 // attacker could fill the table with them). A Store's CRLs do not change;
-// whatever replaces revocation data calls ForgetDecisions.
+// whatever replaces revocation data calls ForgetDecisions. With live
+// revocation (Options.Revocation) a decision also ends, by the wall clock,
+// at Signer.ValidUntil: the earliest expiry of the OCSP answers and fetched
+// CRLs it rests on.
 
 // maxDecisions bounds the table; when it is full it is emptied.
 const maxDecisions = 4096
@@ -42,6 +45,9 @@ func KeyOf(ders [][]byte) ChainKey {
 type decision struct {
 	signer      Signer
 	from, until time.Time // inclusive window of receipt times
+	// fresh is the wall-clock instant until which live revocation answers
+	// (OCSP, fetched CRLs) behind the decision hold; zero without them.
+	fresh time.Time
 }
 
 type decisions struct {
@@ -55,7 +61,7 @@ func (s *Store) Remembered(k ChainKey, at time.Time) (Signer, bool) {
 	s.decisions.mu.RLock()
 	d, ok := s.decisions.m[k]
 	s.decisions.mu.RUnlock()
-	if !ok || at.Before(d.from) || at.After(d.until) {
+	if !ok || at.Before(d.from) || at.After(d.until) || !d.fresh.IsZero() && !time.Now().Before(d.fresh) {
 		return Signer{}, false
 	}
 	return d.signer, true
@@ -72,11 +78,20 @@ func (s *Store) VerifyRemember(k ChainKey, chain []*x509.Certificate, at time.Ti
 	if at.Before(from) || at.After(until) {
 		return signer, nil
 	}
+	var fresh time.Time
+	if s.revocation != nil {
+		// Live answers expire by the wall clock (as the responder's do):
+		// the decision lasts no longer than the earliest of them, and one
+		// that may not be reused is not remembered.
+		if fresh = signer.ValidUntil; !time.Now().Before(fresh) {
+			return signer, nil
+		}
+	}
 	s.decisions.mu.Lock()
 	if s.decisions.m == nil || len(s.decisions.m) >= maxDecisions {
 		s.decisions.m = make(map[ChainKey]decision)
 	}
-	s.decisions.m[k] = decision{signer: signer, from: from, until: until}
+	s.decisions.m[k] = decision{signer: signer, from: from, until: until, fresh: fresh}
 	s.decisions.mu.Unlock()
 	return signer, nil
 }

@@ -31,6 +31,11 @@ type Signer struct {
 	// names it (an XML-DSig SignatureMethod URI, a JWS "alg"); set by the
 	// verifier that checked the signature, empty from Verify.
 	Algorithm string
+	// ValidUntil is the instant until which this decision about the chain
+	// may be reused (a cache of verified chains must not outlive it): the
+	// earliest NotAfter of the chain and the earliest expiry of the
+	// revocation answers used (see revocation.go).
+	ValidUntil time.Time
 }
 
 // Store holds the trust anchors, intermediates and revocation lists.
@@ -42,6 +47,8 @@ type Store struct {
 	roles map[string]string // certificate title -> role
 	// decisions remembers accepted chains (cache.go).
 	decisions decisions
+	// revocation, when set, decides revocation instead of crls.
+	revocation Revocation
 }
 
 type crl struct {
@@ -57,6 +64,9 @@ type Options struct {
 	Intermediates []*x509.Certificate
 	CRLs          []*x509.RevocationList
 	Roles         map[string]string
+	// Revocation, when set, decides the revocation status of every
+	// verified chain instead of CRLs (which it then holds itself).
+	Revocation Revocation
 }
 
 // New checks every CRL's signature against a configured CA and builds the store.
@@ -65,7 +75,7 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("trust: no root certificate configured")
 	}
 	s := &Store{roots: x509.NewCertPool(), intermediates: o.Intermediates,
-		crls: map[string]*crl{}, roles: map[string]string{}}
+		crls: map[string]*crl{}, roles: map[string]string{}, revocation: o.Revocation}
 	for title, role := range o.Roles {
 		s.roles[text.NFC(title)] = role
 	}
@@ -130,11 +140,12 @@ func (s *Store) verify(chain []*x509.Certificate, at time.Time) (Signer, []*x509
 		return Signer{}, nil, problem.Wrap(problem.CertificateUntrusted,
 			fmt.Errorf("certificate %s has no signing key usage", leaf.SerialNumber), "")
 	}
-	if err := s.checkRevocation(chains[0], at); err != nil {
+	until, err := s.revocationStatus(chains[0], at)
+	if err != nil {
 		return Signer{}, nil, err
 	}
 	title := Title(leaf)
-	return Signer{Cert: leaf, Title: title, Role: s.roles[title]}, chains[0], nil
+	return Signer{Cert: leaf, Title: title, Role: s.roles[title], ValidUntil: until}, chains[0], nil
 }
 
 // checkRevocation looks up every certificate of the chain below the root in

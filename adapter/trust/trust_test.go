@@ -101,3 +101,61 @@ func TestCRLFromUnknownIssuerRefused(t *testing.T) {
 		t.Fatal("a CRL no configured CA signed was accepted")
 	}
 }
+
+// fakeRevocation answers every chain the same way and records the chains.
+type fakeRevocation struct {
+	until  time.Time
+	err    error
+	chains [][]*x509.Certificate
+}
+
+func (f *fakeRevocation) Check(chain []*x509.Certificate) (time.Time, error) {
+	f.chains = append(f.chains, chain)
+	return f.until, f.err
+}
+
+// With a Revocation, the verified chain (leaf to root) goes to it, its
+// refusal is the answer, and ValidUntil is the earlier of its answer and
+// the chain's NotAfter; without one, the configured CRL's nextUpdate
+// bounds ValidUntil.
+func TestRevocationHook(t *testing.T) {
+	leaf := certs(t, "chu-tai-khoan")
+	withHook := func(f *fakeRevocation) *Store {
+		s, err := New(Options{Roots: certs(t, "root-ca"), Intermediates: certs(t, "intermediate-ca"), Revocation: f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	soon := at.Add(time.Hour)
+	f := &fakeRevocation{until: soon}
+	sg, err := withHook(f).Verify(leaf, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sg.ValidUntil.Equal(soon) {
+		t.Errorf("ValidUntil %s, want the revocation answer's %s", sg.ValidUntil, soon)
+	}
+	if len(f.chains) != 1 || len(f.chains[0]) != 3 || f.chains[0][0] != leaf[0] {
+		t.Fatalf("the checker got %d chains, want the one verified chain leaf to root", len(f.chains))
+	}
+	late := &fakeRevocation{until: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if sg, _ := withHook(late).Verify(leaf, at); !sg.ValidUntil.Equal(leaf[0].NotAfter) {
+		t.Errorf("ValidUntil %s, want the leaf's NotAfter %s", sg.ValidUntil, leaf[0].NotAfter)
+	}
+	refusal := problem.New(problem.RevocationUnavailable, "")
+	if _, err := withHook(&fakeRevocation{err: refusal}).Verify(leaf, at); !errors.Is(err, refusal) {
+		t.Fatalf("got %v, want the checker's refusal", err)
+	}
+	sg, err = store(t).Verify(leaf, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var next time.Time
+	for _, l := range store(t).crls {
+		next = l.nextUpdate
+	}
+	if !sg.ValidUntil.Equal(next) {
+		t.Errorf("ValidUntil %s, want the configured CRL's nextUpdate %s", sg.ValidUntil, next)
+	}
+}
