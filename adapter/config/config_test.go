@@ -257,7 +257,7 @@ evidence:
 	want := Config{
 		Server: Server{Addr: "127.0.0.1:8080", AdminAddr: "127.0.0.1:8090", MaxBodyBytes: 16 << 20, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, ShutdownTimeout: 20 * time.Second,
 			TLS: TLS{MinVersion: "1.2", ReloadInterval: 5 * time.Second}},
-		Auth:        c.Auth,
+		Auth: c.Auth,
 		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, XMLVerifier: "fast", RequireRegistered: true,
 			Revocation: Revocation{OCSP: "prefer", FetchCRLs: true, OnUnavailable: "fail", Timeout: 5 * time.Second}},
 		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000, LargeBodyBytes: 256 << 10, LargeBodyConcurrency: 2, LargeBodyWait: 2 * time.Second}, // a value given is kept

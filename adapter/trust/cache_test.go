@@ -93,3 +93,46 @@ func TestRevocationDataChangeForgetsDecisions(t *testing.T) {
 		t.Fatal("ForgetDecisions kept a decision")
 	}
 }
+
+// liveAnswer is a Revocation whose answers hold until a set instant.
+type liveAnswer struct{ until time.Time }
+
+func (l *liveAnswer) Check([]*x509.Certificate) (time.Time, error) { return l.until, nil }
+
+// With live revocation a decision lasts no longer, by the wall clock, than
+// the answers it rests on; one that may not be reused is not remembered.
+func TestLiveRevocationBoundsRememberedChain(t *testing.T) {
+	live := &liveAnswer{}
+	s, err := New(Options{Roots: certs(t, "root-ca"), Intermediates: certs(t, "intermediate-ca"),
+		Roles: map[string]string{"Chu tai khoan": "chu-tai-khoan"}, Revocation: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := certs(t, "chu-tai-khoan", "intermediate-ca")
+	k := KeyOf(ders(chain))
+
+	live.until = time.Now() // not reusable
+	if _, err := s.VerifyRemember(k, chain, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Remembered(k, at); ok {
+		t.Fatal("a decision whose revocation answer may not be reused was remembered")
+	}
+
+	live.until = time.Now().Add(time.Hour)
+	if _, err := s.VerifyRemember(k, chain, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Remembered(k, at); !ok {
+		t.Fatal("a decision with an hour of fresh revocation answers was not remembered")
+	}
+
+	live.until = time.Now().Add(-time.Second) // an answer already past
+	s.ForgetDecisions()
+	if _, err := s.VerifyRemember(k, chain, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Remembered(k, at); ok {
+		t.Fatal("a decision resting on a stale answer was remembered")
+	}
+}
