@@ -170,12 +170,17 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	scoped := sub.Caller + "|" + key
 	lease := s.lease()
-	b, done, err := s.begin(ctx, scoped, v.Fingerprint(), lease)
+	fp := v.Fingerprint()
+	b, done, err := s.begin(ctx, scoped, fp, lease)
 	if done != nil || err != nil {
 		return done, err
 	}
 	s.hook("reserved")
-	resp, final, err := s.send(ctx, sub, v, scoped, b.Recovered, lease)
+	// The claim's owner is the key and the content together: a derived
+	// key names the dossier, not what it says, so other content under the
+	// same derived key after a refusal must not inherit the claim (and the
+	// treasury's document) of the content that came before it.
+	resp, final, err := s.send(ctx, sub, v, scoped+"#"+fp, b.Recovered, lease)
 	if !final {
 		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
 			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
@@ -228,10 +233,18 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, s.conflict(v, claim)
 	}
 	s.hook("claimed")
-	// release gives the dossier back when nothing reached the treasury; a
-	// claim settled as sent is kept (the store never releases one either).
+	// mayHaveSent is whether the treasury may hold the document without
+	// this side knowing: an earlier attempt of the claim ended unsettled, or
+	// this attempt's send ended without an answer. Such a claim is kept
+	// until its lease ends: a retry of the same key and content finds the
+	// document at the treasury, another key waits (409 with the lease's
+	// Retry-After) and then takes the claim over as recovered, so it also
+	// asks the treasury first. Only a claim known not to have reached the
+	// treasury is given back at once; a claim settled as sent never is
+	// (nor does the store release one).
+	mayHaveSent := recovered || claim.Recovered
 	release := func() {
-		if claim.Sent {
+		if claim.Sent || mayHaveSent {
 			return
 		}
 		if err := s.records.SettleDossier(bg, v.DossierID(), owner, false, "", 0); err != nil {
@@ -247,7 +260,30 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, err
 	}
 	defer unlock()
-	if !claim.Sent {
+	deadline := p.Deadline
+	if deadline <= 0 {
+		deadline = s.policy.Deadline
+	}
+	tctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	key := v.DownstreamKey()
+	var rc Receipt
+	found := false
+	if mayHaveSent {
+		// A previous attempt may have sent the document before it ended:
+		// the treasury is asked first, before any rule that only a new
+		// document must pass (a supplement the dossier no longer waits
+		// for, because this very document answered it).
+		if rc, found, err = s.sender.Find(tctx, key); err != nil {
+			return treasuryFailure(err, sub.Lang, sub.RequestID)
+		}
+		if found {
+			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
+		} else {
+			mayHaveSent = false // the treasury holds nothing under the key
+		}
+	}
+	if !found && !claim.Sent {
 		if err := s.checkSupplement(ctx, v); err != nil {
 			release()
 			return nil, false, err
@@ -264,29 +300,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		release()
 		return nil, false, err
 	}
-	deadline := p.Deadline
-	if deadline <= 0 {
-		deadline = s.policy.Deadline
-	}
-	tctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	key := v.DownstreamKey()
-	var rc Receipt
-	var files []file
-	found := false
-	if recovered || claim.Recovered {
-		// A previous attempt may have sent the document before it ended.
-		if rc, found, err = s.sender.Find(tctx, key); err != nil {
-			release()
-			return nil, false, err
-		}
-		if found {
-			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
-		}
-	}
 	if !found {
 		// Files first: the document references them by SHA-256. Uploads
 		// are idempotent, so a crash between them and the send is harmless.
+		var files []file
 		if files, err = s.gatherFiles(ctx, sub, v); err != nil {
 			release()
 			return nil, false, err
@@ -294,6 +311,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		if err = s.upload(tctx, files); err == nil {
 			s.hook("uploaded")
 			rc, err = s.sender.Send(tctx, key, req)
+			mayHaveSent = err != nil && answerLost(err)
 		}
 	}
 	if err != nil {
@@ -309,17 +327,9 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		s.log.Error("dossier claim not settled", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
 	}
 	claim.Sent = true
-	receipt, err := s.accepted(bg, sub, v, rc)
-	if err != nil {
-		// The treasury holds the document and the claim says so: a retry
-		// under the same key finds it there and gets its leaf and receipt.
-		return nil, false, heldWithoutReceipt(err, rc.Reference)
-	}
-	acc := &Accepted{
-		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
-		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
-		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, Receipt: receipt,
-	}
+	// The dossier's record and its signers are written before the leaf, so
+	// that a dossier the treasury holds is known to the status view and to
+	// later supplements even when its receipt cannot be written now.
 	if err := dossier.Register(bg, s.dossiers, dossier.Record{
 		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
 		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
@@ -332,6 +342,17 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
 	}
 	s.registerSigners(bg, sub, v)
+	receipt, err := s.accepted(bg, sub, v, rc)
+	if err != nil {
+		// The treasury holds the document and the claim says so: a retry
+		// under the same key finds it there and gets its leaf and receipt.
+		return nil, false, heldWithoutReceipt(err, rc.Reference)
+	}
+	acc := &Accepted{
+		MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, Procedure: p.ID, MaTTHC: p.Code,
+		TrangThai: StatusRegistered, TreasuryReference: rc.Reference,
+		TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, Receipt: receipt,
+	}
 	body, err := problem.Encode(acc)
 	if err != nil {
 		return nil, false, problem.Wrap(problem.Internal, err, "")
@@ -403,6 +424,18 @@ func heldWithoutReceipt(err error, reference string) error {
 	e.DetailVI = fmt.Sprintf("Kho bạc đã nhận yêu cầu với số tham chiếu %s nhưng chưa ghi được biên nhận. Hãy gửi lại với cùng Idempotency-Key để nhận biên nhận; không gửi lại theo khóa khác.", reference)
 	e.Extra = map[string]any{"treasuryReference": reference}
 	return &e
+}
+
+// answerLost reports whether a failed send may have reached the treasury:
+// it timed out or the treasury could not be reached or answered, so the
+// document may be there without this side knowing. A business refusal, a
+// request refused as invalid and refused credentials did not store one.
+func answerLost(err error) bool {
+	var pe *problem.Error
+	if !errors.As(err, &pe) {
+		return true
+	}
+	return pe.Kind == problem.TreasuryTimeout || pe.Kind == problem.TreasuryUnavailable
 }
 
 // treasuryFailure turns a failed treasury call into the caller's answer: a

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ type fakeSender struct {
 	mu      sync.Mutex
 	calls   []sent
 	uploads []string // the SHA-256 of each upload, in order
+	// loseAnswers makes Send keep the document, as the treasury does, and
+	// then fail with a timeout, as when the answer never came back.
+	loseAnswers atomic.Bool
 }
 
 func (f *fakeSender) Upload(_ context.Context, sum, _ string, _ []byte) error {
@@ -98,6 +102,9 @@ func (f *fakeSender) Send(_ context.Context, key string, req map[string]any) (Re
 	delete(req, "evidence")
 	f.calls = append(f.calls, sent{key: key, request: req, evidence: ev})
 	n := len(f.calls)
+	if f.loseAnswers.Load() {
+		return Receipt{}, &problem.Error{Kind: problem.TreasuryTimeout, RetryAfter: 30}
+	}
 	return Receipt{DocumentID: fmt.Sprintf("DOC-%d", n), Reference: fmt.Sprintf("REF-%d", n)}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 // leafLog is an evidence log whose accepted (202) leaves fail while failing
@@ -55,6 +56,11 @@ func TestAcceptedLeafLostKeepsTheDossierSent(t *testing.T) {
 			if n := len(fs.sent()); n != 1 {
 				t.Fatalf("%d sends", n)
 			}
+			// The status view knows the dossier the treasury holds, receipt or not.
+			rec, ok, err := svc.dossiers.Get(t.Context(), "chi-thuong-xuyen", "G09.20-20260609-0000101")
+			if err != nil || !ok || rec.TreasuryReference != "REF-1" || rec.TrangThai != StatusRegistered {
+				t.Fatalf("dossier record after the lost leaf: %v %v %+v", err, ok, rec)
+			}
 
 			lg.failing.Store(false)
 			resp, err := svc.Submit(t.Context(), sub)
@@ -74,5 +80,74 @@ func TestAcceptedLeafLostKeepsTheDossierSent(t *testing.T) {
 				t.Errorf("the dossier was sent %d times", n)
 			}
 		})
+	}
+}
+
+// When the treasury's answer to a send is lost (a timeout after it stored
+// the document), the dossier's claim is kept: another key is told the
+// dossier is being sent instead of sending it a second time, and a retry
+// under the same key finds the document at the treasury.
+func TestLostAnswerKeepsTheClaim(t *testing.T) {
+	svc, fs := newService(t, svcOptions{})
+	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "portal-key-1",
+		ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+
+	fs.loseAnswers.Store(true)
+	if _, err := svc.Submit(t.Context(), sub); codeOf(err) != problem.TreasuryTimeout.Code() {
+		t.Fatalf("lost answer: %v", err)
+	}
+	fs.loseAnswers.Store(false)
+
+	other := sub
+	other.IdempotencyKey = "another-key"
+	if _, err := svc.Submit(t.Context(), other); codeOf(err) != problem.DossierAlreadySent.Code() {
+		t.Errorf("another key while the claim is kept: %v", err)
+	}
+	derived := sub
+	derived.IdempotencyKey = ""
+	if _, err := svc.Submit(t.Context(), derived); codeOf(err) != problem.DossierAlreadySent.Code() {
+		t.Errorf("no key while the claim is kept: %v", err)
+	}
+	if n := len(fs.sent()); n != 1 {
+		t.Fatalf("the dossier was sent %d times", n)
+	}
+
+	resp, err := svc.Submit(t.Context(), sub)
+	if err != nil || resp.Status != 202 || !strings.Contains(string(resp.Body), `"REF-1"`) {
+		t.Fatalf("retry under the same key: %v %+v", err, resp)
+	}
+	if n := len(fs.sent()); n != 1 {
+		t.Errorf("the dossier was sent %d times", n)
+	}
+}
+
+// The claim belongs to a key and a content together: other content sent
+// with no Idempotency-Key (the same derived key) after a lost answer does
+// not inherit the claim and the treasury's document of the content before.
+func TestOtherContentDoesNotInheritTheClaim(t *testing.T) {
+	svc, fs := newService(t, svcOptions{})
+	first := signXML(t, template(t, "chi-thuong-xuyen", "xml"), signing.XMLOptions{}, both...)
+	changed := signXML(t, replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"),
+		"Thanh toán tiền điện tháng 5/2026", "Thanh toán tiền nước tháng 5/2026"), signing.XMLOptions{}, both...)
+	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", ContentType: "application/xml",
+		Body: first, Caller: "portal", ReceivedAt: receipt}
+
+	fs.loseAnswers.Store(true)
+	if _, err := svc.Submit(t.Context(), sub); codeOf(err) != problem.TreasuryTimeout.Code() {
+		t.Fatalf("lost answer: %v", err)
+	}
+	fs.loseAnswers.Store(false)
+
+	other := sub
+	other.Body = changed
+	resp, err := svc.Submit(t.Context(), other)
+	if err == nil {
+		t.Fatalf("other content was answered %d %s", resp.Status, resp.Body)
+	}
+	if codeOf(err) != problem.DossierAlreadySent.Code() {
+		t.Errorf("other content: %v", err)
+	}
+	if n := len(fs.sent()); n != 1 {
+		t.Errorf("the dossier was sent %d times", n)
 	}
 }
