@@ -52,6 +52,7 @@ type config struct {
 	soakDuration, soakSample, soakWarmup time.Duration
 	soakRate                             float64
 	keep                                 bool
+	cpuProfile                           string // dir; empty: no profiles
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
@@ -73,6 +74,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.soakSample, "soak-sample", 10*time.Second, "soak: RSS sampling interval")
 	fs.Float64Var(&c.soakRate, "soak-rate", 0, "soak: XML submissions per second (0: measure the XML rate first, then soak at half of it)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, evidence)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the adapter's CPU profile over each measured window into `dir` (cpu-<run>.pprof, from its admin listener)")
 	fs.Usage = func() {
 		_, _ = fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -143,6 +145,7 @@ type bench struct {
 	tAddr      string
 	pAddr      string
 	unexpected int
+	admins     map[string]string // adapter base URL → its admin listener's base URL
 }
 
 func newBench(cfg config, log io.Writer) (*bench, error) {
@@ -245,6 +248,10 @@ func (b *bench) startAdapter(name string) (*proc, string, error) {
 		p.stop()
 		return nil, "", err
 	}
+	if b.admins == nil {
+		b.admins = map[string]string{}
+	}
+	b.admins[base] = "http://" + admin
 	return p, base, nil
 }
 
@@ -284,9 +291,13 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 	_, _ = fmt.Fprintf(b.log, "dvc-bench: %s (load average %s)\n", name, r.load)
 	rss := watchRSS(pid)
 	cpu := measureCPU(pid)
+	profiled := b.profile(ctx, name, base)
 	rep, err := replay.Load(ctx, o)
 	spent, cerr := cpu.elapsed()
 	r.peakMB = rss.peakMB()
+	if perr := <-profiled; perr != nil {
+		_, _ = fmt.Fprintf(b.log, "dvc-bench: %s: CPU profile: %v\n", name, perr)
+	}
 	if err != nil {
 		return r, err
 	}
@@ -296,6 +307,83 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 	r.rep = rep
 	b.unexpected += rep.Unexpected
 	return r, nil
+}
+
+// profile fetches, with -cpuprofile, the CPU profile of the adapter at base
+// over the measured window of a run starting now (after its warm-up) from
+// the admin listener's /debug/pprof/profile, with the operator token of the
+// embedded configuration, into cpu-<run>.pprof. The channel gets the
+// outcome once the profile is written (nil at once without -cpuprofile or
+// for a process that is not an adapter).
+func (b *bench) profile(ctx context.Context, name, base string) <-chan error {
+	done := make(chan error, 1)
+	admin, ok := b.admins[base]
+	if b.cfg.cpuProfile == "" || !ok {
+		done <- nil
+		return done
+	}
+	file := filepath.Join(b.cfg.cpuProfile, "cpu-"+profileName(name)+".pprof")
+	seconds := max(int(b.cfg.duration/time.Second), 1)
+	go func() {
+		done <- func() error {
+			select {
+			case <-time.After(b.cfg.warmup):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/debug/pprof/profile?seconds="+strconv.Itoa(seconds), nil)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+operatorToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = resp.Body.Close() }()
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
+			}
+			if err := os.MkdirAll(b.cfg.cpuProfile, 0o755); err != nil {
+				return err
+			}
+			f, err := os.Create(file)
+			if err != nil {
+				return err
+			}
+			if _, err := io.Copy(f, resp.Body); err != nil {
+				_ = f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			_, _ = fmt.Fprintf(b.log, "dvc-bench: CPU profile of %q in %s\n", name, file)
+			return nil
+		}()
+	}()
+	return done
+}
+
+// operatorToken is the admin credential of the embedded configuration
+// (configs/local.yaml), which the benchmark's adapters run on.
+const operatorToken = "dev-operator-token"
+
+// profileName turns a run's name into a file name part: "adapter, XML, 64
+// clients" → "adapter-xml-64-clients".
+func profileName(name string) string {
+	var sb strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			sb.WriteRune(r)
+			dash = false
+		} else if !dash && sb.Len() > 0 {
+			sb.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.TrimSuffix(sb.String(), "-")
 }
 
 // sized signs the pool of one form. With size > 0 it signs that many;

@@ -90,3 +90,15 @@ func TestTable(t *testing.T) {
 		}
 	}
 }
+
+func TestProfileName(t *testing.T) {
+	for in, want := range map[string]string{
+		"adapter, XML, 64 clients": "adapter-xml-64-clients",
+		"XML rate before the soak": "xml-rate-before-the-soak",
+		"  odd -- name (ceiling) ": "odd-name-ceiling",
+	} {
+		if got := profileName(in); got != want {
+			t.Errorf("profileName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
