@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -341,7 +342,8 @@ func TestMultipartEvidenceIsTheDossierPart(t *testing.T) {
 		if r.BodySHA256 != sum(body) {
 			t.Errorf("%s: leaf %d names body %s, want the dossier part's %s", what, index, r.BodySHA256, sum(body))
 		}
-		if got, err := os.ReadFile(filepath.Join(e.app.Audit.Dir(), "bodies", r.BodySHA256)); err != nil || !bytes.Equal(got, body) {
+		got, err := archived(e.app.Audit.Dir(), r.BodySHA256)
+		if err != nil || !bytes.Equal(got, body) {
 			t.Errorf("%s: archived body %d bytes (%v), want the dossier part's %d", what, len(got), err, len(body))
 		}
 	}
@@ -481,4 +483,16 @@ func TestEveryEventLogged(t *testing.T) {
 			t.Errorf("%+v: %d leaves, want %d (all: %v)", k, got[k], n, got)
 		}
 	}
+}
+
+// archived reads a body from the archive of the log in dir.
+func archived(dir, sha string) ([]byte, error) {
+	loc, ok, err := auditlog.FindBody(dir, sha)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("body %s not archived", sha)
+	}
+	return auditlog.ReadBody(loc, sha)
 }

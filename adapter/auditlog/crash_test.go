@@ -62,12 +62,24 @@ func TestSIGKILL(t *testing.T) {
 	_ = cmd.Wait()
 
 	l := open(t, dir)
+	bodies, err := auditlog.IndexBodies(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range acked {
 		if i >= l.Size() {
 			t.Fatalf("acknowledged record %d lost: the log holds %d", i, l.Size())
 		}
-		if _, err := l.Entry(i); err != nil {
+		leaf, err := l.Entry(i)
+		if err != nil {
 			t.Fatalf("acknowledged record %d: %v", i, err)
+		}
+		r, err := auditlog.ParseLeaf(leaf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := bodies[r.BodySHA256]; !ok {
+			t.Fatalf("acknowledged record %d: its body %s is not archived", i, r.BodySHA256)
 		}
 	}
 	next := l.Size()
@@ -90,7 +102,8 @@ func crashChild(t *testing.T, dir string) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 20000 {
-				rc, err := l.Append(context.Background(), rec(g*20000+i))
+				n := g*20000 + i
+				rc, err := l.AppendBody(context.Background(), rec(n), fmt.Append(nil, "body of ", n))
 				if err != nil {
 					t.Error(err)
 					return

@@ -4,8 +4,9 @@
 // keeps the tree as a compact range and every node hash so that neither an
 // append nor a proof rereads the log, publishes checkpoints in the C2SP
 // tlog-checkpoint signed-note format (Ed25519), answers inclusion proofs in
-// the C2SP tlog-proof format, archives received bodies by their SHA-256, seals
-// segments by size (and by day, SealDaily), and verifies a log directory offline (Verify).
+// the C2SP tlog-proof format, archives received bodies by their SHA-256 in the
+// same group commit (see bodies.go), seals segments by size (and by day,
+// SealDaily), and verifies a log directory offline (Verify).
 //
 // Layout of a log directory:
 //
@@ -14,13 +15,15 @@
 //	hashes                                 every node hash of the tree, 32 bytes each (derived: rebuilt from the records)
 //	offsets                                where each record sits in its segment, 16 bytes each (derived)
 //	checkpoints                            every published signed checkpoint, oldest first, each followed by an empty line
-//	bodies/<sha256 hex>                    received bodies, by content
+//	bodies/<first index, 20 digits>.pack   the bodies of that segment's records, each filed under its SHA-256;
+//	                                       sealed and removed with the segment
 //	lock                                   held (flock) by the one process that has the log open
 package auditlog
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -30,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,8 +92,9 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// Tick, if set, replaces the checkpoint ticker (tests drive it).
 	Tick <-chan time.Time
-	// SegmentBytes: the active segment is sealed once it holds at least this
-	// many bytes (default 64 MiB); the batch that crosses it stays whole.
+	// SegmentBytes: the active segment is sealed once it or its body pack
+	// holds at least this many bytes (default 64 MiB); the batch that
+	// crosses it stays whole.
 	SegmentBytes int64
 	// SealDaily also seals the active segment when the UTC day changed since
 	// its first record: the next batch starts the new day's segment, so each
@@ -128,15 +133,16 @@ type Log struct {
 	lock        *os.File
 	failed      error
 	segDay      string // UTC day (2006-01-02) of the active segment's first record; "" while empty
+	pack        File   // the active segment's body pack
+	packSize    int64
+	recent      recentBodies
 	buf         []byte
 	nodeBuf     []byte
 	offBuf      []byte
+	packBuf     []byte
 
-	// down is what Err reports: the failed state (set once, by the
-	// writer) or the last ArchiveBody's failure (cleared by its next
-	// success).
-	down        atomic.Pointer[error]
-	archiveDown atomic.Pointer[error]
+	// down is what Err reports: the failed state, set once by the writer.
+	down atomic.Pointer[error]
 
 	mu       sync.RWMutex // guards what readers see
 	size     uint64
@@ -147,6 +153,9 @@ type Log struct {
 
 type request struct {
 	leaf, hash []byte
+	body       []byte // archived with the record when hasBody
+	sum        [sha256.Size]byte
+	hasBody    bool
 	index      uint64
 	err        error
 	done       chan struct{}
@@ -242,6 +251,13 @@ func (l *Log) recover() error {
 		}
 	}
 	last := &segs[len(segs)-1]
+	if fi, err := os.Stat(last.path); err == nil && fi.Mode().Perm()&0o200 == 0 {
+		// Sealed by a rotation that a crash cut short before the next
+		// segment existed: it is the active segment again.
+		if err := os.Chmod(last.path, 0o644); err != nil {
+			return err
+		}
+	}
 	data, err := os.ReadFile(last.path)
 	if err != nil {
 		return err
@@ -366,8 +382,42 @@ func (l *Log) recover() error {
 	if l.seg, err = l.opts.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return err
 	}
+	if err := l.recoverPacks(segs); err != nil {
+		return err
+	}
 	l.segments, l.size = segs, n
 	return nil
+}
+
+// recoverPacks finishes sealing the packs of sealed segments and opens the
+// active segment's pack, created when missing, its torn last entry dropped.
+func (l *Log) recoverPacks(segs []segment) error {
+	for _, s := range segs[:len(segs)-1] {
+		p := packPath(l.dir, s.first)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o222 != 0 {
+			if err := os.Chmod(p, 0o444); err != nil {
+				return err
+			}
+		}
+	}
+	p := packPath(l.dir, segs[len(segs)-1].first)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o200 == 0 {
+		// Sealed by a rotation that a crash cut short before the next
+		// segment existed: it is the active pack again.
+		if err := os.Chmod(p, 0o644); err != nil {
+			return err
+		}
+	}
+	size, dropped, err := recoverPack(p)
+	if err != nil {
+		return err
+	}
+	l.packSize = size
+	if dropped > 0 {
+		l.opts.Logger.Warn("auditlog: dropped a torn last body", "pack", p, "bytes", dropped)
+	}
+	l.pack, err = l.opts.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o644)
+	return err
 }
 
 // rebuild recomputes the hashes and offsets files from record m to n,
@@ -488,11 +538,28 @@ func unverifiedCheckpoint(signed []byte) (*log.Checkpoint, error) {
 // and fsynced, shared with the appends waiting at the same time). ctx bounds
 // only the wait for the writer; once taken, the record's fate is reported.
 func (l *Log) Append(ctx context.Context, r Record) (Receipt, error) {
+	return l.append(ctx, r, nil, false)
+}
+
+// AppendBody is Append that also archives body, the exact bytes received,
+// in the active segment's pack (once: a body the pack received lately is
+// not stored again), durable before the record. r.BodySHA256 is set to the
+// body's SHA-256.
+func (l *Log) AppendBody(ctx context.Context, r Record, body []byte) (Receipt, error) {
+	return l.append(ctx, r, body, true)
+}
+
+func (l *Log) append(ctx context.Context, r Record, body []byte, archive bool) (Receipt, error) {
+	req := &request{body: body, hasBody: archive, done: make(chan struct{})}
+	if archive {
+		req.sum = sha256.Sum256(body)
+		r.BodySHA256 = hex.EncodeToString(req.sum[:])
+	}
 	leaf, err := MarshalLeaf(r)
 	if err != nil {
 		return Receipt{}, err
 	}
-	req := &request{leaf: leaf, hash: LeafHash(leaf), done: make(chan struct{})}
+	req.leaf, req.hash = leaf, LeafHash(leaf)
 	select {
 	case l.reqs <- req:
 	case <-l.quit:
@@ -572,7 +639,7 @@ func (l *Log) run(tick <-chan time.Time, ticker *time.Ticker) {
 
 func (l *Log) closeFiles() error {
 	var errs []error
-	for _, f := range []File{l.seg, l.hashes, l.offsets, l.checkpoints} {
+	for _, f := range []File{l.seg, l.pack, l.hashes, l.offsets, l.checkpoints} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
@@ -593,9 +660,8 @@ func (l *Log) fail(what string, err error) error {
 
 // Err reports whether the log can take records: nil while it can; the
 // failure (wrapping ErrUnavailable) once a write or fsync failed and every
-// append is refused until the log is reopened; the last ArchiveBody's
-// error while bodies cannot be stored (cleared by the next one stored);
-// ErrClosed after Close. Readiness checks call it.
+// append is refused until the log is reopened; ErrClosed after Close.
+// Readiness checks call it.
 func (l *Log) Err() error {
 	if p := l.down.Load(); p != nil {
 		return *p
@@ -605,13 +671,11 @@ func (l *Log) Err() error {
 		return ErrClosed
 	default:
 	}
-	if p := l.archiveDown.Load(); p != nil {
-		return *p
-	}
 	return nil
 }
 
-// commit writes a batch of records with one write and one fsync.
+// commit writes a batch of records with one write and one fsync (and
+// their new bodies with one more of each, before them).
 func (l *Log) commit(batch []*request) {
 	err := l.commitBatch(batch)
 	for _, r := range batch {
@@ -634,6 +698,9 @@ func (l *Log) commitBatch(batch []*request) error {
 		if l.segSize == 0 {
 			l.segDay = today
 		}
+	}
+	if err := l.writeBodies(batch); err != nil {
+		return err
 	}
 	base := l.tree.End()
 	nodeBase := storedCount(base)
@@ -670,13 +737,67 @@ func (l *Log) commitBatch(batch []*request) error {
 	l.mu.Lock()
 	l.size = l.tree.End()
 	l.mu.Unlock()
-	if l.segSize >= l.opts.SegmentBytes {
+	if l.segSize >= l.opts.SegmentBytes || l.packSize >= l.opts.SegmentBytes {
 		if err := l.rotate(); err != nil {
 			// The batch is durable; the next one is refused.
 			l.failed = fmt.Errorf("%w: sealing the segment: %w", ErrUnavailable, err)
 			l.down.Store(&l.failed)
 			l.opts.Logger.Error("auditlog: failing closed until reopened", "op", "seal", "err", err)
 		}
+	}
+	return nil
+}
+
+// largeBody is the size from which a body is written on its own rather
+// than copied into the batch's buffer.
+const largeBody = 256 << 10
+
+// writeBodies appends the batch's bodies that the pack does not hold yet
+// to it and fsyncs it: a record is never durable before its body.
+func (l *Log) writeBodies(batch []*request) error {
+	l.packBuf = l.packBuf[:0]
+	wrote := false
+	flush := func() error {
+		if len(l.packBuf) == 0 {
+			return nil
+		}
+		n, err := l.pack.Write(l.packBuf)
+		l.packSize += int64(n)
+		l.packBuf = l.packBuf[:0]
+		wrote = true
+		return err
+	}
+	for _, r := range batch {
+		if !r.hasBody || l.recent.has(r.sum) {
+			continue
+		}
+		l.recent.add(r.sum)
+		l.packBuf = appendPackHeader(l.packBuf, &r.sum, len(r.body))
+		if len(r.body) >= largeBody {
+			if err := flush(); err != nil {
+				return l.fail("write body pack", err)
+			}
+			n, err := l.pack.Write(r.body)
+			l.packSize += int64(n)
+			if err != nil {
+				return l.fail("write body pack", err)
+			}
+		} else {
+			l.packBuf = append(l.packBuf, r.body...)
+		}
+		l.packBuf = append(l.packBuf, '\n')
+	}
+	if err := flush(); err != nil {
+		return l.fail("write body pack", err)
+	}
+	if cap(l.packBuf) > 4*largeBody {
+		l.packBuf = nil // a burst of bodies does not stay allocated
+	}
+	if !wrote {
+		return nil
+	}
+	if err := l.pack.Sync(); err != nil {
+		return l.fail("fsync body pack", err)
 	}
 	return nil
 }
@@ -698,19 +819,39 @@ func (l *Log) rotate() error {
 		return err
 	}
 	l.seg = nil
+	if err := l.pack.Close(); err != nil {
+		return err
+	}
+	l.pack = nil
 	if err := os.Chmod(cur.path, 0o444); err != nil {
 		return err
 	}
+	if err := os.Chmod(packPath(l.dir, cur.first), 0o444); err != nil {
+		return err
+	}
 	next := segment{first: l.tree.End(), path: filepath.Join(l.dir, segmentsDir, segmentName(l.tree.End()))}
+	// The pack first: a segment is never without its pack.
+	// (Not O_EXCL: a crash between the two leaves this pack, empty.)
+	pack, err := l.opts.OpenFile(packPath(l.dir, next.first), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Join(l.dir, bodiesDir)); err != nil {
+		_ = pack.Close()
+		return err
+	}
 	f, err := l.opts.OpenFile(next.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
+		_ = pack.Close()
 		return err
 	}
 	if err := syncDir(filepath.Join(l.dir, segmentsDir)); err != nil {
 		_ = f.Close()
+		_ = pack.Close()
 		return err
 	}
-	l.seg, l.segSize = f, 0
+	l.seg, l.segSize, l.pack, l.packSize = f, 0, pack, 0
+	l.recent.reset()
 	l.mu.Lock()
 	l.segments[len(l.segments)-1].sealed = true
 	l.segments = append(l.segments, next)
@@ -851,7 +992,8 @@ func (l *Log) Entry(i uint64) ([]byte, error) {
 }
 
 // Sealed lists the paths of the sealed segments still present, oldest
-// first: ship them to archive storage, then Remove them.
+// first: ship them and their body packs (PackOf) to archive storage, then
+// Remove them.
 func (l *Log) Sealed() []string {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -864,9 +1006,16 @@ func (l *Log) Sealed() []string {
 	return out
 }
 
-// Remove deletes a sealed segment, once it is archived and a checkpoint
-// covers all its records. Its records stay in the tree (proofs still work)
-// but Entry answers ErrRemoved for them.
+// PackOf returns the body pack of the segment at path (sealed with it,
+// removed with it).
+func PackOf(segmentPath string) string {
+	first := strings.TrimSuffix(filepath.Base(segmentPath), segmentExt)
+	return filepath.Join(filepath.Dir(filepath.Dir(segmentPath)), bodiesDir, first+packExt)
+}
+
+// Remove deletes a sealed segment and its body pack, once they are
+// archived and a checkpoint covers all its records. Its records stay in
+// the tree (proofs still work) but Entry answers ErrRemoved for them.
 func (l *Log) Remove(path string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -885,52 +1034,17 @@ func (l *Log) Remove(path string) error {
 		if end := l.segments[i+1].first; end > l.cpSize {
 			return fmt.Errorf("auditlog: %s holds records up to %d, not yet covered by a checkpoint (size %d)", path, end-1, l.cpSize)
 		}
+		if err := os.Remove(PackOf(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
 		if err := os.Remove(path); err != nil {
 			return err
 		}
 		l.segments[i].removed = true
+		if err := syncDir(filepath.Join(l.dir, bodiesDir)); err != nil {
+			return err
+		}
 		return syncDir(filepath.Join(l.dir, segmentsDir))
 	}
 	return fmt.Errorf("auditlog: %s is not a segment of this log", path)
-}
-
-// ArchiveBody stores body under <dir>/bodies/<sha256 hex> (written to a
-// temporary file, fsynced, renamed, the directory fsynced) and returns its
-// path. Storing the same body again does nothing.
-func (l *Log) ArchiveBody(body []byte) (string, error) {
-	path, err := archiveBody(filepath.Join(l.dir, bodiesDir), body)
-	if err != nil {
-		err = fmt.Errorf("%w: archiving a body: %w", ErrUnavailable, err)
-		l.archiveDown.Store(&err)
-		return "", err
-	}
-	l.archiveDown.Store(nil)
-	return path, nil
-}
-
-func archiveBody(dir string, body []byte) (string, error) {
-	path := filepath.Join(dir, BodyHash(body))
-	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(body)) {
-		return path, nil
-	}
-	tmp, err := os.CreateTemp(dir, ".tmp-")
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(body); err != nil {
-		_ = tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	return path, syncDir(dir)
 }

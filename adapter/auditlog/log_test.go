@@ -386,7 +386,7 @@ func (f flaky) Sync() error {
 func TestFailClosed(t *testing.T) {
 	t.Parallel()
 	_, v := keys(t)
-	for _, what := range []string{"write", "fsync"} {
+	for _, what := range []string{"write", "fsync", "write body", "fsync body"} {
 		t.Run(what, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
@@ -405,8 +405,19 @@ func TestFailClosed(t *testing.T) {
 			if err := l.Err(); err != nil {
 				t.Fatalf("Err of a healthy log: %v", err)
 			}
-			broken.Store(what)
-			if _, err := l.Append(context.Background(), rec(3)); !errors.Is(err, auditlog.ErrUnavailable) || !errors.Is(err, errDisk) {
+			op, withBody := strings.CutSuffix(what, " body")
+			broken.Store(op)
+			var err error
+			if withBody {
+				// The body is written first: its pack fails.
+				_, err = l.AppendBody(context.Background(), rec(3), []byte("body 3"))
+			} else {
+				_, err = l.Append(context.Background(), rec(3))
+			}
+			if withBody && (err == nil || !strings.Contains(err.Error(), "body pack")) {
+				t.Fatalf("append with a body when %s fails: %v, want the pack named", op, err)
+			}
+			if !errors.Is(err, auditlog.ErrUnavailable) || !errors.Is(err, errDisk) {
 				t.Fatalf("append when %s fails: %v, want ErrUnavailable", what, err)
 			}
 			broken.Store("")
@@ -530,70 +541,150 @@ func TestSegments(t *testing.T) {
 	checkProof(t, v, rcs[0], p)
 }
 
-func TestArchiveBody(t *testing.T) {
+// Bodies go to the active segment's pack with their records, each once
+// per pack; they are found and read back by SHA-256, and a new segment's
+// pack holds its own records' bodies.
+func TestAppendBody(t *testing.T) {
 	t.Parallel()
+	_, v := keys(t)
 	dir := t.TempDir()
-	l := open(t, dir)
-	defer func() { _ = l.Close() }()
-	body := []byte("<HoSo>…</HoSo>")
-	p, err := l.ArchiveBody(body)
-	if err != nil {
+	l := open(t, dir, func(o *auditlog.Options) { o.SegmentBytes = 1 << 20 })
+	ctx := context.Background()
+	a, b := []byte("<HoSo>…</HoSo>"), bytes.Repeat([]byte("payroll line\n"), 30000) // b above the large-body size
+	for _, body := range [][]byte{a, a, b, a} {
+		rc, err := l.AppendBody(ctx, rec(int(l.Size())), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc.BodySHA256 != auditlog.BodyHash(body) {
+			t.Errorf("receipt names body %s, want %s", rc.BodySHA256, auditlog.BodyHash(body))
+		}
+		leaf, err := l.Entry(rc.LogIndex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, _ := auditlog.ParseLeaf(leaf); r.BodySHA256 != auditlog.BodyHash(body) {
+			t.Errorf("leaf %d names body %s", rc.LogIndex, r.BodySHA256)
+		}
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v, want one", packs)
+	}
+	data, _ := os.ReadFile(packs[0])
+	if got, want := len(data), len(a)+len(b)+2*(64+1+1)+len(fmt.Sprint(len(a)))+len(fmt.Sprint(len(b)))+2; got != want {
+		t.Errorf("pack of %d bytes, want %d: each body once", got, want)
+	}
+	for _, body := range [][]byte{a, b} {
+		loc, ok, err := auditlog.FindBody(dir, auditlog.BodyHash(body))
+		if err != nil || !ok {
+			t.Fatalf("FindBody: %v %v", ok, err)
+		}
+		got, err := auditlog.ReadBody(loc, auditlog.BodyHash(body))
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("ReadBody: %d bytes, %v", len(got), err)
+		}
+	}
+	// Fill the pack (the segment stays small) until the segment is
+	// sealed: the next segment's pack stores a again for its own record.
+	for i := 0; len(l.Sealed()) == 0; i++ {
+		if i == 10 {
+			t.Fatal("a pack of several MiB did not seal its segment")
+		}
+		if _, err := l.AppendBody(ctx, rec(int(l.Size())), bytes.Repeat(fmt.Append(nil, i), 300<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.AppendBody(ctx, rec(int(l.Size())), a); err != nil {
 		t.Fatal(err)
 	}
-	if want := filepath.Join(dir, "bodies", auditlog.BodyHash(body)); p != want {
-		t.Errorf("path %s, want %s", p, want)
+	sealed := l.Sealed()[0]
+	next, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	if len(next) != 2 {
+		t.Fatalf("packs %v, want two", next)
 	}
-	if p2, err := l.ArchiveBody(body); err != nil || p2 != p {
-		t.Errorf("again: %s %v", p2, err)
+	if fi, _ := os.Stat(auditlog.PackOf(sealed)); fi == nil || fi.Mode().Perm()&0o222 != 0 {
+		t.Errorf("the sealed segment's pack %s is not read-only", auditlog.PackOf(sealed))
 	}
-	if got, _ := os.ReadFile(p); !bytes.Equal(got, body) {
-		t.Errorf("archived %q", got)
+	if d, _ := os.ReadFile(next[1]); !bytes.Contains(d, a) {
+		t.Errorf("the new segment's pack does not hold its record's body")
 	}
-	ents, _ := os.ReadDir(filepath.Join(dir, "bodies"))
-	if len(ents) != 1 {
-		t.Errorf("bodies dir holds %d files, want 1 (no temporary file left)", len(ents))
-	}
-}
-
-// While bodies cannot be archived (the directory gone or no longer
-// writable), Err says so; the next body archived clears it.
-func TestErrReportsArchiveFailure(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	l := open(t, dir)
-	defer func() { _ = l.Close() }()
-	bodies := filepath.Join(dir, "bodies")
-	// A file where the directory was: nothing can be created in it, even
-	// by root.
-	if err := os.Remove(bodies); err != nil {
+	if err := l.PublishCheckpoint(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(bodies, nil, 0o644); err != nil {
+	if err := auditlog.Verify(dir, v); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ArchiveBody([]byte("a")); !errors.Is(err, auditlog.ErrUnavailable) {
-		t.Fatalf("archive into a directory that is gone: %v", err)
-	}
-	if err := l.Err(); !errors.Is(err, auditlog.ErrUnavailable) {
-		t.Fatalf("Err after a failed archive: %v", err)
-	}
-	if err := os.Remove(bodies); err != nil {
+	if err := l.Remove(sealed); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Mkdir(bodies, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.ArchiveBody([]byte("b")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Err(); err != nil {
-		t.Fatalf("Err once a body is archived again: %v", err)
+	if _, err := os.Stat(auditlog.PackOf(sealed)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the removed segment's pack is still there: %v", err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Err(); !errors.Is(err, auditlog.ErrClosed) {
-		t.Fatalf("Err after Close: %v", err)
+}
+
+// A crash in the middle of writing a body leaves a torn pack entry: the
+// reopen drops it, and the log goes on.
+func TestTornLastBodyDropped(t *testing.T) {
+	t.Parallel()
+	_, v := keys(t)
+	dir := t.TempDir()
+	l := open(t, dir)
+	if _, err := l.AppendBody(context.Background(), rec(0), []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	appendFile(t, packs[0], []byte(auditlog.BodyHash([]byte("second"))+" 6\nsec"))
+	var logged bytes.Buffer
+	l = open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	if !strings.Contains(logged.String(), "dropped a torn last body") {
+		t.Errorf("reopen did not log the torn body:\n%s", logged.String())
+	}
+	if _, err := l.AppendBody(context.Background(), rec(1), []byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditlog.Verify(dir, v); err != nil {
+		t.Fatal(err)
+	}
+	loc, ok, err := auditlog.FindBody(dir, auditlog.BodyHash([]byte("second")))
+	if got, _ := auditlog.ReadBody(loc, auditlog.BodyHash([]byte("second"))); !ok || err != nil || string(got) != "second" {
+		t.Errorf("second body after the torn one: %q %v %v", got, ok, err)
+	}
+}
+
+// A pack damaged before its last entry is not a crash's doing: the log
+// refuses to open, as for a damaged segment.
+func TestDamagedPackRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	for i := range 2 {
+		if _, err := l.AppendBody(context.Background(), rec(i), fmt.Append(nil, "body ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	data, _ := os.ReadFile(packs[0])
+	data[bytes.IndexByte(data, '\n')+2] ^= 1 // a byte of the first body
+	if err := os.WriteFile(packs[0], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := keys(t)
+	if _, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)}); err == nil ||
+		!strings.Contains(err.Error(), "content does not match its SHA-256") {
+		t.Fatalf("open with a damaged pack: %v", err)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
@@ -151,7 +150,7 @@ func Verify(dir string, v note.Verifier) error {
 			return errors.New("hashes file: does not hold the tree of the records (derived: delete it and reopen the log to rebuild it)")
 		}
 	}
-	return verifyBodies(filepath.Join(dir, bodiesDir))
+	return verifyPacks(dir)
 }
 
 // consistent checks the consistency proof between two checkpoints, built
@@ -169,43 +168,6 @@ func consistent(mt *memTree, a, b *log.Checkpoint) error {
 		return err
 	}
 	return proof.VerifyConsistency(rfc6962.DefaultHasher, a.Size, b.Size, p, a.Hash, b.Hash)
-}
-
-func verifyBodies(dir string) error {
-	ents, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".tmp-") {
-			continue
-		}
-		if e.IsDir() || !isHexSHA256(e.Name()) {
-			return fmt.Errorf("body %s: not a body name", e.Name())
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			return err
-		}
-		if BodyHash(b) != e.Name() {
-			return fmt.Errorf("body %s: content does not match its SHA-256", e.Name())
-		}
-	}
-	return nil
-}
-
-// BodyPath returns where the body with that hex SHA-256 is archived in the
-// log in dir, and whether it is there.
-func BodyPath(dir, sha string) (string, bool) {
-	if !isHexSHA256(sha) {
-		return "", false
-	}
-	p := filepath.Join(dir, bodiesDir, sha)
-	_, err := os.Stat(p)
-	return p, err == nil
 }
 
 // ReadProof builds the inclusion proof of record i against the latest

@@ -93,8 +93,9 @@ type Evidence struct {
 	// CheckpointInterval: a signed checkpoint at least this often while the
 	// log grows, 10ms to 1h; zero: default 1s.
 	CheckpointInterval time.Duration `yaml:"checkpointInterval"`
-	// ArchiveBodies stores every received body under <dir>/bodies by its
-	// SHA-256. Default false.
+	// ArchiveBodies stores every received body, filed under its SHA-256, in
+	// the body pack of the log's active segment (<dir>/bodies), durable
+	// with its record. Default false.
 	ArchiveBodies bool `yaml:"archiveBodies"`
 	// ForwardOriginal sends the exact received bytes (base64) in each
 	// treasury document request's evidence. Default true when the key is

@@ -129,7 +129,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 	for pi, p := range sub.Files {
 		n := pi + 1 // the root is part 0
 		sum := attachment.Sum(p.Data)
-		i := -1
+		var i int
 		if named := attachment.SumFromContentID(p.ContentID); named != "" {
 			i = lookup(bySum, named)
 		} else if i = lookup(byName, p.FileName); i < 0 {

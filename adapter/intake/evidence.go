@@ -17,7 +17,9 @@ import (
 // (*auditlog.Log is one).
 type AuditLog interface {
 	Append(ctx context.Context, r auditlog.Record) (auditlog.Receipt, error)
-	ArchiveBody(body []byte) (string, error)
+	// AppendBody is Append that also archives body durably before the
+	// record (in the same group commit).
+	AppendBody(ctx context.Context, r auditlog.Record, body []byte) (auditlog.Receipt, error)
 }
 
 // Recorder writes the adapter's leaves to the evidence log and builds the
@@ -27,8 +29,8 @@ type Recorder struct {
 	Log AuditLog
 	// Instance names this adapter instance (leaves and treasury evidence).
 	Instance string
-	// ArchiveBodies stores each received body by its SHA-256 before its
-	// leaf is appended.
+	// ArchiveBodies stores each received body by its SHA-256 with its
+	// leaf, durable before it.
 	ArchiveBodies bool
 	// ForwardOriginal puts the exact received bytes in the treasury
 	// evidence.
@@ -59,14 +61,16 @@ func (r *Recorder) Append(ctx context.Context, rec auditlog.Record, body []byte)
 		return auditlog.Receipt{}, nil
 	}
 	rec.Instance = r.Instance
-	rec.BodySHA256 = auditlog.BodyHash(body)
+	var (
+		rc  auditlog.Receipt
+		err error
+	)
 	if r.ArchiveBodies {
-		if _, err := r.Log.ArchiveBody(body); err != nil {
-			r.failed(rec, err)
-			return auditlog.Receipt{}, AuditDown(err)
-		}
+		rc, err = r.Log.AppendBody(ctx, rec, body)
+	} else {
+		rec.BodySHA256 = auditlog.BodyHash(body)
+		rc, err = r.Log.Append(ctx, rec)
 	}
-	rc, err := r.Log.Append(ctx, rec)
 	if err != nil {
 		r.failed(rec, err)
 		return auditlog.Receipt{}, AuditDown(err)

@@ -59,17 +59,17 @@ func (s *crlServer) set(der []byte) {
 // three signers its certificates name them in: good, revoked, and one the
 // responder does not know.
 type rig struct {
-	ca                    *ocsptest.CA
-	ocspURL               string
-	port                  int
-	crl                   *crlServer
-	good, revoked, stray  *x509.Certificate
-	bare                  *x509.Certificate // no AIA, no distribution point
-	responder             *ocsptest.Responder
-	signer                *x509.Certificate
-	signerKey             crypto.Signer
-	now                   time.Time
-	revokedAt, nextUpdate time.Duration
+	ca                   *ocsptest.CA
+	ocspURL              string
+	port                 int
+	crl                  *crlServer
+	good, revoked, stray *x509.Certificate
+	bare                 *x509.Certificate // no AIA, no distribution point
+	responder            *ocsptest.Responder
+	signer               *x509.Certificate
+	signerKey            crypto.Signer
+	now                  time.Time
+	nextUpdate           time.Duration
 }
 
 func newRig(t *testing.T) *rig {

@@ -3,13 +3,15 @@
 //	dvc-audit verify -vkey adapter-log.vkey DIR
 //	dvc-audit show DIR -dossier MAHOSO
 //	dvc-audit proof DIR INDEX
+//	dvc-audit body DIR SHA256
 //	dvc-audit verify-receipt -receipt 202.json -proof proof.txt -vkey adapter-log.vkey [-entry leaf.json]
 //
 // verify recomputes every leaf hash and the tree, checks every checkpoint's
 // signature, origin and root and the consistency between successive
 // checkpoints, and the archived bodies; it exits 0 when the log is whole,
 // otherwise 1 naming the first bad record, checkpoint or body. show lists a
-// dossier's records with their archived bodies. proof prints the C2SP
+// dossier's records with where their bodies are archived; body writes one
+// archived body out, checked against its SHA-256. proof prints the C2SP
 // tlog-proof of one record. verify-receipt checks a 202 body's receipt
 // against a proof and the log's verifier key, with nothing but those files.
 package main
@@ -45,6 +47,7 @@ commands:
                   (without -vkey: DIR/log.vkey, which the adapter leaves there)
   show            DIR -dossier CODE: every record of a dossier, with its archived body's path
   proof           DIR INDEX: print the inclusion proof of a record (C2SP tlog-proof)
+  body            DIR SHA256: write an archived body, byte for byte, to standard output
   verify-receipt  -receipt 202.json -proof proof.txt -vkey FILE [-entry leaf.json]: check a receipt offline
 `
 
@@ -63,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = runShow(args[1:], stdout, stderr)
 	case "proof":
 		err = runProof(args[1:], stdout, stderr)
+	case "body":
+		err = runBody(args[1:], stdout, stderr)
 	case "verify-receipt":
 		err = runVerifyReceipt(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
@@ -159,6 +164,10 @@ func runShow(args []string, stdout, stderr io.Writer) error {
 		_, _ = fmt.Fprintln(stderr, "show: -dossier is required")
 		return errUsage
 	}
+	bodies, err := auditlog.IndexBodies(pos[0])
+	if err != nil {
+		return err
+	}
 	found := 0
 	err = auditlog.Scan(pos[0], func(ln auditlog.Line) error {
 		r, err := auditlog.ParseLeaf(ln.Leaf)
@@ -167,8 +176,8 @@ func runShow(args []string, stdout, stderr io.Writer) error {
 		}
 		found++
 		body := "(body not archived)"
-		if p, ok := auditlog.BodyPath(pos[0], r.BodySHA256); ok {
-			body = p
+		if loc, ok := bodies[r.BodySHA256]; ok {
+			body = loc.String() + " (dvc-audit body " + pos[0] + " " + r.BodySHA256 + ")"
 		}
 		_, err = fmt.Fprintf(stdout, "%d %s\n    body: %s\n", ln.Index, ln.Leaf, body)
 		return err
@@ -198,6 +207,29 @@ func runProof(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	_, err = stdout.Write(p)
+	return err
+}
+
+func runBody(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("body", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pos, err := parse(fs, args, 2)
+	if err != nil {
+		return err
+	}
+	sha := strings.ToLower(pos[1])
+	loc, ok, err := auditlog.FindBody(pos[0], sha)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no archived body %s in %s", sha, pos[0])
+	}
+	b, err := auditlog.ReadBody(loc, sha)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(b)
 	return err
 }
 

@@ -49,13 +49,10 @@ func buildLog(t *testing.T) (string, []auditlog.Receipt) {
 	var rcs []auditlog.Receipt
 	for i := range 50 {
 		body := fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, i%10, i)
-		if _, err := l.ArchiveBody(body); err != nil {
-			t.Fatal(err)
-		}
-		rc, err := l.Append(ctx, auditlog.Record{Time: t0.Add(time.Duration(i) * time.Minute), Instance: "test",
+		rc, err := l.AppendBody(ctx, auditlog.Record{Time: t0.Add(time.Duration(i) * time.Minute), Instance: "test",
 			Caller: "portal", Route: "POST /v1/procedures/{procedure}/dossiers", Procedure: "chi-thuong-xuyen",
-			MaHoSo: fmt.Sprintf("D-%d", i%10), BodySHA256: auditlog.BodyHash(body), Status: 202,
-			TreasuryReference: fmt.Sprintf("KB-%d", i)})
+			MaHoSo: fmt.Sprintf("D-%d", i%10), Status: 202,
+			TreasuryReference: fmt.Sprintf("KB-%d", i)}, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,8 +157,20 @@ func TestVerifyNamesTheFirstBadThing(t *testing.T) {
 		}, "", "record 49: incomplete last record"},
 		{"one byte of an archived body", func(t *testing.T, dir string) {
 			body := fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, 7, 17)
-			editFile(t, filepath.Join(dir, "bodies", auditlog.BodyHash(body)), func(b []byte) []byte { b[3] ^= 1; return b })
+			loc, ok, err := auditlog.FindBody(dir, auditlog.BodyHash(body))
+			if err != nil || !ok {
+				t.Fatalf("body not found: %v", err)
+			}
+			editFile(t, loc.Path, func(b []byte) []byte { b[loc.Offset+3] ^= 1; return b })
 		}, "", "body " + auditlog.BodyHash(fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, 7, 17)) + ": content does not match its SHA-256"},
+		{"a body's length", func(t *testing.T, dir string) {
+			body := fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, 2, 32)
+			sha := auditlog.BodyHash(body)
+			loc, _, _ := auditlog.FindBody(dir, sha)
+			editFile(t, loc.Path, func(b []byte) []byte {
+				return bytes.Replace(b, fmt.Appendf(nil, "%s %d\n", sha, len(body)), fmt.Appendf(nil, "%s %d\n", sha, len(body)-1), 1)
+			})
+		}, "", "body of " + auditlog.BodyHash(fmt.Appendf(nil, `{"maHoSo":"D-%d","n":%d}`, 2, 32)) + " does not end where its header says"},
 		{"one byte of a checkpoint", func(t *testing.T, dir string) {
 			editFile(t, filepath.Join(dir, "checkpoints"), func(b []byte) []byte {
 				notes, _, _ := auditlog.SplitCheckpoints(b)
@@ -220,12 +229,19 @@ func TestShow(t *testing.T) {
 		if !strings.Contains(out, fmt.Sprintf("\n%d {", i)) && !strings.HasPrefix(out, fmt.Sprintf("%d {", i)) {
 			t.Errorf("record %d missing:\n%s", i, out)
 		}
-		if !strings.Contains(out, filepath.Join(dir, "bodies", body)) {
+		if !strings.Contains(out, "(dvc-audit body "+dir+" "+body+")") {
 			t.Errorf("body of record %d missing:\n%s", i, out)
+		}
+		code, got, errOut := runCLI("body", dir, body)
+		if want := fmt.Sprintf(`{"maHoSo":"D-3","n":%d}`, i); code != 0 || got != want {
+			t.Errorf("dvc-audit body of record %d: exit %d, %q %s, want %q", i, code, got, errOut, want)
 		}
 	}
 	if strings.Count(out, "body: ") != 5 {
 		t.Errorf("want 5 records:\n%s", out)
+	}
+	if code, _, _ := runCLI("body", dir, strings.Repeat("0", 64)); code != 1 {
+		t.Errorf("unknown body: exit %d", code)
 	}
 	if code, _, _ := runCLI("show", dir, "-dossier", "nope"); code != 1 {
 		t.Errorf("unknown dossier: exit %d", code)
