@@ -92,7 +92,9 @@ func TestRunShortfallWhenTheReplicaStalls(t *testing.T) {
 func TestConfirmCoversAnEarlierWrite(t *testing.T) {
 	r := redistest.StartReplicated(t, 1)
 	ctx := context.Background()
-	w := redisha.New(r.Primary, 1, timeout, nil)
+	// The earlier write comes from another client (another instance), so
+	// the connection Confirm runs on has written nothing after it.
+	w := redisha.New(redis.NewClient(&redis.Options{Addr: r.Addr}), 1, timeout, nil)
 	r.Pause(t, 0)
 	if err := r.Primary.Set(ctx, "k:{c}", "v", 0).Err(); err != nil {
 		t.Fatal(err)
