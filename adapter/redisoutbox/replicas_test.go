@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +47,7 @@ func BenchmarkAppendReplicas(b *testing.B) {
 	r := redistest.StartReplicated(b, 1)
 	for _, n := range []int{0, 1} {
 		b.Run("minReplicas="+strconv.Itoa(n), func(b *testing.B) {
-			s := New(r.Primary, "bench"+strconv.Itoa(n)+":", nil, WithReplicaWait(redisha.New(r.Primary, n, 500*time.Millisecond, nil)))
+			s := New(r.Primary, "bench"+strconv.Itoa(int(benchRun.Add(1)))+":", nil, WithReplicaWait(redisha.New(r.Primary, n, 500*time.Millisecond, nil)))
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -58,3 +59,6 @@ func BenchmarkAppendReplicas(b *testing.B) {
 		})
 	}
 }
+
+// benchRun gives each run of a benchmark its own key prefix.
+var benchRun atomic.Int32

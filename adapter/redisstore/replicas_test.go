@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,7 +76,7 @@ func BenchmarkBeginCompleteReplicas(b *testing.B) {
 	for _, n := range []int{0, 1} {
 		b.Run("minReplicas="+strconv.Itoa(n), func(b *testing.B) {
 			ctx := context.Background()
-			s := New(r.Primary, "bench"+strconv.Itoa(n)+":", nil).WaitForReplicas(redisha.New(r.Primary, n, 500*time.Millisecond, nil))
+			s := New(r.Primary, "bench"+strconv.Itoa(int(benchRun.Add(1)))+":", nil).WaitForReplicas(redisha.New(r.Primary, n, 500*time.Millisecond, nil))
 			resp := idempotency.Stored{Status: 202, Body: benchBody,
 				Header: map[string]string{"Content-Type": "application/json"}}
 			b.ReportAllocs()
@@ -94,3 +95,6 @@ func BenchmarkBeginCompleteReplicas(b *testing.B) {
 		})
 	}
 }
+
+// benchRun gives each run of a benchmark its own key prefix.
+var benchRun atomic.Int32
