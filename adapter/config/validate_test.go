@@ -773,6 +773,8 @@ func TestEnvironmentValueNamesKey(t *testing.T) {
 		{"DVC_CALENDAR_HOLIDAYSDIR", "/no-such-holidays-dir", "calendar.holidaysDir"},
 		{"DVC_STORE_KIND", "redis", "store.redis.addrs"},
 		{"DVC_STORE_REDIS_POOLSIZE", "-1", "store.redis.poolSize"},
+		{"DVC_STORE_REDIS_MINREPLICAS", "-1", "store.redis.minReplicas"},
+		{"DVC_STORE_REDIS_REPLICATIMEOUT", "2s", "store.redis.replicaTimeout"},
 		{"DVC_STORE_REDIS_KEYPREFIX", "{dvc}:", "store.redis.keyPrefix"},
 		{"DVC_CALLBACKS_SECRETS", "whsec_c2hvcnQ=", "callbacks.secrets[0]"},
 		{"DVC_DELIVERY_SCHEDULE", "0s, 5s, -1s", "delivery.schedule[2]"},

@@ -44,7 +44,9 @@
 //
 // Append returns once Redis has executed the script; run Redis with AOF
 // (appendfsync everysec or always) and maxmemory-policy noeviction, or a
-// crash of Redis itself can lose acknowledged events. An idle dossier's
+// crash of Redis itself can lose acknowledged events; with replicas,
+// WithReplicaWait makes Append wait until replicas hold the event, or a
+// failover can lose it. An idle dossier's
 // keys get a Redis TTL of the retention plus TTLSlack; the logical expiry
 // is checked on the store's clock. The shard count is part of the layout:
 // Ping records it on first use and fails if an instance disagrees.
