@@ -17,12 +17,14 @@
 // After the write the pipeline also writes a short-lived marker key in the
 // same slot (the key's name + ":w", expiring after a few seconds). A
 // write whose script found its work already done (a duplicate event, a
-// completed record) propagates nothing, and WAIT would then count replicas
-// against an older offset of the connection; the marker moves the
+// completed record) propagates nothing, and on the Redis versions that
+// move a connection's offset only after a command that propagated (newer
+// than 7.0, which moves it after every command) WAIT would then count
+// replicas against an older offset of the connection; the marker moves the
 // connection's offset past everything the primary had executed, so the
 // acknowledgement also covers the earlier write that the caller's answer
-// stands on. Replication is ordered, so a replica that acknowledged the
-// marker holds that write too.
+// stands on, on every version. Replication is ordered, so a replica that
+// acknowledged the marker holds that write too.
 //
 // A shortfall (fewer replicas than required acknowledged within the
 // timeout) is an error wrapping ErrShortfall: the write is on the primary

@@ -92,9 +92,22 @@ func TestRunShortfallWhenTheReplicaStalls(t *testing.T) {
 func TestConfirmCoversAnEarlierWrite(t *testing.T) {
 	r := redistest.StartReplicated(t, 1)
 	ctx := context.Background()
-	// The earlier write comes from another client (another instance), so
-	// the connection Confirm runs on has written nothing after it.
-	w := redisha.New(redis.NewClient(&redis.Options{Addr: r.Addr}), 1, timeout, nil)
+	// Confirm's connection (one, pooled) wrote and was acknowledged before
+	// the replica stalled; the earlier write comes from another client
+	// (another instance). WAIT alone on that connection would count the
+	// replica against the connection's own older write on the Redis
+	// versions that move the offset only after a propagated write. (Redis
+	// 7.0 moves it after every command, so there this also holds without
+	// the marker.)
+	wc := redis.NewClient(&redis.Options{Addr: r.Addr, PoolSize: 1})
+	t.Cleanup(func() { _ = wc.Close() })
+	if err := wc.Set(ctx, "warm", "1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := wc.Do(ctx, "wait", 1, 5000).Int64(); err != nil || n != 1 {
+		t.Fatalf("WAIT before the stall: %d %v", n, err)
+	}
+	w := redisha.New(wc, 1, timeout, nil)
 	r.Pause(t, 0)
 	if err := r.Primary.Set(ctx, "k:{c}", "v", 0).Err(); err != nil {
 		t.Fatal(err)
