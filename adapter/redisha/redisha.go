@@ -94,7 +94,7 @@ func (w *Writer) Waits() bool { return w != nil && w.replicas > 0 }
 // and, when the writer waits, the marker and WAIT in the same round trip on
 // that primary's connection. The reply is the script's; err is the
 // script's error, a transport error, or a *Shortfall (the script's reply
-// is then valid: the write happened on the primary).
+// is then valid: the write happened on the primary). w must not be nil.
 func (w *Writer) Run(ctx context.Context, op string, sc *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
 	if !w.Waits() {
 		cmd := sc.Run(ctx, w.c, keys, args...)
