@@ -111,6 +111,11 @@ func (w *Writer) Run(ctx context.Context, op string, sc *redis.Script, keys []st
 		}
 		return nil
 	})
+	if cmd == nil { // the primary could not be found: nothing was sent
+		cmd = redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd, err
+	}
 	if err == nil || errors.Is(err, ErrShortfall) {
 		if cerr := cmd.Err(); cerr != nil {
 			return cmd, cerr

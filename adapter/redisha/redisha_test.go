@@ -150,3 +150,13 @@ func TestScriptErrorIsTheCallers(t *testing.T) {
 		t.Fatalf("err = %v, want the script's error", err)
 	}
 }
+
+func TestRunWithoutAServer(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	w := redisha.New(c, 1, timeout, func(string) { t.Error("a shortfall counted without a server") })
+	cmd, err := w.Run(context.Background(), "test", setIfAbsent, []string{"k:{f}"}, "v")
+	if err == nil || errors.Is(err, redisha.ErrShortfall) || cmd.Err() == nil {
+		t.Fatalf("err = %v, cmd err = %v; want a connection error on both", err, cmd.Err())
+	}
+}

@@ -80,9 +80,10 @@ func New(client redis.UniversalClient, prefix string, now func() time.Time) *Sto
 //     second time (the treasury's downstream key stays the last guard).
 //     Settling the claim as sent, the dossier lock and its release need no
 //     wait: a settlement lost with the primary leaves the replicated claim
-//     in progress, whose next holder asks the treasury first; a lost lock
-//     only lets a waiting request take it early, and it then reads the
-//     dossier under the replicated claim.
+//     in progress, whose next holder asks the treasury first; a lock lost
+//     with the primary lets another request of the dossier reach the
+//     treasury beside its holder, as when a holder's lease ends after a
+//     crash, and the treasury orders the two.
 //
 // A shortfall is an error wrapping idempotency.ErrNotReplicated; the write
 // stays on the primary, where the caller's retry finds it.
