@@ -8,9 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/redisha"
+	"github.com/kbnn/dvc/adapter/testkit/outboxtest"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
+
+// The conformance suite on a store whose Append waits for one replica.
+func TestConformanceWaitingForAReplica(t *testing.T) {
+	r := redistest.StartReplicated(t, 1)
+	var n atomic.Int32
+	outboxtest.Run(t, func(t *testing.T, now func() time.Time) outbox.Store {
+		prefix := "conf" + strconv.Itoa(int(n.Add(1))) + ":"
+		return New(r.Primary, prefix, now, WithReplicaWait(redisha.New(r.Primary, 1, time.Second, nil)))
+	})
+}
 
 func TestAppendWaitsForTheReplica(t *testing.T) {
 	r := redistest.StartReplicated(t, 1)

@@ -11,9 +11,21 @@ import (
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
+	"github.com/kbnn/dvc/adapter/testkit/storetest"
 )
 
 const replicaTimeout = 200 * time.Millisecond
+
+// The conformance suite on a store whose writes wait for one replica:
+// the pipelined path keeps every semantic of the store.
+func TestConformanceWaitingForAReplica(t *testing.T) {
+	r := redistest.StartReplicated(t, 1)
+	var n atomic.Int32
+	storetest.Run(t, func(t *testing.T, now func() time.Time) idempotency.Store {
+		prefix := "conf" + strconv.Itoa(int(n.Add(1))) + ":"
+		return New(r.Primary, prefix, now).WaitForReplicas(redisha.New(r.Primary, 1, time.Second, nil))
+	})
+}
 
 func TestCompleteWaitsForTheReplica(t *testing.T) {
 	r := redistest.StartReplicated(t, 1)
