@@ -32,6 +32,7 @@ import (
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/revocation"
 	"github.com/kbnn/dvc/adapter/rules"
@@ -124,7 +125,9 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	records, dossiers, client, err := openStore(cfg, o.Clock, o.newRedisClient)
+	shortfalls := newReplicationShortfalls()
+	records, dossiers, client, ha, err := openStore(cfg, o.Clock, o.newRedisClient,
+		func(op string) { shortfalls.WithLabelValues(op).Inc() })
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +156,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return fail(err)
 	}
-	status, err := newStatusParts(cfg, o, client, dossiers, attempts, ev.recorder,
+	status, err := newStatusParts(cfg, o, client, ha, dossiers, attempts, ev.recorder,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
 		return fail(err)
@@ -161,7 +164,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpMetrics, breakers, attempts, evidenceFailures, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
+		httpMetrics, breakers, attempts, evidenceFailures, shortfalls, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fail(fmt.Errorf("metrics: %w", err))
@@ -251,10 +254,13 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 }
 
 // openStore returns the configured idempotency and dossier stores and, in
-// Redis mode, the client they share.
-func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.UniversalOptions) redis.UniversalClient) (idempotency.Store, dossier.Store, redis.UniversalClient, error) {
+// Redis mode, the client they share and the writer of the writes that wait
+// for replicas (store.redis.minReplicas; it waits for none when zero),
+// which calls onShortfall with the operation on each shortfall.
+func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.UniversalOptions) redis.UniversalClient,
+	onShortfall func(op string)) (idempotency.Store, dossier.Store, redis.UniversalClient, *redisha.Writer, error) {
 	if cfg.Store.Kind != "redis" {
-		return idempotency.NewMemory(now), dossier.NewMemory(), nil, nil
+		return idempotency.NewMemory(now), dossier.NewMemory(), nil, nil, nil
 	}
 	if newClient == nil {
 		newClient = redis.NewUniversalClient
@@ -268,8 +274,27 @@ func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.U
 		// the adapter answers 503 without sending anything.
 		MaxRetries: 1, DialerRetries: 1,
 	})
-	return redisstore.New(client, r.KeyPrefix, now),
-		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client, nil
+	ha := redisha.New(client, r.MinReplicas, r.ReplicaTimeout, onShortfall)
+	// The dossier records are not written through ha: their loss in a
+	// failover never lets a dossier be sent twice (the claim, which waits,
+	// does that), and the status view catches up from the callbacks; with
+	// one primary (a server or Sentinel) the wait of the request's final
+	// record covers them anyway, as replication is ordered.
+	return redisstore.New(client, r.KeyPrefix, now).WaitForReplicas(ha),
+		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client, ha, nil
+}
+
+// newReplicationShortfalls counts the writes that too few replicas
+// acknowledged in time: dvc_store_replication_shortfalls_total{op}.
+func newReplicationShortfalls() *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dvc_store_replication_shortfalls_total",
+		Help: "Writes behind an answer that fewer than store.redis.minReplicas replicas acknowledged within store.redis.replicaTimeout (answered 503 store-unavailable), by operation.",
+	}, []string{"op"})
+	for _, op := range []string{"outbox_append", "idempotency_complete", "idempotency_replay", "dossier_claim"} {
+		c.WithLabelValues(op)
+	}
+	return c
 }
 
 // openAttachments returns the store of files uploaded before their dossier:

@@ -19,6 +19,7 @@ import (
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
+	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
 	"github.com/kbnn/dvc/adapter/statusflow"
 	"github.com/kbnn/dvc/adapter/statusmap"
@@ -37,7 +38,7 @@ type statusParts struct {
 	worker *outbox.Worker
 }
 
-func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, dossiers dossier.Store, attempts *outbox.AttemptCounter, rec *intake.Recorder, up ...upstream.Option) (*statusParts, error) {
+func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, ha *redisha.Writer, dossiers dossier.Store, attempts *outbox.AttemptCounter, rec *intake.Recorder, up ...upstream.Option) (*statusParts, error) {
 	var secrets [][]byte
 	for i, s := range cfg.Callbacks.Secrets {
 		b, err := webhook.ParseSecret(s.Reveal())
@@ -84,7 +85,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	}
 	var box outbox.Store = outbox.NewMemory(o.Clock)
 	if client != nil {
-		box = redisoutbox.New(client, cfg.Store.Redis.KeyPrefix, o.Clock)
+		box = redisoutbox.New(client, cfg.Store.Redis.KeyPrefix, o.Clock, redisoutbox.WithReplicaWait(ha))
 	}
 	flow, err := statusflow.New(statusflow.Options{
 		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),

@@ -521,6 +521,15 @@ type Redis struct {
 	ReadTimeout  time.Duration `yaml:"readTimeout"`                      // zero: default 1s
 	WriteTimeout time.Duration `yaml:"writeTimeout"`                     // zero: default 1s
 	PoolSize     int           `yaml:"poolSize"`                         // zero: default 64
+	// MinReplicas is how many replicas must acknowledge a write the
+	// adapter acknowledges to a caller (a callback's 202, a completed
+	// idempotency record, a dossier claim before the treasury send) before
+	// it answers: WAIT after the write, on the key's primary. Not negative;
+	// zero (the default) does not wait.
+	MinReplicas int `yaml:"minReplicas"`
+	// ReplicaTimeout bounds that wait; at least 1ms and less than
+	// readTimeout. Zero: default 500ms when minReplicas is above zero.
+	ReplicaTimeout time.Duration `yaml:"replicaTimeout"`
 }
 
 // Idempotency configures the exactly-once records.
@@ -741,6 +750,9 @@ func (c *Config) defaults() {
 	def(&c.Store.Redis.WriteTimeout, time.Second)
 	if c.Store.Redis.PoolSize == 0 {
 		c.Store.Redis.PoolSize = 64
+	}
+	if c.Store.Redis.MinReplicas > 0 {
+		def(&c.Store.Redis.ReplicaTimeout, 500*time.Millisecond)
 	}
 	def(&c.Callbacks.Tolerance, 5*time.Minute)
 	if c.Portal.Transport == "" {
@@ -1392,6 +1404,17 @@ func (c *Config) validateStore(ps *problems) {
 	ps.positive("store.redis.writeTimeout", r.WriteTimeout)
 	if r.PoolSize <= 0 {
 		ps.bad("store.redis.poolSize", "must be positive (zero means the default)")
+	}
+	if r.MinReplicas < 0 {
+		ps.bad("store.redis.minReplicas", "must not be negative (zero means no wait for replicas)")
+	}
+	switch {
+	case r.ReplicaTimeout < 0:
+		ps.bad("store.redis.replicaTimeout", "must not be negative")
+	case r.ReplicaTimeout > 0 && r.ReplicaTimeout < time.Millisecond:
+		ps.bad("store.redis.replicaTimeout", "must be at least 1ms (WAIT counts in milliseconds)")
+	case r.ReplicaTimeout > 0 && r.ReadTimeout > 0 && r.ReplicaTimeout >= r.ReadTimeout:
+		ps.bad("store.redis.replicaTimeout", fmt.Sprintf("must be less than store.redis.readTimeout (%v), so that WAIT answers before the client gives up", r.ReadTimeout))
 	}
 	if r.PasswordFile != "" && r.Password == "" {
 		ps.bad("store.redis.passwordFile", "the file is empty: leave passwordFile out for no password")

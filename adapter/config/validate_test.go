@@ -246,6 +246,13 @@ var invalidRows = []struct {
 	{"negative write timeout", "store.redis.writeTimeout", func(c *Config) { c.Store.Redis.WriteTimeout = -1 }},
 	{"empty redis password file", "store.redis.passwordFile", func(c *Config) { c.Store.Redis.PasswordFile = "/run/secrets/redis" }},
 	{"negative pool", "store.redis.poolSize", func(c *Config) { c.Store.Redis.PoolSize = -1 }},
+	{"negative min replicas", "store.redis.minReplicas", func(c *Config) { c.Store.Redis.MinReplicas = -1 }},
+	{"negative replica timeout", "store.redis.replicaTimeout", func(c *Config) { c.Store.Redis.ReplicaTimeout = -1 }},
+	{"replica timeout under 1ms", "store.redis.replicaTimeout", func(c *Config) { c.Store.Redis.ReplicaTimeout = time.Microsecond }},
+	{"replica timeout not under read timeout", "store.redis.replicaTimeout", func(c *Config) {
+		c.Store.Redis.MinReplicas = 1
+		c.Store.Redis.ReplicaTimeout = c.Store.Redis.ReadTimeout
+	}},
 
 	{"short retention", "idempotency.retention", func(c *Config) { c.Idempotency.Retention = 59 * time.Minute }},
 	{"dossier retention below retention", "idempotency.dossierRetention", func(c *Config) { c.Idempotency.DossierRetention = time.Hour }},
@@ -766,6 +773,8 @@ func TestEnvironmentValueNamesKey(t *testing.T) {
 		{"DVC_CALENDAR_HOLIDAYSDIR", "/no-such-holidays-dir", "calendar.holidaysDir"},
 		{"DVC_STORE_KIND", "redis", "store.redis.addrs"},
 		{"DVC_STORE_REDIS_POOLSIZE", "-1", "store.redis.poolSize"},
+		{"DVC_STORE_REDIS_MINREPLICAS", "-1", "store.redis.minReplicas"},
+		{"DVC_STORE_REDIS_REPLICATIMEOUT", "2s", "store.redis.replicaTimeout"},
 		{"DVC_STORE_REDIS_KEYPREFIX", "{dvc}:", "store.redis.keyPrefix"},
 		{"DVC_CALLBACKS_SECRETS", "whsec_c2hvcnQ=", "callbacks.secrets[0]"},
 		{"DVC_DELIVERY_SCHEDULE", "0s, 5s, -1s", "delivery.schedule[2]"},
@@ -829,5 +838,22 @@ func TestEnvironmentSetsEveryScalarType(t *testing.T) {
 	want := []any{uint32(5), 0.25, -1, []time.Duration{0, time.Second, time.Minute}, 0, 2}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestReplicaTimeoutDefaultsOnlyWithMinReplicas(t *testing.T) {
+	c, err := Load(localWith(t, map[string]any{"store.redis.minReplicas": 1}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Redis.ReplicaTimeout != 500*time.Millisecond {
+		t.Errorf("replicaTimeout = %v with minReplicas 1, want 500ms", c.Store.Redis.ReplicaTimeout)
+	}
+	c, err = Load(localWith(t, map[string]any{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Store.Redis.MinReplicas != 0 || c.Store.Redis.ReplicaTimeout != 0 {
+		t.Errorf("minReplicas %d, replicaTimeout %v by default, want 0 and 0", c.Store.Redis.MinReplicas, c.Store.Redis.ReplicaTimeout)
 	}
 }

@@ -92,6 +92,13 @@ type Lock struct {
 // and another took it).
 var ErrLeaseLost = errors.New("idempotency: lease lost")
 
+// ErrNotReplicated is wrapped by the error of a write that the store made
+// but that too few replicas acknowledged in time (store.redis.minReplicas):
+// the record is on the primary, not known to survive its loss, so the
+// answer it stands for must not be given yet. The caller's retry finds the
+// record and waits again.
+var ErrNotReplicated = errors.New("idempotency: write not acknowledged by enough replicas")
+
 // Store keeps keys and dossier claims. Implementations are safe for
 // concurrent use by several processes (Redis) or goroutines (memory).
 type Store interface {

@@ -139,6 +139,21 @@ func storeDown(err error) error {
 	return &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: storeRetryAfter}
 }
 
+// finalNotReplicated is the answer when the final answer's record is on
+// the store's primary but too few replicas acknowledged it
+// (store.redis.minReplicas): 503 store-unavailable, not the answer, since
+// a failover could lose the record. The treasury has answered (its
+// document exists when it accepted) and the dossier's claim, replicated
+// before the send, says so: the retry under the same key replays the
+// stored answer once replicas hold it, or, if the primary was lost with
+// the record, takes the claim over as recovered and finds the document at
+// the treasury. No retry sends the dossier again.
+func finalNotReplicated(err error) error {
+	return &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: storeRetryAfter,
+		Detail:   "The treasury has answered, but the answer is not yet safely recorded. Retry with the same Idempotency-Key to get it; do not submit it again under another key.",
+		DetailVI: "Kho bạc đã trả lời nhưng câu trả lời chưa được ghi nhận an toàn. Hãy gửi lại với cùng Idempotency-Key để nhận câu trả lời; không gửi lại theo khóa khác."}
+}
+
 func retryAfter(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
 
 // Submit runs one submission exactly once: verify, reserve the idempotency
@@ -191,6 +206,10 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 		Replaceable: derived && resp.Status != 202}
 	s.hook("settled")
 	if cerr := s.records.Complete(context.WithoutCancel(ctx), scoped, b.Token, stored, s.policy.Retention); cerr != nil {
+		if errors.Is(cerr, idempotency.ErrNotReplicated) {
+			s.log.Error("idempotency record not replicated", "request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", cerr)
+			return nil, finalNotReplicated(cerr)
+		}
 		// The answer is right; only its replay copy is missing. A retry
 		// recovers through the treasury's record of the downstream key.
 		s.log.Error("idempotency record not completed", "request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", cerr)

@@ -243,6 +243,12 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 	stored := idempotency.Stored{Status: resp.Status, Header: resp.Header, Body: resp.Body,
 		Replaceable: derived && resp.Status != 202}
 	if cerr := s.records.Complete(context.WithoutCancel(ctx), scoped, b.Token, stored, s.policy.Retention); cerr != nil {
+		if errors.Is(cerr, idempotency.ErrNotReplicated) {
+			// As for a submission: the retry replays the record or finds
+			// the withdrawal at the treasury under its key.
+			s.log.Error("idempotency record not replicated", "request_id", req.RequestID, "procedure", v.procedure.ID, "maHoSo", v.w.MaHoSo, "err", cerr)
+			return nil, finalNotReplicated(cerr)
+		}
 		// The answer is right; only its replay copy is missing. A retry is
 		// answered by the treasury's record of the withdrawal key.
 		s.log.Error("idempotency record not completed", "request_id", req.RequestID, "procedure", v.procedure.ID, "maHoSo", v.w.MaHoSo, "err", cerr)

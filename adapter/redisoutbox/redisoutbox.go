@@ -44,7 +44,9 @@
 //
 // Append returns once Redis has executed the script; run Redis with AOF
 // (appendfsync everysec or always) and maxmemory-policy noeviction, or a
-// crash of Redis itself can lose acknowledged events. An idle dossier's
+// crash of Redis itself can lose acknowledged events; with replicas,
+// WithReplicaWait makes Append wait until replicas hold the event, or a
+// failover can lose it. An idle dossier's
 // keys get a Redis TTL of the retention plus TTLSlack; the logical expiry
 // is checked on the store's clock. The shard count is part of the layout:
 // Ping records it on first use and fails if an instance disagrees.
@@ -62,6 +64,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/redisha"
 )
 
 // DefaultShards is the shard count unless WithShards says otherwise.
@@ -87,6 +90,7 @@ type Store struct {
 	start     atomic.Uint32 // rotates Claim's first shard
 	claims    atomic.Uint32
 	tidyIdle  time.Duration
+	ha        *redisha.Writer // nil: Append does not wait for replicas
 }
 
 type shard struct {
@@ -112,6 +116,15 @@ func WithShards(n int) Option {
 // WithRetention sets how long an idle dossier's event ids are remembered
 // (default outbox.DefaultRetention).
 func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithReplicaWait makes Append wait for replicas through w
+// (store.redis.minReplicas): an appended event is what the callback's 202
+// acknowledges, and lost with the primary it is a status the portal never
+// gets. A shortfall is an error wrapping redisha.ErrShortfall (the caller
+// answers 503 and the treasury retries): the event is on the primary, and
+// the retry finds it there (Append replies false, a duplicate) after a
+// fresh wait that covers it.
+func WithReplicaWait(w *redisha.Writer) Option { return func(s *Store) { s.ha = w } }
 
 // New returns a store on client with every key under prefix (for example
 // "dvc:"; without braces) on clock now (nil means time.Now).
@@ -150,6 +163,19 @@ func (s *Store) run(ctx context.Context, sc *redis.Script, sh *shard, now time.T
 func (s *Store) Append(ctx context.Context, dossier, eventID string, payload []byte) (bool, error) {
 	if err := outbox.Check(dossier, eventID); err != nil {
 		return false, err
+	}
+	if s.ha.Waits() {
+		sh, now := s.shardOf(dossier), s.now()
+		cmd, err := s.ha.Run(ctx, "outbox_append", appendScript, sh.keys,
+			sh.base, ms(now), ms(now.Add(s.retention)), (s.retention + TTLSlack).Milliseconds(), dossier, eventID, payload)
+		if err != nil {
+			return false, fmt.Errorf("redisoutbox: append: %w", err)
+		}
+		n, err := cmd.Int64()
+		if err != nil {
+			return false, fmt.Errorf("redisoutbox: append: %w", err)
+		}
+		return n == 1, nil
 	}
 	n, err := s.run(ctx, appendScript, s.shardOf(dossier), s.now(), dossier, eventID, payload).Int64()
 	if err != nil {

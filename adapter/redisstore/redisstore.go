@@ -37,6 +37,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/redisha"
 )
 
 // InProgressRetention is how long an abandoned reservation or claim is kept
@@ -51,6 +52,7 @@ type Store struct {
 	c      redis.UniversalClient
 	prefix string
 	now    func() time.Time
+	ha     *redisha.Writer // nil: no wait for replicas
 }
 
 var _ idempotency.Store = (*Store)(nil)
@@ -63,6 +65,48 @@ func New(client redis.UniversalClient, prefix string, now func() time.Time) *Sto
 		now = time.Now
 	}
 	return &Store{c: client, prefix: prefix, now: now}
+}
+
+// WaitForReplicas makes the writes an answer stands on wait for replicas
+// through w (store.redis.minReplicas) and returns s:
+//
+//   - Complete: the stored answer is what every retry of the key replays;
+//     lost with the primary, a retry would start the request afresh.
+//   - a Begin that finds the key completed: the replayed answer must be as
+//     safe as the first, and its record may be one whose Complete fell short.
+//   - ClaimDossier: the claim is what makes every later attempt, of this
+//     key or another, ask the treasury before sending. Replicated before
+//     the send, it survives a failover and no attempt sends the dossier a
+//     second time (the treasury's downstream key stays the last guard).
+//     Settling the claim as sent, the dossier lock and its release need no
+//     wait: a settlement lost with the primary leaves the replicated claim
+//     in progress, whose next holder asks the treasury first; a lock lost
+//     with the primary lets another request of the dossier reach the
+//     treasury beside its holder, as when a holder's lease ends after a
+//     crash, and the treasury orders the two.
+//
+// A shortfall is an error wrapping idempotency.ErrNotReplicated; the write
+// stays on the primary, where the caller's retry finds it.
+func (s *Store) WaitForReplicas(w *redisha.Writer) *Store {
+	s.ha = w
+	return s
+}
+
+// replicated runs sc through the replica wait when there is one.
+func (s *Store) replicated(ctx context.Context, op string, sc *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
+	if !s.ha.Waits() {
+		cmd := sc.Run(ctx, s.c, keys, args...)
+		return cmd, nil
+	}
+	return s.ha.Run(ctx, op, sc, keys, args...)
+}
+
+// notReplicated marks a shortfall as idempotency.ErrNotReplicated.
+func notReplicated(op string, err error) error {
+	if errors.Is(err, redisha.ErrShortfall) {
+		return fmt.Errorf("redisstore: %s: %w: %w", op, idempotency.ErrNotReplicated, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
 
 func (s *Store) keyName(key string) string         { return s.name("idem:{", key) }
@@ -99,6 +143,11 @@ func (s *Store) Begin(ctx context.Context, key, fp string, lease time.Duration) 
 	b, err := parseBegin(reply, now, tok)
 	if err != nil {
 		return idempotency.Begun{}, fmt.Errorf("redisstore: begin: %w", err)
+	}
+	if b.State == idempotency.Completed {
+		if err := s.ha.Confirm(ctx, "idempotency_replay", s.keyName(key)); err != nil {
+			return idempotency.Begun{}, notReplicated("begin", err)
+		}
 	}
 	return b, nil
 }
@@ -173,7 +222,20 @@ func (s *Store) Complete(ctx context.Context, key, token string, resp idempotenc
 	for k, v := range resp.Header {
 		args = append(args, k, v)
 	}
-	return s.fenced(ctx, "complete", completeScript, s.keyName(key), args...)
+	if !s.ha.Waits() {
+		return s.fenced(ctx, "complete", completeScript, s.keyName(key), args...)
+	}
+	cmd, err := s.ha.Run(ctx, "idempotency_complete", completeScript, []string{s.keyName(key)}, args...)
+	n, cerr := cmd.Int64()
+	switch {
+	case cerr != nil:
+		return fmt.Errorf("redisstore: complete: %w", cerr)
+	case n == 0:
+		return idempotency.ErrLeaseLost
+	case err != nil:
+		return notReplicated("complete", err)
+	}
+	return nil
 }
 
 // Release implements idempotency.Store.
@@ -184,10 +246,18 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 // ClaimDossier implements idempotency.Store.
 func (s *Store) ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (idempotency.Claim, error) {
 	now := s.now()
-	r, err := claimScript.Run(ctx, s.c, []string{s.dossierName(dossier)},
-		ms(now), owner, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)).Slice()
+	cmd, herr := s.replicated(ctx, "dossier_claim", claimScript, []string{s.dossierName(dossier)},
+		ms(now), owner, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention))
+	r, err := cmd.Slice()
 	if err != nil {
 		return idempotency.Claim{}, fmt.Errorf("redisstore: claim dossier: %w", err)
+	}
+	if herr != nil {
+		// The claim (if taken) stays on the primary, unsent: the retry of
+		// the same key and content takes it back as recovered and asks the
+		// treasury first, which holds nothing; another key waits for its
+		// lease. Nothing was sent.
+		return idempotency.Claim{}, notReplicated("claim dossier", herr)
 	}
 	c, err := parseClaim(r, now)
 	if err != nil {

@@ -177,6 +177,11 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 		e.Fields = []problem.FieldError{{Path: "/procedure", Message: "must be a configured procedure with a known status"}}
 		return false, e
 	}
+	// With store.redis.minReplicas, Append fails when too few replicas
+	// acknowledged the event in time: 503, and the treasury retries. The
+	// event is on the primary, so the retry is a duplicate that Append
+	// acknowledges once replicas hold it; the status view below is then
+	// not updated by the retry and catches up when the event is delivered.
 	appended, err := f.outbox.Append(ctx, dossierKey(ev.Procedure, ev.DossierCode), ev.EventID, body)
 	if err != nil {
 		return false, &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: 5}

@@ -224,6 +224,7 @@ type server struct {
 	out    *bytes.Buffer // stdout and stderr; read only after exited
 	dir    string
 	url    string
+	port   int
 }
 
 // start runs a throwaway redis-server on a free port, trying a few ports in

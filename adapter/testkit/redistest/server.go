@@ -18,6 +18,13 @@ import (
 // client of it; the client is closed and the server stopped when tb ends.
 func StartServer(tb testing.TB, args ...string) redis.UniversalClient {
 	tb.Helper()
+	_, c := startServer(tb, args...)
+	return c
+}
+
+// startServer is StartServer, also returning the server (its process).
+func startServer(tb testing.TB, args ...string) (*server, redis.UniversalClient) {
+	tb.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		tb.Fatalf("no redis-server on PATH (install the Debian package redis-server): %v", err)
@@ -28,7 +35,7 @@ func StartServer(tb testing.TB, args ...string) redis.UniversalClient {
 	}
 	dir := tb.TempDir()
 	s := &server{exited: make(chan struct{}), out: new(bytes.Buffer), dir: dir,
-		url: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
+		url: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0", port: port}
 	s.cmd = exec.Command(bin, append([]string{"--save", "", "--appendonly", "no", "--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1", "--dir", dir}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -70,5 +77,5 @@ func StartServer(tb testing.TB, args ...string) redis.UniversalClient {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = c.Close() })
-	return c
+	return s, c
 }

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
+)
+
+// shortfallCount reads dvc_store_replication_shortfalls_total{op} from the
+// admin listener's /metrics.
+func (e *env) shortfallCount(t *testing.T, op string) int {
+	t.Helper()
+	resp, err := http.Get(e.adminSrv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^dvc_store_replication_shortfalls_total\{op="` + op + `"\} (\d+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("no dvc_store_replication_shortfalls_total{op=%q} in /metrics", op)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// With store.redis.minReplicas 1 and the replica stalled, a submission
+// whose treasury answer could not be replicated answers 503, and its retry
+// replays the answer once the replica is back, without a second send; a
+// callback answers 503 and its retry is acknowledged once the replica is
+// back.
+func TestReplicaShortfallAnswers503(t *testing.T) {
+	r := redistest.StartReplicated(t, 1)
+	var pauseAtSettled atomic.Bool
+	e := startStatusOpts(t, Options{Hook: func(step string) {
+		if step == "settled" && pauseAtSettled.CompareAndSwap(true, false) {
+			r.Pause(t, 0)
+		}
+	}}, func(c *config.Config) {
+		c.Store.Kind = "redis"
+		c.Store.Redis.Addrs = []string{r.Addr}
+		c.Store.Redis.KeyPrefix = "dvc:"
+		c.Store.Redis.MinReplicas = 1
+		c.Store.Redis.ReplicaTimeout = 200 * time.Millisecond
+	})
+
+	// Replica up: an ordinary 202.
+	procedure, code := e.submit(t, "tai-khoan/valid-xml")
+
+	// The replica stalls after the treasury's answer, before the record of
+	// the final answer.
+	completeBefore, replayBefore := e.shortfallCount(t, "idempotency_complete"), e.shortfallCount(t, "idempotency_replay")
+	c := fx(t, "tai-khoan/valid-json")
+	code2, _ := c.DossierCode()
+	pauseAtSettled.Store(true)
+	a := e.send(t, c, "key-replicas-1")
+	if a.status != http.StatusServiceUnavailable || a.code() != "store-unavailable" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("answer with the replica stalled: %d %v %s", a.status, a.header, a.body)
+	}
+	calls := e.documentCalls.Load()
+	if n := e.docsFor(t, code2); n != 1 {
+		t.Fatalf("%d documents at the treasury after the first attempt, want 1", n)
+	}
+	// The retry while the replica is still stalled: 503 again, nothing sent.
+	if a := e.send(t, c, "key-replicas-1"); a.status != http.StatusServiceUnavailable || a.code() != "store-unavailable" {
+		t.Fatalf("retry with the replica stalled: %d %s", a.status, a.body)
+	}
+	r.Resume(t, 0)
+	a = e.send(t, c, "key-replicas-1")
+	if a.status != http.StatusAccepted || a.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry after the replica is back: %d %v %s", a.status, a.header, a.body)
+	}
+	if got := e.documentCalls.Load(); got != calls {
+		t.Errorf("the retries made %d more treasury calls, want none", got-calls)
+	}
+	if n := e.docsFor(t, code2); n != 1 {
+		t.Errorf("%d documents at the treasury, want 1", n)
+	}
+	if d := e.shortfallCount(t, "idempotency_complete") - completeBefore; d != 1 {
+		t.Errorf("idempotency_complete shortfalls +%d, want +1", d)
+	}
+	if d := e.shortfallCount(t, "idempotency_replay") - replayBefore; d != 1 {
+		t.Errorf("idempotency_replay shortfalls +%d, want +1", d)
+	}
+
+	// A callback with the replica stalled: 503, counted; its retry is
+	// acknowledged once the replica is back.
+	appendBefore := e.shortfallCount(t, "outbox_append")
+	ev := e.build(t, treasurysim.EventRequest{DossierCode: code, Status: "PROCESSING"})
+	r.Pause(t, 0)
+	if a := e.postCallback(t, ev.Header, ev.Body); a.status != http.StatusServiceUnavailable || a.code() != "store-unavailable" || a.header.Get("Retry-After") == "" {
+		t.Fatalf("callback with the replica stalled: %d %v %s", a.status, a.header, a.body)
+	}
+	if d := e.shortfallCount(t, "outbox_append") - appendBefore; d != 1 {
+		t.Errorf("outbox_append shortfalls +%d, want +1", d)
+	}
+	r.Resume(t, 0)
+	if a := e.postCallback(t, ev.Header, ev.Body); a.status/100 != 2 {
+		t.Fatalf("callback retry after the replica is back: %d %s", a.status, a.body)
+	}
+	// The event reaches the portal.
+	e.drain(t)
+	if recs := e.received(t, code); len(recs) == 0 {
+		t.Errorf("the portal got nothing for %s %s", procedure, code)
+	}
+}
