@@ -3,9 +3,9 @@ package redistest
 import (
 	"context"
 	"fmt"
-	"slices"
 	"os"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 )
