@@ -65,7 +65,6 @@ import (
 	"github.com/kbnn/dvc/adapter/redisoutbox"
 	"github.com/kbnn/dvc/adapter/sim/portalsim"
 	"github.com/kbnn/dvc/adapter/statusmap"
-	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/webhook"
 	"github.com/kbnn/dvc/mappings"
 	"github.com/kbnn/dvc/schemas"
@@ -73,12 +72,15 @@ import (
 
 // The soak's size: what the issue asks for, in full.
 const (
-	soakDossierCount    = 500
-	soakSendsPerDossier = 20 // the path (2 to 7 steps), 7 older events and 2 to 4 not allowed under new ids, resends
-	soakStalePerDossier = 7
-	soakSendConcurrency = 32
-	soakWorkers         = 16 // delivery workers per instance
-	soakKills           = 6
+	soakDossierCount = 500
+	// soakTopologyDossiers is the size of the soak on a Cluster and on a
+	// Sentinel set: the same paths and chaos, fewer dossiers.
+	soakTopologyDossiers = 100
+	soakSendsPerDossier  = 20 // the path (2 to 7 steps), 7 older events and 2 to 4 not allowed under new ids, resends
+	soakStalePerDossier  = 7
+	soakSendConcurrency  = 32
+	soakWorkers          = 16 // delivery workers per instance
+	soakKills            = 6
 	// soakOutage is how long the portal is down. It is longer than the
 	// retry schedule below lasts (the portal's Retry-After: 1 stretches
 	// each of its 4 retries to a second), so events whose attempts run
@@ -797,10 +799,33 @@ func TestStatusSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test: skipped with -short")
 	}
+	runStatusSoak(t, singleRedis(), soakDossierCount)
+}
+
+// TestStatusSoakCluster is the soak, smaller, with the instances on a
+// Redis Cluster.
+func TestStatusSoakCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test: skipped with -short")
+	}
+	runStatusSoak(t, clusterRedis(t), soakTopologyDossiers)
+}
+
+// TestStatusSoakSentinel is the soak, smaller, with the instances on a
+// Sentinel set.
+func TestStatusSoakSentinel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("soak test: skipped with -short")
+	}
+	runStatusSoak(t, sentinelRedis(t), soakTopologyDossiers)
+}
+
+// runStatusSoak runs the soak with n dossiers on the Redis target.
+func runStatusSoak(t *testing.T, target redisTarget, n int) {
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (plan and kills)", seed)
+	t.Logf("seed %d (plan and kills), Redis %s", seed, target.name)
 	prefix := batchPrefix(t, "soak")
-	ds := planStatusSoak(t, prefix, soakDossierCount, soakSendsPerDossier, soakStalePerDossier, seed)
+	ds := planStatusSoak(t, prefix, n, soakSendsPerDossier, soakStalePerDossier, seed)
 	total, distinct, staleN, lateN, notAllowedN := 0, 0, 0, 0, 0
 	kinds := map[soakKind]int{}
 	for _, d := range ds {
@@ -842,8 +867,9 @@ func TestStatusSoak(t *testing.T) {
 		}
 	}
 
-	keyPrefix := redistest.Prefix(t)
+	keyPrefix := target.prefix(t)
 	f := startFleetWith(t, 2, h.simURL, keyPrefix, func(c map[string]any) {
+		target.configure(c, keyPrefix)
 		p := section(c, "portal")
 		p["transport"], p["url"], p["username"], p["password"] = "session", portalSrv.URL+"/api", "dvc-adapter", "dev-portal-secret"
 		p["timeout"] = "1s"
@@ -856,7 +882,7 @@ func TestStatusSoak(t *testing.T) {
 		section(c, "delivery")["minSpan"] = soakMinSpan.String()
 		section(c, "log")["level"] = "warn"
 	})
-	box := redisoutbox.New(redistest.Client(t), keyPrefix, nil)
+	box := redisoutbox.New(target.client(t), keyPrefix, nil)
 
 	secret, err := webhook.ParseSecret(callbackSecret)
 	if err != nil {
