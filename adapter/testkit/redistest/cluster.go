@@ -616,3 +616,11 @@ func (c *Cluster) promoted(ctx context.Context, killed *Node, slot int) (*Node, 
 	}
 	return nil, fmt.Errorf("slot %d is not served", slot)
 }
+
+// Client returns a client of this node alone, closed when tb ends.
+func (n *Node) Client(tb testing.TB) *redis.Client {
+	tb.Helper()
+	c := n.client()
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
