@@ -341,25 +341,32 @@ type shard struct {
 	replicas []string
 }
 
-// slotMap asks n for the Cluster's slot map (CLUSTER SLOTS), sorted.
+// slotMap asks n for the Cluster's slot map (CLUSTER SHARDS), one entry
+// per slot range, sorted; replicas are the live ones.
 func slotMap(ctx context.Context, n *Node) ([]shard, error) {
 	cl := n.client()
 	defer func() { _ = cl.Close() }()
-	slots, err := cl.ClusterSlots(ctx).Result()
+	shards, err := cl.ClusterShards(ctx).Result()
 	if err != nil {
 		return nil, err
 	}
 	var m []shard
-	for _, s := range slots {
-		if len(s.Nodes) == 0 {
-			continue
+	for _, s := range shards {
+		var primary string
+		var replicas []string
+		for _, nd := range s.Nodes {
+			addr := net.JoinHostPort(nd.IP, strconv.FormatInt(nd.Port, 10))
+			switch {
+			case nd.Role == "master":
+				primary = addr
+			case nd.Health == "online":
+				replicas = append(replicas, addr)
+			}
 		}
-		sh := shard{from: int(s.Start), to: int(s.End), primary: s.Nodes[0].Addr}
-		for _, r := range s.Nodes[1:] {
-			sh.replicas = append(sh.replicas, r.Addr)
+		slices.Sort(replicas)
+		for _, r := range s.Slots {
+			m = append(m, shard{from: int(r.Start), to: int(r.End), primary: primary, replicas: replicas})
 		}
-		slices.Sort(sh.replicas)
-		m = append(m, sh)
 	}
 	slices.SortFunc(m, func(a, b shard) int { return a.from - b.from })
 	return m, nil
