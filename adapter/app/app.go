@@ -133,7 +133,11 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	}
 	closeStore := func() error { return nil }
 	if client != nil {
-		closeStore = client.Close
+		stopReload := reloadClusterState(client, clusterStateReload)
+		closeStore = func() error {
+			stopReload()
+			return client.Close()
+		}
 	}
 	// From here on, a failure releases the store's connections before
 	// returning.

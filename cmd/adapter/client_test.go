@@ -68,6 +68,10 @@ type client struct {
 
 	mu    sync.Mutex
 	tally map[string]int // every answer seen, by kind
+
+	// observe, when set, sees every attempt's answer (or transport error)
+	// as it arrives; set it before the first request.
+	observe func(a answer, err error)
 }
 
 func newClient(pick func() string) *client {
@@ -154,6 +158,9 @@ func (c *client) submit(ctx context.Context, d *dossier, key string) outcome {
 		o.attempts++
 		a, err := c.post(ctx, c.pick(), d, key)
 		o.final = a
+		if c.observe != nil && ctx.Err() == nil {
+			c.observe(a, err)
+		}
 		var wait time.Duration
 		switch {
 		case err != nil:

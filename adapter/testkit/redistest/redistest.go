@@ -68,6 +68,7 @@ func Main(m *testing.M) {
 		}
 		started = nil
 	}
+	stopShared()
 	mu.Unlock()
 	os.Exit(code)
 }
