@@ -13,7 +13,7 @@ import (
 // the key out. With asynchronous replication a failover can lose a write
 // the primary acknowledged; a positive value makes the writes the adapter
 // acknowledges to a caller wait for that many replicas.
-const storeMinReplicas = 0
+const storeMinReplicas = 1
 
 // redisTarget is the Redis the adapter instances of a test keep their state
 // in: the package's single server, the shared Cluster or the shared
