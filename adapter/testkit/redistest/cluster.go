@@ -631,3 +631,52 @@ func (n *Node) Client(tb testing.TB) *redis.Client {
 	tb.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// ReplicasOf returns the live replicas of primary p.
+func (c *Cluster) ReplicasOf(tb testing.TB, p *Node) []*Node {
+	tb.Helper()
+	var rs []*Node
+	for _, s := range c.shards(tb) {
+		if s.primary != p.Addr {
+			continue
+		}
+		for _, a := range s.replicas {
+			if n := c.node(a); n != nil && !slices.Contains(rs, n) {
+				rs = append(rs, n)
+			}
+		}
+	}
+	return rs
+}
+
+// Pause stops the node's process (SIGSTOP) until Resume or the end of tb:
+// as a replica it neither reads the replication stream nor acknowledges
+// offsets, while its primary still counts it as connected. Keep it shorter
+// than the cluster's node timeout (1 s), or the cluster marks it failing.
+func (n *Node) Pause(tb testing.TB) {
+	tb.Helper()
+	n.mu.Lock()
+	s := n.proc
+	n.mu.Unlock()
+	if s == nil {
+		tb.Fatalf("redistest: pausing %s: not running", n.Addr)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		tb.Fatalf("redistest: pausing %s: %v", n.Addr, err)
+	}
+	tb.Cleanup(func() { _ = s.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// Resume continues the node after Pause (SIGCONT).
+func (n *Node) Resume(tb testing.TB) {
+	tb.Helper()
+	n.mu.Lock()
+	s := n.proc
+	n.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		tb.Errorf("redistest: resuming %s: %v", n.Addr, err)
+	}
+}
