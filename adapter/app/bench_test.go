@@ -98,12 +98,13 @@ func BenchmarkSubmitBreakerOpen(b *testing.B) {
 }
 
 // BenchmarkSubmitEvidence is the end-to-end JSON submission with the
-// evidence log off and on, in the same run, from 16 concurrent clients:
+// evidence log off, on without the bodies and on with them, in the same
+// run, from 64 concurrent clients (as make bench-e2e):
 // each submission is fresh (a dossier code of its own, signed before the
 // timer starts) until the pool runs out, then a replay of one. With the log
 // on, a fresh submission appends two leaves (received, accepted) and a
 // replay one, each durable (fsync shared by the appends waiting together),
-// and archives its body.
+// and, with the bodies, archives its body in the same group commit.
 func BenchmarkSubmitEvidence(b *testing.B) {
 	raw, err := os.ReadFile(filepath.Join(repo, "testdata/templates/chi-thuong-xuyen/dossier.json"))
 	if err != nil {
@@ -119,12 +120,15 @@ func BenchmarkSubmitEvidence(b *testing.B) {
 		body := bytes.Replace(raw, []byte("G09.20-20260609-0000001"), fmt.Appendf(nil, "G09.20-20260609-%07d", 9000000+i), 1)
 		dossiers[i] = signed{body, signJSON(b, body)}
 	}
-	for _, mode := range []string{"log=off", "log=on"} {
+	for _, mode := range []string{"log=off", "log=on,bodies=off", "log=on"} {
 		b.Run(mode, func(b *testing.B) {
-			e := startWith(b, func(c *config.Config) { c.Evidence.Enabled = mode == "log=on" })
+			e := startWith(b, func(c *config.Config) {
+				c.Evidence.Enabled = mode != "log=off"
+				c.Evidence.ArchiveBodies = mode == "log=on"
+			})
 			var next atomic.Int64
 			b.ReportAllocs()
-			b.SetParallelism(8) // 16 clients on 2 cores
+			b.SetParallelism(32) // 64 clients on 2 cores
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
