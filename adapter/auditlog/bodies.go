@@ -81,7 +81,7 @@ func scanPack(data []byte) ([]PackEntry, int64, error) {
 			return out, int64(pos), fmt.Errorf("offset %d: not a pack entry header", pos)
 		}
 		start := pos + nl + 1
-		if int64(len(data)-start) < n+1 {
+		if n > int64(len(data)-start-1) { // the body and its newline run past the end
 			return out, int64(pos), errTornPack
 		}
 		end := start + int(n)
@@ -116,32 +116,50 @@ func listPacks(dir string) ([]string, error) {
 	return out, nil
 }
 
-// recoverPack prepares the pack of the active segment starting at first:
-// created when missing, a torn last entry dropped (and logged by the
-// caller through the returned count of bytes dropped). A pack damaged
-// before its last entry refuses the open, as a damaged segment does.
-func recoverPack(path string) (size, dropped int64, err error) {
+// recoverPack prepares the pack of the active segment: created when
+// missing (created reports it), a torn last entry dropped (dropped is its
+// length). A pack damaged before its last entry refuses the open, as a
+// damaged segment does. A torn tail holds only a body whose record was
+// never written (the pack is fsynced before the records): named is asked
+// whether a durable record names a body, and a tail that holds the
+// SHA-256 of such a body, not found whole before it, is damage (a length
+// misread in the middle of the pack), not a tear: it refuses the open
+// rather than drop bodies whose records are durable.
+func recoverPack(path string, named func(sha string) bool) (size, dropped int64, created bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
-		return 0, 0, syncDir(filepath.Dir(path))
+		return 0, 0, true, syncDir(filepath.Dir(path))
 	}
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
-	_, good, err := scanPack(data)
+	ents, good, err := scanPack(data)
 	if err == nil {
-		return good, 0, nil
+		return good, 0, false, nil
 	}
 	if !errors.Is(err, errTornPack) {
-		return 0, 0, fmt.Errorf("auditlog: %s: %w", path, err)
+		return 0, 0, false, fmt.Errorf("auditlog: %s: %w", path, err)
+	}
+	whole := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		whole[e.SHA256] = true
+	}
+	tail := data[good:]
+	for i := 0; i+64 < len(tail); i++ {
+		if i > 0 && tail[i-1] != '\n' {
+			continue
+		}
+		if sha := string(tail[i : i+64]); tail[i+64] == ' ' && isHexSHA256(sha) && !whole[sha] && named(sha) {
+			return 0, 0, false, fmt.Errorf("auditlog: %s: offset %d: body %s, named by a durable record, is cut short: the pack is damaged, not torn", path, good+int64(i), sha)
+		}
 	}
 	if err := os.Truncate(path, good); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
-	return good, int64(len(data)) - good, syncFile(path)
+	return good, int64(len(data)) - good, false, syncFile(path)
 }
 
 // verifyPacks checks every pack of the log in dir: each entry well formed

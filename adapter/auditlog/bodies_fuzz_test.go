@@ -22,6 +22,8 @@ func FuzzScanPack(f *testing.F) {
 	f.Add(append(entry("a"), entry("bc")[:70]...))
 	f.Add([]byte(hex.EncodeToString(make([]byte, 32)) + " 99999999999999999999\n"))
 	f.Add([]byte(hex.EncodeToString(make([]byte, 32)) + " -1\nx\n"))
+	f.Add([]byte(hex.EncodeToString(make([]byte, 32)) + " 9223372036854775807\nx\n"))
+	f.Add(append(entry("a"), []byte(hex.EncodeToString(make([]byte, 32))+" 9223372036854775806\n")...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ents, good, err := scanPack(data)
 		if good < 0 || good > int64(len(data)) {

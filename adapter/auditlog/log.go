@@ -382,7 +382,7 @@ func (l *Log) recover() error {
 	if l.seg, err = l.opts.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return err
 	}
-	if err := l.recoverPacks(segs); err != nil {
+	if err := l.recoverPacks(segs, lines); err != nil {
 		return err
 	}
 	l.segments, l.size = segs, n
@@ -390,8 +390,9 @@ func (l *Log) recover() error {
 }
 
 // recoverPacks finishes sealing the packs of sealed segments and opens the
-// active segment's pack, created when missing, its torn last entry dropped.
-func (l *Log) recoverPacks(segs []segment) error {
+// active segment's pack, created when missing, its torn last entry dropped
+// (lines are the active segment's records).
+func (l *Log) recoverPacks(segs []segment, lines []scanned) error {
 	for _, s := range segs[:len(segs)-1] {
 		p := packPath(l.dir, s.first)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o222 != 0 {
@@ -408,9 +409,25 @@ func (l *Log) recoverPacks(segs []segment) error {
 			return err
 		}
 	}
-	size, dropped, err := recoverPack(p)
+	var names map[string]bool
+	named := func(sha string) bool {
+		if names == nil { // only when a tail was torn: parse the records once
+			names = map[string]bool{}
+			for _, ln := range lines {
+				if r, err := ParseLeaf(ln.Leaf); err == nil && r.BodySHA256 != "" {
+					names[r.BodySHA256] = true
+				}
+			}
+		}
+		return names[sha]
+	}
+	size, dropped, created, err := recoverPack(p, named)
 	if err != nil {
 		return err
+	}
+	if created && len(lines) > 0 {
+		l.opts.Logger.Warn("auditlog: the active segment's body pack was missing; started an empty one (bodies its records name are not here)",
+			"pack", p, "records", len(lines))
 	}
 	l.packSize = size
 	if dropped > 0 {

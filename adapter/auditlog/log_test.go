@@ -688,6 +688,61 @@ func TestDamagedPackRefused(t *testing.T) {
 	}
 }
 
+// A length misread in the middle of the active pack makes the rest look
+// like a torn last entry; the bodies it would drop are named by durable
+// records, so the open refuses instead of dropping them.
+func TestDamagedLengthNotTakenForATear(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	for i := range 3 {
+		if _, err := l.AppendBody(context.Background(), rec(i), fmt.Append(nil, "body ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	data, _ := os.ReadFile(packs[0])
+	sha := auditlog.BodyHash([]byte("body 0"))
+	data = bytes.Replace(data, []byte(sha+" 6\n"), []byte(sha+" 9223372036854775807\n"), 1)
+	if err := os.WriteFile(packs[0], data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := keys(t)
+	_, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "damaged, not torn") {
+		t.Fatalf("open with a misread length: %v, want a refusal", err)
+	}
+	if got, _ := os.ReadFile(packs[0]); !bytes.Equal(got, data) {
+		t.Error("the refused open changed the pack")
+	}
+}
+
+// A missing active pack is started again, and the reopen says so.
+func TestMissingPackLogged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	if _, err := l.AppendBody(context.Background(), rec(0), []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	if err := os.Remove(packs[0]); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	l = open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	defer func() { _ = l.Close() }()
+	if !strings.Contains(logged.String(), "body pack was missing") {
+		t.Errorf("reopen without the pack did not say so:\n%s", logged.String())
+	}
+}
+
 // TestCheckpointOnTick: the ticker publishes a checkpoint when the log grew,
 // none when it did not, and Close publishes the last one.
 func TestCheckpointOnTick(t *testing.T) {

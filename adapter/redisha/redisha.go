@@ -145,9 +145,10 @@ func (w *Writer) pipeline(ctx context.Context, op, key string, write func(redis.
 	}
 	for try := 0; ; try++ {
 		var wait *redis.Cmd
+		var marker *redis.StatusCmd
 		_, perr := node.Pipelined(ctx, func(p redis.Pipeliner) error {
 			write(p)
-			p.Set(ctx, key+":w", "", markerTTL)
+			marker = p.Set(ctx, key+":w", "", markerTTL)
 			wait = p.Do(ctx, "wait", w.replicas, w.timeout.Milliseconds())
 			return nil
 		})
@@ -160,9 +161,14 @@ func (w *Writer) pipeline(ctx context.Context, op, key string, write func(redis.
 				continue
 			}
 		}
-		if err := wait.Err(); err != nil {
-			w.moved(ctx, err)
-			return fmt.Errorf("redisha: %s: %w", op, err)
+		// Without its marker, WAIT may count against an older offset of
+		// the connection (see the package comment): its answer covers
+		// nothing then.
+		for _, c := range []redis.Cmder{marker, wait} {
+			if err := c.Err(); err != nil {
+				w.moved(ctx, err)
+				return fmt.Errorf("redisha: %s: %w", op, err)
+			}
 		}
 		if perr != nil && !redis.HasErrorPrefix(perr, "NOSCRIPT") {
 			// The write's own error (a script's error, MOVED during a

@@ -3,6 +3,7 @@ package redisha_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,5 +159,25 @@ func TestRunWithoutAServer(t *testing.T) {
 	cmd, err := w.Run(context.Background(), "test", setIfAbsent, []string{"k:{f}"}, "v")
 	if err == nil || errors.Is(err, redisha.ErrShortfall) || cmd.Err() == nil {
 		t.Fatalf("err = %v, cmd err = %v; want a connection error on both", err, cmd.Err())
+	}
+}
+
+// A marker that cannot be written (here the primary refuses writes, out of
+// memory under noeviction) leaves WAIT counting against an older offset of
+// the connection: Confirm answers the error, never a success.
+func TestConfirmFailsWithoutItsMarker(t *testing.T) {
+	r := redistest.StartReplicated(t, 1)
+	ctx := context.Background()
+	w := redisha.New(r.Primary, 1, timeout, nil)
+	if err := w.Confirm(ctx, "test", "k:{m}"); err != nil {
+		t.Fatalf("Confirm with a healthy primary and replica: %v", err)
+	}
+	if err := r.Primary.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Primary.ConfigSet(ctx, "maxmemory", "0").Err() })
+	err := w.Confirm(ctx, "test", "k:{m}")
+	if err == nil || !strings.Contains(err.Error(), "OOM") {
+		t.Fatalf("Confirm when the marker is refused: %v, want the OOM error", err)
 	}
 }

@@ -101,12 +101,12 @@ func (s *Store) replicated(ctx context.Context, op string, sc *redis.Script, key
 	return s.ha.Run(ctx, op, sc, keys, args...)
 }
 
-// notReplicated marks a shortfall as idempotency.ErrNotReplicated.
+// notReplicated marks an error of the wait for replicas after a write the
+// primary took (a shortfall, or the marker or WAIT failing on the way) as
+// idempotency.ErrNotReplicated: either way no replica is known to hold the
+// write, and the caller must not acknowledge it.
 func notReplicated(op string, err error) error {
-	if errors.Is(err, redisha.ErrShortfall) {
-		return fmt.Errorf("redisstore: %s: %w: %w", op, idempotency.ErrNotReplicated, err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", op, err)
+	return fmt.Errorf("redisstore: %s: %w: %w", op, idempotency.ErrNotReplicated, err)
 }
 
 func (s *Store) keyName(key string) string         { return s.name("idem:{", key) }

@@ -91,8 +91,8 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 	b.unexpected += rep.Unexpected
 
 	var s strings.Builder
-	fmt.Fprintf(&s, "\nsoak: %.0f XML submissions/s for %s, %d clients: %d sent, %.1f/s answered, p99 %.1f ms, %d unexpected\n",
-		rate, b.cfg.soakDuration, b.cfg.concurrency, rep.Sent, rep.Throughput, rep.P99, rep.Unexpected)
+	fmt.Fprintf(&s, "\nsoak: %.0f XML submissions/s for %s, %d clients: %d sent, %.1f/s answered, p99 %.1f ms, %d unexpected%s\n",
+		rate, b.cfg.soakDuration, b.cfg.concurrency, rep.Sent, rep.Throughput, rep.P99, rep.Unexpected, unexpectedDetail(rep))
 	s.WriteString("| time s | adapter RSS MB |\n|---|---|\n")
 	var base0, last, peak float64
 	for _, sm := range samples {
