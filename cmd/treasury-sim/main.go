@@ -57,6 +57,7 @@ func main() {
 	clientSecret := flag.String("client-secret", "dev-treasury-secret", "client secret accepted at /api/v1/login")
 	tokenTTL := flag.Duration("token-ttl", 15*time.Minute, "lifetime of issued access tokens")
 	maxBody := flag.Int64("max-body-bytes", 32<<20, "largest accepted request body (a 5,000-line payroll document is about 1.5 MB)")
+	unlimited := flag.Bool("unlimited-allotments", false, "never refuse VUOT_DU_TOAN nor deduct amounts (load runs); unknown units, offices and allotments are still refused")
 	var f treasurysim.Faults
 	flag.DurationVar(&f.Latency, "latency", 0, "fault: delay before every /api/ call is handled")
 	flag.DurationVar(&f.Jitter, "jitter", 0, "fault: random extra delay in [0, jitter) added to -latency")
@@ -83,9 +84,9 @@ func main() {
 		ClientID:     *clientID,
 		ClientSecret: *clientSecret,
 		TokenTTL:     *tokenTTL,
-		MaxBodyBytes: *maxBody,
-		Logger:       log,
-		Rand:         seed(),
+		MaxBodyBytes: *maxBody, UnlimitedAllotments: *unlimited,
+		Logger: log,
+		Rand:   seed(),
 	}, f, cb, tf); err != nil {
 		log.Error("treasury-sim: stopped", "error", err.Error())
 		os.Exit(1)

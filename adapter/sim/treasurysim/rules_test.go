@@ -2,9 +2,11 @@ package treasurysim
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -104,6 +106,28 @@ func TestAllotmentDeduction(t *testing.T) {
 	}
 	if got, _ := h.sim.Remaining("1012345", "422", "6501"); got != 10*tn {
 		t.Errorf("untouched allotment = %d, want %d", got, 10*tn)
+	}
+}
+
+// With UnlimitedAllotments an amount above the allotment is accepted and
+// nothing is deducted; an unknown allotment is still refused.
+func TestUnlimitedAllotments(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.sim = New(Options{Clock: h.clock.Now, TokenTTL: 10 * time.Minute, UnlimitedAllotments: true})
+	h.token = h.login()
+	const tn = int64(1_000_000_000_000)
+	for i := range 3 {
+		rec := h.send(request(fmt.Sprintf("U-%d", i), lines(line("422", "6001", 6*tn))))
+		if rec.Code != 201 {
+			t.Fatalf("document %d over the allotment: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if got, _ := h.sim.Remaining("1012345", "422", "6001"); got != 10*tn {
+		t.Errorf("remaining %d, want the whole %d", got, 10*tn)
+	}
+	if rec := h.send(request("U-9", lines(line("422", "6999", 1)))); rec.Code != 422 || !strings.Contains(rec.Body.String(), ReasonNoAllotment) {
+		t.Errorf("unknown allotment: %d %s", rec.Code, rec.Body)
 	}
 }
 

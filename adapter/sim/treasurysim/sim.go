@@ -70,6 +70,11 @@ type Options struct {
 	Rand rand.Source
 	// MaxAttachmentBytes bounds one uploaded attachment. Zero: 64 MiB.
 	MaxAttachmentBytes int64
+	// UnlimitedAllotments keeps every allotment whole: documents are still
+	// refused for an unknown unit, office or allotment, never for exceeding
+	// what remains, and nothing is deducted. For load runs, whose thousands
+	// of dossiers would exhaust the embedded allotments.
+	UnlimitedAllotments bool
 }
 
 // Sim is the treasury simulator. It is safe for concurrent use.
@@ -123,6 +128,9 @@ func New(opts Options) *Sim {
 		panic("treasurysim: " + err.Error())
 	}
 	l, err := parseLedger(allotmentsYAML)
+	if l != nil {
+		l.unlimited = opts.UnlimitedAllotments
+	}
 	if err != nil {
 		panic("treasurysim: " + err.Error())
 	}

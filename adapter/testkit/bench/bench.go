@@ -172,7 +172,7 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 		b.close()
 		return nil, err
 	}
-	if b.treasury, err = startProc("treasury-sim", filepath.Join(cfg.bin, "treasury-sim"), []string{"-addr", b.tAddr}, nil, ".",
+	if b.treasury, err = startProc("treasury-sim", filepath.Join(cfg.bin, "treasury-sim"), []string{"-addr", b.tAddr, "-unlimited-allotments"}, nil, ".",
 		filepath.Join(tmp, "treasury-sim.log")); err != nil {
 		b.close()
 		return nil, err
