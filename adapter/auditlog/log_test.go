@@ -626,23 +626,36 @@ func TestAppendBody(t *testing.T) {
 	}
 }
 
+// closedWithBodies writes a record with each body (record i with body i)
+// to a new log in dir, closes it and returns its one body pack.
+func closedWithBodies(t *testing.T, dir string, bodies ...string) string {
+	t.Helper()
+	l := open(t, dir)
+	for i, b := range bodies {
+		if _, err := l.AppendBody(context.Background(), rec(i), []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("packs %v, want one", packs)
+	}
+	return packs[0]
+}
+
 // A crash in the middle of writing a body leaves a torn pack entry: the
 // reopen drops it, and the log goes on.
 func TestTornLastBodyDropped(t *testing.T) {
 	t.Parallel()
 	_, v := keys(t)
 	dir := t.TempDir()
-	l := open(t, dir)
-	if _, err := l.AppendBody(context.Background(), rec(0), []byte("first")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
-	appendFile(t, packs[0], []byte(auditlog.BodyHash([]byte("second"))+" 6\nsec"))
+	pack := closedWithBodies(t, dir, "first")
+	appendFile(t, pack, []byte(auditlog.BodyHash([]byte("second"))+" 6\nsec"))
 	var logged bytes.Buffer
-	l = open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	l := open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
 	if !strings.Contains(logged.String(), "dropped a torn last body") {
 		t.Errorf("reopen did not log the torn body:\n%s", logged.String())
 	}
@@ -666,19 +679,10 @@ func TestTornLastBodyDropped(t *testing.T) {
 func TestDamagedPackRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	l := open(t, dir)
-	for i := range 2 {
-		if _, err := l.AppendBody(context.Background(), rec(i), fmt.Append(nil, "body ", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
-	data, _ := os.ReadFile(packs[0])
+	pack := closedWithBodies(t, dir, "body 0", "body 1")
+	data, _ := os.ReadFile(pack)
 	data[bytes.IndexByte(data, '\n')+2] ^= 1 // a byte of the first body
-	if err := os.WriteFile(packs[0], data, 0o644); err != nil {
+	if err := os.WriteFile(pack, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := keys(t)
@@ -694,20 +698,11 @@ func TestDamagedPackRefused(t *testing.T) {
 func TestDamagedLengthNotTakenForATear(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	l := open(t, dir)
-	for i := range 3 {
-		if _, err := l.AppendBody(context.Background(), rec(i), fmt.Append(nil, "body ", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
-	data, _ := os.ReadFile(packs[0])
+	pack := closedWithBodies(t, dir, "body 0", "body 1", "body 2")
+	data, _ := os.ReadFile(pack)
 	sha := auditlog.BodyHash([]byte("body 0"))
 	data = bytes.Replace(data, []byte(sha+" 6\n"), []byte(sha+" 9223372036854775807\n"), 1)
-	if err := os.WriteFile(packs[0], data, 0o644); err != nil {
+	if err := os.WriteFile(pack, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s, _ := keys(t)
@@ -715,7 +710,7 @@ func TestDamagedLengthNotTakenForATear(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "damaged, not torn") {
 		t.Fatalf("open with a misread length: %v, want a refusal", err)
 	}
-	if got, _ := os.ReadFile(packs[0]); !bytes.Equal(got, data) {
+	if got, _ := os.ReadFile(pack); !bytes.Equal(got, data) {
 		t.Error("the refused open changed the pack")
 	}
 }
@@ -724,19 +719,11 @@ func TestDamagedLengthNotTakenForATear(t *testing.T) {
 func TestMissingPackLogged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	l := open(t, dir)
-	if _, err := l.AppendBody(context.Background(), rec(0), []byte("body")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
-	if err := os.Remove(packs[0]); err != nil {
+	if err := os.Remove(closedWithBodies(t, dir, "body")); err != nil {
 		t.Fatal(err)
 	}
 	var logged bytes.Buffer
-	l = open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	l := open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
 	defer func() { _ = l.Close() }()
 	if !strings.Contains(logged.String(), "body pack was missing") {
 		t.Errorf("reopen without the pack did not say so:\n%s", logged.String())

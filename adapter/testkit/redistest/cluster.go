@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,40 +43,13 @@ type Node struct {
 // spawn starts the node's process (same port, same directory, same
 // arguments each time) and waits until it answers PING.
 func (n *Node) spawn() error {
-	s := &server{exited: make(chan struct{}), out: new(bytes.Buffer), dir: n.dir, url: "redis://" + n.Addr}
-	s.cmd = exec.Command(n.bin, n.args...)
-	s.cmd.Dir = n.dir
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	dieWithParent(s.cmd)
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // see startOn
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
+	s, err := spawn(n.bin, n.args, n.dir, "redis://"+n.Addr)
+	if err != nil {
 		return err
 	}
 	n.mu.Lock()
 	n.proc = s
 	n.mu.Unlock()
-	deadline := time.Now().Add(startTimeout)
-	for ping(s.url, probeTimeout) != nil {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("redis-server on %s exited: %s", n.Addr, lastLine(s.out.String()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis-server on %s did not answer within %v", n.Addr, startTimeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we started: there is no event to wait on
-	}
 	return nil
 }
 

@@ -256,10 +256,30 @@ func startOn(bin string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{exited: make(chan struct{}), out: new(bytes.Buffer), dir: dir,
-		url: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"}
-	s.cmd = exec.Command(bin, "--save", "", "--appendonly", "no", "--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1", "--dir", dir)
+	s, err := spawn(bin, serverArgs(port, dir), dir, "redis://127.0.0.1:"+strconv.Itoa(port)+"/0")
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	s.port = port
+	return s, nil
+}
+
+// serverArgs is the command line of a throwaway server: no persistence,
+// loopback only, its files in dir.
+func serverArgs(port int, dir string, more ...string) []string {
+	return append([]string{"--save", "", "--appendonly", "no", "--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1", "--dir", dir}, more...)
+}
+
+// spawn runs redis-server bin with args in dir and returns once it answers
+// at url. A server that exits first, or does not answer within
+// startTimeout, is ended and the error says why; dir is the caller's to
+// remove.
+func spawn(bin string, args []string, dir, url string) (*server, error) {
+	s := &server{exited: make(chan struct{}), out: new(bytes.Buffer), dir: dir, url: url}
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	dieWithParent(s.cmd)
 	started := make(chan error, 1)
@@ -276,23 +296,23 @@ func startOn(bin string) (*server, error) {
 		close(s.exited)
 	}()
 	if err := <-started; err != nil {
-		_ = os.RemoveAll(dir)
 		return nil, err
 	}
+	where := strings.TrimSuffix(strings.TrimPrefix(url, "redis://"), "/0")
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
 		case <-s.exited:
-			_ = os.RemoveAll(dir)
-			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, lastLine(s.out.String()))
+			return nil, fmt.Errorf("redis-server on %s exited: %s", where, lastLine(s.out.String()))
 		default:
 		}
-		if ping(s.url, probeTimeout) == nil {
+		if ping(url, probeTimeout) == nil {
 			return s, nil
 		}
 		if time.Now().After(deadline) {
-			_ = s.stop()
-			return nil, fmt.Errorf("redis-server on port %d did not answer within %v", port, startTimeout)
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+			return nil, fmt.Errorf("redis-server on %s did not answer within %v", where, startTimeout)
 		}
 		time.Sleep(20 * time.Millisecond) // polling a process we started: there is no event to wait on
 	}

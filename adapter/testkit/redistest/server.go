@@ -1,13 +1,10 @@
 package redistest
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -34,44 +31,17 @@ func startServer(tb testing.TB, args ...string) (*server, redis.UniversalClient)
 		tb.Fatal(err)
 	}
 	dir := tb.TempDir()
-	s := &server{exited: make(chan struct{}), out: new(bytes.Buffer), dir: dir,
-		url: "redis://127.0.0.1:" + strconv.Itoa(port) + "/0", port: port}
-	s.cmd = exec.Command(bin, append([]string{"--save", "", "--appendonly", "no", "--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1", "--dir", dir}, args...)...)
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	dieWithParent(s.cmd)
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // see startOn
-		if err := s.cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = s.cmd.Wait()
-		close(s.exited)
-	}()
-	if err := <-started; err != nil {
+	s, err := spawn(bin, serverArgs(port, dir, args...), dir, "redis://127.0.0.1:"+strconv.Itoa(port)+"/0")
+	if err != nil {
 		tb.Fatal(err)
 	}
+	s.port = port
 	tb.Cleanup(func() {
 		if err := s.stop(); err != nil {
 			tb.Error(err)
 		}
 		_ = os.RemoveAll(dir)
 	})
-	deadline := time.Now().Add(startTimeout)
-	for ping(s.url, probeTimeout) != nil {
-		select {
-		case <-s.exited:
-			tb.Fatalf("redis-server on port %d exited: %s", port, lastLine(s.out.String()))
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("redis-server on port %d did not answer within %v", port, startTimeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a process we started: there is no event to wait on
-	}
 	c, err := newClient(s.url)
 	if err != nil {
 		tb.Fatal(err)
