@@ -114,10 +114,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.HTTPClient, err = upstreamClient(o.HTTPClient, cfg.Treasury.TLS, o.Log); err != nil {
+	if o.HTTPClient, err = upstreamClient(o.HTTPClient, cfg.Treasury.TLS, cfg.Treasury.Resilience.MaxConcurrent, o.Log); err != nil {
 		return nil, fmt.Errorf("treasury.tls: %w", err)
 	}
-	if o.PortalHTTPClient, err = upstreamClient(o.PortalHTTPClient, cfg.Portal.TLS, o.Log); err != nil {
+	if o.PortalHTTPClient, err = upstreamClient(o.PortalHTTPClient, cfg.Portal.TLS, cfg.Portal.Resilience.MaxConcurrent, o.Log); err != nil {
 		return nil, fmt.Errorf("portal.tls: %w", err)
 	}
 	sender, err := newTreasurySender(cfg.Treasury, o.HTTPClient,
@@ -421,19 +421,29 @@ func dossierCodes(patterns []string) ([]*regexp.Regexp, error) {
 	return out, nil
 }
 
-// upstreamClient is hc when set; else, with t set, a client whose transport
-// speaks t's TLS (CA bundle, client certificate, server name); else nil
-// (the upstream client's default).
-func upstreamClient(hc *http.Client, t config.ClientTLS, log *slog.Logger) (*http.Client, error) {
-	if hc != nil || !t.Set() {
+// upstreamClient is hc when set; else a client of its own transport that
+// keeps up to bulkhead idle connections to the upstream (net/http's default
+// keeps 2 per host, so under load every call past the second dialled a new
+// connection and left one in TIME_WAIT), speaking t's TLS (CA bundle, client
+// certificate, server name) when t is set. bulkhead is the upstream's
+// resilience.maxConcurrent; zero: upstream.DefaultMaxConcurrent.
+func upstreamClient(hc *http.Client, t config.ClientTLS, bulkhead int, log *slog.Logger) (*http.Client, error) {
+	if hc != nil {
 		return hc, nil
 	}
-	cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
-		ServerName: t.ServerName, Log: log})
-	if err != nil {
-		return nil, err
+	if bulkhead <= 0 {
+		bulkhead = upstream.DefaultMaxConcurrent
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = cfg
+	tr.MaxIdleConnsPerHost = bulkhead
+	tr.MaxIdleConns = 0 // no bound across hosts; each upstream has one host
+	if t.Set() {
+		cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
+			ServerName: t.ServerName, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = cfg
+	}
 	return &http.Client{Transport: tr}, nil
 }

@@ -79,22 +79,25 @@ func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
 		return nil
 	}
 	unit := v.Unit()
+	var want []signers.Registration
 	for _, sg := range v.Signers {
 		if sg.Role == "" {
 			continue
 		}
-		serial, issuer := signers.SerialOf(sg.Cert.SerialNumber), signers.IssuerOf(sg.Cert)
-		ok, err := s.signers.Registered(ctx, unit, sg.Role, serial, issuer)
-		if err != nil {
-			return storeDown(err)
-		}
-		if !ok {
-			return problem.New(problem.SignerNotRegistered, fmt.Sprintf(
-				"The certificate with serial %s (issuer %s) is not registered for budget unit %s as %s.", serial, issuer, unit, sg.Role)).
-				VI(fmt.Sprintf("Chứng thư số số hiệu %s (tổ chức cấp %s) chưa được đăng ký cho đơn vị %s với vai trò %s.", serial, issuer, unit, sg.Role))
-		}
+		want = append(want, signers.Registration{Unit: unit, Role: sg.Role,
+			Serial: signers.SerialOf(sg.Cert.SerialNumber), Issuer: signers.IssuerOf(sg.Cert)})
 	}
-	return nil
+	i, err := s.signers.FirstMissing(ctx, unit, want...)
+	if err != nil {
+		return storeDown(err)
+	}
+	if i < 0 {
+		return nil
+	}
+	w := want[i]
+	return problem.New(problem.SignerNotRegistered, fmt.Sprintf(
+		"The certificate with serial %s (issuer %s) is not registered for budget unit %s as %s.", w.Serial, w.Issuer, unit, w.Role)).
+		VI(fmt.Sprintf("Chứng thư số số hiệu %s (tổ chức cấp %s) chưa được đăng ký cho đơn vị %s với vai trò %s.", w.Serial, w.Issuer, unit, w.Role))
 }
 
 // registerSigners registers the unit's signers listed by an accepted

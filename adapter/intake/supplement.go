@@ -19,6 +19,9 @@ import (
 // (a first submission, or a record it no longer has) is not checked: the
 // treasury's own rules decide there.
 func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
+	if v.SoBoSung <= 0 {
+		return nil // a first submission: no record can make it unexpected (below), so none is read
+	}
 	rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
 	if err != nil {
 		return storeDown(err)

@@ -107,3 +107,24 @@ func (r *Signers) Registered(ctx context.Context, unit, role, serial, issuer str
 	}
 	return ok, nil
 }
+
+// FirstMissing implements signers.Store: one HMGET for all of want.
+func (r *Signers) FirstMissing(ctx context.Context, unit string, want ...signers.Registration) (int, error) {
+	if len(want) == 0 {
+		return -1, nil
+	}
+	ids := make([]string, len(want))
+	for i, w := range want {
+		ids[i] = signers.Registration{Role: w.Role, Serial: w.Serial, Issuer: w.Issuer}.ID()
+	}
+	vals, err := r.s.c.HMGet(ctx, r.key(unit), ids...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis signers registered: %w", err)
+	}
+	for i, v := range vals {
+		if v == nil {
+			return i, nil
+		}
+	}
+	return -1, nil
+}

@@ -68,3 +68,15 @@ func (m *Memory) Registered(_ context.Context, unit, role, serial, issuer string
 	_, ok := m.units[unit][Registration{Role: role, Serial: serial, Issuer: issuer}.ID()]
 	return ok, nil
 }
+
+// FirstMissing implements Store.
+func (m *Memory) FirstMissing(_ context.Context, unit string, want ...Registration) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, w := range want {
+		if _, ok := m.units[unit][Registration{Role: w.Role, Serial: w.Serial, Issuer: w.Issuer}.ID()]; !ok {
+			return i, nil
+		}
+	}
+	return -1, nil
+}

@@ -69,6 +69,11 @@ type Store interface {
 	// Registered reports whether the certificate with this serial and
 	// issuer (both canonical) is registered for the unit in the role.
 	Registered(ctx context.Context, unit, role, serial, issuer string) (bool, error)
+	// FirstMissing reports the index in want of the first registration
+	// (its role, serial and issuer, canonical) not registered for the
+	// unit, or -1 when every one is; a dossier's signers are checked in one
+	// call.
+	FirstMissing(ctx context.Context, unit string, want ...Registration) (int, error)
 }
 
 // CanonicalSerial parses a serial written in hexadecimal (optionally with

@@ -43,6 +43,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -76,9 +77,15 @@ func main() {
 	flag.StringVar(&cb.cert, "callback-cert", "", "client certificate (PEM) presented to the adapter, for mutual TLS (with -callback-key)")
 	flag.StringVar(&cb.key, "callback-key", "", "the private key of -callback-cert (PEM)")
 	tf := simkit.AddTLSFlags(flag.CommandLine)
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run into this file (load runs: what the simulator itself costs)")
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		simkit.Check(log, "treasury-sim", err)
+		defer stopProfile()
+	}
 	simkit.Check(log, "treasury-sim", f.Validate())
 	if err := run(log, *addr, treasurysim.Options{
 		ClientID:     *clientID,
@@ -91,6 +98,22 @@ func main() {
 		log.Error("treasury-sim: stopped", "error", err.Error())
 		os.Exit(1)
 	}
+}
+
+// startCPUProfile profiles the process into path until the returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 // callbackFlags configure status callbacks to the adapter.

@@ -53,6 +53,7 @@ type config struct {
 	soakRate                             float64
 	keep                                 bool
 	cpuProfile                           string // dir; empty: no profiles
+	heapProfile                          string // dir; empty: no heap profiles (soak)
 }
 
 func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
@@ -74,7 +75,8 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.soakSample, "soak-sample", 10*time.Second, "soak: RSS sampling interval")
 	fs.Float64Var(&c.soakRate, "soak-rate", 0, "soak: XML submissions per second (0: measure the XML rate first, then soak at half of it)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, evidence)")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the adapter's CPU profile over each measured window into `dir` (cpu-<run>.pprof, from its admin listener)")
+	fs.StringVar(&c.heapProfile, "heapprofile", "", "soak: write the adapter's heap profile after the warm-up and at the end into `dir` (heap-soak-warm.pprof, heap-soak-end.pprof)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the adapter's CPU profile over each measured window into `dir` (cpu-<run>.pprof, from its admin listener), and the treasury simulator's over its life (cpu-treasury-sim.pprof)")
 	fs.Usage = func() {
 		_, _ = fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -172,7 +174,16 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 		b.close()
 		return nil, err
 	}
-	if b.treasury, err = startProc("treasury-sim", filepath.Join(cfg.bin, "treasury-sim"), []string{"-addr", b.tAddr, "-unlimited-allotments"}, nil, ".",
+	targs := []string{"-addr", b.tAddr, "-unlimited-allotments"}
+	if cfg.cpuProfile != "" {
+		// The simulator's own cost, over its whole life (it idles while dossiers are signed).
+		if err := os.MkdirAll(cfg.cpuProfile, 0o755); err != nil {
+			b.close()
+			return nil, err
+		}
+		targs = append(targs, "-cpuprofile", filepath.Join(cfg.cpuProfile, "cpu-treasury-sim.pprof"))
+	}
+	if b.treasury, err = startProc("treasury-sim", filepath.Join(cfg.bin, "treasury-sim"), targs, nil, ".",
 		filepath.Join(tmp, "treasury-sim.log")); err != nil {
 		b.close()
 		return nil, err
@@ -331,31 +342,7 @@ func (b *bench) profile(ctx context.Context, name, base string) <-chan error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/debug/pprof/profile?seconds="+strconv.Itoa(seconds), nil)
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+operatorToken)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = resp.Body.Close() }()
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
-			}
-			if err := os.MkdirAll(b.cfg.cpuProfile, 0o755); err != nil {
-				return err
-			}
-			f, err := os.Create(file)
-			if err != nil {
-				return err
-			}
-			if _, err := io.Copy(f, resp.Body); err != nil {
-				_ = f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
+			if err := fetchProfile(ctx, admin, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds), file); err != nil {
 				return err
 			}
 			_, _ = fmt.Fprintf(b.log, "dvc-bench: CPU profile of %q in %s\n", name, file)
@@ -363,6 +350,37 @@ func (b *bench) profile(ctx context.Context, name, base string) <-chan error {
 		}()
 	}()
 	return done
+}
+
+// fetchProfile writes what the admin listener at admin answers to pathQuery
+// (a /debug/pprof route), asked with the operator token, into file, creating
+// its directory.
+func fetchProfile(ctx context.Context, admin, pathQuery, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+pathQuery, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+operatorToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", req.URL.Path, resp.Status)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // operatorToken is the admin credential of the embedded configuration

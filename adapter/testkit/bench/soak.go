@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +59,7 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 	type sample struct {
 		at time.Duration
 		mb float64
+		rt runtimeFigures
 	}
 	var (
 		samples []sample
@@ -63,6 +68,7 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 		done    = make(chan struct{})
 	)
 	start := time.Now()
+	warm := false
 	go func() {
 		defer close(done)
 		t := time.NewTicker(b.cfg.soakSample)
@@ -74,9 +80,14 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 			case <-t.C:
 			}
 			if kb, err := statusKB(adapter.pid(), "VmRSS"); err == nil {
+				rt, _ := b.runtimeFigures(ctx, base)
 				mu.Lock()
-				samples = append(samples, sample{time.Since(start), float64(kb) * 1024 / 1e6})
+				samples = append(samples, sample{time.Since(start), float64(kb) * 1024 / 1e6, rt})
 				mu.Unlock()
+			}
+			if !warm && time.Since(start) >= b.cfg.soakWarmup {
+				warm = true
+				b.heapProfile(ctx, base, "heap-soak-warm.pprof")
 			}
 		}
 	}()
@@ -88,15 +99,16 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	b.heapProfile(ctx, base, "heap-soak-end.pprof")
 	b.unexpected += rep.Unexpected
 
 	var s strings.Builder
 	fmt.Fprintf(&s, "\nsoak: %.0f XML submissions/s for %s, %d clients: %d sent, %.1f/s answered, p99 %.1f ms, %d unexpected%s\n",
 		rate, b.cfg.soakDuration, b.cfg.concurrency, rep.Sent, rep.Throughput, rep.P99, rep.Unexpected, unexpectedDetail(rep))
-	s.WriteString("| time s | adapter RSS MB |\n|---|---|\n")
+	s.WriteString("| time s | adapter RSS MB | Go heap in use MB | heap idle, not returned MB | stacks MB | Go runtime total MB | goroutines |\n|---|---|---|---|---|---|---|\n")
 	var base0, last, peak float64
 	for _, sm := range samples {
-		fmt.Fprintf(&s, "| %.0f | %.1f |\n", sm.at.Seconds(), sm.mb)
+		fmt.Fprintf(&s, "| %.0f | %.1f | %s |\n", sm.at.Seconds(), sm.mb, sm.rt)
 		if sm.at >= b.cfg.soakWarmup {
 			if base0 == 0 {
 				base0 = sm.mb
@@ -110,4 +122,91 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 	}
 	_, err = io.WriteString(stdout, s.String())
 	return err
+}
+
+// runtimeFigures are the Go runtime's memory figures of the adapter, read
+// from its admin listener's /metrics: they tell the heap the program holds
+// from the heap the runtime keeps and from the rest of the RSS.
+type runtimeFigures struct {
+	ok                                   bool
+	heapInuse, heapIdle, released, stack float64 // bytes
+	sys, goroutines                      float64
+}
+
+func (r runtimeFigures) String() string {
+	if !r.ok {
+		return "- | - | - | - | -"
+	}
+	return fmt.Sprintf("%.1f | %.1f | %.1f | %.1f | %.0f",
+		r.heapInuse/1e6, (r.heapIdle-r.released)/1e6, r.stack/1e6, r.sys/1e6, r.goroutines)
+}
+
+// runtimeFigures scrapes the adapter's /metrics for the Go collector's
+// memory figures.
+func (b *bench) runtimeFigures(ctx context.Context, base string) (runtimeFigures, error) {
+	var r runtimeFigures
+	admin, ok := b.admins[base]
+	if !ok {
+		return r, fmt.Errorf("no admin listener for %s", base)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, admin+"/metrics", nil)
+	if err != nil {
+		return r, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return r, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return r, fmt.Errorf("/metrics answered %s", resp.Status)
+	}
+	want := map[string]*float64{
+		"go_memstats_heap_inuse_bytes":    &r.heapInuse,
+		"go_memstats_heap_idle_bytes":     &r.heapIdle,
+		"go_memstats_heap_released_bytes": &r.released,
+		"go_memstats_stack_inuse_bytes":   &r.stack,
+		"go_memstats_sys_bytes":           &r.sys,
+		"go_goroutines":                   &r.goroutines,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	found := 0
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if p, hit := want[name]; ok && hit {
+			if v, err := strconv.ParseFloat(value, 64); err == nil {
+				*p = v
+				found++
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return r, err
+	}
+	r.ok = found == len(want)
+	return r, nil
+}
+
+// heapProfile writes, with -heapprofile, the adapter's heap profile (live
+// objects after a GC) into the directory under name; a failure is logged,
+// not fatal: the soak's figures stand without it.
+func (b *bench) heapProfile(ctx context.Context, base, name string) {
+	if b.cfg.heapProfile == "" {
+		return
+	}
+	err := func() error {
+		admin, ok := b.admins[base]
+		if !ok {
+			return fmt.Errorf("no admin listener for %s", base)
+		}
+		file := filepath.Join(b.cfg.heapProfile, name)
+		if err := fetchProfile(ctx, admin, "/debug/pprof/heap?gc=1", file); err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(b.log, "dvc-bench: heap profile in %s\n", file)
+		return nil
+	}()
+	if err != nil {
+		_, _ = fmt.Fprintf(b.log, "dvc-bench: heap profile %s: %v\n", name, err)
+	}
 }

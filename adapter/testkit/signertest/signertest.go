@@ -51,6 +51,32 @@ func Run(t *testing.T, newStore func(t *testing.T) signers.Store) {
 			}
 		}
 	})
+	t.Run("FirstMissing", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Put(ctx, reg("1012345", "chu-tai-khoan", "4A25", ca, "H1"), reg("1012345", "ke-toan-truong", "739F", ca, "H1")); err != nil {
+			t.Fatal(err)
+		}
+		chief := signers.Registration{Role: "chu-tai-khoan", Serial: "4a25", Issuer: signersDN(t, ca)}
+		accountant := signers.Registration{Role: "ke-toan-truong", Serial: "739f", Issuer: signersDN(t, ca)}
+		otherIssuer := signers.Registration{Role: "ke-toan-truong", Serial: "739f", Issuer: signersDN(t, other)}
+		otherRole := signers.Registration{Role: "ke-toan-truong", Serial: "4a25", Issuer: signersDN(t, ca)}
+		for _, c := range []struct {
+			unit string
+			want []signers.Registration
+			i    int
+		}{
+			{"1012345", nil, -1},
+			{"1012345", []signers.Registration{chief, accountant}, -1},
+			{"1012345", []signers.Registration{chief, otherIssuer}, 1},
+			{"1012345", []signers.Registration{otherRole, accountant}, 0},
+			{"1099999", []signers.Registration{chief}, 0},
+		} {
+			i, err := s.FirstMissing(ctx, c.unit, c.want...)
+			if err != nil || i != c.i {
+				t.Errorf("FirstMissing(%s, %+v) = %d, %v; want %d", c.unit, c.want, i, err, c.i)
+			}
+		}
+	})
 	t.Run("PutIsIdempotentAndKeepsTheFirst", func(t *testing.T) {
 		s := newStore(t)
 		first := reg("1012345", "chu-tai-khoan", "4A25", ca, "H1")
