@@ -115,7 +115,7 @@ func (r *Signers) FirstMissing(ctx context.Context, unit string, want ...signers
 	}
 	ids := make([]string, len(want))
 	for i, w := range want {
-		ids[i] = signers.Registration{Role: w.Role, Serial: w.Serial, Issuer: w.Issuer}.ID()
+		ids[i] = w.ID() // the unit is the hash, not part of the field
 	}
 	vals, err := r.s.c.HMGet(ctx, r.key(unit), ids...).Result()
 	if err != nil {

@@ -74,7 +74,7 @@ func (m *Memory) FirstMissing(_ context.Context, unit string, want ...Registrati
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for i, w := range want {
-		if _, ok := m.units[unit][Registration{Role: w.Role, Serial: w.Serial, Issuer: w.Issuer}.ID()]; !ok {
+		if _, ok := m.units[unit][w.ID()]; !ok {
 			return i, nil
 		}
 	}
