@@ -170,10 +170,9 @@ func (s *Service) treasuryEvidence(sub Submission, signers []trust.Signer) Evide
 		}
 	}
 	for _, sg := range signers {
-		c := sg.Cert
-		cs := sha256.Sum256(c.Raw)
-		ev.Signers = append(ev.Signers, EvidenceSigner{Role: sg.Role, Subject: c.Subject.String(), Issuer: c.Issuer.String(),
-			SerialNumber: c.SerialNumber.Text(16), CertificateSHA256: hex.EncodeToString(cs[:]),
+		c, id := sg.Cert, sg.Identity()
+		ev.Signers = append(ev.Signers, EvidenceSigner{Role: sg.Role, Subject: id.Subject, Issuer: id.Issuer,
+			SerialNumber: id.Serial, CertificateSHA256: id.SHA256,
 			NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), SignatureAlgorithm: sg.Algorithm})
 	}
 	return ev

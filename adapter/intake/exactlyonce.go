@@ -93,17 +93,6 @@ func (v *Verified) DownstreamKey() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Fingerprint is the hash of the verified content: the same dossier gives
-// the same fingerprint in its XML and its JSON form.
-func (v *Verified) Fingerprint() string {
-	raw, _ := json.Marshal(v.Value) // map keys sorted; numbers kept as written
-	h := sha256.New()
-	h.Write([]byte(v.Procedure.ID))
-	h.Write([]byte{0})
-	h.Write(raw)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func validKey(k string) bool {
 	if len(k) == 0 || len(k) > 255 {
 		return false

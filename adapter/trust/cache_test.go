@@ -1,7 +1,9 @@
 package trust
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,6 +51,30 @@ func TestRememberedChain(t *testing.T) {
 	}
 	if _, ok := s.Remembered(k, crl[0].NextUpdate); !ok {
 		t.Error("not remembered up to the CRL's next update")
+	}
+}
+
+// The identity evidence names a signer by is worked out once, with the
+// decision, and is the certificate's own.
+func TestRememberedSignerIdentity(t *testing.T) {
+	s := store(t)
+	chain := certs(t, "chu-tai-khoan", "intermediate-ca")
+	k := KeyOf(ders(chain))
+	if _, err := s.VerifyRemember(k, chain, at); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.Remembered(k, at)
+	if !ok || got.id == nil {
+		t.Fatalf("remembered %+v, %v: no identity worked out", got, ok)
+	}
+	sum := sha256.Sum256(chain[0].Raw)
+	want := Identity{Subject: chain[0].Subject.String(), Issuer: chain[0].Issuer.String(),
+		Serial: chain[0].SerialNumber.Text(16), SHA256: hex.EncodeToString(sum[:])}
+	if got.Identity() != want {
+		t.Errorf("identity %+v, want %+v", got.Identity(), want)
+	}
+	if built := (Signer{Cert: chain[0]}); built.Identity() != want {
+		t.Errorf("identity of a Signer built elsewhere %+v, want %+v", built.Identity(), want)
 	}
 }
 

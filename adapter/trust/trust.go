@@ -6,16 +6,18 @@
 package trust
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/text"
 	"os"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/text"
 )
 
 // oidTitle is the X.520 title attribute (2.5.4.12) that carries the signer's
@@ -36,6 +38,32 @@ type Signer struct {
 	// earliest NotAfter of the chain and the earliest expiry of the
 	// revocation answers used (see revocation.go).
 	ValidUntil time.Time
+	// id is the certificate's identity, worked out once when the chain
+	// was accepted (remembered decisions share it); nil for a Signer
+	// built elsewhere, whose Identity is worked out on each call.
+	id *Identity
+}
+
+// Identity is how evidence names a signer's certificate.
+type Identity struct {
+	Subject, Issuer string // RFC 2253 strings (pkix.Name.String)
+	Serial          string // lower-case hex
+	SHA256          string // of the DER certificate, lower-case hex
+}
+
+// IdentityOf works out the identity of certificate c.
+func IdentityOf(c *x509.Certificate) Identity {
+	sum := sha256.Sum256(c.Raw)
+	return Identity{Subject: c.Subject.String(), Issuer: c.Issuer.String(),
+		Serial: c.SerialNumber.Text(16), SHA256: hex.EncodeToString(sum[:])}
+}
+
+// Identity returns the identity of the signer's certificate.
+func (s Signer) Identity() Identity {
+	if s.id != nil {
+		return *s.id
+	}
+	return IdentityOf(s.Cert)
 }
 
 // Store holds the trust anchors, intermediates and revocation lists.
@@ -145,7 +173,8 @@ func (s *Store) verify(chain []*x509.Certificate, at time.Time) (Signer, []*x509
 		return Signer{}, nil, err
 	}
 	title := Title(leaf)
-	return Signer{Cert: leaf, Title: title, Role: s.roles[title], ValidUntil: until}, chains[0], nil
+	id := IdentityOf(leaf)
+	return Signer{Cert: leaf, Title: title, Role: s.roles[title], ValidUntil: until, id: &id}, chains[0], nil
 }
 
 // checkRevocation looks up every certificate of the chain below the root in

@@ -1,7 +1,6 @@
 package treasurysim
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -34,7 +33,8 @@ type Document struct {
 	// Replays counts the later sends under the same Idempotency-Key, each answered with this
 	// document's receipt.
 	Replays int `json:"replays"`
-	// Request is the accepted SendDocument body, compacted. Treat it as read-only.
+	// Request is the accepted SendDocument body as received (a JSON
+	// encoding of the Document compacts it). Treat it as read-only.
 	Request json.RawMessage `json:"request"`
 	// Withdrawal is set once the document was withdrawn at its unit's request.
 	Withdrawal *Withdrawal `json:"withdrawal,omitempty"`
@@ -135,7 +135,8 @@ func newStore(l *ledger) *store {
 }
 
 // accept records a document under key, or returns the document already recorded under key
-// (replayed true). A refusal leaves the store unchanged.
+// (replayed true). A refusal leaves the store unchanged. The store keeps body: the caller
+// must not change it.
 func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time) (Document, bool, *refusal) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -150,11 +151,6 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 	st.docSeq[now.Year()]++
 	rk := refSeqKey{req.TreasuryOfficeCode, req.BudgetYear}
 	st.refSeq[rk]++
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, body); err != nil {
-		compact.Reset()
-		compact.Write(body)
-	}
 	d := &Document{
 		DocumentID:         fmt.Sprintf("KB-%04d-%06d", now.Year(), st.docSeq[now.Year()]),
 		Reference:          fmt.Sprintf("KBNN-%s-%04d-%06d", rk.office, rk.year, st.refSeq[rk]),
@@ -171,7 +167,7 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 		LineCount:          len(req.Lines),
 		ReceivedAt:         now,
 		UpdatedAt:          now,
-		Request:            compact.Bytes(),
+		Request:            body,
 	}
 	st.docs = append(st.docs, d)
 	st.byID[d.DocumentID] = d
