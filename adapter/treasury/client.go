@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/jsonenc"
 	"github.com/kbnn/dvc/adapter/upstream"
 )
 
@@ -127,7 +128,7 @@ func (c *Client) SendDocument(ctx context.Context, idemKey string, document map[
 	if document == nil {
 		return Receipt{}, fmt.Errorf("treasury: %s: %w: no document", opSendDocument, ErrInvalidRequest)
 	}
-	body, err := json.Marshal(document)
+	body, err := jsonenc.Append(make([]byte, 0, 4096), document) // Marshal's bytes, without reflection over the mapped maps
 	if err != nil {
 		return Receipt{}, fmt.Errorf("treasury: %s: %w: %w", opSendDocument, ErrInvalidRequest, err)
 	}
