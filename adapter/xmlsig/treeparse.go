@@ -19,6 +19,7 @@ import (
 // FuzzTreeMatchesEtree holds the two parsers to the same trees.
 func buildTree(body []byte) (*etree.Document, bool) {
 	p := treeBuilder{src: string(body)}
+	p.firstSlabs()
 	return p.document()
 }
 
@@ -40,6 +41,19 @@ type treeBuilder struct {
 	tokens []etree.Token
 	attrs  []etree.Attr
 	stack  []etree.Token // children of the open elements, in order
+}
+
+// firstSlabs sizes the first slab of each kind to what the document can
+// hold, never above the usual slab: a dossier of a hundred elements and
+// a dozen attributes does not zero and sweep room for 256 of each. Each
+// element takes at least one '<' (most take two), a text lies between
+// two of them, and an attribute takes an '='.
+func (p *treeBuilder) firstSlabs() {
+	lt := strings.Count(p.src, "<")
+	p.elems = make([]etree.Element, min(lt/2+lt/16+8, slabSize))
+	p.texts = make([]etree.CharData, min(lt+1, slabSize))
+	p.tokens = make([]etree.Token, min(lt+lt/2+8, slabSize*4))
+	p.attrs = make([]etree.Attr, min(strings.Count(p.src, "=")+1, slabSize))
 }
 
 func (p *treeBuilder) element() *etree.Element {
