@@ -47,6 +47,10 @@ type Store interface {
 	Put(ctx context.Context, sum string, data []byte) (created bool, err error)
 	// Get returns the file stored under sum, or ErrNotFound.
 	Get(ctx context.Context, sum string) ([]byte, error)
+	// GetMany returns the files stored under sums, by sum; a file the
+	// store does not hold is absent from the map. A store may read them
+	// in one round trip. Every sum must be valid (ErrBadHash).
+	GetMany(ctx context.Context, sums []string) (map[string][]byte, error)
 }
 
 // Sum is the hex SHA-256 of data, the name a file is stored under.
@@ -143,6 +147,25 @@ func (m *Memory) Get(_ context.Context, sum string) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	return append([]byte(nil), f.data...), nil
+}
+
+// GetMany implements Store.
+func (m *Memory) GetMany(_ context.Context, sums []string) (map[string][]byte, error) {
+	for _, sum := range sums {
+		if !ValidSum(sum) {
+			return nil, ErrBadHash
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(m.now())
+	out := make(map[string][]byte, len(sums))
+	for _, sum := range sums {
+		if f, ok := m.files[sum]; ok {
+			out[sum] = append([]byte{}, f.data...)
+		}
+	}
+	return out, nil
 }
 
 // expire drops the files whose retention has passed. The caller holds m.mu.

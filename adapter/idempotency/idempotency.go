@@ -131,6 +131,14 @@ type Store interface {
 	// UnlockDossier gives the lock back; ErrLeaseLost when token no longer
 	// holds it.
 	UnlockDossier(ctx context.Context, id, token string) error
+	// ClaimAndLock is ClaimDossier and then, when the claim is owned,
+	// LockDossier of lockID: the step a submission takes before it calls
+	// the treasury, which a store may take in one round trip. The lock is
+	// held on return only with an owned claim (a lock taken beside a claim
+	// that was not owned is given back). On an error no lock is held, or
+	// one is left to its lease when the store failed, and Claim.Owned
+	// reports a claim taken all the same, which the caller settles.
+	ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error

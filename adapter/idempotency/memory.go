@@ -148,6 +148,16 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 	return Claim{Owned: true, Recovered: recovered}, nil
 }
 
+// ClaimAndLock implements Store.
+func (m *Memory) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error) {
+	c, err := m.ClaimDossier(ctx, dossier, owner, lease)
+	if err != nil || !c.Owned {
+		return c, Lock{}, err
+	}
+	l, err := m.LockDossier(ctx, lockID, lease)
+	return c, l, err
+}
+
 // SettleDossier implements Store.
 func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error {
 	now := m.now()

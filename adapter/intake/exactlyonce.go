@@ -233,14 +233,12 @@ func (s *Service) begin(ctx context.Context, scoped, fingerprint string, lease t
 func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration) (*Response, bool, error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
-	claim, err := s.records.ClaimDossier(ctx, v.DossierID(), owner, lease)
-	if err != nil {
-		return nil, false, storeDown(err)
-	}
-	if !claim.Owned {
-		return nil, false, s.conflict(v, claim)
-	}
-	s.hook("claimed")
+	// The claim, and with it the dossier-wide lock: one treasury call per
+	// dossier at a time, so a withdrawal of the dossier does not run beside
+	// this submission, and the dossier's record is read again once no
+	// withdrawal can change it any more.
+	lockID := dossierLockID(p.ID, v.MaHoSo)
+	claim, lock, err := s.records.ClaimAndLock(ctx, v.DossierID(), owner, lockID, lease)
 	// mayHaveSent is whether the treasury may hold the document without
 	// this side knowing: an earlier attempt of the claim ended unsettled, or
 	// this attempt's send ended without an answer. Such a claim is kept
@@ -259,15 +257,21 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 			s.log.Warn("dossier claim not released", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
 		}
 	}
-	// One treasury call per dossier at a time: a withdrawal of the dossier
-	// does not run beside this submission, and the dossier's record is
-	// read again once no withdrawal can change it any more.
-	unlock, err := s.lockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lease)
 	if err != nil {
-		release()
-		return nil, false, err
+		if claim.Owned {
+			release()
+		}
+		return nil, false, storeDown(err)
 	}
-	defer unlock()
+	if !claim.Owned {
+		return nil, false, s.conflict(v, claim)
+	}
+	s.hook("claimed")
+	if !lock.Held {
+		release()
+		return nil, false, dossierBusy(v.MaHoSo, lock)
+	}
+	defer s.unlockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lockID, lock.Token)
 	deadline := p.Deadline
 	if deadline <= 0 {
 		deadline = s.policy.Deadline
@@ -383,15 +387,23 @@ func (s *Service) lockDossier(ctx context.Context, requestID, procedure, maHoSo 
 		return nil, storeDown(err)
 	}
 	if !l.Held {
-		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(l.RetryAfter),
-			Detail:   fmt.Sprintf("Another request for dossier %s, a withdrawal or a submission, is at the treasury; retry after the indicated time.", maHoSo),
-			DetailVI: fmt.Sprintf("Một yêu cầu khác của hồ sơ %s (rút hồ sơ hoặc gửi hồ sơ) đang được xử lý tại Kho bạc; vui lòng thử lại sau thời gian chỉ định.", maHoSo)}
+		return nil, dossierBusy(maHoSo, l)
 	}
-	return func() {
-		if err := s.records.UnlockDossier(context.WithoutCancel(ctx), id, l.Token); err != nil {
-			s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", procedure, "maHoSo", maHoSo, "err", err)
-		}
-	}, nil
+	return func() { s.unlockDossier(ctx, requestID, procedure, maHoSo, id, l.Token) }, nil
+}
+
+// dossierBusy is the answer when another request holds the dossier's lock.
+func dossierBusy(maHoSo string, l idempotency.Lock) error {
+	return &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(l.RetryAfter),
+		Detail:   fmt.Sprintf("Another request for dossier %s, a withdrawal or a submission, is at the treasury; retry after the indicated time.", maHoSo),
+		DetailVI: fmt.Sprintf("Một yêu cầu khác của hồ sơ %s (rút hồ sơ hoặc gửi hồ sơ) đang được xử lý tại Kho bạc; vui lòng thử lại sau thời gian chỉ định.", maHoSo)}
+}
+
+// unlockDossier gives the dossier's lock back.
+func (s *Service) unlockDossier(ctx context.Context, requestID, procedure, maHoSo, id, token string) {
+	if err := s.records.UnlockDossier(context.WithoutCancel(ctx), id, token); err != nil {
+		s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", procedure, "maHoSo", maHoSo, "err", err)
+	}
 }
 
 // accepted appends the leaf of an accepted submission, whose receipt the

@@ -193,6 +193,38 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 	return b, nil
 }
 
+// GetMany implements attachment.Store: one pipeline of GETs (in a
+// Cluster, one per primary).
+func (a *Attachments) GetMany(ctx context.Context, sums []string) (map[string][]byte, error) {
+	for _, sum := range sums {
+		if !attachment.ValidSum(sum) {
+			return nil, attachment.ErrBadHash
+		}
+	}
+	out := make(map[string][]byte, len(sums))
+	if len(sums) == 0 {
+		return out, nil
+	}
+	cmds := make([]*redis.StringCmd, len(sums))
+	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+		for i, sum := range sums {
+			cmds[i] = p.Get(ctx, a.key(sum))
+		}
+		return nil
+	})
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+		case err != nil:
+			return nil, fmt.Errorf("redisstore: attachment %s: %w", sums[i], err)
+		default:
+			out[sums[i]] = b
+		}
+	}
+	return out, nil
+}
+
 // Stored returns the bytes the ledger counts (zero without a limit).
 func (a *Attachments) Stored(ctx context.Context) (int64, error) {
 	n, err := a.c.Get(ctx, a.ledger()[2]).Int64()

@@ -246,8 +246,7 @@ func (s *Store) Release(ctx context.Context, key, token string) error {
 // ClaimDossier implements idempotency.Store.
 func (s *Store) ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (idempotency.Claim, error) {
 	now := s.now()
-	cmd, herr := s.replicated(ctx, "dossier_claim", claimScript, []string{s.dossierName(dossier)},
-		ms(now), owner, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention))
+	cmd, herr := s.replicated(ctx, "dossier_claim", claimScript, []string{s.dossierName(dossier)}, s.claimArgs(now, owner, lease)...)
 	r, err := cmd.Slice()
 	if err != nil {
 		return idempotency.Claim{}, fmt.Errorf("redisstore: claim dossier: %w", err)
@@ -310,7 +309,19 @@ func (s *Store) SettleDossier(ctx context.Context, dossier, owner string, sent b
 func (s *Store) LockDossier(ctx context.Context, id string, lease time.Duration) (idempotency.Lock, error) {
 	now := s.now()
 	tok := idempotency.NewToken()
-	r, err := lockScript.Run(ctx, s.c, []string{s.lockName(id)}, ms(now), tok, ms(now.Add(lease)), ttl(lease)).Slice()
+	return parseLock(lockScript.Run(ctx, s.c, []string{s.lockName(id)}, s.lockArgs(now, tok, lease)...), now, tok)
+}
+
+func (s *Store) lockArgs(now time.Time, tok string, lease time.Duration) []any {
+	return []any{ms(now), tok, ms(now.Add(lease)), ttl(lease)}
+}
+
+func (s *Store) claimArgs(now time.Time, owner string, lease time.Duration) []any {
+	return []any{ms(now), owner, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)}
+}
+
+func parseLock(cmd *redis.Cmd, now time.Time, tok string) (idempotency.Lock, error) {
+	r, err := cmd.Slice()
 	if err != nil {
 		return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", err)
 	}
@@ -325,6 +336,58 @@ func (s *Store) LockDossier(ctx context.Context, id string, lease time.Duration)
 		return idempotency.Lock{RetryAfter: until.Sub(now)}, nil
 	}
 	return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", errReply)
+}
+
+// ClaimAndLock implements idempotency.Store: the claim and the lock
+// scripts in one pipeline (one round trip; in a Cluster, one per primary,
+// side by side), then an unlock in the rare case of a lock taken beside a
+// claim that was not owned. When claims wait for replicas they go through
+// redisha on their own, and the lock follows.
+func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (idempotency.Claim, idempotency.Lock, error) {
+	if s.ha.Waits() {
+		c, err := s.ClaimDossier(ctx, dossier, owner, lease)
+		if err != nil || !c.Owned {
+			return c, idempotency.Lock{}, err
+		}
+		l, err := s.LockDossier(ctx, lockID, lease)
+		return c, l, err
+	}
+	now := s.now()
+	tok := idempotency.NewToken()
+	ckeys, cargs := []string{s.dossierName(dossier)}, s.claimArgs(now, owner, lease)
+	lkeys, largs := []string{s.lockName(lockID)}, s.lockArgs(now, tok, lease)
+	var cc, lc *redis.Cmd
+	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+		cc = claimScript.EvalSha(ctx, p, ckeys, cargs...)
+		lc = lockScript.EvalSha(ctx, p, lkeys, largs...)
+		return nil
+	})
+	// A script the server did not have (a restart, a new primary) did not
+	// run: run it again, loading it.
+	if redis.HasErrorPrefix(cc.Err(), "NOSCRIPT") {
+		cc = claimScript.Run(ctx, s.c, ckeys, cargs...)
+	}
+	if redis.HasErrorPrefix(lc.Err(), "NOSCRIPT") {
+		lc = lockScript.Run(ctx, s.c, lkeys, largs...)
+	}
+	var c idempotency.Claim
+	r, err := cc.Slice()
+	if err == nil {
+		c, err = parseClaim(r, now)
+	}
+	if err != nil {
+		err = fmt.Errorf("redisstore: claim dossier: %w", err)
+	}
+	l, lerr := parseLock(lc, now, tok)
+	if err != nil || !c.Owned {
+		if l.Held {
+			if uerr := s.UnlockDossier(context.WithoutCancel(ctx), lockID, tok); uerr != nil {
+				err = errors.Join(err, uerr)
+			}
+		}
+		return c, idempotency.Lock{}, err
+	}
+	return c, l, lerr
 }
 
 // UnlockDossier implements idempotency.Store.

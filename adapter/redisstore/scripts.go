@@ -110,10 +110,11 @@ return 1
 `)
 
 // lockScript: ARGV now, token, lease until, ttl. Replies {1} when the
-// caller holds the lock now, else {0, lu} (the holder's lease).
+// caller holds the lock now, else {0, lu} (the holder's lease). The same
+// token again (a client's retry of a call whose reply was lost) holds it.
 var lockScript = redis.NewScript(`
-local lu = redis.call('HGET', KEYS[1], 'lu')
-if lu and tonumber(ARGV[1]) < tonumber(lu) then return {0, lu} end
+local cur = redis.call('HMGET', KEYS[1], 'tok', 'lu')
+if cur[2] and tonumber(ARGV[1]) < tonumber(cur[2]) and cur[1] ~= ARGV[2] then return {0, cur[2]} end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'lu', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/testkit/storetest"
 )
@@ -221,5 +221,44 @@ func TestScriptCacheFlushed(t *testing.T) {
 	}
 	if b, err := s.Begin(ctx, "k", "fp", time.Minute); err != nil || b.State != idempotency.Reserved {
 		t.Fatalf("begin after SCRIPT FLUSH: %+v %v", b, err)
+	}
+}
+
+// The claim and the lock go in one pipeline of EVALSHA: a server without
+// the scripts (restarted, a new primary) runs neither, and both are run
+// again with their scripts loaded.
+func TestClaimAndLockAfterScriptFlush(t *testing.T) {
+	ctx := context.Background()
+	s, _, c := newStore(t)
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	cl, l, err := s.ClaimAndLock(ctx, "p|X|0", "k", "dossier|p|X", time.Minute)
+	if err != nil || !cl.Owned || cl.Recovered || !l.Held {
+		t.Fatalf("after SCRIPT FLUSH: claim %+v, lock %+v, err %v", cl, l, err)
+	}
+	if again, err := s.LockDossier(ctx, "dossier|p|X", time.Minute); err != nil || again.Held {
+		t.Fatalf("the lock was not taken: %+v %v", again, err)
+	}
+}
+
+// A client that runs the lock script again with the same token (its retry
+// of a call whose reply it lost) holds the lock; another token does not.
+func TestLockScriptRetryHolds(t *testing.T) {
+	ctx := context.Background()
+	s, clock, c := newStore(t)
+	now := clock.Now()
+	keys := []string{s.lockName("dossier|p|X")}
+	for i, tc := range []struct {
+		tok  string
+		held bool
+	}{{"t1", true}, {"t1", true}, {"t2", false}} {
+		l, err := parseLock(lockScript.Run(ctx, c, keys, s.lockArgs(now, tc.tok, time.Minute)...), now, tc.tok)
+		if err != nil || l.Held != tc.held {
+			t.Fatalf("run %d with %s: %+v %v, want held %v", i, tc.tok, l, err, tc.held)
+		}
+	}
+	if err := s.UnlockDossier(ctx, "dossier|p|X", "t1"); err != nil {
+		t.Fatalf("the retried holder cannot unlock: %v", err)
 	}
 }

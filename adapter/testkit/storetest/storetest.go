@@ -9,13 +9,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 // NewClock starts at a fixed instant.
@@ -283,6 +283,53 @@ func Run(t *testing.T, newStore Factory) {
 		wg.Wait()
 		if held.Load() != 1 {
 			t.Fatalf("%d holders", held.Load())
+		}
+	})
+	t.Run("claim and lock", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		const id = "dossier|p|X"
+		// owned: the claim and the lock, which the next request finds held
+		cl, l, err := s.ClaimAndLock(ctx, "p|X|0", "k1", id, lease)
+		if err != nil || !cl.Owned || cl.Recovered || !l.Held || l.Token == "" {
+			t.Fatalf("first: claim %+v, lock %+v, err %v", cl, l, err)
+		}
+		lock(t, s, id, false)
+		// another key: not owned, and no lock taken for it
+		other, ol, err := s.ClaimAndLock(ctx, "p|X|0", "k2", id, lease)
+		if err != nil || other.Owned || other.Owner != "k1" || ol.Held {
+			t.Fatalf("other key: claim %+v, lock %+v, err %v", other, ol, err)
+		}
+		if err := s.UnlockDossier(ctx, id, l.Token); err != nil {
+			t.Fatalf("the owner's lock was taken from it: %v", err)
+		}
+		if _, ol, _ := s.ClaimAndLock(ctx, "p|X|0", "k2", id, lease); ol.Held {
+			t.Fatal("a lock held beside a claim another key owns")
+		}
+		lock(t, s, id, true) // the refused claim gave back what it took
+		// the lock busy (a withdrawal at the treasury): the claim is owned,
+		// the lock not held, with the holder's lease to wait
+		c.Advance(time.Second)
+		cl, l, err = s.ClaimAndLock(ctx, "p|Y|0", "k3", id, lease)
+		if err != nil || !cl.Owned || l.Held || l.RetryAfter <= 0 || l.RetryAfter > lease {
+			t.Fatalf("lock busy: claim %+v, lock %+v, err %v", cl, l, err)
+		}
+		// the same key again after an unsettled attempt: recovered
+		c.Advance(lease + time.Second)
+		cl, l, err = s.ClaimAndLock(ctx, "p|Y|0", "k3", id, lease)
+		if err != nil || !cl.Owned || !cl.Recovered || !l.Held {
+			t.Fatalf("retry: claim %+v, lock %+v, err %v", cl, l, err)
+		}
+		// a claim settled as sent is the owner's, with its reference
+		if err := s.SettleDossier(ctx, "p|Y|0", "k3", true, "KBNN-1", retention); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UnlockDossier(ctx, id, l.Token); err != nil {
+			t.Fatal(err)
+		}
+		cl, l, err = s.ClaimAndLock(ctx, "p|Y|0", "k3", id, lease)
+		if err != nil || !cl.Owned || !cl.Sent || cl.Reference != "KBNN-1" || !l.Held {
+			t.Fatalf("sent: claim %+v, lock %+v, err %v", cl, l, err)
 		}
 	})
 	t.Run("ping", func(t *testing.T) {
