@@ -131,6 +131,10 @@ type Store interface {
 	// UnlockDossier gives the lock back; ErrLeaseLost when token no longer
 	// holds it.
 	UnlockDossier(ctx context.Context, id, token string) error
+	// CompleteAndUnlock is Complete and UnlockDossier of lockID, held by
+	// lockToken: the last step of a submission, which a store may take in
+	// one round trip. It returns Complete's error and the unlock's apart.
+	CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (err, unlockErr error)
 	// ClaimAndLock is ClaimDossier and then, when the claim is owned,
 	// LockDossier of lockID: the step a submission takes before it calls
 	// the treasury, which a store may take in one round trip. The lock is

@@ -148,6 +148,11 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 	return Claim{Owned: true, Recovered: recovered}, nil
 }
 
+// CompleteAndUnlock implements Store.
+func (m *Memory) CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (err, unlockErr error) {
+	return m.Complete(ctx, key, token, resp, retention), m.UnlockDossier(ctx, lockID, lockToken)
+}
+
 // ClaimAndLock implements Store.
 func (m *Memory) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error) {
 	c, err := m.ClaimDossier(ctx, dossier, owner, lease)

@@ -184,7 +184,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// key names the dossier, not what it says, so other content under the
 	// same derived key after a refusal must not inherit the claim (and the
 	// treasury's document) of the content that came before it.
-	resp, final, err := s.send(ctx, sub, v, scoped+"#"+fp, b.Recovered, lease)
+	var held heldLock
+	resp, final, err := s.send(ctx, sub, v, scoped+"#"+fp, b.Recovered, lease, &held)
 	if !final {
 		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
 			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
@@ -194,7 +195,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	stored := idempotency.Stored{Status: resp.Status, Header: resp.Header, Body: resp.Body,
 		Replaceable: derived && resp.Status != 202}
 	s.hook("settled")
-	if cerr := s.records.Complete(context.WithoutCancel(ctx), scoped, b.Token, stored, s.policy.Retention); cerr != nil {
+	if cerr := s.complete(ctx, sub.RequestID, v, scoped, b.Token, stored, held); cerr != nil {
 		if errors.Is(cerr, idempotency.ErrNotReplicated) {
 			s.log.Error("idempotency record not replicated", "request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", cerr)
 			return nil, finalNotReplicated(cerr)
@@ -205,6 +206,23 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	s.hook("completed")
 	return resp, nil
+}
+
+// heldLock is the dossier's lock that send leaves held with a final answer.
+type heldLock struct{ id, token string }
+
+// complete stores the final answer and gives the dossier's lock back, in
+// one round trip where the store can; it returns Complete's error.
+func (s *Service) complete(ctx context.Context, requestID string, v *Verified, scoped, token string, stored idempotency.Stored, held heldLock) error {
+	bg := context.WithoutCancel(ctx)
+	if held.token == "" {
+		return s.records.Complete(bg, scoped, token, stored, s.policy.Retention)
+	}
+	err, uerr := s.records.CompleteAndUnlock(bg, scoped, token, stored, s.policy.Retention, held.id, held.token)
+	if uerr != nil {
+		s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", uerr)
+	}
+	return err
 }
 
 // begin reserves the scoped key for a request with this fingerprint. A
@@ -229,8 +247,10 @@ func (s *Service) begin(ctx context.Context, scoped, fingerprint string, lease t
 
 // send claims the dossier and calls the treasury. final reports whether the
 // answer is final (stored for replays) or transient (the reservation is
-// released and a retry starts afresh).
-func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration) (*Response, bool, error) {
+// released and a retry starts afresh). With a final answer the dossier's
+// lock is left held, as *held says, for Submit to give back with the
+// stored answer; with any other it is given back here.
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration, held *heldLock) (_ *Response, final bool, _ error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
 	// The claim, and with it the dossier-wide lock: one treasury call per
@@ -271,7 +291,13 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		release()
 		return nil, false, dossierBusy(v.MaHoSo, lock)
 	}
-	defer s.unlockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lockID, lock.Token)
+	*held = heldLock{id: lockID, token: lock.Token}
+	defer func() {
+		if !final {
+			s.unlockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lockID, lock.Token)
+			*held = heldLock{}
+		}
+	}()
 	deadline := p.Deadline
 	if deadline <= 0 {
 		deadline = s.policy.Deadline

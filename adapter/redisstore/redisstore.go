@@ -212,16 +212,7 @@ func parseStored(r []any) (*idempotency.Stored, error) {
 
 // Complete implements idempotency.Store.
 func (s *Store) Complete(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration) error {
-	now := s.now()
-	rep := "0"
-	if resp.Replaceable {
-		rep = "1"
-	}
-	args := make([]any, 0, 6+2*len(resp.Header))
-	args = append(args, token, ms(now.Add(retention)), ttl(retention), resp.Status, rep, resp.Body)
-	for k, v := range resp.Header {
-		args = append(args, k, v)
-	}
+	args := s.completeArgs(token, resp, retention)
 	if !s.ha.Waits() {
 		return s.fenced(ctx, "complete", completeScript, s.keyName(key), args...)
 	}
@@ -236,6 +227,46 @@ func (s *Store) Complete(ctx context.Context, key, token string, resp idempotenc
 		return notReplicated("complete", err)
 	}
 	return nil
+}
+
+func (s *Store) completeArgs(token string, resp idempotency.Stored, retention time.Duration) []any {
+	now := s.now()
+	rep := "0"
+	if resp.Replaceable {
+		rep = "1"
+	}
+	args := make([]any, 0, 6+2*len(resp.Header))
+	args = append(args, token, ms(now.Add(retention)), ttl(retention), resp.Status, rep, resp.Body)
+	for k, v := range resp.Header {
+		args = append(args, k, v)
+	}
+	return args
+}
+
+// CompleteAndUnlock implements idempotency.Store: both scripts in one
+// pipeline (in a Cluster, one per primary, side by side). When the answer
+// waits for replicas it goes through redisha on its own, and the unlock
+// follows.
+func (s *Store) CompleteAndUnlock(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration, lockID, lockToken string) (err, unlockErr error) {
+	if s.ha.Waits() {
+		return s.Complete(ctx, key, token, resp, retention), s.UnlockDossier(ctx, lockID, lockToken)
+	}
+	ckeys, cargs := []string{s.keyName(key)}, s.completeArgs(token, resp, retention)
+	ukeys, uargs := []string{s.lockName(lockID)}, []any{lockToken}
+	var cc, uc *redis.Cmd
+	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+		cc = completeScript.EvalSha(ctx, p, ckeys, cargs...)
+		uc = unlockScript.EvalSha(ctx, p, ukeys, uargs...)
+		return nil
+	})
+	// A script the server did not have did not run: run it again, loading it.
+	if redis.HasErrorPrefix(cc.Err(), "NOSCRIPT") {
+		cc = completeScript.Run(ctx, s.c, ckeys, cargs...)
+	}
+	if redis.HasErrorPrefix(uc.Err(), "NOSCRIPT") {
+		uc = unlockScript.Run(ctx, s.c, ukeys, uargs...)
+	}
+	return fencedReply("complete", cc), fencedReply("unlock dossier", uc)
 }
 
 // Release implements idempotency.Store.
@@ -405,7 +436,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // fenced runs a script that replies 1, or 0 when the caller lost the record.
 func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key string, args ...any) error {
-	n, err := sc.Run(ctx, s.c, []string{key}, args...).Int64()
+	return fencedReply(op, sc.Run(ctx, s.c, []string{key}, args...))
+}
+
+// fencedReply reads the reply of such a script.
+func fencedReply(op string, cmd *redis.Cmd) error {
+	n, err := cmd.Int64()
 	switch {
 	case err != nil:
 		return fmt.Errorf("redisstore: %s: %w", op, err)

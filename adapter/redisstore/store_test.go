@@ -224,9 +224,9 @@ func TestScriptCacheFlushed(t *testing.T) {
 	}
 }
 
-// The claim and the lock go in one pipeline of EVALSHA: a server without
-// the scripts (restarted, a new primary) runs neither, and both are run
-// again with their scripts loaded.
+// The claim and the lock, and the answer and the unlock, go in one
+// pipeline of EVALSHA each: a server without the scripts (restarted, a new
+// primary) runs neither, and both are run again with their scripts loaded.
 func TestClaimAndLockAfterScriptFlush(t *testing.T) {
 	ctx := context.Background()
 	s, _, c := newStore(t)
@@ -239,6 +239,20 @@ func TestClaimAndLockAfterScriptFlush(t *testing.T) {
 	}
 	if again, err := s.LockDossier(ctx, "dossier|p|X", time.Minute); err != nil || again.Held {
 		t.Fatalf("the lock was not taken: %+v %v", again, err)
+	}
+	// and the answer with the unlock, likewise
+	b, err := s.Begin(ctx, "k", "fp", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err, uerr := s.CompleteAndUnlock(ctx, "k", b.Token, idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour, "dossier|p|X", l.Token); err != nil || uerr != nil {
+		t.Fatalf("after SCRIPT FLUSH: complete %v, unlock %v", err, uerr)
+	}
+	if again, err := s.LockDossier(ctx, "dossier|p|X", time.Minute); err != nil || !again.Held {
+		t.Fatalf("the lock was not given back: %+v %v", again, err)
 	}
 }
 

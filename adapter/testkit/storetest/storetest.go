@@ -332,6 +332,33 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("sent: claim %+v, lock %+v, err %v", cl, l, err)
 		}
 	})
+	t.Run("complete and unlock", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		const id = "dossier|p|X"
+		b := begin(t, s, "k", "fp", idempotency.Reserved)
+		l := lock(t, s, id, true)
+		if err, uerr := s.CompleteAndUnlock(ctx, "k", b.Token, resp("done"), retention, id, l.Token); err != nil || uerr != nil {
+			t.Fatalf("complete %v, unlock %v", err, uerr)
+		}
+		if got := begin(t, s, "k", "fp", idempotency.Completed); string(got.Response.Body) != "done" {
+			t.Fatalf("replay %q", got.Response.Body)
+		}
+		lock(t, s, id, true) // given back
+		// a holder that lost both: each error on its own
+		b2 := begin(t, s, "k2", "fp", idempotency.Reserved)
+		c.Advance(lease + time.Second)
+		begin(t, s, "k2", "fp", idempotency.Reserved) // taken over
+		next := lock(t, s, id, true)                  // the lock's lease ended too
+		err, uerr := s.CompleteAndUnlock(ctx, "k2", b2.Token, resp("late"), retention, id, l.Token)
+		if !errors.Is(err, idempotency.ErrLeaseLost) || !errors.Is(uerr, idempotency.ErrLeaseLost) {
+			t.Fatalf("fenced holder: complete %v, unlock %v", err, uerr)
+		}
+		lock(t, s, id, false) // the successor still holds it
+		if err := s.UnlockDossier(ctx, id, next.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("ping", func(t *testing.T) {
 		if err := newStore(t, NewClock().Now).Ping(ctx); err != nil {
 			t.Fatal(err)
