@@ -251,22 +251,37 @@ func (s *Store) CompleteAndUnlock(ctx context.Context, key, token string, resp i
 	if s.ha.Waits() {
 		return s.Complete(ctx, key, token, resp, retention), s.UnlockDossier(ctx, lockID, lockToken)
 	}
-	ckeys, cargs := []string{s.keyName(key)}, s.completeArgs(token, resp, retention)
-	ukeys, uargs := []string{s.lockName(lockID)}, []any{lockToken}
-	var cc, uc *redis.Cmd
-	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
-		cc = completeScript.EvalSha(ctx, p, ckeys, cargs...)
-		uc = unlockScript.EvalSha(ctx, p, ukeys, uargs...)
+	cc, uc := s.runPair(ctx,
+		scriptCall{completeScript, []string{s.keyName(key)}, s.completeArgs(token, resp, retention)},
+		scriptCall{unlockScript, []string{s.lockName(lockID)}, []any{lockToken}})
+	return fencedReply("complete", cc), fencedReply("unlock dossier", uc)
+}
+
+// scriptCall is a script with its keys and arguments.
+type scriptCall struct {
+	sc   *redis.Script
+	keys []string
+	args []any
+}
+
+// runPair runs a and b in one pipeline (in a Cluster, one per primary,
+// side by side) and returns their commands, each holding its own reply or
+// error. A script the server did not have (NOSCRIPT: a restart, a new
+// primary) did not run; it is run again, loading it.
+func (s *Store) runPair(ctx context.Context, a, b scriptCall) (*redis.Cmd, *redis.Cmd) {
+	var ac, bc *redis.Cmd
+	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read by the caller
+		ac = a.sc.EvalSha(ctx, p, a.keys, a.args...)
+		bc = b.sc.EvalSha(ctx, p, b.keys, b.args...)
 		return nil
 	})
-	// A script the server did not have did not run: run it again, loading it.
-	if redis.HasErrorPrefix(cc.Err(), "NOSCRIPT") {
-		cc = completeScript.Run(ctx, s.c, ckeys, cargs...)
+	if redis.HasErrorPrefix(ac.Err(), "NOSCRIPT") {
+		ac = a.sc.Run(ctx, s.c, a.keys, a.args...)
 	}
-	if redis.HasErrorPrefix(uc.Err(), "NOSCRIPT") {
-		uc = unlockScript.Run(ctx, s.c, ukeys, uargs...)
+	if redis.HasErrorPrefix(bc.Err(), "NOSCRIPT") {
+		bc = b.sc.Run(ctx, s.c, b.keys, b.args...)
 	}
-	return fencedReply("complete", cc), fencedReply("unlock dossier", uc)
+	return ac, bc
 }
 
 // Release implements idempotency.Store.
@@ -385,22 +400,9 @@ func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string,
 	}
 	now := s.now()
 	tok := idempotency.NewToken()
-	ckeys, cargs := []string{s.dossierName(dossier)}, s.claimArgs(now, owner, lease)
-	lkeys, largs := []string{s.lockName(lockID)}, s.lockArgs(now, tok, lease)
-	var cc, lc *redis.Cmd
-	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
-		cc = claimScript.EvalSha(ctx, p, ckeys, cargs...)
-		lc = lockScript.EvalSha(ctx, p, lkeys, largs...)
-		return nil
-	})
-	// A script the server did not have (a restart, a new primary) did not
-	// run: run it again, loading it.
-	if redis.HasErrorPrefix(cc.Err(), "NOSCRIPT") {
-		cc = claimScript.Run(ctx, s.c, ckeys, cargs...)
-	}
-	if redis.HasErrorPrefix(lc.Err(), "NOSCRIPT") {
-		lc = lockScript.Run(ctx, s.c, lkeys, largs...)
-	}
+	cc, lc := s.runPair(ctx,
+		scriptCall{claimScript, []string{s.dossierName(dossier)}, s.claimArgs(now, owner, lease)},
+		scriptCall{lockScript, []string{s.lockName(lockID)}, s.lockArgs(now, tok, lease)})
 	var c idempotency.Claim
 	r, err := cc.Slice()
 	if err == nil {
