@@ -133,15 +133,17 @@ type Store interface {
 	UnlockDossier(ctx context.Context, id, token string) error
 	// CompleteAndUnlock is Complete and UnlockDossier of lockID, held by
 	// lockToken: the last step of a submission, which a store may take in
-	// one round trip. It returns Complete's error and the unlock's apart.
-	CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (err, unlockErr error)
-	// ClaimAndLock is ClaimDossier and then, when the claim is owned,
-	// LockDossier of lockID: the step a submission takes before it calls
-	// the treasury, which a store may take in one round trip. The lock is
-	// held on return only with an owned claim (a lock taken beside a claim
-	// that was not owned is given back). On an error no lock is held, or
-	// one is left to its lease when the store failed, and Claim.Owned
-	// reports a claim taken all the same, which the caller settles.
+	// one round trip (the two in either order). It returns the unlock's
+	// error and Complete's apart.
+	CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error)
+	// ClaimAndLock is ClaimDossier and LockDossier of lockID: the step a
+	// submission takes before it calls the treasury, which a store may take
+	// in one round trip. The lock is held on return only with an owned
+	// claim: a store that takes both side by side gives back a lock taken
+	// beside a claim that was not owned (a withdrawal may find it busy for
+	// that moment), or leaves it to its lease when that fails. On an error
+	// no lock is held, or one is left to its lease, and Claim.Owned reports
+	// a claim taken all the same, which the caller settles.
 	ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error)
 
 	// Ping reports whether the store answers.

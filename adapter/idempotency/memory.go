@@ -149,8 +149,9 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 }
 
 // CompleteAndUnlock implements Store.
-func (m *Memory) CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (err, unlockErr error) {
-	return m.Complete(ctx, key, token, resp, retention), m.UnlockDossier(ctx, lockID, lockToken)
+func (m *Memory) CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
+	err = m.Complete(ctx, key, token, resp, retention)
+	return m.UnlockDossier(ctx, lockID, lockToken), err
 }
 
 // ClaimAndLock implements Store.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -161,7 +162,8 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 	// malformed hash, which the schemas refuse before this, is missing).
 	var want []string
 	for i := range files {
-		if f := &files[i]; f.data == nil && files[bySum[f.ref.SHA256]].data == nil && attachment.ValidSum(f.ref.SHA256) {
+		if f := &files[i]; f.data == nil && files[bySum[f.ref.SHA256]].data == nil && attachment.ValidSum(f.ref.SHA256) &&
+			!slices.Contains(want, f.ref.SHA256) {
 			want = append(want, f.ref.SHA256)
 		}
 	}

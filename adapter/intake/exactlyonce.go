@@ -218,7 +218,7 @@ func (s *Service) complete(ctx context.Context, requestID string, v *Verified, s
 	if held.token == "" {
 		return s.records.Complete(bg, scoped, token, stored, s.policy.Retention)
 	}
-	err, uerr := s.records.CompleteAndUnlock(bg, scoped, token, stored, s.policy.Retention, held.id, held.token)
+	uerr, err := s.records.CompleteAndUnlock(bg, scoped, token, stored, s.policy.Retention, held.id, held.token)
 	if uerr != nil {
 		s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", uerr)
 	}
@@ -258,7 +258,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	// this submission, and the dossier's record is read again once no
 	// withdrawal can change it any more.
 	lockID := dossierLockID(p.ID, v.MaHoSo)
-	claim, lock, err := s.records.ClaimAndLock(ctx, v.DossierID(), owner, lockID, lease)
+	// Not cancelled with the request: a caller gone between the store's
+	// work and its reply would leave the lock to its lease (the claim, its
+	// key's retry takes back).
+	claim, lock, err := s.records.ClaimAndLock(bg, v.DossierID(), owner, lockID, lease)
 	// mayHaveSent is whether the treasury may hold the document without
 	// this side knowing: an earlier attempt of the claim ended unsettled, or
 	// this attempt's send ended without an answer. Such a claim is kept

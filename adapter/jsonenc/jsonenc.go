@@ -15,11 +15,20 @@ import (
 	"unicode/utf8"
 )
 
-// Append appends v to dst as json.Marshal(v) writes it, or returns
-// Marshal's error. Values of the decoders' and the mappings' types (nil,
-// bool, string, json.Number, int, int64, map[string]any, []any) are
-// written here; any other value inside v is written by Marshal itself.
+// Append appends v to dst as json.Marshal(v) writes it, or returns dst
+// unchanged with Marshal's error. Values of the decoders' and the
+// mappings' types (nil, bool, string, json.Number, int, int64,
+// map[string]any, []any) are written here; any other value inside v is
+// written by Marshal itself.
 func Append(dst []byte, v any) ([]byte, error) {
+	out, err := appendValue(dst, v)
+	if err != nil {
+		return dst, err
+	}
+	return out, nil
+}
+
+func appendValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
@@ -53,7 +62,7 @@ func Append(dst []byte, v any) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = Append(dst, e); err != nil {
+			if dst, err = appendValue(dst, e); err != nil {
 				return dst, err
 			}
 		}
@@ -76,7 +85,7 @@ func Append(dst []byte, v any) ([]byte, error) {
 			dst = appendString(dst, k)
 			dst = append(dst, ':')
 			var err error
-			if dst, err = Append(dst, x[k]); err != nil {
+			if dst, err = appendValue(dst, x[k]); err != nil {
 				return dst, err
 			}
 		}

@@ -23,6 +23,9 @@ func same(t *testing.T, name string, v any) {
 	if (werr != nil) != (gerr != nil) {
 		t.Fatalf("%s: Append error %v, Marshal error %v", name, gerr, werr)
 	}
+	if gerr != nil && string(got) != "prefix" {
+		t.Fatalf("%s: refused, yet dst became %q", name, got)
+	}
 	if werr == nil && !bytes.Equal(got, append([]byte("prefix"), want...)) {
 		t.Fatalf("%s:\n got %s\nwant prefix%s", name, got, want)
 	}
@@ -97,6 +100,7 @@ func FuzzAppend(f *testing.F) {
 		// any string, valid UTF-8 or not, as a value and as a key
 		s := string(body)
 		same(t, "string", s)
-		same(t, "key", map[string]any{s: []any{s, json.Number(s)}})
+		same(t, "key", map[string]any{s: []any{s, nil}})
+		same(t, "number", []any{json.Number(s)})
 	})
 }

@@ -247,14 +247,15 @@ func (s *Store) completeArgs(token string, resp idempotency.Stored, retention ti
 // pipeline (in a Cluster, one per primary, side by side). When the answer
 // waits for replicas it goes through redisha on its own, and the unlock
 // follows.
-func (s *Store) CompleteAndUnlock(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration, lockID, lockToken string) (err, unlockErr error) {
+func (s *Store) CompleteAndUnlock(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
 	if s.ha.Waits() {
-		return s.Complete(ctx, key, token, resp, retention), s.UnlockDossier(ctx, lockID, lockToken)
+		err := s.Complete(ctx, key, token, resp, retention)
+		return s.UnlockDossier(ctx, lockID, lockToken), err
 	}
 	cc, uc := s.runPair(ctx,
 		scriptCall{completeScript, []string{s.keyName(key)}, s.completeArgs(token, resp, retention)},
 		scriptCall{unlockScript, []string{s.lockName(lockID)}, []any{lockToken}})
-	return fencedReply("complete", cc), fencedReply("unlock dossier", uc)
+	return fencedReply("unlock dossier", uc), fencedReply("complete", cc)
 }
 
 // scriptCall is a script with its keys and arguments.
@@ -267,7 +268,8 @@ type scriptCall struct {
 // runPair runs a and b in one pipeline (in a Cluster, one per primary,
 // side by side) and returns their commands, each holding its own reply or
 // error. A script the server did not have (NOSCRIPT: a restart, a new
-// primary) did not run; it is run again, loading it.
+// primary) did not run; it is sent again whole (EVAL, which also caches
+// it).
 func (s *Store) runPair(ctx context.Context, a, b scriptCall) (*redis.Cmd, *redis.Cmd) {
 	var ac, bc *redis.Cmd
 	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read by the caller
@@ -276,10 +278,10 @@ func (s *Store) runPair(ctx context.Context, a, b scriptCall) (*redis.Cmd, *redi
 		return nil
 	})
 	if redis.HasErrorPrefix(ac.Err(), "NOSCRIPT") {
-		ac = a.sc.Run(ctx, s.c, a.keys, a.args...)
+		ac = a.sc.Eval(ctx, s.c, a.keys, a.args...)
 	}
 	if redis.HasErrorPrefix(bc.Err(), "NOSCRIPT") {
-		bc = b.sc.Run(ctx, s.c, b.keys, b.args...)
+		bc = b.sc.Eval(ctx, s.c, b.keys, b.args...)
 	}
 	return ac, bc
 }
@@ -384,11 +386,20 @@ func parseLock(cmd *redis.Cmd, now time.Time, tok string) (idempotency.Lock, err
 	return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", errReply)
 }
 
+// lockRetries are the pauses before the owner of a claim asks for a busy
+// lock again (see ClaimAndLock).
+var lockRetries = []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond}
+
 // ClaimAndLock implements idempotency.Store: the claim and the lock
 // scripts in one pipeline (one round trip; in a Cluster, one per primary,
-// side by side), then an unlock in the rare case of a lock taken beside a
-// claim that was not owned. When claims wait for replicas they go through
-// redisha on their own, and the lock follows.
+// side by side). A lock taken beside a claim that was not owned is given
+// back at once; its failure to go back leaves it to its lease and does not
+// change the answer. Two submissions of one dossier under two keys may
+// then cross, one taking the claim and the other the lock for that
+// moment: the claim's owner finding the lock busy asks for it again a few
+// times over some milliseconds before it answers busy (a withdrawal at the
+// treasury holds it for seconds). When claims wait for replicas they go
+// through redisha on their own, and the lock follows.
 func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (idempotency.Claim, idempotency.Lock, error) {
 	if s.ha.Waits() {
 		c, err := s.ClaimDossier(ctx, dossier, owner, lease)
@@ -414,11 +425,20 @@ func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string,
 	l, lerr := parseLock(lc, now, tok)
 	if err != nil || !c.Owned {
 		if l.Held {
-			if uerr := s.UnlockDossier(context.WithoutCancel(ctx), lockID, tok); uerr != nil {
-				err = errors.Join(err, uerr)
-			}
+			_ = s.UnlockDossier(context.WithoutCancel(ctx), lockID, tok) // else its lease ends it
 		}
 		return c, idempotency.Lock{}, err
+	}
+	for _, pause := range lockRetries {
+		if lerr != nil || l.Held {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return c, idempotency.Lock{}, ctx.Err()
+		case <-time.After(pause):
+		}
+		l, lerr = s.LockDossier(ctx, lockID, lease)
 	}
 	return c, l, lerr
 }

@@ -2,7 +2,8 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The scripts mirror idempotency.Memory line for line. Each touches only
+// The scripts mirror idempotency.Memory line for line (the lock script also
+// holds for its own token again, a retried call, which memory never sees). Each touches only
 // KEYS[1]. Times are integers in milliseconds computed in Go from the
 // store's clock (Redis TIME is never read); Lua compares them as doubles,
 // exact below 2^53. Every write also sets a Redis TTL (ARGV ttl) a little

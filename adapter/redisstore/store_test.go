@@ -248,7 +248,7 @@ func TestClaimAndLockAfterScriptFlush(t *testing.T) {
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err, uerr := s.CompleteAndUnlock(ctx, "k", b.Token, idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour, "dossier|p|X", l.Token); err != nil || uerr != nil {
+	if uerr, err := s.CompleteAndUnlock(ctx, "k", b.Token, idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour, "dossier|p|X", l.Token); err != nil || uerr != nil {
 		t.Fatalf("after SCRIPT FLUSH: complete %v, unlock %v", err, uerr)
 	}
 	if again, err := s.LockDossier(ctx, "dossier|p|X", time.Minute); err != nil || !again.Held {

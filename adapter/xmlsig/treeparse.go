@@ -41,24 +41,35 @@ type treeBuilder struct {
 	tokens []etree.Token
 	attrs  []etree.Attr
 	stack  []etree.Token // children of the open elements, in order
+	// first are the sizes of the first slab of each kind (elements, texts,
+	// tokens, attributes); zero once it is made.
+	first [4]int
 }
 
 // firstSlabs sizes the first slab of each kind to what the document can
 // hold, never above the usual slab: a dossier of a hundred elements and
 // a dozen attributes does not zero and sweep room for 256 of each. Each
 // element takes at least one '<' (most take two), a text lies between
-// two of them, and an attribute takes an '='.
+// two of them, and an attribute takes an '='. The slabs are made when
+// first needed, so input that leaves the plain subset early makes none.
 func (p *treeBuilder) firstSlabs() {
 	lt := strings.Count(p.src, "<")
-	p.elems = make([]etree.Element, min(lt/2+lt/16+8, slabSize))
-	p.texts = make([]etree.CharData, min(lt+1, slabSize))
-	p.tokens = make([]etree.Token, min(lt+lt/2+8, slabSize*4))
-	p.attrs = make([]etree.Attr, min(strings.Count(p.src, "=")+1, slabSize))
+	p.first = [4]int{min(lt/2+lt/16+8, slabSize), min(lt+1, slabSize), min(lt+lt/2+8, slabSize*4),
+		min(strings.Count(p.src, "=")+1, slabSize)}
+}
+
+// slab is the size of the next slab of kind k, at least n.
+func (p *treeBuilder) slab(k, usual, n int) int {
+	size := usual
+	if p.first[k] > 0 {
+		size, p.first[k] = p.first[k], 0
+	}
+	return max(size, n)
 }
 
 func (p *treeBuilder) element() *etree.Element {
 	if len(p.elems) == 0 {
-		p.elems = make([]etree.Element, slabSize)
+		p.elems = make([]etree.Element, p.slab(0, slabSize, 1))
 	}
 	e := &p.elems[0]
 	p.elems = p.elems[1:]
@@ -67,7 +78,7 @@ func (p *treeBuilder) element() *etree.Element {
 
 func (p *treeBuilder) text(s string) *etree.CharData {
 	if len(p.texts) == 0 {
-		p.texts = make([]etree.CharData, slabSize)
+		p.texts = make([]etree.CharData, p.slab(1, slabSize, 1))
 	}
 	c := &p.texts[0]
 	p.texts = p.texts[1:]
@@ -81,7 +92,7 @@ func (p *treeBuilder) tokenSlice(n int) []etree.Token {
 		return make([]etree.Token, 0, n)
 	}
 	if len(p.tokens) < n {
-		p.tokens = make([]etree.Token, slabSize*4)
+		p.tokens = make([]etree.Token, p.slab(2, slabSize*4, n))
 	}
 	s := p.tokens[:0:n]
 	p.tokens = p.tokens[n:]
@@ -93,7 +104,7 @@ func (p *treeBuilder) attrSlice(n int) []etree.Attr {
 		return make([]etree.Attr, 0, n)
 	}
 	if len(p.attrs) < n {
-		p.attrs = make([]etree.Attr, slabSize)
+		p.attrs = make([]etree.Attr, p.slab(3, slabSize, n))
 	}
 	s := p.attrs[:0:n]
 	p.attrs = p.attrs[n:]

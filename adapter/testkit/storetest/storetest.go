@@ -332,31 +332,72 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("sent: claim %+v, lock %+v, err %v", cl, l, err)
 		}
 	})
+	t.Run("claim and lock: one owner among concurrent keys, who gets the lock", func(t *testing.T) {
+		s := newStore(t, NewClock().Now)
+		const id = "dossier|p|Z"
+		type outcome struct {
+			c   idempotency.Claim
+			l   idempotency.Lock
+			err error
+		}
+		out := make([]outcome, 16)
+		var wg sync.WaitGroup
+		for i := range out {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, l, err := s.ClaimAndLock(ctx, "p|Z|0", fmt.Sprintf("k%d", i), id, lease)
+				out[i] = outcome{c, l, err}
+			}()
+		}
+		wg.Wait()
+		owners := 0
+		for i, o := range out {
+			switch {
+			case o.err != nil:
+				t.Fatalf("key %d: %v", i, o.err)
+			case o.c.Owned:
+				owners++
+				if !o.l.Held {
+					t.Errorf("key %d owns the claim but not the lock: %+v (a crossing key kept it)", i, o.l)
+				}
+			case o.l.Held:
+				t.Errorf("key %d holds the lock without the claim", i)
+			}
+		}
+		if owners != 1 {
+			t.Fatalf("%d owners", owners)
+		}
+	})
 	t.Run("complete and unlock", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
 		const id = "dossier|p|X"
 		b := begin(t, s, "k", "fp", idempotency.Reserved)
 		l := lock(t, s, id, true)
-		if err, uerr := s.CompleteAndUnlock(ctx, "k", b.Token, resp("done"), retention, id, l.Token); err != nil || uerr != nil {
+		if uerr, err := s.CompleteAndUnlock(ctx, "k", b.Token, resp("done"), retention, id, l.Token); err != nil || uerr != nil {
 			t.Fatalf("complete %v, unlock %v", err, uerr)
 		}
 		if got := begin(t, s, "k", "fp", idempotency.Completed); string(got.Response.Body) != "done" {
 			t.Fatalf("replay %q", got.Response.Body)
 		}
-		lock(t, s, id, true) // given back
-		// a holder that lost both: each error on its own
+		stale := lock(t, s, id, true) // given back, and taken again
+		// a holder whose leases both ended: each error on its own, and the
+		// successors keep what they took
 		b2 := begin(t, s, "k2", "fp", idempotency.Reserved)
 		c.Advance(lease + time.Second)
-		begin(t, s, "k2", "fp", idempotency.Reserved) // taken over
-		next := lock(t, s, id, true)                  // the lock's lease ended too
-		err, uerr := s.CompleteAndUnlock(ctx, "k2", b2.Token, resp("late"), retention, id, l.Token)
+		nb := begin(t, s, "k2", "fp", idempotency.Reserved) // taken over
+		next := lock(t, s, id, true)                        // the lock's lease ended too
+		uerr, err := s.CompleteAndUnlock(ctx, "k2", b2.Token, resp("late"), retention, id, stale.Token)
 		if !errors.Is(err, idempotency.ErrLeaseLost) || !errors.Is(uerr, idempotency.ErrLeaseLost) {
 			t.Fatalf("fenced holder: complete %v, unlock %v", err, uerr)
 		}
 		lock(t, s, id, false) // the successor still holds it
-		if err := s.UnlockDossier(ctx, id, next.Token); err != nil {
-			t.Fatal(err)
+		if uerr, err := s.CompleteAndUnlock(ctx, "k2", nb.Token, resp("new"), retention, id, next.Token); err != nil || uerr != nil {
+			t.Fatalf("successor: complete %v, unlock %v", err, uerr)
+		}
+		if got := begin(t, s, "k2", "fp", idempotency.Completed); string(got.Response.Body) != "new" {
+			t.Fatalf("replay %q, want the successor's answer", got.Response.Body)
 		}
 	})
 	t.Run("ping", func(t *testing.T) {
