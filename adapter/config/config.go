@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/text"
 	"io"
 	"log/slog"
 	"net"
@@ -26,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kbnn/dvc/adapter/text"
 	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/webhook"

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/sim/portalsim"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"github.com/kbnn/dvc/adapter/upstream"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"github.com/kbnn/dvc/adapter/testkit/outboxtest"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/text"
 	"io"
 
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/text"
 )
 
 // MaxJSONDepth bounds the nesting of a JSON body.

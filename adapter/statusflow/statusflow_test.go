@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/statusmap"
 	"net/http"
 	"reflect"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 

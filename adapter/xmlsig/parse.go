@@ -8,13 +8,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/text"
 	"io"
 	"strings"
 
 	"github.com/beevik/etree"
 
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/text"
 )
 
 // Limits bound the structure of an inbound document before it is parsed.

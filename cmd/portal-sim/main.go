@@ -32,7 +32,6 @@ package main
 import (
 	"context"
 	"flag"
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +41,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/sim/portalsim"
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 )
 
 func main() {

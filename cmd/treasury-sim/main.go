@@ -37,7 +37,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"log/slog"
 	"net"
 	"net/http"
@@ -47,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/webhook"

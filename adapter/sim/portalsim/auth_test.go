@@ -2,12 +2,13 @@ package portalsim
 
 import (
 	"encoding/json"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 func TestTokenEndpoint(t *testing.T) {

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"math"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 )
 
 // Faults are the failures the simulator injects into the protocol's routes (/api, /api/…,

@@ -3,13 +3,14 @@ package portalsim
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 func newClock() *clock.Clock {

@@ -38,13 +38,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 )
 
 // Error codes the simulator answers. The real portal's codes are not published; these are the

@@ -2,12 +2,13 @@ package portalsim
 
 import (
 	"encoding/json"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 func TestLogin(t *testing.T) {

@@ -1,8 +1,9 @@
 package treasurysim
 
 import (
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"net/http"
+
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 )
 
 // adminRoutes adds the fault administration routes. They are not part of the treasury

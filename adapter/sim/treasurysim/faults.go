@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 )
 
 // Values of Faults.OutageMode and Faults.AfterAccept.

@@ -2,12 +2,13 @@ package treasurysim
 
 import (
 	"encoding/json"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 func newFakeClock() *clock.Clock {

@@ -37,13 +37,14 @@ package treasurysim
 
 import (
 	"context"
-	"github.com/kbnn/dvc/adapter/sim/simkit"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"time"
+
+	"github.com/kbnn/dvc/adapter/sim/simkit"
 )
 
 // Options configures a Sim. The zero value is usable.

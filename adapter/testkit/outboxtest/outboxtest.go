@@ -8,11 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 // NewClock starts at a fixed instant (whole milliseconds, as every store

@@ -3,7 +3,6 @@ package outboxtest
 import (
 	"bytes"
 	"fmt"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 // Sizes of the concurrent run.

@@ -3,13 +3,13 @@ package outboxtest
 import (
 	"context"
 	"errors"
-	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 )
 
 // newWorker returns a worker on s whose jitter draws are always r.
