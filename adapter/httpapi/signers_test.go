@@ -57,10 +57,10 @@ func TestAdminSignersLoadListRevoke(t *testing.T) {
 		t.Fatalf("DELETE: %d %s", resp.StatusCode, body)
 	}
 	issuer, _ := signers.CanonicalDN(testIssuer)
-	if ok, _ := store.Registered(context.Background(), "1012345", "chu-tai-khoan", "4a25d592", issuer); ok {
+	if ok, _ := signers.Registered(context.Background(), store, "1012345", "chu-tai-khoan", "4a25d592", issuer); ok {
 		t.Error("revoked registration still registered")
 	}
-	if ok, _ := store.Registered(context.Background(), "1045678", "chu-tai-khoan", "4a25d592", issuer); !ok {
+	if ok, _ := signers.Registered(context.Background(), store, "1045678", "chu-tai-khoan", "4a25d592", issuer); !ok {
 		t.Error("the other unit's registration was revoked")
 	}
 	resp, body = admin(t, "DELETE", h.admin+"/v1/admin/signers/1012345/4A25D592", "")

@@ -99,15 +99,6 @@ func (r *Signers) Revoke(ctx context.Context, unit, serial string) (int, error) 
 	return n, nil
 }
 
-// Registered implements signers.Store.
-func (r *Signers) Registered(ctx context.Context, unit, role, serial, issuer string) (bool, error) {
-	ok, err := r.s.c.HExists(ctx, r.key(unit), signers.Registration{Role: role, Serial: serial, Issuer: issuer}.ID()).Result()
-	if err != nil {
-		return false, fmt.Errorf("redis signers registered: %w", err)
-	}
-	return ok, nil
-}
-
 // FirstMissing implements signers.Store: one HMGET for all of want.
 func (r *Signers) FirstMissing(ctx context.Context, unit string, want ...signers.Registration) (int, error) {
 	if len(want) == 0 {

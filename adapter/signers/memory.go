@@ -61,14 +61,6 @@ func (m *Memory) Revoke(_ context.Context, unit, serial string) (int, error) {
 	return n, nil
 }
 
-// Registered implements Store.
-func (m *Memory) Registered(_ context.Context, unit, role, serial, issuer string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.units[unit][Registration{Role: role, Serial: serial, Issuer: issuer}.ID()]
-	return ok, nil
-}
-
 // FirstMissing implements Store.
 func (m *Memory) FirstMissing(_ context.Context, unit string, want ...Registration) (int, error) {
 	m.mu.Lock()

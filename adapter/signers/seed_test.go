@@ -31,7 +31,7 @@ func TestEmbeddedSeedMatchesTheTestPKI(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, unit := range []string{"1012345", "1999999"} {
-			ok, err := m.Registered(context.Background(), unit, role, signers.SerialOf(c.SerialNumber), signers.IssuerOf(c))
+			ok, err := signers.Registered(context.Background(), m, unit, role, signers.SerialOf(c.SerialNumber), signers.IssuerOf(c))
 			if err != nil || !ok {
 				t.Errorf("%s of %s not seeded (%v)", file, unit, err)
 			}

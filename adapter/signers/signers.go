@@ -66,14 +66,18 @@ type Store interface {
 	// Revoke removes every registration of the serial (CanonicalSerial) for
 	// the unit, whatever its role and issuer, and reports how many.
 	Revoke(ctx context.Context, unit, serial string) (int, error)
-	// Registered reports whether the certificate with this serial and
-	// issuer (both canonical) is registered for the unit in the role.
-	Registered(ctx context.Context, unit, role, serial, issuer string) (bool, error)
 	// FirstMissing reports the index in want of the first registration
 	// (its role, serial and issuer, canonical) not registered for the
 	// unit, or -1 when every one is; a dossier's signers are checked in one
 	// call.
 	FirstMissing(ctx context.Context, unit string, want ...Registration) (int, error)
+}
+
+// Registered reports whether the certificate with this serial and issuer
+// (both canonical) is registered in s for the unit in the role.
+func Registered(ctx context.Context, s Store, unit, role, serial, issuer string) (bool, error) {
+	i, err := s.FirstMissing(ctx, unit, Registration{Role: role, Serial: serial, Issuer: issuer})
+	return err == nil && i < 0, err
 }
 
 // CanonicalSerial parses a serial written in hexadecimal (optionally with

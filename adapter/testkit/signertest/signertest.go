@@ -29,7 +29,7 @@ func Run(t *testing.T, newStore func(t *testing.T) signers.Store) {
 		if err != nil || n != 2 {
 			t.Fatalf("Put = %d, %v; want 2 new", n, err)
 		}
-		ok, err := s.Registered(ctx, "1012345", "chu-tai-khoan", "4a25", signersDN(t, ca))
+		ok, err := signers.Registered(ctx, s, "1012345", "chu-tai-khoan", "4a25", signersDN(t, ca))
 		if err != nil || !ok {
 			t.Fatalf("Registered = %v, %v; want true", ok, err)
 		}
@@ -45,7 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) signers.Store) {
 			{"1012345", "chu-tai-khoan", "4a25", signersDN(t, other)},
 			{"1012345", "chu-tai-khoan", "4a26", signersDN(t, ca)},
 		} {
-			ok, err := s.Registered(ctx, c.unit, c.role, c.serial, c.issuer)
+			ok, err := signers.Registered(ctx, s, c.unit, c.role, c.serial, c.issuer)
 			if err != nil || ok {
 				t.Errorf("Registered(%+v) = %v, %v; want false", c, ok, err)
 			}
@@ -122,13 +122,13 @@ func Run(t *testing.T, newStore func(t *testing.T) signers.Store) {
 		if err != nil || n != 2 {
 			t.Fatalf("Revoke = %d, %v; want 2", n, err)
 		}
-		if ok, _ := s.Registered(ctx, "1012345", "chu-tai-khoan", "4a25", signersDN(t, ca)); ok {
+		if ok, _ := signers.Registered(ctx, s, "1012345", "chu-tai-khoan", "4a25", signersDN(t, ca)); ok {
 			t.Error("revoked registration still registered")
 		}
-		if ok, _ := s.Registered(ctx, "1012345", "ke-toan-truong", "739f", signersDN(t, ca)); !ok {
+		if ok, _ := signers.Registered(ctx, s, "1012345", "ke-toan-truong", "739f", signersDN(t, ca)); !ok {
 			t.Error("another serial of the unit was revoked")
 		}
-		if ok, _ := s.Registered(ctx, "1022222", "chu-tai-khoan", "4a25", signersDN(t, ca)); !ok {
+		if ok, _ := signers.Registered(ctx, s, "1022222", "chu-tai-khoan", "4a25", signersDN(t, ca)); !ok {
 			t.Error("the serial was revoked for another unit")
 		}
 		if n, err := s.Revoke(ctx, "1012345", "4a25"); err != nil || n != 0 {
