@@ -87,6 +87,24 @@ type Lock struct {
 	RetryAfter time.Duration // not held: time left on the holder's lease
 }
 
+// ClaimThenLock is ClaimAndLock in two steps, for a store that takes them
+// one after the other: the lock is asked for only with an owned claim.
+func ClaimThenLock(ctx context.Context, s Store, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error) {
+	c, err := s.ClaimDossier(ctx, dossier, owner, lease)
+	if err != nil || !c.Owned {
+		return c, Lock{}, err
+	}
+	l, err := s.LockDossier(ctx, lockID, lease)
+	return c, l, err
+}
+
+// CompleteThenUnlock is CompleteAndUnlock in two steps, for a store that
+// takes them one after the other.
+func CompleteThenUnlock(ctx context.Context, s Store, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
+	err = s.Complete(ctx, key, token, resp, retention)
+	return s.UnlockDossier(ctx, lockID, lockToken), err
+}
+
 // ErrLeaseLost is returned by Complete, Release, SettleDossier and
 // UnlockDossier when the caller no longer holds the record (its lease ended
 // and another took it).

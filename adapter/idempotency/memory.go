@@ -150,18 +150,12 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 
 // CompleteAndUnlock implements Store.
 func (m *Memory) CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
-	err = m.Complete(ctx, key, token, resp, retention)
-	return m.UnlockDossier(ctx, lockID, lockToken), err
+	return CompleteThenUnlock(ctx, m, key, token, resp, retention, lockID, lockToken)
 }
 
 // ClaimAndLock implements Store.
 func (m *Memory) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error) {
-	c, err := m.ClaimDossier(ctx, dossier, owner, lease)
-	if err != nil || !c.Owned {
-		return c, Lock{}, err
-	}
-	l, err := m.LockDossier(ctx, lockID, lease)
-	return c, l, err
+	return ClaimThenLock(ctx, m, dossier, owner, lockID, lease)
 }
 
 // SettleDossier implements Store.

@@ -249,8 +249,7 @@ func (s *Store) completeArgs(token string, resp idempotency.Stored, retention ti
 // follows.
 func (s *Store) CompleteAndUnlock(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
 	if s.ha.Waits() {
-		err := s.Complete(ctx, key, token, resp, retention)
-		return s.UnlockDossier(ctx, lockID, lockToken), err
+		return idempotency.CompleteThenUnlock(ctx, s, key, token, resp, retention, lockID, lockToken)
 	}
 	cc, uc := s.runPair(ctx,
 		scriptCall{completeScript, []string{s.keyName(key)}, s.completeArgs(token, resp, retention)},
@@ -402,12 +401,7 @@ var lockRetries = []time.Duration{2 * time.Millisecond, 5 * time.Millisecond, 10
 // through redisha on their own, and the lock follows.
 func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (idempotency.Claim, idempotency.Lock, error) {
 	if s.ha.Waits() {
-		c, err := s.ClaimDossier(ctx, dossier, owner, lease)
-		if err != nil || !c.Owned {
-			return c, idempotency.Lock{}, err
-		}
-		l, err := s.LockDossier(ctx, lockID, lease)
-		return c, l, err
+		return idempotency.ClaimThenLock(ctx, s, dossier, owner, lockID, lease)
 	}
 	now := s.now()
 	tok := idempotency.NewToken()
