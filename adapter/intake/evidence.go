@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"mime"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
+	"github.com/kbnn/dvc/adapter/jsonenc"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/trust"
 )
@@ -131,7 +133,7 @@ type Evidence struct {
 	Form         string           `json:"form"` // xml-dsig or jws
 	ContentType  string           `json:"contentType"`
 	SHA256       string           `json:"sha256"`
-	Original     string           `json:"original,omitempty"`     // base64 of the exact bytes received
+	Original     []byte           `json:"original,omitempty"`     // the exact bytes received (base64 on the wire)
 	JWSSignature string           `json:"jwsSignature,omitempty"` // the X-JWS-Signature header, JSON only
 	Signers      []EvidenceSigner `json:"signers"`
 	VerifiedAt   time.Time        `json:"verifiedAt"`
@@ -150,6 +152,69 @@ type EvidenceSigner struct {
 	SignatureAlgorithm string    `json:"signatureAlgorithm"`
 }
 
+// AppendJSON appends e as json.Marshal writes it (jsonenc.Appender), with
+// the original base64-encoded straight into dst: no copy of it as a string
+// and no second scan of it for characters to escape.
+func (e Evidence) AppendJSON(dst []byte) ([]byte, error) {
+	var err error
+	dst = appendField(dst, `{"form":`, e.Form)
+	dst = appendField(dst, `,"contentType":`, e.ContentType)
+	dst = appendField(dst, `,"sha256":`, e.SHA256)
+	if len(e.Original) > 0 {
+		dst = append(dst, `,"original":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, e.Original)
+		dst = append(dst, '"')
+	}
+	if e.JWSSignature != "" {
+		dst = appendField(dst, `,"jwsSignature":`, e.JWSSignature)
+	}
+	dst = append(dst, `,"signers":`...)
+	if e.Signers == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i, sg := range e.Signers {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendField(dst, `{"role":`, sg.Role)
+			dst = appendField(dst, `,"subject":`, sg.Subject)
+			dst = appendField(dst, `,"issuer":`, sg.Issuer)
+			dst = appendField(dst, `,"serialNumber":`, sg.SerialNumber)
+			dst = appendField(dst, `,"certificateSha256":`, sg.CertificateSHA256)
+			if dst, err = appendTime(dst, `,"notBefore":`, sg.NotBefore); err != nil {
+				return dst, err
+			}
+			if dst, err = appendTime(dst, `,"notAfter":`, sg.NotAfter); err != nil {
+				return dst, err
+			}
+			dst = appendField(dst, `,"signatureAlgorithm":`, sg.SignatureAlgorithm)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	if dst, err = appendTime(dst, `,"verifiedAt":`, e.VerifiedAt); err != nil {
+		return dst, err
+	}
+	dst = appendField(dst, `,"instance":`, e.Instance)
+	return append(dst, '}'), nil
+}
+
+func appendField(dst []byte, name, s string) []byte {
+	return jsonenc.AppendString(append(dst, name...), s)
+}
+
+// appendTime writes t as time.Time's MarshalJSON does (RFC 3339 with
+// nanoseconds, refused outside years 0-9999), which is AppendText quoted.
+func appendTime(dst []byte, name string, t time.Time) ([]byte, error) {
+	dst = append(append(dst, name...), '"')
+	dst, err := t.AppendText(dst)
+	if err != nil {
+		return dst, fmt.Errorf("json: error calling MarshalJSON for type time.Time: %w", err)
+	}
+	return append(dst, '"'), nil
+}
+
 // treasuryEvidence builds the evidence of a verified submission.
 func (s *Service) treasuryEvidence(sub Submission, signers []trust.Signer) Evidence {
 	mt, _, _ := mime.ParseMediaType(sub.ContentType)
@@ -163,7 +228,7 @@ func (s *Service) treasuryEvidence(sub Submission, signers []trust.Signer) Evide
 	if s.evidence != nil {
 		ev.Instance = s.evidence.Instance
 		if s.evidence.ForwardOriginal {
-			ev.Original = base64.StdEncoding.EncodeToString(sub.Body)
+			ev.Original = sub.Body
 			if form == "jws" {
 				ev.JWSSignature = sub.JWSSignature
 			}

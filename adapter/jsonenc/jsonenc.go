@@ -15,11 +15,18 @@ import (
 	"unicode/utf8"
 )
 
+// Appender is a value that writes its own JSON. AppendJSON must append the
+// very bytes json.Marshal writes for the value (its tests compare them), so
+// that Append and Marshal still agree.
+type Appender interface {
+	AppendJSON(dst []byte) ([]byte, error)
+}
+
 // Append appends v to dst as json.Marshal(v) writes it, or returns dst
 // unchanged with Marshal's error. Values of the decoders' and the
 // mappings' types (nil, bool, string, json.Number, int, int64,
-// map[string]any, []any) are written here; any other value inside v is
-// written by Marshal itself.
+// map[string]any, []any) are written here, an Appender by its AppendJSON;
+// any other value inside v is written by Marshal itself.
 func Append(dst []byte, v any) ([]byte, error) {
 	out, err := appendValue(dst, v)
 	if err != nil {
@@ -90,6 +97,8 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 			}
 		}
 		return append(dst, '}'), nil
+	case Appender:
+		return x.AppendJSON(dst)
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
@@ -99,6 +108,9 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string, as Marshal writes it.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
 // appendString is encoding/json's string encoding with HTML escaping
 // (as Marshal does it): control characters, quote, backslash, <, > and &

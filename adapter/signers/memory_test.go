@@ -1,10 +1,12 @@
 package signers_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/testkit/signertest"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 func TestMemoryConformance(t *testing.T) {
@@ -40,5 +42,33 @@ func TestCanonicalDN(t *testing.T) {
 	}
 	if _, err := signers.CanonicalDN("no equals sign"); err == nil {
 		t.Error("malformed DN accepted")
+	}
+}
+
+// IssuerOf remembers DNs by the raw issuer: each certificate still gets its
+// own issuer's canonical DN, the first time and the next.
+func TestIssuerOf(t *testing.T) {
+	want := map[string]string{
+		"chu-tai-khoan.crt":    "CN=kbnn test signing ca,O=kho bac nha nuoc - test only,C=vn",
+		"intermediate-ca.crt":  "CN=kbnn test root ca,O=kho bac nha nuoc - test only,C=vn",
+		"untrusted-signer.crt": "",
+	}
+	for name := range want {
+		c, err := signing.ReadCertificate(filepath.Join("..", "..", "testdata", "pki", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp, err := signers.CanonicalDN(c.Issuer.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := want[name]; w != "" && exp != w {
+			t.Fatalf("%s: issuer %q, want %q (the fixture changed)", name, exp, w)
+		}
+		for i := range 2 {
+			if got := signers.IssuerOf(c); got != exp {
+				t.Errorf("%s: IssuerOf, call %d = %q, want %q", name, i+1, got, exp)
+			}
+		}
 	}
 }

@@ -31,6 +31,8 @@ import (
 	"math/big"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,15 +149,32 @@ var typeAliases = map[string]string{
 	"E": "EMAILADDRESS", "S": "ST",
 }
 
-// IssuerOf is the canonical issuer DN of a certificate.
+// IssuerOf is the canonical issuer DN of a certificate. The DNs of the
+// issuers seen last are remembered by their raw bytes: a verified signer's
+// issuer is one of the few CAs the adapter trusts.
 func IssuerOf(c *x509.Certificate) string {
+	if dn, ok := issuers.Load(string(c.RawIssuer)); ok {
+		return dn.(string)
+	}
 	seq := c.Issuer.ToRDNSequence()
 	dn, err := CanonicalDN(seq.String())
 	if err != nil {
-		return seq.String()
+		dn = seq.String()
+	}
+	if len(c.RawIssuer) > 0 && issuerCount.Add(1) <= maxIssuers {
+		issuers.Store(string(c.RawIssuer), dn)
 	}
 	return dn
 }
+
+// maxIssuers bounds the issuers IssuerOf remembers; past it, the others
+// are worked out each time.
+const maxIssuers = 256
+
+var (
+	issuers     sync.Map // raw issuer -> canonical DN
+	issuerCount atomic.Int64
+)
 
 // ErrInvalid marks a registration that cannot be stored.
 var ErrInvalid = errors.New("invalid registration")

@@ -8,11 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 	"net/http"
 	"regexp"
 	"strconv"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 var keyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -49,9 +50,9 @@ func DownstreamKey(procedure, dossierCode string, supplementNo int) string {
 }
 
 // keyedRequest reads a keyed write (a document, a withdrawal): its
-// Idempotency-Key, its body checked against sch and decoded into out. On a
+// Idempotency-Key, its body checked against sch and read into out. On a
 // bad request it answers 400 (logging what was refused) and returns false.
-func (s *Sim) keyedRequest(w http.ResponseWriter, r *http.Request, sch *jsonschema.Schema, what string, out any) (key string, body []byte, ok bool) {
+func (s *Sim) keyedRequest(w http.ResponseWriter, r *http.Request, sch *jsonschema.Schema, what string, out interface{ fromValue(any) error }) (key string, body []byte, ok bool) {
 	key = r.Header.Get("Idempotency-Key")
 	if !keyPattern.MatchString(key) {
 		writeRefusal(w, invalid("Idempotency-Key must be 64 lower-case hex digits"))
@@ -60,12 +61,13 @@ func (s *Sim) keyedRequest(w http.ResponseWriter, r *http.Request, sch *jsonsche
 	if body, ok = s.readBody(w, r); !ok {
 		return "", nil, false
 	}
-	if err := validate(sch, body); err != nil {
+	v, err := validated(sch, body)
+	if err != nil {
 		s.log.Info("treasury-sim: "+what+" refused", "reasonCode", ReasonInvalidRequest, "error", err.Error())
 		writeRefusal(w, invalid(err.Error()))
 		return "", nil, false
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := out.fromValue(v); err != nil {
 		writeRefusal(w, invalid(err.Error()))
 		return "", nil, false
 	}

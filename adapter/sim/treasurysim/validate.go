@@ -63,11 +63,24 @@ var printer = message.NewPrinter(language.English)
 // validate parses body as JSON and validates it against sch. The error message is short and
 // names the failing locations, e.g. "at '/totalAmount': got number, want integer".
 func validate(sch *jsonschema.Schema, body []byte) error {
+	_, err := validated(sch, body)
+	return err
+}
+
+// validated is validate that also returns the parsed body (numbers as json.Number).
+func validated(sch *jsonschema.Schema, body []byte) (any, error) {
 	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("body is not JSON: %w", err)
+		return nil, fmt.Errorf("body is not JSON: %w", err)
 	}
-	err = sch.Validate(v)
+	if err = sch.Validate(v); err != nil {
+		return nil, describe(err)
+	}
+	return v, nil
+}
+
+// describe shortens a validation error to its failing locations.
+func describe(err error) error {
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
 		return err
