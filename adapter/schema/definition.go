@@ -33,6 +33,7 @@ type Definition struct {
 	// Root is the root element of the document's XML form.
 	Root   string
 	schema *jsonschema.Schema
+	quick  *quick // the schema for valid documents; nil when it has none
 	shape  *shape
 	forms  *formCheck // per-form parts of each document; nil when the folder has no forms.yaml
 }
@@ -100,7 +101,7 @@ func LoadForm(fsys fs.FS, dir string, form Form) (*Definition, error) {
 			return nil, err
 		}
 	}
-	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, schema: sch, shape: sh, forms: forms}, nil
+	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, schema: sch, quick: compileQuick(sch), shape: sh, forms: forms}, nil
 }
 
 // Compile compiles a JSON Schema document with format assertions on.
@@ -126,8 +127,13 @@ func Compile(raw []byte, name string) (*jsonschema.Schema, error) {
 // requires and forbids (forms.yaml). A violation is a *problem.Error of kind SchemaViolation
 // listing every failing field.
 func (d *Definition) Validate(v any) error {
-	if err := ValidateWith(d.schema, v); err != nil || d.forms == nil {
-		return err
+	if !d.quick.valid(v) {
+		if err := ValidateWith(d.schema, v); err != nil {
+			return err
+		}
+	}
+	if d.forms == nil {
+		return nil
 	}
 	if fields := d.forms.check(v); len(fields) > 0 {
 		return violation(fields, errors.New("document parts do not match their forms"))

@@ -43,7 +43,11 @@ func (d *Definition) FromXML(root *etree.Element) (any, error) {
 		fields = append(fields, problem.FieldError{Path: "/@" + attrName(a), Message: "attribute is not part of the definition"})
 	}
 	v := readObject(root, d.shape, "", &fields)
-	if err := d.schema.Validate(v); err != nil {
+	var err error
+	if !d.quick.valid(v) {
+		err = d.schema.Validate(v)
+	}
+	if err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
 			return nil, problem.Wrap(problem.Internal, err, "")
