@@ -5,14 +5,12 @@
 package jws
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -21,6 +19,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/kbnn/dvc/adapter/jsondec"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/trust"
 )
@@ -96,12 +95,8 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 	if err != nil {
 		return trust.Signer{}, invalid(fmt.Errorf("protected header: %w", err))
 	}
-	var h protected
-	jwk, err := checkHeaderNames(raw)
+	h, jwk, err := readHeader(raw)
 	if err != nil {
-		return trust.Signer{}, invalid(fmt.Errorf("protected header: %w", err))
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
 		return trust.Signer{}, invalid(fmt.Errorf("protected header: %w", err))
 	}
 	if !v.allowed[h.Alg] {
@@ -165,39 +160,89 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 // 7515 spells them.
 var headerNames = []string{"alg", "x5c", "crit", "b64", "jku", "x5u", "jwk"}
 
-// checkHeaderNames refuses a protected header with a repeated member or a
-// member that encoding/json would match to a parameter under another case
-// ("ALG": JOSE names are case-sensitive, RFC 7515 §4), and reports an
-// embedded jwk (never used: the key is the x5c certificate's, and the
-// caller refuses it).
-func checkHeaderNames(raw []byte) (jwk bool, err error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return false, errors.New("not a JSON object")
+// maxHeaderDepth bounds the nesting of a protected header (its parameters
+// nest two levels at most).
+const maxHeaderDepth = 64
+
+// readHeader reads a protected header in one pass: the parameters of
+// protected, as json.Unmarshal reads them into it, and whether it embeds a
+// jwk (never used: the key is the x5c certificate's, and the caller refuses
+// it). It refuses what is not one JSON object, a repeated member, and a
+// member encoding/json would match to a parameter under another case
+// ("ALG": JOSE names are case-sensitive, RFC 7515 §4).
+func readHeader(raw []byte) (h protected, jwk bool, err error) {
+	v, err := jsondec.Decode(raw, maxHeaderDepth)
+	if err != nil {
+		return h, false, err
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return false, err
-		}
-		name, _ := t.(string)
-		if seen[name] {
-			return false, fmt.Errorf("member %q repeated", name)
-		}
-		seen[name] = true
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return h, false, errors.New("not a JSON object")
+	}
+	for name := range obj {
 		for _, n := range headerNames {
 			if strings.EqualFold(name, n) && name != n {
-				return false, fmt.Errorf("member %q is not %q", name, n)
+				return h, false, fmt.Errorf("member %q is not %q", name, n)
 			}
 		}
-		jwk = jwk || name == "jwk"
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return false, err
-		}
 	}
-	return jwk, nil
+	_, jwk = obj["jwk"]
+	if h.Alg, err = headerString(obj, "alg"); err != nil {
+		return h, false, err
+	}
+	if h.X5C, err = headerStrings(obj, "x5c"); err != nil {
+		return h, false, err
+	}
+	if h.Crit, err = headerStrings(obj, "crit"); err != nil {
+		return h, false, err
+	}
+	switch b := obj["b64"].(type) {
+	case nil:
+	case bool:
+		h.B64 = &b
+	default:
+		return h, false, errors.New("b64: not a boolean")
+	}
+	if h.JKU, err = headerString(obj, "jku"); err != nil {
+		return h, false, err
+	}
+	if h.X5U, err = headerString(obj, "x5u"); err != nil {
+		return h, false, err
+	}
+	return h, jwk, nil
+}
+
+// headerString is a string parameter; null or absent is "".
+func headerString(obj map[string]any, name string) (string, error) {
+	switch s := obj[name].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return s, nil
+	}
+	return "", fmt.Errorf("%s: not a string", name)
+}
+
+// headerStrings is an array of strings; null or absent is nil, a null
+// element "".
+func headerStrings(obj map[string]any, name string) ([]string, error) {
+	switch l := obj[name].(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		out := make([]string, len(l))
+		for i, e := range l {
+			switch s := e.(type) {
+			case nil:
+			case string:
+				out[i] = s
+			default:
+				return nil, fmt.Errorf("%s: not an array of strings", name)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s: not an array", name)
 }
 
 // verifySignature checks sig over input with the algorithm alg, like

@@ -1,12 +1,10 @@
 package schema
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
+	"github.com/kbnn/dvc/adapter/jsondec"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/text"
 )
@@ -30,71 +28,14 @@ func DecodeJSON(body []byte) (any, error) {
 			"The body is not valid UTF-8: byte offset %d (after any byte-order mark). Send the JSON body in UTF-8.", off)).
 			VI(fmt.Sprintf("Nội dung gửi lên không phải UTF-8 hợp lệ tại byte thứ %d (sau dấu BOM nếu có). Hãy gửi JSON mã hóa UTF-8.", off))
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	v, err := decodeValue(dec, 0)
+	v, err := jsondec.Decode(body, MaxJSONDepth)
+	if errors.Is(err, jsondec.ErrTrailing) {
+		return nil, problem.New(problem.MalformedBody, "The body has data after its JSON value.")
+	}
 	if err != nil {
 		return nil, problem.Wrap(problem.MalformedBody, err, "The body is not a single well-formed JSON value: "+err.Error())
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, problem.New(problem.MalformedBody, "The body has data after its JSON value.")
-	}
 	return v, nil
-}
-
-func decodeValue(dec *json.Decoder, depth int) (any, error) {
-	if depth > MaxJSONDepth {
-		return nil, fmt.Errorf("nesting deeper than %d", MaxJSONDepth)
-	}
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			obj := map[string]any{}
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				k, ok := kt.(string)
-				if !ok {
-					return nil, errors.New("object key is not a string")
-				}
-				if _, dup := obj[k]; dup {
-					return nil, fmt.Errorf("duplicate key %q", k)
-				}
-				v, err := decodeValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				obj[k] = v
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return obj, nil
-		case '[':
-			arr := []any{}
-			for dec.More() {
-				v, err := decodeValue(dec, depth+1)
-				if err != nil {
-					return nil, err
-				}
-				arr = append(arr, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
-			return arr, nil
-		}
-		return nil, fmt.Errorf("unexpected %v", t)
-	default:
-		return t, nil
-	}
 }
 
 // FromJSON decodes body and validates it against the definition.
