@@ -331,3 +331,27 @@ func inEnum(v any, values []any) bool {
 	}
 	return false
 }
+
+// Validator checks values against a compiled schema: its quick form
+// decides the valid ones, the library everything else, and reports.
+type Validator struct {
+	schema *jsonschema.Schema
+	quick  *quick
+}
+
+// NewValidator returns the Validator of s.
+func NewValidator(s *jsonschema.Schema) *Validator {
+	return &Validator{schema: s, quick: compileQuick(s)}
+}
+
+// Validate is s.Validate(v) (the library's error when v is not valid).
+func (v *Validator) Validate(x any) error {
+	if v.quick.valid(x) {
+		return nil
+	}
+	return v.schema.Validate(x)
+}
+
+// HasQuickForm reports whether the schema has a quick form (uses only the
+// keywords it decides).
+func (v *Validator) HasQuickForm() bool { return v.quick != nil }

@@ -2,9 +2,12 @@ package schema
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // definitions is every definition the adapter loads: each procedure's
@@ -261,4 +264,27 @@ func edit(v any, n int, r any, s string) any {
 	walk(v, func(nv any) { root = nv })
 	places[n%len(places)](r)
 	return root
+}
+
+// A Validator answers as the library: nil for a valid value, the library's
+// own error for another.
+func TestValidator(t *testing.T) {
+	d := load(t, "tai-khoan")
+	v := NewValidator(d.schema)
+	if !v.HasQuickForm() {
+		t.Fatal("no quick form")
+	}
+	good, err := DecodeJSON(readTemplate(t, "tai-khoan", "dossier.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Validate(good); err != nil {
+		t.Fatal(err)
+	}
+	bad := cloneValue(good).(map[string]any)
+	delete(bad, "maHoSo")
+	var ve *jsonschema.ValidationError
+	if err := v.Validate(bad); !errors.As(err, &ve) {
+		t.Fatalf("Validate = %v, want the library's validation error", err)
+	}
 }

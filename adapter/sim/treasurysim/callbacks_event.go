@@ -10,6 +10,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/webhook"
 	"github.com/kbnn/dvc/schemas"
 )
@@ -99,7 +100,7 @@ func (ev Event) encode() ([]byte, error) {
 }
 
 // eventSchema is the compiled status event schema.
-var eventSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
+var eventSchema = sync.OnceValues(func() (*schema.Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
@@ -108,7 +109,7 @@ var eventSchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile status event schema: %w", err)
 	}
-	return sch, nil
+	return schema.NewValidator(sch), nil
 })
 
 // eventStatuses is the set of statuses the status event schema allows.

@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/kbnn/dvc/adapter/schema"
 )
 
 var keyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -52,7 +52,7 @@ func DownstreamKey(procedure, dossierCode string, supplementNo int) string {
 // keyedRequest reads a keyed write (a document, a withdrawal): its
 // Idempotency-Key, its body checked against sch and read into out. On a
 // bad request it answers 400 (logging what was refused) and returns false.
-func (s *Sim) keyedRequest(w http.ResponseWriter, r *http.Request, sch *jsonschema.Schema, what string, out interface{ fromValue(any) error }) (key string, body []byte, ok bool) {
+func (s *Sim) keyedRequest(w http.ResponseWriter, r *http.Request, sch *schema.Validator, what string, out interface{ fromValue(any) error }) (key string, body []byte, ok bool) {
 	key = r.Header.Get("Idempotency-Key")
 	if !keyPattern.MatchString(key) {
 		writeRefusal(w, invalid("Idempotency-Key must be 64 lower-case hex digits"))

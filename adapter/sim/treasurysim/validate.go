@@ -1,7 +1,6 @@
 package treasurysim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +9,8 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/kbnn/dvc/adapter/jsondec"
+	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/schemas"
 )
 
@@ -35,7 +36,7 @@ func (embeddedLoader) Load(url string) (any, error) {
 
 // validator checks request bodies against the contract's schemas.
 type validator struct {
-	login, sendDocument, withdrawal *jsonschema.Schema
+	login, sendDocument, withdrawal *schema.Validator
 }
 
 func newValidator() (*validator, error) {
@@ -55,21 +56,26 @@ func newValidator() (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile withdrawal schema: %w", err)
 	}
-	return &validator{login: login, sendDocument: send, withdrawal: withdrawal}, nil
+	return &validator{login: schema.NewValidator(login), sendDocument: schema.NewValidator(send),
+		withdrawal: schema.NewValidator(withdrawal)}, nil
 }
 
 var printer = message.NewPrinter(language.English)
 
+// maxDepth bounds the nesting of a request body (the contract's nest five
+// levels at most).
+const maxDepth = 32
+
 // validate parses body as JSON and validates it against sch. The error message is short and
 // names the failing locations, e.g. "at '/totalAmount': got number, want integer".
-func validate(sch *jsonschema.Schema, body []byte) error {
+func validate(sch *schema.Validator, body []byte) error {
 	_, err := validated(sch, body)
 	return err
 }
 
 // validated is validate that also returns the parsed body (numbers as json.Number).
-func validated(sch *jsonschema.Schema, body []byte) (any, error) {
-	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+func validated(sch *schema.Validator, body []byte) (any, error) {
+	v, err := jsondec.Decode(body, maxDepth)
 	if err != nil {
 		return nil, fmt.Errorf("body is not JSON: %w", err)
 	}
