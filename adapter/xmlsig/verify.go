@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
@@ -318,7 +320,7 @@ func keyInfoDER(sig *etree.Element) ([][]byte, error) {
 		if !isDS(c, "X509Certificate") {
 			continue
 		}
-		der, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(c.Text()), ""))
+		der, err := decodeBase64Text(c.Text())
 		if err != nil {
 			return nil, problem.Wrap(problem.CertificateUntrusted, fmt.Errorf("X509Certificate: %w", err), "")
 		}
@@ -329,6 +331,36 @@ func keyInfoDER(sig *etree.Element) ([][]byte, error) {
 	}
 	return ders, nil
 }
+
+// decodeBase64Text decodes base64 text with white space anywhere in it (as
+// strings.Fields finds it), as a certificate's element holds it.
+func decodeBase64Text(text string) ([]byte, error) {
+	buf := make([]byte, 0, len(text))
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if asciiSpace[c] == 0 {
+				buf = append(buf, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		if !unicode.IsSpace(r) {
+			buf = append(buf, text[i:i+size]...)
+		}
+		i += size
+	}
+	der := make([]byte, base64.StdEncoding.DecodedLen(len(buf)))
+	n, err := base64.StdEncoding.Decode(der, buf)
+	if err != nil {
+		return nil, err
+	}
+	return der[:n], nil
+}
+
+// asciiSpace marks the ASCII bytes unicode.IsSpace reports.
+var asciiSpace = [utf8.RuneSelf]uint8{'\t': 1, '\n': 1, '\v': 1, '\f': 1, '\r': 1, ' ': 1}
 
 // parseChain parses the DER certificates of a KeyInfo.
 func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
