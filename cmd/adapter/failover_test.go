@@ -36,20 +36,23 @@ func TestFailoverUnderLoad(t *testing.T) {
 	}
 	target := clusterRedis(t)
 	cluster := target.cluster
+	// Signed before the callbacks start: signing takes seconds under the
+	// race detector, and the callbacks would be over before the first
+	// dossier went.
+	prefix := batchPrefix(t, "failover")
+	ds := makeDossiers(t, prefix, failoverSubmissions)
 	runStatusSoak(t, target, failoverCallbacks, soakOptions{noKills: true,
 		alongside: func(ctx context.Context, f *fleet, keyPrefix string, progress func() float64) int {
-			return failoverAlongside(ctx, t, cluster, f, keyPrefix, progress)
+			return failoverAlongside(ctx, t, cluster, f, keyPrefix, prefix, ds, progress)
 		}})
 }
 
-// failoverAlongside submits the dossiers, kills and restarts the primary,
+// failoverAlongside submits the dossiers (ds, codes under prefix), kills and restarts the primary,
 // checks the submissions and logs the failover figures. It returns how
 // many portal writes the failover may have repeated: one attempt cut short
 // per delivery worker of each instance.
 func failoverAlongside(ctx context.Context, t *testing.T, cluster *redistest.Cluster, f *fleet, keyPrefix string,
-	progress func() float64) int {
-	prefix := batchPrefix(t, "failover")
-	ds := makeDossiers(t, prefix, failoverSubmissions)
+	prefix string, ds []*dossier, progress func() float64) int {
 	cl := newClient(f.pick)
 	defer cl.close()
 
@@ -78,12 +81,22 @@ func failoverAlongside(ctx context.Context, t *testing.T, cluster *redistest.Clu
 	var done atomic.Int64
 	subCtx, cancel := context.WithTimeoutCause(ctx, failoverSubmitTime, errDeadline)
 	defer cancel()
+	// The submissions start once the callbacks flow (the two flows start
+	// at speeds of their own, which move with the machine), and the kill
+	// comes while both go on.
+	for progress() < 0.02 {
+		select {
+		case <-subCtx.Done():
+			t.Errorf("the callbacks did not start: %.0f %% acknowledged", 100*progress())
+			return 0
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	outs := make(chan []outcome, 1)
 	go func() { outs <- cl.runAll(subCtx, ds, 16, func(outcome) { done.Add(1) }) }()
 
-	// Both flows under way: a tenth of the dossiers answered, a fifth of
-	// the callbacks acknowledged.
-	for done.Load() < failoverSubmissions/10 || progress() < 0.2 {
+	// Both flows under way: a tenth of the dossiers answered.
+	for done.Load() < failoverSubmissions/10 {
 		select {
 		case <-subCtx.Done():
 			t.Errorf("the load did not start: %d submissions, %.0f %% of the callbacks", done.Load(), 100*progress())
