@@ -56,6 +56,13 @@ func TestEvidenceAppendJSONIsMarshal(t *testing.T) {
 			t.Fatalf("jsonenc.Append: %v\n%s\nwant\n%s", err, got, want)
 		}
 	})
+	t.Run("a nil pointer", func(t *testing.T) {
+		req := map[string]any{"evidence": (*Evidence)(nil)}
+		want, _ := json.Marshal(req)
+		if got, err := jsonenc.Append(nil, req); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("jsonenc.Append = %s, %v; want %s", got, err, want)
+		}
+	})
 	t.Run("a year Marshal refuses", func(t *testing.T) {
 		e := evidenceSample()
 		e.VerifiedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -10,6 +10,7 @@ package jsonenc
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -98,6 +99,9 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 		}
 		return append(dst, '}'), nil
 	case Appender:
+		if rv := reflect.ValueOf(x); rv.Kind() == reflect.Pointer && rv.IsNil() {
+			return append(dst, "null"...), nil // as Marshal writes a nil pointer
+		}
 		return x.AppendJSON(dst)
 	}
 	raw, err := json.Marshal(v)

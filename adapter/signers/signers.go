@@ -150,8 +150,9 @@ var typeAliases = map[string]string{
 }
 
 // IssuerOf is the canonical issuer DN of a certificate. The DNs of the
-// issuers seen last are remembered by their raw bytes: a verified signer's
-// issuer is one of the few CAs the adapter trusts.
+// first issuers seen are remembered by their raw bytes (a verified signer's
+// issuer is one of the few CAs the adapter trusts); past maxIssuers, the
+// others are worked out each time.
 func IssuerOf(c *x509.Certificate) string {
 	if dn, ok := issuers.Load(string(c.RawIssuer)); ok {
 		return dn.(string)
@@ -161,14 +162,15 @@ func IssuerOf(c *x509.Certificate) string {
 	if err != nil {
 		dn = seq.String()
 	}
-	if len(c.RawIssuer) > 0 && issuerCount.Add(1) <= maxIssuers {
-		issuers.Store(string(c.RawIssuer), dn)
+	if len(c.RawIssuer) > 0 && issuerCount.Load() < maxIssuers {
+		if _, loaded := issuers.LoadOrStore(string(c.RawIssuer), dn); !loaded {
+			issuerCount.Add(1)
+		}
 	}
 	return dn
 }
 
-// maxIssuers bounds the issuers IssuerOf remembers; past it, the others
-// are worked out each time.
+// maxIssuers bounds the issuers IssuerOf remembers.
 const maxIssuers = 256
 
 var (

@@ -24,6 +24,12 @@ func (r *sendRequest) fromValue(v any) error {
 	r.BudgetYear = d.int("budgetYear")
 	r.TotalAmount = d.int64("totalAmount")
 	r.Lines = d.lines("lines")
+	if l, ok := o["documents"].([]any); ok {
+		r.Documents = make([]struct {
+			Kind  string        `json:"kind"`
+			Lines []requestLine `json:"lines"`
+		}, 0, len(l))
+	}
 	for _, e := range d.list("documents") {
 		dd := d.sub(e)
 		r.Documents = append(r.Documents, struct {
@@ -31,6 +37,9 @@ func (r *sendRequest) fromValue(v any) error {
 			Lines []requestLine `json:"lines"`
 		}{Kind: dd.str("kind"), Lines: dd.lines("lines")})
 		d.err = dd.err
+	}
+	if l, ok := o["attachments"].([]any); ok {
+		r.Attachments = make([]requestAttachment, 0, len(l))
 	}
 	for _, e := range d.list("attachments") {
 		a := d.sub(e)
@@ -96,9 +105,15 @@ func (d *fields) int(k string) int {
 	return int(i)
 }
 
+// lines reads an array of lines: nil when absent or null, empty when
+// empty, as json.Unmarshal reads it.
 func (d *fields) lines(k string) []requestLine {
-	var out []requestLine
-	for _, e := range d.list(k) {
+	l, ok := d.o[k].([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]requestLine, 0, len(l))
+	for _, e := range l {
 		l := d.sub(e)
 		bl := fields{o: nil}
 		bl.o, _ = l.o["budgetLine"].(map[string]any)

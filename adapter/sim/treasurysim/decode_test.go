@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kbnn/dvc/adapter/jsondec"
 	"github.com/kbnn/dvc/adapter/schema"
 )
 
@@ -42,6 +43,23 @@ func TestFromValueIsUnmarshal(t *testing.T) {
 			checkFromValue(t, v.sendDocument, body, &sendRequest{}, &sendRequest{})
 		})
 	}
+	t.Run("empty arrays", func(t *testing.T) {
+		body := []byte(`{"lines":[],"documents":[{"kind":"PAYMENT","lines":[]}],"attachments":[],"evidence":null}`)
+		v, err := jsondec.Decode(body, maxDepth)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want sendRequest
+		if err := got.fromValue(v); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("fromValue:\n%#v\njson.Unmarshal:\n%#v", got, want)
+		}
+	})
 	t.Run("withdrawal", func(t *testing.T) {
 		body, _ := json.Marshal(withdrawalOf(request("000.00.00.H01-260609-0001", set("supplementNo", 2))))
 		checkFromValue(t, v.withdrawal, body, &withdrawRequest{}, &withdrawRequest{})
