@@ -31,11 +31,10 @@ type Definition struct {
 	Procedure string
 	Raw       []byte
 	// Root is the root element of the document's XML form.
-	Root   string
-	schema *jsonschema.Schema
-	quick  *quick // the schema for valid documents; nil when it has none
-	shape  *shape
-	forms  *formCheck // per-form parts of each document; nil when the folder has no forms.yaml
+	Root      string
+	validator *Validator
+	shape     *shape
+	forms     *formCheck // per-form parts of each document; nil when the folder has no forms.yaml
 }
 
 // Form is a kind of signed document the adapter reads: the file of its
@@ -101,7 +100,7 @@ func LoadForm(fsys fs.FS, dir string, form Form) (*Definition, error) {
 			return nil, err
 		}
 	}
-	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, schema: sch, quick: compileQuick(sch), shape: sh, forms: forms}, nil
+	return &Definition{Procedure: dir, Raw: raw, Root: form.Root, validator: NewValidator(sch), shape: sh, forms: forms}, nil
 }
 
 // Compile compiles a JSON Schema document with format assertions on.
@@ -127,13 +126,8 @@ func Compile(raw []byte, name string) (*jsonschema.Schema, error) {
 // requires and forbids (forms.yaml). A violation is a *problem.Error of kind SchemaViolation
 // listing every failing field.
 func (d *Definition) Validate(v any) error {
-	if !d.quick.valid(v) {
-		if err := ValidateWith(d.schema, v); err != nil {
-			return err
-		}
-	}
-	if d.forms == nil {
-		return nil
+	if err := ValidateWith(d.validator, v); err != nil || d.forms == nil {
+		return err
 	}
 	if fields := d.forms.check(v); len(fields) > 0 {
 		return violation(fields, errors.New("document parts do not match their forms"))
@@ -144,7 +138,7 @@ func (d *Definition) Validate(v any) error {
 var printer = message.NewPrinter(language.English)
 
 // ValidateWith checks v against s and lists every failing field.
-func ValidateWith(s *jsonschema.Schema, v any) error {
+func ValidateWith(s *Validator, v any) error {
 	err := s.Validate(v)
 	if err == nil {
 		return nil

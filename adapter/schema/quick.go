@@ -55,6 +55,10 @@ const (
 	tObject
 )
 
+// typeNames are the names "type" gives the types.
+var typeNames = map[string]qtypes{"null": tNull, "boolean": tBoolean, "number": tNumber,
+	"integer": tInteger, "string": tString, "array": tArray, "object": tObject}
+
 // compileQuick returns the quick form of s, or nil when s uses a keyword
 // the quick form does not decide.
 func compileQuick(s *jsonschema.Schema) *quick {
@@ -90,8 +94,7 @@ func (c *quickCompiler) compile(s *jsonschema.Schema, refs []*jsonschema.Schema)
 	c.done[s] = q
 	if s.Types != nil {
 		for _, t := range s.Types.ToStrings() {
-			q.types |= map[string]qtypes{"null": tNull, "boolean": tBoolean, "number": tNumber,
-				"integer": tInteger, "string": tString, "array": tArray, "object": tObject}[t]
+			q.types |= typeNames[t]
 		}
 	}
 	if s.Enum != nil {

@@ -58,14 +58,14 @@ func TestQuickFormDecidesTheTemplates(t *testing.T) {
 	defs := definitions(t)
 	for name, vals := range templateValues(t, defs) {
 		d := defs[name]
-		if d.quick == nil {
+		if d.validator.quick == nil {
 			t.Fatalf("%s: no quick form", name)
 		}
 		for i, v := range vals {
-			if err := d.schema.Validate(v); err != nil {
+			if err := d.validator.schema.Validate(v); err != nil {
 				t.Fatalf("%s #%d: the library refuses the template: %v", name, i, err)
 			}
-			if !d.quick.valid(v) {
+			if !d.validator.quick.valid(v) {
 				t.Errorf("%s #%d: the quick form does not decide the template valid", name, i)
 			}
 		}
@@ -140,10 +140,10 @@ func TestQuickFormSaysNoToViolations(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			v := cloneValue(base).(map[string]any)
 			c.change(v)
-			if err := d.schema.Validate(v); (err == nil) != c.valid {
+			if err := d.validator.schema.Validate(v); (err == nil) != c.valid {
 				t.Fatalf("library: %v; the case expects valid=%v", err, c.valid)
 			}
-			if got := d.quick.valid(v); got != c.quick {
+			if got := d.validator.quick.valid(v); got != c.quick {
 				t.Fatalf("quick form decides valid=%v, want %v", got, c.quick)
 			}
 			if err := d.Validate(v); (err == nil) != c.valid {
@@ -207,8 +207,8 @@ func FuzzQuickNeverAcceptsMore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, s string) {
 		check := func(v any) {
 			for _, n := range names {
-				if defs[n].quick.valid(v) {
-					if err := defs[n].schema.Validate(v); err != nil {
+				if defs[n].validator.quick.valid(v) {
+					if err := defs[n].validator.schema.Validate(v); err != nil {
 						t.Fatalf("%s: the quick form decides valid what the library refuses: %v", n, err)
 					}
 				}
@@ -267,7 +267,7 @@ func edit(v any, n int, r any, s string) any {
 // own error for another.
 func TestValidator(t *testing.T) {
 	d := load(t, "tai-khoan")
-	v := NewValidator(d.schema)
+	v := d.validator
 	if !v.HasQuickForm() {
 		t.Fatal("no quick form")
 	}

@@ -43,11 +43,7 @@ func (d *Definition) FromXML(root *etree.Element) (any, error) {
 		fields = append(fields, problem.FieldError{Path: "/@" + attrName(a), Message: "attribute is not part of the definition"})
 	}
 	v := readObject(root, d.shape, "", &fields)
-	var err error
-	if !d.quick.valid(v) {
-		err = d.schema.Validate(v)
-	}
-	if err != nil {
+	if err := d.validator.Validate(v); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
 			return nil, problem.Wrap(problem.Internal, err, "")

@@ -254,7 +254,7 @@ func TestEventSchemaTakesTheUnit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := schema.ValidateWith(sch, v); (err == nil) != tc.ok {
+		if err := schema.ValidateWith(schema.NewValidator(sch), v); (err == nil) != tc.ok {
 			t.Errorf("budgetUnitCode %q: %v, want valid %v", tc.code, err, tc.ok)
 		}
 	}

@@ -15,8 +15,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"github.com/kbnn/dvc/adapter/calendar"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
@@ -89,7 +87,7 @@ type Dossiers interface {
 // Flow receives and delivers status events.
 type Flow struct {
 	verifier   *webhook.Verifier
-	schema     *jsonschema.Schema
+	schema     *schema.Validator
 	procedures map[string]Procedure
 	outbox     outbox.Store
 	dossiers   Dossiers
@@ -122,7 +120,7 @@ func New(o Options) (*Flow, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Flow{verifier: o.Verifier, schema: sch, procedures: o.Procedures, outbox: o.Outbox,
+	return &Flow{verifier: o.Verifier, schema: schema.NewValidator(sch), procedures: o.Procedures, outbox: o.Outbox,
 		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log}, nil
 }
 

@@ -25,17 +25,11 @@ func (r *sendRequest) fromValue(v any) error {
 	r.TotalAmount = d.int64("totalAmount")
 	r.Lines = d.lines("lines")
 	if l, ok := o["documents"].([]any); ok {
-		r.Documents = make([]struct {
-			Kind  string        `json:"kind"`
-			Lines []requestLine `json:"lines"`
-		}, 0, len(l))
+		r.Documents = make([]requestDocument, 0, len(l))
 	}
 	for _, e := range d.list("documents") {
 		dd := d.sub(e)
-		r.Documents = append(r.Documents, struct {
-			Kind  string        `json:"kind"`
-			Lines []requestLine `json:"lines"`
-		}{Kind: dd.str("kind"), Lines: dd.lines("lines")})
+		r.Documents = append(r.Documents, requestDocument{Kind: dd.str("kind"), Lines: dd.lines("lines")})
 		d.err = dd.err
 	}
 	if l, ok := o["attachments"].([]any); ok {
@@ -115,8 +109,7 @@ func (d *fields) lines(k string) []requestLine {
 	out := make([]requestLine, 0, len(l))
 	for _, e := range l {
 		l := d.sub(e)
-		bl := fields{o: nil}
-		bl.o, _ = l.o["budgetLine"].(map[string]any)
+		bl := l.sub(l.o["budgetLine"])
 		var rl requestLine
 		rl.BudgetLine.Chapter, rl.BudgetLine.Item = bl.str("chapter"), bl.str("item")
 		rl.Amount = l.int64("amount")

@@ -53,21 +53,24 @@ func (d *Document) clone() Document {
 // sendRequest is the part of a SendDocument body the simulator reads. The body was validated
 // against the schema first.
 type sendRequest struct {
-	DocumentType       string        `json:"documentType"`
-	Procedure          string        `json:"procedure"`
-	DossierCode        string        `json:"dossierCode"`
-	SupplementNo       int           `json:"supplementNo"`
-	BudgetUnitCode     string        `json:"budgetUnitCode"`
-	TreasuryOfficeCode string        `json:"treasuryOfficeCode"`
-	BudgetYear         int           `json:"budgetYear"`
-	TotalAmount        int64         `json:"totalAmount"`
-	Lines              []requestLine `json:"lines"`
-	Documents          []struct {
-		Kind  string        `json:"kind"`
-		Lines []requestLine `json:"lines"`
-	} `json:"documents"`
-	Attachments []requestAttachment `json:"attachments"`
-	Evidence    *evidence           `json:"evidence"`
+	DocumentType       string              `json:"documentType"`
+	Procedure          string              `json:"procedure"`
+	DossierCode        string              `json:"dossierCode"`
+	SupplementNo       int                 `json:"supplementNo"`
+	BudgetUnitCode     string              `json:"budgetUnitCode"`
+	TreasuryOfficeCode string              `json:"treasuryOfficeCode"`
+	BudgetYear         int                 `json:"budgetYear"`
+	TotalAmount        int64               `json:"totalAmount"`
+	Lines              []requestLine       `json:"lines"`
+	Documents          []requestDocument   `json:"documents"`
+	Attachments        []requestAttachment `json:"attachments"`
+	Evidence           *evidence           `json:"evidence"`
+}
+
+// requestDocument is one document of a request: its kind and lines.
+type requestDocument struct {
+	Kind  string        `json:"kind"`
+	Lines []requestLine `json:"lines"`
 }
 
 // evidence is the part of a request's evidence the simulator checks and
