@@ -9,6 +9,7 @@
 package jsondec
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -232,6 +233,7 @@ func (d *decoder) digits() int {
 func (d *decoder) string() (string, error) {
 	d.i++ // "
 	start := d.i
+	d.i = plain(d.b, d.i)
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {
@@ -247,6 +249,30 @@ func (d *decoder) string() (string, error) {
 		d.i++
 	}
 	return "", d.fail("")
+}
+
+// Eight bytes at a time (SWAR): every byte 0x01 and every byte 0x80.
+const (
+	ones = 0x0101010101010101
+	high = 0x8080808080808080
+)
+
+// plain returns the index of the first group of eight bytes from i that
+// holds a byte a string cannot take as it is (a quote, a backslash, a
+// control character or a byte of a multi-byte character), or of the last
+// shorter group: the bytes before it need no look one by one. A byte is
+// below 0x20 (or zero after the XOR with '"' or '\\') exactly when its
+// subtraction below borrows with its high bit clear, which (v - ones*n) &
+// ^v & high detects for some byte of v without false alarms.
+func plain(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^(ones*'"'), x^(ones*'\\')
+		if ((x-ones*0x20)&^x|(q-ones)&^q|(bs-ones)&^bs|x)&high != 0 {
+			break
+		}
+	}
+	return i
 }
 
 func (d *decoder) slowString(start int) (string, error) {

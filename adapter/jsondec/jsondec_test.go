@@ -2,6 +2,7 @@ package jsondec
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,6 +133,20 @@ func TestDecodeIsTheReference(t *testing.T) {
 	}
 }
 
+// TestDecodeStringsAtEveryOffset puts each byte that a string cannot take
+// as it is at every offset of strings longer than the eight-byte steps of
+// the fast path, before and after an aligned group.
+func TestDecodeStringsAtEveryOffset(t *testing.T) {
+	for _, special := range []string{`\n`, `\u00e9`, `\"`, "\x01", "\x1f", "é", "\xff", "\x7f", `"`, "\x20", "!", "#", "[", "]"} {
+		for n := range 40 {
+			for _, tail := range []string{`"`, `x"`, ``} {
+				b := `{"k":"` + strings.Repeat("a", n) + special + strings.Repeat("b", 17) + tail + `}`
+				agree(t, []byte(b))
+			}
+		}
+	}
+}
+
 func TestDecodeRefuses(t *testing.T) {
 	for _, c := range []string{`{"a":1,"a":2}`, `{"a":1} {}`, `[1,]`, ``, strings.Repeat(`[`, depth+2) + strings.Repeat(`]`, depth+2)} {
 		if _, err := Decode([]byte(c), depth); err == nil {
@@ -167,6 +182,16 @@ func BenchmarkDecode(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	long := []byte(`{"original":"` + base64.StdEncoding.EncodeToString(body) + `","sha256":"00"}`)
+	for _, in := range []struct {
+		name string
+		b    []byte
+	}{{"dossier", body}, {"base64-string", long}} {
+		b.Run(in.name, func(b *testing.B) { benchmarkDecode(b, in.b) })
+	}
+}
+
+func benchmarkDecode(b *testing.B, body []byte) {
 	for _, impl := range []struct {
 		name string
 		fn   func([]byte, int) (any, error)
