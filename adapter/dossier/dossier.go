@@ -108,12 +108,26 @@ type Updater interface {
 	Update(ctx context.Context, procedure, maHoSo string, fn func(r *Record, exists bool) bool) error
 }
 
+// Creator is an Updater that can try fn on an absent record before it
+// reads the one stored: Create ends as Update would, but a record that
+// turns out new (a first submission, most of them) costs one round trip to
+// the store instead of a read and a write. fn may therefore see the record
+// as absent first and then as it is; like Update's, it must depend only on
+// what it is given.
+type Creator interface {
+	Create(ctx context.Context, procedure, maHoSo string, fn func(r *Record, exists bool) bool) error
+}
+
 // Register records a submission the treasury accepted: a new dossier, or a
 // newer supplement of a known one (history kept). A replay or an older
 // supplement changes nothing. The receipt time stays the first
 // submission's, so a dossier keeps its place in the listing.
 func Register(ctx context.Context, s Updater, r Record) error {
-	return s.Update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
+	update := s.Update
+	if c, ok := s.(Creator); ok {
+		update = c.Create
+	}
+	return update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
 		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID)) {
 			return false
 		}

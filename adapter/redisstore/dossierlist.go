@@ -21,15 +21,17 @@ import (
 //	<prefix>list:{unit:<maDVQHNS>}       one budget unit's
 //	<prefix>list:{procedure:<id>}        one procedure's
 //
-// Each index is one key with its own hash tag, so in a Cluster the indexes
-// and the records live in different slots, and an index is never written in
-// the record's transaction. Update writes the indexes of a record first,
-// with separate idempotent commands (ZADD of the same member and score),
-// then the record. A crash, or a failed index write, between the two
-// therefore never leaves a record missing from its indexes: at worst an
-// index names a dossier whose record was not written, which List skips
-// (the entry costs one read of the scan budget), and the retry of the
-// submission writes the same entry again with its record. The indexes are
+// On a single server or a Sentinel set, the script that writes a record
+// (casScript) writes its index entries first, in the same atomic step and
+// only when the record is written. Each index is one key with its own hash
+// tag, so in a Cluster the indexes and the records live in different
+// slots, and an index is never written in the record's script: Update
+// writes the indexes of a record first, with separate idempotent commands
+// (ZADD of the same member and score), then the record. Either way a
+// crash, or a failed index write, never leaves a record missing from its
+// indexes: at worst an index names a dossier whose record was not written,
+// which List skips (the entry costs one read of the scan budget), and the
+// retry of the submission writes the same entry again with its record. The indexes are
 // written again only when a record's receipt time, unit, procedure or code
 // changes: a status change leaves them alone, since List reads the status
 // from the record.
@@ -56,21 +58,38 @@ func indexFields(r dossier.Record) [4]string {
 	return [4]string{r.Procedure, r.MaHoSo, r.Unit, at}
 }
 
-// index writes r's index entries when r is registered and they changed
-// (or r is new); see the comment above.
-func (d *Dossiers) index(ctx context.Context, old dossier.Record, exists bool, r dossier.Record) error {
+// indexEntries is one record's entry in each of its indexes.
+type indexEntries struct {
+	keys            []string
+	at              int64  // the score: receipt time in ms
+	member, horizon string // horizon "": no trim
+}
+
+// indexWrite returns r's index entries when r is registered and they
+// changed (or r is new); see the comment above.
+func (d *Dossiers) indexWrite(old dossier.Record, exists bool, r dossier.Record) (indexEntries, bool) {
 	if r.ReceivedAt.IsZero() || (exists && indexFields(old) == indexFields(r)) {
-		return nil
+		return indexEntries{}, false
 	}
 	at := r.ReceivedAt.UnixMilli()
-	member := dossier.Member(r.Procedure, r.MaHoSo)
-	horizon := "(" + strconv.FormatInt(at-d.retention.Milliseconds(), 10)
+	e := indexEntries{at: at, member: dossier.Member(r.Procedure, r.MaHoSo)}
+	if d.retention > 0 {
+		e.horizon = "(" + strconv.FormatInt(at-d.retention.Milliseconds(), 10)
+	}
+	for _, ix := range dossier.IndexesOf(r) {
+		e.keys = append(e.keys, d.indexKey(ix))
+	}
+	return e, true
+}
+
+// index writes the entries with commands of their own, in one pipeline:
+// in a Cluster, where an index is in another slot than its record.
+func (d *Dossiers) index(ctx context.Context, e indexEntries) error {
 	_, err := d.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, ix := range dossier.IndexesOf(r) {
-			k := d.indexKey(ix)
-			p.ZAdd(ctx, k, redis.Z{Score: float64(at), Member: member})
-			if d.retention > 0 {
-				p.ZRemRangeByScore(ctx, k, "-inf", horizon)
+		for _, k := range e.keys {
+			p.ZAdd(ctx, k, redis.Z{Score: float64(e.at), Member: e.member})
+			if e.horizon != "" {
+				p.ZRemRangeByScore(ctx, k, "-inf", e.horizon)
 			}
 		}
 		return nil

@@ -54,69 +54,132 @@ func (d *Dossiers) Get(ctx context.Context, procedure, maHoSo string) (dossier.R
 // maxUpdateTries bounds the optimistic retries of one Update.
 const maxUpdateTries = 100
 
-// Update implements dossier.Store: read the record, let fn change it, write
-// the listing indexes, then store the record with casScript only if the key
-// still holds what was read (absent stays absent); a concurrent write makes
-// it read again. One GET, one pipeline when the indexes change, one
-// script: no connection is held between them, as WATCH would.
+// Update implements dossier.Store: read the record, let fn change it, then
+// store it with casScript only if the key still holds what was read
+// (absent stays absent), together with the listing indexes when they
+// change; a concurrent write makes fn run again on the record the script
+// found. One GET and one script: no connection is held between them, as
+// WATCH would. In a Cluster the indexes are in other slots than the
+// record: they are written by a pipeline of their own before the script
+// (dossierlist.go).
 func (d *Dossiers) Update(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool) error {
+	return d.update(ctx, procedure, maHoSo, fn, false)
+}
+
+// Create implements dossier.Creator: on a single server or a Sentinel set,
+// Update without the first GET, fn tried on an absent record first. A new
+// dossier costs one script; one already stored, the script that finds it
+// and the one that writes it. In a Cluster it is Update: the indexes are
+// written before the record's script, so they must not be written from a
+// guess.
+func (d *Dossiers) Create(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool) error {
+	return d.update(ctx, procedure, maHoSo, fn, true)
+}
+
+func (d *Dossiers) update(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool, guess bool) error {
 	key := d.key(procedure, maHoSo)
+	_, cluster := d.c.(*redis.ClusterClient)
+	guess = guess && !cluster
 	ttl := strconv.FormatInt(d.retention.Milliseconds(), 10)
+	var raw []byte // the record as last seen; nil: absent
+	exists, read := false, !guess
 	for range maxUpdateTries {
+		if read {
+			var err error
+			raw, err = d.c.Get(ctx, key).Bytes()
+			switch {
+			case errors.Is(err, redis.Nil):
+				raw = nil
+			case err != nil:
+				return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
+			}
+			exists, read = raw != nil, false
+		}
 		var r dossier.Record
-		raw, err := d.c.Get(ctx, key).Bytes()
-		exists := err == nil
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
-		default:
+		if exists {
 			if err := json.Unmarshal(raw, &r); err != nil {
 				return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
 			}
 		}
 		old := r // fn may change r; the index compares before and after
 		if !fn(&r, exists) {
+			if guess {
+				// Nothing to write to an absent record: whether the stored
+				// one wants a change is fn's to say once it has seen it.
+				guess, read = false, true
+				continue
+			}
 			return nil
 		}
-		if err := d.index(ctx, old, exists, r); err != nil {
-			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
-		}
+		guess = false
 		out, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
 		}
-		held := "0"
+		keys := []string{key}
+		args := []any{"0", raw, out, ttl, "", "", ""}
 		if exists {
-			held = "1"
+			args[0] = "1"
 		}
-		set, err := casScript.Run(ctx, d.c, []string{key}, held, raw, out, ttl).Int()
+		if ix, ok := d.indexWrite(old, exists, r); ok {
+			if cluster {
+				if err := d.index(ctx, ix); err != nil {
+					return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
+				}
+			} else {
+				keys = append(keys, ix.keys...)
+				args[4], args[5], args[6] = ix.at, ix.member, ix.horizon
+			}
+		}
+		reply, err := casScript.Run(ctx, d.c, keys, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
 		}
-		if set == 1 {
+		if len(reply) > 0 && reply[0] == int64(1) {
 			return nil
+		}
+		if len(reply) == 2 {
+			cur, ok := reply[1].(string)
+			if !ok {
+				return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, errReply)
+			}
+			raw, exists = []byte(cur), true
+		} else {
+			raw, exists = nil, false
 		}
 	}
 	return fmt.Errorf("redisstore: dossier %s: too many concurrent updates", maHoSo)
 }
 
 // casScript stores a dossier record only if the key still holds what the
-// update read. KEYS[1] the record. ARGV: "1" when the update read a value
-// ("0": it read none, and the key must still be absent), the value read,
-// the new value, its TTL in ms (0: none). Replies 1 when stored, 0 when the
-// key changed meanwhile.
+// update read, and with it the record's listing indexes when they change.
+// KEYS[1] the record, KEYS[2..] the indexes (none when they do not change,
+// or in a Cluster, where the caller wrote them before). ARGV: "1" when the
+// update read a value ("0": it read none, and the key must still be
+// absent), the value read, the new value, its TTL in ms (0: none), then
+// for the indexes the score, the member and the score below which entries
+// are trimmed ("": none). Replies {1} when stored; when the key changed
+// meanwhile {0, value} or {0} (absent), and nothing is written.
 var casScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
-  if cur ~= ARGV[2] then return 0 end
+  if cur ~= ARGV[2] then
+    if cur then return {0, cur} end
+    return {0}
+  end
 elseif cur then
-  return 0
+  return {0, cur}
+end
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[5], ARGV[6])
+  if ARGV[7] ~= '' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[7])
+  end
 end
 if tonumber(ARGV[4]) > 0 then
   redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 else
   redis.call('SET', KEYS[1], ARGV[3])
 end
-return 1
+return {1}
 `)

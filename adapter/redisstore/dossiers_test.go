@@ -226,3 +226,106 @@ func TestDossiersKeepRounds(t *testing.T) {
 		t.Fatalf("round read back %+v, want %+v", r, want)
 	}
 }
+
+// commandCounter counts the commands and pipelines a client sends.
+type commandCounter struct{ n int }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n++; return next(ctx, cmd) }
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n++; return next(ctx, cmds) }
+}
+
+// Registering a new dossier is one script with its indexes on a single
+// server; a known one is read by the script that finds it, then written.
+func TestDossiersCreateRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := NewDossiers(c, prefix, time.Hour)
+	if err := casScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
+		t.Fatal(err)
+	}
+	var n commandCounter
+	c.AddHook(&n)
+	r := dossier.Record{Procedure: "tai-khoan", MaHoSo: "G09.20-20260609-0000001", TrangThai: 2, Unit: "1012345",
+		ReceivedAt: listT0, TreasuryDocumentID: "KB-1", History: []dossier.Event{{TrangThai: 2, Source: "adapter"}}}
+	if err := dossier.Register(ctx, s, r); err != nil {
+		t.Fatal(err)
+	}
+	if n.n != 1 {
+		t.Errorf("a new dossier took %d round trips, want 1", n.n)
+	}
+	n.n = 0
+	sup := r
+	sup.SoBoSung, sup.TreasuryDocumentID, sup.ReceivedAt = 1, "KB-2", listT0.Add(time.Hour)
+	if err := dossier.Register(ctx, s, sup); err != nil {
+		t.Fatal(err)
+	}
+	if n.n != 2 {
+		t.Errorf("a supplement took %d round trips, want 2", n.n)
+	}
+	got, ok, err := s.Get(ctx, r.Procedure, r.MaHoSo)
+	if err != nil || !ok || got.SoBoSung != 1 || len(got.History) != 2 || !got.ReceivedAt.Equal(listT0) {
+		t.Fatalf("%+v %v %v", got, ok, err)
+	}
+	items, _, err := s.List(ctx, dossier.Query{Unit: "1012345"})
+	if err != nil || len(items) != 1 || items[0].MaHoSo != r.MaHoSo {
+		t.Fatalf("listed %v %v", members(items), err)
+	}
+}
+
+// Create's first try, on an absent record, that finds nothing to write
+// reads the record before it decides: a change fn only makes to a stored
+// record is not lost.
+func TestDossiersCreateReadsWhenAbsentChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := NewDossiers(redistest.Client(t), redistest.Prefix(t), time.Hour)
+	code := "G09.20-20260609-0000001"
+	registerAt(t, s, code, "1012345", listT0)
+	err := s.Create(ctx, "tai-khoan", code, func(r *dossier.Record, exists bool) bool {
+		if !exists {
+			return false
+		}
+		r.TrangThai = 4
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.Get(ctx, "tai-khoan", code); got.TrangThai != 4 {
+		t.Fatalf("status %d, want 4", got.TrangThai)
+	}
+}
+
+// Concurrent Creates of one dossier each land once: the ones that guessed
+// wrong run again on the record the script found.
+func TestDossiersConcurrentCreates(t *testing.T) {
+	ctx := context.Background()
+	s := NewDossiers(redistest.Client(t), redistest.Prefix(t), time.Hour)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.Create(ctx, "tai-khoan", "G09.20-20260609-0000001", func(r *dossier.Record, exists bool) bool {
+				r.Procedure, r.MaHoSo, r.Unit, r.ReceivedAt = "tai-khoan", "G09.20-20260609-0000001", "1012345", listT0
+				r.History = append(r.History, dossier.Event{TrangThai: 2, EventID: fmt.Sprint(i)})
+				return true
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, _, _ := s.Get(ctx, "tai-khoan", "G09.20-20260609-0000001")
+	ids := map[string]bool{}
+	for _, e := range got.History {
+		ids[e.EventID] = true
+	}
+	if len(got.History) != 20 || len(ids) != 20 {
+		t.Fatalf("%d history entries (%d distinct), want 20", len(got.History), len(ids))
+	}
+}

@@ -11,9 +11,10 @@
 //	<prefix>dossier:{sha256hex(dossier)} one dossier claim (a hash)
 //	<prefix>lock:{sha256hex(id)}         one dossier-wide lock (a hash)
 //
-// The dossier records and their listing indexes (Dossiers) are described
-// in dossiers.go and dossierlist.go, the registered signers (Signers) in
-// signers.go.
+// The dossier records and their listing indexes (Dossiers), whose script
+// writes a record and its index entries together where the server allows
+// keys of several slots, are described in dossiers.go and dossierlist.go,
+// the registered signers (Signers) in signers.go.
 //
 // Hashing keeps the tag well formed whatever characters a caller's key has
 // and bounds the key length. Time comes from the injected clock, never from
