@@ -421,6 +421,9 @@ func dossierCodes(patterns []string) ([]*regexp.Regexp, error) {
 	return out, nil
 }
 
+// upstreamWriteBuffer is the write buffer of each upstream connection.
+const upstreamWriteBuffer = 64 << 10
+
 // upstreamClient is hc when set; else a client of its own transport that
 // keeps up to bulkhead idle connections to the upstream (net/http's default
 // keeps 2 per host, so under load every call past the second dialled a new
@@ -437,6 +440,10 @@ func upstreamClient(hc *http.Client, t config.ClientTLS, bulkhead int, log *slog
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = bulkhead
 	tr.MaxIdleConns = 0 // no bound across hosts; each upstream has one host
+	// A document and its request head leave in one write: with the default
+	// 4 KB buffer a few-KB document took two, and the part past the buffer
+	// went through a 32 KB copy buffer allocated per request.
+	tr.WriteBufferSize = upstreamWriteBuffer
 	if t.Set() {
 		cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,
 			ServerName: t.ServerName, Log: log})
