@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/testkit/replay"
 )
 
@@ -100,5 +102,26 @@ func TestProfileName(t *testing.T) {
 		if got := profileName(in); got != want {
 			t.Errorf("profileName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestMain(m *testing.M) { redistest.Main(m) }
+
+// The Redis the tests use runs here: its process is found and its CPU
+// time read; a server elsewhere is not looked for.
+func TestRedisPID(t *testing.T) {
+	pid := redisPID(context.Background(), redistest.URL(t))
+	if pid <= 0 {
+		t.Fatalf("pid %d for the local Redis", pid)
+	}
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil || !strings.HasPrefix(string(comm), "redis-server") {
+		t.Fatalf("process %d is %q (%v), want redis-server", pid, comm, err)
+	}
+	if _, err := cpuTime(pid); err != nil {
+		t.Fatal(err)
+	}
+	if pid := redisPID(context.Background(), "redis://192.0.2.1:6379"); pid != 0 {
+		t.Fatalf("a remote Redis gave pid %d", pid)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // proc is a child process the bench started.
@@ -182,6 +184,32 @@ func (w *rssWatch) peakMB() float64 {
 		peak = max(peak, hwm)
 	}
 	return float64(peak) * 1024 / 1e6
+}
+
+// redisPID is the process id of the Redis server at url when it runs on
+// this machine (a loopback address), else 0.
+func redisPID(ctx context.Context, url string) int {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return 0
+	}
+	host, _, err := net.SplitHostPort(opts.Addr)
+	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+		return 0
+	}
+	c := redis.NewClient(opts)
+	defer func() { _ = c.Close() }()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, _ := strconv.Atoi(v)
+			return pid
+		}
+	}
+	return 0
 }
 
 // cpuSince measures a process's CPU time over a span.
