@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"math/big"
+	"regexp"
 	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -36,6 +37,8 @@ type quick struct {
 
 	minLength, maxLength int // -1: none
 	pattern              jsonschema.Regexp
+	runs                 runs // pattern's, when it has their shape
+	hasRuns, greedy      bool // runs is set; it matches greedily
 
 	min, max       *big.Rat
 	minInt, maxInt int64 // min and max, when they are 64-bit integers
@@ -139,6 +142,10 @@ func (c *quickCompiler) compile(s *jsonschema.Schema, refs []*jsonschema.Schema)
 		q.maxLength = *s.MaxLength
 	}
 	q.pattern = s.Pattern
+	if re, ok := s.Pattern.(*regexp.Regexp); ok {
+		q.runs, q.hasRuns = runsOf(re)
+		q.greedy = q.hasRuns && q.runs.greedy()
+	}
 	q.min, q.max = s.Minimum, s.Maximum
 	q.minInt, q.minOK = ratInt64(s.Minimum)
 	q.maxInt, q.maxOK = ratInt64(s.Maximum)
@@ -222,7 +229,7 @@ func (q *quick) valid(v any) bool {
 				return false
 			}
 		}
-		if q.pattern != nil && !q.pattern.MatchString(x) {
+		if q.pattern != nil && !q.matchPattern(x) {
 			return false
 		}
 	case json.Number:
@@ -358,3 +365,17 @@ func (v *Validator) Validate(x any) error {
 // HasQuickForm reports whether the schema has a quick form (uses only the
 // keywords it decides).
 func (v *Validator) HasQuickForm() bool { return v.quick != nil }
+
+// matchPattern reports whether x matches the pattern, by its runs when it
+// has them.
+func (q *quick) matchPattern(x string) bool {
+	if q.greedy {
+		return q.runs.matchGreedy(x)
+	}
+	if q.hasRuns {
+		if m, ok := q.runs.match(x); ok {
+			return m
+		}
+	}
+	return q.pattern.MatchString(x)
+}
