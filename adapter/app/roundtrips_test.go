@@ -60,8 +60,8 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // budget of Redis round trips, the largest part of its cost: the signers
 // (1), the reservation (1), the claim with the lock (1), the uploaded
 // attachments (1, all of them), the settlement (1), the dossier's record
-// (3: read, indexes, compare-and-set) and the stored answer with the
-// unlock (1).
+// (1 for a new dossier: one script writes it with its list indexes) and
+// the stored answer with the unlock (1).
 func TestSubmissionRoundTrips(t *testing.T) {
 	u, err := url.Parse(redistest.URL(t))
 	if err != nil {
@@ -86,8 +86,8 @@ func TestSubmissionRoundTrips(t *testing.T) {
 		fixture string
 		budget  int
 	}{
-		{"chi-thuong-xuyen/valid-xml", 8},
-		{"chi-thuong-xuyen/valid-json", 9}, // two attachments, read together
+		{"chi-thuong-xuyen/valid-xml", 6},
+		{"chi-thuong-xuyen/valid-json", 7}, // two attachments, read together
 	} {
 		h.take()
 		a := e.send(t, fx(t, tc.fixture), "")
