@@ -289,6 +289,10 @@ type row struct {
 	cpuPerReq float64 // ms; < 0 unknown
 	peakMB    float64 // < 0 unknown
 	load      string  // load average before the run
+	// The CPU per request, in ms (< 0 unknown), of the processes that
+	// share the machine with the server: the treasury simulator, Redis
+	// (when on this machine) and the load generator (this process).
+	simCPU, redisCPU, loadCPU float64
 }
 
 // measure runs the load mode against base while watching pid.
@@ -302,9 +306,18 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 	_, _ = fmt.Fprintf(b.log, "dvc-bench: %s (load average %s)\n", name, r.load)
 	rss := watchRSS(pid)
 	cpu := measureCPU(pid)
+	others := []*cpuSince{measureCPU(b.treasury.pid()), measureCPU(redisPID(ctx, b.redisURL)), measureCPU(os.Getpid())}
 	profiled := b.profile(ctx, name, base)
 	rep, err := replay.Load(ctx, o)
 	spent, cerr := cpu.elapsed()
+	perReq := func(c *cpuSince) float64 {
+		d, err := c.elapsed()
+		if err != nil || rep.Sent == 0 {
+			return -1
+		}
+		return float64(d) / float64(time.Millisecond) / float64(rep.Sent)
+	}
+	r.simCPU, r.redisCPU, r.loadCPU = perReq(others[0]), perReq(others[1]), perReq(others[2])
 	r.peakMB = rss.peakMB()
 	if perr := <-profiled; perr != nil {
 		_, _ = fmt.Fprintf(b.log, "dvc-bench: %s: CPU profile: %v\n", name, perr)
@@ -569,15 +582,16 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 	var s strings.Builder
 	fmt.Fprintf(&s, "\nEnd to end on %d CPUs (GOMAXPROCS %d; the load generator, the adapter, Redis and the simulators share them); warm-up %s, measured %s each.\n\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), cfg.warmup, cfg.duration)
-	s.WriteString("| run | answers/s | p50 ms | p90 ms | p99 ms | max ms | unexpected | server CPU ms/request | server peak RSS MB | load avg before |\n")
-	s.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	s.WriteString("| run | answers/s | p50 ms | p90 ms | p99 ms | max ms | unexpected | server CPU ms/request | server peak RSS MB | load avg before | treasury-sim / Redis / load generator CPU ms/request |\n")
+	s.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		name := r.name
 		if r.rep.Exhausted {
 			name += fmt.Sprintf(" (pool used up after %.1fs)", r.rep.WindowS)
 		}
-		fmt.Fprintf(&s, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %d%s | %s | %s | %s |\n", name, r.rep.Throughput,
-			r.rep.P50, r.rep.P90, r.rep.P99, r.rep.Max, r.rep.Unexpected, unexpectedDetail(r.rep), orUnknown(r.cpuPerReq, 2), orUnknown(r.peakMB, 0), r.load)
+		fmt.Fprintf(&s, "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %d%s | %s | %s | %s | %s / %s / %s |\n", name, r.rep.Throughput,
+			r.rep.P50, r.rep.P90, r.rep.P99, r.rep.Max, r.rep.Unexpected, unexpectedDetail(r.rep), orUnknown(r.cpuPerReq, 2), orUnknown(r.peakMB, 0), r.load,
+			orUnknown(r.simCPU, 2), orUnknown(r.redisCPU, 2), orUnknown(r.loadCPU, 2))
 	}
 	if pay != nil {
 		fmt.Fprintf(&s, "\n%d concurrent payroll dossiers (chi-thuong-xuyen XML, %d lines, %.2f MB each) on a fresh adapter (load avg before %s); a 503 server-busy is retried after its Retry-After:\n\n",

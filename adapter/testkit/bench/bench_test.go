@@ -73,9 +73,9 @@ func TestBareServerAnswers200(t *testing.T) {
 func TestTable(t *testing.T) {
 	rows := []row{
 		{name: "adapter, XML, 64 clients", rep: replay.LoadReport{Throughput: 612.4, P50: 80, P90: 100, P99: 150.25, Max: 300, Answers: map[string]int{"202": 10}},
-			cpuPerReq: 2.5, peakMB: 90, load: "1.00 1.00 1.00"},
+			cpuPerReq: 2.5, peakMB: 90, load: "1.00 1.00 1.00", simCPU: 0.554, redisCPU: 0.38, loadCPU: 0.2},
 		{name: "adapter, JSON, 64 clients", rep: replay.LoadReport{Throughput: 900, Unexpected: 2, Exhausted: true, WindowS: 12.5,
-			Answers: map[string]int{"202": 10, "409 dossier-already-submitted": 2}}, cpuPerReq: -1, peakMB: -1},
+			Answers: map[string]int{"202": 10, "409 dossier-already-submitted": 2}}, cpuPerReq: -1, peakMB: -1, simCPU: -1, redisCPU: -1, loadCPU: 0.1},
 	}
 	pay := &payrollResult{lines: 5000, bytes: 1_700_000, times: []time.Duration{3 * time.Second}, retries: []int{2}, answers: []string{"202"}, peakMB: 210}
 	var b bytes.Buffer
@@ -83,7 +83,8 @@ func TestTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{
-		"| adapter, XML, 64 clients | 612 | 80.0 | 100.0 | 150.2 | 300.0 | 0 | 2.50 | 90 | 1.00 1.00 1.00 |",
+		"| adapter, XML, 64 clients | 612 | 80.0 | 100.0 | 150.2 | 300.0 | 0 | 2.50 | 90 | 1.00 1.00 1.00 | 0.55 / 0.38 / 0.20 |",
+		"| ? / ? / 0.10 |",
 		"(pool used up after 12.5s)", "| 2 (409 dossier-already-submitted ×2) | ? | ? |",
 		"| 1 | 202 | 3.00 | 2 |", "adapter peak RSS during the payroll case: 210 MB (target < 250 MB)",
 	} {
