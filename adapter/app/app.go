@@ -440,9 +440,11 @@ func upstreamClient(hc *http.Client, t config.ClientTLS, bulkhead int, log *slog
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = bulkhead
 	tr.MaxIdleConns = 0 // no bound across hosts; each upstream has one host
-	// A document and its request head leave in one write: with the default
-	// 4 KB buffer a few-KB document took two, and the part past the buffer
-	// went through a 32 KB copy buffer allocated per request.
+	// Over HTTP/1.1 a document and its request head leave in one write
+	// (over TLS, one call to the TLS connection): with the default 4 KB
+	// buffer a few-KB document took two, and the part past the buffer went
+	// through a 32 KB copy buffer allocated per request. HTTP/2 has its own
+	// framing and ignores it.
 	tr.WriteBufferSize = upstreamWriteBuffer
 	if t.Set() {
 		cfg, err := tlsconf.Client(tlsconf.ClientOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile,

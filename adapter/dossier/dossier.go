@@ -113,8 +113,10 @@ type Updater interface {
 // turns out new (a first submission, most of them) costs one round trip to
 // the store instead of a read and a write. fn may therefore see the record
 // as absent first and then as it is; like Update's, it must depend only on
-// what it is given.
+// what it is given. A wrapper of a store that changes Update must change
+// Create alike (or not have it): Register takes Create when there is one.
 type Creator interface {
+	Updater
 	Create(ctx context.Context, procedure, maHoSo string, fn func(r *Record, exists bool) bool) error
 }
 

@@ -25,16 +25,17 @@ import (
 // (casScript) writes its index entries first, in the same atomic step and
 // only when the record is written. Each index is one key with its own hash
 // tag, so in a Cluster the indexes and the records live in different
-// slots, and an index is never written in the record's script: Update
+// slots, and an index is never written in the record's script (nor on a
+// Cluster reached through one address, which refuses such a script): Update
 // writes the indexes of a record first, with separate idempotent commands
 // (ZADD of the same member and score), then the record. Either way a
 // crash, or a failed index write, never leaves a record missing from its
 // indexes: at worst an index names a dossier whose record was not written,
 // which List skips (the entry costs one read of the scan budget), and the
-// retry of the submission writes the same entry again with its record. The indexes are
-// written again only when a record's receipt time, unit, procedure or code
-// changes: a status change leaves them alone, since List reads the status
-// from the record.
+// retry of the submission writes the same entry again with its record.
+// The indexes are written again only when a record's receipt time, unit,
+// procedure or code changes: a status change leaves them alone, since List
+// reads the status from the record.
 //
 // Each index write also trims the indexes it touched of the entries
 // received more than the store's retention before the dossier it writes,

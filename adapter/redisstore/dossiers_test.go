@@ -274,6 +274,46 @@ func TestDossiersCreateRoundTrips(t *testing.T) {
 	if err != nil || len(items) != 1 || items[0].MaHoSo != r.MaHoSo {
 		t.Fatalf("listed %v %v", members(items), err)
 	}
+	// The supplement's guess, a new dossier received an hour later, wrote
+	// nothing: the dossier keeps its place.
+	if sc, err := c.ZScore(ctx, prefix+"list:{all}", dossier.Member(r.Procedure, r.MaHoSo)).Result(); err != nil || int64(sc) != listT0.UnixMilli() {
+		t.Fatalf("score %v %v, want the first receipt %d", sc, err, listT0.UnixMilli())
+	}
+}
+
+// A Cluster reached through one address refuses the record's script, whose
+// keys are in several slots; the store then writes the indexes apart, as
+// on a Cluster client, and loses nothing.
+func TestDossiersOnAClusterThroughOneAddress(t *testing.T) {
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: redistest.StartOneNodeCluster(t)})
+	t.Cleanup(func() { _ = c.Close() })
+	prefix := redistest.Prefix(t)
+	s := NewDossiers(c, prefix, time.Hour)
+	r := dossier.Record{Procedure: "tai-khoan", MaHoSo: "G09.20-20260609-0000001", TrangThai: 2, Unit: "1012345",
+		ReceivedAt: listT0, TreasuryDocumentID: "KB-1"}
+	if err := dossier.Register(ctx, s, r); err != nil {
+		t.Fatal(err)
+	}
+	if !s.split.Load() {
+		t.Fatal("the server's CROSSSLOT went unnoticed")
+	}
+	sup := r
+	sup.SoBoSung, sup.TreasuryDocumentID, sup.ReceivedAt = 1, "KB-2", listT0.Add(time.Hour)
+	if err := dossier.Register(ctx, s, sup); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := s.Get(ctx, r.Procedure, r.MaHoSo)
+	if err != nil || !ok || got.SoBoSung != 1 {
+		t.Fatalf("%+v %v %v", got, ok, err)
+	}
+	items, _, err := s.List(ctx, dossier.Query{Unit: "1012345"})
+	if err != nil || len(items) != 1 || items[0].MaHoSo != r.MaHoSo {
+		t.Fatalf("listed %v %v", members(items), err)
+	}
+	if sc, err := c.ZScore(ctx, prefix+"list:{all}", dossier.Member(r.Procedure, r.MaHoSo)).Result(); err != nil || int64(sc) != listT0.UnixMilli() {
+		t.Fatalf("score %v %v, want the first receipt %d", sc, err, listT0.UnixMilli())
+	}
 }
 
 // Create's first try, on an absent record, that finds nothing to write

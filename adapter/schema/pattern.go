@@ -55,11 +55,14 @@ type run struct {
 	min, max int       // max < 0: no bound
 }
 
-// maxRunsInput is the longest string runs matches by itself; a longer one
-// goes to the regexp engine when the pattern has no bound on its length.
+// maxRunsInput is the longest string match decides by itself; a longer one
+// is refused at once when the runs cannot take that many bytes, else it goes
+// to the regexp engine. matchGreedy has no such limit.
 const maxRunsInput = 256
 
-// runsOf returns the runs of re, false when re has any other shape.
+// runsOf returns the runs of re, false when re has any other shape. re is
+// a Go regexp (the schema library's default engine), so its source is read
+// with Go's Perl syntax: ^ and $ are the text's ends.
 func runsOf(re *regexp.Regexp) (runs, bool) {
 	t, err := syntax.Parse(re.String(), syntax.Perl)
 	if err != nil || t.Op != syntax.OpConcat || len(t.Sub) < 2 ||

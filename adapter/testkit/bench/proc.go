@@ -187,7 +187,8 @@ func (w *rssWatch) peakMB() float64 {
 }
 
 // redisPID is the process id of the Redis server at url when it runs on
-// this machine (a loopback address), else 0.
+// this machine (a loopback address, and the process of that id is a
+// redis-server: not one in a container), else 0.
 func redisPID(ctx context.Context, url string) int {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -206,6 +207,10 @@ func redisPID(ctx context.Context, url string) int {
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
 			pid, _ := strconv.Atoi(v)
+			comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+			if err != nil || !strings.HasPrefix(string(comm), "redis-server") {
+				return 0
+			}
 			return pid
 		}
 	}

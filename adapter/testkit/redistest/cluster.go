@@ -651,3 +651,45 @@ func (n *Node) Resume(tb testing.TB) {
 		tb.Errorf("redistest: resuming %s: %v", n.Addr, err)
 	}
 }
+
+// StartOneNodeCluster starts a Cluster of one primary holding every slot,
+// of tb's own, and returns its address: a server that a client given one
+// address sees as a single server, which refuses a command whose keys are
+// in several slots (CROSSSLOT), as a managed service's cluster endpoint
+// does.
+func StartOneNodeCluster(tb testing.TB) string {
+	tb.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		tb.Fatalf("redistest: no redis-server on PATH (install the Debian package redis-server): %v", err)
+	}
+	port, err := freeClusterPort()
+	if err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	dir := tb.TempDir()
+	n := &Node{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, dir: dir, args: []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}}
+	if err := n.spawn(); err != nil {
+		tb.Fatalf("redistest: %v", err)
+	}
+	tb.Cleanup(func() { _ = n.stop() })
+	cl := n.client()
+	defer func() { _ = cl.Close() }()
+	ctx, cancel := context.WithTimeout(context.Background(), clusterStartWait)
+	defer cancel()
+	if err := cl.ClusterAddSlotsRange(ctx, 0, 16383).Err(); err != nil {
+		tb.Fatalf("redistest: cluster addslotsrange: %v", err)
+	}
+	for {
+		if info, err := cl.ClusterInfo(ctx).Result(); err == nil && strings.Contains(info, "cluster_state:ok") {
+			return n.Addr
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("redistest: the one-node cluster on %s did not reach cluster_state:ok", n.Addr)
+		case <-time.After(50 * time.Millisecond): // the node publishes no event for this
+		}
+	}
+}
