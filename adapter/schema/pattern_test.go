@@ -1,6 +1,10 @@
 package schema
 
 import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -121,4 +125,81 @@ func BenchmarkPattern(b *testing.B) {
 			_ = rs.matchGreedy(s)
 		}
 	})
+}
+
+// schemaPatterns are the "pattern" values of every JSON Schema under
+// schemas/.
+func schemaPatterns(t *testing.T) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if p, ok := x["pattern"].(string); ok {
+				seen[p] = true
+			}
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	err := filepath.WalkDir("../../schemas", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil // not a JSON document the tests here read
+		}
+		walk(v)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Every pattern of the schemas that has the shape of runs matches greedily,
+// and as regexp does on the test inputs.
+func TestSchemaPatterns(t *testing.T) {
+	ps := schemaPatterns(t)
+	if len(ps) < 10 {
+		t.Fatalf("%d patterns found under schemas/", len(ps))
+	}
+	runsShaped := 0
+	for _, p := range ps {
+		re := regexp.MustCompile(p)
+		rs, ok := runsOf(re)
+		if !ok {
+			t.Logf("%s: the regexp engine", p)
+			continue
+		}
+		runsShaped++
+		if !rs.greedy() {
+			t.Errorf("%s: runs, not greedy", p)
+		}
+		for _, s := range inputs() {
+			if rs.matchGreedy(s) != re.MatchString(s) {
+				t.Errorf("%s on %q: %v, regexp says %v", p, s, !re.MatchString(s), re.MatchString(s))
+			}
+		}
+	}
+	t.Logf("%d of %d patterns are runs", runsShaped, len(ps))
+	if runsShaped < len(ps)/2 {
+		t.Errorf("only %d of %d patterns are runs", runsShaped, len(ps))
+	}
 }
