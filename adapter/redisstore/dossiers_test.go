@@ -266,19 +266,31 @@ func TestDossiersCreateRoundTrips(t *testing.T) {
 	if n.n != 2 {
 		t.Errorf("a supplement took %d round trips, want 2", n.n)
 	}
+	// The supplement's guess, a new dossier received an hour later, wrote
+	// nothing: the dossier keeps its place.
+	if got := supplementKeptPlace(t, s, c, prefix, r); len(got.History) != 2 {
+		t.Fatalf("%d history entries, want 2", len(got.History))
+	}
+}
+
+// supplementKeptPlace checks that r's dossier, registered at listT0 and then
+// as supplement 1 an hour later, holds the supplement and is listed once
+// at its first receipt; it returns the record.
+func supplementKeptPlace(t *testing.T, s *Dossiers, c redis.UniversalClient, prefix string, r dossier.Record) dossier.Record {
+	t.Helper()
+	ctx := context.Background()
 	got, ok, err := s.Get(ctx, r.Procedure, r.MaHoSo)
-	if err != nil || !ok || got.SoBoSung != 1 || len(got.History) != 2 || !got.ReceivedAt.Equal(listT0) {
+	if err != nil || !ok || got.SoBoSung != 1 || !got.ReceivedAt.Equal(listT0) {
 		t.Fatalf("%+v %v %v", got, ok, err)
 	}
-	items, _, err := s.List(ctx, dossier.Query{Unit: "1012345"})
+	items, _, err := s.List(ctx, dossier.Query{Unit: r.Unit})
 	if err != nil || len(items) != 1 || items[0].MaHoSo != r.MaHoSo {
 		t.Fatalf("listed %v %v", members(items), err)
 	}
-	// The supplement's guess, a new dossier received an hour later, wrote
-	// nothing: the dossier keeps its place.
 	if sc, err := c.ZScore(ctx, prefix+"list:{all}", dossier.Member(r.Procedure, r.MaHoSo)).Result(); err != nil || int64(sc) != listT0.UnixMilli() {
 		t.Fatalf("score %v %v, want the first receipt %d", sc, err, listT0.UnixMilli())
 	}
+	return got
 }
 
 // A Cluster reached through one address refuses the record's script, whose
@@ -303,17 +315,7 @@ func TestDossiersOnAClusterThroughOneAddress(t *testing.T) {
 	if err := dossier.Register(ctx, s, sup); err != nil {
 		t.Fatal(err)
 	}
-	got, ok, err := s.Get(ctx, r.Procedure, r.MaHoSo)
-	if err != nil || !ok || got.SoBoSung != 1 {
-		t.Fatalf("%+v %v %v", got, ok, err)
-	}
-	items, _, err := s.List(ctx, dossier.Query{Unit: "1012345"})
-	if err != nil || len(items) != 1 || items[0].MaHoSo != r.MaHoSo {
-		t.Fatalf("listed %v %v", members(items), err)
-	}
-	if sc, err := c.ZScore(ctx, prefix+"list:{all}", dossier.Member(r.Procedure, r.MaHoSo)).Result(); err != nil || int64(sc) != listT0.UnixMilli() {
-		t.Fatalf("score %v %v, want the first receipt %d", sc, err, listT0.UnixMilli())
-	}
+	supplementKeptPlace(t, s, c, prefix, r)
 }
 
 // Create's first try, on an absent record, that finds nothing to write

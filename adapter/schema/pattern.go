@@ -33,14 +33,7 @@ func (rs runs) greedy() bool {
 func (rs runs) matchGreedy(s string) bool {
 	p := 0
 	for _, r := range rs {
-		n := 0
-		for p+n < len(s) && (r.max < 0 || n < r.max) {
-			c := s[p+n]
-			if c >= 0x80 || r.set[c>>6]&(1<<(c&63)) == 0 {
-				break
-			}
-			n++
-		}
+		n := r.span(s, p)
 		if n < r.min {
 			return false
 		}
@@ -53,6 +46,20 @@ func (rs runs) matchGreedy(s string) bool {
 type run struct {
 	set      [2]uint64 // the ASCII bytes of the class
 	min, max int       // max < 0: no bound
+}
+
+// span is how many bytes of s from p the run takes at most: up to its
+// bound, while they are in its class.
+func (r run) span(s string, p int) int {
+	n := 0
+	for p+n < len(s) && (r.max < 0 || n < r.max) {
+		c := s[p+n]
+		if c >= 0x80 || r.set[c>>6]&(1<<(c&63)) == 0 {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // maxRunsInput is the longest string match decides by itself; a longer one
@@ -149,14 +156,7 @@ func (rs runs) match(s string) (matched, ok bool) {
 				bit := word & -word
 				word ^= bit
 				p := w*64 + bits.TrailingZeros64(bit)
-				n := 0
-				for p+n < len(s) && (r.max < 0 || n < r.max) {
-					c := s[p+n]
-					if c >= 0x80 || r.set[c>>6]&(1<<(c&63)) == 0 {
-						break
-					}
-					n++
-				}
+				n := r.span(s, p)
 				for k := r.min; k <= n; k++ {
 					next[(p+k)/64] |= 1 << ((p + k) % 64)
 					any = true
