@@ -39,9 +39,9 @@ func (e *env) shortfallCount(t *testing.T, op string) int {
 // back.
 func TestReplicaShortfallAnswers503(t *testing.T) {
 	r := redistest.StartReplicated(t, 1)
-	var pauseAtSettled atomic.Bool
+	var pauseAtAnswered atomic.Bool
 	e := startStatusOpts(t, Options{Hook: func(step string) {
-		if step == "settled" && pauseAtSettled.CompareAndSwap(true, false) {
+		if step == "answered" && pauseAtAnswered.CompareAndSwap(true, false) {
 			r.Pause(t, 0)
 		}
 	}}, func(c *config.Config) {
@@ -60,7 +60,7 @@ func TestReplicaShortfallAnswers503(t *testing.T) {
 	completeBefore, replayBefore := e.shortfallCount(t, "idempotency_complete"), e.shortfallCount(t, "idempotency_replay")
 	c := fx(t, "tai-khoan/valid-json")
 	code2, _ := c.DossierCode()
-	pauseAtSettled.Store(true)
+	pauseAtAnswered.Store(true)
 	a := e.send(t, c, "key-replicas-1")
 	if a.status != http.StatusServiceUnavailable || a.code() != "store-unavailable" || a.header.Get("Retry-After") == "" {
 		t.Fatalf("answer with the replica stalled: %d %v %s", a.status, a.header, a.body)

@@ -87,6 +87,29 @@ type Lock struct {
 	RetryAfter time.Duration // not held: time left on the holder's lease
 }
 
+// Started is the outcome of Start: Begin's and, with the key reserved,
+// ClaimAndLock's.
+type Started struct {
+	Begun Begun
+	// Claim and Lock are ClaimAndLock's, only when Begun.State is
+	// Reserved; ClaimErr is its error (the key stays reserved, and
+	// Claim.Owned reports a claim taken all the same).
+	Claim    Claim
+	Lock     Lock
+	ClaimErr error
+}
+
+// StartInSteps is Start one step after the other, for a store that takes
+// them so.
+func StartInSteps(ctx context.Context, s Store, key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (Started, error) {
+	b, err := s.Begin(ctx, key, fingerprint, lease)
+	if err != nil || b.State != Reserved {
+		return Started{Begun: b}, err
+	}
+	c, l, err := s.ClaimAndLock(ctx, dossier, owner, lockID, lease)
+	return Started{Begun: b, Claim: c, Lock: l, ClaimErr: err}, nil
+}
+
 // ClaimThenLock is ClaimAndLock in two steps, for a store that takes them
 // one after the other: the lock is asked for only with an owned claim.
 func ClaimThenLock(ctx context.Context, s Store, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error) {
@@ -98,11 +121,46 @@ func ClaimThenLock(ctx context.Context, s Store, dossier, owner, lockID string, 
 	return c, l, err
 }
 
-// CompleteThenUnlock is CompleteAndUnlock in two steps, for a store that
-// takes them one after the other.
-func CompleteThenUnlock(ctx context.Context, s Store, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
-	err = s.Complete(ctx, key, token, resp, retention)
-	return s.UnlockDossier(ctx, lockID, lockToken), err
+// Final is the last step of a submission whose answer is final: the
+// answer stored under Key for replays, the dossier's lock given back when
+// LockToken holds it, and the dossier's claim settled as sent when Sent
+// says so.
+type Final struct {
+	Key, Token string
+	Response   Stored
+	Retention  time.Duration
+	// LockID is the dossier's lock and LockToken its holder's token
+	// (empty: no lock is held).
+	LockID, LockToken string
+	// Sent is the claim to settle as sent (nil: none).
+	Sent *Settlement
+}
+
+// Settlement is a dossier's claim settled as sent: Owner's claim of
+// Dossier, with the treasury's Reference, kept for Retention.
+type Settlement struct {
+	Dossier, Owner, Reference string
+	Retention                 time.Duration
+}
+
+// Finished is the outcome of Finish, each write's error apart: Err is the
+// answer's (Complete's), SettleErr the settlement's, UnlockErr the lock's.
+type Finished struct {
+	Err, SettleErr, UnlockErr error
+}
+
+// FinishInSteps is Finish one write after the other, for a store that
+// takes them so: the settlement, the answer, the unlock.
+func FinishInSteps(ctx context.Context, s Store, f Final) Finished {
+	var r Finished
+	if f.Sent != nil {
+		r.SettleErr = s.SettleDossier(ctx, f.Sent.Dossier, f.Sent.Owner, true, f.Sent.Reference, f.Sent.Retention)
+	}
+	r.Err = s.Complete(ctx, f.Key, f.Token, f.Response, f.Retention)
+	if f.LockToken != "" {
+		r.UnlockErr = s.UnlockDossier(ctx, f.LockID, f.LockToken)
+	}
+	return r
 }
 
 // ErrLeaseLost is returned by Complete, Release, SettleDossier and
@@ -149,11 +207,11 @@ type Store interface {
 	// UnlockDossier gives the lock back; ErrLeaseLost when token no longer
 	// holds it.
 	UnlockDossier(ctx context.Context, id, token string) error
-	// CompleteAndUnlock is Complete and UnlockDossier of lockID, held by
-	// lockToken: the last step of a submission, which a store may take in
-	// one round trip (the two in either order). It returns the unlock's
-	// error and Complete's apart.
-	CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error)
+	// Finish is the last step of a submission with a final answer:
+	// SettleDossier of f.Sent as sent, Complete and UnlockDossier, which a
+	// store may take in one round trip (the settlement is written no later
+	// than the answer). It returns each write's error apart.
+	Finish(ctx context.Context, f Final) Finished
 	// ClaimAndLock is ClaimDossier and LockDossier of lockID: the step a
 	// submission takes before it calls the treasury, which a store may take
 	// in one round trip. The lock is held on return only with an owned
@@ -163,6 +221,13 @@ type Store interface {
 	// no lock is held, or one is left to its lease, and Claim.Owned reports
 	// a claim taken all the same, which the caller settles.
 	ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error)
+
+	// Start is Begin of key and, only when that reserves it, ClaimAndLock
+	// of dossier by owner with lockID, for the same lease: the first step
+	// of a submission, which a store may take in one round trip. Its error
+	// is Begin's (or one whose outcome is unknown, as a Begin's would be);
+	// the claim's is Started.ClaimErr.
+	Start(ctx context.Context, key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (Started, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error

@@ -148,9 +148,12 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 	return Claim{Owned: true, Recovered: recovered}, nil
 }
 
-// CompleteAndUnlock implements Store.
-func (m *Memory) CompleteAndUnlock(ctx context.Context, key, token string, resp Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
-	return CompleteThenUnlock(ctx, m, key, token, resp, retention, lockID, lockToken)
+// Finish implements Store.
+func (m *Memory) Finish(ctx context.Context, f Final) Finished { return FinishInSteps(ctx, m, f) }
+
+// Start implements Store.
+func (m *Memory) Start(ctx context.Context, key, fp string, lease time.Duration, dossier, owner, lockID string) (Started, error) {
+	return StartInSteps(ctx, m, key, fp, lease, dossier, owner, lockID)
 }
 
 // ClaimAndLock implements Store.

@@ -175,17 +175,26 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	scoped := sub.Caller + "|" + key
 	lease := s.lease()
 	fp := v.Fingerprint()
-	b, done, err := s.begin(ctx, scoped, fp, lease)
-	if done != nil || err != nil {
-		return done, err
-	}
-	s.hook("reserved")
 	// The claim's owner is the key and the content together: a derived
 	// key names the dossier, not what it says, so other content under the
 	// same derived key after a refusal must not inherit the claim (and the
 	// treasury's document) of the content that came before it.
-	var held heldLock
-	resp, final, err := s.send(ctx, sub, v, scoped+"#"+fp, b.Recovered, lease, &held)
+	owner := scoped + "#" + fp
+	// The reservation, and with it the claim and the dossier-wide lock:
+	// one treasury call per dossier at a time, so a withdrawal of the
+	// dossier does not run beside this submission, and the dossier's
+	// record is read again once no withdrawal can change it any more. Not
+	// cancelled with the request: a caller gone between the store's work
+	// and its reply would leave the lock to its lease (the claim and the
+	// reservation, the key's retry takes back).
+	st, err := s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, dossierLockID(v.Procedure.ID, v.MaHoSo))
+	b := st.Begun
+	if done, err := s.begun(b, err); done != nil || err != nil {
+		return done, err
+	}
+	s.hook("reserved")
+	var left unfinished
+	resp, final, err := s.send(ctx, sub, v, owner, st, &left)
 	if !final {
 		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
 			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
@@ -194,8 +203,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	stored := idempotency.Stored{Status: resp.Status, Header: resp.Header, Body: resp.Body,
 		Replaceable: derived && resp.Status != 202}
-	s.hook("settled")
-	if cerr := s.complete(ctx, sub.RequestID, v, scoped, b.Token, stored, held); cerr != nil {
+	s.hook("answered")
+	if cerr := s.finish(ctx, sub.RequestID, v, scoped, b.Token, stored, left); cerr != nil {
 		if errors.Is(cerr, idempotency.ErrNotReplicated) {
 			s.log.Error("idempotency record not replicated", "request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", cerr)
 			return nil, finalNotReplicated(cerr)
@@ -208,21 +217,30 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	return resp, nil
 }
 
-// heldLock is the dossier's lock that send leaves held with a final answer.
-type heldLock struct{ id, token string }
+// unfinished is what send leaves with a final answer for Submit to write
+// with it: the dossier's lock, held, and the claim's settlement as sent
+// when the treasury holds the document.
+type unfinished struct {
+	lockID, lockToken string
+	sent              *idempotency.Settlement
+}
 
-// complete stores the final answer and gives the dossier's lock back, in
-// one round trip where the store can; it returns Complete's error.
-func (s *Service) complete(ctx context.Context, requestID string, v *Verified, scoped, token string, stored idempotency.Stored, held heldLock) error {
-	bg := context.WithoutCancel(ctx)
-	if held.token == "" {
-		return s.records.Complete(bg, scoped, token, stored, s.policy.Retention)
+// finish settles the dossier's claim, stores the final answer and gives
+// the dossier's lock back, in one round trip where the store can; it
+// returns the answer's error.
+func (s *Service) finish(ctx context.Context, requestID string, v *Verified, scoped, token string, stored idempotency.Stored, left unfinished) error {
+	r := s.records.Finish(context.WithoutCancel(ctx), idempotency.Final{Key: scoped, Token: token, Response: stored,
+		Retention: s.policy.Retention, LockID: left.lockID, LockToken: left.lockToken, Sent: left.sent})
+	if r.SettleErr != nil {
+		// The claim stays in progress under this key: the answer stored
+		// beside it replays to the key's retries, and another key waits
+		// for its lease and then finds the document at the treasury.
+		s.log.Error("dossier claim not settled", "request_id", requestID, "maHoSo", v.MaHoSo, "err", r.SettleErr)
 	}
-	uerr, err := s.records.CompleteAndUnlock(bg, scoped, token, stored, s.policy.Retention, held.id, held.token)
-	if uerr != nil {
-		s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", uerr)
+	if r.UnlockErr != nil {
+		s.log.Warn("dossier lock not released", "request_id", requestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", r.UnlockErr)
 	}
-	return err
+	return r.Err
 }
 
 // begin reserves the scoped key for a request with this fingerprint. A
@@ -231,37 +249,39 @@ func (s *Service) complete(ctx context.Context, requestID string, v *Verified, s
 // reservation is the caller's.
 func (s *Service) begin(ctx context.Context, scoped, fingerprint string, lease time.Duration) (idempotency.Begun, *Response, error) {
 	b, err := s.records.Begin(ctx, scoped, fingerprint, lease)
+	done, err := s.begun(b, err)
+	return b, done, err
+}
+
+// begun reads what Begin found (or Start): see begin.
+func (s *Service) begun(b idempotency.Begun, err error) (*Response, error) {
 	if err != nil {
-		return b, nil, storeDown(err)
+		return nil, storeDown(err)
 	}
 	switch b.State {
 	case idempotency.Completed:
-		return b, replay(b.Response), nil
+		return replay(b.Response), nil
 	case idempotency.InProgress:
-		return b, nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
+		return nil, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(b.RetryAfter)}
 	case idempotency.Mismatch:
-		return b, nil, problem.New(problem.IdempotencyKeyReused, "")
+		return nil, problem.New(problem.IdempotencyKeyReused, "")
 	}
-	return b, nil, nil
+	return nil, nil
 }
 
-// send claims the dossier and calls the treasury. final reports whether the
+// send calls the treasury under the dossier's claim and lock that Start
+// took as st says (and gives them back when they are not the caller's to
+// keep). final reports whether the
 // answer is final (stored for replays) or transient (the reservation is
 // released and a retry starts afresh). With a final answer the dossier's
-// lock is left held, as *held says, for Submit to give back with the
-// stored answer; with any other it is given back here.
-func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, recovered bool, lease time.Duration, held *heldLock) (_ *Response, final bool, _ error) {
+// lock is left held, and a claim the treasury's document answers left
+// unsettled, as *left says, for Submit to write with the stored answer;
+// with any other answer both are written here.
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, left *unfinished) (_ *Response, final bool, _ error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
-	// The claim, and with it the dossier-wide lock: one treasury call per
-	// dossier at a time, so a withdrawal of the dossier does not run beside
-	// this submission, and the dossier's record is read again once no
-	// withdrawal can change it any more.
 	lockID := dossierLockID(p.ID, v.MaHoSo)
-	// Not cancelled with the request: a caller gone between the store's
-	// work and its reply would leave the lock to its lease (the claim, its
-	// key's retry takes back).
-	claim, lock, err := s.records.ClaimAndLock(bg, v.DossierID(), owner, lockID, lease)
+	claim, lock, err := st.Claim, st.Lock, st.ClaimErr
 	// mayHaveSent is whether the treasury may hold the document without
 	// this side knowing: an earlier attempt of the claim ended unsettled, or
 	// this attempt's send ended without an answer. Such a claim is kept
@@ -271,7 +291,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	// asks the treasury first. Only a claim known not to have reached the
 	// treasury is given back at once; a claim settled as sent never is
 	// (nor does the store release one).
-	mayHaveSent := recovered || claim.Recovered
+	mayHaveSent := st.Begun.Recovered || claim.Recovered
 	release := func() {
 		if claim.Sent || mayHaveSent {
 			return
@@ -294,11 +314,14 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		release()
 		return nil, false, dossierBusy(v.MaHoSo, lock)
 	}
-	*held = heldLock{id: lockID, token: lock.Token}
+	*left = unfinished{lockID: lockID, lockToken: lock.Token}
 	defer func() {
 		if !final {
+			if left.sent != nil {
+				s.settleSent(bg, sub.RequestID, v.MaHoSo, *left.sent)
+			}
 			s.unlockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lockID, lock.Token)
-			*held = heldLock{}
+			*left = unfinished{}
 		}
 	}()
 	deadline := p.Deadline
@@ -360,13 +383,13 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return treasuryFailure(err, sub.Lang, sub.RequestID)
 	}
 	s.hook("sent")
-	// The dossier is settled as sent before anything else can fail: from
-	// here on no attempt, of this key or another, sends it again.
-	if err := s.records.SettleDossier(bg, v.DossierID(), owner, true, rc.Reference, s.policy.DossierRetention); err != nil {
-		// The claim stays in progress under this key; its next attempt
-		// finds the document at the treasury instead of sending it.
-		s.log.Error("dossier claim not settled", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
-	}
+	// The treasury holds the document: from here on no attempt, of this
+	// key or another, sends it again. The claim is settled as sent with the
+	// stored answer (Submit), or before this returns without one. Until
+	// then it stays in progress under this key, as after a crash here: the
+	// key's next attempt, and another key once the lease ends, find the
+	// document at the treasury instead of sending it.
+	left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
 	claim.Sent = true
 	// The dossier's record and its signers are written before the leaf, so
 	// that a dossier the treasury holds is known to the status view and to
@@ -399,6 +422,13 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// settleSent settles the dossier's claim as sent, apart from an answer.
+func (s *Service) settleSent(ctx context.Context, requestID, maHoSo string, st idempotency.Settlement) {
+	if err := s.records.SettleDossier(ctx, st.Dossier, st.Owner, true, st.Reference, st.Retention); err != nil {
+		s.log.Error("dossier claim not settled", "request_id", requestID, "maHoSo", maHoSo, "err", err)
+	}
 }
 
 // dossierLockID is the identity of the dossier-wide lock: the dossier,

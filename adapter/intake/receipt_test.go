@@ -64,6 +64,14 @@ func TestAcceptedLeafLostKeepsTheDossierSent(t *testing.T) {
 			if err != nil || !ok || rec.TreasuryReference != "REF-1" || rec.TrangThai != StatusRegistered {
 				t.Fatalf("dossier record after the lost leaf: %v %v %+v", err, ok, rec)
 			}
+			// The claim is settled as sent without a stored answer: another
+			// key is told so at once, not to wait for the lease.
+			early := sub
+			early.IdempotencyKey = "early-other-key"
+			if _, err := svc.Submit(t.Context(), early); !errors.As(err, &pe) || pe.Kind != problem.DossierAlreadySent ||
+				pe.Extra["treasuryReference"] != "REF-1" || pe.RetryAfter != 0 {
+				t.Errorf("another key before the retry: %v (%+v), want already sent as REF-1", err, pe)
+			}
 
 			lg.failing.Store(false)
 			resp, err := svc.Submit(t.Context(), sub)

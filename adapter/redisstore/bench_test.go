@@ -109,3 +109,52 @@ func BenchmarkBeginCompleteParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSubmissionRecords: per op the idempotency records of one
+// accepted submission, as the adapter writes them (Start, Finish: two
+// round trips) and in steps (Begin, ClaimAndLock, SettleDossier, then
+// Complete with the unlock: four), for comparison in one run.
+func BenchmarkSubmissionRecords(b *testing.B) {
+	ctx := context.Background()
+	resp := idempotency.Stored{Status: 202, Body: benchBody, Header: map[string]string{"Content-Type": "application/json"}}
+	for _, steps := range []bool{false, true} {
+		name := "start-finish"
+		if steps {
+			name = "in-steps"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := New(redistest.Client(b), redistest.Prefix(b), nil)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				n := strconv.Itoa(i)
+				i++
+				key, dossier, lockID := "caller|"+n, "tai-khoan|H.01.02-"+n+"|0", "dossier|tai-khoan|H.01.02-"+n
+				owner := key + "#fp"
+				var st idempotency.Started
+				var err error
+				if steps {
+					st, err = idempotency.StartInSteps(ctx, s, key, "fp", 30*time.Second, dossier, owner, lockID)
+				} else {
+					st, err = s.Start(ctx, key, "fp", 30*time.Second, dossier, owner, lockID)
+				}
+				if err != nil || st.ClaimErr != nil || !st.Claim.Owned || !st.Lock.Held {
+					b.Fatalf("%+v %v", st, err)
+				}
+				f := idempotency.Final{Key: key, Token: st.Begun.Token, Response: resp, Retention: time.Hour,
+					LockID: lockID, LockToken: st.Lock.Token,
+					Sent: &idempotency.Settlement{Dossier: dossier, Owner: owner, Reference: "KBNN-" + n, Retention: time.Hour}}
+				var r idempotency.Finished
+				if steps {
+					if err := s.SettleDossier(ctx, dossier, owner, true, f.Sent.Reference, time.Hour); err != nil {
+						b.Fatal(err)
+					}
+					f.Sent = nil
+				}
+				if r = s.Finish(ctx, f); r != (idempotency.Finished{}) {
+					b.Fatalf("%+v", r)
+				}
+			}
+		})
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,6 +55,10 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	ha     *redisha.Writer // nil: no wait for replicas
+	// split is set once the server refused the start script for keys of
+	// several slots (CROSSSLOT): a Cluster reached through one address.
+	// Start then takes its steps apart, as on a Cluster client.
+	split atomic.Bool
 }
 
 var _ idempotency.Store = (*Store)(nil)
@@ -244,18 +249,32 @@ func (s *Store) completeArgs(token string, resp idempotency.Stored, retention ti
 	return args
 }
 
-// CompleteAndUnlock implements idempotency.Store: both scripts in one
-// pipeline (in a Cluster, one per primary, side by side). When the answer
-// waits for replicas it goes through redisha on its own, and the unlock
-// follows.
-func (s *Store) CompleteAndUnlock(ctx context.Context, key, token string, resp idempotency.Stored, retention time.Duration, lockID, lockToken string) (unlockErr, err error) {
+// Finish implements idempotency.Store: the settlement, the answer and the
+// unlock in one pipeline, in that order (in a Cluster, one per primary,
+// side by side). When the answer waits for replicas it goes through
+// redisha on its own, after the settlement and before the unlock.
+func (s *Store) Finish(ctx context.Context, f idempotency.Final) idempotency.Finished {
 	if s.ha.Waits() {
-		return idempotency.CompleteThenUnlock(ctx, s, key, token, resp, retention, lockID, lockToken)
+		return idempotency.FinishInSteps(ctx, s, f)
 	}
-	cc, uc := s.runPair(ctx,
-		scriptCall{completeScript, []string{s.keyName(key)}, s.completeArgs(token, resp, retention)},
-		scriptCall{unlockScript, []string{s.lockName(lockID)}, []any{lockToken}})
-	return fencedReply("unlock dossier", uc), fencedReply("complete", cc)
+	calls := make([]scriptCall, 0, 3)
+	if f.Sent != nil {
+		calls = append(calls, s.settleCall(f.Sent.Dossier, f.Sent.Owner, true, f.Sent.Reference, f.Sent.Retention))
+	}
+	calls = append(calls, scriptCall{completeScript, []string{s.keyName(f.Key)}, s.completeArgs(f.Token, f.Response, f.Retention)})
+	if f.LockToken != "" {
+		calls = append(calls, scriptCall{unlockScript, []string{s.lockName(f.LockID)}, []any{f.LockToken}})
+	}
+	cmds := s.runAll(ctx, calls...)
+	var r idempotency.Finished
+	if f.Sent != nil {
+		r.SettleErr, cmds = fencedReply("settle dossier", cmds[0]), cmds[1:]
+	}
+	r.Err = fencedReply("complete", cmds[0])
+	if f.LockToken != "" {
+		r.UnlockErr = fencedReply("unlock dossier", cmds[1])
+	}
+	return r
 }
 
 // scriptCall is a script with its keys and arguments.
@@ -265,25 +284,25 @@ type scriptCall struct {
 	args []any
 }
 
-// runPair runs a and b in one pipeline (in a Cluster, one per primary,
-// side by side) and returns their commands, each holding its own reply or
-// error. A script the server did not have (NOSCRIPT: a restart, a new
-// primary) did not run; it is sent again whole (EVAL, which also caches
-// it).
-func (s *Store) runPair(ctx context.Context, a, b scriptCall) (*redis.Cmd, *redis.Cmd) {
-	var ac, bc *redis.Cmd
+// runAll runs calls in one pipeline, in order (in a Cluster, one per
+// primary, side by side), and returns their commands, each holding its own
+// reply or error. A script the server did not have (NOSCRIPT: a restart, a
+// new primary) did not run; it is sent again whole (EVAL, which also
+// caches it), after the others.
+func (s *Store) runAll(ctx context.Context, calls ...scriptCall) []*redis.Cmd {
+	cmds := make([]*redis.Cmd, len(calls))
 	_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read by the caller
-		ac = a.sc.EvalSha(ctx, p, a.keys, a.args...)
-		bc = b.sc.EvalSha(ctx, p, b.keys, b.args...)
+		for i, c := range calls {
+			cmds[i] = c.sc.EvalSha(ctx, p, c.keys, c.args...)
+		}
 		return nil
 	})
-	if redis.HasErrorPrefix(ac.Err(), "NOSCRIPT") {
-		ac = a.sc.Eval(ctx, s.c, a.keys, a.args...)
+	for i, c := range calls {
+		if redis.HasErrorPrefix(cmds[i].Err(), "NOSCRIPT") {
+			cmds[i] = c.sc.Eval(ctx, s.c, c.keys, c.args...)
+		}
 	}
-	if redis.HasErrorPrefix(bc.Err(), "NOSCRIPT") {
-		bc = b.sc.Eval(ctx, s.c, b.keys, b.args...)
-	}
-	return ac, bc
+	return cmds
 }
 
 // Release implements idempotency.Store.
@@ -344,13 +363,18 @@ func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
 
 // SettleDossier implements idempotency.Store.
 func (s *Store) SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error {
+	c := s.settleCall(dossier, owner, sent, reference, retention)
+	return fencedReply("settle dossier", c.sc.Run(ctx, s.c, c.keys, c.args...))
+}
+
+func (s *Store) settleCall(dossier, owner string, sent bool, reference string, retention time.Duration) scriptCall {
 	flag := "0"
 	if sent {
 		flag = "1"
 	}
 	now := s.now()
-	return s.fenced(ctx, "settle dossier", settleScript, s.dossierName(dossier),
-		owner, flag, reference, ms(now.Add(retention)), ttl(retention))
+	return scriptCall{settleScript, []string{s.dossierName(dossier)},
+		[]any{owner, flag, reference, ms(now.Add(retention)), ttl(retention)}}
 }
 
 // LockDossier implements idempotency.Store.
@@ -373,6 +397,10 @@ func parseLock(cmd *redis.Cmd, now time.Time, tok string) (idempotency.Lock, err
 	if err != nil {
 		return idempotency.Lock{}, fmt.Errorf("redisstore: lock dossier: %w", err)
 	}
+	return parseLockReply(r, now, tok)
+}
+
+func parseLockReply(r []any, now time.Time, tok string) (idempotency.Lock, error) {
 	switch {
 	case len(r) == 1 && r[0] == int64(1):
 		return idempotency.Lock{Held: true, Token: tok}, nil
@@ -406,9 +434,10 @@ func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string,
 	}
 	now := s.now()
 	tok := idempotency.NewToken()
-	cc, lc := s.runPair(ctx,
+	cmds := s.runAll(ctx,
 		scriptCall{claimScript, []string{s.dossierName(dossier)}, s.claimArgs(now, owner, lease)},
 		scriptCall{lockScript, []string{s.lockName(lockID)}, s.lockArgs(now, tok, lease)})
+	cc, lc := cmds[0], cmds[1]
 	var c idempotency.Claim
 	r, err := cc.Slice()
 	if err == nil {
@@ -424,18 +453,105 @@ func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string,
 		}
 		return c, idempotency.Lock{}, err
 	}
+	l, lerr = s.lockAgain(ctx, lockID, lease, l, lerr)
+	return c, l, lerr
+}
+
+// lockAgain asks for a busy lock again, for the owner of the dossier's
+// claim, after each of lockRetries until it holds it.
+func (s *Store) lockAgain(ctx context.Context, lockID string, lease time.Duration, l idempotency.Lock, lerr error) (idempotency.Lock, error) {
 	for _, pause := range lockRetries {
 		if lerr != nil || l.Held {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return c, idempotency.Lock{}, ctx.Err()
+			return idempotency.Lock{}, ctx.Err()
 		case <-time.After(pause):
 		}
 		l, lerr = s.LockDossier(ctx, lockID, lease)
 	}
-	return c, l, lerr
+	return l, lerr
+}
+
+// Start implements idempotency.Store: on a single server or a Sentinel
+// set, one script (startScript) reserves the key and, only then, claims
+// the dossier and, only with the claim owned, takes its lock, each as its
+// own script would. On a Cluster, whose slots the three keys span, and
+// when claims wait for replicas, it takes the steps apart
+// (idempotency.StartInSteps). A busy lock beside an owned claim is asked
+// for again as in ClaimAndLock.
+func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, error) {
+	_, cluster := s.c.(*redis.ClusterClient)
+	if cluster || s.split.Load() || s.ha.Waits() {
+		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
+	}
+	now := s.now()
+	tok, lockTok := idempotency.NewToken(), idempotency.NewToken()
+	args := make([]any, 0, 15)
+	args = append(args, ms(now), fp, tok, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention))
+	args = append(args, s.claimArgs(now, owner, lease)...)
+	args = append(args, s.lockArgs(now, lockTok, lease)...)
+	reply, err := startScript.Run(ctx, s.c, []string{s.keyName(key), s.dossierName(dossier), s.lockName(lockID)}, args...).Slice()
+	if err != nil && redis.HasErrorPrefix(err, "CROSSSLOT") {
+		// Refused before it ran: nothing was written.
+		s.split.Store(true)
+		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
+	}
+	if err != nil {
+		return idempotency.Started{}, fmt.Errorf("redisstore: start: %w", err)
+	}
+	st, err := parseStart(reply, now, tok, lockTok)
+	if err != nil {
+		return idempotency.Started{}, fmt.Errorf("redisstore: start: %w", err)
+	}
+	if st.Claim.Owned && !st.Lock.Held {
+		st.Lock, st.ClaimErr = s.lockAgain(ctx, lockID, lease, st.Lock, nil)
+	}
+	return st, nil
+}
+
+// parseStart reads startScript's reply: {begin} | {begin, claim} |
+// {begin, claim, lock}.
+func parseStart(r []any, now time.Time, tok, lockTok string) (idempotency.Started, error) {
+	var st idempotency.Started
+	parts := make([][]any, len(r))
+	for i, p := range r {
+		a, ok := p.([]any)
+		if !ok {
+			return st, errReply
+		}
+		parts[i] = a
+	}
+	if len(parts) == 0 || len(parts) > 3 {
+		return st, errReply
+	}
+	var err error
+	if st.Begun, err = parseBegin(parts[0], now, tok); err != nil {
+		return st, err
+	}
+	reserved := st.Begun.State == idempotency.Reserved
+	if !reserved {
+		if len(parts) != 1 {
+			return st, errReply
+		}
+		return st, nil
+	}
+	if len(parts) == 1 {
+		return st, errReply
+	}
+	if st.Claim, err = parseClaim(parts[1], now); err != nil {
+		return st, err
+	}
+	if st.Claim.Owned != (len(parts) == 3) {
+		return st, errReply
+	}
+	if len(parts) == 3 {
+		if st.Lock, err = parseLockReply(parts[2], now, lockTok); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
 }
 
 // UnlockDossier implements idempotency.Store.

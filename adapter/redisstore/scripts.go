@@ -18,7 +18,9 @@ import "github.com/redis/go-redis/v9"
 
 // beginScript: ARGV now, fingerprint, token, lease until, exp, ttl.
 // Replies {"C", st, rep, body, name, value, ...} | {"M"} | {"P", lu} | {"R", recovered}.
-var beginScript = redis.NewScript(`
+var beginScript = redis.NewScript(beginSource)
+
+const beginSource = `
 local now = tonumber(ARGV[1])
 local all = redis.call('HGETALL', KEYS[1])
 local r = {}
@@ -49,7 +51,7 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'tok', ARGV[3], 'lu', ARGV[4], 'exp', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {'R', recovered}
-`)
+`
 
 // completeScript: ARGV token, exp, ttl, status, replaceable, body, then
 // header name/value pairs. Replies 1, or 0 when the lease is lost.
@@ -75,7 +77,9 @@ return 1
 // claimScript: ARGV now, owner, lease until, exp, ttl.
 // Replies {1, recovered} when owned, {1, 1, ref} when the caller's own claim
 // is already sent, else {0, owner, sent, ref, lu}.
-var claimScript = redis.NewScript(`
+var claimScript = redis.NewScript(claimSource)
+
+const claimSource = `
 local now = tonumber(ARGV[1])
 local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'ref', 'lu', 'exp')
 local recovered = 0
@@ -95,7 +99,7 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lu', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1, recovered}
-`)
+`
 
 // settleScript: ARGV owner, sent, reference, exp, ttl. Replies 1, or 0 when
 // owner does not hold the claim. A claim settled as sent is never released.
@@ -113,18 +117,44 @@ return 1
 // lockScript: ARGV now, token, lease until, ttl. Replies {1} when the
 // caller holds the lock now, else {0, lu} (the holder's lease). The same
 // token again (a client's retry of a call whose reply was lost) holds it.
-var lockScript = redis.NewScript(`
+var lockScript = redis.NewScript(lockSource)
+
+const lockSource = `
 local cur = redis.call('HMGET', KEYS[1], 'tok', 'lu')
 if cur[2] and tonumber(ARGV[1]) < tonumber(cur[2]) and cur[1] ~= ARGV[2] then return {0, cur[2]} end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'tok', ARGV[2], 'lu', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1}
-`)
+`
 
 // unlockScript: ARGV token. Replies 1, or 0 when token does not hold the lock.
 var unlockScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'tok') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
+`)
+
+// startScript is beginScript on KEYS[1] and, only when it reserves the key,
+// claimScript on KEYS[2] and, only when that owns the claim, lockScript on
+// KEYS[3], each as a function of its own key and arguments, so each runs
+// as on its own. ARGV: beginScript's six, claimScript's five, lockScript's
+// four. Replies {begin} | {begin, claim} | {begin, claim, lock}, each
+// script's own reply. Its keys are in several slots: a Cluster refuses it
+// (CROSSSLOT).
+var startScript = redis.NewScript(`
+local function begin(KEYS, ARGV)
+` + beginSource + `
+end
+local function claim(KEYS, ARGV)
+` + claimSource + `
+end
+local function lock(KEYS, ARGV)
+` + lockSource + `
+end
+local b = begin({KEYS[1]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]})
+if b[1] ~= 'R' then return {b} end
+local c = claim({KEYS[2]}, {ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]})
+if c[1] ~= 1 then return {b, c} end
+return {b, c, lock({KEYS[3]}, {ARGV[12], ARGV[13], ARGV[14], ARGV[15]})}
 `)

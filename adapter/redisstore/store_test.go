@@ -224,7 +224,7 @@ func TestScriptCacheFlushed(t *testing.T) {
 	}
 }
 
-// The claim and the lock, and the answer and the unlock, go in one
+// The claim and the lock, and the settlement, the answer and the unlock, go in one
 // pipeline of EVALSHA each: a server without the scripts (restarted, a new
 // primary) runs neither, and both are run again with their scripts loaded.
 func TestClaimAndLockAfterScriptFlush(t *testing.T) {
@@ -248,8 +248,13 @@ func TestClaimAndLockAfterScriptFlush(t *testing.T) {
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if uerr, err := s.CompleteAndUnlock(ctx, "k", b.Token, idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour, "dossier|p|X", l.Token); err != nil || uerr != nil {
-		t.Fatalf("after SCRIPT FLUSH: complete %v, unlock %v", err, uerr)
+	if r := s.Finish(ctx, idempotency.Final{Key: "k", Token: b.Token, Response: idempotency.Stored{Status: 202, Body: []byte("{}")},
+		Retention: time.Hour, LockID: "dossier|p|X", LockToken: l.Token,
+		Sent: &idempotency.Settlement{Dossier: "p|X|0", Owner: "k", Reference: "KBNN-1", Retention: time.Hour}}); r != (idempotency.Finished{}) {
+		t.Fatalf("after SCRIPT FLUSH: %+v", r)
+	}
+	if cl, err := s.ClaimDossier(ctx, "p|X|0", "other", time.Minute); err != nil || !cl.Sent || cl.Reference != "KBNN-1" {
+		t.Fatalf("the claim was not settled: %+v %v", cl, err)
 	}
 	if again, err := s.LockDossier(ctx, "dossier|p|X", time.Minute); err != nil || !again.Held {
 		t.Fatalf("the lock was not given back: %+v %v", again, err)
@@ -274,5 +279,62 @@ func TestLockScriptRetryHolds(t *testing.T) {
 	}
 	if err := s.UnlockDossier(ctx, "dossier|p|X", "t1"); err != nil {
 		t.Fatalf("the retried holder cannot unlock: %v", err)
+	}
+}
+
+// Start is one script on a single server: the reservation, the claim and
+// the lock in one round trip, whatever it finds.
+func TestStartRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	s, _, c := newStore(t)
+	if err := startScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
+		t.Fatal(err)
+	}
+	var n commandCounter
+	c.AddHook(&n)
+	st, err := s.Start(ctx, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	if err != nil || st.ClaimErr != nil || st.Begun.State != idempotency.Reserved || !st.Claim.Owned || !st.Lock.Held {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+	if n.n != 1 {
+		t.Errorf("a start took %d round trips, want 1", n.n)
+	}
+	n.n = 0
+	other, err := s.Start(ctx, "k2", "fp", time.Minute, "p|X|0", "k2#fp", "dossier|p|X")
+	if err != nil || other.Begun.State != idempotency.Reserved || other.Claim.Owned || other.Claim.Owner != "k#fp" || other.Lock.Held {
+		t.Fatalf("start of a claimed dossier: %+v %v", other, err)
+	}
+	if n.n != 1 {
+		t.Errorf("a start of a claimed dossier took %d round trips, want 1", n.n)
+	}
+	if s.split.Load() {
+		t.Error("a single server was taken for a Cluster")
+	}
+}
+
+// A Cluster reached through one address refuses the start script, whose
+// keys are in several slots; the store then takes the steps apart, as on a
+// Cluster client, with the same outcomes.
+func TestStartOnAClusterThroughOneAddress(t *testing.T) {
+	ctx := context.Background()
+	c := redis.NewClient(&redis.Options{Addr: redistest.StartOneNodeCluster(t)})
+	t.Cleanup(func() { _ = c.Close() })
+	s := New(c, redistest.Prefix(t), storetest.NewClock().Now)
+	st, err := s.Start(ctx, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	if err != nil || st.ClaimErr != nil || st.Begun.State != idempotency.Reserved || !st.Claim.Owned || !st.Lock.Held {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+	if !s.split.Load() {
+		t.Fatal("the server's CROSSSLOT went unnoticed")
+	}
+	other, err := s.Start(ctx, "k2", "fp", time.Minute, "p|X|0", "k2#fp", "dossier|p|X")
+	if err != nil || other.Begun.State != idempotency.Reserved || other.Claim.Owned || other.Claim.Owner != "k#fp" || other.Lock.Held {
+		t.Fatalf("start of a claimed dossier: %+v %v", other, err)
+	}
+	if again, err := s.Start(ctx, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X"); err != nil || again.Begun.State != idempotency.InProgress {
+		t.Fatalf("start of a key in progress: %+v %v", again, err)
+	}
+	if l, err := s.LockDossier(ctx, "dossier|p|X", time.Minute); err != nil || l.Held {
+		t.Fatalf("the first start's lock is not held: %+v %v", l, err)
 	}
 }

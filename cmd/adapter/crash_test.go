@@ -96,7 +96,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		{"reserved", []int{5, 9}},
 		{"claimed", []int{7, 4}},
 		{"sent", []int{5, 11}},
-		{"settled", []int{9, 6}},
+		{"answered", []int{9, 6}},
 		{"completed", []int{5, 8}},
 	}
 	for _, s := range steps {

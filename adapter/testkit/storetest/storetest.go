@@ -369,35 +369,135 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("%d owners", owners)
 		}
 	})
-	t.Run("complete and unlock", func(t *testing.T) {
+	t.Run("finish", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
 		const id = "dossier|p|X"
 		b := begin(t, s, "k", "fp", idempotency.Reserved)
+		claim(t, s, "p|X|0", "k#fp", true)
 		l := lock(t, s, id, true)
-		if uerr, err := s.CompleteAndUnlock(ctx, "k", b.Token, resp("done"), retention, id, l.Token); err != nil || uerr != nil {
-			t.Fatalf("complete %v, unlock %v", err, uerr)
+		sent := &idempotency.Settlement{Dossier: "p|X|0", Owner: "k#fp", Reference: "KBNN-1", Retention: retention}
+		if r := s.Finish(ctx, idempotency.Final{Key: "k", Token: b.Token, Response: resp("done"), Retention: retention,
+			LockID: id, LockToken: l.Token, Sent: sent}); r != (idempotency.Finished{}) {
+			t.Fatalf("finish: %+v", r)
 		}
 		if got := begin(t, s, "k", "fp", idempotency.Completed); string(got.Response.Body) != "done" {
 			t.Fatalf("replay %q", got.Response.Body)
 		}
+		if cl := claim(t, s, "p|X|0", "other", false); !cl.Sent || cl.Reference != "KBNN-1" || cl.Owner != "k#fp" {
+			t.Fatalf("the claim after finish: %+v, want settled as sent", cl)
+		}
+		// after its retention, like any settlement
+		c.Advance(retention - time.Second)
+		if cl := claim(t, s, "p|X|0", "other", false); !cl.Sent {
+			t.Fatalf("the settlement ended before its retention: %+v", cl)
+		}
+		c.Advance(2 * time.Second)
+		claim(t, s, "p|X|0", "other", true)
+
 		stale := lock(t, s, id, true) // given back, and taken again
-		// a holder whose leases both ended: each error on its own, and the
+		// a refusal: no settlement, the claim untouched
+		bn := begin(t, s, "kn", "fp", idempotency.Reserved)
+		claim(t, s, "p|N|0", "kn#fp", true)
+		if r := s.Finish(ctx, idempotency.Final{Key: "kn", Token: bn.Token, Response: resp("refused"), Retention: retention}); r != (idempotency.Finished{}) {
+			t.Fatalf("finish without lock or settlement: %+v", r)
+		}
+		if cl := claim(t, s, "p|N|0", "other", false); cl.Sent || cl.Owner != "kn#fp" {
+			t.Fatalf("a finish without settlement changed the claim: %+v", cl)
+		}
+		// a holder whose leases all ended: each error on its own, and the
 		// successors keep what they took
 		b2 := begin(t, s, "k2", "fp", idempotency.Reserved)
+		claim(t, s, "p|Y|0", "k2#fp", true)
 		c.Advance(lease + time.Second)
 		nb := begin(t, s, "k2", "fp", idempotency.Reserved) // taken over
+		claim(t, s, "p|Y|0", "k3#fp", true)                 // so is the claim, by another key
 		next := lock(t, s, id, true)                        // the lock's lease ended too
-		uerr, err := s.CompleteAndUnlock(ctx, "k2", b2.Token, resp("late"), retention, id, stale.Token)
-		if !errors.Is(err, idempotency.ErrLeaseLost) || !errors.Is(uerr, idempotency.ErrLeaseLost) {
-			t.Fatalf("fenced holder: complete %v, unlock %v", err, uerr)
+		r := s.Finish(ctx, idempotency.Final{Key: "k2", Token: b2.Token, Response: resp("late"), Retention: retention,
+			LockID: id, LockToken: stale.Token,
+			Sent: &idempotency.Settlement{Dossier: "p|Y|0", Owner: "k2#fp", Reference: "KBNN-2", Retention: retention}})
+		if !errors.Is(r.Err, idempotency.ErrLeaseLost) || !errors.Is(r.UnlockErr, idempotency.ErrLeaseLost) || !errors.Is(r.SettleErr, idempotency.ErrLeaseLost) {
+			t.Fatalf("fenced holder: %+v", r)
 		}
 		lock(t, s, id, false) // the successor still holds it
-		if uerr, err := s.CompleteAndUnlock(ctx, "k2", nb.Token, resp("new"), retention, id, next.Token); err != nil || uerr != nil {
-			t.Fatalf("successor: complete %v, unlock %v", err, uerr)
+		if cl := claim(t, s, "p|Y|0", "other", false); cl.Sent || cl.Owner != "k3#fp" {
+			t.Fatalf("a fenced settlement changed the successor's claim: %+v", cl)
+		}
+		if r := s.Finish(ctx, idempotency.Final{Key: "k2", Token: nb.Token, Response: resp("new"), Retention: retention,
+			LockID: id, LockToken: next.Token}); r != (idempotency.Finished{}) {
+			t.Fatalf("successor: %+v", r)
 		}
 		if got := begin(t, s, "k2", "fp", idempotency.Completed); string(got.Response.Body) != "new" {
 			t.Fatalf("replay %q, want the successor's answer", got.Response.Body)
+		}
+	})
+	t.Run("start", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		const id = "dossier|p|S"
+		start := func(key, fp, dossier, owner string) idempotency.Started {
+			t.Helper()
+			st, err := s.Start(ctx, key, fp, lease, dossier, owner, id)
+			if err != nil || st.ClaimErr != nil {
+				t.Fatalf("Start(%s, %s): %v %v", key, fp, err, st.ClaimErr)
+			}
+			return st
+		}
+		st := start("k", "fp", "p|S|0", "k#fp")
+		if st.Begun.State != idempotency.Reserved || st.Begun.Recovered || st.Begun.Token == "" ||
+			!st.Claim.Owned || st.Claim.Recovered || !st.Lock.Held || st.Lock.Token == "" {
+			t.Fatalf("first start: %+v", st)
+		}
+		claim(t, s, "p|S|0", "other", false) // the claim is k's
+		lock(t, s, id, false)                // and so is the lock
+		// what holds the key held for another key: reserved, the claim not
+		// owned, the lock not taken
+		other := start("k2", "fp", "p|S|0", "k2#fp")
+		if other.Begun.State != idempotency.Reserved || other.Claim.Owned || other.Claim.Owner != "k#fp" ||
+			other.Claim.RetryAfter <= 0 || other.Lock != (idempotency.Lock{}) {
+			t.Fatalf("start of a claimed dossier under another key: %+v", other)
+		}
+		// a key not reserved claims nothing: in progress, reused, replayed
+		if got := start("k", "fp", "p|S|1", "k#fp"); got.Begun.State != idempotency.InProgress || got.Claim != (idempotency.Claim{}) {
+			t.Fatalf("start of a key in progress: %+v", got)
+		}
+		if got := start("k", "fp2", "p|S|1", "k#fp2"); got.Begun.State != idempotency.Mismatch || got.Claim != (idempotency.Claim{}) {
+			t.Fatalf("start of a key reused: %+v", got)
+		}
+		if r := s.Finish(ctx, idempotency.Final{Key: "k", Token: st.Begun.Token, Response: resp("done"), Retention: retention,
+			LockID: id, LockToken: st.Lock.Token}); r != (idempotency.Finished{}) {
+			t.Fatalf("finish: %+v", r)
+		}
+		if got := start("k", "fp", "p|S|1", "k#fp"); got.Begun.State != idempotency.Completed || string(got.Begun.Response.Body) != "done" ||
+			got.Claim != (idempotency.Claim{}) {
+			t.Fatalf("start of a completed key: %+v", got)
+		}
+		claim(t, s, "p|S|1", "other", true) // none of the three claimed it
+		lock(t, s, id, true)                // nor took the lock
+		// an owned claim beside a busy lock: the lock's holder keeps it
+		busy := start("k3", "fp", "p|S|2", "k3#fp")
+		if busy.Begun.State != idempotency.Reserved || !busy.Claim.Owned || busy.Lock.Held || busy.Lock.RetryAfter <= 0 {
+			t.Fatalf("start beside a busy lock: %+v", busy)
+		}
+		// a crashed holder's key and claim are taken over, recovered
+		c.Advance(lease + time.Second)
+		again := start("k3", "fp", "p|S|2", "k3#fp")
+		if again.Begun.State != idempotency.Reserved || !again.Begun.Recovered || !again.Claim.Owned || !again.Claim.Recovered || !again.Lock.Held {
+			t.Fatalf("start after a crash: %+v", again)
+		}
+		// the key's own claim, settled as sent: recovered, sent, locked
+		if err := s.SettleDossier(ctx, "p|S|2", "k3#fp", true, "KBNN-3", retention); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Release(ctx, "k3", again.Begun.Token); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.UnlockDossier(ctx, id, again.Lock.Token); err != nil {
+			t.Fatal(err)
+		}
+		sent := start("k3", "fp", "p|S|2", "k3#fp")
+		if sent.Begun.State != idempotency.Reserved || !sent.Claim.Owned || !sent.Claim.Sent || sent.Claim.Reference != "KBNN-3" || !sent.Lock.Held {
+			t.Fatalf("start of the key's sent dossier: %+v", sent)
 		}
 	})
 	t.Run("ping", func(t *testing.T) {
