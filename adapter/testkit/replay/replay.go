@@ -89,12 +89,22 @@ func (r Result) Duration() time.Duration {
 	return d
 }
 
+// clientWriteBuffer is the write buffer of each client connection: larger
+// than the dossiers the load mode sends (a payroll dossier of megabytes
+// leaves in several writes).
+const clientWriteBuffer = 64 << 10
+
 // NewClient returns the client used when Options.Client is nil: it reports
 // redirects as answers instead of following them and keeps up to
 // concurrency idle connections.
 func NewClient(concurrency int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = max(concurrency, 1)
+	// A dossier's request leaves in one write, head and body, as a client
+	// that has the body at hand sends it: with net/http's 4 KB buffer a
+	// dossier of some KB took two writes and a 32 KB copy buffer per
+	// request, which the server saw as a request arriving in parts.
+	tr.WriteBufferSize = clientWriteBuffer
 	return &http.Client{
 		Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
