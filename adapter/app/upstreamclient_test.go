@@ -2,8 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/testkit/wirecount"
 )
 
 // Under a full bulkhead the upstream client reuses its connections: rounds of
@@ -80,47 +79,15 @@ func TestUpstreamClientKeepsBulkheadConnections(t *testing.T) {
 	}
 }
 
-// writeCounter counts the writes on a connection.
-type writeCounter struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c writeCounter) Write(b []byte) (int, error) { c.n.Add(1); return c.Conn.Write(b) }
-
 // A request with a document of some KB leaves in one write, head and body
 // together.
 func TestUpstreamClientWritesARequestAtOnce(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		_, _ = fmt.Fprint(w, n)
-	}))
-	defer srv.Close()
 	hc, err := upstreamClient(nil, config.ClientTLS{}, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := hc.Transport.(*http.Transport)
-	var writes atomic.Int64
-	dial := (&net.Dialer{}).DialContext
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return writeCounter{c, &writes}, nil
-	}
 	body := bytes.Repeat([]byte(`{"line":"0123456789abcdef"},`), 20<<10/28)
-	resp, err := hc.Post(srv.URL, "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if string(got) != fmt.Sprint(len(body)) {
-		t.Fatalf("server read %s bytes, want %d", got, len(body))
-	}
-	if n := writes.Load(); n != 1 {
+	if n := wirecount.Post(t, hc, "application/json", body); n != 1 {
 		t.Errorf("a request of %d bytes took %d writes, want 1", len(body), n)
 	}
 }

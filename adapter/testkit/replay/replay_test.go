@@ -4,21 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
+	"github.com/kbnn/dvc/adapter/testkit/wirecount"
 )
 
 func TestRunJudgesEachAnswer(t *testing.T) {
@@ -290,44 +288,12 @@ func TestJudgeBrokenRules(t *testing.T) {
 	}
 }
 
-type countingConn struct {
-	net.Conn
-	n *atomic.Int64
-}
-
-func (c countingConn) Write(b []byte) (int, error) { c.n.Add(1); return c.Conn.Write(b) }
-
 // NewClient sends a dossier of some KB in one write, head and body
 // together: the load generator spends no more than it must, and the
 // server reads the request as a portal that has the body at hand sends it.
 func TestNewClientWritesADossierAtOnce(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		_, _ = fmt.Fprint(w, n)
-	}))
-	defer srv.Close()
-	hc := NewClient(4)
-	tr := hc.Transport.(*http.Transport)
-	var writes atomic.Int64
-	dial := (&net.Dialer{}).DialContext
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return countingConn{c, &writes}, nil
-	}
 	body := bytes.Repeat([]byte(`<dong><maNDKT>6501</maNDKT><soTien>1500000</soTien></dong>`), 20<<10/58)
-	resp, err := hc.Post(srv.URL, "application/xml", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if string(got) != fmt.Sprint(len(body)) {
-		t.Fatalf("server read %s bytes, want %d", got, len(body))
-	}
-	if n := writes.Load(); n != 1 {
+	if n := wirecount.Post(t, NewClient(4), "application/xml", body); n != 1 {
 		t.Errorf("a request of %d bytes took %d writes, want 1", len(body), n)
 	}
 }
