@@ -209,12 +209,14 @@ type Store interface {
 	UnlockDossier(ctx context.Context, id, token string) error
 	// Finish is the last step of a submission with a final answer:
 	// SettleDossier of f.Sent as sent, Complete and UnlockDossier, which a
-	// store may take in one round trip (the settlement is written no later
-	// than the answer). It returns each write's error apart.
+	// store may take in one round trip, in any order (safety does not
+	// depend on it: an unsettled claim is one whose holder may have sent).
+	// It returns each write's error apart.
 	Finish(ctx context.Context, f Final) Finished
 	// ClaimAndLock is ClaimDossier and LockDossier of lockID: the step a
-	// submission takes before it calls the treasury, which a store may take
-	// in one round trip. The lock is held on return only with an owned
+	// submission takes, once its key is reserved, before it calls the
+	// treasury (Start's second step where Start takes steps), which a store
+	// may take in one round trip. The lock is held on return only with an owned
 	// claim: a store that takes both side by side gives back a lock taken
 	// beside a claim that was not owned (a withdrawal may find it busy for
 	// that moment), or leaves it to its lease when that fails. On an error

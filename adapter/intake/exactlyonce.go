@@ -231,10 +231,18 @@ type unfinished struct {
 func (s *Service) finish(ctx context.Context, requestID string, v *Verified, scoped, token string, stored idempotency.Stored, left unfinished) error {
 	r := s.records.Finish(context.WithoutCancel(ctx), idempotency.Final{Key: scoped, Token: token, Response: stored,
 		Retention: s.policy.Retention, LockID: left.lockID, LockToken: left.lockToken, Sent: left.sent})
+	if r.SettleErr != nil && left.sent != nil && !errors.Is(r.SettleErr, idempotency.ErrLeaseLost) {
+		// Once more on its own (a failed round trip, a script the server
+		// lost): settled, another key is told at once that the treasury
+		// holds the document.
+		r.SettleErr = s.records.SettleDossier(context.WithoutCancel(ctx), left.sent.Dossier, left.sent.Owner, true, left.sent.Reference, left.sent.Retention)
+	}
 	if r.SettleErr != nil {
-		// The claim stays in progress under this key: the answer stored
-		// beside it replays to the key's retries, and another key waits
-		// for its lease and then finds the document at the treasury.
+		// The claim stays in progress under this key (unless its lease
+		// ended and another key took it over, which then asked the
+		// treasury first): the answer stored beside it replays to the
+		// key's retries, and another key waits for its lease and then
+		// finds the document at the treasury.
 		s.log.Error("dossier claim not settled", "request_id", requestID, "maHoSo", v.MaHoSo, "err", r.SettleErr)
 	}
 	if r.UnlockErr != nil {
@@ -388,7 +396,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	// stored answer (Submit), or before this returns without one. Until
 	// then it stays in progress under this key, as after a crash here: the
 	// key's next attempt, and another key once the lease ends, find the
-	// document at the treasury instead of sending it.
+	// document at the treasury instead of sending it. (The settlement, like
+	// the one it replaced right after the send, is fenced by the owner, not
+	// the lease: what follows here takes milliseconds against a lease of
+	// the deadline and more.)
 	left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
 	claim.Sent = true
 	// The dossier's record and its signers are written before the leaf, so

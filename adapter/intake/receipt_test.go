@@ -3,12 +3,14 @@ package intake
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
@@ -86,6 +88,50 @@ func TestAcceptedLeafLostKeepsTheDossierSent(t *testing.T) {
 			other.IdempotencyKey = "another-key"
 			if _, err := svc.Submit(t.Context(), other); codeOf(err) != problem.DossierAlreadySent.Code() {
 				t.Errorf("another key: %v", err)
+			}
+			if n := len(fs.sent()); n != 1 {
+				t.Errorf("the dossier was sent %d times", n)
+			}
+		})
+	}
+}
+
+// settlementLost is a store whose Finish loses the claim's settlement, as
+// a pipeline whose settlement failed on the way does.
+type settlementLost struct{ idempotency.Store }
+
+func (s settlementLost) Finish(ctx context.Context, f idempotency.Final) idempotency.Finished {
+	lost := f.Sent != nil
+	f.Sent = nil
+	r := s.Store.Finish(ctx, f)
+	if lost {
+		r.SettleErr = errors.New("read tcp: connection reset by peer")
+	}
+	return r
+}
+
+// An accepted dossier's claim is settled as sent with its answer: another
+// key is told at once that the treasury holds it, with its reference,
+// nothing sent again; and so when the settlement in the answer's round
+// trip failed, since it is written once more on its own.
+func TestAcceptedDossierIsSettled(t *testing.T) {
+	for _, lose := range []bool{false, true} {
+		t.Run(fmt.Sprintf("settlement-lost=%v", lose), func(t *testing.T) {
+			svc, fs := newService(t, svcOptions{})
+			if lose {
+				svc.records = settlementLost{svc.records}
+			}
+			sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "portal-key-1",
+				ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+			if resp, err := svc.Submit(t.Context(), sub); err != nil || resp.Status != 202 {
+				t.Fatalf("first submission: %v %+v", err, resp)
+			}
+			other := sub
+			other.IdempotencyKey = "another-key"
+			var pe *problem.Error
+			if _, err := svc.Submit(t.Context(), other); !errors.As(err, &pe) || pe.Kind != problem.DossierAlreadySent ||
+				pe.Extra["treasuryReference"] != "REF-1" || pe.RetryAfter != 0 {
+				t.Errorf("another key: %v (%+v), want already sent as REF-1", err, pe)
 			}
 			if n := len(fs.sent()); n != 1 {
 				t.Errorf("the dossier was sent %d times", n)

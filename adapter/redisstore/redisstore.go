@@ -250,9 +250,10 @@ func (s *Store) completeArgs(token string, resp idempotency.Stored, retention ti
 }
 
 // Finish implements idempotency.Store: the settlement, the answer and the
-// unlock in one pipeline, in that order (in a Cluster, one per primary,
-// side by side). When the answer waits for replicas it goes through
-// redisha on its own, after the settlement and before the unlock.
+// unlock in one pipeline, in that order on one server (in a Cluster, one
+// per primary, side by side; a script the server had lost runs again after
+// the others). When the answer waits for replicas it goes through redisha
+// on its own, after the settlement and before the unlock.
 func (s *Store) Finish(ctx context.Context, f idempotency.Final) idempotency.Finished {
 	if s.ha.Waits() {
 		return idempotency.FinishInSteps(ctx, s, f)

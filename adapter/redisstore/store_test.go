@@ -338,3 +338,27 @@ func TestStartOnAClusterThroughOneAddress(t *testing.T) {
 		t.Fatalf("the first start's lock is not held: %+v %v", l, err)
 	}
 }
+
+// The owner of a claim that Start's script finds beside a busy lock asks
+// for the lock again, as ClaimAndLock's does: a lock given back meanwhile
+// (a withdrawal's, another supplement's) is then held.
+func TestStartAsksForABusyLockAgain(t *testing.T) {
+	saved := lockRetries
+	lockRetries = []time.Duration{20 * time.Millisecond, 200 * time.Millisecond, time.Second}
+	t.Cleanup(func() { lockRetries = saved })
+	ctx := context.Background()
+	s, _, _ := newStore(t)
+	busy, err := s.LockDossier(ctx, "dossier|p|X", time.Minute)
+	if err != nil || !busy.Held {
+		t.Fatalf("%+v %v", busy, err)
+	}
+	released := make(chan error, 1)
+	time.AfterFunc(5*time.Millisecond, func() { released <- s.UnlockDossier(ctx, "dossier|p|X", busy.Token) })
+	st, err := s.Start(ctx, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || st.ClaimErr != nil || !st.Claim.Owned || !st.Lock.Held || st.Lock.Token == busy.Token {
+		t.Fatalf("start beside a lock given back meanwhile: %+v %v", st, err)
+	}
+}

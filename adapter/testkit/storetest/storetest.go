@@ -334,40 +334,22 @@ func Run(t *testing.T, newStore Factory) {
 	})
 	t.Run("claim and lock: one owner among concurrent keys, who gets the lock", func(t *testing.T) {
 		s := newStore(t, NewClock().Now)
-		const id = "dossier|p|Z"
-		type outcome struct {
-			c   idempotency.Claim
-			l   idempotency.Lock
-			err error
-		}
-		out := make([]outcome, 16)
-		var wg sync.WaitGroup
-		for i := range out {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, l, err := s.ClaimAndLock(ctx, "p|Z|0", fmt.Sprintf("k%d", i), id, lease)
-				out[i] = outcome{c, l, err}
-			}()
-		}
-		wg.Wait()
-		owners := 0
-		for i, o := range out {
-			switch {
-			case o.err != nil:
-				t.Fatalf("key %d: %v", i, o.err)
-			case o.c.Owned:
-				owners++
-				if !o.l.Held {
-					t.Errorf("key %d owns the claim but not the lock: %+v (a crossing key kept it)", i, o.l)
-				}
-			case o.l.Held:
-				t.Errorf("key %d holds the lock without the claim", i)
+		oneOwnerHoldsTheLock(t, func(key string) (idempotency.Claim, idempotency.Lock, error) {
+			return s.ClaimAndLock(ctx, "p|Z|0", key, "dossier|p|Z", lease)
+		})
+	})
+	t.Run("start: one owner among concurrent keys, who gets the lock", func(t *testing.T) {
+		s := newStore(t, NewClock().Now)
+		oneOwnerHoldsTheLock(t, func(key string) (idempotency.Claim, idempotency.Lock, error) {
+			st, err := s.Start(ctx, key, "fp", lease, "p|W|0", key+"#fp", "dossier|p|W")
+			if err == nil && st.Begun.State != idempotency.Reserved {
+				err = fmt.Errorf("%v, want reserved", st.Begun.State)
 			}
-		}
-		if owners != 1 {
-			t.Fatalf("%d owners", owners)
-		}
+			if err == nil {
+				err = st.ClaimErr
+			}
+			return st.Claim, st.Lock, err
+		})
 	})
 	t.Run("finish", func(t *testing.T) {
 		c := NewClock()
@@ -505,6 +487,44 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// oneOwnerHoldsTheLock runs try for 16 keys of one dossier at once and
+// requires one of them to own the claim and hold the lock, and no other to
+// hold the lock.
+func oneOwnerHoldsTheLock(t *testing.T, try func(key string) (idempotency.Claim, idempotency.Lock, error)) {
+	t.Helper()
+	type outcome struct {
+		c   idempotency.Claim
+		l   idempotency.Lock
+		err error
+	}
+	out := make([]outcome, 16)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Go(func() {
+			c, l, err := try(fmt.Sprintf("k%d", i))
+			out[i] = outcome{c, l, err}
+		})
+	}
+	wg.Wait()
+	owners := 0
+	for i, o := range out {
+		switch {
+		case o.err != nil:
+			t.Fatalf("key %d: %v", i, o.err)
+		case o.c.Owned:
+			owners++
+			if !o.l.Held {
+				t.Errorf("key %d owns the claim but not the lock: %+v (a crossing key kept it)", i, o.l)
+			}
+		case o.l.Held:
+			t.Errorf("key %d holds the lock without the claim", i)
+		}
+	}
+	if owners != 1 {
+		t.Fatalf("%d owners", owners)
+	}
 }
 
 func begin(t *testing.T, s idempotency.Store, key, fp string, want idempotency.State) idempotency.Begun {
