@@ -593,6 +593,7 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 			r.rep.P50, r.rep.P90, r.rep.P99, r.rep.Max, r.rep.Unexpected, unexpectedDetail(r.rep), orUnknown(r.cpuPerReq, 2), orUnknown(r.peakMB, 0), r.load,
 			orUnknown(r.simCPU, 2), orUnknown(r.redisCPU, 2), orUnknown(r.loadCPU, 2))
 	}
+	writeBounds(&s, runtime.NumCPU(), rows)
 	if pay != nil {
 		fmt.Fprintf(&s, "\n%d concurrent payroll dossiers (chi-thuong-xuyen XML, %d lines, %.2f MB each) on a fresh adapter (load avg before %s); a 503 server-busy is retried after its Retry-After:\n\n",
 			len(pay.times), pay.lines, float64(pay.bytes)/1e6, pay.load)
@@ -604,6 +605,35 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 	}
 	_, err := io.WriteString(w, s.String())
 	return err
+}
+
+// writeBounds prints, for each run whose every CPU column is known, the
+// rates the CPU time spent allows on cpus: the whole stack's (no higher
+// rate fits on this machine, whatever the latency) and the server's alone
+// (its processes elsewhere, as in production). Both are bounds from the
+// CPU accounting, not measurements.
+func writeBounds(s *strings.Builder, cpus int, rows []row) {
+	first := true
+	for _, r := range rows {
+		parts := []float64{r.cpuPerReq, r.simCPU, r.redisCPU, r.loadCPU}
+		total := 0.0
+		for _, v := range parts {
+			if v < 0 {
+				total = -1
+				break
+			}
+			total += v
+		}
+		if total <= 0 || r.cpuPerReq <= 0 || (r.simCPU == 0 && r.redisCPU == 0) {
+			continue // unknown, or a server without the stack (the bare one)
+		}
+		if first {
+			fmt.Fprintf(s, "\nCPU bounds on %d CPUs (%d ms of CPU per second; from the CPU columns, not measured):\n\n", cpus, cpus*1000)
+			s.WriteString("| run | stack CPU ms/request | at most, all on this machine | server CPU ms/request | at most, the server alone on it |\n|---|---|---|---|---|\n")
+			first = false
+		}
+		fmt.Fprintf(s, "| %s | %.2f | %.0f/s | %.2f | %.0f/s |\n", r.name, total, float64(cpus)*1000/total, r.cpuPerReq, float64(cpus)*1000/r.cpuPerReq)
+	}
 }
 
 func unexpectedDetail(r replay.LoadReport) string {

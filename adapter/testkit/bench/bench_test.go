@@ -82,15 +82,42 @@ func TestTable(t *testing.T) {
 	if err := writeTable(&b, config{warmup: 3 * time.Second, duration: 20 * time.Second}, rows, pay); err != nil {
 		t.Fatal(err)
 	}
+
 	for _, s := range []string{
 		"| adapter, XML, 64 clients | 612 | 80.0 | 100.0 | 150.2 | 300.0 | 0 | 2.50 | 90 | 1.00 1.00 1.00 | 0.55 / 0.38 / 0.20 |",
 		"| ? / ? / 0.10 |",
 		"(pool used up after 12.5s)", "| 2 (409 dossier-already-submitted ×2) | ? | ? |",
 		"| 1 | 202 | 3.00 | 2 |", "adapter peak RSS during the payroll case: 210 MB (target < 250 MB)",
+		"CPU bounds on",
 	} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
 		}
+	}
+}
+
+// The CPU bounds: the whole stack's CPU per request and the server's
+// alone, against the CPUs' time; none for a run with an unknown column or
+// for the bare server, which has no stack.
+func TestBounds(t *testing.T) {
+	rows := []row{
+		{name: "adapter, XML, 64 clients", cpuPerReq: 2.5, simCPU: 0.554, redisCPU: 0.38, loadCPU: 0.2},
+		{name: "adapter, JSON, 64 clients", cpuPerReq: 1.2, simCPU: -1, redisCPU: 0.3, loadCPU: 0.1},
+		{name: "bare 200-OK Go server", cpuPerReq: 0.04, loadCPU: 0.06},
+	}
+	var s strings.Builder
+	writeBounds(&s, 2, rows)
+	// 2.5 + 0.554 + 0.38 + 0.2 = 3.634 ms: 2,000/3.634 = 550/s; 2,000/2.5 = 800/s
+	if want := "| adapter, XML, 64 clients | 3.63 | 550/s | 2.50 | 800/s |"; !strings.Contains(s.String(), want) {
+		t.Errorf("bounds lack %q:\n%s", want, s.String())
+	}
+	if strings.Contains(s.String(), "JSON") || strings.Contains(s.String(), "bare") {
+		t.Errorf("bounds for a run without them:\n%s", s.String())
+	}
+	s.Reset()
+	writeBounds(&s, 2, rows[1:])
+	if s.Len() != 0 {
+		t.Errorf("bounds without a run that has them:\n%s", s.String())
 	}
 }
 
