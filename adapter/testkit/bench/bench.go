@@ -293,6 +293,7 @@ type row struct {
 	// share the machine with the server: the treasury simulator, Redis
 	// (when on this machine) and the load generator (this process).
 	simCPU, redisCPU, loadCPU float64
+	bare                      bool // the ceiling: a server without the stack behind it
 }
 
 // measure runs the load mode against base while watching pid.
@@ -499,6 +500,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	r.bare = true
 	rows = append(rows, r)
 
 	var pay *payrollResult
@@ -624,8 +626,8 @@ func writeBounds(s *strings.Builder, cpus int, rows []row) {
 			}
 			total += v
 		}
-		if total <= 0 || r.cpuPerReq <= 0 || (r.simCPU == 0 && r.redisCPU == 0) {
-			continue // unknown, or a server without the stack (the bare one)
+		if total <= 0 || r.cpuPerReq <= 0 || r.bare {
+			continue // unknown, or a server without the stack
 		}
 		if first {
 			fmt.Fprintf(s, "\nCPU bounds on %d CPUs (%d ms of CPU per second; from the CPU columns, not measured):\n\n", cpus, cpus*1000)

@@ -103,7 +103,7 @@ func TestBounds(t *testing.T) {
 	rows := []row{
 		{name: "adapter, XML, 64 clients", cpuPerReq: 2.5, simCPU: 0.554, redisCPU: 0.38, loadCPU: 0.2},
 		{name: "adapter, JSON, 64 clients", cpuPerReq: 1.2, simCPU: -1, redisCPU: 0.3, loadCPU: 0.1},
-		{name: "bare 200-OK Go server", cpuPerReq: 0.04, loadCPU: 0.06},
+		{name: "bare 200-OK Go server", cpuPerReq: 0.04, simCPU: 0.001, redisCPU: 0.002, loadCPU: 0.06, bare: true},
 	}
 	var s strings.Builder
 	writeBounds(&s, 2, rows)
