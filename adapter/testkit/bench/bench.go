@@ -50,6 +50,7 @@ type config struct {
 	payroll, payrollLines                int
 	warmup, duration                     time.Duration
 	soakDuration, soakSample, soakWarmup time.Duration
+	soakBurst                            time.Duration
 	soakRate                             float64
 	keep                                 bool
 	cpuProfile                           string // dir; empty: no profiles
@@ -73,6 +74,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.soakDuration, "soak-duration", 10*time.Minute, "soak: length of the run")
 	fs.DurationVar(&c.soakWarmup, "soak-warmup", time.Minute, "soak: RSS growth is measured from the end of this warm-up")
 	fs.DurationVar(&c.soakSample, "soak-sample", 10*time.Second, "soak: RSS sampling interval")
+	fs.DurationVar(&c.soakBurst, "soak-burst", 20*time.Second, "soak: before the soak, every client sends as fast as answered for this long, so that the adapter has held as many requests at once as the soak can before the warm-up's RSS is taken (0: none)")
 	fs.Float64Var(&c.soakRate, "soak-rate", 0, "soak: XML submissions per second (0: measure the XML rate first, then soak at half of it)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, evidence)")
 	fs.StringVar(&c.heapProfile, "heapprofile", "", "soak: write the adapter's heap profile after the warm-up and at the end into `dir` (heap-soak-warm.pprof, heap-soak-end.pprof)")
