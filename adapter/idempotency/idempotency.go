@@ -143,6 +143,11 @@ type Settlement struct {
 	Retention                 time.Duration
 }
 
+// Settle is SettleDossier of st: the claim settled as sent.
+func Settle(ctx context.Context, s Store, st Settlement) error {
+	return s.SettleDossier(ctx, st.Dossier, st.Owner, true, st.Reference, st.Retention)
+}
+
 // Finished is the outcome of Finish, each write's error apart: Err is the
 // answer's (Complete's), SettleErr the settlement's, UnlockErr the lock's.
 type Finished struct {
@@ -154,7 +159,7 @@ type Finished struct {
 func FinishInSteps(ctx context.Context, s Store, f Final) Finished {
 	var r Finished
 	if f.Sent != nil {
-		r.SettleErr = s.SettleDossier(ctx, f.Sent.Dossier, f.Sent.Owner, true, f.Sent.Reference, f.Sent.Retention)
+		r.SettleErr = Settle(ctx, s, *f.Sent)
 	}
 	r.Err = s.Complete(ctx, f.Key, f.Token, f.Response, f.Retention)
 	if f.LockToken != "" {

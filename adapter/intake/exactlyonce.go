@@ -235,7 +235,7 @@ func (s *Service) finish(ctx context.Context, requestID string, v *Verified, sco
 		// Once more on its own (a failed round trip, a script the server
 		// lost): settled, another key is told at once that the treasury
 		// holds the document.
-		r.SettleErr = s.records.SettleDossier(context.WithoutCancel(ctx), left.sent.Dossier, left.sent.Owner, true, left.sent.Reference, left.sent.Retention)
+		r.SettleErr = idempotency.Settle(context.WithoutCancel(ctx), s.records, *left.sent)
 	}
 	if r.SettleErr != nil {
 		// The claim stays in progress under this key (unless its lease
@@ -437,7 +437,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 
 // settleSent settles the dossier's claim as sent, apart from an answer.
 func (s *Service) settleSent(ctx context.Context, requestID, maHoSo string, st idempotency.Settlement) {
-	if err := s.records.SettleDossier(ctx, st.Dossier, st.Owner, true, st.Reference, st.Retention); err != nil {
+	if err := idempotency.Settle(ctx, s.records, st); err != nil {
 		s.log.Error("dossier claim not settled", "request_id", requestID, "maHoSo", maHoSo, "err", err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,11 +21,7 @@ type Dossiers struct {
 	c         redis.UniversalClient
 	prefix    string
 	retention time.Duration
-	// split is set once the server refused the record's script for keys
-	// of several slots (CROSSSLOT): a Cluster reached through one address,
-	// as a managed service's cluster endpoint is. The store then works as
-	// on a Cluster client.
-	split atomic.Bool
+	slots     slots // whether the record's script may write its indexes too
 }
 
 var _ dossier.Store = (*Dossiers)(nil)
@@ -84,8 +79,7 @@ func (d *Dossiers) Create(ctx context.Context, procedure, maHoSo string, fn func
 
 func (d *Dossiers) update(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool, guess bool) error {
 	key := d.key(procedure, maHoSo)
-	_, cluster := d.c.(*redis.ClusterClient)
-	cluster = cluster || d.split.Load()
+	cluster := !d.slots.several(d.c)
 	guess = guess && !cluster
 	ttl := strconv.FormatInt(d.retention.Milliseconds(), 10)
 	var raw []byte // the record as last seen; nil: absent
@@ -139,9 +133,7 @@ func (d *Dossiers) update(ctx context.Context, procedure, maHoSo string, fn func
 			}
 		}
 		reply, err := casScript.Run(ctx, d.c, keys, args...).Slice()
-		if err != nil && !cluster && redis.HasErrorPrefix(err, "CROSSSLOT") {
-			// Refused before it ran: nothing was written.
-			d.split.Store(true)
+		if !cluster && d.slots.refusedBy(err) {
 			return d.update(ctx, procedure, maHoSo, fn, false)
 		}
 		if err != nil {

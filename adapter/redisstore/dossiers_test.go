@@ -307,7 +307,7 @@ func TestDossiersOnAClusterThroughOneAddress(t *testing.T) {
 	if err := dossier.Register(ctx, s, r); err != nil {
 		t.Fatal(err)
 	}
-	if !s.split.Load() {
+	if !s.slots.refused.Load() {
 		t.Fatal("the server's CROSSSLOT went unnoticed")
 	}
 	sup := r

@@ -55,10 +55,31 @@ type Store struct {
 	prefix string
 	now    func() time.Time
 	ha     *redisha.Writer // nil: no wait for replicas
-	// split is set once the server refused the start script for keys of
-	// several slots (CROSSSLOT): a Cluster reached through one address.
-	// Start then takes its steps apart, as on a Cluster client.
-	split atomic.Bool
+	slots  slots           // whether Start's script may run (one script on three slots)
+}
+
+// slots tells whether a script may take keys of several hash slots: not on
+// a Cluster client, nor once a server refused such a script (CROSSSLOT,
+// before it ran: a Cluster reached through one address, as a managed
+// service's cluster endpoint is). A store then does the script's work with
+// commands of one slot each, as on a Cluster client.
+type slots struct{ refused atomic.Bool }
+
+// several reports whether a script run through c may take keys of
+// several slots.
+func (sl *slots) several(c redis.UniversalClient) bool {
+	_, cluster := c.(*redis.ClusterClient)
+	return !cluster && !sl.refused.Load()
+}
+
+// refusedBy reports whether err is a server's refusal of a script for the
+// slots of its keys, and remembers it: nothing of that script was written.
+func (sl *slots) refusedBy(err error) bool {
+	if !redis.HasErrorPrefix(err, "CROSSSLOT") {
+		return false
+	}
+	sl.refused.Store(true)
+	return true
 }
 
 var _ idempotency.Store = (*Store)(nil)
@@ -141,8 +162,7 @@ func ttl(d time.Duration) int64 { return max(d+TTLSlack, time.Millisecond).Milli
 func (s *Store) Begin(ctx context.Context, key, fp string, lease time.Duration) (idempotency.Begun, error) {
 	now := s.now()
 	tok := idempotency.NewToken()
-	reply, err := beginScript.Run(ctx, s.c, []string{s.keyName(key)},
-		ms(now), fp, tok, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)).Slice()
+	reply, err := beginScript.Run(ctx, s.c, []string{s.keyName(key)}, s.beginArgs(now, fp, tok, lease)...).Slice()
 	if err != nil {
 		return idempotency.Begun{}, fmt.Errorf("redisstore: begin: %w", err)
 	}
@@ -385,6 +405,10 @@ func (s *Store) LockDossier(ctx context.Context, id string, lease time.Duration)
 	return parseLock(lockScript.Run(ctx, s.c, []string{s.lockName(id)}, s.lockArgs(now, tok, lease)...), now, tok)
 }
 
+func (s *Store) beginArgs(now time.Time, fp, tok string, lease time.Duration) []any {
+	return []any{ms(now), fp, tok, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)}
+}
+
 func (s *Store) lockArgs(now time.Time, tok string, lease time.Duration) []any {
 	return []any{ms(now), tok, ms(now.Add(lease)), ttl(lease)}
 }
@@ -483,20 +507,17 @@ func (s *Store) lockAgain(ctx context.Context, lockID string, lease time.Duratio
 // (idempotency.StartInSteps). A busy lock beside an owned claim is asked
 // for again as in ClaimAndLock.
 func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, error) {
-	_, cluster := s.c.(*redis.ClusterClient)
-	if cluster || s.split.Load() || s.ha.Waits() {
+	if !s.slots.several(s.c) || s.ha.Waits() {
 		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
 	}
 	now := s.now()
 	tok, lockTok := idempotency.NewToken(), idempotency.NewToken()
 	args := make([]any, 0, 15)
-	args = append(args, ms(now), fp, tok, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention))
+	args = append(args, s.beginArgs(now, fp, tok, lease)...)
 	args = append(args, s.claimArgs(now, owner, lease)...)
 	args = append(args, s.lockArgs(now, lockTok, lease)...)
 	reply, err := startScript.Run(ctx, s.c, []string{s.keyName(key), s.dossierName(dossier), s.lockName(lockID)}, args...).Slice()
-	if err != nil && redis.HasErrorPrefix(err, "CROSSSLOT") {
-		// Refused before it ran: nothing was written.
-		s.split.Store(true)
+	if s.slots.refusedBy(err) {
 		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
 	}
 	if err != nil {

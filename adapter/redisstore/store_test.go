@@ -307,7 +307,7 @@ func TestStartRoundTrips(t *testing.T) {
 	if n.n != 1 {
 		t.Errorf("a start of a claimed dossier took %d round trips, want 1", n.n)
 	}
-	if s.split.Load() {
+	if s.slots.refused.Load() {
 		t.Error("a single server was taken for a Cluster")
 	}
 }
@@ -324,7 +324,7 @@ func TestStartOnAClusterThroughOneAddress(t *testing.T) {
 	if err != nil || st.ClaimErr != nil || st.Begun.State != idempotency.Reserved || !st.Claim.Owned || !st.Lock.Held {
 		t.Fatalf("start: %+v %v", st, err)
 	}
-	if !s.split.Load() {
+	if !s.slots.refused.Load() {
 		t.Fatal("the server's CROSSSLOT went unnoticed")
 	}
 	other, err := s.Start(ctx, "k2", "fp", time.Minute, "p|X|0", "k2#fp", "dossier|p|X")

@@ -312,7 +312,6 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 	others := []*cpuSince{measureCPU(b.treasury.pid()), measureCPU(redisPID(ctx, b.redisURL)), measureCPU(os.Getpid())}
 	profiled := b.profile(ctx, name, base)
 	rep, err := replay.Load(ctx, o)
-	spent, cerr := cpu.elapsed()
 	perReq := func(c *cpuSince) float64 {
 		d, err := c.elapsed()
 		if err != nil || rep.Sent == 0 {
@@ -320,6 +319,7 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 		}
 		return float64(d) / float64(time.Millisecond) / float64(rep.Sent)
 	}
+	cpuPerReq := perReq(cpu)
 	r.simCPU, r.redisCPU, r.loadCPU = perReq(others[0]), perReq(others[1]), perReq(others[2])
 	r.peakMB = rss.peakMB()
 	if perr := <-profiled; perr != nil {
@@ -328,10 +328,7 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 	if err != nil {
 		return r, err
 	}
-	if cerr == nil && rep.Sent > 0 {
-		r.cpuPerReq = float64(spent) / float64(time.Millisecond) / float64(rep.Sent)
-	}
-	r.rep = rep
+	r.cpuPerReq, r.rep = cpuPerReq, rep
 	b.unexpected += rep.Unexpected
 	return r, nil
 }

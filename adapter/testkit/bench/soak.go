@@ -104,22 +104,22 @@ func (b *bench) soak(ctx context.Context, stdout io.Writer) error {
 		}
 	}()
 	client := replay.NewClient(b.cfg.concurrency)
+	load := func(dossiers []fixturegen.LoadDossier, perSecond float64, d time.Duration) (replay.LoadReport, error) {
+		return replay.Load(ctx, replay.LoadOptions{BaseURL: base, Client: client, Dossiers: dossiers, Files: files,
+			Concurrency: b.cfg.concurrency, Rate: perSecond, Duration: d, Timeout: 30 * time.Second, Progress: b.log,
+			ProgressEvery: b.cfg.soakSample})
+	}
 	var burstRep replay.LoadReport
 	if burst > 0 {
 		_, _ = fmt.Fprintf(b.log, "dvc-bench: burst of %s at full speed, %d clients, before the soak\n", b.cfg.soakBurst, b.cfg.concurrency)
-		burstRep, err = replay.Load(ctx, replay.LoadOptions{BaseURL: base, Client: client, Dossiers: burstPool, Files: files,
-			Concurrency: b.cfg.concurrency, Duration: b.cfg.soakBurst, Timeout: 30 * time.Second, Progress: b.log,
-			ProgressEvery: b.cfg.soakSample})
-		if err != nil {
+		if burstRep, err = load(burstPool, 0, b.cfg.soakBurst); err != nil {
 			close(stop)
 			<-done
 			return err
 		}
 		b.unexpected += burstRep.Unexpected
 	}
-	rep, err := replay.Load(ctx, replay.LoadOptions{BaseURL: base, Client: client, Dossiers: pool, Files: files,
-		Concurrency: b.cfg.concurrency, Rate: rate, Duration: b.cfg.soakDuration, Timeout: 30 * time.Second, Progress: b.log,
-		ProgressEvery: b.cfg.soakSample})
+	rep, err := load(pool, rate, b.cfg.soakDuration)
 	close(stop)
 	<-done
 	if err != nil {

@@ -196,14 +196,10 @@ func startCluster() (c *Cluster, err error) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return nil, err
 		}
-		n := &Node{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, dir: dir, args: []string{
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-			"--save", "", "--appendonly", "no",
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		n := clusterNode(bin, dir, port,
 			"--cluster-node-timeout", strconv.Itoa(clusterNodeTimeout),
 			// A replica may take over however long its link was down.
-			"--cluster-replica-validity-factor", "0",
-		}}
+			"--cluster-replica-validity-factor", "0")
 		c.nodes = append(c.nodes, n)
 		if err := n.spawn(); err != nil {
 			return nil, err
@@ -652,6 +648,15 @@ func (n *Node) Resume(tb testing.TB) {
 	}
 }
 
+// clusterNode is a cluster-enabled node on port, not started, with its
+// files in dir (no persistence) and extra arguments.
+func clusterNode(bin, dir string, port int, extra ...string) *Node {
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "no",
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}
+	return &Node{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, dir: dir, args: append(args, extra...)}
+}
+
 // StartOneNodeCluster starts a Cluster of one primary holding every slot,
 // of tb's own, and returns its address: a server that a client given one
 // address sees as a single server, which refuses a command whose keys are
@@ -667,10 +672,7 @@ func StartOneNodeCluster(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
-	dir := tb.TempDir()
-	n := &Node{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, dir: dir, args: []string{
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
-		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"}}
+	n := clusterNode(bin, tb.TempDir(), port)
 	if err := n.spawn(); err != nil {
 		tb.Fatalf("redistest: %v", err)
 	}
