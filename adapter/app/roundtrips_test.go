@@ -57,8 +57,9 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // TestSubmissionRoundTrips holds an accepted first submission to its
-// budget of Redis round trips, the largest part of its cost: the signers
-// (1), the reservation with the claim and the lock (1), the uploaded
+// budget of Redis round trips, the largest part of its cost: the
+// reservation with the claim and the lock, behind the check of the
+// signers' registrations (1), the uploaded
 // attachments (1, all of them), the dossier's record (1 for a new dossier:
 // one script writes it with its list indexes) and the claim's settlement
 // with the stored answer and the unlock (1).
@@ -86,8 +87,8 @@ func TestSubmissionRoundTrips(t *testing.T) {
 		fixture string
 		budget  int
 	}{
-		{"chi-thuong-xuyen/valid-xml", 4},
-		{"chi-thuong-xuyen/valid-json", 5}, // two attachments, read together
+		{"chi-thuong-xuyen/valid-xml", 3},
+		{"chi-thuong-xuyen/valid-json", 4}, // two attachments, read together
 	} {
 		h.take()
 		a := e.send(t, fx(t, tc.fixture), "")

@@ -161,8 +161,16 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if !UnitAllowed(sub.Units, v.Unit()) {
 		return nil, unitNotAllowed(v.Unit(), "/"+unitPath(v.Procedure))
 	}
-	if err := s.checkRegistered(ctx, v); err != nil {
-		return nil, err
+	// The signers' registrations: checked here, or, for a first submission
+	// to a store that can, by the reservation's own round trip below (a
+	// supplement's check stays here, ahead of checkSupplement's).
+	want := s.wantRegistered(v)
+	rs, fold := s.records.(registeredStart)
+	fold = fold && len(want) > 0 && v.SoBoSung <= 0
+	if !fold {
+		if err := s.checkRegistered(ctx, v); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.checkSupplement(ctx, v); err != nil {
 		return nil, err
@@ -187,7 +195,17 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// cancelled with the request: a caller gone between the store's work
 	// and its reply would leave the lock to its lease (the claim and the
 	// reservation, the key's retry takes back).
-	st, err := s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, dossierLockID(v.Procedure.ID, v.MaHoSo))
+	var st idempotency.Started
+	lockID := dossierLockID(v.Procedure.ID, v.MaHoSo)
+	if fold {
+		var missing int
+		st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), want, scoped, fp, lease, v.DossierID(), owner, lockID)
+		if err == nil && missing >= 0 {
+			return nil, notRegistered(v.Unit(), want[missing])
+		}
+	} else {
+		st, err = s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, lockID)
+	}
 	b := st.Begun
 	if done, err := s.begun(b, err); done != nil || err != nil {
 		return done, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/trust"
@@ -72,9 +74,28 @@ func stringAt(v map[string]any, path string) string {
 // checkRegistered refuses a dossier of a procedure that needs registered
 // signers when one of its signers (with a role) is not registered for the
 // dossier's unit in that role, with that serial and issuer. It runs after
-// the signatures verified and before anything is reserved or sent; a store
-// failure fails closed.
+// the signatures verified and before anything is reserved or sent (or, in
+// a store that can, as the first step of the reservation's own round
+// trip: registeredStart); a store failure fails closed.
 func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
+	want := s.wantRegistered(v)
+	if len(want) == 0 {
+		return nil
+	}
+	i, err := s.signers.FirstMissing(ctx, v.Unit(), want...)
+	if err != nil {
+		return storeDown(err)
+	}
+	if i < 0 {
+		return nil
+	}
+	return notRegistered(v.Unit(), want[i])
+}
+
+// wantRegistered lists the registrations checkRegistered asks of the
+// dossier's signers: none when the check is off or the procedure does not
+// need it.
+func (s *Service) wantRegistered(v *Verified) []signers.Registration {
 	if !s.requireRegistered || !v.Procedure.RegisteredSigners {
 		return nil
 	}
@@ -87,14 +108,21 @@ func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
 		want = append(want, signers.Registration{Unit: unit, Role: sg.Role,
 			Serial: signers.SerialOf(sg.Cert.SerialNumber), Issuer: signers.IssuerOf(sg.Cert)})
 	}
-	i, err := s.signers.FirstMissing(ctx, unit, want...)
-	if err != nil {
-		return storeDown(err)
-	}
-	if i < 0 {
-		return nil
-	}
-	w := want[i]
+	return want
+}
+
+// registeredStart is a records store that checks the signers'
+// registrations (signers.Store.FirstMissing on reg) in the round trip of
+// Start: when want[i] is the first registration unit lacks it returns i
+// and begins nothing; else Start's result and -1 (redisstore.Store).
+type registeredStart interface {
+	StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
+		key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error)
+}
+
+// notRegistered is the refusal of a dossier whose signer w is not
+// registered for unit.
+func notRegistered(unit string, w signers.Registration) error {
 	return problem.New(problem.SignerNotRegistered, fmt.Sprintf(
 		"The certificate with serial %s (issuer %s) is not registered for budget unit %s as %s.", w.Serial, w.Issuer, unit, w.Role)).
 		VI(fmt.Sprintf("Chứng thư số số hiệu %s (tổ chức cấp %s) chưa được đăng ký cho đơn vị %s với vai trò %s.", w.Serial, w.Issuer, unit, w.Role))

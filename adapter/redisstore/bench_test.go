@@ -113,17 +113,22 @@ func BenchmarkBeginCompleteParallel(b *testing.B) {
 // BenchmarkSubmissionRecords: per op the idempotency records of one
 // accepted submission, as the adapter writes them (Start, Finish: two
 // round trips) and in steps (Begin, ClaimAndLock, SettleDossier, then
-// Complete with the unlock: four), for comparison in one run.
+// Complete with the unlock: four), for comparison in one run; and those
+// of a procedure with registered signers, the check in Start's script
+// (StartRegistered, Finish: two) and before it (FirstMissing, Start,
+// Finish: three).
 func BenchmarkSubmissionRecords(b *testing.B) {
 	ctx := context.Background()
 	resp := idempotency.Stored{Status: 202, Body: benchBody, Header: map[string]string{"Content-Type": "application/json"}}
-	for _, steps := range []bool{false, true} {
-		name := "start-finish"
-		if steps {
-			name = "in-steps"
-		}
-		b.Run(name, func(b *testing.B) {
-			s := New(redistest.Client(b), redistest.Prefix(b), nil)
+	for _, way := range []string{"start-finish", "in-steps", "registered-start-finish", "check-start-finish"} {
+		b.Run(way, func(b *testing.B) {
+			c, prefix := redistest.Client(b), redistest.Prefix(b)
+			s, reg := New(c, prefix, nil), NewSigners(c, prefix)
+			want := registrations(b, reg, "1045678")
+			if _, err := reg.Put(ctx, want[1]); err != nil {
+				b.Fatal(err)
+			}
+			steps := way == "in-steps"
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
@@ -133,9 +138,20 @@ func BenchmarkSubmissionRecords(b *testing.B) {
 				owner := key + "#fp"
 				var st idempotency.Started
 				var err error
-				if steps {
+				switch way {
+				case "in-steps":
 					st, err = idempotency.StartInSteps(ctx, s, key, "fp", 30*time.Second, dossier, owner, lockID)
-				} else {
+				case "registered-start-finish":
+					var missing int
+					if st, missing, err = s.StartRegistered(ctx, reg, "1045678", want, key, "fp", 30*time.Second, dossier, owner, lockID); missing != -1 {
+						b.Fatalf("missing %d", missing)
+					}
+				case "check-start-finish":
+					if missing, err := reg.FirstMissing(ctx, "1045678", want...); err != nil || missing != -1 {
+						b.Fatalf("missing %d, %v", missing, err)
+					}
+					fallthrough
+				default:
 					st, err = s.Start(ctx, key, "fp", 30*time.Second, dossier, owner, lockID)
 				}
 				if err != nil || st.ClaimErr != nil || !st.Claim.Owned || !st.Lock.Held {

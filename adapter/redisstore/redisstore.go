@@ -40,6 +40,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/redisha"
+	"github.com/kbnn/dvc/adapter/signers"
 )
 
 // InProgressRetention is how long an abandoned reservation or claim is kept
@@ -510,27 +511,108 @@ func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, 
 	if !s.slots.several(s.c) || s.ha.Waits() {
 		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
 	}
+	st, _, err := s.start(ctx, nil, key, fp, lease, dossier, owner, lockID)
+	if s.slots.refusedBy(err) {
+		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
+	}
+	return st, err
+}
+
+// StartRegistered is Start behind the check that unit has every
+// registration in want (signers.Store.FirstMissing): when want[i] is the
+// first it lacks, it returns i and begins nothing; else Start's result and
+// -1. Where reg is the Signers of this store's client and prefix, on a
+// single server or a Sentinel set, the check is the first step of Start's
+// script (startRegisteredScript): one round trip for both. Elsewhere (a
+// Cluster, claims that wait for replicas, another signers store) it is
+// FirstMissing, then Start.
+func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
+	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
+	sg, same := reg.(*Signers)
+	same = same && sg.s.c == s.c && sg.s.prefix == s.prefix
+	if same && len(want) > 0 && s.slots.several(s.c) && !s.ha.Waits() {
+		fields := make([]string, len(want))
+		for i, w := range want {
+			fields[i] = w.ID()
+		}
+		st, missing, err := s.start(ctx, &registered{key: sg.key(unit), fields: fields}, key, fp, lease, dossier, owner, lockID)
+		if !s.slots.refusedBy(err) {
+			return st, missing, err
+		}
+	}
+	missing, err := reg.FirstMissing(ctx, unit, want...)
+	if err != nil || missing >= 0 {
+		return idempotency.Started{}, missing, err
+	}
+	st, err := s.Start(ctx, key, fp, lease, dossier, owner, lockID)
+	return st, -1, err
+}
+
+// registered is the check startRegisteredScript makes first: the hash key
+// holds every one of fields.
+type registered struct {
+	key    string
+	fields []string
+}
+
+// start runs startScript, or startRegisteredScript when req is set, whose
+// refusal is the index in req.fields of the first field missing (else -1).
+// A CROSSSLOT refusal is returned as it is, for the caller to take steps.
+func (s *Store) start(ctx context.Context, req *registered, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
 	now := s.now()
 	tok, lockTok := idempotency.NewToken(), idempotency.NewToken()
+	keys := []string{s.keyName(key), s.dossierName(dossier), s.lockName(lockID)}
 	args := make([]any, 0, 15)
 	args = append(args, s.beginArgs(now, fp, tok, lease)...)
 	args = append(args, s.claimArgs(now, owner, lease)...)
 	args = append(args, s.lockArgs(now, lockTok, lease)...)
-	reply, err := startScript.Run(ctx, s.c, []string{s.keyName(key), s.dossierName(dossier), s.lockName(lockID)}, args...).Slice()
+	script := startScript
+	if req != nil {
+		script = startRegisteredScript
+		keys = append(keys, req.key)
+		for _, f := range req.fields {
+			args = append(args, f)
+		}
+	}
+	reply, err := script.Run(ctx, s.c, keys, args...).Slice()
 	if s.slots.refusedBy(err) {
-		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
+		return idempotency.Started{}, -1, err
 	}
 	if err != nil {
-		return idempotency.Started{}, fmt.Errorf("redisstore: start: %w", err)
+		return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
+	}
+	if req != nil {
+		if i, refused, err := parseUnregistered(reply, len(req.fields)); refused || err != nil {
+			if err != nil {
+				return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
+			}
+			return idempotency.Started{}, i, nil
+		}
 	}
 	st, err := parseStart(reply, now, tok, lockTok)
 	if err != nil {
-		return idempotency.Started{}, fmt.Errorf("redisstore: start: %w", err)
+		return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
 	}
 	if st.Claim.Owned && !st.Lock.Held {
 		st.Lock, st.ClaimErr = s.lockAgain(ctx, lockID, lease, st.Lock, nil)
 	}
-	return st, nil
+	return st, -1, nil
+}
+
+// parseUnregistered reads startRegisteredScript's refusal {'U', i}, i from
+// 1 to n, as the index from 0; refused is false for any other reply.
+func parseUnregistered(r []any, n int) (i int, refused bool, err error) {
+	if len(r) == 0 {
+		return 0, false, nil
+	}
+	if tag, ok := r[0].(string); !ok || tag != "U" {
+		return 0, false, nil
+	}
+	at, ok := r[len(r)-1].(int64)
+	if len(r) != 2 || !ok || at < 1 || at > int64(n) {
+		return 0, true, errReply
+	}
+	return int(at - 1), true, nil
 }
 
 // parseStart reads startScript's reply: {begin} | {begin, claim} |

@@ -142,7 +142,9 @@ return 1
 // four. Replies {begin} | {begin, claim} | {begin, claim, lock}, each
 // script's own reply. Its keys are in several slots: a Cluster refuses it
 // (CROSSSLOT).
-var startScript = redis.NewScript(`
+var startScript = redis.NewScript(startSource)
+
+const startSource = `
 local function begin(KEYS, ARGV)
 ` + beginSource + `
 end
@@ -157,4 +159,16 @@ if b[1] ~= 'R' then return {b} end
 local c = claim({KEYS[2]}, {ARGV[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11]})
 if c[1] ~= 1 then return {b, c} end
 return {b, c, lock({KEYS[3]}, {ARGV[12], ARGV[13], ARGV[14], ARGV[15]})}
-`)
+`
+
+// startRegisteredScript is startScript behind the check that the hash
+// KEYS[4] (a unit's signers) holds every field ARGV[16..] names: when one
+// is missing it replies {'U', i}, i its place among them from 1, and
+// writes nothing; else startScript's reply. Its keys are in several
+// slots, as startScript's.
+var startRegisteredScript = redis.NewScript(`
+local held = redis.call('HMGET', KEYS[4], unpack(ARGV, 16))
+for i = 1, #held do
+  if not held[i] then return {'U', i} end
+end
+` + startSource)
