@@ -114,7 +114,8 @@ func (s *Service) wantRegistered(v *Verified) []signers.Registration {
 // registeredStart is a records store that checks the signers'
 // registrations (signers.Store.FirstMissing on reg) in the round trip of
 // Start: when want[i] is the first registration unit lacks it returns i
-// and begins nothing; else Start's result and -1 (redisstore.Store).
+// and begins nothing; else Start's result and -1 (redisstore.Store). With
+// an error the index means nothing.
 type registeredStart interface {
 	StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
 		key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error)

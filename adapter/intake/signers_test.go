@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
@@ -20,6 +21,13 @@ import (
 // settings: chi-thuong-xuyen needs registered signers, tai-khoan registers
 // them from its specimen.
 func registryService(t *testing.T, store signers.Store, require bool) (*Service, *fakeSender) {
+	t.Helper()
+	return registryServiceOn(t, store, require, nil)
+}
+
+// registryServiceOn is registryService on the idempotency records given
+// (nil: the default, in memory).
+func registryServiceOn(t *testing.T, store signers.Store, require bool, records idempotency.Store) (*Service, *fakeSender) {
 	t.Helper()
 	load(t)
 	cfg := loaded.cfg
@@ -40,7 +48,7 @@ func registryService(t *testing.T, store signers.Store, require bool) (*Service,
 			WithComments: cfg.Signatures.WithComments, MaxSignatures: cfg.Signatures.MaxSignatures}),
 		JWS:    jws.NewVerifier(loaded.trust, cfg.Signatures.JWSAlgorithms, cfg.Signatures.MaxSignatures),
 		Limits: xmlsig.Limits{MaxDepth: cfg.Limits.MaxDepth, MaxElements: cfg.Limits.MaxElements},
-		Sender: fs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Sender: fs, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Records: records,
 		Signers: store, RequireRegistered: require, Roles: []string{"chu-tai-khoan", "ke-toan-truong"},
 		Attachments: templateFiles(t), Uploader: fs,
 	})

@@ -521,15 +521,15 @@ func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, 
 // StartRegistered is Start behind the check that unit has every
 // registration in want (signers.Store.FirstMissing): when want[i] is the
 // first it lacks, it returns i and begins nothing; else Start's result and
-// -1. Where reg is the Signers of this store's client and prefix, on a
-// single server or a Sentinel set, the check is the first step of Start's
-// script (startRegisteredScript): one round trip for both. Elsewhere (a
-// Cluster, claims that wait for replicas, another signers store) it is
-// FirstMissing, then Start.
+// -1 (-1 too with an error). Where reg is a Signers on this store's
+// client, on a single server or a Sentinel set, the check is
+// the first step of Start's script (startRegisteredScript): one round trip
+// for both. Elsewhere (a Cluster, claims that wait for replicas, another
+// signers store) it is FirstMissing, then Start.
 func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
 	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
 	sg, same := reg.(*Signers)
-	same = same && sg.s.c == s.c && sg.s.prefix == s.prefix
+	same = same && sg.s.c == s.c // its key, under its own prefix, is read by the script
 	if same && len(want) > 0 && s.slots.several(s.c) && !s.ha.Waits() {
 		fields := make([]string, len(want))
 		for i, w := range want {
@@ -541,8 +541,11 @@ func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit str
 		}
 	}
 	missing, err := reg.FirstMissing(ctx, unit, want...)
-	if err != nil || missing >= 0 {
-		return idempotency.Started{}, missing, err
+	if err != nil {
+		return idempotency.Started{}, -1, err
+	}
+	if missing >= 0 {
+		return idempotency.Started{}, missing, nil
 	}
 	st, err := s.Start(ctx, key, fp, lease, dossier, owner, lockID)
 	return st, -1, err

@@ -2,12 +2,16 @@ package redisstore
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/testkit/storetest"
@@ -159,4 +163,93 @@ func TestParseUnregistered(t *testing.T) {
 			t.Errorf("%v: %d %v %v", tc.reply, i, refused, err)
 		}
 	}
+}
+
+// scriptsSeen records the commands a client sends, a script by its SHA.
+type scriptsSeen struct{ cmds []string }
+
+func (h *scriptsSeen) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *scriptsSeen) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		name := cmd.Name()
+		if (name == "evalsha" || name == "eval") && len(cmd.Args()) > 1 {
+			name += " " + fmt.Sprint(cmd.Args()[1])
+		}
+		h.cmds = append(h.cmds, name)
+		return next(ctx, cmd)
+	}
+}
+func (h *scriptsSeen) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.cmds = append(h.cmds, c.Name())
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// Where the check cannot go into the script, it is a read of its own
+// before Start: with signers on another client, and when claims wait for
+// replicas (the script would write the claim without the wait). The
+// second's Start fails here, on a server without replicas; what matters
+// is that the script with the check never ran.
+func TestStartRegisteredTakesStepsWhereItMust(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T, c redis.UniversalClient, prefix string) (*Store, *Signers)
+	}{
+		{"signers on another client", func(t *testing.T, c redis.UniversalClient, prefix string) (*Store, *Signers) {
+			return New(c, prefix, nil), NewSigners(redistest.Client(t), prefix)
+		}},
+		{"claims waiting for a replica", func(t *testing.T, c redis.UniversalClient, prefix string) (*Store, *Signers) {
+			return New(c, prefix, nil).WaitForReplicas(redisha.New(c, 1, 50*time.Millisecond, nil)), NewSigners(c, prefix)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := redistest.Client(t)
+			s, reg := tc.store(t, c, redistest.Prefix(t))
+			want := registrations(t, reg, "1045678")
+			if _, err := reg.Put(ctx, want[1]); err != nil {
+				t.Fatal(err)
+			}
+			seen := &scriptsSeen{}
+			c.AddHook(seen)
+			if reg.s.c != c {
+				reg.s.c.AddHook(seen)
+			}
+			_, missing, _ := s.StartRegistered(ctx, reg, "1045678", want, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+			if missing != -1 {
+				t.Fatalf("missing %d, want -1", missing)
+			}
+			if len(seen.cmds) == 0 || seen.cmds[0] != "hmget" {
+				t.Fatalf("the check was not a read of its own first: %v", seen.cmds)
+			}
+			for _, cmd := range seen.cmds {
+				if strings.HasSuffix(cmd, startRegisteredScript.Hash()) || strings.HasPrefix(cmd, "eval ") {
+					t.Fatalf("the script with the check ran: %v", seen.cmds)
+				}
+			}
+		})
+	}
+}
+
+// failingSigners cannot be read.
+type failingSigners struct{ signers.Store }
+
+func (failingSigners) FirstMissing(context.Context, string, ...signers.Registration) (int, error) {
+	return 0, errors.New("signers unreachable")
+}
+
+// A check that cannot be made fails the start closed: the error, and
+// nothing begun.
+func TestStartRegisteredFailsClosed(t *testing.T) {
+	s, _, c := newStore(t)
+	want := registrations(t, signers.NewMemory(), "1045678")
+	st, missing, err := s.StartRegistered(context.Background(), failingSigners{signers.NewMemory()}, "1045678", want,
+		"k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	if err == nil || missing != -1 || st.Begun.State != 0 {
+		t.Fatalf("unreadable signers: %+v, missing %d, %v", st, missing, err)
+	}
+	nothingStarted(t, s, c)
 }
