@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -173,7 +175,12 @@ func (h *scriptsSeen) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		name := cmd.Name()
 		if (name == "evalsha" || name == "eval") && len(cmd.Args()) > 1 {
-			name += " " + fmt.Sprint(cmd.Args()[1])
+			script := fmt.Sprint(cmd.Args()[1])
+			if name == "eval" { // a script sent again after NOSCRIPT: named by its SHA too
+				sum := sha1.Sum([]byte(script))
+				script = hex.EncodeToString(sum[:])
+			}
+			name += " " + script
 		}
 		h.cmds = append(h.cmds, name)
 		return next(ctx, cmd)
@@ -226,7 +233,7 @@ func TestStartRegisteredTakesStepsWhereItMust(t *testing.T) {
 				t.Fatalf("the check was not a read of its own first: %v", seen.cmds)
 			}
 			for _, cmd := range seen.cmds {
-				if strings.HasSuffix(cmd, startRegisteredScript.Hash()) || strings.HasPrefix(cmd, "eval ") {
+				if strings.HasSuffix(cmd, " "+startRegisteredScript.Hash()) {
 					t.Fatalf("the script with the check ran: %v", seen.cmds)
 				}
 			}
