@@ -508,7 +508,7 @@ func (s *Store) lockAgain(ctx context.Context, lockID string, lease time.Duratio
 // (idempotency.StartInSteps). A busy lock beside an owned claim is asked
 // for again as in ClaimAndLock.
 func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, error) {
-	if !s.slots.several(s.c) || s.ha.Waits() {
+	if !s.startsInOneScript() {
 		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
 	}
 	st, _, err := s.start(ctx, nil, key, fp, lease, dossier, owner, lockID)
@@ -530,7 +530,7 @@ func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit str
 	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
 	sg, same := reg.(*Signers)
 	same = same && sg.s.c == s.c // its key, under its own prefix, is read by the script
-	if same && len(want) > 0 && s.slots.several(s.c) && !s.ha.Waits() {
+	if same && len(want) > 0 && s.startsInOneScript() {
 		fields := make([]string, len(want))
 		for i, w := range want {
 			fields[i] = w.ID()
@@ -550,6 +550,11 @@ func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit str
 	st, err := s.Start(ctx, key, fp, lease, dossier, owner, lockID)
 	return st, -1, err
 }
+
+// startsInOneScript reports whether a submission's start may be one
+// script: its keys may be in several slots, and its writes need not wait
+// for replicas (redisha waits for each write on its own).
+func (s *Store) startsInOneScript() bool { return s.slots.several(s.c) && !s.ha.Waits() }
 
 // registered is the check startRegisteredScript makes first: the hash key
 // holds every one of fields.
