@@ -169,9 +169,9 @@ func stopShared() {
 }
 
 func startCluster() (c *Cluster, err error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := serverBin()
 	if err != nil {
-		return nil, fmt.Errorf("no redis-server on PATH (install the Debian package redis-server): %w", err)
+		return nil, err
 	}
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
@@ -664,9 +664,9 @@ func clusterNode(bin, dir string, port int, extra ...string) *Node {
 // does.
 func StartOneNodeCluster(tb testing.TB) string {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	bin, err := serverBin()
 	if err != nil {
-		tb.Fatalf("redistest: no redis-server on PATH (install the Debian package redis-server): %v", err)
+		tb.Fatalf("redistest: %v", err)
 	}
 	port, err := freeClusterPort()
 	if err != nil {

@@ -228,13 +228,21 @@ type server struct {
 	port   int
 }
 
+// serverBin finds redis-server on PATH.
+func serverBin() (string, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", fmt.Errorf("no redis-server on PATH (install the Debian package redis-server): %w", err)
+	}
+	return bin, nil
+}
+
 // start runs a throwaway redis-server on a free port, trying a few ports in
 // case another process takes the one chosen between probe and start.
 func start() (*server, error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := serverBin()
 	if err != nil {
-		return nil, fmt.Errorf("no redis-server on PATH (install the Debian package redis-server, "+
-			"or set REDIS_URL): %w", err)
+		return nil, fmt.Errorf("%w (or set REDIS_URL)", err)
 	}
 	var errs []error
 	for range 3 {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -64,9 +63,9 @@ func SharedSentinel(tb testing.TB) *Sentinel {
 }
 
 func startSentinel() (s *Sentinel, err error) {
-	bin, err := exec.LookPath("redis-server")
+	bin, err := serverBin()
 	if err != nil {
-		return nil, fmt.Errorf("no redis-server on PATH (install the Debian package redis-server): %w", err)
+		return nil, err
 	}
 	root, err := os.MkdirTemp("", "redistest-sentinel-")
 	if err != nil {

@@ -2,7 +2,6 @@ package redistest
 
 import (
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 
@@ -22,9 +21,9 @@ func StartServer(tb testing.TB, args ...string) redis.UniversalClient {
 // startServer is StartServer, also returning the server (its process).
 func startServer(tb testing.TB, args ...string) (*server, redis.UniversalClient) {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
+	bin, err := serverBin()
 	if err != nil {
-		tb.Fatalf("no redis-server on PATH (install the Debian package redis-server): %v", err)
+		tb.Fatal(err)
 	}
 	port, err := freePort()
 	if err != nil {
