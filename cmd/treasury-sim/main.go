@@ -58,6 +58,7 @@ func main() {
 	clientSecret := flag.String("client-secret", "dev-treasury-secret", "client secret accepted at /api/v1/login")
 	tokenTTL := flag.Duration("token-ttl", 15*time.Minute, "lifetime of issued access tokens")
 	maxBody := flag.Int64("max-body-bytes", 32<<20, "largest accepted request body (a 5,000-line payroll document is about 1.5 MB)")
+	keep := flag.Int("keep-requests", treasurysim.DefaultKeepRequests, "how many of the latest documents keep their request body (GET /sim/documents, .../original); older ones keep the rest of their record; 0: the default; negative: all (memory grows with every document)")
 	unlimited := flag.Bool("unlimited-allotments", false, "never refuse VUOT_DU_TOAN nor deduct amounts (load runs); unknown units, offices and allotments are still refused")
 	var f treasurysim.Faults
 	flag.DurationVar(&f.Latency, "latency", 0, "fault: delay before every /api/ call is handled")
@@ -91,7 +92,7 @@ func main() {
 		ClientID:     *clientID,
 		ClientSecret: *clientSecret,
 		TokenTTL:     *tokenTTL,
-		MaxBodyBytes: *maxBody, UnlimitedAllotments: *unlimited,
+		MaxBodyBytes: *maxBody, UnlimitedAllotments: *unlimited, KeepRequests: *keep,
 		Logger: log,
 		Rand:   seed(),
 	}, f, cb, tf); err != nil {

@@ -35,6 +35,12 @@ type refusal struct {
 // allotmentKey identifies one allotment of a budget unit.
 type allotmentKey struct{ chapter, item string }
 
+// deduction is what one document took from one allotment of its unit.
+type deduction struct {
+	key    allotmentKey
+	amount int64
+}
+
 // ledger holds the reference data and what remains of every allotment. It is not safe for
 // concurrent use; store serialises access.
 type ledger struct {
@@ -110,15 +116,16 @@ func parseLedger(data []byte) (*ledger, error) {
 }
 
 // reserve applies the business rules to a document and, when it passes, deducts its lines
-// from the allotments. A refused document deducts nothing. Every line is checked for an
-// allotment before any amount is compared, so KHONG_CO_DU_TOAN wins over VUOT_DU_TOAN.
-func (l *ledger) reserve(req *sendRequest) *refusal {
+// from the allotments and returns what it deducted, per allotment (nothing with unlimited
+// allotments). A refused document deducts nothing. Every line is checked for an allotment
+// before any amount is compared, so KHONG_CO_DU_TOAN wins over VUOT_DU_TOAN.
+func (l *ledger) reserve(req *sendRequest) ([]deduction, *refusal) {
 	allot, ok := l.remaining[req.BudgetUnitCode]
 	if !ok {
-		return refuse422(ReasonUnknownBudgetUnit, "budget-using unit %s is not known", req.BudgetUnitCode)
+		return nil, refuse422(ReasonUnknownBudgetUnit, "budget-using unit %s is not known", req.BudgetUnitCode)
 	}
 	if !l.offices[req.TreasuryOfficeCode] {
-		return refuse422(ReasonUnknownOffice, "treasury office %s is not known", req.TreasuryOfficeCode)
+		return nil, refuse422(ReasonUnknownOffice, "treasury office %s is not known", req.TreasuryOfficeCode)
 	}
 	var order []allotmentKey
 	need := map[allotmentKey]int64{}
@@ -126,11 +133,11 @@ func (l *ledger) reserve(req *sendRequest) *refusal {
 	for _, ln := range lines {
 		k := allotmentKey{ln.BudgetLine.Chapter, ln.BudgetLine.Item}
 		if _, ok := allot[k]; !ok {
-			return refuse422(ReasonNoAllotment, "no allotment for unit %s chapter %s item %s",
+			return nil, refuse422(ReasonNoAllotment, "no allotment for unit %s chapter %s item %s",
 				req.BudgetUnitCode, k.chapter, k.item)
 		}
 		if ln.Amount < 0 {
-			return &refusal{status: 400, ReasonCode: ReasonInvalidRequest, Message: "negative amount"}
+			return nil, &refusal{status: 400, ReasonCode: ReasonInvalidRequest, Message: "negative amount"}
 		}
 		if _, seen := need[k]; !seen {
 			order = append(order, k)
@@ -138,22 +145,34 @@ func (l *ledger) reserve(req *sendRequest) *refusal {
 		}
 	}
 	if l.unlimited {
-		return nil
+		return nil, nil
 	}
 	for _, ln := range lines {
 		k := allotmentKey{ln.BudgetLine.Chapter, ln.BudgetLine.Item}
 		// need[k] <= allot[k] holds here, so this comparison cannot overflow.
 		if ln.Amount > allot[k]-need[k] {
-			return refuse422(ReasonOverAllotment,
+			return nil, refuse422(ReasonOverAllotment,
 				"lines for chapter %s item %s exceed the remaining allotment %d of unit %s",
 				k.chapter, k.item, allot[k], req.BudgetUnitCode)
 		}
 		need[k] += ln.Amount
 	}
-	for _, k := range order {
+	taken := make([]deduction, len(order))
+	for i, k := range order {
 		allot[k] -= need[k]
+		taken[i] = deduction{k, need[k]}
 	}
-	return nil
+	return taken, nil
+}
+
+// release gives back to a unit's allotments what reserve deducted for one document.
+func (l *ledger) release(unit string, taken []deduction) {
+	allot := l.remaining[unit]
+	for _, t := range taken {
+		if _, ok := allot[t.key]; ok {
+			allot[t.key] += t.amount
+		}
+	}
 }
 
 // remainingOf reports what remains of one allotment, and whether it exists.

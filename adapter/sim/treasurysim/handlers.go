@@ -144,6 +144,11 @@ func (s *Sim) documentOriginal(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, notFound())
 		return
 	}
+	if d.RequestDropped {
+		writeRefusal(w, &refusal{status: http.StatusNotFound, ReasonCode: ReasonNotFound,
+			Message: fmt.Sprintf("the simulator keeps the requests of its latest %d documents only (-keep-requests)", s.store.keep)})
+		return
+	}
 	var req struct {
 		Evidence *evidence `json:"evidence"`
 	}

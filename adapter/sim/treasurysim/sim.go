@@ -76,7 +76,17 @@ type Options struct {
 	// what remains, and nothing is deducted. For load runs, whose thousands
 	// of dossiers would exhaust the embedded allotments.
 	UnlimitedAllotments bool
+	// KeepRequests is how many of the latest documents keep their request
+	// body (Document.Request, GET /sim/documents/{id}/original); older ones
+	// keep the rest of their record. Zero: DefaultKeepRequests. Negative:
+	// every document keeps it, and a long load run grows the simulator by
+	// the size of each request.
+	KeepRequests int
 }
+
+// DefaultKeepRequests is the KeepRequests of a zero Options: about 200 MB of
+// the requests a load run sends.
+const DefaultKeepRequests = 10_000
 
 // Sim is the treasury simulator. It is safe for concurrent use.
 type Sim struct {
@@ -135,10 +145,17 @@ func New(opts Options) *Sim {
 	if err != nil {
 		panic("treasurysim: " + err.Error())
 	}
-	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l), files: newFiles(),
+	s := &Sim{opts: opts, log: log, validator: v, tokens: newTokens(), store: newStore(l, keepRequests(opts.KeepRequests)), files: newFiles(),
 		rng: simkit.NewRand(opts.Rand), sleep: simkit.Sleep}
 	s.handler = s.withFaults(s.routes())
 	return s
+}
+
+func keepRequests(n int) int {
+	if n == 0 {
+		return DefaultKeepRequests
+	}
+	return n
 }
 
 // routes maps the contract's routes to their handlers. Cross-cutting behaviour (faults,

@@ -34,10 +34,19 @@ type Document struct {
 	// document's receipt.
 	Replays int `json:"replays"`
 	// Request is the accepted SendDocument body as received (a JSON
-	// encoding of the Document compacts it). Treat it as read-only.
+	// encoding of the Document compacts it). Treat it as read-only. Only
+	// the latest Options.KeepRequests documents keep it: an older one has
+	// none and RequestDropped.
 	Request json.RawMessage `json:"request"`
+	// RequestDropped: the simulator no longer holds Request, as more than
+	// Options.KeepRequests documents came after this one.
+	RequestDropped bool `json:"requestDropped,omitempty"`
 	// Withdrawal is set once the document was withdrawn at its unit's request.
 	Withdrawal *Withdrawal `json:"withdrawal,omitempty"`
+
+	// deducted is what the document took from its unit's allotments,
+	// given back when it is withdrawn. Read-only once set.
+	deducted []deduction
 }
 
 // clone returns a copy of d that shares nothing it may change.
@@ -120,6 +129,10 @@ type store struct {
 	byKey  map[string]*Document
 	docSeq map[int]int       // year of receipt → last document sequence
 	refSeq map[refSeqKey]int // (office, budget year) → last reference sequence
+	// keep is how many of the latest documents keep their request
+	// (negative: all); a load run's requests would otherwise hold tens of
+	// kilobytes each for the simulator's life.
+	keep int
 }
 
 type refSeqKey struct {
@@ -127,9 +140,12 @@ type refSeqKey struct {
 	year   int
 }
 
-func newStore(l *ledger) *store {
+// newStore returns an empty store whose latest keep documents keep their
+// request (negative: every document).
+func newStore(l *ledger, keep int) *store {
 	return &store{
 		ledger: l,
+		keep:   keep,
 		byID:   map[string]*Document{},
 		byKey:  map[string]*Document{},
 		docSeq: map[int]int{},
@@ -147,7 +163,8 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 		d.Replays++
 		return d.clone(), true, nil
 	}
-	if r := st.ledger.reserve(req); r != nil {
+	taken, r := st.ledger.reserve(req)
+	if r != nil {
 		return Document{}, false, r
 	}
 	now = now.In(ict).Truncate(time.Millisecond)
@@ -171,8 +188,13 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 		ReceivedAt:         now,
 		UpdatedAt:          now,
 		Request:            body,
+		deducted:           taken,
 	}
 	st.docs = append(st.docs, d)
+	if n := len(st.docs) - 1 - st.keep; st.keep >= 0 && n >= 0 {
+		old := st.docs[n]
+		old.Request, old.RequestDropped = nil, true
+	}
 	st.byID[d.DocumentID] = d
 	st.byKey[key] = d
 	return d.clone(), false, nil

@@ -158,10 +158,8 @@ func (st *store) withdraw(id, key string, req *withdrawRequest, body []byte, now
 	if reason := withdrawRefusals[d.Status]; reason != "" {
 		return Document{}, false, refuse422(reason, "document %s is %s and can no longer be withdrawn", id, d.Status)
 	}
-	var sent sendRequest
-	if err := json.Unmarshal(d.Request, &sent); err == nil {
-		st.ledger.release(&sent)
-	}
+	st.ledger.release(d.BudgetUnitCode, d.deducted)
+	d.deducted = nil
 	now = now.In(ict).Truncate(time.Millisecond)
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, body); err != nil {
@@ -172,15 +170,4 @@ func (st *store) withdraw(id, key string, req *withdrawRequest, body []byte, now
 	d.Withdrawal = &Withdrawal{IdempotencyKey: key, BudgetUnitCode: req.BudgetUnitCode,
 		RequestDate: req.RequestDate, Reason: req.Reason, WithdrawnAt: now, Request: compact.Bytes()}
 	return d.clone(), false, nil
-}
-
-// release gives a document's lines back to the allotments they were deducted from.
-func (l *ledger) release(req *sendRequest) {
-	allot := l.remaining[req.BudgetUnitCode]
-	for _, ln := range req.booked() {
-		k := allotmentKey{ln.BudgetLine.Chapter, ln.BudgetLine.Item}
-		if _, ok := allot[k]; ok {
-			allot[k] += ln.Amount
-		}
-	}
 }
