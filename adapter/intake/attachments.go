@@ -127,6 +127,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		byName[f.ref.TenTep] = i
 	}
 	var bad []problem.FieldError
+	sent := map[string][]byte{} // the bytes a part carried, by SHA-256
 	for pi, p := range sub.Files {
 		n := pi + 1 // the root is part 0
 		sum := attachment.Sum(p.Data)
@@ -153,6 +154,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 				Message: fmt.Sprintf("part %d (%s) is %d bytes, not the listed %d", n, partName(p), len(p.Data), f.ref.KichThuoc)})
 		default:
 			f.data = p.Data
+			sent[sum] = p.Data
 		}
 	}
 	if len(bad) > 0 {
@@ -162,7 +164,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 	// malformed hash, which the schemas refuse before this, is missing).
 	var want []string
 	for i := range files {
-		if f := &files[i]; f.data == nil && files[bySum[f.ref.SHA256]].data == nil && attachment.ValidSum(f.ref.SHA256) &&
+		if f := &files[i]; f.data == nil && sent[f.ref.SHA256] == nil && attachment.ValidSum(f.ref.SHA256) &&
 			!slices.Contains(want, f.ref.SHA256) {
 			want = append(want, f.ref.SHA256)
 		}
@@ -181,12 +183,12 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		if f.data != nil {
 			continue
 		}
-		if j := bySum[f.ref.SHA256]; files[j].data != nil {
-			// The same file listed twice, sent once.
-			f.data = files[j].data
-			continue
+		// The same file listed twice and sent once, else uploaded before.
+		data, ok := sent[f.ref.SHA256]
+		uploaded := !ok
+		if uploaded {
+			data, ok = stored[f.ref.SHA256]
 		}
-		data, ok := stored[f.ref.SHA256]
 		if !ok {
 			missing = append(missing, problem.FieldError{Path: pointer(i),
 				Message: fmt.Sprintf("%s (sha256 %s) is neither in the request nor uploaded to PUT /v1/attachments/%s", f.ref.TenTep, f.ref.SHA256, f.ref.SHA256)})
@@ -194,10 +196,14 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 			continue
 		}
 		if int64(len(data)) != f.ref.KichThuoc {
-			// The store holds only files that hash to their name: the
-			// listing itself gives the wrong size.
+			// The store holds only files that hash to their name, and a
+			// part's bytes were hashed: the listing gives the wrong size.
+			how := "uploaded"
+			if !uploaded {
+				how = "sent"
+			}
 			bad = append(bad, problem.FieldError{Path: pointer(i) + "/kichThuoc",
-				Message: fmt.Sprintf("the uploaded file %s is %d bytes, not the listed %d", f.ref.SHA256, len(data), f.ref.KichThuoc)})
+				Message: fmt.Sprintf("the %s file %s is %d bytes, not the listed %d", how, f.ref.SHA256, len(data), f.ref.KichThuoc)})
 			continue
 		}
 		f.data = data

@@ -194,3 +194,60 @@ func TestListedSizesOverTheLimits(t *testing.T) {
 		t.Fatalf("within the limits: %v", err)
 	}
 }
+
+// One file listed twice (under two names) and sent once is found for both
+// entries, however the part names it; an entry that gives it another size
+// is refused at that entry.
+func TestAttachmentListedTwice(t *testing.T) {
+	contract, _ := ctxFiles(t)
+	cs := attachment.Sum(contract)
+	twice := func(size string) []byte {
+		x := template(t, "chi-thuong-xuyen", "xml")
+		x = replaceOnce(t, x, "<tenTep>bien-ban-nghiem-thu-15-2026.pdf</tenTep>", "<tenTep>hop-dong-ban-sao.pdf</tenTep>")
+		x = replaceOnce(t, x, "<kichThuoc>755</kichThuoc>", "<kichThuoc>"+size+"</kichThuoc>")
+		x = replaceOnce(t, x, "<sha256>d2ef27a82c72985cd75fb690ee5bb497c4c23029d5c4b7f55da0e388cf510614</sha256>", "<sha256>"+cs+"</sha256>")
+		return signXML(t, x, signing.XMLOptions{}, both...)
+	}
+	part := func(id, name string) attachment.Part {
+		return attachment.Part{ContentType: "application/pdf", ContentID: id, FileName: name, Data: contract}
+	}
+	for _, tt := range []struct {
+		name  string
+		body  []byte
+		part  attachment.Part
+		paths []string
+	}{
+		{"by the first entry's file name", twice("799"), part("", "hop-dong-15-2026-HDMB.pdf"), nil},
+		{"by the second entry's file name", twice("799"), part("", "hop-dong-ban-sao.pdf"), nil},
+		{"by Content-ID", twice("799"), part(cs, ""), nil},
+		{"by its hash", twice("799"), part("", ""), nil},
+		{"another size at the second entry", twice("800"), part("", "hop-dong-15-2026-HDMB.pdf"), []string{"/dinhKem/1/kichThuoc"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
+			svc, fs := newService(t, svcOptions{attachments: store})
+			resp, err := svc.Submit(context.Background(), Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
+				ContentType: "application/xml", Body: tt.body, Files: []attachment.Part{tt.part}, Caller: "portal", ReceivedAt: receipt})
+			if tt.paths == nil {
+				if err != nil || resp.Status != 202 {
+					t.Fatalf("refused: %v", err)
+				}
+				if got := fs.uploaded(); !reflect.DeepEqual(got, []string{cs, cs}) {
+					t.Errorf("uploads %v, want the file for each entry", got)
+				}
+				return
+			}
+			pe := problem.From(err)
+			var paths []string
+			for _, f := range pe.Fields {
+				paths = append(paths, f.Path)
+			}
+			if pe.Kind.Code() != "attachment-mismatch" || !reflect.DeepEqual(paths, tt.paths) {
+				t.Fatalf("err %v (paths %v), want attachment-mismatch at %v", err, paths, tt.paths)
+			}
+			if len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
+				t.Fatal("refused, yet something reached the treasury")
+			}
+		})
+	}
+}

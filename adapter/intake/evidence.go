@@ -111,6 +111,15 @@ func (t *Trace) identify(maHoSo string, soBoSung int) {
 	}
 }
 
+// answeredOtherwise records that the request, whose 202 leaf was appended,
+// is answered otherwise after all (its stored answer fell short of the
+// replicas): the HTTP layer appends the leaf of the answer given too.
+func (t *Trace) answeredOtherwise() {
+	if t != nil {
+		t.Logged = false
+	}
+}
+
 // leaf is the record of a request on route, before its outcome is known.
 func leaf(sub Submission, route, procedure, maHoSo string, soBoSung int) auditlog.Record {
 	return auditlog.Record{Time: sub.ReceivedAt, Caller: sub.Caller, Route: route,

@@ -161,20 +161,15 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if !UnitAllowed(sub.Units, v.Unit()) {
 		return nil, unitNotAllowed(v.Unit(), "/"+unitPath(v.Procedure))
 	}
-	// The signers' registrations: checked here, or, for a first submission
-	// to a store that can, by the reservation's own round trip below (a
-	// supplement's check stays here, ahead of checkSupplement's).
+	// The signers' registrations and the supplement are checked for a new
+	// document only, under the reservation and the claim (send): a key's
+	// stored answer replays, and a document an earlier attempt may have
+	// sent is looked for at the treasury, whatever the dossier's record and
+	// the registrations say now. For a first submission to a store that
+	// can, the reservation's own round trip checks the registrations first.
 	want := s.wantRegistered(v)
 	rs, fold := s.records.(registeredStart)
 	fold = fold && len(want) > 0 && v.SoBoSung <= 0
-	if !fold {
-		if err := s.checkRegistered(ctx, v); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.checkSupplement(ctx, v); err != nil {
-		return nil, err
-	}
 	derived := sub.IdempotencyKey == ""
 	key := sub.IdempotencyKey
 	if derived {
@@ -197,11 +192,16 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// reservation, the key's retry takes back).
 	var st idempotency.Started
 	lockID := dossierLockID(v.Procedure.ID, v.MaHoSo)
+	registered := false // the registrations were found by the reservation's round trip
 	if fold {
 		var missing int
 		st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), want, scoped, fp, lease, v.DossierID(), owner, lockID)
+		registered = err == nil && missing < 0
 		if err == nil && missing >= 0 {
-			return nil, notRegistered(v.Unit(), want[missing])
+			// Nothing was written. Not a refusal yet: the key may hold an
+			// answer, or its dossier's document be at the treasury (send
+			// checks the registrations again for a new one).
+			st, err = s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, lockID)
 		}
 	} else {
 		st, err = s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, lockID)
@@ -212,7 +212,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	s.hook("reserved")
 	var left unfinished
-	resp, final, err := s.send(ctx, sub, v, owner, st, &left)
+	resp, final, err := s.send(ctx, sub, v, owner, st, registered, &left)
 	if !final {
 		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
 			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
@@ -225,6 +225,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if cerr := s.finish(ctx, sub.RequestID, v, scoped, b.Token, stored, left); cerr != nil {
 		if errors.Is(cerr, idempotency.ErrNotReplicated) {
 			s.log.Error("idempotency record not replicated", "request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "err", cerr)
+			sub.Trace.answeredOtherwise()
 			return nil, finalNotReplicated(cerr)
 		}
 		// The answer is right; only its replay copy is missing. A retry
@@ -303,7 +304,7 @@ func (s *Service) begun(b idempotency.Begun, err error) (*Response, error) {
 // lock is left held, and a claim the treasury's document answers left
 // unsettled, as *left says, for Submit to write with the stored answer;
 // with any other answer both are written here.
-func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, left *unfinished) (_ *Response, final bool, _ error) {
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, registered bool, left *unfinished) (_ *Response, final bool, _ error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
 	lockID := dossierLockID(p.ID, v.MaHoSo)
@@ -354,7 +355,11 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if deadline <= 0 {
 		deadline = s.policy.Deadline
 	}
-	tctx, cancel := context.WithTimeout(ctx, deadline)
+	// The treasury call is bounded by the deadline only, not by the
+	// caller: a portal gone while the document is on its way must not
+	// leave its outcome unknown (a cancelled send is one that may have
+	// reached the treasury), nor cut short its settlement.
+	tctx, cancel := context.WithTimeout(bg, deadline)
 	defer cancel()
 	key := v.DownstreamKey()
 	var rc Receipt
@@ -374,7 +379,16 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		}
 	}
 	if !found && !claim.Sent {
-		if err := s.checkSupplement(ctx, v); err != nil {
+		// A new document: its signers must be registered (unless the
+		// reservation found them) and the dossier must wait for it.
+		err := error(nil)
+		if !registered {
+			err = s.checkRegistered(ctx, v)
+		}
+		if err == nil {
+			err = s.checkSupplement(ctx, v)
+		}
+		if err != nil {
 			release()
 			return nil, false, err
 		}
@@ -535,15 +549,15 @@ func heldWithoutReceipt(err error, reference string) error {
 }
 
 // answerLost reports whether a failed send may have reached the treasury:
-// it timed out or the treasury could not be reached or answered, so the
-// document may be there without this side knowing. A business refusal, a
-// request refused as invalid and refused credentials did not store one.
+// any failure but a business refusal. A refusal is the treasury's answer
+// under the document's key, which would have been the stored document's
+// receipt had an earlier attempt stored it; after anything else (a
+// timeout, no answer, an answer that breaks the contract, a cancelled
+// call, refused credentials after an attempt that timed out) the document
+// may be there without this side knowing.
 func answerLost(err error) bool {
 	var pe *problem.Error
-	if !errors.As(err, &pe) {
-		return true
-	}
-	return pe.Kind == problem.TreasuryTimeout || pe.Kind == problem.TreasuryUnavailable
+	return !errors.As(err, &pe) || pe.Kind != problem.TreasuryRefused
 }
 
 // treasuryFailure turns a failed treasury call into the caller's answer: a

@@ -302,6 +302,11 @@ func (s *Service) checkContent(v *Verified) []*problem.Error {
 		e.Fields = []problem.FieldError{{Path: "/maHoSo", Message: "must match one of the configured dossier code formats (dossierCodes)"}}
 		out = append(out, e)
 	}
+	if fe, ok := plainSupplement(v.Value); !ok {
+		e := problem.New(problem.SchemaViolation, "soBoSung is not a plain whole number.")
+		e.Fields = []problem.FieldError{fe}
+		out = append(out, e)
+	}
 	if code, _ := v.Value["maTTHC"].(string); code != p.Code {
 		e := problem.New(problem.SchemaViolation, "maTTHC does not match the procedure.")
 		e.Fields = []problem.FieldError{{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)}}
@@ -393,6 +398,23 @@ func (s *Service) verifySignatures(sub Submission) ([]trust.Signer, reader, erro
 		return obj, nil
 	}
 	return signers, read, nil
+}
+
+// plainSupplement checks that a document's soBoSung, when present, is
+// written as a plain whole number: JSON Schema counts 1.0 and 1e0 as
+// integers, but the supplement number names the treasury document and the
+// records of the dossier, so it must read as exactly one number.
+func plainSupplement(obj map[string]any) (problem.FieldError, bool) {
+	raw, ok := obj["soBoSung"]
+	if !ok {
+		return problem.FieldError{}, true
+	}
+	if n, ok := raw.(interface{ Int64() (int64, error) }); ok {
+		if _, err := n.Int64(); err == nil {
+			return problem.FieldError{}, true
+		}
+	}
+	return problem.FieldError{Path: "/soBoSung", Message: "must be a whole number written without a fraction or an exponent"}, false
 }
 
 // intOf reads an integer of a verified value (a json.Number); zero when absent.

@@ -208,3 +208,148 @@ func TestOtherContentDoesNotInheritTheClaim(t *testing.T) {
 		t.Errorf("the dossier was sent %d times", n)
 	}
 }
+
+// failingSender keeps the document, as the treasury does, and then fails
+// with err: an answer that never came back whole.
+type failingSender struct {
+	*fakeSender
+	err error
+}
+
+func (f failingSender) Send(ctx context.Context, key string, req map[string]any) (Receipt, error) {
+	if _, err := f.fakeSender.Send(ctx, key, req); err != nil {
+		return Receipt{}, err
+	}
+	return Receipt{}, f.err
+}
+
+// Any failed send but a business refusal may have stored the document, so
+// it keeps the dossier's claim: a cancelled call, an answer that breaks the
+// contract, refused credentials, the treasury unavailable. Another key is
+// told the dossier is being sent, and the same key finds the document.
+func TestFailedSendKeepsTheClaim(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"cancelled", problem.Wrap(problem.Internal, fmt.Errorf("treasury: send-document: %w", context.Canceled), "")},
+		{"protocol", problem.Wrap(problem.Internal, errors.New("treasury: send-document: unexpected treasury answer: http 201"), "")},
+		{"unavailable", &problem.Error{Kind: problem.TreasuryUnavailable, RetryAfter: 30}},
+		{"not a problem", errors.New("no answer")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			svc, fs := newService(t, svcOptions{})
+			svc.sender = failingSender{fs, tt.err}
+			sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
+				ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+			if _, err := svc.Submit(t.Context(), sub); err == nil {
+				t.Fatal("a failed send answered")
+			}
+			svc.sender = fs
+			other := sub
+			other.IdempotencyKey = "k2"
+			if _, err := svc.Submit(t.Context(), other); codeOf(err) != problem.DossierAlreadySent.Code() {
+				t.Errorf("another key after the failed send: %v", err)
+			}
+			resp, err := svc.Submit(t.Context(), sub)
+			if err != nil || resp.Status != 202 || !strings.Contains(string(resp.Body), `"REF-1"`) {
+				t.Fatalf("retry under the same key: %v %+v", err, resp)
+			}
+			if n := len(fs.sent()); n != 1 {
+				t.Errorf("the dossier was sent %d times", n)
+			}
+		})
+	}
+}
+
+// blockingSender holds each send until released and records whether the
+// call's context was cancelled meanwhile.
+type blockingSender struct {
+	*fakeSender
+	entered, release chan struct{}
+	cancelled        atomic.Bool
+}
+
+func (b *blockingSender) Send(ctx context.Context, key string, req map[string]any) (Receipt, error) {
+	close(b.entered)
+	<-b.release
+	b.cancelled.Store(ctx.Err() != nil)
+	return b.fakeSender.Send(ctx, key, req)
+}
+
+// A caller gone while its document is on the way to the treasury does not
+// cut the call short: the send completes, its answer is stored, and the
+// dossier is known as sent.
+func TestCallerGoneDuringSend(t *testing.T) {
+	svc, fs := newService(t, svcOptions{})
+	bs := &blockingSender{fakeSender: fs, entered: make(chan struct{}), release: make(chan struct{})}
+	svc.sender = bs
+	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
+		ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := svc.Submit(ctx, sub)
+		done <- err
+	}()
+	<-bs.entered
+	cancel()
+	close(bs.release)
+	if err := <-done; err != nil {
+		t.Fatalf("submission whose caller left: %v", err)
+	}
+	if bs.cancelled.Load() {
+		t.Error("the treasury call was cancelled with its caller")
+	}
+	svc.sender = fs
+	other := sub
+	other.IdempotencyKey = "k2"
+	if _, err := svc.Submit(t.Context(), other); codeOf(err) != problem.DossierAlreadySent.Code() {
+		t.Errorf("another key after the send: %v", err)
+	}
+	resp, err := svc.Submit(t.Context(), sub)
+	if err != nil || resp.Status != 202 || !strings.Contains(string(resp.Body), `"REF-1"`) {
+		t.Fatalf("replay: %v %+v", err, resp)
+	}
+	if n := len(fs.sent()); n != 1 {
+		t.Errorf("the dossier was sent %d times", n)
+	}
+}
+
+// notReplicated is a store whose Finish stores the answer but reports that
+// too few replicas hold it.
+type notReplicated struct{ idempotency.Store }
+
+func (s notReplicated) Finish(ctx context.Context, f idempotency.Final) idempotency.Finished {
+	r := s.Store.Finish(ctx, f)
+	if r.Err == nil {
+		r.Err = idempotency.ErrNotReplicated
+	}
+	return r
+}
+
+// A submission whose 202 leaf is written but whose stored answer falls
+// short of the replicas is answered 503: the trace no longer says its
+// answer is logged, so the HTTP layer appends the leaf of the 503 it gives.
+func TestNotReplicatedAnswerIsLoggedToo(t *testing.T) {
+	svc, _ := newService(t, svcOptions{})
+	lg := &leafLog{}
+	svc.evidence = &Recorder{Log: lg, Instance: "test"}
+	svc.records = notReplicated{svc.records}
+	tr := &Trace{}
+	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
+		ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt, Trace: tr}
+	if _, err := svc.Submit(t.Context(), sub); codeOf(err) != problem.StoreUnavailable.Code() {
+		t.Fatalf("answer not replicated: %v", err)
+	}
+	if tr.Logged {
+		t.Error("the trace says the answer is logged, but the 202 leaf is not the answer given")
+	}
+	var accepted bool
+	for _, l := range lg.leaves {
+		accepted = accepted || l.Status == 202
+	}
+	if !accepted {
+		t.Error("no 202 leaf for the document the treasury took")
+	}
+}

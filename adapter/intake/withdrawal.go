@@ -185,6 +185,9 @@ func (s *Service) verifyWithdrawal(req WithdrawalRequest) (*verifiedWithdrawal, 
 	if got := str("maTTHC"); got != p.Code {
 		fields = append(fields, problem.FieldError{Path: "/maTTHC", Message: fmt.Sprintf("must be %q for %s", p.Code, p.ID)})
 	}
+	if fe, ok := plainSupplement(obj); !ok {
+		fields = append(fields, fe)
+	}
 	stale := false
 	if fe, ok := checkRequestDate(v.w.NgayYeuCau, req.ReceivedAt, s.withdrawal.maxAgeDays); !ok {
 		fields, stale = append(fields, fe), len(fields) == 0
@@ -247,6 +250,7 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 			// As for a submission: the retry replays the record or finds
 			// the withdrawal at the treasury under its key.
 			s.log.Error("idempotency record not replicated", "request_id", req.RequestID, "procedure", v.procedure.ID, "maHoSo", v.w.MaHoSo, "err", cerr)
+			req.Trace.answeredOtherwise()
 			return nil, finalNotReplicated(cerr)
 		}
 		// The answer is right; only its replay copy is missing. A retry is
@@ -300,7 +304,10 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
 		return nil, false, err
 	}
-	tctx, cancel := context.WithTimeout(ctx, deadline)
+	// Bounded by the deadline, not by the caller, as a submission's send:
+	// a withdrawal the treasury applies is recorded even when its caller
+	// has left.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	defer cancel()
 	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
 	if err != nil {
