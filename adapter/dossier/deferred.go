@@ -3,6 +3,7 @@ package dossier
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 )
 
 // DeliveryDeferred: the event is newer than the latest status applied, but
@@ -47,6 +48,18 @@ func (r *Record) Defer(d Deferred) {
 		}
 		return 0
 	})
+}
+
+// ReleaseID is the outbox id under which the record's next release puts a
+// deferred event back: derived from the event's id and the releases so
+// far, so a release repeated after a crash is the same id (the outbox takes
+// it once), and an event deferred again after its release, then released
+// again, is not taken for that first release.
+func (r *Record) ReleaseID(eventID string) string {
+	if r.Released == 0 {
+		return eventID + "~released"
+	}
+	return eventID + "~released~" + strconv.Itoa(r.Released)
 }
 
 // Undefer removes the event's deferral, if any.

@@ -75,6 +75,9 @@ type Record struct {
 	// Deferred are treasury events waiting for an earlier one (see
 	// DeliveryDeferred), in the treasury's order.
 	Deferred []Deferred `json:"deferred,omitempty"`
+	// Released counts the deferred events that went back to the outbox
+	// (see ReleaseID): an event deferred again is released under a new id.
+	Released int `json:"released,omitempty"`
 	// Attachments are the files the latest submission listed (dinhKem[]),
 	// in its order: what the portal's TaiLieuNop lists.
 	Attachments []Attachment `json:"attachments,omitempty"`
@@ -137,10 +140,10 @@ func Register(ctx context.Context, s Updater, r Record) error {
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
 		received := cur.ReceivedAt
 		rounds := append([]Round(nil), cur.Rounds...)
-		deferred := append([]Deferred(nil), cur.Deferred...)
+		deferred, released := append([]Deferred(nil), cur.Deferred...), cur.Released
 		*cur = r
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
-		cur.Rounds, cur.Deferred = rounds, deferred
+		cur.Rounds, cur.Deferred, cur.Released = rounds, deferred, released
 		if !received.IsZero() {
 			cur.ReceivedAt = received
 		}

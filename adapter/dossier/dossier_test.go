@@ -111,3 +111,37 @@ func TestRoundsFromRequestAndResubmission(t *testing.T) {
 		}
 	})
 }
+
+// A resubmission keeps what the callbacks left on the record: the events
+// waiting for an earlier one and the count of those released, so that the
+// next release's id is not one the outbox already took.
+func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemory()
+	first := Record{Procedure: "chi-thuong-xuyen", MaHoSo: "A-20260609-0000003", TrangThai: 1, TreasuryDocumentID: "KB-1"}
+	if err := Register(ctx, s, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, first.Procedure, first.MaHoSo, func(r *Record, _ bool) bool {
+		r.Defer(Deferred{EventID: "evt-9", Supplement: 0, Sequence: 9, Status: "PAID"})
+		r.Released = 2
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sup := first
+	sup.SoBoSung, sup.TreasuryDocumentID = 1, "KB-2"
+	if err := Register(ctx, s, sup); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := s.Get(ctx, first.Procedure, first.MaHoSo)
+	if len(got.Deferred) != 1 || got.Released != 2 {
+		t.Fatalf("after a resubmission: deferred %+v, released %d", got.Deferred, got.Released)
+	}
+	if id := got.ReleaseID("evt-9"); id != "evt-9~released~2" {
+		t.Errorf("release id %q", id)
+	}
+	if id := (&Record{}).ReleaseID("evt-9"); id != "evt-9~released" {
+		t.Errorf("first release id %q", id)
+	}
+}

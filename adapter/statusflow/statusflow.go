@@ -356,9 +356,11 @@ func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why str
 // releaseDeferred looks at the dossier's deferred events after a move: one
 // the latest status applied has passed (older, or after a final status) is
 // settled not-allowed; the first one whose move is now allowed goes back to
-// the outbox, behind the dossier's queue, under a derived id (a repeat after
-// a crash is the same id, which the outbox takes once), and leaves the
-// record once the outbox has it. An event still waiting stays.
+// the outbox, behind the dossier's queue, under a derived id
+// (dossier.Record.ReleaseID: a repeat after a crash is the same id, which
+// the outbox takes once; a later release, of this event deferred again or
+// of another, a new one), and leaves the record once the outbox has it. An
+// event still waiting stays.
 func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHoSo string) error {
 	rec, _, err := f.dossiers.Get(ctx, procedure, maHoSo)
 	if err != nil || len(rec.Deferred) == 0 {
@@ -382,7 +384,7 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 		if _, ok := p.Statuses.Next(rec.TrangThai, d.Status); ok {
 			// The outbox first: a crash before the record changes sends the
 			// same id again, which the outbox takes once.
-			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), d.EventID+"~released", d.Payload); err != nil {
+			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), rec.ReleaseID(d.EventID), d.Payload); err != nil {
 				return err
 			}
 			released = d.EventID
@@ -399,6 +401,7 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 		}
 		if released != "" {
 			r.Undefer(released)
+			r.Released++
 		}
 		return true
 	})

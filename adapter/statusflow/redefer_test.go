@@ -1,0 +1,91 @@
+package statusflow
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/outbox"
+)
+
+// workerFlow is a test flow whose outbox is the real Memory store, driven
+// by a real Worker through Poll.
+func workerFlow(t *testing.T) (*testFlow, *outbox.Memory, *outbox.Worker) {
+	t.Helper()
+	tf := newTestFlow(t)
+	box := outbox.NewMemory(tf.clock.Now)
+	tf.Flow.outbox = box
+	w, err := outbox.NewWorker(box, outbox.WorkerConfig{Deliver: tf.Deliver, Name: "w", Now: tf.clock.Now,
+		OnAttempt: func(ctx context.Context, d outbox.Delivery, r outbox.Result, err error) {
+			if r == outbox.DeadLettered {
+				tf.DeadLettered(ctx, d)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tf, box, w
+}
+
+func appendEv(t *testing.T, box outbox.Store, ev Event) {
+	t.Helper()
+	b, _ := json.Marshal(ev)
+	if ok, err := box.Append(context.Background(), dossierKey(ev.Procedure, ev.DossierCode), ev.EventID, b); !ok || err != nil {
+		t.Fatalf("append %s: %v %v", ev.EventID, ok, err)
+	}
+}
+
+func drain(t *testing.T, w *outbox.Worker) {
+	t.Helper()
+	for range 20 {
+		n, err := w.Poll(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+func paidSent(tf *testFlow) bool {
+	tf.portal.mu.Lock()
+	defer tf.portal.mu.Unlock()
+	for _, p := range tf.portal.progress {
+		if p.TrangThai == 9 {
+			return true
+		}
+	}
+	return false
+}
+
+// An event released, deferred again behind the event queued before it,
+// and released again is delivered: its second release is not taken for a
+// duplicate of the first. PAID (5) first, then PROCESSING (2) releases it
+// behind CORRECTION_REQUIRED (3), which makes it wait again; PROCESSING (4)
+// releases it once more.
+func TestEventDeferredAgainIsDelivered(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000777"
+	tf, box, w := workerFlow(t)
+	tf.registered(p, code)
+
+	appendEv(t, box, event(p, code, "e5", "PAID", 5))
+	drain(t, w) // deferred: PAID only from 4
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	appendEv(t, box, event(p, code, "e3", "CORRECTION_REQUIRED", 3))
+	drain(t, w) // e2 1→4 releases e5 behind e3; e3 4→5; e5 deferred again
+	appendEv(t, box, event(p, code, "e4", "PROCESSING", 4))
+	drain(t, w) // e4 5→4: PAID allowed now, release again
+
+	r := tf.dossiers.get(t, p, code)
+	if !paidSent(tf) || r.TrangThai != 9 || len(r.Deferred) != 0 {
+		t.Fatalf("PAID (e5) not delivered: status %d, deferred %+v, history %q", r.TrangThai, r.Deferred, historyEntry(t, r, "e5").Delivery)
+	}
+	if h := historyEntry(t, r, "e5"); h.Delivery != dossier.DeliveryDelivered {
+		t.Errorf("PAID's history says %q", h.Delivery)
+	}
+	if st, err := box.Stats(context.Background()); err != nil || st.Pending != 0 {
+		t.Errorf("outbox %+v %v, want nothing pending", st, err)
+	}
+}
