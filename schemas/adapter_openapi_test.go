@@ -746,7 +746,7 @@ func sampleDeadLetters() []outbox.DeadLetter {
 				{At: at.Add(326 * time.Millisecond), Worker: "adapter-1", Outcome: outbox.OutcomeRetry, Reason: "portal: HTTP 503"},
 				{At: dead, Worker: "adapter-2", Outcome: outbox.OutcomeDeadLetter, Reason: "permanent: portal: error_code 05"},
 			},
-			Held: 1,
+			Held: 1, Deferred: []string{"evt-7c41"},
 		},
 		{
 			Event: outbox.Event{ID: "evt-9a01", Dossier: "chi-thuong-xuyen|G09.20-20260609-0000101", Seq: 1,

@@ -242,7 +242,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	ho := httpapi.Options{
 		Intake: svc, Callers: callers, MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Clock: o.Clock, Log: o.Log, Ready: ready, Metrics: httpMetrics, Gatherer: reg,
-		Callbacks: status.flow, DeadLetters: status.outbox, AdminCallers: admins, Dossiers: svc,
+		Callbacks: status.flow, DeadLetters: status.flow.DeadLetters(status.outbox), AdminCallers: admins, Dossiers: svc,
 		Signers: registry, Evidence: ev.recorder, Audit: audit,
 		Attachments: httpapi.AttachmentLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes,
 			MaxTotalBytes: cfg.Attachments.MaxTotalBytes, MaxParts: cfg.Attachments.MaxParts},

@@ -129,6 +129,10 @@ type DeadLetter struct {
 	Attempts int       // attempts over all rounds
 	History  []Attempt // the most recent MaxHistory attempts, oldest first
 	Held     int       // later events of the dossier waiting behind it
+	// Deferred are the ids of later events of the dossier that arrived
+	// before their predecessor and wait outside the outbox, in the
+	// dossier's status record (filled in by statusflow.DeadLetters).
+	Deferred []string
 }
 
 // Stats is a snapshot of the store for metrics.

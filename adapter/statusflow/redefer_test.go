@@ -1,12 +1,18 @@
 package statusflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/portal"
 )
 
 // workerFlow is a test flow whose outbox is the real Memory store, driven
@@ -87,5 +93,42 @@ func TestEventDeferredAgainIsDelivered(t *testing.T) {
 	}
 	if st, err := box.Stats(context.Background()); err != nil || st.Pending != 0 {
 		t.Errorf("outbox %+v %v, want nothing pending", st, err)
+	}
+}
+
+// A dead letter's later events that arrived first wait in the dossier's
+// record, where the outbox does not see them (Held 0): inspecting the dead
+// letter names them, and discarding it, which leaves them waiting, is
+// logged as an error naming them.
+func TestDeadLetterNamesDeferredEvents(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000778"
+	tf, box, w := workerFlow(t)
+	var logs bytes.Buffer
+	tf.Flow.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tf.at(p, code, 2, 1)
+	appendEv(t, box, event(p, code, "e3", "PAID", 3))
+	drain(t, w) // deferred: PAID only from 4
+	tf.portal.writeErr = &portal.PortalError{Service: "DongBoHoSoMC", Code: "99", Class: portal.ClassPermanent}
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	drain(t, w) // a dead letter at once
+	tf.portal.writeErr = nil
+
+	view := tf.Flow.DeadLetters(box)
+	ctx := context.Background()
+	dl, err := view.Inspect(ctx, dossierKey(p, code), "e2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl.Held != 0 || !slices.Equal(dl.Deferred, []string{"e3"}) {
+		t.Fatalf("dead letter e2: held %d, deferred %v; want 0 and [e3]", dl.Held, dl.Deferred)
+	}
+	if err := view.Discard(ctx, dossierKey(p, code), "e2"); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "e3") {
+		t.Errorf("discard with an event deferred behind it not logged as an error naming it:\n%s", out)
+	}
+	if _, err := view.Inspect(ctx, dossierKey(p, code), "e2"); !errors.Is(err, outbox.ErrNotFound) {
+		t.Errorf("inspect after the discard: %v", err)
 	}
 }

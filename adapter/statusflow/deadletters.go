@@ -1,0 +1,79 @@
+package statusflow
+
+import (
+	"context"
+	"strings"
+
+	"github.com/kbnn/dvc/adapter/outbox"
+)
+
+// DeadLetterStore is what DeadLetters serves operators from: the outbox's
+// dead letters (every outbox.Store is one).
+type DeadLetterStore interface {
+	DeadLetters(ctx context.Context, cursor string, n int) ([]outbox.DeadLetter, string, error)
+	Inspect(ctx context.Context, dossier, eventID string) (outbox.DeadLetter, error)
+	Replay(ctx context.Context, dossier, eventID string) error
+	ReplayAll(ctx context.Context) (int, error)
+	Discard(ctx context.Context, dossier, eventID string) error
+}
+
+// DeadLetters serves the outbox's dead letters to operators with what the
+// outbox cannot see: a later event of the dossier that arrived before its
+// predecessor waits in the dossier's record (deferred), not in the outbox,
+// so the dead letter's Held does not count it. Inspect names those events
+// (Deferred); Discard, which leaves them waiting for a status that will not
+// come, logs them as an error.
+type DeadLetters struct {
+	DeadLetterStore
+	flow *Flow
+}
+
+// DeadLetters returns the operators' view of store's dead letters.
+func (f *Flow) DeadLetters(store DeadLetterStore) *DeadLetters {
+	return &DeadLetters{DeadLetterStore: store, flow: f}
+}
+
+// Inspect returns the dead letter with the dossier's deferred events.
+func (d *DeadLetters) Inspect(ctx context.Context, dossierKey, eventID string) (outbox.DeadLetter, error) {
+	dl, err := d.DeadLetterStore.Inspect(ctx, dossierKey, eventID)
+	if err != nil {
+		return dl, err
+	}
+	dl.Deferred, err = d.deferred(ctx, dossierKey)
+	return dl, err
+}
+
+// Discard discards the dead letter; events of the dossier still deferred
+// then wait for a status that will not come: an error in the log, naming
+// them, for the operator to follow up (the dossier's history shows them).
+func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) error {
+	if err := d.DeadLetterStore.Discard(ctx, dossierKey, eventID); err != nil {
+		return err
+	}
+	waiting, err := d.deferred(ctx, dossierKey)
+	switch {
+	case err != nil:
+		d.flow.log.Warn("dead letter discarded; the dossier's deferred events could not be read", "dossier", dossierKey, "eventId", eventID, "err", err)
+	case len(waiting) > 0:
+		d.flow.log.Error("dead letter discarded while later events of its dossier wait for it: they stay deferred until a status they follow arrives",
+			"dossier", dossierKey, "eventId", eventID, "deferred", waiting)
+	}
+	return nil
+}
+
+// deferred lists the ids of the events waiting in the dossier's record.
+func (d *DeadLetters) deferred(ctx context.Context, dossierKey string) ([]string, error) {
+	procedure, code, ok := strings.Cut(dossierKey, "|")
+	if !ok {
+		return nil, nil
+	}
+	rec, found, err := d.flow.dossiers.Get(ctx, procedure, code)
+	if err != nil || !found {
+		return nil, err
+	}
+	var ids []string
+	for _, w := range rec.Deferred {
+		ids = append(ids, w.EventID)
+	}
+	return ids, nil
+}
