@@ -224,6 +224,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 			o.Log.Warn("outbox not ready", "err", err)
 			return errors.New("outbox unreachable")
 		}
+		if err := checkClock(ctx, client, o.Clock, cfg.Store.Redis.MaxClockSkew); err != nil {
+			o.Log.Warn("clock not ready", "err", err)
+			return err
+		}
 		// A log in the failed state refuses every submission and callback
 		// (503 audit-unavailable) until the adapter restarts on a healthy
 		// disk: send the load elsewhere.
@@ -286,6 +290,24 @@ func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.U
 	// record covers them anyway, as replication is ordered.
 	return redisstore.New(client, r.KeyPrefix, now).WaitForReplicas(ha),
 		redisstore.NewDossiers(client, r.KeyPrefix, cfg.Idempotency.DossierRetention), client, ha, nil
+}
+
+// checkClock fails when the adapter's clock is more than max from the
+// Redis server's: leases, retry times and expiries written on one
+// instance's clock are read on another's. Nothing is checked without Redis
+// or with a max that is not positive.
+func checkClock(ctx context.Context, client redis.UniversalClient, now func() time.Time, max time.Duration) error {
+	if client == nil || max <= 0 {
+		return nil
+	}
+	skew, err := redisstore.ClockSkew(ctx, client, now)
+	if err != nil {
+		return errors.New("store unreachable")
+	}
+	if skew > max || skew < -max {
+		return fmt.Errorf("the adapter's clock is %v off the Redis server's (store.redis.maxClockSkew %v): synchronise it (NTP)", skew.Round(time.Millisecond), max)
+	}
+	return nil
 }
 
 // newReplicationShortfalls counts the writes that too few replicas

@@ -120,6 +120,8 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	ts := httptest.NewServer(outage(down, calls, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t, ts.URL)
+	// The adapter runs on the fixtures' receipt time, not Redis's clock.
+	cfg.Store.Redis.MaxClockSkew = -1
 	if edit != nil {
 		edit(cfg)
 	}

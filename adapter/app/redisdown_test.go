@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
@@ -130,5 +131,29 @@ func TestRedisDownFailsClosed(t *testing.T) {
 	}
 	if n := e.docsFor(t, code); n != 1 {
 		t.Fatalf("%d documents", n)
+	}
+}
+
+// An adapter whose clock is far from the Redis server's is not ready: its
+// leases and retry times would be read on other instances' clocks. The
+// test adapter runs on the fixtures' receipt time, months from Redis's.
+func TestReadyzRefusesASkewedClock(t *testing.T) {
+	u, err := url.Parse(redistest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		max  time.Duration
+		want int
+	}{{2 * time.Second, 503}, {-1, 200}} {
+		e := startWith(t, func(c *config.Config) {
+			c.Store.Kind = "redis"
+			c.Store.Redis.Addrs = []string{u.Host}
+			c.Store.Redis.KeyPrefix = redistest.Prefix(t)
+			c.Store.Redis.MaxClockSkew = tt.max
+		})
+		if s := get(t, e.adapter.URL+"/readyz"); s != tt.want {
+			t.Errorf("maxClockSkew %v, clock months off: readyz %d, want %d", tt.max, s, tt.want)
+		}
 	}
 }

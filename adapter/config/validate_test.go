@@ -425,6 +425,7 @@ var noInvalidValue = map[string]string{
 	"portal.tls.serverName":           "any name; empty means the URL's host",
 	"store.redis.username":            "any name; empty means the default user",
 	"store.redis.password":            "any secret; empty means none",
+	"store.redis.maxClockSkew":        "any duration; zero means the default, negative no check",
 }
 
 func TestValidateNamesEachKey(t *testing.T) {

@@ -29,9 +29,12 @@
 //
 // Lease ends are tracked on the store's clock in the leases set, not with
 // XAUTOCLAIM's idle time, which runs on the Redis server's clock: leases
-// follow the injected clock (deterministic tests, no dependence on clock
-// agreement between instances and Redis), and XCLAIM still moves the
-// pending entry to the new consumer, so XPENDING shows who holds what.
+// follow the injected clock (deterministic tests), and XCLAIM still moves
+// the pending entry to the new consumer, so XPENDING shows who holds what.
+// A lease written on one instance's clock is read on another's: instances
+// must agree on the time to well within Lease minus the delivery timeout
+// (the adapter's readiness compares its clock with the Redis server's,
+// store.redis.maxClockSkew).
 //
 // Claim visits the shards in turn from a rotating start until it has max
 // deliveries. Consumers left by stopped workers (no pending entries, idle

@@ -679,6 +679,19 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ClockSkew returns how far now is from the clock of the Redis server c
+// reaches (positive: now is ahead), read with TIME against the middle of
+// its round trip; the error is the round trip's.
+func ClockSkew(ctx context.Context, c redis.UniversalClient, now func() time.Time) (time.Duration, error) {
+	before := now()
+	t, err := c.Time(ctx).Result()
+	after := now()
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: time: %w", err)
+	}
+	return before.Add(after.Sub(before) / 2).Sub(t), nil
+}
+
 // fenced runs a script that replies 1, or 0 when the caller lost the record.
 func (s *Store) fenced(ctx context.Context, op string, sc *redis.Script, key string, args ...any) error {
 	return fencedReply(op, sc.Run(ctx, s.c, []string{key}, args...))
