@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -160,5 +161,26 @@ func TestSupplementNumberIsPlain(t *testing.T) {
 				t.Errorf("the refusal does not name /soBoSung: %v", out.err)
 			}
 		})
+	}
+}
+
+// plainSupplement, which dossiers and withdrawals share, takes a supplement
+// number written as a plain whole number, or none.
+func TestPlainSupplement(t *testing.T) {
+	for _, tt := range []struct {
+		v  any
+		ok bool
+	}{
+		{json.Number("0"), true}, {json.Number("12"), true}, {nil, true},
+		{json.Number("1.0"), false}, {json.Number("1e0"), false}, {json.Number("-0.0"), false}, {"1", false}, {1.0, false},
+	} {
+		obj := map[string]any{"soBoSung": tt.v}
+		if tt.v == nil {
+			obj = map[string]any{}
+		}
+		fe, ok := plainSupplement(obj)
+		if ok != tt.ok || (!ok && fe.Path != "/soBoSung") {
+			t.Errorf("%#v: ok %v %+v, want %v", tt.v, ok, fe, tt.ok)
+		}
 	}
 }
