@@ -104,7 +104,7 @@ func TestDeadLetterNamesDeferredEvents(t *testing.T) {
 	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000778"
 	tf, box, w := workerFlow(t)
 	var logs bytes.Buffer
-	tf.Flow.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tf.log = slog.New(slog.NewTextHandler(&logs, nil))
 	tf.at(p, code, 2, 1)
 	appendEv(t, box, event(p, code, "e3", "PAID", 3))
 	drain(t, w) // deferred: PAID only from 4
@@ -113,7 +113,7 @@ func TestDeadLetterNamesDeferredEvents(t *testing.T) {
 	drain(t, w) // a dead letter at once
 	tf.portal.writeErr = nil
 
-	view := tf.Flow.DeadLetters(box)
+	view := tf.DeadLetters(box)
 	ctx := context.Background()
 	dl, err := view.Inspect(ctx, dossierKey(p, code), "e2")
 	if err != nil {
