@@ -74,6 +74,7 @@ type Begun struct {
 type Claim struct {
 	Owned      bool          // the caller's key owns the dossier now
 	Recovered  bool          // taken over from an earlier attempt (it may have sent the document)
+	TakenOver  bool          // recovered from another owner's attempt, not the caller's own
 	Owner      string        // not owned: the key that owns it
 	Sent       bool          // the owner's document reached the treasury (owned: the caller's own earlier attempt)
 	Reference  string        // sent: the treasury reference

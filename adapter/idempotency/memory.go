@@ -126,7 +126,7 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 	if c != nil && !now.Before(c.expires) {
 		c = nil
 	}
-	recovered := false
+	recovered, takenOver := false, false
 	if c != nil && c.owner != owner {
 		if c.sent {
 			return Claim{Owner: c.owner, Sent: true, Reference: c.reference}, nil
@@ -134,7 +134,7 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 		if now.Before(c.leaseUntil) {
 			return Claim{Owner: c.owner, RetryAfter: c.leaseUntil.Sub(now)}, nil
 		}
-		recovered = true
+		recovered, takenOver = true, true
 	}
 	if c != nil && c.owner == owner && c.sent {
 		return Claim{Owned: true, Recovered: true, Sent: true, Reference: c.reference}, nil
@@ -145,7 +145,7 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 		recovered = true
 	}
 	m.claims[dossier] = &claimRecord{owner: owner, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
-	return Claim{Owned: true, Recovered: recovered}, nil
+	return Claim{Owned: true, Recovered: recovered, TakenOver: takenOver}, nil
 }
 
 // Finish implements Store.

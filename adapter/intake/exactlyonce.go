@@ -378,9 +378,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 			mayHaveSent = false // the treasury holds nothing under the key
 		}
 	}
-	if !found && !claim.Sent {
-		// A new document: its signers must be registered (unless the
-		// reservation found them) and the dossier must wait for it.
+	if !claim.Sent && (!found || claim.TakenOver) {
+		// A new document, or another key's (or content's) take-over of a
+		// claim its owner left unsettled: its signers must be registered
+		// (unless the reservation found them) and the dossier must wait
+		// for it. Only the owner's own retry is answered whatever the
+		// records say now: it is what the treasury took.
 		err := error(nil)
 		if !registered {
 			err = s.checkRegistered(ctx, v)

@@ -73,10 +73,11 @@ func stringAt(v map[string]any, path string) string {
 
 // checkRegistered refuses a dossier of a procedure that needs registered
 // signers when one of its signers (with a role) is not registered for the
-// dossier's unit in that role, with that serial and issuer. It runs after
-// the signatures verified and before anything is reserved or sent (or, in
-// a store that can, as the first step of the reservation's own round
-// trip: registeredStart); a store failure fails closed.
+// dossier's unit in that role, with that serial and issuer. It runs for a
+// new document, under the reservation and the claim and before anything is
+// sent (send), unless a store that can made the check the first step of
+// the reservation's own round trip and found every registration
+// (registeredStart); a store failure fails closed. /validate runs it too.
 func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
 	want := s.wantRegistered(v)
 	if len(want) == 0 {

@@ -356,7 +356,7 @@ func (s *Store) ClaimDossier(ctx context.Context, dossier, owner string, lease t
 
 func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
 	if len(r) == 2 && r[0] == int64(1) {
-		return idempotency.Claim{Owned: true, Recovered: r[1] == int64(1)}, nil
+		return idempotency.Claim{Owned: true, Recovered: r[1] == int64(1) || r[1] == int64(2), TakenOver: r[1] == int64(2)}, nil
 	}
 	if len(r) == 3 && r[0] == int64(1) {
 		ref, ok := r[2].(string)

@@ -75,8 +75,9 @@ return 1
 `)
 
 // claimScript: ARGV now, owner, lease until, exp, ttl.
-// Replies {1, recovered} when owned, {1, 1, ref} when the caller's own claim
-// is already sent, else {0, owner, sent, ref, lu}.
+// Replies {1, recovered} when owned (recovered 1: from the caller's own
+// earlier attempt, 2: from another owner's), {1, 1, ref} when the caller's
+// own claim is already sent, else {0, owner, sent, ref, lu}.
 var claimScript = redis.NewScript(claimSource)
 
 const claimSource = `
@@ -88,7 +89,7 @@ if c[5] and now < tonumber(c[5]) then
   if c[1] ~= ARGV[2] then
     if c[2] == '1' then return {0, c[1], 1, c[3] or '', c[4]} end
     if live then return {0, c[1], 0, '', c[4]} end
-    recovered = 1
+    recovered = 2
   elseif c[2] == '1' then
     return {1, 1, c[3] or ''}
   else

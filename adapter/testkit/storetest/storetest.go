@@ -153,12 +153,12 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("dossier claims", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
-		if cl := claim(t, s, "d1", "key-a", true); cl.Recovered || cl.Sent {
+		if cl := claim(t, s, "d1", "key-a", true); cl.Recovered || cl.TakenOver || cl.Sent {
 			t.Fatalf("first claim %+v", cl)
 		}
 		// the owner again (a retry under its key): its earlier attempt may have sent
-		if cl := claim(t, s, "d1", "key-a", true); !cl.Recovered || cl.Sent {
-			t.Fatalf("owner's second claim %+v, want recovered and not sent", cl)
+		if cl := claim(t, s, "d1", "key-a", true); !cl.Recovered || cl.TakenOver || cl.Sent {
+			t.Fatalf("owner's second claim %+v, want recovered (its own) and not sent", cl)
 		}
 		cl := claim(t, s, "d1", "key-b", false)
 		if cl.Owner != "key-a" || cl.Sent || cl.RetryAfter <= 0 {
@@ -192,8 +192,8 @@ func Run(t *testing.T, newStore Factory) {
 		// a crashed owner's claim is taken over after its lease
 		claim(t, s, "d3", "key-a", true)
 		c.Advance(lease + time.Second)
-		if cl := claim(t, s, "d3", "key-b", true); !cl.Recovered {
-			t.Fatal("takeover of an expired claim not reported as recovered")
+		if cl := claim(t, s, "d3", "key-b", true); !cl.Recovered || !cl.TakenOver {
+			t.Fatalf("takeover of an expired claim %+v, want recovered and taken over", cl)
 		}
 		if err := s.SettleDossier(ctx, "d3", "key-a", true, "KBNN-2", retention); !errors.Is(err, idempotency.ErrLeaseLost) {
 			t.Fatalf("fenced owner settled: %v", err)
