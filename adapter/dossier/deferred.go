@@ -22,6 +22,10 @@ type Deferred struct {
 	Sequence   int64           `json:"sequence"`
 	Status     string          `json:"treasuryStatus"`
 	Payload    json.RawMessage `json:"payload"`
+	// ReleaseID is the outbox id its release goes under, taken (see
+	// Record.TakeReleaseID) before the event is put back in the outbox;
+	// empty until then, and again once it was deferred anew.
+	ReleaseID string `json:"releaseId,omitempty"`
 }
 
 // Before reports whether d comes before the treasury's (supplement,
@@ -30,9 +34,13 @@ func (d Deferred) Before(supplement int, sequence int64) bool {
 	return d.Supplement < supplement || d.Supplement == supplement && d.Sequence <= sequence
 }
 
-// Defer keeps d (once per event id), in the treasury's order.
+// Defer keeps d (once per event id), in the treasury's order. An event
+// kept already (its release put back in the outbox, its record not yet
+// changed, and the event deferred again) loses its release id: its next
+// release takes a new one.
 func (r *Record) Defer(d Deferred) {
-	if slices.ContainsFunc(r.Deferred, func(x Deferred) bool { return x.EventID == d.EventID }) {
+	if i := slices.IndexFunc(r.Deferred, func(x Deferred) bool { return x.EventID == d.EventID }); i >= 0 {
+		r.Deferred[i].ReleaseID = ""
 		return
 	}
 	r.Deferred = append(r.Deferred, d)
@@ -50,16 +58,28 @@ func (r *Record) Defer(d Deferred) {
 	})
 }
 
-// ReleaseID is the outbox id under which the record's next release puts a
-// deferred event back: derived from the event's id and the releases so
-// far, so a release repeated after a crash is the same id (the outbox takes
-// it once), and an event deferred again after its release, then released
-// again, is not taken for that first release.
-func (r *Record) ReleaseID(eventID string) string {
-	if r.Released == 0 {
-		return eventID + "~released"
+// TakeReleaseID returns the outbox id under which the deferred event goes
+// back to the outbox, taking a new one (derived from the event's id and
+// the releases so far) unless the event holds one: the caller writes the
+// record before it appends, so that a release repeated after a crash is the
+// same id (the outbox takes it once), and an event deferred again after its
+// release, then released again, is not taken for that first release. It
+// returns "" for an event not deferred.
+func (r *Record) TakeReleaseID(eventID string) string {
+	i := slices.IndexFunc(r.Deferred, func(x Deferred) bool { return x.EventID == eventID })
+	if i < 0 {
+		return ""
 	}
-	return eventID + "~released~" + strconv.Itoa(r.Released)
+	if id := r.Deferred[i].ReleaseID; id != "" {
+		return id
+	}
+	id := eventID + "~released"
+	if r.Released > 0 {
+		id += "~" + strconv.Itoa(r.Released)
+	}
+	r.Released++
+	r.Deferred[i].ReleaseID = id
+	return id
 }
 
 // Undefer removes the event's deferral, if any.

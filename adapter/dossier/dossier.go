@@ -75,8 +75,8 @@ type Record struct {
 	// Deferred are treasury events waiting for an earlier one (see
 	// DeliveryDeferred), in the treasury's order.
 	Deferred []Deferred `json:"deferred,omitempty"`
-	// Released counts the deferred events that went back to the outbox
-	// (see ReleaseID): an event deferred again is released under a new id.
+	// Released counts the release ids taken for deferred events (see
+	// TakeReleaseID): an event deferred again is released under a new id.
 	Released int `json:"released,omitempty"`
 	// Attachments are the files the latest submission listed (dinhKem[]),
 	// in its order: what the portal's TaiLieuNop lists.

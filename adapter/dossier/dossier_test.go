@@ -138,10 +138,34 @@ func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
 	if len(got.Deferred) != 1 || got.Released != 2 {
 		t.Fatalf("after a resubmission: deferred %+v, released %d", got.Deferred, got.Released)
 	}
-	if id := got.ReleaseID("evt-9"); id != "evt-9~released~2" {
-		t.Errorf("release id %q", id)
+	if id := got.TakeReleaseID("evt-9"); id != "evt-9~released~2" || got.Released != 3 {
+		t.Errorf("release id %q, %d released", id, got.Released)
 	}
-	if id := (&Record{}).ReleaseID("evt-9"); id != "evt-9~released" {
-		t.Errorf("first release id %q", id)
+}
+
+// A deferred event's release id is taken once and kept until the event is
+// released (a repeat after a crash gets the same id); an event deferred
+// again before its record changed takes a new one; the first release of a
+// record has the plain id.
+func TestTakeReleaseID(t *testing.T) {
+	var r Record
+	if id := r.TakeReleaseID("e5"); id != "" {
+		t.Fatalf("an event not deferred got release id %q", id)
+	}
+	r.Defer(Deferred{EventID: "e5", Sequence: 5, Status: "PAID"})
+	first := r.TakeReleaseID("e5")
+	if first != "e5~released" || r.Released != 1 {
+		t.Fatalf("first release id %q, %d released", first, r.Released)
+	}
+	if again := r.TakeReleaseID("e5"); again != first || r.Released != 1 {
+		t.Fatalf("the repeat took %q (%d released), want %q", again, r.Released, first)
+	}
+	// Released, delivered and deferred again before the record dropped it.
+	r.Defer(Deferred{EventID: "e5", Sequence: 5, Status: "PAID"})
+	if len(r.Deferred) != 1 {
+		t.Fatalf("deferred %+v", r.Deferred)
+	}
+	if next := r.TakeReleaseID("e5"); next != "e5~released~1" {
+		t.Fatalf("the release after a new deferral took %q", next)
 	}
 }

@@ -113,6 +113,7 @@ func newFakeDossiers() *fakeDossiers { return &fakeDossiers{m: map[[2]string]dos
 
 func cloneRecord(r dossier.Record) dossier.Record {
 	r.History = append([]dossier.Event(nil), r.History...)
+	r.Deferred = append([]dossier.Deferred(nil), r.Deferred...)
 	return r
 }
 

@@ -356,11 +356,11 @@ func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why str
 // releaseDeferred looks at the dossier's deferred events after a move: one
 // the latest status applied has passed (older, or after a final status) is
 // settled not-allowed; the first one whose move is now allowed goes back to
-// the outbox, behind the dossier's queue, under a derived id
-// (dossier.Record.ReleaseID: a repeat after a crash is the same id, which
-// the outbox takes once; a later release, of this event deferred again or
-// of another, a new one), and leaves the record once the outbox has it. An
-// event still waiting stays.
+// the outbox, behind the dossier's queue, under the release id the record
+// takes for it first (dossier.Record.TakeReleaseID: a repeat after a crash
+// is the same id, which the outbox takes once; a later release, of this
+// event deferred again or of another, a new one), and leaves the record
+// once the outbox has it. An event still waiting stays.
 func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHoSo string) error {
 	rec, _, err := f.dossiers.Get(ctx, procedure, maHoSo)
 	if err != nil || len(rec.Deferred) == 0 {
@@ -382,9 +382,22 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 			continue
 		}
 		if _, ok := p.Statuses.Next(rec.TrangThai, d.Status); ok {
-			// The outbox first: a crash before the record changes sends the
-			// same id again, which the outbox takes once.
-			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), rec.ReleaseID(d.EventID), d.Payload); err != nil {
+			// The release id in the record first, then the outbox: a crash
+			// before the record changes again sends the same id again, which
+			// the outbox takes once.
+			id := d.ReleaseID
+			if id == "" {
+				if err := f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, _ bool) bool {
+					id = r.TakeReleaseID(d.EventID)
+					return id != ""
+				}); err != nil {
+					return err
+				}
+			}
+			if id == "" {
+				break // no longer deferred: another delivery released it
+			}
+			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), id, d.Payload); err != nil {
 				return err
 			}
 			released = d.EventID
@@ -401,7 +414,6 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 		}
 		if released != "" {
 			r.Undefer(released)
-			r.Released++
 		}
 		return true
 	})
