@@ -126,6 +126,10 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		return nil, err
 	}
 	shortfalls := newReplicationShortfalls()
+	clockSkew := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "dvc_store_clock_skew_seconds",
+		Help: "The adapter's clock minus the Redis server's (TIME) at the last readiness check; /readyz fails beyond store.redis.maxClockSkew. 0 without Redis.",
+	})
 	records, dossiers, client, ha, err := openStore(cfg, o.Clock, o.newRedisClient,
 		func(op string) { shortfalls.WithLabelValues(op).Inc() })
 	if err != nil {
@@ -168,7 +172,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpMetrics, breakers, attempts, evidenceFailures, shortfalls, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
+		httpMetrics, breakers, attempts, evidenceFailures, shortfalls, clockSkew, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fail(fmt.Errorf("metrics: %w", err))
@@ -224,7 +228,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 			o.Log.Warn("outbox not ready", "err", err)
 			return errors.New("outbox unreachable")
 		}
-		if err := checkClock(ctx, client, o.Clock, cfg.Store.Redis.MaxClockSkew); err != nil {
+		if err := checkClock(ctx, client, o.Clock, cfg.Store.Redis.MaxClockSkew, clockSkew.Set); err != nil {
 			o.Log.Warn("clock not ready", "err", err)
 			return err
 		}
@@ -293,10 +297,11 @@ func openStore(cfg *config.Config, now func() time.Time, newClient func(*redis.U
 }
 
 // checkClock fails when the adapter's clock is more than max from the
-// Redis server's: leases, retry times and expiries written on one
-// instance's clock are read on another's. Nothing is checked without Redis
-// or with a max that is not positive.
-func checkClock(ctx context.Context, client redis.UniversalClient, now func() time.Time, max time.Duration) error {
+// Redis server's, the instances' common reference: leases, retry times and
+// expiries written on one instance's clock are read on another's. It
+// passes the skew, in seconds, to observe. Nothing is checked without
+// Redis or with a max that is not positive.
+func checkClock(ctx context.Context, client redis.UniversalClient, now func() time.Time, max time.Duration, observe func(float64)) error {
 	if client == nil || max <= 0 {
 		return nil
 	}
@@ -304,8 +309,10 @@ func checkClock(ctx context.Context, client redis.UniversalClient, now func() ti
 	if err != nil {
 		return errors.New("store unreachable")
 	}
+	observe(skew.Seconds())
 	if skew > max || skew < -max {
-		return fmt.Errorf("the adapter's clock is %v off the Redis server's (store.redis.maxClockSkew %v): synchronise it (NTP)", skew.Round(time.Millisecond), max)
+		return fmt.Errorf("the adapter's clock is %v off the Redis server's, more than store.redis.maxClockSkew (%v): synchronise this host, or the Redis host if every instance says so (NTP)",
+			skew.Round(time.Millisecond), max)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,6 +156,22 @@ func TestReadyzRefusesASkewedClock(t *testing.T) {
 		})
 		if s := get(t, e.adapter.URL+"/readyz"); s != tt.want {
 			t.Errorf("maxClockSkew %v, clock months off: readyz %d, want %d", tt.max, s, tt.want)
+		}
+		if tt.max > 0 {
+			// The skew read is exported: the receipt time is months behind.
+			resp, err := http.Get(e.adminSrv.URL + "/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			m := regexp.MustCompile(`(?m)^dvc_store_clock_skew_seconds (\S+)$`).FindSubmatch(body)
+			if m == nil {
+				t.Fatal("no dvc_store_clock_skew_seconds in /metrics")
+			}
+			if v, err := strconv.ParseFloat(string(m[1]), 64); err != nil || v > -30*24*3600 {
+				t.Errorf("dvc_store_clock_skew_seconds %s, want months behind", m[1])
+			}
 		}
 	}
 }

@@ -533,7 +533,7 @@ type Redis struct {
 	// MaxClockSkew is how far the adapter's clock may be from the Redis
 	// server's before /readyz fails: leases, retry times and expiries one
 	// instance writes are read on another's clock, so instances must agree
-	// (Redis's clock is the common reference). Zero: default 2s; negative:
+	// (Redis's clock is the common reference). Zero: default 5s; negative:
 	// not checked (a deployment whose Redis clock is not to be trusted).
 	MaxClockSkew time.Duration `yaml:"maxClockSkew"`
 }
@@ -760,7 +760,7 @@ func (c *Config) defaults() {
 	if c.Store.Redis.MinReplicas > 0 {
 		def(&c.Store.Redis.ReplicaTimeout, 500*time.Millisecond)
 	}
-	def(&c.Store.Redis.MaxClockSkew, 2*time.Second)
+	def(&c.Store.Redis.MaxClockSkew, 5*time.Second)
 	def(&c.Callbacks.Tolerance, 5*time.Minute)
 	if c.Portal.Transport == "" {
 		c.Portal.Transport = "session"

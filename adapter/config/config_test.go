@@ -265,7 +265,7 @@ evidence:
 		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
 			Resilience: defaultResilience},
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,
-			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64, MaxClockSkew: 2 * time.Second}},
+			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64, MaxClockSkew: 5 * time.Second}},
 		Idempotency: Idempotency{Retention: 72 * time.Hour, DossierRetention: 720 * time.Hour, Lease: 30 * time.Second},
 		Withdrawal:  Withdrawal{MaxAgeDays: 30},
 		Callbacks:   Callbacks{Secrets: c.Callbacks.Secrets, Tolerance: 5 * time.Minute},
