@@ -73,10 +73,9 @@ func (r *Record) TakeReleaseID(eventID string) string {
 	if id := r.Deferred[i].ReleaseID; id != "" {
 		return id
 	}
-	id := eventID + "~released"
-	if r.Released > 0 {
-		id += "~" + strconv.Itoa(r.Released)
-	}
+	// Numbered from 0, so that no id is one a release took before ids were
+	// numbered (<eventId>~released).
+	id := eventID + "~released~" + strconv.Itoa(r.Released)
 	r.Released++
 	r.Deferred[i].ReleaseID = id
 	return id

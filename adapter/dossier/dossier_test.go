@@ -145,8 +145,7 @@ func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
 
 // A deferred event's release id is taken once and kept until the event is
 // released (a repeat after a crash gets the same id); an event deferred
-// again before its record changed takes a new one; the first release of a
-// record has the plain id.
+// again before its record changed takes a new one; ids are numbered from 0.
 func TestTakeReleaseID(t *testing.T) {
 	var r Record
 	if id := r.TakeReleaseID("e5"); id != "" {
@@ -154,7 +153,7 @@ func TestTakeReleaseID(t *testing.T) {
 	}
 	r.Defer(Deferred{EventID: "e5", Sequence: 5, Status: "PAID"})
 	first := r.TakeReleaseID("e5")
-	if first != "e5~released" || r.Released != 1 {
+	if first != "e5~released~0" || r.Released != 1 {
 		t.Fatalf("first release id %q, %d released", first, r.Released)
 	}
 	if again := r.TakeReleaseID("e5"); again != first || r.Released != 1 {

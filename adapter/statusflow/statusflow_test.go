@@ -636,10 +636,10 @@ func TestDeliverLaterEventArrivingFirstWaits(t *testing.T) {
 	if rec.TrangThai != 4 || len(rec.Deferred) != 0 {
 		t.Fatalf("after PROCESSING: status %d, deferred %+v", rec.TrangThai, rec.Deferred)
 	}
-	released := tf.outbox.take(t, "chi-thuong-xuyen|HS-R", "evt-paid~released")
+	released := tf.outbox.take(t, "chi-thuong-xuyen|HS-R", "evt-paid~released~0")
 	tf.portal.takeCalls()
 	if err := tf.Deliver(context.Background(), outbox.Delivery{Event: outbox.Event{Dossier: "chi-thuong-xuyen|HS-R",
-		ID: "evt-paid~released", Payload: released}, Attempt: 1}); err != nil {
+		ID: "evt-paid~released~0", Payload: released}, Attempt: 1}); err != nil {
 		t.Fatal(err)
 	}
 	rec = tf.dossiers.get(t, "chi-thuong-xuyen", "HS-R")
