@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -470,6 +471,62 @@ func TestWithdrawalTreasuryDown(t *testing.T) {
 		}
 		if n := e.withdrawalsAtTreasury(); n != 1 {
 			t.Fatalf("%d withdrawals at the treasury, want 1", n)
+		}
+	})
+}
+
+// A withdrawal whose caller gives up while the treasury call is on its way
+// is not cut short with it: the treasury applies it, and the adapter
+// records it in the dossier's history, for the caller's retry to replay.
+func TestWithdrawalOutlivesItsCaller(t *testing.T) {
+	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
+		proc, code := e.submit(t, "chi-thuong-xuyen/valid-xml")
+		e.clock.Advance(time.Minute)
+		e.tick(t) // ACCEPTED
+		e.drain(t)
+
+		e.sim.SetFaults(treasurysim.Faults{Latency: 300 * time.Millisecond})
+		req, err := wfx(t, "chi-thuong-xuyen/withdrawal-xml").WithdrawalRequest(e.adapter.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		before := e.documentCalls.Load()
+		done := make(chan error, 1)
+		go func() {
+			resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			done <- err
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for e.documentCalls.Load() == before { // the call reached the treasury, which waits
+			if time.Now().After(deadline) {
+				t.Fatal("the withdrawal never reached the treasury")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err == nil {
+			t.Fatal("the caller did not give up")
+		}
+		for e.simDocument(t, code).Status != treasurysim.StatusWithdrawn {
+			if time.Now().After(deadline) {
+				t.Fatalf("the treasury never got the withdrawal whose caller left: %+v", e.simDocument(t, code))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		for {
+			rec := e.view(t, proc, code)
+			if last := rec.History[len(rec.History)-1]; last.TrangThai == 7 && last.Source == "adapter" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the withdrawal is not in the dossier's history: %+v", rec.History)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
