@@ -17,6 +17,7 @@ import (
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
 )
 
 // Policy holds the exactly-once settings.
@@ -192,18 +193,19 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// reservation, the key's retry takes back).
 	var st idempotency.Started
 	lockID := dossierLockID(v.Procedure.ID, v.MaHoSo)
-	registered := false // the registrations were found by the reservation's round trip
+	started := false
 	if fold {
 		var missing int
 		st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), want, scoped, fp, lease, v.DossierID(), owner, lockID)
-		registered = err == nil && missing < 0
-		if err == nil && missing >= 0 {
-			// Nothing was written. Not a refusal yet: the key may hold an
-			// answer, or its dossier's document be at the treasury (send
-			// checks the registrations again for a new one).
-			st, err = s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, lockID)
+		if err == nil && missing < 0 {
+			want = nil // found by the reservation's round trip
 		}
-	} else {
+		// With one missing nothing was written. Not a refusal yet: the key
+		// may hold an answer, or its dossier's document be at the treasury
+		// (send checks the registrations again for a new one).
+		started = err != nil || missing < 0
+	}
+	if !started {
 		st, err = s.records.Start(context.WithoutCancel(ctx), scoped, fp, lease, v.DossierID(), owner, lockID)
 	}
 	b := st.Begun
@@ -212,7 +214,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	s.hook("reserved")
 	var left unfinished
-	resp, final, err := s.send(ctx, sub, v, owner, st, registered, &left)
+	resp, final, err := s.send(ctx, sub, v, owner, st, want, &left)
 	if !final {
 		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
 			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
@@ -303,8 +305,10 @@ func (s *Service) begun(b idempotency.Begun, err error) (*Response, error) {
 // released and a retry starts afresh). With a final answer the dossier's
 // lock is left held, and a claim the treasury's document answers left
 // unsettled, as *left says, for Submit to write with the stored answer;
-// with any other answer both are written here.
-func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, registered bool, left *unfinished) (_ *Response, final bool, _ error) {
+// with any other answer both are written here. unchecked are the signers'
+// registrations a new document must have that the reservation did not
+// find already.
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, unchecked []signers.Registration, left *unfinished) (_ *Response, final bool, _ error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
 	lockID := dossierLockID(p.ID, v.MaHoSo)
@@ -381,13 +385,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if !claim.Sent && (!found || claim.TakenOver) {
 		// A new document, or another key's (or content's) take-over of a
 		// claim its owner left unsettled: its signers must be registered
-		// (unless the reservation found them) and the dossier must wait
-		// for it. Only the owner's own retry is answered whatever the
+		// (those the reservation did not find already) and the dossier must
+		// wait for it. Only the owner's own retry is answered whatever the
 		// records say now: it is what the treasury took.
-		err := error(nil)
-		if !registered {
-			err = s.checkRegistered(ctx, v)
-		}
+		err := s.checkRegistrations(ctx, v.Unit(), unchecked)
 		if err == nil {
 			err = s.checkSupplement(ctx, v)
 		}

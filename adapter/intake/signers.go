@@ -79,18 +79,23 @@ func stringAt(v map[string]any, path string) string {
 // the reservation's own round trip and found every registration
 // (registeredStart); a store failure fails closed. /validate runs it too.
 func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
-	want := s.wantRegistered(v)
+	return s.checkRegistrations(ctx, v.Unit(), s.wantRegistered(v))
+}
+
+// checkRegistrations refuses when unit lacks one of want (none: nothing
+// to check, nothing read).
+func (s *Service) checkRegistrations(ctx context.Context, unit string, want []signers.Registration) error {
 	if len(want) == 0 {
 		return nil
 	}
-	i, err := s.signers.FirstMissing(ctx, v.Unit(), want...)
+	i, err := s.signers.FirstMissing(ctx, unit, want...)
 	if err != nil {
 		return storeDown(err)
 	}
 	if i < 0 {
 		return nil
 	}
-	return notRegistered(v.Unit(), want[i])
+	return notRegistered(unit, want[i])
 }
 
 // wantRegistered lists the registrations checkRegistered asks of the
