@@ -409,21 +409,28 @@ func plainSupplement(obj map[string]any) (problem.FieldError, bool) {
 	if !ok {
 		return problem.FieldError{}, true
 	}
-	if n, ok := raw.(interface{ Int64() (int64, error) }); ok {
-		if _, err := n.Int64(); err == nil {
-			return problem.FieldError{}, true
-		}
+	if _, ok := wholeNumber(raw); ok {
+		return problem.FieldError{}, true
 	}
 	return problem.FieldError{Path: "/soBoSung", Message: "must be a whole number written without a fraction or an exponent"}, false
 }
 
-// intOf reads an integer of a verified value (a json.Number); zero when absent.
-func intOf(v any) int {
-	if n, ok := v.(interface{ Int64() (int64, error) }); ok {
-		x, _ := n.Int64()
-		return int(x)
+// wholeNumber reads a verified value (a json.Number) written as a plain
+// whole number.
+func wholeNumber(v any) (int64, bool) {
+	n, ok := v.(interface{ Int64() (int64, error) })
+	if !ok {
+		return 0, false
 	}
-	return 0
+	x, err := n.Int64()
+	return x, err == nil
+}
+
+// intOf reads an integer of a verified value (a json.Number); zero when
+// absent or not a plain whole number.
+func intOf(v any) int {
+	x, _ := wholeNumber(v)
+	return int(x)
 }
 
 // checkRoles requires each role to be held by a distinct signer certificate.
