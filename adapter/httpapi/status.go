@@ -21,13 +21,7 @@ type CallbackReceiver interface {
 }
 
 // DeadLetters is what operators may do with parked status events.
-type DeadLetters interface {
-	DeadLetters(ctx context.Context, cursor string, n int) ([]outbox.DeadLetter, string, error)
-	Inspect(ctx context.Context, dossier, eventID string) (outbox.DeadLetter, error)
-	Replay(ctx context.Context, dossier, eventID string) error
-	ReplayAll(ctx context.Context) (int, error)
-	Discard(ctx context.Context, dossier, eventID string) error
-}
+type DeadLetters = outbox.DeadLetterAdmin
 
 // maxCallbackBytes bounds a status event.
 const maxCallbackBytes = 256 << 10

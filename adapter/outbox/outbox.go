@@ -154,6 +154,23 @@ var (
 	ErrInvalid = errors.New("outbox: invalid argument")
 )
 
+// DeadLetterAdmin is what operators may do with dead letters (a part of
+// Store).
+type DeadLetterAdmin interface {
+	// DeadLetters lists dead letters oldest first, n from after cursor
+	// ("" for the start); next is "" after the last page.
+	DeadLetters(ctx context.Context, cursor string, n int) (letters []DeadLetter, next string, err error)
+	// Inspect returns one dead letter with its attempt history.
+	Inspect(ctx context.Context, dossier, eventID string) (DeadLetter, error)
+	// Replay makes a dead letter due now at its own position, attempts
+	// counted from 1 again (the history is kept).
+	Replay(ctx context.Context, dossier, eventID string) error
+	// ReplayAll replays every dead letter and returns how many.
+	ReplayAll(ctx context.Context) (int, error)
+	// Discard drops a dead letter undelivered; the events it held proceed.
+	Discard(ctx context.Context, dossier, eventID string) error
+}
+
 // Store keeps the events. Implementations are safe for concurrent use by
 // several goroutines (Memory) or processes (Redis). Times come from the
 // store's injected clock.
@@ -177,18 +194,7 @@ type Store interface {
 	// Discard.
 	DeadLetter(ctx context.Context, d Delivery, reason string) error
 
-	// DeadLetters lists dead letters oldest first, n from after cursor
-	// ("" for the start); next is "" after the last page.
-	DeadLetters(ctx context.Context, cursor string, n int) (letters []DeadLetter, next string, err error)
-	// Inspect returns one dead letter with its attempt history.
-	Inspect(ctx context.Context, dossier, eventID string) (DeadLetter, error)
-	// Replay makes a dead letter due now at its own position, attempts
-	// counted from 1 again (the history is kept).
-	Replay(ctx context.Context, dossier, eventID string) error
-	// ReplayAll replays every dead letter and returns how many.
-	ReplayAll(ctx context.Context) (int, error)
-	// Discard drops a dead letter undelivered; the events it held proceed.
-	Discard(ctx context.Context, dossier, eventID string) error
+	DeadLetterAdmin
 
 	// Stats reports queue depths.
 	Stats(ctx context.Context) (Stats, error)

@@ -7,16 +7,6 @@ import (
 	"github.com/kbnn/dvc/adapter/outbox"
 )
 
-// DeadLetterStore is what DeadLetters serves operators from: the outbox's
-// dead letters (every outbox.Store is one).
-type DeadLetterStore interface {
-	DeadLetters(ctx context.Context, cursor string, n int) ([]outbox.DeadLetter, string, error)
-	Inspect(ctx context.Context, dossier, eventID string) (outbox.DeadLetter, error)
-	Replay(ctx context.Context, dossier, eventID string) error
-	ReplayAll(ctx context.Context) (int, error)
-	Discard(ctx context.Context, dossier, eventID string) error
-}
-
 // DeadLetters serves the outbox's dead letters to operators with what the
 // outbox cannot see: a later event of the dossier that arrived before its
 // predecessor waits in the dossier's record (deferred), not in the outbox,
@@ -24,18 +14,18 @@ type DeadLetterStore interface {
 // (Deferred); Discard, which leaves them waiting for a status that will not
 // come, logs them as an error.
 type DeadLetters struct {
-	DeadLetterStore
+	outbox.DeadLetterAdmin
 	flow *Flow
 }
 
 // DeadLetters returns the operators' view of store's dead letters.
-func (f *Flow) DeadLetters(store DeadLetterStore) *DeadLetters {
-	return &DeadLetters{DeadLetterStore: store, flow: f}
+func (f *Flow) DeadLetters(store outbox.DeadLetterAdmin) *DeadLetters {
+	return &DeadLetters{DeadLetterAdmin: store, flow: f}
 }
 
 // Inspect returns the dead letter with the dossier's deferred events.
 func (d *DeadLetters) Inspect(ctx context.Context, dossierKey, eventID string) (outbox.DeadLetter, error) {
-	dl, err := d.DeadLetterStore.Inspect(ctx, dossierKey, eventID)
+	dl, err := d.DeadLetterAdmin.Inspect(ctx, dossierKey, eventID)
 	if err != nil {
 		return dl, err
 	}
@@ -47,7 +37,7 @@ func (d *DeadLetters) Inspect(ctx context.Context, dossierKey, eventID string) (
 // then wait for a status that will not come: an error in the log, naming
 // them, for the operator to follow up (the dossier's history shows them).
 func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) error {
-	if err := d.DeadLetterStore.Discard(ctx, dossierKey, eventID); err != nil {
+	if err := d.DeadLetterAdmin.Discard(ctx, dossierKey, eventID); err != nil {
 		return err
 	}
 	waiting, err := d.deferred(ctx, dossierKey)
