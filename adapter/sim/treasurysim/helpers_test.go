@@ -25,8 +25,16 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessWith(t, Options{})
+}
+
+// newHarnessWith is newHarness with other options (the harness's clock and
+// token TTL kept).
+func newHarnessWith(t testing.TB, opts Options) *harness {
+	t.Helper()
 	clock := newFakeClock()
-	h := &harness{t: t, clock: clock, sim: New(Options{Clock: clock.Now, TokenTTL: 10 * time.Minute})}
+	opts.Clock, opts.TokenTTL = clock.Now, 10*time.Minute
+	h := &harness{t: t, clock: clock, sim: New(opts)}
 	h.token = h.login()
 	return h
 }

@@ -7,18 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
-
-// newHarnessWith is newHarness with other options (its clock and token TTL kept).
-func newHarnessWith(t testing.TB, opts Options) *harness {
-	t.Helper()
-	clock := newFakeClock()
-	opts.Clock, opts.TokenTTL = clock.Now, 10*time.Minute
-	h := &harness{t: t, clock: clock, sim: New(opts)}
-	h.token = h.login()
-	return h
-}
 
 // Only the latest KeepRequests documents keep their request: an older one
 // keeps the rest of its record, says its request is dropped, answers its
