@@ -120,6 +120,17 @@ func (f *fakeSender) Find(_ context.Context, key string) (Receipt, bool, error) 
 	return Receipt{}, false, nil
 }
 
+// loseAnswer submits sub while the treasury's answers are lost: it keeps
+// the document and the submission ends in a timeout.
+func loseAnswer(t testing.TB, svc *Service, fs *fakeSender, sub Submission) {
+	t.Helper()
+	fs.loseAnswers.Store(true)
+	defer fs.loseAnswers.Store(false)
+	if _, err := svc.Submit(context.Background(), sub); codeOf(err) != problem.TreasuryTimeout.Code() {
+		t.Fatalf("lost answer: %v", err)
+	}
+}
+
 func (f *fakeSender) sent() []sent {
 	f.mu.Lock()
 	defer f.mu.Unlock()

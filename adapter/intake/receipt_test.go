@@ -149,11 +149,7 @@ func TestLostAnswerKeepsTheClaim(t *testing.T) {
 	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "portal-key-1",
 		ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
 
-	fs.loseAnswers.Store(true)
-	if _, err := svc.Submit(t.Context(), sub); codeOf(err) != problem.TreasuryTimeout.Code() {
-		t.Fatalf("lost answer: %v", err)
-	}
-	fs.loseAnswers.Store(false)
+	loseAnswer(t, svc, fs, sub)
 
 	other := sub
 	other.IdempotencyKey = "another-key"
@@ -189,11 +185,7 @@ func TestOtherContentDoesNotInheritTheClaim(t *testing.T) {
 	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", ContentType: "application/xml",
 		Body: first, Caller: "portal", ReceivedAt: receipt}
 
-	fs.loseAnswers.Store(true)
-	if _, err := svc.Submit(t.Context(), sub); codeOf(err) != problem.TreasuryTimeout.Code() {
-		t.Fatalf("lost answer: %v", err)
-	}
-	fs.loseAnswers.Store(false)
+	loseAnswer(t, svc, fs, sub)
 
 	other := sub
 	other.Body = changed

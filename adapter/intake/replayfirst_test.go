@@ -34,11 +34,7 @@ func TestSupplementRetryAfterItsCallback(t *testing.T) {
 	body := signXML(t, replaceOnce(t, template(t, proc, "xml"), "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>"), signing.XMLOptions{}, both...)
 	sub := Submission{RequestID: "r1", Procedure: proc, IdempotencyKey: "k-sup", ContentType: "application/xml",
 		Body: body, Caller: "portal", ReceivedAt: receipt}
-	fs.loseAnswers.Store(true)
-	if _, err := svc.Submit(ctx, sub); codeOf(err) != problem.TreasuryTimeout.Code() {
-		t.Fatalf("lost answer: %v", err)
-	}
-	fs.loseAnswers.Store(false)
+	loseAnswer(t, svc, fs, sub)
 	// The treasury's callback for supplement 1, as statusflow applies it.
 	if err := svc.dossiers.Update(ctx, proc, code, func(r *dossier.Record, _ bool) bool {
 		r.TrangThai, r.TreasurySupplement = 2, 1
@@ -102,11 +98,7 @@ func TestRevokedSignerKeepsTheAnswers(t *testing.T) {
 				signing.XMLOptions{}, both...)
 			lost := Submission{RequestID: "r2", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k2", ContentType: "application/xml",
 				Body: lostBody, Caller: "portal", ReceivedAt: receipt}
-			fs.loseAnswers.Store(true)
-			if _, err := svc.Submit(ctx, lost); codeOf(err) != problem.TreasuryTimeout.Code() {
-				t.Fatalf("lost answer: %v", err)
-			}
-			fs.loseAnswers.Store(false)
+			loseAnswer(t, svc, fs, lost)
 			if _, err := reg.Revoke(ctx, unit, chief.Serial); err != nil {
 				t.Fatal(err)
 			}
@@ -204,11 +196,7 @@ func TestTakeOverIsChecked(t *testing.T) {
 		x := replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"), "<maHoSo>G09.20-20260609-0000001</maHoSo>", "<maHoSo>"+code+"</maHoSo>")
 		a := Submission{RequestID: "a", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kA", ContentType: "application/xml",
 			Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
-		fs.loseAnswers.Store(true)
-		if _, err := svc.Submit(ctx, a); codeOf(err) != problem.TreasuryTimeout.Code() {
-			t.Fatalf("lost answer: %v", err)
-		}
-		fs.loseAnswers.Store(false)
+		loseAnswer(t, svc, fs, a)
 		if _, err := reg.Revoke(ctx, unit, chief.Serial); err != nil {
 			t.Fatal(err)
 		}
@@ -237,11 +225,7 @@ func TestTakeOverIsChecked(t *testing.T) {
 		x := replaceOnce(t, template(t, proc, "xml"), "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>")
 		a := Submission{RequestID: "a", Procedure: proc, IdempotencyKey: "kA", ContentType: "application/xml",
 			Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
-		fs.loseAnswers.Store(true)
-		if _, err := svc.Submit(ctx, a); codeOf(err) != problem.TreasuryTimeout.Code() {
-			t.Fatalf("lost answer: %v", err)
-		}
-		fs.loseAnswers.Store(false)
+		loseAnswer(t, svc, fs, a)
 		now = now.Add(2 * svc.lease())
 		y := replaceOnce(t, x, "<maDVQHNS>1012345</maDVQHNS>", "<maDVQHNS>1099999</maDVQHNS>")
 		b := Submission{RequestID: "b", Procedure: proc, IdempotencyKey: "kB", ContentType: "application/xml",
