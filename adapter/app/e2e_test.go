@@ -111,7 +111,8 @@ func startWith(t testing.TB, edit func(*config.Config)) *env {
 	return startOpts(t, edit, Options{})
 }
 
-// startOpts is startWith with o's Log and Hook; a nil Log discards.
+// startOpts is startWith with o's Log, Hook and Clock; a nil Log discards,
+// a nil Clock stands still at the fixtures' receipt time.
 func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	t.Helper()
 	sim := treasurysim.New(treasurysim.Options{Clock: func() time.Time { return receipt }, MaxBodyBytes: 64 << 20})
@@ -125,7 +126,9 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	if edit != nil {
 		edit(cfg)
 	}
-	o.Clock = func() time.Time { return receipt }
+	if o.Clock == nil {
+		o.Clock = func() time.Time { return receipt }
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -339,6 +340,42 @@ func TestInvalidIdempotencyKey(t *testing.T) {
 // The treasury books the document but its answer never arrives: the
 // adapter answers 504 and keeps nothing; the retry sends again under the
 // same downstream key and gets the first document back, not a second one.
+// Another key that takes over a claim whose answer was lost, once its
+// lease has ended, finds the first key's document at the treasury: it is
+// told the dossier was sent (its request is not what the treasury holds),
+// and the first key's retry gets its receipt at once.
+func TestAnotherKeyAfterALostAnswer(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			var elapsed atomic.Int64
+			clock := func() time.Time { return receipt.Add(time.Duration(elapsed.Load())) }
+			e := startOpts(t, func(c *config.Config) { st.edit(t, c); shortDeadlines(c) }, Options{Clock: clock})
+			e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})
+			c := fx(t, "chi-thuong-xuyen/valid-json")
+			code, _ := c.DossierCode()
+			if a := e.send(t, c, "key-a"); a.status != 504 || a.code() != "treasury-timeout" {
+				t.Fatalf("first attempt: %d %s", a.status, a.body)
+			}
+			e.sim.SetFaults(treasurysim.Faults{})
+			elapsed.Add(int64(time.Minute)) // past the claim's lease
+			for range 2 {
+				a := e.send(t, c, "key-b")
+				var p struct{ TreasuryReference string }
+				_ = json.Unmarshal(a.body, &p)
+				if a.status != 409 || a.code() != "dossier-already-submitted" || p.TreasuryReference == "" {
+					t.Fatalf("another key: %d %s, want 409 dossier-already-submitted naming the treasury's reference", a.status, a.body)
+				}
+			}
+			if a := e.send(t, c, "key-a"); a.status != 202 {
+				t.Fatalf("the first key's retry: %d %s", a.status, a.body)
+			}
+			if n := e.docsFor(t, code); n != 1 {
+				t.Fatalf("%d documents", n)
+			}
+		})
+	}
+}
+
 func TestTimeoutAfterTreasuryBookedIt(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *env) {
 		e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})

@@ -13,6 +13,15 @@
 // asks the treasury what the dead holder achieved. Every mutation after a
 // reservation carries the holder's token, so a holder that lost its lease
 // cannot overwrite its successor's result.
+//
+// A claim also names its sender: the owner whose content the treasury may
+// hold under the dossier's key. It is the claim's first owner, and it
+// changes only when an owner that took the claim over from another records
+// (MarkSender) that it sends its own content, because the treasury held
+// nothing. So a document found at the treasury is known to be the sender's:
+// settled as sent, the claim is the sender's, and another key or content
+// that took it over is told the dossier was sent, not given the sender's
+// receipt.
 package idempotency
 
 import (
@@ -74,7 +83,7 @@ type Begun struct {
 type Claim struct {
 	Owned      bool          // the caller's key owns the dossier now
 	Recovered  bool          // taken over from an earlier attempt (it may have sent the document)
-	TakenOver  bool          // recovered from another owner's attempt, not the caller's own
+	TakenOver  bool          // recovered, and the claim's sender is another owner: what the treasury holds under the dossier's key is not the caller's content
 	Owner      string        // not owned: the key that owns it
 	Sent       bool          // the owner's document reached the treasury (owned: the caller's own earlier attempt)
 	Reference  string        // sent: the treasury reference
@@ -199,10 +208,19 @@ type Store interface {
 	// reached the treasury.
 	ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (Claim, error)
 	// SettleDossier ends owner's claim: sent keeps it (with the treasury
-	// reference) for retention so no other key can send the dossier again;
-	// not sent releases it (a refused dossier may be corrected and resent),
-	// except a claim already settled as sent, which is never released.
+	// reference) for retention so no other key can send the dossier again,
+	// in the name of the claim's sender, whose content the treasury holds
+	// (owner itself unless owner took the claim over and found the
+	// sender's document); not sent releases it (a refused dossier may be
+	// corrected and resent), except a claim already settled as sent, which
+	// is never released.
 	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error
+	// MarkSender makes owner the claim's sender: owner took the claim over
+	// (Claim.TakenOver), the treasury holds nothing under the dossier's
+	// key, and owner is about to send its own content. It must be written
+	// before that send, and waits for replicas as a claim does.
+	// ErrLeaseLost when owner no longer holds the claim.
+	MarkSender(ctx context.Context, dossier, owner string) error
 
 	// LockDossier takes the short, dossier-wide lock id (whatever the
 	// supplement: "dossier|<procedure>|<maHoSo>") for lease, unless another

@@ -34,6 +34,7 @@ type keyRecord struct {
 
 type claimRecord struct {
 	owner      string
+	sender     string // the owner whose content the treasury may hold
 	sent       bool
 	reference  string
 	leaseUntil time.Time
@@ -126,26 +127,37 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 	if c != nil && !now.Before(c.expires) {
 		c = nil
 	}
-	recovered, takenOver := false, false
-	if c != nil && c.owner != owner {
-		if c.sent {
-			return Claim{Owner: c.owner, Sent: true, Reference: c.reference}, nil
+	sender := owner
+	if c != nil {
+		if c.owner != owner {
+			if c.sent {
+				return Claim{Owner: c.owner, Sent: true, Reference: c.reference}, nil
+			}
+			if now.Before(c.leaseUntil) {
+				return Claim{Owner: c.owner, RetryAfter: c.leaseUntil.Sub(now)}, nil
+			}
+		} else if c.sent {
+			return Claim{Owned: true, Recovered: true, Sent: true, Reference: c.reference}, nil
 		}
-		if now.Before(c.leaseUntil) {
-			return Claim{Owner: c.owner, RetryAfter: c.leaseUntil.Sub(now)}, nil
-		}
-		recovered, takenOver = true, true
+		// An earlier attempt, the key's own or another's, ended without
+		// settling: it may have sent the document, its sender's content.
+		sender = c.sender
 	}
-	if c != nil && c.owner == owner && c.sent {
-		return Claim{Owned: true, Recovered: true, Sent: true, Reference: c.reference}, nil
+	m.claims[dossier] = &claimRecord{owner: owner, sender: sender, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
+	return Claim{Owned: true, Recovered: c != nil, TakenOver: sender != owner}, nil
+}
+
+// MarkSender implements Store.
+func (m *Memory) MarkSender(_ context.Context, dossier, owner string) error {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.claims[dossier]
+	if c == nil || !now.Before(c.expires) || c.owner != owner || c.sent {
+		return ErrLeaseLost
 	}
-	if c != nil && c.owner == owner {
-		// The key's earlier attempt ended without settling: it may have
-		// sent the document.
-		recovered = true
-	}
-	m.claims[dossier] = &claimRecord{owner: owner, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
-	return Claim{Owned: true, Recovered: recovered, TakenOver: takenOver}, nil
+	c.sender = owner
+	return nil
 }
 
 // Finish implements Store.
@@ -176,7 +188,7 @@ func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bo
 		}
 		return nil
 	}
-	c.sent, c.reference, c.expires = true, reference, now.Add(retention)
+	c.owner, c.sent, c.reference, c.expires = c.sender, true, reference, now.Add(retention)
 	return nil
 }
 

@@ -376,18 +376,30 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		if rc, found, err = s.sender.Find(tctx, key); err != nil {
 			return treasuryFailure(err, sub.Lang, sub.RequestID)
 		}
-		if found {
+		switch {
+		case found && claim.TakenOver:
+			// The document is the claim's sender's: another key's, or
+			// other content under this one, whose attempt ended unsettled.
+			// This submission is not what the treasury took, so it is told
+			// the dossier was sent, as it would have been had the sender
+			// settled; the claim is settled as sent in the sender's name
+			// (the store does that), so the sender's own retry gets its
+			// receipt.
+			s.log.Info("another key's document found at the treasury", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
+			left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
+			return nil, false, s.conflict(v, idempotency.Claim{Sent: true, Reference: rc.Reference})
+		case found:
 			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
-		} else {
+		default:
 			mayHaveSent = false // the treasury holds nothing under the key
 		}
 	}
-	if !claim.Sent && (!found || claim.TakenOver) {
-		// A new document, or another key's (or content's) take-over of a
-		// claim its owner left unsettled: its signers must be registered
-		// (those the reservation did not find already) and the dossier must
-		// wait for it. Only the owner's own retry is answered whatever the
-		// records say now: it is what the treasury took.
+	if !claim.Sent && !found {
+		// A new document: its signers must be registered (those the
+		// reservation did not find already) and the dossier must wait for
+		// it. The owner's own retry of a document the treasury holds is
+		// answered whatever the records say now: it is what the treasury
+		// took.
 		err := s.checkRegistrations(ctx, v.Unit(), unchecked)
 		if err == nil {
 			err = s.checkSupplement(ctx, v)
@@ -407,6 +419,19 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if err := s.received(ctx, sub, SubmitRoute, p.ID, v.MaHoSo, v.SoBoSung); err != nil {
 		release()
 		return nil, false, err
+	}
+	if !found && claim.TakenOver {
+		// This content replaces the sender's, which the treasury does not
+		// hold: recorded before the send, so that a later taker-over that
+		// finds this document knows whose it is.
+		if err := s.records.MarkSender(bg, v.DossierID(), owner); err != nil {
+			if errors.Is(err, idempotency.ErrLeaseLost) {
+				// Another attempt has taken the claim over since.
+				return nil, false, s.conflict(v, idempotency.Claim{RetryAfter: s.lease()})
+			}
+			release()
+			return nil, false, storeDown(err)
+		}
 	}
 	if !found {
 		// Files first: the document references them by SHA-256. Uploads

@@ -60,6 +60,9 @@ type fakeSender struct {
 	// loseAnswers makes Send keep the document, as the treasury does, and
 	// then fail with a timeout, as when the answer never came back.
 	loseAnswers atomic.Bool
+	// loseRequests makes Send fail with a timeout before the document
+	// reaches the treasury, which keeps nothing.
+	loseRequests atomic.Bool
 }
 
 func (f *fakeSender) Upload(_ context.Context, sum, _ string, _ []byte) error {
@@ -95,6 +98,9 @@ func templateFiles(t testing.TB) *attachment.Memory {
 }
 
 func (f *fakeSender) Send(_ context.Context, key string, req map[string]any) (Receipt, error) {
+	if f.loseRequests.Load() {
+		return Receipt{}, &problem.Error{Kind: problem.TreasuryTimeout, RetryAfter: 30}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	req = maps.Clone(req)
@@ -124,10 +130,23 @@ func (f *fakeSender) Find(_ context.Context, key string) (Receipt, bool, error) 
 // the document and the submission ends in a timeout.
 func loseAnswer(t testing.TB, svc *Service, fs *fakeSender, sub Submission) {
 	t.Helper()
-	fs.loseAnswers.Store(true)
-	defer fs.loseAnswers.Store(false)
+	timeOut(t, svc, &fs.loseAnswers, sub)
+}
+
+// loseRequest submits sub while the requests to the treasury are lost:
+// the submission ends in a timeout and the treasury keeps nothing.
+func loseRequest(t testing.TB, svc *Service, fs *fakeSender, sub Submission) {
+	t.Helper()
+	timeOut(t, svc, &fs.loseRequests, sub)
+}
+
+// timeOut submits sub with fault set, and checks that it ends in a timeout.
+func timeOut(t testing.TB, svc *Service, fault *atomic.Bool, sub Submission) {
+	t.Helper()
+	fault.Store(true)
+	defer fault.Store(false)
 	if _, err := svc.Submit(context.Background(), sub); codeOf(err) != problem.TreasuryTimeout.Code() {
-		t.Fatalf("lost answer: %v", err)
+		t.Fatalf("submission %s: %v, want a treasury timeout", sub.RequestID, err)
 	}
 }
 

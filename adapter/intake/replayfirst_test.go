@@ -178,71 +178,34 @@ func TestPlainSupplement(t *testing.T) {
 	}
 }
 
-// A claim left unsettled (its answer lost) and taken over by another key
-// once its lease ended is checked as a new document: a dossier of a signer
-// revoked meanwhile is refused, and so is a supplement that names another
-// unit; the taking over changes neither the treasury nor the record.
+// Another key taking over a claim whose attempt ended unsettled, and
+// finding nothing at the treasury, sends a new document: it is checked as
+// one (here, its signers' registrations).
 func TestTakeOverIsChecked(t *testing.T) {
 	const unit, code = "1012345", "G09.20-20260609-0000002"
 	ctx := context.Background()
-	t.Run("revoked signer", func(t *testing.T) {
-		owner, chief := registration(t, unit, "chu-tai-khoan", "chu-tai-khoan"), registration(t, unit, "ke-toan-truong", "ke-toan-truong")
-		reg := signers.NewMemory()
-		if _, err := reg.Put(ctx, owner, chief); err != nil {
-			t.Fatal(err)
-		}
-		now := receipt
-		svc, fs := registryServiceOn(t, reg, true, idempotency.NewMemory(func() time.Time { return now }))
-		x := replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"), "<maHoSo>G09.20-20260609-0000001</maHoSo>", "<maHoSo>"+code+"</maHoSo>")
-		a := Submission{RequestID: "a", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kA", ContentType: "application/xml",
-			Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
-		loseAnswer(t, svc, fs, a)
-		if _, err := reg.Revoke(ctx, unit, chief.Serial); err != nil {
-			t.Fatal(err)
-		}
-		now = now.Add(2 * svc.lease())
-		y := replaceOnce(t, x, "<soTaiKhoan>0011004123456</soTaiKhoan>", "<soTaiKhoan>9999999999999</soTaiKhoan>")
-		b := Submission{RequestID: "b", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kB", ContentType: "application/xml",
-			Body: signXML(t, y, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
-		if _, err := svc.Submit(ctx, b); codeOf(err) != "signer-not-registered" {
-			t.Errorf("another key taking the claim over with a revoked signer: %v", err)
-		}
-		if n := len(fs.sent()); n != 1 {
-			t.Errorf("%d documents reached the treasury, want 1", n)
-		}
-	})
-	t.Run("other unit's supplement", func(t *testing.T) {
-		now := receipt
-		svc, fs := newService(t, svcOptions{clock: func() time.Time { return now }})
-		const proc, first = "chi-thuong-xuyen", "G09.20-20260609-0000001"
-		if err := svc.dossiers.Update(ctx, proc, first, func(r *dossier.Record, _ bool) bool {
-			r.Procedure, r.MaHoSo, r.Unit, r.TrangThai = proc, first, unit, statusmap.CodeCorrectionRequested
-			r.CorrectionRequested(1, dossier.Round{RequestedAt: receipt, EventID: "ev-5"})
-			return true
-		}); err != nil {
-			t.Fatal(err)
-		}
-		x := replaceOnce(t, template(t, proc, "xml"), "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>")
-		a := Submission{RequestID: "a", Procedure: proc, IdempotencyKey: "kA", ContentType: "application/xml",
-			Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
-		loseAnswer(t, svc, fs, a)
-		now = now.Add(2 * svc.lease())
-		y := replaceOnce(t, x, "<maDVQHNS>1012345</maDVQHNS>", "<maDVQHNS>1099999</maDVQHNS>")
-		b := Submission{RequestID: "b", Procedure: proc, IdempotencyKey: "kB", ContentType: "application/xml",
-			Body: signXML(t, y, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
-		if _, err := svc.Submit(ctx, b); codeOf(err) != problem.SupplementUnexpected.Code() {
-			t.Errorf("another unit's supplement taking the claim over: %v", err)
-		}
-		if rec, _, _ := svc.dossiers.Get(ctx, proc, first); rec.Unit != unit {
-			t.Errorf("the record's unit is %q, want %q", rec.Unit, unit)
-		}
-		if n := len(fs.sent()); n != 1 {
-			t.Errorf("%d documents reached the treasury, want 1", n)
-		}
-		// The owner's own retry is still answered with its document.
-		now = now.Add(2 * svc.lease())
-		if resp, err := svc.Submit(ctx, a); err != nil || resp.Status != 202 {
-			t.Errorf("the owner's retry: %v %+v", err, resp)
-		}
-	})
+	owner, chief := registration(t, unit, "chu-tai-khoan", "chu-tai-khoan"), registration(t, unit, "ke-toan-truong", "ke-toan-truong")
+	reg := signers.NewMemory()
+	if _, err := reg.Put(ctx, owner, chief); err != nil {
+		t.Fatal(err)
+	}
+	now := receipt
+	svc, fs := registryServiceOn(t, reg, true, idempotency.NewMemory(func() time.Time { return now }))
+	x := replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"), "<maHoSo>G09.20-20260609-0000001</maHoSo>", "<maHoSo>"+code+"</maHoSo>")
+	a := Submission{RequestID: "a", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kA", ContentType: "application/xml",
+		Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
+	loseRequest(t, svc, fs, a)
+	if _, err := reg.Revoke(ctx, unit, chief.Serial); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * svc.lease())
+	y := replaceOnce(t, x, "<soTaiKhoan>0011004123456</soTaiKhoan>", "<soTaiKhoan>9999999999999</soTaiKhoan>")
+	b := Submission{RequestID: "b", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kB", ContentType: "application/xml",
+		Body: signXML(t, y, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
+	if _, err := svc.Submit(ctx, b); codeOf(err) != "signer-not-registered" {
+		t.Errorf("another key taking the claim over with a revoked signer: %v", err)
+	}
+	if n := len(fs.sent()); n != 0 {
+		t.Errorf("%d documents reached the treasury, want 0", n)
+	}
 }

@@ -106,6 +106,9 @@ func New(client redis.UniversalClient, prefix string, now func() time.Time) *Sto
 //     key or another, ask the treasury before sending. Replicated before
 //     the send, it survives a failover and no attempt sends the dossier a
 //     second time (the treasury's downstream key stays the last guard).
+//   - MarkSender: the sender is whose content a document found at the
+//     treasury is taken to be; lost with the primary after the send, a
+//     later taker-over would take another's document for its sender's.
 //     Settling the claim as sent, the dossier lock and its release need no
 //     wait: a settlement lost with the primary leaves the replicated claim
 //     in progress, whose next holder asks the treasury first; a lock lost
@@ -381,6 +384,18 @@ func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
 		return idempotency.Claim{}, err
 	}
 	return idempotency.Claim{Owner: owner, RetryAfter: until.Sub(now)}, nil
+}
+
+// MarkSender implements idempotency.Store.
+func (s *Store) MarkSender(ctx context.Context, dossier, owner string) error {
+	cmd, herr := s.replicated(ctx, "dossier_sender", senderScript, []string{s.dossierName(dossier)}, owner)
+	if err := fencedReply("mark sender", cmd); err != nil {
+		return err
+	}
+	if herr != nil {
+		return notReplicated("mark sender", herr)
+	}
+	return nil
 }
 
 // SettleDossier implements idempotency.Store.

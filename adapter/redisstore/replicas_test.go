@@ -63,6 +63,9 @@ func TestCompleteWaitsForTheReplica(t *testing.T) {
 	if !errors.Is(err, idempotency.ErrNotReplicated) {
 		t.Fatalf("claim with the replica stalled: %+v %v, want ErrNotReplicated", c, err)
 	}
+	if err := s.MarkSender(ctx, "p|H-1|0", "owner"); !errors.Is(err, idempotency.ErrNotReplicated) {
+		t.Fatalf("the sender marked with the replica stalled: %v, want ErrNotReplicated", err)
+	}
 	r.Resume(t, 0)
 	if b, err = s.Begin(ctx, "k2", "fp", time.Minute); err != nil || b.State != idempotency.Completed || b.Response.Status != 202 {
 		t.Fatalf("replay after the replica is back: %+v %v", b, err)
@@ -72,7 +75,7 @@ func TestCompleteWaitsForTheReplica(t *testing.T) {
 	if c, err = s.ClaimDossier(ctx, "p|H-1|0", "owner", time.Minute); err != nil || !c.Owned || !c.Recovered {
 		t.Fatalf("claim retry: %+v %v, want owned and recovered", c, err)
 	}
-	want := map[string]int{"idempotency_complete": 1, "idempotency_replay": 1, "dossier_claim": 1}
+	want := map[string]int{"idempotency_complete": 1, "idempotency_replay": 1, "dossier_claim": 1, "dossier_sender": 1}
 	for op, n := range want {
 		if shortfalls[op] != n {
 			t.Errorf("shortfalls %v, want %v", shortfalls, want)

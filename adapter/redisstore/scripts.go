@@ -13,7 +13,9 @@ import "github.com/redis/go-redis/v9"
 // A key record is a hash: fp, tok, lu (lease until), exp, and once
 // completed done=1, st (status), rep (1 if replaceable), body, and one
 // field "h:<name>" per header.
-// A dossier claim is a hash: owner, lu, exp, and once sent sent=1, ref.
+// A dossier claim is a hash: owner, snd (its sender: the owner whose
+// content the treasury may hold; a claim written without it is its
+// owner's), lu, exp, and once sent sent=1, ref.
 // A dossier lock is a hash: tok, lu.
 
 // beginScript: ARGV now, fingerprint, token, lease until, exp, ttl.
@@ -75,43 +77,55 @@ return 1
 `)
 
 // claimScript: ARGV now, owner, lease until, exp, ttl.
-// Replies {1, recovered} when owned (recovered 1: from the caller's own
-// earlier attempt, 2: from another owner's), {1, 1, ref} when the caller's
-// own claim is already sent, else {0, owner, sent, ref, lu}.
+// Replies {1, recovered} when owned (recovered 1: from an earlier attempt
+// that the caller sent or would have, 2: from one whose sender is another
+// owner), {1, 1, ref} when the caller's own claim is already sent, else
+// {0, owner, sent, ref, lu}.
 var claimScript = redis.NewScript(claimSource)
 
 const claimSource = `
 local now = tonumber(ARGV[1])
-local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'ref', 'lu', 'exp')
+local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'ref', 'lu', 'exp', 'snd')
 local recovered = 0
+local snd = ARGV[2]
 if c[5] and now < tonumber(c[5]) then
-  local live = now < tonumber(c[4])
   if c[1] ~= ARGV[2] then
     if c[2] == '1' then return {0, c[1], 1, c[3] or '', c[4]} end
-    if live then return {0, c[1], 0, '', c[4]} end
-    recovered = 2
+    if now < tonumber(c[4]) then return {0, c[1], 0, '', c[4]} end
   elseif c[2] == '1' then
     return {1, 1, c[3] or ''}
-  else
-    recovered = 1
   end
+  snd = c[6] or c[1]
+  recovered = 1
+  if snd ~= ARGV[2] then recovered = 2 end
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'lu', ARGV[3], 'exp', ARGV[4])
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'snd', snd, 'lu', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return {1, recovered}
 `
 
 // settleScript: ARGV owner, sent, reference, exp, ttl. Replies 1, or 0 when
-// owner does not hold the claim. A claim settled as sent is never released.
+// owner does not hold the claim. A claim settled as sent is never released,
+// and is its sender's.
 var settleScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local c = redis.call('HMGET', KEYS[1], 'owner', 'snd', 'sent')
+if c[1] ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '1' then
-  if redis.call('HGET', KEYS[1], 'sent') ~= '1' then redis.call('DEL', KEYS[1]) end
+  if c[3] ~= '1' then redis.call('DEL', KEYS[1]) end
   return 1
 end
-redis.call('HSET', KEYS[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
+redis.call('HSET', KEYS[1], 'owner', c[2] or c[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+`)
+
+// senderScript: ARGV owner. Replies 1, or 0 when owner does not hold the
+// claim (or it is settled as sent).
+var senderScript = redis.NewScript(`
+local c = redis.call('HMGET', KEYS[1], 'owner', 'sent')
+if c[1] ~= ARGV[1] or c[2] == '1' then return 0 end
+redis.call('HSET', KEYS[1], 'snd', ARGV[1])
 return 1
 `)
 

@@ -362,3 +362,27 @@ func TestStartAsksForABusyLockAgain(t *testing.T) {
 		t.Fatalf("start beside a lock given back meanwhile: %+v %v", st, err)
 	}
 }
+
+// A claim written before claims named their sender (no "snd" field) is its
+// owner's: taken over by another key, that key is the one taking over, and
+// a settlement as sent leaves it the first owner's.
+func TestClaimWithoutSender(t *testing.T) {
+	ctx := context.Background()
+	s, clock, c := newStore(t)
+	lease := time.Minute
+	now := clock.Now()
+	if err := c.HSet(ctx, s.dossierName("d"), "owner", "key-a", "lu", ms(now.Add(lease)), "exp", ms(now.Add(InProgressRetention))).Err(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(lease + time.Second)
+	cl, err := s.ClaimDossier(ctx, "d", "key-b", lease)
+	if err != nil || !cl.Owned || !cl.TakenOver {
+		t.Fatalf("take-over of a claim without a sender: %+v %v, want owned and taken over", cl, err)
+	}
+	if err := s.SettleDossier(ctx, "d", "key-b", true, "KBNN-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if cl, err := s.ClaimDossier(ctx, "d", "key-a", lease); err != nil || !cl.Owned || !cl.Sent {
+		t.Fatalf("the first owner's claim %+v %v, want its own, sent", cl, err)
+	}
+}

@@ -199,6 +199,70 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("fenced owner settled: %v", err)
 		}
 	})
+	t.Run("dossier claim's sender", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		// key-b takes over key-a's unsettled claim: what the treasury may
+		// hold is key-a's, also on key-b's own retry
+		claim(t, s, "d1", "key-a", true)
+		c.Advance(lease + time.Second)
+		claim(t, s, "d1", "key-b", true)
+		c.Advance(lease + time.Second)
+		if cl := claim(t, s, "d1", "key-b", true); !cl.Recovered || !cl.TakenOver {
+			t.Fatalf("the taker-over's retry %+v, want recovered and taken over (the sender is key-a)", cl)
+		}
+		// settled as sent (key-b found key-a's document), it is key-a's
+		if err := s.SettleDossier(ctx, "d1", "key-b", true, "KBNN-1", retention); err != nil {
+			t.Fatal(err)
+		}
+		if cl := claim(t, s, "d1", "key-a", true); !cl.Sent || cl.Reference != "KBNN-1" {
+			t.Fatalf("the sender's retry %+v, want its own claim, sent", cl)
+		}
+		if cl := claim(t, s, "d1", "key-b", false); !cl.Sent || cl.Owner != "key-a" {
+			t.Fatalf("the taker-over's retry %+v, want key-a's sent claim", cl)
+		}
+
+		// key-b takes over and sends its own content: it is the sender, and
+		// key-a taking the claim back is the one taking over
+		claim(t, s, "d2", "key-a", true)
+		c.Advance(lease + time.Second)
+		claim(t, s, "d2", "key-b", true)
+		if err := s.MarkSender(ctx, "d2", "key-a"); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("a former owner marked itself the sender: %v", err)
+		}
+		if err := s.MarkSender(ctx, "d2", "key-b"); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(lease + time.Second)
+		if cl := claim(t, s, "d2", "key-b", true); !cl.Recovered || cl.TakenOver {
+			t.Fatalf("the new sender's retry %+v, want recovered, its own", cl)
+		}
+		c.Advance(lease + time.Second)
+		if cl := claim(t, s, "d2", "key-a", true); !cl.Recovered || !cl.TakenOver {
+			t.Fatalf("the first owner's retry %+v, want taken over (the sender is key-b)", cl)
+		}
+		if err := s.SettleDossier(ctx, "d2", "key-a", true, "KBNN-2", retention); err != nil {
+			t.Fatal(err)
+		}
+		if cl := claim(t, s, "d2", "key-b", true); !cl.Sent || cl.Reference != "KBNN-2" {
+			t.Fatalf("the sender's retry %+v, want its own claim, sent", cl)
+		}
+		if err := s.MarkSender(ctx, "d2", "key-b"); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("marked the sender of a sent claim: %v", err)
+		}
+
+		// a take-over that did not send hands the claim back unchanged
+		claim(t, s, "d3", "key-a", true)
+		c.Advance(lease + time.Second)
+		claim(t, s, "d3", "key-b", true)
+		c.Advance(lease + time.Second)
+		if cl := claim(t, s, "d3", "key-a", true); !cl.Recovered || cl.TakenOver {
+			t.Fatalf("the sender taking its claim back %+v, want recovered, its own", cl)
+		}
+		if err := s.MarkSender(ctx, "d4", "key-a"); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("marked the sender of no claim: %v", err)
+		}
+	})
 	t.Run("one dossier owner among concurrent keys", func(t *testing.T) {
 		s := newStore(t, NewClock().Now)
 		var owned atomic.Int32

@@ -1,0 +1,148 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/statusmap"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
+)
+
+// takeOverCase is a dossier sent under key kA whose answer was lost, and
+// other content under key kB, both of one dossier and supplement.
+type takeOverCase struct {
+	svc  *Service
+	fs   *fakeSender
+	now  *time.Time
+	a, b Submission
+}
+
+func newTakeOverCase(t *testing.T, x []byte, edit func([]byte) []byte) *takeOverCase {
+	t.Helper()
+	now := receipt
+	c := &takeOverCase{now: &now}
+	c.svc, c.fs = newService(t, svcOptions{clock: func() time.Time { return *c.now }})
+	c.a = Submission{RequestID: "a", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kA", ContentType: "application/xml",
+		Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
+	c.b = Submission{RequestID: "b", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kB", ContentType: "application/xml",
+		Body: signXML(t, edit(x), signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
+	return c
+}
+
+// leaseEnds moves the clock past every lease taken so far.
+func (c *takeOverCase) leaseEnds() { *c.now = c.now.Add(2 * c.svc.lease()) }
+
+// alreadySent checks that sub is refused 409 dossier-already-submitted,
+// naming the treasury's reference ref, with nothing stored under its key.
+func alreadySent(t *testing.T, svc *Service, sub Submission, ref string) {
+	t.Helper()
+	resp, err := svc.Submit(context.Background(), sub)
+	pe, ok := err.(*problem.Error)
+	if !ok || pe.Kind != problem.DossierAlreadySent || pe.Extra["treasuryReference"] != ref {
+		t.Fatalf("submission %s: %+v %v, want 409 dossier-already-submitted naming %s", sub.RequestID, resp, err, ref)
+	}
+}
+
+// acceptedAs checks that sub is answered 202 with the treasury's reference ref.
+func acceptedAs(t *testing.T, svc *Service, sub Submission, ref string) {
+	t.Helper()
+	resp, err := svc.Submit(context.Background(), sub)
+	if err != nil || resp.Status != 202 {
+		t.Fatalf("submission %s: %+v %v, want 202", sub.RequestID, resp, err)
+	}
+	var acc Accepted
+	if err := json.Unmarshal(resp.Body, &acc); err != nil || acc.TreasuryReference != ref {
+		t.Fatalf("submission %s accepted as %q (%v), want %s", sub.RequestID, acc.TreasuryReference, err, ref)
+	}
+}
+
+// Another key that takes over a claim whose sender's document is at the
+// treasury is told the dossier was sent, not given that document's
+// receipt: its content is not what the treasury holds. The sender's own
+// retry then gets its receipt at once, without waiting for a lease.
+func TestTakeOverFindsTheSendersDocument(t *testing.T) {
+	x := template(t, "chi-thuong-xuyen", "xml")
+	for name, edit := range map[string]func([]byte) []byte{
+		"other content": func(x []byte) []byte {
+			return replaceOnce(t, x, "<soTaiKhoan>0011004123456</soTaiKhoan>", "<soTaiKhoan>9999999999999</soTaiKhoan>")
+		},
+		"same content": func(x []byte) []byte { return x },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newTakeOverCase(t, x, edit)
+			loseAnswer(t, c.svc, c.fs, c.a)
+			c.leaseEnds()
+			alreadySent(t, c.svc, c.b, "REF-1")
+			alreadySent(t, c.svc, c.b, "REF-1") // its retry, from the settled claim
+			acceptedAs(t, c.svc, c.a, "REF-1")
+			if n := len(c.fs.sent()); n != 1 {
+				t.Errorf("%d documents reached the treasury, want 1", n)
+			}
+		})
+	}
+	t.Run("other unit's supplement", func(t *testing.T) {
+		const proc, first, unit = "chi-thuong-xuyen", "G09.20-20260609-0000001", "1012345"
+		sup := replaceOnce(t, x, "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>")
+		c := newTakeOverCase(t, sup, func(x []byte) []byte {
+			return replaceOnce(t, x, "<maDVQHNS>1012345</maDVQHNS>", "<maDVQHNS>1099999</maDVQHNS>")
+		})
+		ctx := context.Background()
+		if err := c.svc.dossiers.Update(ctx, proc, first, func(r *dossier.Record, _ bool) bool {
+			r.Procedure, r.MaHoSo, r.Unit, r.TrangThai = proc, first, unit, statusmap.CodeCorrectionRequested
+			r.CorrectionRequested(1, dossier.Round{RequestedAt: receipt, EventID: "ev-5"})
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		loseAnswer(t, c.svc, c.fs, c.a)
+		c.leaseEnds()
+		alreadySent(t, c.svc, c.b, "REF-1")
+		if rec, _, _ := c.svc.dossiers.Get(ctx, proc, first); rec.Unit != unit {
+			t.Errorf("the record's unit is %q, want %q", rec.Unit, unit)
+		}
+		acceptedAs(t, c.svc, c.a, "REF-1")
+		if n := len(c.fs.sent()); n != 1 {
+			t.Errorf("%d documents reached the treasury, want 1", n)
+		}
+	})
+}
+
+// A key that takes over a claim and finds nothing at the treasury sends its
+// own content and becomes the claim's sender: the first key, back later,
+// is told the dossier was sent, whether the taker-over settled or its own
+// answer was lost too.
+func TestTakeOverSendsItsOwn(t *testing.T) {
+	x := template(t, "chi-thuong-xuyen", "xml")
+	other := func(x []byte) []byte {
+		return replaceOnce(t, x, "<soTaiKhoan>0011004123456</soTaiKhoan>", "<soTaiKhoan>9999999999999</soTaiKhoan>")
+	}
+	t.Run("settled", func(t *testing.T) {
+		c := newTakeOverCase(t, x, other)
+		loseRequest(t, c.svc, c.fs, c.a)
+		c.leaseEnds()
+		acceptedAs(t, c.svc, c.b, "REF-1")
+		alreadySent(t, c.svc, c.a, "REF-1")
+		acceptedAs(t, c.svc, c.b, "REF-1")
+	})
+	t.Run("its answer lost", func(t *testing.T) {
+		c := newTakeOverCase(t, x, other)
+		loseRequest(t, c.svc, c.fs, c.a)
+		c.leaseEnds()
+		loseAnswer(t, c.svc, c.fs, c.b)
+		c.leaseEnds()
+		alreadySent(t, c.svc, c.a, "REF-1")
+		acceptedAs(t, c.svc, c.b, "REF-1")
+		sent := c.fs.sent()
+		if len(sent) != 1 {
+			t.Fatalf("%d documents reached the treasury, want kB's alone", len(sent))
+		}
+		if doc, _ := json.Marshal(sent[0].request); !bytes.Contains(doc, []byte("9999999999999")) {
+			t.Errorf("the treasury holds %s, want kB's document (account 9999999999999)", doc)
+		}
+	})
+}
