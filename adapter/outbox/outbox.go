@@ -182,7 +182,8 @@ type Store interface {
 	// Claim leases to worker, for lease, the head events of at most max due
 	// dossiers that nobody else holds: dossiers whose lease expired first,
 	// then those whose retry time has come, then new work in the order it
-	// became due.
+	// became due. With an error it also returns what it leased before the
+	// error, which the caller delivers like any other.
 	Claim(ctx context.Context, worker string, lease time.Duration, max int) ([]Delivery, error)
 	// Ack records that the portal has the event; the dossier's next event
 	// becomes due.

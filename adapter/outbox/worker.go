@@ -237,12 +237,13 @@ func (w *Worker) poll(claim, run context.Context) (int, error) {
 	ds, err := w.store.Claim(run, w.cfg.Name, w.cfg.Lease, w.cfg.Batch)
 	if err != nil {
 		w.failed("claim", err)
-		return 0, err
 	}
+	// What was leased before an error is delivered now, not left to its
+	// lease.
 	for _, d := range ds {
 		w.handle(run, d)
 	}
-	return len(ds), nil
+	return len(ds), err
 }
 
 // handle delivers d and records the outcome.

@@ -144,13 +144,20 @@ func TestStopAbortsWhenItsContextEnds(t *testing.T) {
 type failing struct {
 	outbox.Store
 	claim, ack error
+	// claimAfter makes Claim fail after it leased what it could, as a
+	// store of several shards does when a later shard fails.
+	claimAfter error
 }
 
 func (f *failing) Claim(ctx context.Context, w string, l time.Duration, n int) ([]outbox.Delivery, error) {
 	if f.claim != nil {
 		return nil, f.claim
 	}
-	return f.Store.Claim(ctx, w, l, n)
+	ds, err := f.Store.Claim(ctx, w, l, n)
+	if err == nil {
+		err = f.claimAfter
+	}
+	return ds, err
 }
 
 func (f *failing) Ack(ctx context.Context, d outbox.Delivery) error {
@@ -191,6 +198,34 @@ func TestStoreFailuresAreReported(t *testing.T) {
 	ds, _ := mem.Claim(ctx, "other", time.Minute, 1)
 	if len(ds) != 1 || !ds[0].Redelivered {
 		t.Fatalf("after the lease: %+v", ds)
+	}
+}
+
+// What a claim leased before it failed is delivered at once, not left to
+// wait for its lease to end.
+func TestClaimFailingPartWay(t *testing.T) {
+	c := outboxtest.NewClock()
+	mem := outbox.NewMemory(c.Now)
+	migrating := errors.New("TRYAGAIN shard being migrated")
+	var delivered []string
+	w, err := outbox.NewWorker(&failing{Store: mem, claimAfter: migrating}, outbox.WorkerConfig{Now: c.Now, Batch: 2,
+		Deliver: func(_ context.Context, d outbox.Delivery) error {
+			delivered = append(delivered, d.Dossier+"/"+d.ID)
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = mem.Append(ctx, "D1", "e1", nil)
+	_, _ = mem.Append(ctx, "D2", "e1", nil)
+	if n, err := w.Poll(ctx); n != 2 || !errors.Is(err, migrating) {
+		t.Fatalf("poll: %d %v, want 2 handled and the claim's error", n, err)
+	}
+	if len(delivered) != 2 {
+		t.Fatalf("delivered %v, want both events", delivered)
+	}
+	if st, _ := mem.Stats(ctx); st.Pending != 0 || st.InFlight != 0 {
+		t.Fatalf("after the poll: %+v, want nothing pending", st)
 	}
 }
 

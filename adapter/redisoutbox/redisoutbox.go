@@ -198,9 +198,16 @@ func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, n
 	}
 	first := int(s.start.Add(1))
 	var out []outbox.Delivery
+	var migrating error
 	for i := 0; i < len(s.shards) && len(out) < n; i++ {
 		sh := &s.shards[(first+i)%len(s.shards)]
 		r, err := s.run(ctx, claimScript, sh, now, worker, ms(now.Add(lease)), tok+"."+strconv.Itoa(i), n-len(out), tidy).Slice()
+		if err != nil && redis.HasErrorPrefix(err, "TRYAGAIN") {
+			// The shard's slot is being migrated (the client has retried):
+			// nothing of it was claimed; the other shards go on.
+			migrating = fmt.Errorf("redisoutbox: claim: %w", err)
+			continue
+		}
 		if err != nil {
 			return out, fmt.Errorf("redisoutbox: claim: %w", err)
 		}
@@ -212,7 +219,7 @@ func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, n
 			out = append(out, d)
 		}
 	}
-	return out, nil
+	return out, migrating
 }
 
 // Ack implements outbox.Store.

@@ -17,6 +17,16 @@ import (
 // milliseconds from the store's clock (Redis TIME is never read); the
 // script's own arguments start at ARGV[5].
 //
+// The per-dossier keys are not among KEYS (a claim finds its dossiers as it
+// goes), so a Cluster's own check, which looks at KEYS before the script
+// runs, cannot see that some of them have left while the shard's slot is
+// being migrated: a script would fail at the first one, after it had
+// written to others. So every script first asks for two keys of the slot
+// that never exist: a node answers that with an error exactly while the
+// slot is migrating away from it or being imported into it, and the script
+// then replies TRYAGAIN, having written nothing, which the client retries
+// (TestSlotMigration).
+//
 // A dossier D is dossier:D (hash: seq, turn, lt/lw/lu/li = lease token,
 // worker, until, event id; dead, dk = dead-lettered event id and its
 // DeadKey; exp = when an idle dossier's ids are forgotten), queue:D (zset:
@@ -33,6 +43,9 @@ import (
 const prelude = `
 local B, NOW, EXP, TTL = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local TURNS, WAITING, LEASES, DEAD, STATS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+if type(redis.pcall('EXISTS', B .. 'unused:1', B .. 'unused:2')) == 'table' then
+  return redis.error_reply('TRYAGAIN the outbox shard ' .. B .. ' is being migrated')
+end
 local G = 'outbox'
 local function keys(d) return B .. 'dossier:' .. d, B .. 'queue:' .. d, B .. 'events:' .. d, B .. 'ids:' .. d end
 local function ensure_group()
