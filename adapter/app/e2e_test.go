@@ -56,12 +56,13 @@ func (c *captured) wrap(h http.Handler) http.Handler {
 }
 
 // outage answers 503 to the treasury API while down is set.
-func outage(down *atomic.Bool, calls *atomic.Int64, h http.Handler) http.Handler {
+func outage(down, sendsDown *atomic.Bool, calls *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/v1/documents") {
 			calls.Add(1)
 		}
-		if down.Load() && strings.HasPrefix(r.URL.Path, "/api/") {
+		send := r.Method == http.MethodPost && r.URL.Path == "/api/v1/documents"
+		if (down.Load() && strings.HasPrefix(r.URL.Path, "/api/")) || (sendsDown.Load() && send) {
 			http.Error(w, `{"reasonCode":"UNAVAILABLE","message":"down"}`, http.StatusServiceUnavailable)
 			return
 		}
@@ -93,6 +94,9 @@ func testConfig(t testing.TB, treasuryURL string) *config.Config {
 type env struct {
 	// treasuryDown makes the treasury answer 503 to every API call.
 	treasuryDown *atomic.Bool
+	// sendsDown makes it answer 503 to every document sent, and store
+	// none (attachments and lookups are answered).
+	sendsDown *atomic.Bool
 	// documentCalls counts calls to the treasury's document routes.
 	documentCalls *atomic.Int64
 	app           *Adapter
@@ -117,8 +121,8 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	t.Helper()
 	sim := treasurysim.New(treasurysim.Options{Clock: func() time.Time { return receipt }, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
-	down, calls := &atomic.Bool{}, &atomic.Int64{}
-	ts := httptest.NewServer(outage(down, calls, seen.wrap(sim)))
+	down, sendsDown, calls := &atomic.Bool{}, &atomic.Bool{}, &atomic.Int64{}
+	ts := httptest.NewServer(outage(down, sendsDown, calls, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t, ts.URL)
 	// The adapter runs on the fixtures' receipt time, not Redis's clock.
@@ -142,7 +146,7 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	t.Cleanup(as.Close)
 	adm := httptest.NewServer(a.Admin)
 	t.Cleanup(adm.Close)
-	return &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
+	return &env{treasuryDown: down, sendsDown: sendsDown, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
 }
 
 type simDocument struct {

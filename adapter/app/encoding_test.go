@@ -25,13 +25,7 @@ func (e *env) post(t *testing.T, procedure, contentType string, body []byte, jws
 	if jws != "" {
 		req.Header.Set("X-JWS-Signature", jws)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }
 
 // signJSON signs body with both test signers as detached JWS.

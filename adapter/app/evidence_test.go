@@ -38,13 +38,7 @@ func (e *env) get(t *testing.T, path string) answer {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer dev-portal-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }
 
 // receiptOf reads the receipt of a 202 body.

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/sim/treasurysim"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"github.com/kbnn/dvc/adapter/testkit/fixture"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
@@ -79,13 +79,7 @@ func (e *env) send(t testing.TB, c fixture.Case, key string) answer {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }
 
 // sendRetryingStore retries while the store answers 503 (it may, on a
@@ -100,6 +94,18 @@ func (e *env) sendRetryingStore(t testing.TB, c fixture.Case, key string) answer
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// exchange sends req and reads the whole answer.
+func exchange(t testing.TB, req *http.Request) answer {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, b}
 }
 
 func (a answer) code() string {
@@ -337,45 +343,89 @@ func TestInvalidIdempotencyKey(t *testing.T) {
 	}
 }
 
-// The treasury books the document but its answer never arrives: the
-// adapter answers 504 and keeps nothing; the retry sends again under the
-// same downstream key and gets the first document back, not a second one.
-// Another key that takes over a claim whose answer was lost, once its
-// lease has ended, finds the first key's document at the treasury: it is
-// told the dossier was sent (its request is not what the treasury holds),
-// and the first key's retry gets its receipt at once.
-func TestAnotherKeyAfterALostAnswer(t *testing.T) {
+// A submission whose treasury answer was lost, or whose request never
+// reached the treasury, and another key taking its claim over once the
+// lease has ended. The treasury's document goes to the content it holds:
+// the same content under another key is accepted with it (and the status
+// view knows the dossier), other content is told the dossier was sent,
+// and, when the treasury held nothing, the other key's content is sent and
+// the first key is the one told so. One document each time.
+func TestAnotherKeyTakesOver(t *testing.T) {
+	const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000777"
+	x := signedTemplate(t, proc, code)
+	y := signedTemplateEdited(t, proc, func(root *etree.Element) {
+		root.CreateAttr("Id", "HS-"+code)
+		root.FindElement("maHoSo").SetText(code)
+		root.FindElement(".//soTaiKhoan").SetText("9999999999999")
+	})
 	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
-			var elapsed atomic.Int64
-			clock := func() time.Time { return receipt.Add(time.Duration(elapsed.Load())) }
-			e := startOpts(t, func(c *config.Config) { st.edit(t, c); shortDeadlines(c) }, Options{Clock: clock})
-			e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})
-			c := fx(t, "chi-thuong-xuyen/valid-json")
-			code, _ := c.DossierCode()
-			if a := e.send(t, c, "key-a"); a.status != 504 || a.code() != "treasury-timeout" {
-				t.Fatalf("first attempt: %d %s", a.status, a.body)
-			}
-			e.sim.SetFaults(treasurysim.Faults{})
-			elapsed.Add(int64(time.Minute)) // past the claim's lease
-			for range 2 {
-				a := e.send(t, c, "key-b")
-				var p struct{ TreasuryReference string }
-				_ = json.Unmarshal(a.body, &p)
-				if a.status != 409 || a.code() != "dossier-already-submitted" || p.TreasuryReference == "" {
-					t.Fatalf("another key: %d %s, want 409 dossier-already-submitted naming the treasury's reference", a.status, a.body)
+		for _, tc := range []struct {
+			name                string
+			first, second       []byte
+			requestLost         bool
+			wantSecond, wantRtr int // the second key's answer, then the first key's retry
+		}{
+			{"same content", x, x, false, 202, 202},
+			{"other content", x, y, false, 409, 202},
+			{"request lost", x, y, true, 202, 409},
+		} {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				clk := clock.New(receipt)
+				e := startOpts(t, func(c *config.Config) { st.edit(t, c); shortDeadlines(c) }, Options{Clock: clk.Now})
+				if tc.requestLost {
+					e.sendsDown.Store(true)
+				} else {
+					e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})
 				}
-			}
-			if a := e.send(t, c, "key-a"); a.status != 202 {
-				t.Fatalf("the first key's retry: %d %s", a.status, a.body)
-			}
-			if n := e.docsFor(t, code); n != 1 {
-				t.Fatalf("%d documents", n)
-			}
-		})
+				if a := e.postKeyed(t, proc, tc.first, "key-a"); a.status != 503 && a.status != 504 {
+					t.Fatalf("first attempt: %d %s, want the treasury's answer lost", a.status, a.body)
+				}
+				e.sendsDown.Store(false)
+				e.sim.SetFaults(treasurysim.Faults{})
+				clk.Advance(time.Minute) // past the claim's lease
+				ref := ""
+				check := func(who string, a answer, want int) {
+					t.Helper()
+					var p struct{ TreasuryReference string }
+					_ = json.Unmarshal(a.body, &p)
+					if a.status != want || p.TreasuryReference == "" || (ref != "" && p.TreasuryReference != ref) {
+						t.Fatalf("%s: %d %s, want %d naming the treasury's reference %q", who, a.status, a.body, want, ref)
+					}
+					ref = p.TreasuryReference
+					if want == 409 && a.code() != "dossier-already-submitted" {
+						t.Fatalf("%s: %s, want dossier-already-submitted", who, a.body)
+					}
+				}
+				check("the second key", e.postKeyed(t, proc, tc.second, "key-b"), tc.wantSecond)
+				check("the second key again", e.postKeyed(t, proc, tc.second, "key-b"), tc.wantSecond)
+				check("the first key's retry", e.postKeyed(t, proc, tc.first, "key-a"), tc.wantRtr)
+				if n := e.docsFor(t, code); n != 1 {
+					t.Fatalf("%d documents", n)
+				}
+				if a := e.getAs(t, "dev-portal-token", "/v1/procedures/"+proc+"/dossiers/"+code); a.status != 200 {
+					t.Fatalf("the dossier's status: %d %s", a.status, a.body)
+				}
+			})
+		}
 	}
 }
 
+// postKeyed posts an XML dossier of procedure under Idempotency-Key key.
+func (e *env) postKeyed(t *testing.T, procedure string, body []byte, key string) answer {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.adapter.URL+"/v1/procedures/"+procedure+"/dossiers", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer dev-portal-token")
+	req.Header.Set("Content-Type", "application/xml")
+	req.Header.Set("Idempotency-Key", key)
+	return exchange(t, req)
+}
+
+// The treasury books the document but its answer never arrives: the
+// adapter answers 504 and keeps nothing; the retry sends again under the
+// same downstream key and gets the first document back, not a second one.
 func TestTimeoutAfterTreasuryBookedIt(t *testing.T) {
 	forEachStore(t, func(t *testing.T, e *env) {
 		e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})

@@ -57,8 +57,8 @@ func startStatusOpts(t *testing.T, o Options, edits ...func(*config.Config)) *st
 	clk := clock.New(receipt)
 	sim := treasurysim.New(treasurysim.Options{Clock: clk.Now, MaxBodyBytes: 64 << 20})
 	seen := &captured{bodies: map[string][]byte{}}
-	down, calls := &atomic.Bool{}, &atomic.Int64{}
-	ts := httptest.NewServer(outage(down, calls, seen.wrap(sim)))
+	down, sendsDown, calls := &atomic.Bool{}, &atomic.Bool{}, &atomic.Int64{}
+	ts := httptest.NewServer(outage(down, sendsDown, calls, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
 
 	e := &statusEnv{clock: clk, portal: portalsim.New(portalsim.Options{Clock: clk.Now})}
@@ -88,7 +88,7 @@ func startStatusOpts(t *testing.T, o Options, edits ...func(*config.Config)) *st
 	t.Cleanup(as.Close)
 	adm := httptest.NewServer(a.Admin)
 	t.Cleanup(adm.Close)
-	e.env = &env{treasuryDown: down, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
+	e.env = &env{treasuryDown: down, sendsDown: sendsDown, documentCalls: calls, app: a, adapter: as, adminSrv: adm, treasury: ts, sim: sim, seen: seen}
 
 	if e.secret, err = webhook.ParseSecret(cfg.Callbacks.Secrets[0].Reveal()); err != nil {
 		t.Fatal(err)
@@ -207,13 +207,7 @@ func (e *statusEnv) postCallback(t *testing.T, h http.Header, body []byte) answe
 		req.Header[k] = append([]string(nil), v...)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }
 
 // poll runs one claim round of the delivery worker.
@@ -387,11 +381,5 @@ func (e *statusEnv) admin(t *testing.T, method, path, token string) answer {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"testing"
@@ -38,13 +37,7 @@ func (e *env) postAs(t *testing.T, token, path string, body []byte, jws string) 
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-JWS-Signature", jws)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }
 
 // getAs reads path as the caller of token.
@@ -55,13 +48,7 @@ func (e *env) getAs(t *testing.T, token, path string) answer {
 		t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, b}
+	return exchange(t, req)
 }
 
 // A caller restricted to units submits, withdraws, lists and reads only

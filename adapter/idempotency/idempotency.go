@@ -21,7 +21,8 @@
 // nothing. So a document found at the treasury is known to be the sender's:
 // settled as sent, the claim is the sender's, and another key or content
 // that took it over is told the dossier was sent, not given the sender's
-// receipt.
+// receipt. A claim left unsettled by an earlier release, which kept no
+// sender, has none known: a document found for it is nobody's for sure.
 package idempotency
 
 import (
@@ -83,7 +84,8 @@ type Begun struct {
 type Claim struct {
 	Owned      bool          // the caller's key owns the dossier now
 	Recovered  bool          // taken over from an earlier attempt (it may have sent the document)
-	TakenOver  bool          // recovered, and the claim's sender is another owner: what the treasury holds under the dossier's key is not the caller's content
+	TakenOver  bool          // recovered, and the claim's sender is another owner or not known: what the treasury holds under the dossier's key may not be the caller's content
+	Sender     string        // recovered: the owner whose content the treasury may hold, the caller or another; empty when not known (a claim an earlier release left unsettled)
 	Owner      string        // not owned: the key that owns it
 	Sent       bool          // the owner's document reached the treasury (owned: the caller's own earlier attempt)
 	Reference  string        // sent: the treasury reference
@@ -219,7 +221,8 @@ type Store interface {
 	// (Claim.TakenOver), the treasury holds nothing under the dossier's
 	// key, and owner is about to send its own content. It must be written
 	// before that send, and waits for replicas as a claim does.
-	// ErrLeaseLost when owner no longer holds the claim.
+	// ErrLeaseLost when owner no longer holds the claim, or its lease has
+	// ended (another attempt may take it over and send).
 	MarkSender(ctx context.Context, dossier, owner string) error
 
 	// LockDossier takes the short, dossier-wide lock id (whatever the

@@ -34,7 +34,7 @@ type keyRecord struct {
 
 type claimRecord struct {
 	owner      string
-	sender     string // the owner whose content the treasury may hold
+	sender     string // the owner whose content the treasury may hold ("": not known)
 	sent       bool
 	reference  string
 	leaseUntil time.Time
@@ -144,7 +144,11 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 		sender = c.sender
 	}
 	m.claims[dossier] = &claimRecord{owner: owner, sender: sender, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
-	return Claim{Owned: true, Recovered: c != nil, TakenOver: sender != owner}, nil
+	cl := Claim{Owned: true, Recovered: c != nil}
+	if cl.Recovered {
+		cl.Sender, cl.TakenOver = sender, sender != owner
+	}
+	return cl, nil
 }
 
 // MarkSender implements Store.
@@ -153,7 +157,7 @@ func (m *Memory) MarkSender(_ context.Context, dossier, owner string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.claims[dossier]
-	if c == nil || !now.Before(c.expires) || c.owner != owner || c.sent {
+	if c == nil || !now.Before(c.leaseUntil) || c.owner != owner || c.sent {
 		return ErrLeaseLost
 	}
 	c.sender = owner
@@ -188,7 +192,10 @@ func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bo
 		}
 		return nil
 	}
-	c.owner, c.sent, c.reference, c.expires = c.sender, true, reference, now.Add(retention)
+	if c.sender != "" {
+		c.owner = c.sender
+	}
+	c.sent, c.reference, c.expires = true, reference, now.Add(retention)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
@@ -377,14 +378,16 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 			return treasuryFailure(err, sub.Lang, sub.RequestID)
 		}
 		switch {
-		case found && claim.TakenOver:
-			// The document is the claim's sender's: another key's, or
-			// other content under this one, whose attempt ended unsettled.
-			// This submission is not what the treasury took, so it is told
-			// the dossier was sent, as it would have been had the sender
+		case found && claim.TakenOver && !sameContent(claim.Sender, owner):
+			// The document is the claim's sender's (another key's, or
+			// other content under this one, whose attempt ended
+			// unsettled), or nobody knows whose. This submission is not
+			// known to be what the treasury took, so it is told the
+			// dossier was sent, as it would have been had the sender
 			// settled; the claim is settled as sent in the sender's name
 			// (the store does that), so the sender's own retry gets its
-			// receipt.
+			// receipt. The same content under another key is what the
+			// treasury took: it is answered with the document, below.
 			s.log.Info("another key's document found at the treasury", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
 			left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
 			return nil, false, s.conflict(v, idempotency.Claim{Sent: true, Reference: rc.Reference})
@@ -494,6 +497,13 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// sameContent reports whether the claim owners a and b (each a scoped key,
+// "#" and the content's fingerprint) stand for the same content.
+func sameContent(a, b string) bool {
+	i, j := strings.LastIndexByte(a, '#'), strings.LastIndexByte(b, '#')
+	return i >= 0 && j >= 0 && a[i:] == b[j:]
 }
 
 // settleSent settles the dossier's claim as sent, apart from an answer.

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
@@ -64,27 +67,37 @@ func acceptedAs(t *testing.T, svc *Service, sub Submission, ref string) {
 // Another key that takes over a claim whose sender's document is at the
 // treasury is told the dossier was sent, not given that document's
 // receipt: its content is not what the treasury holds. The sender's own
-// retry then gets its receipt at once, without waiting for a lease.
+// retry then gets its receipt at once, without waiting for a lease. The
+// same content under another key is what the treasury holds: it is
+// accepted with the document, and the dossier is recorded.
 func TestTakeOverFindsTheSendersDocument(t *testing.T) {
 	x := template(t, "chi-thuong-xuyen", "xml")
-	for name, edit := range map[string]func([]byte) []byte{
-		"other content": func(x []byte) []byte {
+	t.Run("other content", func(t *testing.T) {
+		c := newTakeOverCase(t, x, func(x []byte) []byte {
 			return replaceOnce(t, x, "<soTaiKhoan>0011004123456</soTaiKhoan>", "<soTaiKhoan>9999999999999</soTaiKhoan>")
-		},
-		"same content": func(x []byte) []byte { return x },
-	} {
-		t.Run(name, func(t *testing.T) {
-			c := newTakeOverCase(t, x, edit)
-			loseAnswer(t, c.svc, c.fs, c.a)
-			c.leaseEnds()
-			alreadySent(t, c.svc, c.b, "REF-1")
-			alreadySent(t, c.svc, c.b, "REF-1") // its retry, from the settled claim
-			acceptedAs(t, c.svc, c.a, "REF-1")
-			if n := len(c.fs.sent()); n != 1 {
-				t.Errorf("%d documents reached the treasury, want 1", n)
-			}
 		})
-	}
+		loseAnswer(t, c.svc, c.fs, c.a)
+		c.leaseEnds()
+		alreadySent(t, c.svc, c.b, "REF-1")
+		alreadySent(t, c.svc, c.b, "REF-1") // its retry, from the settled claim
+		acceptedAs(t, c.svc, c.a, "REF-1")
+		if n := len(c.fs.sent()); n != 1 {
+			t.Errorf("%d documents reached the treasury, want 1", n)
+		}
+	})
+	t.Run("same content", func(t *testing.T) {
+		c := newTakeOverCase(t, x, func(x []byte) []byte { return x })
+		loseAnswer(t, c.svc, c.fs, c.a)
+		c.leaseEnds()
+		acceptedAs(t, c.svc, c.b, "REF-1")
+		if rec, ok, err := c.svc.dossiers.Get(context.Background(), "chi-thuong-xuyen", "G09.20-20260609-0000001"); !ok || err != nil || rec.TreasuryReference != "REF-1" {
+			t.Errorf("the dossier's record: %+v %v %v, want it sent as REF-1", rec, ok, err)
+		}
+		acceptedAs(t, c.svc, c.a, "REF-1") // the sender's claim, settled by the other key
+		if n := len(c.fs.sent()); n != 1 {
+			t.Errorf("%d documents reached the treasury, want 1", n)
+		}
+	})
 	t.Run("other unit's supplement", func(t *testing.T) {
 		const proc, first, unit = "chi-thuong-xuyen", "G09.20-20260609-0000001", "1012345"
 		sup := replaceOnce(t, x, "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>")
@@ -145,4 +158,56 @@ func TestTakeOverSendsItsOwn(t *testing.T) {
 			t.Errorf("the treasury holds %s, want kB's document (account 9999999999999)", doc)
 		}
 	})
+}
+
+// markFailing is a memory store whose MarkSender fails with err.
+type markFailing struct {
+	idempotency.Store
+	err error
+}
+
+func (m *markFailing) MarkSender(context.Context, string, string) error { return m.err }
+
+// A taker-over that cannot record itself as the sender sends nothing. When
+// the store failed, the claim is given back (the treasury holds nothing), so
+// the first key's retry goes through at once; when the claim was lost to
+// another attempt, it is that attempt's.
+func TestMarkSenderFails(t *testing.T) {
+	x := template(t, "chi-thuong-xuyen", "xml")
+	y := replaceOnce(t, x, "<soTaiKhoan>0011004123456</soTaiKhoan>", "<soTaiKhoan>9999999999999</soTaiKhoan>")
+	for _, tc := range []struct {
+		err      error
+		wantCode string
+		retry    int // the first key's retry, at once
+	}{
+		{errors.New("connection reset"), problem.StoreUnavailable.Code(), 202},
+		{idempotency.ErrLeaseLost, problem.DossierAlreadySent.Code(), 409},
+	} {
+		t.Run(tc.wantCode, func(t *testing.T) {
+			now := receipt
+			records := &markFailing{Store: idempotency.NewMemory(func() time.Time { return now })}
+			svc, fs := registryServiceOn(t, signers.NewMemory(), false, records)
+			a := Submission{RequestID: "a", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kA", ContentType: "application/xml",
+				Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
+			b := a
+			b.RequestID, b.IdempotencyKey, b.Body = "b", "kB", signXML(t, y, signing.XMLOptions{}, both...)
+			loseRequest(t, svc, fs, a)
+			now = now.Add(2 * svc.lease())
+			records.err = tc.err
+			if _, err := svc.Submit(context.Background(), b); codeOf(err) != tc.wantCode {
+				t.Fatalf("the taker-over: %v, want %s", err, tc.wantCode)
+			}
+			if n := len(fs.sent()); n != 0 {
+				t.Fatalf("%d documents reached the treasury, want none", n)
+			}
+			records.err = nil
+			resp, err := svc.Submit(context.Background(), a)
+			switch {
+			case tc.retry == 202 && (err != nil || resp.Status != 202):
+				t.Fatalf("the first key's retry: %+v %v, want 202", resp, err)
+			case tc.retry == 409 && codeOf(err) != problem.DossierAlreadySent.Code():
+				t.Fatalf("the first key's retry: %+v %v, want 409 (the claim is another attempt's)", resp, err)
+			}
+		})
+	}
 }

@@ -219,7 +219,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 
 func (w *Worker) loop(claim, run context.Context) {
 	for claim.Err() == nil {
-		if n, err := w.poll(claim, run); n == 0 || err != nil {
+		// A claim that failed part way but leased some work goes on at
+		// once: one failing shard does not slow down the others.
+		if n, _ := w.poll(claim, run); n == 0 {
 			_ = w.cfg.Sleep(claim, w.cfg.Idle)
 		}
 	}

@@ -2,6 +2,7 @@ package redisoutbox
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,31 +86,45 @@ func (m *migration) finish() {
 }
 
 // A shard's slot moved to another primary while the outbox runs: while it
-// is in migration every script is answered TRYAGAIN and writes nothing,
-// even when the keys it names are all still on the source, so no claim is
-// cut part way (a turn read from the stream but its dossier not leased
-// would never be delivered); once moved, every event is delivered.
+// is in migration every script of that shard is answered TRYAGAIN and
+// writes nothing, even when the keys it names are all still on the source,
+// so no claim is cut part way (a turn read from the stream but its dossier
+// not leased would never be delivered), and a claim still takes the other
+// shard's work; once moved, every event is delivered.
 func TestSlotMigration(t *testing.T) {
 	c := redistest.StartCluster(t)
 	clock := outboxtest.NewClock()
 	client := c.Client(t)
-	s := New(client, c.Prefix(t), clock.Now, WithShards(1))
+	s := New(client, c.Prefix(t), clock.Now, WithShards(2))
 	sh := &s.shards[0]
+	// d[0…5] are dossiers of the shard that migrates, other one of the
+	// other shard.
+	var d []string
+	other := ""
+	for i := 0; len(d) < 6 || other == ""; i++ {
+		n := "dossier-" + strconv.Itoa(i)
+		if s.shardOf(n) == sh {
+			d = append(d, n)
+		} else if other == "" {
+			other = n
+		}
+	}
 	// Every key the scripts name exists, so the Cluster's own check of
 	// them lets the scripts run: a lease (d0, held), a dossier waiting for
 	// its retry (d4), a dead letter (d5), and two new turns (d1, d2).
-	mustAppend(t, s, "d0", "e1")
+	mustAppend(t, s, d[0], "e1")
 	held := claim(t, s, "w", 1)[0]
-	mustAppend(t, s, "d4", "e1")
+	mustAppend(t, s, d[4], "e1")
 	if err := s.Retry(ctx, claim(t, s, "w", 1)[0], clock.Now().Add(time.Hour), "later"); err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, s, "d5", "e1")
+	mustAppend(t, s, d[5], "e1")
 	if err := s.DeadLetter(ctx, claim(t, s, "w", 1)[0], "refused"); err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, s, "d1", "e1")
-	mustAppend(t, s, "d2", "e1")
+	mustAppend(t, s, d[1], "e1")
+	mustAppend(t, s, d[2], "e1")
+	mustAppend(t, s, other, "e1")
 	for _, k := range sh.keys {
 		if n, err := client.Exists(ctx, k).Result(); err != nil || n != 1 {
 			t.Fatalf("%s: %d %v", k, n, err)
@@ -117,7 +132,7 @@ func TestSlotMigration(t *testing.T) {
 	}
 
 	m := startMigration(t, c, sh.keys[0])
-	m.move(func(k string) bool { return strings.HasSuffix(k, ":d2") }) // d2's keys leave first
+	m.move(func(k string) bool { return strings.HasSuffix(k, ":"+d[2]) }) // d2's keys leave first
 	tryAgain := func(op string, err error) {
 		t.Helper()
 		if err == nil || !redis.HasErrorPrefix(err, "TRYAGAIN") {
@@ -126,10 +141,10 @@ func TestSlotMigration(t *testing.T) {
 	}
 	ds, err := s.Claim(ctx, "w", lease, 10)
 	tryAgain("claim", err)
-	if len(ds) != 0 {
-		t.Errorf("claimed %d during the migration", len(ds))
+	if len(ds) != 1 || ds[0].Dossier != other {
+		t.Errorf("claimed %+v during the migration, want the other shard's event", ds)
 	}
-	_, err = s.Append(ctx, "d3", "e1", []byte("e1"))
+	_, err = s.Append(ctx, d[3], "e1", []byte("e1"))
 	tryAgain("append", err)
 	tryAgain("ack", s.Ack(ctx, held))
 	m.finish()
@@ -138,17 +153,19 @@ func TestSlotMigration(t *testing.T) {
 	if err := s.Ack(ctx, held); err != nil {
 		t.Fatalf("ack after the migration: %v", err)
 	}
-	mustAppend(t, s, "d3", "e1")
+	mustAppend(t, s, d[3], "e1")
 	var got []string
-	for _, d := range claim(t, s, "w", 3) {
-		got = append(got, d.Dossier)
-		if err := s.Ack(ctx, d); err != nil {
+	for _, x := range append(ds, claim(t, s, "w", 3)...) {
+		got = append(got, x.Dossier)
+		if err := s.Ack(ctx, x); err != nil {
 			t.Fatal(err)
 		}
 	}
+	want := []string{d[1], d[2], d[3], other}
 	slices.Sort(got)
-	if !slices.Equal(got, []string{"d1", "d2", "d3"}) {
-		t.Fatalf("delivered %v after the migration, want d1 d2 d3", got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered %v, want %v", got, want)
 	}
 	st, err := s.Stats(ctx)
 	if err != nil || st.Pending != 2 || st.Waiting != 1 || st.Dead != 1 || st.InFlight != 0 {

@@ -21,7 +21,8 @@ import (
 // goes), so a Cluster's own check, which looks at KEYS before the script
 // runs, cannot see that some of them have left while the shard's slot is
 // being migrated: a script would fail at the first one, after it had
-// written to others. So every script first asks for two keys of the slot
+// written to others. So every script that reaches them first asks for two
+// keys of the slot
 // that never exist: a node answers that with an error exactly while the
 // slot is migrating away from it or being imported into it, and the script
 // then replies TRYAGAIN, having written nothing, which the client retries
@@ -43,10 +44,7 @@ import (
 const prelude = `
 local B, NOW, EXP, TTL = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local TURNS, WAITING, LEASES, DEAD, STATS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-if type(redis.pcall('EXISTS', B .. 'unused:1', B .. 'unused:2')) == 'table' then
-  return redis.error_reply('TRYAGAIN the outbox shard ' .. B .. ' is being migrated')
-end
-local G = 'outbox'
+@PROBE@local G = 'outbox'
 local function keys(d) return B .. 'dossier:' .. d, B .. 'queue:' .. d, B .. 'events:' .. d, B .. 'ids:' .. d end
 local function ensure_group()
   if redis.call('EXISTS', TURNS) == 0 then redis.call('XGROUP', 'CREATE', TURNS, G, '0', 'MKSTREAM') end
@@ -126,9 +124,22 @@ local function letter(d, id)
 end
 `
 
-// script builds a script from the prelude and body.
-func script(body string) *redis.Script {
-	return redis.NewScript(strings.ReplaceAll(prelude, "@MAXH@", strconv.Itoa(outbox.MaxHistory)) + body)
+// probe answers TRYAGAIN while the shard's slot is being migrated.
+const probe = `if type(redis.pcall('EXISTS', B .. 'unused:1', B .. 'unused:2')) == 'table' then
+  return redis.error_reply('TRYAGAIN the outbox shard ' .. B .. ' is being migrated')
+end
+`
+
+// script builds a script from the prelude, with the probe, and body.
+func script(body string) *redis.Script { return build(probe, body) }
+
+// keysOnly builds a script that touches only the shard's KEYS, which the
+// Cluster checks itself: no probe.
+func keysOnly(body string) *redis.Script { return build("", body) }
+
+func build(probe, body string) *redis.Script {
+	p := strings.ReplaceAll(prelude, "@MAXH@", strconv.Itoa(outbox.MaxHistory))
+	return redis.NewScript(strings.Replace(p, "@PROBE@", probe, 1) + body)
 }
 
 // appendScript: ARGV d, id, payload. Replies 1 (appended) or 0 (known id).

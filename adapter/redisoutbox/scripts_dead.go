@@ -53,8 +53,9 @@ end
 return out
 `)
 
-// statsScript replies {pending, leased, waiting, dead}.
-var statsScript = script(`
+// statsScript replies {pending, leased, waiting, dead}. It reads only the
+// shard's KEYS, so it answers while the slot migrates.
+var statsScript = keysOnly(`
 return {tonumber(redis.call('HGET', STATS, 'pending') or '0'), redis.call('ZCARD', LEASES),
   redis.call('ZCARD', WAITING), redis.call('ZCARD', DEAD)}
 `)

@@ -358,15 +358,27 @@ func (s *Store) ClaimDossier(ctx context.Context, dossier, owner string, lease t
 }
 
 func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
-	if len(r) == 2 && r[0] == int64(1) {
-		return idempotency.Claim{Owned: true, Recovered: r[1] == int64(1) || r[1] == int64(2), TakenOver: r[1] == int64(2)}, nil
-	}
 	if len(r) == 3 && r[0] == int64(1) {
-		ref, ok := r[2].(string)
+		if r[1] == "sent" {
+			ref, ok := r[2].(string)
+			if !ok {
+				return idempotency.Claim{}, errReply
+			}
+			return idempotency.Claim{Owned: true, Recovered: true, Sent: true, Reference: ref}, nil
+		}
+		sender, ok := r[2].(string)
 		if !ok {
 			return idempotency.Claim{}, errReply
 		}
-		return idempotency.Claim{Owned: true, Recovered: true, Sent: true, Reference: ref}, nil
+		switch r[1] {
+		case int64(0):
+			return idempotency.Claim{Owned: true}, nil
+		case int64(1):
+			return idempotency.Claim{Owned: true, Recovered: true, Sender: sender}, nil
+		case int64(2):
+			return idempotency.Claim{Owned: true, Recovered: true, TakenOver: true, Sender: sender}, nil
+		}
+		return idempotency.Claim{}, errReply
 	}
 	if len(r) != 5 || r[0] != int64(0) {
 		return idempotency.Claim{}, errReply
@@ -388,7 +400,7 @@ func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
 
 // MarkSender implements idempotency.Store.
 func (s *Store) MarkSender(ctx context.Context, dossier, owner string) error {
-	cmd, herr := s.replicated(ctx, "dossier_sender", senderScript, []string{s.dossierName(dossier)}, owner)
+	cmd, herr := s.replicated(ctx, "dossier_sender", senderScript, []string{s.dossierName(dossier)}, owner, ms(s.now()))
 	if err := fencedReply("mark sender", cmd); err != nil {
 		return err
 	}

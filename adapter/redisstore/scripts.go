@@ -14,8 +14,8 @@ import "github.com/redis/go-redis/v9"
 // completed done=1, st (status), rep (1 if replaceable), body, and one
 // field "h:<name>" per header.
 // A dossier claim is a hash: owner, snd (its sender: the owner whose
-// content the treasury may hold; a claim written without it is its
-// owner's), lu, exp, and once sent sent=1, ref.
+// content the treasury may hold; empty when not known), lu, exp, and once
+// sent sent=1, ref.
 // A dossier lock is a hash: tok, lu.
 
 // beginScript: ARGV now, fingerprint, token, lease until, exp, ttl.
@@ -77,10 +77,12 @@ return 1
 `)
 
 // claimScript: ARGV now, owner, lease until, exp, ttl.
-// Replies {1, recovered} when owned (recovered 1: from an earlier attempt
-// that the caller sent or would have, 2: from one whose sender is another
-// owner), {1, 1, ref} when the caller's own claim is already sent, else
-// {0, owner, sent, ref, lu}.
+// Replies {1, recovered, sender} when owned (recovered 0: a new claim, 1:
+// from an earlier attempt whose sender is the caller, 2: one whose sender
+// is another owner or not known, the empty string), {1, 'sent', ref} when
+// the caller's own claim is already sent, else {0, owner, sent, ref, lu}.
+// A claim written without snd (by an earlier release) has no sender known
+// once it is recovered: it may have been taken over before.
 var claimScript = redis.NewScript(claimSource)
 
 const claimSource = `
@@ -93,21 +95,21 @@ if c[5] and now < tonumber(c[5]) then
     if c[2] == '1' then return {0, c[1], 1, c[3] or '', c[4]} end
     if now < tonumber(c[4]) then return {0, c[1], 0, '', c[4]} end
   elseif c[2] == '1' then
-    return {1, 1, c[3] or ''}
+    return {1, 'sent', c[3] or ''}
   end
-  snd = c[6] or c[1]
+  snd = c[6] or ''
   recovered = 1
   if snd ~= ARGV[2] then recovered = 2 end
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'snd', snd, 'lu', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return {1, recovered}
+return {1, recovered, snd}
 `
 
 // settleScript: ARGV owner, sent, reference, exp, ttl. Replies 1, or 0 when
 // owner does not hold the claim. A claim settled as sent is never released,
-// and is its sender's.
+// and is its sender's when one is known.
 var settleScript = redis.NewScript(`
 local c = redis.call('HMGET', KEYS[1], 'owner', 'snd', 'sent')
 if c[1] ~= ARGV[1] then return 0 end
@@ -115,16 +117,18 @@ if ARGV[2] ~= '1' then
   if c[3] ~= '1' then redis.call('DEL', KEYS[1]) end
   return 1
 end
-redis.call('HSET', KEYS[1], 'owner', c[2] or c[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
+local owner = c[1]
+if c[2] and c[2] ~= '' then owner = c[2] end
+redis.call('HSET', KEYS[1], 'owner', owner, 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `)
 
-// senderScript: ARGV owner. Replies 1, or 0 when owner does not hold the
-// claim (or it is settled as sent).
+// senderScript: ARGV owner, now. Replies 1, or 0 when owner does not hold
+// the claim, its lease has ended or it is settled as sent.
 var senderScript = redis.NewScript(`
-local c = redis.call('HMGET', KEYS[1], 'owner', 'sent')
-if c[1] ~= ARGV[1] or c[2] == '1' then return 0 end
+local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'lu')
+if c[1] ~= ARGV[1] or c[2] == '1' or not c[3] or tonumber(ARGV[2]) >= tonumber(c[3]) then return 0 end
 redis.call('HSET', KEYS[1], 'snd', ARGV[1])
 return 1
 `)

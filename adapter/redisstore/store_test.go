@@ -363,9 +363,11 @@ func TestStartAsksForABusyLockAgain(t *testing.T) {
 	}
 }
 
-// A claim written before claims named their sender (no "snd" field) is its
-// owner's: taken over by another key, that key is the one taking over, and
-// a settlement as sent leaves it the first owner's.
+// A claim written before claims named their sender (no "snd" field), and
+// left unsettled, may have been taken over since its content was sent: its
+// sender is not known, so every key that recovers it, its owner included,
+// is taking it over, and settled as sent it stays with the key that
+// settled it.
 func TestClaimWithoutSender(t *testing.T) {
 	ctx := context.Background()
 	s, clock, c := newStore(t)
@@ -375,14 +377,18 @@ func TestClaimWithoutSender(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(lease + time.Second)
-	cl, err := s.ClaimDossier(ctx, "d", "key-b", lease)
-	if err != nil || !cl.Owned || !cl.TakenOver {
-		t.Fatalf("take-over of a claim without a sender: %+v %v, want owned and taken over", cl, err)
+	cl, err := s.ClaimDossier(ctx, "d", "key-a", lease)
+	if err != nil || !cl.Owned || !cl.Recovered || !cl.TakenOver || cl.Sender != "" {
+		t.Fatalf("its owner's retry of a claim without a sender: %+v %v, want taken over, sender not known", cl, err)
+	}
+	clock.Advance(lease + time.Second)
+	if cl, err = s.ClaimDossier(ctx, "d", "key-b", lease); err != nil || !cl.Owned || !cl.TakenOver || cl.Sender != "" {
+		t.Fatalf("another key's take-over: %+v %v, want taken over, sender not known", cl, err)
 	}
 	if err := s.SettleDossier(ctx, "d", "key-b", true, "KBNN-1", time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if cl, err := s.ClaimDossier(ctx, "d", "key-a", lease); err != nil || !cl.Owned || !cl.Sent {
-		t.Fatalf("the first owner's claim %+v %v, want its own, sent", cl, err)
+	if cl, err := s.ClaimDossier(ctx, "d", "key-a", lease); err != nil || cl.Owned || !cl.Sent || cl.Owner != "key-b" {
+		t.Fatalf("after the settlement: %+v %v, want key-b's sent claim", cl, err)
 	}
 }

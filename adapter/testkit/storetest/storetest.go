@@ -153,7 +153,7 @@ func Run(t *testing.T, newStore Factory) {
 	t.Run("dossier claims", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
-		if cl := claim(t, s, "d1", "key-a", true); cl.Recovered || cl.TakenOver || cl.Sent {
+		if cl := claim(t, s, "d1", "key-a", true); cl.Recovered || cl.TakenOver || cl.Sent || cl.Sender != "" {
 			t.Fatalf("first claim %+v", cl)
 		}
 		// the owner again (a retry under its key): its earlier attempt may have sent
@@ -208,7 +208,7 @@ func Run(t *testing.T, newStore Factory) {
 		c.Advance(lease + time.Second)
 		claim(t, s, "d1", "key-b", true)
 		c.Advance(lease + time.Second)
-		if cl := claim(t, s, "d1", "key-b", true); !cl.Recovered || !cl.TakenOver {
+		if cl := claim(t, s, "d1", "key-b", true); !cl.Recovered || !cl.TakenOver || cl.Sender != "key-a" {
 			t.Fatalf("the taker-over's retry %+v, want recovered and taken over (the sender is key-a)", cl)
 		}
 		// settled as sent (key-b found key-a's document), it is key-a's
@@ -234,11 +234,11 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatal(err)
 		}
 		c.Advance(lease + time.Second)
-		if cl := claim(t, s, "d2", "key-b", true); !cl.Recovered || cl.TakenOver {
+		if cl := claim(t, s, "d2", "key-b", true); !cl.Recovered || cl.TakenOver || cl.Sender != "key-b" {
 			t.Fatalf("the new sender's retry %+v, want recovered, its own", cl)
 		}
 		c.Advance(lease + time.Second)
-		if cl := claim(t, s, "d2", "key-a", true); !cl.Recovered || !cl.TakenOver {
+		if cl := claim(t, s, "d2", "key-a", true); !cl.Recovered || !cl.TakenOver || cl.Sender != "key-b" {
 			t.Fatalf("the first owner's retry %+v, want taken over (the sender is key-b)", cl)
 		}
 		if err := s.SettleDossier(ctx, "d2", "key-a", true, "KBNN-2", retention); err != nil {
@@ -256,8 +256,17 @@ func Run(t *testing.T, newStore Factory) {
 		c.Advance(lease + time.Second)
 		claim(t, s, "d3", "key-b", true)
 		c.Advance(lease + time.Second)
-		if cl := claim(t, s, "d3", "key-a", true); !cl.Recovered || cl.TakenOver {
+		if cl := claim(t, s, "d3", "key-a", true); !cl.Recovered || cl.TakenOver || cl.Sender != "key-a" {
 			t.Fatalf("the sender taking its claim back %+v, want recovered, its own", cl)
+		}
+		// an owner whose lease has ended may be taken over at any moment:
+		// it cannot become the sender any more
+		c.Advance(lease + time.Second)
+		if err := s.MarkSender(ctx, "d3", "key-a"); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("an owner past its lease marked itself the sender: %v", err)
+		}
+		if cl := claim(t, s, "d3", "key-b", true); !cl.TakenOver || cl.Sender != "key-a" {
+			t.Fatalf("take-over after a refused mark %+v, want the sender still key-a", cl)
 		}
 		if err := s.MarkSender(ctx, "d4", "key-a"); !errors.Is(err, idempotency.ErrLeaseLost) {
 			t.Fatalf("marked the sender of no claim: %v", err)
