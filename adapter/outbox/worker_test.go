@@ -229,6 +229,56 @@ func TestClaimFailingPartWay(t *testing.T) {
 	}
 }
 
+// A running worker whose claims fail part way (one shard of several
+// refusing) but lease work does not pause between them: it pauses only
+// when a claim leases nothing.
+func TestNoPauseAfterAPartialClaim(t *testing.T) {
+	mem := outbox.NewMemory(nil)
+	for _, d := range []string{"D1", "D2", "D3"} {
+		if _, err := mem.Append(ctx, d, "e1", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	delivered, pausedEarly := 0, 0
+	idle := make(chan struct{}, 1)
+	w, err := outbox.NewWorker(&failing{Store: mem, claimAfter: errors.New("TRYAGAIN")}, outbox.WorkerConfig{Idle: time.Hour, Concurrency: 1,
+		Deliver: func(context.Context, outbox.Delivery) error {
+			mu.Lock()
+			defer mu.Unlock()
+			delivered++
+			return nil
+		},
+		Sleep: func(ctx context.Context, _ time.Duration) error {
+			mu.Lock()
+			if delivered < 3 {
+				pausedEarly++
+			}
+			mu.Unlock()
+			select {
+			case idle <- struct{}{}:
+			default:
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-idle
+	if err := w.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if delivered != 3 || pausedEarly != 0 {
+		t.Fatalf("%d delivered, %d pauses before the last, want 3 and none", delivered, pausedEarly)
+	}
+}
+
 func TestLeaseLostDuringDelivery(t *testing.T) {
 	c := outboxtest.NewClock()
 	s := outbox.NewMemory(c.Now)
