@@ -345,11 +345,12 @@ func TestInvalidIdempotencyKey(t *testing.T) {
 
 // A submission whose treasury answer was lost, or whose request never
 // reached the treasury, and another key taking its claim over once the
-// lease has ended. The treasury's document goes to the content it holds:
-// the same content under another key is accepted with it (and the status
-// view knows the dossier), other content is told the dossier was sent,
-// and, when the treasury held nothing, the other key's content is sent and
-// the first key is the one told so. One document each time.
+// lease has ended. The treasury's document is its sender's: another key,
+// with the same content or other content, is told the dossier was sent
+// (the same content is recorded, so the status view knows the dossier at
+// once), and the first key's retry gets its receipt; when the treasury held
+// nothing, the other key's content is sent and the first key is the one
+// told so. One document each time.
 func TestAnotherKeyTakesOver(t *testing.T) {
 	const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000777"
 	x := signedTemplate(t, proc, code)
@@ -363,11 +364,12 @@ func TestAnotherKeyTakesOver(t *testing.T) {
 			name                string
 			first, second       []byte
 			requestLost         bool
-			wantSecond, wantRtr int // the second key's answer, then the first key's retry
+			wantSecond, wantRtr int  // the second key's answer, then the first key's retry
+			known               bool // the status view knows the dossier before the first key's retry
 		}{
-			{"same content", x, x, false, 202, 202},
-			{"other content", x, y, false, 409, 202},
-			{"request lost", x, y, true, 202, 409},
+			{"same content", x, x, false, 409, 202, true},
+			{"other content", x, y, false, 409, 202, false},
+			{"request lost", x, y, true, 202, 409, true},
 		} {
 			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
 				clk := clock.New(receipt)
@@ -396,13 +398,17 @@ func TestAnotherKeyTakesOver(t *testing.T) {
 						t.Fatalf("%s: %s, want dossier-already-submitted", who, a.body)
 					}
 				}
+				status := "/v1/procedures/" + proc + "/dossiers/" + code
 				check("the second key", e.postKeyed(t, proc, tc.second, "key-b"), tc.wantSecond)
 				check("the second key again", e.postKeyed(t, proc, tc.second, "key-b"), tc.wantSecond)
+				if a := e.getAs(t, "dev-portal-token", status); tc.known && a.status != 200 {
+					t.Fatalf("the dossier's status after the second key: %d %s", a.status, a.body)
+				}
 				check("the first key's retry", e.postKeyed(t, proc, tc.first, "key-a"), tc.wantRtr)
 				if n := e.docsFor(t, code); n != 1 {
 					t.Fatalf("%d documents", n)
 				}
-				if a := e.getAs(t, "dev-portal-token", "/v1/procedures/"+proc+"/dossiers/"+code); a.status != 200 {
+				if a := e.getAs(t, "dev-portal-token", status); a.status != 200 {
 					t.Fatalf("the dossier's status: %d %s", a.status, a.body)
 				}
 			})

@@ -192,10 +192,9 @@ func (m *Memory) SettleDossier(_ context.Context, dossier, owner string, sent bo
 		}
 		return nil
 	}
-	if c.sender != "" {
-		c.owner = c.sender
-	}
-	c.sent, c.reference, c.expires = true, reference, now.Add(retention)
+	// Sent, the claim is its sender's: no owner at all when the sender is
+	// not known, so that every key is told the dossier was sent.
+	c.owner, c.sent, c.reference, c.expires = c.sender, true, reference, now.Add(retention)
 	return nil
 }
 

@@ -378,17 +378,22 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 			return treasuryFailure(err, sub.Lang, sub.RequestID)
 		}
 		switch {
-		case found && claim.TakenOver && !sameContent(claim.Sender, owner):
+		case found && claim.TakenOver:
 			// The document is the claim's sender's (another key's, or
 			// other content under this one, whose attempt ended
-			// unsettled), or nobody knows whose. This submission is not
-			// known to be what the treasury took, so it is told the
+			// unsettled), or nobody knows whose. This request is told the
 			// dossier was sent, as it would have been had the sender
-			// settled; the claim is settled as sent in the sender's name
-			// (the store does that), so the sender's own retry gets its
-			// receipt. The same content under another key is what the
-			// treasury took: it is answered with the document, below.
+			// settled, and no receipt binds its body to a document that
+			// holds another body; the claim is settled as sent in the
+			// sender's name (the store does that), so the sender's own
+			// retry gets its receipt. The same content under another key
+			// is the very value the treasury holds: the dossier's record
+			// and signers are written from it, for the sender may never
+			// come back.
 			s.log.Info("another key's document found at the treasury", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
+			if sameContent(claim.Sender, owner) {
+				s.recordSent(bg, sub, v, rc)
+			}
 			left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
 			return nil, false, s.conflict(v, idempotency.Claim{Sent: true, Reference: rc.Reference})
 		case found:
@@ -469,18 +474,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	// The dossier's record and its signers are written before the leaf, so
 	// that a dossier the treasury holds is known to the status view and to
 	// later supplements even when its receipt cannot be written now.
-	if err := dossier.Register(bg, s.dossiers, dossier.Record{
-		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
-		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
-		Attachments: refs(listedFiles(v.Value)),
-		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
-			Note: "sent to the treasury as " + rc.Reference}},
-	}); err != nil {
-		// The treasury holds the document; the status view catches up with
-		// its callbacks. Refusing now would only make the portal retry.
-		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
-	}
-	s.registerSigners(bg, sub, v)
+	s.recordSent(bg, sub, v, rc)
 	receipt, err := s.accepted(bg, sub, v, rc)
 	if err != nil {
 		// The treasury holds the document and the claim says so: a retry
@@ -497,6 +491,24 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// recordSent writes the record of a dossier the treasury holds as rc, and
+// the signers it registers, from v, which is what the treasury holds.
+func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, rc Receipt) {
+	p := v.Procedure
+	if err := dossier.Register(ctx, s.dossiers, dossier.Record{
+		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
+		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
+		Attachments: refs(listedFiles(v.Value)),
+		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
+			Note: "sent to the treasury as " + rc.Reference}},
+	}); err != nil {
+		// The treasury holds the document; the status view catches up with
+		// its callbacks. Refusing now would only make the portal retry.
+		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
+	}
+	s.registerSigners(ctx, sub, v)
 }
 
 // sameContent reports whether the claim owners a and b (each a scoped key,

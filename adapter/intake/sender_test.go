@@ -66,10 +66,10 @@ func acceptedAs(t *testing.T, svc *Service, sub Submission, ref string) {
 
 // Another key that takes over a claim whose sender's document is at the
 // treasury is told the dossier was sent, not given that document's
-// receipt: its content is not what the treasury holds. The sender's own
-// retry then gets its receipt at once, without waiting for a lease. The
-// same content under another key is what the treasury holds: it is
-// accepted with the document, and the dossier is recorded.
+// receipt, which would bind its body to a document that holds another.
+// The sender's own retry then gets its receipt at once, without waiting for
+// a lease. The same content under another key is the value the treasury
+// holds: the dossier is recorded from it.
 func TestTakeOverFindsTheSendersDocument(t *testing.T) {
 	x := template(t, "chi-thuong-xuyen", "xml")
 	t.Run("other content", func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestTakeOverFindsTheSendersDocument(t *testing.T) {
 		c := newTakeOverCase(t, x, func(x []byte) []byte { return x })
 		loseAnswer(t, c.svc, c.fs, c.a)
 		c.leaseEnds()
-		acceptedAs(t, c.svc, c.b, "REF-1")
+		alreadySent(t, c.svc, c.b, "REF-1")
 		if rec, ok, err := c.svc.dossiers.Get(context.Background(), "chi-thuong-xuyen", "G09.20-20260609-0000001"); !ok || err != nil || rec.TreasuryReference != "REF-1" {
 			t.Errorf("the dossier's record: %+v %v %v, want it sent as REF-1", rec, ok, err)
 		}
@@ -209,5 +209,47 @@ func TestMarkSenderFails(t *testing.T) {
 				t.Fatalf("the first key's retry: %+v %v, want 409 (the claim is another attempt's)", resp, err)
 			}
 		})
+	}
+}
+
+// unknownSender is a memory store whose recovered claims name no sender,
+// as a claim that an earlier release left unsettled does on Redis.
+type unknownSender struct{ idempotency.Store }
+
+func (u unknownSender) ClaimDossier(ctx context.Context, dossier, owner string, lease time.Duration) (idempotency.Claim, error) {
+	c, err := u.Store.ClaimDossier(ctx, dossier, owner, lease)
+	if c.Owned && c.Recovered && !c.Sent {
+		c.Sender, c.TakenOver = "", true
+	}
+	return c, err
+}
+
+func (u unknownSender) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (idempotency.Claim, idempotency.Lock, error) {
+	return idempotency.ClaimThenLock(ctx, u, dossier, owner, lockID, lease)
+}
+
+func (u unknownSender) Start(ctx context.Context, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, error) {
+	return idempotency.StartInSteps(ctx, u, key, fp, lease, dossier, owner, lockID)
+}
+
+// A document found for a claim whose sender is not known is nobody's for
+// sure: even the same content, even under the same key, is told it was
+// sent, with nothing recorded from it.
+func TestUnknownSender(t *testing.T) {
+	x := template(t, "chi-thuong-xuyen", "xml")
+	now := receipt
+	svc, fs := registryServiceOn(t, signers.NewMemory(), false, unknownSender{idempotency.NewMemory(func() time.Time { return now })})
+	a := Submission{RequestID: "a", Procedure: "chi-thuong-xuyen", IdempotencyKey: "kA", ContentType: "application/xml",
+		Body: signXML(t, x, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt}
+	b := a
+	b.RequestID, b.IdempotencyKey = "b", "kB"
+	loseAnswer(t, svc, fs, a)
+	now = now.Add(2 * svc.lease())
+	alreadySent(t, svc, b, "REF-1")
+	if _, ok, _ := svc.dossiers.Get(context.Background(), "chi-thuong-xuyen", "G09.20-20260609-0000001"); ok {
+		t.Error("the dossier was recorded from content not known to be the treasury's")
+	}
+	if n := len(fs.sent()); n != 1 {
+		t.Errorf("%d documents reached the treasury, want 1", n)
 	}
 }

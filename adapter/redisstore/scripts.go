@@ -109,7 +109,8 @@ return {1, recovered, snd}
 
 // settleScript: ARGV owner, sent, reference, exp, ttl. Replies 1, or 0 when
 // owner does not hold the claim. A claim settled as sent is never released,
-// and is its sender's when one is known.
+// and is its sender's: no owner at all (an empty one) when the sender is
+// not known, so that every key is told the dossier was sent.
 var settleScript = redis.NewScript(`
 local c = redis.call('HMGET', KEYS[1], 'owner', 'snd', 'sent')
 if c[1] ~= ARGV[1] then return 0 end
@@ -117,9 +118,7 @@ if ARGV[2] ~= '1' then
   if c[3] ~= '1' then redis.call('DEL', KEYS[1]) end
   return 1
 end
-local owner = c[1]
-if c[2] and c[2] ~= '' then owner = c[2] end
-redis.call('HSET', KEYS[1], 'owner', owner, 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
+redis.call('HSET', KEYS[1], 'owner', c[2] or c[1], 'sent', '1', 'ref', ARGV[3], 'exp', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `)
