@@ -2,6 +2,9 @@ package app
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -413,6 +416,45 @@ func TestAnotherKeyTakesOver(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A claim that the previous release left unsettled names no sender (its
+// Redis hash has no "snd"), and may have been taken over before the
+// upgrade: the document found for it is nobody's for sure, so every key,
+// the same content and the first key included, is told it was sent, again
+// on every retry, and nothing is recorded from a request.
+func TestClaimLeftByTheReleaseBefore(t *testing.T) {
+	const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000778"
+	x := signedTemplate(t, proc, code)
+	clk := clock.New(receipt)
+	prefix := ""
+	e := startOpts(t, func(c *config.Config) {
+		stores[1].edit(t, c) // Redis
+		shortDeadlines(c)
+		prefix = c.Store.Redis.KeyPrefix
+	}, Options{Clock: clk.Now})
+	e.sim.SetFaults(treasurysim.Faults{AfterAccept: "hang", HangMax: 5 * time.Second})
+	if a := e.postKeyed(t, proc, x, "key-a"); a.status != 504 {
+		t.Fatalf("first attempt: %d %s", a.status, a.body)
+	}
+	e.sim.SetFaults(treasurysim.Faults{})
+	sum := sha256.Sum256([]byte(proc + "|" + code + "|0"))
+	claim := prefix + "dossier:{" + hex.EncodeToString(sum[:]) + "}"
+	if n, err := redistest.Client(t).HDel(context.Background(), claim, "snd").Result(); err != nil || n != 1 {
+		t.Fatalf("HDEL %s snd: %d %v", claim, n, err)
+	}
+	clk.Advance(time.Minute) // past the claim's lease
+	for _, key := range []string{"key-b", "key-b", "key-a"} {
+		if a := e.postKeyed(t, proc, x, key); a.status != 409 || a.code() != "dossier-already-submitted" {
+			t.Fatalf("%s: %d %s, want 409 dossier-already-submitted", key, a.status, a.body)
+		}
+	}
+	if a := e.getAs(t, "dev-portal-token", "/v1/procedures/"+proc+"/dossiers/"+code); a.status != 404 {
+		t.Fatalf("the dossier's status: %d %s, want nothing recorded from a request", a.status, a.body)
+	}
+	if n := e.docsFor(t, code); n != 1 {
+		t.Fatalf("%d documents", n)
 	}
 }
 

@@ -180,6 +180,14 @@ func FinishInSteps(ctx context.Context, s Store, f Final) Finished {
 	return r
 }
 
+// UnsettledClaimRetention is how long a claim whose attempt ended without
+// settling it is kept: as long as a sent claim by default (30 days), for
+// its document may be at the treasury, and every later attempt of the
+// dossier, whatever its key, must ask there first and learn whose it is.
+// Past it, a dossier sent again under another key is sent as new: the
+// treasury's key check answers it with the first document.
+const UnsettledClaimRetention = 30 * 24 * time.Hour
+
 // ErrLeaseLost is returned by Complete, Release, SettleDossier and
 // UnlockDossier when the caller no longer holds the record (its lease ended
 // and another took it).
@@ -213,7 +221,8 @@ type Store interface {
 	// reference) for retention so no other key can send the dossier again,
 	// in the name of the claim's sender, whose content the treasury holds
 	// (owner itself unless owner took the claim over and found the
-	// sender's document); not sent releases it (a refused dossier may be
+	// sender's document; no owner at all when the sender is not known, so
+	// that every key is told it was sent); not sent releases it (a refused dossier may be
 	// corrected and resent), except a claim already settled as sent, which
 	// is never released.
 	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error

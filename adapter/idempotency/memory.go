@@ -143,7 +143,7 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 		// settling: it may have sent the document, its sender's content.
 		sender = c.sender
 	}
-	m.claims[dossier] = &claimRecord{owner: owner, sender: sender, leaseUntil: now.Add(lease), expires: now.Add(inProgressRetention)}
+	m.claims[dossier] = &claimRecord{owner: owner, sender: sender, leaseUntil: now.Add(lease), expires: now.Add(UnsettledClaimRetention)}
 	cl := Claim{Owned: true, Recovered: c != nil}
 	if cl.Recovered {
 		cl.Sender, cl.TakenOver = sender, sender != owner

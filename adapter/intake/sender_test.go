@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,5 +252,36 @@ func TestUnknownSender(t *testing.T) {
 	}
 	if n := len(fs.sent()); n != 1 {
 		t.Errorf("%d documents reached the treasury, want 1", n)
+	}
+}
+
+// An account registration whose answer was lost, sent again under another
+// key with the same content, is told 409, and the specimen's signers are
+// registered from it: the treasury holds that very value, and the unit's
+// payments must not wait for the first key to come back.
+func TestTakeOverRegistersTheSpecimen(t *testing.T) {
+	const unit = "1077778"
+	ctk := certOf(t, "chu-tai-khoan")
+	acct := template(t, "tai-khoan", "xml")
+	acct = replaceOnce(t, acct, "<maDVQHNS>1012345</maDVQHNS>", "<maDVQHNS>"+unit+"</maDVQHNS>")
+	acct = replaceOnce(t, acct, strings.ToUpper(ctk.SerialNumber.Text(16)), ctk.SerialNumber.Text(16))
+	now := receipt
+	reg := signers.NewMemory()
+	svc, fs := registryServiceOn(t, reg, true, idempotency.NewMemory(func() time.Time { return now }))
+	a := Submission{RequestID: "a", Procedure: "tai-khoan", IdempotencyKey: "kA", ContentType: "application/xml",
+		Body: signXML(t, acct, signing.XMLOptions{}, "chu-tai-khoan"), Caller: "portal", ReceivedAt: receipt}
+	b := a
+	b.RequestID, b.IdempotencyKey = "b", "kB"
+	loseAnswer(t, svc, fs, a)
+	if got, _ := reg.List(context.Background(), unit); len(got) != 0 {
+		t.Fatalf("registered before the answer: %+v", got)
+	}
+	now = now.Add(2 * svc.lease())
+	resp, err := svc.Submit(context.Background(), b)
+	if codeOf(err) != problem.DossierAlreadySent.Code() {
+		t.Fatalf("the other key: %+v %v, want 409", resp, err)
+	}
+	if got, err := reg.List(context.Background(), unit); err != nil || len(got) != 2 {
+		t.Fatalf("registrations = %+v, %v; want both entries of the specimen", got, err)
 	}
 }

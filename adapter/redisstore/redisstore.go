@@ -43,8 +43,9 @@ import (
 	"github.com/kbnn/dvc/adapter/signers"
 )
 
-// InProgressRetention is how long an abandoned reservation or claim is kept
-// so that the attempt taking it over is told Recovered (as in Memory).
+// InProgressRetention is how long an abandoned reservation is kept so that
+// the attempt taking it over is told Recovered (as in Memory); an abandoned
+// claim is kept idempotency.UnsettledClaimRetention.
 const InProgressRetention = 24 * time.Hour
 
 // TTLSlack is how long Redis keeps a record beyond its logical expiry.
@@ -442,7 +443,7 @@ func (s *Store) lockArgs(now time.Time, tok string, lease time.Duration) []any {
 }
 
 func (s *Store) claimArgs(now time.Time, owner string, lease time.Duration) []any {
-	return []any{ms(now), owner, ms(now.Add(lease)), ms(now.Add(InProgressRetention)), ttl(InProgressRetention)}
+	return []any{ms(now), owner, ms(now.Add(lease)), ms(now.Add(idempotency.UnsettledClaimRetention)), ttl(idempotency.UnsettledClaimRetention)}
 }
 
 func parseLock(cmd *redis.Cmd, now time.Time, tok string) (idempotency.Lock, error) {

@@ -120,7 +120,7 @@ func TestRedisTTLsOutliveLogicalExpiry(t *testing.T) {
 	if _, err := s.ClaimDossier(ctx, "d", "k", time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	within("claim", pttl(s.dossierName("d")), InProgressRetention)
+	within("claim", pttl(s.dossierName("d")), idempotency.UnsettledClaimRetention)
 	if err := s.SettleDossier(ctx, "d", "k", true, "KBNN-1", 30*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestRecoveredAfterLongCrash(t *testing.T) {
 	if _, err := s.ClaimDossier(ctx, "d", "key-a", 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(23 * time.Hour) // within InProgressRetention: the takeover must know
+	clock.Advance(29 * 24 * time.Hour) // within UnsettledClaimRetention: the takeover must know
 	cl, err := s.ClaimDossier(ctx, "d", "key-a", 30*time.Second)
 	if err != nil || !cl.Owned || !cl.Recovered {
 		t.Fatalf("the owner's retry after its lease: %+v %v", cl, err)

@@ -198,6 +198,13 @@ func Run(t *testing.T, newStore Factory) {
 		if err := s.SettleDossier(ctx, "d3", "key-a", true, "KBNN-2", retention); !errors.Is(err, idempotency.ErrLeaseLost) {
 			t.Fatalf("fenced owner settled: %v", err)
 		}
+		// an abandoned claim is remembered for weeks: its document may be
+		// at the treasury
+		claim(t, s, "d4", "key-a", true)
+		c.Advance(idempotency.UnsettledClaimRetention - time.Hour)
+		if cl := claim(t, s, "d4", "key-b", true); !cl.Recovered || !cl.TakenOver {
+			t.Fatalf("take-over of a claim abandoned for weeks %+v, want recovered and taken over", cl)
+		}
 	})
 	t.Run("dossier claim's sender", func(t *testing.T) {
 		c := NewClock()
