@@ -144,10 +144,16 @@ func TestSlotMigration(t *testing.T) {
 	if len(ds) != 1 || ds[0].Dossier != other {
 		t.Errorf("claimed %+v during the migration, want the other shard's event", ds)
 	}
+	// Asked again at once, the shard is left alone for a moment: no
+	// error, no retries.
+	if more, err := s.Claim(ctx, "w", lease, 10); err != nil || len(more) != 0 {
+		t.Errorf("claim again during the migration: %+v %v, want nothing and no error", more, err)
+	}
 	_, err = s.Append(ctx, d[3], "e1", []byte("e1"))
 	tryAgain("append", err)
 	tryAgain("ack", s.Ack(ctx, held))
 	m.finish()
+	clock.Advance(migratingPause)
 
 	// d0's lease is still held: its ack goes through on the new primary.
 	if err := s.Ack(ctx, held); err != nil {

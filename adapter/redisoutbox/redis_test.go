@@ -52,8 +52,8 @@ func claim(t *testing.T, s outbox.Store, worker string, want int) []outbox.Deliv
 func pending(t *testing.T, c redis.UniversalClient, s *Store) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, sh := range s.shards {
-		p, err := c.XPending(ctx, sh.keys[0], "outbox").Result()
+	for i := range s.shards {
+		p, err := c.XPending(ctx, s.shards[i].keys[0], "outbox").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,8 @@ func TestNothingLeftBehind(t *testing.T) {
 	if st, err := s.Stats(ctx); err != nil || st != (outbox.Stats{}) {
 		t.Fatalf("stats %+v %v", st, err)
 	}
-	for _, sh := range s.shards {
+	for i := range s.shards {
+		sh := &s.shards[i]
 		for _, k := range sh.keys[1:4] {
 			if n, _ := c.ZCard(ctx, k).Result(); n != 0 {
 				t.Errorf("%s holds %d", k, n)

@@ -99,7 +99,15 @@ type Store struct {
 type shard struct {
 	base string   // key prefix of the shard's dossier keys
 	keys []string // turns, waiting, leases, dead, stats
+	// migrating is until when (ms, the store's clock) Claim leaves the
+	// shard alone: its slot was being migrated (TRYAGAIN) when last asked.
+	migrating atomic.Int64
 }
+
+// migratingPause is how long Claim leaves alone a shard whose slot is being
+// migrated before it asks again: the migration of a slot takes seconds, and
+// each ask costs the client's retries and an error for the logs.
+const migratingPause = time.Second
 
 var _ outbox.Store = (*Store)(nil)
 
@@ -201,10 +209,15 @@ func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, n
 	var migrating error
 	for i := 0; i < len(s.shards) && len(out) < n; i++ {
 		sh := &s.shards[(first+i)%len(s.shards)]
+		if ms(now) < sh.migrating.Load() {
+			continue
+		}
 		r, err := s.run(ctx, claimScript, sh, now, worker, ms(now.Add(lease)), tok+"."+strconv.Itoa(i), n-len(out), tidy).Slice()
 		if err != nil && redis.HasErrorPrefix(err, "TRYAGAIN") {
 			// The shard's slot is being migrated (the client has retried):
-			// nothing of it was claimed; the other shards go on.
+			// nothing of it was claimed; the other shards go on, and this
+			// one is left alone for a moment.
+			sh.migrating.Store(ms(now.Add(migratingPause)))
 			migrating = fmt.Errorf("redisoutbox: claim: %w", err)
 			continue
 		}
