@@ -20,6 +20,7 @@ import (
 	"github.com/kbnn/dvc/adapter/httpapi"
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/statusflow"
 )
 
 // evidence is the opened evidence log and what writes to it.
@@ -149,7 +150,7 @@ func logAttempts(rec *intake.Recorder, now func() time.Time, log *slog.Logger, d
 	return func(ctx context.Context, d outbox.Delivery) error {
 		at := now()
 		derr := deliver(ctx, d)
-		procedure, maHoSo, _ := strings.Cut(d.Dossier, "|")
+		procedure, maHoSo, _ := statusflow.SplitDossierKey(d.Dossier)
 		r := auditlog.Record{Time: at, Caller: "adapter", Route: DeliveryRoute, Procedure: procedure, MaHoSo: maHoSo,
 			Status: 200, EventID: d.ID}
 		if derr != nil {

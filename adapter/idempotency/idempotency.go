@@ -222,9 +222,9 @@ type Store interface {
 	// in the name of the claim's sender, whose content the treasury holds
 	// (owner itself unless owner took the claim over and found the
 	// sender's document; no owner at all when the sender is not known, so
-	// that every key is told it was sent); not sent releases it (a refused dossier may be
-	// corrected and resent), except a claim already settled as sent, which
-	// is never released.
+	// that every key is told it was sent); not sent releases it (a refused
+	// dossier may be corrected and resent), except a claim already settled
+	// as sent, which is never released.
 	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error
 	// MarkSender makes owner the claim's sender: owner took the claim over
 	// (Claim.TakenOver), the treasury holds nothing under the dossier's

@@ -22,11 +22,10 @@ import (
 // runs, cannot see that some of them have left while the shard's slot is
 // being migrated: a script would fail at the first one, after it had
 // written to others. So every script that reaches them first asks for two
-// keys of the slot
-// that never exist: a node answers that with an error exactly while the
-// slot is migrating away from it or being imported into it, and the script
-// then replies TRYAGAIN, having written nothing, which the client retries
-// (TestSlotMigration).
+// keys of the slot that never exist: a node answers that with an error
+// exactly while the slot is migrating away from it or being imported into
+// it, and the script then replies TRYAGAIN, having written nothing, which
+// the client retries (TestSlotMigration).
 //
 // A dossier D is dossier:D (hash: seq, turn, lt/lw/lu/li = lease token,
 // worker, until, event id; dead, dk = dead-lettered event id and its

@@ -110,12 +110,13 @@ func New(client redis.UniversalClient, prefix string, now func() time.Time) *Sto
 //   - MarkSender: the sender is whose content a document found at the
 //     treasury is taken to be; lost with the primary after the send, a
 //     later taker-over would take another's document for its sender's.
-//     Settling the claim as sent, the dossier lock and its release need no
-//     wait: a settlement lost with the primary leaves the replicated claim
-//     in progress, whose next holder asks the treasury first; a lock lost
-//     with the primary lets another request of the dossier reach the
-//     treasury beside its holder, as when a holder's lease ends after a
-//     crash, and the treasury orders the two.
+//
+// Settling the claim as sent, the dossier lock and its release need no
+// wait: a settlement lost with the primary leaves the replicated claim in
+// progress, whose next holder asks the treasury first; a lock lost with the
+// primary lets another request of the dossier reach the treasury beside its
+// holder, as when a holder's lease ends after a crash, and the treasury
+// orders the two.
 //
 // A shortfall is an error wrapping idempotency.ErrNotReplicated; the write
 // stays on the primary, where the caller's retry finds it.

@@ -2,7 +2,6 @@ package statusflow
 
 import (
 	"context"
-	"strings"
 
 	"github.com/kbnn/dvc/adapter/outbox"
 )
@@ -53,7 +52,7 @@ func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) e
 
 // deferred lists the ids of the events waiting in the dossier's record.
 func (d *DeadLetters) deferred(ctx context.Context, dossierKey string) ([]string, error) {
-	procedure, code, ok := strings.Cut(dossierKey, "|")
+	procedure, code, ok := SplitDossierKey(dossierKey)
 	if !ok {
 		return nil, nil
 	}

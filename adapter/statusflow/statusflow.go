@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/calendar"
@@ -133,6 +134,13 @@ func (ev Event) newRecord(r *dossier.Record) {
 
 // dossierKey is the outbox's dossier identity.
 func dossierKey(procedure, code string) string { return procedure + "|" + code }
+
+// SplitDossierKey reads an outbox dossier identity (outbox.Event.Dossier)
+// back into the procedure and the dossier code; ok is false for one this
+// package did not write.
+func SplitDossierKey(key string) (procedure, code string, ok bool) {
+	return strings.Cut(key, "|")
+}
 
 // Receive authenticates, validates and stores one callback. It returns
 // duplicate=true for an event id already stored (acknowledge with 200,
