@@ -4,7 +4,7 @@
 //	dvc-audit show DIR -dossier MAHOSO
 //	dvc-audit proof DIR INDEX
 //	dvc-audit body DIR SHA256
-//	dvc-audit verify-receipt -receipt 202.json -proof proof.txt -vkey adapter-log.vkey [-entry leaf.json]
+//	dvc-audit verify-receipt -receipt 202.json -proof proof.txt -entry leaf.json -vkey adapter-log.vkey [-body original.xml]
 //
 // verify recomputes every leaf hash and the tree, checks every checkpoint's
 // signature, origin and root and the consistency between successive
@@ -48,7 +48,7 @@ commands:
   show            DIR -dossier CODE: every record of a dossier, with its archived body's path
   proof           DIR INDEX: print the inclusion proof of a record (C2SP tlog-proof)
   body            DIR SHA256: write an archived body, byte for byte, to standard output
-  verify-receipt  -receipt 202.json -proof proof.txt -vkey FILE [-entry leaf.json]: check a receipt offline
+  verify-receipt  -receipt 202.json -proof proof.txt -entry leaf.json -vkey FILE [-body FILE]: check a receipt offline
 `
 
 var errUsage = errors.New("usage")
@@ -239,12 +239,15 @@ func runVerifyReceipt(args []string, stdout, stderr io.Writer) error {
 	receiptPath := fs.String("receipt", "", "the 202 body (or the bare receipt object)")
 	proofPath := fs.String("proof", "", "the tlog-proof of the receipt's index")
 	vkey := fs.String("vkey", "", "the log's verifier key file")
-	entryPath := fs.String("entry", "", "optional: the exact leaf bytes (GET /v1/audit/entries/{index}), checked against the receipt")
+	entryPath := fs.String("entry", "", "the exact leaf bytes (GET /v1/audit/entries/{index}): they bind the receipt's bodySha256 to the leaf")
+	bodyPath := fs.String("body", "", "optional: the request body as sent, whose SHA-256 must be the receipt's bodySha256")
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
-	if *receiptPath == "" || *proofPath == "" {
-		_, _ = fmt.Fprintln(stderr, "verify-receipt: -receipt and -proof are required")
+	if *receiptPath == "" || *proofPath == "" || *entryPath == "" {
+		// Without the leaf, the proof shows only that the leaf hash is in
+		// the log: nothing ties the receipt's bodySha256 to that leaf.
+		_, _ = fmt.Fprintln(stderr, "verify-receipt: -receipt, -proof and -entry are required")
 		return errUsage
 	}
 	v, err := readVerifier(*vkey)
@@ -259,17 +262,28 @@ func runVerifyReceipt(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var entry []byte
-	if *entryPath != "" {
-		if entry, err = os.ReadFile(*entryPath); err != nil {
+	entry, err := os.ReadFile(*entryPath)
+	if err != nil {
+		return err
+	}
+	var body []byte
+	if *bodyPath != "" {
+		if body, err = os.ReadFile(*bodyPath); err != nil {
 			return err
 		}
 	}
 	size, err := verifyReceipt(rb, pb, entry, v)
+	if err == nil && body != nil {
+		err = bodyMatches(rb, body)
+	}
 	if err != nil {
 		return fmt.Errorf("receipt not valid: %w", err)
 	}
-	_, _ = fmt.Fprintf(stdout, "valid: record included in log %s of size %d\n", v.Name(), size)
+	what := "record"
+	if body != nil {
+		what = "record of this body"
+	}
+	_, _ = fmt.Fprintf(stdout, "valid: %s included in log %s of size %d\n", what, v.Name(), size)
 	return nil
 }
 
@@ -294,13 +308,30 @@ func parseReceipt(b []byte) (auditlog.Receipt, error) {
 	return r, nil
 }
 
+// bodyMatches checks that body's SHA-256 is the receipt's bodySha256.
+func bodyMatches(receipt, body []byte) error {
+	r, err := parseReceipt(receipt)
+	if err != nil {
+		return err
+	}
+	if auditlog.BodyHash(body) != r.BodySHA256 {
+		return errors.New("body: its SHA-256 is not the receipt's bodySha256")
+	}
+	return nil
+}
+
 // verifyReceipt checks, offline, that the receipt's leaf is in the log the
 // verifier key signs for: the proof's checkpoint is signed (note.Open) and
 // of the receipt's origin, the proof is of the receipt's index, and the
 // inclusion proof leads from the leaf hash to the checkpoint's root
-// (proof.VerifyInclusion). With entry, the leaf bytes must hash to the
-// receipt's leaf hash and carry its body hash. It returns the tree size.
+// (proof.VerifyInclusion); and that entry, the leaf bytes, hash to the
+// receipt's leaf hash and carry its body hash. Without entry nothing binds
+// the receipt's bodySha256 to the leaf: it is refused. It returns the
+// tree size.
 func verifyReceipt(receipt, proofText, entry []byte, v note.Verifier) (uint64, error) {
+	if entry == nil {
+		return 0, errors.New("entry: the leaf bytes are needed to bind the receipt's bodySha256")
+	}
 	r, err := parseReceipt(receipt)
 	if err != nil {
 		return 0, err
@@ -332,18 +363,16 @@ func verifyReceipt(receipt, proofText, entry []byte, v note.Verifier) (uint64, e
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, p.Index, c.Size, leafHash, p.Hashes, c.Hash); err != nil {
 		return 0, fmt.Errorf("inclusion: %w", err)
 	}
-	if entry != nil {
-		entry = bytes.TrimSuffix(entry, []byte("\n"))
-		if !bytes.Equal(rfc6962.DefaultHasher.HashLeaf(entry), leafHash) {
-			return 0, errors.New("entry: its leaf hash is not the receipt's")
-		}
-		rec, err := auditlog.ParseLeaf(entry)
-		if err != nil {
-			return 0, fmt.Errorf("entry: %w", err)
-		}
-		if rec.BodySHA256 != r.BodySHA256 {
-			return 0, errors.New("entry: its bodySha256 is not the receipt's")
-		}
+	entry = bytes.TrimSuffix(entry, []byte("\n"))
+	if !bytes.Equal(rfc6962.DefaultHasher.HashLeaf(entry), leafHash) {
+		return 0, errors.New("entry: its leaf hash is not the receipt's")
+	}
+	rec, err := auditlog.ParseLeaf(entry)
+	if err != nil {
+		return 0, fmt.Errorf("entry: %w", err)
+	}
+	if rec.BodySHA256 != r.BodySHA256 {
+		return 0, errors.New("entry: its bodySha256 is not the receipt's")
 	}
 	return c.Size, nil
 }

@@ -267,18 +267,18 @@ func TestProofAndVerifyReceipt(t *testing.T) {
 	body202, _ := json.Marshal(map[string]any{"maHoSo": "D-7", "trangThai": 1, "receipt": rcs[17]})
 	receiptPath := write("202.json", body202)
 
-	if code, out, errOut := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath); code != 0 ||
-		!strings.Contains(out, "valid") {
-		t.Fatalf("valid receipt: exit %d %s %s", code, out, errOut)
-	}
-
 	leaves := map[uint64][]byte{}
 	if err := auditlog.Scan(dir, func(ln auditlog.Line) error { leaves[ln.Index] = ln.Leaf; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	entryPath := write("leaf17.json", leaves[17])
 	if code, out, errOut := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath,
-		"-entry", write("leaf17.json", leaves[17])); code != 0 {
+		"-entry", entryPath); code != 0 || !strings.Contains(out, "valid: record included") {
 		t.Fatalf("valid receipt with its entry: exit %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath,
+		"-entry", entryPath, "-body", write("body17", []byte(`{"maHoSo":"D-7","n":17}`))); code != 0 || !strings.Contains(out, "valid: record of this body included") {
+		t.Fatalf("valid receipt with its entry and body: exit %d %s %s", code, out, errOut)
 	}
 
 	forged := rcs[17]
@@ -286,14 +286,30 @@ func TestProofAndVerifyReceipt(t *testing.T) {
 	b, _ := json.Marshal(map[string]any{"receipt": forged})
 	otherIndex := rcs[18]
 	ob, _ := json.Marshal(otherIndex)
+	otherBody := rcs[17]
+	otherBody.BodySHA256 = strings.Repeat("ab", 32)
+	obb, _ := json.Marshal(map[string]any{"receipt": otherBody})
 	_, otherVkey, _ := note.GenerateKey(nil, "kbnn-dvc-adapter/test")
 	cases := map[string][]string{
-		"leaf hash of another record": {"-receipt", write("forged.json", b), "-proof", proofPath, "-vkey", vkeyPath},
-		"proof of another index":      {"-receipt", write("other.json", ob), "-proof", proofPath, "-vkey", vkeyPath},
+		"leaf hash of another record": {"-receipt", write("forged.json", b), "-proof", proofPath, "-vkey", vkeyPath, "-entry", entryPath},
+		"proof of another index":      {"-receipt", write("other.json", ob), "-proof", proofPath, "-vkey", vkeyPath, "-entry", entryPath},
 		"entry of another record":     {"-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath, "-entry", write("leaf18.json", leaves[18])},
-		"another log's key":           {"-receipt", receiptPath, "-proof", proofPath, "-vkey", write("other.vkey", []byte(otherVkey))},
-		"tampered proof": {"-receipt", receiptPath, "-vkey", vkeyPath, "-proof",
+		"another body's hash":         {"-receipt", write("otherbody.json", obb), "-proof", proofPath, "-vkey", vkeyPath, "-entry", entryPath},
+		"another body":                {"-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath, "-entry", entryPath, "-body", write("body18", []byte(`{"maHoSo":"D-8","n":18}`))},
+		"another log's key":           {"-receipt", receiptPath, "-proof", proofPath, "-vkey", write("other.vkey", []byte(otherVkey)), "-entry", entryPath},
+		"tampered proof": {"-receipt", receiptPath, "-vkey", vkeyPath, "-entry", entryPath, "-proof",
 			write("bad-proof.txt", []byte(strings.Replace(proofText, "\nindex 17\n", "\nindex 17\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", 1)))},
+	}
+	// Without the leaf nothing binds bodySha256: a usage error, never "valid".
+	if code, out, _ := runCLI("verify-receipt", "-receipt", receiptPath, "-proof", proofPath, "-vkey", vkeyPath); code != 2 || strings.Contains(out, "valid") {
+		t.Errorf("without -entry: exit %d %s", code, out)
+	}
+	v, err := readVerifier(vkeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyReceipt(body202, []byte(proofText), nil, v); err == nil {
+		t.Error("verifyReceipt without the entry: accepted")
 	}
 	for name, args := range cases {
 		if code, out, errOut := runCLI(append([]string{"verify-receipt"}, args...)...); code != 1 || !strings.Contains(errOut, "not valid") {
