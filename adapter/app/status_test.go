@@ -181,6 +181,22 @@ func TestStatusCallbackAuthenticity(t *testing.T) {
 			}
 			nothingStored(t, ev)
 		})
+		t.Run("dossier code no path can name", func(t *testing.T) {
+			// The dead-letter routes name a dossier in the path, where "/"
+			// cannot be: such a code would be a dead letter nobody can reach.
+			ev := e.build(t, treasurysim.EventRequest{DossierCode: code, Status: "RESULT_RETURNED"})
+			var m map[string]any
+			if err := json.Unmarshal(ev.Body, &m); err != nil {
+				t.Fatal(err)
+			}
+			m["dossierCode"] = "G09.20/20260609-0000101"
+			body, _ := json.Marshal(m)
+			a := e.postCallback(t, webhook.Headers(e.secret, ev.Event.EventID, e.clock.Now(), body), body)
+			if p := problemOf(t, a); a.status != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Path != "/dossierCode" {
+				t.Fatalf("status %d, want 422 naming /dossierCode: %s", a.status, a.body)
+			}
+			nothingStored(t, ev)
+		})
 		t.Run("eventId differs from webhook-id", func(t *testing.T) {
 			ev := e.build(t, treasurysim.EventRequest{DossierCode: code, Status: "STOPPED"})
 			h := webhook.Headers(e.secret, "evt-someone-else", e.clock.Now(), ev.Body)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -187,5 +188,72 @@ func TestWithdrawalRequestDate(t *testing.T) {
 	}
 	if a := dated(today.AddDate(0, 0, -30).Format(time.DateOnly)); a.status != http.StatusAccepted {
 		t.Fatalf("withdrawal dated 30 days before: %d %s", a.status, a.body)
+	}
+}
+
+// losingTransport loses the answer of every treasury POST whose path ends
+// with suffix, while armed, after the treasury took it (the adapter's own
+// retries of the call included).
+type losingTransport struct {
+	suffix atomic.Value // string
+	armed  atomic.Bool
+}
+
+func (l *losingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if s, _ := l.suffix.Load().(string); err == nil && r.Method == http.MethodPost && s != "" &&
+		strings.HasSuffix(r.URL.Path, s) && l.armed.Load() {
+		_ = resp.Body.Close()
+		return nil, errAnswerLost
+	}
+	return resp, err
+}
+
+var errAnswerLost = errors.New("connection reset: the answer was lost")
+
+// A supplement whose answer was lost is at the treasury without the
+// dossier's record knowing it: a withdrawal naming the supplement before
+// it is refused (409, naming the supplement) and reaches nothing, instead
+// of withdrawing the replaced document and leaving the new one live and
+// payable. Once the supplement's retry recorded it, the withdrawal naming
+// the old one is the usual 422 /soBoSung.
+func TestWithdrawingAfterASupplementsAnswerWasLost(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			lose := &losingTransport{}
+			e := startStatusOpts(t, Options{HTTPClient: &http.Client{Transport: lose}}, func(c *config.Config) { st.edit(t, c) }, shortDeadlines)
+			proc, code := correctionAsked(t, e)
+			sup := supplement(t, proc, code, 1)
+			lose.suffix.Store("/documents")
+			lose.armed.Store(true)
+			if a := e.send(t, sup, "sup-1"); a.status == http.StatusAccepted {
+				t.Fatalf("supplement with its answer lost: %d %s", a.status, a.body)
+			}
+			lose.armed.Store(false)
+			if n := len(e.sim.Documents()); n != 2 {
+				t.Fatalf("%d documents at the treasury, want the dossier's and its supplement's", n)
+			}
+
+			w := wfx(t, "chi-thuong-xuyen/withdrawal-xml")
+			refused := e.withdraw(t, w, "", "")
+			if refused.status != http.StatusConflict || refused.code() != "request-in-progress" ||
+				refused.header.Get("Retry-After") == "" || !strings.Contains(string(refused.body), `"soBoSung":1,"treasuryReference":"KBNN-`) {
+				t.Fatalf("withdrawal with supplement 1 at the treasury: %d %v %s", refused.status, refused.header, refused.body)
+			}
+			if n := e.withdrawalsAtTreasury(); n != 0 {
+				t.Fatalf("%d withdrawals reached the treasury", n)
+			}
+
+			if a := e.send(t, sup, "sup-1"); a.status != http.StatusAccepted {
+				t.Fatalf("supplement retried: %d %s", a.status, a.body)
+			}
+			stale := e.withdraw(t, w, "", "")
+			if stale.status != http.StatusUnprocessableEntity || !strings.Contains(string(stale.body), "must be 1") {
+				t.Fatalf("withdrawal of the replaced supplement: %d %s", stale.status, stale.body)
+			}
+			if n := e.withdrawalsAtTreasury(); n != 0 {
+				t.Fatalf("%d withdrawals reached the treasury", n)
+			}
+		})
 	}
 }

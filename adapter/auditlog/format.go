@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -37,6 +39,50 @@ func SplitCheckpoints(data []byte) (notes [][]byte, complete int, err error) {
 		pos += n
 	}
 	return notes, pos, nil
+}
+
+// checkpointsTail is how much of the end of the checkpoints file Open
+// reads: many checkpoints (each well under 1 KiB), the latest whole among
+// them.
+const checkpointsTail = 64 << 10
+
+// readCheckpointsTail returns the end of the checkpoints file at path from
+// the first whole checkpoint in its last checkpointsTail bytes (the whole
+// file when it is shorter), and where that is in the file; nothing when the
+// file does not exist.
+func readCheckpointsTail(path string) ([]byte, int64, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = f.Close() }()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	at := max(fi.Size()-checkpointsTail, 0)
+	data := make([]byte, fi.Size()-at)
+	if _, err := f.ReadAt(data, at); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, err
+	}
+	if at == 0 {
+		return data, 0, nil
+	}
+	// A checkpoint starts after the blank line that ends the one before:
+	// the first place after a blank line from which whole checkpoints read.
+	for i := 0; ; {
+		j := bytes.Index(data[i:], []byte("\n\n"))
+		if j < 0 {
+			return nil, 0, fmt.Errorf("auditlog: %s: no whole checkpoint in its last %d bytes", path, checkpointsTail)
+		}
+		i += j + 2
+		if notes, _, err := SplitCheckpoints(data[i:]); err == nil && len(notes) > 0 {
+			return data[i:], at + int64(i), nil
+		}
+	}
 }
 
 // nextCheckpoint returns the length of the checkpoint at the start of data,

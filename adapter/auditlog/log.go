@@ -264,11 +264,13 @@ func (l *Log) recover() error {
 	}
 	lines, good, err := scanSegment(data, last.first)
 	if err != nil {
-		// Only the last record can be torn: anything after it must be the
-		// rest of that one write.
-		lastLine := errors.Is(err, errMalformed) && bytes.IndexByte(data[good:], '\n') == len(data[good:])-1
-		if !errors.Is(err, errTorn) && !lastLine {
-			return fmt.Errorf("auditlog: %s: %w", last.path, err)
+		// Only the last record can be torn, and a tear ends without a
+		// newline: every write ends with a whole line. A whole last line
+		// that does not read is damage to a record that may have been
+		// acknowledged (its receipt given), not a tear: dropping it would
+		// give its index to another record.
+		if !errors.Is(err, errTorn) {
+			return fmt.Errorf("auditlog: %s: %w (damaged, not torn: restore the segment from a backup, or move it aside to investigate)", last.path, err)
 		}
 		l.opts.Logger.Warn("auditlog: dropped a torn last record",
 			"segment", last.path, "record", last.first+uint64(len(lines)), "bytes", int64(len(data))-good)
@@ -290,6 +292,15 @@ func (l *Log) recover() error {
 		}
 	}
 
+	cpPath := filepath.Join(l.dir, checkpointsFile)
+	_, statErr := os.Stat(cpPath)
+	if errors.Is(statErr, os.ErrNotExist) && n > 0 {
+		// The file is created with the log, before its first record: the
+		// records' signed history is gone. Signing them again would sign a
+		// tree that may conflict with the checkpoints already published.
+		return fmt.Errorf("auditlog: %s holds %d records and no checkpoints file: restore it from a backup of this directory (the log will not sign its records again)", l.dir, n)
+	}
+	created := statErr != nil
 	if l.hashes, err = l.opts.OpenFile(filepath.Join(l.dir, hashesFile), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
 		return err
 	}
@@ -306,10 +317,10 @@ func (l *Log) recover() error {
 	}
 	m := min(leavesForHashes(uint64(hsz)/hashSize), uint64(osz)/offsetSize, n)
 
-	// Checkpoints: drop a torn tail, keep the latest.
-	cpPath := filepath.Join(l.dir, checkpointsFile)
-	cpData, err := os.ReadFile(cpPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	// Checkpoints: drop a torn tail, keep the latest. Only the file's tail
+	// is read: it grows by a checkpoint a second while records come.
+	cpData, cpAt, err := readCheckpointsTail(cpPath)
+	if err != nil {
 		return err
 	}
 	notes, complete, err := SplitCheckpoints(cpData)
@@ -318,7 +329,7 @@ func (l *Log) recover() error {
 	}
 	if complete < len(cpData) {
 		l.opts.Logger.Warn("auditlog: dropped a torn last checkpoint", "file", cpPath, "bytes", len(cpData)-complete)
-		if err := os.Truncate(cpPath, int64(complete)); err != nil {
+		if err := os.Truncate(cpPath, cpAt+int64(complete)); err != nil {
 			return err
 		}
 	}
@@ -378,6 +389,13 @@ func (l *Log) recover() error {
 	}
 	if l.checkpoints, err = l.opts.OpenFile(cpPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
 		return err
+	}
+	if created {
+		// The new files' names must outlive a power loss: a log whose
+		// checkpoints file vanished is refused above.
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
 	}
 	if l.seg, err = l.opts.OpenFile(last.path, os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return err

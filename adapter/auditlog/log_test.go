@@ -917,3 +917,127 @@ func TestSealDaily(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A whole last record that does not read is damage, not a tear (every write
+// ends with a whole line): it may have been acknowledged before a
+// checkpoint covered it, so the open refuses instead of dropping it and
+// giving its index to another record.
+func TestDamagedLastRecordRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 0, 3)
+	if err := l.PublishCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, 3, 2) // acknowledged, not covered yet
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg := lastSegment(t, dir)
+	b, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.LastIndex(b, []byte(`"status":202`))
+	b[i] = 0x01
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := keys(t)
+	if _, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)}); err == nil ||
+		!strings.Contains(err.Error(), "damaged, not torn") {
+		t.Fatalf("open with a damaged last record: %v, want a refusal", err)
+	}
+	if got, _ := os.ReadFile(seg); !bytes.Equal(got, b) {
+		t.Error("the refused open changed the segment")
+	}
+}
+
+// A log whose checkpoints file is gone is refused: it is created with the
+// log, so its records' signed history was lost, and signing them anew
+// could sign a tree that conflicts with checkpoints already published. A
+// log that crashed before its first checkpoint (the file there, empty)
+// opens.
+func TestMissingCheckpointsRefused(t *testing.T) {
+	t.Parallel()
+	s, _ := keys(t)
+	opts := func(dir string) auditlog.Options {
+		return auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)}
+	}
+
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 0, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash before the first checkpoint: Close published one; take it back.
+	if err := os.Truncate(filepath.Join(dir, "checkpoints"), 0); err != nil {
+		t.Fatal(err)
+	}
+	l = open(t, dir)
+	if l.Size() != 3 {
+		t.Fatalf("reopened before the first checkpoint: size %d", l.Size())
+	}
+	if err := l.PublishCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "checkpoints")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auditlog.Open(opts(dir)); err == nil || !strings.Contains(err.Error(), "no checkpoints file") {
+		t.Fatalf("open without its checkpoints: %v, want a refusal", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "checkpoints")); err == nil {
+		t.Error("the refused open created a checkpoints file")
+	}
+}
+
+// Open reads only the tail of a long checkpoints file, and still finds the
+// latest checkpoint and drops a torn one after it.
+func TestLongCheckpointsFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	for i := range 500 {
+		appendN(t, l, i, 1)
+		if err := l.PublishCheckpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(dir, "checkpoints")
+	if fi, err := os.Stat(cp); err != nil || fi.Size() < 64<<10+1024 {
+		t.Fatalf("checkpoints file: %v %v, want well over the tail Open reads", fi, err)
+	}
+	appendFile(t, cp, []byte("kbnn-dvc-adapter/test\n501\n"))
+	var logged bytes.Buffer
+	l = open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	if !strings.Contains(logged.String(), "dropped a torn last checkpoint") {
+		t.Errorf("reopen did not log the torn checkpoint:\n%s", logged.String())
+	}
+	if l.Size() != 500 {
+		t.Fatalf("size %d, want 500", l.Size())
+	}
+	if _, err := l.Proof(499); err != nil {
+		t.Fatalf("proof of the last record against the latest checkpoint: %v", err)
+	}
+	appendN(t, l, 500, 1)
+	if err := l.PublishCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, v := keys(t)
+	if err := auditlog.Verify(dir, v); err != nil {
+		t.Fatalf("verify after the reopen: %v", err)
+	}
+}

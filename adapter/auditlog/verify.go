@@ -90,67 +90,110 @@ func Scan(dir string, fn func(Line) error) error {
 // its name. Verify needs every segment from record 0 on: put archived
 // segments back beside the live ones first.
 func Verify(dir string, v note.Verifier) error {
+	_, err := Check(dir, v)
+	return err
+}
+
+// Report is what Check found of a whole log: its records, and how many of
+// them its latest checkpoint signs (the rest came after it).
+type Report struct {
+	Records, Signed uint64
+}
+
+// Check is Verify, which it reports on, and also checks the log against
+// checkpoints held elsewhere (a receipt's proof, a published checkpoint),
+// each signed by v: the log must hold at least its size, and its records'
+// tree at that size must have its root. A log's own files cannot show that
+// it was not rolled back or rewritten after its last checkpoint, with that
+// checkpoint removed; a checkpoint held elsewhere can. A log with records
+// and no checkpoint is refused: nothing signs them.
+func Check(dir string, v note.Verifier, held ...[]byte) (Report, error) {
 	mt := newMemTree()
 	if err := Scan(dir, func(ln Line) error { return mt.append(ln.LeafHash) }); err != nil {
-		return err
+		return Report{}, err
 	}
 	n := mt.tree.End()
 
 	data, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+		return Report{}, err
 	}
 	notes, complete, err := SplitCheckpoints(data)
 	if err != nil {
-		return err
+		return Report{}, err
 	}
 	if complete < len(data) {
-		return fmt.Errorf("checkpoint %d: incomplete (torn write)", len(notes)+1)
+		return Report{}, fmt.Errorf("checkpoint %d: incomplete (torn write)", len(notes)+1)
+	}
+	if n > 0 && len(notes) == 0 {
+		return Report{}, fmt.Errorf("%d records and no checkpoint: nothing signs them", n)
 	}
 	var prev *log.Checkpoint
 	for i, signed := range notes {
 		k := i + 1
 		unverified, err := unverifiedCheckpoint(signed)
 		if err != nil {
-			return fmt.Errorf("checkpoint %d: malformed: %w", k, err)
+			return Report{}, fmt.Errorf("checkpoint %d: malformed: %w", k, err)
 		}
-		name := fmt.Sprintf("checkpoint %d (size %d)", k, unverified.Size)
-		nt, err := note.Open(signed, note.VerifierList(v))
+		c, err := matches(mt, n, v, signed)
 		if err != nil {
-			return fmt.Errorf("%s: signature does not verify", name)
-		}
-		var c log.Checkpoint
-		if _, err := c.Unmarshal([]byte(nt.Text)); err != nil {
-			return fmt.Errorf("%s: malformed: %w", name, err)
-		}
-		if c.Origin != v.Name() {
-			return fmt.Errorf("%s: origin %q, want %q", name, c.Origin, v.Name())
-		}
-		if c.Size > n {
-			return fmt.Errorf("%s: covers more records than the log holds (%d)", name, n)
-		}
-		root, err := rootAt(mt.read, c.Size)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		if !bytes.Equal(root, c.Hash) {
-			return fmt.Errorf("%s: root hash does not match the records", name)
+			return Report{}, fmt.Errorf("checkpoint %d (size %d): %w", k, unverified.Size, err)
 		}
 		if prev != nil {
-			if err := consistent(mt, prev, &c); err != nil {
-				return fmt.Errorf("checkpoint %d: not consistent with checkpoint %d: %w", k, k-1, err)
+			if err := consistent(mt, prev, c); err != nil {
+				return Report{}, fmt.Errorf("checkpoint %d: not consistent with checkpoint %d: %w", k, k-1, err)
 			}
 		}
-		prev = &c
+		prev = c
 	}
 
 	if stored, err := os.ReadFile(filepath.Join(dir, hashesFile)); err == nil {
 		want := mt.nodes[:min(uint64(len(mt.nodes)), uint64(len(stored)))]
 		if !bytes.Equal(stored[:len(want)], want) {
-			return errors.New("hashes file: does not hold the tree of the records (derived: delete it and reopen the log to rebuild it)")
+			return Report{}, errors.New("hashes file: does not hold the tree of the records (derived: delete it and reopen the log to rebuild it)")
 		}
 	}
-	return verifyPacks(dir)
+	for k, signed := range held {
+		if _, err := matches(mt, n, v, signed); err != nil {
+			return Report{}, fmt.Errorf("held checkpoint %d: %w: this log is not the one it signed (rolled back, or rewritten)", k+1, err)
+		}
+	}
+	if err := verifyPacks(dir); err != nil {
+		return Report{}, err
+	}
+	r := Report{Records: n}
+	if prev != nil {
+		r.Signed = prev.Size
+	}
+	return r, nil
+}
+
+// matches checks a signed checkpoint against the records' tree mt of n
+// records: signed by v, of its origin, of a size the log holds, with the
+// root of the records up to it. It returns the checkpoint.
+func matches(mt *memTree, n uint64, v note.Verifier, signed []byte) (*log.Checkpoint, error) {
+	nt, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return nil, errors.New("signature does not verify")
+	}
+	var c log.Checkpoint
+	if _, err := c.Unmarshal([]byte(nt.Text)); err != nil {
+		return nil, fmt.Errorf("malformed: %w", err)
+	}
+	if c.Origin != v.Name() {
+		return nil, fmt.Errorf("origin %q, want %q", c.Origin, v.Name())
+	}
+	if c.Size > n {
+		return nil, fmt.Errorf("covers more records than the log holds (%d)", n)
+	}
+	root, err := rootAt(mt.read, c.Size)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(root, c.Hash) {
+		return nil, errors.New("root hash does not match the records")
+	}
+	return &c, nil
 }
 
 // consistent checks the consistency proof between two checkpoints, built
@@ -174,8 +217,8 @@ func consistent(mt *memTree, a, b *log.Checkpoint) error {
 // checkpoint of the log in dir from its files, without opening the log for
 // writing.
 func ReadProof(dir string, i uint64) ([]byte, error) {
-	data, err := os.ReadFile(filepath.Join(dir, checkpointsFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	data, _, err := readCheckpointsTail(filepath.Join(dir, checkpointsFile))
+	if err != nil {
 		return nil, err
 	}
 	notes, _, err := SplitCheckpoints(data)

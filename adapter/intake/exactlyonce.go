@@ -90,8 +90,12 @@ func (v *Verified) DossierID() string {
 // treasury contract's "<procedure>|<dossierCode>|<supplementNo>" (schemas/treasury/openapi.yaml,
 // Idempotency-Key). The same dossier always gets the same key, whatever Idempotency-Key the
 // portal used, so the treasury keeps one document for it.
-func (v *Verified) DownstreamKey() string {
-	sum := sha256.Sum256([]byte(v.DossierID()))
+func (v *Verified) DownstreamKey() string { return downstreamKey(v.DossierID()) }
+
+// downstreamKey is the treasury's idempotency key of the dossier identity
+// "<procedure>|<maHoSo>|<soBoSung>" (Verified.DossierID).
+func downstreamKey(dossierID string) string {
+	sum := sha256.Sum256([]byte(dossierID))
 	return hex.EncodeToString(sum[:])
 }
 

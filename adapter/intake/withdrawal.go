@@ -232,7 +232,10 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 		key = "withdrawal:" + v.procedure.ID + "|" + v.w.MaHoSo
 	}
 	scoped := req.Caller + "|" + key
-	b, done, err := s.begin(ctx, scoped, v.fingerprint(), s.lease())
+	// As for a submission, the store's steps run to their end even when the
+	// caller has gone: a reservation whose reply a cancelled call lost would
+	// hold the key, and a lock the dossier, for a whole lease.
+	b, done, err := s.begin(context.WithoutCancel(ctx), scoped, v.fingerprint(), s.lease())
 	if done != nil || err != nil {
 		return done, err
 	}
@@ -268,7 +271,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	// No submission of the dossier runs beside the withdrawal, and the
 	// record read below is the one the treasury's answer applies to: a
 	// supplement sent first makes this withdrawal name an old one.
-	unlock, err := s.lockDossier(ctx, req.RequestID, p.ID, v.w.MaHoSo, s.lease())
+	unlock, err := s.lockDossier(context.WithoutCancel(ctx), req.RequestID, p.ID, v.w.MaHoSo, s.lease())
 	if err != nil {
 		return nil, false, err
 	}
@@ -301,14 +304,34 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if deadline <= 0 {
 		deadline = s.policy.Deadline
 	}
-	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
-		return nil, false, err
-	}
 	// Bounded by the deadline, not by the caller, as a submission's send:
 	// a withdrawal the treasury applies is recorded even when its caller
 	// has left.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
 	defer cancel()
+	if mayHoldNext(rec) {
+		// A supplement whose answer was lost (or whose sender crashed) may
+		// be at the treasury without the record knowing: withdrawing the
+		// supplement it replaced would leave that one live and payable.
+		// Under the lock no other send of the dossier runs: the treasury
+		// holds it or does not.
+		next := rec.SoBoSung + 1
+		nrc, found, err := s.sender.Find(tctx, downstreamKey(p.ID+"|"+v.w.MaHoSo+"|"+strconv.Itoa(next)))
+		if err != nil {
+			return treasuryFailure(err, req.Lang, req.RequestID)
+		}
+		if found {
+			s.log.Warn("withdrawal refused: a later supplement is at the treasury", "request_id", req.RequestID,
+				"procedure", p.ID, "maHoSo", v.w.MaHoSo, "soBoSung", next, "reference", nrc.Reference)
+			// request-in-progress, whose detail is fixed: the supplement
+			// and its reference say which request is unfinished.
+			return nil, false, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(s.lease()),
+				Extra: map[string]any{"soBoSung": next, "treasuryReference": nrc.Reference}}
+		}
+	}
+	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
+		return nil, false, err
+	}
 	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
 	if err != nil {
 		return treasuryFailure(err, req.Lang, req.RequestID)
@@ -329,6 +352,15 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 		return nil, false, problem.Wrap(problem.Internal, err, "")
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
+}
+
+// mayHoldNext reports whether the treasury may hold a supplement of the
+// dossier later than its record's: the treasury asked for it (a correction
+// round for it), or sent events of a later document.
+func mayHoldNext(rec dossier.Record) bool {
+	next := rec.SoBoSung + 1
+	return rec.TreasurySupplement >= next ||
+		slices.ContainsFunc(rec.Rounds, func(r dossier.Round) bool { return r.SoBoSung == next && !r.RequestedAt.IsZero() })
 }
 
 // recordWithdrawal adds the accepted withdrawal to the dossier's history,

@@ -2,17 +2,20 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The scripts mirror idempotency.Memory line for line (the lock script also
-// holds for its own token again, a retried call, which memory never sees). Each touches only
+// The scripts mirror idempotency.Memory line for line (the begin and lock
+// scripts also answer their own token again as the first run did: a call
+// the client retried after its reply was lost, which memory never sees).
+// Each touches only
 // KEYS[1]. Times are integers in milliseconds computed in Go from the
 // store's clock (Redis TIME is never read); Lua compares them as doubles,
 // exact below 2^53. Every write also sets a Redis TTL (ARGV ttl) a little
 // beyond the record's logical expiry ("exp"), which the scripts check
 // themselves.
 //
-// A key record is a hash: fp, tok, lu (lease until), exp, and once
-// completed done=1, st (status), rep (1 if replaceable), body, and one
-// field "h:<name>" per header.
+// A key record is a hash: fp, tok, lu (lease until), exp, rv (1 when the
+// reservation recovered an expired one), and once completed done=1, st
+// (status), rep (1 if replaceable), body, and one field "h:<name>" per
+// header.
 // A dossier claim is a hash: owner, snd (its sender: the owner whose
 // content the treasury may hold; empty when not known), lu, exp, and once
 // sent sent=1, ref.
@@ -43,6 +46,8 @@ if r.exp and now < tonumber(r.exp) then
     if r.rep ~= '1' then return {'M'} end
   elseif r.fp ~= ARGV[2] then
     return {'M'}
+  elseif r.tok == ARGV[3] then
+    return {'R', tonumber(r.rv or '0')}
   elseif now < tonumber(r.lu) then
     return {'P', r.lu}
   else
@@ -50,7 +55,7 @@ if r.exp and now < tonumber(r.exp) then
   end
 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'tok', ARGV[3], 'lu', ARGV[4], 'exp', ARGV[5])
+redis.call('HSET', KEYS[1], 'fp', ARGV[2], 'tok', ARGV[3], 'lu', ARGV[4], 'exp', ARGV[5], 'rv', recovered)
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return {'R', recovered}
 `

@@ -282,6 +282,48 @@ func TestLockScriptRetryHolds(t *testing.T) {
 	}
 }
 
+// A client that runs the begin script again with the same token (its retry
+// of a call whose reply it lost) has its reservation, with what the first
+// run found (a recovered reservation stays recovered); another token is
+// told the key is in progress. Otherwise a lost reply would answer the
+// caller's own retry 409 for a whole lease.
+func TestBeginScriptRetryReserves(t *testing.T) {
+	ctx := context.Background()
+	s, clock, c := newStore(t)
+	keys := []string{s.keyName("k")}
+	run := func(tok string) idempotency.Begun {
+		t.Helper()
+		now := clock.Now()
+		reply, err := beginScript.Run(ctx, c, keys, s.beginArgs(now, "fp", tok, time.Minute)...).Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := parseBegin(reply, now, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	for i, tc := range []struct {
+		tok       string
+		state     idempotency.State
+		recovered bool
+	}{{"t1", idempotency.Reserved, false}, {"t1", idempotency.Reserved, false}, {"t2", idempotency.InProgress, false}} {
+		if b := run(tc.tok); b.State != tc.state || b.Recovered != tc.recovered {
+			t.Fatalf("run %d with %s: %+v, want %v (recovered %v)", i, tc.tok, b, tc.state, tc.recovered)
+		}
+	}
+	clock.Advance(2 * time.Minute) // t1's lease ends: t3 recovers the key
+	for i, tok := range []string{"t3", "t3"} {
+		if b := run(tok); b.State != idempotency.Reserved || !b.Recovered {
+			t.Fatalf("after the lease, run %d with %s: %+v, want reserved, recovered", i, tok, b)
+		}
+	}
+	if err := s.Complete(ctx, "k", "t3", idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour); err != nil {
+		t.Fatalf("the retried reservation cannot complete: %v", err)
+	}
+}
+
 // Start is one script on a single server: the reservation, the claim and
 // the lock in one round trip, whatever it finds.
 func TestStartRoundTrips(t *testing.T) {

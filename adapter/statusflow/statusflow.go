@@ -284,15 +284,20 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	known, onPortal, looked := rec.PortalSynced, 0, false
 	current := rec.TrangThai
 	tr, ok := p.Statuses.Next(current, ev.Status)
-	if !ok && !rec.PortalSynced {
+	if !rec.PortalSynced {
 		// The adapter may have lost (or never had) its record of where the
-		// dossier stands: the portal's status decides.
+		// dossier stands: the portal's status decides, before the move is
+		// judged (a record recreated by this event says nothing: judged
+		// from 1, a refusal of a dossier the portal shows under control
+		// would become a refusal at intake, and a portal at a final status
+		// would be moved back). A portal already at this move's status was
+		// brought there by this event's own earlier attempt (see above).
 		found, st, err := f.lookup(ctx, ev.DossierCode)
 		if err != nil {
 			return deliveryErr(err)
 		}
 		known, onPortal, looked = found, st, true
-		if found && st != current {
+		if found && st != statusmap.CodeUnknown && st != current && (!ok || st != tr.To) {
 			current = st
 			tr, ok = p.Statuses.Next(current, ev.Status)
 		}

@@ -60,7 +60,11 @@ func TestDeliverMapsStatusPerProcedure(t *testing.T) {
 		t.Run(fmt.Sprintf("%s/%d/%s", c.procedure, c.from, c.status), func(t *testing.T) {
 			tf := newTestFlow(t)
 			tf.at(c.procedure, "HS-1", c.from, 3)
-			ev := event(c.procedure, "HS-1", "evt-1", c.status, 4)
+			seq := int64(4)
+			if c.from == 1 {
+				seq = 1 // the document's first event: none is missing before it
+			}
+			ev := event(c.procedure, "HS-1", "evt-1", c.status, seq)
 			tf.deliver(t, ev)
 
 			rec := tf.dossiers.get(t, c.procedure, "HS-1")
@@ -343,14 +347,18 @@ func TestDeliverRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			tf := newTestFlow(t)
 			tf.at("chi-thuong-xuyen", "HS-N", c.from, 2)
-			ev := event("chi-thuong-xuyen", "HS-N", "evt-n", "REJECTED", 3)
+			seq := int64(3)
+			if c.from == 1 {
+				seq = 1 // the document's first event: none is missing before it
+			}
+			ev := event("chi-thuong-xuyen", "HS-N", "evt-n", "REJECTED", seq)
 			ev.Note = "Từ chối: mục lục ngân sách không khớp dự toán"
 			tf.deliver(t, ev)
 			if n := len(tf.portal.syncs); n != 1 {
 				t.Fatalf("%d DongBoHoSoMC calls", n)
 			}
 			it := tf.portal.syncs[0].item
-			if it.TrangThaiHoSo != portal.Status(c.want) || it.ThongTinTra != ev.Note || it.NgayKetThucXuLy != "20260609120000" {
+			if it.TrangThaiHoSo != portal.Status(c.want) || it.ThongTinTra != ev.Note || it.NgayKetThucXuLy != ev.OccurredAt.Format("20060102150405") {
 				t.Fatalf("item: TrangThaiHoSo %d, ThongTinTra %q, NgayKetThucXuLy %q; want %d with the reason",
 					it.TrangThaiHoSo, it.ThongTinTra, it.NgayKetThucXuLy, c.want)
 			}
@@ -684,4 +692,32 @@ func TestSettleNeverRollsBack(t *testing.T) {
 	if r.TrangThai != 10 || r.TreasurySequence != 6 {
 		t.Fatalf("the next move: status %d, sequence %d", r.TrangThai, r.TreasurySequence)
 	}
+}
+
+// A dossier the adapter has no record of (a memory store restarted, a
+// record expired) is judged from where the portal shows it, even when the
+// move from 1 would be allowed: a refusal of a dossier under control is a
+// refusal after control, and a final status on the portal never moves.
+func TestLostRecordJudgedFromThePortal(t *testing.T) {
+	tf := newTestFlow(t)
+	tf.portal.mu.Lock()
+	tf.portal.dossiers["HS-L"] = 4
+	tf.portal.dossiers["HS-B"] = 9
+	tf.portal.mu.Unlock()
+	tf.deliver(t, event("chi-thuong-xuyen", "HS-L", "evt-rej", "REJECTED", 7))
+	if rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-L"); rec.TrangThai != 8 || tf.portal.status("HS-L") != 8 {
+		t.Fatalf("refusal of a dossier the portal has at 4: record %d, portal %d; want 8", rec.TrangThai, tf.portal.status("HS-L"))
+	}
+	tf.deliver(t, event("chi-thuong-xuyen", "HS-B", "evt-proc", "PROCESSING", 2))
+	rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-B")
+	if tf.portal.status("HS-B") != 9 || historyEntry(t, rec, "evt-proc").Delivery != dossier.DeliveryNotAllowed {
+		t.Fatalf("PROCESSING over a portal at 9: portal %d, history %+v", tf.portal.status("HS-B"), historyEntry(t, rec, "evt-proc"))
+	}
+}
+
+// status is what the portal shows of a dossier.
+func (p *fakePortal) status(maHoSo string) portal.Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dossiers[maHoSo]
 }

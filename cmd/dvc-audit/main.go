@@ -1,6 +1,6 @@
 // Command dvc-audit checks an adapter instance's evidence log offline.
 //
-//	dvc-audit verify -vkey adapter-log.vkey DIR
+//	dvc-audit verify -vkey adapter-log.vkey [-checkpoint FILE]... DIR
 //	dvc-audit show DIR -dossier MAHOSO
 //	dvc-audit proof DIR INDEX
 //	dvc-audit body DIR SHA256
@@ -8,8 +8,11 @@
 //
 // verify recomputes every leaf hash and the tree, checks every checkpoint's
 // signature, origin and root and the consistency between successive
-// checkpoints, and the archived bodies; it exits 0 when the log is whole,
-// otherwise 1 naming the first bad record, checkpoint or body. show lists a
+// checkpoints, and the archived bodies, and that the log holds the records
+// of each checkpoint held elsewhere (-checkpoint) as it signed them; it
+// exits 0 when the log is whole, saying how many records its latest
+// checkpoint signs, otherwise 1 naming the first bad record, checkpoint or
+// body. show lists a
 // dossier's records with where their bodies are archived; body writes one
 // archived body out, checked against its SHA-256. proof prints the C2SP
 // tlog-proof of one record. verify-receipt checks a 202 body's receipt
@@ -43,7 +46,7 @@ func main() {
 const usage = `usage: dvc-audit <command> [flags]
 
 commands:
-  verify          [-vkey FILE] DIR: check a whole log directory, name the first bad record or checkpoint
+  verify          [-vkey FILE] [-checkpoint FILE]... DIR: check a whole log directory (against checkpoints held elsewhere), name the first bad record or checkpoint
                   (without -vkey: DIR/log.vkey, which the adapter leaves there)
   show            DIR -dossier CODE: every record of a dossier, with its archived body's path
   proof           DIR INDEX: print the inclusion proof of a record (C2SP tlog-proof)
@@ -133,6 +136,11 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vkey := fs.String("vkey", "", "the log's verifier key file (adapter-log.vkey); default DIR/"+auditlog.VerifierFile)
+	var held []string
+	fs.Func("checkpoint", "a signed checkpoint held elsewhere (GET /v1/audit/checkpoint, or a tlog-proof whose checkpoint it is); the log must hold its records as it signed them. Repeatable", func(p string) error {
+		held = append(held, p)
+		return nil
+	})
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -145,11 +153,42 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := auditlog.Verify(pos[0], v); err != nil {
+	var cps [][]byte
+	for _, p := range held {
+		cp, err := readHeldCheckpoint(p)
+		if err != nil {
+			return err
+		}
+		cps = append(cps, cp)
+	}
+	r, err := auditlog.Check(pos[0], v, cps...)
+	if err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(stdout, "%s: whole (log %s)\n", pos[0], v.Name())
+	_, _ = fmt.Fprintf(stdout, "%s: whole (log %s): %d records, %d signed by its latest checkpoint", pos[0], v.Name(), r.Records, r.Signed)
+	if r.Records > r.Signed {
+		// A copy of a live log has a tail no checkpoint signs yet; only a
+		// later checkpoint held elsewhere (-checkpoint) vouches for it.
+		_, _ = fmt.Fprintf(stdout, "; records %d to %d are signed by no checkpoint", r.Signed, r.Records-1)
+	}
+	if len(cps) > 0 {
+		_, _ = fmt.Fprintf(stdout, "; matches the %d checkpoints given", len(cps))
+	}
+	_, _ = fmt.Fprintln(stdout)
 	return nil
+}
+
+// readHeldCheckpoint reads a signed checkpoint from path: a bare one, or
+// the checkpoint of a tlog-proof.
+func readHeldCheckpoint(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if p, err := auditlog.ParseProof(b); err == nil {
+		return p.Checkpoint, nil
+	}
+	return b, nil
 }
 
 func runShow(args []string, stdout, stderr io.Writer) error {

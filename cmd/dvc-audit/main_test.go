@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
@@ -368,4 +370,165 @@ func TestVerifyWithTheDirectorysKey(t *testing.T) {
 	if code, _, errOut := runCLI("verify", dir); code != 1 || !strings.Contains(errOut, "record 3") {
 		t.Fatalf("verify DIR after an edit: exit %d, %q", code, errOut)
 	}
+}
+
+// A log's own files cannot show a rewrite after its checkpoints were
+// removed or cut back; a checkpoint held elsewhere (-checkpoint: a bare one
+// or a tlog-proof's) can. A log with records and no checkpoint at all is
+// not whole: nothing signs them.
+func TestVerifyAgainstHeldCheckpoints(t *testing.T) {
+	t.Parallel()
+	dir, _ := buildLog(t)
+	tmp := t.TempDir()
+	_, proofText, errOut := runCLI("proof", dir, "40")
+	if proofText == "" {
+		t.Fatalf("proof: %s", errOut)
+	}
+	proofPath := filepath.Join(tmp, "proof.txt")
+	if err := os.WriteFile(proofPath, []byte(proofText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := auditlog.ParseProof([]byte(proofText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpPath := filepath.Join(tmp, "checkpoint")
+	if err := os.WriteFile(cpPath, p.Checkpoint, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := runCLI("verify", "-vkey", vkeyPath, "-checkpoint", cpPath, "-checkpoint", proofPath, dir)
+	if code != 0 || !strings.Contains(out, "whole") || !strings.Contains(out, "50 records, 50 signed") || !strings.Contains(out, "matches the 2 checkpoints") {
+		t.Fatalf("whole log and its own checkpoint: exit %d %s %s", code, out, errOut)
+	}
+
+	// Cut the checkpoints back to the first (size 10), rewrite record 30.
+	rewritten := t.TempDir()
+	copyDir(t, dir, rewritten)
+	editFile(t, filepath.Join(rewritten, "checkpoints"), func(b []byte) []byte {
+		notes, _, err := auditlog.SplitCheckpoints(b)
+		if err != nil || len(notes) < 2 {
+			t.Fatalf("checkpoints: %d %v", len(notes), err)
+		}
+		return append(bytes.Clone(notes[0]), '\n')
+	})
+	editRecords(t, rewritten, func(ls [][]byte) [][]byte {
+		ls[30] = rehashed(t, 30, bytes.Replace(leafOf(ls[30]), []byte(`"KB-30"`), []byte(`"KB-999"`), 1))
+		return ls
+	})
+	_ = os.Remove(filepath.Join(rewritten, "hashes"))
+	code, out, _ = runCLI("verify", "-vkey", vkeyPath, rewritten)
+	if code != 0 || !strings.Contains(out, "50 records, 10 signed") || !strings.Contains(out, "records 10 to 49 are signed by no checkpoint") {
+		t.Fatalf("rewritten past its only checkpoint, alone: exit %d %s", code, out)
+	}
+	code, _, errOut = runCLI("verify", "-vkey", vkeyPath, "-checkpoint", cpPath, rewritten)
+	if code != 1 || !strings.Contains(errOut, "held checkpoint 1") || !strings.Contains(errOut, "root hash does not match") {
+		t.Fatalf("rewritten, against the held checkpoint: exit %d %s", code, errOut)
+	}
+
+	// Rolled back: a copy taken at 50 records, checked against a
+	// checkpoint the log signed after 10 more.
+	older := t.TempDir()
+	copyDir(t, dir, older)
+	later := reopenAndAppend(t, dir, 10)
+	laterPath := filepath.Join(tmp, "later")
+	if err := os.WriteFile(laterPath, later, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI("verify", "-vkey", vkeyPath, "-checkpoint", laterPath, dir); code != 0 || !strings.Contains(out, "60 records, 60 signed") {
+		t.Fatalf("the log itself, against its later checkpoint: exit %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = runCLI("verify", "-vkey", vkeyPath, "-checkpoint", laterPath, older)
+	if code != 1 || !strings.Contains(errOut, "covers more records than the log holds (50)") {
+		t.Fatalf("rolled back, against the later checkpoint: exit %d %s", code, errOut)
+	}
+
+	// No checkpoint at all.
+	bare := t.TempDir()
+	copyDir(t, older, bare)
+	if err := os.Remove(filepath.Join(bare, "checkpoints")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("verify", "-vkey", vkeyPath, bare); code != 1 || !strings.Contains(errOut, "50 records and no checkpoint") {
+		t.Fatalf("no checkpoint: exit %d %s", code, errOut)
+	}
+}
+
+// copyDir copies the log directory src into dst, modes kept.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if d.Name() == "lock" {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, fi.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// leafOf is the leaf bytes of a record line "<index> <leaf hash> <leaf>\n".
+func leafOf(line []byte) []byte {
+	parts := bytes.SplitN(bytes.TrimSuffix(line, []byte("\n")), []byte(" "), 3)
+	return parts[2]
+}
+
+// rehashed is record line i holding leaf, its leaf hash recomputed.
+func rehashed(t *testing.T, i int, leaf []byte) []byte {
+	t.Helper()
+	return []byte(fmt.Sprintf("%d %s %s\n", i, hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(leaf)), leaf))
+}
+
+// reopenAndAppend opens the log in dir again, appends n records, closes it
+// and returns its latest signed checkpoint.
+func reopenAndAppend(t *testing.T, dir string, n int) []byte {
+	t.Helper()
+	skey, err := os.ReadFile("../../testdata/pki/adapter-log.key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: signer, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := l.AppendBody(context.Background(), auditlog.Record{Time: t0.Add(time.Hour + time.Duration(i)*time.Minute), Instance: "test",
+			Caller: "portal", Route: "POST /v1/procedures/{procedure}/dossiers", Procedure: "chi-thuong-xuyen",
+			MaHoSo: "D-later", Status: 202, TreasuryReference: fmt.Sprintf("KB-later-%d", i)}, []byte(fmt.Sprint("later ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "checkpoints"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes, _, err := auditlog.SplitCheckpoints(b)
+	if err != nil || len(notes) == 0 {
+		t.Fatalf("checkpoints: %v", err)
+	}
+	return notes[len(notes)-1]
 }
