@@ -1363,6 +1363,7 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 			Payload: []byte(`{"eventId":"evt-9","status":"RESULT_RETURNED"}`)}},
 		Attachments: []dossier.Attachment{{TenTep: "hop-dong.pdf", LoaiTep: "application/pdf", KichThuoc: 1342,
 			SHA256: "8f807b5bcdcde937836a99fb2ed21fe27b7b11d26c91fd9295e6e10a10dc29ba"}},
+		WithdrawalPending: "0d6e4079e36703ebd37c00722f5891d28b0e2811dc114b129215123adcce3605",
 	})
 	if err := s.at("/components/schemas/DossierStatus").Validate(rec); err != nil {
 		t.Errorf("dossier.Record does not match #/components/schemas/DossierStatus: %v", err)

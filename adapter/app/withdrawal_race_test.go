@@ -2,6 +2,7 @@ package app
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -193,16 +194,22 @@ func TestWithdrawalRequestDate(t *testing.T) {
 
 // losingTransport loses the answer of every treasury POST whose path ends
 // with suffix, while armed, after the treasury took it (the adapter's own
-// retries of the call included).
+// retries of the call included); with before set, the request is lost
+// instead, before it reaches the treasury.
 type losingTransport struct {
 	suffix atomic.Value // string
 	armed  atomic.Bool
+	before bool
 }
 
 func (l *losingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s, _ := l.suffix.Load().(string)
+	hit := r.Method == http.MethodPost && s != "" && strings.HasSuffix(r.URL.Path, s) && l.armed.Load()
+	if hit && l.before {
+		return nil, errAnswerLost
+	}
 	resp, err := http.DefaultTransport.RoundTrip(r)
-	if s, _ := l.suffix.Load().(string); err == nil && r.Method == http.MethodPost && s != "" &&
-		strings.HasSuffix(r.URL.Path, s) && l.armed.Load() {
+	if err == nil && hit {
 		_ = resp.Body.Close()
 		return nil, errAnswerLost
 	}
@@ -212,11 +219,12 @@ func (l *losingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 var errAnswerLost = errors.New("connection reset: the answer was lost")
 
 // A supplement whose answer was lost is at the treasury without the
-// dossier's record knowing it: a withdrawal naming the supplement before
-// it is refused (409, naming the supplement) and reaches nothing, instead
-// of withdrawing the replaced document and leaving the new one live and
-// payable. Once the supplement's retry recorded it, the withdrawal naming
-// the old one is the usual 422 /soBoSung.
+// dossier's record knowing it: a withdrawal naming the supplement before it
+// would withdraw the replaced document and leave the new one live and
+// payable. It reaches nothing, the record learns the supplement from the
+// treasury, and the withdrawal is told to name it (422 /soBoSung, as one
+// naming a replaced supplement); one naming it then goes through, and the
+// supplement's own retry still gets its 202.
 func TestWithdrawingAfterASupplementsAnswerWasLost(t *testing.T) {
 	for _, st := range stores {
 		t.Run(st.name, func(t *testing.T) {
@@ -236,24 +244,89 @@ func TestWithdrawingAfterASupplementsAnswerWasLost(t *testing.T) {
 
 			w := wfx(t, "chi-thuong-xuyen/withdrawal-xml")
 			refused := e.withdraw(t, w, "", "")
-			if refused.status != http.StatusConflict || refused.code() != "request-in-progress" ||
-				refused.header.Get("Retry-After") == "" || !strings.Contains(string(refused.body), `"soBoSung":1,"treasuryReference":"KBNN-`) {
-				t.Fatalf("withdrawal with supplement 1 at the treasury: %d %v %s", refused.status, refused.header, refused.body)
+			if refused.status != http.StatusUnprocessableEntity || !strings.Contains(string(refused.body), "must be 1") {
+				t.Fatalf("withdrawal with supplement 1 at the treasury: %d %s", refused.status, refused.body)
 			}
 			if n := e.withdrawalsAtTreasury(); n != 0 {
 				t.Fatalf("%d withdrawals reached the treasury", n)
 			}
+			if v := e.view(t, proc, code); v.SoBoSung != 1 || v.TreasuryDocumentID == "" {
+				t.Fatalf("the record after the look-up: soBoSung %d, document %q", v.SoBoSung, v.TreasuryDocumentID)
+			}
 
+			body, jws := signedWithdrawal(t, proc, "chu-tai-khoan", func(m map[string]any) { m["maHoSo"], m["soBoSung"] = code, 1 })
+			if a := e.postAs(t, "dev-portal-token", "/v1/procedures/"+proc+"/dossiers/"+code+"/withdrawal", body, jws); a.status != http.StatusAccepted {
+				t.Fatalf("withdrawal naming supplement 1: %d %s", a.status, a.body)
+			}
 			if a := e.send(t, sup, "sup-1"); a.status != http.StatusAccepted {
 				t.Fatalf("supplement retried: %d %s", a.status, a.body)
 			}
-			stale := e.withdraw(t, w, "", "")
-			if stale.status != http.StatusUnprocessableEntity || !strings.Contains(string(stale.body), "must be 1") {
-				t.Fatalf("withdrawal of the replaced supplement: %d %s", stale.status, stale.body)
+			if v := e.view(t, proc, code); len(v.Attachments) == 0 {
+				t.Errorf("the supplement's retry did not record its files: %+v", v.Attachments)
 			}
-			if n := e.withdrawalsAtTreasury(); n != 0 {
-				t.Fatalf("%d withdrawals reached the treasury", n)
+			live := 0
+			for _, d := range e.sim.Documents() {
+				if d.DossierCode == code && d.Withdrawal == nil && d.SupplementNo == 1 {
+					live++
+				}
+			}
+			if live != 0 {
+				t.Fatalf("supplement 1 is live at the treasury after its withdrawal")
 			}
 		})
+	}
+}
+
+// A withdrawal whose answer was lost may have been applied: the dossier's
+// record marks it (withdrawalPending), and a supplement first asks the
+// treasury what became of it. Withdrawn: the supplement is 409
+// dossier-withdrawn and reaches nothing, instead of becoming a live,
+// payable document of a withdrawn dossier. Not withdrawn (the request never
+// reached the treasury): the mark is cleared and the supplement goes.
+func TestSupplementAfterAWithdrawalsAnswerWasLost(t *testing.T) {
+	for _, st := range stores {
+		for _, reached := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/reached %v", st.name, reached), func(t *testing.T) {
+				lose := &losingTransport{before: !reached}
+				e := startStatusOpts(t, Options{HTTPClient: &http.Client{Transport: lose}}, func(c *config.Config) { st.edit(t, c) }, shortDeadlines)
+				proc, code := correctionAsked(t, e)
+				docs := len(e.sim.Documents())
+				w := wfx(t, "chi-thuong-xuyen/withdrawal-xml")
+				lose.suffix.Store("/withdrawal")
+				lose.armed.Store(true)
+				if a := e.withdraw(t, w, "", ""); a.status == http.StatusAccepted {
+					t.Fatalf("withdrawal with its answer lost: %d %s", a.status, a.body)
+				}
+				lose.armed.Store(false)
+				if pending := e.view(t, proc, code).WithdrawalPending; pending == "" {
+					t.Fatal("the withdrawal whose answer was lost is not marked pending")
+				}
+				sup := e.send(t, supplement(t, proc, code, 1), "sup-1")
+				if !reached {
+					if sup.status != http.StatusAccepted {
+						t.Fatalf("supplement after a withdrawal that never reached the treasury: %d %s", sup.status, sup.body)
+					}
+					if v := e.view(t, proc, code); v.WithdrawalPending != "" || v.SoBoSung != 1 {
+						t.Fatalf("after the supplement: pending %q, soBoSung %d", v.WithdrawalPending, v.SoBoSung)
+					}
+					return
+				}
+				if sup.status != http.StatusConflict || sup.code() != "dossier-withdrawn" {
+					t.Fatalf("supplement after a withdrawal the treasury applied: %d %s", sup.status, sup.body)
+				}
+				if n := len(e.sim.Documents()) - docs; n != 0 {
+					t.Fatalf("%d supplement documents reached the treasury", n)
+				}
+				if v := e.view(t, proc, code); v.WithdrawalPending != "" {
+					t.Fatalf("still pending after the treasury said: %q", v.WithdrawalPending)
+				}
+				if a := e.withdraw(t, w, "", ""); a.status != http.StatusAccepted {
+					t.Fatalf("withdrawal retried: %d %s", a.status, a.body)
+				}
+				if n := e.withdrawalsAtTreasury(); n != 1 {
+					t.Fatalf("%d withdrawals at the treasury, want 1", n)
+				}
+			})
+		}
 	}
 }

@@ -224,10 +224,14 @@ func TestWithdrawalAfterPaid(t *testing.T) {
 		if got := e.counter(t, counterLine("dvc_withdrawal_replays_total"))[series{"chi-thuong-xuyen", "treasury-refused"}]; got != 1 {
 			t.Errorf(`dvc_withdrawal_replays_total{procedure="chi-thuong-xuyen",outcome="treasury-refused"} = %v, want 1`, got)
 		}
-		for _, h := range e.view(t, "chi-thuong-xuyen", code).History {
+		v := e.view(t, "chi-thuong-xuyen", code)
+		for _, h := range v.History {
 			if h.Source == "adapter" && h.TrangThai == 7 {
 				t.Errorf("a refused withdrawal is in the history: %+v", h)
 			}
+		}
+		if v.WithdrawalPending != "" {
+			t.Errorf("a refused withdrawal is left pending: %q", v.WithdrawalPending)
 		}
 	})
 }

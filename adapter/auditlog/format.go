@@ -65,21 +65,25 @@ func readCheckpointsTail(path string) ([]byte, int64, error) {
 	}
 	at := max(fi.Size()-checkpointsTail, 0)
 	data := make([]byte, fi.Size()-at)
-	if _, err := f.ReadAt(data, at); err != nil && !errors.Is(err, io.EOF) {
+	n, err := f.ReadAt(data, at)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, 0, err
 	}
+	data = data[:n]
 	if at == 0 {
 		return data, 0, nil
 	}
 	// A checkpoint starts after the blank line that ends the one before:
-	// the first place after a blank line from which whole checkpoints read.
+	// the first place after a blank line where one whole checkpoint reads.
+	// From there the caller splits the rest, and damage after it is its
+	// error, not skipped.
 	for i := 0; ; {
 		j := bytes.Index(data[i:], []byte("\n\n"))
 		if j < 0 {
 			return nil, 0, fmt.Errorf("auditlog: %s: no whole checkpoint in its last %d bytes", path, checkpointsTail)
 		}
 		i += j + 2
-		if notes, _, err := SplitCheckpoints(data[i:]); err == nil && len(notes) > 0 {
+		if _, ok, bad := nextCheckpoint(data[i:]); ok && bad == nil {
 			return data[i:], at + int64(i), nil
 		}
 	}

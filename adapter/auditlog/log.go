@@ -268,8 +268,13 @@ func (l *Log) recover() error {
 		// newline: every write ends with a whole line. A whole last line
 		// that does not read is damage to a record that may have been
 		// acknowledged (its receipt given), not a tear: dropping it would
-		// give its index to another record.
-		if !errors.Is(err, errTorn) {
+		// give its index to another record. Zero bytes in it are space a
+		// power loss left unwritten (some file systems show unwritten
+		// blocks of an unsynced append as zeros): an append not synced was
+		// never acknowledged, so that is a tear.
+		tail := data[good:]
+		zeroed := errors.Is(err, errMalformed) && bytes.IndexByte(tail, 0) >= 0 && bytes.IndexByte(tail, '\n') == len(tail)-1
+		if !errors.Is(err, errTorn) && !zeroed {
 			return fmt.Errorf("auditlog: %s: %w (damaged, not torn: restore the segment from a backup, or move it aside to investigate)", last.path, err)
 		}
 		l.opts.Logger.Warn("auditlog: dropped a torn last record",

@@ -685,11 +685,7 @@ func TestDamagedPackRefused(t *testing.T) {
 	if err := os.WriteFile(pack, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := keys(t)
-	if _, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)}); err == nil ||
-		!strings.Contains(err.Error(), "content does not match its SHA-256") {
-		t.Fatalf("open with a damaged pack: %v", err)
-	}
+	openRefused(t, dir, "content does not match its SHA-256")
 }
 
 // A length misread in the middle of the active pack makes the rest look
@@ -944,11 +940,7 @@ func TestDamagedLastRecordRefused(t *testing.T) {
 	if err := os.WriteFile(seg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := keys(t)
-	if _, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)}); err == nil ||
-		!strings.Contains(err.Error(), "damaged, not torn") {
-		t.Fatalf("open with a damaged last record: %v, want a refusal", err)
-	}
+	openRefused(t, dir, "damaged, not torn")
 	if got, _ := os.ReadFile(seg); !bytes.Equal(got, b) {
 		t.Error("the refused open changed the segment")
 	}
@@ -1003,23 +995,13 @@ func TestMissingCheckpointsRefused(t *testing.T) {
 func TestLongCheckpointsFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	l := open(t, dir)
-	for i := range 500 {
-		appendN(t, l, i, 1)
-		if err := l.PublishCheckpoint(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	cp := filepath.Join(dir, "checkpoints")
+	cp := checkpointEach(t, dir, 500)
 	if fi, err := os.Stat(cp); err != nil || fi.Size() < 64<<10+1024 {
 		t.Fatalf("checkpoints file: %v %v, want well over the tail Open reads", fi, err)
 	}
 	appendFile(t, cp, []byte("kbnn-dvc-adapter/test\n501\n"))
 	var logged bytes.Buffer
-	l = open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
+	l := open(t, dir, func(o *auditlog.Options) { o.Logger = slog.New(slog.NewTextHandler(&logged, nil)) })
 	if !strings.Contains(logged.String(), "dropped a torn last checkpoint") {
 		t.Errorf("reopen did not log the torn checkpoint:\n%s", logged.String())
 	}
@@ -1040,4 +1022,78 @@ func TestLongCheckpointsFile(t *testing.T) {
 	if err := auditlog.Verify(dir, v); err != nil {
 		t.Fatalf("verify after the reopen: %v", err)
 	}
+}
+
+// Damage inside the tail Open reads is refused, not skipped over: only
+// where the tail starts is searched for.
+func TestDamagedCheckpointInTheTailRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cp := checkpointEach(t, dir, 400)
+	b, err := os.ReadFile(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The tree size line of a checkpoint about 2 KiB before the end.
+	i := bytes.Index(b[len(b)-2048:], []byte("kbnn-dvc-adapter/test\n")) + len(b) - 2048
+	j := i + len("kbnn-dvc-adapter/test\n")
+	b[j] = 'x'
+	if err := os.WriteFile(cp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, dir, "malformed tree size")
+}
+
+// A last line that ends whole but holds zero bytes is what a power loss
+// leaves of an append that was never synced (nor acknowledged): a tear,
+// dropped.
+func TestZeroedLastRecordDropped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 0, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := auditlog.MarshalLeaf(rec(3))
+	whole := []byte(fmt.Sprintf("3 %s %s\n", hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(leaf)), leaf))
+	for i := 10; i < len(whole)-1; i++ {
+		whole[i] = 0
+	}
+	appendFile(t, lastSegment(t, dir), whole)
+	l = open(t, dir)
+	if l.Size() != 3 {
+		t.Fatalf("size %d after dropping the zeroed record, want 3", l.Size())
+	}
+	if rcs := appendN(t, l, 3, 1); rcs[0].LogIndex != 3 {
+		t.Fatalf("next append got index %d, want 3", rcs[0].LogIndex)
+	}
+}
+
+// openRefused fails the test unless opening the log in dir is refused with
+// an error that says want.
+func openRefused(t *testing.T, dir, want string) {
+	t.Helper()
+	s, _ := keys(t)
+	if _, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: s, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)}); err == nil ||
+		!strings.Contains(err.Error(), want) {
+		t.Fatalf("open: %v, want a refusal saying %q", err, want)
+	}
+}
+
+// checkpointEach writes n records to a new log in dir, a checkpoint after
+// each, closes it and returns the path of its checkpoints file.
+func checkpointEach(t *testing.T, dir string, n int) string {
+	t.Helper()
+	l := open(t, dir)
+	for i := range n {
+		appendN(t, l, i, 1)
+		if err := l.PublishCheckpoint(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "checkpoints")
 }

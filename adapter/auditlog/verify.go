@@ -95,7 +95,8 @@ func Verify(dir string, v note.Verifier) error {
 }
 
 // Report is what Check found of a whole log: its records, and how many of
-// them its latest checkpoint signs (the rest came after it).
+// them a checkpoint signs, its own latest or one held elsewhere (the rest
+// came after it).
 type Report struct {
 	Records, Signed uint64
 }
@@ -153,17 +154,19 @@ func Check(dir string, v note.Verifier, held ...[]byte) (Report, error) {
 			return Report{}, errors.New("hashes file: does not hold the tree of the records (derived: delete it and reopen the log to rebuild it)")
 		}
 	}
-	for k, signed := range held {
-		if _, err := matches(mt, n, v, signed); err != nil {
-			return Report{}, fmt.Errorf("held checkpoint %d: %w: this log is not the one it signed (rolled back, or rewritten)", k+1, err)
-		}
-	}
-	if err := verifyPacks(dir); err != nil {
-		return Report{}, err
-	}
 	r := Report{Records: n}
 	if prev != nil {
 		r.Signed = prev.Size
+	}
+	for k, signed := range held {
+		c, err := matches(mt, n, v, signed)
+		if err != nil {
+			return Report{}, fmt.Errorf("held checkpoint %d: %w: this log is not the one it signed (rolled back, or rewritten)", k+1, err)
+		}
+		r.Signed = max(r.Signed, c.Size)
+	}
+	if err := verifyPacks(dir); err != nil {
+		return Report{}, err
 	}
 	return r, nil
 }

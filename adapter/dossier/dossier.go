@@ -81,6 +81,11 @@ type Record struct {
 	// Attachments are the files the latest submission listed (dinhKem[]),
 	// in its order: what the portal's TaiLieuNop lists.
 	Attachments []Attachment `json:"attachments,omitempty"`
+	// WithdrawalPending is the treasury key of a withdrawal sent whose
+	// outcome is not known (its answer lost): the treasury may have
+	// withdrawn the dossier, so no supplement is sent until the
+	// withdrawal's retry learns it. Empty otherwise.
+	WithdrawalPending string `json:"withdrawalPending,omitempty"`
 }
 
 // Attachment is one file a dossier listed and the treasury received, named
@@ -125,7 +130,9 @@ type Creator interface {
 
 // Register records a submission the treasury accepted: a new dossier, or a
 // newer supplement of a known one (history kept). A replay or an older
-// supplement changes nothing. The receipt time stays the first
+// supplement changes nothing, except that a supplement first learnt from
+// the treasury's receipt alone (no files) gets its files from its own
+// registration. The receipt time stays the first
 // submission's, so a dossier keeps its place in the listing.
 func Register(ctx context.Context, s Updater, r Record) error {
 	update := s.Update
@@ -133,17 +140,18 @@ func Register(ctx context.Context, s Updater, r Record) error {
 		update = c.Create
 	}
 	return update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
-		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID)) {
-			return false
+		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID &&
+			(len(cur.Attachments) > 0 || len(r.Attachments) == 0))) {
+			return false // known already (a record learnt from the treasury's receipt alone gets its files)
 		}
 		history := append(append([]Event{}, cur.History...), r.History...)
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
 		received := cur.ReceivedAt
 		rounds := append([]Round(nil), cur.Rounds...)
-		deferred, released := append([]Deferred(nil), cur.Deferred...), cur.Released
+		deferred, released, pending := append([]Deferred(nil), cur.Deferred...), cur.Released, cur.WithdrawalPending
 		*cur = r
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
-		cur.Rounds, cur.Deferred, cur.Released = rounds, deferred, released
+		cur.Rounds, cur.Deferred, cur.Released, cur.WithdrawalPending = rounds, deferred, released, pending
 		if !received.IsZero() {
 			cur.ReceivedAt = received
 		}

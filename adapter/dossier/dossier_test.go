@@ -112,9 +112,10 @@ func TestRoundsFromRequestAndResubmission(t *testing.T) {
 	})
 }
 
-// A resubmission keeps what the callbacks left on the record: the events
-// waiting for an earlier one and the count of those released, so that the
-// next release's id is not one the outbox already took.
+// A resubmission keeps what the callbacks and withdrawals left on the
+// record: the events waiting for an earlier one and the count of those
+// released, so that the next release's id is not one the outbox already
+// took, and a withdrawal whose outcome is not known.
 func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
 	ctx := context.Background()
 	s := NewMemory()
@@ -125,6 +126,7 @@ func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
 	if err := s.Update(ctx, first.Procedure, first.MaHoSo, func(r *Record, _ bool) bool {
 		r.Defer(Deferred{EventID: "evt-9", Supplement: 0, Sequence: 9, Status: "PAID"})
 		r.Released = 2
+		r.WithdrawalPending = "k-withdrawal"
 		return true
 	}); err != nil {
 		t.Fatal(err)
@@ -135,8 +137,8 @@ func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _, _ := s.Get(ctx, first.Procedure, first.MaHoSo)
-	if len(got.Deferred) != 1 || got.Released != 2 {
-		t.Fatalf("after a resubmission: deferred %+v, released %d", got.Deferred, got.Released)
+	if len(got.Deferred) != 1 || got.Released != 2 || got.WithdrawalPending != "k-withdrawal" {
+		t.Fatalf("after a resubmission: deferred %+v, released %d, pending withdrawal %q", got.Deferred, got.Released, got.WithdrawalPending)
 	}
 	if id := got.TakeReleaseID("evt-9"); id != "evt-9~released~2" || got.Released != 3 {
 		t.Errorf("release id %q, %d released", id, got.Released)

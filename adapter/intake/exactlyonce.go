@@ -414,7 +414,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// took.
 		err := s.checkRegistrations(ctx, v.Unit(), unchecked)
 		if err == nil {
-			err = s.checkSupplement(ctx, v)
+			err = s.checkSupplement(ctx, v, sub.ReceivedAt)
 		}
 		if err != nil {
 			release()

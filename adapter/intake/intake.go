@@ -55,6 +55,9 @@ type Sender interface {
 type Receipt struct {
 	DocumentID string
 	Reference  string
+	// Status is the document's treasury status (WITHDRAWN, PAID, …) when
+	// the receipt comes from a look-up (Find); empty from a send.
+	Status string
 }
 
 // Procedure is one procedure as intake needs it.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -18,7 +20,7 @@ import (
 // payable document nobody asked for. A dossier the adapter has no record of
 // (a first submission, or a record it no longer has) is not checked: the
 // treasury's own rules decide there.
-func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
+func (s *Service) checkSupplement(ctx context.Context, v *Verified, at time.Time) error {
 	if v.SoBoSung <= 0 {
 		return nil // a first submission: no record can make it unexpected (below), so none is read
 	}
@@ -28,6 +30,11 @@ func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
 	}
 	if !ok || v.SoBoSung <= rec.SoBoSung {
 		return nil // a first submission, a repeat (claims decide) or an older supplement
+	}
+	if rec.WithdrawalPending != "" && !withdrawn(rec) {
+		if rec, err = s.settleWithdrawal(ctx, v.Procedure.ID, v.MaHoSo, rec, at); err != nil {
+			return err
+		}
 	}
 	e := &problem.Error{Kind: problem.SupplementUnexpected}
 	switch {
@@ -53,6 +60,52 @@ func (s *Service) checkSupplement(ctx context.Context, v *Verified) error {
 		return nil
 	}
 	return e
+}
+
+// settleWithdrawal learns, from the treasury, what became of a withdrawal
+// of the dossier whose answer was lost (rec.WithdrawalPending), before a
+// supplement may go: the document the withdrawal named (the record's
+// supplement) is WITHDRAWN, and the record's history says so, or it is not,
+// and the withdrawal did not apply. Either way the mark is cleared. It runs
+// under the dossier's lock, so no withdrawal of the dossier is at the
+// treasury meanwhile; one whose request is still on its way after its
+// deadline is not covered. It returns the record as it now is; at is when
+// the supplement came.
+func (s *Service) settleWithdrawal(ctx context.Context, procedure, maHoSo string, rec dossier.Record, at time.Time) (dossier.Record, error) {
+	deadline := s.policy.Deadline
+	if p := s.procedures[procedure]; p != nil && p.Deadline > 0 {
+		deadline = p.Deadline
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	doc, found, err := s.sender.Find(tctx, downstreamKey(procedure+"|"+maHoSo+"|"+strconv.Itoa(rec.SoBoSung)))
+	if err != nil {
+		_, _, err = treasuryFailure(err, problem.English, "")
+		return rec, err
+	}
+	applied := found && doc.Status == TreasuryWithdrawn
+	ev := dossier.Event{TrangThai: StatusWithdrawn, At: at, Source: "adapter",
+		Note: "withdrawal requested by the unit, its answer lost; the treasury holds the document as withdrawn (" + doc.Reference + ")"}
+	err = s.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
+		if !exists || r.WithdrawalPending == "" {
+			return false
+		}
+		r.WithdrawalPending = ""
+		if applied && !withdrawn(*r) {
+			r.History = append(r.History, ev)
+		}
+		return true
+	})
+	if err != nil {
+		return rec, storeDown(err)
+	}
+	rec.WithdrawalPending = ""
+	if applied {
+		rec.History = append(rec.History, ev)
+	}
+	s.log.Warn("a withdrawal whose answer was lost, settled from the treasury", "procedure", procedure, "maHoSo", maHoSo,
+		"withdrawn", applied, "reference", doc.Reference)
+	return rec, nil
 }
 
 // openRound reports whether a correction request waits for supplement n:

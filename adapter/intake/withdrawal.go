@@ -24,6 +24,10 @@ import (
 // too, through the treasury's WITHDRAWN status callback.
 const StatusWithdrawn = 7
 
+// TreasuryWithdrawn is the treasury's status of a document it withdrew
+// (schemas/treasury/document-status.schema.json).
+const TreasuryWithdrawn = "WITHDRAWN"
+
 // Withdrawer asks the treasury to withdraw the document of a dossier. Its
 // errors are *problem.Error values: treasury-refused with the treasury's
 // reason code, not-found for a document the treasury does not hold,
@@ -321,19 +325,40 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 			return treasuryFailure(err, req.Lang, req.RequestID)
 		}
 		if found {
+			// The record learns the supplement from the treasury's receipt
+			// (its files come with the supplement's own retry, which
+			// registers it whole), and the withdrawal is told to name it,
+			// as one naming a replaced supplement is.
 			s.log.Warn("withdrawal refused: a later supplement is at the treasury", "request_id", req.RequestID,
 				"procedure", p.ID, "maHoSo", v.w.MaHoSo, "soBoSung", next, "reference", nrc.Reference)
-			// request-in-progress, whose detail is fixed: the supplement
-			// and its reference say which request is unfinished.
-			return nil, false, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(s.lease()),
-				Extra: map[string]any{"soBoSung": next, "treasuryReference": nrc.Reference}}
+			if err := dossier.Register(context.WithoutCancel(ctx), s.dossiers, dossier.Record{
+				Procedure: p.ID, MaHoSo: v.w.MaHoSo, SoBoSung: next, TrangThai: StatusRegistered, Unit: rec.Unit,
+				TreasuryReference: nrc.Reference, TreasuryDocumentID: nrc.DocumentID, ReceivedAt: rec.ReceivedAt, UpdatedAt: req.ReceivedAt,
+				History: []dossier.Event{{TrangThai: StatusRegistered, At: req.ReceivedAt, Source: "adapter",
+					Note: fmt.Sprintf("supplement %d found at the treasury as %s (its own answer was lost)", next, nrc.Reference)}},
+			}); err != nil {
+				return nil, false, storeDown(err)
+			}
+			e := problem.New(problem.SchemaViolation, "The withdrawal does not name the dossier's latest submission.")
+			e.Fields = []problem.FieldError{{Path: "/soBoSung", Message: fmt.Sprintf("must be %d, the latest supplement of %s (at the treasury as %s)", next, v.w.MaHoSo, nrc.Reference)}}
+			return nil, false, e
 		}
 	}
 	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
 		return nil, false, err
 	}
+	// Marked before the call: once it is sent, the treasury may withdraw
+	// the dossier whatever becomes of its answer, and no supplement may go
+	// until that is known.
+	if err := s.markWithdrawal(context.WithoutCancel(ctx), p.ID, v.w.MaHoSo, v.downstreamKey()); err != nil {
+		return nil, false, storeDown(err)
+	}
 	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
 	if err != nil {
+		if !mayHaveWithdrawn(err) {
+			// The treasury answered: it did not withdraw the dossier.
+			_ = s.markWithdrawal(context.WithoutCancel(ctx), p.ID, v.w.MaHoSo, "")
+		}
 		return treasuryFailure(err, req.Lang, req.RequestID)
 	}
 	// Recorded before the leaf: the history says the treasury took it even
@@ -354,6 +379,31 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
 }
 
+// mayHaveWithdrawn reports whether a failed withdrawal may have been
+// applied by the treasury: any failure but its answer (a refusal, or no
+// such document).
+func mayHaveWithdrawn(err error) bool {
+	var pe *problem.Error
+	return answerLost(err) && !(errors.As(err, &pe) && pe.Kind == problem.NotFound)
+}
+
+// markWithdrawal sets the dossier's pending withdrawal (key), or clears it
+// (""). A failure to clear it is logged: the dossier then takes no
+// supplement until the withdrawal is retried or the treasury reports it.
+func (s *Service) markWithdrawal(ctx context.Context, procedure, maHoSo, key string) error {
+	err := s.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
+		if !exists || r.WithdrawalPending == key {
+			return false
+		}
+		r.WithdrawalPending = key
+		return true
+	})
+	if err != nil && key == "" {
+		s.log.Error("pending withdrawal not cleared", "procedure", procedure, "maHoSo", maHoSo, "err", err)
+	}
+	return err
+}
+
 // mayHoldNext reports whether the treasury may hold a supplement of the
 // dossier later than its record's: the treasury asked for it (a correction
 // round for it), or sent events of a later document.
@@ -370,13 +420,17 @@ func (s *Service) recordWithdrawal(ctx context.Context, req WithdrawalRequest, v
 	ev := dossier.Event{TrangThai: StatusWithdrawn, At: req.ReceivedAt, Source: "adapter",
 		Note: "withdrawal requested by the unit (" + v.w.LyDo + "); accepted by the treasury for " + rc.Reference}
 	err := s.dossiers.Update(ctx, v.procedure.ID, v.w.MaHoSo, func(r *dossier.Record, exists bool) bool {
-		if !exists || slices.ContainsFunc(r.History, func(h dossier.Event) bool {
-			return h.Source == ev.Source && h.TrangThai == ev.TrangThai && h.Note == ev.Note
-		}) {
+		if !exists {
 			return false
 		}
-		r.History = append(r.History, ev)
-		return true
+		changed := r.WithdrawalPending != ""
+		r.WithdrawalPending = "" // known now: withdrawn
+		if !slices.ContainsFunc(r.History, func(h dossier.Event) bool {
+			return h.Source == ev.Source && h.TrangThai == ev.TrangThai && h.Note == ev.Note
+		}) {
+			r.History, changed = append(r.History, ev), true
+		}
+		return changed
 	})
 	if err != nil {
 		// The treasury withdrew the document; its callback brings the

@@ -291,13 +291,18 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 		// from 1, a refusal of a dossier the portal shows under control
 		// would become a refusal at intake, and a portal at a final status
 		// would be moved back). A portal already at this move's status was
-		// brought there by this event's own earlier attempt (see above).
+		// brought there by this event's own earlier attempt (see above):
+		// the record is placed first, so that a retry judges the move from
+		// where this attempt did.
 		found, st, err := f.lookup(ctx, ev.DossierCode)
 		if err != nil {
 			return deliveryErr(err)
 		}
 		known, onPortal, looked = found, st, true
 		if found && st != statusmap.CodeUnknown && st != current && (!ok || st != tr.To) {
+			if err := f.place(ctx, ev, current, st); err != nil {
+				return err
+			}
 			current = st
 			tr, ok = p.Statuses.Next(current, ev.Status)
 		}
@@ -338,6 +343,24 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 		return err
 	}
 	return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
+}
+
+// treasuryWithdrawn is the treasury's status of a withdrawn document.
+const treasuryWithdrawn = "WITHDRAWN"
+
+// place records where the portal shows a dossier whose record did not know
+// (status from, never synchronised): at status st.
+func (f *Flow) place(ctx context.Context, ev Event, from, st int) error {
+	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+		if !exists {
+			ev.newRecord(r)
+		}
+		if r.PortalSynced || r.TrangThai != from {
+			return false // changed meanwhile: the next attempt looks again
+		}
+		r.TrangThai, r.UpdatedAt = st, f.now()
+		return true
+	})
 }
 
 // earlyArrival reports whether an event leaves a gap after the latest
@@ -476,6 +499,9 @@ func (f *Flow) settleRecord(r *dossier.Record, exists bool, ev Event, delivery s
 			r.History = append(r.History, h)
 		}
 		if tr != nil {
+			if ev.Status == treasuryWithdrawn {
+				r.WithdrawalPending = "" // what a withdrawal whose answer was lost did: now known
+			}
 			r.PortalSynced = true
 			newer := ev.SupplementNo > r.TreasurySupplement ||
 				(ev.SupplementNo == r.TreasurySupplement && (ev.Sequence > r.TreasurySequence || ev.Sequence == 0))

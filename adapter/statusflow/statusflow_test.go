@@ -715,6 +715,50 @@ func TestLostRecordJudgedFromThePortal(t *testing.T) {
 	}
 }
 
+// A delivery judged from where the portal shows a dossier the adapter had
+// no record of, whose progress then failed, is finished by its retry: the
+// record was placed there first, so the portal at the move's status is the
+// event's own earlier attempt, not a final status to refuse.
+func TestPlacedDeliveryRetried(t *testing.T) {
+	tf := newTestFlow(t)
+	tf.portal.mu.Lock()
+	tf.portal.dossiers["HS-Q"] = 4
+	tf.portal.mu.Unlock()
+	ev := event("chi-thuong-xuyen", "HS-Q", "evt-rej", "REJECTED", 7)
+	tf.portal.progressErr = errPortalDown
+	if err := tf.Deliver(context.Background(), tf.delivery(t, ev, 1, false)); !errors.Is(err, errPortalDown) {
+		t.Fatalf("Deliver: %v, want the portal's error", err)
+	}
+	if st := tf.portal.status("HS-Q"); st != 8 {
+		t.Fatalf("portal at %d after the full dossier, want 8", st)
+	}
+	tf.portal.progressErr = nil
+	tf.portal.takeCalls()
+	if err := tf.Deliver(context.Background(), tf.delivery(t, ev, 2, false)); err != nil {
+		t.Fatal(err)
+	}
+	rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-Q")
+	if h := historyEntry(t, rec, "evt-rej"); h.Delivery != dossier.DeliveryDelivered || rec.TrangThai != 8 {
+		t.Fatalf("retry: %+v, status %d; want delivered at 8", h, rec.TrangThai)
+	}
+	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callLookup, callProgress}) {
+		t.Fatalf("retry calls %v, want the look-up and the progress", calls)
+	}
+}
+
+// The treasury's WITHDRAWN, delivered, settles a withdrawal whose answer
+// was lost: the record no longer marks it pending.
+func TestWithdrawnClearsThePendingWithdrawal(t *testing.T) {
+	tf := newTestFlow(t)
+	r := tf.at("chi-thuong-xuyen", "HS-W", 4, 2)
+	r.WithdrawalPending = "k"
+	tf.dossiers.put(r)
+	tf.deliver(t, event("chi-thuong-xuyen", "HS-W", "evt-w", "WITHDRAWN", 3))
+	if rec := tf.dossiers.get(t, "chi-thuong-xuyen", "HS-W"); rec.TrangThai != 7 || rec.WithdrawalPending != "" {
+		t.Fatalf("after WITHDRAWN: status %d, pending %q", rec.TrangThai, rec.WithdrawalPending)
+	}
+}
+
 // status is what the portal shows of a dossier.
 func (p *fakePortal) status(maHoSo string) portal.Status {
 	p.mu.Lock()

@@ -89,7 +89,7 @@ func (s *Sender) Find(ctx context.Context, key string) (intake.Receipt, bool, er
 	if err != nil {
 		return intake.Receipt{}, false, problemOf(err)
 	}
-	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference}, true, nil
+	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference, Status: st.Status}, true, nil
 }
 
 // Withdraw asks the treasury to withdraw the document under the withdrawal's downstream key;

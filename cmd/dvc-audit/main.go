@@ -165,7 +165,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, _ = fmt.Fprintf(stdout, "%s: whole (log %s): %d records, %d signed by its latest checkpoint", pos[0], v.Name(), r.Records, r.Signed)
+	_, _ = fmt.Fprintf(stdout, "%s: whole (log %s): %d records, %d signed by a checkpoint", pos[0], v.Name(), r.Records, r.Signed)
 	if r.Records > r.Signed {
 		// A copy of a live log has a tail no checkpoint signs yet; only a
 		// later checkpoint held elsewhere (-checkpoint) vouches for it.

@@ -402,7 +402,8 @@ func TestVerifyAgainstHeldCheckpoints(t *testing.T) {
 		t.Fatalf("whole log and its own checkpoint: exit %d %s %s", code, out, errOut)
 	}
 
-	// Cut the checkpoints back to the first (size 10), rewrite record 30.
+	// Cut the checkpoints back to the first (size 10): the held one still
+	// signs every record.
 	rewritten := t.TempDir()
 	copyDir(t, dir, rewritten)
 	editFile(t, filepath.Join(rewritten, "checkpoints"), func(b []byte) []byte {
@@ -412,6 +413,11 @@ func TestVerifyAgainstHeldCheckpoints(t *testing.T) {
 		}
 		return append(bytes.Clone(notes[0]), '\n')
 	})
+	code, out, errOut = runCLI("verify", "-vkey", vkeyPath, "-checkpoint", cpPath, rewritten)
+	if code != 0 || !strings.Contains(out, "50 records, 50 signed") || strings.Contains(out, "signed by no checkpoint") {
+		t.Fatalf("checkpoints cut back, against the held checkpoint: exit %d %s %s", code, out, errOut)
+	}
+	// Then rewrite record 30.
 	editRecords(t, rewritten, func(ls [][]byte) [][]byte {
 		ls[30] = rehashed(t, 30, bytes.Replace(leafOf(ls[30]), []byte(`"KB-30"`), []byte(`"KB-999"`), 1))
 		return ls
