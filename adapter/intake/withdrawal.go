@@ -384,7 +384,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 // such document).
 func mayHaveWithdrawn(err error) bool {
 	var pe *problem.Error
-	return answerLost(err) && !(errors.As(err, &pe) && pe.Kind == problem.NotFound)
+	return answerLost(err) && (!errors.As(err, &pe) || pe.Kind != problem.NotFound)
 }
 
 // markWithdrawal sets the dossier's pending withdrawal (key), or clears it
