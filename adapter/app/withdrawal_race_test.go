@@ -301,6 +301,15 @@ func TestSupplementAfterAWithdrawalsAnswerWasLost(t *testing.T) {
 				if pending := e.view(t, proc, code).WithdrawalPending; pending == "" {
 					t.Fatal("the withdrawal whose answer was lost is not marked pending")
 				}
+				// The treasury cannot be asked: nothing goes, the mark stays.
+				e.sim.SetFaults(treasurysim.Faults{Outage: true})
+				if a := e.send(t, supplement(t, proc, code, 1), "sup-1"); a.status != http.StatusServiceUnavailable {
+					t.Fatalf("supplement while the treasury cannot be asked: %d %s", a.status, a.body)
+				}
+				e.sim.SetFaults(treasurysim.Faults{})
+				if n := len(e.sim.Documents()) - docs; n != 0 || e.view(t, proc, code).WithdrawalPending == "" {
+					t.Fatalf("after the failed look-up: %d new documents, pending %q", n, e.view(t, proc, code).WithdrawalPending)
+				}
 				sup := e.send(t, supplement(t, proc, code, 1), "sup-1")
 				if !reached {
 					if sup.status != http.StatusAccepted {

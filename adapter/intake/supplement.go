@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -80,8 +81,13 @@ func (s *Service) settleWithdrawal(ctx context.Context, procedure, maHoSo string
 	defer cancel()
 	doc, found, err := s.sender.Find(tctx, downstreamKey(procedure+"|"+maHoSo+"|"+strconv.Itoa(rec.SoBoSung)))
 	if err != nil {
-		_, _, err = treasuryFailure(err, problem.English, "")
-		return rec, err
+		// Not sent, whatever the look-up's failure: a refusal of the look-up
+		// itself is the treasury being unavailable for this purpose.
+		var pe *problem.Error
+		if errors.As(err, &pe) && pe.Kind != problem.TreasuryRefused {
+			return rec, err
+		}
+		return rec, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
 	}
 	applied := found && doc.Status == TreasuryWithdrawn
 	ev := dossier.Event{TrangThai: StatusWithdrawn, At: at, Source: "adapter",
