@@ -83,8 +83,9 @@ type Record struct {
 	Attachments []Attachment `json:"attachments,omitempty"`
 	// WithdrawalPending is the treasury key of a withdrawal sent whose
 	// outcome is not known (its answer lost): the treasury may have
-	// withdrawn the dossier, so no supplement is sent until the
-	// withdrawal's retry learns it. Empty otherwise.
+	// withdrawn the dossier, so a supplement asks the treasury first.
+	// Cleared once the outcome is known (the withdrawal's retry, the
+	// treasury's WITHDRAWN, that look-up). Empty otherwise.
 	WithdrawalPending string `json:"withdrawalPending,omitempty"`
 }
 

@@ -81,8 +81,12 @@ func storedCode(st *idempotency.Stored) string {
 
 // DossierID is the identity of one submission of a dossier: procedure,
 // dossier code and supplement number.
-func (v *Verified) DossierID() string {
-	return v.Procedure.ID + "|" + v.MaHoSo + "|" + strconv.Itoa(v.SoBoSung)
+func (v *Verified) DossierID() string { return dossierID(v.Procedure.ID, v.MaHoSo, v.SoBoSung) }
+
+// dossierID is "<procedure>|<maHoSo>|<soBoSung>": the identity of one
+// submission of a dossier, which its claim and its treasury key are made of.
+func dossierID(procedure, maHoSo string, soBoSung int) string {
+	return procedure + "|" + maHoSo + "|" + strconv.Itoa(soBoSung)
 }
 
 // DownstreamKey is the idempotency key the dossier is sent to the treasury under: the
@@ -92,11 +96,20 @@ func (v *Verified) DossierID() string {
 // portal used, so the treasury keeps one document for it.
 func (v *Verified) DownstreamKey() string { return downstreamKey(v.DossierID()) }
 
-// downstreamKey is the treasury's idempotency key of the dossier identity
-// "<procedure>|<maHoSo>|<soBoSung>" (Verified.DossierID).
-func downstreamKey(dossierID string) string {
-	sum := sha256.Sum256([]byte(dossierID))
+// downstreamKey is the treasury's idempotency key made of id (a dossier
+// identity, dossierID, or a withdrawal's): its lower-case hex SHA-256.
+func downstreamKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
 	return hex.EncodeToString(sum[:])
+}
+
+// deadline bounds a treasury call of procedure p: its own, else the
+// policy's.
+func (s *Service) deadline(p *Procedure) time.Duration {
+	if p != nil && p.Deadline > 0 {
+		return p.Deadline
+	}
+	return s.policy.Deadline
 }
 
 func validKey(k string) bool {
@@ -360,15 +373,11 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 			*left = unfinished{}
 		}
 	}()
-	deadline := p.Deadline
-	if deadline <= 0 {
-		deadline = s.policy.Deadline
-	}
 	// The treasury call is bounded by the deadline only, not by the
 	// caller: a portal gone while the document is on its way must not
 	// leave its outcome unknown (a cancelled send is one that may have
 	// reached the treasury), nor cut short its settlement.
-	tctx, cancel := context.WithTimeout(bg, deadline)
+	tctx, cancel := context.WithTimeout(bg, s.deadline(p))
 	defer cancel()
 	key := v.DownstreamKey()
 	var rc Receipt

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
@@ -73,13 +72,9 @@ func (s *Service) checkSupplement(ctx context.Context, v *Verified, at time.Time
 // deadline is not covered. It returns the record as it now is; at is when
 // the supplement came.
 func (s *Service) settleWithdrawal(ctx context.Context, procedure, maHoSo string, rec dossier.Record, at time.Time) (dossier.Record, error) {
-	deadline := s.policy.Deadline
-	if p := s.procedures[procedure]; p != nil && p.Deadline > 0 {
-		deadline = p.Deadline
-	}
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.deadline(s.procedures[procedure]))
 	defer cancel()
-	doc, found, err := s.sender.Find(tctx, downstreamKey(procedure+"|"+maHoSo+"|"+strconv.Itoa(rec.SoBoSung)))
+	doc, found, err := s.sender.Find(tctx, downstreamKey(dossierID(procedure, maHoSo, rec.SoBoSung)))
 	if err != nil {
 		// Not sent, whatever the look-up's failure: a refusal of the look-up
 		// itself is the treasury being unavailable for this purpose.
@@ -89,7 +84,7 @@ func (s *Service) settleWithdrawal(ctx context.Context, procedure, maHoSo string
 		}
 		return rec, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
 	}
-	applied := found && doc.Status == TreasuryWithdrawn
+	applied := found && doc.Status == statusmap.TreasuryWithdrawn
 	ev := dossier.Event{TrangThai: StatusWithdrawn, At: at, Source: "adapter",
 		Note: "withdrawal requested by the unit, its answer lost; the treasury holds the document as withdrawn (" + doc.Reference + ")"}
 	err = s.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {

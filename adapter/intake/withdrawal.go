@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
@@ -23,10 +22,6 @@ import (
 // dossier's history under it; the dossier itself reaches 7, on the portal
 // too, through the treasury's WITHDRAWN status callback.
 const StatusWithdrawn = 7
-
-// TreasuryWithdrawn is the treasury's status of a document it withdrew
-// (schemas/treasury/document-status.schema.json).
-const TreasuryWithdrawn = "WITHDRAWN"
 
 // Withdrawer asks the treasury to withdraw the document of a dossier. Its
 // errors are *problem.Error values: treasury-refused with the treasury's
@@ -132,7 +127,7 @@ type verifiedWithdrawal struct {
 
 // dossierID is the identity of the dossier (and supplement) withdrawn.
 func (v *verifiedWithdrawal) dossierID() string {
-	return v.procedure.ID + "|" + v.w.MaHoSo + "|" + strconv.Itoa(v.w.SoBoSung)
+	return dossierID(v.procedure.ID, v.w.MaHoSo, v.w.SoBoSung)
 }
 
 // downstreamKey is the idempotency key of the treasury's withdrawal call: the lower-case hex
@@ -141,8 +136,7 @@ func (v *verifiedWithdrawal) dossierID() string {
 // same dossier always gets the same key, whatever Idempotency-Key the portal used, so the
 // treasury applies its withdrawal once.
 func (v *verifiedWithdrawal) downstreamKey() string {
-	sum := sha256.Sum256([]byte("withdrawal|" + v.dossierID()))
-	return hex.EncodeToString(sum[:])
+	return downstreamKey("withdrawal|" + v.dossierID())
 }
 
 // fingerprint is the hash of the verified content, the same for the XML and
@@ -275,7 +269,8 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	// No submission of the dossier runs beside the withdrawal, and the
 	// record read below is the one the treasury's answer applies to: a
 	// supplement sent first makes this withdrawal name an old one.
-	unlock, err := s.lockDossier(context.WithoutCancel(ctx), req.RequestID, p.ID, v.w.MaHoSo, s.lease())
+	bg := context.WithoutCancel(ctx)
+	unlock, err := s.lockDossier(bg, req.RequestID, p.ID, v.w.MaHoSo, s.lease())
 	if err != nil {
 		return nil, false, err
 	}
@@ -304,14 +299,10 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	if rec.TreasuryDocumentID == "" {
 		return nil, false, problem.Wrap(problem.Internal, fmt.Errorf("intake: dossier %s of %s has no treasury document id", v.w.MaHoSo, p.ID), "")
 	}
-	deadline := p.Deadline
-	if deadline <= 0 {
-		deadline = s.policy.Deadline
-	}
 	// Bounded by the deadline, not by the caller, as a submission's send:
 	// a withdrawal the treasury applies is recorded even when its caller
 	// has left.
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deadline)
+	tctx, cancel := context.WithTimeout(bg, s.deadline(p))
 	defer cancel()
 	if mayHoldNext(rec) {
 		// A supplement whose answer was lost (or whose sender crashed) may
@@ -320,7 +311,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 		// Under the lock no other send of the dossier runs: the treasury
 		// holds it or does not.
 		next := rec.SoBoSung + 1
-		nrc, found, err := s.sender.Find(tctx, downstreamKey(p.ID+"|"+v.w.MaHoSo+"|"+strconv.Itoa(next)))
+		nrc, found, err := s.sender.Find(tctx, downstreamKey(dossierID(p.ID, v.w.MaHoSo, next)))
 		if err != nil {
 			return treasuryFailure(err, req.Lang, req.RequestID)
 		}
@@ -331,7 +322,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 			// as one naming a replaced supplement is.
 			s.log.Warn("withdrawal refused: a later supplement is at the treasury", "request_id", req.RequestID,
 				"procedure", p.ID, "maHoSo", v.w.MaHoSo, "soBoSung", next, "reference", nrc.Reference)
-			if err := dossier.Register(context.WithoutCancel(ctx), s.dossiers, dossier.Record{
+			if err := dossier.Register(bg, s.dossiers, dossier.Record{
 				Procedure: p.ID, MaHoSo: v.w.MaHoSo, SoBoSung: next, TrangThai: StatusRegistered, Unit: rec.Unit,
 				TreasuryReference: nrc.Reference, TreasuryDocumentID: nrc.DocumentID, ReceivedAt: rec.ReceivedAt, UpdatedAt: req.ReceivedAt,
 				History: []dossier.Event{{TrangThai: StatusRegistered, At: req.ReceivedAt, Source: "adapter",
@@ -350,22 +341,22 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	// Marked before the call: once it is sent, the treasury may withdraw
 	// the dossier whatever becomes of its answer, and no supplement may go
 	// until that is known.
-	if err := s.markWithdrawal(context.WithoutCancel(ctx), p.ID, v.w.MaHoSo, v.downstreamKey()); err != nil {
+	if err := s.markWithdrawal(bg, p.ID, v.w.MaHoSo, v.downstreamKey()); err != nil {
 		return nil, false, storeDown(err)
 	}
 	rc, err := s.withdrawal.treasury.Withdraw(tctx, v.downstreamKey(), rec.TreasuryDocumentID, v.w)
 	if err != nil {
 		if !mayHaveWithdrawn(err) {
 			// The treasury answered: it did not withdraw the dossier.
-			_ = s.markWithdrawal(context.WithoutCancel(ctx), p.ID, v.w.MaHoSo, "")
+			_ = s.markWithdrawal(bg, p.ID, v.w.MaHoSo, "")
 		}
 		return treasuryFailure(err, req.Lang, req.RequestID)
 	}
 	// Recorded before the leaf: the history says the treasury took it even
 	// when the leaf cannot be written. The treasury applies a withdrawal
 	// once per downstream key, so a retry gets the same answer, and its leaf.
-	s.recordWithdrawal(context.WithoutCancel(ctx), req, v, rc)
-	receipt, err := s.acceptedLeaf(context.WithoutCancel(ctx), req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung, rc.Reference)
+	s.recordWithdrawal(bg, req, v, rc)
+	receipt, err := s.acceptedLeaf(bg, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung, rc.Reference)
 	if err != nil {
 		return nil, false, heldWithoutReceipt(err, rc.Reference)
 	}
@@ -388,8 +379,8 @@ func mayHaveWithdrawn(err error) bool {
 }
 
 // markWithdrawal sets the dossier's pending withdrawal (key), or clears it
-// (""). A failure to clear it is logged: the dossier then takes no
-// supplement until the withdrawal is retried or the treasury reports it.
+// (""). A failure to clear it is logged: the next supplement then asks the
+// treasury what became of the withdrawal, which it need not have.
 func (s *Service) markWithdrawal(ctx context.Context, procedure, maHoSo, key string) error {
 	err := s.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
 		if !exists || r.WithdrawalPending == key {

@@ -345,9 +345,6 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
 }
 
-// treasuryWithdrawn is the treasury's status of a withdrawn document.
-const treasuryWithdrawn = "WITHDRAWN"
-
 // place records where the portal shows a dossier whose record did not know
 // (status from, never synchronised): at status st.
 func (f *Flow) place(ctx context.Context, ev Event, from, st int) error {
@@ -499,7 +496,7 @@ func (f *Flow) settleRecord(r *dossier.Record, exists bool, ev Event, delivery s
 			r.History = append(r.History, h)
 		}
 		if tr != nil {
-			if ev.Status == treasuryWithdrawn {
+			if ev.Status == statusmap.TreasuryWithdrawn {
 				r.WithdrawalPending = "" // what a withdrawal whose answer was lost did: now known
 			}
 			r.PortalSynced = true

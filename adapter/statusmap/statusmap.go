@@ -227,6 +227,10 @@ func SchemaStatuses(schemaJSON []byte) ([]string, error) {
 	return st.Enum, nil
 }
 
+// TreasuryWithdrawn is the treasury's status of a document it withdrew at the unit's request
+// (schemas/treasury/status-event.schema.json, document-status.schema.json).
+const TreasuryWithdrawn = "WITHDRAWN"
+
 // Later reports whether a treasury status that does not move a dossier from current could
 // move it after some other statuses have: whether a code its rules start from is reachable
 // from current by the lifecycle's moves. An event that arrives before its predecessors is

@@ -10,9 +10,9 @@
 // signature, origin and root and the consistency between successive
 // checkpoints, and the archived bodies, and that the log holds the records
 // of each checkpoint held elsewhere (-checkpoint) as it signed them; it
-// exits 0 when the log is whole, saying how many records its latest
-// checkpoint signs, otherwise 1 naming the first bad record, checkpoint or
-// body. show lists a
+// exits 0 when the log is whole, saying how many records a checkpoint
+// (its own or one given) signs, otherwise 1 naming the first bad record,
+// checkpoint or body. show lists a
 // dossier's records with where their bodies are archived; body writes one
 // archived body out, checked against its SHA-256. proof prints the C2SP
 // tlog-proof of one record. verify-receipt checks a 202 body's receipt

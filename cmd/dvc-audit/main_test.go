@@ -29,9 +29,8 @@ func runCLI(args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-// buildLog writes a log of 50 records (dossier D-<i%10>) in small segments,
-// with checkpoints at 10, 25 and 50 records and every body archived.
-func buildLog(t *testing.T) (string, []auditlog.Receipt) {
+// logSigner is the test log's signer (testdata/pki/adapter-log.key).
+func logSigner(t *testing.T) note.Signer {
 	t.Helper()
 	skey, err := os.ReadFile("../../testdata/pki/adapter-log.key")
 	if err != nil {
@@ -41,6 +40,14 @@ func buildLog(t *testing.T) (string, []auditlog.Receipt) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return signer
+}
+
+// buildLog writes a log of 50 records (dossier D-<i%10>) in small segments,
+// with checkpoints at 10, 25 and 50 records and every body archived.
+func buildLog(t *testing.T) (string, []auditlog.Receipt) {
+	t.Helper()
+	signer := logSigner(t)
 	dir := t.TempDir()
 	l, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: signer, Tick: make(chan time.Time),
 		SegmentBytes: 4000, Logger: slog.New(slog.DiscardHandler)})
@@ -506,14 +513,7 @@ func rehashed(t *testing.T, i int, leaf []byte) []byte {
 // and returns its latest signed checkpoint.
 func reopenAndAppend(t *testing.T, dir string, n int) []byte {
 	t.Helper()
-	skey, err := os.ReadFile("../../testdata/pki/adapter-log.key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := note.NewSigner(strings.TrimSpace(string(skey)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := logSigner(t)
 	l, err := auditlog.Open(auditlog.Options{Dir: dir, Signer: signer, Tick: make(chan time.Time), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
