@@ -152,7 +152,12 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		return nil, err
 	}
 	files := openAttachments(cfg, client, o.Clock)
-	ev, err := openEvidence(cfg.Evidence, o)
+	anchorProblems := newAnchorProblems()
+	var anchors evidenceAnchors
+	if client != nil {
+		anchors = redisstore.NewAnchors(client, cfg.Store.Redis.KeyPrefix)
+	}
+	ev, err := openEvidence(cfg.Evidence, o, anchors, anchorProblems)
 	if err != nil {
 		return fail(err)
 	}
@@ -172,7 +177,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		httpMetrics, breakers, attempts, evidenceFailures, shortfalls, clockSkew, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
+		httpMetrics, breakers, attempts, evidenceFailures, anchorProblems, shortfalls, clockSkew, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
 	} {
 		if err := reg.Register(c); err != nil {
 			return fail(fmt.Errorf("metrics: %w", err))
@@ -322,9 +327,9 @@ func checkClock(ctx context.Context, client redis.UniversalClient, now func() ti
 func newReplicationShortfalls() *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "dvc_store_replication_shortfalls_total",
-		Help: "Writes behind an answer that fewer than store.redis.minReplicas replicas acknowledged within store.redis.replicaTimeout (answered 503 store-unavailable), by operation.",
+		Help: "Writes behind an answer that fewer than store.redis.minReplicas replicas acknowledged within store.redis.replicaTimeout (answered 503 store-unavailable; for status_record, the status delivery is retried instead of acknowledged), by operation.",
 	}, []string{"op"})
-	for _, op := range []string{"outbox_append", "idempotency_complete", "idempotency_replay", "dossier_claim", "dossier_sender"} {
+	for _, op := range []string{"outbox_append", "idempotency_complete", "idempotency_replay", "dossier_claim", "dossier_sender", "status_record"} {
 		c.WithLabelValues(op)
 	}
 	return c

@@ -28,12 +28,15 @@ type evidence struct {
 	log      *auditlog.Log // nil when evidence.enabled is false
 	recorder *intake.Recorder
 	stop     chan struct{}
-	done     chan struct{}
+	done     chan struct{} // closed when retain returned
+	anchored chan struct{} // closed when anchor returned; nil without anchors
 }
 
 // openEvidence opens the instance's evidence log: the signer key must be
-// named after the instance (kbnn-dvc-adapter/<evidence.instance>).
-func openEvidence(c config.Evidence, o Options) (*evidence, error) {
+// named after the instance (kbnn-dvc-adapter/<evidence.instance>). With
+// anchors (Redis), the log must hold the checkpoint anchored there, and
+// its later checkpoints are anchored as they come (see anchor.go).
+func openEvidence(c config.Evidence, o Options, anchors evidenceAnchors, problems *prometheus.CounterVec) (*evidence, error) {
 	ev := &evidence{recorder: &intake.Recorder{Instance: c.Instance, ForwardOriginal: c.ForwardOriginal, ArchiveBodies: c.ArchiveBodies}}
 	if !c.Enabled {
 		return ev, nil
@@ -54,32 +57,51 @@ func openEvidence(c config.Evidence, o Options) (*evidence, error) {
 	if err != nil {
 		return nil, fmt.Errorf("evidence.dir: %w", err)
 	}
-	if err := writeVerifier(c.Dir, strings.TrimSpace(string(raw))); err != nil {
+	vkey, err := verifierKey(strings.TrimSpace(string(raw)))
+	if err == nil {
+		err = writeVerifier(c.Dir, vkey)
+	}
+	if err != nil {
 		_ = l.Close()
 		return nil, fmt.Errorf("evidence.dir: %w", err)
+	}
+	if anchors != nil {
+		v, err := note.NewVerifier(vkey)
+		if err == nil {
+			err = checkAnchor(l, v, anchors, c.Dir)
+		}
+		if err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("evidence: %w", err)
+		}
 	}
 	ev.log, ev.recorder.Log = l, l
 	ev.stop, ev.done = make(chan struct{}), make(chan struct{})
 	go ev.retain(c.Retention, o.Log)
+	if anchors != nil {
+		ev.anchored = make(chan struct{})
+		go ev.anchor(anchors, c.CheckpointInterval, o.Log, problems)
+	}
 	return ev, nil
 }
 
-// writeVerifier leaves the verifier key of the signer key skey in
-// <dir>/log.vkey (auditlog.VerifierFile), unless it is there already.
-func writeVerifier(dir, skey string) error {
+// verifierKey returns the verifier key of the note signer key skey.
+func verifierKey(skey string) (string, error) {
 	// PRIVATE+KEY+<name>+<hash>+<base64 of 0x01 and the Ed25519 seed>
 	parts := strings.SplitN(skey, "+", 5) // the base64 key may hold "+"
 	if len(parts) != 5 {
-		return errors.New("evidence.keyFile: not a note signer key")
+		return "", errors.New("evidence.keyFile: not a note signer key")
 	}
 	raw, err := base64.StdEncoding.DecodeString(parts[4])
 	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
-		return errors.New("evidence.keyFile: not an Ed25519 note signer key")
+		return "", errors.New("evidence.keyFile: not an Ed25519 note signer key")
 	}
-	vkey, err := note.NewEd25519VerifierKey(parts[2], ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey))
-	if err != nil {
-		return err
-	}
+	return note.NewEd25519VerifierKey(parts[2], ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey))
+}
+
+// writeVerifier leaves the verifier key vkey in <dir>/log.vkey
+// (auditlog.VerifierFile), unless it is there already.
+func writeVerifier(dir, vkey string) error {
 	path := filepath.Join(dir, auditlog.VerifierFile)
 	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == vkey {
 		return nil
@@ -128,6 +150,9 @@ func (ev *evidence) close() error {
 	}
 	close(ev.stop)
 	<-ev.done
+	if ev.anchored != nil {
+		<-ev.anchored
+	}
 	return ev.log.Close()
 }
 

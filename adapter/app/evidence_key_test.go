@@ -24,7 +24,11 @@ func TestWriteVerifierKeyWithPlus(t *testing.T) {
 			continue
 		}
 		dir := t.TempDir()
-		if err := writeVerifier(dir, skey); err != nil {
+		v, err := verifierKey(skey)
+		if err == nil {
+			err = writeVerifier(dir, v)
+		}
+		if err != nil {
 			t.Fatalf("key %s: %v", skey, err)
 		}
 		got, err := os.ReadFile(filepath.Join(dir, auditlog.VerifierFile))

@@ -106,9 +106,33 @@ func TestReplicaShortfallAnswers503(t *testing.T) {
 	if a := e.postCallback(t, ev.Header, ev.Body); a.status/100 != 2 {
 		t.Fatalf("callback retry after the replica is back: %d %s", a.status, a.body)
 	}
-	// The event reaches the portal.
+	// Delivered with the replica stalled: the portal takes the move, but
+	// the dossier's record (another slot than the outbox's) is not known
+	// on a replica, so the event is not acknowledged: a failover could
+	// keep the acknowledgement and lose the record.
+	recordBefore := e.shortfallCount(t, "status_record")
+	r.Pause(t, 0)
+	e.clock.Advance(2 * time.Second)
+	e.poll(t)
+	if d := e.shortfallCount(t, "status_record") - recordBefore; d != 1 {
+		t.Errorf("status_record shortfalls +%d, want +1", d)
+	}
+	took := len(e.received(t, code))
+	if took == 0 {
+		t.Fatalf("the portal got nothing for %s %s", procedure, code)
+	}
+	st, err := e.app.Outbox.Stats(t.Context())
+	if err != nil || st.Pending != 1 || st.Dead != 0 {
+		t.Fatalf("outbox with the record unconfirmed: %+v %v, want the event still held", st, err)
+	}
+	// The replica back: the retry finds the move settled and acknowledges
+	// it, sending the portal nothing more.
+	r.Resume(t, 0)
 	e.drain(t)
-	if recs := e.received(t, code); len(recs) == 0 {
-		t.Errorf("the portal got nothing for %s %s", procedure, code)
+	if st, err := e.app.Outbox.Stats(t.Context()); err != nil || st.Pending != 0 {
+		t.Fatalf("outbox after the replica is back: %+v %v", st, err)
+	}
+	if n := len(e.received(t, code)); n != took {
+		t.Errorf("the portal got %d calls after the retry, want the %d of the first attempt", n, took)
 	}
 }

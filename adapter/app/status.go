@@ -21,6 +21,7 @@ import (
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
+	"github.com/kbnn/dvc/adapter/redisstore"
 	"github.com/kbnn/dvc/adapter/statusflow"
 	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/upstream"
@@ -87,10 +88,19 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	if client != nil {
 		box = redisoutbox.New(client, cfg.Store.Redis.KeyPrefix, o.Clock, redisoutbox.WithReplicaWait(ha))
 	}
+	var confirm func(ctx context.Context, procedure, maHoSo string) error
+	if rd, ok := dossiers.(*redisstore.Dossiers); ok && ha.Waits() {
+		// The record and the outbox live in different slots (a Cluster puts
+		// them on different primaries): the record's writes reach the
+		// replicas before the outbox acknowledges the event.
+		confirm = func(ctx context.Context, procedure, maHoSo string) error {
+			return ha.Confirm(ctx, "status_record", rd.Key(procedure, maHoSo))
+		}
+	}
 	flow, err := statusflow.New(statusflow.Options{
 		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),
 		EventSchema: eventSchema, Procedures: procs, Outbox: box, Dossiers: dossiers,
-		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log,
+		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log, Confirm: confirm,
 	})
 	if err != nil {
 		return nil, err

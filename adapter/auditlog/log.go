@@ -56,6 +56,12 @@ var (
 	// ErrNotCovered: no checkpoint covers the index yet (one is published
 	// within the checkpoint interval).
 	ErrNotCovered = errors.New("auditlog: no checkpoint covers this index yet")
+	// ErrShort: a checkpoint covers more records than the log holds (the
+	// log was cut back, or restored from an older copy).
+	ErrShort = errors.New("covers more records than the log holds")
+	// ErrRewritten: the log's records up to a checkpoint's size do not have
+	// its root (they were rewritten, or the checkpoint is another log's).
+	ErrRewritten = errors.New("root hash does not match the records")
 	// ErrNotFound: the log holds no record at that index.
 	ErrNotFound = errors.New("auditlog: no such record")
 	// ErrRemoved: the record's segment was removed after it was archived.
@@ -952,6 +958,28 @@ func (l *Log) Checkpoint() []byte {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return bytes.Clone(l.cp)
+}
+
+// Holds checks a checkpoint signed by v and kept outside the log's
+// directory (an anchor, a checkpoint a client held) against the open log:
+// the log must hold at least its size, and its records up to that size
+// must have its root. ErrShort (wrapped) when the log is shorter,
+// ErrRewritten when the roots differ; other errors for a checkpoint that
+// does not verify or a node hash that cannot be read.
+func (l *Log) Holds(v note.Verifier, signed []byte) error {
+	l.mu.RLock()
+	n := l.size
+	l.mu.RUnlock()
+	_, err := matches(readerAtHashes(l.hashes), n, v, signed)
+	return err
+}
+
+// Latest returns the latest signed checkpoint and the tree size it signs
+// (nil and 0 before the first).
+func (l *Log) Latest() ([]byte, uint64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return bytes.Clone(l.cp), l.cpSize
 }
 
 // Proof returns the inclusion proof of record i against the latest

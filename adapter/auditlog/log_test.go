@@ -1097,3 +1097,85 @@ func checkpointEach(t *testing.T, dir string, n int) string {
 	}
 	return filepath.Join(dir, "checkpoints")
 }
+
+// TestHoldsACheckpointKeptElsewhere: an open log holds the checkpoints it
+// published; a copy taken before the latest does not (ErrShort), nor does
+// a log with other records under the same key (ErrRewritten), nor a
+// checkpoint that does not verify.
+func TestHoldsACheckpointKeptElsewhere(t *testing.T) {
+	t.Parallel()
+	_, v := keys(t)
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 0, 10)
+	if err := l.PublishCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first := l.Checkpoint()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	older := t.TempDir()
+	copyTree(t, dir, older)
+
+	l = open(t, dir)
+	appendN(t, l, 10, 5)
+	if err := l.PublishCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	latest := l.Checkpoint()
+	for _, cp := range [][]byte{first, latest} {
+		if err := l.Holds(v, cp); err != nil {
+			t.Errorf("the log's own checkpoint: %v", err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	back := open(t, older)
+	defer func() { _ = back.Close() }()
+	if err := back.Holds(v, first); err != nil {
+		t.Errorf("the copy and the checkpoint it had: %v", err)
+	}
+	if err := back.Holds(v, latest); !errors.Is(err, auditlog.ErrShort) {
+		t.Errorf("the copy and a later checkpoint: %v, want ErrShort", err)
+	}
+
+	other := open(t, t.TempDir())
+	defer func() { _ = other.Close() }()
+	appendN(t, other, 100, 15)
+	if err := other.Holds(v, latest); !errors.Is(err, auditlog.ErrRewritten) {
+		t.Errorf("other records under the same key: %v, want ErrRewritten", err)
+	}
+
+	forged := bytes.Replace(first, []byte("\n10\n"), []byte("\n9\n"), 1)
+	if bytes.Equal(forged, first) {
+		t.Fatal("the checkpoint has no size line to change")
+	}
+	if err := back.Holds(v, forged); err == nil || errors.Is(err, auditlog.ErrShort) || errors.Is(err, auditlog.ErrRewritten) {
+		t.Errorf("a checkpoint whose signature does not verify: %v", err)
+	}
+}
+
+// copyTree copies the regular files under src into dst, keeping the layout.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -136,7 +136,7 @@ func Check(dir string, v note.Verifier, held ...[]byte) (Report, error) {
 		if err != nil {
 			return Report{}, fmt.Errorf("checkpoint %d: malformed: %w", k, err)
 		}
-		c, err := matches(mt, n, v, signed)
+		c, err := matches(mt.read, n, v, signed)
 		if err != nil {
 			return Report{}, fmt.Errorf("checkpoint %d (size %d): %w", k, unverified.Size, err)
 		}
@@ -159,7 +159,7 @@ func Check(dir string, v note.Verifier, held ...[]byte) (Report, error) {
 		r.Signed = prev.Size
 	}
 	for k, signed := range held {
-		c, err := matches(mt, n, v, signed)
+		c, err := matches(mt.read, n, v, signed)
 		if err != nil {
 			return Report{}, fmt.Errorf("held checkpoint %d: %w: this log is not the one it signed (rolled back, or rewritten)", k+1, err)
 		}
@@ -171,10 +171,10 @@ func Check(dir string, v note.Verifier, held ...[]byte) (Report, error) {
 	return r, nil
 }
 
-// matches checks a signed checkpoint against the records' tree mt of n
-// records: signed by v, of its origin, of a size the log holds, with the
-// root of the records up to it. It returns the checkpoint.
-func matches(mt *memTree, n uint64, v note.Verifier, signed []byte) (*log.Checkpoint, error) {
+// matches checks a signed checkpoint against the tree of n records whose
+// node hashes read returns: signed by v, of its origin, of a size the log
+// holds, with the root of the records up to it. It returns the checkpoint.
+func matches(read func(uint64) ([]byte, error), n uint64, v note.Verifier, signed []byte) (*log.Checkpoint, error) {
 	nt, err := note.Open(signed, note.VerifierList(v))
 	if err != nil {
 		return nil, errors.New("signature does not verify")
@@ -187,14 +187,14 @@ func matches(mt *memTree, n uint64, v note.Verifier, signed []byte) (*log.Checkp
 		return nil, fmt.Errorf("origin %q, want %q", c.Origin, v.Name())
 	}
 	if c.Size > n {
-		return nil, fmt.Errorf("covers more records than the log holds (%d)", n)
+		return nil, fmt.Errorf("%w (%d)", ErrShort, n)
 	}
-	root, err := rootAt(mt.read, c.Size)
+	root, err := rootAt(read, c.Size)
 	if err != nil {
 		return nil, err
 	}
 	if !bytes.Equal(root, c.Hash) {
-		return nil, errors.New("root hash does not match the records")
+		return nil, ErrRewritten
 	}
 	return &c, nil
 }

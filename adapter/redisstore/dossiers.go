@@ -32,6 +32,10 @@ func NewDossiers(client redis.UniversalClient, prefix string, retention time.Dur
 	return &Dossiers{c: client, prefix: prefix, retention: retention}
 }
 
+// Key is the Redis key of a dossier's record (a caller that must confirm
+// the record's replication waits on its primary: redisha.Writer.Confirm).
+func (d *Dossiers) Key(procedure, maHoSo string) string { return d.key(procedure, maHoSo) }
+
 func (d *Dossiers) key(procedure, maHoSo string) string {
 	return (&Store{prefix: d.prefix}).name("view:{", procedure+"|"+maHoSo)
 }

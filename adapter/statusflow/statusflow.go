@@ -95,6 +95,7 @@ type Flow struct {
 	portal     Portal
 	now        func() time.Time
 	log        *slog.Logger
+	confirm    func(ctx context.Context, procedure, maHoSo string) error
 }
 
 // Options wire a Flow.
@@ -107,6 +108,15 @@ type Options struct {
 	Portal      Portal
 	Now         func() time.Time
 	Log         *slog.Logger
+	// Confirm, when set, makes the dossier's record durable before a
+	// delivery is acknowledged: it returns once the record's writes so far
+	// are safe from a failover (redisha.Writer.Confirm on the record's
+	// primary), else an error, and the event is retried. The record is where
+	// a deferred event waits and where a delivered one is settled; in a
+	// Redis Cluster it lives on another primary than the outbox, so the
+	// acknowledgement can survive a failover that the record's write does
+	// not, and the event would be lost (deferred) or the next one stranded.
+	Confirm func(ctx context.Context, procedure, maHoSo string) error
 }
 
 // New builds a Flow.
@@ -122,7 +132,7 @@ func New(o Options) (*Flow, error) {
 		o.Log = slog.Default()
 	}
 	return &Flow{verifier: o.Verifier, schema: schema.NewValidator(sch), procedures: o.Procedures, outbox: o.Outbox,
-		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log}, nil
+		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log, confirm: o.Confirm}, nil
 }
 
 // newRecord fills a status view record the adapter did not have (a dossier
@@ -248,37 +258,65 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 // tell is whether an earlier progress call whose answer was lost took
 // effect: that one call is sent again (at least once, as the contract
 // says), and the portal's status is right either way.
+//
+// Deliver returns nil (the outbox acknowledges the event) only once the
+// record's writes are durable (Options.Confirm).
 func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	var ev Event
 	if err := json.Unmarshal(d.Payload, &ev); err != nil {
 		return outbox.Permanent(fmt.Errorf("statusflow: stored event %s: %w", d.ID, err))
 	}
+	portalTook, err := f.deliver(ctx, d, ev)
+	if err != nil || f.confirm == nil {
+		return err
+	}
+	if portalTook {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), afterPortal)
+		defer cancel()
+	}
+	if err := f.confirm(ctx, ev.Procedure, ev.DossierCode); err != nil {
+		return fmt.Errorf("statusflow: event %s: the dossier's record is not known durable: %w", ev.EventID, err)
+	}
+	return nil
+}
+
+// afterPortal bounds the record's writes once the portal took a move: they
+// run on their own deadline, not what is left of the delivery's, so that a
+// move the portal took just before the deadline is settled rather than
+// sent again by the retry.
+const afterPortal = 10 * time.Second
+
+// deliver is Deliver's work before the confirmation. portalTook: the
+// portal took the move in this attempt (what follows runs on its own
+// deadline, afterPortal).
+func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portalTook bool, err error) {
 	p, ok := f.procedures[ev.Procedure]
 	if !ok {
-		return outbox.Permanent(fmt.Errorf("statusflow: event %s: procedure %q not configured", ev.EventID, ev.Procedure))
+		return false, outbox.Permanent(fmt.Errorf("statusflow: event %s: procedure %q not configured", ev.EventID, ev.Procedure))
 	}
 	rec, _, err := f.dossiers.Get(ctx, ev.Procedure, ev.DossierCode)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, h := range rec.History {
 		if h.EventID == ev.EventID && h.Delivery == dossier.DeliveryDelivered {
 			// delivered before a crash (or a failed release) took the
 			// acknowledgement: finish what followed the delivery
-			return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
+			return false, f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
 		}
 	}
 	if ev.SupplementNo < rec.TreasurySupplement ||
 		(ev.SupplementNo == rec.TreasurySupplement && ev.Sequence > 0 && ev.Sequence <= rec.TreasurySequence) {
 		// The treasury sent it before the latest event applied: its order,
 		// not the adapter's arrival order, decides.
-		return f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
+		return false, f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
 			"sent before the latest status applied (supplement %d, sequence %d)", rec.TreasurySupplement, rec.TreasurySequence))
 	}
 	if ev.SupplementNo < rec.SoBoSung {
 		// The unit resubmitted the dossier: the superseded supplement's
 		// document no longer speaks for it.
-		return f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
+		return false, f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
 			"for supplement %d; supplement %d was resubmitted since", ev.SupplementNo, rec.SoBoSung))
 	}
 	known, onPortal, looked := rec.PortalSynced, 0, false
@@ -296,12 +334,12 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 		// where this attempt did.
 		found, st, err := f.lookup(ctx, ev.DossierCode)
 		if err != nil {
-			return deliveryErr(err)
+			return false, deliveryErr(err)
 		}
 		known, onPortal, looked = found, st, true
 		if found && st != statusmap.CodeUnknown && st != current && (!ok || st != tr.To) {
 			if err := f.place(ctx, ev, current, st); err != nil {
-				return err
+				return false, err
 			}
 			current = st
 			tr, ok = p.Statuses.Next(current, ev.Status)
@@ -309,40 +347,42 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	}
 	if !ok {
 		if !earlyArrival(rec, ev) || !p.Statuses.Later(current, ev.Status) {
-			return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(current, ev.Status))
+			return false, f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(current, ev.Status))
 		}
 		// Newer than the latest status applied, with an earlier event of
 		// the treasury missing, and a move the dossier can still come to:
 		// the earlier event is on its way. It waits.
 		f.log.Warn("status event deferred: its move is not allowed yet", "maHoSo", ev.DossierCode,
 			"eventId", ev.EventID, "status", ev.Status, "current", current)
-		return f.deferEvent(ctx, ev, d.Payload, p.Statuses.Why(current, ev.Status))
+		return false, f.deferEvent(ctx, ev, d.Payload, p.Statuses.Why(current, ev.Status))
 	}
 	if !looked && (d.Redelivered || d.Attempt > 1 || !rec.PortalSynced) {
 		found, st, err := f.lookup(ctx, ev.DossierCode)
 		if err != nil {
-			return deliveryErr(err)
+			return false, deliveryErr(err)
 		}
 		known, onPortal = found, st
 	}
 	if onPortal != 0 && onPortal != tr.To && p.Statuses.Final(onPortal) {
 		// closed on the portal by another channel: a final status never
 		// moves, there either
-		return f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, fmt.Sprintf(
+		return false, f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, fmt.Sprintf(
 			"the portal shows %d, a final status (%s)", onPortal, p.Statuses.File()))
 	}
 	if onPortal != tr.To {
 		if err := f.portal.SyncDossier(ctx, known, f.dossierItem(p, rec, ev, tr.To)); err != nil {
-			return deliveryErr(err)
+			return false, deliveryErr(err)
 		}
 	}
 	if err := f.portal.UpdateProgress(ctx, f.progressItem(p, rec, ev, tr.To)); err != nil {
-		return deliveryErr(err)
+		return false, deliveryErr(err)
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterPortal)
+	defer cancel()
 	if err := f.settle(ctx, ev, dossier.DeliveryDelivered, &tr, ""); err != nil {
-		return err
+		return true, err
 	}
-	return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
+	return true, f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
 }
 
 // place records where the portal shows a dossier whose record did not know
