@@ -169,7 +169,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	if err != nil {
 		return fail(err)
 	}
-	status, err := newStatusParts(cfg, o, client, ha, dossiers, attempts, ev.recorder,
+	status, err := newStatusParts(cfg, o, client, ha, dossiers, registry, attempts, ev.recorder,
 		upstream.WithLogger(o.Log), upstream.WithStateHook(breakers.Observe))
 	if err != nil {
 		return fail(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/sim/treasurysim"
 )
 
 func testCert(t *testing.T, name string) *x509.Certificate {
@@ -65,22 +66,48 @@ func problemCode(t *testing.T, a answer) string {
 	return p.Code
 }
 
-// A unit's account registration registers its signers; its payment is then
-// accepted, while one of a unit without registrations is refused and never
-// reaches the treasury. An operator's revocation refuses the unit's next one.
-// Without the seed no unit has registrations; both units are ones the
-// treasury simulator knows.
+// A unit's account registration registers its signers once the treasury
+// reports the account opened, not on its 202 (a receipt, not an approval);
+// the unit's payment is then accepted, while one of a unit without
+// registrations is refused and never reaches the treasury. An operator's
+// revocation refuses the unit's next one. Without the seed no unit has
+// registrations; both units are ones the treasury simulator knows.
 func TestRegisteredSignersEndToEnd(t *testing.T) {
-	forEachStore(t, func(t *testing.T, e *env) {
+	forEachStatusStore(t, func(t *testing.T, e *statusEnv) {
 		const unit, stranger = "1045678", "1012345"
 		pay := signedForUnit(t, "chi-thuong-xuyen", "G09.20-20260609-0000881", unit)
 		if a := e.post(t, "chi-thuong-xuyen", "application/xml", pay, ""); a.status != 400 || problemCode(t, a) != "signer-not-registered" {
 			t.Fatalf("payment before registration: %d %s", a.status, a.body)
 		}
-		if a := e.post(t, "tai-khoan", "application/xml", accountRegistration(t, "G09.20-20260612-0000881", unit), ""); a.status != 202 {
+		const acct = "G09.20-20260612-0000881"
+		if a := e.post(t, "tai-khoan", "application/xml", accountRegistration(t, acct, unit), ""); a.status != 202 {
 			t.Fatalf("account registration: %d %s", a.status, a.body)
 		}
-		list := e.admin(t, http.MethodGet, "/v1/admin/signers?unit="+unit, nil)
+		for _, status := range []string{"", "PROCESSING"} {
+			if status != "" {
+				ev := e.build(t, treasurysim.EventRequest{DossierCode: acct, Status: status})
+				if a := e.postCallback(t, ev.Header, ev.Body); a.status != 202 {
+					t.Fatalf("callback %s: %d %s", status, a.status, a.body)
+				}
+			}
+			if list := e.env.admin(t, http.MethodGet, "/v1/admin/signers?unit="+unit, nil); list.status != 200 || !strings.Contains(string(list.body), `"signers":[]`) {
+				t.Fatalf("registrations before the account is opened (after %q): %d %s", status, list.status, list.body)
+			}
+			if a := e.post(t, "chi-thuong-xuyen", "application/xml", pay, ""); a.status != 400 || problemCode(t, a) != "signer-not-registered" {
+				t.Fatalf("payment before the account is opened (after %q): %d %s", status, a.status, a.body)
+			}
+		}
+		if rec := e.view(t, "tai-khoan", acct); len(rec.Specimen) != 2 || !rec.SpecimenRegisteredAt.IsZero() {
+			t.Fatalf("the specimen waiting in the record: %+v at %v", rec.Specimen, rec.SpecimenRegisteredAt)
+		}
+		ev := e.build(t, treasurysim.EventRequest{DossierCode: acct, Status: "ACCOUNT_OPENED"})
+		if a := e.postCallback(t, ev.Header, ev.Body); a.status != 202 {
+			t.Fatalf("callback ACCOUNT_OPENED: %d %s", a.status, a.body)
+		}
+		if rec := e.view(t, "tai-khoan", acct); rec.SpecimenRegisteredAt.IsZero() {
+			t.Errorf("the record does not say when the specimen was registered")
+		}
+		list := e.env.admin(t, http.MethodGet, "/v1/admin/signers?unit="+unit, nil)
 		var got struct {
 			Signers []struct{ Role, Serial, Source string }
 		}
@@ -102,7 +129,7 @@ func TestRegisteredSignersEndToEnd(t *testing.T) {
 			t.Fatalf("the accepted dossier reached the treasury %d times, want 1", n)
 		}
 		serial := testCert(t, "ke-toan-truong").SerialNumber.Text(16)
-		if a := e.admin(t, http.MethodDelete, "/v1/admin/signers/"+unit+"/"+strings.ToUpper(serial), nil); a.status != 200 {
+		if a := e.env.admin(t, http.MethodDelete, "/v1/admin/signers/"+unit+"/"+strings.ToUpper(serial), nil); a.status != 200 {
 			t.Fatalf("revoke: %d %s", a.status, a.body)
 		}
 		next := signedForUnit(t, "chi-thuong-xuyen", "G09.20-20260609-0000883", unit)

@@ -39,7 +39,7 @@ type statusParts struct {
 	worker *outbox.Worker
 }
 
-func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, ha *redisha.Writer, dossiers dossier.Store, attempts *outbox.AttemptCounter, rec *intake.Recorder, up ...upstream.Option) (*statusParts, error) {
+func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, ha *redisha.Writer, dossiers dossier.Store, registry statusflow.SignerRegistry, attempts *outbox.AttemptCounter, rec *intake.Recorder, up ...upstream.Option) (*statusParts, error) {
 	var secrets [][]byte
 	for i, s := range cfg.Callbacks.Secrets {
 		b, err := webhook.ParseSecret(s.Reveal())
@@ -72,9 +72,16 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		if err != nil {
 			return nil, fmt.Errorf("procedures.%s: %w", id, err)
 		}
-		procs[id] = statusflow.Procedure{Code: pc.Code, Name: pc.Name, SLAWorkingDays: pc.SLAWorkingDays, Statuses: m,
+		sp := statusflow.Procedure{Code: pc.Code, Name: pc.Name, SLAWorkingDays: pc.SLAWorkingDays, Statuses: m,
 			FieldCode: pc.Field.Code, FieldName: pc.Field.Name,
 			LoaiDoiTuong: cfg.Portal.LoaiDoiTuong, HinhThuc: cfg.Portal.HinhThuc, Calendar: cal}
+		if pc.Signers.List != "" {
+			if !m.Known(pc.Signers.On) {
+				return nil, fmt.Errorf("procedures.%s.signers.on: %q is not a status of mappings/%s/status.yaml", id, pc.Signers.On, id)
+			}
+			sp.RegistersSignersOn = pc.Signers.On
+		}
+		procs[id] = sp
 	}
 	pt, err := portalTransport(cfg.Portal, o.PortalHTTPClient)
 	if err != nil {
@@ -100,7 +107,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	flow, err := statusflow.New(statusflow.Options{
 		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),
 		EventSchema: eventSchema, Procedures: procs, Outbox: box, Dossiers: dossiers,
-		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log, Confirm: confirm,
+		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log, Confirm: confirm, Signers: registry,
 	})
 	if err != nil {
 		return nil, err

@@ -489,6 +489,11 @@ type SignerPaths struct {
 	Role   string `yaml:"role"`   // required with list
 	Serial string `yaml:"serial"` // required with list
 	Issuer string `yaml:"issuer"`
+	// On is the treasury status (of the procedure's status mapping) that
+	// registers the specimen's signers: the account opened. Required with
+	// list; until the treasury reports it, the signers wait in the
+	// dossier's record.
+	On string `yaml:"on"`
 }
 
 // ProcedureField is a field of the national procedure catalogue (the LINHVUCTHUCHIEN of
@@ -1646,6 +1651,9 @@ func (c *Config) validateProcedures(ps *problems) {
 	}
 }
 
+// treasuryStatus is the shape of a treasury status code.
+var treasuryStatus = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,63}$`)
+
 // validateSignerPaths checks where a procedure reads the signers it
 // registers: the list, role and serial paths together, an optional issuer
 // path, and never on a procedure that requires registered signers (its
@@ -1662,6 +1670,9 @@ func validateSignerPaths(ps *problems, k string, p Procedure) {
 	}
 	if sp.Issuer != "" && !fieldPath.MatchString(sp.Issuer) {
 		ps.bad(k+".signers.issuer", "must be property names separated by '/' (empty: the issuer of the dossier's signer)")
+	}
+	if !treasuryStatus.MatchString(sp.On) {
+		ps.bad(k+".signers.on", "must be the treasury status that registers the signers (the account opened, e.g. ACCOUNT_OPENED): a 202 is a receipt, not an approval")
 	}
 	if p.RegisteredSigners {
 		ps.bad(k+".registeredSigners", "a procedure that registers signers (signers) cannot require registered signers")

@@ -354,6 +354,12 @@ var invalidRows = []struct {
 	{"signer list path", "procedures.tai-khoan.signers.list", func(c *Config) {
 		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.List = "a//b" })
 	}},
+	{"signers registered on no status", "procedures.tai-khoan.signers.on", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.On = "" })
+	}},
+	{"signers registered on a malformed status", "procedures.tai-khoan.signers.on", func(c *Config) {
+		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.On = "account opened" })
+	}},
 	{"signer role path", "procedures.tai-khoan.signers.role", func(c *Config) {
 		proc(c, "tai-khoan", func(p *Procedure) { p.Signers.Role = "" })
 	}},

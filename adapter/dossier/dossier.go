@@ -87,6 +87,23 @@ type Record struct {
 	// Cleared once the outcome is known (the withdrawal's retry, the
 	// treasury's WITHDRAWN, that look-up). Empty otherwise.
 	WithdrawalPending string `json:"withdrawalPending,omitempty"`
+	// Specimen are the signers the latest submission of an account
+	// registration asks to register for its unit (its signature specimen,
+	// procedures.<id>.signers). They are registered when the treasury
+	// reports the account opened (procedures.<id>.signers.on), not when it
+	// receives the dossier: a 202 is a receipt, not an approval.
+	Specimen []SpecimenSigner `json:"specimen,omitempty"`
+	// SpecimenRegisteredAt is when the specimen's signers were registered;
+	// zero while they wait for the treasury.
+	SpecimenRegisteredAt time.Time `json:"specimenRegisteredAt,omitzero"`
+}
+
+// SpecimenSigner is one signer of a signature specimen: a signature role,
+// the certificate's canonical serial and issuer (adapter/signers).
+type SpecimenSigner struct {
+	Role   string `json:"role"`
+	Serial string `json:"serial"`
+	Issuer string `json:"issuer"`
 }
 
 // Attachment is one file a dossier listed and the treasury received, named

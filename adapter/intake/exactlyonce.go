@@ -506,14 +506,15 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
 }
 
-// recordSent writes the record of a dossier the treasury holds as rc, and
-// the signers it registers, from v, which is what the treasury holds.
+// recordSent writes the record of a dossier the treasury holds as rc, with
+// the signature specimen it asks to register, from v, which is what the
+// treasury holds.
 func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, rc Receipt) {
 	p := v.Procedure
 	if err := dossier.Register(ctx, s.dossiers, dossier.Record{
 		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
 		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
-		Attachments: refs(listedFiles(v.Value)),
+		Attachments: refs(listedFiles(v.Value)), Specimen: s.specimen(sub, v),
 		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
 			Note: "sent to the treasury as " + rc.Reference}},
 	}); err != nil {
@@ -521,7 +522,6 @@ func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, r
 		// its callbacks. Refusing now would only make the portal retry.
 		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
 	}
-	s.registerSigners(ctx, sub, v)
 }
 
 // sameContent reports whether the claim owners a and b (each a scoped key,

@@ -256,10 +256,10 @@ func TestUnknownSender(t *testing.T) {
 }
 
 // An account registration whose answer was lost, sent again under another
-// key with the same content, is told 409, and the specimen's signers are
-// registered from it: the treasury holds that very value, and the unit's
-// payments must not wait for the first key to come back.
-func TestTakeOverRegistersTheSpecimen(t *testing.T) {
+// key with the same content, is told 409, and the record keeps its
+// specimen: the treasury holds that very value, and the registration on
+// the account's opening must not wait for the first key to come back.
+func TestTakeOverKeepsTheSpecimen(t *testing.T) {
 	const unit = "1077778"
 	ctk := certOf(t, "chu-tai-khoan")
 	acct := template(t, "tai-khoan", "xml")
@@ -273,15 +273,19 @@ func TestTakeOverRegistersTheSpecimen(t *testing.T) {
 	b := a
 	b.RequestID, b.IdempotencyKey = "b", "kB"
 	loseAnswer(t, svc, fs, a)
-	if got, _ := reg.List(context.Background(), unit); len(got) != 0 {
-		t.Fatalf("registered before the answer: %+v", got)
+	if rec, _, _ := svc.dossiers.Get(context.Background(), "tai-khoan", "G09.20-20260612-0000001"); len(rec.Specimen) != 0 {
+		t.Fatalf("the specimen recorded before the answer: %+v", rec.Specimen)
 	}
 	now = now.Add(2 * svc.lease())
 	resp, err := svc.Submit(context.Background(), b)
 	if codeOf(err) != problem.DossierAlreadySent.Code() {
 		t.Fatalf("the other key: %+v %v, want 409", resp, err)
 	}
-	if got, err := reg.List(context.Background(), unit); err != nil || len(got) != 2 {
-		t.Fatalf("registrations = %+v, %v; want both entries of the specimen", got, err)
+	rec, ok, err := svc.dossiers.Get(context.Background(), "tai-khoan", "G09.20-20260612-0000001")
+	if err != nil || !ok || len(rec.Specimen) != 2 {
+		t.Fatalf("the record's specimen = %+v, %v %v; want both entries", rec.Specimen, ok, err)
+	}
+	if got, err := reg.List(context.Background(), unit); err != nil || len(got) != 0 {
+		t.Fatalf("registrations = %+v, %v; want none before the account is opened", got, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/signers"
@@ -135,25 +136,27 @@ func notRegistered(unit string, w signers.Registration) error {
 		VI(fmt.Sprintf("Chứng thư số số hiệu %s (tổ chức cấp %s) chưa được đăng ký cho đơn vị %s với vai trò %s.", w.Serial, w.Issuer, unit, w.Role))
 }
 
-// registerSigners registers the unit's signers listed by an accepted
-// dossier of a procedure with signer paths. An entry's issuer is its issuer
-// value when that is a distinguished name; else the issuer of the dossier's
-// own signer certificate with the entry's serial; an entry with neither, an
-// unknown role or a malformed serial is not registered and is logged. A
-// store failure is logged: the treasury already holds the dossier, and an
-// operator can load the registrations (PUT /v1/admin/signers/{unit}).
-func (s *Service) registerSigners(ctx context.Context, sub Submission, v *Verified) {
+// specimen reads the signers an account-registration dossier asks to
+// register for its unit (a procedure with signer paths; nil for others).
+// An entry's issuer is its issuer value when that is a distinguished name;
+// else the issuer of the dossier's own signer certificate with the entry's
+// serial; an entry with neither, an unknown role or a malformed serial is
+// left out and logged. The dossier's record keeps them; they are
+// registered when the treasury reports the account opened
+// (statusflow, procedures.<id>.signers.on), never on the treasury's 202
+// alone: anyone with a trusted certificate could otherwise register
+// signers for any unit.
+func (s *Service) specimen(sub Submission, v *Verified) []dossier.SpecimenSigner {
 	sp := v.Procedure.Signers
 	if sp == nil {
-		return
+		return nil
 	}
-	unit := v.Unit()
-	log := s.log.With("request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "unit", unit)
-	var regs []signers.Registration
+	log := s.log.With("request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "unit", v.Unit())
+	var out []dossier.SpecimenSigner
 	for i, e := range entriesAt(v.Value, sp.List) {
 		role, raw := stringAt(e, sp.Role), stringAt(e, sp.Serial)
 		skip := func(why string) {
-			log.Warn("specimen signer not registered", "entry", i, "role", role, "serial", raw, "reason", why)
+			log.Warn("specimen signer left out", "entry", i, "role", role, "serial", raw, "reason", why)
 		}
 		if !s.roles[role] {
 			skip("role is not a signature role (signatures.roles)")
@@ -172,19 +175,12 @@ func (s *Service) registerSigners(ctx context.Context, sub Submission, v *Verifi
 			skip("issuer unknown: no issuer in the entry and no signer of the dossier has this serial")
 			continue
 		}
-		regs = append(regs, signers.Registration{Unit: unit, Role: role, Serial: serial, Issuer: issuer,
-			RegisteredAt: sub.ReceivedAt, Source: v.MaHoSo})
+		out = append(out, dossier.SpecimenSigner{Role: role, Serial: serial, Issuer: issuer})
 	}
-	if len(regs) == 0 {
-		log.Warn("accepted dossier registered no signer")
-		return
+	if len(out) == 0 {
+		log.Warn("accepted account registration lists no signer to register")
 	}
-	n, err := s.signers.Put(ctx, regs...)
-	if err != nil {
-		log.Error("signers not registered", "err", err)
-		return
-	}
-	log.Info("signers registered", "entries", len(regs), "new", n)
+	return out
 }
 
 // issuerOfSigner is the canonical issuer of the signer certificate with

@@ -123,11 +123,12 @@ func TestRegisteredSigners(t *testing.T) {
 	}
 }
 
-// An accepted tai-khoan dossier registers the signers of its specimen (each
-// entry names its certificate's serial and issuer), whoever of them signed
-// it; a chi-thuong-xuyen dossier of that unit signed by them is then
-// accepted, and refused before.
-func TestAccountRegistrationRegistersSigners(t *testing.T) {
+// An accepted tai-khoan dossier registers no signer: its 202 is the
+// treasury's receipt, not its approval. Its record keeps the specimen's
+// signers (each serial canonical, the issuer of the signer certificate with
+// that serial), which statusflow registers when the treasury reports the
+// account opened; until then the unit's payment is refused.
+func TestAccountRegistrationKeepsItsSpecimen(t *testing.T) {
 	const unit = "1077777"
 	ctk, ktt := certOf(t, "chu-tai-khoan"), certOf(t, "ke-toan-truong")
 	acct := template(t, "tai-khoan", "xml")
@@ -145,17 +146,18 @@ func TestAccountRegistrationRegistersSigners(t *testing.T) {
 	if out.err != nil {
 		t.Fatalf("tai-khoan refused: %v", out.err)
 	}
-	got, err := store.List(context.Background(), unit)
-	if err != nil || len(got) != 2 {
-		t.Fatalf("registrations = %+v, %v; want both entries of the specimen", got, err)
+	if got, err := store.List(context.Background(), unit); err != nil || len(got) != 0 {
+		t.Fatalf("registrations on the treasury's 202 = %+v, %v; want none", got, err)
 	}
-	for _, r := range got {
-		want := map[string]string{"chu-tai-khoan": signers.SerialOf(ctk.SerialNumber), "ke-toan-truong": signers.SerialOf(ktt.SerialNumber)}[r.Role]
-		if r.Serial != want || r.Issuer != signers.IssuerOf(ctk) || r.Source != "G09.20-20260612-0000001" || !r.RegisteredAt.Equal(receipt) {
-			t.Errorf("registration %+v; want serial %s, the issuer of the test CA, from the dossier", r, want)
+	wantRefused(t, submitOn(t, svc, fs, paySigned, "", receipt), "signer-not-registered")
+	rec, ok, err := svc.dossiers.Get(context.Background(), "tai-khoan", "G09.20-20260612-0000001")
+	if err != nil || !ok || len(rec.Specimen) != 2 || !rec.SpecimenRegisteredAt.IsZero() {
+		t.Fatalf("the record's specimen = %+v (registered %v), %v %v; want both entries, waiting", rec.Specimen, rec.SpecimenRegisteredAt, ok, err)
+	}
+	for _, sg := range rec.Specimen {
+		want := map[string]string{"chu-tai-khoan": signers.SerialOf(ctk.SerialNumber), "ke-toan-truong": signers.SerialOf(ktt.SerialNumber)}[sg.Role]
+		if sg.Serial != want || sg.Issuer != signers.IssuerOf(ctk) {
+			t.Errorf("specimen entry %+v; want serial %s, the issuer of the test CA", sg, want)
 		}
-	}
-	if out := submitOn(t, svc, fs, paySigned, "", receipt); out.err != nil {
-		t.Fatalf("chi-thuong-xuyen of the registered unit refused: %v", out.err)
 	}
 }

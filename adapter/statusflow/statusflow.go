@@ -22,6 +22,7 @@ import (
 	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/schema"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
@@ -76,6 +77,10 @@ type Procedure struct {
 	LoaiDoiTuong, HinhThuc string
 	// Calendar holds the working days that due dates count; nil: Monday to Friday.
 	Calendar *calendar.Calendar
+	// RegistersSignersOn is the treasury status that registers the signers
+	// of the dossier's signature specimen (dossier.Record.Specimen) for its
+	// unit: the account opened. Empty for a procedure without a specimen.
+	RegistersSignersOn string
 }
 
 // Dossiers is what the flow reads and writes of the dossier status view
@@ -96,6 +101,13 @@ type Flow struct {
 	now        func() time.Time
 	log        *slog.Logger
 	confirm    func(ctx context.Context, procedure, maHoSo string) error
+	signers    SignerRegistry
+}
+
+// SignerRegistry is where the specimen's signers are registered
+// (signers.Store has it).
+type SignerRegistry interface {
+	Put(ctx context.Context, regs ...signers.Registration) (int, error)
 }
 
 // Options wire a Flow.
@@ -117,6 +129,10 @@ type Options struct {
 	// acknowledgement can survive a failover that the record's write does
 	// not, and the event would be lost (deferred) or the next one stranded.
 	Confirm func(ctx context.Context, procedure, maHoSo string) error
+	// Signers registers the signers of an account registration's specimen
+	// when the treasury reports the account opened
+	// (Procedure.RegistersSignersOn); nil registers none.
+	Signers SignerRegistry
 }
 
 // New builds a Flow.
@@ -132,7 +148,7 @@ func New(o Options) (*Flow, error) {
 		o.Log = slog.Default()
 	}
 	return &Flow{verifier: o.Verifier, schema: schema.NewValidator(sch), procedures: o.Procedures, outbox: o.Outbox,
-		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log, confirm: o.Confirm}, nil
+		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log, confirm: o.Confirm, signers: o.Signers}, nil
 }
 
 // newRecord fills a status view record the adapter did not have (a dossier
@@ -192,6 +208,13 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 		e := problem.New(problem.SchemaViolation, "Unknown procedure or status.")
 		e.Fields = []problem.FieldError{{Path: "/procedure", Message: "must be a configured procedure with a known status"}}
 		return false, e
+	}
+	if p.RegistersSignersOn != "" && ev.Status == p.RegistersSignersOn && f.signers != nil {
+		// Before the event is stored: a failure is 503 and the treasury's
+		// retry registers them (a registration kept is kept once).
+		if err := f.registerSpecimen(ctx, ev); err != nil {
+			return false, &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: 5}
+		}
 	}
 	// With store.redis.minReplicas, Append fails when too few replicas
 	// acknowledged the event in time: 503, and the treasury retries. The
@@ -383,6 +406,53 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 		return true, err
 	}
 	return true, f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
+}
+
+// registerSpecimen registers the signers of the specimen the dossier's
+// record keeps (dossier.Record.Specimen), on the treasury's word that the
+// account is open. A record without a specimen, or whose specimen is of
+// another supplement than the event's document, registers nothing and is
+// logged (an operator loads the unit's signers: PUT /v1/admin/signers);
+// only the store's failure is an error.
+func (f *Flow) registerSpecimen(ctx context.Context, ev Event) error {
+	rec, ok, err := f.dossiers.Get(ctx, ev.Procedure, ev.DossierCode)
+	if err != nil {
+		return err
+	}
+	log := f.log.With("procedure", ev.Procedure, "maHoSo", ev.DossierCode, "eventId", ev.EventID, "status", ev.Status)
+	switch {
+	case !ok || len(rec.Specimen) == 0:
+		log.Warn("account opened, and no signature specimen is known for it: no signer registered (load the unit's signers: PUT /v1/admin/signers/{unit})")
+		return nil
+	case rec.SoBoSung != ev.SupplementNo:
+		log.Warn("account opened for another supplement than the one whose specimen is known: no signer registered",
+			"supplement", ev.SupplementNo, "specimenSupplement", rec.SoBoSung, "unit", rec.Unit)
+		return nil
+	}
+	now := f.now()
+	regs := make([]signers.Registration, 0, len(rec.Specimen))
+	for _, sg := range rec.Specimen {
+		regs = append(regs, signers.Registration{Unit: rec.Unit, Role: sg.Role, Serial: sg.Serial, Issuer: sg.Issuer,
+			RegisteredAt: now, Source: rec.MaHoSo})
+	}
+	n, err := f.signers.Put(ctx, regs...)
+	if err != nil {
+		return fmt.Errorf("statusflow: registering the specimen's signers: %w", err)
+	}
+	log.Info("account opened: the specimen's signers registered", "unit", rec.Unit, "entries", len(regs), "new", n)
+	if rec.SpecimenRegisteredAt.IsZero() {
+		err := f.dossiers.Update(context.WithoutCancel(ctx), ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+			if !exists || r.SoBoSung != ev.SupplementNo || !r.SpecimenRegisteredAt.IsZero() {
+				return false
+			}
+			r.SpecimenRegisteredAt = now
+			return true
+		})
+		if err != nil {
+			log.Warn("the specimen's registration time not recorded", "err", err)
+		}
+	}
+	return nil
 }
 
 // place records where the portal shows a dossier whose record did not know

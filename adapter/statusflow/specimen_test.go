@@ -1,0 +1,127 @@
+package statusflow
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
+	"github.com/kbnn/dvc/adapter/webhook"
+)
+
+// fakeRegistry keeps registrations, or fails while down.
+type fakeRegistry struct {
+	mu   sync.Mutex
+	regs []signers.Registration
+	down bool
+}
+
+func (r *fakeRegistry) Put(_ context.Context, regs ...signers.Registration) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.down {
+		return 0, errors.New("registry down")
+	}
+	r.regs = append(r.regs, regs...)
+	return len(regs), nil
+}
+
+// specimenFlow is a test flow whose tai-khoan registers its specimen on
+// ACCOUNT_OPENED, and a record of HS-2 (unit 1077777, supplement sup)
+// keeping a specimen of two signers.
+func specimenFlow(t *testing.T, sup int) (*testFlow, *fakeRegistry) {
+	t.Helper()
+	tf := newTestFlow(t)
+	reg := &fakeRegistry{}
+	tf.signers = reg
+	p := tf.procedures["tai-khoan"]
+	p.RegistersSignersOn = "ACCOUNT_OPENED"
+	tf.procedures["tai-khoan"] = p
+	r := tf.at("tai-khoan", "HS-2", 4, 2)
+	r.Unit, r.SoBoSung = "1077777", sup
+	r.Specimen = []dossier.SpecimenSigner{
+		{Role: "chu-tai-khoan", Serial: "4a25", Issuer: "CN=test ca,C=vn"},
+		{Role: "ke-toan-truong", Serial: "5b36", Issuer: "CN=test ca,C=vn"},
+	}
+	tf.dossiers.put(r)
+	return tf, reg
+}
+
+func receiveStatus(t *testing.T, tf *testFlow, id, status string, supplement int) error {
+	t.Helper()
+	body := []byte(`{"eventId": "` + id + `", "dossierCode": "HS-2", "procedure": "tai-khoan", "supplementNo": ` +
+		strconv.Itoa(supplement) + `, "documentId": "KB-DOC-HS-2", "reference": "KBNN-0011-2026-000003", "status": "` +
+		status + `", "sequence": 3, "occurredAt": "2026-06-09T15:00:00+07:00"}`)
+	_, err := tf.Receive(context.Background(), webhook.Headers(secret, id, tf.clock.Now(), body), body)
+	return err
+}
+
+// The specimen's signers are registered when the treasury reports the
+// account opened, for the unit, from the dossier, and the record says
+// when; another status registers nothing. A registry that cannot take them
+// answers 503 and stores nothing, so the treasury's retry registers them.
+func TestAccountOpenedRegistersTheSpecimen(t *testing.T) {
+	tf, reg := specimenFlow(t, 0)
+	if err := receiveStatus(t, tf, "evt-1", "PROCESSING", 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(reg.regs) != 0 {
+		t.Fatalf("registered on PROCESSING: %+v", reg.regs)
+	}
+
+	reg.down = true
+	err := receiveStatus(t, tf, "evt-2", "ACCOUNT_OPENED", 0)
+	var pe *problem.Error
+	if !errors.As(err, &pe) || pe.Kind != problem.StoreUnavailable {
+		t.Fatalf("registry down: %v, want store-unavailable", err)
+	}
+	if len(tf.outbox.events) != 1 {
+		t.Fatalf("the event was stored though its signers were not registered: %d events", len(tf.outbox.events))
+	}
+	if !tf.dossiers.get(t, "tai-khoan", "HS-2").SpecimenRegisteredAt.IsZero() {
+		t.Fatal("the record says registered")
+	}
+
+	reg.down = false
+	if err := receiveStatus(t, tf, "evt-2", "ACCOUNT_OPENED", 0); err != nil {
+		t.Fatalf("the treasury's retry: %v", err)
+	}
+	if len(reg.regs) != 2 {
+		t.Fatalf("registrations %+v, want the specimen's two", reg.regs)
+	}
+	for _, r := range reg.regs {
+		if r.Unit != "1077777" || r.Source != "HS-2" || r.Issuer != "CN=test ca,C=vn" || (r.Serial != "4a25" && r.Serial != "5b36") || r.RegisteredAt.IsZero() {
+			t.Errorf("registration %+v", r)
+		}
+	}
+	if rec := tf.dossiers.get(t, "tai-khoan", "HS-2"); !rec.SpecimenRegisteredAt.Equal(tf.clock.Now()) {
+		t.Errorf("specimenRegisteredAt %v, want %v", rec.SpecimenRegisteredAt, tf.clock.Now())
+	}
+}
+
+// An account opened for another supplement than the one whose specimen
+// the record keeps registers nothing (the specimen the treasury approved
+// is not known), and the event is stored as usual; so is one for a dossier
+// with no specimen.
+func TestAccountOpenedForAnotherSupplementRegistersNothing(t *testing.T) {
+	tf, reg := specimenFlow(t, 1)
+	if err := receiveStatus(t, tf, "evt-1", "ACCOUNT_OPENED", 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(reg.regs) != 0 {
+		t.Fatalf("registered another supplement's specimen: %+v", reg.regs)
+	}
+	r := tf.dossiers.get(t, "tai-khoan", "HS-2")
+	r.Specimen, r.SoBoSung = nil, 0
+	tf.dossiers.put(r)
+	if err := receiveStatus(t, tf, "evt-2", "ACCOUNT_OPENED", 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(reg.regs) != 0 || len(tf.outbox.events) != 2 {
+		t.Fatalf("no specimen: registrations %+v, %d events stored", reg.regs, len(tf.outbox.events))
+	}
+}
