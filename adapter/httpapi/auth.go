@@ -85,7 +85,8 @@ func (s *server) certCaller(r *http.Request, groups ...string) (string, bool) {
 
 func matches(cc ClientCert, leaf *x509.Certificate) bool {
 	if cc.Subject != "" {
-		return tlsconf.CanonicalDN(cc.Subject) == tlsconf.CanonicalDN(leaf.Subject.String())
+		dn := tlsconf.SubjectDN(leaf)
+		return dn != "" && tlsconf.CanonicalDN(cc.Subject) == tlsconf.CanonicalDN(dn)
 	}
 	for _, u := range leaf.URIs {
 		if u.String() == cc.URI {

@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -199,6 +201,20 @@ func CertPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tls CA bundle %s: no PEM certificate", path)
 	}
 	return pool, nil
+}
+
+// SubjectDN is a certificate's subject as RFC 4514 writes it (as
+// `openssl x509 -subject -nameopt RFC2253` prints it): every attribute of
+// the certificate's own RDN sequence, last RDN first. Not pkix.Name.String,
+// which keeps only the last of a repeated attribute (a subject
+// "…,CN=unit-17.evil,CN=portal" would read as CN=portal) and reorders the
+// rest. "" when the subject does not parse.
+func SubjectDN(c *x509.Certificate) string {
+	var rdns pkix.RDNSequence
+	if rest, err := asn1.Unmarshal(c.RawSubject, &rdns); err != nil || len(rest) > 0 {
+		return ""
+	}
+	return rdns.String()
 }
 
 // CanonicalDN writes a distinguished name as Go's pkix.Name.String does
