@@ -45,6 +45,50 @@ func TestCanonicalDN(t *testing.T) {
 	}
 }
 
+// A Vietnamese issuer is the same whether its name is typed composed (NFC,
+// as certificates carry it), decomposed (NFD), or hex-escaped UTF-8 as
+// `openssl -nameopt RFC2253` prints it; escaped specials stay inside their
+// value.
+func TestCanonicalDNVietnamese(t *testing.T) {
+	nfc, err := signers.CanonicalDN("CN=CA Hà Nội,O=Ban Cơ yếu Chính phủ,C=VN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []string{
+		"CN=CA Ha\u0300 No\u0323\u0302i,O=Ban Co\u031b ye\u0302\u0301u Chi\u0301nh phu\u0309,C=VN",
+		`CN=CA H\C3\A0 N\E1\BB\99i,O=Ban C\C6\A1 y\E1\BA\BFu Ch\C3\ADnh ph\E1\BB\A7,C=VN`,
+	} {
+		got, err := signers.CanonicalDN(in)
+		if err != nil || got != nfc {
+			t.Errorf("CanonicalDN(%q) = %q, %v; want %q", in, got, err, nfc)
+		}
+	}
+	a, _ := signers.CanonicalDN(`CN=Sub\, Inc,O=x`)
+	b, _ := signers.CanonicalDN(`CN=Sub\2C Inc,O=x`)
+	if a != b || a != `CN=sub\, inc,O=x` {
+		t.Errorf("an escaped comma: %q and %q, want CN=sub\\, inc,O=x", a, b)
+	}
+}
+
+// CanonicalDN never panics and is idempotent: a canonical name stays as it
+// is, so an issuer canonicalised when stored matches itself when read.
+func FuzzCanonicalDN(f *testing.F) {
+	for _, s := range []string{"CN=KBNN Test Signing CA,O=Kho bac,C=VN", `CN=H\C3\A0 N\E1\BB\99i`, `CN=a\, b`, `CN=\#x`,
+		"1.2.840.113549.1.9.1=#160b6361406578616d706c65", `CN=\FF\FE`, `CN=\`, ",,=", "CN= a  b ,O=+"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, dn string) {
+		once, err := signers.CanonicalDN(dn)
+		if err != nil {
+			return
+		}
+		twice, err := signers.CanonicalDN(once)
+		if err != nil || twice != once {
+			t.Fatalf("CanonicalDN(%q) = %q, then %q, %v", dn, once, twice, err)
+		}
+	})
+}
+
 // IssuerOf remembers DNs by the raw issuer: each certificate still gets its
 // own issuer's canonical DN, the first time and the next.
 func TestIssuerOf(t *testing.T) {

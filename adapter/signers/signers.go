@@ -34,6 +34,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // SourceOperator is the source of a registration an operator loaded.
@@ -104,7 +107,13 @@ func SerialOf(n *big.Int) string { return n.Text(16) }
 
 // CanonicalDN parses a distinguished name in RFC 4514 form ("CN=…,O=…,C=…";
 // "C = VN, O = …" as openssl prints it is accepted) and returns its
-// canonical form. Escaped commas stay inside their value.
+// canonical form: types upper-case (known OIDs named), each value
+// unescaped (\, and hex pairs such as \C3\A0, as `openssl -nameopt
+// RFC2253` writes UTF-8), in Unicode NFC (Vietnamese names typed in
+// decomposed form are the same name), case-folded with whitespace
+// collapsed, then escaped again one way (\ before , + " \ < > ; and a
+// leading #). A value written as #hex (BER, an attribute Go prints by OID)
+// is kept as it is, case-folded.
 func CanonicalDN(dn string) (string, error) {
 	var rdns []string
 	var cur strings.Builder
@@ -129,7 +138,7 @@ func CanonicalDN(dn string) (string, error) {
 	for _, rdn := range rdns {
 		typ, val, ok := strings.Cut(rdn, "=")
 		typ = strings.ToUpper(strings.TrimSpace(typ))
-		val = strings.ToLower(strings.Join(strings.Fields(val), " "))
+		val = canonicalValue(strings.TrimSpace(val))
 		if !ok || typ == "" || val == "" {
 			return "", fmt.Errorf("issuer %q is not a distinguished name (TYPE=value,…)", dn)
 		}
@@ -139,6 +148,56 @@ func CanonicalDN(dn string) (string, error) {
 		out = append(out, typ+"="+val)
 	}
 	return strings.Join(out, ","), nil
+}
+
+// canonicalValue is the canonical form of one attribute value as written
+// in a DN (see CanonicalDN).
+func canonicalValue(v string) string {
+	if strings.HasPrefix(v, "#") {
+		return strings.ToLower(v)
+	}
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c == '\\' && i+1 < len(v) {
+			if i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]) {
+				b = append(b, unhex(v[i+1])<<4|unhex(v[i+2]))
+				i += 2
+				continue
+			}
+			b = append(b, v[i+1])
+			i++
+			continue
+		}
+		b = append(b, c)
+	}
+	u := string(b)
+	if !utf8.ValidString(u) {
+		u = v // hex pairs that are not UTF-8: compared as written
+	}
+	u = strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(u)), " "))
+	var out strings.Builder
+	for i, r := range u {
+		if strings.ContainsRune(`,+"\<>;`, r) || (i == 0 && r == '#') {
+			out.WriteByte('\\')
+		}
+		out.WriteRune(r)
+	}
+	return out.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }
 
 // typeAliases names attribute types Go prints by OID the way people write
