@@ -433,7 +433,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	req, err := p.Mapper.Apply(v.Value, mapping.Context{Procedure: p.ID, ProcedureCode: p.Code})
 	if err != nil {
 		release()
-		return nil, false, problem.Wrap(problem.SchemaViolation, err, "The dossier cannot be mapped to a treasury document: "+err.Error())
+		return nil, false, mappingRefused(err)
 	}
 	req["evidence"] = s.treasuryEvidence(sub, v.Signers)
 	// Nothing goes to the treasury unless the log holds that it came.

@@ -210,3 +210,37 @@ func TestValidate(t *testing.T) {
 		t.Errorf("unknown procedure: %v", err)
 	}
 }
+
+// What the definition and the rules take but the mapping refuses (an
+// integer written with an exponent or a fraction, a leap second) is
+// refused by :validate as by a submission, 422 schema-violation naming
+// the field; what both take, both take.
+func TestValidateAgreesWithSubmit(t *testing.T) {
+	for _, c := range []struct{ name, old, new, path string }{
+		{"amount with exponent", `"tongSoTien": 55000000`, `"tongSoTien": 5.5e7`, "/taiLieu/1/tongSoTien"},
+		{"amount with fraction", `"tongSoTien": 55000000`, `"tongSoTien": 55000000.0`, "/taiLieu/1/tongSoTien"},
+		{"budget year with fraction", `"nienDo": 2026`, `"nienDo": 2026.0`, "/nienDo"},
+		{"leap second", `"thoiGianNop": "2026-06-09T08:30:00+07:00"`, `"thoiGianNop": "2026-07-01T06:59:60+07:00"`, "/thoiGianNop"},
+		{"plain", `"nienDo": 2026`, `"nienDo": 2026`, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := editedJSON(t, [2]string{c.old, c.new})
+			svc, fs := newService(t, svcOptions{})
+			rep := validateOn(t, svc, s, problem.English)
+			out := submitOn(t, svc, fs, s, "", receipt)
+			if rep.Valid != (out.err == nil) {
+				t.Fatalf("validate valid=%v %v, submit: %v", rep.Valid, codes(rep), out.err)
+			}
+			if c.path == "" {
+				return
+			}
+			pe := problem.From(out.err)
+			if pe.Kind != problem.SchemaViolation || len(pe.Fields) != 1 || pe.Fields[0].Path != c.path {
+				t.Errorf("submit: %v %+v, want schema-violation at %s", pe.Kind, pe.Fields, c.path)
+			}
+			if len(rep.Problems) != 1 || rep.Problems[0].Code != "schema-violation" {
+				t.Errorf("validate: %v, want one schema-violation", codes(rep))
+			}
+		})
+	}
+}

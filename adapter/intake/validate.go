@@ -3,7 +3,9 @@ package intake
 import (
 	"context"
 	"errors"
+	"strings"
 
+	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
 )
 
@@ -64,8 +66,17 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 	if !UnitAllowed(sub.Units, v.Unit()) {
 		reason(unitNotAllowed(v.Unit(), "/"+unitPath(p)))
 	}
-	for _, e := range s.checkContent(v) {
+	content := s.checkContent(v)
+	for _, e := range content {
 		reason(e)
+	}
+	if len(content) == 0 {
+		// What the definition and the rules take, the mapping may still
+		// refuse (an integer written 5.5e7, a leap second): a submission
+		// would be refused then, so the report says so too.
+		if _, err := p.Mapper.Apply(v.Value, mapping.Context{Procedure: p.ID, ProcedureCode: p.Code}); err != nil {
+			reason(mappingRefused(err))
+		}
 	}
 	if err := s.checkRegistered(ctx, v); err != nil {
 		var pe *problem.Error
@@ -83,4 +94,24 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 	}
 	rep.Valid = len(rep.Problems) == 0
 	return rep, nil
+}
+
+// mappingRefused is the refusal of a dossier that the definition and the
+// rules took but the mapping cannot turn into a treasury document (422
+// schema-violation), naming the field.
+func mappingRefused(err error) error {
+	e := problem.Wrap(problem.SchemaViolation, err, "The dossier cannot be mapped to a treasury document.")
+	var ae *mapping.ApplyError
+	if errors.As(err, &ae) {
+		e.Detail = "The dossier cannot be mapped to a treasury document: " + ae.From + ": " + ae.Err.Error()
+		e.Fields = []problem.FieldError{{Path: mappingPointer(ae.From), Message: ae.Err.Error()}}
+	}
+	return e
+}
+
+// mappingPointer writes a mapping's dossier location ("taiLieu[0]/soTien")
+// as the JSON pointer the problem's errors[] use ("/taiLieu/0/soTien").
+func mappingPointer(from string) string {
+	from = strings.ReplaceAll(from, "[]", "")
+	return "/" + strings.NewReplacer("[", "/", "]", "").Replace(from)
 }
