@@ -124,7 +124,14 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 	bySum, byName := map[string]int{}, map[string]int{}
 	for i, f := range files {
 		bySum[f.ref.SHA256] = i
-		byName[f.ref.TenTep] = i
+		if j, listed := byName[f.ref.TenTep]; listed && j != i {
+			// Two files listed under one name (two scans both called
+			// hop-dong.pdf): the name says neither; the part's own
+			// SHA-256 does.
+			byName[f.ref.TenTep] = -1
+		} else {
+			byName[f.ref.TenTep] = i
+		}
 	}
 	var bad []problem.FieldError
 	sent := map[string][]byte{} // the bytes a part carried, by SHA-256

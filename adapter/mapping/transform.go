@@ -119,7 +119,29 @@ func toDateTime(v any, _ *codeTable) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("datetime: %s is not an RFC 3339 timestamp", clip(s))
 	}
+	if fractionDigits(s) > 9 {
+		// time keeps nanoseconds: a 10th digit would be dropped without a
+		// word from a signed value.
+		return nil, fmt.Errorf("datetime: %s has more than 9 digits of a second", clip(s))
+	}
 	return t.In(vietnam).Format(time.RFC3339Nano), nil
+}
+
+// fractionDigits counts the digits after the seconds' decimal point of an
+// RFC 3339 timestamp (0 when there is none).
+func fractionDigits(s string) int {
+	i := strings.IndexByte(s, '.')
+	if i < 0 {
+		return 0
+	}
+	n := 0
+	for _, c := range s[i+1:] {
+		if c < '0' || c > '9' {
+			break
+		}
+		n++
+	}
+	return n
 }
 
 // toCode looks a string or integer code up in the rule's code table.

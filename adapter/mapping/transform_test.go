@@ -56,6 +56,8 @@ func TestTransforms(t *testing.T) {
 		{"datetime", "2026-06-08T23:30:00-02:00", "2026-06-09T08:30:00+07:00", ""},
 		{"datetime", "2026-06-09T01:30:00.250Z", "2026-06-09T08:30:00.25+07:00", ""},
 		{"datetime", "2026-06-09t01:30:00z", "2026-06-09T08:30:00+07:00", ""},
+		{"datetime", "2026-06-09T01:30:00.123456789Z", "2026-06-09T08:30:00.123456789+07:00", ""},
+		{"datetime", "2026-06-09T01:30:00.1234567891Z", nil, "more than 9 digits of a second"},
 		{"datetime", "2026-06-09 08:30:00", nil, "not an RFC 3339 timestamp"},
 		{"datetime", "2026-06-09T08:30:00", nil, "not an RFC 3339 timestamp"},
 		{"datetime", "20260609083000", nil, "not an RFC 3339 timestamp"},
