@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -226,9 +227,35 @@ func (k *Checker) checkOne(cert, issuer *x509.Certificate, leaf bool) (time.Time
 		}
 	}
 	if !tried {
+		if names := k.unfetched(cert, leaf); len(names) > 0 {
+			// It publishes a source, one this checker cannot ask (LDAP):
+			// its status is unknown, not absent.
+			return k.unavailable(cert, now, []error{fmt.Errorf("the certificate's revocation sources are not http or https (%s), which this checker does not fetch", strings.Join(names, ", "))})
+		}
 		return forever, nil
 	}
 	return k.unavailable(cert, now, failures)
+}
+
+// unfetched lists the revocation sources cert names that would be asked
+// were they http or https (an LDAP distribution point or responder).
+func (k *Checker) unfetched(cert *x509.Certificate, leaf bool) []string {
+	var out []string
+	if leaf && k.o.OCSP != OCSPOff && k.o.OCSPURL == "" {
+		for _, u := range cert.OCSPServer {
+			if !isHTTP(u) {
+				out = append(out, u)
+			}
+		}
+	}
+	if k.o.FetchCRLs {
+		for _, u := range cert.CRLDistributionPoints {
+			if !isHTTP(u) {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
 }
 
 // unavailable is the answer when no source could tell cert's status: a

@@ -427,6 +427,30 @@ func TestNoSource(t *testing.T) {
 	}
 }
 
+// A certificate whose only revocation sources are LDAP (a distribution
+// point, a responder) has a status this checker cannot learn: unavailable
+// (refused, or accepted unreused with onUnavailable: allow), not "no
+// source"; with CRL fetching off, its distribution points are not asked
+// anyway.
+func TestLDAPOnlySourcesAreUnavailable(t *testing.T) {
+	r := newRig(t)
+	ldap, _ := r.ca.Issue(t, ocsptest.Leaf{CN: "LDAP Signer", CRL: []string{"ldap://ldap.example.vn/cn=CA,o=KBNN?certificateRevocationList"}})
+	if _, err := r.checker(t, Options{OCSP: OCSPPrefer, FetchCRLs: true}).Check(r.chain(ldap)); code(err) != "revocation-unavailable" {
+		t.Fatalf("an LDAP distribution point only: %v, want revocation-unavailable", err)
+	}
+	until, err := r.checker(t, Options{OCSP: OCSPPrefer, FetchCRLs: true, AllowUnavailable: true}).Check(r.chain(ldap))
+	if err != nil || until.Equal(forever) {
+		t.Fatalf("allow: %v until %s, want accepted, not reused", err, until)
+	}
+	if until, err := r.checker(t, Options{OCSP: OCSPOff, FetchCRLs: false}).Check(r.chain(ldap)); err != nil || !until.Equal(forever) {
+		t.Fatalf("nothing fetched: %v until %s", err, until)
+	}
+	ocspLDAP, _ := r.ca.Issue(t, ocsptest.Leaf{CN: "LDAP Responder Signer", OCSP: []string{"ldap://ocsp.example.vn"}})
+	if _, err := r.checker(t, Options{OCSP: OCSPPrefer}).Check(r.chain(ocspLDAP)); code(err) != "revocation-unavailable" {
+		t.Fatalf("an LDAP responder only: %v, want revocation-unavailable", err)
+	}
+}
+
 // Responses that are well formed but not the issuer's word about this
 // certificate are unusable: signed by another CA's key, about another
 // issuer's certificate with the same serial number, or from the future.
