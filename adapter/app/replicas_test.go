@@ -111,9 +111,21 @@ func TestReplicaShortfallAnswers503(t *testing.T) {
 	// on a replica, so the event is not acknowledged: a failover could
 	// keep the acknowledgement and lose the record.
 	recordBefore := e.shortfallCount(t, "status_record")
-	r.Pause(t, 0)
+	var paused atomic.Bool
+	e.mu.Lock()
+	e.onWrite = func(service string) {
+		// The replica stalls once the portal took the move: the claim
+		// before it was replicated, the record's settlement after it is not.
+		if service == "CapNhatTienDoHoSoMC" && paused.CompareAndSwap(false, true) {
+			r.Pause(t, 0)
+		}
+	}
+	e.mu.Unlock()
 	e.clock.Advance(2 * time.Second)
 	e.poll(t)
+	if !paused.Load() {
+		t.Fatal("the portal got no progress write")
+	}
 	if d := e.shortfallCount(t, "status_record") - recordBefore; d != 1 {
 		t.Errorf("status_record shortfalls +%d, want +1", d)
 	}

@@ -37,6 +37,9 @@ type statusEnv struct {
 	// lose is how many of the next portal writes are handled by the
 	// portal but answered 502, as if the answer were lost on the way.
 	lose int
+	// onWrite, when set, runs after the portal handled each write (its
+	// service name), before the answer goes back.
+	onWrite func(service string)
 }
 
 // statusSchedule is a retry schedule short enough for a test: six attempts,
@@ -124,6 +127,20 @@ func (e *statusEnv) servePortal(w http.ResponseWriter, r *http.Request) {
 		if (head.Service == "DongBoHoSoMC" || head.Service == "CapNhatTienDoHoSoMC") && e.takeLoss() {
 			e.portal.ServeHTTP(httptest.NewRecorder(), r)
 			http.Error(w, "bad gateway (answer lost)", http.StatusBadGateway)
+			return
+		}
+		e.mu.Lock()
+		on := e.onWrite
+		e.mu.Unlock()
+		if on != nil {
+			rec := httptest.NewRecorder()
+			e.portal.ServeHTTP(rec, r)
+			on(head.Service)
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
 			return
 		}
 	}
