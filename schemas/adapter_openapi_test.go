@@ -1363,7 +1363,9 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 			Payload: []byte(`{"eventId":"evt-9","status":"RESULT_RETURNED"}`)}},
 		Attachments: []dossier.Attachment{{TenTep: "hop-dong.pdf", LoaiTep: "application/pdf", KichThuoc: 1342,
 			SHA256: "8f807b5bcdcde937836a99fb2ed21fe27b7b11d26c91fd9295e6e10a10dc29ba"}},
-		WithdrawalPending: "0d6e4079e36703ebd37c00722f5891d28b0e2811dc114b129215123adcce3605",
+		WithdrawalPending:    "0d6e4079e36703ebd37c00722f5891d28b0e2811dc114b129215123adcce3605",
+		Specimen:             []dossier.SpecimenSigner{{Role: "chu-tai-khoan", Serial: "4a25d592db9e5da6ab8ae3c2d57c4243", Issuer: "CN=kbnn test signing ca,O=kho bac nha nuoc - test only,C=vn"}},
+		SpecimenRegisteredAt: time.Date(2026, 6, 10, 9, 0, 0, 0, time.UTC),
 	})
 	if err := s.at("/components/schemas/DossierStatus").Validate(rec); err != nil {
 		t.Errorf("dossier.Record does not match #/components/schemas/DossierStatus: %v", err)
