@@ -224,16 +224,6 @@ func (s *Store) Claim(ctx context.Context, worker string, lease time.Duration, n
 		if err != nil {
 			return out, fmt.Errorf("redisoutbox: claim: %w", err)
 		}
-		if len(r) > 0 && s.ha.Waits() {
-			// The lease must survive a failover before the delivery starts:
-			// a claim lost with its primary lets another worker claim the
-			// event as new and deliver it beside this one, and the later of
-			// the two portal writes wins. A shortfall leaves what this shard
-			// leased to its lease (delivered after it, by any worker).
-			if err := s.ha.Confirm(ctx, "outbox_claim", sh.keys[0]); err != nil {
-				return out, fmt.Errorf("redisoutbox: claim: %w", err)
-			}
-		}
 		for _, v := range r {
 			d, err := parseDelivery(v, worker, now.Add(lease))
 			if err != nil {

@@ -53,34 +53,6 @@ func TestAppendWaitsForTheReplica(t *testing.T) {
 	}
 }
 
-// A claim waits for the replica too: while it is stalled the claim fails
-// with a shortfall and hands nothing out (what it leased waits for its
-// lease), and once it is back and the lease has passed the event is
-// claimed again, redelivered.
-func TestClaimWaitsForTheReplica(t *testing.T) {
-	r := redistest.StartReplicated(t, 1)
-	ctx := context.Background()
-	now := time.Now()
-	s := New(r.Primary, "dvc:", func() time.Time { return now }, WithReplicaWait(redisha.New(r.Primary, 1, 200*time.Millisecond, nil)))
-	if ok, err := s.Append(ctx, "p|H-1", "e1", []byte("one")); err != nil || !ok {
-		t.Fatalf("append: %v %v", ok, err)
-	}
-	r.Pause(t, 0)
-	ds, err := s.Claim(ctx, "w1", time.Second, 1)
-	if !errors.Is(err, redisha.ErrShortfall) || len(ds) != 0 {
-		t.Fatalf("claim with the replica stalled: %d deliveries, %v; want none and a shortfall", len(ds), err)
-	}
-	r.Resume(t, 0)
-	if ds, err := s.Claim(ctx, "w2", time.Second, 1); err != nil || len(ds) != 0 {
-		t.Fatalf("claim within the first lease: %+v %v, want nothing", ds, err)
-	}
-	now = now.Add(2 * time.Second)
-	ds, err = s.Claim(ctx, "w2", time.Second, 1)
-	if err != nil || len(ds) != 1 || ds[0].ID != "e1" || !ds[0].Redelivered {
-		t.Fatalf("claim after the lease: %+v %v, want e1 redelivered", ds, err)
-	}
-}
-
 // BenchmarkAppendReplicas: one Append per op against a primary and one
 // replica, minReplicas 0 and 1.
 func BenchmarkAppendReplicas(b *testing.B) {
