@@ -329,7 +329,7 @@ func newReplicationShortfalls() *prometheus.CounterVec {
 		Name: "dvc_store_replication_shortfalls_total",
 		Help: "Writes behind an answer that fewer than store.redis.minReplicas replicas acknowledged within store.redis.replicaTimeout (answered 503 store-unavailable; for status_record, the status delivery is retried instead of acknowledged), by operation.",
 	}, []string{"op"})
-	for _, op := range []string{"outbox_append", "idempotency_complete", "idempotency_replay", "dossier_claim", "dossier_sender", "status_record"} {
+	for _, op := range []string{"outbox_append", "idempotency_complete", "idempotency_replay", "dossier_claim", "dossier_sender", "status_record", "signers_register"} {
 		c.WithLabelValues(op)
 	}
 	return c

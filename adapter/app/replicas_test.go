@@ -147,4 +147,28 @@ func TestReplicaShortfallAnswers503(t *testing.T) {
 	if n := len(e.received(t, code)); n != took {
 		t.Errorf("the portal got %d calls after the retry, want the %d of the first attempt", n, took)
 	}
+
+	// The account opened with the replica stalled: the specimen's signers
+	// are registered on the primary but not known on a replica (their slot
+	// is not the outbox's), so the callback is 503 and nothing is stored;
+	// its retry once the replica is back is taken.
+	registerBefore := e.shortfallCount(t, "signers_register")
+	opened := e.build(t, treasurysim.EventRequest{DossierCode: code, Status: "ACCOUNT_OPENED"})
+	r.Pause(t, 0)
+	if a := e.postCallback(t, opened.Header, opened.Body); a.status != http.StatusServiceUnavailable || a.code() != "store-unavailable" {
+		t.Fatalf("ACCOUNT_OPENED with the replica stalled: %d %s", a.status, a.body)
+	}
+	if d := e.shortfallCount(t, "signers_register") - registerBefore; d != 1 {
+		t.Errorf("signers_register shortfalls +%d, want +1", d)
+	}
+	if st, err := e.app.Outbox.Stats(t.Context()); err != nil || st.Pending != 0 {
+		t.Fatalf("outbox after the refused callback: %+v %v, want nothing stored", st, err)
+	}
+	r.Resume(t, 0)
+	if a := e.postCallback(t, opened.Header, opened.Body); a.status != http.StatusAccepted {
+		t.Fatalf("ACCOUNT_OPENED retried: %d %s", a.status, a.body)
+	}
+	if rec := e.view(t, procedure, code); rec.SpecimenRegisteredAt.IsZero() {
+		t.Errorf("the specimen is not registered after the retry")
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/redisoutbox"
 	"github.com/kbnn/dvc/adapter/redisstore"
+	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/statusflow"
 	"github.com/kbnn/dvc/adapter/statusmap"
 	"github.com/kbnn/dvc/adapter/upstream"
@@ -103,6 +104,12 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		confirm = func(ctx context.Context, procedure, maHoSo string) error {
 			return ha.Confirm(ctx, "status_record", rd.Key(procedure, maHoSo))
 		}
+	}
+	if rs, ok := registry.(*redisstore.Signers); ok && ha.Waits() {
+		// A unit's registrations are in another slot than the outbox: they
+		// reach the replicas before the callback that made them is
+		// acknowledged, or a failover could keep the event and lose them.
+		registry = replicatedSigners{rs, ha}
 	}
 	flow, err := statusflow.New(statusflow.Options{
 		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),
@@ -187,4 +194,29 @@ func loadCalendar(c config.Calendar, now time.Time, log *slog.Logger) (*calendar
 		}
 	}
 	return cal, nil
+}
+
+// replicatedSigners registers signers and then waits until the replicas
+// hold each unit's registrations (signers_register).
+type replicatedSigners struct {
+	s  *redisstore.Signers
+	ha *redisha.Writer
+}
+
+func (r replicatedSigners) Put(ctx context.Context, regs ...signers.Registration) (int, error) {
+	n, err := r.s.Put(ctx, regs...)
+	if err != nil {
+		return n, err
+	}
+	seen := map[string]bool{}
+	for _, g := range regs {
+		if seen[g.Unit] {
+			continue
+		}
+		seen[g.Unit] = true
+		if err := r.ha.Confirm(ctx, "signers_register", r.s.Key(g.Unit)); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

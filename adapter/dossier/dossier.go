@@ -158,10 +158,12 @@ func Register(ctx context.Context, s Updater, r Record) error {
 		update = c.Create
 	}
 	return update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
-		if exists && (cur.SoBoSung > r.SoBoSung || (cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID &&
-			(len(cur.Attachments) > 0 || len(r.Attachments) == 0))) {
-			return false // known already (a record learnt from the treasury's receipt alone gets its files)
+		same := exists && cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID
+		if exists && (cur.SoBoSung > r.SoBoSung || (same &&
+			(len(cur.Attachments) > 0 || len(r.Attachments) == 0) && (len(cur.Specimen) > 0 || len(r.Specimen) == 0))) {
+			return false // known already (a record learnt from the treasury's receipt alone, or from a callback, gets its files and specimen)
 		}
+		specimenAt := cur.SpecimenRegisteredAt
 		history := append(append([]Event{}, cur.History...), r.History...)
 		synced, sup, seq, status := cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence, cur.TrangThai
 		received := cur.ReceivedAt
@@ -172,6 +174,9 @@ func Register(ctx context.Context, s Updater, r Record) error {
 		cur.Rounds, cur.Deferred, cur.Released, cur.WithdrawalPending = rounds, deferred, released, pending
 		if !received.IsZero() {
 			cur.ReceivedAt = received
+		}
+		if same && len(cur.Specimen) > 0 {
+			cur.SpecimenRegisteredAt = specimenAt // the same document's specimen, registered already
 		}
 		if exists && status > 0 {
 			// A resubmission does not move the dossier: the treasury's

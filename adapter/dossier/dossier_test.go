@@ -145,6 +145,46 @@ func TestRegisterKeepsDeferredAndReleased(t *testing.T) {
 	}
 }
 
+// An account registration's specimen reaches a record that knew the
+// document without it (learnt from the treasury's receipt, or made by a
+// callback); registering the same document again keeps the time its
+// specimen was registered; a new supplement's specimen waits anew.
+func TestRegisterFillsTheSpecimen(t *testing.T) {
+	ctx := context.Background()
+	s := NewMemory()
+	bare := Record{Procedure: "tai-khoan", MaHoSo: "A-20260609-0000004", TrangThai: 1, TreasuryDocumentID: "KB-1"}
+	if err := Register(ctx, s, bare); err != nil {
+		t.Fatal(err)
+	}
+	full := bare
+	full.Specimen = []SpecimenSigner{{Role: "chu-tai-khoan", Serial: "4a25", Issuer: "CN=ca"}}
+	if err := Register(ctx, s, full); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := s.Get(ctx, bare.Procedure, bare.MaHoSo)
+	if len(got.Specimen) != 1 {
+		t.Fatalf("specimen %+v, want the submission's", got.Specimen)
+	}
+	at := time.Date(2026, 6, 10, 9, 0, 0, 0, time.UTC)
+	if err := s.Update(ctx, bare.Procedure, bare.MaHoSo, func(r *Record, _ bool) bool { r.SpecimenRegisteredAt = at; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if err := Register(ctx, s, full); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.Get(ctx, bare.Procedure, bare.MaHoSo); !got.SpecimenRegisteredAt.Equal(at) {
+		t.Fatalf("the same document again: registered at %v, want %v", got.SpecimenRegisteredAt, at)
+	}
+	sup := full
+	sup.SoBoSung, sup.TreasuryDocumentID = 1, "KB-2"
+	if err := Register(ctx, s, sup); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := s.Get(ctx, bare.Procedure, bare.MaHoSo); !got.SpecimenRegisteredAt.IsZero() || len(got.Specimen) != 1 {
+		t.Fatalf("a supplement: specimen %+v registered at %v, want waiting", got.Specimen, got.SpecimenRegisteredAt)
+	}
+}
+
 // A deferred event's release id is taken once and kept until the event is
 // released (a repeat after a crash gets the same id); an event deferred
 // again before its record changed takes a new one; ids are numbered from 0.

@@ -31,6 +31,10 @@ func NewSigners(client redis.UniversalClient, prefix string) *Signers {
 
 func (r *Signers) key(unit string) string { return r.s.name("signers:{", unit) }
 
+// Key is the Redis key of a unit's registrations (a caller that must
+// confirm their replication waits on its primary: redisha.Writer.Confirm).
+func (r *Signers) Key(unit string) string { return r.key(unit) }
+
 // Put implements signers.Store.
 func (r *Signers) Put(ctx context.Context, regs ...signers.Registration) (int, error) {
 	if len(regs) == 0 {

@@ -2,6 +2,7 @@ package signers_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/signers"
@@ -61,6 +62,16 @@ func TestCanonicalDNVietnamese(t *testing.T) {
 		got, err := signers.CanonicalDN(in)
 		if err != nil || got != nfc {
 			t.Errorf("CanonicalDN(%q) = %q, %v; want %q", in, got, err, nfc)
+		}
+	}
+	// A capital whose letter composes with its mark only in lower case.
+	for _, in := range []string{"CN=W\u030A", "CN=J\u030C", "CN=H\u0331"} {
+		once, _ := signers.CanonicalDN(in)
+		if twice, _ := signers.CanonicalDN(once); twice != once {
+			t.Errorf("CanonicalDN(%q) = %q, then %q", in, once, twice)
+		}
+		if lower, _ := signers.CanonicalDN(strings.ToLower(in)); lower != once {
+			t.Errorf("CanonicalDN(%q) = %q, of its lower case %q", in, once, lower)
 		}
 	}
 	a, _ := signers.CanonicalDN(`CN=Sub\, Inc,O=x`)

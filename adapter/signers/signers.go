@@ -175,7 +175,9 @@ func canonicalValue(v string) string {
 	if !utf8.ValidString(u) {
 		u = v // hex pairs that are not UTF-8: compared as written
 	}
-	u = strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(u)), " "))
+	// NFC after the case folding too: a lower-case letter may compose with
+	// its mark where the capital has no composed form (W and U+030A).
+	u = norm.NFC.String(strings.ToLower(strings.Join(strings.Fields(norm.NFC.String(u)), " ")))
 	var out strings.Builder
 	for i, r := range u {
 		if strings.ContainsRune(`,+"\<>;`, r) || (i == 0 && r == '#') {

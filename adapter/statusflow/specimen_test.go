@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -123,5 +124,66 @@ func TestAccountOpenedForAnotherSupplementRegistersNothing(t *testing.T) {
 	}
 	if len(reg.regs) != 0 || len(tf.outbox.events) != 2 {
 		t.Fatalf("no specimen: registrations %+v, %d events stored", reg.regs, len(tf.outbox.events))
+	}
+}
+
+// Once registered, the specimen is not registered again: a repeated
+// callback (its answer lost) or another event with the same status does
+// not bring back a signer an operator revoked since.
+func TestAccountOpenedRegistersOnce(t *testing.T) {
+	tf, reg := specimenFlow(t, 0)
+	if err := receiveStatus(t, tf, "evt-1", "ACCOUNT_OPENED", 0); err != nil {
+		t.Fatal(err)
+	}
+	if len(reg.regs) != 2 {
+		t.Fatalf("registrations %+v, want the specimen's two", reg.regs)
+	}
+	reg.regs = nil // an operator revoked them
+	for _, id := range []string{"evt-1", "evt-2"} {
+		if err := receiveStatus(t, tf, id, "ACCOUNT_OPENED", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(reg.regs) != 0 {
+		t.Fatalf("registered again: %+v", reg.regs)
+	}
+}
+
+// deadlineDossiers records the deadline of each record write.
+type deadlineDossiers struct {
+	*fakeDossiers
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (d *deadlineDossiers) Update(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool) error {
+	dl, _ := ctx.Deadline()
+	d.mu.Lock()
+	d.deadlines = append(d.deadlines, dl)
+	d.mu.Unlock()
+	return d.fakeDossiers.Update(ctx, procedure, maHoSo, fn)
+}
+
+// Once the portal took a move, the record is settled on a deadline of its
+// own: past the attempt's (a move taken just before it is settled, not
+// sent again), but within the lease the attempt's deadline stands for
+// (the worker's timeout is half the lease).
+func TestSettledAfterThePortalWithinTheLease(t *testing.T) {
+	tf := newTestFlow(t)
+	rec := &deadlineDossiers{fakeDossiers: tf.dossiers}
+	tf.Flow.dossiers = rec
+	tf.at("chi-thuong-xuyen", "HS-9", 2, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	attempt, _ := ctx.Deadline()
+	if err := tf.Deliver(ctx, tf.delivery(t, event("chi-thuong-xuyen", "HS-9", "e2", "PROCESSING", 2), 1, false)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.deadlines) == 0 {
+		t.Fatal("the record was not settled")
+	}
+	settled := rec.deadlines[0]
+	if !settled.After(attempt) || settled.After(attempt.Add(2*time.Second)) {
+		t.Fatalf("settled with deadline %v; the attempt's is %v, the lease ends about %v", settled, attempt, attempt.Add(2*time.Second))
 	}
 }

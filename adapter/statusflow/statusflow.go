@@ -289,13 +289,26 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 	if err := json.Unmarshal(d.Payload, &ev); err != nil {
 		return outbox.Permanent(fmt.Errorf("statusflow: stored event %s: %w", d.ID, err))
 	}
+	// Once the portal took the move, the record's writes (and their
+	// confirmation) run to one deadline of their own: afterPortal, and
+	// never past the delivery's lease (the worker's timeout is half the
+	// lease, so as long again as the attempt had stays inside it), lest
+	// another worker take the event over while it is being settled.
+	now := time.Now() // deadlines are the wall clock's, whatever f.now says
+	post := now.Add(afterPortal)
+	if dl, ok := ctx.Deadline(); ok {
+		if end := dl.Add(dl.Sub(now) / 2); end.Before(post) {
+			post = end
+		}
+	}
+	ctx = withPostDeadline(ctx, post)
 	portalTook, err := f.deliver(ctx, d, ev)
 	if err != nil || f.confirm == nil {
 		return err
 	}
 	if portalTook {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), afterPortal)
+		ctx, cancel = afterPortalContext(ctx)
 		defer cancel()
 	}
 	if err := f.confirm(ctx, ev.Procedure, ev.DossierCode); err != nil {
@@ -309,6 +322,24 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 // move the portal took just before the deadline is settled rather than
 // sent again by the retry.
 const afterPortal = 10 * time.Second
+
+type postDeadlineKey struct{}
+
+// withPostDeadline carries the deadline of the writes after the portal.
+func withPostDeadline(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, postDeadlineKey{}, t)
+}
+
+// afterPortalContext is ctx without its cancellation, to the deadline
+// Deliver set for the writes after the portal (afterPortal from now when
+// none was set).
+func afterPortalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	t, ok := ctx.Value(postDeadlineKey{}).(time.Time)
+	if !ok {
+		t = time.Now().Add(afterPortal)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), t)
+}
 
 // deliver is Deliver's work before the confirmation. portalTook: the
 // portal took the move in this attempt (what follows runs on its own
@@ -400,7 +431,7 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 	if err := f.portal.UpdateProgress(ctx, f.progressItem(p, rec, ev, tr.To)); err != nil {
 		return false, deliveryErr(err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterPortal)
+	ctx, cancel := afterPortalContext(ctx)
 	defer cancel()
 	if err := f.settle(ctx, ev, dossier.DeliveryDelivered, &tr, ""); err != nil {
 		return true, err
@@ -428,6 +459,12 @@ func (f *Flow) registerSpecimen(ctx context.Context, ev Event) error {
 		log.Warn("account opened for another supplement than the one whose specimen is known: no signer registered",
 			"supplement", ev.SupplementNo, "specimenSupplement", rec.SoBoSung, "unit", rec.Unit)
 		return nil
+	case !rec.SpecimenRegisteredAt.IsZero():
+		// Registered once: a repeated callback (its answer lost) or another
+		// event with the same status must not bring back a signer an
+		// operator has revoked since.
+		log.Info("account opened again: the specimen's signers were registered already", "at", rec.SpecimenRegisteredAt)
+		return nil
 	}
 	now := f.now()
 	regs := make([]signers.Registration, 0, len(rec.Specimen))
@@ -440,19 +477,17 @@ func (f *Flow) registerSpecimen(ctx context.Context, ev Event) error {
 		return fmt.Errorf("statusflow: registering the specimen's signers: %w", err)
 	}
 	log.Info("account opened: the specimen's signers registered", "unit", rec.Unit, "entries", len(regs), "new", n)
-	if rec.SpecimenRegisteredAt.IsZero() {
-		err := f.dossiers.Update(context.WithoutCancel(ctx), ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
-			if !exists || r.SoBoSung != ev.SupplementNo || !r.SpecimenRegisteredAt.IsZero() {
-				return false
-			}
-			r.SpecimenRegisteredAt = now
-			return true
-		})
-		if err != nil {
-			log.Warn("the specimen's registration time not recorded", "err", err)
+	// The time the specimen was registered is what keeps a repeat from
+	// registering it again: written before the callback is answered (a
+	// failure is 503, and the treasury's retry registers again, which
+	// keeps what is kept).
+	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+		if !exists || r.SoBoSung != ev.SupplementNo || !r.SpecimenRegisteredAt.IsZero() {
+			return false
 		}
-	}
-	return nil
+		r.SpecimenRegisteredAt = now
+		return true
+	})
 }
 
 // place records where the portal shows a dossier whose record did not know
