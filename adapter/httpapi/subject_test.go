@@ -62,6 +62,12 @@ func TestClientSubjectIsTheWholeName(t *testing.T) {
 	if !matches(portal, exact) {
 		t.Errorf("the client's own subject is not matched")
 	}
+	// A Vietnamese organisation, configured as `openssl -nameopt RFC2253`
+	// prints it (UTF-8 as hex pairs).
+	vn := certWithSubject(t, pkix.RDNSequence{attr(oidC, "VN"), attr(oidO, "Văn phòng"), attr(oidCN, "portal")})
+	if !matches(ClientCert{Name: "portal", Subject: `CN=portal,O=V\C4\83n ph\C3\B2ng,C=VN`, Group: GroupSubmissions}, vn) {
+		t.Errorf("a Vietnamese subject as openssl prints it is not matched (%s)", vn.Subject.String())
+	}
 	reordered := certWithSubject(t, pkix.RDNSequence{attr(oidCN, "portal"), attr(oidO, "Example"), attr(oidC, "VN")})
 	if matches(portal, reordered) {
 		t.Errorf("a subject in another order (C=VN,O=Example,CN=portal as RFC 4514 writes it) is taken for %s", portal.Subject)
