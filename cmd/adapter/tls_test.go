@@ -63,6 +63,7 @@ func TestRunServesTLS(t *testing.T) {
 	for status("https://"+pubAddr+"/healthz") != http.StatusOK {
 		select {
 		case err := <-done:
+			done <- err // for the deferred wait, which would block for ever otherwise
 			t.Fatalf("run ended: %v", err)
 		case <-wait.Done():
 			t.Fatal("the TLS listener never answered")
