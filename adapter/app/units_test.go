@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/beevik/etree"
 
 	"github.com/kbnn/dvc/adapter/config"
 	"github.com/kbnn/dvc/adapter/testkit/clock"
@@ -171,5 +174,56 @@ func TestCallerUnits(t *testing.T) {
 				t.Fatalf("own unit's withdrawal: %d %s", a.status, a.body)
 			}
 		})
+	}
+}
+
+// A caller restricted to units that submits its own dossier under a code
+// another unit's dossier holds learns nothing of that dossier: 409, the
+// code is taken, without its treasury reference, its place, its unit or
+// its status; as a first submission and as a supplement. The unit's own
+// retry under another key is still told where its dossier is.
+func TestCodeOfAnotherUnitTellsNothing(t *testing.T) {
+	e := startClocked(t, func(c *config.Config) { withUnitCallers(c) }, clock.New(receipt))
+	const proc = "chi-thuong-xuyen"
+	const codeA = "G09.20-20260609-0000891"
+	path := "/v1/procedures/" + proc + "/dossiers"
+	first := e.postAs(t, unitsAToken, path, signedForUnit(t, proc, codeA, "1012345"), "")
+	if first.status != http.StatusAccepted {
+		t.Fatalf("own unit's submission: %d %s", first.status, first.body)
+	}
+	ref := receiptOf(t, first.body)
+	var acc struct {
+		TreasuryReference string `json:"treasuryReference"`
+	}
+	_ = json.Unmarshal(first.body, &acc)
+	for name, body := range map[string][]byte{
+		"first submission": signedForUnit(t, proc, codeA, "1045678"),
+		"supplement": signedTemplateEdited(t, proc, func(root *etree.Element) {
+			root.CreateAttr("Id", "HS-"+codeA)
+			root.FindElement("maHoSo").SetText(codeA)
+			root.FindElement("maDVQHNS").SetText("1045678")
+			root.FindElement("soBoSung").SetText("1")
+		}),
+	} {
+		b := e.postAs(t, unitBToken, path, body, "")
+		if b.status != http.StatusConflict || b.code() != "dossier-already-submitted" {
+			t.Fatalf("%s: %d %s, want 409 dossier-already-submitted", name, b.status, b.body)
+		}
+		for _, leak := range []string{acc.TreasuryReference, "1012345", "treasuryReference", "first", ref.LeafHash} {
+			if leak != "" && strings.Contains(string(b.body), leak) {
+				t.Errorf("%s: the answer names %q: %s", name, leak, b.body)
+			}
+		}
+		if loc := b.header.Get("Location"); loc != "" {
+			t.Errorf("%s: Location %q", name, loc)
+		}
+	}
+	// The owning unit under another key: told where its dossier is.
+	req, _ := http.NewRequest(http.MethodPost, e.adapter.URL+path, bytes.NewReader(signedForUnit(t, proc, codeA, "1012345")))
+	req.Header.Set("Authorization", "Bearer "+unitsAToken)
+	req.Header.Set("Content-Type", "application/xml")
+	req.Header.Set("Idempotency-Key", "another-key-0001")
+	if a := exchange(t, req); a.status != http.StatusConflict || !strings.Contains(string(a.body), acc.TreasuryReference) || a.header.Get("Location") == "" {
+		t.Errorf("the owning unit under another key: %d %v %s", a.status, a.header, a.body)
 	}
 }

@@ -356,7 +356,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, storeDown(err)
 	}
 	if !claim.Owned {
-		return nil, false, s.conflict(v, claim)
+		return nil, false, s.conflict(ctx, sub, v, claim)
 	}
 	s.hook("claimed")
 	if !lock.Held {
@@ -408,7 +408,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 				s.recordSent(bg, sub, v, rc)
 			}
 			left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
-			return nil, false, s.conflict(v, idempotency.Claim{Sent: true, Reference: rc.Reference})
+			return nil, false, s.conflict(ctx, sub, v, idempotency.Claim{Sent: true, Reference: rc.Reference})
 		case found:
 			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
 		default:
@@ -423,7 +423,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// took.
 		err := s.checkRegistrations(ctx, v.Unit(), unchecked)
 		if err == nil {
-			err = s.checkSupplement(ctx, v, sub.ReceivedAt)
+			err = s.checkSupplement(ctx, sub, v)
 		}
 		if err != nil {
 			release()
@@ -448,7 +448,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		if err := s.records.MarkSender(bg, v.DossierID(), owner); err != nil {
 			if errors.Is(err, idempotency.ErrLeaseLost) {
 				// Another attempt has taken the claim over since.
-				return nil, false, s.conflict(v, idempotency.Claim{RetryAfter: s.lease()})
+				return nil, false, s.conflict(ctx, sub, v, idempotency.Claim{RetryAfter: s.lease()})
 			}
 			release()
 			return nil, false, storeDown(err)
@@ -522,6 +522,15 @@ func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, r
 		// its callbacks. Refusing now would only make the portal retry.
 		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
 	}
+}
+
+// codeTaken refuses, to a caller restricted to units, a dossier code that
+// a dossier it may not see holds: 409 dossier-already-submitted, naming
+// nothing of that dossier.
+func codeTaken(v *Verified) error {
+	return problem.New(problem.DossierAlreadySent, fmt.Sprintf(
+		"Dossier code %s (supplement %d) is taken by a dossier this caller may not see.", v.MaHoSo, v.SoBoSung)).
+		VI(fmt.Sprintf("Mã hồ sơ %s (lần bổ sung %d) đã được dùng cho một hồ sơ bên gọi không được xem.", v.MaHoSo, v.SoBoSung))
 }
 
 // sameContent reports whether the claim owners a and b (each a scoped key,
@@ -640,8 +649,17 @@ func treasuryFailure(err error, lang problem.Lang, requestID string) (*Response,
 	return nil, false, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
 }
 
-// conflict answers a submission of a dossier that another key owns.
-func (s *Service) conflict(v *Verified, c idempotency.Claim) error {
+// conflict answers a submission of a dossier that another key owns. A
+// caller restricted to units learns nothing of a dossier outside them (its
+// reference, where it is, whether it is being sent): the code is taken,
+// and that is all (codeTaken).
+func (s *Service) conflict(ctx context.Context, sub Submission, v *Verified, c idempotency.Claim) error {
+	if len(sub.Units) > 0 {
+		rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
+		if err != nil || !ok || !UnitAllowed(sub.Units, rec.Unit) {
+			return codeTaken(v)
+		}
+	}
 	loc := "/v1/procedures/" + v.Procedure.ID + "/dossiers/" + url.PathEscape(v.MaHoSo)
 	e := &problem.Error{Kind: problem.DossierAlreadySent, Header: map[string]string{"Location": loc},
 		Extra: map[string]any{"first": loc}}

@@ -20,7 +20,8 @@ import (
 // payable document nobody asked for. A dossier the adapter has no record of
 // (a first submission, or a record it no longer has) is not checked: the
 // treasury's own rules decide there.
-func (s *Service) checkSupplement(ctx context.Context, v *Verified, at time.Time) error {
+func (s *Service) checkSupplement(ctx context.Context, sub Submission, v *Verified) error {
+	at := sub.ReceivedAt
 	if v.SoBoSung <= 0 {
 		return nil // a first submission: no record can make it unexpected (below), so none is read
 	}
@@ -35,6 +36,9 @@ func (s *Service) checkSupplement(ctx context.Context, v *Verified, at time.Time
 		if rec, err = s.settleWithdrawal(ctx, v.Procedure.ID, v.MaHoSo, rec, at); err != nil {
 			return err
 		}
+	}
+	if !UnitAllowed(sub.Units, rec.Unit) {
+		return codeTaken(v) // another unit's dossier: nothing of it to a restricted caller
 	}
 	e := &problem.Error{Kind: problem.SupplementUnexpected}
 	switch {
