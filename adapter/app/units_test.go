@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -226,4 +227,42 @@ func TestCodeOfAnotherUnitTellsNothing(t *testing.T) {
 	if a := exchange(t, req); a.status != http.StatusConflict || !strings.Contains(string(a.body), acc.TreasuryReference) || a.header.Get("Location") == "" {
 		t.Errorf("the owning unit under another key: %d %v %s", a.status, a.header, a.body)
 	}
+}
+
+// A caller restricted to units walks its whole listing page by page with
+// the next each page gives, whether it has one unit or several, on both
+// stores; no page names another unit's dossier.
+func TestRestrictedCallerPagesThrough(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		const proc = "chi-thuong-xuyen"
+		var mine []string
+		for i, unit := range []string{"1012345", "1045678", "1012345", "1012345"} {
+			code := fmt.Sprintf("G09.20-20260609-000090%d", i)
+			if a := e.post(t, proc, "application/xml", signedForUnit(t, proc, code, unit), ""); a.status != http.StatusAccepted {
+				t.Fatalf("%s: %d %s", code, a.status, a.body)
+			}
+			if unit != "1045678" {
+				mine = append(mine, code)
+			}
+		}
+		for token, want := range map[string][]string{unitsAToken: mine, unitBToken: {"G09.20-20260609-0000901"}} {
+			var got []string
+			query := "limit=1"
+			for range 10 {
+				l := e.list(t, token, query)
+				if l.status != http.StatusOK {
+					t.Fatalf("%s, %q: %d %s", token, query, l.status, l.code)
+				}
+				got = append(got, codesOf(l.page.Dossiers)...)
+				if *l.page.Next == "" {
+					break
+				}
+				query = "limit=1&cursor=" + url.QueryEscape(*l.page.Next)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s walked %v, want %v", token, got, want)
+			}
+		}
+	}, withUnitCallers)
 }

@@ -38,7 +38,13 @@ var queryParams = []string{"unit", "procedure", "status", "from", "to", "cursor"
 // absent parameter. Errors are *QueryError (ErrInvalidQuery) naming the
 // parameter: an unknown or repeated one, a malformed value, from after
 // to, or a cursor that is malformed or was made for other filters.
-func ParseQuery(v url.Values) (Query, error) {
+func ParseQuery(v url.Values) (Query, error) { return ParseQueryNarrowed(v, nil) }
+
+// ParseQueryNarrowed is ParseQuery with narrow (when not nil) applied to
+// the parsed filters before the cursor is checked against them: a caller
+// restricted to units lists with its units added to the filters, and the
+// cursor its listing gave it is bound to those.
+func ParseQueryNarrowed(v url.Values, narrow func(*Query)) (Query, error) {
 	var q Query
 	for _, k := range slices.Sorted(maps.Keys(v)) {
 		if !slices.Contains(queryParams, k) {
@@ -84,6 +90,9 @@ func ParseQuery(v url.Values) (Query, error) {
 		q.Limit = n
 	}
 	q.Cursor = v.Get("cursor")
+	if narrow != nil {
+		narrow(&q)
+	}
 	checked, err := q.check()
 	if err != nil {
 		return q, err

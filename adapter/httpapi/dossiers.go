@@ -33,23 +33,30 @@ func (s *server) routesDossiers(e *echo.Echo) {
 }
 
 func (s *server) findDossiers(c echo.Context) error {
-	q, err := dossier.ParseQuery(c.QueryParams())
-	if err != nil {
-		return queryErr(err)
-	}
-	if q.Procedure != "" {
-		c.Set(ctxProcedure, q.Procedure)
-	}
-	if units := callerUnits(c); len(units) > 0 {
+	// A caller restricted to units lists its units only; the filters are
+	// narrowed before the cursor is checked, for the listing bound the
+	// cursor it gave to the narrowed ones.
+	units, other := callerUnits(c), false
+	q, err := dossier.ParseQueryNarrowed(c.QueryParams(), func(q *dossier.Query) {
 		switch {
+		case len(units) == 0:
 		case q.Unit != "" && !intake.UnitAllowed(units, q.Unit):
-			// Another unit's dossiers do not exist for this caller.
-			return c.JSON(http.StatusOK, map[string]any{"dossiers": []dossier.Item{}, "next": ""})
+			other = true
 		case q.Unit == "" && len(units) == 1:
 			q.Unit = units[0] // the unit's own index
 		case q.Unit == "":
 			q.Units = units
 		}
+	})
+	if other {
+		// Another unit's dossiers do not exist for this caller.
+		return c.JSON(http.StatusOK, map[string]any{"dossiers": []dossier.Item{}, "next": ""})
+	}
+	if err != nil {
+		return queryErr(err)
+	}
+	if q.Procedure != "" {
+		c.Set(ctxProcedure, q.Procedure)
 	}
 	items, next, err := s.Dossiers.FindDossiers(c.Request().Context(), q)
 	if err != nil {
