@@ -51,7 +51,8 @@ func (r *Refusal) Error() string {
 // Classify tells the circuit breaker what an attempt's error says about the treasury's health:
 // a business refusal (*Refusal) or "no such document" (ErrNotFound) is a healthy treasury
 // answering (Success); a request this side got wrong (ErrInvalidRequest) or credentials the
-// treasury refused (ErrUnauthorized) say nothing about its health (Excluded); anything else
+// treasury refused (ErrUnauthorized) say nothing about its health (Excluded), nor does any
+// other 4xx answer but 408 and 429 (the same request would get it again); anything else
 // falls back to upstream.DefaultClassify (caller gone: Excluded; else Failure, retried if
 // idempotent).
 func Classify(err error) upstream.Outcome {
@@ -60,6 +61,15 @@ func Classify(err error) upstream.Outcome {
 	case errors.As(err, &ref), errors.Is(err, ErrNotFound):
 		return upstream.Success
 	case errors.Is(err, ErrInvalidRequest), errors.Is(err, ErrUnauthorized):
+		return upstream.Excluded
+	}
+	var ae *answerError
+	if errors.As(err, &ae) && ae.statusCode >= 400 && ae.statusCode < 500 && ae.statusCode != http.StatusRequestTimeout &&
+		!errors.Is(ae.kind, ErrUnavailable) {
+		// Any other 4xx (403, 405, 409, 413, 415, a 422 without its
+		// reasonCode) is an answer about this request, not the treasury's
+		// health: the same request would get it again, and counting it
+		// would open the breaker for every unit's documents.
 		return upstream.Excluded
 	}
 	return upstream.DefaultClassify(err)
@@ -111,8 +121,9 @@ func serverFailure(op string, a answer) error {
 	return nil
 }
 
-// failure classifies any other non-success answer. lookup says whether 404 means "no such
-// document" (status calls) rather than a wrong route.
+// failure classifies any other non-success answer. lookup says whether a 404 with reasonCode
+// NOT_FOUND means "no such document" (status calls) rather than a wrong route; a look-up's 404
+// without it is the treasury unavailable.
 func failure(op string, a answer, lookup bool) error {
 	switch {
 	case a.status == http.StatusUnprocessableEntity:
@@ -125,8 +136,13 @@ func failure(op string, a answer, lookup bool) error {
 		return a.errorOf(op, ErrInvalidRequest)
 	case a.status == http.StatusUnauthorized:
 		return a.errorOf(op, ErrUnauthorized)
-	case a.status == http.StatusNotFound && lookup:
+	case a.status == http.StatusNotFound && lookup && a.refusal().ReasonCode == ReasonNotFound:
+		// The treasury's own answer, not a proxy's or a gateway's 404
+		// while it is redeployed: taken for "no such document", it could
+		// let a dossier go that the treasury holds.
 		return a.errorOf(op, ErrNotFound)
+	case a.status == http.StatusNotFound && lookup:
+		return a.errorOf(op, ErrUnavailable)
 	}
 	return a.errorOf(op, ErrProtocol)
 }

@@ -60,6 +60,32 @@ func TestServerFailures(t *testing.T) {
 	}
 }
 
+// A look-up's 404 is "no such document" only when the treasury says so
+// (reasonCode NOT_FOUND); a 404 from a proxy or a gateway being redeployed
+// is the treasury unavailable, or a supplement could go after a withdrawal
+// the treasury holds.
+func TestLookupNotFoundIsTheTreasurys(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		body string
+		want error
+	}{
+		{`{"reasonCode":"NOT_FOUND","message":"no such document"}`, ErrNotFound},
+		{`<html><body>404 Not Found</body></html>`, ErrUnavailable},
+		{`{"reasonCode":"SOMETHING_ELSE"}`, ErrUnavailable},
+	} {
+		srv := stubServer(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(tt.body))
+		})
+		c := newTestClient(t, srv.URL, newFakeClock())
+		_, err := c.FindByKey(context.Background(), document("D-1").Key())
+		if !errors.Is(err, tt.want) || (tt.want != ErrNotFound && errors.Is(err, ErrNotFound)) {
+			t.Errorf("404 %s: %v, want %v", tt.body, err, tt.want)
+		}
+	}
+}
+
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
 	e := newSimEnv(t)
@@ -175,6 +201,11 @@ func TestClassify(t *testing.T) {
 			return err
 		}, false, upstream.Excluded},
 		{"caller gone", answer(201, ``), send, true, upstream.Excluded},
+		{"a size the gateway refuses", answer(413, `<html>too large</html>`), send, false, upstream.Excluded},
+		{"forbidden", answer(403, ``), send, false, upstream.Excluded},
+		{"a 422 without its reasonCode", answer(422, `{}`), send, false, upstream.Excluded},
+		{"a look-up's 404 that is not the treasury's", answer(404, `<html>not found</html>`), lookup, false, upstream.Failure},
+		{"request timeout", answer(408, ``), send, false, upstream.Failure},
 		{"unavailable", answer(503, ``), send, false, upstream.Failure},
 		{"gateway timeout", answer(504, ``), lookup, false, upstream.Failure},
 		{"unexpected answer", answer(201, `<html>`), send, false, upstream.Failure},
