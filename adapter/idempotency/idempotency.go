@@ -90,6 +90,7 @@ type Claim struct {
 	Sent       bool          // the owner's document reached the treasury (owned: the caller's own earlier attempt)
 	Reference  string        // sent: the treasury reference
 	RetryAfter time.Duration // not owned and not sent: time left on the owner's lease
+	Lease      string        // owned and not sent: this claim's lease, which ReleaseDossier takes
 }
 
 // Lock is the outcome of LockDossier.
@@ -226,6 +227,12 @@ type Store interface {
 	// dossier may be corrected and resent), except a claim already settled
 	// as sent, which is never released.
 	SettleDossier(ctx context.Context, dossier, owner string, sent bool, reference string, retention time.Duration) error
+	// ReleaseDossier releases owner's claim not settled as sent, only
+	// while it is the claim of lease (Claim.Lease): an attempt that
+	// outlived its lease, whose claim a later attempt of the same owner
+	// took over (and may have sent under), releases nothing.
+	// ErrLeaseLost otherwise.
+	ReleaseDossier(ctx context.Context, dossier, owner, lease string) error
 	// MarkSender makes owner the claim's sender: owner took the claim over
 	// (Claim.TakenOver), the treasury holds nothing under the dossier's
 	// key, and owner is about to send its own content. It must be written

@@ -39,6 +39,7 @@ type claimRecord struct {
 	reference  string
 	leaseUntil time.Time
 	expires    time.Time
+	lease      string // the token of the claim's latest taking (Claim.Lease)
 }
 
 // NewMemory returns an empty store on clock now (nil means time.Now).
@@ -143,8 +144,9 @@ func (m *Memory) ClaimDossier(_ context.Context, dossier, owner string, lease ti
 		// settling: it may have sent the document, its sender's content.
 		sender = c.sender
 	}
-	m.claims[dossier] = &claimRecord{owner: owner, sender: sender, leaseUntil: now.Add(lease), expires: now.Add(UnsettledClaimRetention)}
-	cl := Claim{Owned: true, Recovered: c != nil}
+	tok := NewToken()
+	m.claims[dossier] = &claimRecord{owner: owner, sender: sender, leaseUntil: now.Add(lease), expires: now.Add(UnsettledClaimRetention), lease: tok}
+	cl := Claim{Owned: true, Recovered: c != nil, Lease: tok}
 	if cl.Recovered {
 		cl.Sender, cl.TakenOver = sender, sender != owner
 	}
@@ -175,6 +177,18 @@ func (m *Memory) Start(ctx context.Context, key, fp string, lease time.Duration,
 // ClaimAndLock implements Store.
 func (m *Memory) ClaimAndLock(ctx context.Context, dossier, owner, lockID string, lease time.Duration) (Claim, Lock, error) {
 	return ClaimThenLock(ctx, m, dossier, owner, lockID, lease)
+}
+
+// ReleaseDossier implements Store.
+func (m *Memory) ReleaseDossier(_ context.Context, dossier, owner, lease string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.claims[dossier]
+	if c == nil || c.owner != owner || c.sent || c.lease != lease {
+		return ErrLeaseLost
+	}
+	delete(m.claims, dossier)
+	return nil
 }
 
 // SettleDossier implements Store.

@@ -345,7 +345,10 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		if claim.Sent || mayHaveSent {
 			return
 		}
-		if err := s.records.SettleDossier(bg, v.DossierID(), owner, false, "", 0); err != nil {
+		// Only this taking of the claim: an attempt that outlived its
+		// lease must not release the claim a retry took over since, and
+		// may have sent under (the claim's lease token says which).
+		if err := s.records.ReleaseDossier(bg, v.DossierID(), owner, claim.Lease); err != nil {
 			s.log.Warn("dossier claim not released", "request_id", sub.RequestID, "maHoSo", v.MaHoSo, "err", err)
 		}
 	}

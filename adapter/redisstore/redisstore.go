@@ -352,14 +352,22 @@ func (s *Store) ClaimDossier(ctx context.Context, dossier, owner string, lease t
 		// lease. Nothing was sent.
 		return idempotency.Claim{}, notReplicated("claim dossier", herr)
 	}
-	c, err := parseClaim(r, now)
+	c, err := parseClaim(r, now, claimLease(now, lease))
 	if err != nil {
 		return idempotency.Claim{}, fmt.Errorf("redisstore: claim dossier: %w", err)
 	}
 	return c, nil
 }
 
-func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
+// claimLease is the token of a claim taken at now for lease: its lease's
+// end as the claim script stores it ('lu'), which a later taking changes.
+func claimLease(now time.Time, lease time.Duration) string {
+	return strconv.FormatInt(ms(now.Add(lease)), 10)
+}
+
+// parseClaim reads the claim script's reply; lu is the lease token the
+// call passed (Claim.Lease of an owned claim).
+func parseClaim(r []any, now time.Time, lu string) (idempotency.Claim, error) {
 	if len(r) == 3 && r[0] == int64(1) {
 		if r[1] == "sent" {
 			ref, ok := r[2].(string)
@@ -374,11 +382,11 @@ func parseClaim(r []any, now time.Time) (idempotency.Claim, error) {
 		}
 		switch r[1] {
 		case int64(0):
-			return idempotency.Claim{Owned: true}, nil
+			return idempotency.Claim{Owned: true, Lease: lu}, nil
 		case int64(1):
-			return idempotency.Claim{Owned: true, Recovered: true, Sender: sender}, nil
+			return idempotency.Claim{Owned: true, Recovered: true, Sender: sender, Lease: lu}, nil
 		case int64(2):
-			return idempotency.Claim{Owned: true, Recovered: true, TakenOver: true, Sender: sender}, nil
+			return idempotency.Claim{Owned: true, Recovered: true, TakenOver: true, Sender: sender, Lease: lu}, nil
 		}
 		return idempotency.Claim{}, errReply
 	}
@@ -410,6 +418,11 @@ func (s *Store) MarkSender(ctx context.Context, dossier, owner string) error {
 		return notReplicated("mark sender", herr)
 	}
 	return nil
+}
+
+// ReleaseDossier implements idempotency.Store.
+func (s *Store) ReleaseDossier(ctx context.Context, dossier, owner, lease string) error {
+	return fencedReply("release dossier", releaseClaimScript.Run(ctx, s.c, []string{s.dossierName(dossier)}, owner, lease))
 }
 
 // SettleDossier implements idempotency.Store.
@@ -496,7 +509,7 @@ func (s *Store) ClaimAndLock(ctx context.Context, dossier, owner, lockID string,
 	var c idempotency.Claim
 	r, err := cc.Slice()
 	if err == nil {
-		c, err = parseClaim(r, now)
+		c, err = parseClaim(r, now, claimLease(now, lease))
 	}
 	if err != nil {
 		err = fmt.Errorf("redisstore: claim dossier: %w", err)
@@ -626,7 +639,7 @@ func (s *Store) start(ctx context.Context, req *registered, key, fp string, leas
 			return idempotency.Started{}, i, nil
 		}
 	}
-	st, err := parseStart(reply, now, tok, lockTok)
+	st, err := parseStart(reply, now, tok, lockTok, lease)
 	if err != nil {
 		return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
 	}
@@ -654,7 +667,7 @@ func parseUnregistered(r []any, n int) (i int, refused bool, err error) {
 
 // parseStart reads startScript's reply: {begin} | {begin, claim} |
 // {begin, claim, lock}.
-func parseStart(r []any, now time.Time, tok, lockTok string) (idempotency.Started, error) {
+func parseStart(r []any, now time.Time, tok, lockTok string, lease time.Duration) (idempotency.Started, error) {
 	var st idempotency.Started
 	parts := make([][]any, len(r))
 	for i, p := range r {
@@ -681,7 +694,7 @@ func parseStart(r []any, now time.Time, tok, lockTok string) (idempotency.Starte
 	if len(parts) == 1 {
 		return st, errReply
 	}
-	if st.Claim, err = parseClaim(parts[1], now); err != nil {
+	if st.Claim, err = parseClaim(parts[1], now, claimLease(now, lease)); err != nil {
 		return st, err
 	}
 	if st.Claim.Owned != (len(parts) == 3) {

@@ -128,6 +128,16 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `)
 
+// releaseClaimScript: ARGV owner, lease (the 'lu' the claim was taken
+// with). Deletes the claim and replies 1 only when owner holds it, it is
+// not settled as sent, and it is still that taking; else 0.
+var releaseClaimScript = redis.NewScript(`
+local c = redis.call('HMGET', KEYS[1], 'owner', 'sent', 'lu')
+if c[1] ~= ARGV[1] or c[2] == '1' or c[3] ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`)
+
 // senderScript: ARGV owner, now. Replies 1, or 0 when owner does not hold
 // the claim, its lease has ended or it is settled as sent.
 var senderScript = redis.NewScript(`

@@ -206,6 +206,44 @@ func Run(t *testing.T, newStore Factory) {
 			t.Fatalf("take-over of a claim abandoned for weeks %+v, want recovered and taken over", cl)
 		}
 	})
+	t.Run("dossier claim released by its own taking only", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		first := claim(t, s, "d1", "key-a", true)
+		if first.Lease == "" {
+			t.Fatal("an owned claim without its lease")
+		}
+		// The attempt stalls past its lease; the same key's retry takes
+		// the claim over (and may send under it).
+		c.Advance(lease + time.Second)
+		second := claim(t, s, "d1", "key-a", true)
+		if !second.Recovered || second.Lease == "" || second.Lease == first.Lease {
+			t.Fatalf("the retry's claim %+v, want recovered under a lease of its own (first %q)", second, first.Lease)
+		}
+		// The stalled attempt wakes and gives up: it releases nothing.
+		if err := s.ReleaseDossier(ctx, "d1", "key-a", first.Lease); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("the stale attempt's release: %v, want ErrLeaseLost", err)
+		}
+		if cl := claim(t, s, "d1", "key-b", false); cl.Owner != "key-a" || cl.RetryAfter <= 0 {
+			t.Fatalf("another key after the stale release %+v, want the retry's claim held", cl)
+		}
+		// Another owner's release, and a release of a sent claim, fail too.
+		if err := s.ReleaseDossier(ctx, "d1", "key-b", second.Lease); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("a non-owner's release: %v", err)
+		}
+		if err := s.ReleaseDossier(ctx, "d1", "key-a", second.Lease); err != nil {
+			t.Fatalf("the retry's own release: %v", err)
+		}
+		if cl := claim(t, s, "d1", "key-b", true); cl.Recovered {
+			t.Fatalf("after the release %+v, want a new claim", cl)
+		}
+		if err := s.SettleDossier(ctx, "d1", "key-b", true, "KBNN-1", retention); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ReleaseDossier(ctx, "d1", "key-b", ""); !errors.Is(err, idempotency.ErrLeaseLost) {
+			t.Fatalf("a sent claim released: %v", err)
+		}
+	})
 	t.Run("dossier claim's sender", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
