@@ -89,6 +89,7 @@ func TestLargeBodiesAreCapped(t *testing.T) {
 		code   string
 	}{
 		{"large validation", post(validate, bytes.NewReader(large)), 503, "server-busy"},
+		{"large withdrawal", post(dossiers+"/G09.20-20260609-0000001/withdrawal", bytes.NewReader(large)), 503, "server-busy"},
 		{"large body of unknown length, refused once past the threshold", post(dossiers, unsized{bytes.NewReader(large)}), 503, "server-busy"},
 		{"small body passes", post(dossiers, bytes.NewReader(large[:threshold])), 415, "unsupported-media-type"},
 		{"small body of unknown length passes", post(dossiers, unsized{bytes.NewReader(large[:threshold/2])}), 415, "unsupported-media-type"},

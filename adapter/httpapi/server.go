@@ -104,7 +104,7 @@ func New(o Options) *echo.Echo {
 	auth := s.authenticate("dvc-adapter", access{GroupSubmissions, s.Callers})
 	e.POST(submitRoute, s.submit, auth, s.capLargeBodies)
 	e.GET("/v1/procedures/:procedure/dossiers/:maHoSo", s.dossierStatus, auth)
-	e.POST(withdrawRoute, s.withdraw, auth)
+	e.POST(withdrawRoute, s.withdraw, auth, s.capLargeBodies) // verified as a submission is
 	e.POST(validateRoute, s.validate, auth, s.capLargeBodies)
 	s.routesAttachments(e, auth)
 	s.routesCallbacks(e)
