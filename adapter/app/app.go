@@ -261,7 +261,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 			MaxTotalBytes: cfg.Attachments.MaxTotalBytes, MaxParts: cfg.Attachments.MaxParts},
 		Modes: httpapi.Modes{Submissions: cfg.Auth.Submissions, Callbacks: cfg.Auth.Callbacks, Admin: cfg.Auth.Admin},
 		LargeBodies: httpapi.LargeBodyLimits{Bytes: cfg.Limits.LargeBodyBytes,
-			Concurrency: cfg.Limits.LargeBodyConcurrency, Wait: cfg.Limits.LargeBodyWait},
+			Concurrency: cfg.Limits.LargeBodyConcurrency, Wait: cfg.Limits.LargeBodyWait, Uploads: cfg.Limits.UploadConcurrency},
 	}
 	for _, cl := range cfg.Server.TLS.Clients {
 		ho.ClientCerts = append(ho.ClientCerts, httpapi.ClientCert{Name: cl.Name, Subject: cl.Subject, URI: cl.URI, Group: cl.Group})

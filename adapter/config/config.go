@@ -376,6 +376,11 @@ type Limits struct {
 	// LargeBodyWait is how long a large request waits for a slot before it
 	// is answered 503 server-busy; up to 1 minute; zero: default 2s.
 	LargeBodyWait time.Duration `yaml:"largeBodyWait"`
+	// UploadConcurrency is how many attachment uploads over LargeBodyBytes
+	// are read at once, in slots of their own (each is held whole, up to
+	// attachments.maxFileBytes); they wait LargeBodyWait for one; 1 to
+	// 1024; zero: default 8.
+	UploadConcurrency int `yaml:"uploadConcurrency"`
 }
 
 // Attachments bound the files a dossier lists (dinhKem[]) and that travel
@@ -833,6 +838,9 @@ func (c *Config) defaults() {
 		c.Limits.LargeBodyConcurrency = 2
 	}
 	def(&c.Limits.LargeBodyWait, 2*time.Second)
+	if c.Limits.UploadConcurrency == 0 {
+		c.Limits.UploadConcurrency = 8
+	}
 	c.Attachments.defaults(c.Store.Kind)
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
@@ -1310,6 +1318,9 @@ func (c *Config) validateLimits(ps *problems) {
 	}
 	if c.Limits.LargeBodyWait < 0 || c.Limits.LargeBodyWait > time.Minute {
 		ps.bad("limits.largeBodyWait", "must be between 0s and 1m")
+	}
+	if c.Limits.UploadConcurrency < 1 || c.Limits.UploadConcurrency > 1024 {
+		ps.bad("limits.uploadConcurrency", "must be between 1 and 1024")
 	}
 }
 

@@ -260,7 +260,7 @@ evidence:
 		Auth: c.Auth,
 		Signatures: Signatures{TrustRoots: []string{"root.crt"}, JWSAlgorithms: []string{"RS256", "ES256"}, MaxSignatures: 4, XMLVerifier: "fast", RequireRegistered: true,
 			Revocation: Revocation{OCSP: "prefer", FetchCRLs: true, OnUnavailable: "fail", Timeout: 5 * time.Second}},
-		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000, LargeBodyBytes: 256 << 10, LargeBodyConcurrency: 2, LargeBodyWait: 2 * time.Second}, // a value given is kept
+		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000, LargeBodyBytes: 256 << 10, LargeBodyConcurrency: 2, LargeBodyWait: 2 * time.Second, UploadConcurrency: 8}, // a value given is kept
 		Attachments: Attachments{MaxFileBytes: 20 << 20, MaxTotalBytes: 50 << 20, MaxParts: 20, Retention: 24 * time.Hour, MaxStoredBytes: 400 << 20},
 		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
 			Resilience: defaultResilience},

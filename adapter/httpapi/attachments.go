@@ -34,7 +34,7 @@ const partOverhead = 16 << 10
 // routesAttachments serves the upload of a file before the dossier that
 // lists it, to the portal's callers.
 func (s *server) routesAttachments(e *echo.Echo, auth echo.MiddlewareFunc) {
-	e.PUT(attachmentRoute, s.putAttachment, auth)
+	e.PUT(attachmentRoute, s.putAttachment, auth, s.capUploads)
 }
 
 // putAttachment stores the body under the SHA-256 of the path: 201 when it
@@ -50,9 +50,12 @@ func (s *server) putAttachment(c echo.Context) error {
 	if limit <= 0 {
 		limit = s.MaxBodyBytes
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
+	data, err := readUpload(c.Request(), c.Response(), limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
+		if errors.Is(err, errBusy) {
+			return busyProblem()
+		}
 		if errors.As(err, &mbe) {
 			return problem.New(problem.BodyTooLarge, "The file exceeds the configured per-file limit (attachments.maxFileBytes).").
 				VI("Tệp vượt quá dung lượng cho phép của một tệp (attachments.maxFileBytes).")
@@ -79,6 +82,23 @@ func (s *server) putAttachment(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	return c.JSON(status, map[string]any{"sha256": sum, "kichThuoc": len(data), "created": created})
+}
+
+// readUpload reads an upload's body, at most limit bytes: into one buffer
+// of its declared length when it has one within the limit (net/http reads
+// no further), instead of io.ReadAll's doublings, which hold up to twice a
+// large file while it is read.
+func readUpload(r *http.Request, w http.ResponseWriter, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	n := r.ContentLength
+	if n < 0 || n > limit {
+		return io.ReadAll(body) // unknown length, or over the limit: MaxBytesReader says which
+	}
+	data := make([]byte, n)
+	if _, err := io.ReadFull(body, data); err != nil {
+		return nil, err // a body shorter than its Content-Length: net/http's io.ErrUnexpectedEOF
+	}
+	return data, nil
 }
 
 // readRelated reads a multipart/related submission: the signed dossier

@@ -24,6 +24,12 @@ type LargeBodyLimits struct {
 	Bytes       int64
 	Concurrency int
 	Wait        time.Duration
+	// Uploads is how many attachment uploads (PUT /v1/attachments/…) over
+	// Bytes are read at once, in slots of their own: an upload is held
+	// whole in memory (up to attachments.maxFileBytes) until it is stored,
+	// but is not verified, so it neither waits for nor holds a slot of
+	// the signed bodies. Zero: uploads are not capped.
+	Uploads int
 }
 
 // busyRetryAfter is the Retry-After of a server-busy answer, in seconds.
@@ -40,11 +46,13 @@ type largeGate struct {
 	slots chan struct{}
 }
 
-func newLargeGate(l LargeBodyLimits) *largeGate {
-	if l.Bytes <= 0 || l.Concurrency <= 0 {
+// newLargeGate returns the gate of n slots for bodies over l.Bytes, or nil
+// (no cap) when either is not positive.
+func newLargeGate(l LargeBodyLimits, n int) *largeGate {
+	if l.Bytes <= 0 || n <= 0 {
 		return nil
 	}
-	return &largeGate{bytes: l.Bytes, wait: l.Wait, slots: make(chan struct{}, l.Concurrency)}
+	return &largeGate{bytes: l.Bytes, wait: l.Wait, slots: make(chan struct{}, n)}
 }
 
 // acquire takes a slot, waiting up to g.wait (or until ctx ends); it
@@ -77,13 +85,23 @@ func busyProblem() error {
 	return &problem.Error{Kind: problem.ServerBusy, RetryAfter: busyRetryAfter}
 }
 
-// capLargeBodies is the middleware of the submission and validation routes:
-// a request whose Content-Length is over the threshold takes a slot before
-// anything is read, and one of unknown length takes it when its body
-// crosses the threshold while it is read; the slot is held until the
-// handler returns (the body and its verification live that long).
+// capLargeBodies is the middleware of the submission, validation and
+// withdrawal routes, capUploads the attachment upload's (see capBodies).
 func (s *server) capLargeBodies(next echo.HandlerFunc) echo.HandlerFunc {
-	g := s.largeGate
+	return capBodies(s.largeGate, next)
+}
+
+func (s *server) capUploads(next echo.HandlerFunc) echo.HandlerFunc {
+	return capBodies(s.uploadGate, next)
+}
+
+// capBodies wraps next so that a request whose Content-Length is over g's
+// threshold takes a slot of g before anything is read, and one of unknown
+// length takes it when its body crosses the threshold while it is read
+// (its reader then fails with errBusy if none comes free); the slot is held
+// until the handler returns (the body, and a signed body's verification,
+// live that long). A nil g caps nothing.
+func capBodies(g *largeGate, next echo.HandlerFunc) echo.HandlerFunc {
 	if g == nil {
 		return next
 	}

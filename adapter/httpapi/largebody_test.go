@@ -2,9 +2,13 @@ package httpapi_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +20,14 @@ import (
 // handler holds its slot while it waits for the rest.
 func holdLarge(t *testing.T, url string, size int64) (release func()) {
 	t.Helper()
+	return holdBody(t, "POST", url, size)
+}
+
+// holdBody is holdLarge with any method.
+func holdBody(t *testing.T, method, url string, size int64) (release func()) {
+	t.Helper()
 	pr, pw := io.Pipe()
-	req, err := http.NewRequest("POST", url, pr)
+	req, err := http.NewRequest(method, url, pr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,10 +46,15 @@ func holdLarge(t *testing.T, url string, size int64) (release func()) {
 	if _, err := pw.Write([]byte("<a>")); err != nil {
 		t.Fatal(err)
 	}
-	return func() {
-		_ = pw.CloseWithError(errors.New("released"))
-		<-done
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			_ = pw.CloseWithError(errors.New("released"))
+			<-done
+		})
 	}
+	t.Cleanup(release) // before the server's Close, which waits for the request
+	return release
 }
 
 // unsized hides a reader's length, so the client sends it chunked.
@@ -111,4 +126,99 @@ func TestLargeBodiesAreCapped(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"code":"unsupported-media-type"`)) {
 		t.Errorf("validation after release: status %d, body %s; want 200 with the unsupported-media-type report", resp.StatusCode, body)
 	}
+}
+
+// TestUploadsAreCapped: attachment uploads over the threshold are read
+// LargeBodyLimits.Uploads at a time, in slots of their own: a full upload
+// cap answers 503 server-busy to another large upload and stores nothing,
+// while small uploads and large submissions go on; a full submission cap
+// does not hold uploads back.
+func TestUploadsAreCapped(t *testing.T) {
+	const threshold = 1024
+	h := newServer(t, func(o *httpapi.Options) {
+		o.LargeBodies = httpapi.LargeBodyLimits{Bytes: threshold, Concurrency: 1, Wait: 20 * time.Millisecond, Uploads: 2}
+	})
+	dossiers := h.url + "/v1/procedures/chi-thuong-xuyen/dossiers"
+	put := func(data []byte, sized bool) *http.Request {
+		var body io.Reader = bytes.NewReader(data)
+		if !sized {
+			body = unsized{body}
+		}
+		sum := sha256.Sum256(data)
+		req, err := http.NewRequest("PUT", h.url+"/v1/attachments/"+hex.EncodeToString(sum[:]), body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/pdf")
+		return req
+	}
+	file := func(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+	wantStored := func(t *testing.T, req *http.Request, status int) {
+		t.Helper()
+		resp, body := do(t, req)
+		if resp.StatusCode != status {
+			t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, body)
+		}
+	}
+	largeSubmission := func() *http.Request {
+		req, err := http.NewRequest("POST", dossiers, bytes.NewReader(file(4*threshold, 'x')))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "text/plain")
+		return req
+	}
+
+	wantStored(t, put(file(4*threshold, 'a'), true), http.StatusCreated)
+
+	// The submissions' only slot is taken: uploads still go.
+	releaseSubmission := holdLarge(t, dossiers, 8*threshold)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, _ := do(t, largeSubmission())
+		if resp.StatusCode == http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
+	wantStored(t, put(file(4*threshold, 'b'), true), http.StatusCreated)
+	releaseSubmission()
+
+	holders := []func(){
+		holdBody(t, "PUT", h.url+"/v1/attachments/"+strings.Repeat("0", 64), 8*threshold),
+		holdBody(t, "PUT", h.url+"/v1/attachments/"+strings.Repeat("1", 64), 8*threshold),
+	}
+	var resp *http.Response
+	var body []byte
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		resp, body = do(t, put(file(4*threshold, 'c'), true))
+		if resp.StatusCode == http.StatusServiceUnavailable || time.Now().After(deadline) {
+			break
+		}
+	}
+	wantProblem(t, resp, body, 503, "server-busy")
+	if ra := resp.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1", ra)
+	}
+	t.Run("large upload of unknown length, refused once past the threshold", func(t *testing.T) {
+		resp, body := do(t, put(file(4*threshold, 'd'), false))
+		wantProblem(t, resp, body, 503, "server-busy")
+	})
+	t.Run("small upload passes", func(t *testing.T) {
+		wantStored(t, put(file(threshold, 'e'), true), http.StatusCreated)
+	})
+	t.Run("large submission passes", func(t *testing.T) {
+		resp, body := do(t, largeSubmission())
+		wantProblem(t, resp, body, 415, "unsupported-media-type")
+	})
+
+	for _, r := range holders {
+		r()
+	}
+	// The refused uploads stored nothing: each is new once the slots are back.
+	wantStored(t, put(file(4*threshold, 'c'), true), http.StatusCreated)
+	wantStored(t, put(file(4*threshold, 'd'), false), http.StatusCreated)
+	wantStored(t, put(file(4*threshold, 'a'), true), http.StatusOK)
 }

@@ -83,7 +83,8 @@ type Options struct {
 
 type server struct {
 	Options
-	largeGate *largeGate // nil: no cap
+	largeGate  *largeGate // nil: no cap
+	uploadGate *largeGate // nil: no cap
 }
 
 const (
@@ -144,7 +145,8 @@ func newServer(o Options) (*server, *echo.Echo) {
 		reg.MustRegister(o.Metrics) // a new registry: nothing to collide with
 		o.Gatherer = reg
 	}
-	s := &server{Options: o, largeGate: newLargeGate(o.LargeBodies)}
+	s := &server{Options: o, largeGate: newLargeGate(o.LargeBodies, o.LargeBodies.Concurrency),
+		uploadGate: newLargeGate(o.LargeBodies, o.LargeBodies.Uploads)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
