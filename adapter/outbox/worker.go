@@ -236,16 +236,31 @@ func (w *Worker) poll(claim, run context.Context) (int, error) {
 	if err := claim.Err(); err != nil {
 		return 0, err
 	}
+	claimed := time.Now() // by the wall clock, whatever cfg.Now says: LeaseEnd bounds deadlines
 	ds, err := w.store.Claim(run, w.cfg.Name, w.cfg.Lease, w.cfg.Batch)
 	if err != nil {
 		w.failed("claim", err)
 	}
 	// What was leased before an error is delivered now, not left to its
 	// lease.
+	run = context.WithValue(run, leaseEndKey{}, claimed.Add(w.cfg.Lease))
 	for _, d := range ds {
 		w.handle(run, d)
 	}
 	return len(ds), err
+}
+
+type leaseEndKey struct{}
+
+// LeaseEnd reports, to a Deliver called by a Worker, when the lease of
+// its event ends by the wall clock (taken before the claim, so never
+// later than the store's): work that must end while the event is held
+// (another worker may take it over after) bounds itself by it, since a
+// Batch claim's later events start after the first's deliveries and
+// Timeout is only bounded by Lease.
+func LeaseEnd(ctx context.Context) (time.Time, bool) {
+	t, ok := ctx.Value(leaseEndKey{}).(time.Time)
+	return t, ok
 }
 
 // handle delivers d and records the outcome.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/outbox"
+	"github.com/kbnn/dvc/adapter/portal"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/webhook"
@@ -185,5 +187,82 @@ func TestSettledAfterThePortalWithinTheLease(t *testing.T) {
 	settled := rec.deadlines[0]
 	if !settled.After(attempt) || settled.After(attempt.Add(2*time.Second)) {
 		t.Fatalf("settled with deadline %v; the attempt's is %v, the lease ends about %v", settled, attempt, attempt.Add(2*time.Second))
+	}
+}
+
+// slowPortal takes the progress after a pause and notes when it answered.
+type slowPortal struct {
+	*fakePortal
+	pause    time.Duration
+	mu       sync.Mutex
+	answered time.Time
+}
+
+func (p *slowPortal) UpdateProgress(ctx context.Context, item portal.ProgressItem) error {
+	time.Sleep(p.pause)
+	err := p.fakePortal.UpdateProgress(ctx, item)
+	p.mu.Lock()
+	p.answered = time.Now()
+	p.mu.Unlock()
+	return err
+}
+
+// The writes after the portal have afterPortal from when the portal took
+// the move, not from when the delivery started: a slow portal does not eat
+// their time (a settlement that timed out would send the progress again).
+func TestSettledAfterASlowPortal(t *testing.T) {
+	tf := newTestFlow(t)
+	rec := &deadlineDossiers{fakeDossiers: tf.dossiers}
+	tf.Flow.dossiers = rec
+	slow := &slowPortal{fakePortal: tf.portal, pause: 300 * time.Millisecond}
+	tf.Flow.portal = slow
+	tf.at("chi-thuong-xuyen", "HS-9", 2, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the worker's default
+	defer cancel()
+	if err := tf.Deliver(ctx, tf.delivery(t, event("chi-thuong-xuyen", "HS-9", "e2", "PROCESSING", 2), 1, false)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.deadlines) == 0 {
+		t.Fatal("the record was not settled")
+	}
+	slow.mu.Lock()
+	answered := slow.answered
+	slow.mu.Unlock()
+	if settled := rec.deadlines[len(rec.deadlines)-1]; settled.Before(answered.Add(afterPortal)) {
+		t.Fatalf("settled with deadline %v, less than %v after the portal answered (%v)", settled, afterPortal, answered)
+	}
+}
+
+// Under a worker, the writes after the portal end within the event's
+// lease even when the worker's timeout is most of it: another worker may
+// take the event over once the lease ends.
+func TestSettledWithinTheWorkersLease(t *testing.T) {
+	tf := newTestFlow(t)
+	rec := &deadlineDossiers{fakeDossiers: tf.dossiers}
+	tf.Flow.dossiers = rec
+	tf.at("chi-thuong-xuyen", "HS-9", 2, 1)
+	box := outbox.NewMemory(tf.clock.Now)
+	tf.Flow.outbox = box
+	const lease = 4 * time.Second
+	w, err := outbox.NewWorker(box, outbox.WorkerConfig{Deliver: tf.Deliver, Name: "w", Now: tf.clock.Now,
+		Lease: lease, Timeout: lease * 9 / 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendEv(t, box, event("chi-thuong-xuyen", "HS-9", "e2", "PROCESSING", 2))
+	claimed := time.Now()
+	if n, err := w.Poll(context.Background()); n != 1 || err != nil {
+		t.Fatalf("poll: %d, %v", n, err)
+	}
+	tf.portal.mu.Lock()
+	progressed := len(tf.portal.progress)
+	tf.portal.mu.Unlock()
+	if len(rec.deadlines) == 0 || progressed != 1 {
+		t.Fatalf("the event was not delivered and settled: %d record writes, %d progress calls", len(rec.deadlines), progressed)
+	}
+	for _, dl := range rec.deadlines {
+		if dl.IsZero() || dl.After(claimed.Add(lease)) {
+			t.Fatalf("a record write had deadline %v; the lease ends by %v", dl, claimed.Add(lease))
+		}
 	}
 }

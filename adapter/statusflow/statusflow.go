@@ -290,18 +290,11 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 		return outbox.Permanent(fmt.Errorf("statusflow: stored event %s: %w", d.ID, err))
 	}
 	// Once the portal took the move, the record's writes (and their
-	// confirmation) run to one deadline of their own: afterPortal, and
-	// never past the delivery's lease (the worker's timeout is half the
-	// lease, so as long again as the attempt had stays inside it), lest
-	// another worker take the event over while it is being settled.
-	now := time.Now() // deadlines are the wall clock's, whatever f.now says
-	post := now.Add(afterPortal)
-	if dl, ok := ctx.Deadline(); ok {
-		if end := dl.Add(dl.Sub(now) / 2); end.Before(post) {
-			post = end
-		}
-	}
-	ctx = withPostDeadline(ctx, post)
+	// confirmation) run on deadlines of their own: afterPortal from when
+	// each starts, and never past three quarters of what is left of the
+	// delivery's lease, lest another worker take the event over while it
+	// is being settled (the rest is the acknowledgement's).
+	ctx = withPostBound(ctx, postBound(ctx, time.Now()))
 	portalTook, err := f.deliver(ctx, d, ev)
 	if err != nil || f.confirm == nil {
 		return err
@@ -323,20 +316,37 @@ func (f *Flow) Deliver(ctx context.Context, d outbox.Delivery) error {
 // sent again by the retry.
 const afterPortal = 10 * time.Second
 
-type postDeadlineKey struct{}
+type postBoundKey struct{}
 
-// withPostDeadline carries the deadline of the writes after the portal.
-func withPostDeadline(ctx context.Context, t time.Time) context.Context {
-	return context.WithValue(ctx, postDeadlineKey{}, t)
+// postBound is the latest the writes after the portal may run to, from
+// the delivery's start (now, by the wall clock, whatever f.now says):
+// three quarters of what is left of the lease (outbox.LeaseEnd), or, for
+// a caller other than the worker, half as long again as the attempt's
+// deadline (the worker's default timeout is half the lease); zero: no
+// bound.
+func postBound(ctx context.Context, now time.Time) time.Time {
+	if end, ok := outbox.LeaseEnd(ctx); ok {
+		return end.Add(-end.Sub(now) / 4)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		return dl.Add(dl.Sub(now) / 2)
+	}
+	return time.Time{}
 }
 
-// afterPortalContext is ctx without its cancellation, to the deadline
-// Deliver set for the writes after the portal (afterPortal from now when
-// none was set).
+// withPostBound carries postBound to afterPortalContext.
+func withPostBound(ctx context.Context, t time.Time) context.Context {
+	return context.WithValue(ctx, postBoundKey{}, t)
+}
+
+// afterPortalContext is ctx without its cancellation, to afterPortal from
+// now (when the portal took the move, not when the delivery started: a
+// slow portal leaves the writes their whole time) or to the bound Deliver
+// set, whichever is sooner.
 func afterPortalContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	t, ok := ctx.Value(postDeadlineKey{}).(time.Time)
-	if !ok {
-		t = time.Now().Add(afterPortal)
+	t := time.Now().Add(afterPortal)
+	if b, ok := ctx.Value(postBoundKey{}).(time.Time); ok && !b.IsZero() && b.Before(t) {
+		t = b
 	}
 	return context.WithDeadline(context.WithoutCancel(ctx), t)
 }
