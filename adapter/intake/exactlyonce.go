@@ -364,6 +364,13 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	s.hook("claimed")
 	if !lock.Held {
 		release()
+		if len(sub.Units) > 0 {
+			// That another unit's dossier is at the treasury now is not
+			// this caller's to know either.
+			if rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo); err == nil && ok && rec.Unit != "" && !UnitAllowed(sub.Units, rec.Unit) {
+				return nil, false, s.codeTaken(v)
+			}
+		}
 		return nil, false, dossierBusy(v.MaHoSo, lock)
 	}
 	*left = unfinished{lockID: lockID, lockToken: lock.Token}
@@ -411,7 +418,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 				s.recordSent(bg, sub, v, rc)
 			}
 			left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
-			return nil, false, s.conflict(ctx, sub, v, idempotency.Claim{Sent: true, Reference: rc.Reference})
+			return nil, false, s.conflict(ctx, sub, v, idempotency.Claim{Sent: true, Reference: rc.Reference, Owner: claim.Sender})
 		case found:
 			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
 		default:
@@ -530,10 +537,15 @@ func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, r
 // codeTaken refuses, to a caller restricted to units, a dossier code that
 // a dossier it may not see holds: 409 dossier-already-submitted, naming
 // nothing of that dossier.
-func codeTaken(v *Verified) error {
-	return problem.New(problem.DossierAlreadySent, fmt.Sprintf(
+func (s *Service) codeTaken(v *Verified) error {
+	e := problem.New(problem.DossierAlreadySent, fmt.Sprintf(
 		"Dossier code %s (supplement %d) is taken by a dossier this caller may not see.", v.MaHoSo, v.SoBoSung)).
 		VI(fmt.Sprintf("Mã hồ sơ %s (lần bổ sung %d) đã được dùng cho một hồ sơ bên gọi không được xem.", v.MaHoSo, v.SoBoSung))
+	// Always the lease, whether the dossier is sent or on its way: the
+	// caller learns nothing from it, and its own dossier on its way under
+	// another key and caller is taken over after it (see conflict).
+	e.RetryAfter = retryAfter(s.lease())
+	return e
 }
 
 // sameContent reports whether the claim owners a and b (each a scoped key,
@@ -657,10 +669,18 @@ func treasuryFailure(err error, lang problem.Lang, requestID string) (*Response,
 // reference, where it is, whether it is being sent): the code is taken,
 // and that is all (codeTaken).
 func (s *Service) conflict(ctx context.Context, sub Submission, v *Verified, c idempotency.Claim) error {
-	if len(sub.Units) > 0 {
+	if len(sub.Units) > 0 && !strings.HasPrefix(c.Owner, sub.Caller+"|") {
+		// A restricted caller is told of another caller's claim only when
+		// the dossier's record names one of its units. Its own claim (an
+		// attempt of its own under another key) it is told of whole: in
+		// progress, the Retry-After after which it takes the claim over;
+		// no record is written before the send, so the record cannot say.
 		rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
-		if err != nil || !ok || !UnitAllowed(sub.Units, rec.Unit) {
-			return codeTaken(v)
+		if err != nil {
+			return storeDown(err)
+		}
+		if !ok || rec.Unit == "" || !UnitAllowed(sub.Units, rec.Unit) {
+			return s.codeTaken(v)
 		}
 	}
 	loc := "/v1/procedures/" + v.Procedure.ID + "/dossiers/" + url.PathEscape(v.MaHoSo)

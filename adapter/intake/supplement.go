@@ -32,13 +32,18 @@ func (s *Service) checkSupplement(ctx context.Context, sub Submission, v *Verifi
 	if !ok || v.SoBoSung <= rec.SoBoSung {
 		return nil // a first submission, a repeat (claims decide) or an older supplement
 	}
+	if rec.Unit != "" && !UnitAllowed(sub.Units, rec.Unit) {
+		// Another unit's dossier: nothing of it to a restricted caller,
+		// nor a treasury look-up on its behalf (below). A record that does
+		// not know its unit is judged as before such callers: refusing it
+		// would keep a unit from correcting its own dossier, and the
+		// treasury checks the unit of what is sent.
+		return s.codeTaken(v)
+	}
 	if rec.WithdrawalPending != "" && !withdrawn(rec) {
 		if rec, err = s.settleWithdrawal(ctx, v.Procedure.ID, v.MaHoSo, rec, at); err != nil {
 			return err
 		}
-	}
-	if !UnitAllowed(sub.Units, rec.Unit) {
-		return codeTaken(v) // another unit's dossier: nothing of it to a restricted caller
 	}
 	e := &problem.Error{Kind: problem.SupplementUnexpected}
 	switch {

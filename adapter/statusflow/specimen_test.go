@@ -266,3 +266,20 @@ func TestSettledWithinTheWorkersLease(t *testing.T) {
 		}
 	}
 }
+
+// A record the adapter did not have, recreated from the treasury's event,
+// knows the unit the event names: a caller restricted to units is then
+// answered about it as about any other record of that unit.
+func TestRecordFromAnEventKnowsItsUnit(t *testing.T) {
+	tf := newTestFlow(t)
+	body := []byte(`{"eventId": "evt-u", "dossierCode": "HS-77", "procedure": "chi-thuong-xuyen", "supplementNo": 0, ` +
+		`"documentId": "KB-DOC-HS-77", "reference": "KBNN-0011-2026-000077", "status": "PROCESSING", "sequence": 3, ` +
+		`"occurredAt": "2026-06-09T15:00:00+07:00", "budgetUnitCode": "1012345"}`)
+	if _, err := tf.Receive(context.Background(), webhook.Headers(secret, "evt-u", tf.clock.Now(), body), body); err != nil {
+		t.Fatal(err)
+	}
+	rec, ok, err := tf.dossiers.Get(context.Background(), "chi-thuong-xuyen", "HS-77")
+	if err != nil || !ok || rec.Unit != "1012345" {
+		t.Fatalf("record %+v, %v, %v; want unit 1012345", rec, ok, err)
+	}
+}

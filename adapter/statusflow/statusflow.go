@@ -152,10 +152,13 @@ func New(o Options) (*Flow, error) {
 }
 
 // newRecord fills a status view record the adapter did not have (a dossier
-// registered before a restart of the in-memory store) from the event.
+// registered before a restart of the in-memory store) from the event,
+// the unit included when the treasury names it: a caller restricted to
+// units sees, and supplements, only its own units' dossiers.
 func (ev Event) newRecord(r *dossier.Record) {
 	r.Procedure, r.MaHoSo, r.SoBoSung = ev.Procedure, ev.DossierCode, ev.SupplementNo
 	r.TreasuryReference, r.TreasuryDocumentID = ev.Reference, ev.DocumentID
+	r.Unit = ev.BudgetUnitCode
 }
 
 // dossierKey is the outbox's dossier identity.
