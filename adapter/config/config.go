@@ -1081,10 +1081,11 @@ func validateTLS(ps *problems, t TLS) {
 		case (cl.Subject == "") == (cl.URI == ""):
 			ps.bad(k, "give subject or uri, one of them")
 		case cl.Subject != "":
-			if !validDN(cl.Subject) {
-				ps.bad(k+".subject", `must be a distinguished name "TYPE=value,TYPE=value" (RFC 4514), e.g. "CN=portal,O=Example,C=VN"`)
+			if dn, err := tlsconf.ParseDN(cl.Subject); err != nil {
+				ps.bad(k+".subject", `must be a distinguished name "TYPE=value,TYPE=value" (RFC 4514), e.g. "CN=portal,O=Example,C=VN": `+err.Error())
+			} else {
+				id = "subject " + dn.String()
 			}
-			id = "subject " + tlsconf.CanonicalDN(cl.Subject)
 		default:
 			if u, err := url.Parse(cl.URI); err != nil || u.Scheme == "" || strings.TrimSpace(cl.URI) != cl.URI {
 				ps.bad(k+".uri", "must be an absolute URI, e.g. spiffe://dvc.example.vn/portal")
@@ -1102,18 +1103,6 @@ func validateTLS(ps *problems, t TLS) {
 			ps.bad(k+".group", "must be submissions, callbacks or admin")
 		}
 	}
-}
-
-// validDN reports whether dn reads as TYPE=value parts separated by
-// unescaped commas.
-func validDN(dn string) bool {
-	for _, p := range strings.Split(tlsconf.CanonicalDN(dn), ",") {
-		typ, val, ok := strings.Cut(p, "=")
-		if !ok || typ == "" || val == "" {
-			return false
-		}
-	}
-	return true
 }
 
 // validateModes checks each route group's authentication mode against what

@@ -106,6 +106,8 @@ var invalidRows = []struct {
 	{"client without name", "server.tls.clients[0].name", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Name = "" }},
 	{"client with subject and uri", "server.tls.clients[0]", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].URI = "spiffe://x/portal" }},
 	{"client subject not a name", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "portal" }},
+	{"client subject with a BER value", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "CN=#0c03616263" }},
+	{"client subject with an unknown type", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "CNN=portal" }},
 	{"client uri relative", "server.tls.clients[1].uri", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[1].URI = "treasury" }},
 	{"client twice", "server.tls.clients[2]", func(c *Config) {
 		withMTLS(c)
@@ -690,7 +692,9 @@ func TestValidateAcceptsBoundaries(t *testing.T) {
 			"server.tls.clientCAFile": tlsPair.ca, "server.tls.clients": []map[string]any{
 				{"name": "portal", "subject": "CN=portal,O=Portal", "group": "submissions"},
 				{"name": "treasury", "uri": "spiffe://kbnn.test/treasury", "group": "callbacks"},
-				{"name": "ops", "subject": "CN=ops", "group": "admin"}},
+				{"name": "ops", "subject": "CN=ops", "group": "admin"},
+				{"name": "sub", "subject": `CN=portal,O=Sub\, Inc,C=VN`, "group": "admin"},
+				{"name": "sub-hex", "subject": `CN=portal,O=Sub\2C Ltd,C=VN`, "group": "admin"}},
 			"auth.submissions": "mtls", "auth.callbacks": "mtls", "auth.admin": "mtls",
 			"auth.bearerTokens": []any{}, "callbacks.secrets": []any{}}},
 		{"either and both", map[string]any{"server.tls.certFile": tlsPair.cert, "server.tls.keyFile": tlsPair.key,

@@ -85,8 +85,8 @@ func (s *server) certCaller(r *http.Request, groups ...string) (string, bool) {
 
 func matches(cc ClientCert, leaf *x509.Certificate) bool {
 	if cc.Subject != "" {
-		dn := tlsconf.SubjectDN(leaf)
-		return dn != "" && tlsconf.CanonicalDN(cc.Subject) == tlsconf.CanonicalDN(dn)
+		dn, err := tlsconf.ParseDN(cc.Subject) // refused at start when it does not parse
+		return err == nil && dn.MatchesSubject(leaf.RawSubject)
 	}
 	for _, u := range leaf.URIs {
 		if u.String() == cc.URI {

@@ -8,20 +8,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // Cert is a certificate and key pair read from two files, reloaded by
@@ -205,95 +198,6 @@ func CertPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("tls CA bundle %s: no PEM certificate", path)
 	}
 	return pool, nil
-}
-
-// SubjectDN is a certificate's subject as RFC 4514 writes it (as
-// `openssl x509 -subject -nameopt RFC2253` prints it): every attribute of
-// the certificate's own RDN sequence, last RDN first. Not pkix.Name.String,
-// which keeps only the last of a repeated attribute (a subject
-// "…,CN=unit-17.evil,CN=portal" would read as CN=portal) and reorders the
-// rest. "" when the subject does not parse.
-func SubjectDN(c *x509.Certificate) string {
-	var rdns pkix.RDNSequence
-	if rest, err := asn1.Unmarshal(c.RawSubject, &rdns); err != nil || len(rest) > 0 {
-		return ""
-	}
-	return rdns.String()
-}
-
-// CanonicalDN writes a distinguished name as Go's pkix.Name.String does
-// ("CN=a,O=b"): attribute types upper-case, no spaces around the ',' and
-// '=' separators, each value written one way (canonicalValue), so that a
-// subject as openssl prints it and as Go does compare equal.
-func CanonicalDN(dn string) string {
-	var parts []string
-	var cur strings.Builder
-	escaped := false
-	for _, r := range dn {
-		switch {
-		case escaped:
-			cur.WriteRune(r)
-			escaped = false
-		case r == '\\':
-			cur.WriteRune(r)
-			escaped = true
-		case r == ',':
-			parts = append(parts, cur.String())
-			cur.Reset()
-		default:
-			cur.WriteRune(r)
-		}
-	}
-	parts = append(parts, cur.String())
-	for i, p := range parts {
-		typ, val, _ := strings.Cut(p, "=")
-		parts[i] = strings.ToUpper(strings.TrimSpace(typ)) + "=" + canonicalValue(strings.TrimSpace(val))
-	}
-	return strings.Join(parts, ",")
-}
-
-// canonicalValue writes a DN value one way: unescaped (\X and the hex
-// pairs `openssl -nameopt RFC2253` prints UTF-8 as: O=V\C4\83n ph\C3\B2ng),
-// in Unicode NFC, then escaped again as RFC 4514 says (a backslash before
-// , + " \ < > ; = and before a leading #; a leading or trailing white
-// space, and bytes that are not UTF-8, as hex pairs). Letter case is kept.
-func canonicalValue(v string) string {
-	raw := make([]byte, 0, len(v))
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c != '\\' || i+1 == len(v):
-			raw = append(raw, c)
-		case i+2 < len(v) && isHex(v[i+1]) && isHex(v[i+2]):
-			raw = append(raw, unhex(v[i+1])<<4|unhex(v[i+2]))
-			i += 2
-		default:
-			raw = append(raw, v[i+1])
-			i++
-		}
-	}
-	raw = norm.NFC.Bytes(raw)
-	var b strings.Builder
-	for i := 0; i < len(raw); {
-		r, n := utf8.DecodeRune(raw[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, "\\%02X", raw[i])
-		case (i == 0 || i+n == len(raw)) && unicode.IsSpace(r):
-			// as hex pairs: a white space escaped with a bare backslash
-			// would be trimmed off with it on the next reading
-			for _, c := range raw[i : i+n] {
-				fmt.Fprintf(&b, "\\%02X", c)
-			}
-		case strings.ContainsRune(`,+"\\<>;=`, r), i == 0 && r == '#':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		default:
-			b.WriteRune(r)
-		}
-		i += n
-	}
-	return b.String()
 }
 
 func isHex(c byte) bool {
