@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -265,4 +266,33 @@ func TestRestrictedCallerPagesThrough(t *testing.T) {
 			}
 		}
 	}, withUnitCallers)
+}
+
+// Once unit A's claim on a dossier code is gone (past the claims'
+// retention; equally a memory store's restart or a claim lost in a
+// failover), unit B's first submission under that code is still told only
+// that the code is taken: sent, it would go under A's treasury key, and the
+// treasury would answer A's document, A's reference to B with a 202.
+func TestCodeOfAnotherUnitAfterItsClaim(t *testing.T) {
+	clk := clock.New(receipt)
+	e := startClocked(t, withUnitCallers, clk)
+	const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000891"
+	path := "/v1/procedures/" + proc + "/dossiers"
+	first := e.postAs(t, unitsAToken, path, signedForUnit(t, proc, code, "1012345"), "")
+	if first.status != http.StatusAccepted {
+		t.Fatalf("A: %d %s", first.status, first.body)
+	}
+	var acc struct{ TreasuryReference string }
+	if err := json.Unmarshal(first.body, &acc); err != nil || acc.TreasuryReference == "" {
+		t.Fatalf("A's answer %s: %v", first.body, err)
+	}
+	clk.Advance(31 * 24 * time.Hour)
+	seedTemplateFiles(t, e.app)
+	b := e.postAs(t, unitBToken, path, signedForUnit(t, proc, code, "1045678"), "")
+	if b.status != http.StatusConflict || strings.Contains(string(b.body), acc.TreasuryReference) || !strings.Contains(string(b.body), "may not see") {
+		t.Errorf("B: %d %s; want 409, the code taken, nothing of A's", b.status, b.body)
+	}
+	if g := e.getAs(t, unitBToken, path+"/"+code); g.status == http.StatusOK {
+		t.Errorf("unit B reads A's dossier: %s", g.body)
+	}
 }

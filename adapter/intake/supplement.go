@@ -22,23 +22,25 @@ import (
 // treasury's own rules decide there.
 func (s *Service) checkSupplement(ctx context.Context, sub Submission, v *Verified) error {
 	at := sub.ReceivedAt
-	if v.SoBoSung <= 0 {
+	if v.SoBoSung <= 0 && len(sub.Units) == 0 {
 		return nil // a first submission: no record can make it unexpected (below), so none is read
 	}
 	rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
 	if err != nil {
 		return storeDown(err)
 	}
+	if ok && rec.Unit != "" && !UnitAllowed(sub.Units, rec.Unit) {
+		// Another unit's dossier: nothing of it to a restricted caller,
+		// nor a treasury look-up on its behalf (below), nor a first
+		// submission under its code once its claim is gone (the treasury
+		// would answer the other unit's document under the same key). A
+		// record that does not know its unit is judged as before such
+		// callers: refusing it would keep a unit from correcting its own
+		// dossier, and the treasury checks the unit of what is sent.
+		return s.codeTaken(v)
+	}
 	if !ok || v.SoBoSung <= rec.SoBoSung {
 		return nil // a first submission, a repeat (claims decide) or an older supplement
-	}
-	if rec.Unit != "" && !UnitAllowed(sub.Units, rec.Unit) {
-		// Another unit's dossier: nothing of it to a restricted caller,
-		// nor a treasury look-up on its behalf (below). A record that does
-		// not know its unit is judged as before such callers: refusing it
-		// would keep a unit from correcting its own dossier, and the
-		// treasury checks the unit of what is sent.
-		return s.codeTaken(v)
 	}
 	if rec.WithdrawalPending != "" && !withdrawn(rec) {
 		if rec, err = s.settleWithdrawal(ctx, v.Procedure.ID, v.MaHoSo, rec, at); err != nil {
