@@ -283,3 +283,35 @@ func TestRecordFromAnEventKnowsItsUnit(t *testing.T) {
 		t.Fatalf("record %+v, %v, %v; want unit 1012345", rec, ok, err)
 	}
 }
+
+// An account opened for a dossier whose lifecycle has ended (final status,
+// or a withdrawal the treasury accepted and whose callback is not in yet),
+// or by an event older than the latest status applied, registers no
+// signer: the delivery refuses the move too, and signers registered on a
+// contradiction could pay from an account the unit gave up.
+func TestAccountOpenedAfterTheEndRegistersNothing(t *testing.T) {
+	for name, edit := range map[string]func(r *dossier.Record){
+		"withdrawn": func(r *dossier.Record) { r.TrangThai = 7 },
+		"stopped":   func(r *dossier.Record) { r.TrangThai = 8 },
+		"withdrawal accepted": func(r *dossier.Record) {
+			r.History = append(r.History, dossier.Event{TrangThai: 7, Source: "adapter", Note: "withdrawal requested by the unit"})
+		},
+		"older than the latest status": func(r *dossier.Record) { r.TreasurySequence = 3 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			tf, reg := specimenFlow(t, 0)
+			if err := tf.dossiers.Update(context.Background(), "tai-khoan", "HS-2", func(r *dossier.Record, _ bool) bool {
+				edit(r)
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := receiveStatus(t, tf, "evt-9", "ACCOUNT_OPENED", 0); err != nil {
+				t.Fatal(err)
+			}
+			if len(reg.regs) != 0 {
+				t.Errorf("signers registered: %+v", reg.regs)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -215,7 +216,7 @@ func (f *Flow) Receive(ctx context.Context, h http.Header, body []byte) (duplica
 	if p.RegistersSignersOn != "" && ev.Status == p.RegistersSignersOn && f.signers != nil {
 		// Before the event is stored: a failure is 503 and the treasury's
 		// retry registers them (a registration kept is kept once).
-		if err := f.registerSpecimen(ctx, ev); err != nil {
+		if err := f.registerSpecimen(ctx, p, ev); err != nil {
 			return false, &problem.Error{Kind: problem.StoreUnavailable, Cause: err, RetryAfter: 5}
 		}
 	}
@@ -458,7 +459,7 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 // another supplement than the event's document, registers nothing and is
 // logged (an operator loads the unit's signers: PUT /v1/admin/signers);
 // only the store's failure is an error.
-func (f *Flow) registerSpecimen(ctx context.Context, ev Event) error {
+func (f *Flow) registerSpecimen(ctx context.Context, p Procedure, ev Event) error {
 	rec, ok, err := f.dossiers.Get(ctx, ev.Procedure, ev.DossierCode)
 	if err != nil {
 		return err
@@ -477,6 +478,18 @@ func (f *Flow) registerSpecimen(ctx context.Context, ev Event) error {
 		// event with the same status must not bring back a signer an
 		// operator has revoked since.
 		log.Info("account opened again: the specimen's signers were registered already", "at", rec.SpecimenRegisteredAt)
+		return nil
+	case lifecycleEnded(p, rec):
+		// The dossier's lifecycle ended (refused, stopped, withdrawn, or
+		// a withdrawal the treasury accepted): the delivery will not take
+		// the move either, and signers registered on a contradiction
+		// could pay from an account the unit gave up.
+		log.Warn("account opened for a dossier whose lifecycle has ended: no signer registered (an operator decides: PUT /v1/admin/signers/{unit})",
+			"status", rec.TrangThai, "unit", rec.Unit)
+		return nil
+	case ev.SupplementNo == rec.TreasurySupplement && ev.Sequence > 0 && ev.Sequence <= rec.TreasurySequence:
+		log.Warn("account opened by an event older than the latest status applied: no signer registered",
+			"sequence", ev.Sequence, "latestSequence", rec.TreasurySequence, "unit", rec.Unit)
 		return nil
 	}
 	now := f.now()
@@ -501,6 +514,17 @@ func (f *Flow) registerSpecimen(ctx context.Context, ev Event) error {
 		r.SpecimenRegisteredAt = now
 		return true
 	})
+}
+
+// lifecycleEnded reports whether the dossier's lifecycle has ended: its status is
+// final, or the treasury accepted its withdrawal (the history's withdrawal
+// entry, before the WITHDRAWN callback is delivered).
+func lifecycleEnded(p Procedure, rec dossier.Record) bool {
+	if p.Statuses.Final(rec.TrangThai) {
+		return true
+	}
+	code, ok := p.Statuses.Nominal(statusmap.TreasuryWithdrawn)
+	return ok && slices.ContainsFunc(rec.History, func(h dossier.Event) bool { return h.TrangThai == code })
 }
 
 // place records where the portal shows a dossier whose record did not know
