@@ -64,7 +64,10 @@ func checkAnchor(l *auditlog.Log, v note.Verifier, a evidenceAnchors, dir string
 		return fmt.Errorf("the records in %s are not the ones %s anchored in Redis for %s signs: another process's directory under this instance's key, or records rewritten. Give every instance its own evidence.instance, key and directory. %s",
 			dir, anchored, origin, restart)
 	}
-	return fmt.Errorf("the checkpoint anchored in Redis for %s does not check with the instance's key: %w. %s", origin, err, restart)
+	// Anything else: the anchor does not open with the instance's key or
+	// does not parse, or the directory's hashes cannot be read.
+	return fmt.Errorf("%s cannot be checked against the checkpoint anchored in Redis for %s: %w. %s",
+		dir, origin, err, restart)
 }
 
 // anchor anchors the log's latest checkpoint every interval while the log
