@@ -1076,6 +1076,9 @@ func validateTLS(ps *problems, t TLS) {
 			continue
 		}
 		ps.required(k+".name", cl.Name)
+		if !validCallerName(cl.Name) {
+			ps.bad(k+".name", callerNameRule)
+		}
 		id := ""
 		switch {
 		case (cl.Subject == "") == (cl.URI == ""):
@@ -1170,6 +1173,8 @@ func (c *Config) validateAuth(ps *problems) {
 				ps.bad(k+".name", "must be set")
 			case names[t.Name]:
 				ps.badf(k+".name", "%q is already the name of an earlier token of %s", t.Name, list.key)
+			case !validCallerName(t.Name):
+				ps.bad(k+".name", callerNameRule)
 			}
 			names[t.Name] = true
 			validateUnits(ps, list.key, k+".units", t.Units)
@@ -1841,3 +1846,10 @@ func setScalar(fv reflect.Value, s string) error {
 	}
 	return nil
 }
+
+// callerNameRule is what validCallerName asks of a caller's name.
+const callerNameRule = "must not contain '|' or '#': a caller's name is the scope of its Idempotency-Keys (name|key#content), so another caller's name must never read as its prefix"
+
+// validCallerName reports whether name may name a caller (a bearer
+// token's or a client certificate's).
+func validCallerName(name string) bool { return !strings.ContainsAny(name, "|#") }

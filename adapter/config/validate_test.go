@@ -105,6 +105,7 @@ var invalidRows = []struct {
 	}},
 	{"client without name", "server.tls.clients[0].name", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Name = "" }},
 	{"client with subject and uri", "server.tls.clients[0]", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].URI = "spiffe://x/portal" }},
+	{"client name with a bar", "server.tls.clients[0].name", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Name = "portal|b" }},
 	{"client subject not a name", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "portal" }},
 	{"client subject with a BER value", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "CN=#0c03616263" }},
 	{"client subject with an unknown type", "server.tls.clients[0].subject", func(c *Config) { withMTLS(c); c.Server.TLS.Clients[0].Subject = "CNN=portal" }},
@@ -130,6 +131,8 @@ var invalidRows = []struct {
 
 	{"no bearer token", "auth.bearerTokens", func(c *Config) { c.Auth.BearerTokens = nil }},
 	{"token without name", "auth.bearerTokens[0].name", func(c *Config) { c.Auth.BearerTokens[0].Name = " " }},
+	{"token name with a bar", "auth.bearerTokens[0].name", func(c *Config) { c.Auth.BearerTokens[0].Name = "unit-a|b" }},
+	{"admin token name with a hash", "auth.adminTokens[0].name", func(c *Config) { c.Auth.AdminTokens[0].Name = "ops#1" }},
 	{"duplicate token name", "auth.bearerTokens[1].name", func(c *Config) {
 		c.Auth.BearerTokens = append(c.Auth.BearerTokens, BearerToken{Name: "portal", Token: "another-portal-token"})
 	}},

@@ -365,9 +365,14 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if !lock.Held {
 		release()
 		if len(sub.Units) > 0 {
-			// That another unit's dossier is at the treasury now is not
-			// this caller's to know either.
-			if rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo); err == nil && ok && rec.Unit != "" && !UnitAllowed(sub.Units, rec.Unit) {
+			// That a dossier is at the treasury now is this caller's to
+			// know only when the dossier's record names one of its units
+			// (as for another caller's claim, in conflict).
+			rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
+			if err != nil {
+				return nil, false, storeDown(err)
+			}
+			if !ok || rec.Unit == "" || !UnitAllowed(sub.Units, rec.Unit) {
 				return nil, false, s.codeTaken(v)
 			}
 		}

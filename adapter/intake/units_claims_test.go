@@ -101,3 +101,42 @@ func TestAnotherUnitsSupplementWhileTheDossierIsBusy(t *testing.T) {
 		t.Errorf("%d sent", n)
 	}
 }
+
+// While a request of a dossier holds its lock, a restricted caller is told
+// that the dossier is busy only when the dossier's record names one of its
+// units: its own dossier, with the Retry-After of the lock; a dossier with
+// no record yet (another unit's first submission at the treasury) is "code
+// taken".
+func TestBusyDossierToARestrictedCaller(t *testing.T) {
+	const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000001"
+	supplement := func(t *testing.T, svc *Service, key string) error {
+		body := signXML(t, replaceOnce(t, template(t, proc, "xml"), "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>"), signing.XMLOptions{}, both...)
+		_, err := svc.Submit(t.Context(), Submission{RequestID: key, Procedure: proc, IdempotencyKey: key, ContentType: "application/xml",
+			Body: body, Caller: "unit-a", Units: []string{"1012345"}, ReceivedAt: receipt})
+		return err
+	}
+	t.Run("own dossier", func(t *testing.T) {
+		svc, _ := newService(t, svcOptions{})
+		awaitingSupplement(t, svc, proc, code, "1012345")
+		if _, err := svc.records.LockDossier(t.Context(), dossierLockID(proc, code), svc.lease()); err != nil {
+			t.Fatal(err)
+		}
+		if err := supplement(t, svc, "k1"); codeOf(err) != problem.RequestInProgress.Code() {
+			t.Errorf("%v; want request-in-progress", err)
+		}
+	})
+	t.Run("no record", func(t *testing.T) {
+		svc, fs := newService(t, svcOptions{})
+		if _, err := svc.records.LockDossier(t.Context(), dossierLockID(proc, code), svc.lease()); err != nil {
+			t.Fatal(err)
+		}
+		err := supplement(t, svc, "k2")
+		var pe *problem.Error
+		if !errors.As(err, &pe) || !strings.Contains(pe.Detail, "may not see") {
+			t.Errorf("%v; want the code taken", err)
+		}
+		if n := len(fs.sent()); n != 0 {
+			t.Errorf("%d sent", n)
+		}
+	})
+}

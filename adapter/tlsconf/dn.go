@@ -39,6 +39,7 @@ var dnTypes = map[string]asn1.ObjectIdentifier{
 	"POSTALCODE": {2, 5, 4, 17}, "GN": {2, 5, 4, 42}, "GIVENNAME": {2, 5, 4, 42},
 	"DC": {0, 9, 2342, 19200300, 100, 1, 25}, "UID": {0, 9, 2342, 19200300, 100, 1, 1},
 	"EMAILADDRESS": {1, 2, 840, 113549, 1, 9, 1}, "E": {1, 2, 840, 113549, 1, 9, 1},
+	"ORGANIZATIONIDENTIFIER": {2, 5, 4, 97}, "BUSINESSCATEGORY": {2, 5, 4, 15},
 }
 
 // dnNames are the names DN.String writes a type by.
@@ -47,10 +48,13 @@ var dnNames = map[string]string{
 	"2.5.4.8": "ST", "2.5.4.9": "STREET", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.12": "TITLE",
 	"2.5.4.17": "POSTALCODE", "2.5.4.42": "GIVENNAME", "0.9.2342.19200300.100.1.25": "DC",
 	"0.9.2342.19200300.100.1.1": "UID", "1.2.840.113549.1.9.1": "emailAddress",
+	"2.5.4.97": "organizationIdentifier", "2.5.4.15": "businessCategory",
 }
 
 // ParseDN reads a distinguished name as RFC 4514 writes it and as
-// `openssl x509 -subject -nameopt RFC2253` prints it: RDNs separated by
+// `openssl x509 -subject -nameopt RFC2253` prints it (not Go's
+// pkix.Name.String, which reorders the attributes and writes the ones it
+// does not name, emailAddress among them, as # and hex): RDNs separated by
 // ',', the attributes of a multi-valued RDN by '+', each TYPE=value with
 // the type a name of dnTypes or a dotted OID; in a value, '\' escapes one
 // of  ,+"\<>;=# and space, or stands before two hex digits that are one

@@ -134,6 +134,7 @@ func TestDNString(t *testing.T) {
 		{`CN=\20a\20,O=x`, `CN=\20a\20,O=x`},
 		{"OU=ops+CN=portal,2.5.4.10=x", "CN=portal+OU=ops,O=x"},
 		{"e=a@b", "emailAddress=a@b"},
+		{"organizationIdentifier=VNVN-0101,2.5.4.15=x", "organizationIdentifier=VNVN-0101,businessCategory=x"},
 	} {
 		d, err := tlsconf.ParseDN(tt.in)
 		if err != nil {
