@@ -57,7 +57,9 @@ func TestStaleAttemptKeepsItsSuccessorsClaim(t *testing.T) {
 	b.RequestID = "a2"
 	loseAnswer(t, svc, fs, b) // A2 (same key, same content): recovers, sends, its answer is lost; claim kept
 	close(up.release)         // A1 wakes up: upload fails -> release()
-	<-done
+	if err := <-done; err == nil {
+		t.Error("A1, whose upload failed after its lease, was answered as if sent")
+	}
 	if n := len(fs.sent()); n != 1 {
 		t.Fatalf("%d sends so far, want 1", n)
 	}
