@@ -366,14 +366,9 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		release()
 		if len(sub.Units) > 0 {
 			// That a dossier is at the treasury now is this caller's to
-			// know only when the dossier's record names one of its units
-			// (as for another caller's claim, in conflict).
-			rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
-			if err != nil {
-				return nil, false, storeDown(err)
-			}
-			if !ok || rec.Unit == "" || !UnitAllowed(sub.Units, rec.Unit) {
-				return nil, false, s.codeTaken(v)
+			// know only when it may see the dossier.
+			if err := s.mustSee(ctx, sub, v); err != nil {
+				return nil, false, err
 			}
 		}
 		return nil, false, dossierBusy(v.MaHoSo, lock)
@@ -553,6 +548,21 @@ func (s *Service) codeTaken(v *Verified) error {
 	return e
 }
 
+// mustSee answers a caller restricted to units codeTaken unless the
+// dossier's record names one of its units (a dossier with no record, or a
+// record that does not know its unit, it may not see); a store failure is
+// storeDown.
+func (s *Service) mustSee(ctx context.Context, sub Submission, v *Verified) error {
+	rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
+	if err != nil {
+		return storeDown(err)
+	}
+	if !ok || rec.Unit == "" || !UnitAllowed(sub.Units, rec.Unit) {
+		return s.codeTaken(v)
+	}
+	return nil
+}
+
 // sameContent reports whether the claim owners a and b (each a scoped key,
 // "#" and the content's fingerprint) stand for the same content.
 func sameContent(a, b string) bool {
@@ -680,12 +690,8 @@ func (s *Service) conflict(ctx context.Context, sub Submission, v *Verified, c i
 		// attempt of its own under another key) it is told of whole: in
 		// progress, the Retry-After after which it takes the claim over;
 		// no record is written before the send, so the record cannot say.
-		rec, ok, err := s.dossiers.Get(ctx, v.Procedure.ID, v.MaHoSo)
-		if err != nil {
-			return storeDown(err)
-		}
-		if !ok || rec.Unit == "" || !UnitAllowed(sub.Units, rec.Unit) {
-			return s.codeTaken(v)
+		if err := s.mustSee(ctx, sub, v); err != nil {
+			return err
 		}
 	}
 	loc := "/v1/procedures/" + v.Procedure.ID + "/dossiers/" + url.PathEscape(v.MaHoSo)
