@@ -30,26 +30,45 @@ type dnAttr struct {
 	valueNFC string
 }
 
-// dnTypes are the attribute type names a configured DN may use (any case),
-// besides a dotted OID: those of RFC 4514 and the ones openssl prints.
-var dnTypes = map[string]asn1.ObjectIdentifier{
-	"CN": {2, 5, 4, 3}, "SN": {2, 5, 4, 4}, "SURNAME": {2, 5, 4, 4}, "SERIALNUMBER": {2, 5, 4, 5},
-	"C": {2, 5, 4, 6}, "L": {2, 5, 4, 7}, "ST": {2, 5, 4, 8}, "S": {2, 5, 4, 8}, "STREET": {2, 5, 4, 9},
-	"O": {2, 5, 4, 10}, "OU": {2, 5, 4, 11}, "T": {2, 5, 4, 12}, "TITLE": {2, 5, 4, 12},
-	"POSTALCODE": {2, 5, 4, 17}, "GN": {2, 5, 4, 42}, "GIVENNAME": {2, 5, 4, 42},
-	"DC": {0, 9, 2342, 19200300, 100, 1, 25}, "UID": {0, 9, 2342, 19200300, 100, 1, 1},
-	"EMAILADDRESS": {1, 2, 840, 113549, 1, 9, 1}, "E": {1, 2, 840, 113549, 1, 9, 1},
-	"ORGANIZATIONIDENTIFIER": {2, 5, 4, 97}, "BUSINESSCATEGORY": {2, 5, 4, 15},
+// dnAttrTypes are the attribute types a configured DN may name (any case;
+// besides a dotted OID): those of RFC 4514 and the ones openssl prints,
+// each with the name DN.String writes it by, and its other names.
+var dnAttrTypes = []struct {
+	name    string
+	oid     asn1.ObjectIdentifier
+	aliases []string
+}{
+	{"CN", asn1.ObjectIdentifier{2, 5, 4, 3}, nil},
+	{"SN", asn1.ObjectIdentifier{2, 5, 4, 4}, []string{"SURNAME"}},
+	{"SERIALNUMBER", asn1.ObjectIdentifier{2, 5, 4, 5}, nil},
+	{"C", asn1.ObjectIdentifier{2, 5, 4, 6}, nil},
+	{"L", asn1.ObjectIdentifier{2, 5, 4, 7}, nil},
+	{"ST", asn1.ObjectIdentifier{2, 5, 4, 8}, []string{"S"}},
+	{"STREET", asn1.ObjectIdentifier{2, 5, 4, 9}, nil},
+	{"O", asn1.ObjectIdentifier{2, 5, 4, 10}, nil},
+	{"OU", asn1.ObjectIdentifier{2, 5, 4, 11}, nil},
+	{"TITLE", asn1.ObjectIdentifier{2, 5, 4, 12}, []string{"T"}},
+	{"businessCategory", asn1.ObjectIdentifier{2, 5, 4, 15}, nil},
+	{"POSTALCODE", asn1.ObjectIdentifier{2, 5, 4, 17}, nil},
+	{"GIVENNAME", asn1.ObjectIdentifier{2, 5, 4, 42}, []string{"GN"}},
+	{"organizationIdentifier", asn1.ObjectIdentifier{2, 5, 4, 97}, nil},
+	{"DC", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 25}, nil},
+	{"UID", asn1.ObjectIdentifier{0, 9, 2342, 19200300, 100, 1, 1}, nil},
+	{"emailAddress", asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 9, 1}, []string{"E"}},
 }
 
-// dnNames are the names DN.String writes a type by.
-var dnNames = map[string]string{
-	"2.5.4.3": "CN", "2.5.4.4": "SN", "2.5.4.5": "SERIALNUMBER", "2.5.4.6": "C", "2.5.4.7": "L",
-	"2.5.4.8": "ST", "2.5.4.9": "STREET", "2.5.4.10": "O", "2.5.4.11": "OU", "2.5.4.12": "TITLE",
-	"2.5.4.17": "POSTALCODE", "2.5.4.42": "GIVENNAME", "0.9.2342.19200300.100.1.25": "DC",
-	"0.9.2342.19200300.100.1.1": "UID", "1.2.840.113549.1.9.1": "emailAddress",
-	"2.5.4.97": "organizationIdentifier", "2.5.4.15": "businessCategory",
-}
+// dnTypes (upper-case name or alias to type) and dnNames (dotted type to
+// the name DN.String writes) are read from dnAttrTypes.
+var dnTypes, dnNames = func() (map[string]asn1.ObjectIdentifier, map[string]string) {
+	types, names := map[string]asn1.ObjectIdentifier{}, map[string]string{}
+	for _, t := range dnAttrTypes {
+		names[t.oid.String()] = t.name
+		for _, n := range append([]string{t.name}, t.aliases...) {
+			types[strings.ToUpper(n)] = t.oid
+		}
+	}
+	return types, names
+}()
 
 // ParseDN reads a distinguished name as RFC 4514 writes it and as
 // `openssl x509 -subject -nameopt RFC2253` prints it (not Go's
