@@ -72,21 +72,37 @@ func (s *server) certCaller(r *http.Request, groups ...string) (string, bool) {
 		return "", false
 	}
 	leaf := r.TLS.PeerCertificates[0]
-	for _, cc := range s.ClientCerts {
+	for i, cc := range s.ClientCerts {
 		if !contains(groups, cc.Group) {
 			continue
 		}
-		if matches(cc, leaf) {
+		if matches(cc, s.certDNs[i], leaf) {
 			return cc.Name, true
 		}
 	}
 	return "", false
 }
 
-func matches(cc ClientCert, leaf *x509.Certificate) bool {
+// parseSubjects parses each client certificate's configured subject once
+// (see server.certDNs).
+func parseSubjects(certs []ClientCert) []*tlsconf.DN {
+	dns := make([]*tlsconf.DN, len(certs))
+	for i, cc := range certs {
+		if cc.Subject == "" {
+			continue
+		}
+		if dn, err := tlsconf.ParseDN(cc.Subject); err == nil {
+			dns[i] = &dn
+		}
+	}
+	return dns
+}
+
+// matches reports whether leaf is cc's certificate; dn is cc's subject,
+// parsed (nil: cc is given by URI, or its subject does not parse).
+func matches(cc ClientCert, dn *tlsconf.DN, leaf *x509.Certificate) bool {
 	if cc.Subject != "" {
-		dn, err := tlsconf.ParseDN(cc.Subject) // refused at start when it does not parse
-		return err == nil && dn.MatchesSubject(leaf.RawSubject)
+		return dn != nil && dn.MatchesSubject(leaf.RawSubject)
 	}
 	for _, u := range leaf.URIs {
 		if u.String() == cc.URI {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -189,11 +190,14 @@ func TestUploadsAreCapped(t *testing.T) {
 		holdBody(t, "PUT", h.url+"/v1/attachments/"+strings.Repeat("0", 64), 8*threshold),
 		holdBody(t, "PUT", h.url+"/v1/attachments/"+strings.Repeat("1", 64), 8*threshold),
 	}
+	// Until both holders hold their slots an upload may still pass: each
+	// try sends other bytes, so that the one refused is known to be new.
 	var resp *http.Response
-	var body []byte
+	var body, refused []byte
 	deadline = time.Now().Add(10 * time.Second)
-	for {
-		resp, body = do(t, put(file(4*threshold, 'c'), true))
+	for try := 0; ; try++ {
+		refused = append(file(4*threshold-8, 'c'), fmt.Sprintf("%08d", try)...)
+		resp, body = do(t, put(refused, true))
 		if resp.StatusCode == http.StatusServiceUnavailable || time.Now().After(deadline) {
 			break
 		}
@@ -218,7 +222,7 @@ func TestUploadsAreCapped(t *testing.T) {
 		r()
 	}
 	// The refused uploads stored nothing: each is new once the slots are back.
-	wantStored(t, put(file(4*threshold, 'c'), true), http.StatusCreated)
+	wantStored(t, put(refused, true), http.StatusCreated)
 	wantStored(t, put(file(4*threshold, 'd'), false), http.StatusCreated)
 	wantStored(t, put(file(4*threshold, 'a'), true), http.StatusOK)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/kbnn/dvc/adapter/intake"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/signers"
+	"github.com/kbnn/dvc/adapter/tlsconf"
 )
 
 // Caller is one accepted bearer credential.
@@ -85,6 +86,10 @@ type server struct {
 	Options
 	largeGate  *largeGate // nil: no cap
 	uploadGate *largeGate // nil: no cap
+	// certDNs are the ClientCerts' subjects, parsed once: certDNs[i] is
+	// ClientCerts[i]'s, nil for one given by URI or that does not parse
+	// (config refuses such a subject at start; here it matches nothing).
+	certDNs []*tlsconf.DN
 }
 
 const (
@@ -146,7 +151,7 @@ func newServer(o Options) (*server, *echo.Echo) {
 		o.Gatherer = reg
 	}
 	s := &server{Options: o, largeGate: newLargeGate(o.LargeBodies, o.LargeBodies.Concurrency),
-		uploadGate: newLargeGate(o.LargeBodies, o.LargeBodies.Uploads)}
+		uploadGate: newLargeGate(o.LargeBodies, o.LargeBodies.Uploads), certDNs: parseSubjects(o.ClientCerts)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
