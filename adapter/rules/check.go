@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -220,4 +221,29 @@ func prefix(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+func checkCount(r *Rule, e env) (bool, []string) {
+	els := r.scope.elements(e.root)
+	switch {
+	case r.max >= 0 && len(els) > r.max:
+		return false, pointers(els[r.max:])
+	case len(els) < r.min:
+		return false, []string{r.scope.list.String()}
+	}
+	return true, nil
+}
+
+func checkFirst(r *Rule, e env) (bool, []string) {
+	for _, l := range r.scope.list.values(e.root, "") {
+		items, _ := l.value.([]any)
+		if len(items) == 0 {
+			continue // an empty list has no main document; the definition says whether it may be
+		}
+		m, _ := items[0].(map[string]any)
+		if form, _ := m[r.scope.code].(string); !slices.Contains(r.scope.forms, form) {
+			return false, []string{l.pointer + "/0/" + r.scope.code}
+		}
+	}
+	return true, nil
 }

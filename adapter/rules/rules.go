@@ -58,6 +58,8 @@ type ruleDoc struct {
 	Dates  []term `yaml:"dates"`
 	Year   string `yaml:"year"`
 	Values []term `yaml:"values"`
+	Min    *int   `yaml:"min"`
+	Max    *int   `yaml:"max"`
 }
 
 // term is one entry of a list parameter: a path, or the values of a path in each element of
@@ -112,10 +114,15 @@ type paramSpec struct {
 	single bool
 }
 
-// kind is one rule kind: its parameters and its check.
+// kind is one rule kind: its parameters and its check. A kind of the whole list (count,
+// first) is checked once, on the elements of its scope together (a scope is required); the
+// others once for each element of their scope.
 type kind struct {
 	params []paramSpec
 	check  func(r *Rule, e env) (ok bool, bad []string)
+	list   bool
+	counts bool // takes min and max
+	forms  bool // needs its scope's forms
 }
 
 // kinds is the closed set of rule kinds.
@@ -150,6 +157,11 @@ var kinds = map[string]kind{
 	"dateOrder": {params: []paramSpec{
 		{key: "dates", want: wantDate, list: true, min: 2, single: true},
 	}, check: checkDateOrder},
+	// count: the list holds at least min and at most max elements of the scope's forms.
+	"count": {check: checkCount, list: true, counts: true},
+	// first: the list's first element is of one of the scope's forms (the main document,
+	// which the treasury request's envelope repeats).
+	"first": {check: checkFirst, list: true, forms: true},
 }
 
 // Kinds lists the rule kinds, sorted.
@@ -204,9 +216,10 @@ type Rule struct {
 	Message   string
 	MessageVi string
 	// Fields are the field paths the rule names, as written, in parameter order.
-	Fields []string
-	scope  *scope
-	params map[string][]ref
+	Fields   []string
+	scope    *scope
+	params   map[string][]ref
+	min, max int // count's bounds (max -1: none)
 }
 
 // Set is a procedure's rules, in file order.
@@ -367,6 +380,9 @@ func (c compiler) compile(rd ruleDoc, node *yaml.Node) (*Rule, *lineErr) {
 	case rd.Forms != nil:
 		return nil, fail("forms", "rule %s: forms without each", rd.ID)
 	}
+	if lerr := checkListKind(rd, k, r, fail); lerr != nil {
+		return nil, lerr
+	}
 	given := map[string][]term{}
 	put := func(key string, v []term, set bool) {
 		if set {
@@ -408,6 +424,39 @@ func (c compiler) compile(rd ruleDoc, node *yaml.Node) (*Rule, *lineErr) {
 		}
 	}
 	return r, nil
+}
+
+// checkListKind checks what a kind of the whole list needs (a scope; forms; min and max)
+// and refuses min and max on any other kind; it sets r's bounds.
+func checkListKind(rd ruleDoc, k kind, r *Rule, fail func(key, format string, args ...any) *lineErr) *lineErr {
+	if k.list && rd.Each == "" {
+		return fail("kind", "rule %s: kind %s needs each (the list it is about)", rd.ID, rd.Kind)
+	}
+	if k.forms && len(rd.Forms) == 0 {
+		return fail("kind", "rule %s: kind %s needs forms", rd.ID, rd.Kind)
+	}
+	if !k.counts {
+		for key, v := range map[string]*int{"min": rd.Min, "max": rd.Max} {
+			if v != nil {
+				return fail(key, "rule %s: kind %s takes no %q", rd.ID, rd.Kind, key)
+			}
+		}
+		return nil
+	}
+	if rd.Min == nil && rd.Max == nil {
+		return fail("kind", "rule %s: kind %s needs min or max", rd.ID, rd.Kind)
+	}
+	r.min, r.max = 0, -1
+	if rd.Min != nil {
+		r.min = *rd.Min
+	}
+	if rd.Max != nil {
+		r.max = *rd.Max
+	}
+	if r.min < 0 || (rd.Max != nil && (r.max < r.min || r.max < 0)) {
+		return fail("max", "rule %s: want 0 <= min <= max", rd.ID)
+	}
+	return nil
 }
 
 // String is the term as written.
@@ -523,7 +572,7 @@ func (s *Set) Check(v any) []Violation {
 	var out []Violation
 	for _, r := range s.Rules {
 		envs := []env{{root: v, elem: v}}
-		if r.scope != nil {
+		if r.scope != nil && !kinds[r.Kind].list {
 			envs = envs[:0]
 			for _, el := range r.scope.elements(v) {
 				envs = append(envs, env{root: v, elem: el.value, pointer: el.pointer})

@@ -114,6 +114,26 @@ rules:
     dates: [ngay, /thoiGianNop]
     message: order
     messageVi: thứ tự
+  - id: mot-a
+    each: /taiLieu
+    forms: [A]
+    kind: count
+    max: 1
+    message: one A
+    messageVi: một A
+  - id: co-c
+    each: /taiLieu
+    forms: [C]
+    kind: count
+    min: 1
+    message: a C
+    messageVi: có C
+  - id: chinh
+    each: /taiLieu
+    forms: [A, B]
+    kind: first
+    message: main
+    messageVi: chính
 `
 
 const good = `{"nienDo": 2026, "thoiGianNop": "2026-03-01T23:00:00+07:00", "hanMuc": 300000000,
@@ -157,6 +177,12 @@ func TestEveryKind(t *testing.T) {
 		{"date order", `"ngay": "2026-03-01"`, `"ngay": "2026-03-02"`, []string{"thu-tu@/taiLieu/0/ngay,/thoiGianNop"}},
 		{"total not an integer", `"tong": 105000`, `"tong": 105000.5`,
 			[]string{"tong@/taiLieu/1/tong", "chu@/taiLieu/1/bangChu"}},
+		{"count: one too many", `{"mauSo": "B", "ngay": "2026-01-01"`, `{"mauSo": "A", "ngay": "2026-01-01"`,
+			[]string{"mot-a@/taiLieu/1"}},
+		{"count: too few", `{"mauSo": "C", "ngay"`, `{"mauSo": "B", "ngay"`,
+			[]string{"tong@/taiLieu/2/tong", "co-c@/taiLieu"}},
+		{"first: not a main form", `{"mauSo": "A", "ngay": "2026-03-01"`, `{"mauSo": "C", "ngay": "2026-03-01"`,
+			[]string{"chinh@/taiLieu/0/mauSo"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			doc := strings.Replace(good, c.from, c.to, 1)
@@ -188,7 +214,7 @@ func TestAbsentAndIntegral(t *testing.T) {
 func TestSumOverflow(t *testing.T) {
 	s := mustLoad(t, allKinds)
 	doc := `{"nienDo": 2026, "taiLieu": [{"mauSo": "B", "tong": 1,
-	  "dong": [{"soTien": 9223372036854775807}, {"soTien": 2}]}]}`
+	  "dong": [{"soTien": 9223372036854775807}, {"soTien": 2}]}, {"mauSo": "C"}]}`
 	if got := ids(s.Check(value(t, doc))); !slices.Equal(got, []string{"tong@/taiLieu/0/tong"}) {
 		t.Errorf("failing %v", got)
 	}
@@ -223,6 +249,13 @@ func TestLoadRefuses(t *testing.T) {
 		{"bad id", "rules:\n  - id: R_1\n    kind: sum\n", `id "R_1"`},
 		{"duplicate id", "rules:\n  - {id: r, kind: dateInYear, dates: [/thoiGianNop], year: /nienDo, message: m, messageVi: v}\n  - {id: r, kind: dateInYear, dates: [/thoiGianNop], year: /nienDo, message: m, messageVi: v}\n", `:3: rule id "r" already used at line 2`},
 		{"no rules key", "formCode: mauSo\n", `missing "rules"`},
+		{"count without each", rule("    kind: count\n    max: 1\n"), `kind count needs each`},
+		{"count without bounds", rule("    each: /taiLieu\n    kind: count\n"), `kind count needs min or max`},
+		{"count max below min", rule("    each: /taiLieu\n    kind: count\n    min: 2\n    max: 1\n"), `want 0 <= min <= max`},
+		{"count negative", rule("    each: /taiLieu\n    kind: count\n    min: -1\n"), `want 0 <= min <= max`},
+		{"first without forms", rule("    each: /taiLieu\n    kind: first\n"), `kind first needs forms`},
+		{"max on another kind", rule("    each: /taiLieu\n    kind: sum\n    total: tong\n    items: [tong]\n    max: 1\n"), `kind sum takes no "max"`},
+		{"count with a path", rule("    each: /taiLieu\n    kind: count\n    max: 1\n    total: tong\n"), `kind count takes no "total"`},
 		{"unknown key", "rule: []\n", `rule`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -404,5 +437,108 @@ func BenchmarkCheck(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Check(v)
+	}
+}
+
+// The shipped rules bind the dossier as a whole, not only each document: the main document
+// comes first, one request of a kind per dossier, and the payments and the commitment stay
+// within the contract across documents.
+func TestShippedRulesBindTheWholeDossier(t *testing.T) {
+	docs := func(v any) []any { return v.(map[string]any)["taiLieu"].([]any) }
+	setDocs := func(v any, d []any) { v.(map[string]any)["taiLieu"] = d }
+	copyOf := func(m any) map[string]any {
+		out := map[string]any{}
+		for k, x := range m.(map[string]any) {
+			out[k] = x
+		}
+		return out
+	}
+	withdrawalSlip := func(amount, words string) func(v any) {
+		return func(v any) {
+			d := copyOf(docs(v)[0])
+			d["mauSo"], d["soChungTu"] = "05.a/TT", "20/2026/GRV"
+			d["tongSoTien"], d["soTienBangChu"] = json.Number(amount), words
+			line := copyOf(d["mucLucNganSach"])
+			line["soTien"] = json.Number(amount)
+			d["mucLucNganSach"] = line
+			delete(d, "soTienTamUng")
+			delete(d, "soTienThanhToan")
+			delete(d, "luyKeDaThanhToan")
+			setDocs(v, append(docs(v), d))
+		}
+	}
+	for _, c := range []struct {
+		name, procedure string
+		change          func(v any)
+		want            []string // rule ids that must fail; none: the dossier keeps every rule
+	}{
+		{"a voucher list first", "chi-thuong-xuyen", func(v any) {
+			d := docs(v)
+			setDocs(v, append([]any{d[len(d)-1]}, d[:len(d)-1]...))
+		}, []string{"tai-lieu-chinh-dau-tien"}},
+		{"a second payment request", "von-dau-tu", func(v any) {
+			d := copyOf(docs(v)[0])
+			d["soChungTu"] = "19/2026/ĐNTT"
+			setDocs(v, append(docs(v), d))
+		}, []string{"mot-de-nghi-thanh-toan", "luy-ke-khong-vuot-gia-tri-hop-dong"}},
+		// 2.1 bn paid to date + 1.25 bn asked + the slip, against a contract of 4.85 bn.
+		{"a withdrawal slip within the contract", "von-dau-tu", withdrawalSlip("1500000000", "Một tỷ năm trăm triệu đồng"), nil},
+		{"a withdrawal slip past the contract", "von-dau-tu", withdrawalSlip("1500000001", "Một tỷ năm trăm triệu không trăm linh một đồng"),
+			[]string{"luy-ke-khong-vuot-gia-tri-hop-dong"}},
+		{"the volume statement first", "von-dau-tu", func(v any) {
+			d := docs(v)
+			setDocs(v, []any{d[1], d[0], d[2]})
+		}, []string{"tai-lieu-chinh-dau-tien"}},
+		{"a commitment past the contract sent with it", "cam-ket-chi", func(v any) {
+			hd := copyOf(docs(v)[1])
+			c := copyOf(hd["hopDong"])
+			c["giaTriHopDong"], hd["tongSoTien"] = json.Number("639999999"), json.Number("639999999")
+			hd["hopDong"] = c
+			setDocs(v, []any{docs(v)[0], hd})
+		}, []string{"cam-ket-khong-vuot-hop-dong-kem-theo"}},
+		{"the contract first", "cam-ket-chi", func(v any) {
+			d := docs(v)
+			setDocs(v, []any{d[1], d[0]})
+		}, []string{"tai-lieu-chinh-dau-tien"}},
+		{"two commitment requests", "cam-ket-chi", func(v any) {
+			d := docs(v)
+			setDocs(v, []any{d[0], d[0], d[1]})
+		}, []string{"mot-de-nghi-cam-ket", "cam-ket-khong-vuot-hop-dong-kem-theo"}},
+		{"the specimen first", "tai-khoan", func(v any) {
+			d := docs(v)
+			setDocs(v, []any{d[1], d[0]})
+		}, []string{"tai-lieu-chinh-dau-tien"}},
+	} {
+		t.Run(c.procedure+"/"+c.name, func(t *testing.T) {
+			def, err := schema.Load(schemas.FS, c.procedure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := Load(schemas.FS, c.procedure, def.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "templates", c.procedure, "dossier.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := def.FromJSON(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.change(v)
+			var got []string
+			for _, vi := range s.Check(v) {
+				if !slices.Contains(got, vi.ID) {
+					got = append(got, vi.ID)
+				}
+			}
+			slices.Sort(got)
+			want := slices.Clone(c.want)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("failing %v, want %v", got, want)
+			}
+		})
 	}
 }

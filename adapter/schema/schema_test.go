@@ -95,6 +95,9 @@ func TestXMLViolationsNamePaths(t *testing.T) {
 		{"missing required", "<maKBNN>0011</maKBNN>", "", []string{"/maKBNN"}},
 		{"stray text", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo>hello", []string{""}},
 		{"two violations", "<maKBNN>0011</maKBNN>", "<maKBNN>11</maKBNN><soBoSung>x</soBoSung>", []string{"/maKBNN", "/soBoSung"}},
+		{"amount with a no-break space", "<tongSoTien>187500000</tongSoTien>", "<tongSoTien>&#xA0;187500000</tongSoTien>", []string{"/taiLieu/0/tongSoTien"}},
+		{"no-break space between elements", "<nienDo>2026</nienDo>", "<nienDo>2026</nienDo>&#xA0;", []string{""}},
+		{"amount with an em space", "<tongSoTien>187500000</tongSoTien>", "<tongSoTien>187500000&#x2003;</tongSoTien>", []string{"/taiLieu/0/tongSoTien"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -65,12 +65,15 @@ func attrName(a etree.Attr) string {
 	return a.Key
 }
 
+// xmlSpace is XML's white space (the S production: space, tab, CR, LF).
+const xmlSpace = " \t\r\n"
+
 func readObject(el *etree.Element, sh *shape, at string, fields *[]problem.FieldError) map[string]any {
 	obj := map[string]any{}
 	for _, tok := range el.Child {
 		switch t := tok.(type) {
 		case *etree.CharData:
-			if strings.TrimSpace(t.Data) != "" {
+			if strings.Trim(t.Data, xmlSpace) != "" { // element-only content: XML whitespace only
 				*fields = append(*fields, problem.FieldError{Path: at, Message: "text is not allowed here"})
 			}
 		case *etree.ProcInst, *etree.Directive:
@@ -124,7 +127,9 @@ func readValue(el *etree.Element, sh *shape, at string, fields *[]problem.FieldE
 		}
 	}
 	if sh.kind == "integer" {
-		if n, err := strconv.ParseInt(strings.TrimSpace(text.String()), 10, 64); err == nil {
+		// xs:long collapses XML whitespace only (space, tab, CR, LF); strings.TrimSpace would
+		// also take a no-break or em space, which no XSD validator accepts.
+		if n, err := strconv.ParseInt(strings.Trim(text.String(), xmlSpace), 10, 64); err == nil {
 			return json.Number(strconv.FormatInt(n, 10))
 		}
 		// left as a string: the schema reports the type mismatch at this path
