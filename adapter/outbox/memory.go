@@ -53,6 +53,7 @@ type mDossier struct {
 type mEvent struct {
 	Event
 	round   int       // attempts in this round
+	expired int       // attempts in this round that ended with their lease expiring
 	total   int       // attempts in all rounds
 	first   time.Time // when attempt 1 of this round was claimed
 	leased  bool      // leased and no outcome recorded yet
@@ -128,6 +129,7 @@ func (m *Memory) Claim(_ context.Context, worker string, lease time.Duration, ma
 		e := d.queue[0]
 		e.round++
 		e.total++
+		e.expired++
 		e.addHistory(Attempt{At: d.until, Worker: d.worker, Outcome: OutcomeLeaseExpired, Reason: "lease expired"})
 		out = append(out, m.lease(d, worker, tok, len(out), now, lease))
 	}
@@ -163,7 +165,7 @@ func (m *Memory) lease(d *mDossier, worker, tok string, i int, now time.Time, le
 	heap.Push(&m.leases, timed{at: d.until, d: d, gen: d.gen})
 	ev := e.Event
 	ev.Payload = append([]byte(nil), e.Payload...)
-	return Delivery{Event: ev, Attempt: e.round + 1, FirstAttempt: e.first, Redelivered: e.unsure,
+	return Delivery{Event: ev, Attempt: e.round + 1, FirstAttempt: e.first, Redelivered: e.unsure, Expired: e.expired,
 		Worker: worker, Token: d.token, LeaseUntil: d.until}
 }
 

@@ -77,7 +77,7 @@ func (m *Memory) Replay(_ context.Context, dossier, eventID string) error {
 func (m *Memory) replay(d *mDossier) {
 	delete(m.dead, d.deadKey)
 	e := d.queue[0]
-	e.round, e.first, e.reason, e.deadAt = 0, time.Time{}, "", time.Time{}
+	e.round, e.expired, e.first, e.reason, e.deadAt = 0, 0, time.Time{}, "", time.Time{}
 	d.deadKey = ""
 	m.makeReady(d)
 }

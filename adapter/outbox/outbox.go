@@ -97,9 +97,14 @@ type Delivery struct {
 	// Once set it stays set for the event (a later failed attempt does not
 	// tell whether the portal got the earlier one).
 	Redelivered bool
-	Worker      string
-	Token       string // the lease: Ack, Retry and DeadLetter present it
-	LeaseUntil  time.Time
+	// Expired counts the attempts of this round that ended with their
+	// lease expiring, no outcome recorded (a worker that crashed or
+	// stalled on the event): the worker dead-letters an event whose
+	// attempts keep ending so (WorkerConfig.Schedule).
+	Expired    int
+	Worker     string
+	Token      string // the lease: Ack, Retry and DeadLetter present it
+	LeaseUntil time.Time
 }
 
 // Outcome is how an attempt ended, as recorded in the history.

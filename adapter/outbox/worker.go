@@ -263,13 +263,34 @@ func LeaseEnd(ctx context.Context) (time.Time, bool) {
 	return t, ok
 }
 
+// crashing reports an event whose attempts keep ending with their lease
+// expiring, no outcome recorded: as many as the schedule has attempts, and
+// MinSpan past its first attempt, as a failing event is dead-lettered.
+// Without it an event that crashes every worker that takes it would be
+// leased again for ever, and its dossier's later events wait behind it.
+func (w *Worker) crashing(d Delivery) bool {
+	if d.Expired == 0 || d.Expired < len(w.cfg.Schedule) {
+		return false
+	}
+	return w.cfg.MinSpan <= 0 || !w.cfg.Now().Before(d.FirstAttempt.Add(w.cfg.MinSpan))
+}
+
 // handle delivers d and records the outcome.
 func (w *Worker) handle(ctx context.Context, d Delivery) {
-	derr := w.deliver(ctx, d)
+	crashing := w.crashing(d)
+	var derr error
+	if crashing {
+		derr = fmt.Errorf("%d attempts since %s ended with their lease expiring and no outcome (a worker crashes or stalls on this event): not delivered again",
+			d.Expired, d.FirstAttempt.UTC().Format(time.RFC3339))
+	} else {
+		derr = w.deliver(ctx, d)
+	}
 	var res Result
 	var op string
 	var err error
 	switch {
+	case crashing:
+		res, op, err = DeadLettered, "dead-letter", w.store.DeadLetter(ctx, d, reason("", derr))
 	case derr == nil:
 		res, op, err = Delivered, "ack", w.store.Ack(ctx, d)
 	case w.cfg.Permanent(derr):

@@ -101,9 +101,9 @@ func (r *reader) int(v any) int64 {
 func (r *reader) time(v any) time.Time { return time.UnixMilli(r.int(v)) }
 
 // parseDelivery reads {d, id, seq, payload, appended at, attempt, first
-// attempt, redelivered, token}.
+// attempt, redelivered, token, expired}.
 func parseDelivery(v any, worker string, until time.Time) (outbox.Delivery, error) {
-	f, err := fields(v, 9)
+	f, err := fields(v, 10)
 	if err != nil {
 		return outbox.Delivery{}, err
 	}
@@ -112,7 +112,7 @@ func parseDelivery(v any, worker string, until time.Time) (outbox.Delivery, erro
 		Event: outbox.Event{Dossier: r.str(f[0]), ID: r.str(f[1]), Seq: r.int(f[2]),
 			Payload: []byte(r.str(f[3])), AppendedAt: r.time(f[4])},
 		Attempt: int(r.int(f[5])), FirstAttempt: r.time(f[6]), Redelivered: r.int(f[7]) == 1,
-		Worker: worker, Token: r.str(f[8]), LeaseUntil: time.UnixMilli(ms(until)),
+		Expired: int(r.int(f[9])), Worker: worker, Token: r.str(f[8]), LeaseUntil: time.UnixMilli(ms(until)),
 	}
 	return d, r.err
 }

@@ -32,7 +32,8 @@ import (
 // DeadKey; exp = when an idle dossier's ids are forgotten), queue:D (zset:
 // undelivered event ids scored by seq), events:D (hash: per event id X,
 // pX payload, tX appended at, kX attempts this round, nX attempts in all,
-// fX first attempt, lX leased without outcome, uX redelivered, hX history,
+// fX first attempt, lX leased without outcome, uX redelivered, eX attempts
+// of this round whose lease expired, hX history,
 // cX history length, rX dead reason, xX dead at) and ids:D (hash: every
 // event id → seq, for deduplication).
 //
@@ -82,7 +83,7 @@ local function held(dk, id, tok)
 end
 local function forget(ek, id)
   redis.call('HDEL', ek, 'p' .. id, 't' .. id, 'k' .. id, 'n' .. id, 'f' .. id, 'l' .. id, 'u' .. id,
-    'h' .. id, 'c' .. id, 'r' .. id, 'x' .. id)
+    'h' .. id, 'c' .. id, 'r' .. id, 'x' .. id, 'e' .. id)
   redis.call('HINCRBY', STATS, 'pending', -1)
 end
 local function next_or_idle(d, dk, qk, ik)
@@ -110,7 +111,7 @@ end
 local function replay(d, id)
   local dk, _, ek = dead_head(d, id)
   if not dk then return 0 end
-  redis.call('HDEL', ek, 'k' .. id, 'f' .. id, 'r' .. id, 'x' .. id)
+  redis.call('HDEL', ek, 'k' .. id, 'f' .. id, 'r' .. id, 'x' .. id, 'e' .. id)
   new_turn(dk, d)
   return 1
 end
@@ -163,7 +164,7 @@ return 1
 // claimScript: ARGV worker, lease until, token prefix, max, tidy (-1, or
 // the idle milliseconds from which other consumers without pending entries
 // are deleted). Replies a list of {d, id, seq, payload, appended at, attempt,
-// first attempt, redelivered, token}.
+// first attempt, redelivered, token, expired}.
 var claimScript = script(`
 local worker, lu, max = ARGV[5], ARGV[6], tonumber(ARGV[8])
 local out = {}
@@ -174,7 +175,7 @@ local function lease(d, dk, qk, ek)
     return
   end
   local id = head[1]
-  local e = redis.call('HMGET', ek, 'p' .. id, 't' .. id, 'k' .. id, 'f' .. id, 'l' .. id, 'u' .. id)
+  local e = redis.call('HMGET', ek, 'p' .. id, 't' .. id, 'k' .. id, 'f' .. id, 'l' .. id, 'u' .. id, 'e' .. id)
   local k, first, unsure = tonumber(e[3] or '0'), e[4], e[6]
   if k == 0 or not first then
     first = ARGV[2]
@@ -188,7 +189,7 @@ local function lease(d, dk, qk, ek)
   local tok = ARGV[7] .. '.' .. #out
   redis.call('HSET', dk, 'lt', tok, 'lw', worker, 'lu', lu, 'li', id)
   redis.call('ZADD', LEASES, lu, d)
-  out[#out + 1] = {d, id, head[2], e[1] or '', e[2] or '0', k + 1, first, unsure and 1 or 0, tok}
+  out[#out + 1] = {d, id, head[2], e[1] or '', e[2] or '0', k + 1, first, unsure and 1 or 0, tok, e[7] or '0'}
 end
 ensure_group()
 for _, d in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', NOW, 'LIMIT', 0, max)) do
@@ -199,6 +200,7 @@ for _, d in ipairs(redis.call('ZRANGEBYSCORE', LEASES, '-inf', NOW, 'LIMIT', 0, 
   if l[3] then
     redis.call('HINCRBY', ek, 'k' .. l[3], 1)
     redis.call('HINCRBY', ek, 'n' .. l[3], 1)
+    redis.call('HINCRBY', ek, 'e' .. l[3], 1)
     add_history(ek, l[3], l[2] .. ',e,' .. #l[1] .. ',' .. l[1] .. 'lease expired')
   end
   if l[4] and #redis.call('XCLAIM', TURNS, G, worker, 0, l[4]) > 0 then

@@ -195,6 +195,66 @@ func runWorker(t *testing.T, newStore Factory) {
 			t.Fatalf("inspect after delivery: %+v %v", l, err)
 		}
 	})
+	t.Run("an event whose every lease expires is dead-lettered after the schedule and 72 hours", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		delivered := 0
+		w, res := newWorker(t, s, c, 0.5, func(context.Context, outbox.Delivery) error {
+			delivered++
+			return nil
+		})
+		mustAppend(t, s, "D", "e1", true)
+		mustAppend(t, s, "D", "e2", true)
+		t0 := c.Now()
+		// A worker that dies with the event each time: claimed, never settled.
+		var d outbox.Delivery
+		for i := 0; c.Now().Before(t0.Add(72 * time.Hour)); i++ {
+			d = claimOne(t, s, "crashing", "D", "e1")
+			if d.Expired != i || (i > 0 && !d.Redelivered) {
+				t.Fatalf("claim %d: Expired %d, Redelivered %v", i+1, d.Expired, d.Redelivered)
+			}
+			c.Advance(lease)
+			if i < len(outbox.StandardSchedule()) {
+				continue
+			}
+			// Past the schedule, not yet 72 hours on: the crashing worker
+			// takes it again (an hour apart, to get there sooner).
+			c.Advance(time.Hour)
+		}
+		// 72 hours on, the next taking is dead-lettered, not delivered.
+		poll(t, w, 1)
+		if delivered != 0 || res.last() != outbox.DeadLettered {
+			t.Fatalf("delivered %d times, result %v", delivered, res.last())
+		}
+		l := inspect(t, s, "D", "e1")
+		if !strings.Contains(l.Reason, "lease expiring") || l.Held != 1 {
+			t.Fatalf("dead letter %+v", l)
+		}
+		poll(t, w, 0) // e2 waits behind the dead letter, which an operator sees
+		// Replayed, it starts a new round: delivered.
+		if err := s.Replay(ctx, "D", "e1"); err != nil {
+			t.Fatal(err)
+		}
+		if d := claimOne(t, s, "w", "D", "e1"); d.Expired != 0 {
+			t.Fatalf("replayed event keeps Expired %d", d.Expired)
+		}
+	})
+	t.Run("an event past its schedule whose leases did not all expire is still delivered", func(t *testing.T) {
+		c := NewClock()
+		s := newStore(t, c.Now)
+		var seen []outbox.Delivery
+		w, res := newWorker(t, s, c, 0.5, func(_ context.Context, d outbox.Delivery) error {
+			seen = append(seen, d)
+			return nil
+		})
+		mustAppend(t, s, "D", "e1", true)
+		claimOne(t, s, "crashing", "D", "e1")
+		c.Advance(100 * time.Hour)
+		poll(t, w, 1)
+		if len(seen) != 1 || seen[0].Expired != 1 || res.last() != outbox.Delivered {
+			t.Fatalf("delivered %s, result %v", describe(seen), res.last())
+		}
+	})
 	t.Run("a panicking Deliver is retried", func(t *testing.T) {
 		c := NewClock()
 		s := newStore(t, c.Now)
