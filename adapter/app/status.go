@@ -115,6 +115,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),
 		EventSchema: eventSchema, Procedures: procs, Outbox: box, Dossiers: dossiers,
 		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log, Confirm: confirm, Signers: registry,
+		UncertainWait: cfg.Delivery.UncertainWait,
 	})
 	if err != nil {
 		return nil, err

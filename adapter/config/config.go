@@ -284,6 +284,11 @@ type Delivery struct {
 	// jitter.
 	Schedule []time.Duration `yaml:"schedule"`
 	MinSpan  time.Duration   `yaml:"minSpan"` // shortest time to a dead letter; zero: default 72h
+	// UncertainWait is the least wait before an event whose write to the
+	// portal timed out (sent, outcome unknown: the portal may still be
+	// applying it) is tried again; the dossier's later events wait too, so
+	// that the late write cannot land after theirs. Zero: default 2m.
+	UncertainWait time.Duration `yaml:"uncertainWait"`
 }
 
 // BearerToken is one caller credential.
@@ -797,6 +802,7 @@ func (c *Config) defaults() {
 		c.Delivery.Schedule = nil // the outbox's standard schedule
 	}
 	def(&c.Delivery.MinSpan, 72*time.Hour)
+	def(&c.Delivery.UncertainWait, 2*time.Minute)
 	def(&c.Idempotency.Retention, 72*time.Hour)
 	def(&c.Idempotency.DossierRetention, 720*time.Hour)
 	longest := time.Duration(0)
@@ -1602,6 +1608,7 @@ func (c *Config) validateDelivery(ps *problems) {
 		}
 	}
 	ps.positive("delivery.minSpan", d.MinSpan)
+	ps.positive("delivery.uncertainWait", d.UncertainWait)
 }
 
 func (c *Config) validateProcedures(ps *problems) {

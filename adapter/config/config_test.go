@@ -273,7 +273,7 @@ evidence:
 			Timeout: 10 * time.Second, Resilience: defaultResilience,
 			ErrorCodes:   PortalErrorCodes{SessionExpired: []string{"-1"}, Default: "permanent"},
 			LoaiDoiTuong: "2", HinhThuc: "0"},
-		Delivery:     Delivery{Workers: 4, Lease: 2 * time.Minute, MinSpan: 72 * time.Hour},
+		Delivery:     Delivery{Workers: 4, Lease: 2 * time.Minute, MinSpan: 72 * time.Hour, UncertainWait: 2 * time.Minute},
 		Procedures:   c.Procedures,
 		DossierCodes: DefaultDossierCodes(),
 		Log:          Log{Level: "info"},

@@ -329,6 +329,7 @@ var invalidRows = []struct {
 	{"first schedule slot used", "delivery.schedule[0]", func(c *Config) { c.Delivery.Schedule = []time.Duration{5 * time.Second, time.Minute} }},
 	{"negative schedule delay", "delivery.schedule[2]", func(c *Config) { c.Delivery.Schedule = []time.Duration{0, time.Second, -time.Second} }},
 	{"negative min span", "delivery.minSpan", func(c *Config) { c.Delivery.MinSpan = -time.Hour }},
+	{"negative uncertain wait", "delivery.uncertainWait", func(c *Config) { c.Delivery.UncertainWait = -time.Minute }},
 
 	{"no procedure", "procedures", func(c *Config) { c.Procedures = map[string]Procedure{} }},
 	{"procedure id", "procedures.Tai_Khoan", func(c *Config) {
@@ -641,6 +642,7 @@ func TestZeroMeansDefault(t *testing.T) {
 		{"delivery.lease", "0s", func(c *Config) any { return c.Delivery.Lease }, 2 * time.Minute},
 		{"delivery.schedule", []string{}, func(c *Config) any { return c.Delivery.Schedule }, []time.Duration(nil)},
 		{"delivery.minSpan", "0s", func(c *Config) any { return c.Delivery.MinSpan }, 72 * time.Hour},
+		{"delivery.uncertainWait", "0s", func(c *Config) any { return c.Delivery.UncertainWait }, 2 * time.Minute},
 		{"procedures.tai-khoan.deadline", "0s", func(c *Config) any { return c.Procedures["tai-khoan"].Deadline }, 20 * time.Second},
 		{"procedures.tai-khoan.unitPath", "", func(c *Config) any { return c.Procedures["tai-khoan"].UnitPath }, "maDVQHNS"},
 		{"log.level", "", func(c *Config) any { return c.Log.Level }, "info"},

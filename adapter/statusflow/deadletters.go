@@ -35,7 +35,15 @@ func (d *DeadLetters) Inspect(ctx context.Context, dossierKey, eventID string) (
 // Discard discards the dead letter; events of the dossier still deferred
 // then wait for a status that will not come: an error in the log, naming
 // them, for the operator to follow up (the dossier's history shows them).
+//
+// The events held behind it in the outbox (Held) go on; one whose move
+// needs the discarded status is then deferred in the record and waits the
+// same way, so a discard with held events is logged as an error too.
 func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) error {
+	held := 0
+	if dl, err := d.DeadLetterAdmin.Inspect(ctx, dossierKey, eventID); err == nil {
+		held = dl.Held
+	}
 	if err := d.DeadLetterAdmin.Discard(ctx, dossierKey, eventID); err != nil {
 		return err
 	}
@@ -45,7 +53,10 @@ func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) e
 		d.flow.log.Warn("dead letter discarded; the dossier's deferred events could not be read", "dossier", dossierKey, "eventId", eventID, "err", err)
 	case len(waiting) > 0:
 		d.flow.log.Error("dead letter discarded while later events of its dossier wait for it: they stay deferred until a status they follow arrives",
-			"dossier", dossierKey, "eventId", eventID, "deferred", waiting)
+			"dossier", dossierKey, "eventId", eventID, "deferred", waiting, "held", held)
+	case held > 0:
+		d.flow.log.Error("dead letter discarded with later events of its dossier behind it: they go on, and one whose move needs the discarded status waits deferred in the dossier's record (GET the dossier: its history names it)",
+			"dossier", dossierKey, "eventId", eventID, "held", held)
 	}
 	return nil
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
@@ -130,5 +132,71 @@ func TestDeadLetterNamesDeferredEvents(t *testing.T) {
 	}
 	if _, err := view.Inspect(ctx, dossierKey(p, code), "e2"); !errors.Is(err, outbox.ErrNotFound) {
 		t.Errorf("inspect after the discard: %v", err)
+	}
+}
+
+// Discarding a dead letter with events held behind it in the outbox is an
+// error in the log too: a held event whose move needs the discarded status
+// is deferred once it goes on, and waits.
+func TestDiscardWithHeldEventsIsAnError(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000779"
+	tf, box, w := workerFlow(t)
+	var logs bytes.Buffer
+	tf.log = slog.New(slog.NewTextHandler(&logs, nil))
+	tf.at(p, code, 2, 1)
+	tf.portal.writeErr = &portal.PortalError{Service: "DongBoHoSoMC", Code: "99", Class: portal.ClassPermanent}
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	drain(t, w) // a dead letter at once
+	tf.portal.writeErr = nil
+	appendEv(t, box, event(p, code, "e3", "PAID", 3))
+	drain(t, w) // held behind e2
+
+	view := tf.DeadLetters(box)
+	ctx := context.Background()
+	if dl, err := view.Inspect(ctx, dossierKey(p, code), "e2"); err != nil || dl.Held != 1 {
+		t.Fatalf("dead letter e2: %+v, %v; want 1 held", dl, err)
+	}
+	logs.Reset()
+	if err := view.Discard(ctx, dossierKey(p, code), "e2"); err != nil {
+		t.Fatal(err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "held=1") {
+		t.Errorf("discard with an event held behind it not logged as an error:\n%s", out)
+	}
+	drain(t, w)
+	rec, _, err := tf.dossiers.Get(ctx, p, code)
+	if err != nil || len(rec.Deferred) != 1 || rec.Deferred[0].EventID != "e3" {
+		t.Fatalf("after the discard: deferred %+v, %v; want e3 waiting", rec.Deferred, err)
+	}
+}
+
+// A write to the portal that timed out may still be applied by the portal
+// after the client gave up: the event is tried again no sooner than
+// UncertainWait, and the dossier's later event waits behind it, so that the
+// late write cannot land after the later one's and move the portal back.
+func TestTimedOutWriteWaitsBeforeItsRetry(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000780"
+	tf, box, w := workerFlow(t)
+	tf.at(p, code, 2, 1)
+	tf.portal.writeErr = fmt.Errorf("DongBoHoSoMC: %w", portal.ErrTimeout)
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	drain(t, w)
+	tf.portal.writeErr = nil
+	appendEv(t, box, event(p, code, "e3", "PAID", 3))
+	progress := func() int {
+		tf.portal.mu.Lock()
+		defer tf.portal.mu.Unlock()
+		return len(tf.portal.progress)
+	}
+	// The schedule's first retry (5 s, ±20 %) has passed: nothing goes yet.
+	tf.clock.Advance(DefaultUncertainWait - time.Second)
+	drain(t, w)
+	if n := progress(); n != 0 {
+		t.Fatalf("%d progress calls before the uncertain wait ended", n)
+	}
+	tf.clock.Advance(time.Second)
+	drain(t, w)
+	if n := progress(); n != 2 || !paidSent(tf) {
+		t.Fatalf("%d progress calls after the wait (PAID sent: %v), want both events", n, paidSent(tf))
 	}
 }

@@ -10,6 +10,7 @@ package statusflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -103,6 +104,7 @@ type Flow struct {
 	log        *slog.Logger
 	confirm    func(ctx context.Context, procedure, maHoSo string) error
 	signers    SignerRegistry
+	uncertain  time.Duration
 }
 
 // SignerRegistry is where the specimen's signers are registered
@@ -134,7 +136,17 @@ type Options struct {
 	// when the treasury reports the account opened
 	// (Procedure.RegistersSignersOn); nil registers none.
 	Signers SignerRegistry
+	// UncertainWait is the least wait before a delivery whose write to the
+	// portal timed out is tried again (outbox.RetryAfter): the portal may
+	// still be applying that write, and a retry's look-up could not see it;
+	// the dossier's later events wait behind the event, so that the late
+	// write cannot land after theirs and move the portal back. Zero:
+	// DefaultUncertainWait; negative: none.
+	UncertainWait time.Duration
 }
+
+// DefaultUncertainWait is Options.UncertainWait's default.
+const DefaultUncertainWait = 2 * time.Minute
 
 // New builds a Flow.
 func New(o Options) (*Flow, error) {
@@ -148,8 +160,12 @@ func New(o Options) (*Flow, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.UncertainWait == 0 {
+		o.UncertainWait = DefaultUncertainWait
+	}
 	return &Flow{verifier: o.Verifier, schema: schema.NewValidator(sch), procedures: o.Procedures, outbox: o.Outbox,
-		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log, confirm: o.Confirm, signers: o.Signers}, nil
+		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log, confirm: o.Confirm, signers: o.Signers,
+		uncertain: o.UncertainWait}, nil
 }
 
 // newRecord fills a status view record the adapter did not have (a dossier
@@ -439,11 +455,11 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 	}
 	if onPortal != tr.To {
 		if err := f.portal.SyncDossier(ctx, known, f.dossierItem(p, rec, ev, tr.To)); err != nil {
-			return false, deliveryErr(err)
+			return false, f.writeErr(err)
 		}
 	}
 	if err := f.portal.UpdateProgress(ctx, f.progressItem(p, rec, ev, tr.To)); err != nil {
-		return false, deliveryErr(err)
+		return false, f.writeErr(err)
 	}
 	ctx, cancel := afterPortalContext(ctx)
 	defer cancel()
@@ -709,6 +725,20 @@ func deliveryErr(err error) error {
 		return outbox.RetryAfter(err, d)
 	}
 	return err
+}
+
+// writeErr is deliveryErr for a write to the portal: one that timed out
+// (sent, its outcome unknown) is tried again no sooner than
+// Options.UncertainWait, or the portal's own hint when longer.
+func (f *Flow) writeErr(err error) error {
+	if f.uncertain <= 0 || !errors.Is(err, portal.ErrTimeout) || portal.Permanent(err) {
+		return deliveryErr(err)
+	}
+	wait := f.uncertain
+	if d, ok := portal.RetryAfter(err); ok {
+		wait = max(wait, d)
+	}
+	return outbox.RetryAfter(err, wait)
 }
 
 // DeadLettered records that an event was parked, for the status view.
