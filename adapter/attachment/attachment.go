@@ -51,6 +51,10 @@ type Store interface {
 	// store does not hold is absent from the map. A store may read them
 	// in one round trip. Every sum must be valid (ErrBadHash).
 	GetMany(ctx context.Context, sums []string) (map[string][]byte, error)
+	// Sizes returns the sizes of the files stored under sums, by sum,
+	// without reading them (a check that needs no bytes); a file the
+	// store does not hold is absent. Every sum must be valid (ErrBadHash).
+	Sizes(ctx context.Context, sums []string) (map[string]int64, error)
 }
 
 // Sum is the hex SHA-256 of data, the name a file is stored under.
@@ -163,6 +167,25 @@ func (m *Memory) GetMany(_ context.Context, sums []string) (map[string][]byte, e
 	for _, sum := range sums {
 		if f, ok := m.files[sum]; ok {
 			out[sum] = append([]byte{}, f.data...)
+		}
+	}
+	return out, nil
+}
+
+// Sizes implements Store.
+func (m *Memory) Sizes(_ context.Context, sums []string) (map[string]int64, error) {
+	for _, sum := range sums {
+		if !ValidSum(sum) {
+			return nil, ErrBadHash
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expire(m.now())
+	out := make(map[string]int64, len(sums))
+	for _, sum := range sums {
+		if f, ok := m.files[sum]; ok {
+			out[sum] = int64(len(f.data))
 		}
 	}
 	return out, nil

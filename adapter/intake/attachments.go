@@ -113,7 +113,11 @@ func refs(files []file) []dossier.Attachment {
 // parts are not kept beyond the request: once the treasury has them they are
 // its; a client that wants to retry without them uploads them
 // (PUT /v1/attachments/{sha256}).
-func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) ([]file, error) {
+//
+// With load false (a validation, which sends nothing) the uploaded files are
+// only looked up, by size, not read: their data stays nil, so that a small
+// dossier listing large uploads does not bring them into memory.
+func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, load bool) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
 		return nil, nil
@@ -177,9 +181,15 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		}
 	}
 	var stored map[string][]byte
+	var sizes map[string]int64
 	if len(want) > 0 {
 		var err error
-		if stored, err = s.attachments.GetMany(ctx, want); err != nil {
+		if load {
+			stored, err = s.attachments.GetMany(ctx, want)
+		} else {
+			sizes, err = s.attachments.Sizes(ctx, want)
+		}
+		if err != nil {
 			return nil, storeDown(err)
 		}
 	}
@@ -192,9 +202,14 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		}
 		// The same file listed twice and sent once, else uploaded before.
 		data, ok := sent[f.ref.SHA256]
+		size := int64(len(data))
 		uploaded := !ok
-		if uploaded {
+		switch {
+		case uploaded && load:
 			data, ok = stored[f.ref.SHA256]
+			size = int64(len(data))
+		case uploaded:
+			size, ok = sizes[f.ref.SHA256]
 		}
 		if !ok {
 			missing = append(missing, problem.FieldError{Path: pointer(i),
@@ -202,7 +217,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 			names = append(names, f.ref.TenTep)
 			continue
 		}
-		if int64(len(data)) != f.ref.KichThuoc {
+		if size != f.ref.KichThuoc {
 			// The store holds only files that hash to their name, and a
 			// part's bytes were hashed: the listing gives the wrong size.
 			how := "uploaded"
@@ -210,7 +225,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 				how = "sent"
 			}
 			bad = append(bad, problem.FieldError{Path: pointer(i) + "/kichThuoc",
-				Message: fmt.Sprintf("the %s file %s is %d bytes, not the listed %d", how, f.ref.SHA256, len(data), f.ref.KichThuoc)})
+				Message: fmt.Sprintf("the %s file %s is %d bytes, not the listed %d", how, f.ref.SHA256, size, f.ref.KichThuoc)})
 			continue
 		}
 		f.data = data

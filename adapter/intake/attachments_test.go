@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,22 @@ func ctxFiles(t *testing.T) (contract, record []byte) {
 	t.Helper()
 	dir := filepath.Join(repo, "testdata/attachments/chi-thuong-xuyen")
 	return readFile(t, filepath.Join(dir, "hop-dong-15-2026-HDMB.pdf")), readFile(t, filepath.Join(dir, "bien-ban-nghiem-thu-15-2026.pdf"))
+}
+
+// readCounting counts the reads of whole files from its store.
+type readCounting struct {
+	attachment.Store
+	reads atomic.Int32
+}
+
+func (r *readCounting) Get(ctx context.Context, sum string) ([]byte, error) {
+	r.reads.Add(1)
+	return r.Store.Get(ctx, sum)
+}
+
+func (r *readCounting) GetMany(ctx context.Context, sums []string) (map[string][]byte, error) {
+	r.reads.Add(1)
+	return r.Store.GetMany(ctx, sums)
 }
 
 func altered(b []byte) []byte {
@@ -69,7 +86,7 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
+			store := &readCounting{Store: attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)}
 			for _, u := range tt.uploaded {
 				if _, err := store.Put(context.Background(), attachment.Sum(u), u); err != nil {
 					t.Fatal(err)
@@ -85,6 +102,9 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 			}
 			if len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
 				t.Fatal("validation sent something to the treasury")
+			}
+			if n := store.reads.Load(); n != 0 {
+				t.Fatalf("validation read the uploaded files (%d reads): it needs their sizes only", n)
 			}
 			resp, err := svc.Submit(context.Background(), sub)
 			if tt.code == "" {

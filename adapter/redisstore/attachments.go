@@ -193,6 +193,42 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 	return b, nil
 }
 
+// Sizes implements attachment.Store: one pipeline of EXISTS and STRLEN (an
+// empty file is held too), no file read.
+func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int64, error) {
+	for _, sum := range sums {
+		if !attachment.ValidSum(sum) {
+			return nil, attachment.ErrBadHash
+		}
+	}
+	out := make(map[string]int64, len(sums))
+	if len(sums) == 0 {
+		return out, nil
+	}
+	exists := make([]*redis.IntCmd, len(sums))
+	lens := make([]*redis.IntCmd, len(sums))
+	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+		for i, sum := range sums {
+			exists[i] = p.Exists(ctx, a.key(sum))
+			lens[i] = p.StrLen(ctx, a.key(sum))
+		}
+		return nil
+	})
+	for i := range sums {
+		ex, err := exists[i].Result()
+		if err == nil {
+			var n int64
+			if n, err = lens[i].Result(); err == nil && ex == 1 {
+				out[sums[i]] = n
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: attachment %s: %w", sums[i], err)
+		}
+	}
+	return out, nil
+}
+
 // GetMany implements attachment.Store: one pipeline of GETs (in a
 // Cluster, one per primary).
 func (a *Attachments) GetMany(ctx context.Context, sums []string) (map[string][]byte, error) {

@@ -70,6 +70,32 @@ func RunAttachments(t *testing.T, newStore AttachmentFactory) {
 			t.Fatalf("a bad sum: %v", err)
 		}
 	})
+	t.Run("sizes", func(t *testing.T) {
+		s := newStore(t, l)
+		for _, f := range [][]byte{a, {}} {
+			if _, err := s.Put(ctx, attachment.Sum(f), f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		absent := attachment.Sum(b)
+		got, err := s.Sizes(ctx, []string{attachment.Sum(a), absent, attachment.Sum(nil), attachment.Sum(a)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]int64{attachment.Sum(a): int64(len(a)), attachment.Sum(nil): 0}
+		if len(got) != len(want) || got[attachment.Sum(a)] != want[attachment.Sum(a)] {
+			t.Fatalf("sizes %v, want %v", got, want)
+		}
+		if n, ok := got[attachment.Sum(nil)]; !ok || n != 0 {
+			t.Fatalf("the empty file: %d, %v", n, ok)
+		}
+		if none, err := s.Sizes(ctx, nil); err != nil || len(none) != 0 {
+			t.Fatalf("no sums: %v %v", none, err)
+		}
+		if _, err := s.Sizes(ctx, []string{attachment.Sum(a), "../etc"}); !errors.Is(err, attachment.ErrBadHash) {
+			t.Fatalf("a bad sum: %v", err)
+		}
+	})
 	t.Run("an empty file", func(t *testing.T) {
 		s := newStore(t, l)
 		if _, err := s.Put(ctx, attachment.Sum(nil), []byte{}); err != nil {
