@@ -10,6 +10,7 @@
 package attachment
 
 import (
+	"container/heap"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,9 +37,17 @@ var (
 // Limits bound what the store accepts and keeps.
 type Limits struct {
 	MaxFileBytes  int64         // per file
-	MaxTotalBytes int64         // all files kept at once
+	MaxTotalBytes int64         // all files kept at once, each counted as Charge says
 	Retention     time.Duration // how long a file is kept after its last Put
 }
+
+// FileOverhead is what MaxTotalBytes counts for each stored file beside
+// its bytes: its key, expiry and ledger entries cost memory too, so that
+// many tiny files cannot hold many times the limit.
+const FileOverhead = 512
+
+// Charge is what a file of n bytes counts against MaxTotalBytes.
+func Charge(n int) int64 { return int64(n) + FileOverhead }
 
 // Store keeps files by SHA-256.
 type Store interface {
@@ -97,9 +106,31 @@ type Memory struct {
 	limits Limits
 	now    func() time.Time
 
-	mu    sync.Mutex
-	files map[string]memFile
-	total int64
+	mu     sync.Mutex
+	files  map[string]memFile
+	total  int64      // Charge of every file held
+	expiry expiryHeap // every file's expiry, and stale ones of renewed files
+}
+
+// expiring is a file's expiry as it was when pushed: each file held has
+// one entry, which expire pushes again, later, for a file renewed since.
+type expiring struct {
+	sum     string
+	expires time.Time
+}
+
+// expiryHeap orders expiries, earliest first (container/heap).
+type expiryHeap []expiring
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiring)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 type memFile struct {
@@ -126,15 +157,16 @@ func (m *Memory) Put(_ context.Context, sum string, data []byte) (bool, error) {
 	m.expire(now)
 	expires := now.Add(m.limits.Retention)
 	if f, ok := m.files[sum]; ok {
-		f.expires = expires
+		f.expires = expires // its entry in expiry moves on when it comes up
 		m.files[sum] = f
 		return false, nil
 	}
-	if m.limits.MaxTotalBytes > 0 && m.total+int64(len(data)) > m.limits.MaxTotalBytes {
+	if m.limits.MaxTotalBytes > 0 && m.total+Charge(len(data)) > m.limits.MaxTotalBytes {
 		return false, ErrFull
 	}
 	m.files[sum] = memFile{data: append([]byte(nil), data...), expires: expires}
-	m.total += int64(len(data))
+	m.total += Charge(len(data))
+	heap.Push(&m.expiry, expiring{sum, expires})
 	return true, nil
 }
 
@@ -191,12 +223,19 @@ func (m *Memory) Sizes(_ context.Context, sums []string) (map[string]int64, erro
 	return out, nil
 }
 
-// expire drops the files whose retention has passed. The caller holds m.mu.
+// expire drops the files whose retention has passed, earliest first: it
+// looks at those only, not at every file. The caller holds m.mu.
 func (m *Memory) expire(now time.Time) {
-	for k, f := range m.files {
-		if !now.Before(f.expires) {
-			m.total -= int64(len(f.data))
-			delete(m.files, k)
+	for m.expiry.Len() > 0 && !now.Before(m.expiry[0].expires) {
+		e := heap.Pop(&m.expiry).(expiring)
+		f, ok := m.files[e.sum]
+		switch {
+		case !ok:
+		case now.Before(f.expires): // renewed since
+			heap.Push(&m.expiry, expiring{e.sum, f.expires})
+		default:
+			m.total -= Charge(len(f.data))
+			delete(m.files, e.sum)
 		}
 	}
 }

@@ -15,7 +15,7 @@ func (c *fakeClock) now() time.Time { return c.t }
 func TestMemoryPutGet(t *testing.T) {
 	ctx := context.Background()
 	clk := &fakeClock{t: time.Date(2026, 6, 9, 1, 0, 0, 0, time.UTC)}
-	m := NewMemory(Limits{MaxFileBytes: 10, MaxTotalBytes: 15, Retention: time.Hour}, clk.now)
+	m := NewMemory(Limits{MaxFileBytes: 10, MaxTotalBytes: 15 + 2*FileOverhead, Retention: time.Hour}, clk.now)
 	a, b := []byte("hop dong"), []byte("bien ban")
 	if created, err := m.Put(ctx, Sum(a), a); err != nil || !created {
 		t.Fatalf("first put: %v %v", created, err)
@@ -93,4 +93,41 @@ func FuzzPut(f *testing.F) {
 			t.Fatalf("get: %v", err)
 		}
 	})
+}
+
+// Expiry follows the last Put of each file, and the memory store keeps one
+// expiry entry per file however often a file is stored again.
+func TestMemoryExpiryFollowsRenewals(t *testing.T) {
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Date(2026, 6, 9, 1, 0, 0, 0, time.UTC)}
+	m := NewMemory(Limits{MaxFileBytes: 10, MaxTotalBytes: 10 * Charge(10), Retention: time.Hour}, clk.now)
+	a, b := []byte("hop dong"), []byte("bien ban")
+	for _, f := range [][]byte{a, b} {
+		if _, err := m.Put(ctx, Sum(f), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 1000 {
+		clk.t = clk.t.Add(time.Second)
+		if _, err := m.Put(ctx, Sum(a), a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.expiry.Len(); n != 2 {
+		t.Fatalf("%d expiry entries for 2 files", n)
+	}
+	clk.t = clk.t.Add(time.Hour - 1000*time.Second) // b's hour has passed, not a's
+	if _, err := m.Get(ctx, Sum(b)); err != ErrNotFound {
+		t.Fatalf("b after its retention: %v", err)
+	}
+	if _, err := m.Get(ctx, Sum(a)); err != nil {
+		t.Fatalf("a, renewed, before its retention: %v", err)
+	}
+	if m.total != Charge(len(a)) {
+		t.Fatalf("total %d, want %d", m.total, Charge(len(a)))
+	}
+	clk.t = clk.t.Add(1000 * time.Second)
+	if _, err := m.Get(ctx, Sum(a)); err != ErrNotFound || m.total != 0 || m.expiry.Len() != 0 {
+		t.Fatalf("a after its retention: %v, total %d, %d entries", err, m.total, m.expiry.Len())
+	}
 }

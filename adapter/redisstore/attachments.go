@@ -24,7 +24,7 @@ import (
 // kept in a ledger beside the files, three keys in one hash slot:
 //
 //	<prefix>att:{ledger}:expiry   sorted set: sha256 → when its file expires (ms)
-//	<prefix>att:{ledger}:size     hash: sha256 → its size in bytes
+//	<prefix>att:{ledger}:size     hash: sha256 → what it counts (attachment.Charge: its size and a per-file overhead)
 //	<prefix>att:{ledger}:total    the sizes added up (INCRBY / DECRBY)
 //
 // A Put reserves the file's size in the ledger (one script: it first drops
@@ -116,7 +116,7 @@ func (a *Attachments) Put(ctx context.Context, sum string, data []byte) (bool, e
 		return a.put(ctx, sum, data)
 	}
 	now := a.now()
-	res, err := reserveAttachmentScript.Run(ctx, a.c, a.ledger(), now.UnixMilli(), sum, len(data),
+	res, err := reserveAttachmentScript.Run(ctx, a.c, a.ledger(), now.UnixMilli(), sum, attachment.Charge(len(data)),
 		now.Add(a.limits.Retention).UnixMilli(), a.limits.MaxTotalBytes).Int()
 	if err != nil {
 		return false, a.wrap(sum, err)
@@ -261,7 +261,8 @@ func (a *Attachments) GetMany(ctx context.Context, sums []string) (map[string][]
 	return out, nil
 }
 
-// Stored returns the bytes the ledger counts (zero without a limit).
+// Stored returns what the ledger counts (attachment.Charge of each file;
+// zero without a limit).
 func (a *Attachments) Stored(ctx context.Context) (int64, error) {
 	n, err := a.c.Get(ctx, a.ledger()[2]).Int64()
 	if errors.Is(err, redis.Nil) {

@@ -57,7 +57,7 @@ func TestAttachmentsLedgerFollowsExpiry(t *testing.T) {
 	ctx := context.Background()
 	c, prefix := redistest.Client(t), redistest.Prefix(t)
 	clk := clock.New(time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC))
-	s := NewAttachments(c, prefix, attachment.Limits{MaxFileBytes: 16, MaxTotalBytes: 20, Retention: time.Hour}, clk.Now)
+	s := NewAttachments(c, prefix, attachment.Limits{MaxFileBytes: 16, MaxTotalBytes: 20 + 2*attachment.FileOverhead, Retention: time.Hour}, clk.Now)
 	a, b := []byte("hop dong so 15"), []byte("bien ban")
 	if _, err := s.Put(ctx, attachment.Sum(a), a); err != nil {
 		t.Fatal(err)
@@ -66,8 +66,8 @@ func TestAttachmentsLedgerFollowsExpiry(t *testing.T) {
 	if _, err := s.Put(ctx, attachment.Sum(b), b); !errors.Is(err, attachment.ErrFull) {
 		t.Fatalf("put over the total: %v, want ErrFull", err)
 	}
-	if n, err := s.Stored(ctx); err != nil || n != int64(len(a)) {
-		t.Fatalf("stored %d (%v), want %d", n, err, len(a))
+	if n, err := s.Stored(ctx); err != nil || n != attachment.Charge(len(a)) {
+		t.Fatalf("stored %d (%v), want %d", n, err, attachment.Charge(len(a)))
 	}
 	if _, err := s.Put(ctx, attachment.Sum(a), a); err != nil { // renewed: now kept until 9:30
 		t.Fatal(err)
@@ -80,8 +80,8 @@ func TestAttachmentsLedgerFollowsExpiry(t *testing.T) {
 	if created, err := s.Put(ctx, attachment.Sum(b), b); err != nil || !created {
 		t.Fatalf("put once the first file expired: created %v, err %v", created, err)
 	}
-	if n, err := s.Stored(ctx); err != nil || n != int64(len(b)) {
-		t.Fatalf("stored %d (%v), want %d", n, err, len(b))
+	if n, err := s.Stored(ctx); err != nil || n != attachment.Charge(len(b)) {
+		t.Fatalf("stored %d (%v), want %d", n, err, attachment.Charge(len(b)))
 	}
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -157,8 +158,21 @@ func RunAttachments(t *testing.T, newStore AttachmentFactory) {
 			t.Fatalf("%d puts reported creating the file, want 1", created)
 		}
 	})
+	t.Run("each file counts its overhead: many tiny files fill the store", func(t *testing.T) {
+		s := newStore(t, attachment.Limits{MaxFileBytes: 16, MaxTotalBytes: 10 * attachment.Charge(4), Retention: time.Hour})
+		for i := range 10 {
+			f := []byte(fmt.Sprintf("f%03d", i))
+			if created, err := s.Put(ctx, attachment.Sum(f), f); err != nil || !created {
+				t.Fatalf("file %d: created %v, err %v", i, created, err)
+			}
+		}
+		f := []byte("f010")
+		if _, err := s.Put(ctx, attachment.Sum(f), f); !errors.Is(err, attachment.ErrFull) {
+			t.Fatalf("an 11th file of 4 bytes in a store of %d: %v, want ErrFull", 10*attachment.Charge(4), err)
+		}
+	})
 	t.Run("a full store refuses new files and renews kept ones", func(t *testing.T) {
-		s := newStore(t, attachment.Limits{MaxFileBytes: 16, MaxTotalBytes: 20, Retention: time.Hour})
+		s := newStore(t, attachment.Limits{MaxFileBytes: 16, MaxTotalBytes: 20 + 2*attachment.FileOverhead, Retention: time.Hour})
 		if _, err := s.Put(ctx, attachment.Sum(a), a); err != nil {
 			t.Fatal(err)
 		}
