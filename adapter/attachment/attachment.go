@@ -187,25 +187,16 @@ func (m *Memory) Get(_ context.Context, sum string) ([]byte, error) {
 
 // GetMany implements Store.
 func (m *Memory) GetMany(_ context.Context, sums []string) (map[string][]byte, error) {
-	for _, sum := range sums {
-		if !ValidSum(sum) {
-			return nil, ErrBadHash
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.expire(m.now())
-	out := make(map[string][]byte, len(sums))
-	for _, sum := range sums {
-		if f, ok := m.files[sum]; ok {
-			out[sum] = append([]byte{}, f.data...)
-		}
-	}
-	return out, nil
+	return held(m, sums, func(f memFile) []byte { return append([]byte{}, f.data...) })
 }
 
 // Sizes implements Store.
 func (m *Memory) Sizes(_ context.Context, sums []string) (map[string]int64, error) {
+	return held(m, sums, func(f memFile) int64 { return int64(len(f.data)) })
+}
+
+// held returns what read says of each file of sums the store holds, by sum.
+func held[T any](m *Memory, sums []string, read func(memFile) T) (map[string]T, error) {
 	for _, sum := range sums {
 		if !ValidSum(sum) {
 			return nil, ErrBadHash
@@ -214,10 +205,10 @@ func (m *Memory) Sizes(_ context.Context, sums []string) (map[string]int64, erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expire(m.now())
-	out := make(map[string]int64, len(sums))
+	out := make(map[string]T, len(sums))
 	for _, sum := range sums {
 		if f, ok := m.files[sum]; ok {
-			out[sum] = int64(len(f.data))
+			out[sum] = read(f)
 		}
 	}
 	return out, nil
