@@ -77,6 +77,10 @@ func startStatusOpts(t *testing.T, o Options, edits ...func(*config.Config)) *st
 	cfg.Portal.Resilience.Retries = -1
 	cfg.Delivery.Schedule = append([]time.Duration(nil), statusSchedule...)
 	cfg.Delivery.MinSpan = -1
+	// A write whose answer was lost waits delivery.uncertainWait before its
+	// retry (TestTimedOutWriteWaitsBeforeItsRetry, statusflow): one drain
+	// round here, so that these tests follow the retries themselves.
+	cfg.Delivery.UncertainWait = time.Second
 	for _, edit := range edits {
 		edit(cfg)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/text"
 	"github.com/kbnn/dvc/adapter/tlsconf"
 	"github.com/kbnn/dvc/adapter/upstream"
@@ -1361,8 +1362,12 @@ func (c *Config) validateAttachments(ps *problems) {
 	if a.Retention < time.Minute || a.Retention > 30*24*time.Hour {
 		ps.bad("attachments.retention", "must be between 1m and 720h (30 days)")
 	}
-	if a.MaxStoredBytes < a.MaxTotalBytes || a.MaxStoredBytes > 1<<40 {
-		ps.bad("attachments.maxStoredBytes", "must be at least attachments.maxTotalBytes and at most 1099511627776 (1 TiB)")
+	// The store counts each file's overhead too (attachment.Charge): it must hold one
+	// request's files, as many as maxParts, at maxTotalBytes.
+	least := a.MaxTotalBytes + int64(max(a.MaxParts, 1))*attachment.FileOverhead
+	if a.MaxStoredBytes < least || a.MaxStoredBytes > 1<<40 {
+		ps.bad("attachments.maxStoredBytes", fmt.Sprintf("must be at least attachments.maxTotalBytes plus %d bytes for each of attachments.maxParts files (%d here) and at most 1099511627776 (1 TiB)",
+			attachment.FileOverhead, least))
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/configs"
 )
 
@@ -123,6 +124,9 @@ var invalidRows = []struct {
 	{"attachment parts over 100", "attachments.maxParts", func(c *Config) { c.Attachments.MaxParts = 101 }},
 	{"attachment retention under a minute", "attachments.retention", func(c *Config) { c.Attachments.Retention = time.Second }},
 	{"attachment store under the total", "attachments.maxStoredBytes", func(c *Config) { c.Attachments.MaxStoredBytes = c.Attachments.MaxTotalBytes - 1 }},
+	{"attachment store without room for one request's files' overhead", "attachments.maxStoredBytes", func(c *Config) {
+		c.Attachments.MaxStoredBytes = c.Attachments.MaxTotalBytes + int64(c.Attachments.MaxParts)*attachment.FileOverhead - 1
+	}},
 	{"attachment store over 1 TiB", "attachments.maxStoredBytes", func(c *Config) { c.Attachments.MaxStoredBytes = 1<<40 + 1 }},
 	{"negative read timeout", "server.readTimeout", func(c *Config) { c.Server.ReadTimeout = -time.Second }},
 	{"negative write timeout", "server.writeTimeout", func(c *Config) { c.Server.WriteTimeout = -time.Second }},

@@ -82,7 +82,8 @@ func reason(prefix string, err error) string {
 // server's hint when that is longer (capped at maxHint), rounded to the
 // millisecond (the stores' resolution). Past the schedule
 // the event gets one more attempt at FirstAttempt+minSpan if that is still
-// ahead, so that jitter never shortens the retry span below minSpan.
+// ahead, so that jitter never shortens the retry span below minSpan, and
+// never sooner than the hint.
 func nextAttempt(schedule []time.Duration, jitter float64, minSpan, maxHint time.Duration,
 	d Delivery, hint time.Duration, hinted bool, r float64, now time.Time) (time.Time, bool) {
 	if d.Attempt < len(schedule) {
@@ -101,8 +102,18 @@ func nextAttempt(schedule []time.Duration, jitter float64, minSpan, maxHint time
 			first = now
 		}
 		if end := first.Add(minSpan); now.Before(end) {
+			if hinted {
+				end = maxTime(end, now.Add(min(hint, maxHint)).Round(time.Millisecond))
+			}
 			return end, true
 		}
 	}
 	return time.Time{}, false
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

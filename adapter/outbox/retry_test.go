@@ -32,6 +32,8 @@ func TestNextAttempt(t *testing.T) {
 		{"shorter hint loses", 2, 0.2, 72 * time.Hour, time.Minute, true, 0.5, at(5 * time.Minute), true},
 		{"hint capped", 1, 0.2, 72 * time.Hour, 1000 * time.Hour, true, 0.5, at(24 * time.Hour), true},
 		{"past the schedule, before MinSpan", 10, 0.2, 72 * time.Hour, 0, false, 0.5, t0.Add(72 * time.Hour), true},
+		{"past the schedule, a longer hint than MinSpan's end", 10, 0.2, 3*time.Hour + time.Minute, 2 * time.Minute, true, 0.5, at(2 * time.Minute), true},
+		{"past the schedule, a shorter hint than MinSpan's end", 10, 0.2, 3*time.Hour + time.Minute, 30 * time.Second, true, 0.5, at(time.Minute), true},
 		{"past the schedule and MinSpan", 10, 0.2, 2 * time.Hour, 0, false, 0.5, time.Time{}, false},
 		{"past the schedule, no MinSpan", 10, 0.2, -1, 0, false, 0.5, time.Time{}, false},
 	}

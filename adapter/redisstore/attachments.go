@@ -193,8 +193,9 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 	return b, nil
 }
 
-// Sizes implements attachment.Store: one pipeline of EXISTS and STRLEN (an
-// empty file is held too), no file read.
+// Sizes implements attachment.Store: one pipeline of STRLEN and EXISTS (an
+// empty file is held too), no file read. STRLEN goes first: a file that
+// expires between the two reads as absent, not as empty.
 func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int64, error) {
 	for _, sum := range sums {
 		if !attachment.ValidSum(sum) {
@@ -209,8 +210,8 @@ func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int6
 	lens := make([]*redis.IntCmd, len(sums))
 	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
 		for i, sum := range sums {
-			exists[i] = p.Exists(ctx, a.key(sum))
 			lens[i] = p.StrLen(ctx, a.key(sum))
+			exists[i] = p.Exists(ctx, a.key(sum))
 		}
 		return nil
 	})

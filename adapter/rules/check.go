@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"slices"
@@ -246,4 +247,23 @@ func checkFirst(r *Rule, e env) (bool, []string) {
 		}
 	}
 	return true, nil
+}
+
+func checkOrder(r *Rule, e env) (bool, []string) {
+	var bad []string
+	for _, l := range r.scope.list.values(e.root, "") {
+		items, _ := l.value.([]any)
+		later := false
+		for i, it := range items {
+			m, _ := it.(map[string]any)
+			form, _ := m[r.scope.code].(string)
+			switch {
+			case slices.Contains(r.after.forms, form):
+				later = true
+			case later && slices.Contains(r.scope.forms, form):
+				bad = append(bad, fmt.Sprintf("%s/%d/%s", l.pointer, i, r.scope.code))
+			}
+		}
+	}
+	return len(bad) == 0, bad
 }

@@ -49,17 +49,18 @@ type ruleDoc struct {
 	Each      string   `yaml:"each"`
 	Forms     []string `yaml:"forms"`
 
-	Total  string `yaml:"total"`
-	Items  []term `yaml:"items"`
-	Amount string `yaml:"amount"`
-	Words  string `yaml:"words"`
-	Left   []term `yaml:"left"`
-	Right  []term `yaml:"right"`
-	Dates  []term `yaml:"dates"`
-	Year   string `yaml:"year"`
-	Values []term `yaml:"values"`
-	Min    *int   `yaml:"min"`
-	Max    *int   `yaml:"max"`
+	Total  string   `yaml:"total"`
+	Items  []term   `yaml:"items"`
+	Amount string   `yaml:"amount"`
+	Words  string   `yaml:"words"`
+	Left   []term   `yaml:"left"`
+	Right  []term   `yaml:"right"`
+	Dates  []term   `yaml:"dates"`
+	Year   string   `yaml:"year"`
+	Values []term   `yaml:"values"`
+	Min    *int     `yaml:"min"`
+	Max    *int     `yaml:"max"`
+	After  []string `yaml:"after"`
 }
 
 // term is one entry of a list parameter: a path, or the values of a path in each element of
@@ -123,6 +124,7 @@ type kind struct {
 	list   bool
 	counts bool // takes min and max
 	forms  bool // needs its scope's forms
+	after  bool // takes after (form codes)
 }
 
 // kinds is the closed set of rule kinds.
@@ -162,6 +164,9 @@ var kinds = map[string]kind{
 	// first: the list's first element is of one of the scope's forms (the main document,
 	// which the treasury request's envelope repeats).
 	"first": {check: checkFirst, list: true, forms: true},
+	// order: no document of the scope's forms comes after one of the forms in after (a
+	// payment request before the recovery of an advance).
+	"order": {check: checkOrder, list: true, forms: true, after: true},
 }
 
 // Kinds lists the rule kinds, sorted.
@@ -219,7 +224,8 @@ type Rule struct {
 	Fields   []string
 	scope    *scope
 	params   map[string][]ref
-	min, max int // count's bounds (max -1: none)
+	min, max int    // count's bounds (max -1: none)
+	after    *scope // order's later forms
 }
 
 // Set is a procedure's rules, in file order.
@@ -382,6 +388,23 @@ func (c compiler) compile(rd ruleDoc, node *yaml.Node) (*Rule, *lineErr) {
 	}
 	if lerr := checkListKind(rd, k, r, fail); lerr != nil {
 		return nil, lerr
+	}
+	switch {
+	case k.after && len(rd.After) == 0:
+		return nil, fail("kind", "rule %s: kind %s needs after", rd.ID, rd.Kind)
+	case k.after:
+		s, _, serr := c.scopeOf(rd.Each, rd.After)
+		if serr != nil {
+			return nil, fail("after", "rule %s: after: %v", rd.ID, serr.err)
+		}
+		for _, f := range rd.After {
+			if slices.Contains(rd.Forms, f) {
+				return nil, fail("after", "rule %s: after: %q is in forms too", rd.ID, f)
+			}
+		}
+		r.after = s
+	case rd.After != nil:
+		return nil, fail("after", "rule %s: kind %s takes no \"after\"", rd.ID, rd.Kind)
 	}
 	given := map[string][]term{}
 	put := func(key string, v []term, set bool) {

@@ -254,6 +254,10 @@ func TestLoadRefuses(t *testing.T) {
 		{"count max below min", rule("    each: /taiLieu\n    kind: count\n    min: 2\n    max: 1\n"), `want 0 <= min <= max`},
 		{"count negative", rule("    each: /taiLieu\n    kind: count\n    min: -1\n"), `want 0 <= min <= max`},
 		{"first without forms", rule("    each: /taiLieu\n    kind: first\n"), `kind first needs forms`},
+		{"order without after", rule("    each: /taiLieu\n    forms: [A]\n    kind: order\n"), `kind order needs after`},
+		{"order with an unknown form after", rule("    each: /taiLieu\n    forms: [A]\n    kind: order\n    after: [X]\n"), `after: "X" is not a form code`},
+		{"order with a form both ways", rule("    each: /taiLieu\n    forms: [A, C]\n    kind: order\n    after: [C]\n"), `"C" is in forms too`},
+		{"after on another kind", rule("    each: /taiLieu\n    forms: [A]\n    kind: first\n    after: [C]\n"), `kind first takes no "after"`},
 		{"max on another kind", rule("    each: /taiLieu\n    kind: sum\n    total: tong\n    items: [tong]\n    max: 1\n"), `kind sum takes no "max"`},
 		{"count with a path", rule("    each: /taiLieu\n    kind: count\n    max: 1\n    total: tong\n"), `kind count takes no "total"`},
 		{"unknown key", "rule: []\n", `rule`},
@@ -464,7 +468,8 @@ func TestShippedRulesBindTheWholeDossier(t *testing.T) {
 			delete(d, "soTienTamUng")
 			delete(d, "soTienThanhToan")
 			delete(d, "luyKeDaThanhToan")
-			setDocs(v, append(docs(v), d))
+			all := docs(v)
+			setDocs(v, append([]any{all[0], d}, all[1:]...)) // a payment, before the recovery
 		}
 	}
 	for _, c := range []struct {
@@ -479,12 +484,23 @@ func TestShippedRulesBindTheWholeDossier(t *testing.T) {
 		{"a second payment request", "von-dau-tu", func(v any) {
 			d := copyOf(docs(v)[0])
 			d["soChungTu"] = "19/2026/ĐNTT"
-			setDocs(v, append(docs(v), d))
+			all := docs(v)
+			setDocs(v, append([]any{all[0], d}, all[1:]...))
 		}, []string{"mot-de-nghi-thanh-toan", "luy-ke-khong-vuot-gia-tri-hop-dong"}},
-		// 2.1 bn paid to date + 1.25 bn asked + the slip, against a contract of 4.85 bn.
-		{"a withdrawal slip within the contract", "von-dau-tu", withdrawalSlip("1500000000", "Một tỷ năm trăm triệu đồng"), nil},
-		{"a withdrawal slip past the contract", "von-dau-tu", withdrawalSlip("1500000001", "Một tỷ năm trăm triệu không trăm linh một đồng"),
-			[]string{"luy-ke-khong-vuot-gia-tri-hop-dong"}},
+		// 2.1 bn paid to date and the slip, against a contract of 4.85 bn.
+		{"a withdrawal slip within the contract", "von-dau-tu", withdrawalSlip("2750000000", "Hai tỷ bảy trăm năm mươi triệu đồng"), nil},
+		{"a withdrawal slip past the contract", "von-dau-tu", withdrawalSlip("2750000001", "Hai tỷ bảy trăm năm mươi triệu không trăm linh một đồng"),
+			[]string{"rut-von-khong-vuot-gia-tri-hop-dong"}},
+		// The slip draws the money the request asks for: 3 bn paid to date, 1.25 bn asked and
+		// withdrawn is 4.25 bn, within 4.85 bn, not 5.5 bn.
+		{"a withdrawal slip for the payment asked", "von-dau-tu", func(v any) {
+			docs(v)[0].(map[string]any)["luyKeDaThanhToan"] = json.Number("3000000000")
+			withdrawalSlip("1250000000", "Một tỷ hai trăm năm mươi triệu đồng")(v)
+		}, nil},
+		{"a recovery before the payment request", "von-dau-tu", func(v any) {
+			d := docs(v)
+			setDocs(v, []any{d[2], d[0], d[1]})
+		}, []string{"thanh-toan-truoc-thu-hoi"}},
 		{"the volume statement first", "von-dau-tu", func(v any) {
 			d := docs(v)
 			setDocs(v, []any{d[1], d[0], d[2]})
@@ -540,5 +556,39 @@ func TestShippedRulesBindTheWholeDossier(t *testing.T) {
 				t.Errorf("failing %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// order: no document of the rule's forms after one of the forms in after.
+func TestOrder(t *testing.T) {
+	s := mustLoad(t, `formCode: mauSo
+rules:
+  - id: a-truoc-c
+    each: /taiLieu
+    forms: [A]
+    kind: order
+    after: [C]
+    message: A before C
+    messageVi: A trước C
+`)
+	for _, c := range []struct {
+		forms string
+		want  []string
+	}{
+		{`"A", "B", "C"`, nil},
+		{`"B", "A", "C", "C"`, nil},
+		{`"C", "B"`, nil},
+		{`"A"`, nil},
+		{`"C", "A"`, []string{"a-truoc-c@/taiLieu/1/mauSo"}},
+		{`"A", "C", "B", "A", "A"`, []string{"a-truoc-c@/taiLieu/3/mauSo,/taiLieu/4/mauSo"}},
+	} {
+		var docs []string
+		for _, f := range strings.Split(c.forms, ", ") {
+			docs = append(docs, `{"mauSo": `+f+`}`)
+		}
+		v := value(t, `{"taiLieu": [`+strings.Join(docs, ", ")+`]}`)
+		if got := ids(s.Check(v)); !slices.Equal(got, c.want) {
+			t.Errorf("%s: failing %v, want %v", c.forms, got, c.want)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
 	"github.com/kbnn/dvc/adapter/portal"
+	"github.com/kbnn/dvc/adapter/upstream"
 )
 
 // workerFlow is a test flow whose outbox is the real Memory store, driven
@@ -198,5 +199,28 @@ func TestTimedOutWriteWaitsBeforeItsRetry(t *testing.T) {
 	drain(t, w)
 	if n := progress(); n != 2 || !paidSent(tf) {
 		t.Fatalf("%d progress calls after the wait (PAID sent: %v), want both events", n, paidSent(tf))
+	}
+}
+
+// A write the portal or a gateway failed (a 502, a connection reset after
+// the request went) may have taken effect as well: it waits the same; a
+// call the breaker refused was never sent, and does not.
+func TestUnavailableWriteWaitsButARefusedCallDoesNot(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		wait bool
+	}{
+		{"unavailable", fmt.Errorf("DongBoHoSoMC: %w", portal.ErrUnavailable), true},
+		{"refused by the breaker", fmt.Errorf("DongBoHoSoMC: %w: %w", portal.ErrUnavailable, &upstream.Rejected{}), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			tf := newTestFlow(t)
+			got := tf.writeErr(c.err)
+			d, _ := outbox.RetryAfterOf(got)
+			if (d == DefaultUncertainWait) != c.wait {
+				t.Fatalf("retry after %v, want the uncertain wait: %v", d, c.wait)
+			}
+		})
 	}
 }

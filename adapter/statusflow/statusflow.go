@@ -26,6 +26,7 @@ import (
 	"github.com/kbnn/dvc/adapter/schema"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/statusmap"
+	"github.com/kbnn/dvc/adapter/upstream"
 	"github.com/kbnn/dvc/adapter/webhook"
 )
 
@@ -727,11 +728,15 @@ func deliveryErr(err error) error {
 	return err
 }
 
-// writeErr is deliveryErr for a write to the portal: one that timed out
-// (sent, its outcome unknown) is tried again no sooner than
-// Options.UncertainWait, or the portal's own hint when longer.
+// writeErr is deliveryErr for a write to the portal: one whose outcome is
+// unknown (it timed out, or the portal or a gateway failed or hung up: it
+// may have taken effect) is tried again no sooner than
+// Options.UncertainWait, or the portal's own hint when longer. A call the
+// breaker or bulkhead refused was never sent, and is not held back.
 func (f *Flow) writeErr(err error) error {
-	if f.uncertain <= 0 || !errors.Is(err, portal.ErrTimeout) || portal.Permanent(err) {
+	var rej *upstream.Rejected
+	unknown := errors.Is(err, portal.ErrTimeout) || errors.Is(err, portal.ErrUnavailable)
+	if f.uncertain <= 0 || !unknown || errors.As(err, &rej) || portal.Permanent(err) {
 		return deliveryErr(err)
 	}
 	wait := f.uncertain

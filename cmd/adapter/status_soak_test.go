@@ -86,12 +86,13 @@ const (
 	// out while the portal is down get their last attempt at soakMinSpan
 	// after their first, as the contract's "never less than 72 h before a
 	// dead letter" says in miniature: none may become a dead letter.
-	soakOutage   = 5 * time.Second
-	soakMinSpan  = 12 * time.Second
-	soakLease    = 2 * time.Second
-	soakSendTime = 75 * time.Second // bound on the sending phase
-	soakDrain    = 60 * time.Second // bound on the wait for the portal to catch up
-	soakPoll     = 100 * time.Millisecond
+	soakOutage        = 5 * time.Second
+	soakMinSpan       = 12 * time.Second
+	soakLease         = 2 * time.Second
+	soakUncertainWait = 300 * time.Millisecond
+	soakSendTime      = 75 * time.Second // bound on the sending phase
+	soakDrain         = 60 * time.Second // bound on the wait for the portal to catch up
+	soakPoll          = 100 * time.Millisecond
 )
 
 // soakSchedule is the tiny retry schedule of the test configuration.
@@ -893,6 +894,9 @@ func runStatusSoak(t *testing.T, target redisTarget, n int, opts soakOptions) {
 		section(c, "delivery")["lease"] = soakLease.String()
 		section(c, "delivery")["schedule"] = soakSchedule
 		section(c, "delivery")["minSpan"] = soakMinSpan.String()
+		// A write whose outcome is unknown waits before its retry, in
+		// proportion to the compressed schedule.
+		section(c, "delivery")["uncertainWait"] = soakUncertainWait.String()
 		section(c, "log")["level"] = "warn"
 	})
 	box := redisoutbox.New(target.client(t), keyPrefix, nil)
