@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/auditlog"
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
@@ -498,7 +499,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	// that a dossier the treasury holds is known to the status view and to
 	// later supplements even when its receipt cannot be written now.
 	s.recordSent(bg, sub, v, rc)
-	receipt, err := s.accepted(bg, sub, v, rc)
+	receipt, err := s.accepted(bg, sub, v, rc, found || rc.Replayed)
 	if err != nil {
 		// The treasury holds the document and the claim says so: a retry
 		// under the same key finds it there and gets its leaf and receipt.
@@ -613,19 +614,41 @@ func (s *Service) unlockDossier(ctx context.Context, requestID, procedure, maHoS
 
 // accepted appends the leaf of an accepted submission, whose receipt the
 // 202 carries (nil when the log is off).
-func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc Receipt) (*auditlog.Receipt, error) {
-	return s.acceptedLeaf(ctx, sub, SubmitRoute, v.Procedure.ID, v.MaHoSo, v.SoBoSung, rc.Reference)
+//
+// earlier says that the document is one an earlier attempt of this request
+// created (found at the treasury, or the treasury's replay of the key): its
+// signed original is that attempt's bytes, which may not be this one's (the
+// other form, or signed again). When the treasury names them
+// (rc.EvidenceSHA256) and they differ, the leaf names those bytes, which
+// the log received with that attempt, not this request's: a receipt never
+// binds a document to a body it does not hold.
+func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc Receipt, earlier bool) (*auditlog.Receipt, error) {
+	held := ""
+	if earlier && attachment.ValidSum(rc.EvidenceSHA256) && rc.EvidenceSHA256 != auditlog.BodyHash(sub.Body) {
+		held = rc.EvidenceSHA256
+		s.log.Info("the treasury holds an earlier attempt's bytes of this request: its receipt names them",
+			"request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference, "heldSha256", held)
+	}
+	return s.acceptedLeaf(ctx, sub, SubmitRoute, v.Procedure.ID, v.MaHoSo, v.SoBoSung, rc.Reference, held)
 }
 
 // acceptedLeaf appends the 202 leaf of a request on route and marks the
-// trace: the HTTP layer does not log that answer again.
-func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int, reference string) (*auditlog.Receipt, error) {
+// trace: the HTTP layer does not log that answer again. held, when set, is
+// the SHA-256 of the body the leaf names instead of the request's (see
+// accepted).
+func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int, reference, held string) (*auditlog.Receipt, error) {
 	if !s.evidence.Enabled() {
 		return nil, nil
 	}
 	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
 	rec.Status, rec.TreasuryReference = 202, reference
-	r, err := s.evidence.Append(ctx, rec, sub.Body)
+	var r auditlog.Receipt
+	var err error
+	if held != "" {
+		r, err = s.evidence.AppendHash(ctx, rec, held)
+	} else {
+		r, err = s.evidence.Append(ctx, rec, sub.Body)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -120,10 +120,20 @@ func (f *fakeSender) Find(_ context.Context, key string) (Receipt, bool, error) 
 	defer f.mu.Unlock()
 	for i, c := range f.calls {
 		if c.key == key {
-			return Receipt{DocumentID: fmt.Sprintf("DOC-%d", i+1), Reference: fmt.Sprintf("REF-%d", i+1)}, true, nil
+			return Receipt{DocumentID: fmt.Sprintf("DOC-%d", i+1), Reference: fmt.Sprintf("REF-%d", i+1),
+				EvidenceSHA256: evidenceSHA(c.evidence)}, true, nil
 		}
 	}
 	return Receipt{}, false, nil
+}
+
+// evidenceSHA is the evidence.sha256 of a request the fake treasury keeps,
+// which the treasury's answers name.
+func evidenceSHA(ev any) string {
+	if e, ok := ev.(Evidence); ok {
+		return e.SHA256
+	}
+	return ""
 }
 
 // loseAnswer submits sub while the treasury's answers are lost: it keeps

@@ -58,6 +58,13 @@ type Receipt struct {
 	// Status is the document's treasury status (WITHDRAWN, PAID, …) when
 	// the receipt comes from a look-up (Find); empty from a send.
 	Status string
+	// EvidenceSHA256 is the SHA-256 of the signed bytes the treasury holds
+	// as the document's original (the evidence of the request that
+	// created it), when the treasury says it; empty when it does not.
+	EvidenceSHA256 string
+	// Replayed: the treasury answered a send with a document an earlier
+	// request created under the key (HTTP 200).
+	Replayed bool
 }
 
 // Procedure is one procedure as intake needs it.

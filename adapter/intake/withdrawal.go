@@ -356,7 +356,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 	// when the leaf cannot be written. The treasury applies a withdrawal
 	// once per downstream key, so a retry gets the same answer, and its leaf.
 	s.recordWithdrawal(bg, req, v, rc)
-	receipt, err := s.acceptedLeaf(bg, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung, rc.Reference)
+	receipt, err := s.acceptedLeaf(bg, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung, rc.Reference, "")
 	if err != nil {
 		return nil, false, heldWithoutReceipt(err, rc.Reference)
 	}

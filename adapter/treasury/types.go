@@ -28,6 +28,9 @@ type Receipt struct {
 	Reference  string    `json:"reference"`
 	Status     string    `json:"status"`
 	ReceivedAt time.Time `json:"receivedAt"`
+	// EvidenceSHA256 is evidence.sha256 of the request the document was created from (the
+	// first request's on a replay), when the treasury says it.
+	EvidenceSHA256 string `json:"evidenceSha256,omitempty"`
 	// Replayed is true when the treasury had already seen the idempotency key (HTTP 200) and
 	// answered with the first document's receipt instead of creating one.
 	Replayed bool `json:"-"`
@@ -41,6 +44,9 @@ type Status struct {
 	DossierCode string    `json:"dossierCode"`
 	Procedure   string    `json:"procedure"`
 	UpdatedAt   time.Time `json:"updatedAt"`
+	// EvidenceSHA256 is evidence.sha256 of the request the document was created from,
+	// when the treasury says it.
+	EvidenceSHA256 string `json:"evidenceSha256,omitempty"`
 }
 
 // WithdrawalRequest is the body of POST /api/v1/documents/{documentId}/withdrawal

@@ -58,7 +58,7 @@ func (s *Sender) Send(ctx context.Context, key string, request map[string]any) (
 	if err != nil {
 		return intake.Receipt{}, problemOf(err)
 	}
-	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference}, nil
+	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference, EvidenceSHA256: rc.EvidenceSHA256, Replayed: rc.Replayed}, nil
 }
 
 // Upload stores one attachment at the treasury under its SHA-256. The route is idempotent by
@@ -89,7 +89,7 @@ func (s *Sender) Find(ctx context.Context, key string) (intake.Receipt, bool, er
 	if err != nil {
 		return intake.Receipt{}, false, problemOf(err)
 	}
-	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference, Status: st.Status}, true, nil
+	return intake.Receipt{DocumentID: st.DocumentID, Reference: st.Reference, Status: st.Status, EvidenceSHA256: st.EvidenceSHA256}, true, nil
 }
 
 // Withdraw asks the treasury to withdraw the document under the withdrawal's downstream key;

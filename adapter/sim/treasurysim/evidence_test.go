@@ -42,13 +42,34 @@ func TestEvidenceOriginal(t *testing.T) {
 	}
 	var r receipt
 	decode(t, rec, &r)
+	// The receipt, a replay of the key (with other bytes) and a look-up name
+	// the bytes the document holds.
+	if r.EvidenceSHA256 != sum {
+		t.Fatalf("receipt evidenceSha256 %q, want %s", r.EvidenceSHA256, sum)
+	}
+	other := append([]byte(" "), original...)
+	o := sha256.Sum256(other)
+	var replayed receipt
+	decode(t, h.send(request("G09.20-20260609-0000901", set("evidence", evidenceOf(other, hex.EncodeToString(o[:]))))), &replayed)
+	if replayed.DocumentID != r.DocumentID || replayed.EvidenceSHA256 != sum {
+		t.Fatalf("replay %+v, want document %s holding %s", replayed, r.DocumentID, sum)
+	}
+	var st status
+	decode(t, h.get("/api/v1/documents/"+r.DocumentID), &st)
+	if st.EvidenceSHA256 != sum {
+		t.Fatalf("status evidenceSha256 %q, want %s", st.EvidenceSHA256, sum)
+	}
 	got := h.get("/sim/documents/" + r.DocumentID + "/original")
 	if got.Code != http.StatusOK || got.Body.String() != string(original) || got.Header().Get("Content-Type") != "application/xml; charset=utf-8" {
 		t.Fatalf("original: %d %q %q", got.Code, got.Header().Get("Content-Type"), got.Body)
 	}
 
 	plain := h.send(request("G09.20-20260609-0000902"))
+	r = receipt{}
 	decode(t, plain, &r)
+	if r.EvidenceSHA256 != "" {
+		t.Fatalf("a document sent without evidence names %q", r.EvidenceSHA256)
+	}
 	if got := h.get("/sim/documents/" + r.DocumentID + "/original"); got.Code != http.StatusNotFound {
 		t.Fatalf("original of a document sent without one: %d", got.Code)
 	}

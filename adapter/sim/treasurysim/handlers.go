@@ -20,24 +20,26 @@ var keyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // receipt is the answer to SendDocument.
 type receipt struct {
-	DocumentID string    `json:"documentId"`
-	Reference  string    `json:"reference"`
-	Status     string    `json:"status"`
-	ReceivedAt time.Time `json:"receivedAt"`
+	DocumentID     string    `json:"documentId"`
+	Reference      string    `json:"reference"`
+	Status         string    `json:"status"`
+	ReceivedAt     time.Time `json:"receivedAt"`
+	EvidenceSHA256 string    `json:"evidenceSha256,omitempty"`
 }
 
 // status is the answer to CheckDocumentStatus.
 type status struct {
-	DocumentID  string    `json:"documentId"`
-	Reference   string    `json:"reference"`
-	Status      string    `json:"status"`
-	DossierCode string    `json:"dossierCode"`
-	Procedure   string    `json:"procedure"`
-	UpdatedAt   time.Time `json:"updatedAt"`
+	DocumentID     string    `json:"documentId"`
+	Reference      string    `json:"reference"`
+	Status         string    `json:"status"`
+	DossierCode    string    `json:"dossierCode"`
+	Procedure      string    `json:"procedure"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+	EvidenceSHA256 string    `json:"evidenceSha256,omitempty"`
 }
 
 func statusOf(d Document) status {
-	return status{d.DocumentID, d.Reference, d.Status, d.DossierCode, d.Procedure, d.UpdatedAt}
+	return status{d.DocumentID, d.Reference, d.Status, d.DossierCode, d.Procedure, d.UpdatedAt, d.EvidenceSHA256}
 }
 
 // DownstreamKey is the contract's idempotency key of a document, as the simulated treasury
@@ -110,7 +112,7 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 			"reference", doc.Reference, "totalAmount", doc.TotalAmount)...)
 	}
 	w.Header().Set("Location", "/api/v1/documents/"+doc.DocumentID)
-	writeJSON(w, code, receipt{doc.DocumentID, doc.Reference, doc.Status, doc.ReceivedAt})
+	writeJSON(w, code, receipt{doc.DocumentID, doc.Reference, doc.Status, doc.ReceivedAt, doc.EvidenceSHA256})
 }
 
 // ReasonEvidenceMismatch: the request's evidence.original does not hash to

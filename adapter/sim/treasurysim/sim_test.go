@@ -200,7 +200,7 @@ func TestStatusRoutes(t *testing.T) {
 			var st status
 			decode(t, rec, &st)
 			want := status{r.DocumentID, r.Reference, "PROCESSING", "G09.20-20260609-0000003",
-				"chi-thuong-xuyen", r.ReceivedAt.Add(time.Hour)}
+				"chi-thuong-xuyen", r.ReceivedAt.Add(time.Hour), ""}
 			if st.DocumentID != want.DocumentID || st.Reference != want.Reference || st.Status != want.Status ||
 				st.DossierCode != want.DossierCode || st.Procedure != want.Procedure || !st.UpdatedAt.Equal(want.UpdatedAt) {
 				t.Errorf("status = %+v, want %+v", st, want)

@@ -30,6 +30,9 @@ type Document struct {
 	LineCount          int       `json:"lineCount"`
 	ReceivedAt         time.Time `json:"receivedAt"`
 	UpdatedAt          time.Time `json:"updatedAt"`
+	// EvidenceSHA256 is the request's evidence.sha256 (empty without evidence): which bytes
+	// the simulator holds as the document's signed original.
+	EvidenceSHA256 string `json:"evidenceSha256,omitempty"`
 	// Replays counts the later sends under the same Idempotency-Key, each answered with this
 	// document's receipt.
 	Replays int `json:"replays"`
@@ -189,6 +192,9 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 		UpdatedAt:          now,
 		Request:            body,
 		deducted:           taken,
+	}
+	if req.Evidence != nil {
+		d.EvidenceSHA256 = req.Evidence.SHA256
 	}
 	st.docs = append(st.docs, d)
 	if n := len(st.docs) - 1 - st.keep; st.keep >= 0 && n >= 0 {
