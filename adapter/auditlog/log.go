@@ -617,7 +617,7 @@ func (l *Log) append(ctx context.Context, r Record, body []byte, archive bool) (
 	if req.err != nil {
 		return Receipt{}, req.err
 	}
-	return Receipt{LogOrigin: l.origin, LogIndex: req.index, LeafHash: hex.EncodeToString(req.hash), BodySHA256: r.BodySHA256}, nil
+	return Receipt{LogOrigin: l.origin, LogIndex: req.index, LeafHash: hex.EncodeToString(req.hash), BodySHA256: r.BodySHA256, HeldSHA256: r.HeldSHA256}, nil
 }
 
 // PublishCheckpoint publishes a checkpoint now if the log grew since the

@@ -127,6 +127,20 @@ func TestLeafBytesFixed(t *testing.T) {
 	if _, err := auditlog.MarshalLeaf(auditlog.Record{BodySHA256: "ABC"}); err == nil {
 		t.Error("a bodySha256 that is not hex SHA-256 was accepted")
 	}
+	// The body the treasury holds, when it is not the request's, comes last.
+	held := rec(1)
+	held.HeldSHA256 = auditlog.BodyHash([]byte("body0"))
+	leaf, err = auditlog.MarshalLeaf(held)
+	if err != nil || string(leaf) != strings.TrimSuffix(want, "}")+`,"heldSha256":"`+held.HeldSHA256+`"}` {
+		t.Errorf("leaf with a held body: %s, %v", leaf, err)
+	}
+	if r, err := auditlog.ParseLeaf(leaf); err != nil || r.HeldSHA256 != held.HeldSHA256 {
+		t.Errorf("parsed %+v, %v", r, err)
+	}
+	held.HeldSHA256 = "ABC"
+	if _, err := auditlog.MarshalLeaf(held); err == nil {
+		t.Error("a heldSha256 that is not hex SHA-256 was accepted")
+	}
 }
 
 func TestProofsVerify(t *testing.T) {

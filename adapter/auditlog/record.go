@@ -42,15 +42,23 @@ type Record struct {
 	// Replayed: the answer was the stored answer of an earlier request
 	// with the same Idempotency-Key (absent when false).
 	Replayed bool `json:"replayed,omitempty"`
+	// HeldSHA256 is the lower-case hex SHA-256 of the signed original the
+	// treasury holds for the accepted document, as the treasury names it,
+	// when it is not this request's body: the document came from an earlier
+	// attempt of the same request (same key, same content) in other bytes
+	// (absent otherwise).
+	HeldSHA256 string `json:"heldSha256,omitempty"`
 }
 
-// Receipt tells a caller where its request sits in the log. LeafHash and
-// BodySHA256 are lower-case hex.
+// Receipt tells a caller where its request sits in the log. LeafHash,
+// BodySHA256 and HeldSHA256 are lower-case hex; HeldSHA256 is the leaf's
+// (absent unless set).
 type Receipt struct {
 	LogOrigin  string `json:"logOrigin"`
 	LogIndex   uint64 `json:"logIndex"`
 	LeafHash   string `json:"leafHash"`
 	BodySHA256 string `json:"bodySha256"`
+	HeldSHA256 string `json:"heldSha256,omitempty"`
 }
 
 // BodyHash returns the lower-case hex SHA-256 of body, the form
@@ -66,6 +74,9 @@ func BodyHash(body []byte) string {
 func MarshalLeaf(r Record) ([]byte, error) {
 	if !isHexSHA256(r.BodySHA256) {
 		return nil, fmt.Errorf("auditlog: bodySha256 %q is not a lower-case hex SHA-256", r.BodySHA256)
+	}
+	if r.HeldSHA256 != "" && !isHexSHA256(r.HeldSHA256) {
+		return nil, fmt.Errorf("auditlog: heldSha256 %q is not a lower-case hex SHA-256", r.HeldSHA256)
 	}
 	r.Time = r.Time.UTC()
 	return json.Marshal(r)

@@ -1325,6 +1325,13 @@ func (c *Config) validateLimits(ps *problems) {
 	}
 }
 
+// leastStored is the smallest attachments.maxStoredBytes: one request's
+// files at maxTotalBytes, as many as maxParts, each with what the store
+// counts beside its bytes (attachment.Charge).
+func (a *Attachments) leastStored() int64 {
+	return a.MaxTotalBytes + int64(max(a.MaxParts, 1))*attachment.FileOverhead
+}
+
 func (a *Attachments) defaults(storeKind string) {
 	defer func() {
 		if a.MaxStoredBytes == 0 {
@@ -1332,6 +1339,8 @@ func (a *Attachments) defaults(storeKind string) {
 			if storeKind == "redis" {
 				a.MaxStoredBytes = 2 << 30
 			}
+			// never under what validation asks: one request's files with their overhead
+			a.MaxStoredBytes = max(a.MaxStoredBytes, a.leastStored())
 		}
 	}()
 	if a.MaxFileBytes == 0 {
@@ -1364,7 +1373,7 @@ func (c *Config) validateAttachments(ps *problems) {
 	}
 	// The store counts each file's overhead too (attachment.Charge): it must hold one
 	// request's files, as many as maxParts, at maxTotalBytes.
-	least := a.MaxTotalBytes + int64(max(a.MaxParts, 1))*attachment.FileOverhead
+	least := a.leastStored()
 	if a.MaxStoredBytes < least || a.MaxStoredBytes > 1<<40 {
 		ps.bad("attachments.maxStoredBytes", fmt.Sprintf("must be at least attachments.maxTotalBytes plus %d bytes for each of attachments.maxParts files (%d here) and at most 1099511627776 (1 TiB)",
 			attachment.FileOverhead, least))

@@ -881,3 +881,18 @@ func TestReplicaTimeoutDefaultsOnlyWithMinReplicas(t *testing.T) {
 		t.Errorf("minReplicas %d, replicaTimeout %v by default, want 0 and 0", c.Store.Redis.MinReplicas, c.Store.Redis.ReplicaTimeout)
 	}
 }
+
+// attachments.maxStoredBytes left unset is never under the least it may be:
+// a small maxTotalBytes in memory, a large one in Redis.
+func TestDefaultMaxStoredBytesHoldsOneRequest(t *testing.T) {
+	for _, c := range []struct {
+		kind  string
+		total int64
+	}{{"memory", 1024}, {"redis", 2 << 30}} {
+		a := Attachments{MaxFileBytes: c.total, MaxTotalBytes: c.total}
+		a.defaults(c.kind)
+		if a.MaxStoredBytes < a.leastStored() {
+			t.Errorf("%s, maxTotalBytes %d: maxStoredBytes defaults to %d, under %d", c.kind, c.total, a.MaxStoredBytes, a.leastStored())
+		}
+	}
+}

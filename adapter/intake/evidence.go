@@ -80,22 +80,6 @@ func (r *Recorder) Append(ctx context.Context, rec auditlog.Record, body []byte)
 	return rc, nil
 }
 
-// AppendHash appends rec naming the body whose SHA-256 (lower-case hex) is
-// sha, which an earlier leaf archived or named; nothing is archived. Errors
-// as Append's.
-func (r *Recorder) AppendHash(ctx context.Context, rec auditlog.Record, sha string) (auditlog.Receipt, error) {
-	if !r.Enabled() {
-		return auditlog.Receipt{}, nil
-	}
-	rec.Instance, rec.BodySHA256 = r.Instance, sha
-	rc, err := r.Log.Append(ctx, rec)
-	if err != nil {
-		r.failed(rec, err)
-		return auditlog.Receipt{}, AuditDown(err)
-	}
-	return rc, nil
-}
-
 func (r *Recorder) failed(rec auditlog.Record, err error) {
 	if r.Failed != nil {
 		r.Failed(rec, err)

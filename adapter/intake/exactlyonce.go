@@ -615,18 +615,18 @@ func (s *Service) unlockDossier(ctx context.Context, requestID, procedure, maHoS
 // accepted appends the leaf of an accepted submission, whose receipt the
 // 202 carries (nil when the log is off).
 //
-// earlier says that the document is one an earlier attempt of this request
-// created (found at the treasury, or the treasury's replay of the key): its
-// signed original is that attempt's bytes, which may not be this one's (the
-// other form, or signed again). When the treasury names them
-// (rc.EvidenceSHA256) and they differ, the leaf names those bytes, which
-// the log received with that attempt, not this request's: a receipt never
-// binds a document to a body it does not hold.
+// earlier says that the document is one an earlier attempt created (found
+// at the treasury, or the treasury's replay of the key): its signed
+// original is that attempt's bytes, which may not be this one's (the other
+// form, or signed again). When the treasury names them (rc.EvidenceSHA256)
+// and they differ, the leaf says so (auditlog.Record.HeldSHA256, beside the
+// SHA-256 of this request's body): the receipt does not let this body pass
+// for the one the document holds.
 func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc Receipt, earlier bool) (*auditlog.Receipt, error) {
 	held := ""
 	if earlier && attachment.ValidSum(rc.EvidenceSHA256) && rc.EvidenceSHA256 != auditlog.BodyHash(sub.Body) {
 		held = rc.EvidenceSHA256
-		s.log.Info("the treasury holds an earlier attempt's bytes of this request: its receipt names them",
+		s.log.Info("the treasury holds other bytes for this request's document: its receipt names them beside the request's",
 			"request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference, "heldSha256", held)
 	}
 	return s.acceptedLeaf(ctx, sub, SubmitRoute, v.Procedure.ID, v.MaHoSo, v.SoBoSung, rc.Reference, held)
@@ -634,21 +634,15 @@ func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc 
 
 // acceptedLeaf appends the 202 leaf of a request on route and marks the
 // trace: the HTTP layer does not log that answer again. held, when set, is
-// the SHA-256 of the body the leaf names instead of the request's (see
-// accepted).
+// the SHA-256 of the body the treasury holds for the document, other than
+// the request's (see accepted).
 func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int, reference, held string) (*auditlog.Receipt, error) {
 	if !s.evidence.Enabled() {
 		return nil, nil
 	}
 	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
-	rec.Status, rec.TreasuryReference = 202, reference
-	var r auditlog.Receipt
-	var err error
-	if held != "" {
-		r, err = s.evidence.AppendHash(ctx, rec, held)
-	} else {
-		r, err = s.evidence.Append(ctx, rec, sub.Body)
-	}
+	rec.Status, rec.TreasuryReference, rec.HeldSHA256 = 202, reference, held
+	r, err := s.evidence.Append(ctx, rec, sub.Body)
 	if err != nil {
 		return nil, err
 	}

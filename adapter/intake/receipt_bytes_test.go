@@ -9,10 +9,10 @@ import (
 
 // The treasury took the first attempt (its answer was lost); the retry
 // under the same Idempotency-Key brings the same dossier in other bytes
-// (here one more space, signed again). The 202's receipt names the bytes
-// the treasury holds, the first attempt's, which the log received with it;
-// not the retry's.
-func TestRetryWithOtherBytesGetsAReceiptForTheBytesTheTreasuryHolds(t *testing.T) {
+// (here one more space, signed again). The 202's receipt names the retry's
+// bytes as received, and beside them the bytes the treasury holds, the
+// first attempt's (heldSha256): it does not let the retry's pass for them.
+func TestRetryWithOtherBytesNamesTheBytesTheTreasuryHolds(t *testing.T) {
 	svc, fs := newService(t, svcOptions{})
 	lg := &leafLog{}
 	svc.evidence = &Recorder{Log: lg, Instance: "test"}
@@ -38,8 +38,11 @@ func TestRetryWithOtherBytesGetsAReceiptForTheBytesTheTreasuryHolds(t *testing.T
 		t.Fatalf("%d documents sent, want the first attempt's only", n)
 	}
 	held := evidenceSHA(fs.sent()[0].evidence)
-	if held != auditlog.BodyHash(jb) || acc.Receipt.BodySHA256 != held {
-		t.Fatalf("receipt for body %s; the treasury holds %s (the first attempt's %s)", acc.Receipt.BodySHA256, held, auditlog.BodyHash(jb))
+	if held != auditlog.BodyHash(jb) || acc.Receipt.BodySHA256 != auditlog.BodyHash(jb2) || acc.Receipt.HeldSHA256 != held {
+		t.Fatalf("receipt for body %s, held %q; want the retry's %s and the treasury's %s", acc.Receipt.BodySHA256, acc.Receipt.HeldSHA256, auditlog.BodyHash(jb2), held)
+	}
+	if last := lg.leaves[len(lg.leaves)-1]; last.Status != 202 || last.HeldSHA256 != held || last.BodySHA256 != auditlog.BodyHash(jb2) {
+		t.Fatalf("202 leaf %+v", last)
 	}
 	// Both bodies were received; the 202 leaf names the held one.
 	var received []string
@@ -50,5 +53,26 @@ func TestRetryWithOtherBytesGetsAReceiptForTheBytesTheTreasuryHolds(t *testing.T
 	}
 	if len(received) != 2 || received[0] != auditlog.BodyHash(jb) || received[1] != auditlog.BodyHash(jb2) {
 		t.Fatalf("received leaves %v", received)
+	}
+}
+
+// A retry in the same bytes, and a first send, name no held body.
+func TestRetryWithTheSameBytesNamesNoHeldBody(t *testing.T) {
+	svc, fs := newService(t, svcOptions{})
+	lg := &leafLog{}
+	svc.evidence = &Recorder{Log: lg, Instance: "test"}
+	jb, sig := jsonFixture(t, "chi-thuong-xuyen")
+	first := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
+		ContentType: "application/json", Body: jb, JWSSignature: sig, Caller: "portal", ReceivedAt: receipt}
+	loseAnswer(t, svc, fs, first)
+	retry := first
+	retry.RequestID = "r2"
+	if resp, err := svc.Submit(t.Context(), retry); err != nil || resp.Status != 202 {
+		t.Fatalf("retry: %v", err)
+	}
+	for _, l := range lg.leaves {
+		if l.HeldSHA256 != "" {
+			t.Fatalf("leaf %+v names a held body", l)
+		}
 	}
 }

@@ -30,7 +30,7 @@ func (l *leafLog) Append(_ context.Context, r auditlog.Record) (auditlog.Receipt
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.leaves = append(l.leaves, r)
-	return auditlog.Receipt{LogOrigin: "test", LogIndex: uint64(len(l.leaves) - 1), BodySHA256: r.BodySHA256}, nil
+	return auditlog.Receipt{LogOrigin: "test", LogIndex: uint64(len(l.leaves) - 1), BodySHA256: r.BodySHA256, HeldSHA256: r.HeldSHA256}, nil
 }
 
 func (l *leafLog) AppendBody(ctx context.Context, r auditlog.Record, body []byte) (auditlog.Receipt, error) {

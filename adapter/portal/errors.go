@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -86,6 +87,39 @@ func (e *callError) Unwrap() []error {
 		return []error{e.kind}
 	}
 	return []error{e.kind, e.cause}
+}
+
+// MayHaveApplied reports whether a failed write may still have taken effect
+// at the portal: it timed out (a 504 too), or the portal or a gateway
+// answered 429 or 5xx, or the connection failed once the request could have
+// gone. A call that never reached the write (the login or token request
+// failed, the connection could not be made: dial, DNS, TLS handshake), or
+// that the breaker or bulkhead refused, did not.
+func MayHaveApplied(err error) bool {
+	var ce *callError
+	if !errors.As(err, &ce) {
+		// Not an exchange's failure as this package writes it: of the two
+		// kinds, it may have.
+		return errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnavailable)
+	}
+	switch {
+	case ce.op == ServiceLogin || ce.op == opToken:
+		return false
+	case errors.Is(ce.kind, ErrTimeout):
+		return true
+	case !errors.Is(ce.kind, ErrUnavailable):
+		return false
+	case ce.status != 0:
+		return true
+	}
+	var oe *net.OpError
+	var tlsErr *tls.RecordHeaderError
+	var dnsErr *net.DNSError
+	if errors.As(ce.cause, &dnsErr) || errors.As(ce.cause, &tlsErr) || (errors.As(ce.cause, &oe) && oe.Op == "dial") {
+		return false
+	}
+	var verr *tls.CertificateVerificationError
+	return !errors.As(ce.cause, &verr)
 }
 
 // RetryAfter reports how long the portal asked to wait (Retry-After on a 429 or 5xx), or how

@@ -193,9 +193,11 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 	return b, nil
 }
 
-// Sizes implements attachment.Store: one pipeline of STRLEN and EXISTS (an
-// empty file is held too), no file read. STRLEN goes first: a file that
-// expires between the two reads as absent, not as empty.
+// Sizes implements attachment.Store: one pipeline of STRLEN, no file read.
+// A file is stored under its own SHA-256, so a length of 0 is the empty
+// file only under the empty file's hash (which EXISTS then tells apart from
+// absent); under any other it is absent. One command per file: no file
+// reads as present and empty, or absent, because it came or went between two.
 func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int64, error) {
 	for _, sum := range sums {
 		if !attachment.ValidSum(sum) {
@@ -206,25 +208,28 @@ func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int6
 	if len(sums) == 0 {
 		return out, nil
 	}
-	exists := make([]*redis.IntCmd, len(sums))
-	lens := make([]*redis.IntCmd, len(sums))
+	empty := attachment.Sum(nil)
+	cmds := make([]*redis.IntCmd, len(sums))
 	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
 		for i, sum := range sums {
-			lens[i] = p.StrLen(ctx, a.key(sum))
-			exists[i] = p.Exists(ctx, a.key(sum))
+			if sum == empty {
+				cmds[i] = p.Exists(ctx, a.key(sum))
+			} else {
+				cmds[i] = p.StrLen(ctx, a.key(sum))
+			}
 		}
 		return nil
 	})
-	for i := range sums {
-		ex, err := exists[i].Result()
-		if err == nil {
-			var n int64
-			if n, err = lens[i].Result(); err == nil && ex == 1 {
-				out[sums[i]] = n
-			}
-		}
+	for i, sum := range sums {
+		n, err := cmds[i].Result()
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: attachment %s: %w", sums[i], err)
+			return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+		}
+		switch {
+		case sum == empty && n == 1:
+			out[sum] = 0
+		case sum != empty && n > 0:
+			out[sum] = n
 		}
 	}
 	return out, nil

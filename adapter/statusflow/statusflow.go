@@ -728,15 +728,16 @@ func deliveryErr(err error) error {
 	return err
 }
 
-// writeErr is deliveryErr for a write to the portal: one whose outcome is
-// unknown (it timed out, or the portal or a gateway failed or hung up: it
-// may have taken effect) is tried again no sooner than
-// Options.UncertainWait, or the portal's own hint when longer. A call the
-// breaker or bulkhead refused was never sent, and is not held back.
+// writeErr is deliveryErr for a write to the portal: one that may have
+// taken effect (portal.MayHaveApplied: it timed out, the portal or a
+// gateway answered 429 or 5xx, or the connection failed after it could
+// have gone) is tried again no sooner than Options.UncertainWait, or the
+// portal's own hint when longer. A call that never reached the write (a
+// failed login, a connection that could not be made, a refusal of the
+// breaker or bulkhead) is not held back.
 func (f *Flow) writeErr(err error) error {
 	var rej *upstream.Rejected
-	unknown := errors.Is(err, portal.ErrTimeout) || errors.Is(err, portal.ErrUnavailable)
-	if f.uncertain <= 0 || !unknown || errors.As(err, &rej) || portal.Permanent(err) {
+	if f.uncertain <= 0 || !portal.MayHaveApplied(err) || errors.As(err, &rej) || portal.Permanent(err) {
 		return deliveryErr(err)
 	}
 	wait := f.uncertain
