@@ -259,3 +259,23 @@ func ParseIndex(s string) (uint64, error) {
 	}
 	return i, nil
 }
+
+// LatestCheckpointSize returns the tree size of the latest whole checkpoint
+// in dir's checkpoints file, read without checking its signature (Check
+// does that); false when there is none. The records from that index on are
+// signed by no checkpoint the directory holds.
+func LatestCheckpointSize(dir string) (uint64, bool, error) {
+	data, _, err := readCheckpointsTail(filepath.Join(dir, checkpointsFile))
+	if err != nil {
+		return 0, false, err
+	}
+	notes, _, err := SplitCheckpoints(data)
+	if err != nil || len(notes) == 0 {
+		return 0, false, err
+	}
+	c, err := unverifiedCheckpoint(notes[len(notes)-1])
+	if err != nil {
+		return 0, false, fmt.Errorf("latest checkpoint: malformed: %w", err)
+	}
+	return c.Size, true, nil
+}

@@ -207,6 +207,13 @@ func runShow(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Records past the latest checkpoint are signed by none yet: said on
+	// each, so that a printed record is not taken for proof (verify checks
+	// the signatures).
+	signed, hasCheckpoint, err := auditlog.LatestCheckpointSize(pos[0])
+	if err != nil {
+		return err
+	}
 	found := 0
 	err = auditlog.Scan(pos[0], func(ln auditlog.Line) error {
 		r, err := auditlog.ParseLeaf(ln.Leaf)
@@ -218,7 +225,12 @@ func runShow(args []string, stdout, stderr io.Writer) error {
 		if loc, ok := bodies[r.BodySHA256]; ok {
 			body = loc.String() + " (dvc-audit body " + pos[0] + " " + r.BodySHA256 + ")"
 		}
-		_, err = fmt.Fprintf(stdout, "%d %s\n    body: %s\n", ln.Index, ln.Leaf, body)
+		if _, err = fmt.Fprintf(stdout, "%d %s\n    body: %s\n", ln.Index, ln.Leaf, body); err != nil {
+			return err
+		}
+		if !hasCheckpoint || ln.Index >= signed {
+			_, err = fmt.Fprintf(stdout, "    unsigned: past the latest checkpoint (size %d); no checkpoint signs this record yet\n", signed)
+		}
 		return err
 	})
 	if err != nil {

@@ -257,6 +257,25 @@ func TestShow(t *testing.T) {
 	}
 }
 
+// A record past the latest checkpoint (a copy of a live log, or one added
+// to the directory) is shown marked unsigned; the signed ones are not.
+func TestShowMarksRecordsNoCheckpointSigns(t *testing.T) {
+	t.Parallel()
+	dir, _ := buildLog(t)
+	editRecords(t, dir, func(ls [][]byte) [][]byte {
+		leaf := []byte(`{"time":"2026-06-09T02:00:00Z","instance":"test","caller":"portal","route":"POST /v1/procedures/{procedure}/dossiers","procedure":"chi-thuong-xuyen","maHoSo":"D-3","soBoSung":0,"bodySha256":"` +
+			auditlog.BodyHash([]byte("x")) + `","status":202,"code":"","treasuryReference":"KB-FORGED","eventId":""}`)
+		return append(ls, fmt.Appendf(nil, "50 %x %s\n", auditlog.LeafHash(leaf), leaf))
+	})
+	code, out, errOut := runCLI("show", dir, "-dossier", "D-3")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, "unsigned: "); n != 1 || !strings.Contains(out, "KB-FORGED\",\"eventId\":\"\"}\n    body: (body not archived)\n    unsigned: past the latest checkpoint (size 50)") {
+		t.Fatalf("want record 50 alone marked unsigned (%d marks):\n%s", n, out)
+	}
+}
+
 func TestProofAndVerifyReceipt(t *testing.T) {
 	t.Parallel()
 	dir, rcs := buildLog(t)
