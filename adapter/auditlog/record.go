@@ -45,8 +45,9 @@ type Record struct {
 	// HeldSHA256 is the lower-case hex SHA-256 of the signed original the
 	// treasury holds for the accepted document, as the treasury names it,
 	// when it is not this request's body: the document came from an earlier
-	// attempt of the same request (same key, same content) in other bytes
-	// (absent otherwise).
+	// request (found at the treasury, or the treasury's replay of its key),
+	// usually an earlier attempt of this one in other bytes (absent
+	// otherwise).
 	HeldSHA256 string `json:"heldSha256,omitempty"`
 }
 

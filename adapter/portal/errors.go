@@ -113,9 +113,8 @@ func MayHaveApplied(err error) bool {
 		return true
 	}
 	var oe *net.OpError
-	var tlsErr *tls.RecordHeaderError
 	var dnsErr *net.DNSError
-	if errors.As(ce.cause, &dnsErr) || errors.As(ce.cause, &tlsErr) || (errors.As(ce.cause, &oe) && oe.Op == "dial") {
+	if errors.As(ce.cause, &dnsErr) || (errors.As(ce.cause, &oe) && oe.Op == "dial") {
 		return false
 	}
 	var verr *tls.CertificateVerificationError

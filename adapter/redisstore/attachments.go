@@ -195,9 +195,10 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 
 // Sizes implements attachment.Store: one pipeline of STRLEN, no file read.
 // A file is stored under its own SHA-256, so a length of 0 is the empty
-// file only under the empty file's hash (which EXISTS then tells apart from
-// absent); under any other it is absent. One command per file: no file
-// reads as present and empty, or absent, because it came or went between two.
+// file only under the empty file's hash (for which EXISTS, after STRLEN,
+// tells it apart from absent); under any other it is absent. One command
+// per file: no file reads as present and empty, or absent, because it came
+// or went between two (the empty file aside).
 func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int64, error) {
 	for _, sum := range sums {
 		if !attachment.ValidSum(sum) {
@@ -209,24 +210,28 @@ func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int6
 		return out, nil
 	}
 	empty := attachment.Sum(nil)
-	cmds := make([]*redis.IntCmd, len(sums))
+	lens := make([]*redis.IntCmd, len(sums))
+	var emptyExists *redis.IntCmd
 	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
 		for i, sum := range sums {
-			if sum == empty {
-				cmds[i] = p.Exists(ctx, a.key(sum))
-			} else {
-				cmds[i] = p.StrLen(ctx, a.key(sum))
+			lens[i] = p.StrLen(ctx, a.key(sum)) // a key of another type: WRONGTYPE, an error
+			if sum == empty && emptyExists == nil {
+				emptyExists = p.Exists(ctx, a.key(sum))
 			}
 		}
 		return nil
 	})
 	for i, sum := range sums {
-		n, err := cmds[i].Result()
+		n, err := lens[i].Result()
+		if err == nil && sum == empty {
+			n, err = emptyExists.Result() // 1: the empty file is held
+			n--
+		}
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
 		}
 		switch {
-		case sum == empty && n == 1:
+		case sum == empty && n == 0:
 			out[sum] = 0
 		case sum != empty && n > 0:
 			out[sum] = n

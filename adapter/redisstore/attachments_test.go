@@ -105,3 +105,18 @@ func TestAttachmentsRedisOutOfMemory(t *testing.T) {
 		}
 	}
 }
+
+// A key of another type under the empty file's hash is an error for Sizes,
+// as for Get, not an empty file held.
+func TestAttachmentsSizesOfAKeyOfAnotherType(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := NewAttachments(c, prefix, attachment.Limits{}, nil)
+	empty := attachment.Sum(nil)
+	if err := c.HSet(ctx, prefix+"att:{"+empty+"}", "f", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Sizes(ctx, []string{empty}); err == nil {
+		t.Fatalf("Sizes of a hash-type key: %v, no error", m)
+	}
+}

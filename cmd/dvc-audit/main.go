@@ -335,6 +335,9 @@ func runVerifyReceipt(args []string, stdout, stderr io.Writer) error {
 		what = "record of this body"
 	}
 	_, _ = fmt.Fprintf(stdout, "valid: %s included in log %s of size %d\n", what, v.Name(), size)
+	if r, err := parseReceipt(rb); err == nil && r.HeldSHA256 != "" {
+		_, _ = fmt.Fprintf(stdout, "note: the treasury's document holds other bytes of the request, SHA-256 %s (heldSha256)\n", r.HeldSHA256)
+	}
 	return nil
 }
 
@@ -424,6 +427,9 @@ func verifyReceipt(receipt, proofText, entry []byte, v note.Verifier) (uint64, e
 	}
 	if rec.BodySHA256 != r.BodySHA256 {
 		return 0, errors.New("entry: its bodySha256 is not the receipt's")
+	}
+	if rec.HeldSHA256 != r.HeldSHA256 {
+		return 0, errors.New("entry: its heldSha256 is not the receipt's")
 	}
 	return c.Size, nil
 }
