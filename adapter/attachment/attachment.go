@@ -109,7 +109,7 @@ type Memory struct {
 	mu     sync.Mutex
 	files  map[string]memFile
 	total  int64      // Charge of every file held
-	expiry expiryHeap // every file's expiry, and stale ones of renewed files
+	expiry expiryHeap // one entry per file held (see expiring)
 }
 
 // expiring is a file's expiry as it was when pushed: each file held has

@@ -286,9 +286,10 @@ type Delivery struct {
 	Schedule []time.Duration `yaml:"schedule"`
 	MinSpan  time.Duration   `yaml:"minSpan"` // shortest time to a dead letter; zero: default 72h
 	// UncertainWait is the least wait before an event whose write to the
-	// portal timed out (sent, outcome unknown: the portal may still be
-	// applying it) is tried again; the dossier's later events wait too, so
-	// that the late write cannot land after theirs. Zero: default 2m.
+	// portal may have taken effect (it timed out, or failed with no clear
+	// answer: portal.MayHaveApplied) is tried again; the dossier's later
+	// events wait too, so that the late write cannot land after theirs.
+	// Zero: default 2m.
 	UncertainWait time.Duration `yaml:"uncertainWait"`
 }
 

@@ -13,14 +13,8 @@ import (
 // bytes as received, and beside them the bytes the treasury holds, the
 // first attempt's (heldSha256): it does not let the retry's pass for them.
 func TestRetryWithOtherBytesNamesTheBytesTheTreasuryHolds(t *testing.T) {
-	svc, fs := newService(t, svcOptions{})
-	lg := &leafLog{}
-	svc.evidence = &Recorder{Log: lg, Instance: "test"}
-	jb, sig := jsonFixture(t, "chi-thuong-xuyen")
-	first := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
-		ContentType: "application/json", Body: jb, JWSSignature: sig, Caller: "portal", ReceivedAt: receipt}
-	loseAnswer(t, svc, fs, first)
-	retry := first
+	svc, fs, lg, first := afterALostAnswer(t)
+	jb, retry := first.Body, first
 	jb2 := append([]byte(" "), jb...)
 	retry.RequestID, retry.Body, retry.JWSSignature = "r2", jb2, signJWS(t, jb2, both...)
 	resp, err := svc.Submit(t.Context(), retry)
@@ -58,13 +52,7 @@ func TestRetryWithOtherBytesNamesTheBytesTheTreasuryHolds(t *testing.T) {
 
 // A retry in the same bytes, and a first send, name no held body.
 func TestRetryWithTheSameBytesNamesNoHeldBody(t *testing.T) {
-	svc, fs := newService(t, svcOptions{})
-	lg := &leafLog{}
-	svc.evidence = &Recorder{Log: lg, Instance: "test"}
-	jb, sig := jsonFixture(t, "chi-thuong-xuyen")
-	first := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
-		ContentType: "application/json", Body: jb, JWSSignature: sig, Caller: "portal", ReceivedAt: receipt}
-	loseAnswer(t, svc, fs, first)
+	svc, _, lg, first := afterALostAnswer(t)
 	retry := first
 	retry.RequestID = "r2"
 	if resp, err := svc.Submit(t.Context(), retry); err != nil || resp.Status != 202 {
@@ -75,4 +63,19 @@ func TestRetryWithTheSameBytesNamesNoHeldBody(t *testing.T) {
 			t.Fatalf("leaf %+v names a held body", l)
 		}
 	}
+}
+
+// afterALostAnswer is a service with a leaf log whose treasury took a first
+// JSON submission under key k1 and lost its answer; it returns that
+// submission.
+func afterALostAnswer(t *testing.T) (*Service, *fakeSender, *leafLog, Submission) {
+	t.Helper()
+	svc, fs := newService(t, svcOptions{})
+	lg := &leafLog{}
+	svc.evidence = &Recorder{Log: lg, Instance: "test"}
+	jb, sig := jsonFixture(t, "chi-thuong-xuyen")
+	first := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k1",
+		ContentType: "application/json", Body: jb, JWSSignature: sig, Caller: "portal", ReceivedAt: receipt}
+	loseAnswer(t, svc, fs, first)
+	return svc, fs, lg, first
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -241,8 +240,7 @@ func checkFirst(r *Rule, e env) (bool, []string) {
 		if len(items) == 0 {
 			continue // an empty list has no main document; the definition says whether it may be
 		}
-		m, _ := items[0].(map[string]any)
-		if form, _ := m[r.scope.code].(string); !slices.Contains(r.scope.forms, form) {
+		if !r.scope.holds(items[0]) {
 			return false, []string{l.pointer + "/0/" + r.scope.code}
 		}
 	}
@@ -255,12 +253,10 @@ func checkOrder(r *Rule, e env) (bool, []string) {
 		items, _ := l.value.([]any)
 		later := false
 		for i, it := range items {
-			m, _ := it.(map[string]any)
-			form, _ := m[r.scope.code].(string)
 			switch {
-			case slices.Contains(r.after.forms, form):
+			case r.after.holds(it):
 				later = true
-			case later && slices.Contains(r.scope.forms, form):
+			case later && r.scope.holds(it):
 				bad = append(bad, fmt.Sprintf("%s/%d/%s", l.pointer, i, r.scope.code))
 			}
 		}

@@ -116,7 +116,7 @@ type paramSpec struct {
 }
 
 // kind is one rule kind: its parameters and its check. A kind of the whole list (count,
-// first) is checked once, on the elements of its scope together (a scope is required); the
+// first, order) is checked once, on the elements of its scope together (a scope is required); the
 // others once for each element of their scope.
 type kind struct {
 	params []paramSpec
@@ -194,17 +194,20 @@ func (s *scope) elements(v any) []located {
 	for _, l := range s.list.values(v, "") {
 		items, _ := l.value.([]any)
 		for i, it := range items {
-			if len(s.forms) > 0 {
-				m, _ := it.(map[string]any)
-				form, _ := m[s.code].(string)
-				if !slices.Contains(s.forms, form) {
-					continue
-				}
+			if len(s.forms) > 0 && !s.holds(it) {
+				continue
 			}
 			out = append(out, located{fmt.Sprintf("%s/%d", l.pointer, i), it})
 		}
 	}
 	return out
+}
+
+// holds reports whether the list element it is of one of the scope's forms.
+func (s *scope) holds(it any) bool {
+	m, _ := it.(map[string]any)
+	form, _ := m[s.code].(string)
+	return slices.Contains(s.forms, form)
 }
 
 // ref is one compiled path of a parameter: a path read from the element (or the dossier),
