@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,8 +14,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/beevik/etree"
 
@@ -88,6 +91,18 @@ func withFilesJSON(t *testing.T, code string, files ...scan) ([]byte, string) {
 		t.Fatal(err)
 	}
 	return body, signJSON(t, body)
+}
+
+// uploadedJSON is a JSON submission of withFilesJSON, its files uploaded
+// beforehand (PUT /v1/attachments).
+func uploadedJSON(t *testing.T, code string, files ...scan) fixture.Case {
+	t.Helper()
+	body, sig := withFilesJSON(t, code, files...)
+	c := fixture.Case{Procedure: "chi-thuong-xuyen", Name: "uploaded", Body: body, Header: http.Header{}}
+	c.Header.Set("Content-Type", "application/json")
+	c.Header.Set("Authorization", "Bearer dev-portal-token")
+	c.Header.Set("X-JWS-Signature", sig)
+	return c
 }
 
 // related is a submission of body (application/xml) with files as
@@ -174,12 +189,7 @@ func TestAttachmentsReachTheTreasury(t *testing.T) {
 				t.Fatalf("upload: %d %s", st, c)
 			}
 		}
-		body, sig := withFilesJSON(t, code, a, b)
-		c := fixture.Case{Procedure: "chi-thuong-xuyen", Name: "uploaded", Body: body, Header: http.Header{}}
-		c.Header.Set("Content-Type", "application/json")
-		c.Header.Set("Authorization", "Bearer dev-portal-token")
-		c.Header.Set("X-JWS-Signature", sig)
-		if ans := e.send(t, c, ""); ans.status != 202 {
+		if ans := e.send(t, uploadedJSON(t, code, a, b), ""); ans.status != 202 {
 			t.Fatalf("uploaded then submitted %s: %d %s", code, ans.status, ans.body)
 		}
 		atTreasury(t, e, code, a, b)
@@ -450,4 +460,84 @@ func TestAttachmentStoreFull(t *testing.T) {
 		// environment holds already, not for a third.
 		c.Attachments.MaxFileBytes, c.Attachments.MaxTotalBytes, c.Attachments.MaxStoredBytes = 64<<10, 128<<10, 140<<10
 	})
+}
+
+// A dossier listing an uploaded file over limits.largeBodyBytes sends it on
+// to the treasury in a slot of limits.uploadConcurrency, as an upload that
+// large is read in one (both are held whole in memory): with every slot
+// held, the submission is 503 server-busy, sends nothing and keeps nothing,
+// while a dossier listing only small uploads goes on; once a slot is free,
+// the same request goes through.
+func TestStoredFilesAreSentOnInUploadSlots(t *testing.T) {
+	const threshold = 4096
+	e := startWith(t, func(c *config.Config) {
+		c.Limits.LargeBodyBytes, c.Limits.UploadConcurrency, c.Limits.LargeBodyWait = threshold, 1, 50*time.Millisecond
+	})
+	big, small := newScan(t, "hop-dong.pdf", 5*threshold), newScan(t, "bien-ban.pdf", threshold/2)
+	other := newScan(t, "bien-ban-2.pdf", threshold)
+	for _, f := range []scan{big, small, other} {
+		if st, c := put(t, e, f.sum(), f.data, "dev-portal-token"); st != 201 {
+			t.Fatalf("upload: %d %s", st, c)
+		}
+	}
+	const code, smallCode = "G09.20-20260609-0003400", "G09.20-20260609-0003401"
+	sub := uploadedJSON(t, code, big, small)
+
+	// The only upload slot is held by an upload whose body never ends.
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPut, e.adapter.URL+"/v1/attachments/"+strings.Repeat("0", 64), pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 4 * threshold
+	req.Header.Set("Authorization", "Bearer dev-portal-token")
+	req.Header.Set("Content-Type", "application/pdf")
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	var once sync.Once
+	release := func() { once.Do(func() { _ = pw.CloseWithError(errors.New("released")); <-held }) }
+	t.Cleanup(release)
+	if _, err := pw.Write([]byte("%PDF")); err != nil {
+		t.Fatal(err)
+	}
+	// Until the holder has its slot a large upload may still pass: each
+	// try sends other bytes.
+	deadline := time.Now().Add(10 * time.Second)
+	for try := 0; ; try++ {
+		probe := newScan(t, "probe.pdf", 2*threshold)
+		st, _ := put(t, e, probe.sum(), probe.data, "dev-portal-token")
+		if st == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the holder never held the upload slot (last probe %d)", st)
+		}
+	}
+
+	ans := e.send(t, sub, "")
+	if ans.status != 503 || ans.code() != "server-busy" || ans.header.Get("Retry-After") != "1" {
+		t.Fatalf("every upload slot held: %d %s (Retry-After %q), want 503 server-busy",
+			ans.status, ans.body, ans.header.Get("Retry-After"))
+	}
+	if _, ok := e.sim.AttachmentData(big.sum()); ok {
+		t.Fatal("the large file reached the treasury without a slot")
+	}
+	if _, ok := e.seen.bodies[code]; ok {
+		t.Fatal("the document reached the treasury without its file")
+	}
+	if ans := e.send(t, uploadedJSON(t, smallCode, small, other), ""); ans.status != 202 {
+		t.Fatalf("a dossier of small uploads, slots held: %d %s", ans.status, ans.body)
+	}
+	atTreasury(t, e, smallCode, small, other)
+
+	release()
+	if ans := e.send(t, sub, ""); ans.status != 202 {
+		t.Fatalf("with a free slot: %d %s", ans.status, ans.body)
+	}
+	atTreasury(t, e, code, big, small)
 }

@@ -56,10 +56,6 @@ type Store interface {
 	Put(ctx context.Context, sum string, data []byte) (created bool, err error)
 	// Get returns the file stored under sum, or ErrNotFound.
 	Get(ctx context.Context, sum string) ([]byte, error)
-	// GetMany returns the files stored under sums, by sum; a file the
-	// store does not hold is absent from the map. A store may read them
-	// in one round trip. Every sum must be valid (ErrBadHash).
-	GetMany(ctx context.Context, sums []string) (map[string][]byte, error)
 	// Sizes returns the sizes of the files stored under sums, by sum,
 	// without reading them (a check that needs no bytes); a file the
 	// store does not hold is absent. Every sum must be valid (ErrBadHash).
@@ -183,11 +179,6 @@ func (m *Memory) Get(_ context.Context, sum string) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	return append([]byte(nil), f.data...), nil
-}
-
-// GetMany implements Store.
-func (m *Memory) GetMany(_ context.Context, sums []string) (map[string][]byte, error) {
-	return held(m, sums, func(f memFile) []byte { return append([]byte{}, f.data...) })
 }
 
 // Sizes implements Store.

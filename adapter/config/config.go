@@ -385,7 +385,8 @@ type Limits struct {
 	LargeBodyWait time.Duration `yaml:"largeBodyWait"`
 	// UploadConcurrency is how many attachment uploads over LargeBodyBytes
 	// are read at once, in slots of their own (each is held whole, up to
-	// attachments.maxFileBytes); they wait LargeBodyWait for one; 1 to
+	// attachments.maxFileBytes), and submissions that send on an uploaded
+	// file that large take one too; they wait LargeBodyWait for one; 1 to
 	// 1024; zero: default 8.
 	UploadConcurrency int `yaml:"uploadConcurrency"`
 }

@@ -85,6 +85,22 @@ func busyProblem() error {
 	return &problem.Error{Kind: problem.ServerBusy, RetryAfter: busyRetryAfter}
 }
 
+// fileSlot is a submission's intake.Submission.FileSlot: a request that
+// sends on files uploaded earlier, the largest over the threshold, holds a
+// slot of the upload gate while it does (each such file, like an upload, is
+// held whole in memory, up to attachments.maxFileBytes). A submission never
+// holds an upload slot otherwise, so it takes at most one.
+func (s *server) fileSlot(ctx context.Context, largest int64) (func(), error) {
+	g := s.uploadGate
+	if g == nil || largest <= g.bytes {
+		return func() {}, nil
+	}
+	if !g.acquire(ctx) {
+		return nil, busyProblem()
+	}
+	return g.release, nil
+}
+
 // capLargeBodies is the middleware of the submission, validation and
 // withdrawal routes, capUploads the attachment upload's (see capBodies).
 func (s *server) capLargeBodies(next echo.HandlerFunc) echo.HandlerFunc {

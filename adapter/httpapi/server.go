@@ -355,6 +355,7 @@ func (s *server) submission(c echo.Context, procedure string, body []byte) intak
 		ReceivedAt:     at,
 		Lang:           problem.ParseLang(req.Header.Get("Accept-Language")),
 		Trace:          tr,
+		FileSlot:       s.fileSlot,
 	}
 }
 

@@ -66,7 +66,10 @@ func (l FileLimits) check(files []file) error {
 type file struct {
 	index int
 	ref   dossier.Attachment
-	data  []byte
+	data  []byte // the part's bytes; nil for a stored file
+	// stored: the file comes from the attachment store (uploaded before),
+	// read only when it is sent on (upload), one file at a time.
+	stored bool
 }
 
 // listedFiles reads dinhKem[] of a verified value (the definition made sure
@@ -114,10 +117,10 @@ func refs(files []file) []dossier.Attachment {
 // its; a client that wants to retry without them uploads them
 // (PUT /v1/attachments/{sha256}).
 //
-// With load false (a validation, which sends nothing) the uploaded files are
-// only looked up, by size, not read: their data stays nil, so that a small
-// dossier listing large uploads does not bring them into memory.
-func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, load bool) ([]file, error) {
+// The uploaded files are only looked up here, by size, not read: they are
+// marked stored, and upload reads them one at a time, so that a small
+// dossier listing large uploads does not bring them all into memory at once.
+func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
 		return nil, nil
@@ -180,16 +183,10 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 			want = append(want, f.ref.SHA256)
 		}
 	}
-	var stored map[string][]byte
 	var sizes map[string]int64
 	if len(want) > 0 {
 		var err error
-		if load {
-			stored, err = s.attachments.GetMany(ctx, want)
-		} else {
-			sizes, err = s.attachments.Sizes(ctx, want)
-		}
-		if err != nil {
+		if sizes, err = s.attachments.Sizes(ctx, want); err != nil {
 			return nil, storeDown(err)
 		}
 	}
@@ -204,11 +201,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 		data, ok := sent[f.ref.SHA256]
 		size := int64(len(data))
 		uploaded := !ok
-		switch {
-		case uploaded && load:
-			data, ok = stored[f.ref.SHA256]
-			size = int64(len(data))
-		case uploaded:
+		if uploaded {
 			size, ok = sizes[f.ref.SHA256]
 		}
 		if !ok {
@@ -228,7 +221,7 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 				Message: fmt.Sprintf("the %s file %s is %d bytes, not the listed %d", how, f.ref.SHA256, size, f.ref.KichThuoc)})
 			continue
 		}
-		f.data = data
+		f.data, f.stored = data, uploaded
 	}
 	if len(bad) > 0 {
 		return nil, mismatch(bad)
@@ -243,19 +236,65 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 }
 
 // upload stores every listed file at the treasury, in the dossier's order.
-func (s *Service) upload(ctx context.Context, files []file) error {
+// A stored file is read from the attachment store just before it is sent on
+// and let go after, so that a request holds one such file at a time; when
+// the largest is over what a request may hold on its own, sub.FileSlot
+// first takes a slot for it (its error, server-busy, is the answer). A
+// stored file gone since gatherFiles looked it up (its retention ended) is
+// attachment-missing, as if it had been missing then.
+func (s *Service) upload(ctx context.Context, sub Submission, files []file) error {
 	if len(files) == 0 {
 		return nil
 	}
 	if s.uploader == nil {
 		return problem.Wrap(problem.Internal, errors.New("intake: a dossier lists attachments but no uploader is configured"), "")
 	}
+	largest := int64(-1)
 	for _, f := range files {
-		if err := s.uploader.Upload(ctx, f.ref.SHA256, f.ref.LoaiTep, f.data); err != nil {
+		if f.stored {
+			largest = max(largest, f.ref.KichThuoc)
+		}
+	}
+	if largest >= 0 && sub.FileSlot != nil {
+		release, err := sub.FileSlot(ctx, largest)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	for _, f := range files {
+		data := f.data
+		if f.stored {
+			var err error
+			if data, err = s.storedFile(ctx, f); err != nil {
+				return err
+			}
+		}
+		if err := s.uploader.Upload(ctx, f.ref.SHA256, f.ref.LoaiTep, data); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// storedFile reads a stored file that gatherFiles found, of its listed size.
+func (s *Service) storedFile(ctx context.Context, f file) ([]byte, error) {
+	data, err := s.attachments.Get(ctx, f.ref.SHA256)
+	switch {
+	case errors.Is(err, attachment.ErrNotFound):
+		e := problem.New(problem.AttachmentMissing, "Attachments missing: "+f.ref.TenTep+" (its upload expired while the dossier was sent).").
+			VI("Thiếu tệp đính kèm: " + f.ref.TenTep + " (tệp đã tải lên hết hạn lưu giữ trong khi gửi hồ sơ).")
+		e.Fields = []problem.FieldError{{Path: pointer(f.index),
+			Message: fmt.Sprintf("%s (sha256 %s) is no longer uploaded: upload it again to PUT /v1/attachments/%s", f.ref.TenTep, f.ref.SHA256, f.ref.SHA256)}}
+		return nil, e
+	case err != nil:
+		return nil, storeDown(err)
+	case int64(len(data)) != f.ref.KichThuoc:
+		// The store holds only files that hash to their name, and its size
+		// was checked: a store that answers otherwise is broken.
+		return nil, problem.Wrap(problem.Internal, fmt.Errorf("intake: stored file %s is %d bytes, was %d", f.ref.SHA256, len(data), f.ref.KichThuoc), "")
+	}
+	return data, nil
 }
 
 func lookup(m map[string]int, k string) int {

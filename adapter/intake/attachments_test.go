@@ -2,9 +2,11 @@ package intake
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,11 +32,6 @@ type readCounting struct {
 func (r *readCounting) Get(ctx context.Context, sum string) ([]byte, error) {
 	r.reads.Add(1)
 	return r.Store.Get(ctx, sum)
-}
-
-func (r *readCounting) GetMany(ctx context.Context, sums []string) (map[string][]byte, error) {
-	r.reads.Add(1)
-	return r.Store.GetMany(ctx, sums)
 }
 
 func altered(b []byte) []byte {
@@ -146,17 +143,6 @@ func TestAttachmentsOfASubmission(t *testing.T) {
 	}
 }
 
-// countingStore counts the files read from the store.
-type countingStore struct {
-	attachment.Store
-	gets int
-}
-
-func (c *countingStore) Get(ctx context.Context, sum string) ([]byte, error) {
-	c.gets++
-	return c.Store.Get(ctx, sum)
-}
-
 // The limits apply to what the signed listing gives, not only to what comes:
 // a listed file over attachments.maxFileBytes, or listed files over
 // attachments.maxTotalBytes together, is 413 body-too-large before any file
@@ -183,7 +169,7 @@ func TestListedSizesOverTheLimits(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			store := &countingStore{Store: mem}
+			store := &readCounting{Store: mem}
 			svc, fs := newService(t, svcOptions{attachments: store, fileLimits: tt.limits})
 			sub := Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
 				ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
@@ -199,8 +185,8 @@ func TestListedSizesOverTheLimits(t *testing.T) {
 			if !reflect.DeepEqual(paths, tt.paths) {
 				t.Fatalf("paths %v, want %v (%+v)", paths, tt.paths, pe.Fields)
 			}
-			if store.gets != 0 || len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
-				t.Fatalf("refused, yet %d files read from the store, %d documents and %d uploads sent", store.gets, len(fs.sent()), len(fs.uploaded()))
+			if n := store.reads.Load(); n != 0 || len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
+				t.Fatalf("refused, yet %d files read from the store, %d documents and %d uploads sent", n, len(fs.sent()), len(fs.uploaded()))
 			}
 			if _, err := svc.Validate(context.Background(), sub); err != nil {
 				t.Fatal(err)
@@ -213,6 +199,115 @@ func TestListedSizesOverTheLimits(t *testing.T) {
 		ContentType: "application/xml", Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}); err != nil || resp.Status != 202 {
 		t.Fatalf("within the limits: %v", err)
 	}
+}
+
+// oneAtATime is a store that checks, at each read, that every file read
+// before was sent on to the treasury already (a request holds one stored
+// file at a time), and can lose a file between its look-up and its read.
+type oneAtATime struct {
+	attachment.Store
+	fs   *fakeSender
+	gone string // read as not found
+	mu   sync.Mutex
+	read []string
+	bad  []string
+}
+
+func (o *oneAtATime) Get(ctx context.Context, sum string) ([]byte, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if up := o.fs.uploaded(); len(up) < len(o.read) {
+		o.bad = append(o.bad, fmt.Sprintf("%s read while %d of the %d files read before were not sent on", sum, len(o.read)-len(up), len(o.read)))
+	}
+	o.read = append(o.read, sum)
+	if sum == o.gone {
+		return nil, attachment.ErrNotFound
+	}
+	return o.Store.Get(ctx, sum)
+}
+
+// Files uploaded before are read from the store one at a time, each just
+// before it goes to the treasury, after Submission.FileSlot let the request
+// hold the largest of them; a FileSlot that refuses is the answer, with
+// nothing sent and nothing kept (a retry goes through); a file whose upload
+// expired between its look-up and its read is attachment-missing.
+func TestStoredFilesAreReadOneAtATime(t *testing.T) {
+	contract, record := ctxFiles(t)
+	cs := attachment.Sum(contract)
+	largest := int64(max(len(contract), len(record)))
+	setup := func(t *testing.T) (*Service, *fakeSender, *oneAtATime) {
+		mem := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
+		for _, u := range [][]byte{contract, record} {
+			if _, err := mem.Put(context.Background(), attachment.Sum(u), u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store := &oneAtATime{Store: mem}
+		svc, fs := newService(t, svcOptions{attachments: store})
+		store.fs = fs
+		return svc, fs, store
+	}
+	sub := func(id string, slot func(context.Context, int64) (func(), error)) Submission {
+		return Submission{RequestID: id, Procedure: "chi-thuong-xuyen", ContentType: "application/xml",
+			Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt, FileSlot: slot}
+	}
+
+	t.Run("one at a time, in a slot", func(t *testing.T) {
+		svc, fs, store := setup(t)
+		var asked []int64
+		held := 0
+		slot := func(_ context.Context, n int64) (func(), error) {
+			asked = append(asked, n)
+			held++
+			return func() { held-- }, nil
+		}
+		if resp, err := svc.Submit(context.Background(), sub("a", slot)); err != nil || resp.Status != 202 {
+			t.Fatalf("refused: %v", err)
+		}
+		if len(store.bad) > 0 || len(store.read) != 2 {
+			t.Fatalf("reads %v: %v", store.read, store.bad)
+		}
+		if !reflect.DeepEqual(asked, []int64{largest}) || held != 0 {
+			t.Fatalf("slot asked for %v (want [%d] once), %d still held", asked, largest, held)
+		}
+		if len(fs.uploaded()) != 2 || len(fs.sent()) != 1 {
+			t.Fatalf("%d uploads, %d documents", len(fs.uploaded()), len(fs.sent()))
+		}
+	})
+
+	t.Run("no slot", func(t *testing.T) {
+		svc, fs, store := setup(t)
+		busy := &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1}
+		_, err := svc.Submit(context.Background(), sub("b", func(context.Context, int64) (func(), error) { return nil, busy }))
+		if pe := problem.From(err); pe.Kind != problem.ServerBusy || pe.Kind.Status() != 503 {
+			t.Fatalf("err %v, want the slot's server-busy", err)
+		}
+		if len(store.read) != 0 || len(fs.uploaded()) != 0 || len(fs.sent()) != 0 {
+			t.Fatalf("no slot, yet %d reads, %d uploads, %d documents", len(store.read), len(fs.uploaded()), len(fs.sent()))
+		}
+		// Nothing was kept: the retry, with a slot, goes through.
+		if resp, err := svc.Submit(context.Background(), sub("b2", nil)); err != nil || resp.Status != 202 {
+			t.Fatalf("retry: %v", err)
+		}
+	})
+
+	t.Run("expired since the look-up", func(t *testing.T) {
+		svc, fs, store := setup(t)
+		store.gone = cs
+		_, err := svc.Submit(context.Background(), sub("c", nil))
+		pe := problem.From(err)
+		if pe.Kind != problem.AttachmentMissing || len(pe.Fields) != 1 || pe.Fields[0].Path != "/dinhKem/0" ||
+			!strings.Contains(pe.Detail, "hop-dong-15-2026-HDMB.pdf") {
+			t.Fatalf("err %v (%+v), want attachment-missing at /dinhKem/0 naming the file", err, pe.Fields)
+		}
+		if len(fs.sent()) != 0 {
+			t.Fatal("a document went without its file")
+		}
+		store.gone = ""
+		if resp, err := svc.Submit(context.Background(), sub("c2", nil)); err != nil || resp.Status != 202 {
+			t.Fatalf("retry: %v", err)
+		}
+	})
 }
 
 // One file listed twice (under two names) and sent once is found for both

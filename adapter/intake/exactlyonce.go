@@ -469,11 +469,11 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// Files first: the document references them by SHA-256. Uploads
 		// are idempotent, so a crash between them and the send is harmless.
 		var files []file
-		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
+		if files, err = s.gatherFiles(ctx, sub, v); err != nil {
 			release()
 			return nil, false, err
 		}
-		if err = s.upload(tctx, files); err == nil {
+		if err = s.upload(tctx, sub, files); err == nil {
 			s.hook("uploaded")
 			rc, err = s.sender.Send(tctx, key, req)
 			mayHaveSent = err != nil && answerLost(err)

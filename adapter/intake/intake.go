@@ -116,6 +116,13 @@ type Submission struct {
 	// Trace, when set, is filled in as the service learns the dossier's
 	// identity and writes the answer's leaf.
 	Trace *Trace
+	// FileSlot, when set, is called before files uploaded earlier
+	// (PUT /v1/attachments) are read from the store to be sent on to the
+	// treasury, with the size of the largest (they are read one at a
+	// time): it returns once the request may hold a file that large, with
+	// the func that gives the slot back, or the error to answer (503
+	// server-busy). Nil: no cap.
+	FileSlot func(ctx context.Context, largest int64) (release func(), err error)
 }
 
 // Accepted is the answer to a dossier the treasury took.

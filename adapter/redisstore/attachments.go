@@ -240,38 +240,6 @@ func (a *Attachments) Sizes(ctx context.Context, sums []string) (map[string]int6
 	return out, nil
 }
 
-// GetMany implements attachment.Store: one pipeline of GETs (in a
-// Cluster, one per primary).
-func (a *Attachments) GetMany(ctx context.Context, sums []string) (map[string][]byte, error) {
-	for _, sum := range sums {
-		if !attachment.ValidSum(sum) {
-			return nil, attachment.ErrBadHash
-		}
-	}
-	out := make(map[string][]byte, len(sums))
-	if len(sums) == 0 {
-		return out, nil
-	}
-	cmds := make([]*redis.StringCmd, len(sums))
-	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
-		for i, sum := range sums {
-			cmds[i] = p.Get(ctx, a.key(sum))
-		}
-		return nil
-	})
-	for i, c := range cmds {
-		b, err := c.Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
-			return nil, fmt.Errorf("redisstore: attachment %s: %w", sums[i], err)
-		default:
-			out[sums[i]] = b
-		}
-	}
-	return out, nil
-}
-
 // Stored returns what the ledger counts (attachment.Charge of each file;
 // zero without a limit).
 func (a *Attachments) Stored(ctx context.Context) (int64, error) {

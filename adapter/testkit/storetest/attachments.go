@@ -39,38 +39,6 @@ func RunAttachments(t *testing.T, newStore AttachmentFactory) {
 			t.Fatalf("the stored file changed with the caller's copy: %q", again)
 		}
 	})
-	t.Run("get many", func(t *testing.T) {
-		s := newStore(t, l)
-		for _, f := range [][]byte{a, {}} {
-			if _, err := s.Put(ctx, attachment.Sum(f), f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		absent := attachment.Sum(b)
-		got, err := s.GetMany(ctx, []string{attachment.Sum(a), absent, attachment.Sum(nil), attachment.Sum(a)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != 2 || !bytes.Equal(got[attachment.Sum(a)], a) {
-			t.Fatalf("got %q", got)
-		}
-		if empty, ok := got[attachment.Sum(nil)]; !ok || len(empty) != 0 {
-			t.Fatalf("the empty file: %q, %v", empty, ok)
-		}
-		if _, ok := got[absent]; ok {
-			t.Fatal("a file never put came back")
-		}
-		got[attachment.Sum(a)][0] ^= 0xff // the caller's copy: the store's file stays intact
-		if again, _ := s.Get(ctx, attachment.Sum(a)); !bytes.Equal(again, a) {
-			t.Fatalf("the stored file changed with the caller's copy: %q", again)
-		}
-		if none, err := s.GetMany(ctx, nil); err != nil || len(none) != 0 {
-			t.Fatalf("no sums: %q %v", none, err)
-		}
-		if _, err := s.GetMany(ctx, []string{attachment.Sum(a), "../etc"}); !errors.Is(err, attachment.ErrBadHash) {
-			t.Fatalf("a bad sum: %v", err)
-		}
-	})
 	t.Run("sizes", func(t *testing.T) {
 		s := newStore(t, l)
 		for _, f := range [][]byte{a, {}} {
