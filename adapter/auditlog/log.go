@@ -33,6 +33,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -269,28 +270,29 @@ func (l *Log) recover() error {
 		return err
 	}
 	lines, good, err := scanSegment(data, last.first)
+	var torn int64 // bytes after the last whole record that a crash left (dropped below)
 	if err != nil {
 		// Only the last record can be torn, and a tear ends without a
-		// newline: every write ends with a whole line. A whole last line
-		// that does not read is damage to a record that may have been
+		// newline: every write ends with a whole line. A whole line that
+		// does not read is damage to a record that may have been
 		// acknowledged (its receipt given), not a tear: dropping it would
 		// give its index to another record. Zero bytes in it are space a
-		// power loss left unwritten (some file systems show unwritten
-		// blocks of an unsynced append as zeros): an append not synced was
-		// never acknowledged, so that is a tear.
+		// power loss left unwritten (some file systems show the unwritten
+		// blocks of an unsynced append as zeros, and may keep later blocks
+		// of the same append that were written): an append not synced was
+		// never acknowledged, so from there on it is a tear, whatever
+		// follows. What a checkpoint covers was synced, so a tear there is
+		// damage (checked below, before anything is dropped).
 		tail := data[good:]
-		zeroed := errors.Is(err, errMalformed) && bytes.IndexByte(tail, 0) >= 0 && bytes.IndexByte(tail, '\n') == len(tail)-1
+		first := tail
+		if i := bytes.IndexByte(tail, '\n'); i >= 0 {
+			first = tail[:i+1]
+		}
+		zeroed := errors.Is(err, errMalformed) && bytes.IndexByte(first, 0) >= 0
 		if !errors.Is(err, errTorn) && !zeroed {
 			return fmt.Errorf("auditlog: %s: %w (damaged, not torn: restore the segment from a backup, or move it aside to investigate)", last.path, err)
 		}
-		l.opts.Logger.Warn("auditlog: dropped a torn last record",
-			"segment", last.path, "record", last.first+uint64(len(lines)), "bytes", int64(len(data))-good)
-		if err := os.Truncate(last.path, good); err != nil {
-			return err
-		}
-		if err := syncFile(last.path); err != nil {
-			return err
-		}
+		torn = int64(len(tail))
 	}
 	n := last.first + uint64(len(lines))
 	l.segSize = good
@@ -352,8 +354,16 @@ func (l *Log) recover() error {
 		if latest.Origin != l.origin {
 			return fmt.Errorf("auditlog: latest checkpoint is of log %q, this log is %q", latest.Origin, l.origin)
 		}
+		if latest.Size > n && torn > 0 {
+			return fmt.Errorf("auditlog: %s: the %d bytes from record %d on do not read, yet the latest checkpoint covers %d records: damaged, not torn (restore the segment from a backup, or move it aside to investigate)", last.path, torn, n, latest.Size)
+		}
 		if latest.Size > n {
 			return fmt.Errorf("auditlog: latest checkpoint covers %d records, the log holds %d: records were lost", latest.Size, n)
+		}
+	}
+	if torn > 0 {
+		if err := l.dropTail(last.path, data, good, n); err != nil {
+			return err
 		}
 	}
 	// The derived files are fsynced before each checkpoint, so what the
@@ -416,6 +426,32 @@ func (l *Log) recover() error {
 	}
 	l.segments, l.size = segs, n
 	return nil
+}
+
+// dropTail cuts the active segment at good, the end of its last whole
+// record (n is the next record's index): what follows is an append a crash
+// cut short, never acknowledged. The bytes dropped are kept first in
+// dropped/<segment>.<offset>, synced, for whoever investigates the crash: a
+// power loss may leave whole records of the unsynced append after the
+// zeros.
+func (l *Log) dropTail(path string, data []byte, good int64, n uint64) error {
+	dir := filepath.Join(l.dir, droppedDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	keep := filepath.Join(dir, filepath.Base(path)+"."+strconv.FormatInt(good, 10))
+	if err := writeSynced(keep, data[good:]); err != nil {
+		return err
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	l.opts.Logger.Warn("auditlog: dropped a torn last record",
+		"segment", path, "record", n, "bytes", int64(len(data))-good, "kept", keep)
+	if err := os.Truncate(path, good); err != nil {
+		return err
+	}
+	return syncFile(path)
 }
 
 // recoverPacks finishes sealing the packs of sealed segments and opens the
@@ -548,6 +584,26 @@ func fileSize(path string) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// writeSynced writes data to a new read-only file at path (replacing one
+// there) and syncs it.
+func writeSynced(path string, data []byte) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func syncFile(path string) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1069,8 +1070,7 @@ func TestZeroedLastRecordDropped(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	leaf, _ := auditlog.MarshalLeaf(rec(3))
-	whole := []byte(fmt.Sprintf("3 %s %s\n", hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(leaf)), leaf))
+	whole := recordLine(3)
 	for i := 10; i < len(whole)-1; i++ {
 		whole[i] = 0
 	}
@@ -1081,6 +1081,89 @@ func TestZeroedLastRecordDropped(t *testing.T) {
 	}
 	if rcs := appendN(t, l, 3, 1); rcs[0].LogIndex != 3 {
 		t.Fatalf("next append got index %d, want 3", rcs[0].LogIndex)
+	}
+}
+
+// recordLine is the segment line of record i (rec(i)).
+func recordLine(i int) []byte {
+	leaf, _ := auditlog.MarshalLeaf(rec(i))
+	return []byte(fmt.Sprintf("%d %s %s\n", i, hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(leaf)), leaf))
+}
+
+// A power loss during a batch's append may leave its first blocks zeros and
+// later ones written: from the first zeroed record on, the batch was never
+// synced nor acknowledged, so the whole tail is dropped, whole records after
+// the zeros included, and kept aside in dropped/ for whoever investigates;
+// the log opens, verifies and goes on at the first dropped index.
+func TestZeroedBatchDropped(t *testing.T) {
+	t.Parallel()
+	_, v := keys(t)
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 0, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg := lastSegment(t, dir)
+	before, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := append(append(recordLine(3), recordLine(4)...), recordLine(5)...)
+	clear(batch[5 : len(recordLine(3))+10]) // record 3's end, its newline and record 4's start
+	appendFile(t, seg, batch)
+	l = open(t, dir)
+	if l.Size() != 3 {
+		t.Fatalf("size %d after dropping the zeroed batch, want 3", l.Size())
+	}
+	if after, err := os.ReadFile(seg); err != nil || !bytes.Equal(after, before) {
+		t.Fatalf("segment after open: %d bytes (%v), want the %d of the records before the batch", len(after), err, len(before))
+	}
+	kept, err := os.ReadFile(filepath.Join(dir, "dropped", filepath.Base(seg)+"."+strconv.Itoa(len(before))))
+	if err != nil || !bytes.Equal(kept, batch) {
+		t.Fatalf("kept tail: %d bytes (%v), want the %d dropped", len(kept), err, len(batch))
+	}
+	if rcs := appendN(t, l, 3, 1); rcs[0].LogIndex != 3 {
+		t.Fatalf("next append got index %d, want 3", rcs[0].LogIndex)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := auditlog.Verify(dir, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Zeros in records a checkpoint covers are not a power loss (those records
+// were synced before it was signed): the log is refused, and nothing of
+// the segment is dropped.
+func TestZeroedCheckpointedRecordsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l := open(t, dir)
+	appendN(t, l, 0, 4)
+	if err := l.PublishCheckpoint(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	seg := lastSegment(t, dir)
+	data, err := os.ReadFile(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := len(recordLine(0)) + len(recordLine(1)) // record 2
+	clear(data[at+5 : at+len(recordLine(2))+5])
+	if err := os.WriteFile(seg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	openRefused(t, dir, "damaged, not torn")
+	if after, err := os.ReadFile(seg); err != nil || !bytes.Equal(after, data) {
+		t.Fatalf("the refused open changed the segment (%v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "dropped")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused open kept a tail: %v", err)
 	}
 }
 

@@ -24,6 +24,9 @@ const (
 	hashesFile      = "hashes"
 	offsetsFile     = "offsets"
 	checkpointsFile = "checkpoints"
+	// droppedDir keeps the bytes a crash left after a segment's last whole
+	// record, dropped when the log is opened (Log.dropTail).
+	droppedDir = "dropped"
 	// VerifierFile is where the adapter leaves the log's verifier key (the
 	// public half of its signer key) beside the log, so that the directory
 	// can be verified on its own; an auditor checks it against the key the
