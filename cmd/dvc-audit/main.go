@@ -1,6 +1,6 @@
 // Command dvc-audit checks an adapter instance's evidence log offline.
 //
-//	dvc-audit verify -vkey adapter-log.vkey [-checkpoint FILE]... DIR
+//	dvc-audit verify -vkey adapter-log.vkey [-checkpoint FILE]... [-bodies] DIR
 //	dvc-audit show DIR -dossier MAHOSO
 //	dvc-audit proof DIR INDEX
 //	dvc-audit body DIR SHA256
@@ -9,7 +9,8 @@
 // verify recomputes every leaf hash and the tree, checks every checkpoint's
 // signature, origin and root and the consistency between successive
 // checkpoints, and the archived bodies, and that the log holds the records
-// of each checkpoint held elsewhere (-checkpoint) as it signed them; it
+// of each checkpoint held elsewhere (-checkpoint) as it signed them, and
+// with -bodies that every record's body is archived beside it; it
 // exits 0 when the log is whole, saying how many records a checkpoint
 // (its own or one given) signs, otherwise 1 naming the first bad record,
 // checkpoint or body. show lists a
@@ -46,7 +47,7 @@ func main() {
 const usage = `usage: dvc-audit <command> [flags]
 
 commands:
-  verify          [-vkey FILE] [-checkpoint FILE]... DIR: check a whole log directory (against checkpoints held elsewhere), name the first bad record or checkpoint
+  verify          [-vkey FILE] [-checkpoint FILE]... [-bodies] DIR: check a whole log directory (against checkpoints held elsewhere; with -bodies, that every body is archived), name the first bad record or checkpoint
                   (without -vkey: DIR/log.vkey, which the adapter leaves there)
   show            DIR -dossier CODE: every record of a dossier, with its archived body's path
   proof           DIR INDEX: print the inclusion proof of a record (C2SP tlog-proof)
@@ -141,6 +142,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		held = append(held, p)
 		return nil
 	})
+	bodies := fs.Bool("bodies", false, "also check that every record's body is archived beside it (for a log written with evidence.archiveBodies on since its first record): a body pack emptied or removed while its segment stayed")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -165,6 +167,11 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *bodies {
+		if err := auditlog.CheckBodies(pos[0]); err != nil {
+			return err
+		}
+	}
 	_, _ = fmt.Fprintf(stdout, "%s: whole (log %s): %d records, %d signed by a checkpoint", pos[0], v.Name(), r.Records, r.Signed)
 	if r.Records > r.Signed {
 		// A copy of a live log has a tail no checkpoint signs yet; only a
@@ -173,6 +180,9 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(cps) > 0 {
 		_, _ = fmt.Fprintf(stdout, "; matches the %d checkpoints given", len(cps))
+	}
+	if *bodies {
+		_, _ = fmt.Fprint(stdout, "; every record's body archived")
 	}
 	_, _ = fmt.Fprintln(stdout)
 	return nil

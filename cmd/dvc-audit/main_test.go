@@ -226,6 +226,36 @@ func TestVerifyNamesTheFirstBadThing(t *testing.T) {
 	}
 }
 
+// verify -bodies names the first record whose body is not archived beside
+// it: a pack emptied or removed while its segment stayed, which plain
+// verify cannot tell from a log that never archived bodies.
+func TestVerifyBodies(t *testing.T) {
+	t.Parallel()
+	dir, _ := buildLog(t)
+	if code, out, errOut := runCLI("verify", "-vkey", vkeyPath, "-bodies", dir); code != 0 || !strings.Contains(out, "every record's body archived") {
+		t.Fatalf("whole log: exit %d: %s%s", code, out, errOut)
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "bodies", "*.pack"))
+	if len(packs) < 2 {
+		t.Fatalf("%d packs, want several", len(packs))
+	}
+	first := strings.TrimSuffix(filepath.Base(packs[1]), ".pack")
+	writeFile(t, packs[1], nil) // the second segment's bodies gone
+	if code, out, errOut := runCLI("verify", "-vkey", vkeyPath, dir); code != 0 {
+		t.Fatalf("without -bodies an emptied pack is not a damaged log: exit %d: %s%s", code, out, errOut)
+	}
+	code, _, errOut := runCLI("verify", "-vkey", vkeyPath, "-bodies", dir)
+	if want := "record " + strings.TrimLeft(first, "0") + ": its body "; code != 1 || !strings.Contains(errOut, want) {
+		t.Fatalf("emptied pack: exit %d, stderr %q, want exit 1 naming %q", code, errOut, want)
+	}
+	if err := os.Remove(packs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runCLI("verify", "-vkey", vkeyPath, "-bodies", dir); code != 1 || !strings.Contains(errOut, "is not archived") {
+		t.Fatalf("removed pack: exit %d, stderr %q", code, errOut)
+	}
+}
+
 func TestShow(t *testing.T) {
 	t.Parallel()
 	dir, _ := buildLog(t)
