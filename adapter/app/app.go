@@ -211,8 +211,9 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
 
 		Attachments: files, Uploader: sender,
-		FileLimits: intake.FileLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes, MaxTotalBytes: cfg.Attachments.MaxTotalBytes},
-		Evidence:   ev.recorder,
+		FileLimits: intake.FileLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes, MaxTotalBytes: cfg.Attachments.MaxTotalBytes,
+			BatchBytes: cfg.Limits.LargeBodyBytes},
+		Evidence: ev.recorder,
 	})
 	callers := make([]httpapi.Caller, 0, len(cfg.Auth.BearerTokens))
 	for _, t := range cfg.Auth.BearerTokens {

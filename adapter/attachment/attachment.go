@@ -56,6 +56,14 @@ type Store interface {
 	Put(ctx context.Context, sum string, data []byte) (created bool, err error)
 	// Get returns the file stored under sum, or ErrNotFound.
 	Get(ctx context.Context, sum string) ([]byte, error)
+	// GetCapped returns the files of want the store holds, by sum, each
+	// read only up to one byte past its wanted size: a file longer than
+	// wanted comes back one byte longer than wanted, never whole, so that a
+	// caller bounds what it holds by the sizes it expects and sees a file
+	// that is not of its size. A file the store does not hold is absent. A
+	// store may read them in one round trip. Every sum must be valid
+	// (ErrBadHash); a negative size is taken as 0.
+	GetCapped(ctx context.Context, want map[string]int64) (map[string][]byte, error)
 	// Sizes returns the sizes of the files stored under sums, by sum,
 	// without reading them (a check that needs no bytes); a file the
 	// store does not hold is absent. Every sum must be valid (ErrBadHash).
@@ -181,13 +189,24 @@ func (m *Memory) Get(_ context.Context, sum string) ([]byte, error) {
 	return append([]byte(nil), f.data...), nil
 }
 
+// GetCapped implements Store.
+func (m *Memory) GetCapped(_ context.Context, want map[string]int64) (map[string][]byte, error) {
+	sums := make([]string, 0, len(want))
+	for sum := range want {
+		sums = append(sums, sum)
+	}
+	return held(m, sums, func(sum string, f memFile) []byte {
+		return append([]byte{}, f.data[:min(int64(len(f.data)), max(want[sum], 0)+1)]...)
+	})
+}
+
 // Sizes implements Store.
 func (m *Memory) Sizes(_ context.Context, sums []string) (map[string]int64, error) {
-	return held(m, sums, func(f memFile) int64 { return int64(len(f.data)) })
+	return held(m, sums, func(_ string, f memFile) int64 { return int64(len(f.data)) })
 }
 
 // held returns what read says of each file of sums the store holds, by sum.
-func held[T any](m *Memory, sums []string, read func(memFile) T) (map[string]T, error) {
+func held[T any](m *Memory, sums []string, read func(string, memFile) T) (map[string]T, error) {
 	for _, sum := range sums {
 		if !ValidSum(sum) {
 			return nil, ErrBadHash
@@ -199,7 +218,7 @@ func held[T any](m *Memory, sums []string, read func(memFile) T) (map[string]T, 
 	out := make(map[string]T, len(sums))
 	for _, sum := range sums {
 		if f, ok := m.files[sum]; ok {
-			out[sum] = read(f)
+			out[sum] = read(sum, f)
 		}
 	}
 	return out, nil

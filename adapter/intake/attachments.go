@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -31,7 +30,16 @@ const AttachmentList = "dinhKem"
 type FileLimits struct {
 	MaxFileBytes  int64 // each listed file
 	MaxTotalBytes int64 // the listed files together
+	// BatchBytes bounds the uploaded files a submission reads from the
+	// store together, in one round trip, when it checks them: files whose
+	// listed sizes fit in it; the others are looked up by size and read one
+	// at a time when they are sent on (Submission.FileSlot). Zero: 256 KiB.
+	BatchBytes int64
 }
+
+// defaultBatchBytes is FileLimits.BatchBytes when zero (the default of
+// limits.largeBodyBytes, which the adapter passes).
+const defaultBatchBytes = 256 << 10
 
 // check refuses a listing over the limits with body-too-large, naming
 // each file over the per-file limit, before any file is matched, fetched
@@ -117,10 +125,14 @@ func refs(files []file) []dossier.Attachment {
 // its; a client that wants to retry without them uploads them
 // (PUT /v1/attachments/{sha256}).
 //
-// The uploaded files are only looked up here, by size, not read: they are
-// marked stored, and upload reads them one at a time, so that a small
-// dossier listing large uploads does not bring them all into memory at once.
-func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) ([]file, error) {
+// A validation (send false) only looks the uploaded files up, by size. A
+// submission reads those whose listed sizes fit in FileLimits.BatchBytes
+// together, at once (each read no further than one byte past its listed
+// size, so a wrong listing cannot bring a large file in), and looks the
+// others up by size, marked stored: upload reads them one at a time. A
+// small dossier listing large uploads does not bring them all into memory
+// at once, and one listing small ones costs one round trip to the store.
+func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, send bool) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
 		return nil, nil
@@ -174,19 +186,45 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 	if len(bad) > 0 {
 		return nil, mismatch(bad)
 	}
-	// The files not in the request come from the store, in one read (a
-	// malformed hash, which the schemas refuse before this, is missing).
-	var want []string
+	// The files not in the request come from the store (a malformed hash,
+	// which the schemas refuse before this, is missing): read, or looked up
+	// by size, as above. A file listed twice is read up to the larger of
+	// its listed sizes.
+	listed := map[string]int64{}
+	var order []string
 	for i := range files {
-		if f := &files[i]; f.data == nil && sent[f.ref.SHA256] == nil && attachment.ValidSum(f.ref.SHA256) &&
-			!slices.Contains(want, f.ref.SHA256) {
-			want = append(want, f.ref.SHA256)
+		if f := &files[i]; f.data == nil && sent[f.ref.SHA256] == nil && attachment.ValidSum(f.ref.SHA256) {
+			if n, ok := listed[f.ref.SHA256]; !ok {
+				order = append(order, f.ref.SHA256)
+			} else if n >= f.ref.KichThuoc {
+				continue
+			}
+			listed[f.ref.SHA256] = f.ref.KichThuoc
 		}
 	}
+	read := map[string]int64{}
+	var lookUp []string
+	budget := s.fileLimits.BatchBytes
+	if budget <= 0 {
+		budget = defaultBatchBytes
+	}
+	for _, sum := range order {
+		if n := listed[sum]; send && n <= budget {
+			read[sum], budget = n, budget-n
+		} else {
+			lookUp = append(lookUp, sum)
+		}
+	}
+	var got map[string][]byte
 	var sizes map[string]int64
-	if len(want) > 0 {
-		var err error
-		if sizes, err = s.attachments.Sizes(ctx, want); err != nil {
+	var err error
+	if len(read) > 0 {
+		if got, err = s.attachments.GetCapped(ctx, read); err != nil {
+			return nil, storeDown(err)
+		}
+	}
+	if len(lookUp) > 0 {
+		if sizes, err = s.attachments.Sizes(ctx, lookUp); err != nil {
 			return nil, storeDown(err)
 		}
 	}
@@ -200,9 +238,13 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 		// The same file listed twice and sent once, else uploaded before.
 		data, ok := sent[f.ref.SHA256]
 		size := int64(len(data))
-		uploaded := !ok
-		if uploaded {
+		uploaded, stored := !ok, false
+		if _, wanted := read[f.ref.SHA256]; uploaded && wanted {
+			data, ok = got[f.ref.SHA256]
+			size = int64(len(data))
+		} else if uploaded {
 			size, ok = sizes[f.ref.SHA256]
+			stored = true
 		}
 		if !ok {
 			missing = append(missing, problem.FieldError{Path: pointer(i),
@@ -217,11 +259,15 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified) 
 			if !uploaded {
 				how = "sent"
 			}
+			is := fmt.Sprintf("is %d bytes", size)
+			if _, capped := read[f.ref.SHA256]; uploaded && capped && size > f.ref.KichThuoc {
+				is = "is larger" // read no further than one byte past the largest listing
+			}
 			bad = append(bad, problem.FieldError{Path: pointer(i) + "/kichThuoc",
-				Message: fmt.Sprintf("the %s file %s is %d bytes, not the listed %d", how, f.ref.SHA256, size, f.ref.KichThuoc)})
+				Message: fmt.Sprintf("the %s file %s %s, not the listed %d", how, f.ref.SHA256, is, f.ref.KichThuoc)})
 			continue
 		}
-		f.data, f.stored = data, uploaded
+		f.data, f.stored = data, stored
 	}
 	if len(bad) > 0 {
 		return nil, mismatch(bad)

@@ -34,6 +34,11 @@ func (r *readCounting) Get(ctx context.Context, sum string) ([]byte, error) {
 	return r.Store.Get(ctx, sum)
 }
 
+func (r *readCounting) GetCapped(ctx context.Context, want map[string]int64) (map[string][]byte, error) {
+	r.reads.Add(1)
+	return r.Store.GetCapped(ctx, want)
+}
+
 func altered(b []byte) []byte {
 	out := append([]byte(nil), b...)
 	out[len(out)/2] ^= 0x20
@@ -206,11 +211,32 @@ func TestListedSizesOverTheLimits(t *testing.T) {
 // file at a time), and can lose a file between its look-up and its read.
 type oneAtATime struct {
 	attachment.Store
-	fs   *fakeSender
-	gone string // read as not found
-	mu   sync.Mutex
-	read []string
-	bad  []string
+	fs     *fakeSender
+	gone   string // read as not found
+	mu     sync.Mutex
+	read   []string
+	bad    []string
+	capped []map[string]int // GetCapped calls: the bytes each gave back, by sum
+	sizes  int              // Sizes calls
+}
+
+func (o *oneAtATime) GetCapped(ctx context.Context, want map[string]int64) (map[string][]byte, error) {
+	got, err := o.Store.GetCapped(ctx, want)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	lens := map[string]int{}
+	for sum, b := range got {
+		lens[sum] = len(b)
+	}
+	o.capped = append(o.capped, lens)
+	return got, err
+}
+
+func (o *oneAtATime) Sizes(ctx context.Context, sums []string) (map[string]int64, error) {
+	o.mu.Lock()
+	o.sizes++
+	o.mu.Unlock()
+	return o.Store.Sizes(ctx, sums)
 }
 
 func (o *oneAtATime) Get(ctx context.Context, sum string) ([]byte, error) {
@@ -226,15 +252,58 @@ func (o *oneAtATime) Get(ctx context.Context, sum string) ([]byte, error) {
 	return o.Store.Get(ctx, sum)
 }
 
-// Files uploaded before are read from the store one at a time, each just
-// before it goes to the treasury, after Submission.FileSlot let the request
-// hold the largest of them; a FileSlot that refuses is the answer, with
-// nothing sent and nothing kept (a retry goes through); a file whose upload
-// expired between its look-up and its read is attachment-missing.
+// Files uploaded before whose listed sizes fit in FileLimits.BatchBytes
+// together are read in one call, no further than their listed sizes allow.
+// Larger ones are looked up by size, then read from the store one at a
+// time, each just before it goes to the treasury, after Submission.FileSlot
+// let the request hold the largest of them; a FileSlot that refuses is the
+// answer, with nothing sent and nothing kept (a retry goes through); a file
+// whose upload expired between its look-up and its read is
+// attachment-missing.
 func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 	contract, record := ctxFiles(t)
 	cs := attachment.Sum(contract)
 	largest := int64(max(len(contract), len(record)))
+	t.Run("small files, one read", func(t *testing.T) {
+		store := &oneAtATime{Store: templateFiles(t)}
+		svc, fs := newService(t, svcOptions{attachments: store})
+		store.fs = fs
+		slot := func(context.Context, int64) (func(), error) {
+			t.Error("FileSlot called for files read with the dossier's check")
+			return func() {}, nil
+		}
+		sub := Submission{RequestID: "s", Procedure: "chi-thuong-xuyen", ContentType: "application/xml",
+			Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt, FileSlot: slot}
+		if resp, err := svc.Submit(context.Background(), sub); err != nil || resp.Status != 202 {
+			t.Fatalf("refused: %v", err)
+		}
+		if len(store.capped) != 1 || len(store.capped[0]) != 2 || len(store.read) != 0 || store.sizes != 0 {
+			t.Fatalf("%d capped reads (%v), %d single reads, %d size look-ups; want both files in one read", len(store.capped), store.capped, len(store.read), store.sizes)
+		}
+		if len(fs.uploaded()) != 2 {
+			t.Fatalf("%d uploads", len(fs.uploaded()))
+		}
+	})
+	t.Run("listed smaller than uploaded", func(t *testing.T) {
+		store := &oneAtATime{Store: templateFiles(t)}
+		svc, fs := newService(t, svcOptions{attachments: store})
+		store.fs = fs
+		body := signXML(t, replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"), "<kichThuoc>799</kichThuoc>", "<kichThuoc>700</kichThuoc>"),
+			signing.XMLOptions{}, both...)
+		_, err := svc.Submit(context.Background(), Submission{RequestID: "w", Procedure: "chi-thuong-xuyen", ContentType: "application/xml",
+			Body: body, Caller: "portal", ReceivedAt: receipt})
+		pe := problem.From(err)
+		if pe.Kind != problem.AttachmentMismatch || len(pe.Fields) != 1 || pe.Fields[0].Path != "/dinhKem/0/kichThuoc" ||
+			!strings.Contains(pe.Fields[0].Message, "is larger, not the listed 700") {
+			t.Fatalf("err %v (%+v), want attachment-mismatch at /dinhKem/0/kichThuoc", err, pe.Fields)
+		}
+		if len(store.capped) != 1 || store.capped[0][cs] != 701 {
+			t.Fatalf("reads %v: the file listed at 700 bytes was read past 701", store.capped)
+		}
+		if len(fs.sent()) != 0 || len(fs.uploaded()) != 0 {
+			t.Fatal("refused, yet something reached the treasury")
+		}
+	})
 	setup := func(t *testing.T) (*Service, *fakeSender, *oneAtATime) {
 		mem := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
 		for _, u := range [][]byte{contract, record} {
@@ -243,7 +312,8 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 			}
 		}
 		store := &oneAtATime{Store: mem}
-		svc, fs := newService(t, svcOptions{attachments: store})
+		// A batch smaller than either file: both are read one at a time.
+		svc, fs := newService(t, svcOptions{attachments: store, fileLimits: FileLimits{BatchBytes: 100}})
 		store.fs = fs
 		return svc, fs, store
 	}
@@ -264,8 +334,8 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		if resp, err := svc.Submit(context.Background(), sub("a", slot)); err != nil || resp.Status != 202 {
 			t.Fatalf("refused: %v", err)
 		}
-		if len(store.bad) > 0 || len(store.read) != 2 {
-			t.Fatalf("reads %v: %v", store.read, store.bad)
+		if len(store.bad) > 0 || len(store.read) != 2 || len(store.capped) != 0 || store.sizes != 1 {
+			t.Fatalf("reads %v: %v (%d capped reads, %d size look-ups; want one look-up and two single reads)", store.read, store.bad, len(store.capped), store.sizes)
 		}
 		if !reflect.DeepEqual(asked, []int64{largest}) || held != 0 {
 			t.Fatalf("slot asked for %v (want [%d] once), %d still held", asked, largest, held)

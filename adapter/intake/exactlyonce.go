@@ -469,7 +469,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// Files first: the document references them by SHA-256. Uploads
 		// are idempotent, so a crash between them and the send is harmless.
 		var files []file
-		if files, err = s.gatherFiles(ctx, sub, v); err != nil {
+		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
 			release()
 			return nil, false, err
 		}

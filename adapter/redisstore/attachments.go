@@ -193,6 +193,57 @@ func (a *Attachments) Get(ctx context.Context, sum string) ([]byte, error) {
 	return b, nil
 }
 
+// GetCapped implements attachment.Store: one pipeline of GETRANGE 0..size
+// (in a Cluster, one per primary), so that no file is read past one byte
+// more than wanted. A file is stored under its own SHA-256, so nothing read
+// under another hash than the empty file's is absent; under the empty
+// file's, EXISTS tells the empty file from absent (as in Sizes).
+func (a *Attachments) GetCapped(ctx context.Context, want map[string]int64) (map[string][]byte, error) {
+	for sum := range want {
+		if !attachment.ValidSum(sum) {
+			return nil, attachment.ErrBadHash
+		}
+	}
+	out := make(map[string][]byte, len(want))
+	if len(want) == 0 {
+		return out, nil
+	}
+	empty := attachment.Sum(nil)
+	cmds := make(map[string]*redis.StringCmd, len(want))
+	var emptyExists *redis.IntCmd
+	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+		for sum, size := range want {
+			// GETRANGE's end is inclusive, and a negative one counts from
+			// the end: 0..size reads at most size+1 bytes.
+			cmds[sum] = p.GetRange(ctx, a.key(sum), 0, max(size, 0)) // a key of another type: WRONGTYPE, an error
+			if sum == empty {
+				emptyExists = p.Exists(ctx, a.key(sum))
+			}
+		}
+		return nil
+	})
+	for sum, c := range cmds {
+		b, err := c.Bytes()
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+		}
+		if sum == empty {
+			n, err := emptyExists.Result()
+			if err != nil {
+				return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
+			}
+			if n == 1 {
+				out[sum] = []byte{}
+			}
+			continue
+		}
+		if len(b) > 0 {
+			out[sum] = b
+		}
+	}
+	return out, nil
+}
+
 // Sizes implements attachment.Store: one pipeline of STRLEN, no file read.
 // A file is stored under its own SHA-256, so a length of 0 is the empty
 // file only under the empty file's hash (for which EXISTS, after STRLEN,

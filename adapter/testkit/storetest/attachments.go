@@ -39,6 +39,46 @@ func RunAttachments(t *testing.T, newStore AttachmentFactory) {
 			t.Fatalf("the stored file changed with the caller's copy: %q", again)
 		}
 	})
+	t.Run("get capped", func(t *testing.T) {
+		s := newStore(t, l)
+		absent := attachment.Sum(b)
+		if got, err := s.GetCapped(ctx, map[string]int64{attachment.Sum(nil): 0, absent: 3}); err != nil || len(got) != 0 {
+			t.Fatalf("nothing stored: %q %v", got, err)
+		}
+		for _, f := range [][]byte{a, {}} {
+			if _, err := s.Put(ctx, attachment.Sum(f), f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tc := range []struct {
+			size int64
+			want []byte
+		}{
+			{int64(len(a)), a}, // its size: whole
+			{100, a},           // more: whole
+			{3, a[:4]},         // less: one byte past the size, never whole
+			{-5, a[:1]},        // negative: as 0
+		} {
+			got, err := s.GetCapped(ctx, map[string]int64{attachment.Sum(a): tc.size, absent: 3, attachment.Sum(nil): 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 || !bytes.Equal(got[attachment.Sum(a)], tc.want) {
+				t.Fatalf("size %d: got %q, want %q", tc.size, got, tc.want)
+			}
+			if empty, ok := got[attachment.Sum(nil)]; !ok || len(empty) != 0 {
+				t.Fatalf("the empty file: %q, %v", empty, ok)
+			}
+		}
+		got, _ := s.GetCapped(ctx, map[string]int64{attachment.Sum(a): int64(len(a))})
+		got[attachment.Sum(a)][0] ^= 0xff // the caller's copy: the store's file stays intact
+		if again, _ := s.Get(ctx, attachment.Sum(a)); !bytes.Equal(again, a) {
+			t.Fatalf("the stored file changed with the caller's copy: %q", again)
+		}
+		if _, err := s.GetCapped(ctx, map[string]int64{attachment.Sum(a): 1, "../etc": 1}); !errors.Is(err, attachment.ErrBadHash) {
+			t.Fatalf("a bad sum: %v", err)
+		}
+	})
 	t.Run("sizes", func(t *testing.T) {
 		s := newStore(t, l)
 		for _, f := range [][]byte{a, {}} {
