@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +32,10 @@ func TestMayHaveApplied(t *testing.T) {
 		{"429", answered(http.StatusTooManyRequests), true},
 		{"connection reset after the request went", transportError("DongBoHoSoMC", &net.OpError{Op: "read", Err: syscall.ECONNRESET}), true},
 		{"connection refused", transportError("DongBoHoSoMC", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), false},
+		{"connection timed out", transportError("DongBoHoSoMC", &url.Error{Op: "Post", URL: "https://portal.example",
+			Err: &net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}}), false},
+		{"timed out after the connection was made", transportError("DongBoHoSoMC", &net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}), true},
+		{"unexpected answer", &callError{op: "DongBoHoSoMC", kind: ErrProtocol, status: http.StatusOK}, false},
 		{"name not found", transportError("DongBoHoSoMC", &net.DNSError{Err: "no such host", Name: "portal.example", IsNotFound: true}), false},
 		{"TLS certificate refused", transportError("DongBoHoSoMC", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), false},
 		{"login failed", transportError(ServiceLogin, &net.OpError{Op: "read", Err: syscall.ECONNRESET}), false},

@@ -93,8 +93,10 @@ func (e *callError) Unwrap() []error {
 // at the portal: it timed out (a 504 too), or the portal or a gateway
 // answered 429 or 5xx, or the connection failed once the request could have
 // gone. A call that never reached the write (the login or token request
-// failed, the connection could not be made: dial, DNS, TLS handshake), or
-// that the breaker or bulkhead refused, did not.
+// failed, the connection could not be made: a dial refused or timed out,
+// DNS, a refused TLS certificate), or that the breaker or bulkhead
+// refused, did not. A TLS handshake that timed out is held as a timeout
+// (net/http does not type it).
 func MayHaveApplied(err error) bool {
 	var ce *callError
 	if !errors.As(err, &ce) {
@@ -102,23 +104,21 @@ func MayHaveApplied(err error) bool {
 		// kinds, it may have.
 		return errors.Is(err, ErrTimeout) || errors.Is(err, ErrUnavailable)
 	}
+	var oe *net.OpError
+	var dnsErr *net.DNSError
+	var verr *tls.CertificateVerificationError
 	switch {
 	case ce.op == ServiceLogin || ce.op == opToken:
 		return false
-	case errors.Is(ce.kind, ErrTimeout):
-		return true
-	case !errors.Is(ce.kind, ErrUnavailable):
-		return false
 	case ce.status != 0:
-		return true
-	}
-	var oe *net.OpError
-	var dnsErr *net.DNSError
-	if errors.As(ce.cause, &dnsErr) || (errors.As(ce.cause, &oe) && oe.Op == "dial") {
+		return errors.Is(ce.kind, ErrTimeout) || errors.Is(ce.kind, ErrUnavailable)
+	case errors.As(ce.cause, &dnsErr) || (errors.As(ce.cause, &oe) && oe.Op == "dial"):
+		// No connection was made, whether it was refused or timed out.
+		return false
+	case errors.As(ce.cause, &verr):
 		return false
 	}
-	var verr *tls.CertificateVerificationError
-	return !errors.As(ce.cause, &verr)
+	return errors.Is(ce.kind, ErrTimeout) || errors.Is(ce.kind, ErrUnavailable)
 }
 
 // RetryAfter reports how long the portal asked to wait (Retry-After on a 429 or 5xx), or how
