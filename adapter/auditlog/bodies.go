@@ -118,7 +118,7 @@ func listPacks(dir string) ([]string, error) {
 
 // recoverPack prepares the pack of the active segment: created when
 // missing (created reports it), a torn last entry dropped (dropped is its
-// length). A pack damaged before its last entry refuses the open, as a
+// length; it is kept first in dropped/, as a segment's). A pack damaged before its last entry refuses the open, as a
 // damaged segment does. A torn tail holds only a body whose record was
 // never written (the pack is fsynced before the records): named is asked
 // whether a durable record names a body, and a tail that holds the
@@ -140,7 +140,10 @@ func recoverPack(path string, named func(sha string) bool) (size, dropped int64,
 	if err == nil {
 		return good, 0, false, nil
 	}
-	if !errors.Is(err, errTornPack) {
+	// Zeros that a power loss left unwritten (unwrittenFrom) after the
+	// whole entries begin a tear, as in a segment (bodies are not text: the
+	// first zero byte must line up as unwritten blocks do).
+	if !errors.Is(err, errTornPack) && !unwrittenFrom(data, int(good), len(data)) {
 		return 0, 0, false, fmt.Errorf("auditlog: %s: %w", path, err)
 	}
 	whole := make(map[string]bool, len(ents))
@@ -156,10 +159,10 @@ func recoverPack(path string, named func(sha string) bool) (size, dropped int64,
 			return 0, 0, false, fmt.Errorf("auditlog: %s: offset %d: body %s, named by a durable record, is cut short: the pack is damaged, not torn", path, good+int64(i), sha)
 		}
 	}
-	if err := os.Truncate(path, good); err != nil {
+	if _, err := dropTail(filepath.Dir(filepath.Dir(path)), path, data, good); err != nil {
 		return 0, 0, false, err
 	}
-	return good, int64(len(data)) - good, false, syncFile(path)
+	return good, int64(len(data)) - good, false, nil
 }
 
 // verifyPacks checks every pack of the log in dir: each entry well formed

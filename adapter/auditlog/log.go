@@ -17,6 +17,8 @@
 //	checkpoints                            every published signed checkpoint, oldest first, each followed by an empty line
 //	bodies/<first index, 20 digits>.pack   the bodies of that segment's records, each filed under its SHA-256;
 //	                                       sealed and removed with the segment
+//	dropped/<file>.<offset>                the bytes a crash left after a segment's last whole record (or a
+//	                                       pack's last whole entry), kept when Open drops them; never read
 //	lock                                   held (flock) by the one process that has the log open
 package auditlog
 
@@ -276,23 +278,23 @@ func (l *Log) recover() error {
 		// newline: every write ends with a whole line. A whole line that
 		// does not read is damage to a record that may have been
 		// acknowledged (its receipt given), not a tear: dropping it would
-		// give its index to another record. Zero bytes in it are space a
-		// power loss left unwritten (some file systems show the unwritten
-		// blocks of an unsynced append as zeros, and may keep later blocks
-		// of the same append that were written): an append not synced was
-		// never acknowledged, so from there on it is a tear, whatever
-		// follows. What a checkpoint covers was synced, so a tear there is
-		// damage (checked below, before anything is dropped).
-		tail := data[good:]
-		first := tail
-		if i := bytes.IndexByte(tail, '\n'); i >= 0 {
-			first = tail[:i+1]
+		// give its index to another record. Zeros in it that a power loss
+		// left unwritten (unwrittenFrom: some file systems show the
+		// unwritten blocks of an unsynced append as zeros, and may keep
+		// later blocks of the same append that were written) begin a tear:
+		// an append not synced was never acknowledged, so from there on all
+		// of it goes, whatever follows. What a checkpoint covers was synced,
+		// so a tear there is damage (checked below, before anything is
+		// dropped).
+		first := len(data) - int(good)
+		if i := bytes.IndexByte(data[good:], '\n'); i >= 0 {
+			first = i + 1
 		}
-		zeroed := errors.Is(err, errMalformed) && bytes.IndexByte(first, 0) >= 0
+		zeroed := errors.Is(err, errMalformed) && unwrittenFrom(data, int(good), int(good)+first)
 		if !errors.Is(err, errTorn) && !zeroed {
 			return fmt.Errorf("auditlog: %s: %w (damaged, not torn: restore the segment from a backup, or move it aside to investigate)", last.path, err)
 		}
-		torn = int64(len(tail))
+		torn = int64(len(data)) - good
 	}
 	n := last.first + uint64(len(lines))
 	l.segSize = good
@@ -340,12 +342,6 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("auditlog: %s: %w", cpPath, err)
 	}
-	if complete < len(cpData) {
-		l.opts.Logger.Warn("auditlog: dropped a torn last checkpoint", "file", cpPath, "bytes", len(cpData)-complete)
-		if err := os.Truncate(cpPath, cpAt+int64(complete)); err != nil {
-			return err
-		}
-	}
 	var latest *log.Checkpoint
 	if len(notes) > 0 {
 		if latest, err = unverifiedCheckpoint(notes[len(notes)-1]); err != nil {
@@ -361,10 +357,20 @@ func (l *Log) recover() error {
 			return fmt.Errorf("auditlog: latest checkpoint covers %d records, the log holds %d: records were lost", latest.Size, n)
 		}
 	}
-	if torn > 0 {
-		if err := l.dropTail(last.path, data, good, n); err != nil {
+	// Refusals above change nothing; from here on the tears go.
+	if complete < len(cpData) {
+		l.opts.Logger.Warn("auditlog: dropped a torn last checkpoint", "file", cpPath, "bytes", len(cpData)-complete)
+		if err := os.Truncate(cpPath, cpAt+int64(complete)); err != nil {
 			return err
 		}
+	}
+	if torn > 0 {
+		keep, err := dropTail(l.dir, last.path, data, good)
+		if err != nil {
+			return err
+		}
+		l.opts.Logger.Warn("auditlog: dropped a torn last record", "segment", last.path, "record", n, "bytes", torn,
+			"whole_records_after", bytes.Count(data[good:], []byte{'\n'}), "kept", keep)
 	}
 	// The derived files are fsynced before each checkpoint, so what the
 	// latest one covers is durable; what follows it may have been cut short
@@ -428,30 +434,86 @@ func (l *Log) recover() error {
 	return nil
 }
 
-// dropTail cuts the active segment at good, the end of its last whole
-// record (n is the next record's index): what follows is an append a crash
-// cut short, never acknowledged. The bytes dropped are kept first in
-// dropped/<segment>.<offset>, synced, for whoever investigates the crash: a
+// dropTail cuts the file at path at good, where its last whole record (or
+// pack entry) ends: what follows is an append a crash cut short, never
+// acknowledged. The bytes dropped are kept first, synced, in
+// dropped/<file>.<offset>[.<k>] for whoever investigates the crash: a
 // power loss may leave whole records of the unsynced append after the
-// zeros.
-func (l *Log) dropTail(path string, data []byte, good int64, n uint64) error {
-	dir := filepath.Join(l.dir, droppedDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// zeros. It returns where they are kept.
+func dropTail(dir, path string, data []byte, good int64) (string, error) {
+	keep, err := keepDropped(dir, filepath.Base(path)+"."+strconv.FormatInt(good, 10), data[good:])
+	if err != nil {
+		return "", err
 	}
-	keep := filepath.Join(dir, filepath.Base(path)+"."+strconv.FormatInt(good, 10))
-	if err := writeSynced(keep, data[good:]); err != nil {
-		return err
-	}
-	if err := syncDir(dir); err != nil {
-		return err
-	}
-	l.opts.Logger.Warn("auditlog: dropped a torn last record",
-		"segment", path, "record", n, "bytes", int64(len(data))-good, "kept", keep)
 	if err := os.Truncate(path, good); err != nil {
-		return err
+		return "", err
 	}
-	return syncFile(path)
+	return keep, syncFile(path)
+}
+
+// keepDropped writes data to a new read-only file dropped/<name> in dir
+// (dropped/<name>.<k> when that is taken: an earlier tear at the same
+// offset is kept too), synced with its directory entries, and returns its
+// path.
+func keepDropped(dir, name string, data []byte) (string, error) {
+	d := filepath.Join(dir, droppedDir)
+	if _, err := os.Stat(d); errors.Is(err, os.ErrNotExist) {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", err
+		}
+		if err := syncDir(dir); err != nil {
+			return "", err
+		}
+	}
+	for k := 0; ; k++ {
+		p := filepath.Join(d, name)
+		if k > 0 {
+			p += "." + strconv.Itoa(k)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		_, err = f.Write(data)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = syncDir(d)
+		}
+		return p, err
+	}
+}
+
+// sectorSize is the unit a file system writes in (its blocks are
+// multiples of it).
+const sectorSize = 512
+
+// unwrittenFrom reports whether data holds, starting between from and to,
+// a run of zero bytes as a power loss leaves of blocks an unsynced append
+// never wrote: beginning at from (where the synced data ended) or on a
+// sector boundary, and ending on one or at the end of data. Zeros that do
+// not line up so are damage, not a tear.
+func unwrittenFrom(data []byte, from, to int) bool {
+	i := bytes.IndexByte(data[from:to], 0)
+	if i < 0 {
+		return false
+	}
+	i += from
+	if i != from && i%sectorSize != 0 {
+		return false
+	}
+	j := i
+	for j < len(data) && data[j] == 0 {
+		j++
+	}
+	return j == len(data) || j%sectorSize == 0
 }
 
 // recoverPacks finishes sealing the packs of sealed segments and opens the
@@ -584,26 +646,6 @@ func fileSize(path string) (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
-}
-
-// writeSynced writes data to a new read-only file at path (replacing one
-// there) and syncs it.
-func writeSynced(path string, data []byte) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o444)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func syncFile(path string) error {

@@ -689,6 +689,54 @@ func TestTornLastBodyDropped(t *testing.T) {
 	}
 }
 
+// A power loss during a pack's append may leave zeros from where the synced
+// entries end (or from a sector boundary) with later entries written after
+// them: a tear, dropped and kept in dropped/, the bodies of durable records
+// intact; zeros that do not line up so are damage, refused.
+func TestZeroedPackTailDropped(t *testing.T) {
+	t.Parallel()
+	_, v := keys(t)
+	zeroed := func(t *testing.T, dir string, from int) (pack string, before, tail []byte) {
+		pack = closedWithBodies(t, dir, "first")
+		before, err := os.ReadFile(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		third := []byte("third body, after the unwritten block")
+		tail = make([]byte, sectorAfter(len(before))-len(before)) // zeros to the boundary, then written bytes
+		tail = append(tail, []byte(auditlog.BodyHash(third)+" "+strconv.Itoa(len(third))+"\n")...)
+		tail = append(append(tail, third...), '\n')
+		copy(tail, []byte(auditlog.BodyHash([]byte("second")) + " 6\nsec")[:from]) // the entry's first bytes were written
+		appendFile(t, pack, tail)
+		return pack, before, tail
+	}
+	t.Run("from the synced end", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		pack, before, tail := zeroed(t, dir, 0)
+		l := open(t, dir)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if after, err := os.ReadFile(pack); err != nil || !bytes.Equal(after, before) {
+			t.Fatalf("pack after open: %d bytes (%v), want the %d before the tear", len(after), err, len(before))
+		}
+		kept, err := os.ReadFile(filepath.Join(dir, "dropped", filepath.Base(pack)+"."+strconv.Itoa(len(before))))
+		if err != nil || !bytes.Equal(kept, tail) {
+			t.Fatalf("kept tail: %d bytes (%v), want the %d dropped", len(kept), err, len(tail))
+		}
+		if err := auditlog.Verify(dir, v); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("unaligned zeros", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		_, _, _ = zeroed(t, dir, 5) // written bytes, then zeros neither at the synced end nor on a boundary
+		openRefused(t, dir, "not a pack entry header")
+	})
+}
+
 // A pack damaged before its last entry is not a crash's doing: the log
 // refuses to open, as for a damaged segment.
 func TestDamagedPackRefused(t *testing.T) {
@@ -1059,46 +1107,19 @@ func TestDamagedCheckpointInTheTailRefused(t *testing.T) {
 	openRefused(t, dir, "malformed tree size")
 }
 
-// A last line that ends whole but holds zero bytes is what a power loss
-// leaves of an append that was never synced (nor acknowledged): a tear,
-// dropped.
-func TestZeroedLastRecordDropped(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	l := open(t, dir)
-	appendN(t, l, 0, 3)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	whole := recordLine(3)
-	for i := 10; i < len(whole)-1; i++ {
-		whole[i] = 0
-	}
-	appendFile(t, lastSegment(t, dir), whole)
-	l = open(t, dir)
-	if l.Size() != 3 {
-		t.Fatalf("size %d after dropping the zeroed record, want 3", l.Size())
-	}
-	if rcs := appendN(t, l, 3, 1); rcs[0].LogIndex != 3 {
-		t.Fatalf("next append got index %d, want 3", rcs[0].LogIndex)
-	}
-}
-
 // recordLine is the segment line of record i (rec(i)).
 func recordLine(i int) []byte {
 	leaf, _ := auditlog.MarshalLeaf(rec(i))
 	return []byte(fmt.Sprintf("%d %s %s\n", i, hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(leaf)), leaf))
 }
 
-// A power loss during a batch's append may leave its first blocks zeros and
-// later ones written: from the first zeroed record on, the batch was never
-// synced nor acknowledged, so the whole tail is dropped, whole records after
-// the zeros included, and kept aside in dropped/ for whoever investigates;
-// the log opens, verifies and goes on at the first dropped index.
-func TestZeroedBatchDropped(t *testing.T) {
-	t.Parallel()
-	_, v := keys(t)
-	dir := t.TempDir()
+// threeThenBatch writes records 0 to 2 to a new log in dir and closes it,
+// then appends the lines of records 3 to 3+n-1 to its segment after zero
+// edits them (the batch's offsets are the segment's), as a power loss may
+// leave an unsynced append. It returns the segment, its bytes before the
+// batch and the batch as appended.
+func threeThenBatch(t *testing.T, dir string, n int, zero func(seg, batch []byte)) (string, []byte, []byte) {
+	t.Helper()
 	l := open(t, dir)
 	appendN(t, l, 0, 3)
 	if err := l.Close(); err != nil {
@@ -1109,39 +1130,139 @@ func TestZeroedBatchDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := append(append(recordLine(3), recordLine(4)...), recordLine(5)...)
-	clear(batch[5 : len(recordLine(3))+10]) // record 3's end, its newline and record 4's start
+	whole := bytes.Clone(before)
+	for i := 3; i < 3+n; i++ {
+		whole = append(whole, recordLine(i)...)
+	}
+	zero(before, whole)
+	batch := whole[len(before):]
 	appendFile(t, seg, batch)
-	l = open(t, dir)
-	if l.Size() != 3 {
-		t.Fatalf("size %d after dropping the zeroed batch, want 3", l.Size())
+	return seg, before, batch
+}
+
+// sectorAfter is the first multiple of 512 past at.
+func sectorAfter(at int) int { return (at/512 + 1) * 512 }
+
+// A power loss during a batch's append may leave its blocks as zeros, from
+// where the synced data ended or from a sector boundary, with later blocks
+// written: from the record those zeros begin in on, the batch was never
+// synced nor acknowledged, so the whole tail is dropped, whole records after
+// the zeros included, and kept aside in dropped/ for whoever investigates;
+// the log opens, verifies and goes on at the first dropped index.
+func TestZeroedBatchDropped(t *testing.T) {
+	t.Parallel()
+	_, v := keys(t)
+	for _, tc := range []struct {
+		name string
+		zero func(seg, whole []byte) // whole: the segment with the batch after it
+		size uint64                  // records kept
+	}{
+		{"from the end of the synced records to a sector boundary", func(seg, whole []byte) {
+			clear(whole[len(seg):sectorAfter(len(seg))])
+		}, 3},
+		{"one sector, later in the batch", func(seg, whole []byte) {
+			clear(whole[sectorAfter(len(seg)+len(recordLine(3))):][:512])
+		}, 0}, // 0: the records before the zeroed sector's line
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			var at int
+			seg, before, batch := threeThenBatch(t, dir, 8, func(seg, whole []byte) {
+				tc.zero(seg, whole)
+				at = bytes.IndexByte(whole[len(seg):], 0) + len(seg)
+			})
+			whole := append(bytes.Clone(before), batch...)
+			lineStart := bytes.LastIndexByte(whole[:at], '\n') + 1
+			want := tc.size
+			if want == 0 {
+				want = uint64(bytes.Count(whole[:lineStart], []byte{'\n'}))
+				if want <= 3 || want >= 11 {
+					t.Fatalf("the zeroed sector begins in record %d: the case wants it inside the batch, past its first record", want)
+				}
+			}
+			l := open(t, dir)
+			if l.Size() != want {
+				t.Fatalf("size %d after dropping the zeroed batch, want %d", l.Size(), want)
+			}
+			if after, err := os.ReadFile(seg); err != nil || !bytes.Equal(after, whole[:lineStart]) {
+				t.Fatalf("segment after open: %d bytes (%v), want the %d of the records before the zeros", len(after), err, lineStart)
+			}
+			kept, err := os.ReadFile(filepath.Join(dir, "dropped", filepath.Base(seg)+"."+strconv.Itoa(lineStart)))
+			if err != nil || !bytes.Equal(kept, whole[lineStart:]) {
+				t.Fatalf("kept tail: %d bytes (%v), want the %d dropped", len(kept), err, len(whole)-lineStart)
+			}
+			if rcs := appendN(t, l, int(want), 1); rcs[0].LogIndex != want {
+				t.Fatalf("next append got index %d, want %d", rcs[0].LogIndex, want)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := auditlog.Verify(dir, v); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
-	if after, err := os.ReadFile(seg); err != nil || !bytes.Equal(after, before) {
-		t.Fatalf("segment after open: %d bytes (%v), want the %d of the records before the batch", len(after), err, len(before))
+}
+
+// A tear at the same place twice (a crash, a reopen, another crash before
+// the next sync) keeps both tails.
+func TestDroppedTailsAreNotOverwritten(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	seg, before, _ := threeThenBatch(t, dir, 1, func([]byte, []byte) {})
+	cut := func(b []byte) {
+		appendFile(t, seg, b)
+		l := open(t, dir)
+		if l.Size() != 3 {
+			t.Fatalf("size %d, want 3", l.Size())
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	kept, err := os.ReadFile(filepath.Join(dir, "dropped", filepath.Base(seg)+"."+strconv.Itoa(len(before))))
-	if err != nil || !bytes.Equal(kept, batch) {
-		t.Fatalf("kept tail: %d bytes (%v), want the %d dropped", len(kept), err, len(batch))
-	}
-	if rcs := appendN(t, l, 3, 1); rcs[0].LogIndex != 3 {
-		t.Fatalf("next append got index %d, want 3", rcs[0].LogIndex)
-	}
-	if err := l.Close(); err != nil {
+	// The batch above is whole: it is record 3. Cut it, then tear twice.
+	if err := os.Truncate(seg, int64(len(before))); err != nil {
 		t.Fatal(err)
 	}
-	if err := auditlog.Verify(dir, v); err != nil {
-		t.Fatal(err)
+	cut([]byte("3 abc"))
+	cut([]byte("3 defg"))
+	name := filepath.Join(dir, "dropped", filepath.Base(seg)+"."+strconv.Itoa(len(before)))
+	for k, want := range map[string]string{name: "3 abc", name + ".1": "3 defg"} {
+		if got, err := os.ReadFile(k); err != nil || string(got) != want {
+			t.Fatalf("%s: %q %v, want %q", k, got, err, want)
+		}
+	}
+}
+
+// Zeros that do not line up as unwritten blocks do (neither where the
+// synced records end nor on a sector boundary) are damage, not a tear: the
+// log is refused and nothing of the segment changes.
+func TestUnalignedZerosRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	seg, before, batch := threeThenBatch(t, dir, 1, func(seg, whole []byte) {
+		at := len(seg) + 10
+		if at%512 == 0 {
+			at++
+		}
+		clear(whole[at : at+5])
+	})
+	openRefused(t, dir, "damaged, not torn")
+	if after, err := os.ReadFile(seg); err != nil || !bytes.Equal(after, append(before, batch...)) {
+		t.Fatalf("the refused open changed the segment (%v)", err)
 	}
 }
 
 // Zeros in records a checkpoint covers are not a power loss (those records
-// were synced before it was signed): the log is refused, and nothing of
-// the segment is dropped.
+// were synced before it was signed), even when they line up as unwritten
+// blocks do: the log is refused, and nothing is dropped, of the segment or
+// of a torn checkpoint after it.
 func TestZeroedCheckpointedRecordsRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	l := open(t, dir)
-	appendN(t, l, 0, 4)
+	appendN(t, l, 0, 8)
 	if err := l.PublishCheckpoint(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -1153,14 +1274,26 @@ func TestZeroedCheckpointedRecordsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := len(recordLine(0)) + len(recordLine(1)) // record 2
-	clear(data[at+5 : at+len(recordLine(2))+5])
+	at := sectorAfter(len(recordLine(0)))
+	if at+512 > len(data) {
+		t.Fatalf("%d bytes of records: too few for a zeroed sector inside them", len(data))
+	}
+	clear(data[at : at+512])
 	if err := os.WriteFile(seg, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(dir, "checkpoints")
+	appendFile(t, cp, []byte("kbnn-dvc-adapter/test\n8\n")) // a torn checkpoint after the last
+	cps, err := os.ReadFile(cp)
+	if err != nil {
 		t.Fatal(err)
 	}
 	openRefused(t, dir, "damaged, not torn")
 	if after, err := os.ReadFile(seg); err != nil || !bytes.Equal(after, data) {
 		t.Fatalf("the refused open changed the segment (%v)", err)
+	}
+	if after, err := os.ReadFile(cp); err != nil || !bytes.Equal(after, cps) {
+		t.Fatalf("the refused open changed the checkpoints (%v)", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "dropped")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the refused open kept a tail: %v", err)
