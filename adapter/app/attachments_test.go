@@ -534,6 +534,18 @@ func TestStoredFilesAreSentOnInUploadSlots(t *testing.T) {
 		t.Fatalf("a dossier of small uploads, slots held: %d %s", ans.status, ans.body)
 	}
 	atTreasury(t, e, smallCode, small, other)
+	// A request over the threshold holds a slot of the large bodies: it
+	// sends its large upload on in that slot, without waiting for uploads.
+	const largeCode = "G09.20-20260609-0003402"
+	part := newScan(t, "phu-luc.pdf", 2*threshold)
+	body, sig := withFilesJSON(t, largeCode, big, part)
+	large := related(body, part)
+	large.Header.Set("Content-Type", "application/json")
+	large.Header.Set("X-JWS-Signature", sig)
+	if ans := e.send(t, large, ""); ans.status != 202 {
+		t.Fatalf("a large request listing a large upload, upload slots held: %d %s", ans.status, ans.body)
+	}
+	atTreasury(t, e, largeCode, big, part)
 
 	release()
 	if ans := e.send(t, sub, ""); ans.status != 202 {

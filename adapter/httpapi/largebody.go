@@ -89,10 +89,14 @@ func busyProblem() error {
 // sends on files uploaded earlier, the largest over the threshold, holds a
 // slot of the upload gate while it does (each such file, like an upload, is
 // held whole in memory, up to attachments.maxFileBytes). A submission never
-// holds an upload slot otherwise, so it takes at most one.
+// holds an upload slot otherwise, so it takes at most one. A request that
+// holds a slot of the large bodies already takes none: it is one of the
+// few the large-body gate lets in, so its file is bounded by that gate, and
+// it neither waits for uploads nor keeps other large bodies waiting while
+// it does.
 func (s *server) fileSlot(ctx context.Context, largest int64) (func(), error) {
 	g := s.uploadGate
-	if g == nil || largest <= g.bytes {
+	if g == nil || largest <= g.bytes || (s.largeGate != nil && holdsSlot(ctx, s.largeGate)) {
 		return func() {}, nil
 	}
 	if !g.acquire(ctx) {
@@ -128,6 +132,7 @@ func capBodies(g *largeGate, next echo.HandlerFunc) echo.HandlerFunc {
 				return busyProblem()
 			}
 			defer g.release()
+			c.SetRequest(req.WithContext(context.WithValue(req.Context(), slotKey{}, slotHeld{g, func() bool { return true }})))
 			return next(c)
 		}
 		if req.ContentLength >= 0 {
@@ -136,8 +141,26 @@ func capBodies(g *largeGate, next echo.HandlerFunc) echo.HandlerFunc {
 		r := &gatedReader{r: req.Body, gate: g, ctx: req.Context(), left: g.bytes}
 		req.Body = r
 		defer r.done()
+		c.SetRequest(req.WithContext(context.WithValue(req.Context(), slotKey{}, slotHeld{g, func() bool { return r.held }})))
 		return next(c)
 	}
+}
+
+// slotKey marks, in a request's context, the gate whose slot it may hold
+// (slotHeld).
+type slotKey struct{}
+
+// slotHeld says whether a request holds a slot of gate (a func: a body of
+// unknown length takes one while it is read).
+type slotHeld struct {
+	gate *largeGate
+	held func() bool
+}
+
+// holdsSlot reports whether the request of ctx holds a slot of g.
+func holdsSlot(ctx context.Context, g *largeGate) bool {
+	h, ok := ctx.Value(slotKey{}).(slotHeld)
+	return ok && h.gate == g && h.held()
 }
 
 // gatedReader counts a body of unknown length and takes a slot of its gate

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/dossier"
@@ -281,32 +282,40 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 	return files, nil
 }
 
-// upload stores every listed file at the treasury, in the dossier's order.
-// A stored file is read from the attachment store just before it is sent on
-// and let go after, so that a request holds one such file at a time; when
-// the largest is over what a request may hold on its own, sub.FileSlot
-// first takes a slot for it (its error, server-busy, is the answer). A
-// stored file gone since gatherFiles looked it up (its retention ended) is
-// attachment-missing, as if it had been missing then.
-func (s *Service) upload(ctx context.Context, sub Submission, files []file) error {
-	if len(files) == 0 {
-		return nil
-	}
-	if s.uploader == nil {
-		return problem.Wrap(problem.Internal, errors.New("intake: a dossier lists attachments but no uploader is configured"), "")
-	}
+// fileSlot lets the request hold the largest of the files gatherFiles left
+// stored (read one at a time when they are sent on): sub.FileSlot's slot,
+// or its error (server-busy) to answer. The func it returns gives the slot
+// back; it may be called more than once.
+func (s *Service) fileSlot(ctx context.Context, sub Submission, files []file) (func(), error) {
 	largest := int64(-1)
 	for _, f := range files {
 		if f.stored {
 			largest = max(largest, f.ref.KichThuoc)
 		}
 	}
-	if largest >= 0 && sub.FileSlot != nil {
-		release, err := sub.FileSlot(ctx, largest)
-		if err != nil {
-			return err
-		}
-		defer release()
+	if largest < 0 || sub.FileSlot == nil {
+		return func() {}, nil
+	}
+	release, err := sub.FileSlot(ctx, largest)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(release) }, nil
+}
+
+// upload stores every listed file at the treasury, in the dossier's order.
+// A stored file is read from the attachment store just before it is sent on
+// and let go after, so that a request holds one such file at a time (in the
+// slot fileSlot took). A stored file gone since gatherFiles looked it up
+// (its retention ended) is attachment-missing, as if it had been missing
+// then.
+func (s *Service) upload(ctx context.Context, files []file) error {
+	if len(files) == 0 {
+		return nil
+	}
+	if s.uploader == nil {
+		return problem.Wrap(problem.Internal, errors.New("intake: a dossier lists attachments but no uploader is configured"), "")
 	}
 	for _, f := range files {
 		data := f.data

@@ -364,7 +364,12 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 	t.Run("expired since the look-up", func(t *testing.T) {
 		svc, fs, store := setup(t)
 		store.gone = cs
-		_, err := svc.Submit(context.Background(), sub("c", nil))
+		held := 0
+		slot := func(context.Context, int64) (func(), error) { held++; return func() { held-- }, nil }
+		_, err := svc.Submit(context.Background(), sub("c", slot))
+		if held != 0 {
+			t.Fatalf("%d slots still held after the refusal", held)
+		}
 		pe := problem.From(err)
 		if pe.Kind != problem.AttachmentMissing || len(pe.Fields) != 1 || pe.Fields[0].Path != "/dinhKem/0" ||
 			!strings.Contains(pe.Detail, "hop-dong-15-2026-HDMB.pdf") {

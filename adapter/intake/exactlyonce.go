@@ -392,6 +392,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	defer cancel()
 	key := v.DownstreamKey()
 	var rc Receipt
+	releaseSlot := func() {}
 	found := false
 	if mayHaveSent {
 		// A previous attempt may have sent the document before it ended:
@@ -447,6 +448,23 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		return nil, false, mappingRefused(err)
 	}
 	req["evidence"] = s.treasuryEvidence(sub, v.Signers)
+	var files []file
+	if !found {
+		// The files are found, and a slot for the large ones taken (on the
+		// caller's context: a caller gone stops waiting), before the leaf,
+		// so that a refusal or a busy answer costs no more than the check.
+		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
+			release()
+			return nil, false, err
+		}
+		giveBack, err := s.fileSlot(ctx, sub, files)
+		if err != nil {
+			release()
+			return nil, false, err
+		}
+		defer giveBack() // after the uploads, or on the way out
+		releaseSlot = giveBack
+	}
 	// Nothing goes to the treasury unless the log holds that it came.
 	if err := s.received(ctx, sub, SubmitRoute, p.ID, v.MaHoSo, v.SoBoSung); err != nil {
 		release()
@@ -468,12 +486,9 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if !found {
 		// Files first: the document references them by SHA-256. Uploads
 		// are idempotent, so a crash between them and the send is harmless.
-		var files []file
-		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
-			release()
-			return nil, false, err
-		}
-		if err = s.upload(tctx, sub, files); err == nil {
+		err = s.upload(tctx, files)
+		releaseSlot()
+		if err == nil {
 			s.hook("uploaded")
 			rc, err = s.sender.Send(tctx, key, req)
 			mayHaveSent = err != nil && answerLost(err)
