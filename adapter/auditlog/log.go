@@ -369,8 +369,12 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
+		after := bytes.Count(data[good:], []byte{'\n'}) // the lines after the record that does not read
+		if bytes.IndexByte(data[good:], '\n') >= 0 {
+			after--
+		}
 		l.opts.Logger.Warn("auditlog: dropped a torn last record", "segment", last.path, "record", n, "bytes", torn,
-			"whole_records_after", bytes.Count(data[good:], []byte{'\n'}), "kept", keep)
+			"whole_records_after", after, "kept", keep)
 	}
 	// The derived files are fsynced before each checkpoint, so what the
 	// latest one covers is durable; what follows it may have been cut short
@@ -548,7 +552,13 @@ func (l *Log) recoverPacks(segs []segment, lines []scanned) error {
 		}
 		return names[sha]
 	}
-	size, dropped, created, err := recoverPack(p, named)
+	last := ""
+	if len(lines) > 0 {
+		if r, err := ParseLeaf(lines[len(lines)-1].Leaf); err == nil {
+			last = r.BodySHA256
+		}
+	}
+	size, dropped, kept, created, err := recoverPack(p, named, last)
 	if err != nil {
 		return err
 	}
@@ -558,7 +568,7 @@ func (l *Log) recoverPacks(segs []segment, lines []scanned) error {
 	}
 	l.packSize = size
 	if dropped > 0 {
-		l.opts.Logger.Warn("auditlog: dropped a torn last body", "pack", p, "bytes", dropped)
+		l.opts.Logger.Warn("auditlog: dropped a torn last body", "pack", p, "bytes", dropped, "kept", kept)
 	}
 	l.pack, err = l.opts.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o644)
 	return err
@@ -892,47 +902,33 @@ func (l *Log) commitBatch(batch []*request) error {
 	return nil
 }
 
-// largeBody is the size from which a body is written on its own rather
-// than copied into the batch's buffer.
+// largeBody bounds the batch buffer kept between batches.
 const largeBody = 256 << 10
 
 // writeBodies appends the batch's bodies that the pack does not hold yet
-// to it and fsyncs it: a record is never durable before its body.
+// to it, in one write, and fsyncs it: a record is never durable before its
+// body. One write, whatever the bodies' sizes: every page it covers is
+// filled at once, so a power loss can leave only whole pages of it
+// unwritten (zeros where unwrittenFrom looks for them), not the tail of a
+// page an earlier write of the same batch filled part of.
 func (l *Log) writeBodies(batch []*request) error {
 	l.packBuf = l.packBuf[:0]
-	wrote := false
-	flush := func() error {
-		if len(l.packBuf) == 0 {
-			return nil
-		}
-		n, err := l.pack.Write(l.packBuf)
-		l.packSize += int64(n)
-		l.packBuf = l.packBuf[:0]
-		wrote = true
-		return err
-	}
 	for _, r := range batch {
 		if !r.hasBody || l.recent.has(r.sum) {
 			continue
 		}
 		l.recent.add(r.sum)
 		l.packBuf = appendPackHeader(l.packBuf, &r.sum, len(r.body))
-		if len(r.body) >= largeBody {
-			if err := flush(); err != nil {
-				return l.fail("write body pack", err)
-			}
-			n, err := l.pack.Write(r.body)
-			l.packSize += int64(n)
-			if err != nil {
-				return l.fail("write body pack", err)
-			}
-		} else {
-			l.packBuf = append(l.packBuf, r.body...)
-		}
+		l.packBuf = append(l.packBuf, r.body...)
 		l.packBuf = append(l.packBuf, '\n')
 	}
-	if err := flush(); err != nil {
-		return l.fail("write body pack", err)
+	wrote := len(l.packBuf) > 0
+	if wrote {
+		n, err := l.pack.Write(l.packBuf)
+		l.packSize += int64(n)
+		if err != nil {
+			return l.fail("write body pack", err)
+		}
 	}
 	if cap(l.packBuf) > 4*largeBody {
 		l.packBuf = nil // a burst of bodies does not stay allocated

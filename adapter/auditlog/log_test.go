@@ -735,6 +735,23 @@ func TestZeroedPackTailDropped(t *testing.T) {
 		_, _, _ = zeroed(t, dir, 5) // written bytes, then zeros neither at the synced end nor on a boundary
 		openRefused(t, dir, "not a pack entry header")
 	})
+	t.Run("a durable record's body zeroed", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		pack := closedWithBodies(t, dir, "first")
+		data, err := os.ReadFile(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(data) // lined up as unwritten blocks are, but record 0 is durable and names it
+		if err := os.WriteFile(pack, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		openRefused(t, dir, "the body of the last durable record")
+		if after, err := os.ReadFile(pack); err != nil || !bytes.Equal(after, data) {
+			t.Fatalf("the refused open changed the pack (%v)", err)
+		}
+	})
 }
 
 // A pack damaged before its last entry is not a crash's doing: the log
@@ -927,6 +944,41 @@ func TestDerivedTailRecomputed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := auditlog.Verify(dir, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countWrites counts the writes to a file.
+type countWrites struct {
+	*os.File
+	n *atomic.Int64
+}
+
+func (c countWrites) Write(b []byte) (int, error) { c.n.Add(1); return c.File.Write(b) }
+
+// A batch's bodies go to the pack in one write, a large one (a payroll
+// dossier) included: a power loss can then leave only whole pages of it
+// unwritten, where Open looks for them.
+func TestPackBatchIsOneWrite(t *testing.T) {
+	t.Parallel()
+	var writes atomic.Int64
+	l := open(t, t.TempDir(), func(o *auditlog.Options) {
+		o.OpenFile = func(name string, flag int, perm os.FileMode) (auditlog.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			if err != nil || !strings.HasSuffix(name, ".pack") {
+				return f, err
+			}
+			return countWrites{f, &writes}, nil
+		}
+	})
+	large := bytes.Repeat([]byte("<dong>1</dong>"), 100_000) // 1.4 MB
+	if _, err := l.AppendBody(context.Background(), rec(0), large); err != nil {
+		t.Fatal(err)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Fatalf("%d writes to the pack for one batch, want 1", n)
+	}
+	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 }

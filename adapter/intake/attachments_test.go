@@ -347,10 +347,15 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 
 	t.Run("no slot", func(t *testing.T) {
 		svc, fs, store := setup(t)
+		lg := &leafLog{}
+		svc.evidence = &Recorder{Log: lg, Instance: "test"}
 		busy := &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1}
 		_, err := svc.Submit(context.Background(), sub("b", func(context.Context, int64) (func(), error) { return nil, busy }))
 		if pe := problem.From(err); pe.Kind != problem.ServerBusy || pe.Kind.Status() != 503 {
 			t.Fatalf("err %v, want the slot's server-busy", err)
+		}
+		if len(lg.leaves) != 0 {
+			t.Fatalf("a busy answer wrote %d leaves (%+v): the slot comes before the received leaf", len(lg.leaves), lg.leaves)
 		}
 		if len(store.read) != 0 || len(fs.uploaded()) != 0 || len(fs.sent()) != 0 {
 			t.Fatalf("no slot, yet %d reads, %d uploads, %d documents", len(store.read), len(fs.uploaded()), len(fs.sent()))
@@ -358,6 +363,30 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		// Nothing was kept: the retry, with a slot, goes through.
 		if resp, err := svc.Submit(context.Background(), sub("b2", nil)); err != nil || resp.Status != 202 {
 			t.Fatalf("retry: %v", err)
+		}
+	})
+
+	t.Run("the wait ends with the treasury deadline", func(t *testing.T) {
+		svc, fs, store := setup(t)
+		p := *svc.procedures["chi-thuong-xuyen"] // this service's own copy
+		p.Deadline = 300 * time.Millisecond
+		svc.procedures["chi-thuong-xuyen"] = &p
+		busy := &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1}
+		slot := func(ctx context.Context, _ int64) (func(), error) {
+			select {
+			case <-ctx.Done():
+				return nil, busy
+			case <-time.After(10 * time.Second):
+				t.Error("the wait for a slot outlived the treasury deadline")
+				return nil, busy
+			}
+		}
+		_, err := svc.Submit(context.Background(), sub("d", slot))
+		if pe := problem.From(err); pe.Kind != problem.ServerBusy {
+			t.Fatalf("err %v, want server-busy", err)
+		}
+		if len(store.read) != 0 || len(fs.uploaded()) != 0 || len(fs.sent()) != 0 {
+			t.Fatal("no slot, yet the files or the document went")
 		}
 	})
 

@@ -450,14 +450,23 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	req["evidence"] = s.treasuryEvidence(sub, v.Signers)
 	var files []file
 	if !found {
-		// The files are found, and a slot for the large ones taken (on the
-		// caller's context: a caller gone stops waiting), before the leaf,
-		// so that a refusal or a busy answer costs no more than the check.
+		// The files are found, and a slot for the large ones taken, before
+		// the leaf, so that a refusal or a busy answer costs no more than
+		// the check. The wait for the slot ends with the caller, or with the
+		// treasury deadline (it is already running: it keeps the send
+		// within the claim's lease), whichever comes first: a slot that
+		// comes too late to send is server-busy, not a treasury failure.
 		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
 			release()
 			return nil, false, err
 		}
-		giveBack, err := s.fileSlot(ctx, sub, files)
+		sctx := ctx
+		if dl, ok := tctx.Deadline(); ok {
+			var cancelWait context.CancelFunc
+			sctx, cancelWait = context.WithDeadline(ctx, dl)
+			defer cancelWait()
+		}
+		giveBack, err := s.fileSlot(sctx, sub, files)
 		if err != nil {
 			release()
 			return nil, false, err
