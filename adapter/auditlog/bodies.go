@@ -127,37 +127,43 @@ func listPacks(dir string) ([]string, error) {
 // rather than drop bodies whose records are durable.
 //
 // last is the body SHA-256 of the active segment's last durable record
-// ("" when it has none): when a tail is to be dropped, that body must be
-// among the whole entries before it (the pack is written and synced before
-// the records of its batch), else the damage reached a durable body whose
-// header the tail no longer shows, and the open is refused.
-func recoverPack(path string, named func(sha string) bool, last string) (size, dropped int64, kept string, created bool, err error) {
+// ("" when it has none). When a tail is dropped and that body is not among
+// the whole entries before it, nor a body file of its own, lastMissing is
+// set: with bodies archived when the record was written (the pack is synced
+// before its batch's records) the damage reached a durable body whose
+// header the tail no longer shows; without (evidence.archiveBodies switched
+// on since), it is a plain tear. The records cannot say which, so the open
+// goes on (the tail is kept in dropped/, the bytes of such a body with it)
+// and the caller says so, rather than keep the adapter down.
+func recoverPack(path string, named func(sha string) bool, last string) (size, dropped int64, kept string, lastMissing, created bool, err error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			return 0, 0, "", false, err
+			return 0, 0, "", false, false, err
 		}
-		return 0, 0, "", true, syncDir(filepath.Dir(path))
+		return 0, 0, "", false, true, syncDir(filepath.Dir(path))
 	}
 	if err != nil {
-		return 0, 0, "", false, err
+		return 0, 0, "", false, false, err
 	}
 	ents, good, err := scanPack(data)
 	if err == nil {
-		return good, 0, "", false, nil
+		return good, 0, "", false, false, nil
 	}
 	// Zeros that a power loss left unwritten (unwrittenFrom) after the
 	// whole entries begin a tear, as in a segment (bodies are not text: the
 	// first zero byte must line up as unwritten blocks do).
 	if !errors.Is(err, errTornPack) && !unwrittenFrom(data, int(good), len(data)) {
-		return 0, 0, "", false, fmt.Errorf("auditlog: %s: %w", path, err)
+		return 0, 0, "", false, false, fmt.Errorf("auditlog: %s: %w", path, err)
 	}
 	whole := make(map[string]bool, len(ents))
 	for _, e := range ents {
 		whole[e.SHA256] = true
 	}
 	if last != "" && !whole[last] {
-		return 0, 0, "", false, fmt.Errorf("auditlog: %s: offset %d: the body of the last durable record (%s) is not among the whole entries before what does not read: the pack is damaged, not torn", path, good, last)
+		if _, err := os.Stat(filepath.Join(filepath.Dir(path), last)); err != nil {
+			lastMissing = true
+		}
 	}
 	tail := data[good:]
 	for i := 0; i+64 < len(tail); i++ {
@@ -165,14 +171,14 @@ func recoverPack(path string, named func(sha string) bool, last string) (size, d
 			continue
 		}
 		if sha := string(tail[i : i+64]); tail[i+64] == ' ' && isHexSHA256(sha) && !whole[sha] && named(sha) {
-			return 0, 0, "", false, fmt.Errorf("auditlog: %s: offset %d: body %s, named by a durable record, is cut short: the pack is damaged, not torn", path, good+int64(i), sha)
+			return 0, 0, "", false, false, fmt.Errorf("auditlog: %s: offset %d: body %s, named by a durable record, is cut short: the pack is damaged, not torn", path, good+int64(i), sha)
 		}
 	}
 	kept, err = dropTail(filepath.Dir(filepath.Dir(path)), path, data, good)
 	if err != nil {
-		return 0, 0, "", false, err
+		return 0, 0, "", false, false, err
 	}
-	return good, int64(len(data)) - good, kept, false, nil
+	return good, int64(len(data)) - good, kept, lastMissing, false, nil
 }
 
 // verifyPacks checks every pack of the log in dir: each entry well formed

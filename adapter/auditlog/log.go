@@ -558,9 +558,13 @@ func (l *Log) recoverPacks(segs []segment, lines []scanned) error {
 			last = r.BodySHA256
 		}
 	}
-	size, dropped, kept, created, err := recoverPack(p, named, last)
+	size, dropped, kept, lastMissing, created, err := recoverPack(p, named, last)
 	if err != nil {
 		return err
+	}
+	if lastMissing {
+		l.opts.Logger.Error("auditlog: the body of the active segment's last record is not in its pack before the torn tail: if bodies were archived when it was written, the pack was damaged, not torn (its bytes are in the kept tail; dvc-audit verify -bodies names every record without its body)",
+			"pack", p, "record", lines[len(lines)-1].Index, "body", last, "kept", kept)
 	}
 	if created && len(lines) > 0 {
 		l.opts.Logger.Warn("auditlog: the active segment's body pack was missing; started an empty one (bodies its records name are not here)",
@@ -912,7 +916,13 @@ const largeBody = 256 << 10
 // unwritten (zeros where unwrittenFrom looks for them), not the tail of a
 // page an earlier write of the same batch filled part of.
 func (l *Log) writeBodies(batch []*request) error {
-	l.packBuf = l.packBuf[:0]
+	n := 0
+	for _, r := range batch {
+		if r.hasBody {
+			n += maxPackHeader + len(r.body) + 1
+		}
+	}
+	l.packBuf = grow(l.packBuf, n)[:0] // sized once: a payroll body is not copied twice
 	for _, r := range batch {
 		if !r.hasBody || l.recent.has(r.sum) {
 			continue

@@ -366,13 +366,16 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		}
 	})
 
-	t.Run("the wait ends with the treasury deadline", func(t *testing.T) {
+	t.Run("the wait ends with half the treasury deadline left", func(t *testing.T) {
 		svc, fs, store := setup(t)
 		p := *svc.procedures["chi-thuong-xuyen"] // this service's own copy
 		p.Deadline = 300 * time.Millisecond
 		svc.procedures["chi-thuong-xuyen"] = &p
 		busy := &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1}
 		slot := func(ctx context.Context, _ int64) (func(), error) {
+			if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > 150*time.Millisecond {
+				t.Errorf("the wait may last %v, more than half the deadline", time.Until(dl))
+			}
 			select {
 			case <-ctx.Done():
 				return nil, busy

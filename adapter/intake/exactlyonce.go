@@ -452,10 +452,11 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	if !found {
 		// The files are found, and a slot for the large ones taken, before
 		// the leaf, so that a refusal or a busy answer costs no more than
-		// the check. The wait for the slot ends with the caller, or with the
-		// treasury deadline (it is already running: it keeps the send
-		// within the claim's lease), whichever comes first: a slot that
-		// comes too late to send is server-busy, not a treasury failure.
+		// the check. The wait for the slot ends with the caller, or when
+		// half the treasury deadline is left (it is already running: it
+		// keeps the send within the claim's lease), whichever comes first:
+		// a slot that would leave too little to upload and send is
+		// server-busy, not a treasury failure.
 		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
 			release()
 			return nil, false, err
@@ -463,7 +464,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		sctx := ctx
 		if dl, ok := tctx.Deadline(); ok {
 			var cancelWait context.CancelFunc
-			sctx, cancelWait = context.WithDeadline(ctx, dl)
+			sctx, cancelWait = context.WithDeadline(ctx, dl.Add(-s.deadline(p)/2))
 			defer cancelWait()
 		}
 		giveBack, err := s.fileSlot(sctx, sub, files)
