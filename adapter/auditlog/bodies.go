@@ -116,9 +116,20 @@ func listPacks(dir string) ([]string, error) {
 	return out, nil
 }
 
+// packRecovery is what recoverPack found of the active pack.
+type packRecovery struct {
+	size    int64  // the pack's length after recovery
+	dropped int64  // the length of the torn tail dropped, 0 when none
+	kept    string // where the dropped tail is kept (dropped/)
+	created bool   // the pack was missing and was created empty
+	// lastMissing: a tail was dropped, and the body of the segment's last
+	// durable record is not whole before it (see recoverPack).
+	lastMissing bool
+}
+
 // recoverPack prepares the pack of the active segment: created when
-// missing (created reports it), a torn last entry dropped (dropped is its
-// length; it is kept first in dropped/, as a segment's). A pack damaged before its last entry refuses the open, as a
+// missing, a torn last entry dropped (kept first in dropped/, as a
+// segment's). A pack damaged before its last entry refuses the open, as a
 // damaged segment does. A torn tail holds only a body whose record was
 // never written (the pack is fsynced before the records): named is asked
 // whether a durable record names a body, and a tail that holds the
@@ -135,34 +146,35 @@ func listPacks(dir string) ([]string, error) {
 // on since), it is a plain tear. The records cannot say which, so the open
 // goes on (the tail is kept in dropped/, the bytes of such a body with it)
 // and the caller says so, rather than keep the adapter down.
-func recoverPack(path string, named func(sha string) bool, last string) (size, dropped int64, kept string, lastMissing, created bool, err error) {
+func recoverPack(path string, named func(sha string) bool, last string) (packRecovery, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			return 0, 0, "", false, false, err
+			return packRecovery{}, err
 		}
-		return 0, 0, "", false, true, syncDir(filepath.Dir(path))
+		return packRecovery{created: true}, syncDir(filepath.Dir(path))
 	}
 	if err != nil {
-		return 0, 0, "", false, false, err
+		return packRecovery{}, err
 	}
 	ents, good, err := scanPack(data)
 	if err == nil {
-		return good, 0, "", false, false, nil
+		return packRecovery{size: good}, nil
 	}
 	// Zeros that a power loss left unwritten (unwrittenFrom) after the
 	// whole entries begin a tear, as in a segment (bodies are not text: the
 	// first zero byte must line up as unwritten blocks do).
 	if !errors.Is(err, errTornPack) && !unwrittenFrom(data, int(good), len(data)) {
-		return 0, 0, "", false, false, fmt.Errorf("auditlog: %s: %w", path, err)
+		return packRecovery{}, fmt.Errorf("auditlog: %s: %w", path, err)
 	}
 	whole := make(map[string]bool, len(ents))
 	for _, e := range ents {
 		whole[e.SHA256] = true
 	}
+	r := packRecovery{size: good, dropped: int64(len(data)) - good}
 	if last != "" && !whole[last] {
 		if _, err := os.Stat(filepath.Join(filepath.Dir(path), last)); err != nil {
-			lastMissing = true
+			r.lastMissing = true
 		}
 	}
 	tail := data[good:]
@@ -171,14 +183,13 @@ func recoverPack(path string, named func(sha string) bool, last string) (size, d
 			continue
 		}
 		if sha := string(tail[i : i+64]); tail[i+64] == ' ' && isHexSHA256(sha) && !whole[sha] && named(sha) {
-			return 0, 0, "", false, false, fmt.Errorf("auditlog: %s: offset %d: body %s, named by a durable record, is cut short: the pack is damaged, not torn", path, good+int64(i), sha)
+			return packRecovery{}, fmt.Errorf("auditlog: %s: offset %d: body %s, named by a durable record, is cut short: the pack is damaged, not torn", path, good+int64(i), sha)
 		}
 	}
-	kept, err = dropTail(filepath.Dir(filepath.Dir(path)), path, data, good)
-	if err != nil {
-		return 0, 0, "", false, false, err
+	if r.kept, err = dropTail(filepath.Dir(filepath.Dir(path)), path, data, good); err != nil {
+		return packRecovery{}, err
 	}
-	return good, int64(len(data)) - good, kept, lastMissing, false, nil
+	return r, nil
 }
 
 // verifyPacks checks every pack of the log in dir: each entry well formed

@@ -369,12 +369,8 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
-		after := bytes.Count(data[good:], []byte{'\n'}) // the lines after the record that does not read
-		if bytes.IndexByte(data[good:], '\n') >= 0 {
-			after--
-		}
 		l.opts.Logger.Warn("auditlog: dropped a torn last record", "segment", last.path, "record", n, "bytes", torn,
-			"whole_records_after", after, "kept", keep)
+			"whole_records_after", max(bytes.Count(data[good:], []byte{'\n'})-1, 0), "kept", keep) // the lines after the one that does not read
 	}
 	// The derived files are fsynced before each checkpoint, so what the
 	// latest one covers is durable; what follows it may have been cut short
@@ -558,21 +554,21 @@ func (l *Log) recoverPacks(segs []segment, lines []scanned) error {
 			last = r.BodySHA256
 		}
 	}
-	size, dropped, kept, lastMissing, created, err := recoverPack(p, named, last)
+	r, err := recoverPack(p, named, last)
 	if err != nil {
 		return err
 	}
-	if lastMissing {
+	if r.lastMissing {
 		l.opts.Logger.Error("auditlog: the body of the active segment's last record is not in its pack before the torn tail: if bodies were archived when it was written, the pack was damaged, not torn (its bytes are in the kept tail; dvc-audit verify -bodies names every record without its body)",
-			"pack", p, "record", lines[len(lines)-1].Index, "body", last, "kept", kept)
+			"pack", p, "record", lines[len(lines)-1].Index, "body", last, "kept", r.kept)
 	}
-	if created && len(lines) > 0 {
+	if r.created && len(lines) > 0 {
 		l.opts.Logger.Warn("auditlog: the active segment's body pack was missing; started an empty one (bodies its records name are not here)",
 			"pack", p, "records", len(lines))
 	}
-	l.packSize = size
-	if dropped > 0 {
-		l.opts.Logger.Warn("auditlog: dropped a torn last body", "pack", p, "bytes", dropped, "kept", kept)
+	l.packSize = r.size
+	if r.dropped > 0 {
+		l.opts.Logger.Warn("auditlog: dropped a torn last body", "pack", p, "bytes", r.dropped, "kept", r.kept)
 	}
 	l.pack, err = l.opts.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o644)
 	return err

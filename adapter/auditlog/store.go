@@ -25,7 +25,8 @@ const (
 	offsetsFile     = "offsets"
 	checkpointsFile = "checkpoints"
 	// droppedDir keeps the bytes a crash left after a segment's last whole
-	// record, dropped when the log is opened (Log.dropTail).
+	// record or a pack's last whole entry, dropped when the log is opened
+	// (dropTail).
 	droppedDir = "dropped"
 	// VerifierFile is where the adapter leaves the log's verifier key (the
 	// public half of its signer key) beside the log, so that the directory

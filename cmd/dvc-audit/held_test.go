@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -35,14 +33,7 @@ func TestVerifyReceiptBindsHeldSHA256(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tmp := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(tmp, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := tempWriter(t)
 	_, proofText, _ := runCLI("proof", dir, "0")
 	var leaf []byte
 	if err := auditlog.Scan(dir, func(ln auditlog.Line) error { leaf = ln.Leaf; return nil }); err != nil {

@@ -81,6 +81,20 @@ func buildLog(t *testing.T) (string, []auditlog.Receipt) {
 	return dir, rcs
 }
 
+// tempWriter returns a func that writes a file of a fresh temporary
+// directory and returns its path.
+func tempWriter(t *testing.T) func(name string, b []byte) string {
+	tmp := t.TempDir()
+	return func(name string, b []byte) string {
+		t.Helper()
+		p := filepath.Join(tmp, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+}
+
 // editRecords rewrites the record lines of the log in dir (all segments
 // joined) with edit, keeping each segment's first index.
 func editRecords(t *testing.T, dir string, edit func(lines [][]byte) [][]byte) {
@@ -309,14 +323,7 @@ func TestShowMarksRecordsNoCheckpointSigns(t *testing.T) {
 func TestProofAndVerifyReceipt(t *testing.T) {
 	t.Parallel()
 	dir, rcs := buildLog(t)
-	tmp := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(tmp, name)
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := tempWriter(t)
 	code, proofText, errOut := runCLI("proof", dir, "17")
 	if code != 0 || !strings.HasPrefix(proofText, "c2sp.org/tlog-proof@v1\nindex 17\n") {
 		t.Fatalf("proof: exit %d %s %s", code, proofText, errOut)
