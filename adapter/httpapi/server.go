@@ -321,7 +321,8 @@ func (s *server) validate(c echo.Context) error {
 
 // readBody reads at most MaxBodyBytes of the request body.
 func (s *server) readBody(c echo.Context) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.MaxBodyBytes))
+	req := c.Request()
+	body, err := readSized(http.MaxBytesReader(c.Response(), req.Body, s.MaxBodyBytes), min(req.ContentLength, s.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -334,6 +335,37 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 	}
 	c.Set(ctxBody, body)
 	return body, nil
+}
+
+// presize bounds the buffer readSized allocates before the first byte:
+// what a Content-Length claims is not taken on trust beyond it (the large
+// body gate, not this, bounds the larger bodies held at once).
+const presize = 256 << 10
+
+// readSized is io.ReadAll for a body that says it has n bytes (n < 0:
+// unknown): one buffer of n+1 bytes (the extra byte lets the read that
+// finds the end need no larger one) up to presize, instead of io.ReadAll's
+// doublings from 512 bytes (about three times a 9 KB dossier allocated,
+// and copied). Past the buffer it grows as io.ReadAll does.
+func readSized(r io.Reader, n int64) ([]byte, error) {
+	size := int64(512) // where io.ReadAll starts
+	if n >= 0 {
+		size = min(n, presize-1) + 1
+	}
+	b := make([]byte, 0, size)
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				return b, nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // submission is the signed document of a request, as intake takes it.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"mime"
+	"slices"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/auditlog"
@@ -166,6 +167,14 @@ type EvidenceSigner struct {
 // and no second scan of it for characters to escape.
 func (e Evidence) AppendJSON(dst []byte) ([]byte, error) {
 	var err error
+	if len(e.Original) > 0 {
+		// One growth for the original and what follows it: AppendEncode
+		// alone grows dst to the original's exact end, and the next
+		// append (the signers, the rest of the document) copies it all
+		// again. What follows is taken to be about what came before, and
+		// evidenceRoom for each signer and for the other fields.
+		dst = slices.Grow(dst, base64.StdEncoding.EncodedLen(len(e.Original))+len(dst)+evidenceRoom*(1+len(e.Signers)))
+	}
 	dst = appendField(dst, `{"form":`, e.Form)
 	dst = appendField(dst, `,"contentType":`, e.ContentType)
 	dst = appendField(dst, `,"sha256":`, e.SHA256)
@@ -208,6 +217,10 @@ func (e Evidence) AppendJSON(dst []byte) ([]byte, error) {
 	dst = appendField(dst, `,"instance":`, e.Instance)
 	return append(dst, '}'), nil
 }
+
+// evidenceRoom is the room AppendJSON leaves for a signer, and for the
+// evidence's other fields (a signer's fields are about 700 bytes).
+const evidenceRoom = 1024
 
 func appendField(dst []byte, name, s string) []byte {
 	return jsonenc.AppendString(append(dst, name...), s)

@@ -106,3 +106,36 @@ func FuzzEvidenceAppendJSON(f *testing.F) {
 		checkEvidenceJSON(t, e)
 	})
 }
+
+// The original and what follows it in the treasury's request take one
+// growth of the buffer: the evidence's own fields, its signers and as much
+// again of the document as came before it.
+func TestEvidenceAppendJSONGrowsOnce(t *testing.T) {
+	e := evidenceSample()
+	e.Original = bytes.Repeat([]byte("<DongChungTu/>"), 700) // 9.8 KB
+	before := bytes.Repeat([]byte(`"k":"v",`), 256)          // 2 KB of the document before the evidence
+	start := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(50, func() {
+		dst := append(start[:0], before...)
+		dst, err := e.AppendJSON(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = append(dst, before...) // the document after the evidence
+	})
+	if allocs != 1 {
+		t.Errorf("%v allocations, want 1", allocs)
+	}
+}
+
+func BenchmarkEvidenceAppendJSON(b *testing.B) {
+	e := evidenceSample()
+	e.Original = bytes.Repeat([]byte("<DongChungTu/>"), 700)
+	before := bytes.Repeat([]byte(`"k":"v",`), 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		dst := append(make([]byte, 0, 4096), before...)
+		dst, _ = e.AppendJSON(dst)
+		_ = append(dst, before...)
+	}
+}

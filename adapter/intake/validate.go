@@ -113,5 +113,7 @@ func mappingRefused(err error) error {
 // as the JSON pointer the problem's errors[] use ("/taiLieu/0/soTien").
 func mappingPointer(from string) string {
 	from = strings.ReplaceAll(from, "[]", "")
-	return "/" + strings.NewReplacer("[", "/", "]", "").Replace(from)
+	return "/" + indexBrackets.Replace(from)
 }
+
+var indexBrackets = strings.NewReplacer("[", "/", "]", "")

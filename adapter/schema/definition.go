@@ -182,6 +182,9 @@ func dedup(s []string) []string {
 	return out
 }
 
+// pointerEscapes escapes a JSON pointer's token (RFC 6901).
+var pointerEscapes = strings.NewReplacer("~", "~0", "/", "~1")
+
 func pointer(loc []string) string {
 	if len(loc) == 0 {
 		return ""
@@ -189,7 +192,7 @@ func pointer(loc []string) string {
 	var b strings.Builder
 	for _, p := range loc {
 		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(p))
+		b.WriteString(pointerEscapes.Replace(p))
 	}
 	return b.String()
 }

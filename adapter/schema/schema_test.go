@@ -1,10 +1,12 @@
 package schema
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,4 +175,60 @@ func FuzzFromXML(f *testing.F) {
 			t.Fatal("nil value without error")
 		}
 	})
+}
+
+// A value element's text is read as it was before the walk stopped
+// building paths: integers as strconv.FormatInt writes them, text split by
+// comments joined, XML white space around an integer dropped.
+func TestXMLValues(t *testing.T) {
+	integer, str := &shape{kind: "integer"}, &shape{kind: "string"}
+	for _, c := range []struct {
+		xml  string
+		sh   *shape
+		want any
+	}{
+		{"<v>1500000</v>", integer, json.Number("1500000")},
+		{"<v> 42\n</v>", integer, json.Number("42")},
+		{"<v>007</v>", integer, json.Number("7")},
+		{"<v>+5</v>", integer, json.Number("5")},
+		{"<v>-0</v>", integer, json.Number("0")},
+		{"<v>0</v>", integer, json.Number("0")},
+		{"<v>-12</v>", integer, json.Number("-12")},
+		{"<v>-012</v>", integer, json.Number("-12")},
+		{"<v>1<!--c-->2</v>", integer, json.Number("12")},
+		{"<v>1.5</v>", integer, "1.5"},
+		{"<v>&#xA0;1</v>", integer, "\u00a01"},
+		{"<v>Chi <!--c-->thường<!--d--> xuyên</v>", str, "Chi thường xuyên"},
+		{"<v>a</v>", str, "a"},
+		{"<v/>", str, ""},
+	} {
+		doc := etree.NewDocument()
+		if err := doc.ReadFromString(c.xml); err != nil {
+			t.Fatal(err)
+		}
+		var fields []problem.FieldError
+		if got := readValue(doc.Root(), c.sh, nil, &fields); got != c.want || len(fields) > 0 {
+			t.Errorf("%s as %s = %#v (%v), want %#v", c.xml, c.sh.kind, got, fields, c.want)
+		}
+	}
+}
+
+// Paths in field errors name array indexes and attributes under them, and
+// a value element that holds an element.
+func TestXMLViolationPathsInArrays(t *testing.T) {
+	d := load(t, "chi-thuong-xuyen")
+	base := string(readTemplate(t, "chi-thuong-xuyen", "dossier.xml"))
+	for _, c := range []struct{ from, to, want string }{
+		{"<soTien>12500000</soTien>", `<soTien x="1">12500000</soTien>`, "/taiLieu/0/dongChiTiet/0/soTien/@x"},
+		{"<soTien>12500000</soTien>", `<soTien><b/></soTien>`, "/taiLieu/0/dongChiTiet/0/soTien"},
+		{"<soTien>12500000</soTien>", `<soTien>12500000</soTien><y:z xmlns:y="urn:y"/>`, "/taiLieu/0/dongChiTiet/0/y:z"},
+	} {
+		if !strings.Contains(base, c.from) {
+			t.Fatalf("template lacks %q", c.from)
+		}
+		_, err := xmlValue(t, d, []byte(strings.Replace(base, c.from, c.to, 1)))
+		if got := fieldPaths(t, err); !slices.Contains(got, c.want) {
+			t.Errorf("%s: paths %v lack %q", c.to, got, c.want)
+		}
+	}
 }

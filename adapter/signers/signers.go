@@ -91,7 +91,7 @@ func Registered(ctx context.Context, s Store, unit, role, serial, issuer string)
 func CanonicalSerial(s string) (string, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	t = strings.TrimPrefix(t, "0x")
-	t = strings.NewReplacer(":", "", " ", "").Replace(t)
+	t = serialSeparators.Replace(t)
 	n, ok := new(big.Int).SetString(t, 16)
 	if !ok || t == "" {
 		return "", fmt.Errorf("serial %q is not a hexadecimal number", s)
@@ -101,6 +101,10 @@ func CanonicalSerial(s string) (string, error) {
 	}
 	return SerialOf(n), nil
 }
+
+// serialSeparators drops the separators CanonicalSerial accepts between
+// bytes (built once: a Replacer builds its tables on first use).
+var serialSeparators = strings.NewReplacer(":", "", " ", "")
 
 // SerialOf is the canonical form of a certificate's serial number.
 func SerialOf(n *big.Int) string { return n.Text(16) }

@@ -195,7 +195,7 @@ func fastShape(p *profiled) error {
 	}
 	tr, _ := onlyChild(ref, "Transforms")
 	for _, el := range []*etree.Element{cm, sm, dm, dv} {
-		if len(el.ChildElements()) != 0 {
+		if hasChildElement(el) {
 			return fmt.Errorf("%s has child elements", el.Tag)
 		}
 	}
@@ -206,13 +206,13 @@ func fastShape(p *profiled) error {
 	p.digest = dm.SelectAttrValue("Algorithm", "")
 	p.transform = ts[1].SelectAttrValue("Algorithm", "")
 	if ki, err := onlyChild(p.sig, "KeyInfo"); err == nil {
-		for _, c := range ki.ChildElements() {
+		for c := range ki.ChildElementsSeq() {
 			if c.Tag == "X509Data" && !isDS(c, "X509Data") {
 				return errors.New("X509Data outside the ds namespace")
 			}
 		}
 		xd, _ := onlyChild(ki, "X509Data")
-		for _, c := range xd.ChildElements() {
+		for c := range xd.ChildElementsSeq() {
 			if c.Tag == "X509Certificate" && !isDS(c, "X509Certificate") {
 				return errors.New("X509Certificate outside the ds namespace")
 			}
@@ -223,7 +223,7 @@ func fastShape(p *profiled) error {
 
 // dsChildren refuses child elements of el other than the ds elements named.
 func dsChildren(el *etree.Element, tags ...string) error {
-	for _, c := range el.ChildElements() {
+	for c := range el.ChildElementsSeq() {
 		ok := false
 		for _, t := range tags {
 			if isDS(c, t) {

@@ -214,7 +214,7 @@ func signatureMethod(sig *etree.Element) string {
 
 func signatureChildren(root *etree.Element) []*etree.Element {
 	var out []*etree.Element
-	for _, c := range root.ChildElements() {
+	for c := range root.ChildElementsSeq() {
 		if isDS(c, "Signature") {
 			out = append(out, c)
 		}
@@ -225,7 +225,7 @@ func signatureChildren(root *etree.Element) []*etree.Element {
 // onlyChild returns the single child element of parent with the ds tag.
 func onlyChild(parent *etree.Element, tag string) (*etree.Element, error) {
 	var found *etree.Element
-	for _, c := range parent.ChildElements() {
+	for c := range parent.ChildElementsSeq() {
 		if isDS(c, tag) {
 			if found != nil {
 				return nil, fmt.Errorf("%s: more than one %s", parent.Tag, tag)
@@ -242,7 +242,7 @@ func onlyChild(parent *etree.Element, tag string) (*etree.Element, error) {
 // checkProfile enforces the shape and algorithms of one Signature and
 // returns the DER certificates of its KeyInfo (leaf first).
 func (v *Verifier) checkProfile(sig *etree.Element, rootID string) ([][]byte, error) {
-	for _, c := range sig.ChildElements() {
+	for c := range sig.ChildElementsSeq() {
 		if !isDS(c, "SignedInfo") && !isDS(c, "SignatureValue") && !isDS(c, "KeyInfo") {
 			return nil, invalid(fmt.Errorf("unexpected %s:%s in Signature", c.Space, c.Tag))
 		}
@@ -288,8 +288,8 @@ func (v *Verifier) checkProfile(sig *etree.Element, rootID string) ([][]byte, er
 		return nil, notAllowed("transform", "none")
 	}
 	var algs []string
-	for _, t := range tr.ChildElements() {
-		if !isDS(t, "Transform") || len(t.ChildElements()) != 0 {
+	for t := range tr.ChildElementsSeq() {
+		if !isDS(t, "Transform") || hasChildElement(t) {
 			return nil, notAllowed("transform", t.Tag)
 		}
 		algs = append(algs, t.SelectAttrValue("Algorithm", ""))
@@ -316,7 +316,7 @@ func keyInfoDER(sig *etree.Element) ([][]byte, error) {
 		return nil, problem.Wrap(problem.CertificateUntrusted, err, "")
 	}
 	var ders [][]byte
-	for _, c := range xd.ChildElements() {
+	for c := range xd.ChildElementsSeq() {
 		if !isDS(c, "X509Certificate") {
 			continue
 		}
@@ -373,4 +373,13 @@ func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
 		chain = append(chain, cert)
 	}
 	return chain, nil
+}
+
+// hasChildElement reports whether el has a child element (without the
+// slice ChildElements allocates).
+func hasChildElement(el *etree.Element) bool {
+	for range el.ChildElementsSeq() {
+		return true
+	}
+	return false
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +79,7 @@ func parseFlags(name string, args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.soakRate, "soak-rate", 0, "soak: XML submissions per second (0: measure the XML rate first, then soak at half of it)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temporary directory (logs, evidence)")
 	fs.StringVar(&c.heapProfile, "heapprofile", "", "soak: write the adapter's heap profile after the warm-up and at the end into `dir` (heap-soak-warm.pprof, heap-soak-end.pprof)")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the adapter's CPU profile over each measured window into `dir` (cpu-<run>.pprof, from its admin listener), and the treasury simulator's over its life (cpu-treasury-sim.pprof)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the adapter's CPU profile over each measured window into `dir` (cpu-<run>.pprof, from its admin listener), the load generator's (this process, cpu-load-generator-<run>.pprof), and the treasury simulator's over its life (cpu-treasury-sim.pprof)")
 	fs.Usage = func() {
 		_, _ = fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
@@ -341,12 +342,13 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 // for a process that is not an adapter).
 func (b *bench) profile(ctx context.Context, name, base string) <-chan error {
 	done := make(chan error, 1)
-	admin, ok := b.admins[base]
-	if b.cfg.cpuProfile == "" || !ok {
+	if b.cfg.cpuProfile == "" {
 		done <- nil
 		return done
 	}
+	admin, ok := b.admins[base]
 	file := filepath.Join(b.cfg.cpuProfile, "cpu-"+profileName(name)+".pprof")
+	own := filepath.Join(b.cfg.cpuProfile, "cpu-load-generator-"+profileName(name)+".pprof")
 	seconds := max(int(b.cfg.duration/time.Second), 1)
 	go func() {
 		done <- func() error {
@@ -355,14 +357,49 @@ func (b *bench) profile(ctx context.Context, name, base string) <-chan error {
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			if err := fetchProfile(ctx, admin, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds), file); err != nil {
+			stop, err := profileSelf(own)
+			if err != nil {
 				return err
 			}
-			_, _ = fmt.Fprintf(b.log, "dvc-bench: CPU profile of %q in %s\n", name, file)
+			if ok {
+				err = fetchProfile(ctx, admin, "/debug/pprof/profile?seconds="+strconv.Itoa(seconds), file)
+			} else {
+				select {
+				case <-time.After(time.Duration(seconds) * time.Second):
+				case <-ctx.Done():
+				}
+			}
+			if serr := stop(); err == nil {
+				err = serr
+			}
+			if err != nil {
+				return err
+			}
+			if ok {
+				_, _ = fmt.Fprintf(b.log, "dvc-bench: CPU profile of %q in %s\n", name, file)
+			}
+			_, _ = fmt.Fprintf(b.log, "dvc-bench: CPU profile of the load generator in %s\n", own)
 			return nil
 		}()
 	}()
 	return done
+}
+
+// profileSelf starts this process's CPU profile into file (the load
+// generator's); stop ends it and closes the file.
+func profileSelf(file string) (stop func() error, err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // fetchProfile writes what the admin listener at admin answers to pathQuery
@@ -610,9 +647,11 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 
 // writeBounds prints, for each run whose every CPU column is known, the
 // rates the CPU time spent allows on cpus: the whole stack's (no higher
-// rate fits on this machine, whatever the latency) and the server's alone
-// (its processes elsewhere, as in production). Both are bounds from the
-// CPU accounting, not measurements.
+// rate fits on this machine, whatever the latency), the server's alone
+// (its processes elsewhere, as in production) and the rest of the stack's
+// (the simulators, Redis and the load generator: no server, however cheap,
+// answers faster on this machine). All are bounds from the CPU
+// accounting, not measurements.
 func writeBounds(s *strings.Builder, cpus int, rows []row) {
 	first := true
 	for _, r := range rows {
@@ -630,11 +669,22 @@ func writeBounds(s *strings.Builder, cpus int, rows []row) {
 		}
 		if first {
 			fmt.Fprintf(s, "\nCPU bounds on %d CPUs (%d ms of CPU per second; from the CPU columns, not measured):\n\n", cpus, cpus*1000)
-			s.WriteString("| run | stack CPU ms/request | at most, all on this machine | server CPU ms/request | at most, the server alone on it |\n|---|---|---|---|---|\n")
+			s.WriteString("| run | stack CPU ms/request | at most, all on this machine | server CPU ms/request | at most, the server alone on it | the rest of the stack ms/request | at most, were the server free |\n|---|---|---|---|---|---|---|\n")
 			first = false
 		}
-		fmt.Fprintf(s, "| %s | %.2f | %.0f/s | %.2f | %.0f/s |\n", r.name, total, float64(cpus)*1000/total, r.cpuPerReq, float64(cpus)*1000/r.cpuPerReq)
+		rest := total - r.cpuPerReq
+		fmt.Fprintf(s, "| %s | %.2f | %.0f/s | %.2f | %.0f/s | %.2f | %s |\n", r.name, total, float64(cpus)*1000/total,
+			r.cpuPerReq, float64(cpus)*1000/r.cpuPerReq, rest, perSecond(float64(cpus)*1000, rest))
 	}
+}
+
+// perSecond is how many requests of cost ms of CPU each budget ms of CPU
+// per second allows ("unbounded" for a cost of zero).
+func perSecond(budget, cost float64) string {
+	if cost <= 0 {
+		return "unbounded"
+	}
+	return fmt.Sprintf("%.0f/s", budget/cost)
 }
 
 func unexpectedDetail(r replay.LoadReport) string {

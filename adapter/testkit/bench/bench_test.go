@@ -2,10 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,8 +109,9 @@ func TestBounds(t *testing.T) {
 	}
 	var s strings.Builder
 	writeBounds(&s, 2, rows)
-	// 2.5 + 0.554 + 0.38 + 0.2 = 3.634 ms: 2,000/3.634 = 550/s; 2,000/2.5 = 800/s
-	if want := "| adapter, XML, 64 clients | 3.63 | 550/s | 2.50 | 800/s |"; !strings.Contains(s.String(), want) {
+	// 2.5 + 0.554 + 0.38 + 0.2 = 3.634 ms: 2,000/3.634 = 550/s; 2,000/2.5 = 800/s;
+	// the rest, 1.134 ms: 2,000/1.134 = 1,764/s
+	if want := "| adapter, XML, 64 clients | 3.63 | 550/s | 2.50 | 800/s | 1.13 | 1764/s |"; !strings.Contains(s.String(), want) {
 		t.Errorf("bounds lack %q:\n%s", want, s.String())
 	}
 	if strings.Contains(s.String(), "JSON") || strings.Contains(s.String(), "bare") {
@@ -118,6 +121,50 @@ func TestBounds(t *testing.T) {
 	writeBounds(&s, 2, rows[1:])
 	if s.Len() != 0 {
 		t.Errorf("bounds without a run that has them:\n%s", s.String())
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	for _, c := range []struct {
+		budget, cost float64
+		want         string
+	}{{2000, 1.134, "1764/s"}, {2000, 0.5, "4000/s"}, {2000, 0, "unbounded"}} {
+		if got := perSecond(c.budget, c.cost); got != c.want {
+			t.Errorf("perSecond(%v, %v) = %q, want %q", c.budget, c.cost, got, c.want)
+		}
+	}
+}
+
+// The load generator's own profile is a CPU profile pprof reads, written
+// when stopped.
+func TestProfileSelf(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cpu-load-generator.pprof")
+	stop, err := profileSelf(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := profileSelf(filepath.Join(t.TempDir(), "second.pprof")); err == nil {
+		t.Error("a second profile started while one runs")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// A profile is gzip-compressed protobuf whose string table names its
+	// sample type.
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("not a profile (%d bytes): %v", len(raw), err)
+	}
+	pb, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(pb, []byte("samples")) || !bytes.Contains(pb, []byte("cpu")) {
+		t.Errorf("profile of %d bytes names no CPU samples", len(pb))
 	}
 }
 
