@@ -207,7 +207,8 @@ func TestXMLValues(t *testing.T) {
 			t.Fatal(err)
 		}
 		var fields []problem.FieldError
-		if got := readValue(doc.Root(), c.sh, nil, &fields); got != c.want || len(fields) > 0 {
+		r := reader{fields: &fields}
+		if got := r.value(doc.Root(), c.sh); got != c.want || len(fields) > 0 {
 			t.Errorf("%s as %s = %#v (%v), want %#v", c.xml, c.sh.kind, got, fields, c.want)
 		}
 	}
@@ -230,5 +231,25 @@ func TestXMLViolationPathsInArrays(t *testing.T) {
 		if got := fieldPaths(t, err); !slices.Contains(got, c.want) {
 			t.Errorf("%s: paths %v lack %q", c.to, got, c.want)
 		}
+	}
+}
+
+// BenchmarkFromXML reads each procedure's template dossier into its value
+// and validates it, as a verified XML submission is.
+func BenchmarkFromXML(b *testing.B) {
+	for _, p := range procedures {
+		d := load(b, p)
+		doc := etree.NewDocument()
+		if err := doc.ReadFromBytes(readTemplate(b, p, "dossier.xml")); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.FromXML(doc.Root()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -42,7 +43,8 @@ func (d *Definition) FromXML(root *etree.Element) (any, error) {
 		}
 		fields = append(fields, problem.FieldError{Path: "/@" + attrName(a), Message: "attribute is not part of the definition"})
 	}
-	v := readObject(root, d.shape, nil, &fields)
+	r := reader{fields: &fields, path: make([]segment, 0, 8)}
+	v := r.object(root, d.shape)
 	if err := d.validator.Validate(v); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
@@ -68,69 +70,106 @@ func attrName(a etree.Attr) string {
 // xmlSpace is XML's white space (the S production: space, tab, CR, LF).
 const xmlSpace = " \t\r\n"
 
-// pos is where an element of the document is, as a JSON pointer
-// ("/taiLieu/0/soTien") spelt only for a field error: the walk of a valid
-// document builds no path.
-type pos struct {
-	up    *pos
+// reader walks an XML form into its value, with the path of the element
+// it is in as segments (a field error spells it as a JSON pointer,
+// "/taiLieu/0/soTien"; the walk of a valid document builds no string).
+type reader struct {
+	fields *[]problem.FieldError
+	path   []segment
+}
+
+type segment struct {
 	name  string
 	index int // the array index after name, or -1
 }
 
-func (p *pos) String() string {
-	if p == nil {
-		return ""
+// fail records a field error at the current path, with suffix after it.
+func (r *reader) fail(suffix, msg string) {
+	var b strings.Builder
+	for _, s := range r.path {
+		b.WriteByte('/')
+		b.WriteString(s.name)
+		if s.index >= 0 {
+			b.WriteByte('/')
+			b.WriteString(strconv.Itoa(s.index))
+		}
 	}
-	s := p.up.String() + "/" + p.name
-	if p.index >= 0 {
-		s += "/" + strconv.Itoa(p.index)
-	}
-	return s
+	b.WriteString(suffix)
+	*r.fields = append(*r.fields, problem.FieldError{Path: b.String(), Message: msg})
 }
 
-func readObject(el *etree.Element, sh *shape, at *pos, fields *[]problem.FieldError) map[string]any {
-	obj := map[string]any{}
+func (r *reader) object(el *etree.Element, sh *shape) map[string]any {
+	n := 0
+	for _, tok := range el.Child {
+		if _, ok := tok.(*etree.Element); ok {
+			n++
+		}
+	}
+	obj := make(map[string]any, min(n, len(sh.props))) // no growth on the way
+	var lists []list                                   // the object's arrays, put in obj once read whole
 	for _, tok := range el.Child {
 		switch t := tok.(type) {
 		case *etree.CharData:
 			if strings.Trim(t.Data, xmlSpace) != "" { // element-only content: XML whitespace only
-				*fields = append(*fields, problem.FieldError{Path: at.String(), Message: "text is not allowed here"})
+				r.fail("", "text is not allowed here")
 			}
 		case *etree.ProcInst, *etree.Directive:
-			*fields = append(*fields, problem.FieldError{Path: at.String(), Message: "processing instructions and declarations are not allowed"})
+			r.fail("", "processing instructions and declarations are not allowed")
 		case *etree.Element:
 			name := t.Tag
-			here := pos{up: at, name: name, index: -1}
-			child, ok := sh.props[name]
-			if !ok || t.Space != "" {
-				if t.Space != "" {
-					here.name = t.Space + ":" + name
-				}
-				*fields = append(*fields, problem.FieldError{Path: here.String(), Message: "element is not part of the definition"})
-				continue
-			}
-			for _, a := range t.Attr {
-				*fields = append(*fields, problem.FieldError{Path: here.String() + "/@" + attrName(a), Message: "attribute is not part of the definition"})
-			}
-			if child.kind == "array" {
-				arr, _ := obj[name].([]any)
-				here.index = len(arr)
-				obj[name] = append(arr, readValue(t, child.items, &here, fields))
-				continue
-			}
-			if _, dup := obj[name]; dup {
-				*fields = append(*fields, problem.FieldError{Path: here.String(), Message: "element appears more than once"})
-				continue
-			}
-			obj[name] = readValue(t, child, &here, fields)
+			r.path = append(r.path, segment{name, -1})
+			lists = r.element(obj, lists, t, sh)
+			r.path = r.path[:len(r.path)-1]
 		}
+	}
+	for _, l := range lists {
+		obj[l.name] = l.items
 	}
 	return obj
 }
 
-func readValue(el *etree.Element, sh *shape, at *pos, fields *[]problem.FieldError) any {
+// list is an array of an object being read.
+type list struct {
+	name  string
+	items []any
+}
+
+// element reads child element t of an object of shape sh into obj, or
+// into its array among lists; the path ends with its segment.
+func (r *reader) element(obj map[string]any, lists []list, t *etree.Element, sh *shape) []list {
+	name := t.Tag
+	child, ok := sh.props[name]
+	if !ok || t.Space != "" {
+		if t.Space != "" {
+			r.path[len(r.path)-1].name = t.Space + ":" + name
+		}
+		r.fail("", "element is not part of the definition")
+		return lists
+	}
+	for _, a := range t.Attr {
+		r.fail("/@"+attrName(a), "attribute is not part of the definition")
+	}
+	if child.kind == "array" {
+		i := slices.IndexFunc(lists, func(l list) bool { return l.name == name })
+		if i < 0 {
+			i, lists = len(lists), append(lists, list{name: name})
+		}
+		r.path[len(r.path)-1].index = len(lists[i].items)
+		v := r.value(t, child.items)
+		lists[i].items = append(lists[i].items, v)
+		return lists
+	}
+	if _, dup := obj[name]; dup {
+		r.fail("", "element appears more than once")
+		return lists
+	}
+	obj[name] = r.value(t, child)
+	return lists
+}
+
+func (r *reader) value(el *etree.Element, sh *shape) any {
 	if sh.kind == "object" {
-		return readObject(el, sh, at, fields)
+		return r.object(el, sh)
 	}
 	// The value is all of the element's character data. Comments (kept
 	// when the signature's canonicalization keeps them) are skipped;
@@ -154,7 +193,7 @@ func readValue(el *etree.Element, sh *shape, at *pos, fields *[]problem.FieldErr
 			pieces++
 		case *etree.Comment:
 		default:
-			*fields = append(*fields, problem.FieldError{Path: at.String(), Message: "a value element can only hold text"})
+			r.fail("", "a value element can only hold text")
 			return nil
 		}
 	}
