@@ -338,13 +338,16 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 }
 
 // presize bounds the buffer readSized allocates before the first byte:
-// what a Content-Length claims is not taken on trust beyond it (the large
-// body gate, not this, bounds the larger bodies held at once).
-const presize = 256 << 10
+// what a Content-Length claims is not taken on trust beyond it. 64 KB
+// holds a dossier of a few hundred lines at once, and is what a request
+// that sends nothing can pin (a larger body grows as its bytes come, as
+// io.ReadAll's does; the large-body gate bounds how many of those are
+// read at once).
+const presize = 64 << 10
 
 // readSized is io.ReadAll for a body that says it has n bytes (n < 0:
 // unknown): one buffer of n+1 bytes (the extra byte lets the read that
-// finds the end need no larger one) up to presize, instead of io.ReadAll's
+// finds the end need no larger one), up to presize, instead of io.ReadAll's
 // doublings from 512 bytes (about three times a 9 KB dossier allocated,
 // and copied). Past the buffer it grows as io.ReadAll does.
 func readSized(r io.Reader, n int64) ([]byte, error) {

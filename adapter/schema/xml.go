@@ -174,7 +174,9 @@ func (r *reader) value(el *etree.Element, sh *shape) any {
 	// The value is all of the element's character data. Comments (kept
 	// when the signature's canonicalization keeps them) are skipped;
 	// anything else inside a value is refused rather than half read. A
-	// value of one piece of text is that text, not a copy.
+	// value of one piece of text is that text, not a copy: it may share
+	// the parsed body's memory (as the tree's tags do), so a value kept
+	// beyond the request should be cloned.
 	var text string
 	var more strings.Builder
 	pieces := 0

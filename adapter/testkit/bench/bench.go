@@ -649,8 +649,9 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 // rates the CPU time spent allows on cpus: the whole stack's (no higher
 // rate fits on this machine, whatever the latency), the server's alone
 // (its processes elsewhere, as in production) and the rest of the stack's
-// (the simulators, Redis and the load generator: no server, however cheap,
-// answers faster on this machine). All are bounds from the CPU
+// (the treasury simulator, Redis and the load generator: no server,
+// however cheap, answers faster on this machine; the portal simulator,
+// idle without callbacks, is not counted). All are bounds from the CPU
 // accounting, not measurements.
 func writeBounds(s *strings.Builder, cpus int, rows []row) {
 	first := true

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"flag"
 	"io"
 	"net/http"
 	"os"
@@ -138,6 +139,9 @@ func TestPerSecond(t *testing.T) {
 // The load generator's own profile is a CPU profile pprof reads, written
 // when stopped.
 func TestProfileSelf(t *testing.T) {
+	if f := flag.Lookup("test.cpuprofile"); f != nil && f.Value.String() != "" {
+		t.Skip("go test -cpuprofile holds this process's CPU profile")
+	}
 	file := filepath.Join(t.TempDir(), "cpu-load-generator.pprof")
 	stop, err := profileSelf(file)
 	if err != nil {
