@@ -62,9 +62,11 @@ func main() {
 	flag.BoolVar(&f.ExpireSessions, "expire-sessions", false, "fault: every session and token expires after serving one call (forces re-login)")
 	seed := simkit.Flags(flag.CommandLine, "portal simulator")
 	tf := simkit.AddTLSFlags(flag.CommandLine)
+	logger := simkit.LogLevel(flag.CommandLine)
 	flag.Parse()
 
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log, levelErr := logger()
+	simkit.Check(log, "portal-sim", levelErr)
 	simkit.Check(log, "portal-sim", opts.Validate(), f.Validate())
 	opts.Rand = seed()
 	opts.Logger = log

@@ -79,9 +79,11 @@ func main() {
 	flag.StringVar(&cb.key, "callback-key", "", "the private key of -callback-cert (PEM)")
 	tf := simkit.AddTLSFlags(flag.CommandLine)
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run into this file (load runs: what the simulator itself costs)")
+	logger := simkit.LogLevel(flag.CommandLine)
 	flag.Parse()
 
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	log, levelErr := logger()
+	simkit.Check(log, "treasury-sim", levelErr)
 	if *cpuProfile != "" {
 		stopProfile, err := startCPUProfile(*cpuProfile)
 		simkit.Check(log, "treasury-sim", err)

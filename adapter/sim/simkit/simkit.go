@@ -208,6 +208,20 @@ func Flags(fs *flag.FlagSet, what string) func() rand.Source {
 	}
 }
 
+// LogLevel adds -log-level to fs. The function it returns gives, after
+// parsing, the simulator's logger (JSON on standard error) at that level,
+// and an error (with an info logger) for a level slog does not know.
+func LogLevel(fs *flag.FlagSet) func() (*slog.Logger, error) {
+	s := fs.String("log-level", "info", "debug, info, warn or error; info logs every document and refusal, warn only what went wrong (dvc-bench runs the simulators so, as it runs the adapter)")
+	return func() (*slog.Logger, error) {
+		var l slog.Level
+		if err := l.UnmarshalText([]byte(*s)); err != nil {
+			return slog.New(slog.NewJSONHandler(os.Stderr, nil)), fmt.Errorf("-log-level %q: %w", *s, err)
+		}
+		return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	}
+}
+
 // Check stops a simulator command whose flags are invalid: it logs the
 // first error and exits 2.
 func Check(log *slog.Logger, name string, errs ...error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -141,5 +142,44 @@ func TestServeStopsOnContextAndReportsListenErrors(t *testing.T) {
 	cancel()
 	if err := Serve(ctx, log, "test-sim", &http.Server{Addr: "127.0.0.1:0", Handler: http.NotFoundHandler()}); err != nil {
 		t.Fatalf("Serve after the context ended: %v", err)
+	}
+}
+
+// -log-level sets the level the simulator logs at; a level slog does not
+// know is an error.
+func TestLogLevel(t *testing.T) {
+	for _, c := range []struct {
+		args      []string
+		info, wrn bool
+	}{
+		{nil, true, true},
+		{[]string{"-log-level", "warn"}, false, true},
+		{[]string{"-log-level", "debug"}, true, true},
+		{[]string{"-log-level", "error"}, false, false},
+	} {
+		fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+		logger := LogLevel(fs)
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatal(err)
+		}
+		log, err := logger()
+		if err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		ctx := context.Background()
+		if got := log.Enabled(ctx, slog.LevelInfo); got != c.info {
+			t.Errorf("%v: info enabled %v, want %v", c.args, got, c.info)
+		}
+		if got := log.Enabled(ctx, slog.LevelWarn); got != c.wrn {
+			t.Errorf("%v: warn enabled %v, want %v", c.args, got, c.wrn)
+		}
+	}
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	logger := LogLevel(fs)
+	if err := fs.Parse([]string{"-log-level", "loud"}); err != nil {
+		t.Fatal(err)
+	}
+	if log, err := logger(); err == nil || log == nil {
+		t.Fatalf("-log-level loud: %v, %v; want an error and a logger to report it", log, err)
 	}
 }

@@ -177,7 +177,10 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 		b.close()
 		return nil, err
 	}
-	targs := []string{"-addr", b.tAddr, "-unlimited-allotments"}
+	// The simulators log what went wrong only, as the adapter does here
+	// (DVC_LOG_LEVEL=warn): a line per document is the simulator's cost,
+	// not the stack's.
+	targs := []string{"-addr", b.tAddr, "-unlimited-allotments", "-log-level", "warn"}
 	if cfg.cpuProfile != "" {
 		// The simulator's own cost, over its whole life (it idles while dossiers are signed).
 		if err := os.MkdirAll(cfg.cpuProfile, 0o755); err != nil {
@@ -191,7 +194,7 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 		b.close()
 		return nil, err
 	}
-	if b.portal, err = startProc("portal-sim", filepath.Join(cfg.bin, "portal-sim"), []string{"-addr", b.pAddr}, nil, ".",
+	if b.portal, err = startProc("portal-sim", filepath.Join(cfg.bin, "portal-sim"), []string{"-addr", b.pAddr, "-log-level", "warn"}, nil, ".",
 		filepath.Join(tmp, "portal-sim.log")); err != nil {
 		b.close()
 		return nil, err
