@@ -340,9 +340,9 @@ func (s *server) readBody(c echo.Context) ([]byte, error) {
 // presize bounds the buffer readSized allocates before the first byte:
 // what a Content-Length claims is not taken on trust beyond it. 64 KB
 // holds a dossier of a few hundred lines at once, and is what a request
-// that sends nothing can pin (a larger body grows as its bytes come, as
-// io.ReadAll's does; the large-body gate bounds how many of those are
-// read at once).
+// that sends nothing can pin; a larger body grows as its bytes come, as
+// io.ReadAll's does (bodies over limits.largeBodyBytes also take a slot
+// of the large-body gate).
 const presize = 64 << 10
 
 // readSized is io.ReadAll for a body that says it has n bytes (n < 0:

@@ -134,6 +134,8 @@ func readerSeeds(t testing.TB) [][]byte {
 		{"<nienDo>2026</nienDo>", `<nienDo>2026</nienDo><x:y xmlns:x="urn:x"><z/></x:y>text<?pi x?>`},
 		{"<soTien>12500000</soTien>", `<soTien a="1" x:b="2" xmlns:x="urn:x">1</soTien>`},
 		{"<maKBNN>0011</maKBNN>", "<maKBNN>00<!--a-->11</maKBNN><maKBNN/>"},
+		{"<nienDo>2026</nienDo>", "<nienDo>2026</nienDo>&#xA0;&#x2003;\t"},
+		{"<soTien>12500000</soTien>", "<soTien>12500000</soTien>\r\n <!--c--> "},
 	} {
 		out = append(out, []byte(strings.Replace(base, r[0], r[1], 1)))
 	}

@@ -212,7 +212,7 @@ func Flags(fs *flag.FlagSet, what string) func() rand.Source {
 // parsing, the simulator's logger (JSON on standard error) at that level,
 // and an error (with an info logger) for a level slog does not know.
 func LogLevel(fs *flag.FlagSet) func() (*slog.Logger, error) {
-	s := fs.String("log-level", "info", "debug, info, warn or error; info logs every document and refusal, warn only what went wrong (dvc-bench runs the simulators so, as it runs the adapter)")
+	s := fs.String("log-level", "info", "debug, info, warn or error; info logs every document, refusal, injected fault and failed callback, warn only the simulator's own failures (dvc-bench runs the simulators so, as it runs the adapter)")
 	return func() (*slog.Logger, error) {
 		var l slog.Level
 		if err := l.UnmarshalText([]byte(*s)); err != nil {

@@ -199,6 +199,18 @@ func newBench(cfg config, log io.Writer) (*bench, error) {
 		b.close()
 		return nil, err
 	}
+	// Both answer before the adapter starts: a simulator that refused
+	// its flags (a bin/ older than this tool) stops the run here, with
+	// its log named, rather than as unexpected answers.
+	for _, s := range []struct {
+		p    *proc
+		addr string
+	}{{b.treasury, b.tAddr}, {b.portal, b.pAddr}} {
+		if err := s.p.waitReady("http://" + s.addr + "/sim/admin/faults"); err != nil {
+			b.close()
+			return nil, err
+		}
+	}
 	return b, nil
 }
 
