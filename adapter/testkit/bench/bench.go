@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -311,7 +312,8 @@ type row struct {
 	// share the machine with the server: the treasury simulator, Redis
 	// (when on this machine) and the load generator (this process).
 	simCPU, redisCPU, loadCPU float64
-	bare                      bool // the ceiling: a server without the stack behind it
+	bare                      bool   // the ceiling: a server without the stack behind it
+	form                      string // the adapter's runs: fixturegen.FormXML or FormJSON
 }
 
 // measure runs the load mode against base while watching pid.
@@ -516,6 +518,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	r.form = fixturegen.FormXML
 	rows = append(rows, r)
 	jsonPool, files, err := b.sized(ctx, fixturegen.FormJSON, b.cfg.jsonPool, base, &next)
 	if err != nil {
@@ -527,6 +530,7 @@ func (b *bench) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	r.form = fixturegen.FormJSON
 	rows = append(rows, r)
 
 	bareAddr, err := freeAddr()
@@ -656,8 +660,65 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 		}
 		fmt.Fprintf(&s, "\nadapter peak RSS during the payroll case: %.0f MB (target < 250 MB)\n", pay.peakMB)
 	}
+	writeTargets(&s, rows, pay)
 	_, err := io.WriteString(w, s.String())
 	return err
+}
+
+// The end-to-end targets of the adapter's speed work, as the team set
+// them: XML and JSON rates (XML with its p99), no unexpected answer, the
+// payroll case's peak RSS.
+const (
+	targetXMLPerSecond  = 1500
+	targetXMLP99Ms      = 100
+	targetJSONPerSecond = 3000
+	targetPayrollMB     = 250
+)
+
+// writeTargets prints each end-to-end target, met or not, with what the
+// run measured; a target the run did not measure says so.
+func writeTargets(s *strings.Builder, rows []row, pay *payrollResult) {
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**not met**"
+	}
+	s.WriteString("\nAgainst the targets:\n\n")
+	unexpected, runs := 0, 0
+	for _, form := range []string{fixturegen.FormXML, fixturegen.FormJSON} {
+		i := slices.IndexFunc(rows, func(r row) bool { return r.form == form })
+		switch {
+		case i < 0:
+			fmt.Fprintf(s, "* %s: not measured\n", strings.ToUpper(form))
+		case form == fixturegen.FormXML:
+			r := rows[i].rep
+			fmt.Fprintf(s, "* XML ≥ %d submissions/s with p99 < %d ms: %s (%.0f/s, p99 %.1f ms)\n", targetXMLPerSecond, targetXMLP99Ms,
+				verdict(r.Throughput >= targetXMLPerSecond && r.P99 < targetXMLP99Ms), r.Throughput, r.P99)
+		default:
+			r := rows[i].rep
+			fmt.Fprintf(s, "* JSON ≥ %d submissions/s: %s (%.0f/s)\n", targetJSONPerSecond, verdict(r.Throughput >= targetJSONPerSecond), r.Throughput)
+		}
+		if i >= 0 {
+			unexpected += rows[i].rep.Unexpected
+			runs++
+		}
+	}
+	if runs > 0 {
+		fmt.Fprintf(s, "* no unexpected answer in the adapter's runs: %s (%d)\n", verdict(unexpected == 0), unexpected)
+	}
+	if pay == nil {
+		s.WriteString("* payroll dossiers under 250 MB RSS: not measured (-payroll 0)\n")
+		return
+	}
+	bad := 0
+	for _, a := range pay.answers {
+		if a != "202" {
+			bad++
+		}
+	}
+	fmt.Fprintf(s, "* %d concurrent payroll dossiers accepted under %d MB RSS: %s (%.0f MB, %d not accepted)\n", len(pay.answers), targetPayrollMB,
+		verdict(bad == 0 && pay.peakMB >= 0 && pay.peakMB < targetPayrollMB), pay.peakMB, bad)
 }
 
 // writeBounds prints, for each run whose every CPU column is known, the

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/testkit/fixturegen"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/testkit/replay"
 )
@@ -91,7 +92,7 @@ func TestTable(t *testing.T) {
 		"| ? / ? / 0.10 |",
 		"(pool used up after 12.5s)", "| 2 (409 dossier-already-submitted ×2) | ? | ? |",
 		"| 1 | 202 | 3.00 | 2 |", "adapter peak RSS during the payroll case: 210 MB (target < 250 MB)",
-		"CPU bounds on",
+		"CPU bounds on", "Against the targets:",
 	} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
@@ -122,6 +123,44 @@ func TestBounds(t *testing.T) {
 	writeBounds(&s, 2, rows[1:])
 	if s.Len() != 0 {
 		t.Errorf("bounds without a run that has them:\n%s", s.String())
+	}
+}
+
+// Each target is met or not as the run measured it; one the run did not
+// measure says so.
+func TestTargets(t *testing.T) {
+	xml := row{form: fixturegen.FormXML, rep: replay.LoadReport{Throughput: 1600, P99: 99.9}}
+	json := row{form: fixturegen.FormJSON, rep: replay.LoadReport{Throughput: 2999}}
+	pay := &payrollResult{answers: []string{"202", "202"}, peakMB: 249}
+	for _, c := range []struct {
+		name string
+		rows []row
+		pay  *payrollResult
+		want []string
+	}{
+		{"as measured", []row{xml, json}, pay, []string{
+			"* XML ≥ 1500 submissions/s with p99 < 100 ms: met (1600/s, p99 99.9 ms)",
+			"* JSON ≥ 3000 submissions/s: **not met** (2999/s)",
+			"* no unexpected answer in the adapter's runs: met (0)",
+			"* 2 concurrent payroll dossiers accepted under 250 MB RSS: met (249 MB, 0 not accepted)"}},
+		{"p99 too long", []row{{form: fixturegen.FormXML, rep: replay.LoadReport{Throughput: 2000, P99: 100}}}, nil, []string{
+			"* XML ≥ 1500 submissions/s with p99 < 100 ms: **not met** (2000/s, p99 100.0 ms)",
+			"* JSON: not measured", "payroll dossiers under 250 MB RSS: not measured (-payroll 0)"}},
+		{"unexpected answers, a refused payroll", []row{{form: fixturegen.FormJSON, rep: replay.LoadReport{Throughput: 3000, Unexpected: 3}}},
+			&payrollResult{answers: []string{"202", "503 server-busy"}, peakMB: 100}, []string{
+				"* JSON ≥ 3000 submissions/s: met (3000/s)",
+				"* no unexpected answer in the adapter's runs: **not met** (3)",
+				"accepted under 250 MB RSS: **not met** (100 MB, 1 not accepted)"}},
+		{"payroll over the memory", []row{xml}, &payrollResult{answers: []string{"202"}, peakMB: 250}, []string{
+			"accepted under 250 MB RSS: **not met** (250 MB, 0 not accepted)"}},
+	} {
+		var s strings.Builder
+		writeTargets(&s, c.rows, c.pay)
+		for _, w := range c.want {
+			if !strings.Contains(s.String(), w) {
+				t.Errorf("%s: lacks %q:\n%s", c.name, w, s.String())
+			}
+		}
 	}
 }
 
