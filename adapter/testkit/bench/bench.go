@@ -658,7 +658,7 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 		for i := range pay.times {
 			fmt.Fprintf(&s, "| %d | %s | %.2f | %d |\n", i+1, pay.answers[i], pay.times[i].Seconds(), pay.retries[i])
 		}
-		fmt.Fprintf(&s, "\nadapter peak RSS during the payroll case: %.0f MB (target < 250 MB)\n", pay.peakMB)
+		fmt.Fprintf(&s, "\nadapter peak RSS during the payroll case: %.0f MB (target < %d MB)\n", pay.peakMB, targetPayrollMB)
 	}
 	writeTargets(&s, rows, pay)
 	_, err := io.WriteString(w, s.String())
@@ -708,7 +708,7 @@ func writeTargets(s *strings.Builder, rows []row, pay *payrollResult) {
 		fmt.Fprintf(s, "* no unexpected answer in the adapter's runs: %s (%d)\n", verdict(unexpected == 0), unexpected)
 	}
 	if pay == nil {
-		s.WriteString("* payroll dossiers under 250 MB RSS: not measured (-payroll 0)\n")
+		fmt.Fprintf(s, "* payroll dossiers under %d MB RSS: not measured (-payroll 0)\n", targetPayrollMB)
 		return
 	}
 	bad := 0
