@@ -59,10 +59,11 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // TestSubmissionRoundTrips holds an accepted first submission to its
 // budget of Redis round trips, the largest part of its cost: the
 // reservation with the claim and the lock, behind the check of the
-// signers' registrations (1), the uploaded
-// attachments (1, all of them), the dossier's record (1 for a new dossier:
-// one script writes it with its list indexes) and the claim's settlement
-// with the stored answer and the unlock (1).
+// signers' registrations, with the reads of the uploaded attachments the
+// dossier lists (1, all of them in the same pipeline), the dossier's
+// record (1 for a new dossier: one script writes it with its list
+// indexes) and the claim's settlement with the stored answer and the
+// unlock (1).
 func TestSubmissionRoundTrips(t *testing.T) {
 	u, err := url.Parse(redistest.URL(t))
 	if err != nil {
@@ -88,7 +89,7 @@ func TestSubmissionRoundTrips(t *testing.T) {
 		budget  int
 	}{
 		{"chi-thuong-xuyen/valid-xml", 3},
-		{"chi-thuong-xuyen/valid-json", 4}, // two attachments, read together
+		{"chi-thuong-xuyen/valid-json", 3}, // two uploaded attachments, read with the reservation
 	} {
 		h.take()
 		a := e.send(t, fx(t, tc.fixture), "")

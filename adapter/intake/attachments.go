@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/dossier"
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/signers"
 )
 
 // Uploader stores a dossier's files at the treasury under their SHA-256
@@ -133,7 +137,7 @@ func refs(files []file) []dossier.Attachment {
 // others up by size, marked stored: upload reads them one at a time. A
 // small dossier listing large uploads does not bring them all into memory
 // at once, and one listing small ones costs one round trip to the store.
-func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, send bool) ([]file, error) {
+func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, send bool, pre *prefetched) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
 		return nil, nil
@@ -187,39 +191,15 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 	if len(bad) > 0 {
 		return nil, mismatch(bad)
 	}
-	// The files not in the request come from the store (a malformed hash,
-	// which the schemas refuse before this, is missing): read, or looked up
-	// by size, as above. A file listed twice is read up to the larger of
-	// its listed sizes.
-	listed := map[string]int64{}
-	var order []string
-	for i := range files {
-		if f := &files[i]; f.data == nil && sent[f.ref.SHA256] == nil && attachment.ValidSum(f.ref.SHA256) {
-			if n, ok := listed[f.ref.SHA256]; !ok {
-				order = append(order, f.ref.SHA256)
-			} else if n >= f.ref.KichThuoc {
-				continue
-			}
-			listed[f.ref.SHA256] = f.ref.KichThuoc
-		}
-	}
-	read := map[string]int64{}
-	var lookUp []string
-	budget := s.fileLimits.BatchBytes
-	if budget <= 0 {
-		budget = defaultBatchBytes
-	}
-	for _, sum := range order {
-		if n := listed[sum]; send && n <= budget {
-			read[sum], budget = n, budget-n
-		} else {
-			lookUp = append(lookUp, sum)
-		}
-	}
+	read, lookUp := s.readPlan(files, sent, send)
 	var got map[string][]byte
 	var sizes map[string]int64
 	var err error
-	if len(read) > 0 {
+	switch {
+	case len(read) == 0:
+	case pre.answers(read):
+		got = pre.got
+	default:
 		if got, err = s.attachments.GetCapped(ctx, read); err != nil {
 			return nil, storeDown(err)
 		}
@@ -280,6 +260,77 @@ func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, 
 		return nil, e
 	}
 	return files, nil
+}
+
+// readPlan says how gatherFiles finds the listed files not in the request
+// (sent: the bytes the request's parts carried, by SHA-256): read lists
+// those it reads at once, each up to the larger of its listed sizes (a
+// submission's, while their sizes fit in FileLimits.BatchBytes together);
+// lookUp those it looks up by size. A malformed hash, which the schemas
+// refuse before this, is in neither: it is missing.
+func (s *Service) readPlan(files []file, sent map[string][]byte, send bool) (read map[string]int64, lookUp []string) {
+	listed := map[string]int64{}
+	var order []string
+	for i := range files {
+		if f := &files[i]; f.data == nil && sent[f.ref.SHA256] == nil && attachment.ValidSum(f.ref.SHA256) {
+			if n, ok := listed[f.ref.SHA256]; !ok {
+				order = append(order, f.ref.SHA256)
+			} else if n >= f.ref.KichThuoc {
+				continue
+			}
+			listed[f.ref.SHA256] = f.ref.KichThuoc
+		}
+	}
+	read = map[string]int64{}
+	budget := s.fileLimits.BatchBytes
+	if budget <= 0 {
+		budget = defaultBatchBytes
+	}
+	for _, sum := range order {
+		if n := listed[sum]; send && n <= budget {
+			read[sum], budget = n, budget-n
+		} else {
+			lookUp = append(lookUp, sum)
+		}
+	}
+	return read, lookUp
+}
+
+// readingStart is a records store that can read uploaded files, as
+// attachment.Store.GetCapped on files would, in the round trip of its
+// reservation (StartRegistered's, with want empty: Start's): got is nil
+// when it did not read them (redisstore.Store).
+type readingStart interface {
+	StartReading(ctx context.Context, files attachment.Store, read map[string]int64, reg signers.Store, unit string, want []signers.Registration,
+		key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (_ idempotency.Started, missing int, got map[string][]byte, _ error)
+}
+
+// prefetched are uploaded files read before gatherFiles asked for them:
+// got, as GetCapped answered read.
+type prefetched struct {
+	read map[string]int64
+	got  map[string][]byte
+}
+
+// answers reports whether p holds GetCapped's answer to read.
+func (p *prefetched) answers(read map[string]int64) bool {
+	return p != nil && p.got != nil && maps.Equal(p.read, read)
+}
+
+// toPrefetch is what a submission's gatherFiles will read at once from the
+// store, for the reservation to read in its own round trip (readingStart):
+// nil when the request carries files of its own (their hashes are
+// gatherFiles' to take) or the listing is one gatherFiles refuses.
+func (s *Service) toPrefetch(sub Submission, v *Verified) map[string]int64 {
+	if len(sub.Files) > 0 {
+		return nil
+	}
+	files := listedFiles(v.Value)
+	if len(files) == 0 || s.fileLimits.check(files) != nil {
+		return nil
+	}
+	read, _ := s.readPlan(files, nil, true)
+	return read
 }
 
 // fileSlot lets the request hold the largest of the files gatherFiles left

@@ -213,10 +213,27 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	var st idempotency.Started
 	lockID := dossierLockID(v.Procedure.ID, v.MaHoSo)
 	started := false
-	if fold {
+	// The small uploaded files the dossier lists are read in the same
+	// round trip where the store can: they are the send's to read next.
+	var pre *prefetched
+	rd, reads := s.records.(readingStart)
+	if reads {
+		if read := s.toPrefetch(sub, v); len(read) > 0 {
+			pre = &prefetched{read: read}
+		}
+	}
+	if fold || pre != nil {
 		var missing int
-		st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), want, scoped, fp, lease, v.DossierID(), owner, lockID)
-		if err == nil && missing < 0 {
+		var check []signers.Registration
+		if fold {
+			check = want
+		}
+		if pre != nil {
+			st, missing, pre.got, err = rd.StartReading(context.WithoutCancel(ctx), s.attachments, pre.read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
+		} else {
+			st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
+		}
+		if fold && err == nil && missing < 0 {
 			want = nil // found by the reservation's round trip
 		}
 		// With one missing nothing was written. Not a refusal yet: the key
@@ -233,7 +250,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	}
 	s.hook("reserved")
 	var left unfinished
-	resp, final, err := s.send(ctx, sub, v, owner, st, want, &left)
+	resp, final, err := s.send(ctx, sub, v, owner, st, want, pre, &left)
 	if !final {
 		if rerr := s.records.Release(context.WithoutCancel(ctx), scoped, b.Token); rerr != nil {
 			s.log.Warn("idempotency reservation not released", "request_id", sub.RequestID, "err", rerr)
@@ -326,8 +343,8 @@ func (s *Service) begun(b idempotency.Begun, err error) (*Response, error) {
 // unsettled, as *left says, for Submit to write with the stored answer;
 // with any other answer both are written here. unchecked are the signers'
 // registrations a new document must have that the reservation did not
-// find already.
-func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, unchecked []signers.Registration, left *unfinished) (_ *Response, final bool, _ error) {
+// find already; pre, the uploaded files it read (nil: none).
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, unchecked []signers.Registration, pre *prefetched, left *unfinished) (_ *Response, final bool, _ error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
 	lockID := dossierLockID(p.ID, v.MaHoSo)
@@ -457,7 +474,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// keeps the send within the claim's lease), whichever comes first:
 		// a slot that would leave too little to upload and send is
 		// server-busy, not a treasury failure.
-		if files, err = s.gatherFiles(ctx, sub, v, true); err != nil {
+		if files, err = s.gatherFiles(ctx, sub, v, true, pre); err != nil {
 			release()
 			return nil, false, err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/config"
+	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/jws"
 	"github.com/kbnn/dvc/adapter/mapping"
 	"github.com/kbnn/dvc/adapter/problem"
@@ -65,14 +66,18 @@ type fakeSender struct {
 	loseRequests atomic.Bool
 }
 
-func (f *fakeSender) Upload(_ context.Context, sum, _ string, _ []byte) error {
+func (f *fakeSender) Upload(_ context.Context, sum, _ string, data []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if got := attachment.Sum(data); got != sum {
+		sum = "bytes of " + got + " uploaded as " + sum // no test expects it
+	}
 	f.uploads = append(f.uploads, sum)
 	return nil
 }
 
-// uploaded returns the SHA-256 of each upload so far, in order.
+// uploaded returns the SHA-256 of each upload so far, in order (an upload
+// whose bytes do not hash to its name, as a sentence saying so).
 func (f *fakeSender) uploaded() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -248,6 +253,7 @@ type svcOptions struct {
 	// attachments is the upload store; nil means templateFiles.
 	attachments attachment.Store
 	fileLimits  FileLimits
+	records     idempotency.Store // nil: in memory
 }
 
 // newService builds an intake.Service the way adapter/app does, with a fake
@@ -278,7 +284,7 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Clock:      o.clock,
 
-		Attachments: o.attachments, Uploader: fs, FileLimits: o.fileLimits,
+		Attachments: o.attachments, Uploader: fs, FileLimits: o.fileLimits, Records: o.records,
 	})
 	if o.attachments == nil {
 		svc.attachments = templateFiles(t)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
@@ -116,17 +117,29 @@ func BenchmarkBeginCompleteParallel(b *testing.B) {
 // Complete with the unlock: four), for comparison in one run; and those
 // of a procedure with registered signers, the check in Start's script
 // (StartRegistered, Finish: two) and before it (FirstMissing, Start,
+// Finish: three); and with the two uploaded files the chi-thuong-xuyen
+// template lists (800 and 681 bytes), read in Start's round trip
+// (StartReading, Finish: two) and after it (StartRegistered, GetCapped,
 // Finish: three).
 func BenchmarkSubmissionRecords(b *testing.B) {
 	ctx := context.Background()
 	resp := idempotency.Stored{Status: 202, Body: benchBody, Header: map[string]string{"Content-Type": "application/json"}}
-	for _, way := range []string{"start-finish", "in-steps", "registered-start-finish", "check-start-finish"} {
+	for _, way := range []string{"start-finish", "in-steps", "registered-start-finish", "check-start-finish", "reading-start-finish", "start-read-finish"} {
 		b.Run(way, func(b *testing.B) {
 			c, prefix := redistest.Client(b), redistest.Prefix(b)
 			s, reg := New(c, prefix, nil), NewSigners(c, prefix)
 			want := registrations(b, reg, "1045678")
 			if _, err := reg.Put(ctx, want[1]); err != nil {
 				b.Fatal(err)
+			}
+			att := NewAttachments(c, prefix, attachment.Limits{Retention: time.Hour}, nil)
+			read := map[string]int64{}
+			for _, n := range []int{800, 681} {
+				data := bytes.Repeat([]byte{'%'}, n)
+				if _, err := att.Put(ctx, attachment.Sum(data), data); err != nil {
+					b.Fatal(err)
+				}
+				read[attachment.Sum(data)] = int64(n)
 			}
 			steps := way == "in-steps"
 			b.ReportAllocs()
@@ -141,10 +154,21 @@ func BenchmarkSubmissionRecords(b *testing.B) {
 				switch way {
 				case "in-steps":
 					st, err = idempotency.StartInSteps(ctx, s, key, "fp", 30*time.Second, dossier, owner, lockID)
-				case "registered-start-finish":
+				case "registered-start-finish", "start-read-finish":
 					var missing int
 					if st, missing, err = s.StartRegistered(ctx, reg, "1045678", want, key, "fp", 30*time.Second, dossier, owner, lockID); missing != -1 {
 						b.Fatalf("missing %d", missing)
+					}
+					if way == "start-read-finish" {
+						if got, err := att.GetCapped(ctx, read); err != nil || len(got) != 2 {
+							b.Fatalf("%d files read, %v", len(got), err)
+						}
+					}
+				case "reading-start-finish":
+					var missing int
+					var got map[string][]byte
+					if st, missing, got, err = s.StartReading(ctx, att, read, reg, "1045678", want, key, "fp", 30*time.Second, dossier, owner, lockID); missing != -1 || len(got) != 2 {
+						b.Fatalf("missing %d, %d files read", missing, len(got))
 					}
 				case "check-start-finish":
 					if missing, err := reg.FirstMissing(ctx, "1045678", want...); err != nil || missing != -1 {

@@ -38,6 +38,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/signers"
@@ -553,7 +554,7 @@ func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, 
 	if !s.startsInOneScript() {
 		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
 	}
-	st, _, err := s.start(ctx, nil, key, fp, lease, dossier, owner, lockID)
+	st, _, _, err := s.start(ctx, nil, nil, nil, key, fp, lease, dossier, owner, lockID)
 	if s.slots.refusedBy(err) {
 		return idempotency.StartInSteps(ctx, s, key, fp, lease, dossier, owner, lockID)
 	}
@@ -570,27 +571,72 @@ func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, 
 // signers store) it is FirstMissing, then Start.
 func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
 	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
-	sg, same := reg.(*Signers)
-	same = same && sg.s.c == s.c // its key, under its own prefix, is read by the script
-	if same && len(want) > 0 && s.startsInOneScript() {
+	st, missing, _, err := s.startFolded(ctx, reg, unit, want, nil, nil, key, fp, lease, dossier, owner, lockID)
+	return st, missing, err
+}
+
+// StartReading is StartRegistered (want may be empty: Start) that also
+// reads the uploaded files read names (SHA-256 → listed size), as
+// att.GetCapped would, in the same round trip, where att is an Attachments
+// on this store's client and the start is one script. got holds the files
+// so read; it is nil when they were not read there (att elsewhere, a
+// Cluster, claims that wait for replicas, or a read that failed: the
+// caller reads them itself and meets the failure there) and whenever err
+// is set. The reads change nothing; what the start finds (a replay, a key
+// in progress) they do not wait for.
+func (s *Store) StartReading(ctx context.Context, att attachment.Store, read map[string]int64, reg signers.Store, unit string,
+	want []signers.Registration, key, fp string, lease time.Duration, dossier, owner, lockID string) (st idempotency.Started, missing int, got map[string][]byte, err error) {
+	a, _ := att.(*Attachments)
+	if a == nil || a.c != s.c || len(read) == 0 {
+		a = nil
+	}
+	for sum := range read {
+		if !attachment.ValidSum(sum) {
+			a = nil // GetCapped refuses it, where the caller meets it
+		}
+	}
+	return s.startFolded(ctx, reg, unit, want, a, read, key, fp, lease, dossier, owner, lockID)
+}
+
+// startFolded is StartReading with the files' store a (nil: none read).
+func (s *Store) startFolded(ctx context.Context, reg signers.Store, unit string, want []signers.Registration, a *Attachments, read map[string]int64,
+	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, map[string][]byte, error) {
+	oneScript := s.startsInOneScript()
+	checked := len(want) == 0
+	var req *registered
+	if sg, same := reg.(*Signers); !checked && same && sg.s.c == s.c && oneScript { // its key, under its own prefix, is read by the script
 		fields := make([]string, len(want))
 		for i, w := range want {
 			fields[i] = w.ID()
 		}
-		st, missing, err := s.start(ctx, &registered{key: sg.key(unit), fields: fields}, key, fp, lease, dossier, owner, lockID)
-		if !s.slots.refusedBy(err) {
-			return st, missing, err
+		req = &registered{key: sg.key(unit), fields: fields}
+	}
+	firstMissing := func() (int, error) {
+		checked = true
+		missing, err := reg.FirstMissing(ctx, unit, want...)
+		if err != nil {
+			return -1, err
+		}
+		return missing, nil
+	}
+	if !checked && req == nil {
+		if missing, err := firstMissing(); err != nil || missing >= 0 {
+			return idempotency.Started{}, missing, nil, err
 		}
 	}
-	missing, err := reg.FirstMissing(ctx, unit, want...)
-	if err != nil {
-		return idempotency.Started{}, -1, err
-	}
-	if missing >= 0 {
-		return idempotency.Started{}, missing, nil
+	if oneScript && (req != nil || a != nil) {
+		st, missing, got, err := s.start(ctx, req, a, read, key, fp, lease, dossier, owner, lockID)
+		if !s.slots.refusedBy(err) {
+			return st, missing, got, err
+		}
+		if !checked {
+			if missing, err := firstMissing(); err != nil || missing >= 0 {
+				return idempotency.Started{}, missing, nil, err
+			}
+		}
 	}
 	st, err := s.Start(ctx, key, fp, lease, dossier, owner, lockID)
-	return st, -1, err
+	return st, -1, nil, err
 }
 
 // startsInOneScript reports whether a submission's start may be one
@@ -607,8 +653,11 @@ type registered struct {
 
 // start runs startScript, or startRegisteredScript when req is set, whose
 // refusal is the index in req.fields of the first field missing (else -1).
-// A CROSSSLOT refusal is returned as it is, for the caller to take steps.
-func (s *Store) start(ctx context.Context, req *registered, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
+// With a set, the files of read are read from it in the same pipeline
+// (got; nil when a read failed). A CROSSSLOT refusal is returned as it is,
+// for the caller to take steps.
+func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read map[string]int64,
+	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, map[string][]byte, error) {
 	now := s.now()
 	tok, lockTok := idempotency.NewToken(), idempotency.NewToken()
 	keys := []string{s.keyName(key), s.dossierName(dossier), s.lockName(lockID)}
@@ -624,29 +673,49 @@ func (s *Store) start(ctx context.Context, req *registered, key, fp string, leas
 			args = append(args, f)
 		}
 	}
-	reply, err := script.Run(ctx, s.c, keys, args...).Slice()
+	var cmd *redis.Cmd
+	var files cappedRead
+	if a == nil {
+		cmd = script.Run(ctx, s.c, keys, args...)
+	} else {
+		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+			cmd = script.EvalSha(ctx, p, keys, args...)
+			files = a.queueCapped(ctx, p, read)
+			return nil
+		})
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			// As Run does: the server lost its scripts (a restart, a new
+			// primary); the script did not run. The reads did.
+			cmd = script.Eval(ctx, s.c, keys, args...)
+		}
+	}
+	reply, err := cmd.Slice()
 	if s.slots.refusedBy(err) {
-		return idempotency.Started{}, -1, err
+		return idempotency.Started{}, -1, nil, err
 	}
 	if err != nil {
-		return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
+		return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
+	}
+	var got map[string][]byte
+	if a != nil {
+		got, _ = files.files() // a read that failed is the caller's to make again
 	}
 	if req != nil {
 		if i, refused, err := parseUnregistered(reply, len(req.fields)); refused || err != nil {
 			if err != nil {
-				return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
+				return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
 			}
-			return idempotency.Started{}, i, nil
+			return idempotency.Started{}, i, got, nil
 		}
 	}
 	st, err := parseStart(reply, now, tok, lockTok, lease)
 	if err != nil {
-		return idempotency.Started{}, -1, fmt.Errorf("redisstore: start: %w", err)
+		return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
 	}
 	if st.Claim.Owned && !st.Lock.Held {
 		st.Lock, st.ClaimErr = s.lockAgain(ctx, lockID, lease, st.Lock, nil)
 	}
-	return st, -1, nil
+	return st, -1, got, nil
 }
 
 // parseUnregistered reads startRegisteredScript's refusal {'U', i}, i from

@@ -1,0 +1,125 @@
+package intake
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/signers"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
+)
+
+// readingRecords is a memory store that, like redisstore's, reads the
+// uploaded files in its Start (readingStart) with files.GetCapped; it
+// keeps what each call was asked to read and, with unread set, reads
+// nothing (got nil), as a store that could not.
+type readingRecords struct {
+	idempotency.Store
+	asked  []map[string]int64
+	checks [][]signers.Registration
+	unread bool
+}
+
+func (r *readingRecords) StartReading(ctx context.Context, files attachment.Store, read map[string]int64, reg signers.Store, unit string,
+	want []signers.Registration, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, map[string][]byte, error) {
+	r.asked = append(r.asked, maps.Clone(read))
+	r.checks = append(r.checks, want)
+	if len(want) > 0 {
+		if i, err := reg.FirstMissing(ctx, unit, want...); err != nil || i >= 0 {
+			return idempotency.Started{}, i, nil, err
+		}
+	}
+	var got map[string][]byte
+	if !r.unread {
+		var err error
+		if got, err = files.GetCapped(ctx, read); err != nil {
+			return idempotency.Started{}, -1, nil, err
+		}
+	}
+	st, err := r.Start(ctx, key, fp, lease, dossier, owner, lockID)
+	return st, -1, got, err
+}
+
+// A submission whose dossier lists uploaded files asks a store that can to
+// read them with its reservation, as the send would read them (the files
+// that fit in FileLimits.BatchBytes, each up to its listed size), and the
+// send takes those bytes without reading them again; a store that did not
+// read them leaves the send to read them itself. A request that carries
+// its files, and one that lists none, asks for nothing.
+func TestFilesReadWithTheReservation(t *testing.T) {
+	contract, record := ctxFiles(t)
+	wantRead := map[string]int64{attachment.Sum(contract): int64(len(contract)), attachment.Sum(record): int64(len(record))}
+	wantUploads := []string{attachment.Sum(contract), attachment.Sum(record)}
+	submit := func(t *testing.T, rec *readingRecords, sub Submission) (*oneAtATime, *fakeSender) {
+		t.Helper()
+		store := &oneAtATime{Store: templateFiles(t)}
+		svc, fs := newService(t, svcOptions{attachments: store, records: rec})
+		store.fs = fs
+		if resp, err := svc.Submit(context.Background(), sub); err != nil || resp.Status != 202 {
+			t.Fatalf("refused: %v", err)
+		}
+		return store, fs
+	}
+	sub := Submission{RequestID: "s", Procedure: "chi-thuong-xuyen", ContentType: "application/xml",
+		Body: xmlFixture(t, "chi-thuong-xuyen"), Caller: "portal", ReceivedAt: receipt}
+
+	t.Run("read with the reservation", func(t *testing.T) {
+		rec := &readingRecords{Store: idempotency.NewMemory(nil)}
+		store, fs := submit(t, rec, sub)
+		if len(rec.asked) != 1 || !maps.Equal(rec.asked[0], wantRead) {
+			t.Fatalf("reads asked of the reservation: %v, want %v", rec.asked, wantRead)
+		}
+		if len(store.capped) != 1 || len(store.read) != 0 || store.sizes != 0 {
+			t.Errorf("%d capped reads, %d single reads, %d size look-ups: want the reservation's read only", len(store.capped), len(store.read), store.sizes)
+		}
+		if got := fs.uploaded(); !maps.Equal(counts(got), counts(wantUploads)) || len(got) != 2 {
+			t.Errorf("uploaded %v, want %v", got, wantUploads)
+		}
+	})
+	t.Run("not read by the store", func(t *testing.T) {
+		rec := &readingRecords{Store: idempotency.NewMemory(nil), unread: true}
+		store, fs := submit(t, rec, sub)
+		if len(rec.asked) != 1 || len(store.capped) != 1 || len(fs.uploaded()) != 2 {
+			t.Errorf("%d reservations asked to read, %d capped reads, %d uploads: want the send's own read", len(rec.asked), len(store.capped), len(fs.uploaded()))
+		}
+	})
+	t.Run("files in the request", func(t *testing.T) {
+		rec := &readingRecords{Store: idempotency.NewMemory(nil)}
+		withParts := sub
+		withParts.Files = []attachment.Part{
+			{ContentType: "application/pdf", FileName: "hop-dong-15-2026-HDMB.pdf", Data: contract},
+			{ContentType: "application/pdf", FileName: "bien-ban-nghiem-thu-15-2026.pdf", Data: record},
+		}
+		store, fs := submit(t, rec, withParts)
+		if len(rec.asked) != 0 || len(store.capped) != 0 || len(fs.uploaded()) != 2 {
+			t.Errorf("%d reservations asked to read, %d capped reads, %d uploads: want the parts' bytes only", len(rec.asked), len(store.capped), len(fs.uploaded()))
+		}
+	})
+	t.Run("no files listed", func(t *testing.T) {
+		rec := &readingRecords{Store: idempotency.NewMemory(nil)}
+		doc := template(t, "tai-khoan", "xml")
+		i, j := bytes.Index(doc, []byte("<dinhKem>")), bytes.LastIndex(doc, []byte("</dinhKem>"))
+		if i < 0 || j < i {
+			t.Fatal("the tai-khoan template lists no files")
+		}
+		doc = append(doc[:i:i], doc[j+len("</dinhKem>"):]...)
+		submit(t, rec, Submission{RequestID: "n", Procedure: "tai-khoan", ContentType: "application/xml",
+			Body: signXML(t, doc, signing.XMLOptions{}, both...), Caller: "portal", ReceivedAt: receipt})
+		if len(rec.asked) != 0 {
+			t.Errorf("a dossier listing no files asked the reservation to read %v", rec.asked)
+		}
+	})
+}
+
+// counts is how many times each string is in ss.
+func counts(ss []string) map[string]int {
+	m := map[string]int{}
+	for _, s := range ss {
+		m[s]++
+	}
+	return m
+}
