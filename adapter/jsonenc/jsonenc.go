@@ -113,6 +113,15 @@ func appendValue(dst []byte, v any) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// asIs are the ASCII bytes Marshal writes into a string as they are: all
+// but the control characters, quote, backslash, <, > and &.
+var asIs = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 // AppendString appends s as a JSON string, as Marshal writes it.
 func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
@@ -124,7 +133,7 @@ func appendString(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if asIs[b] {
 				i++
 				continue
 			}

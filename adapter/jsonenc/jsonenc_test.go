@@ -104,3 +104,23 @@ func FuzzAppend(f *testing.F) {
 		same(t, "number", []any{json.Number(s)})
 	})
 }
+
+// BenchmarkAppendString: a detached JWS of two signatures with their
+// certificates (base64url and dots, nothing to escape; about 5 KB), as the
+// treasury request's evidence carries it, and Vietnamese text.
+func BenchmarkAppendString(b *testing.B) {
+	jws := strings.Repeat("eyJhbGciOiJSUzI1NiIsIng1YyI6WyJNSUlD", 140) + ".." + strings.Repeat("AbC-_x", 40)
+	for _, tc := range []struct{ name, s string }{
+		{"jws", jws},
+		{"vietnamese", strings.Repeat("Chi thường xuyên: thanh toán hợp đồng số 15/2026 <HĐMB> & nghiệm thu. ", 20)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			dst := make([]byte, 0, 2*len(tc.s))
+			b.SetBytes(int64(len(tc.s)))
+			b.ReportAllocs()
+			for b.Loop() {
+				dst = AppendString(dst[:0], tc.s)
+			}
+		})
+	}
+}
