@@ -296,10 +296,11 @@ func (s *Service) readPlan(files []file, sent map[string][]byte, send bool) (rea
 	return read, lookUp
 }
 
-// readingStart is a records store that can read uploaded files, as
-// attachment.Store.GetCapped on files would, in the round trip of its
-// reservation (StartRegistered's, with want empty: Start's): got is nil
-// when it did not read them (redisstore.Store).
+// readingStart is a records store whose reservation (StartRegistered's,
+// with want empty Start's) can also read uploaded files, as
+// attachment.Store.GetCapped on files would, in its own round trip once it
+// holds the dossier's lock: got is nil when it did not read them
+// (redisstore.Store).
 type readingStart interface {
 	StartReading(ctx context.Context, files attachment.Store, read map[string]int64, reg signers.Store, unit string, want []signers.Registration,
 		key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (_ idempotency.Started, missing int, got map[string][]byte, _ error)

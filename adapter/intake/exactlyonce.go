@@ -188,8 +188,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// the registrations say now. For a first submission to a store that
 	// can, the reservation's own round trip checks the registrations first.
 	want := s.wantRegistered(v)
-	rs, fold := s.records.(registeredStart)
-	fold = fold && len(want) > 0 && v.SoBoSung <= 0
+	rs, registers := s.records.(registeredStart)
+	rd, reads := s.records.(readingStart)
+	fold := (registers || reads) && len(want) > 0 && v.SoBoSung <= 0
 	derived := sub.IdempotencyKey == ""
 	key := sub.IdempotencyKey
 	if derived {
@@ -214,9 +215,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	lockID := dossierLockID(v.Procedure.ID, v.MaHoSo)
 	started := false
 	// The small uploaded files the dossier lists are read in the same
-	// round trip where the store can: they are the send's to read next.
+	// round trip where the store can, once the reservation holds the
+	// dossier: they are the send's to read next.
 	var pre *prefetched
-	rd, reads := s.records.(readingStart)
 	if reads {
 		if read := s.toPrefetch(sub, v); len(read) > 0 {
 			pre = &prefetched{read: read}
@@ -228,8 +229,16 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 		if fold {
 			check = want
 		}
-		if pre != nil {
-			st, missing, pre.got, err = rd.StartReading(context.WithoutCancel(ctx), s.attachments, pre.read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
+		if reads {
+			var read map[string]int64
+			var got map[string][]byte
+			if pre != nil {
+				read = pre.read
+			}
+			st, missing, got, err = rd.StartReading(context.WithoutCancel(ctx), s.attachments, read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
+			if pre != nil {
+				pre.got = got
+			}
 		} else {
 			st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
 		}

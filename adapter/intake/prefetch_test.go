@@ -33,14 +33,13 @@ func (r *readingRecords) StartReading(ctx context.Context, files attachment.Stor
 			return idempotency.Started{}, i, nil, err
 		}
 	}
+	st, err := r.Start(ctx, key, fp, lease, dossier, owner, lockID)
 	var got map[string][]byte
-	if !r.unread {
-		var err error
+	if err == nil && st.Lock.Held && !r.unread { // as redisstore's: only for the send
 		if got, err = files.GetCapped(ctx, read); err != nil {
 			return idempotency.Started{}, -1, nil, err
 		}
 	}
-	st, err := r.Start(ctx, key, fp, lease, dossier, owner, lockID)
 	return st, -1, got, err
 }
 
@@ -122,4 +121,65 @@ func counts(ss []string) map[string]int {
 		m[s]++
 	}
 	return m
+}
+
+// The reservation's read stands in for gatherFiles' only when it answers
+// the very reads gatherFiles would make.
+func TestPrefetchedAnswers(t *testing.T) {
+	read := map[string]int64{"a": 10, "b": 0}
+	got := map[string][]byte{"a": []byte("0123456789")}
+	for _, tc := range []struct {
+		name string
+		pre  *prefetched
+		want bool
+	}{
+		{"the same reads", &prefetched{read: map[string]int64{"a": 10, "b": 0}, got: got}, true},
+		{"another size", &prefetched{read: map[string]int64{"a": 11, "b": 0}, got: got}, false},
+		{"one file fewer", &prefetched{read: map[string]int64{"a": 10}, got: got}, false},
+		{"one file more", &prefetched{read: map[string]int64{"a": 10, "b": 0, "c": 1}, got: got}, false},
+		{"not read", &prefetched{read: read}, false},
+		{"none", nil, false},
+	} {
+		if tc.pre.answers(read) != tc.want {
+			t.Errorf("%s: answers %v, want %v", tc.name, !tc.want, tc.want)
+		}
+	}
+}
+
+// A supplement's registrations are checked by the send whatever the
+// reservation read; a first submission's, which the reservation checks,
+// are refused when one is missing; a listing over the limits reads nothing
+// before its refusal.
+func TestFilesReadWithTheReservationKeepTheChecks(t *testing.T) {
+	const unit = "1012345"
+	ctx := context.Background()
+	owner := registration(t, unit, "chu-tai-khoan", "chu-tai-khoan")
+	store := signers.NewMemory()
+	if _, err := store.Put(ctx, owner); err != nil {
+		t.Fatal(err)
+	}
+
+	rec := &readingRecords{Store: idempotency.NewMemory(nil)}
+	svc, fs := registryServiceOn(t, store, true, rec)
+	wantRefused(t, submitOn(t, svc, fs, xmlSub("chi-thuong-xuyen", xmlFixture(t, "chi-thuong-xuyen")), "", receipt), "signer-not-registered")
+	if len(rec.checks) != 1 || len(rec.checks[0]) != 2 {
+		t.Fatalf("the reservation checked %v, want the dossier's two registrations", rec.checks)
+	}
+
+	sup := &readingRecords{Store: idempotency.NewMemory(nil)}
+	svc, fs = registryServiceOn(t, store, true, sup)
+	body := signXML(t, replaceOnce(t, template(t, "chi-thuong-xuyen", "xml"), "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>"),
+		signing.XMLOptions{}, both...)
+	wantRefused(t, submitOn(t, svc, fs, xmlSub("chi-thuong-xuyen", body), "", receipt), "signer-not-registered")
+	if len(sup.asked) != 1 || len(sup.checks[0]) != 0 {
+		t.Fatalf("a supplement's reservation: %d reads asked, checks %v; want its files read and no check there", len(sup.asked), sup.checks)
+	}
+
+	over := &readingRecords{Store: idempotency.NewMemory(nil)}
+	svc, fs = newService(t, svcOptions{records: over, fileLimits: FileLimits{MaxFileBytes: 100}})
+	out := submitOn(t, svc, fs, xmlSub("chi-thuong-xuyen", xmlFixture(t, "chi-thuong-xuyen")), "", receipt)
+	wantRefused(t, out, "body-too-large")
+	if len(over.asked) != 0 {
+		t.Errorf("a listing over the limits asked the reservation to read %v", over.asked)
+	}
 }

@@ -204,50 +204,31 @@ func (a *Attachments) GetCapped(ctx context.Context, want map[string]int64) (map
 			return nil, attachment.ErrBadHash
 		}
 	}
+	out := make(map[string][]byte, len(want))
 	if len(want) == 0 {
-		return map[string][]byte{}, nil
+		return out, nil
 	}
-	var r cappedRead
-	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read by r.files
-		r = a.queueCapped(ctx, p, want)
+	empty := attachment.Sum(nil)
+	cmds := make(map[string]*redis.StringCmd, len(want))
+	var emptyExists *redis.IntCmd
+	_, _ = a.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
+		for sum, size := range want {
+			// GETRANGE's end is inclusive, and a negative one counts from
+			// the end: 0..size reads at most size+1 bytes.
+			cmds[sum] = p.GetRange(ctx, a.key(sum), 0, max(size, 0)) // a key of another type: WRONGTYPE, an error
+			if sum == empty {
+				emptyExists = p.Exists(ctx, a.key(sum))
+			}
+		}
 		return nil
 	})
-	return r.files()
-}
-
-// cappedRead is GetCapped's commands, queued on a pipeline (queueCapped),
-// to be read once it has run.
-type cappedRead struct {
-	cmds        map[string]*redis.StringCmd
-	emptyExists *redis.IntCmd
-}
-
-// queueCapped queues GetCapped's commands for want, whose sums are valid.
-func (a *Attachments) queueCapped(ctx context.Context, p redis.Pipeliner, want map[string]int64) cappedRead {
-	r := cappedRead{cmds: make(map[string]*redis.StringCmd, len(want))}
-	empty := attachment.Sum(nil)
-	for sum, size := range want {
-		// GETRANGE's end is inclusive, and a negative one counts from
-		// the end: 0..size reads at most size+1 bytes.
-		r.cmds[sum] = p.GetRange(ctx, a.key(sum), 0, max(size, 0)) // a key of another type: WRONGTYPE, an error
-		if sum == empty {
-			r.emptyExists = p.Exists(ctx, a.key(sum))
-		}
-	}
-	return r
-}
-
-// files reads the replies: GetCapped's result.
-func (r cappedRead) files() (map[string][]byte, error) {
-	out := make(map[string][]byte, len(r.cmds))
-	empty := attachment.Sum(nil)
-	for sum, c := range r.cmds {
+	for sum, c := range cmds {
 		b, err := c.Bytes()
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
 		}
 		if sum == empty {
-			n, err := r.emptyExists.Result()
+			n, err := emptyExists.Result()
 			if err != nil {
 				return nil, fmt.Errorf("redisstore: attachment %s: %w", sum, err)
 			}

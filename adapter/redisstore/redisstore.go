@@ -31,6 +31,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -578,12 +580,14 @@ func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit str
 // StartReading is StartRegistered (want may be empty: Start) that also
 // reads the uploaded files read names (SHA-256 → listed size), as
 // att.GetCapped would, in the same round trip, where att is an Attachments
-// on this store's client and the start is one script. got holds the files
-// so read; it is nil when they were not read there (att elsewhere, a
-// Cluster, claims that wait for replicas, or a read that failed: the
-// caller reads them itself and meets the failure there) and whenever err
-// is set. The reads change nothing; what the start finds (a replay, a key
-// in progress) they do not wait for.
+// on this store's client and the start is one script (startReadingScript):
+// the script reads them only once the start holds the dossier's lock,
+// when the send will use them, so a replay, a key in progress or a busy
+// dossier reads nothing. got holds the files so read; it is nil when they
+// were not read there (att elsewhere, a Cluster, claims that wait for
+// replicas, a start without the lock, a file that could not be read, or a
+// reply that did not arrive whole: the start is then asked again without
+// them), for the caller to read them itself; nil too whenever err is set.
 func (s *Store) StartReading(ctx context.Context, att attachment.Store, read map[string]int64, reg signers.Store, unit string,
 	want []signers.Registration, key, fp string, lease time.Duration, dossier, owner, lockID string) (st idempotency.Started, missing int, got map[string][]byte, err error) {
 	a, _ := att.(*Attachments)
@@ -653,9 +657,9 @@ type registered struct {
 
 // start runs startScript, or startRegisteredScript when req is set, whose
 // refusal is the index in req.fields of the first field missing (else -1).
-// With a set, the files of read are read from it in the same pipeline
-// (got; nil when a read failed). A CROSSSLOT refusal is returned as it is,
-// for the caller to take steps.
+// With a set it runs startReadingScript instead, which also reads the files
+// of read from a once it holds the lock (got; nil when it did not). A
+// CROSSSLOT refusal is returned as it is, for the caller to take steps.
 func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read map[string]int64,
 	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, map[string][]byte, error) {
 	now := s.now()
@@ -673,49 +677,113 @@ func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read
 			args = append(args, f)
 		}
 	}
-	var cmd *redis.Cmd
-	var files cappedRead
-	if a == nil {
-		cmd = script.Run(ctx, s.c, keys, args...)
-	} else {
-		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error { // each command's error is read below
-			cmd = script.EvalSha(ctx, p, keys, args...)
-			files = a.queueCapped(ctx, p, read)
-			return nil
-		})
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			// As Run does: the server lost its scripts (a restart, a new
-			// primary); the script did not run. The reads did.
-			cmd = script.Eval(ctx, s.c, keys, args...)
+	var reply []any
+	var err error
+	var sums []string // the files startReadingScript read, in its order
+	if a != nil {
+		var rkeys []string
+		var rargs []any
+		rkeys, rargs, sums = readingCall(keys, args, req, a, read)
+		reply, err = startReadingScript.Run(ctx, s.c, rkeys, rargs...).Slice()
+		if err != nil && !isReply(err) {
+			// The reply did not arrive whole (its files make it the
+			// larger), though the script may have run: asked again without
+			// them, with the same tokens, the scripts give the caller what
+			// they gave it (its claim then reads as recovered, so the
+			// treasury is asked first, as after any lost reply).
+			reply, err, sums = nil, nil, nil
 		}
 	}
-	reply, err := cmd.Slice()
+	if reply == nil && err == nil {
+		reply, err = script.Run(ctx, s.c, keys, args...).Slice()
+	}
 	if s.slots.refusedBy(err) {
 		return idempotency.Started{}, -1, nil, err
 	}
 	if err != nil {
 		return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
 	}
-	var got map[string][]byte
-	if a != nil {
-		got, _ = files.files() // a read that failed is the caller's to make again
-	}
 	if req != nil {
 		if i, refused, err := parseUnregistered(reply, len(req.fields)); refused || err != nil {
 			if err != nil {
 				return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
 			}
-			return idempotency.Started{}, i, got, nil
+			return idempotency.Started{}, i, nil, nil
 		}
+	}
+	var files any
+	if sums != nil && len(reply) == 4 {
+		files, reply = reply[3], reply[:3]
 	}
 	st, err := parseStart(reply, now, tok, lockTok, lease)
 	if err != nil {
 		return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
 	}
+	var got map[string][]byte
+	if files != nil {
+		if !st.Lock.Held {
+			return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w: files without the lock", errReply)
+		}
+		if got, err = readFiles(files, sums); err != nil {
+			return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
+		}
+	}
 	if st.Claim.Owned && !st.Lock.Held {
 		st.Lock, st.ClaimErr = s.lockAgain(ctx, lockID, lease, st.Lock, nil)
 	}
 	return st, -1, got, nil
+}
+
+// readingCall lays out startReadingScript's keys and arguments from
+// startScript's (or startRegisteredScript's, with req) and the files of
+// read in a, in the order of sums.
+func readingCall(keys []string, args []any, req *registered, a *Attachments, read map[string]int64) (rkeys []string, rargs []any, sums []string) {
+	sums = slices.Sorted(maps.Keys(read))
+	rkeys = append(make([]string, 0, len(keys)+len(sums)), keys...)
+	rargs = append(make([]any, 0, 16+len(args)-15+len(sums)), args[:15]...)
+	if req == nil {
+		rargs = append(rargs, 0)
+	} else {
+		rargs = append(rargs, len(req.fields))
+		rargs = append(rargs, args[15:]...)
+	}
+	for _, sum := range sums {
+		rkeys = append(rkeys, a.key(sum))
+		// GETRANGE's end is inclusive, and a negative one counts from the
+		// end: 0..size reads at most size+1 bytes (as GetCapped).
+		rargs = append(rargs, max(read[sum], 0))
+	}
+	return rkeys, rargs, sums
+}
+
+// readFiles reads startReadingScript's files, v, those of sums in order:
+// GetCapped's answer (a file absent is not in it).
+func readFiles(v any, sums []string) (map[string][]byte, error) {
+	files, ok := v.([]any)
+	if !ok || len(files) != len(sums) {
+		return nil, errReply
+	}
+	out := make(map[string][]byte, len(files))
+	for i, f := range files {
+		switch b := f.(type) {
+		case nil:
+		case string:
+			out[sums[i]] = []byte(b)
+		default:
+			return nil, errReply
+		}
+	}
+	return out, nil
+}
+
+// isReply reports whether err is the server's answer (an error reply, or
+// Nil), not a failure to get one.
+func isReply(err error) bool {
+	if errors.Is(err, redis.Nil) {
+		return true
+	}
+	_, ok := errors.AsType[redis.Error](err)
+	return ok
 }
 
 // parseUnregistered reads startRegisteredScript's refusal {'U', i}, i from

@@ -205,3 +205,40 @@ for i = 1, #held do
   if not held[i] then return {'U', i} end
 end
 ` + startSource)
+
+// startReadingScript is startScript, behind the check of
+// startRegisteredScript when ARGV[16] (n, the number of fields) is not 0,
+// that also reads uploaded files once it holds the lock, and only then:
+// KEYS[1..3] startScript's, KEYS[4] the signers' hash when n > 0, then one
+// key per file; ARGV[1..15] startScript's, ARGV[16] n, ARGV[17..16+n] the
+// fields, then per file the last offset to read (GETRANGE 0..it).
+// Replies {'U', i} as startRegisteredScript; else startScript's reply,
+// with a fourth element when the lock is held: each file's bytes in order
+// (nil when absent; the empty file is told from absent by EXISTS), unless
+// one could not be read (a key of another type), then without it. Its keys
+// are in several slots, as startScript's.
+var startReadingScript = redis.NewScript(`
+local n = tonumber(ARGV[16])
+local first = 4
+if n > 0 then
+  local held = redis.call('HMGET', KEYS[4], unpack(ARGV, 17, 16 + n))
+  for i = 1, #held do
+    if not held[i] then return {'U', i} end
+  end
+  first = 5
+end
+local function start()
+` + startSource + `
+end
+local out = start()
+if #out ~= 3 or out[3][1] ~= 1 then return out end
+local files = {}
+for i = first, #KEYS do
+  local v = redis.pcall('GETRANGE', KEYS[i], 0, ARGV[16 + n + i - first + 1])
+  if type(v) == 'table' and v.err then return out end
+  if v == '' and redis.call('EXISTS', KEYS[i]) == 0 then v = false end
+  files[#files + 1] = v
+end
+out[4] = files
+return out
+`)

@@ -3,7 +3,9 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"io"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/idempotency"
+	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 	"github.com/kbnn/dvc/adapter/testkit/storetest"
@@ -31,8 +34,10 @@ func uploads(t *testing.T, att attachment.Store) map[string]int64 {
 }
 
 // StartReading reads the uploaded files in Start's own round trip, as
-// GetCapped reads them, whatever the start finds; with the registrations'
-// check too, and after the server lost its scripts.
+// GetCapped reads them, once the start holds the dossier's lock: with the
+// registrations' check too, and after the server lost its scripts. A start
+// that does not hold the lock (a key in progress, a dossier busy, a
+// registration missing, an answer to replay) reads nothing.
 func TestStartReading(t *testing.T) {
 	ctx := context.Background()
 	s, _, c := newStore(t)
@@ -44,15 +49,17 @@ func TestStartReading(t *testing.T) {
 	}
 	reg := NewSigners(c, s.prefix)
 	regs := registrations(t, reg, "1045678")
-	for _, sc := range []*redis.Script{startScript, startRegisteredScript} {
-		if err := sc.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
-			t.Fatal(err)
-		}
+	if err := startReadingScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
+		t.Fatal(err)
 	}
 	var n commandCounter
 	c.AddHook(&n)
+	start := func(key, dossier string, regs []signers.Registration) (idempotency.Started, int, map[string][]byte, error) {
+		n.n = 0
+		return s.StartReading(ctx, att, read, reg, "1045678", regs, key, "fp", time.Minute, dossier, key+"#fp", "dossier|"+dossier)
+	}
 
-	st, missing, got, err := s.StartReading(ctx, att, read, reg, "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	st, missing, got, err := start("k", "p|X|0", nil)
 	if err != nil || missing != -1 || st.Begun.State != idempotency.Reserved || !st.Claim.Owned || !st.Lock.Held {
 		t.Fatalf("start: %+v, missing %d, %v", st, missing, err)
 	}
@@ -63,36 +70,111 @@ func TestStartReading(t *testing.T) {
 		t.Errorf("the start and its reads took %d round trips, want 1", n.n)
 	}
 
-	// a key in progress: the reads are made all the same
-	n.n = 0
-	st, _, got, err = s.StartReading(ctx, att, read, reg, "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
-	if err != nil || st.Begun.State != idempotency.InProgress || !maps.EqualFunc(got, want, bytes.Equal) || n.n != 1 {
+	// a key in progress reads nothing
+	st, _, got, err = start("k", "p|X|0", nil)
+	if err != nil || st.Begun.State != idempotency.InProgress || got != nil || n.n != 1 {
 		t.Fatalf("start of a key in progress: %+v, %d files, %d round trips, %v", st, len(got), n.n, err)
+	}
+	// another key of the same dossier, whose lock the first holds: nothing
+	// read (the claim is the first key's; its lock too)
+	if st, _, got, err = start("k-other", "p|X|0", nil); err != nil || st.Claim.Owned || st.Lock.Held || got != nil {
+		t.Fatalf("start of a dossier claimed: %+v, %d files, %v", st, len(got), err)
+	}
+	// a dossier whose lock another holds (a withdrawal, say): the claim
+	// is taken, the lock is not, nothing is read
+	if _, err := s.LockDossier(ctx, "dossier|p|W|0", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, got, err = start("k-w", "p|W|0", nil); err != nil || !st.Claim.Owned || st.Lock.Held || got != nil {
+		t.Fatalf("start of a dossier locked: %+v, %d files, %v", st, len(got), err)
+	}
+	// an answered key replays, reading nothing
+	if err := s.Complete(ctx, "k", st0Token(t, s, "k"), idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, got, err = start("k", "p|X|0", nil); err != nil || st.Begun.State != idempotency.Completed || got != nil {
+		t.Fatalf("start of an answered key: %+v, %d files, %v", st, len(got), err)
 	}
 
 	// with the registrations' check: the second is missing, nothing begun
-	n.n = 0
-	st, missing, _, err = s.StartReading(ctx, att, read, reg, "1045678", regs, "k2", "fp", time.Minute, "p|Y|0", "k2#fp", "dossier|p|Y")
-	if err != nil || missing != 1 || st.Begun.State != 0 || n.n != 1 {
-		t.Fatalf("second registration missing: %+v, missing %d, %d round trips, %v", st, missing, n.n, err)
+	// or read
+	st, missing, got, err = start("k2", "p|Y|0", regs)
+	if err != nil || missing != 1 || st.Begun.State != 0 || got != nil || n.n != 1 {
+		t.Fatalf("second registration missing: %+v, missing %d, %d files, %d round trips, %v", st, missing, len(got), n.n, err)
 	}
 	if _, err := reg.Put(ctx, regs[1]); err != nil {
 		t.Fatal(err)
 	}
-	n.n = 0
-	st, missing, got, err = s.StartReading(ctx, att, read, reg, "1045678", regs, "k2", "fp", time.Minute, "p|Y|0", "k2#fp", "dossier|p|Y")
+	st, missing, got, err = start("k2", "p|Y|0", regs)
 	if err != nil || missing != -1 || st.Begun.State != idempotency.Reserved || !st.Lock.Held || !maps.EqualFunc(got, want, bytes.Equal) || n.n != 1 {
 		t.Fatalf("start of registered signers: %+v, missing %d, %d files, %d round trips, %v", st, missing, len(got), n.n, err)
 	}
 
-	// the server lost its scripts: the script is sent again whole, the
-	// reads it made already stand
+	// the server lost its scripts: the script is sent again whole
 	if err := c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	st, missing, got, err = s.StartReading(ctx, att, read, reg, "1045678", nil, "k3", "fp", time.Minute, "p|Z|0", "k3#fp", "dossier|p|Z")
+	st, missing, got, err = start("k3", "p|Z|0", nil)
 	if err != nil || missing != -1 || st.Begun.State != idempotency.Reserved || !st.Lock.Held || !maps.EqualFunc(got, want, bytes.Equal) {
 		t.Fatalf("start after SCRIPT FLUSH: %+v, missing %d, %d files, %v", st, missing, len(got), err)
+	}
+}
+
+// st0Token is the token of key's reservation as stored.
+func st0Token(t *testing.T, s *Store, key string) string {
+	t.Helper()
+	tok, err := s.c.HGet(context.Background(), s.keyName(key), "tok").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// cutReply fails the first run of startReadingScript as a connection lost
+// while its reply came: the script ran on the server, its reply is lost.
+type cutReply struct{ cut bool }
+
+func (h *cutReply) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *cutReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if args := cmd.Args(); !h.cut && cmd.Name() == "evalsha" && len(args) > 1 && args[1] == startReadingScript.Hash() {
+			h.cut = true
+			cmd.SetErr(io.ErrUnexpectedEOF)
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+}
+func (h *cutReply) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A start whose reply with the files was lost is asked again without them:
+// the caller gets the reservation, the claim and the lock the lost reply
+// held (the claim as recovered, so the treasury is asked first), and no
+// files, where before the start failed and left them all held.
+func TestStartReadingReplyLost(t *testing.T) {
+	ctx := context.Background()
+	s, _, c := newStore(t)
+	att := NewAttachments(c, s.prefix, attachment.Limits{Retention: time.Hour}, nil)
+	read := uploads(t, att)
+	if err := startReadingScript.Load(ctx, c).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h := &cutReply{}
+	c.AddHook(h)
+	st, missing, got, err := s.StartReading(ctx, att, read, signers.NewMemory(), "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	if !h.cut {
+		t.Fatal("the reply was not cut")
+	}
+	if err != nil || missing != -1 || st.Begun.State != idempotency.Reserved || !st.Claim.Owned || !st.Claim.Recovered || !st.Lock.Held || got != nil {
+		t.Fatalf("start after a lost reply: %+v, missing %d, %d files, %v", st, missing, len(got), err)
+	}
+	// what it holds is its own: the answer completes, the lock is given back
+	if r := s.Finish(ctx, idempotency.Final{Key: "k", Token: st.Begun.Token, Response: idempotency.Stored{Status: 202, Body: []byte("{}")},
+		Retention: time.Hour, LockID: "dossier|p|X", LockToken: st.Lock.Token}); r != (idempotency.Finished{}) {
+		t.Fatalf("finish: %+v", r)
 	}
 }
 
@@ -160,5 +242,29 @@ func TestStartReadingWithoutTheReads(t *testing.T) {
 				t.Errorf("files read with the start: %q", got)
 			}
 		})
+	}
+}
+
+// When claims wait for replicas the start takes its steps, each write
+// waited for on its own: the reading script never runs, nothing is read.
+func TestStartReadingWaitsForReplicasInSteps(t *testing.T) {
+	ctx := context.Background()
+	c, prefix := redistest.Client(t), redistest.Prefix(t)
+	s := New(c, prefix, nil).WaitForReplicas(redisha.New(c, 1, 50*time.Millisecond, nil))
+	att := NewAttachments(c, prefix, attachment.Limits{Retention: time.Hour}, nil)
+	read := uploads(t, att)
+	seen := &scriptsSeen{}
+	c.AddHook(seen)
+	_, missing, got, _ := s.StartReading(ctx, att, read, signers.NewMemory(), "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+	if missing != -1 || got != nil {
+		t.Fatalf("missing %d, %d files read", missing, len(got))
+	}
+	for _, cmd := range seen.cmds {
+		if strings.HasSuffix(cmd, " "+startReadingScript.Hash()) || cmd == "getrange" {
+			t.Fatalf("the files were read with the start: %v", seen.cmds)
+		}
+	}
+	if len(seen.cmds) == 0 {
+		t.Fatal("no command seen")
 	}
 }
