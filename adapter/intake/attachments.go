@@ -318,10 +318,17 @@ func (p *prefetched) answers(read map[string]int64) bool {
 	return p != nil && p.got != nil && maps.Equal(p.read, read)
 }
 
+// maxPrefetchBytes bounds the files a reservation reads (toPrefetch): they
+// travel in its script's reply, and Redis runs nothing else while the
+// script copies them. A batch over it (FileLimits.BatchBytes may be set
+// far higher) is read by the send, as before.
+const maxPrefetchBytes = 1 << 20
+
 // toPrefetch is what a submission's gatherFiles will read at once from the
 // store, for the reservation to read in its own round trip (readingStart):
 // nil when the request carries files of its own (their hashes are
-// gatherFiles' to take) or the listing is one gatherFiles refuses.
+// gatherFiles' to take), the listing is one gatherFiles refuses, or the
+// reads come to more than maxPrefetchBytes.
 func (s *Service) toPrefetch(sub Submission, v *Verified) map[string]int64 {
 	if len(sub.Files) > 0 {
 		return nil
@@ -331,6 +338,13 @@ func (s *Service) toPrefetch(sub Submission, v *Verified) map[string]int64 {
 		return nil
 	}
 	read, _ := s.readPlan(files, nil, true)
+	var total int64
+	for _, n := range read {
+		total += n
+	}
+	if total > maxPrefetchBytes {
+		return nil
+	}
 	return read
 }
 

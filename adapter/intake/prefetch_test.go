@@ -3,7 +3,10 @@ package intake
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
+	"strconv"
 	"testing"
 	"time"
 
@@ -181,5 +184,25 @@ func TestFilesReadWithTheReservationKeepTheChecks(t *testing.T) {
 	wantRefused(t, out, "body-too-large")
 	if len(over.asked) != 0 {
 		t.Errorf("a listing over the limits asked the reservation to read %v", over.asked)
+	}
+}
+
+// The reservation reads no more than maxPrefetchBytes of files, however
+// large the batch gatherFiles may read: a larger batch is the send's.
+func TestToPrefetchIsBounded(t *testing.T) {
+	listing := func(sizes ...int64) *Verified {
+		var list []any
+		for i, n := range sizes {
+			list = append(list, map[string]any{"tenTep": fmt.Sprintf("f%d.pdf", i), "loaiTep": "application/pdf",
+				"sha256": attachment.Sum([]byte{byte(i)}), "kichThuoc": json.Number(strconv.FormatInt(n, 10))})
+		}
+		return &Verified{Value: map[string]any{AttachmentList: list}}
+	}
+	s := &Service{fileLimits: FileLimits{BatchBytes: 8 * maxPrefetchBytes}}
+	if got := s.toPrefetch(Submission{}, listing(maxPrefetchBytes/2, maxPrefetchBytes/2)); len(got) != 2 {
+		t.Errorf("files of maxPrefetchBytes together: %v, want both read", got)
+	}
+	if got := s.toPrefetch(Submission{}, listing(maxPrefetchBytes/2, maxPrefetchBytes/2+1)); got != nil {
+		t.Errorf("files over maxPrefetchBytes together: %v, want none read with the reservation", got)
 	}
 }

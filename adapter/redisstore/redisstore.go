@@ -581,13 +581,14 @@ func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit str
 // reads the uploaded files read names (SHA-256 → listed size), as
 // att.GetCapped would, in the same round trip, where att is an Attachments
 // on this store's client and the start is one script (startReadingScript):
-// the script reads them only once the start holds the dossier's lock,
-// when the send will use them, so a replay, a key in progress or a busy
-// dossier reads nothing. got holds the files so read; it is nil when they
-// were not read there (att elsewhere, a Cluster, claims that wait for
-// replicas, a start without the lock, a file that could not be read, or a
-// reply that did not arrive whole: the start is then asked again without
-// them), for the caller to read them itself; nil too whenever err is set.
+// the script reads them only once the start holds the dossier's lock under
+// a claim not already sent, when the send may upload them, so a replay, a
+// key in progress or a busy dossier reads nothing. got holds the files so
+// read; it is nil when they were not read there (att elsewhere, a Cluster,
+// claims that wait for replicas, a start without the lock, a file that
+// could not be read, a reply that did not arrive whole: the start is then
+// asked again without them), for the caller to read them itself; nil too
+// whenever err is set.
 func (s *Store) StartReading(ctx context.Context, att attachment.Store, read map[string]int64, reg signers.Store, unit string,
 	want []signers.Registration, key, fp string, lease time.Duration, dossier, owner, lockID string) (st idempotency.Started, missing int, got map[string][]byte, err error) {
 	a, _ := att.(*Attachments)
@@ -690,7 +691,10 @@ func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read
 			// larger), though the script may have run: asked again without
 			// them, with the same tokens, the scripts give the caller what
 			// they gave it (its claim then reads as recovered, so the
-			// treasury is asked first, as after any lost reply).
+			// treasury is asked first, as after any lost reply). With the
+			// signers' check the script checks again: a registration
+			// removed in between is refused as missing, and what the first
+			// run took is held to its lease, as after a reply lost for good.
 			reply, err, sums = nil, nil, nil
 		}
 	}
@@ -720,13 +724,11 @@ func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read
 		return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
 	}
 	var got map[string][]byte
-	if files != nil {
-		if !st.Lock.Held {
-			return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w: files without the lock", errReply)
-		}
-		if got, err = readFiles(files, sums); err != nil {
-			return idempotency.Started{}, -1, nil, fmt.Errorf("redisstore: start: %w", err)
-		}
+	if files != nil && st.Lock.Held {
+		// Files beside a start without the lock, or a list that does not
+		// read as one, are not taken (the send reads them itself): the
+		// start stands, and is the caller's.
+		got = readFiles(files, sums)
 	}
 	if st.Claim.Owned && !st.Lock.Held {
 		st.Lock, st.ClaimErr = s.lockAgain(ctx, lockID, lease, st.Lock, nil)
@@ -757,23 +759,28 @@ func readingCall(keys []string, args []any, req *registered, a *Attachments, rea
 }
 
 // readFiles reads startReadingScript's files, v, those of sums in order:
-// GetCapped's answer (a file absent is not in it).
-func readFiles(v any, sums []string) (map[string][]byte, error) {
+// GetCapped's answer (a file absent is not in it, nor is an empty value
+// under another hash than the empty file's), or nil when v is not such a
+// list.
+func readFiles(v any, sums []string) map[string][]byte {
 	files, ok := v.([]any)
 	if !ok || len(files) != len(sums) {
-		return nil, errReply
+		return nil
 	}
+	empty := attachment.Sum(nil)
 	out := make(map[string][]byte, len(files))
 	for i, f := range files {
 		switch b := f.(type) {
 		case nil:
 		case string:
-			out[sums[i]] = []byte(b)
+			if b != "" || sums[i] == empty {
+				out[sums[i]] = []byte(b)
+			}
 		default:
-			return nil, errReply
+			return nil
 		}
 	}
-	return out, nil
+	return out
 }
 
 // isReply reports whether err is the server's answer (an error reply, or

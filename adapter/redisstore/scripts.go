@@ -213,10 +213,11 @@ end
 // key per file; ARGV[1..15] startScript's, ARGV[16] n, ARGV[17..16+n] the
 // fields, then per file the last offset to read (GETRANGE 0..it).
 // Replies {'U', i} as startRegisteredScript; else startScript's reply,
-// with a fourth element when the lock is held: each file's bytes in order
-// (nil when absent; the empty file is told from absent by EXISTS), unless
-// one could not be read (a key of another type), then without it. Its keys
-// are in several slots, as startScript's.
+// with a fourth element when the lock is held and the claim is not one
+// already sent (whose document the treasury holds: nothing to upload):
+// each file's bytes in order (nil when absent; the empty file is told from
+// absent by EXISTS), unless one could not be read (a key of another type),
+// then without it. Its keys are in several slots, as startScript's.
 var startReadingScript = redis.NewScript(`
 local n = tonumber(ARGV[16])
 local first = 4
@@ -231,7 +232,7 @@ local function start()
 ` + startSource + `
 end
 local out = start()
-if #out ~= 3 or out[3][1] ~= 1 then return out end
+if #out ~= 3 or out[3][1] ~= 1 or out[2][2] == 'sent' then return out end
 local files = {}
 for i = first, #KEYS do
   local v = redis.pcall('GETRANGE', KEYS[i], 0, ARGV[16 + n + i - first + 1])

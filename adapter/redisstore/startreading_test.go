@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"maps"
 	"strings"
@@ -88,6 +89,24 @@ func TestStartReading(t *testing.T) {
 	if st, _, got, err = start("k-w", "p|W|0", nil); err != nil || !st.Claim.Owned || st.Lock.Held || got != nil {
 		t.Fatalf("start of a dossier locked: %+v, %d files, %v", st, len(got), err)
 	}
+	// the owner's own retry of a claim already sent: the treasury holds
+	// its document, so nothing is uploaded and nothing read
+	stS, _, _, err := start("k-sent", "p|S|0", nil)
+	if err != nil || !stS.Lock.Held {
+		t.Fatalf("start: %+v %v", stS, err)
+	}
+	if err := s.SettleDossier(ctx, "p|S|0", "k-sent#fp", true, "KB-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(ctx, "k-sent", stS.Begun.Token); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnlockDossier(ctx, "dossier|p|S|0", stS.Lock.Token); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, got, err = start("k-sent", "p|S|0", nil); err != nil || !st.Claim.Sent || !st.Lock.Held || got != nil {
+		t.Fatalf("start of a claim sent: %+v, %d files, %v", st, len(got), err)
+	}
 	// an answered key replays, reading nothing
 	if err := s.Complete(ctx, "k", st0Token(t, s, "k"), idempotency.Stored{Status: 202, Body: []byte("{}")}, time.Hour); err != nil {
 		t.Fatal(err)
@@ -130,16 +149,24 @@ func st0Token(t *testing.T, s *Store, key string) string {
 	return tok
 }
 
-// cutReply fails the first run of startReadingScript as a connection lost
-// while its reply came: the script ran on the server, its reply is lost.
-type cutReply struct{ cut bool }
+// cutReply fails the first run of startReadingScript (with all set, every
+// run of a start script) as a connection lost while its reply came: the
+// script ran on the server, its reply is lost.
+type cutReply struct {
+	all bool
+	cut int
+}
 
 func (h *cutReply) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *cutReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if args := cmd.Args(); !h.cut && cmd.Name() == "evalsha" && len(args) > 1 && args[1] == startReadingScript.Hash() {
-			h.cut = true
+		args := cmd.Args()
+		if cmd.Name() != "evalsha" || len(args) < 2 || (h.cut > 0 && !h.all) {
+			return err
+		}
+		if sha := args[1]; sha == startReadingScript.Hash() || (h.all && sha == startScript.Hash()) {
+			h.cut++
 			cmd.SetErr(io.ErrUnexpectedEOF)
 			return io.ErrUnexpectedEOF
 		}
@@ -165,8 +192,8 @@ func TestStartReadingReplyLost(t *testing.T) {
 	h := &cutReply{}
 	c.AddHook(h)
 	st, missing, got, err := s.StartReading(ctx, att, read, signers.NewMemory(), "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
-	if !h.cut {
-		t.Fatal("the reply was not cut")
+	if h.cut != 1 {
+		t.Fatalf("the reply was cut %d times, want 1", h.cut)
 	}
 	if err != nil || missing != -1 || st.Begun.State != idempotency.Reserved || !st.Claim.Owned || !st.Claim.Recovered || !st.Lock.Held || got != nil {
 		t.Fatalf("start after a lost reply: %+v, missing %d, %d files, %v", st, missing, len(got), err)
@@ -267,4 +294,46 @@ func TestStartReadingWaitsForReplicasInSteps(t *testing.T) {
 	if len(seen.cmds) == 0 {
 		t.Fatal("no command seen")
 	}
+}
+
+// A start whose reply is lost twice fails with the loss; an error the
+// server answered (here, the key holding a value of another type) is not a
+// lost reply and is not asked again.
+func TestStartReadingFailures(t *testing.T) {
+	ctx := context.Background()
+	t.Run("reply lost twice", func(t *testing.T) {
+		s, _, c := newStore(t)
+		att := NewAttachments(c, s.prefix, attachment.Limits{Retention: time.Hour}, nil)
+		read := uploads(t, att)
+		for _, sc := range []*redis.Script{startReadingScript, startScript} {
+			if err := sc.Load(ctx, c).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := &cutReply{all: true}
+		c.AddHook(h)
+		_, missing, got, err := s.StartReading(ctx, att, read, signers.NewMemory(), "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+		if !errors.Is(err, io.ErrUnexpectedEOF) || missing != -1 || got != nil || h.cut != 2 {
+			t.Fatalf("missing %d, %d files, %d cut, %v; want the loss, after asking once more", missing, len(got), h.cut, err)
+		}
+	})
+	t.Run("an error answered", func(t *testing.T) {
+		s, _, c := newStore(t)
+		att := NewAttachments(c, s.prefix, attachment.Limits{Retention: time.Hour}, nil)
+		read := uploads(t, att)
+		if err := c.Set(ctx, s.keyName("k"), "not a hash", time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+		seen := &scriptsSeen{}
+		c.AddHook(seen)
+		_, missing, got, err := s.StartReading(ctx, att, read, signers.NewMemory(), "1045678", nil, "k", "fp", time.Minute, "p|X|0", "k#fp", "dossier|p|X")
+		if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") || missing != -1 || got != nil {
+			t.Fatalf("missing %d, %d files, %v; want WRONGTYPE", missing, len(got), err)
+		}
+		for _, cmd := range seen.cmds {
+			if strings.HasSuffix(cmd, " "+startScript.Hash()) {
+				t.Fatalf("an answered error was asked again: %v", seen.cmds)
+			}
+		}
+	})
 }
