@@ -312,13 +312,17 @@ type row struct {
 	// share the machine with the server: the treasury simulator, Redis
 	// (when on this machine) and the load generator (this process).
 	simCPU, redisCPU, loadCPU float64
-	bare                      bool   // the ceiling: a server without the stack behind it
-	form                      string // the adapter's runs: fixturegen.FormXML or FormJSON
+	// Redis's commands and reads from its clients per request over the
+	// run (INFO stats; the whole server's, any other client included);
+	// < 0 unknown.
+	redisCmds, redisReads float64
+	bare                  bool   // the ceiling: a server without the stack behind it
+	form                  string // the adapter's runs: fixturegen.FormXML or FormJSON
 }
 
 // measure runs the load mode against base while watching pid.
 func (b *bench) measure(ctx context.Context, name, base string, pid int, o replay.LoadOptions) (row, error) {
-	r := row{name: name, cpuPerReq: -1, peakMB: -1, load: loadAverage()}
+	r := row{name: name, cpuPerReq: -1, peakMB: -1, load: loadAverage(), redisCmds: -1, redisReads: -1}
 	o.BaseURL = base
 	o.Concurrency, o.Warmup, o.Duration = b.cfg.concurrency, b.cfg.warmup, b.cfg.duration
 	o.Timeout = 30 * time.Second
@@ -329,7 +333,12 @@ func (b *bench) measure(ctx context.Context, name, base string, pid int, o repla
 	cpu := measureCPU(pid)
 	others := []*cpuSince{measureCPU(b.treasury.pid()), measureCPU(redisPID(ctx, b.redisURL)), measureCPU(os.Getpid())}
 	profiled := b.profile(ctx, name, base)
+	before, counted := redisStats(ctx, b.redisURL)
 	rep, err := replay.Load(ctx, o)
+	if after, ok := redisStats(ctx, b.redisURL); counted && ok && rep.Sent > 0 {
+		r.redisCmds = float64(after.commands-before.commands) / float64(rep.Sent)
+		r.redisReads = float64(after.reads-before.reads) / float64(rep.Sent)
+	}
 	perReq := func(c *cpuSince) float64 {
 		d, err := c.elapsed()
 		if err != nil || rep.Sent == 0 {
@@ -651,6 +660,7 @@ func writeTable(w io.Writer, cfg config, rows []row, pay *payrollResult) error {
 			orUnknown(r.simCPU, 2), orUnknown(r.redisCPU, 2), orUnknown(r.loadCPU, 2))
 	}
 	writeBounds(&s, runtime.NumCPU(), rows)
+	writeRedisWork(&s, rows)
 	if pay != nil {
 		fmt.Fprintf(&s, "\n%d concurrent payroll dossiers (chi-thuong-xuyen XML, %d lines, %.2f MB each) on a fresh adapter (load avg before %s); a 503 server-busy is retried after its Retry-After:\n\n",
 			len(pay.times), pay.lines, float64(pay.bytes)/1e6, pay.load)
@@ -752,6 +762,26 @@ func writeBounds(s *strings.Builder, cpus int, rows []row) {
 		rest := total - r.cpuPerReq
 		fmt.Fprintf(s, "| %s | %.2f | %.0f/s | %.2f | %.0f/s | %.2f | %s |\n", r.name, total, float64(cpus)*1000/total,
 			r.cpuPerReq, float64(cpus)*1000/r.cpuPerReq, rest, perSecond(float64(cpus)*1000, rest))
+	}
+}
+
+// writeRedisWork prints, for each run of the adapter whose Redis counters
+// are known, Redis's commands and reads from its clients per request: a
+// figure of the stack's design that the machine's speed does not move (a
+// round trip is a read; the outbox's polling and other clients of the same
+// server add a little).
+func writeRedisWork(s *strings.Builder, rows []row) {
+	first := true
+	for _, r := range rows {
+		if r.bare || r.redisCmds < 0 || r.redisReads < 0 {
+			continue
+		}
+		if first {
+			s.WriteString("\nRedis's work per request (INFO stats over the run, warm-up included; the whole server's):\n\n")
+			s.WriteString("| run | commands/request | reads from clients (round trips)/request |\n|---|---|---|\n")
+			first = false
+		}
+		fmt.Fprintf(s, "| %s | %.1f | %.2f |\n", r.name, r.redisCmds, r.redisReads)
 	}
 }
 

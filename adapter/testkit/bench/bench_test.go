@@ -243,3 +243,43 @@ func TestRedisPID(t *testing.T) {
 		t.Fatalf("a remote Redis gave pid %d", pid)
 	}
 }
+
+func TestParseRedisStats(t *testing.T) {
+	info := "# Stats\r\ntotal_connections_received:12\r\ntotal_commands_processed:828851\r\ninstantaneous_ops_per_sec:3\r\ntotal_reads_processed:90210\r\n"
+	w, ok := parseRedisStats(info)
+	if !ok || w.commands != 828851 || w.reads != 90210 {
+		t.Errorf("parsed %+v %v, want 828851 commands and 90210 reads", w, ok)
+	}
+	for _, bad := range []string{
+		"# Stats\r\ntotal_commands_processed:5\r\n", // a server that does not count reads
+		"total_commands_processed:x\r\ntotal_reads_processed:1\r\n",
+		"",
+	} {
+		if w, ok := parseRedisStats(bad); ok {
+			t.Errorf("%q parsed as %+v", bad, w)
+		}
+	}
+}
+
+// Redis's work per request is printed for the adapter's runs whose counters
+// are known, not for the bare server's.
+func TestWriteRedisWork(t *testing.T) {
+	rows := []row{
+		{name: "adapter, XML, 64 clients", redisCmds: 41.25, redisReads: 3.046},
+		{name: "adapter, JSON, 64 clients", redisCmds: -1, redisReads: -1},
+		{name: "bare 200-OK Go server", redisCmds: 0, redisReads: 0, bare: true},
+	}
+	var s strings.Builder
+	writeRedisWork(&s, rows)
+	if want := "| adapter, XML, 64 clients | 41.2 | 3.05 |"; !strings.Contains(s.String(), want) {
+		t.Errorf("lacks %q:\n%s", want, s.String())
+	}
+	if strings.Contains(s.String(), "JSON") || strings.Contains(s.String(), "bare") {
+		t.Errorf("a run without counters, or the bare server, printed:\n%s", s.String())
+	}
+	s.Reset()
+	writeRedisWork(&s, rows[1:])
+	if s.Len() != 0 {
+		t.Errorf("printed without a run that has counters:\n%s", s.String())
+	}
+}

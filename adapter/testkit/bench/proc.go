@@ -254,3 +254,54 @@ func loadAverage() string {
 func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }
+
+// redisWork are the Redis server's counters of work done (INFO stats):
+// commands processed (a script's own calls included) and reads from its
+// clients' connections (about one per round trip: a pipeline's commands
+// come in one read).
+type redisWork struct{ commands, reads int64 }
+
+// redisStats reads the counters of the Redis server at url; false when it
+// cannot (not reached, or a server that does not count reads).
+func redisStats(ctx context.Context, url string) (redisWork, bool) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return redisWork{}, false
+	}
+	c := redis.NewClient(opts)
+	defer func() { _ = c.Close() }()
+	info, err := c.Info(ctx, "stats").Result()
+	if err != nil {
+		return redisWork{}, false
+	}
+	return parseRedisStats(info)
+}
+
+// parseRedisStats reads total_commands_processed and total_reads_processed
+// (Redis 6 and later) from INFO's text; false when either is missing.
+func parseRedisStats(info string) (redisWork, bool) {
+	var w redisWork
+	seen := 0
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		var dst *int64
+		switch k {
+		case "total_commands_processed":
+			dst = &w.commands
+		case "total_reads_processed":
+			dst = &w.reads
+		default:
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return redisWork{}, false
+		}
+		*dst = n
+		seen++
+	}
+	return w, seen == 2
+}
