@@ -568,7 +568,7 @@ func (s *Store) Start(ctx context.Context, key, fp string, lease time.Duration, 
 // first it lacks, it returns i and begins nothing; else Start's result and
 // -1 (-1 too with an error). Where reg is a Signers on this store's
 // client, on a single server or a Sentinel set, the check is
-// the first step of Start's script (startRegisteredScript): one round trip
+// the first step of Start's script (startFoldedScript): one round trip
 // for both. Elsewhere (a Cluster, claims that wait for replicas, another
 // signers store) it is FirstMissing, then Start.
 func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
@@ -580,7 +580,7 @@ func (s *Store) StartRegistered(ctx context.Context, reg signers.Store, unit str
 // StartReading is StartRegistered (want may be empty: Start) that also
 // reads the uploaded files read names (SHA-256 → listed size), as
 // att.GetCapped would, in the same round trip, where att is an Attachments
-// on this store's client and the start is one script (startReadingScript):
+// on this store's client and the start is one script (startFoldedScript):
 // the script reads them only once the start holds the dossier's lock under
 // a claim not already sent, when the send may upload them, so a replay, a
 // key in progress or a busy dossier reads nothing. got holds the files so
@@ -649,18 +649,18 @@ func (s *Store) startFolded(ctx context.Context, reg signers.Store, unit string,
 // for replicas (redisha waits for each write on its own).
 func (s *Store) startsInOneScript() bool { return s.slots.several(s.c) && !s.ha.Waits() }
 
-// registered is the check startRegisteredScript makes first: the hash key
+// registered is the check startFoldedScript makes first: the hash key
 // holds every one of fields.
 type registered struct {
 	key    string
 	fields []string
 }
 
-// start runs startScript, or startRegisteredScript when req is set, whose
-// refusal is the index in req.fields of the first field missing (else -1).
-// With a set it runs startReadingScript instead, which also reads the files
-// of read from a once it holds the lock (got; nil when it did not). A
-// CROSSSLOT refusal is returned as it is, for the caller to take steps.
+// start runs startScript, or startFoldedScript when req or a is set: its
+// refusal is the index in req.fields of the first field missing (else -1),
+// and got the files of read it read from a once it held the lock (nil when
+// it did not). A CROSSSLOT refusal is returned as it is, for the caller to
+// take steps.
 func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read map[string]int64,
 	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, map[string][]byte, error) {
 	now := s.now()
@@ -670,36 +670,30 @@ func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read
 	args = append(args, s.beginArgs(now, fp, tok, lease)...)
 	args = append(args, s.claimArgs(now, owner, lease)...)
 	args = append(args, s.lockArgs(now, lockTok, lease)...)
-	script := startScript
-	if req != nil {
-		script = startRegisteredScript
-		keys = append(keys, req.key)
-		for _, f := range req.fields {
-			args = append(args, f)
-		}
-	}
 	var reply []any
 	var err error
-	var sums []string // the files startReadingScript read, in its order
-	if a != nil {
-		var rkeys []string
-		var rargs []any
-		rkeys, rargs, sums = readingCall(keys, args, req, a, read)
-		reply, err = startReadingScript.Run(ctx, s.c, rkeys, rargs...).Slice()
-		if err != nil && !isReply(err) {
+	var sums []string // the files startFoldedScript reads, in its order
+	if req == nil && a == nil {
+		reply, err = startScript.Run(ctx, s.c, keys, args...).Slice()
+	} else {
+		if a != nil {
+			sums = slices.Sorted(maps.Keys(read))
+		}
+		fkeys, fargs := foldedCall(keys, args, req, a, sums, read)
+		reply, err = startFoldedScript.Run(ctx, s.c, fkeys, fargs...).Slice()
+		if a != nil && err != nil && !isReply(err) {
 			// The reply did not arrive whole (its files make it the
 			// larger), though the script may have run: asked again without
-			// them, with the same tokens, the scripts give the caller what
-			// they gave it (its claim then reads as recovered, so the
+			// them, with the same tokens, the script gives the caller what
+			// it gave it (its claim then reads as recovered, so the
 			// treasury is asked first, as after any lost reply). With the
-			// signers' check the script checks again: a registration
-			// removed in between is refused as missing, and what the first
-			// run took is held to its lease, as after a reply lost for good.
-			reply, err, sums = nil, nil, nil
+			// signers' check it checks again: a registration removed in
+			// between is refused as missing, and what the first run took
+			// is held to its lease, as after a reply lost for good.
+			sums = nil
+			fkeys, fargs = foldedCall(keys, args, req, nil, nil, nil)
+			reply, err = startFoldedScript.Run(ctx, s.c, fkeys, fargs...).Slice()
 		}
-	}
-	if reply == nil && err == nil {
-		reply, err = script.Run(ctx, s.c, keys, args...).Slice()
 	}
 	if s.slots.refusedBy(err) {
 		return idempotency.Started{}, -1, nil, err
@@ -736,29 +730,31 @@ func (s *Store) start(ctx context.Context, req *registered, a *Attachments, read
 	return st, -1, got, nil
 }
 
-// readingCall lays out startReadingScript's keys and arguments from
-// startScript's (or startRegisteredScript's, with req) and the files of
-// read in a, in the order of sums.
-func readingCall(keys []string, args []any, req *registered, a *Attachments, read map[string]int64) (rkeys []string, rargs []any, sums []string) {
-	sums = slices.Sorted(maps.Keys(read))
-	rkeys = append(make([]string, 0, len(keys)+len(sums)), keys...)
-	rargs = append(make([]any, 0, 16+len(args)-15+len(sums)), args[:15]...)
+// foldedCall lays out startFoldedScript's keys and arguments from
+// startScript's, req's check (nil: none) and the files of read in a, in
+// the order of sums (a nil: none).
+func foldedCall(keys []string, args []any, req *registered, a *Attachments, sums []string, read map[string]int64) ([]string, []any) {
+	fkeys := append(make([]string, 0, len(keys)+1+len(sums)), keys...)
+	fargs := append(make([]any, 0, len(args)+1+len(sums)), args...)
 	if req == nil {
-		rargs = append(rargs, 0)
+		fargs = append(fargs, 0)
 	} else {
-		rargs = append(rargs, len(req.fields))
-		rargs = append(rargs, args[15:]...)
+		fkeys = append(fkeys, req.key)
+		fargs = append(fargs, len(req.fields))
+		for _, f := range req.fields {
+			fargs = append(fargs, f)
+		}
 	}
 	for _, sum := range sums {
-		rkeys = append(rkeys, a.key(sum))
+		fkeys = append(fkeys, a.key(sum))
 		// GETRANGE's end is inclusive, and a negative one counts from the
 		// end: 0..size reads at most size+1 bytes (as GetCapped).
-		rargs = append(rargs, max(read[sum], 0))
+		fargs = append(fargs, max(read[sum], 0))
 	}
-	return rkeys, rargs, sums
+	return fkeys, fargs
 }
 
-// readFiles reads startReadingScript's files, v, those of sums in order:
+// readFiles reads startFoldedScript's files, v, those of sums in order:
 // GetCapped's answer (a file absent is not in it, nor is an empty value
 // under another hash than the empty file's), or nil when v is not such a
 // list.
@@ -793,7 +789,7 @@ func isReply(err error) bool {
 	return ok
 }
 
-// parseUnregistered reads startRegisteredScript's refusal {'U', i}, i from
+// parseUnregistered reads startFoldedScript's refusal {'U', i}, i from
 // 1 to n, as the index from 0; refused is false for any other reply.
 func parseUnregistered(r []any, n int) (i int, refused bool, err error) {
 	if len(r) == 0 {

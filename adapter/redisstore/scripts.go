@@ -194,31 +194,22 @@ if c[1] ~= 1 then return {b, c} end
 return {b, c, lock({KEYS[3]}, {ARGV[12], ARGV[13], ARGV[14], ARGV[15]})}
 `
 
-// startRegisteredScript is startScript behind the check that the hash
-// KEYS[4] (a unit's signers) holds every field ARGV[16..] names: when one
-// is missing it replies {'U', i}, i its place among them from 1, and
-// writes nothing; else startScript's reply. Its keys are in several
-// slots, as startScript's.
-var startRegisteredScript = redis.NewScript(`
-local held = redis.call('HMGET', KEYS[4], unpack(ARGV, 16))
-for i = 1, #held do
-  if not held[i] then return {'U', i} end
-end
-` + startSource)
-
-// startReadingScript is startScript, behind the check of
-// startRegisteredScript when ARGV[16] (n, the number of fields) is not 0,
-// that also reads uploaded files once it holds the lock, and only then:
-// KEYS[1..3] startScript's, KEYS[4] the signers' hash when n > 0, then one
-// key per file; ARGV[1..15] startScript's, ARGV[16] n, ARGV[17..16+n] the
-// fields, then per file the last offset to read (GETRANGE 0..it).
-// Replies {'U', i} as startRegisteredScript; else startScript's reply,
-// with a fourth element when the lock is held and the claim is not one
-// already sent (whose document the treasury holds: nothing to upload):
-// each file's bytes in order (nil when absent; the empty file is told from
-// absent by EXISTS), unless one could not be read (a key of another type),
-// then without it. Its keys are in several slots, as startScript's.
-var startReadingScript = redis.NewScript(`
+// startFoldedScript is startScript with what a submission's start can
+// fold into its round trip: first, when ARGV[16] (n) is not 0, the check
+// that the hash KEYS[4] (a unit's signers) holds every field
+// ARGV[17..16+n] names, which replies {'U', i}, i its place among them
+// from 1, and writes nothing when one is missing; then, once the start
+// holds the lock, and only then, the reads of uploaded files. KEYS[1..3]
+// are startScript's, then the signers' hash when n > 0, then one key per
+// file; ARGV[1..15] startScript's, ARGV[16] n, the fields, then per file
+// the last offset to read (GETRANGE 0..it). Replies {'U', i}, or
+// startScript's reply, with a fourth element when it lists files, the lock
+// is held and the claim is not one already sent (whose document the
+// treasury holds: nothing to upload): each file's bytes in order (nil when
+// absent; the empty file is told from absent by EXISTS), unless one could
+// not be read (a key of another type), then without it. Its keys are in
+// several slots, as startScript's.
+var startFoldedScript = redis.NewScript(`
 local n = tonumber(ARGV[16])
 local first = 4
 if n > 0 then
@@ -232,7 +223,7 @@ local function start()
 ` + startSource + `
 end
 local out = start()
-if #out ~= 3 or out[3][1] ~= 1 or out[2][2] == 'sent' then return out end
+if first > #KEYS or #out ~= 3 or out[3][1] ~= 1 or out[2][2] == 'sent' then return out end
 local files = {}
 for i = first, #KEYS do
   local v = redis.pcall('GETRANGE', KEYS[i], 0, ARGV[16 + n + i - first + 1])

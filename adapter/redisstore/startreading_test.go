@@ -50,7 +50,7 @@ func TestStartReading(t *testing.T) {
 	}
 	reg := NewSigners(c, s.prefix)
 	regs := registrations(t, reg, "1045678")
-	if err := startReadingScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
+	if err := startFoldedScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
 		t.Fatal(err)
 	}
 	var n commandCounter
@@ -149,9 +149,9 @@ func st0Token(t *testing.T, s *Store, key string) string {
 	return tok
 }
 
-// cutReply fails the first run of startReadingScript (with all set, every
-// run of a start script) as a connection lost while its reply came: the
-// script ran on the server, its reply is lost.
+// cutReply fails the first run of startFoldedScript (with all set, every
+// run) as a connection lost while its reply came: the script ran on the
+// server, its reply is lost.
 type cutReply struct {
 	all bool
 	cut int
@@ -165,7 +165,7 @@ func (h *cutReply) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if cmd.Name() != "evalsha" || len(args) < 2 || (h.cut > 0 && !h.all) {
 			return err
 		}
-		if sha := args[1]; sha == startReadingScript.Hash() || (h.all && sha == startScript.Hash()) {
+		if args[1] == startFoldedScript.Hash() {
 			h.cut++
 			cmd.SetErr(io.ErrUnexpectedEOF)
 			return io.ErrUnexpectedEOF
@@ -186,7 +186,7 @@ func TestStartReadingReplyLost(t *testing.T) {
 	s, _, c := newStore(t)
 	att := NewAttachments(c, s.prefix, attachment.Limits{Retention: time.Hour}, nil)
 	read := uploads(t, att)
-	if err := startReadingScript.Load(ctx, c).Err(); err != nil {
+	if err := startFoldedScript.Load(ctx, c).Err(); err != nil {
 		t.Fatal(err)
 	}
 	h := &cutReply{}
@@ -287,7 +287,7 @@ func TestStartReadingWaitsForReplicasInSteps(t *testing.T) {
 		t.Fatalf("missing %d, %d files read", missing, len(got))
 	}
 	for _, cmd := range seen.cmds {
-		if strings.HasSuffix(cmd, " "+startReadingScript.Hash()) || cmd == "getrange" {
+		if strings.HasSuffix(cmd, " "+startFoldedScript.Hash()) || cmd == "getrange" {
 			t.Fatalf("the files were read with the start: %v", seen.cmds)
 		}
 	}
@@ -305,10 +305,8 @@ func TestStartReadingFailures(t *testing.T) {
 		s, _, c := newStore(t)
 		att := NewAttachments(c, s.prefix, attachment.Limits{Retention: time.Hour}, nil)
 		read := uploads(t, att)
-		for _, sc := range []*redis.Script{startReadingScript, startScript} {
-			if err := sc.Load(ctx, c).Err(); err != nil {
-				t.Fatal(err)
-			}
+		if err := startFoldedScript.Load(ctx, c).Err(); err != nil {
+			t.Fatal(err)
 		}
 		h := &cutReply{all: true}
 		c.AddHook(h)

@@ -59,7 +59,7 @@ func TestStartRegistered(t *testing.T) {
 	s, _, c := newStore(t)
 	reg := NewSigners(c, s.prefix)
 	want := registrations(t, reg, "1045678")
-	if err := startRegisteredScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
+	if err := startFoldedScript.Load(ctx, c).Err(); err != nil { // the cold cache costs an EVAL more
 		t.Fatal(err)
 	}
 	var n commandCounter
@@ -233,7 +233,7 @@ func TestStartRegisteredTakesStepsWhereItMust(t *testing.T) {
 				t.Fatalf("the check was not a read of its own first: %v", seen.cmds)
 			}
 			for _, cmd := range seen.cmds {
-				if strings.HasSuffix(cmd, " "+startRegisteredScript.Hash()) {
+				if strings.HasSuffix(cmd, " "+startFoldedScript.Hash()) {
 					t.Fatalf("the script with the check ran: %v", seen.cmds)
 				}
 			}
