@@ -137,7 +137,7 @@ func refs(files []file) []dossier.Attachment {
 // others up by size, marked stored: upload reads them one at a time. A
 // small dossier listing large uploads does not bring them all into memory
 // at once, and one listing small ones costs one round trip to the store.
-func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, send bool, pre *prefetched) ([]file, error) {
+func (s *Service) gatherFiles(ctx context.Context, sub Submission, v *Verified, send bool, pre prefetched) ([]file, error) {
 	files := listedFiles(v.Value)
 	if len(files) == 0 && len(sub.Files) == 0 {
 		return nil, nil
@@ -314,8 +314,8 @@ type prefetched struct {
 }
 
 // answers reports whether p holds GetCapped's answer to read.
-func (p *prefetched) answers(read map[string]int64) bool {
-	return p != nil && p.got != nil && maps.Equal(p.read, read)
+func (p prefetched) answers(read map[string]int64) bool {
+	return p.got != nil && maps.Equal(p.read, read)
 }
 
 // maxPrefetchBytes bounds the files a reservation reads (toPrefetch): they

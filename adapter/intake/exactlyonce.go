@@ -217,28 +217,18 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// The small uploaded files the dossier lists are read in the same
 	// round trip where the store can, once the reservation holds the
 	// dossier: they are the send's to read next.
-	var pre *prefetched
+	var pre prefetched
 	if reads {
-		if read := s.toPrefetch(sub, v); len(read) > 0 {
-			pre = &prefetched{read: read}
-		}
+		pre.read = s.toPrefetch(sub, v)
 	}
-	if fold || pre != nil {
+	if fold || len(pre.read) > 0 {
 		var missing int
 		var check []signers.Registration
 		if fold {
 			check = want
 		}
 		if reads {
-			var read map[string]int64
-			var got map[string][]byte
-			if pre != nil {
-				read = pre.read
-			}
-			st, missing, got, err = rd.StartReading(context.WithoutCancel(ctx), s.attachments, read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
-			if pre != nil {
-				pre.got = got
-			}
+			st, missing, pre.got, err = rd.StartReading(context.WithoutCancel(ctx), s.attachments, pre.read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
 		} else {
 			st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
 		}
@@ -352,8 +342,8 @@ func (s *Service) begun(b idempotency.Begun, err error) (*Response, error) {
 // unsettled, as *left says, for Submit to write with the stored answer;
 // with any other answer both are written here. unchecked are the signers'
 // registrations a new document must have that the reservation did not
-// find already; pre, the uploaded files it read (nil: none).
-func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, unchecked []signers.Registration, pre *prefetched, left *unfinished) (_ *Response, final bool, _ error) {
+// find already; pre, the uploaded files it read (none: got nil).
+func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, unchecked []signers.Registration, pre prefetched, left *unfinished) (_ *Response, final bool, _ error) {
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
 	lockID := dossierLockID(p.ID, v.MaHoSo)

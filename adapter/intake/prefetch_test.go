@@ -133,15 +133,15 @@ func TestPrefetchedAnswers(t *testing.T) {
 	got := map[string][]byte{"a": []byte("0123456789")}
 	for _, tc := range []struct {
 		name string
-		pre  *prefetched
+		pre  prefetched
 		want bool
 	}{
-		{"the same reads", &prefetched{read: map[string]int64{"a": 10, "b": 0}, got: got}, true},
-		{"another size", &prefetched{read: map[string]int64{"a": 11, "b": 0}, got: got}, false},
-		{"one file fewer", &prefetched{read: map[string]int64{"a": 10}, got: got}, false},
-		{"one file more", &prefetched{read: map[string]int64{"a": 10, "b": 0, "c": 1}, got: got}, false},
-		{"not read", &prefetched{read: read}, false},
-		{"none", nil, false},
+		{"the same reads", prefetched{read: map[string]int64{"a": 10, "b": 0}, got: got}, true},
+		{"another size", prefetched{read: map[string]int64{"a": 11, "b": 0}, got: got}, false},
+		{"one file fewer", prefetched{read: map[string]int64{"a": 10}, got: got}, false},
+		{"one file more", prefetched{read: map[string]int64{"a": 10, "b": 0, "c": 1}, got: got}, false},
+		{"not read", prefetched{read: read}, false},
+		{"none", prefetched{}, false},
 	} {
 		if tc.pre.answers(read) != tc.want {
 			t.Errorf("%s: answers %v, want %v", tc.name, !tc.want, tc.want)

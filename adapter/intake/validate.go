@@ -85,7 +85,7 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 		}
 		reason(err)
 	}
-	if _, err := s.gatherFiles(ctx, sub, v, false, nil); err != nil {
+	if _, err := s.gatherFiles(ctx, sub, v, false, prefetched{}); err != nil {
 		var pe *problem.Error
 		if errors.As(err, &pe) && pe.Kind == problem.StoreUnavailable {
 			return nil, err
