@@ -198,23 +198,42 @@ func redisPID(ctx context.Context, url string) int {
 	if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
 		return 0
 	}
-	c := redis.NewClient(opts)
-	defer func() { _ = c.Close() }()
-	info, err := c.Info(ctx, "server").Result()
+	info, err := redisInfo(ctx, url, "server")
 	if err != nil {
 		return 0
 	}
+	v, ok := infoFields(info)["process_id"]
+	if !ok {
+		return 0
+	}
+	pid, _ := strconv.Atoi(v)
+	comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil || !strings.HasPrefix(string(comm), "redis-server") {
+		return 0
+	}
+	return pid
+}
+
+// redisInfo is the text of INFO section of the Redis server at url.
+func redisInfo(ctx context.Context, url, section string) (string, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return "", err
+	}
+	c := redis.NewClient(opts)
+	defer func() { _ = c.Close() }()
+	return c.Info(ctx, section).Result()
+}
+
+// infoFields are the "name:value" lines of INFO's text, by name.
+func infoFields(info string) map[string]string {
+	out := map[string]string{}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid, _ := strconv.Atoi(v)
-			comm, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-			if err != nil || !strings.HasPrefix(string(comm), "redis-server") {
-				return 0
-			}
-			return pid
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			out[k] = v
 		}
 	}
-	return 0
+	return out
 }
 
 // cpuSince measures a process's CPU time over a span.
@@ -264,13 +283,7 @@ type redisWork struct{ commands, reads int64 }
 // redisStats reads the counters of the Redis server at url; false when it
 // cannot (not reached, or a server that does not count reads).
 func redisStats(ctx context.Context, url string) (redisWork, bool) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return redisWork{}, false
-	}
-	c := redis.NewClient(opts)
-	defer func() { _ = c.Close() }()
-	info, err := c.Info(ctx, "stats").Result()
+	info, err := redisInfo(ctx, url, "stats")
 	if err != nil {
 		return redisWork{}, false
 	}
@@ -280,28 +293,11 @@ func redisStats(ctx context.Context, url string) (redisWork, bool) {
 // parseRedisStats reads total_commands_processed and total_reads_processed
 // (Redis 6 and later) from INFO's text; false when either is missing.
 func parseRedisStats(info string) (redisWork, bool) {
-	var w redisWork
-	seen := 0
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok {
-			continue
-		}
-		var dst *int64
-		switch k {
-		case "total_commands_processed":
-			dst = &w.commands
-		case "total_reads_processed":
-			dst = &w.reads
-		default:
-			continue
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return redisWork{}, false
-		}
-		*dst = n
-		seen++
+	f := infoFields(info)
+	commands, err1 := strconv.ParseInt(f["total_commands_processed"], 10, 64)
+	reads, err2 := strconv.ParseInt(f["total_reads_processed"], 10, 64)
+	if err1 != nil || err2 != nil {
+		return redisWork{}, false
 	}
-	return w, seen == 2
+	return redisWork{commands, reads}, true
 }
