@@ -60,7 +60,7 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // budget of Redis round trips, the largest part of its cost: the
 // reservation with the claim and the lock, behind the check of the
 // signers' registrations, with the reads of the uploaded attachments the
-// dossier lists (1, all of them in the same pipeline), the dossier's
+// dossier lists (1, all of them in the reservation's script), the dossier's
 // record (1 for a new dossier: one script writes it with its list
 // indexes) and the claim's settlement with the stored answer and the
 // unlock (1).

@@ -66,8 +66,7 @@ func main() {
 	flag.Parse()
 
 	log, levelErr := logger()
-	simkit.Check(log, "portal-sim", levelErr)
-	simkit.Check(log, "portal-sim", opts.Validate(), f.Validate())
+	simkit.Check(log, "portal-sim", levelErr, opts.Validate(), f.Validate())
 	opts.Rand = seed()
 	opts.Logger = log
 	if err := run(log, *addr, opts, f, tf); err != nil {
