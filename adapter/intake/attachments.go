@@ -296,12 +296,14 @@ func (s *Service) readPlan(files []file, sent map[string][]byte, send bool) (rea
 	return read, lookUp
 }
 
-// readingStart is a records store whose reservation (StartRegistered's,
-// with want empty Start's) can also read uploaded files, as
-// attachment.Store.GetCapped on files would, in its own round trip once it
-// holds the dossier's lock: got is nil when it did not read them
-// (redisstore.Store).
-type readingStart interface {
+// foldingStart is a records store whose reservation (Start's) can fold
+// into its own round trip the check of the signers' registrations
+// (signers.Store.FirstMissing on reg: when want[i] is the first
+// registration unit lacks it returns i and begins nothing; else -1, and -1
+// with an error) and the reads of uploaded files, as
+// attachment.Store.GetCapped on files would, once it holds the dossier's
+// lock (got; nil when it did not read them): redisstore.Store.
+type foldingStart interface {
 	StartReading(ctx context.Context, files attachment.Store, read map[string]int64, reg signers.Store, unit string, want []signers.Registration,
 		key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (_ idempotency.Started, missing int, got map[string][]byte, _ error)
 }
@@ -325,7 +327,7 @@ func (p prefetched) answers(read map[string]int64) bool {
 const maxPrefetchBytes = 1 << 20
 
 // toPrefetch is what a submission's gatherFiles will read at once from the
-// store, for the reservation to read in its own round trip (readingStart):
+// store, for the reservation to read in its own round trip (foldingStart):
 // nil when the request carries files of its own (their hashes are
 // gatherFiles' to take), the listing is one gatherFiles refuses, or the
 // reads come to more than maxPrefetchBytes.

@@ -188,9 +188,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// the registrations say now. For a first submission to a store that
 	// can, the reservation's own round trip checks the registrations first.
 	want := s.wantRegistered(v)
-	rs, registers := s.records.(registeredStart)
-	rd, reads := s.records.(readingStart)
-	fold := (registers || reads) && len(want) > 0 && v.SoBoSung <= 0
+	fs, folds := s.records.(foldingStart)
+	fold := folds && len(want) > 0 && v.SoBoSung <= 0
 	derived := sub.IdempotencyKey == ""
 	key := sub.IdempotencyKey
 	if derived {
@@ -218,7 +217,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	// round trip where the store can, once the reservation holds the
 	// dossier: they are the send's to read next.
 	var pre prefetched
-	if reads {
+	if folds {
 		pre.read = s.toPrefetch(sub, v)
 	}
 	if fold || len(pre.read) > 0 {
@@ -227,11 +226,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 		if fold {
 			check = want
 		}
-		if reads {
-			st, missing, pre.got, err = rd.StartReading(context.WithoutCancel(ctx), s.attachments, pre.read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
-		} else {
-			st, missing, err = rs.StartRegistered(context.WithoutCancel(ctx), s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
-		}
+		st, missing, pre.got, err = fs.StartReading(context.WithoutCancel(ctx), s.attachments, pre.read, s.signers, v.Unit(), check, scoped, fp, lease, v.DossierID(), owner, lockID)
 		if fold && err == nil && missing < 0 {
 			want = nil // found by the reservation's round trip
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 // readingRecords is a memory store that, like redisstore's, reads the
-// uploaded files in its Start (readingStart) with files.GetCapped; it
+// uploaded files in its Start (foldingStart) with files.GetCapped; it
 // keeps what each call was asked to read and, with unread set, reads
 // nothing (got nil), as a store that could not.
 type readingRecords struct {

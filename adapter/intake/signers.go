@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
-	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/trust"
@@ -78,7 +76,7 @@ func stringAt(v map[string]any, path string) string {
 // new document, under the reservation and the claim and before anything is
 // sent (send), unless a store that can made the check the first step of
 // the reservation's own round trip and found every registration
-// (registeredStart); a store failure fails closed. /validate runs it too.
+// (foldingStart); a store failure fails closed. /validate runs it too.
 func (s *Service) checkRegistered(ctx context.Context, v *Verified) error {
 	return s.checkRegistrations(ctx, v.Unit(), s.wantRegistered(v))
 }
@@ -116,16 +114,6 @@ func (s *Service) wantRegistered(v *Verified) []signers.Registration {
 			Serial: signers.SerialOf(sg.Cert.SerialNumber), Issuer: signers.IssuerOf(sg.Cert)})
 	}
 	return want
-}
-
-// registeredStart is a records store that checks the signers'
-// registrations (signers.Store.FirstMissing on reg) in the round trip of
-// Start: when want[i] is the first registration unit lacks it returns i
-// and begins nothing; else Start's result and -1 (redisstore.Store). With
-// an error the index means nothing.
-type registeredStart interface {
-	StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
-		key, fingerprint string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error)
 }
 
 // notRegistered is the refusal of a dossier whose signer w is not

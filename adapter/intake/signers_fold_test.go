@@ -7,32 +7,37 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/attachment"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/signers"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 // foldingRecords is a memory store that, like redisstore's, checks the
-// signers' registrations in its Start (registeredStart); it counts those
-// calls and, with fail set, fails them as a store that cannot be reached.
+// signers' registrations in its Start (foldingStart; it reads no files);
+// it counts the calls with registrations to check and, with fail set,
+// fails every call as a store that cannot be reached.
 type foldingRecords struct {
 	idempotency.Store
 	calls int
 	fail  error
 }
 
-func (f *foldingRecords) StartRegistered(ctx context.Context, reg signers.Store, unit string, want []signers.Registration,
-	key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, error) {
-	f.calls++
-	if f.fail != nil {
-		return idempotency.Started{}, 0, f.fail // with an error the index means nothing
+func (f *foldingRecords) StartReading(ctx context.Context, _ attachment.Store, _ map[string]int64, reg signers.Store, unit string,
+	want []signers.Registration, key, fp string, lease time.Duration, dossier, owner, lockID string) (idempotency.Started, int, map[string][]byte, error) {
+	if len(want) > 0 {
+		f.calls++
 	}
-	i, err := reg.FirstMissing(ctx, unit, want...)
-	if err != nil || i >= 0 {
-		return idempotency.Started{}, i, err
+	if f.fail != nil {
+		return idempotency.Started{}, -1, nil, f.fail
+	}
+	if len(want) > 0 {
+		if i, err := reg.FirstMissing(ctx, unit, want...); err != nil || i >= 0 {
+			return idempotency.Started{}, i, nil, err
+		}
 	}
 	st, err := f.Start(ctx, key, fp, lease, dossier, owner, lockID)
-	return st, -1, err
+	return st, -1, nil, err
 }
 
 // A first submission to a store that checks registrations in its Start is
@@ -58,7 +63,7 @@ func TestRegisteredSignersInTheStart(t *testing.T) {
 		t.Errorf("the refusal does not name the chief accountant's registration (%s, %s): %s", chief.Role, chief.Serial, msg)
 	}
 	if rec.calls != 1 {
-		t.Fatalf("the check took %d StartRegistered calls, want 1", rec.calls)
+		t.Fatalf("the check took %d starts with it, want 1", rec.calls)
 	}
 
 	rec.fail = errors.New("connection refused")
@@ -72,7 +77,7 @@ func TestRegisteredSignersInTheStart(t *testing.T) {
 		t.Fatalf("registered signers refused: %v", out.err)
 	}
 	if rec.calls != 3 {
-		t.Fatalf("%d StartRegistered calls, want 3", rec.calls)
+		t.Fatalf("%d starts with the check, want 3", rec.calls)
 	}
 
 	// A supplement of an unregistered unit: refused by the check of its own,
