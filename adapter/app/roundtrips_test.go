@@ -60,10 +60,10 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 // budget of Redis round trips, the largest part of its cost: the
 // reservation with the claim and the lock, behind the check of the
 // signers' registrations, with the reads of the uploaded attachments the
-// dossier lists (1, all of them in the reservation's script), the dossier's
-// record (1 for a new dossier: one script writes it with its list
-// indexes) and the claim's settlement with the stored answer and the
-// unlock (1).
+// dossier lists (1, all of them in the reservation's script), then the
+// dossier's new record (one script writes it with its list indexes) with
+// the claim's settlement, the stored answer and the unlock (1, one
+// pipeline: redisstore.Store.FinishRegistering).
 func TestSubmissionRoundTrips(t *testing.T) {
 	u, err := url.Parse(redistest.URL(t))
 	if err != nil {
@@ -88,8 +88,8 @@ func TestSubmissionRoundTrips(t *testing.T) {
 		fixture string
 		budget  int
 	}{
-		{"chi-thuong-xuyen/valid-xml", 3},
-		{"chi-thuong-xuyen/valid-json", 3}, // two uploaded attachments, read with the reservation
+		{"chi-thuong-xuyen/valid-xml", 2},
+		{"chi-thuong-xuyen/valid-json", 2}, // two uploaded attachments, read with the reservation
 	} {
 		h.take()
 		a := e.send(t, fx(t, tc.fixture), "")

@@ -157,7 +157,14 @@ func Register(ctx context.Context, s Updater, r Record) error {
 	if c, ok := s.(Creator); ok {
 		update = c.Create
 	}
-	return update(ctx, r.Procedure, r.MaHoSo, func(cur *Record, exists bool) bool {
+	return update(ctx, r.Procedure, r.MaHoSo, Registration(r))
+}
+
+// Registration is Register's change to the record of r's dossier, as an
+// Update's fn, for a store that writes it in a round trip of its own
+// making (redisstore.Store.FinishRegistering).
+func Registration(r Record) func(cur *Record, exists bool) bool {
+	return func(cur *Record, exists bool) bool {
 		same := exists && cur.SoBoSung == r.SoBoSung && cur.TreasuryDocumentID == r.TreasuryDocumentID
 		if exists && (cur.SoBoSung > r.SoBoSung || (same &&
 			(len(cur.Attachments) > 0 || len(r.Attachments) == 0) && (len(cur.Specimen) > 0 || len(r.Specimen) == 0))) {
@@ -187,7 +194,7 @@ func Register(ctx context.Context, s Updater, r Record) error {
 			cur.Resubmitted(r.SoBoSung, r.UpdatedAt, r.TreasuryReference)
 		}
 		return true
-	})
+	}
 }
 
 // Memory is the in-process Store of the embedded default; it forgets

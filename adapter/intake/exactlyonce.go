@@ -274,14 +274,30 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 type unfinished struct {
 	lockID, lockToken string
 	sent              *idempotency.Settlement
+	record            *dossier.Record // the dossier's record, for Finish to write (registeringFinish)
+}
+
+// registeringFinish is a records store whose Finish can write the record
+// of the dossier the treasury took (dossier.Register on d) in its own
+// round trip: redisstore.Store. regErr is the record's error.
+type registeringFinish interface {
+	FinishRegistering(ctx context.Context, f idempotency.Final, d dossier.Updater, r dossier.Record) (_ idempotency.Finished, regErr error)
 }
 
 // finish settles the dossier's claim, stores the final answer and gives
 // the dossier's lock back, in one round trip where the store can; it
 // returns the answer's error.
 func (s *Service) finish(ctx context.Context, requestID string, v *Verified, scoped, token string, stored idempotency.Stored, left unfinished) error {
-	r := s.records.Finish(context.WithoutCancel(ctx), idempotency.Final{Key: scoped, Token: token, Response: stored,
-		Retention: s.policy.Retention, LockID: left.lockID, LockToken: left.lockToken, Sent: left.sent})
+	f := idempotency.Final{Key: scoped, Token: token, Response: stored,
+		Retention: s.policy.Retention, LockID: left.lockID, LockToken: left.lockToken, Sent: left.sent}
+	var r idempotency.Finished
+	if rf, ok := s.records.(registeringFinish); ok && left.record != nil {
+		var regErr error
+		r, regErr = rf.FinishRegistering(context.WithoutCancel(ctx), f, s.dossiers, *left.record)
+		s.registered(requestID, left.record, regErr)
+	} else {
+		r = s.records.Finish(context.WithoutCancel(ctx), f)
+	}
 	if r.SettleErr != nil && left.sent != nil && !errors.Is(r.SettleErr, idempotency.ErrLeaseLost) {
 		// Once more on its own (a failed round trip, a script the server
 		// lost): settled, another key is told at once that the treasury
@@ -531,12 +547,25 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	// the deadline and more.)
 	left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
 	claim.Sent = true
-	// The dossier's record and its signers are written before the leaf, so
-	// that a dossier the treasury holds is known to the status view and to
-	// later supplements even when its receipt cannot be written now.
-	s.recordSent(bg, sub, v, rc)
+	// The dossier's record and its signers are written before the answer
+	// is stored and the dossier's lock given back: by Finish, in its own
+	// round trip, where the store can (registeringFinish), else before the
+	// leaf. A dossier the treasury holds is known to the status view and to
+	// later supplements even when its receipt cannot be written now: the
+	// record is then written here.
+	rec := s.sentRecord(sub, v, rc)
+	_, folds := s.records.(registeringFinish)
+	unfolded := func() {
+		if folds {
+			s.register(bg, sub.RequestID, rec)
+		}
+	}
+	if !folds {
+		s.register(bg, sub.RequestID, rec)
+	}
 	receipt, err := s.accepted(bg, sub, v, rc, found || rc.Replayed)
 	if err != nil {
+		unfolded()
 		// The treasury holds the document and the claim says so: a retry
 		// under the same key finds it there and gets its leaf and receipt.
 		return nil, false, heldWithoutReceipt(err, rc.Reference)
@@ -548,26 +577,45 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	}
 	body, err := problem.Encode(acc)
 	if err != nil {
+		unfolded()
 		return nil, false, problem.Wrap(problem.Internal, err, "")
+	}
+	if folds {
+		left.record = &rec
 	}
 	return &Response{Status: 202, Header: map[string]string{"Content-Type": "application/json"}, Body: body}, true, nil
 }
 
-// recordSent writes the record of a dossier the treasury holds as rc, with
+// recordSent writes the record of a dossier the treasury holds as rc
+// (sentRecord).
+func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, rc Receipt) {
+	s.register(ctx, sub.RequestID, s.sentRecord(sub, v, rc))
+}
+
+// sentRecord is the record of a dossier the treasury holds as rc, with
 // the signature specimen it asks to register, from v, which is what the
 // treasury holds.
-func (s *Service) recordSent(ctx context.Context, sub Submission, v *Verified, rc Receipt) {
-	p := v.Procedure
-	if err := dossier.Register(ctx, s.dossiers, dossier.Record{
-		Procedure: p.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
+func (s *Service) sentRecord(sub Submission, v *Verified, rc Receipt) dossier.Record {
+	return dossier.Record{
+		Procedure: v.Procedure.ID, MaHoSo: v.MaHoSo, SoBoSung: v.SoBoSung, TrangThai: StatusRegistered, Unit: v.Unit(),
 		TreasuryReference: rc.Reference, TreasuryDocumentID: rc.DocumentID, ReceivedAt: sub.ReceivedAt, UpdatedAt: sub.ReceivedAt,
 		Attachments: refs(listedFiles(v.Value)), Specimen: s.specimen(sub, v),
 		History: []dossier.Event{{TrangThai: StatusRegistered, At: sub.ReceivedAt, Source: "adapter",
 			Note: "sent to the treasury as " + rc.Reference}},
-	}); err != nil {
-		// The treasury holds the document; the status view catches up with
-		// its callbacks. Refusing now would only make the portal retry.
-		s.log.Error("dossier status not recorded", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "err", err)
+	}
+}
+
+// register writes r (dossier.Register).
+func (s *Service) register(ctx context.Context, requestID string, r dossier.Record) {
+	s.registered(requestID, &r, dossier.Register(ctx, s.dossiers, r))
+}
+
+// registered logs the failure err of r's registration: the treasury holds
+// the document, and the status view catches up with its callbacks.
+// Refusing now would only make the portal retry.
+func (s *Service) registered(requestID string, r *dossier.Record, err error) {
+	if err != nil {
+		s.log.Error("dossier status not recorded", "request_id", requestID, "procedure", r.Procedure, "maHoSo", r.MaHoSo, "err", err)
 	}
 }
 

@@ -42,10 +42,21 @@ func (l *leafLog) AppendBody(ctx context.Context, r auditlog.Record, body []byte
 // the answer is 503 audit-unavailable naming the treasury reference, and the
 // dossier stays sent: a retry under the same key gets its receipt without
 // sending it again, and another key is told it was already sent.
+// So too with a store whose Finish writes the dossier's record
+// (registeringFinish): Finish is not reached, and the record is written
+// without it.
 func TestAcceptedLeafLostKeepsTheDossierSent(t *testing.T) {
-	for _, key := range []string{"portal-key-1", ""} {
-		t.Run("key="+key, func(t *testing.T) {
-			svc, fs := newService(t, svcOptions{})
+	for _, tc := range []struct {
+		key     string
+		folding bool
+	}{{"portal-key-1", false}, {"", false}, {"portal-key-1", true}, {"", true}} {
+		t.Run(fmt.Sprintf("key=%s/finish-registers=%v", tc.key, tc.folding), func(t *testing.T) {
+			key := tc.key
+			var o svcOptions
+			if tc.folding {
+				o.records = &registeringRecords{Store: idempotency.NewMemory(nil)}
+			}
+			svc, fs := newService(t, o)
 			lg := &leafLog{}
 			svc.evidence = &Recorder{Log: lg, Instance: "test"}
 			sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: key,

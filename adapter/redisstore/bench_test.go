@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/testkit/redistest"
 )
 
 // benchBody is the size of a typical 202 answer with a few KB of detail.
+var benchT0 = time.Date(2026, 6, 9, 8, 0, 0, 0, time.UTC)
+
 var benchBody = bytes.Repeat([]byte(`{"maHoSo":"H.01.02-260609-0001","trangThai":"DA_TIEP_NHAN"},`), 64)
 
 // BenchmarkBeginComplete: per op one Begin (reserve), one Complete with a
@@ -120,14 +124,19 @@ func BenchmarkBeginCompleteParallel(b *testing.B) {
 // Finish: three); and with the two uploaded files the chi-thuong-xuyen
 // template lists (800 and 681 bytes), read in Start's round trip
 // (StartReading, Finish: two) and after it (StartRegistered, GetCapped,
-// Finish: three).
+// Finish: three); and with those, the new dossier's record written in
+// Finish's round trip (StartReading, FinishRegistering: two) and before
+// it (StartReading, dossier.Register, Finish: three).
 func BenchmarkSubmissionRecords(b *testing.B) {
 	ctx := context.Background()
 	resp := idempotency.Stored{Status: 202, Body: benchBody, Header: map[string]string{"Content-Type": "application/json"}}
-	for _, way := range []string{"start-finish", "in-steps", "registered-start-finish", "check-start-finish", "reading-start-finish", "start-read-finish"} {
+	for _, way := range []string{"start-finish", "in-steps", "registered-start-finish", "check-start-finish", "reading-start-finish", "start-read-finish",
+		"reading-start-register-finish", "reading-start-finish-registering"} {
 		b.Run(way, func(b *testing.B) {
 			c, prefix := redistest.Client(b), redistest.Prefix(b)
 			s, reg := New(c, prefix, nil), NewSigners(c, prefix)
+			dossiers := NewDossiers(c, prefix, time.Hour)
+			registers := strings.Contains(way, "register")
 			want := registrations(b, reg, "1045678")
 			if _, err := reg.Put(ctx, want[1]); err != nil {
 				b.Fatal(err)
@@ -147,16 +156,16 @@ func BenchmarkSubmissionRecords(b *testing.B) {
 			for b.Loop() {
 				n := strconv.Itoa(i)
 				i++
-				key, dossier, lockID := "caller|"+n, "tai-khoan|H.01.02-"+n+"|0", "dossier|tai-khoan|H.01.02-"+n
+				key, dossierID, lockID := "caller|"+n, "tai-khoan|H.01.02-"+n+"|0", "dossier|tai-khoan|H.01.02-"+n
 				owner := key + "#fp"
 				var st idempotency.Started
 				var err error
 				switch way {
 				case "in-steps":
-					st, err = idempotency.StartInSteps(ctx, s, key, "fp", 30*time.Second, dossier, owner, lockID)
+					st, err = idempotency.StartInSteps(ctx, s, key, "fp", 30*time.Second, dossierID, owner, lockID)
 				case "registered-start-finish", "start-read-finish":
 					var missing int
-					if st, missing, err = s.StartRegistered(ctx, reg, "1045678", want, key, "fp", 30*time.Second, dossier, owner, lockID); missing != -1 {
+					if st, missing, err = s.StartRegistered(ctx, reg, "1045678", want, key, "fp", 30*time.Second, dossierID, owner, lockID); missing != -1 {
 						b.Fatalf("missing %d", missing)
 					}
 					if way == "start-read-finish" {
@@ -164,10 +173,10 @@ func BenchmarkSubmissionRecords(b *testing.B) {
 							b.Fatalf("%d files read, %v", len(got), err)
 						}
 					}
-				case "reading-start-finish":
+				case "reading-start-finish", "reading-start-register-finish", "reading-start-finish-registering":
 					var missing int
 					var got map[string][]byte
-					if st, missing, got, err = s.StartReading(ctx, att, read, reg, "1045678", want, key, "fp", 30*time.Second, dossier, owner, lockID); missing != -1 || len(got) != 2 {
+					if st, missing, got, err = s.StartReading(ctx, att, read, reg, "1045678", want, key, "fp", 30*time.Second, dossierID, owner, lockID); missing != -1 || len(got) != 2 {
 						b.Fatalf("missing %d, %d files read", missing, len(got))
 					}
 				case "check-start-finish":
@@ -176,22 +185,38 @@ func BenchmarkSubmissionRecords(b *testing.B) {
 					}
 					fallthrough
 				default:
-					st, err = s.Start(ctx, key, "fp", 30*time.Second, dossier, owner, lockID)
+					st, err = s.Start(ctx, key, "fp", 30*time.Second, dossierID, owner, lockID)
 				}
 				if err != nil || st.ClaimErr != nil || !st.Claim.Owned || !st.Lock.Held {
 					b.Fatalf("%+v %v", st, err)
 				}
 				f := idempotency.Final{Key: key, Token: st.Begun.Token, Response: resp, Retention: time.Hour,
 					LockID: lockID, LockToken: st.Lock.Token,
-					Sent: &idempotency.Settlement{Dossier: dossier, Owner: owner, Reference: "KBNN-" + n, Retention: time.Hour}}
+					Sent: &idempotency.Settlement{Dossier: dossierID, Owner: owner, Reference: "KBNN-" + n, Retention: time.Hour}}
 				var r idempotency.Finished
 				if steps {
-					if err := s.SettleDossier(ctx, dossier, owner, true, f.Sent.Reference, time.Hour); err != nil {
+					if err := s.SettleDossier(ctx, dossierID, owner, true, f.Sent.Reference, time.Hour); err != nil {
 						b.Fatal(err)
 					}
 					f.Sent = nil
 				}
-				if r = s.Finish(ctx, f); r != (idempotency.Finished{}) {
+				rec := dossier.Record{Procedure: "tai-khoan", MaHoSo: "H.01.02-" + n, TrangThai: 2, Unit: "1045678",
+					TreasuryReference: "KBNN-" + n, TreasuryDocumentID: "D-" + n, ReceivedAt: benchT0, UpdatedAt: benchT0,
+					History: []dossier.Event{{TrangThai: 2, At: benchT0, Source: "adapter", Note: "sent to the treasury as KBNN-" + n}}}
+				switch {
+				case way == "reading-start-finish-registering":
+					if r, err = s.FinishRegistering(ctx, f, dossiers, rec); err != nil {
+						b.Fatal(err)
+					}
+				case registers:
+					if err := dossier.Register(ctx, dossiers, rec); err != nil {
+						b.Fatal(err)
+					}
+					fallthrough
+				default:
+					r = s.Finish(ctx, f)
+				}
+				if r != (idempotency.Finished{}) {
 					b.Fatalf("%+v", r)
 				}
 			}

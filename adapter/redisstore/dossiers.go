@@ -82,12 +82,16 @@ func (d *Dossiers) Create(ctx context.Context, procedure, maHoSo string, fn func
 }
 
 func (d *Dossiers) update(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool, guess bool) error {
+	guess = guess && d.slots.several(d.c) // in a Cluster the indexes would be written from the guess
+	return d.updateFrom(ctx, procedure, maHoSo, fn, guess, nil, false, !guess)
+}
+
+// updateFrom is update from the record as last seen (raw; exists: nil is
+// an absent record), or as read first (read). guess: fn is tried on an
+// absent record before it is read (never in a Cluster).
+func (d *Dossiers) updateFrom(ctx context.Context, procedure, maHoSo string, fn func(*dossier.Record, bool) bool, guess bool, raw []byte, exists, read bool) error {
 	key := d.key(procedure, maHoSo)
 	cluster := !d.slots.several(d.c)
-	guess = guess && !cluster
-	ttl := strconv.FormatInt(d.retention.Milliseconds(), 10)
-	var raw []byte // the record as last seen; nil: absent
-	exists, read := false, !guess
 	for range maxUpdateTries {
 		if read {
 			var err error
@@ -100,14 +104,11 @@ func (d *Dossiers) update(ctx context.Context, procedure, maHoSo string, fn func
 			}
 			exists, read = raw != nil, false
 		}
-		var r dossier.Record
-		if exists {
-			if err := json.Unmarshal(raw, &r); err != nil {
-				return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
-			}
+		call, write, err := d.casCall(key, raw, exists, fn, cluster)
+		if err != nil {
+			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
 		}
-		old := r // fn may change r; the index compares before and after
-		if !fn(&r, exists) {
+		if !write {
 			if guess {
 				// Nothing to write to an absent record: whether the stored
 				// one wants a change is fn's to say once it has seen it.
@@ -117,46 +118,86 @@ func (d *Dossiers) update(ctx context.Context, procedure, maHoSo string, fn func
 			return nil
 		}
 		guess = false
-		out, err := json.Marshal(r)
-		if err != nil {
-			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
-		}
-		keys := []string{key}
-		args := []any{"0", raw, out, ttl, "", "", ""}
-		if exists {
-			args[0] = "1"
-		}
-		if ix, ok := d.indexWrite(old, exists, r); ok {
-			if cluster {
-				if err := d.index(ctx, ix); err != nil {
-					return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
-				}
-			} else {
-				keys = append(keys, ix.keys...)
-				args[4], args[5], args[6] = ix.at, ix.member, ix.horizon
+		if cluster && len(call.index.keys) > 0 {
+			if err := d.index(ctx, call.index); err != nil {
+				return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
 			}
 		}
-		reply, err := casScript.Run(ctx, d.c, keys, args...).Slice()
+		stored, cur, err := d.stored(call.sc.Run(ctx, d.c, call.keys, call.args...))
 		if !cluster && d.slots.refusedBy(err) {
 			return d.update(ctx, procedure, maHoSo, fn, false)
 		}
 		if err != nil {
 			return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, err)
 		}
-		if len(reply) > 0 && reply[0] == int64(1) {
+		if stored {
 			return nil
 		}
-		if len(reply) == 2 {
-			cur, ok := reply[1].(string)
-			if !ok {
-				return fmt.Errorf("redisstore: dossier %s: %w", maHoSo, errReply)
-			}
-			raw, exists = []byte(cur), true
-		} else {
-			raw, exists = nil, false
-		}
+		raw, exists = cur, cur != nil
 	}
 	return fmt.Errorf("redisstore: dossier %s: too many concurrent updates", maHoSo)
+}
+
+// recordCall is casScript's call that stores fn's change to the record
+// raw (exists: it was read; else absent), with the listing indexes it
+// changes (in a Cluster not in the script: index is for the caller to
+// write first).
+type recordCall struct {
+	scriptCall
+	index indexEntries
+}
+
+// casCall runs fn on the record raw and returns the call that stores its
+// change; write is false when fn changes nothing.
+func (d *Dossiers) casCall(key string, raw []byte, exists bool, fn func(*dossier.Record, bool) bool, cluster bool) (_ recordCall, write bool, _ error) {
+	var r dossier.Record
+	if exists {
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return recordCall{}, false, err
+		}
+	}
+	old := r // fn may change r; the index compares before and after
+	if !fn(&r, exists) {
+		return recordCall{}, false, nil
+	}
+	out, err := json.Marshal(r)
+	if err != nil {
+		return recordCall{}, false, err
+	}
+	c := recordCall{scriptCall: scriptCall{sc: casScript, keys: []string{key},
+		args: []any{"0", raw, out, strconv.FormatInt(d.retention.Milliseconds(), 10), "", "", ""}}}
+	if exists {
+		c.args[0] = "1"
+	}
+	if ix, ok := d.indexWrite(old, exists, r); ok {
+		if cluster {
+			c.index = ix
+		} else {
+			c.keys = append(c.keys, ix.keys...)
+			c.args[4], c.args[5], c.args[6] = ix.at, ix.member, ix.horizon
+		}
+	}
+	return c, true, nil
+}
+
+// stored reads casScript's reply: whether it stored the record; if not,
+// the record it found (nil: absent).
+func (d *Dossiers) stored(cmd *redis.Cmd) (ok bool, cur []byte, _ error) {
+	reply, err := cmd.Slice()
+	if err != nil {
+		return false, nil, err
+	}
+	if len(reply) > 0 && reply[0] == int64(1) {
+		return true, nil, nil
+	}
+	if len(reply) == 2 {
+		s, ok := reply[1].(string)
+		if !ok {
+			return false, nil, errReply
+		}
+		return false, []byte(s), nil
+	}
+	return false, nil, nil
 }
 
 // casScript stores a dossier record only if the key still holds what the

@@ -41,6 +41,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/idempotency"
 	"github.com/kbnn/dvc/adapter/redisha"
 	"github.com/kbnn/dvc/adapter/signers"
@@ -287,7 +288,15 @@ func (s *Store) Finish(ctx context.Context, f idempotency.Final) idempotency.Fin
 	if s.ha.Waits() {
 		return idempotency.FinishInSteps(ctx, s, f)
 	}
-	calls := make([]scriptCall, 0, 3)
+	r, _ := s.finish(ctx, f)
+	return r
+}
+
+// finish is Finish's pipeline, after the calls before (their commands
+// first in the reply).
+func (s *Store) finish(ctx context.Context, f idempotency.Final, before ...scriptCall) (idempotency.Finished, []*redis.Cmd) {
+	calls := make([]scriptCall, 0, len(before)+3)
+	calls = append(calls, before...)
 	if f.Sent != nil {
 		calls = append(calls, s.settleCall(f.Sent.Dossier, f.Sent.Owner, true, f.Sent.Reference, f.Sent.Retention))
 	}
@@ -295,7 +304,8 @@ func (s *Store) Finish(ctx context.Context, f idempotency.Final) idempotency.Fin
 	if f.LockToken != "" {
 		calls = append(calls, scriptCall{unlockScript, []string{s.lockName(f.LockID)}, []any{f.LockToken}})
 	}
-	cmds := s.runAll(ctx, calls...)
+	all := s.runAll(ctx, calls...)
+	first, cmds := all[:len(before)], all[len(before):]
 	var r idempotency.Finished
 	if f.Sent != nil {
 		r.SettleErr, cmds = fencedReply("settle dossier", cmds[0]), cmds[1:]
@@ -304,7 +314,48 @@ func (s *Store) Finish(ctx context.Context, f idempotency.Final) idempotency.Fin
 	if f.LockToken != "" {
 		r.UnlockErr = fencedReply("unlock dossier", cmds[1])
 	}
-	return r
+	return r, first
+}
+
+// FinishRegistering is Finish that also records the dossier the treasury
+// took (dossier.Register of r on d), in the same round trip where it can:
+// a first submission's record (r.SoBoSung 0), tried as absent as
+// Dossiers.Create would, written in Finish's pipeline before the claim's
+// settlement and the lock's release, when d is the Dossiers of this
+// store's client, on a single server or a Sentinel set, and no write waits
+// for replicas. A record found stored (a callback was first, or an earlier
+// attempt wrote it) is then updated from what the pipeline found, after
+// the lock's release: Register's change depends only on the record it is
+// given. Elsewhere the record is registered first, then Finish runs.
+// regErr is the record's error; it does not change the answer's.
+func (s *Store) FinishRegistering(ctx context.Context, f idempotency.Final, d dossier.Updater, r dossier.Record) (_ idempotency.Finished, regErr error) {
+	ds, ok := d.(*Dossiers)
+	if !ok || ds.c != s.c || s.ha.Waits() || r.SoBoSung > 0 || !ds.slots.several(ds.c) {
+		regErr = dossier.Register(ctx, d, r)
+		return s.Finish(ctx, f), regErr
+	}
+	fn := dossier.Registration(r)
+	key := ds.key(r.Procedure, r.MaHoSo)
+	call, write, err := ds.casCall(key, nil, false, fn, false)
+	if err != nil || !write {
+		regErr = dossier.Register(ctx, d, r)
+		return s.Finish(ctx, f), regErr
+	}
+	fin, cmds := s.finish(ctx, f, call.scriptCall)
+	stored, cur, err := ds.stored(cmds[0])
+	switch {
+	case stored:
+		return fin, nil
+	case err == nil:
+		// Stored already: updated from what the script found.
+		return fin, ds.updateFrom(ctx, r.Procedure, r.MaHoSo, fn, false, cur, cur != nil, false)
+	default:
+		// Not run (a Cluster behind one address: remembered), refused, or
+		// its reply lost: the record is read and written on its own (a
+		// change already made is not made twice).
+		ds.slots.refusedBy(err)
+		return fin, ds.update(ctx, r.Procedure, r.MaHoSo, fn, false)
+	}
 }
 
 // scriptCall is a script with its keys and arguments.
