@@ -2,6 +2,7 @@ package treasurysim
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +13,8 @@ import (
 )
 
 // ReasonAttachmentMissing refuses a document that references an attachment the treasury was
-// never given (PUT /api/v1/attachments/{sha256} comes first).
+// never given (PUT /api/v1/attachments/{sha256} comes first, or the document carries it in
+// the attachment's content member).
 const ReasonAttachmentMissing = "TEP_DINH_KEM_KHONG_TON_TAI"
 
 // defaultMaxAttachmentBytes bounds one uploaded file when Options.MaxAttachmentBytes is zero.
@@ -25,7 +27,8 @@ type Attachment struct {
 	SHA256    string `json:"sha256"`
 	MediaType string `json:"mediaType"`
 	Size      int    `json:"size"`
-	// Uploads counts the PUTs of this file, the first included.
+	// Uploads counts the PUTs of this file and the documents that carried
+	// it inline (attachments[].content), the first included.
 	Uploads int `json:"uploads"`
 }
 
@@ -89,8 +92,43 @@ func (f *files) list() []Attachment {
 
 // requestAttachment is one attachment a SendDocument request references.
 type requestAttachment struct {
-	SHA256 string `json:"sha256"`
-	Size   int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	MediaType string `json:"mediaType"`
+	Size      int64  `json:"size"`
+	// Content is the file itself in base64, instead of its upload.
+	Content string `json:"content,omitempty"`
+}
+
+// putInline stores the files a document carries in its attachments'
+// content members, as their uploads would (the files held already count
+// one more upload each); a file that does not decode to its size and hash
+// is 422 ATTACHMENT_HASH_MISMATCH (400 when it is not base64), and nothing
+// of the document is stored.
+func (f *files) putInline(refs []requestAttachment) *refusal {
+	type inline struct {
+		ref  *requestAttachment
+		data []byte
+	}
+	var in []inline
+	for i := range refs {
+		r := &refs[i]
+		if r.Content == "" {
+			continue
+		}
+		data, err := base64.StdEncoding.DecodeString(r.Content)
+		if err != nil {
+			return invalid(fmt.Sprintf("attachments[%d].content is not base64", i))
+		}
+		h := sha256.Sum256(data)
+		if got := hex.EncodeToString(h[:]); got != r.SHA256 || int64(len(data)) != r.Size {
+			return refuse422(ReasonHashMismatch, "attachments[%d].content is %d bytes hashing to %s, not %d bytes hashing to %s", i, len(data), got, r.Size, r.SHA256)
+		}
+		in = append(in, inline{r, data})
+	}
+	for _, x := range in {
+		f.put(x.ref.SHA256, x.ref.MediaType, x.data)
+	}
+	return nil
 }
 
 // putAttachment handles PUT /api/v1/attachments/{sha256}: 201 for a new file, 200 for one

@@ -2,6 +2,7 @@ package treasurysim
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"net/http"
 	"testing"
@@ -46,5 +47,61 @@ func TestAttachmentRoutes(t *testing.T) {
 	}
 	if rec := h.do(http.MethodGet, "/sim/attachments/"+sum[:60]+"0000", nil, ""); rec.Code != http.StatusNotFound {
 		t.Fatalf("unknown attachment: %d", rec.Code)
+	}
+}
+
+// A document may carry its files in its attachments' content members
+// instead of their uploads: stored as an upload would store them, and
+// counted as one. A file that does not decode to its size and hash, or is
+// not base64, refuses the document, and nothing of it is stored.
+func TestInlineAttachments(t *testing.T) {
+	h := newHarness(t)
+	data := []byte("%PDF-1.4 hop dong")
+	s := sha256.Sum256(data)
+	sum := hex.EncodeToString(s[:])
+	att := func(content string, size int) func(map[string]any) {
+		return set("attachments", []any{map[string]any{"sha256": sum, "fileName": "hop-dong.pdf", "mediaType": "application/pdf",
+			"size": size, "content": content}})
+	}
+	enc := base64.StdEncoding.EncodeToString(data)
+	for _, tc := range []struct {
+		name    string
+		req     map[string]any
+		status  int
+		reason  string
+		uploads int
+	}{
+		{"content that hashes otherwise", request("G09.20-20260609-0000701", att(base64.StdEncoding.EncodeToString(append(data, ' ')), len(data))),
+			http.StatusUnprocessableEntity, ReasonHashMismatch, 0},
+		{"content of another size", request("G09.20-20260609-0000702", att(enc, len(data)+1)), http.StatusUnprocessableEntity, ReasonHashMismatch, 0},
+		{"content not base64", request("G09.20-20260609-0000703", att("not base64!", len(data))), http.StatusBadRequest, ReasonInvalidRequest, 0},
+		{"stored with the document", request("G09.20-20260609-0000704", att(enc, len(data))), http.StatusCreated, "", 1},
+		{"again with another", request("G09.20-20260609-0000705", att(enc, len(data))), http.StatusCreated, "", 2},
+	} {
+		rec := h.send(tc.req)
+		if rec.Code != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.name, rec.Code, rec.Body, tc.status)
+		}
+		if tc.reason != "" {
+			if r := reasonOf(t, rec); r != tc.reason {
+				t.Fatalf("%s: reason %q, want %q", tc.name, r, tc.reason)
+			}
+			if n := len(h.sim.store.list()); n != 0 {
+				t.Fatalf("%s: %d documents stored", tc.name, n)
+			}
+		}
+		var uploads int
+		for _, a := range h.sim.Attachments() {
+			if a.SHA256 == sum {
+				uploads = a.Uploads
+			}
+		}
+		if uploads != tc.uploads {
+			t.Fatalf("%s: %d uploads, want %d", tc.name, uploads, tc.uploads)
+		}
+	}
+	got, ok := h.sim.AttachmentData(sum)
+	if !ok || string(got) != string(data) {
+		t.Fatalf("stored %q %v", got, ok)
 	}
 }

@@ -37,7 +37,8 @@ func (r *sendRequest) fromValue(v any) error {
 	}
 	for _, e := range d.list("attachments") {
 		a := d.sub(e)
-		r.Attachments = append(r.Attachments, requestAttachment{SHA256: a.str("sha256"), Size: a.int64("size")})
+		r.Attachments = append(r.Attachments, requestAttachment{SHA256: a.str("sha256"), MediaType: a.str("mediaType"),
+			Size: a.int64("size"), Content: a.str("content")})
 		d.err = a.err
 	}
 	if ev, ok := o["evidence"].(map[string]any); ok {

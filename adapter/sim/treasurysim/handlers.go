@@ -87,13 +87,18 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, invalid("Idempotency-Key is not the SHA-256 of procedure|dossierCode|supplementNo"))
 		return
 	}
-	if sum := s.files.missing(req.Attachments); sum != "" {
-		writeRefusal(w, refuse422(ReasonAttachmentMissing, "attachment %s was not uploaded (PUT /api/v1/attachments/%s)", sum, sum))
-		return
-	}
 	if ref := checkEvidence(req.Evidence); ref != nil {
 		s.log.Info("treasury-sim: document refused", "procedure", req.Procedure, "dossierCode", req.DossierCode, "reasonCode", ref.ReasonCode)
 		writeRefusal(w, ref)
+		return
+	}
+	if ref := s.files.putInline(req.Attachments); ref != nil {
+		s.log.Info("treasury-sim: document refused", "procedure", req.Procedure, "dossierCode", req.DossierCode, "reasonCode", ref.ReasonCode)
+		writeRefusal(w, ref)
+		return
+	}
+	if sum := s.files.missing(req.Attachments); sum != "" {
+		writeRefusal(w, refuse422(ReasonAttachmentMissing, "attachment %s was not uploaded (PUT /api/v1/attachments/%s)", sum, sum))
 		return
 	}
 	doc, replayed, ref := s.store.accept(key, &req, body, s.now())
