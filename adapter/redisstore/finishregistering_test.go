@@ -103,7 +103,7 @@ func registration(code string) dossier.Record {
 		TreasuryReference: "KB-REF-1", TreasuryDocumentID: "KB-1", ReceivedAt: listT0, UpdatedAt: listT0,
 		Attachments: []dossier.Attachment{{TenTep: "hop-dong.pdf", LoaiTep: "application/pdf", KichThuoc: 4,
 			SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},
-		History:     []dossier.Event{{TrangThai: 2, At: listT0, Source: "adapter", Note: "sent to the treasury as KB-REF-1"}}}
+		History: []dossier.Event{{TrangThai: 2, At: listT0, Source: "adapter", Note: "sent to the treasury as KB-REF-1"}}}
 }
 
 // wantRegistered is the record dossier.Register leaves from before (nil:
