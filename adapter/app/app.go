@@ -210,7 +210,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 
 		Signers: registry, RequireRegistered: cfg.Signatures.RequireRegistered, Roles: roleNames(cfg.Signatures),
 
-		Attachments: files, Uploader: sender,
+		Attachments: files, Uploader: sender, InlineFileBytes: max(cfg.Treasury.InlineAttachmentBytes, 0),
 		FileLimits: intake.FileLimits{MaxFileBytes: cfg.Attachments.MaxFileBytes, MaxTotalBytes: cfg.Attachments.MaxTotalBytes,
 			BatchBytes: cfg.Limits.LargeBodyBytes},
 		Evidence: ev.recorder,

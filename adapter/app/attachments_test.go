@@ -379,13 +379,17 @@ func TestReplayToolSendsAttachments(t *testing.T) {
 	}
 }
 
-// The files are uploaded, then the document call fails: the retry uploads
-// them again (idempotent, nothing new at the treasury) and the dossier ends
-// with one document referencing them.
+// The files are uploaded (the adapter set to upload every file, however
+// small), then the document call fails: the retry uploads them again
+// (idempotent, nothing new at the treasury) and the dossier ends with one
+// document referencing them.
 func TestFailureBetweenUploadAndSendIsHarmless(t *testing.T) {
 	var down *atomic.Bool
 	var failAfterUpload atomic.Bool
-	e := startOpts(t, func(c *config.Config) { c.Treasury.Resilience.Retries = -1 }, Options{Hook: func(step string) {
+	e := startOpts(t, func(c *config.Config) {
+		c.Treasury.Resilience.Retries = -1
+		c.Treasury.InlineAttachmentBytes = -1
+	}, Options{Hook: func(step string) {
 		if step == "uploaded" && failAfterUpload.Load() {
 			down.Store(true) // the treasury goes down between the uploads and the document
 		}

@@ -31,13 +31,15 @@ func breakerGauge(t *testing.T, e *env, endpoint string) string {
 }
 
 // A treasury outage opens the breaker of the first call a submission makes
-// after minRequests failures (the dossier lists files: the attachment
-// upload, which comes before the document); while open, submissions are refused with Retry-After without a
+// after minRequests failures (the dossier lists files, and the adapter is
+// set to upload every one: the attachment upload, which comes before the
+// document); while open, submissions are refused with Retry-After without a
 // call to the treasury; after recovery a probe closes it again.
 func TestBreakerOpensAndCloses(t *testing.T) {
 	e := startWith(t, func(c *config.Config) {
 		c.Treasury.Resilience = config.Resilience{MinRequests: 4, FailureRatio: 0.5,
 			OpenTimeout: 300 * time.Millisecond, HalfOpenMax: 1, Retries: -1}
+		c.Treasury.InlineAttachmentBytes = -1
 	})
 	c := fx(t, "von-dau-tu/valid-xml")
 	if g := breakerGauge(t, e, "attachment"); g != "0" {

@@ -424,7 +424,16 @@ type Treasury struct {
 	Timeout          time.Duration `yaml:"timeout"` // one HTTP exchange; zero: default 10s
 	Resilience       Resilience    `yaml:"resilience"`
 	TLS              ClientTLS     `yaml:"tls"` // with an https baseURL
+	// InlineAttachmentBytes: a dossier whose files' listed sizes together
+	// fit in it sends them in its document (attachments[].content, base64)
+	// instead of one upload each; -1: never; zero: default 64 KiB; at most
+	// MaxInlineAttachmentBytes, the contract's bound.
+	InlineAttachmentBytes int64 `yaml:"inlineAttachmentBytes"`
 }
+
+// MaxInlineAttachmentBytes bounds treasury.inlineAttachmentBytes: the
+// files a document may carry in all (schemas/treasury).
+const MaxInlineAttachmentBytes = 256 << 10
 
 // ClientTLS is how the adapter connects to an upstream over TLS: which CAs
 // it trusts, the client certificate it presents (mutual TLS) and the name
@@ -762,6 +771,9 @@ func (c *Config) defaults() {
 		}
 	}
 	def(&c.Treasury.Timeout, 10*time.Second)
+	if c.Treasury.InlineAttachmentBytes == 0 {
+		c.Treasury.InlineAttachmentBytes = 64 << 10
+	}
 	c.Treasury.Resilience.defaults()
 	if c.Store.Kind == "" {
 		c.Store.Kind = "memory"
@@ -1388,6 +1400,9 @@ func (c *Config) validateTreasury(ps *problems) {
 	ps.required("treasury.clientID", t.ClientID)
 	ps.required(secretKey("treasury.clientSecret", t.ClientSecretFile), string(t.ClientSecret))
 	ps.positive("treasury.timeout", t.Timeout)
+	if t.InlineAttachmentBytes < -1 || t.InlineAttachmentBytes > MaxInlineAttachmentBytes {
+		ps.badf("treasury.inlineAttachmentBytes", "must be -1 (every file uploaded), 0 (the default, 65536) or at most %d", MaxInlineAttachmentBytes)
+	}
 	validateResilience(ps, "treasury.resilience", t.Resilience)
 	validateClientTLS(ps, "treasury", t.TLS, []string{"baseURL"}, []string{t.BaseURL})
 }

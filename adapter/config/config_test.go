@@ -263,7 +263,7 @@ evidence:
 		Limits:      Limits{MaxDepth: 64, MaxElements: 200_000, LargeBodyBytes: 256 << 10, LargeBodyConcurrency: 2, LargeBodyWait: 2 * time.Second, UploadConcurrency: 8}, // a value given is kept
 		Attachments: Attachments{MaxFileBytes: 20 << 20, MaxTotalBytes: 50 << 20, MaxParts: 20, Retention: 24 * time.Hour, MaxStoredBytes: 400 << 20},
 		Treasury: Treasury{BaseURL: "https://treasury.example", ClientID: "dvc", ClientSecret: "s", Timeout: 10 * time.Second,
-			Resilience: defaultResilience},
+			Resilience: defaultResilience, InlineAttachmentBytes: 64 << 10},
 		Store: Store{Kind: "memory", Redis: Redis{KeyPrefix: "dvc:", DialTimeout: time.Second,
 			ReadTimeout: time.Second, WriteTimeout: time.Second, PoolSize: 64, MaxClockSkew: 5 * time.Second}},
 		Idempotency: Idempotency{Retention: 72 * time.Hour, DossierRetention: 720 * time.Hour, Lease: 30 * time.Second},

@@ -206,6 +206,8 @@ var invalidRows = []struct {
 	{"treasury URL scheme", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "ftp://127.0.0.1:8081" }},
 	{"treasury URL relative", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "/api" }},
 	{"treasury URL unparsable", "treasury.baseURL", func(c *Config) { c.Treasury.BaseURL = "http://[::1" }},
+	{"inline attachments below -1", "treasury.inlineAttachmentBytes", func(c *Config) { c.Treasury.InlineAttachmentBytes = -2 }},
+	{"inline attachments over the contract's bound", "treasury.inlineAttachmentBytes", func(c *Config) { c.Treasury.InlineAttachmentBytes = 256<<10 + 1 }},
 	{"no client id", "treasury.clientID", func(c *Config) { c.Treasury.ClientID = "" }},
 	{"no client secret", "treasury.clientSecret", func(c *Config) { c.Treasury.ClientSecret = "" }},
 	{"empty client secret file", "treasury.clientSecretFile", func(c *Config) {

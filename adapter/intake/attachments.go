@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -398,6 +399,49 @@ func (s *Service) upload(ctx context.Context, files []file) error {
 		}
 	}
 	return nil
+}
+
+// inline puts files, when their listed sizes together fit in
+// s.inlineBytes, in the content members of req's attachments[] (each found
+// there by its SHA-256): the document carries them, in its one round trip,
+// instead of one upload each. It returns the files left to upload: all of
+// them when it put none there (too large together, or one the mapping does
+// not list), none when it did.
+func (s *Service) inline(ctx context.Context, req map[string]any, files []file) ([]file, error) {
+	if s.inlineBytes <= 0 || len(files) == 0 {
+		return files, nil
+	}
+	var total int64
+	for _, f := range files {
+		total += f.ref.KichThuoc
+	}
+	if total > s.inlineBytes {
+		return files, nil
+	}
+	listed, _ := req["attachments"].([]any)
+	entries := make([]map[string]any, len(files))
+	for i, f := range files {
+		for _, e := range listed {
+			if m, ok := e.(map[string]any); ok && m["sha256"] == f.ref.SHA256 {
+				entries[i] = m
+				break
+			}
+		}
+		if entries[i] == nil {
+			return files, nil
+		}
+	}
+	for i, f := range files {
+		data := f.data
+		if f.stored {
+			var err error
+			if data, err = s.storedFile(ctx, f); err != nil {
+				return nil, err
+			}
+		}
+		entries[i]["content"] = base64.StdEncoding.EncodeToString(data)
+	}
+	return nil, nil
 }
 
 // storedFile reads a stored file that gatherFiles found, of its listed size.

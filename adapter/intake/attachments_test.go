@@ -259,7 +259,8 @@ func (o *oneAtATime) Get(ctx context.Context, sum string) ([]byte, error) {
 // let the request hold the largest of them; a FileSlot that refuses is the
 // answer, with nothing sent and nothing kept (a retry goes through); a file
 // whose upload expired between its look-up and its read is
-// attachment-missing.
+// attachment-missing, whether it was to be uploaded or carried in the
+// document (Options.InlineFileBytes).
 func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 	contract, record := ctxFiles(t)
 	cs := attachment.Sum(contract)
@@ -304,6 +305,7 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 			t.Fatal("refused, yet something reached the treasury")
 		}
 	})
+	inlineBytes := int64(0) // Options.InlineFileBytes of the services setup builds
 	setup := func(t *testing.T) (*Service, *fakeSender, *oneAtATime) {
 		mem := attachment.NewMemory(attachment.Limits{Retention: time.Hour}, nil)
 		for _, u := range [][]byte{contract, record} {
@@ -313,7 +315,7 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		}
 		store := &oneAtATime{Store: mem}
 		// A batch smaller than either file: both are read one at a time.
-		svc, fs := newService(t, svcOptions{attachments: store, fileLimits: FileLimits{BatchBytes: 100}})
+		svc, fs := newService(t, svcOptions{attachments: store, fileLimits: FileLimits{BatchBytes: 100}, inlineBytes: inlineBytes})
 		store.fs = fs
 		return svc, fs, store
 	}
@@ -393,7 +395,7 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		}
 	})
 
-	t.Run("expired since the look-up", func(t *testing.T) {
+	expired := func(t *testing.T) {
 		svc, fs, store := setup(t)
 		store.gone = cs
 		held := 0
@@ -414,7 +416,13 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		if resp, err := svc.Submit(context.Background(), sub("c2", nil)); err != nil || resp.Status != 202 {
 			t.Fatalf("retry: %v", err)
 		}
-	})
+		if inlineBytes > 0 && len(fs.uploaded()) != 0 {
+			t.Fatalf("%d uploads of files the document carries", len(fs.uploaded()))
+		}
+	}
+	t.Run("expired since the look-up", expired)
+	inlineBytes = 64 << 10
+	t.Run("expired since the look-up, the files in the document", expired)
 }
 
 // One file listed twice (under two names) and sent once is found for both

@@ -254,6 +254,7 @@ type svcOptions struct {
 	attachments attachment.Store
 	fileLimits  FileLimits
 	records     idempotency.Store // nil: in memory
+	inlineBytes int64             // Options.InlineFileBytes
 }
 
 // newService builds an intake.Service the way adapter/app does, with a fake
@@ -284,7 +285,7 @@ func newService(t testing.TB, o svcOptions) (*Service, *fakeSender) {
 		Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Clock:      o.clock,
 
-		Attachments: o.attachments, Uploader: fs, FileLimits: o.fileLimits, Records: o.records,
+		Attachments: o.attachments, Uploader: fs, FileLimits: o.fileLimits, Records: o.records, InlineFileBytes: o.inlineBytes,
 	})
 	if o.attachments == nil {
 		svc.attachments = templateFiles(t)

@@ -165,6 +165,7 @@ type Service struct {
 	dossierCodes      []*regexp.Regexp
 	attachments       attachment.Store
 	uploader          Uploader
+	inlineBytes       int64
 	fileLimits        FileLimits
 	evidence          *Recorder
 }
@@ -213,6 +214,10 @@ type Options struct {
 	// files is an internal error.
 	Attachments attachment.Store
 	Uploader    Uploader
+	// InlineFileBytes: a dossier whose files' listed sizes together fit in
+	// it sends them in its document's attachments[] (content, base64)
+	// instead of one upload each; zero: every file uploaded.
+	InlineFileBytes int64
 	// FileLimits bound the files a dossier lists, by their listed sizes.
 	FileLimits FileLimits
 	// Evidence writes the evidence log's leaves and the treasury
@@ -238,7 +243,7 @@ func New(o Options) *Service {
 	if s.dossiers == nil {
 		s.dossiers = dossier.NewMemory()
 	}
-	s.attachments, s.uploader, s.fileLimits = o.Attachments, o.Uploader, o.FileLimits
+	s.attachments, s.uploader, s.fileLimits, s.inlineBytes = o.Attachments, o.Uploader, o.FileLimits, o.InlineFileBytes
 	if s.attachments == nil {
 		s.attachments = attachment.NewMemory(attachment.Limits{Retention: 24 * time.Hour}, o.Clock)
 	}
