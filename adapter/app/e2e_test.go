@@ -36,10 +36,14 @@ var receipt = time.Date(2026, 6, 9, 9, 0, 0, 0, time.FixedZone("ICT", 7*3600))
 type captured struct {
 	mu     sync.Mutex
 	bodies map[string][]byte
+	api    atomic.Int64 // requests to the treasury's API (/api/...)
 }
 
 func (c *captured) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			c.api.Add(1)
+		}
 		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/documents" {
 			b, _ := io.ReadAll(r.Body)
 			var head struct {

@@ -56,8 +56,9 @@ func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 	}
 }
 
-// TestSubmissionRoundTrips holds an accepted first submission to its
-// budget of Redis round trips, the largest part of its cost: the
+// TestSubmissionRoundTrips holds an accepted first submission to one
+// treasury request and to its budget of Redis round trips, the largest
+// part of its cost: the
 // reservation with the claim and the lock, behind the check of the
 // signers' registrations, with the reads of the uploaded attachments the
 // dossier lists (1, all of them in the reservation's script), then the
@@ -88,10 +89,11 @@ func TestSubmissionRoundTrips(t *testing.T) {
 		fixture string
 		budget  int
 	}{
-		{"chi-thuong-xuyen/valid-xml", 2},
+		{"chi-thuong-xuyen/valid-xml", 2},  // two attachments carried as parts
 		{"chi-thuong-xuyen/valid-json", 2}, // two uploaded attachments, read with the reservation
 	} {
 		h.take()
+		api := e.seen.api.Load()
 		a := e.send(t, fx(t, tc.fixture), "")
 		trips := h.take()
 		if a.status != 202 {
@@ -100,6 +102,10 @@ func TestSubmissionRoundTrips(t *testing.T) {
 		t.Logf("%s: %d round trips: %s", tc.fixture, len(trips), strings.Join(trips, ", "))
 		if len(trips) > tc.budget {
 			t.Errorf("%s: %d Redis round trips, budget %d", tc.fixture, len(trips), tc.budget)
+		}
+		// The files travel in the document (treasury.inlineAttachmentBytes).
+		if n := e.seen.api.Load() - api; n != 1 {
+			t.Errorf("%s: %d treasury requests, want 1 (the document, carrying its files)", tc.fixture, n)
 		}
 	}
 }
