@@ -402,46 +402,44 @@ func (s *Service) upload(ctx context.Context, files []file) error {
 }
 
 // inline puts files, when their listed sizes together fit in
-// s.inlineBytes, in the content members of req's attachments[] (each found
-// there by its SHA-256): the document carries them, in its one round trip,
-// instead of one upload each. It returns the files left to upload: all of
-// them when it put none there (too large together, or one the mapping does
-// not list), none when it did.
-func (s *Service) inline(ctx context.Context, req map[string]any, files []file) ([]file, error) {
+// s.inlineBytes and their bytes are at hand (none of them left in the
+// store to be read one at a time: stored; none empty), in the content members of
+// req's attachments[] (every entry that names one by its SHA-256): the
+// document carries them, in its one round trip, instead of one upload
+// each. It returns the files left to upload: all of them when it put none
+// there (too large together, one not at hand, or one the mapping does not
+// list), none when it did.
+func (s *Service) inline(req map[string]any, files []file) []file {
 	if s.inlineBytes <= 0 || len(files) == 0 {
-		return files, nil
+		return files
 	}
 	var total int64
+	bySum := make(map[string][]byte, len(files))
 	for _, f := range files {
 		total += f.ref.KichThuoc
-	}
-	if total > s.inlineBytes {
-		return files, nil
+		if f.stored || f.ref.KichThuoc == 0 || total > s.inlineBytes {
+			return files // an empty file's content would read as none: uploaded
+		}
+		bySum[f.ref.SHA256] = f.data
 	}
 	listed, _ := req["attachments"].([]any)
-	entries := make([]map[string]any, len(files))
-	for i, f := range files {
-		for _, e := range listed {
-			if m, ok := e.(map[string]any); ok && m["sha256"] == f.ref.SHA256 {
-				entries[i] = m
-				break
-			}
-		}
-		if entries[i] == nil {
-			return files, nil
+	var entries []map[string]any
+	named := make(map[string]bool, len(bySum))
+	for _, e := range listed {
+		m, _ := e.(map[string]any)
+		sum, _ := m["sha256"].(string)
+		if _, ok := bySum[sum]; ok {
+			entries = append(entries, m)
+			named[sum] = true
 		}
 	}
-	for i, f := range files {
-		data := f.data
-		if f.stored {
-			var err error
-			if data, err = s.storedFile(ctx, f); err != nil {
-				return nil, err
-			}
-		}
-		entries[i]["content"] = base64.StdEncoding.EncodeToString(data)
+	if len(named) != len(bySum) {
+		return files
 	}
-	return nil, nil
+	for _, m := range entries {
+		m["content"] = base64.StdEncoding.EncodeToString(bySum[m["sha256"].(string)])
+	}
+	return nil
 }
 
 // storedFile reads a stored file that gatherFiles found, of its listed size.

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -259,8 +260,8 @@ func (o *oneAtATime) Get(ctx context.Context, sum string) ([]byte, error) {
 // let the request hold the largest of them; a FileSlot that refuses is the
 // answer, with nothing sent and nothing kept (a retry goes through); a file
 // whose upload expired between its look-up and its read is
-// attachment-missing, whether it was to be uploaded or carried in the
-// document (Options.InlineFileBytes).
+// attachment-missing. Such files are uploaded one at a time even where a
+// document may carry small files (Options.InlineFileBytes).
 func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 	contract, record := ctxFiles(t)
 	cs := attachment.Sum(contract)
@@ -412,17 +413,19 @@ func TestStoredFilesAreReadOneAtATime(t *testing.T) {
 		if len(fs.sent()) != 0 {
 			t.Fatal("a document went without its file")
 		}
-		store.gone = ""
+		store.gone, store.read = "", nil // the refused attempt's read, not uploaded, does not count
 		if resp, err := svc.Submit(context.Background(), sub("c2", nil)); err != nil || resp.Status != 202 {
 			t.Fatalf("retry: %v", err)
 		}
-		if inlineBytes > 0 && len(fs.uploaded()) != 0 {
-			t.Fatalf("%d uploads of files the document carries", len(fs.uploaded()))
+		if len(store.bad) > 0 || len(fs.uploaded()) != 2 {
+			t.Fatalf("%v; %d uploads, want the two files uploaded one at a time", store.bad, len(fs.uploaded()))
 		}
 	}
 	t.Run("expired since the look-up", expired)
+	// Files left in the store to be read one at a time are uploaded so,
+	// however small the bound of files a document may carry.
 	inlineBytes = 64 << 10
-	t.Run("expired since the look-up, the files in the document", expired)
+	t.Run("expired since the look-up, carried files allowed", expired)
 }
 
 // One file listed twice (under two names) and sent once is found for both
@@ -480,4 +483,25 @@ func TestAttachmentListedTwice(t *testing.T) {
 			}
 		})
 	}
+	// Carried in the document (Options.InlineFileBytes), the file is in
+	// each entry that lists it: an entry without content says the file
+	// was uploaded.
+	t.Run("carried in the document", func(t *testing.T) {
+		svc, fs := newService(t, svcOptions{inlineBytes: 64 << 10})
+		resp, err := svc.Submit(context.Background(), Submission{RequestID: "att", Procedure: "chi-thuong-xuyen",
+			ContentType: "application/xml", Body: twice("799"), Files: []attachment.Part{part("", "")}, Caller: "portal", ReceivedAt: receipt})
+		if err != nil || resp.Status != 202 {
+			t.Fatalf("refused: %v", err)
+		}
+		listed, _ := fs.sent()[0].request["attachments"].([]any)
+		want := base64.StdEncoding.EncodeToString(contract)
+		for i, e := range listed {
+			if got, _ := e.(map[string]any)["content"].(string); got != want {
+				t.Errorf("attachments[%d] carries %d base64 bytes, want the file's %d", i, len(got), len(want))
+			}
+		}
+		if len(listed) != 2 || len(fs.uploaded()) != 0 {
+			t.Errorf("%d entries, %d uploads: want 2 entries and no upload", len(listed), len(fs.uploaded()))
+		}
+	})
 }

@@ -524,10 +524,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// Files first: the document references them by SHA-256. Uploads
 		// are idempotent, so a crash between them and the send is harmless.
 		// Small files go in the document instead (inline).
-		var up []file
-		if up, err = s.inline(tctx, req, files); err == nil {
-			err = s.upload(tctx, up)
-		}
+		err = s.upload(tctx, s.inline(req, files))
 		releaseSlot()
 		if err == nil {
 			s.hook("uploaded")

@@ -26,11 +26,11 @@ type trips struct {
 	mu        sync.Mutex
 	n         int
 	cut, drop bool     // drop: the next pipeline is not even sent
-	scripts   []string // the SHA-1 of each script run, in order
+	scripts   []string // the SHA-1 of each script that ran without error, in order
 }
 
 func (h *trips) ran(cmd redis.Cmder) {
-	if a := cmd.Args(); len(a) > 1 && (cmd.Name() == "evalsha" || cmd.Name() == "eval") {
+	if a := cmd.Args(); len(a) > 1 && (cmd.Name() == "evalsha" || cmd.Name() == "eval") && cmd.Err() == nil {
 		sha, _ := a[1].(string)
 		if cmd.Name() == "eval" {
 			sha = redis.NewScript(sha).Hash()
@@ -61,22 +61,20 @@ func (h *trips) take() int {
 func (h *trips) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *trips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.ran(cmd)
 		if n := cmd.Name(); n != "eval" && n != "hello" {
 			h.mu.Lock()
 			h.n++
 			h.mu.Unlock()
 		}
-		return next(ctx, cmd)
+		err := next(ctx, cmd)
+		h.ran(cmd)
+		return err
 	}
 }
 func (h *trips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		if len(cmds) > 0 && (cmds[0].Name() == "hello" || cmds[0].Name() == "client") {
 			return next(ctx, cmds) // a new connection's handshake
-		}
-		for _, c := range cmds {
-			h.ran(c)
 		}
 		h.mu.Lock()
 		h.n++
@@ -86,6 +84,9 @@ func (h *trips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 		var err error
 		if !drop {
 			err = next(ctx, cmds)
+			for _, c := range cmds {
+				h.ran(c)
+			}
 		}
 		if cut || drop {
 			for _, c := range cmds {
@@ -307,12 +308,16 @@ func TestFinishRegisteringApart(t *testing.T) {
 			c := redis.NewClient(&redis.Options{Addr: redistest.StartOneNodeCluster(t)})
 			t.Cleanup(func() { _ = c.Close() })
 			s := New(c, redistest.Prefix(t), nil)
-			b, err := s.Begin(ctx, "k", "fp", time.Minute)
-			if err != nil || b.State != idempotency.Reserved {
-				t.Fatalf("begin: %+v %v", b, err)
+			d := NewDossiers(c, s.prefix, time.Hour)
+			// The first record's script, in the pipeline, is refused
+			// (CROSSSLOT) and written apart after the answer; from then
+			// on the store knows, and writes the record first.
+			first := registration("Y")
+			first.Unit = "1099999" // not in the listing storedAs reads
+			if _, err := s.FinishRegistering(ctx, s.beginFinal(t, "first"), d, first); err != nil || !d.slots.refused.Load() {
+				t.Fatalf("the server's CROSSSLOT went unnoticed: %v", err)
 			}
-			return s, NewDossiers(c, s.prefix, time.Hour), registration("X"),
-				idempotency.Final{Key: "k", Token: b.Token, Response: idempotency.Stored{Status: 202, Body: []byte("{}")}, Retention: time.Hour}
+			return s, d, registration("X"), s.beginFinal(t, "k")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -348,4 +353,15 @@ func TestFinishRegisteringApart(t *testing.T) {
 			storedAs(t, d, wantRegistered(t, before, r))
 		})
 	}
+}
+
+// beginFinal reserves key and returns the Final that completes it (no
+// claim, no lock).
+func (s *Store) beginFinal(t *testing.T, key string) idempotency.Final {
+	t.Helper()
+	b, err := s.Begin(context.Background(), key, "fp", time.Minute)
+	if err != nil || b.State != idempotency.Reserved {
+		t.Fatalf("begin: %+v %v", b, err)
+	}
+	return idempotency.Final{Key: key, Token: b.Token, Response: idempotency.Stored{Status: 202, Body: []byte("{}")}, Retention: time.Hour}
 }

@@ -27,8 +27,9 @@ type Attachment struct {
 	SHA256    string `json:"sha256"`
 	MediaType string `json:"mediaType"`
 	Size      int    `json:"size"`
-	// Uploads counts the PUTs of this file and the documents that carried
-	// it inline (attachments[].content), the first included.
+	// Uploads counts the PUTs of this file and the documents accepted that
+	// carried it (attachments[].content; not their replays), the first
+	// included.
 	Uploads int `json:"uploads"`
 }
 
@@ -68,11 +69,14 @@ func (f *files) get(sum string) ([]byte, *Attachment, bool) {
 }
 
 // missing returns the first referenced attachment the simulator does not hold with that
-// size, or "".
+// size, nor the document carries, or "".
 func (f *files) missing(refs []requestAttachment) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, r := range refs {
+		if r.Content != "" {
+			continue
+		}
 		if m, ok := f.meta[r.SHA256]; !ok || int64(m.Size) != r.Size {
 			return r.SHA256
 		}
@@ -99,17 +103,20 @@ type requestAttachment struct {
 	Content string `json:"content,omitempty"`
 }
 
-// putInline stores the files a document carries in its attachments'
-// content members, as their uploads would (the files held already count
-// one more upload each); a file that does not decode to its size and hash
-// is 422 ATTACHMENT_HASH_MISMATCH (400 when it is not base64), and nothing
-// of the document is stored.
-func (f *files) putInline(refs []requestAttachment) *refusal {
-	type inline struct {
-		ref  *requestAttachment
-		data []byte
-	}
-	var in []inline
+// carried is a file a document carries in its attachment's content
+// member, checked.
+type carried struct {
+	ref  *requestAttachment
+	data []byte
+}
+
+// carriedFiles decodes and checks the files a document carries in its
+// attachments' content members: a file that does not decode to its size
+// and hash is 422 ATTACHMENT_HASH_MISMATCH (400 when it is not base64).
+// Nothing is stored here: putCarried stores them once the document is
+// accepted.
+func carriedFiles(refs []requestAttachment) ([]carried, *refusal) {
+	var out []carried
 	for i := range refs {
 		r := &refs[i]
 		if r.Content == "" {
@@ -117,18 +124,23 @@ func (f *files) putInline(refs []requestAttachment) *refusal {
 		}
 		data, err := base64.StdEncoding.DecodeString(r.Content)
 		if err != nil {
-			return invalid(fmt.Sprintf("attachments[%d].content is not base64", i))
+			return nil, invalid(fmt.Sprintf("attachments[%d].content is not base64", i))
 		}
 		h := sha256.Sum256(data)
 		if got := hex.EncodeToString(h[:]); got != r.SHA256 || int64(len(data)) != r.Size {
-			return refuse422(ReasonHashMismatch, "attachments[%d].content is %d bytes hashing to %s, not %d bytes hashing to %s", i, len(data), got, r.Size, r.SHA256)
+			return nil, refuse422(ReasonHashMismatch, "attachments[%d].content is %d bytes hashing to %s, not %d bytes hashing to %s", i, len(data), got, r.Size, r.SHA256)
 		}
-		in = append(in, inline{r, data})
+		out = append(out, carried{r, data})
 	}
-	for _, x := range in {
-		f.put(x.ref.SHA256, x.ref.MediaType, x.data)
+	return out, nil
+}
+
+// putCarried stores the files a new document carried, as their uploads
+// would (a file held already counts one more upload).
+func (f *files) putCarried(cs []carried) {
+	for _, c := range cs {
+		f.put(c.ref.SHA256, c.ref.MediaType, c.data)
 	}
-	return nil
 }
 
 // putAttachment handles PUT /api/v1/attachments/{sha256}: 201 for a new file, 200 for one

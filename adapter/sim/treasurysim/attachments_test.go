@@ -51,9 +51,10 @@ func TestAttachmentRoutes(t *testing.T) {
 }
 
 // A document may carry its files in its attachments' content members
-// instead of their uploads: stored as an upload would store them, and
-// counted as one. A file that does not decode to its size and hash, or is
-// not base64, refuses the document, and nothing of it is stored.
+// instead of their uploads: stored as an upload would store them once the
+// document is accepted, and counted as one (a replay counts nothing). A
+// file that does not decode to its size and hash, or is not base64, and a
+// document refused otherwise (here: no allotment) store nothing.
 func TestInlineAttachments(t *testing.T) {
 	h := newHarness(t)
 	data := []byte("%PDF-1.4 hop dong")
@@ -75,7 +76,10 @@ func TestInlineAttachments(t *testing.T) {
 			http.StatusUnprocessableEntity, ReasonHashMismatch, 0},
 		{"content of another size", request("G09.20-20260609-0000702", att(enc, len(data)+1)), http.StatusUnprocessableEntity, ReasonHashMismatch, 0},
 		{"content not base64", request("G09.20-20260609-0000703", att("not base64!", len(data))), http.StatusBadRequest, ReasonInvalidRequest, 0},
+		{"a document refused", request("G09.20-20260609-0000706", att(enc, len(data)), lines(line("422", "6999", 1_000_000))),
+			http.StatusUnprocessableEntity, ReasonNoAllotment, 0},
 		{"stored with the document", request("G09.20-20260609-0000704", att(enc, len(data))), http.StatusCreated, "", 1},
+		{"the document replayed", request("G09.20-20260609-0000704", att(enc, len(data))), http.StatusOK, "", 1},
 		{"again with another", request("G09.20-20260609-0000705", att(enc, len(data))), http.StatusCreated, "", 2},
 	} {
 		rec := h.send(tc.req)

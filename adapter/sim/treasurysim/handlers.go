@@ -92,7 +92,8 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, ref)
 		return
 	}
-	if ref := s.files.putInline(req.Attachments); ref != nil {
+	files, ref := carriedFiles(req.Attachments)
+	if ref != nil {
 		s.log.Info("treasury-sim: document refused", "procedure", req.Procedure, "dossierCode", req.DossierCode, "reasonCode", ref.ReasonCode)
 		writeRefusal(w, ref)
 		return
@@ -113,6 +114,7 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 		s.log.Info("treasury-sim: document replayed", append(attrs, "documentId", doc.DocumentID)...)
 	} else {
+		s.files.putCarried(files) // a document accepted: its files with it
 		s.log.Info("treasury-sim: document accepted", append(attrs, "documentId", doc.DocumentID,
 			"reference", doc.Reference, "totalAmount", doc.TotalAmount)...)
 	}
