@@ -549,11 +549,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 	left.sent = &idempotency.Settlement{Dossier: v.DossierID(), Owner: owner, Reference: rc.Reference, Retention: s.policy.DossierRetention}
 	claim.Sent = true
 	// The dossier's record and its signers are written before the answer
-	// is stored and the dossier's lock given back: by Finish, in its own
-	// round trip, where the store can (registeringFinish), else before the
-	// leaf. A dossier the treasury holds is known to the status view and to
-	// later supplements even when its receipt cannot be written now: the
-	// record is then written here.
+	// is stored and the dossier's lock given back: by a store's Finish
+	// that can (registeringFinish: in its own round trip where it can, else
+	// just before it), or, with a store without it, before the leaf. A
+	// dossier the treasury holds is known to the status view and to later
+	// supplements even when its receipt cannot be written now: the record
+	// is then written here.
 	rec := s.sentRecord(sub, v, rc)
 	_, folds := s.records.(registeringFinish)
 	unfolded := func() {
