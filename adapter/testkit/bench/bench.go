@@ -252,24 +252,7 @@ func (b *bench) startAdapter(name string) (*proc, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	env := []string{
-		"DVC_SERVER_ADDR=" + addr,
-		"DVC_SERVER_ADMINADDR=" + admin,
-		"DVC_EVIDENCE_DIR=" + filepath.Join(b.tmp, "evidence-"+name),
-		"DVC_TREASURY_BASEURL=http://" + b.tAddr,
-		"DVC_PORTAL_URL=http://" + b.pAddr + "/api",
-		"DVC_STORE_KIND=redis",
-		"DVC_STORE_REDIS_ADDRS=" + u.Host,
-		"DVC_STORE_REDIS_KEYPREFIX=" + b.prefix,
-		"DVC_LOG_LEVEL=warn",
-	}
-	if db := strings.Trim(u.Path, "/"); db != "" {
-		env = append(env, "DVC_STORE_REDIS_DB="+db)
-	}
-	if pw, ok := u.User.Password(); ok {
-		env = append(env, "DVC_STORE_REDIS_PASSWORD="+pw)
-	}
-	p, err := startProc("adapter", filepath.Join(b.cfg.bin, "adapter"), nil, env, ".", filepath.Join(b.tmp, "adapter-"+name+".log"))
+	p, err := startProc("adapter", filepath.Join(b.cfg.bin, "adapter"), nil, b.adapterEnv(name, addr, admin, u), ".", filepath.Join(b.tmp, "adapter-"+name+".log"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -283,6 +266,32 @@ func (b *bench) startAdapter(name string) (*proc, string, error) {
 	}
 	b.admins[base] = "http://" + admin
 	return p, base, nil
+}
+
+// adapterEnv is the environment of the adapter startAdapter starts as
+// name, on listeners addr and admin and the Redis at u.
+func (b *bench) adapterEnv(name, addr, admin string, u *url.URL) []string {
+	env := []string{
+		"DVC_SERVER_ADDR=" + addr,
+		"DVC_SERVER_ADMINADDR=" + admin,
+		"DVC_EVIDENCE_DIR=" + filepath.Join(b.tmp, "evidence-"+name),
+		"DVC_TREASURY_BASEURL=http://" + b.tAddr,
+		"DVC_PORTAL_URL=http://" + b.pAddr + "/api",
+		"DVC_STORE_KIND=redis",
+		"DVC_STORE_REDIS_ADDRS=" + u.Host,
+		// Under the run's prefix (deleted at the end), one of its own: a
+		// fresh adapter's empty evidence directory is not refused for the
+		// checkpoint another one anchored under the same key.
+		"DVC_STORE_REDIS_KEYPREFIX=" + b.prefix + name + ":",
+		"DVC_LOG_LEVEL=warn",
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		env = append(env, "DVC_STORE_REDIS_DB="+db)
+	}
+	if pw, ok := u.User.Password(); ok {
+		env = append(env, "DVC_STORE_REDIS_PASSWORD="+pw)
+	}
+	return env
 }
 
 // pool signs n dossiers of form before a run.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -281,5 +282,30 @@ func TestWriteRedisWork(t *testing.T) {
 	writeRedisWork(&s, rows[1:])
 	if s.Len() != 0 {
 		t.Errorf("printed without a run that has counters:\n%s", s.String())
+	}
+}
+
+// Each adapter a run starts has a Redis key prefix of its own under the
+// run's (which the run deletes): the payroll case's fresh adapter, with an
+// empty evidence directory, is not refused for the checkpoint the load
+// adapter anchored, as it was under one shared prefix.
+func TestAdaptersHaveKeyPrefixesOfTheirOwn(t *testing.T) {
+	b := &bench{prefix: "bench:T:", tmp: t.TempDir()}
+	u, err := url.Parse("redis://127.0.0.1:6379/3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := func(name string) string {
+		for _, kv := range b.adapterEnv(name, "127.0.0.1:1", "127.0.0.1:2", u) {
+			if v, ok := strings.CutPrefix(kv, "DVC_STORE_REDIS_KEYPREFIX="); ok {
+				return v
+			}
+		}
+		t.Fatalf("%s: no key prefix", name)
+		return ""
+	}
+	load, payroll := prefix("load"), prefix("payroll")
+	if load == payroll || !strings.HasPrefix(load, b.prefix) || !strings.HasPrefix(payroll, b.prefix) {
+		t.Fatalf("key prefixes %q and %q: want two, under %q", load, payroll, b.prefix)
 	}
 }
