@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kbnn/dvc/adapter/attachment"
+	"github.com/kbnn/dvc/adapter/dossier"
 )
 
 // A dossier whose files' listed sizes together fit in InlineFileBytes
@@ -68,6 +69,49 @@ func TestSmallFilesTravelInTheDocument(t *testing.T) {
 				t.Errorf("%d files in the document, %d uploaded: want 2 and none", carried, uploads)
 			case !tc.inline && (carried != 0 || uploads != 2):
 				t.Errorf("%d files in the document, %d uploaded: want none and 2", carried, uploads)
+			}
+		})
+	}
+}
+
+// inline carries nothing, leaving every file to upload, when one of the
+// files is named by no entry of the mapped request, or is empty (an empty
+// content member reads as none); with each named and none empty, it
+// carries them all.
+func TestInlineCarriesAllOrNone(t *testing.T) {
+	svc, _ := newService(t, svcOptions{inlineBytes: 64 << 10})
+	a, b := []byte("hop dong"), []byte("bien ban")
+	fileOf := func(data []byte) file {
+		return file{ref: dossier.Attachment{SHA256: attachment.Sum(data), KichThuoc: int64(len(data))}, data: data}
+	}
+	entry := func(data []byte) map[string]any { return map[string]any{"sha256": attachment.Sum(data)} }
+	for _, tc := range []struct {
+		name    string
+		files   []file
+		entries []map[string]any
+		carried bool
+	}{
+		{"each named", []file{fileOf(a), fileOf(b)}, []map[string]any{entry(a), entry(b)}, true},
+		{"one named by no entry", []file{fileOf(a), fileOf(b)}, []map[string]any{entry(a)}, false},
+		{"one empty", []file{fileOf(a), fileOf(nil)}, []map[string]any{entry(a), entry(nil)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			listed := make([]any, len(tc.entries))
+			for i, e := range tc.entries {
+				listed[i] = e
+			}
+			left := svc.inline(map[string]any{"attachments": listed}, tc.files)
+			withContent := 0
+			for _, e := range tc.entries {
+				if _, ok := e["content"]; ok {
+					withContent++
+				}
+			}
+			switch {
+			case tc.carried && (left != nil || withContent != len(tc.entries)):
+				t.Errorf("%d files left to upload, %d entries with content: want none and all", len(left), withContent)
+			case !tc.carried && (len(left) != len(tc.files) || withContent != 0):
+				t.Errorf("%d files left to upload, %d entries with content: want all and none", len(left), withContent)
 			}
 		})
 	}

@@ -222,7 +222,7 @@ func TestFinishRegistering(t *testing.T) {
 			if n := h.take(); n != tc.trips {
 				t.Errorf("%d round trips, want %d", n, tc.trips)
 			}
-			if !h.before(casScript, unlockScript) {
+			if tc.before == nil && !h.before(casScript, unlockScript) { // over a record, the pipeline's script writes nothing
 				t.Error("the record was not written before the lock was given back")
 			}
 			finished(t, s, fin, "k")

@@ -136,10 +136,15 @@ func carriedFiles(refs []requestAttachment) ([]carried, *refusal) {
 }
 
 // putCarried stores the files a new document carried, as their uploads
-// would (a file held already counts one more upload).
+// would (a file held already counts one more upload; a file the document
+// lists twice, one).
 func (f *files) putCarried(cs []carried) {
+	seen := make(map[string]bool, len(cs))
 	for _, c := range cs {
-		f.put(c.ref.SHA256, c.ref.MediaType, c.data)
+		if !seen[c.ref.SHA256] {
+			seen[c.ref.SHA256] = true
+			f.put(c.ref.SHA256, c.ref.MediaType, c.data)
+		}
 	}
 }
 

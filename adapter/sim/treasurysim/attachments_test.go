@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"testing"
 )
@@ -54,7 +55,8 @@ func TestAttachmentRoutes(t *testing.T) {
 // instead of their uploads: stored as an upload would store them once the
 // document is accepted, and counted as one (a replay counts nothing). A
 // file that does not decode to its size and hash, or is not base64, and a
-// document refused otherwise (here: no allotment) store nothing.
+// document refused otherwise (here: no allotment) store nothing; a file
+// one document lists twice counts once.
 func TestInlineAttachments(t *testing.T) {
 	h := newHarness(t)
 	data := []byte("%PDF-1.4 hop dong")
@@ -81,6 +83,10 @@ func TestInlineAttachments(t *testing.T) {
 		{"stored with the document", request("G09.20-20260609-0000704", att(enc, len(data))), http.StatusCreated, "", 1},
 		{"the document replayed", request("G09.20-20260609-0000704", att(enc, len(data))), http.StatusOK, "", 1},
 		{"again with another", request("G09.20-20260609-0000705", att(enc, len(data))), http.StatusCreated, "", 2},
+		{"listed twice in one", request("G09.20-20260609-0000707", func(m map[string]any) {
+			e := map[string]any{"sha256": sum, "fileName": "hop-dong.pdf", "mediaType": "application/pdf", "size": len(data), "content": enc}
+			m["attachments"] = []any{e, maps.Clone(e)}
+		}), http.StatusCreated, "", 3},
 	} {
 		rec := h.send(tc.req)
 		if rec.Code != tc.status {

@@ -102,7 +102,7 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, refuse422(ReasonAttachmentMissing, "attachment %s was not uploaded (PUT /api/v1/attachments/%s)", sum, sum))
 		return
 	}
-	doc, replayed, ref := s.store.accept(key, &req, body, s.now())
+	doc, replayed, ref := s.store.accept(key, &req, body, s.now(), func() { s.files.putCarried(files) })
 	attrs := []any{"procedure", req.Procedure, "dossierCode", req.DossierCode, "supplementNo", req.SupplementNo}
 	if ref != nil {
 		s.log.Info("treasury-sim: document refused", append(attrs, "reasonCode", ref.ReasonCode)...)
@@ -114,7 +114,6 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 		s.log.Info("treasury-sim: document replayed", append(attrs, "documentId", doc.DocumentID)...)
 	} else {
-		s.files.putCarried(files) // a document accepted: its files with it
 		s.log.Info("treasury-sim: document accepted", append(attrs, "documentId", doc.DocumentID,
 			"reference", doc.Reference, "totalAmount", doc.TotalAmount)...)
 	}

@@ -158,8 +158,9 @@ func newStore(l *ledger, keep int) *store {
 
 // accept records a document under key, or returns the document already recorded under key
 // (replayed true). A refusal leaves the store unchanged. The store keeps body: the caller
-// must not change it.
-func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time) (Document, bool, *refusal) {
+// must not change it. added (nil: none) runs for a new document before any other request
+// can see it (its carried files are stored there).
+func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time, added func()) (Document, bool, *refusal) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if d, ok := st.byKey[key]; ok {
@@ -195,6 +196,9 @@ func (st *store) accept(key string, req *sendRequest, body []byte, now time.Time
 	}
 	if req.Evidence != nil {
 		d.EvidenceSHA256 = req.Evidence.SHA256
+	}
+	if added != nil {
+		added()
 	}
 	st.docs = append(st.docs, d)
 	if n := len(st.docs) - 1 - st.keep; st.keep >= 0 && n >= 0 {
