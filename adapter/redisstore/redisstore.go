@@ -329,15 +329,15 @@ func (s *Store) finish(ctx context.Context, f idempotency.Final, before ...scrip
 // given. Elsewhere the record is registered first, then Finish runs.
 // regErr is the record's error; it does not change the answer's.
 func (s *Store) FinishRegistering(ctx context.Context, f idempotency.Final, d dossier.Updater, r dossier.Record) (_ idempotency.Finished, regErr error) {
-	ds, ok := d.(*Dossiers)
-	if !ok || ds.c != s.c || s.ha.Waits() || r.SoBoSung > 0 || !ds.slots.several(ds.c) {
-		regErr = dossier.Register(ctx, d, r)
-		return s.Finish(ctx, f), regErr
-	}
 	fn := dossier.Registration(r)
-	key := ds.key(r.Procedure, r.MaHoSo)
-	call, write, err := ds.casCall(key, nil, false, fn, false)
-	if err != nil || !write {
+	ds, fold := d.(*Dossiers)
+	var call recordCall
+	if fold = fold && ds.c == s.c && !s.ha.Waits() && r.SoBoSung == 0 && ds.slots.several(ds.c); fold {
+		var err error
+		call, fold, err = ds.casCall(ds.key(r.Procedure, r.MaHoSo), nil, false, fn, false)
+		fold = fold && err == nil
+	}
+	if !fold {
 		regErr = dossier.Register(ctx, d, r)
 		return s.Finish(ctx, f), regErr
 	}
