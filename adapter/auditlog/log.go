@@ -692,7 +692,7 @@ func unverifiedCheckpoint(signed []byte) (*log.Checkpoint, error) {
 // and fsynced, shared with the appends waiting at the same time). ctx bounds
 // only the wait for the writer; once taken, the record's fate is reported.
 func (l *Log) Append(ctx context.Context, r Record) (Receipt, error) {
-	return l.append(ctx, r, nil, false)
+	return l.append(ctx, r, nil)
 }
 
 // AppendBody is Append that also archives body, the exact bytes received,
@@ -700,14 +700,22 @@ func (l *Log) Append(ctx context.Context, r Record) (Receipt, error) {
 // not stored again), durable before the record. r.BodySHA256 is set to the
 // body's SHA-256.
 func (l *Log) AppendBody(ctx context.Context, r Record, body []byte) (Receipt, error) {
-	return l.append(ctx, r, body, true)
+	h := Hash(body)
+	return l.append(ctx, r, &h)
 }
 
-func (l *Log) append(ctx context.Context, r Record, body []byte, archive bool) (Receipt, error) {
-	req := &request{body: body, hasBody: archive, done: make(chan struct{})}
-	if archive {
-		req.sum = sha256.Sum256(body)
-		r.BodySHA256 = hex.EncodeToString(req.sum[:])
+// AppendHashed is AppendBody for a body already hashed (Hash), so that a
+// request's several records hash it once.
+func (l *Log) AppendHashed(ctx context.Context, r Record, body Hashed) (Receipt, error) {
+	return l.append(ctx, r, &body)
+}
+
+// append appends r, archiving body first when it is not nil.
+func (l *Log) append(ctx context.Context, r Record, body *Hashed) (Receipt, error) {
+	req := &request{done: make(chan struct{})}
+	if body != nil {
+		req.body, req.sum, req.hasBody = body.body, body.sum, true
+		r.BodySHA256 = body.Hex()
 	}
 	leaf, err := MarshalLeaf(r)
 	if err != nil {

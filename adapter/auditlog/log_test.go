@@ -3,6 +3,7 @@ package auditlog_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -566,13 +567,21 @@ func TestAppendBody(t *testing.T) {
 	l := open(t, dir, func(o *auditlog.Options) { o.SegmentBytes = 1 << 20 })
 	ctx := context.Background()
 	a, b := []byte("<HoSo>…</HoSo>"), bytes.Repeat([]byte("payroll line\n"), 30000) // b above the large-body size
-	for _, body := range [][]byte{a, a, b, a} {
-		rc, err := l.AppendBody(ctx, rec(int(l.Size())), body)
+	for i, body := range [][]byte{a, a, b, a, b} {
+		var (
+			rc  auditlog.Receipt
+			err error
+		)
+		if i%2 == 0 {
+			rc, err = l.AppendBody(ctx, rec(int(l.Size())), body)
+		} else { // hashed by the caller, as intake does for a request's records
+			rc, err = l.AppendHashed(ctx, rec(int(l.Size())), auditlog.Hash(body))
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if rc.BodySHA256 != auditlog.BodyHash(body) {
-			t.Errorf("receipt names body %s, want %s", rc.BodySHA256, auditlog.BodyHash(body))
+		if sum := sha256.Sum256(body); rc.BodySHA256 != hex.EncodeToString(sum[:]) || auditlog.BodyHash(body) != rc.BodySHA256 {
+			t.Errorf("receipt names body %s, want %x", rc.BodySHA256, sum)
 		}
 		leaf, err := l.Entry(rc.LogIndex)
 		if err != nil {

@@ -64,10 +64,25 @@ type Receipt struct {
 
 // BodyHash returns the lower-case hex SHA-256 of body, the form
 // Record.BodySHA256 takes.
-func BodyHash(body []byte) string {
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
+func BodyHash(body []byte) string { return Hash(body).Hex() }
+
+// Hashed is a body with its SHA-256, made by Hash only: the records of one
+// request (its leaves, its archived body, the evidence it carries) name
+// the body from one hashing of it. The bytes must not change after Hash.
+type Hashed struct {
+	body []byte
+	sum  [sha256.Size]byte
 }
+
+// Hash hashes body.
+func Hash(body []byte) Hashed { return Hashed{body: body, sum: sha256.Sum256(body)} }
+
+// Bytes is the body.
+func (h Hashed) Bytes() []byte { return h.body }
+
+// Hex is the body's SHA-256 in lower-case hex, the form Record.BodySHA256
+// takes.
+func (h Hashed) Hex() string { return hex.EncodeToString(h.sum[:]) }
 
 // MarshalLeaf returns the leaf bytes of r: compact JSON, keys in field order,
 // the time in UTC with nanoseconds. It refuses a BodySHA256 that is not 64

@@ -29,8 +29,8 @@ func (l *memLog) Append(_ context.Context, r auditlog.Record) (auditlog.Receipt,
 	return auditlog.Receipt{LogIndex: uint64(len(l.recs) - 1), BodySHA256: r.BodySHA256}, nil
 }
 
-func (l *memLog) AppendBody(ctx context.Context, r auditlog.Record, body []byte) (auditlog.Receipt, error) {
-	r.BodySHA256 = auditlog.BodyHash(body)
+func (l *memLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+	r.BodySHA256 = body.Hex()
 	return l.Append(ctx, r)
 }
 

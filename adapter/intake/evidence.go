@@ -2,9 +2,7 @@ package intake
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"mime"
 	"slices"
@@ -20,9 +18,9 @@ import (
 // (*auditlog.Log is one).
 type AuditLog interface {
 	Append(ctx context.Context, r auditlog.Record) (auditlog.Receipt, error)
-	// AppendBody is Append that also archives body durably before the
+	// AppendHashed is Append that also archives body durably before the
 	// record (in the same group commit).
-	AppendBody(ctx context.Context, r auditlog.Record, body []byte) (auditlog.Receipt, error)
+	AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error)
 }
 
 // Recorder writes the adapter's leaves to the evidence log and builds the
@@ -63,15 +61,24 @@ func (r *Recorder) Append(ctx context.Context, rec auditlog.Record, body []byte)
 	if !r.Enabled() {
 		return auditlog.Receipt{}, nil
 	}
+	return r.AppendHashed(ctx, rec, auditlog.Hash(body))
+}
+
+// AppendHashed is Append for a body already hashed (a request's several
+// records hash it once).
+func (r *Recorder) AppendHashed(ctx context.Context, rec auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+	if !r.Enabled() {
+		return auditlog.Receipt{}, nil
+	}
 	rec.Instance = r.Instance
 	var (
 		rc  auditlog.Receipt
 		err error
 	)
 	if r.ArchiveBodies {
-		rc, err = r.Log.AppendBody(ctx, rec, body)
+		rc, err = r.Log.AppendHashed(ctx, rec, body)
 	} else {
-		rec.BodySHA256 = auditlog.BodyHash(body)
+		rec.BodySHA256 = body.Hex()
 		rc, err = r.Log.Append(ctx, rec)
 	}
 	if err != nil {
@@ -132,7 +139,7 @@ func leaf(sub Submission, route, procedure, maHoSo string, soBoSung int) auditlo
 func (s *Service) received(ctx context.Context, sub Submission, route, procedure, maHoSo string, soBoSung int) error {
 	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
 	rec.Code = CodeReceived
-	_, err := s.evidence.Append(ctx, rec, sub.Body)
+	_, err := s.evidence.AppendHashed(ctx, rec, sub.hashedBody())
 	return err
 }
 
@@ -244,8 +251,7 @@ func (s *Service) treasuryEvidence(sub Submission, signers []trust.Signer) Evide
 	if mt == "application/json" {
 		form = "jws"
 	}
-	sum := sha256.Sum256(sub.Body)
-	ev := Evidence{Form: form, ContentType: sub.ContentType, SHA256: hex.EncodeToString(sum[:]),
+	ev := Evidence{Form: form, ContentType: sub.ContentType, SHA256: sub.hashedBody().Hex(),
 		VerifiedAt: sub.ReceivedAt.UTC(), Signers: make([]EvidenceSigner, 0, len(signers))}
 	if s.evidence != nil {
 		ev.Instance = s.evidence.Instance

@@ -177,6 +177,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
+	sub.hashBody()
 	sub.Trace.identify(v.MaHoSo, v.SoBoSung)
 	if !UnitAllowed(sub.Units, v.Unit()) {
 		return nil, unitNotAllowed(v.Unit(), "/"+unitPath(v.Procedure))
@@ -710,7 +711,7 @@ func (s *Service) unlockDossier(ctx context.Context, requestID, procedure, maHoS
 // for the one the document holds.
 func (s *Service) accepted(ctx context.Context, sub Submission, v *Verified, rc Receipt, earlier bool) (*auditlog.Receipt, error) {
 	held := ""
-	if earlier && attachment.ValidSum(rc.EvidenceSHA256) && rc.EvidenceSHA256 != auditlog.BodyHash(sub.Body) {
+	if earlier && attachment.ValidSum(rc.EvidenceSHA256) && rc.EvidenceSHA256 != sub.hashedBody().Hex() {
 		held = rc.EvidenceSHA256
 		s.log.Info("the treasury holds other bytes for this request's document: its receipt names them beside the request's",
 			"request_id", sub.RequestID, "procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference, "heldSha256", held)
@@ -728,7 +729,7 @@ func (s *Service) acceptedLeaf(ctx context.Context, sub Submission, route, proce
 	}
 	rec := leaf(sub, route, procedure, maHoSo, soBoSung)
 	rec.Status, rec.TreasuryReference, rec.HeldSHA256 = 202, reference, held
-	r, err := s.evidence.Append(ctx, rec, sub.Body)
+	r, err := s.evidence.AppendHashed(ctx, rec, sub.hashedBody())
 	if err != nil {
 		return nil, err
 	}

@@ -49,8 +49,8 @@ func (l *seenLog) Append(ctx context.Context, r auditlog.Record) (auditlog.Recei
 	return l.leafLog.Append(ctx, r)
 }
 
-func (l *seenLog) AppendBody(ctx context.Context, r auditlog.Record, body []byte) (auditlog.Receipt, error) {
-	r.BodySHA256 = auditlog.BodyHash(body)
+func (l *seenLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+	r.BodySHA256 = body.Hex()
 	return l.Append(ctx, r)
 }
 

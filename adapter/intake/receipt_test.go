@@ -33,8 +33,8 @@ func (l *leafLog) Append(_ context.Context, r auditlog.Record) (auditlog.Receipt
 	return auditlog.Receipt{LogOrigin: "test", LogIndex: uint64(len(l.leaves) - 1), BodySHA256: r.BodySHA256, HeldSHA256: r.HeldSHA256}, nil
 }
 
-func (l *leafLog) AppendBody(ctx context.Context, r auditlog.Record, body []byte) (auditlog.Receipt, error) {
-	r.BodySHA256 = auditlog.BodyHash(body)
+func (l *leafLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+	r.BodySHA256 = body.Hex()
 	return l.Append(ctx, r)
 }
 
