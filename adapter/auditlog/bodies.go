@@ -233,13 +233,13 @@ func verifyPacks(dir string) error {
 }
 
 // CheckBodies checks that every record of the log in dir has its body
-// archived: in its own segment's pack (AppendBody archives each body in the
-// active segment's pack, again in each segment), or as a body file of the
-// layout before packs. It is for a log written with evidence.archiveBodies
-// on since its first record: Check cannot tell a pack emptied or removed
-// while its segment stayed from a log that never archived bodies (both
-// leave records with no body beside them). It names the first record whose
-// body is missing.
+// archived: in its own segment's pack (AppendBody and AppendHashed archive
+// each body in the active segment's pack, again in each segment), or as a
+// body file of the layout before packs. It is for a log written with
+// evidence.archiveBodies on since its first record: Check cannot tell a
+// pack emptied or removed while its segment stayed from a log that never
+// archived bodies (both leave records with no body beside them). It names
+// the first record whose body is missing.
 func CheckBodies(dir string) error {
 	segs, err := listSegments(dir)
 	if err != nil {

@@ -700,22 +700,22 @@ func (l *Log) Append(ctx context.Context, r Record) (Receipt, error) {
 // not stored again), durable before the record. r.BodySHA256 is set to the
 // body's SHA-256.
 func (l *Log) AppendBody(ctx context.Context, r Record, body []byte) (Receipt, error) {
-	h := Hash(body)
+	h := HashBody(body)
 	return l.append(ctx, r, &h)
 }
 
-// AppendHashed is AppendBody for a body already hashed (Hash), so that a
-// request's several records hash it once.
-func (l *Log) AppendHashed(ctx context.Context, r Record, body Hashed) (Receipt, error) {
+// AppendHashed is AppendBody for a body already hashed (HashBody), so that
+// a request's several records hash it once.
+func (l *Log) AppendHashed(ctx context.Context, r Record, body HashedBody) (Receipt, error) {
 	return l.append(ctx, r, &body)
 }
 
 // append appends r, archiving body first when it is not nil.
-func (l *Log) append(ctx context.Context, r Record, body *Hashed) (Receipt, error) {
+func (l *Log) append(ctx context.Context, r Record, body *HashedBody) (Receipt, error) {
 	req := &request{done: make(chan struct{})}
 	if body != nil {
-		req.body, req.sum, req.hasBody = body.body, body.sum, true
-		r.BodySHA256 = body.Hex()
+		req.body, req.sum, req.hasBody = body.body, body.Sum(), true
+		r.BodySHA256 = hex.EncodeToString(req.sum[:])
 	}
 	leaf, err := MarshalLeaf(r)
 	if err != nil {

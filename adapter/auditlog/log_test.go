@@ -575,7 +575,7 @@ func TestAppendBody(t *testing.T) {
 		if i%2 == 0 {
 			rc, err = l.AppendBody(ctx, rec(int(l.Size())), body)
 		} else { // hashed by the caller, as intake does for a request's records
-			rc, err = l.AppendHashed(ctx, rec(int(l.Size())), auditlog.Hash(body))
+			rc, err = l.AppendHashed(ctx, rec(int(l.Size())), auditlog.HashBody(body))
 		}
 		if err != nil {
 			t.Fatal(err)

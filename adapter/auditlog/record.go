@@ -64,25 +64,43 @@ type Receipt struct {
 
 // BodyHash returns the lower-case hex SHA-256 of body, the form
 // Record.BodySHA256 takes.
-func BodyHash(body []byte) string { return Hash(body).Hex() }
+func BodyHash(body []byte) string { return HashBody(body).Hex() }
 
-// Hashed is a body with its SHA-256, made by Hash only: the records of one
+// HashedBody is a body with its SHA-256 (HashBody): the records of one
 // request (its leaves, its archived body, the evidence it carries) name
-// the body from one hashing of it. The bytes must not change after Hash.
-type Hashed struct {
-	body []byte
-	sum  [sha256.Size]byte
+// the body from one hashing of it. The bytes must not change after
+// HashBody. The zero value is the empty body, hashed when asked.
+type HashedBody struct {
+	body   []byte
+	sum    [sha256.Size]byte
+	hashed bool
 }
 
-// Hash hashes body.
-func Hash(body []byte) Hashed { return Hashed{body: body, sum: sha256.Sum256(body)} }
+// HashBody hashes body.
+func HashBody(body []byte) HashedBody {
+	return HashedBody{body: body, sum: sha256.Sum256(body), hashed: true}
+}
 
-// Bytes is the body.
-func (h Hashed) Bytes() []byte { return h.body }
+// Sum is the body's SHA-256.
+func (h HashedBody) Sum() [sha256.Size]byte {
+	if !h.hashed {
+		return sha256.Sum256(h.body)
+	}
+	return h.sum
+}
 
 // Hex is the body's SHA-256 in lower-case hex, the form Record.BodySHA256
 // takes.
-func (h Hashed) Hex() string { return hex.EncodeToString(h.sum[:]) }
+func (h HashedBody) Hex() string {
+	sum := h.Sum()
+	return hex.EncodeToString(sum[:])
+}
+
+// Of reports whether h was made from b: the same bytes in the same place
+// (a body replaced since has to be hashed again).
+func (h HashedBody) Of(b []byte) bool {
+	return len(b) == len(h.body) && (len(b) == 0 || &b[0] == &h.body[0])
+}
 
 // MarshalLeaf returns the leaf bytes of r: compact JSON, keys in field order,
 // the time in UTC with nanoseconds. It refuses a BodySHA256 that is not 64

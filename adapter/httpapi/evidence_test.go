@@ -29,7 +29,7 @@ func (l *memLog) Append(_ context.Context, r auditlog.Record) (auditlog.Receipt,
 	return auditlog.Receipt{LogIndex: uint64(len(l.recs) - 1), BodySHA256: r.BodySHA256}, nil
 }
 
-func (l *memLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+func (l *memLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.HashedBody) (auditlog.Receipt, error) {
 	r.BodySHA256 = body.Hex()
 	return l.Append(ctx, r)
 }

@@ -19,8 +19,9 @@ import (
 type AuditLog interface {
 	Append(ctx context.Context, r auditlog.Record) (auditlog.Receipt, error)
 	// AppendHashed is Append that also archives body durably before the
-	// record (in the same group commit).
-	AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error)
+	// record (in the same group commit), with r.BodySHA256 set to
+	// body.Hex().
+	AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.HashedBody) (auditlog.Receipt, error)
 }
 
 // Recorder writes the adapter's leaves to the evidence log and builds the
@@ -61,12 +62,12 @@ func (r *Recorder) Append(ctx context.Context, rec auditlog.Record, body []byte)
 	if !r.Enabled() {
 		return auditlog.Receipt{}, nil
 	}
-	return r.AppendHashed(ctx, rec, auditlog.Hash(body))
+	return r.AppendHashed(ctx, rec, auditlog.HashBody(body))
 }
 
 // AppendHashed is Append for a body already hashed (a request's several
 // records hash it once).
-func (r *Recorder) AppendHashed(ctx context.Context, rec auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+func (r *Recorder) AppendHashed(ctx context.Context, rec auditlog.Record, body auditlog.HashedBody) (auditlog.Receipt, error) {
 	if !r.Enabled() {
 		return auditlog.Receipt{}, nil
 	}

@@ -177,7 +177,6 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
-	sub.hashBody()
 	sub.Trace.identify(v.MaHoSo, v.SoBoSung)
 	if !UnitAllowed(sub.Units, v.Unit()) {
 		return nil, unitNotAllowed(v.Unit(), "/"+unitPath(v.Procedure))
@@ -356,6 +355,7 @@ func (s *Service) begun(b idempotency.Begun, err error) (*Response, error) {
 // registrations a new document must have that the reservation did not
 // find already; pre, the uploaded files it read (none: got nil).
 func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner string, st idempotency.Started, unchecked []signers.Registration, pre prefetched, left *unfinished) (_ *Response, final bool, _ error) {
+	sub.hashBody() // once for its leaves and the treasury evidence
 	p := v.Procedure
 	bg := context.WithoutCancel(ctx)
 	lockID := dossierLockID(p.ID, v.MaHoSo)

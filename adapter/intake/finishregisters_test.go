@@ -49,7 +49,7 @@ func (l *seenLog) Append(ctx context.Context, r auditlog.Record) (auditlog.Recei
 	return l.leafLog.Append(ctx, r)
 }
 
-func (l *seenLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+func (l *seenLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.HashedBody) (auditlog.Receipt, error) {
 	r.BodySHA256 = body.Hex()
 	return l.Append(ctx, r)
 }

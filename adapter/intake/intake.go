@@ -116,10 +116,10 @@ type Submission struct {
 	// Trace, when set, is filled in as the service learns the dossier's
 	// identity and writes the answer's leaf.
 	Trace *Trace
-	// hashed is Body with its SHA-256, set by hashBody once the body is
-	// verified, so that the copies of the submission made after it share
-	// one hashing for the leaves and the treasury evidence.
-	hashed *auditlog.Hashed
+	// hashed is Body with its SHA-256, set by hashBody when the request
+	// is about to be recorded, so that the copies of the submission made
+	// after it share one hashing for the leaves and the treasury evidence.
+	hashed *auditlog.HashedBody
 	// FileSlot, when set, is called before files uploaded earlier
 	// (PUT /v1/attachments) are read from the store to be sent on to the
 	// treasury, with the size of the largest (they are read one at a
@@ -132,16 +132,17 @@ type Submission struct {
 // hashBody hashes the body once for the leaves and the treasury evidence
 // of this submission and of the copies made of it from now on.
 func (sub *Submission) hashBody() {
-	h := auditlog.Hash(sub.Body)
+	h := auditlog.HashBody(sub.Body)
 	sub.hashed = &h
 }
 
-// hashedBody is the body with its SHA-256: hashBody's, else hashed now.
-func (sub *Submission) hashedBody() auditlog.Hashed {
-	if sub.hashed != nil {
+// hashedBody is the body with its SHA-256: hashBody's, else (never called,
+// or the body replaced since) hashed now.
+func (sub *Submission) hashedBody() auditlog.HashedBody {
+	if sub.hashed != nil && sub.hashed.Of(sub.Body) {
 		return *sub.hashed
 	}
-	return auditlog.Hash(sub.Body)
+	return auditlog.HashBody(sub.Body)
 }
 
 // Accepted is the answer to a dossier the treasury took.

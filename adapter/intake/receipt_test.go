@@ -33,7 +33,7 @@ func (l *leafLog) Append(_ context.Context, r auditlog.Record) (auditlog.Receipt
 	return auditlog.Receipt{LogOrigin: "test", LogIndex: uint64(len(l.leaves) - 1), BodySHA256: r.BodySHA256, HeldSHA256: r.HeldSHA256}, nil
 }
 
-func (l *leafLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.Hashed) (auditlog.Receipt, error) {
+func (l *leafLog) AppendHashed(ctx context.Context, r auditlog.Record, body auditlog.HashedBody) (auditlog.Receipt, error) {
 	r.BodySHA256 = body.Hex()
 	return l.Append(ctx, r)
 }
