@@ -265,7 +265,7 @@ func (s *Service) Withdraw(ctx context.Context, req WithdrawalRequest) (*Respons
 // the answer is final (stored for replays) or not (the reservation is
 // released and a retry starts afresh).
 func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifiedWithdrawal) (*Response, bool, error) {
-	req.Submission.hashBody() // once for its two leaves
+	req.hashBody() // once for its two leaves
 	p := v.procedure
 	// No submission of the dossier runs beside the withdrawal, and the
 	// record read below is the one the treasury's answer applies to: a
