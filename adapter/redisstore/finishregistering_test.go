@@ -195,16 +195,29 @@ func TestFinishRegistering(t *testing.T) {
 	callback := dossier.Record{Procedure: "tai-khoan", MaHoSo: "X", TrangThai: 4, Unit: "1012345", TreasuryDocumentID: "KB-1",
 		ReceivedAt: listT0, UpdatedAt: listT0.Add(time.Minute),
 		History: []dossier.Event{{TrangThai: 4, At: listT0.Add(time.Minute), Source: "treasury", EventID: "ev-1"}}}
+	pipeline := []*redis.Script{casScript, settleScript, completeScript, unlockScript}
 	for _, tc := range []struct {
 		name   string
 		before *dossier.Record
-		trips  int
+		// missing: the pipeline's scripts the server lacks (restarted, a
+		// new primary), each sent again whole after the pipeline (NOSCRIPT)
+		missing []*redis.Script
+		trips   int
+		// recordFirst: the record's script ran before the unlock's
+		recordFirst bool
 	}{
-		{"a new dossier", nil, 1},
-		{"a record a callback wrote first", &callback, 2},
+		{"a new dossier", nil, nil, 1, true},
+		{"a record a callback wrote first", &callback, nil, 2, false}, // over a record, the pipeline's script writes nothing
+		{"a new dossier, the scripts' cache emptied", nil, pipeline, 1, true},
+		// The exception the README names: the record written once, after
+		// the unlock.
+		{"a new dossier, the record's script alone missing", nil, []*redis.Script{casScript}, 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, _, c := newStore(t)
+			if tc.missing != nil {
+				s, _, c = newPrivateStore(t) // SCRIPT FLUSH on a server of its own
+			}
 			d := NewDossiers(c, s.prefix, time.Hour)
 			if b := tc.before; b != nil {
 				if err := d.Update(ctx, b.Procedure, b.MaHoSo, func(cur *dossier.Record, _ bool) bool { *cur = *b; return true }); err != nil {
@@ -212,6 +225,18 @@ func TestFinishRegistering(t *testing.T) {
 				}
 			}
 			_, f := started(t, s, "k")
+			if tc.missing != nil {
+				if err := c.ScriptFlush(ctx).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, sc := range pipeline {
+				if !slices.Contains(tc.missing, sc) {
+					if err := sc.Load(ctx, c).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			h := &trips{}
 			c.AddHook(h)
 			r := registration("X")
@@ -222,8 +247,8 @@ func TestFinishRegistering(t *testing.T) {
 			if n := h.take(); n != tc.trips {
 				t.Errorf("%d round trips, want %d", n, tc.trips)
 			}
-			if tc.before == nil && !h.before(casScript, unlockScript) { // over a record, the pipeline's script writes nothing
-				t.Error("the record was not written before the lock was given back")
+			if tc.before == nil && h.before(casScript, unlockScript) != tc.recordFirst {
+				t.Errorf("the record's script before the unlock's: %v, want %v (scripts run %v)", !tc.recordFirst, tc.recordFirst, h.scripts)
 			}
 			finished(t, s, fin, "k")
 			storedAs(t, d, wantRegistered(t, tc.before, r))

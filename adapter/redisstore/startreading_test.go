@@ -41,7 +41,7 @@ func uploads(t *testing.T, att attachment.Store) map[string]int64 {
 // registration missing, an answer to replay) reads nothing.
 func TestStartReading(t *testing.T) {
 	ctx := context.Background()
-	s, _, c := newStore(t)
+	s, _, c := newPrivateStore(t) // it empties the script cache
 	att := NewAttachments(c, s.prefix, attachment.Limits{Retention: time.Hour}, nil)
 	read := uploads(t, att)
 	want, err := att.GetCapped(ctx, read)
