@@ -126,8 +126,7 @@ func carriedFiles(refs []requestAttachment) ([]carried, *refusal) {
 		if err != nil {
 			return nil, invalid(fmt.Sprintf("attachments[%d].content is not base64", i))
 		}
-		h := sha256.Sum256(data)
-		if got := hex.EncodeToString(h[:]); got != r.SHA256 || int64(len(data)) != r.Size {
+		if got := sumHex(data); got != r.SHA256 || int64(len(data)) != r.Size {
 			return nil, refuse422(ReasonHashMismatch, "attachments[%d].content is %d bytes hashing to %s, not %d bytes hashing to %s", i, len(data), got, r.Size, r.SHA256)
 		}
 		out = append(out, carried{r, data})
@@ -146,6 +145,13 @@ func (f *files) putCarried(cs []carried) {
 			f.put(c.ref.SHA256, c.ref.MediaType, c.data)
 		}
 	}
+}
+
+// sumHex is data's SHA-256 in lower-case hex, as the contract names files
+// and bodies.
+func sumHex(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
 }
 
 // putAttachment handles PUT /api/v1/attachments/{sha256}: 201 for a new file, 200 for one
@@ -167,8 +173,7 @@ func (s *Sim) putAttachment(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, invalid(msg))
 		return
 	}
-	h := sha256.Sum256(data)
-	if got := hex.EncodeToString(h[:]); got != sum {
+	if got := sumHex(data); got != sum {
 		writeRefusal(w, refuse422(ReasonHashMismatch, "the body hashes to %s, not %s", got, sum))
 		return
 	}

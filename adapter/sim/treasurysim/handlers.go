@@ -87,12 +87,11 @@ func (s *Sim) sendDocument(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, invalid("Idempotency-Key is not the SHA-256 of procedure|dossierCode|supplementNo"))
 		return
 	}
-	if ref := checkEvidence(req.Evidence); ref != nil {
-		s.log.Info("treasury-sim: document refused", "procedure", req.Procedure, "dossierCode", req.DossierCode, "reasonCode", ref.ReasonCode)
-		writeRefusal(w, ref)
-		return
+	ref := checkEvidence(req.Evidence)
+	var files []carried
+	if ref == nil {
+		files, ref = carriedFiles(req.Attachments)
 	}
-	files, ref := carriedFiles(req.Attachments)
 	if ref != nil {
 		s.log.Info("treasury-sim: document refused", "procedure", req.Procedure, "dossierCode", req.DossierCode, "reasonCode", ref.ReasonCode)
 		writeRefusal(w, ref)
@@ -136,7 +135,7 @@ func checkEvidence(e *evidence) *refusal {
 	if err != nil {
 		return invalid("evidence.original is not base64")
 	}
-	if sum := sha256.Sum256(raw); hex.EncodeToString(sum[:]) != e.SHA256 {
+	if sumHex(raw) != e.SHA256 {
 		return &refusal{status: http.StatusBadRequest, ReasonCode: ReasonEvidenceMismatch,
 			Message: "evidence.original does not hash to evidence.sha256"}
 	}
