@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -466,24 +467,62 @@ func shadowed(later bindings, prefix string) bool {
 
 // dropComments removes every comment under el and joins the text nodes a
 // comment separated, as goxmldsig's re-parse of a canonical form without
-// comments does.
+// comments does. Each element's children are rebuilt in one pass, and each
+// run of joined text is built once: removing the comments one at a time
+// moved every later child each time, and joining by concatenation copied
+// the text again for every comment, so a signed document of many comments
+// cost their number squared.
 func dropComments(el *etree.Element) {
-	for i := 0; i < len(el.Child); {
-		switch t := el.Child[i].(type) {
+	var sb strings.Builder
+	dropCommentsUnder(el, &sb)
+}
+
+func dropCommentsUnder(el *etree.Element, sb *strings.Builder) {
+	found := false
+	for _, t := range el.Child {
+		switch c := t.(type) {
 		case *etree.Comment:
-			el.RemoveChildAt(i)
-			if i > 0 && i < len(el.Child) {
-				prev, ok1 := el.Child[i-1].(*etree.CharData)
-				next, ok2 := el.Child[i].(*etree.CharData)
-				if ok1 && ok2 && !prev.IsCData() && !next.IsCData() {
-					prev.Data += next.Data
-					el.RemoveChildAt(i)
-				}
-			}
-			continue
+			found = true
 		case *etree.Element:
-			dropComments(t)
+			dropCommentsUnder(c, sb)
 		}
-		i++
 	}
+	if !found {
+		return
+	}
+	// out reuses el.Child's array: it never gets ahead of the loop.
+	out := el.Child[:0]
+	afterComment := false
+	var head *etree.CharData // the text node sb's join goes into
+	join := func() {
+		if head != nil {
+			head.Data = sb.String()
+			sb.Reset()
+			head = nil
+		}
+	}
+	for _, t := range el.Child {
+		if _, ok := t.(*etree.Comment); ok {
+			afterComment = true
+			continue
+		}
+		if next, ok := t.(*etree.CharData); ok && afterComment && !next.IsCData() && len(out) > 0 {
+			if prev, ok := out[len(out)-1].(*etree.CharData); ok && !prev.IsCData() {
+				if head != prev {
+					join()
+					head = prev
+					sb.WriteString(prev.Data)
+				}
+				sb.WriteString(next.Data)
+				afterComment = false
+				continue
+			}
+		}
+		afterComment = false
+		out = append(out, t)
+	}
+	join()
+	clear(el.Child[len(out):])
+	el.Child = out
+	el.ReindexChildren()
 }

@@ -191,7 +191,10 @@ func scan(b []byte, lim Limits) error {
 				case '=':
 					attrs++
 				case 'x':
-					if isSpace(b[j-1]) && bytes.HasPrefix(b[j:], xmlnsPrefix) {
+					// after white space or, with none between,
+					// after the closing quote of the attribute
+					// before it (which encoding/xml accepts)
+					if p := b[j-1]; (isSpace(p) || p == '"' || p == '\'') && bytes.HasPrefix(b[j:], xmlnsPrefix) {
 						decls++
 					}
 				}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/beevik/etree"
 )
 
 func TestParseRefuses(t *testing.T) {
@@ -33,6 +35,32 @@ func TestParseRefuses(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(c.body), c.lim)
 			wantCode(t, err, c.code)
+		})
+	}
+}
+
+// TestParseCountsEveryNamespaceDeclaration: declarations written with no
+// white space after the attribute before them (which encoding/xml accepts)
+// count as much as spaced ones. Eight elements of five declarations each
+// stay under the attribute limit and together pass the document's.
+func TestParseCountsEveryNamespaceDeclaration(t *testing.T) {
+	for name, quote := range map[string]string{"double quotes": `"`, "single quotes": `'`} {
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("<HoSo>")
+			for e := 0; e < 8; e++ {
+				b.WriteString(`<a b=` + quote + `1` + quote)
+				for i := 0; i < 5; i++ {
+					fmt.Fprintf(&b, "xmlns:p%d=%surn:%d%s", i, quote, e, quote)
+				}
+				b.WriteString("/>")
+			}
+			b.WriteString("</HoSo>")
+			_, err := Parse([]byte(b.String()), Limits{})
+			wantCode(t, err, "limit-exceeded")
+			if !strings.Contains(err.Error(), "namespaces") {
+				t.Fatalf("refused for another limit: %v", err)
+			}
 		})
 	}
 }
@@ -71,17 +99,50 @@ func TestParseAccepts(t *testing.T) {
 	}
 }
 
+// FuzzParse: whatever Parse accepts holds every limit it was given, counted
+// on the tree it built (the byte scan that enforces them must not be
+// fooled by a spelling the parser accepts).
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0"?><HoSo Id="x"><a>1</a><!-- c --><![CDATA[x]]></HoSo>`))
 	f.Add([]byte(`<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>`))
 	f.Add([]byte(`<a b='>'/>`))
+	f.Add([]byte(`<a b="1"xmlns:p="u"xmlns:q='v'><c xmlns="w"/></a>`))
+	f.Add([]byte(`<a b="1"xmlns:p="u"xmlns:q='v'><c xmlns="w"xmlns:r="x"/></a>`))
+	f.Add([]byte(`<a x1="1" x2="2" x3="3" x4="4" x5="5"/>`))
+	lim := Limits{MaxDepth: 8, MaxElements: 64, MaxNamespaceDecls: 3, MaxAttributes: 4}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		doc, err := Parse(b, Limits{MaxDepth: 8, MaxElements: 64})
-		if err == nil && doc.Root() == nil {
+		doc, err := Parse(b, lim)
+		if err != nil {
+			return
+		}
+		if doc.Root() == nil {
 			t.Fatal("accepted a document without a root")
 		}
-		if err == nil && len(doc.Root().FindElements("//*")) > 64 {
-			t.Fatal("element limit not enforced")
+		elements, decls := 0, 0
+		var walk func(el *etree.Element, depth int)
+		walk = func(el *etree.Element, depth int) {
+			elements++
+			if depth > lim.MaxDepth {
+				t.Fatalf("accepted elements nested %d deep (limit %d)", depth, lim.MaxDepth)
+			}
+			if len(el.Attr) > lim.MaxAttributes {
+				t.Fatalf("accepted an element of %d attributes (limit %d)", len(el.Attr), lim.MaxAttributes)
+			}
+			for _, a := range el.Attr {
+				if a.Space == "xmlns" || (a.Space == "" && a.Key == "xmlns") {
+					decls++
+				}
+			}
+			for _, c := range el.ChildElements() {
+				walk(c, depth+1)
+			}
+		}
+		walk(doc.Root(), 1)
+		if elements > lim.MaxElements {
+			t.Fatalf("accepted %d elements (limit %d)", elements, lim.MaxElements)
+		}
+		if decls > lim.MaxNamespaceDecls {
+			t.Fatalf("accepted %d namespace declarations (limit %d)", decls, lim.MaxNamespaceDecls)
 		}
 	})
 }
