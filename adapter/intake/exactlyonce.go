@@ -428,7 +428,7 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		// document must pass (a supplement the dossier no longer waits
 		// for, because this very document answered it).
 		if rc, found, err = s.sender.Find(tctx, key); err != nil {
-			return treasuryFailure(err, sub.Lang, sub.RequestID)
+			return treasuryFailure(lookupFailed(err), sub.Lang, sub.RequestID)
 		}
 		switch {
 		case found && claim.TakenOver:
@@ -451,6 +451,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 			return nil, false, s.conflict(ctx, sub, v, idempotency.Claim{Sent: true, Reference: rc.Reference, Owner: claim.Sender})
 		case found:
 			s.log.Info("recovered a document sent by an earlier attempt", "request_id", sub.RequestID, "procedure", p.ID, "maHoSo", v.MaHoSo, "reference", rc.Reference)
+		case claim.Sent:
+			// The claim was settled as sent: the treasury took the
+			// document, whatever its look-up says now (a key index
+			// rebuilt, a lagging read). Sending it again could make a
+			// second document of a dossier already paid for.
+			return nil, false, sentButNotFound(s, sub, v, claim)
 		default:
 			mayHaveSent = false // the treasury holds nothing under the key
 		}
@@ -765,6 +771,33 @@ func heldWithoutReceipt(err error, reference string) error {
 func answerLost(err error) bool {
 	var pe *problem.Error
 	return !errors.As(err, &pe) || pe.Kind != problem.TreasuryRefused
+}
+
+// lookupFailed is the error of a failed look-up by downstream key, which
+// is never final: a refusal of the look-up itself says nothing of the
+// document under the key, so it is the treasury being unavailable for this
+// purpose, as any failure that is not already a problem.
+func lookupFailed(err error) error {
+	var pe *problem.Error
+	if errors.As(err, &pe) && pe.Kind != problem.TreasuryRefused {
+		return err
+	}
+	return &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
+}
+
+// sentButNotFound answers a key whose claim is settled as sent when the
+// treasury finds no document under the dossier's key: nothing is sent, the
+// claim stays settled, and the operator is told at error level, for the
+// two sides' records disagree. A lagging read answers the retry.
+func sentButNotFound(s *Service, sub Submission, v *Verified, claim idempotency.Claim) error {
+	s.log.Error("treasury finds no document for a dossier settled as sent; not sent again", "request_id", sub.RequestID,
+		"procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "soBoSung", v.SoBoSung, "reference", claim.Reference)
+	return &problem.Error{Kind: problem.TreasuryUnavailable, RetryAfter: treasuryRetryAfter,
+		Detail: fmt.Sprintf("Dossier %s (supplement %d) was sent to the treasury as %s, but the treasury finds no document under its key now; it was not sent again. Retry later with the same Idempotency-Key; if this lasts, the treasury's and the adapter's records need reconciling.",
+			v.MaHoSo, v.SoBoSung, claim.Reference),
+		DetailVI: fmt.Sprintf("Hồ sơ %s (lần bổ sung %d) đã được gửi tới Kho bạc với số tham chiếu %s, nhưng hiện Kho bạc không tìm thấy chứng từ theo khóa của hồ sơ; hồ sơ không được gửi lại. Vui lòng gửi lại sau với cùng Idempotency-Key; nếu tình trạng kéo dài, cần đối chiếu hồ sơ giữa Kho bạc và hệ thống tiếp nhận.",
+			v.MaHoSo, v.SoBoSung, claim.Reference),
+		Extra: map[string]any{"treasuryReference": claim.Reference}}
 }
 
 // treasuryFailure turns a failed treasury call into the caller's answer: a

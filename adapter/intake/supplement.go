@@ -2,7 +2,6 @@ package intake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -87,13 +86,7 @@ func (s *Service) settleWithdrawal(ctx context.Context, procedure, maHoSo string
 	defer cancel()
 	doc, found, err := s.sender.Find(tctx, downstreamKey(dossierID(procedure, maHoSo, rec.SoBoSung)))
 	if err != nil {
-		// Not sent, whatever the look-up's failure: a refusal of the look-up
-		// itself is the treasury being unavailable for this purpose.
-		var pe *problem.Error
-		if errors.As(err, &pe) && pe.Kind != problem.TreasuryRefused {
-			return rec, err
-		}
-		return rec, &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: treasuryRetryAfter}
+		return rec, lookupFailed(err)
 	}
 	applied := found && doc.Status == statusmap.TreasuryWithdrawn
 	ev := dossier.Event{TrangThai: StatusWithdrawn, At: at, Source: "adapter",

@@ -314,7 +314,7 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 		next := rec.SoBoSung + 1
 		nrc, found, err := s.sender.Find(tctx, downstreamKey(dossierID(p.ID, v.w.MaHoSo, next)))
 		if err != nil {
-			return treasuryFailure(err, req.Lang, req.RequestID)
+			return treasuryFailure(lookupFailed(err), req.Lang, req.RequestID)
 		}
 		if found {
 			// The record learns the supplement from the treasury's receipt

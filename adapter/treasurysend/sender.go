@@ -50,13 +50,15 @@ const retryAfterSeconds = 30
 // retrying it is safe.
 func (s *Sender) Send(ctx context.Context, key string, request map[string]any) (intake.Receipt, error) {
 	var rc treasury.Receipt
+	attempts := 0
 	err := s.send.Do(ctx, true, func(ctx context.Context) error {
+		attempts++
 		var err error
 		rc, err = s.client.SendDocument(ctx, key, request)
 		return err
 	})
 	if err != nil {
-		return intake.Receipt{}, problemOf(err)
+		return intake.Receipt{}, settled(problemOf(err), attempts)
 	}
 	return intake.Receipt{DocumentID: rc.DocumentID, Reference: rc.Reference, EvidenceSHA256: rc.EvidenceSHA256, Replayed: rc.Replayed}, nil
 }
@@ -101,7 +103,9 @@ func (s *Sender) Withdraw(ctx context.Context, key, documentID string, w intake.
 		BudgetUnitCode: w.MaDVQHNS, RequestDate: w.NgayYeuCau, Reason: w.LyDo, ReceivedAt: w.ReceivedAt,
 	}
 	var out treasury.Withdrawal
+	attempts := 0
 	err := s.withdraw.Do(ctx, true, func(ctx context.Context) error {
+		attempts++
 		var err error
 		out, err = s.client.Withdraw(ctx, key, documentID, req)
 		return err
@@ -111,9 +115,30 @@ func (s *Sender) Withdraw(ctx context.Context, key, documentID string, w intake.
 			"The treasury holds no document for dossier "+w.MaHoSo+".")
 	}
 	if err != nil {
-		return intake.WithdrawalReceipt{}, problemOf(err)
+		return intake.WithdrawalReceipt{}, settled(problemOf(err), attempts)
 	}
 	return intake.WithdrawalReceipt{DocumentID: out.DocumentID, Reference: out.Reference, WithdrawnAt: out.WithdrawnAt}, nil
+}
+
+// settled is what a call's final problem says when the call took attempts:
+// only its first attempt's answer is conclusive. A retry follows an attempt
+// that ended without an answer (a timeout, a reset, a 5xx), which the
+// treasury may still be taking; a refusal of the retry (the allotment held
+// by that very attempt, say) does not say the call was not taken, so it is
+// the treasury being unavailable, never final, and the caller's next try
+// asks the treasury first.
+func settled(err error, attempts int) error {
+	var pe *problem.Error
+	if attempts <= 1 || !errors.As(err, &pe) || pe.Kind != problem.TreasuryRefused {
+		return err
+	}
+	e := &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: retryAfterSeconds,
+		Detail: "The treasury refused a retry of this request after an earlier attempt had ended without an answer, which the treasury may still take: the refusal is not final. Retry with the same Idempotency-Key.",
+		DetailVI: "Kho bạc từ chối lần gửi lại sau khi một lần gửi trước không nhận được trả lời, mà Kho bạc vẫn có thể đang xử lý: lời từ chối này chưa phải kết quả cuối cùng. Vui lòng gửi lại với cùng Idempotency-Key."}
+	if pe.Extra != nil {
+		e.Extra = map[string]any{"treasuryReasonCode": pe.Extra["treasuryReasonCode"]}
+	}
+	return e
 }
 
 // problemOf turns a treasury failure into what the caller is answered: a business refusal is

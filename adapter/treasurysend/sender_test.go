@@ -283,3 +283,53 @@ func TestWithdrawBreaker(t *testing.T) {
 		t.Errorf("the withdrawal breaker refused a document: %v", err)
 	}
 }
+
+// A refusal is final only when it answers the call's first attempt. After
+// an attempt that ended without an answer (here a 503; a timeout alike),
+// the treasury may still be taking it, so the retry's refusal is
+// treasury-unavailable, for the send and the withdrawal alike.
+func TestRefusalAfterAnUnansweredAttempt(t *testing.T) {
+	t.Parallel()
+	refusal := `{"reasonCode":"VUOT_DU_TOAN","message":"over the allotment"}`
+	for _, tc := range []struct {
+		name  string
+		first int // the first attempt's status; 0: refused at once
+		kind  problem.Kind
+	}{
+		{"refused at once", 0, problem.TreasuryRefused},
+		{"refused after a 503", 503, problem.TreasuryUnavailable},
+		{"refused after a 504", 504, problem.TreasuryUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int64
+			s := newSender(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/v1/login" {
+					_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
+					return
+				}
+				if calls.Add(1) == 1 && tc.first != 0 {
+					w.WriteHeader(tc.first)
+					return
+				}
+				w.WriteHeader(http.StatusUnprocessableEntity)
+				_, _ = w.Write([]byte(refusal))
+			}), upstream.Settings{Retries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
+			key, doc := mapped(t)
+			_, err := s.Send(context.Background(), key, doc)
+			var pe *problem.Error
+			if !errors.As(err, &pe) || pe.Kind != tc.kind {
+				t.Fatalf("send: %v, want %s", err, tc.kind)
+			}
+			if pe.Kind == problem.TreasuryUnavailable && (pe.RetryAfter <= 0 || pe.Extra["treasuryReasonCode"] != "VUOT_DU_TOAN") {
+				t.Fatalf("send: %#v, want a Retry-After and the retry's reason code", pe)
+			}
+			calls.Store(0)
+			w := withdrawalOf(doc)
+			_, err = s.Withdraw(context.Background(), treasurysim.WithdrawalKey(w.Procedure, w.MaHoSo, w.SoBoSung), "KB-1", w)
+			if !errors.As(err, &pe) || pe.Kind != tc.kind {
+				t.Fatalf("withdraw: %v, want %s", err, tc.kind)
+			}
+		})
+	}
+}
