@@ -133,7 +133,7 @@ func settled(err error, attempts int) error {
 		return err
 	}
 	e := &problem.Error{Kind: problem.TreasuryUnavailable, Cause: err, RetryAfter: retryAfterSeconds,
-		Detail: "The treasury refused a retry of this request after an earlier attempt had ended without an answer, which the treasury may still take: the refusal is not final. Retry with the same Idempotency-Key.",
+		Detail:   "The treasury refused a retry of this request after an earlier attempt had ended without an answer, which the treasury may still take: the refusal is not final. Retry with the same Idempotency-Key.",
 		DetailVI: "Kho bạc từ chối lần gửi lại sau khi một lần gửi trước không nhận được trả lời, mà Kho bạc vẫn có thể đang xử lý: lời từ chối này chưa phải kết quả cuối cùng. Vui lòng gửi lại với cùng Idempotency-Key."}
 	if pe.Extra != nil {
 		e.Extra = map[string]any{"treasuryReasonCode": pe.Extra["treasuryReasonCode"]}
