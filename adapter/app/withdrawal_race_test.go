@@ -1,10 +1,14 @@
 package app
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -334,6 +338,106 @@ func TestSupplementAfterAWithdrawalsAnswerWasLost(t *testing.T) {
 				}
 				if n := e.withdrawalsAtTreasury(); n != 1 {
 					t.Fatalf("%d withdrawals at the treasury, want 1", n)
+				}
+			})
+		}
+	}
+}
+
+// stallingTransport, while armed, answers a treasury POST whose path ends
+// with suffix with a transport error at once, and delivers the request
+// itself only when land is called: a treasury that was slow, the very
+// reason an answer is lost.
+type stallingTransport struct {
+	suffix  string
+	armed   atomic.Bool
+	mu      sync.Mutex
+	pending []*http.Request
+}
+
+func (s *stallingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, s.suffix) && s.armed.Load() {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		late := r.Clone(context.Background())
+		late.Body, late.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		s.mu.Lock()
+		s.pending = append(s.pending, late)
+		s.mu.Unlock()
+		return nil, errAnswerLost
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (s *stallingTransport) land(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.pending {
+		resp, err := http.DefaultTransport.RoundTrip(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	s.pending = nil
+}
+
+// A supplement whose send ended without an answer, and that reaches the
+// treasury only later, is not yet there when the unit withdraws the
+// dossier: the look-up finds nothing. The withdrawal is then 409
+// request-in-progress (Retry-After) until the supplement's claim's lease
+// ends, and reaches nothing; once the supplement has landed, the
+// withdrawal is told to name it. No withdrawal is ever 202 while the
+// supplement it leaves behind is live. A supplement that never lands lets
+// the withdrawal go once the lease has passed.
+func TestWithdrawingWhileASupplementMayStillLand(t *testing.T) {
+	for _, st := range stores {
+		for _, lands := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/lands %v", st.name, lands), func(t *testing.T) {
+				tr := &stallingTransport{suffix: "/documents"}
+				e := startStatusOpts(t, Options{HTTPClient: &http.Client{Transport: tr}}, func(c *config.Config) { st.edit(t, c) }, shortDeadlines)
+				proc, code := correctionAsked(t, e)
+				sup := supplement(t, proc, code, 1)
+				tr.armed.Store(true)
+				if a := e.send(t, sup, "sup-1"); a.status == http.StatusAccepted {
+					t.Fatalf("supplement with its request stalled: %d %s", a.status, a.body)
+				}
+				tr.armed.Store(false)
+				if v := e.view(t, proc, code); v.SupplementInFlight == nil || v.SupplementInFlight.SoBoSung != 1 {
+					t.Fatalf("the record does not mark supplement 1 in flight: %+v", v.SupplementInFlight)
+				}
+
+				w := wfx(t, "chi-thuong-xuyen/withdrawal-xml")
+				busy := e.withdraw(t, w, "", "")
+				if busy.status != http.StatusConflict || busy.code() != "request-in-progress" || busy.header.Get("Retry-After") == "" {
+					t.Fatalf("withdrawal while supplement 1 may still land: %d %v %s", busy.status, busy.header, busy.body)
+				}
+				if n := e.withdrawalsAtTreasury(); n != 0 {
+					t.Fatalf("%d withdrawals reached the treasury", n)
+				}
+
+				if !lands {
+					e.clock.Advance(4 * time.Second) // past the lease (3 s)
+					if a := e.withdraw(t, w, "", ""); a.status != http.StatusAccepted {
+						t.Fatalf("withdrawal once the lease has passed: %d %s", a.status, a.body)
+					}
+					return
+				}
+				tr.land(t)
+				if a := e.withdraw(t, w, "", ""); a.status != http.StatusUnprocessableEntity || !strings.Contains(string(a.body), "must be 1") {
+					t.Fatalf("withdrawal with supplement 1 landed: %d %s", a.status, a.body)
+				}
+				if a := e.send(t, sup, "sup-1"); a.status != http.StatusAccepted {
+					t.Fatalf("supplement retried: %d %s", a.status, a.body)
+				}
+				if n := e.withdrawalsAtTreasury(); n != 0 {
+					t.Fatalf("%d withdrawals reached the treasury", n)
+				}
+				if v := e.view(t, proc, code); v.SoBoSung != 1 || v.SupplementInFlight != nil {
+					t.Fatalf("the record after the supplement: soBoSung %d, in flight %+v", v.SoBoSung, v.SupplementInFlight)
 				}
 			})
 		}

@@ -87,6 +87,13 @@ type Record struct {
 	// Cleared once the outcome is known (the withdrawal's retry, the
 	// treasury's WITHDRAWN, that look-up). Empty otherwise.
 	WithdrawalPending string `json:"withdrawalPending,omitempty"`
+	// SupplementInFlight is a supplement whose send ended without an
+	// answer while the treasury may still take it: until Until (the end of
+	// its claim's lease at the latest) a withdrawal of the dossier waits,
+	// for withdrawing the supplement it replaces would leave it live and
+	// payable. Dropped when a supplement as late is registered; ignored once
+	// Until has passed.
+	SupplementInFlight *InFlight `json:"supplementInFlight,omitempty"`
 	// Specimen are the signers the latest submission of an account
 	// registration asks to register for its unit (its signature specimen,
 	// procedures.<id>.signers). They are registered when the treasury
@@ -176,7 +183,11 @@ func Registration(r Record) func(cur *Record, exists bool) bool {
 		received := cur.ReceivedAt
 		rounds := append([]Round(nil), cur.Rounds...)
 		deferred, released, pending := append([]Deferred(nil), cur.Deferred...), cur.Released, cur.WithdrawalPending
+		inFlight := cur.SupplementInFlight
 		*cur = r
+		if inFlight != nil && inFlight.SoBoSung > r.SoBoSung {
+			cur.SupplementInFlight = inFlight // a later supplement's: still not known
+		}
 		cur.History, cur.PortalSynced, cur.TreasurySupplement, cur.TreasurySequence = history, synced, sup, seq
 		cur.Rounds, cur.Deferred, cur.Released, cur.WithdrawalPending = rounds, deferred, released, pending
 		if !received.IsZero() {
@@ -195,6 +206,13 @@ func Registration(r Record) func(cur *Record, exists bool) bool {
 		}
 		return true
 	}
+}
+
+// InFlight is a supplement whose send's outcome is not known yet (see
+// Record.SupplementInFlight).
+type InFlight struct {
+	SoBoSung int       `json:"soBoSung"`
+	Until    time.Time `json:"until"`
 }
 
 // Memory is the in-process Store of the embedded default; it forgets

@@ -407,6 +407,12 @@ func (s *Service) send(ctx context.Context, sub Submission, v *Verified, owner s
 		if !final {
 			if left.sent != nil {
 				s.settleSent(bg, sub.RequestID, v.MaHoSo, *left.sent)
+			} else if mayHaveSent && v.SoBoSung > 0 && !s.markInFlight(bg, sub, v) {
+				// Without the mark the lock is what keeps a withdrawal
+				// out: it is left to its lease, which ends with the
+				// claim's.
+				*left = unfinished{}
+				return
 			}
 			s.unlockDossier(ctx, sub.RequestID, p.ID, v.MaHoSo, lockID, lock.Token)
 			*left = unfinished{}
@@ -696,6 +702,29 @@ func dossierBusy(maHoSo string, l idempotency.Lock) error {
 	return &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(l.RetryAfter),
 		Detail:   fmt.Sprintf("Another request for dossier %s, a withdrawal or a submission, is at the treasury; retry after the indicated time.", maHoSo),
 		DetailVI: fmt.Sprintf("Một yêu cầu khác của hồ sơ %s (rút hồ sơ hoặc gửi hồ sơ) đang được xử lý tại Kho bạc; vui lòng thử lại sau thời gian chỉ định.", maHoSo)}
+}
+
+// markInFlight notes in the dossier's record that supplement v.SoBoSung
+// may still reach the treasury, until its claim's lease ends: the send
+// ended without an answer, and the claim stays to its lease while the
+// dossier's lock is given back, so this is what a withdrawal, which takes
+// the lock and not the claim, sees (Record.SupplementInFlight). It reports
+// whether the mark was written.
+func (s *Service) markInFlight(ctx context.Context, sub Submission, v *Verified) bool {
+	until := s.now().Add(s.lease())
+	err := s.dossiers.Update(ctx, v.Procedure.ID, v.MaHoSo, func(r *dossier.Record, exists bool) bool {
+		if !exists || r.SoBoSung >= v.SoBoSung {
+			return false
+		}
+		r.SupplementInFlight = &dossier.InFlight{SoBoSung: v.SoBoSung, Until: until}
+		return true
+	})
+	if err != nil {
+		s.log.Warn("supplement in flight not marked; the dossier's lock is left to its lease", "request_id", sub.RequestID,
+			"procedure", v.Procedure.ID, "maHoSo", v.MaHoSo, "soBoSung", v.SoBoSung, "err", err)
+		return false
+	}
+	return true
 }
 
 // unlockDossier gives the dossier's lock back.

@@ -168,6 +168,7 @@ const StatusRegistered = 1
 // Service runs submissions.
 type Service struct {
 	procedures map[string]*Procedure
+	now        func() time.Time
 	xml        *xmlsig.Verifier
 	jws        *jws.Verifier
 	limits     xmlsig.Limits
@@ -205,7 +206,8 @@ type Options struct {
 	// Records is the idempotency store; nil means an in-memory one.
 	Records idempotency.Store
 	Policy  Policy
-	// Clock is the time source of the in-memory stores; nil means time.Now.
+	// Clock is the time source of the in-memory stores, and of the marks
+	// intake leaves in dossier records; nil means time.Now.
 	Clock func() time.Time
 	// Hook, when set, is called at each step of a submission's path
 	// (crash tests kill the process there).
@@ -251,6 +253,10 @@ func New(o Options) *Service {
 		limits: o.Limits, sender: o.Sender, dossiers: o.Dossiers, log: o.Log,
 		records: o.Records, policy: o.Policy.withDefaults(), hook: o.Hook, dossierCodes: o.DossierCodes,
 		evidence: o.Evidence}
+	s.now = o.Clock
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.records == nil {
 		s.records = idempotency.NewMemory(o.Clock)
 	}

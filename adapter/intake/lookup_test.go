@@ -2,13 +2,17 @@ package intake
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
 // lookupFault is a treasury whose look-up by key can be made to find
@@ -121,4 +125,60 @@ func TestRefusedLookupIsNotFinal(t *testing.T) {
 
 func containsRef(body []byte, ref string) bool {
 	return strings.Contains(string(body), `"treasuryReference":"`+ref+`"`)
+}
+
+// failingUpdates is a dossier store whose updates fail while fail is set.
+type failingUpdates struct {
+	dossier.Store
+	fail atomic.Bool
+}
+
+func (f *failingUpdates) Update(ctx context.Context, procedure, maHoSo string, fn func(r *dossier.Record, exists bool) bool) error {
+	if f.fail.Load() {
+		return errors.New("dossier store down")
+	}
+	return f.Store.Update(ctx, procedure, maHoSo, fn)
+}
+
+// A supplement whose answer is lost is marked in flight in the dossier's
+// record until its claim's lease ends, and the dossier's lock is given
+// back; when the mark cannot be written, the lock is kept to its lease
+// instead, so that a withdrawal, which takes the lock and not the claim,
+// still waits.
+func TestSupplementInFlightMarked(t *testing.T) {
+	for _, markFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("mark fails %v", markFails), func(t *testing.T) {
+			clock := &steppedClock{t: receipt}
+			svc, fs := newService(t, svcOptions{clock: clock.now})
+			store := &failingUpdates{Store: svc.dossiers}
+			svc.dossiers = store
+			const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000001"
+			awaitingSupplement(t, svc, proc, code, "1012345")
+			body := signXML(t, replaceOnce(t, template(t, proc, "xml"), "<soBoSung>0</soBoSung>", "<soBoSung>1</soBoSung>"), signing.XMLOptions{}, both...)
+			sub := Submission{RequestID: "r1", Procedure: proc, IdempotencyKey: "k-sup", ContentType: "application/xml",
+				Body: body, Caller: "portal", ReceivedAt: receipt}
+			store.fail.Store(markFails)
+			loseAnswer(t, svc, fs, sub)
+			store.fail.Store(false)
+
+			rec, _, err := svc.dossiers.Get(t.Context(), proc, code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lock, err := svc.records.LockDossier(t.Context(), dossierLockID(proc, code), time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if markFails {
+				if rec.SupplementInFlight != nil || lock.Held {
+					t.Fatalf("mark failed: in flight %+v, lock free %v; want the lock kept", rec.SupplementInFlight, lock.Held)
+				}
+				return
+			}
+			f := rec.SupplementInFlight
+			if f == nil || f.SoBoSung != 1 || !f.Until.Equal(receipt.Add(svc.lease())) || !lock.Held {
+				t.Fatalf("in flight %+v, lock free %v; want supplement 1 until %v and the lock given back", f, lock.Held, receipt.Add(svc.lease()))
+			}
+		})
+	}
 }

@@ -336,6 +336,16 @@ func (s *Service) withdraw(ctx context.Context, req WithdrawalRequest, v *verifi
 			return nil, false, e
 		}
 	}
+	if f := rec.SupplementInFlight; f != nil && f.SoBoSung > rec.SoBoSung {
+		if wait := f.Until.Sub(s.now()); wait > 0 {
+			// A supplement sent without an answer may still land: the
+			// look-up above missed it, but withdrawing what it replaces
+			// would leave it live. Its claim's lease ends by then.
+			return nil, false, &problem.Error{Kind: problem.RequestInProgress, RetryAfter: retryAfter(wait),
+				Detail:   fmt.Sprintf("Supplement %d of dossier %s was sent to the treasury and its answer is not known yet; the withdrawal can be decided after the indicated time.", f.SoBoSung, v.w.MaHoSo),
+				DetailVI: fmt.Sprintf("Lần bổ sung %d của hồ sơ %s đã được gửi tới Kho bạc và chưa có kết quả; yêu cầu rút hồ sơ sẽ được xử lý sau thời gian chỉ định.", f.SoBoSung, v.w.MaHoSo)}
+		}
+	}
 	if err := s.received(ctx, req.Submission, WithdrawRoute, p.ID, v.w.MaHoSo, v.w.SoBoSung); err != nil {
 		return nil, false, err
 	}
