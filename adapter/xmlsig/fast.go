@@ -133,14 +133,14 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 		}
 	}
 	if !sameCanonicalization(ps) {
-		return v.verifyReference(doc, at)
+		return v.verifyFallback(doc, at)
 	}
 	comments, nsBelow, err := preflight(root, sigs)
 	if err != nil {
 		return nil, invalid(err)
 	}
 	if nsBelow {
-		return v.verifyReference(doc, at)
+		return v.verifyFallback(doc, at)
 	}
 	if err := v.checkSignatures(root, ps); err != nil {
 		return nil, err

@@ -49,6 +49,16 @@ type Policy struct {
 	MaxSignatures int
 	// Engine picks the verification path; zero means EngineFast.
 	Engine Engine
+	// FallbackConcurrency caps how many documents the fast engine hands to
+	// goxmldsig (a namespace declaration below the root, signatures of
+	// different canonicalizations) are verified at once; others wait up to
+	// FallbackWait for a slot, then are server-busy. goxmldsig copies the
+	// tree for every element it canonicalizes, so a document shaped for it
+	// costs hundreds of MB and seconds even under the large-body size.
+	// Zero: no cap. The reference engine, chosen for every document, is not
+	// capped.
+	FallbackConcurrency int
+	FallbackWait        time.Duration
 }
 
 // Engine names a verification path. Both enforce the same profile and
@@ -71,6 +81,8 @@ type Verifier struct {
 	c14n          map[string]bool
 	maxSigs       int
 	engine        Engine
+	fallback      chan struct{} // slots of Policy.FallbackConcurrency; nil: no cap
+	fallbackWait  time.Duration
 }
 
 // NewVerifier builds a Verifier.
@@ -85,6 +97,9 @@ func NewVerifier(ts *trust.Store, p Policy) *Verifier {
 	}
 	if v.engine == "" {
 		v.engine = EngineFast
+	}
+	if p.FallbackConcurrency > 0 {
+		v.fallback, v.fallbackWait = make(chan struct{}, p.FallbackConcurrency), p.FallbackWait
 	}
 	if p.AllowSHA1 {
 		v.sigMethods[RSASHA1] = true
@@ -126,6 +141,40 @@ func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 		return v.verifyReference(doc, at)
 	}
 	return v.verifyFast(doc, at)
+}
+
+// verifyFallback verifies on the goxmldsig path a document the fast engine
+// does not take, in one of the fallback slots (Policy.FallbackConcurrency).
+func (v *Verifier) verifyFallback(doc *etree.Document, at time.Time) (*Result, error) {
+	if v.fallback != nil {
+		if !v.takeFallback() {
+			return nil, &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1,
+				Detail:   "The adapter is verifying as many documents on its slower signature path (namespace declarations below the root element, or signatures of different canonicalizations) as it allows at once (limits.largeBodyConcurrency); nothing was sent or kept. Retry after the indicated time.",
+				DetailVI: "Hệ thống đang kiểm tra chữ ký theo cách chậm (khai báo namespace dưới phần tử gốc, hoặc các chữ ký chuẩn hóa khác nhau) cho số tài liệu tối đa cho phép cùng lúc (limits.largeBodyConcurrency); chưa gửi đi hay lưu giữ gì. Vui lòng gửi lại sau thời gian chỉ định."}
+		}
+		defer func() { <-v.fallback }()
+	}
+	return v.verifyReference(doc, at)
+}
+
+// takeFallback takes a fallback slot, waiting up to fallbackWait.
+func (v *Verifier) takeFallback() bool {
+	select {
+	case v.fallback <- struct{}{}:
+		return true
+	default:
+	}
+	if v.fallbackWait <= 0 {
+		return false
+	}
+	t := time.NewTimer(v.fallbackWait)
+	defer t.Stop()
+	select {
+	case v.fallback <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // verifyReference is the goxmldsig path: Validate per signature, outermost

@@ -1,0 +1,46 @@
+package xmlsig
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/testkit/signing"
+)
+
+// TestFallbackSlots: a document the fast engine hands to goxmldsig (here a
+// namespace declaration below the root) takes one of the fallback slots;
+// with none free in time it is server-busy with a Retry-After, while a
+// document the fast engine takes is not held up. Once a slot is free it
+// verifies.
+func TestFallbackSlots(t *testing.T) {
+	inner := sign(t, []byte(strings.Replace(string(template(t)), "<nienDo>", `<nienDo xmlns:x="urn:x">`, 1)), signing.XMLOptions{}, both...)
+	plain := sign(t, template(t), signing.XMLOptions{}, both...)
+	sharedStore.Do(func() { shared = testStore(t) })
+	v := NewVerifier(shared, Policy{FallbackConcurrency: 1, FallbackWait: time.Millisecond})
+	run := func(body []byte) error {
+		doc, err := Parse(body, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = v.Verify(doc, receipt)
+		return err
+	}
+	v.fallback <- struct{}{} // the one slot taken
+	err := run(inner)
+	wantCode(t, err, "server-busy")
+	if pe := err.(*problem.Error); pe.RetryAfter <= 0 {
+		t.Fatalf("server-busy without Retry-After: %+v", pe)
+	}
+	if err := run(plain); err != nil {
+		t.Fatalf("a document of the fast engine waited for the fallback: %v", err)
+	}
+	<-v.fallback
+	if err := run(inner); err != nil {
+		t.Fatalf("with the slot free: %v", err)
+	}
+	if len(v.fallback) != 0 {
+		t.Fatal("the slot was not given back")
+	}
+}
