@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -144,6 +145,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 			}
 		},
 		OnError: func(op string, err error) { o.Log.Error("outbox store failed", "op", op, "err", err) },
+		Hold:    clockHold(client, o.Clock, cfg.Store.Redis.MaxClockSkew, o.Log),
 	})
 	if err != nil {
 		return nil, err
@@ -220,4 +222,42 @@ func (r replicatedSigners) Put(ctx context.Context, regs ...signers.Registration
 		}
 	}
 	return n, nil
+}
+
+// clockHold is the delivery worker's Hold: claims wait while this
+// instance's clock is more than maxSkew off the Redis server's, as /readyz
+// fails then. The outbox's scripts judge leases by the claimer's clock, so
+// an instance running ahead would take events other instances are still
+// delivering (two deliveries of one event at once, and a later event
+// overtaking it); one running behind would leave expired leases alone. The
+// check is the readiness check's (one TIME), made at most once a second;
+// the hold and its end are logged once each. nil without Redis or without a
+// skew limit.
+func clockHold(client redis.UniversalClient, now func() time.Time, maxSkew time.Duration, log *slog.Logger) func() error {
+	if client == nil || maxSkew <= 0 {
+		return nil
+	}
+	var (
+		mu      sync.Mutex
+		checked time.Time // by the wall clock: how often, not what time it is
+		last    error
+	)
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !checked.IsZero() && time.Since(checked) < time.Second {
+			return last
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		err := checkClock(ctx, client, now, maxSkew, func(float64) {})
+		switch {
+		case err != nil && last == nil:
+			log.Error("status deliveries held: this instance claims no event until its clock agrees with the store's", "err", err)
+		case err == nil && last != nil:
+			log.Info("status deliveries resumed: the clock agrees with the store's again")
+		}
+		checked, last = time.Now(), err
+		return err
+	}
 }

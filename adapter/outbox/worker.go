@@ -71,6 +71,12 @@ type WorkerConfig struct {
 	OnAttempt func(ctx context.Context, d Delivery, r Result, err error)
 	// OnError, if set, is called when the store fails; op names the call.
 	OnError func(op string, err error)
+	// Hold, when set, is asked before every claim: an error claims nothing
+	// and the worker idles (what it holds already it finishes). The app
+	// holds claims while this instance's clock is off the store's: the
+	// store judges leases by the claimer's clock, so a clock running ahead
+	// would take events other instances are delivering.
+	Hold func() error
 }
 
 // Result is how the worker settled one attempt.
@@ -237,6 +243,11 @@ func (w *Worker) poll(claim, run context.Context) (int, error) {
 		return 0, err
 	}
 	claimed := time.Now() // by the wall clock, whatever cfg.Now says: LeaseEnd bounds deadlines
+	if w.cfg.Hold != nil {
+		if err := w.cfg.Hold(); err != nil {
+			return 0, err // claims nothing; the loop idles
+		}
+	}
 	ds, err := w.store.Claim(run, w.cfg.Name, w.cfg.Lease, w.cfg.Batch)
 	if err != nil {
 		w.failed("claim", err)

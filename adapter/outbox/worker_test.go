@@ -382,3 +382,31 @@ func TestOnAttemptGetsTheWorkersContext(t *testing.T) {
 		t.Fatalf("OnAttempt's context has a deadline (Deliver's had one: %v)", deliverHadDeadline)
 	}
 }
+
+// While Hold answers an error the worker claims nothing (the events stay
+// with whoever leased them, or wait); once it answers nil, it claims again.
+func TestHoldStopsClaims(t *testing.T) {
+	c := outboxtest.NewClock()
+	s := outbox.NewMemory(c.Now)
+	held := errors.New("clock off the store's")
+	var hold error = held
+	delivered := 0
+	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Now: c.Now,
+		Hold:    func() error { return hold },
+		Deliver: func(context.Context, outbox.Delivery) error { delivered++; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Append(ctx, "D", "e1", nil)
+	if n, err := w.Poll(ctx); n != 0 || !errors.Is(err, held) || delivered != 0 {
+		t.Fatalf("held: claimed %d, err %v, delivered %d", n, err, delivered)
+	}
+	if ds, _ := s.Claim(ctx, "other", time.Minute, 1); len(ds) != 1 {
+		t.Fatal("the held worker leased the event")
+	}
+	c.Advance(2 * time.Minute) // the other's lease ends
+	hold = nil
+	if n, err := w.Poll(ctx); n != 1 || err != nil || delivered != 1 {
+		t.Fatalf("released: claimed %d, err %v, delivered %d", n, err, delivered)
+	}
+}
