@@ -81,6 +81,10 @@ func testConfig(t testing.TB, treasuryURL string) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The tests' adapters run on the fixtures' receipt time, months from
+	// Redis's clock: no skew check (TestReadyzRefusesASkewedClock and
+	// TestClockHold set one).
+	cfg.Store.Redis.MaxClockSkew = -1
 	fix := func(ps []string) {
 		for i, p := range ps {
 			ps[i] = filepath.Join(repo, p)
@@ -129,8 +133,6 @@ func startOpts(t testing.TB, edit func(*config.Config), o Options) *env {
 	ts := httptest.NewServer(outage(down, sendsDown, calls, seen.wrap(sim)))
 	t.Cleanup(ts.Close)
 	cfg := testConfig(t, ts.URL)
-	// The adapter runs on the fixtures' receipt time, not Redis's clock.
-	cfg.Store.Redis.MaxClockSkew = -1
 	if edit != nil {
 		edit(cfg)
 	}
