@@ -48,6 +48,7 @@ type mDossier struct {
 	until   time.Time
 	deadKey string
 	expires time.Time // idle: when its ids are forgotten
+	settled string    // the last lease settled, and how: "<token> <outcome>"
 }
 
 type mEvent struct {
@@ -185,10 +186,21 @@ func (m *Memory) Ack(_ context.Context, d Delivery) error {
 	defer m.mu.Unlock()
 	x, _, err := m.held(d)
 	if err != nil {
-		return err
+		return m.again(d, "ack", err)
 	}
 	m.pop(x, now)
+	x.settled = d.Token + " ack"
 	return nil
+}
+
+// again answers the settlement of a lease that is no longer held: nil when
+// that very lease was settled so already (the caller's retry of a call
+// whose answer it lost), else err.
+func (m *Memory) again(d Delivery, how string, err error) error {
+	if x := m.dossiers[d.Dossier]; x != nil && d.Token != "" && x.settled == d.Token+" "+how {
+		return nil
+	}
+	return err
 }
 
 // pop removes x's head and moves on to the next event, or makes x idle.
@@ -231,10 +243,11 @@ func (m *Memory) endTurn(d Delivery, outcome Outcome, reason string, then func(x
 	defer m.mu.Unlock()
 	x, e, err := m.held(d)
 	if err != nil {
-		return err
+		return m.again(d, string(outcome), err)
 	}
 	e.endAttempt(Attempt{At: now, Worker: x.worker, Outcome: outcome, Reason: reason})
 	then(x, e, now)
+	x.settled = d.Token + " " + string(outcome)
 	return nil
 }
 

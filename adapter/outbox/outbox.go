@@ -192,6 +192,11 @@ type Store interface {
 	Claim(ctx context.Context, worker string, lease time.Duration, max int) ([]Delivery, error)
 	// Ack records that the portal has the event; the dossier's next event
 	// becomes due.
+	//
+	// Ack, Retry and DeadLetter settle d's lease: ErrLeaseLost when the
+	// lease is not held, except that settling it again the same way (a
+	// caller's retry of a call whose answer it lost: go-redis re-sends a
+	// script after a read timeout) is answered as the first time, nil.
 	Ack(ctx context.Context, d Delivery) error
 	// Retry keeps the event at the head and makes the dossier due again at
 	// at, recording the attempt and reason.

@@ -153,11 +153,45 @@ func TestRepliesLostAfterTheScriptRan(t *testing.T) {
 		if err := s.run(ctx, ackScript, s.shardOf("D"), clock.Now(), "D", "e1", d.Token).Err(); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Ack(ctx, d); !errors.Is(err, outbox.ErrLeaseLost) {
-			t.Fatalf("the caller's retry: %v", err)
+		if err := s.Ack(ctx, d); err != nil {
+			t.Fatalf("the caller's retry: %v, want the ack's own answer", err)
 		}
-		if d := claim(t, s, "w", 1)[0]; d.ID != "e2" || d.Redelivered {
-			t.Fatalf("next %+v", d)
+		if next := claim(t, s, "w", 1)[0]; next.ID != "e2" || next.Redelivered {
+			t.Fatalf("next %+v", next)
+		}
+	})
+	// A retry or dead letter whose reply was lost answers its rerun as it
+	// answered the first run; a lease lost since (taken over after it
+	// expired) is still ErrLeaseLost.
+	t.Run("retry", func(t *testing.T) {
+		s, clock, _ := newStore(t)
+		mustAppend(t, s, "D", "e1")
+		d := claim(t, s, "w", 1)[0]
+		at := clock.Now().Add(time.Minute)
+		if err := s.run(ctx, retryScript, s.shardOf("D"), clock.Now(), "D", "e1", d.Token, ms(at), record(clock.Now(), 'r', d.Worker, "rec")).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Retry(ctx, d, at, "rec"); err != nil {
+			t.Fatalf("the caller's retry: %v, want the retry's own answer", err)
+		}
+		if err := s.DeadLetter(ctx, d, "permanent"); !errors.Is(err, outbox.ErrLeaseLost) {
+			t.Fatalf("another outcome for the same lease: %v", err)
+		}
+	})
+	t.Run("dead letter", func(t *testing.T) {
+		s, clock, _ := newStore(t)
+		mustAppend(t, s, "D", "e1")
+		d := claim(t, s, "w", 1)[0]
+		now := clock.Now()
+		if err := s.run(ctx, deadScript, s.shardOf("D"), now, "D", "e1", d.Token, record(now, 'd', d.Worker, "permanent"), "permanent", outbox.DeadKey(now, "D", "e1")).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeadLetter(ctx, d, "permanent"); err != nil {
+			t.Fatalf("the caller's retry: %v, want the dead letter's own answer", err)
+		}
+		dead, _, err := s.DeadLetters(ctx, "", 10)
+		if err != nil || len(dead) != 1 {
+			t.Fatalf("dead letters %+v %v, want the one", dead, err)
 		}
 	})
 }

@@ -81,6 +81,15 @@ local function held(dk, id, tok)
   local l = redis.call('HMGET', dk, 'lt', 'li')
   return tok ~= '' and l[1] == tok and l[2] == id
 end
+-- settled records that the lease tok ended with kind (a ack, r retry,
+-- d dead letter); was_settled tells a rerun of that very script (its
+-- reply lost, the client sending it again) from a lease lost since.
+local function settled(dk, tok, kind)
+  redis.call('HSET', dk, 'st', tok .. ' ' .. kind)
+end
+local function was_settled(dk, tok, kind)
+  return tok ~= '' and redis.call('HGET', dk, 'st') == tok .. ' ' .. kind
+end
 local function forget(ek, id)
   redis.call('HDEL', ek, 'p' .. id, 't' .. id, 'k' .. id, 'n' .. id, 'f' .. id, 'l' .. id, 'u' .. id,
     'h' .. id, 'c' .. id, 'r' .. id, 'x' .. id, 'e' .. id)
@@ -239,14 +248,16 @@ end
 return out
 `)
 
-// ackScript: ARGV d, id, token. Replies 1, or 0 when the lease is lost.
+// ackScript: ARGV d, id, token. Replies 1, or 0 when the lease is lost
+// (1 again to a rerun of the same ack: see was_settled).
 var ackScript = script(`
 local d, id = ARGV[5], ARGV[6]
 local dk, qk, ek, ik = keys(d)
-if not held(dk, id, ARGV[7]) then return 0 end
+if not held(dk, id, ARGV[7]) then return was_settled(dk, ARGV[7], 'a') and 1 or 0 end
 end_turn(d, dk)
 redis.call('ZREM', qk, id)
 forget(ek, id)
+settled(dk, ARGV[7], 'a')
 next_or_idle(d, dk, qk, ik)
 return 1
 `)
@@ -255,9 +266,10 @@ return 1
 var retryScript = script(`
 local d, id = ARGV[5], ARGV[6]
 local dk, _, ek = keys(d)
-if not held(dk, id, ARGV[7]) then return 0 end
+if not held(dk, id, ARGV[7]) then return was_settled(dk, ARGV[7], 'r') and 1 or 0 end
 end_attempt(ek, id, ARGV[9])
 end_turn(d, dk)
+settled(dk, ARGV[7], 'r')
 redis.call('ZADD', WAITING, ARGV[8], d)
 return 1
 `)
@@ -267,10 +279,11 @@ return 1
 var deadScript = script(`
 local d, id = ARGV[5], ARGV[6]
 local dk, _, ek = keys(d)
-if not held(dk, id, ARGV[7]) then return 0 end
+if not held(dk, id, ARGV[7]) then return was_settled(dk, ARGV[7], 'd') and 1 or 0 end
 end_attempt(ek, id, ARGV[8])
 redis.call('HSET', ek, 'r' .. id, ARGV[9], 'x' .. id, ARGV[2])
 end_turn(d, dk)
+settled(dk, ARGV[7], 'd')
 redis.call('HSET', dk, 'dead', id, 'dk', ARGV[10])
 redis.call('ZADD', DEAD, 0, ARGV[10])
 return 1
