@@ -34,7 +34,7 @@ func NewDepthCollector(stats StatsReader, timeout time.Duration) *DepthCollector
 		stats:   stats,
 		timeout: timeout,
 		events: prometheus.NewDesc("dvc_outbox_events",
-			"Status events in the outbox by state (pending includes the others but in_flight).",
+			"The outbox by state: pending, every undelivered event (the leased, waiting and dead-lettered ones included); in_flight, dossiers whose head event is leased; waiting, dossiers waiting for their retry time; dead, dead letters.",
 			[]string{"state"}, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dvc_outbox_stats_errors_total",

@@ -224,3 +224,24 @@ func TestUnavailableWriteWaitsButARefusedCallDoesNot(t *testing.T) {
 		})
 	}
 }
+
+// An event the portal took stays delivered in the dossier's history when
+// its outbox entry is dead-lettered afterwards (its settlement kept
+// failing): the view does not say otherwise, and a replay of it still finds
+// it delivered and sends the portal nothing more.
+func TestDeliveredIsNeverDowngraded(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000779"
+	tf, box, w := workerFlow(t)
+	tf.registered(p, code)
+	e := event(p, code, "e2", "PROCESSING", 2)
+	appendEv(t, box, e)
+	drain(t, w)
+	if h := historyEntry(t, tf.dossiers.get(t, p, code), "e2"); h.Delivery != dossier.DeliveryDelivered {
+		t.Fatalf("e2: %q", h.Delivery)
+	}
+	b, _ := json.Marshal(e)
+	tf.DeadLettered(context.Background(), outbox.Delivery{Event: outbox.Event{Dossier: dossierKey(p, code), ID: "e2", Payload: b}})
+	if h := historyEntry(t, tf.dossiers.get(t, p, code), "e2"); h.Delivery != dossier.DeliveryDelivered {
+		t.Fatalf("e2 after a dead letter: %q, want it still delivered", h.Delivery)
+	}
+}

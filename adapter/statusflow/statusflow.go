@@ -678,11 +678,18 @@ func (f *Flow) settleRecord(r *dossier.Record, exists bool, ev Event, delivery s
 		found := false
 		for i := range r.History {
 			if r.History[i].EventID == ev.EventID {
+				found = true
+				if r.History[i].Delivery == dossier.DeliveryDelivered && delivery != dossier.DeliveryDelivered {
+					// The portal took it: a later outcome of the same
+					// event (a dead letter after its settlement kept
+					// failing) does not take that back, nor would a
+					// replay then see it delivered.
+					continue
+				}
 				r.History[i].Delivery, r.History[i].DeliveryNote = delivery, why
 				if tr != nil {
 					r.History[i].TrangThai, r.History[i].DeliveredAt = tr.To, now
 				}
-				found = true
 			}
 		}
 		if !found {
