@@ -173,16 +173,22 @@ type gatedReader struct {
 	held bool
 }
 
+// Read reads at most one byte past the threshold before it holds a slot,
+// and takes the slot in the read that passes it: a body's last read may
+// come with io.EOF, after which nobody reads again.
 func (r *gatedReader) Read(p []byte) (int, error) {
-	if !r.held && r.left < 0 {
-		if !r.gate.acquire(r.ctx) {
-			return 0, errBusy
-		}
-		r.held, r.left = true, math.MaxInt64
+	if !r.held && int64(len(p)) > r.left+1 {
+		p = p[:r.left+1]
 	}
 	n, err := r.r.Read(p)
 	if !r.held {
 		r.left -= int64(n)
+		if r.left < 0 {
+			if !r.gate.acquire(r.ctx) {
+				return 0, errBusy
+			}
+			r.held, r.left = true, math.MaxInt64
+		}
 	}
 	return n, err
 }

@@ -2,10 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,5 +63,34 @@ func TestFileSlotInALargeBodySlot(t *testing.T) {
 				t.Fatalf("%d large-body slots still held after the request", n)
 			}
 		})
+	}
+}
+
+// A body of unknown length whose last read passes the threshold and ends
+// with io.EOF at once (as net/http's chunked reader may answer) still
+// needs a slot: with none free it is busy, not read whole. At or under the
+// threshold it needs none.
+func TestGatedReaderTakesTheSlotInTheReadThatPassesIt(t *testing.T) {
+	const threshold = 1024
+	for _, tc := range []struct {
+		size     int
+		wantBusy bool
+	}{{threshold + 10, true}, {threshold + 1, true}, {threshold, false}, {10, false}} {
+		g := newLargeGate(LargeBodyLimits{Bytes: threshold}, 1)
+		g.slots <- struct{}{} // the one slot held
+		r := &gatedReader{r: io.NopCloser(iotest.DataErrReader(bytes.NewReader(make([]byte, tc.size)))), gate: g,
+			ctx: t.Context(), left: threshold}
+		_, err := io.ReadAll(r)
+		if busy := errors.Is(err, errBusy); busy != tc.wantBusy {
+			t.Errorf("%d bytes with no slot free: err %v, want busy %v", tc.size, err, tc.wantBusy)
+		}
+		<-g.slots
+		r = &gatedReader{r: io.NopCloser(iotest.DataErrReader(bytes.NewReader(make([]byte, tc.size)))), gate: g,
+			ctx: t.Context(), left: threshold}
+		b, err := io.ReadAll(r)
+		if err != nil || len(b) != tc.size || r.held != tc.wantBusy {
+			t.Errorf("%d bytes with a slot free: %d read, %v, slot held %v", tc.size, len(b), err, r.held)
+		}
+		r.done()
 	}
 }

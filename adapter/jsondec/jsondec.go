@@ -21,6 +21,10 @@ import (
 // ErrTrailing is the error of a value followed by more than white space.
 var ErrTrailing = errors.New("data after the JSON value")
 
+// ErrTooDeep is the error of a value nested deeper than the decoder's
+// maximum depth.
+var ErrTooDeep = errors.New("JSON nested too deep")
+
 // SyntaxError is malformed JSON at byte Offset.
 type SyntaxError struct {
 	Offset int
@@ -73,7 +77,7 @@ func (d *decoder) fail(msg string) error {
 
 func (d *decoder) value(depth int) (any, error) {
 	if depth > d.maxDepth {
-		return nil, fmt.Errorf("nesting deeper than %d", d.maxDepth)
+		return nil, fmt.Errorf("%w: nesting deeper than %d", ErrTooDeep, d.maxDepth)
 	}
 	if d.i >= len(d.b) {
 		return nil, d.fail("")

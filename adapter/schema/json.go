@@ -32,6 +32,9 @@ func DecodeJSON(body []byte) (any, error) {
 	if errors.Is(err, jsondec.ErrTrailing) {
 		return nil, problem.New(problem.MalformedBody, "The body has data after its JSON value.")
 	}
+	if errors.Is(err, jsondec.ErrTooDeep) {
+		return nil, problem.New(problem.LimitExceeded, fmt.Sprintf("The JSON body nests arrays and objects deeper than %d.", MaxJSONDepth))
+	}
 	if err != nil {
 		return nil, problem.Wrap(problem.MalformedBody, err, "The body is not a single well-formed JSON value: "+err.Error())
 	}

@@ -123,18 +123,19 @@ func TestXMLViolationsNamePaths(t *testing.T) {
 }
 
 func TestDecodeJSONRefuses(t *testing.T) {
-	for name, body := range map[string]string{
-		"duplicate key": `{"a":1,"a":2}`,
-		"trailing":      `{"a":1} {}`,
-		"truncated":     `{"a":`,
-		"deep":          strings.Repeat("[", MaxJSONDepth+2) + strings.Repeat("]", MaxJSONDepth+2),
-		"empty":         ``,
+	for name, c := range map[string]struct{ body, code string }{
+		"duplicate key": {`{"a":1,"a":2}`, "malformed-body"},
+		"trailing":      {`{"a":1} {}`, "malformed-body"},
+		"truncated":     {`{"a":`, "malformed-body"},
+		"deep":          {strings.Repeat("[", MaxJSONDepth+2) + strings.Repeat("]", MaxJSONDepth+2), "limit-exceeded"},
+		"deep objects":  {strings.Repeat(`{"a":`, MaxJSONDepth+2) + "1" + strings.Repeat("}", MaxJSONDepth+2), "limit-exceeded"},
+		"empty":         {``, "malformed-body"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := DecodeJSON([]byte(body))
+			_, err := DecodeJSON([]byte(c.body))
 			var pe *problem.Error
-			if !errors.As(err, &pe) || pe.Kind.Code() != "malformed-body" {
-				t.Fatalf("got %v, want malformed-body", err)
+			if !errors.As(err, &pe) || pe.Kind.Code() != c.code {
+				t.Fatalf("got %v, want %s", err, c.code)
 			}
 		})
 	}
