@@ -124,6 +124,7 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 	// costs neither certificate parsing nor chain building here.
 	key := trust.KeyOf(ders)
 	signer, known := v.trust.Remembered(key, at)
+	remember := func() {} // the accepted chain, once the signature verifies
 	if !known {
 		chain := make([]*x509.Certificate, 0, len(ders))
 		for _, der := range ders {
@@ -134,7 +135,7 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 			chain = append(chain, cert)
 		}
 		var err error
-		if signer, err = v.trust.VerifyRemember(key, chain, at); err != nil {
+		if signer, remember, err = v.trust.VerifyPending(key, chain, at); err != nil {
 			return trust.Signer{}, err
 		}
 	}
@@ -152,6 +153,7 @@ func (v *Verifier) verifyOne(body []byte, compact string, at time.Time) (trust.S
 	if err := verifySignature(h.Alg, signer.Cert.PublicKey, input, sig); err != nil {
 		return trust.Signer{}, invalid(err)
 	}
+	remember()
 	signer.Algorithm = h.Alg
 	return signer, nil
 }

@@ -107,3 +107,30 @@ func FuzzVerifyHeader(f *testing.F) {
 		}
 	})
 }
+
+// A trusted x5c chain with a signature that does not verify is not
+// remembered (a refused request leaves the trust store's decisions alone);
+// with a good signature it is.
+func TestForgedSignatureIsNotRemembered(t *testing.T) {
+	body := []byte(`{"maHoSo":"G09.20-20260609-0000001","soTien":187500000}`)
+	v := verifier(t)
+	good := sig(t, body, "RS256", "chu-tai-khoan")
+	chain := signer(t, "chu-tai-khoan").Chain
+	ders := make([][]byte, len(chain))
+	for i, c := range chain {
+		ders[i] = c.Raw
+	}
+	key := trust.KeyOf(ders)
+	if _, err := v.Verify([]byte(strings.Replace(string(body), "187500000", "987500000", 1)), good, at); err == nil {
+		t.Fatal("a forged body verified")
+	}
+	if _, ok := v.trust.Remembered(key, at); ok {
+		t.Fatal("the chain of a forged signature was remembered")
+	}
+	if _, err := v.Verify(body, good, at); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.trust.Remembered(key, at); !ok {
+		t.Fatal("the chain of a good signature was not remembered")
+	}
+}

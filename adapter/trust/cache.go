@@ -21,7 +21,10 @@ import (
 // at Signer.ValidUntil: the earliest expiry of the OCSP answers and fetched
 // CRLs it rests on.
 
-// maxDecisions bounds the table; when it is full it is emptied.
+// maxDecisions bounds the table; when it is full an eighth of it, taken
+// at random, makes room. Only chains whose signature verified are
+// remembered (VerifyPending), so a flood of refused requests, each with an
+// extra certificate for a new key, cannot empty it.
 const maxDecisions = 4096
 
 // ChainKey identifies a presented chain: SHA-256 over each DER
@@ -68,15 +71,27 @@ func (s *Store) Remembered(k ChainKey, at time.Time) (Signer, bool) {
 }
 
 // VerifyRemember is Verify for a chain presented as key k (KeyOf its DER
-// certificates); an accepted chain is remembered for Remembered.
+// certificates); an accepted chain is remembered for Remembered at once.
 func (s *Store) VerifyRemember(k ChainKey, chain []*x509.Certificate, at time.Time) (Signer, error) {
+	signer, remember, err := s.VerifyPending(k, chain, at)
+	if err == nil {
+		remember()
+	}
+	return signer, err
+}
+
+// VerifyPending is Verify for a chain presented as key k (KeyOf its DER
+// certificates). An accepted chain is remembered for Remembered when the
+// caller calls remember: once the signature the chain vouches for has
+// verified, so that requests with forged signatures leave the table alone.
+func (s *Store) VerifyPending(k ChainKey, chain []*x509.Certificate, at time.Time) (_ Signer, remember func(), _ error) {
 	signer, checked, err := s.verify(chain, at)
 	if err != nil {
-		return Signer{}, err
+		return Signer{}, nil, err
 	}
 	from, until := s.window(checked)
 	if at.Before(from) || at.After(until) {
-		return signer, nil
+		return signer, func() {}, nil
 	}
 	var fresh time.Time
 	if s.revocation != nil {
@@ -84,16 +99,30 @@ func (s *Store) VerifyRemember(k ChainKey, chain []*x509.Certificate, at time.Ti
 		// the decision lasts no longer than the earliest of them, and one
 		// that may not be reused is not remembered.
 		if fresh = signer.ValidUntil; !time.Now().Before(fresh) {
-			return signer, nil
+			return signer, func() {}, nil
 		}
 	}
+	d := decision{signer: signer, from: from, until: until, fresh: fresh}
+	return signer, func() { s.remember(k, d) }, nil
+}
+
+// remember keeps d under k, making room when the table is full.
+func (s *Store) remember(k ChainKey, d decision) {
 	s.decisions.mu.Lock()
-	if s.decisions.m == nil || len(s.decisions.m) >= maxDecisions {
+	defer s.decisions.mu.Unlock()
+	if s.decisions.m == nil {
 		s.decisions.m = make(map[ChainKey]decision)
 	}
-	s.decisions.m[k] = decision{signer: signer, from: from, until: until, fresh: fresh}
-	s.decisions.mu.Unlock()
-	return signer, nil
+	if _, ok := s.decisions.m[k]; !ok && len(s.decisions.m) >= maxDecisions {
+		n := maxDecisions / 8
+		for old := range s.decisions.m { // Go's map order: a random start
+			delete(s.decisions.m, old)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	s.decisions.m[k] = d
 }
 
 // ForgetDecisions drops every remembered decision. Call it whenever the

@@ -3,6 +3,7 @@ package trust
 import (
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"path/filepath"
 	"testing"
@@ -160,5 +161,48 @@ func TestLiveRevocationBoundsRememberedChain(t *testing.T) {
 	}
 	if _, ok := s.Remembered(k, at); ok {
 		t.Fatal("a decision resting on a stale answer was remembered")
+	}
+}
+
+// A decision is remembered only when the caller says so (VerifyPending's
+// remember, once the signature verified); a full table makes room by
+// dropping an eighth of it, not by forgetting everything.
+func TestRememberedWhenAskedAndEvictedInPart(t *testing.T) {
+	s := store(t)
+	chain := certs(t, "chu-tai-khoan", "intermediate-ca")
+	k := KeyOf(ders(chain))
+	_, remember, err := s.VerifyPending(k, chain, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Remembered(k, at); ok {
+		t.Fatal("remembered before the caller asked")
+	}
+	remember()
+	if _, ok := s.Remembered(k, at); !ok {
+		t.Fatal("not remembered once asked")
+	}
+
+	for i := 0; len(s.decisions.m) < maxDecisions; i++ {
+		var fake ChainKey
+		binary.BigEndian.PutUint64(fake[:], uint64(i))
+		_, remember, err := s.VerifyPending(fake, chain, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		remember()
+	}
+	var extra ChainKey
+	extra[31] = 1
+	_, remember, err = s.VerifyPending(extra, chain, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remember()
+	if n := len(s.decisions.m); n != maxDecisions-maxDecisions/8+1 {
+		t.Fatalf("%d decisions after the table filled, want %d", n, maxDecisions-maxDecisions/8+1)
+	}
+	if _, ok := s.Remembered(extra, at); !ok {
+		t.Fatal("the newest decision was dropped")
 	}
 }

@@ -115,14 +115,15 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 	// The trust decisions come before anything goxmldsig's Validate would
 	// refuse, in the reference engine's order, so both give one code.
 	signers := make([]trust.Signer, len(ps))
+	var remember []func() // the accepted chains, once their signatures verify
 	for i := range ps {
 		p := &ps[i]
 		if !p.known {
-			s, err := v.trust.VerifyRemember(p.key, p.chain, at)
+			s, r, err := v.trust.VerifyPending(p.key, p.chain, at)
 			if err != nil {
 				return nil, err
 			}
-			p.signer = s
+			p.signer, remember = s, append(remember, r)
 		}
 		p.signer.Algorithm = signatureMethod(p.sig)
 		signers[i] = p.signer
@@ -144,6 +145,9 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 	}
 	if err := v.checkSignatures(root, ps); err != nil {
 		return nil, err
+	}
+	for _, r := range remember {
+		r()
 	}
 	for _, s := range sigs {
 		root.RemoveChild(s)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kbnn/dvc/adapter/problem"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
+	"github.com/kbnn/dvc/adapter/trust"
 )
 
 // TestFallbackSlots: a document the fast engine hands to goxmldsig (here a
@@ -42,5 +43,40 @@ func TestFallbackSlots(t *testing.T) {
 	}
 	if len(v.fallback) != 0 {
 		t.Fatal("the slot was not given back")
+	}
+}
+
+// A trusted chain presented with a signature that does not verify is not
+// remembered: refused requests (each could add a certificate for a new
+// key) leave the trust store's remembered decisions alone. The same chain
+// with a good signature is.
+func TestForgedSignatureIsNotRemembered(t *testing.T) {
+	ts := testStore(t)
+	v := NewVerifier(ts, Policy{})
+	good := sign(t, template(t), signing.XMLOptions{}, "chu-tai-khoan")
+	forged := []byte(strings.Replace(string(good), "<nienDo>2026</nienDo>", "<nienDo>2027</nienDo>", 1))
+	doc, err := Parse(forged, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ders, err := v.checkProfile(signatureChildren(doc.Root())[0], idOf(doc.Root()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := trust.KeyOf(ders)
+	if _, err := v.Verify(doc, receipt); err == nil {
+		t.Fatal("a forged document verified")
+	}
+	if _, ok := ts.Remembered(key, receipt); ok {
+		t.Fatal("the chain of a forged signature was remembered")
+	}
+	if doc, err = Parse(good, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(doc, receipt); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ts.Remembered(key, receipt); !ok {
+		t.Fatal("the chain of a good signature was not remembered")
 	}
 }
