@@ -301,11 +301,11 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 	var err error
 	switch {
 	case crashing:
-		res, op, err = DeadLettered, "dead-letter", w.store.DeadLetter(ctx, d, reason("", derr))
+		res, op, err = DeadLettered, "dead-letter", w.settle(ctx, func() error { return w.store.DeadLetter(ctx, d, reason("", derr)) })
 	case derr == nil:
-		res, op, err = Delivered, "ack", w.store.Ack(ctx, d)
+		res, op, err = Delivered, "ack", w.settle(ctx, func() error { return w.store.Ack(ctx, d) })
 	case w.cfg.Permanent(derr):
-		res, op, err = DeadLettered, "dead-letter", w.store.DeadLetter(ctx, d, reason("permanent: ", derr))
+		res, op, err = DeadLettered, "dead-letter", w.settle(ctx, func() error { return w.store.DeadLetter(ctx, d, reason("permanent: ", derr)) })
 	default:
 		hint, hinted := w.cfg.RetryAfter(derr)
 		now := w.cfg.Now()
@@ -314,9 +314,9 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 			at, ok = now.Add(max(hint, time.Second)), true
 		}
 		if ok {
-			res, op, err = Retried, "retry", w.store.Retry(ctx, d, at, reason("", derr))
+			res, op, err = Retried, "retry", w.settle(ctx, func() error { return w.store.Retry(ctx, d, at, reason("", derr)) })
 		} else {
-			res, op, err = DeadLettered, "dead-letter", w.store.DeadLetter(ctx, d, reason("retries exhausted: ", derr))
+			res, op, err = DeadLettered, "dead-letter", w.settle(ctx, func() error { return w.store.DeadLetter(ctx, d, reason("retries exhausted: ", derr)) })
 		}
 	}
 	switch {
@@ -329,6 +329,34 @@ func (w *Worker) handle(ctx context.Context, d Delivery) {
 	if w.cfg.OnAttempt != nil {
 		w.cfg.OnAttempt(ctx, d, res, derr)
 	}
+}
+
+// settleTries and settleBackoff bound the retries of an outcome's store
+// call after a store error.
+const (
+	settleTries   = 3
+	settleBackoff = 100 * time.Millisecond
+)
+
+// settle records an outcome with call, trying again (settleTries in all,
+// after settleBackoff, doubling) after a store error while the lease has
+// time for it: an outcome not recorded leaves the event to its lease's end,
+// and a retry's wait (an uncertain portal write's, above all) would then
+// be cut to what was left of the lease. A settlement repeated for the same
+// lease is answered as the first (Store), so trying again after a lost
+// reply is safe.
+func (w *Worker) settle(ctx context.Context, call func() error) error {
+	err := call()
+	for i, wait := 1, settleBackoff; i < settleTries && err != nil && !errors.Is(err, ErrLeaseLost); i, wait = i+1, 2*wait {
+		if end, ok := LeaseEnd(ctx); ok && time.Until(end) < 2*wait {
+			break
+		}
+		if w.cfg.Sleep(ctx, wait) != nil {
+			break
+		}
+		err = call()
+	}
+	return err
 }
 
 // deliver calls Deliver with the timeout, turning a panic into an error.

@@ -410,3 +410,67 @@ func TestHoldStopsClaims(t *testing.T) {
 		t.Fatalf("released: claimed %d, err %v, delivered %d", n, err, delivered)
 	}
 }
+
+// flakyStore fails the first fails outcome calls (Ack, Retry, DeadLetter)
+// with a store error.
+type flakyStore struct {
+	outbox.Store
+	mu    sync.Mutex
+	fails int
+	calls int
+}
+
+func (f *flakyStore) fail() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.fails > 0 {
+		f.fails--
+		return errors.New("store blip")
+	}
+	return nil
+}
+
+func (f *flakyStore) Retry(ctx context.Context, d outbox.Delivery, at time.Time, reason string) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Store.Retry(ctx, d, at, reason)
+}
+
+func (f *flakyStore) Ack(ctx context.Context, d outbox.Delivery) error {
+	if err := f.fail(); err != nil {
+		return err
+	}
+	return f.Store.Ack(ctx, d)
+}
+
+// An outcome whose store call fails is recorded by trying again within
+// the lease: a retry keeps its time (an uncertain portal write's wait
+// above all) instead of being left to the lease's end. A store that stays
+// down is still StoreFailed, after settleTries calls.
+func TestOutcomeRecordedAfterAStoreBlip(t *testing.T) {
+	for _, tc := range []struct {
+		fails int
+		want  outbox.Result
+		calls int
+	}{{1, outbox.Retried, 2}, {2, outbox.Retried, 3}, {5, outbox.StoreFailed, 3}} {
+		c := outboxtest.NewClock()
+		s := &flakyStore{Store: outbox.NewMemory(c.Now), fails: tc.fails}
+		var results []outbox.Result
+		w, err := outbox.NewWorker(s, outbox.WorkerConfig{Now: c.Now,
+			Sleep:     func(context.Context, time.Duration) error { return nil },
+			Deliver:   func(context.Context, outbox.Delivery) error { return errors.New("portal timeout") },
+			OnAttempt: func(_ context.Context, _ outbox.Delivery, r outbox.Result, _ error) { results = append(results, r) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = s.Append(ctx, "D", "e1", nil)
+		if _, err := w.Poll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(results) != 1 || results[0] != tc.want || s.calls != tc.calls {
+			t.Errorf("%d failures: results %v after %d calls, want %v after %d", tc.fails, results, s.calls, tc.want, tc.calls)
+		}
+	}
+}
