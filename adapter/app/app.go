@@ -178,6 +178,7 @@ func New(cfg *config.Config, o Options) (*Adapter, error) {
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		httpMetrics, breakers, attempts, evidenceFailures, anchorProblems, shortfalls, clockSkew, revocationMetrics, outbox.NewDepthCollector(status.outbox, time.Second),
+		status.settled,
 	} {
 		if err := reg.Register(c); err != nil {
 			return fail(fmt.Errorf("metrics: %w", err))

@@ -174,3 +174,20 @@ func TestNewRefusesInvalidResilience(t *testing.T) {
 		})
 	}
 }
+
+// The events the status flow settled are exported by how, each outcome
+// from zero.
+func TestStatusEventsExported(t *testing.T) {
+	e := start(t)
+	resp, err := http.Get(e.adminSrv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(resp.Body)
+	for _, d := range []string{"delivered", "stale", "not-allowed", "deferred", "dead-letter"} {
+		if l := `dvc_status_events_total{delivery="` + d + `"} 0`; !strings.Contains(string(b), l) {
+			t.Errorf("/metrics lacks %s", l)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/kbnn/dvc/adapter/calendar"
@@ -39,6 +40,9 @@ type statusParts struct {
 	flow   *statusflow.Flow
 	outbox outbox.Store
 	worker *outbox.Worker
+	// settled counts the events the flow settled, by how:
+	// dvc_status_events_total{delivery}.
+	settled *prometheus.CounterVec
 }
 
 func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient, ha *redisha.Writer, dossiers dossier.Store, registry statusflow.SignerRegistry, attempts *outbox.AttemptCounter, rec *intake.Recorder, up ...upstream.Option) (*statusParts, error) {
@@ -112,10 +116,18 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 		// acknowledged, or a failover could keep the event and lose them.
 		registry = replicatedSigners{rs, ha}
 	}
+	settled := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "dvc_status_events_total",
+		Help: "Status events settled in their dossier's record, by how: delivered (the portal has it), stale, not-allowed, deferred, dead-letter. dvc_delivery_attempts_total{result=\"delivered\"} counts every acknowledgement, these included.",
+	}, []string{"delivery"})
+	for _, d := range []string{dossier.DeliveryDelivered, dossier.DeliveryStale, dossier.DeliveryNotAllowed, dossier.DeliveryDeferred, dossier.DeliveryDead} {
+		settled.WithLabelValues(d)
+	}
 	flow, err := statusflow.New(statusflow.Options{
 		Verifier:    webhook.NewVerifier(secrets, cfg.Callbacks.Tolerance, o.Clock),
 		EventSchema: eventSchema, Procedures: procs, Outbox: box, Dossiers: dossiers,
 		Portal: portal.NewClient(pt, group), Now: o.Clock, Log: o.Log, Confirm: confirm, Signers: registry,
+		OnSettled:     func(d string) { settled.WithLabelValues(d).Inc() },
 		UncertainWait: cfg.Delivery.UncertainWait,
 	})
 	if err != nil {
@@ -150,7 +162,7 @@ func newStatusParts(cfg *config.Config, o Options, client redis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
-	return &statusParts{flow: flow, outbox: box, worker: w}, nil
+	return &statusParts{flow: flow, outbox: box, worker: w, settled: settled}, nil
 }
 
 func errString(err error) string {

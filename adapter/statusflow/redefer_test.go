@@ -245,3 +245,23 @@ func TestDeliveredIsNeverDowngraded(t *testing.T) {
 		t.Fatalf("e2 after a dead letter: %q, want it still delivered", h.Delivery)
 	}
 }
+
+// OnSettled hears how each event was settled in its dossier's record, once
+// the record holds it: the outbox acknowledges all of these alike.
+func TestOnSettledCountsEachOutcome(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000780"
+	tf, box, w := workerFlow(t)
+	var got []string
+	tf.onSettled = func(d string) { got = append(got, d) }
+	tf.registered(p, code)
+	appendEv(t, box, event(p, code, "e3", "PAID", 3))
+	drain(t, w) // deferred: PAID only from 4
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	drain(t, w) // delivered, and PAID released and delivered
+	appendEv(t, box, event(p, code, "e1", "PROCESSING", 1))
+	drain(t, w) // sent before the latest status applied: stale
+	want := []string{dossier.DeliveryDeferred, dossier.DeliveryDelivered, dossier.DeliveryDelivered, dossier.DeliveryStale}
+	if !slices.Equal(got, want) {
+		t.Fatalf("settled %v, want %v", got, want)
+	}
+}

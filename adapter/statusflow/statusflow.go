@@ -106,6 +106,7 @@ type Flow struct {
 	confirm    func(ctx context.Context, procedure, maHoSo string) error
 	signers    SignerRegistry
 	uncertain  time.Duration
+	onSettled  func(delivery string)
 }
 
 // SignerRegistry is where the specimen's signers are registered
@@ -144,6 +145,11 @@ type Options struct {
 	// write cannot land after theirs and move the portal back. Zero:
 	// DefaultUncertainWait; negative: none.
 	UncertainWait time.Duration
+	// OnSettled, when set, is told how each event was settled in the
+	// dossier's record (dossier.DeliveryDelivered, DeliveryStale,
+	// DeliveryNotAllowed, DeliveryDeferred, DeliveryDead), once the record
+	// holds it: the outbox counts all but a dead letter as acknowledged.
+	OnSettled func(delivery string)
 }
 
 // DefaultUncertainWait is Options.UncertainWait's default.
@@ -166,7 +172,7 @@ func New(o Options) (*Flow, error) {
 	}
 	return &Flow{verifier: o.Verifier, schema: schema.NewValidator(sch), procedures: o.Procedures, outbox: o.Outbox,
 		dossiers: o.Dossiers, portal: o.Portal, now: o.Now, log: o.Log, confirm: o.Confirm, signers: o.Signers,
-		uncertain: o.UncertainWait}, nil
+		uncertain: o.UncertainWait, onSettled: o.OnSettled}, nil
 }
 
 // newRecord fills a status view record the adapter did not have (a dossier
@@ -577,12 +583,16 @@ func earlyArrival(rec dossier.Record, ev Event) bool {
 // deferEvent keeps an event whose move is not allowed yet (see
 // dossier.DeliveryDeferred) with its payload in the dossier's record.
 func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why string) error {
-	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+	err := f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
 		f.settleRecord(r, exists, ev, dossier.DeliveryDeferred, nil, "waiting for an earlier status: "+why)
 		r.Defer(dossier.Deferred{EventID: ev.EventID, Supplement: ev.SupplementNo, Sequence: ev.Sequence,
 			Status: ev.Status, Payload: append([]byte(nil), payload...)})
 		return true
 	})
+	if err == nil {
+		f.settled(dossier.DeliveryDeferred, 1)
+	}
+	return err
 }
 
 // releaseDeferred looks at the dossier's deferred events after a move: one
@@ -639,7 +649,7 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 	if len(passed) == 0 && released == "" {
 		return nil
 	}
-	return f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
+	err = f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
 		for _, x := range passed {
 			f.settleRecord(r, exists, x.ev, dossier.DeliveryNotAllowed, nil, x.why)
 			r.Undefer(x.ev.EventID)
@@ -649,6 +659,10 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 		}
 		return true
 	})
+	if err == nil {
+		f.settled(dossier.DeliveryNotAllowed, len(passed))
+	}
+	return err
 }
 
 // lookup asks the portal for a dossier's status (TraCuuHoSo).
@@ -662,10 +676,23 @@ func (f *Flow) lookup(ctx context.Context, maHoSo string) (found bool, status in
 // and its place in the treasury's order the latest applied; its
 // correction round, if any, is recorded.
 func (f *Flow) settle(ctx context.Context, ev Event, delivery string, tr *statusmap.Transition, why string) error {
-	return f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
+	err := f.dossiers.Update(ctx, ev.Procedure, ev.DossierCode, func(r *dossier.Record, exists bool) bool {
 		f.settleRecord(r, exists, ev, delivery, tr, why)
 		return true
 	})
+	if err == nil {
+		f.settled(delivery, 1)
+	}
+	return err
+}
+
+// settled tells OnSettled of n events settled as delivery.
+func (f *Flow) settled(delivery string, n int) {
+	if f.onSettled != nil {
+		for range n {
+			f.onSettled(delivery)
+		}
+	}
 }
 
 // settleRecord is settle's change to the record r.
