@@ -26,6 +26,9 @@ const (
 	// status included); recorded with the reason, never delivered.
 	DeliveryNotAllowed = "not-allowed"
 	DeliveryDead       = "dead-letter"
+	// DeliveryDiscarded: a dead letter an operator discarded; never
+	// delivered.
+	DeliveryDiscarded = "discarded"
 	DeliveryNone       = "" // not a portal delivery (the submission itself)
 )
 

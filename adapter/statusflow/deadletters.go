@@ -3,6 +3,7 @@ package statusflow
 import (
 	"context"
 
+	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
 )
 
@@ -47,6 +48,7 @@ func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) e
 	if err := d.DeadLetterAdmin.Discard(ctx, dossierKey, eventID); err != nil {
 		return err
 	}
+	d.markDiscarded(ctx, dossierKey, eventID)
 	waiting, err := d.deferred(ctx, dossierKey)
 	switch {
 	case err != nil:
@@ -59,6 +61,30 @@ func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) e
 			"dossier", dossierKey, "eventId", eventID, "held", held)
 	}
 	return nil
+}
+
+// markDiscarded settles the discarded event's entry in the dossier's
+// history, which said dead-letter, as discarded: the view no longer shows a
+// dead letter the admin API no longer has. A failure is logged; the
+// outbox's discard stands.
+func (d *DeadLetters) markDiscarded(ctx context.Context, dossierKey, eventID string) {
+	procedure, code, ok := SplitDossierKey(dossierKey)
+	if !ok {
+		return
+	}
+	err := d.flow.dossiers.Update(ctx, procedure, code, func(r *dossier.Record, exists bool) bool {
+		changed := false
+		for i := range r.History {
+			if h := &r.History[i]; h.EventID == eventID && h.Delivery == dossier.DeliveryDead {
+				h.Delivery, h.DeliveryNote = dossier.DeliveryDiscarded, "dead letter discarded by an operator; never delivered"
+				changed = true
+			}
+		}
+		return changed
+	})
+	if err != nil {
+		d.flow.log.Warn("dead letter discarded; the dossier's history still says dead-letter", "dossier", dossierKey, "eventId", eventID, "err", err)
+	}
 }
 
 // deferred lists the ids of the events waiting in the dossier's record.

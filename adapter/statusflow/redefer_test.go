@@ -134,6 +134,9 @@ func TestDeadLetterNamesDeferredEvents(t *testing.T) {
 	if _, err := view.Inspect(ctx, dossierKey(p, code), "e2"); !errors.Is(err, outbox.ErrNotFound) {
 		t.Errorf("inspect after the discard: %v", err)
 	}
+	if h := historyEntry(t, tf.dossiers.get(t, p, code), "e2"); h.Delivery != dossier.DeliveryDiscarded {
+		t.Errorf("e2's history after the discard: %q, want discarded", h.Delivery)
+	}
 }
 
 // Discarding a dead letter with events held behind it in the outbox is an
