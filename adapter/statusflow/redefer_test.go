@@ -268,3 +268,34 @@ func TestOnSettledCountsEachOutcome(t *testing.T) {
 		t.Fatalf("settled %v, want %v", got, want)
 	}
 }
+
+// A released event is delivered before the dossier's events the treasury
+// sent after it, even those already queued in the outbox ahead of it: PAID
+// (3) waits for PROCESSING (2); STOPPED (4) is queued behind PROCESSING
+// before PAID is released. STOPPED then waits behind the released PAID
+// instead of closing the dossier first (which would leave PAID stale and
+// the portal at 8 for a paid dossier); after PAID it is not allowed.
+func TestReleasedEventIsNotOvertaken(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000781"
+	tf, box, w := workerFlow(t)
+	tf.registered(p, code)
+	appendEv(t, box, event(p, code, "e1", "RECEIVED", 1))
+	drain(t, w)
+	appendEv(t, box, event(p, code, "e3", "PAID", 3))
+	drain(t, w) // deferred: PAID only from 4
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	appendEv(t, box, event(p, code, "e4", "STOPPED", 4))
+	drain(t, w)
+	r := tf.dossiers.get(t, p, code)
+	if r.TrangThai != 9 || len(r.Deferred) != 0 {
+		t.Fatalf("status %d, deferred %+v; want 9 and nothing waiting", r.TrangThai, r.Deferred)
+	}
+	for id, want := range map[string]string{"e2": dossier.DeliveryDelivered, "e3": dossier.DeliveryDelivered, "e4": dossier.DeliveryNotAllowed} {
+		if h := historyEntry(t, r, id); h.Delivery != want {
+			t.Errorf("%s: %q (%s), want %q", id, h.Delivery, h.DeliveryNote, want)
+		}
+	}
+	if st, err := box.Stats(context.Background()); err != nil || st.Pending != 0 {
+		t.Errorf("outbox %+v %v, want nothing pending", st, err)
+	}
+}

@@ -410,6 +410,14 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 		return false, f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
 			"for supplement %d; supplement %d was resubmitted since", ev.SupplementNo, rec.SoBoSung))
 	}
+	if x, ok := releasedBefore(rec, ev); ok {
+		// An event released after waiting went back to the outbox behind
+		// this one, which the treasury sent after it: this one waits until
+		// that one is settled (its release then judges this one), so that
+		// the treasury's order, not the queue's, decides.
+		return false, f.deferEvent(ctx, ev, d.Payload, fmt.Sprintf(
+			"event %s (supplement %d, sequence %d), sent by the treasury before it, is on its way to the portal", x.EventID, x.Supplement, x.Sequence))
+	}
 	known, onPortal, looked := rec.PortalSynced, 0, false
 	current := rec.TrangThai
 	tr, ok := p.Statuses.Next(current, ev.Status)
@@ -580,6 +588,19 @@ func earlyArrival(rec dossier.Record, ev Event) bool {
 	return ev.Sequence > rec.TreasurySequence+1
 }
 
+// releasedBefore returns the released event the record holds (deferred,
+// put back in the outbox, not yet settled) that the treasury sent before
+// ev, if any; ev itself is not one.
+func releasedBefore(rec dossier.Record, ev Event) (dossier.Deferred, bool) {
+	for _, x := range rec.Deferred {
+		if x.ReleaseID != "" && x.EventID != ev.EventID && x.Before(ev.SupplementNo, ev.Sequence) &&
+			(x.Supplement != ev.SupplementNo || x.Sequence != ev.Sequence) {
+			return x, true
+		}
+	}
+	return dossier.Deferred{}, false
+}
+
 // deferEvent keeps an event whose move is not allowed yet (see
 // dossier.DeliveryDeferred) with its payload in the dossier's record.
 func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why string) error {
@@ -601,8 +622,11 @@ func (f *Flow) deferEvent(ctx context.Context, ev Event, payload []byte, why str
 // the outbox, behind the dossier's queue, under the release id the record
 // takes for it first (dossier.Record.TakeReleaseID: a repeat after a crash
 // is the same id, which the outbox takes once; a later release, of this
-// event deferred again or of another, a new one), and leaves the record
-// once the outbox has it. An event still waiting stays.
+// event deferred again or of another, a new one). A released event stays
+// in the record, marked by its release id, until its delivery settles it:
+// meanwhile the dossier's events the treasury sent after it wait behind it
+// (releasedBefore), even those queued ahead of it in the outbox, and
+// nothing after it is released or passed. An event still waiting stays.
 func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHoSo string) error {
 	rec, _, err := f.dossiers.Get(ctx, procedure, maHoSo)
 	if err != nil || len(rec.Deferred) == 0 {
@@ -613,17 +637,24 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 		why string
 	}
 	var passed []passedEvent
-	released := ""
 	for _, d := range rec.Deferred {
 		var ev Event
 		if json.Unmarshal(d.Payload, &ev) != nil {
 			continue
 		}
-		if d.Before(rec.TreasurySupplement, rec.TreasurySequence) || p.Statuses.Final(rec.TrangThai) {
+		inFlight := d.ReleaseID != "" // released already: its own delivery judges it
+		if !inFlight && (d.Before(rec.TreasurySupplement, rec.TreasurySequence) || p.Statuses.Final(rec.TrangThai)) {
 			passed = append(passed, passedEvent{ev, p.Statuses.Why(rec.TrangThai, d.Status) + "; passed while it waited"})
 			continue
 		}
-		if _, ok := p.Statuses.Next(rec.TrangThai, d.Status); ok {
+		_, ok := p.Statuses.Next(rec.TrangThai, d.Status)
+		if !ok && !inFlight && !earlyArrival(rec, ev) {
+			// Nothing the treasury sent before it is missing any more
+			// (it waited behind a released event): judged as on arrival.
+			passed = append(passed, passedEvent{ev, p.Statuses.Why(rec.TrangThai, d.Status)})
+			continue
+		}
+		if ok || inFlight {
 			// The release id in the record first, then the outbox: a crash
 			// before the record changes again sends the same id again, which
 			// the outbox takes once.
@@ -642,20 +673,16 @@ func (f *Flow) releaseDeferred(ctx context.Context, p Procedure, procedure, maHo
 			if _, err := f.outbox.Append(ctx, dossierKey(procedure, maHoSo), id, d.Payload); err != nil {
 				return err
 			}
-			released = d.EventID
 			break // one at a time: its delivery releases the next
 		}
 	}
-	if len(passed) == 0 && released == "" {
+	if len(passed) == 0 {
 		return nil
 	}
 	err = f.dossiers.Update(ctx, procedure, maHoSo, func(r *dossier.Record, exists bool) bool {
 		for _, x := range passed {
 			f.settleRecord(r, exists, x.ev, dossier.DeliveryNotAllowed, nil, x.why)
 			r.Undefer(x.ev.EventID)
-		}
-		if released != "" {
-			r.Undefer(released)
 		}
 		return true
 	})
@@ -701,6 +728,11 @@ func (f *Flow) settleRecord(r *dossier.Record, exists bool, ev Event, delivery s
 	{
 		if !exists {
 			ev.newRecord(r)
+		}
+		if delivery != dossier.DeliveryDeferred {
+			// A released event stays in Deferred until it is settled:
+			// the dossier's later events wait behind it (releasedBefore).
+			r.Undefer(ev.EventID)
 		}
 		found := false
 		for i := range r.History {

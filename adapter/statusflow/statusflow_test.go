@@ -641,8 +641,8 @@ func TestDeliverLaterEventArrivingFirstWaits(t *testing.T) {
 
 	tf.deliver(t, event("chi-thuong-xuyen", "HS-R", "evt-proc", "PROCESSING", 2))
 	rec = tf.dossiers.get(t, "chi-thuong-xuyen", "HS-R")
-	if rec.TrangThai != 4 || len(rec.Deferred) != 0 {
-		t.Fatalf("after PROCESSING: status %d, deferred %+v", rec.TrangThai, rec.Deferred)
+	if rec.TrangThai != 4 || len(rec.Deferred) != 1 || rec.Deferred[0].ReleaseID != "evt-paid~released~0" {
+		t.Fatalf("after PROCESSING: status %d, deferred %+v; want PAID released, held until it is settled", rec.TrangThai, rec.Deferred)
 	}
 	released := tf.outbox.take(t, "chi-thuong-xuyen|HS-R", "evt-paid~released~0")
 	tf.portal.takeCalls()
@@ -651,8 +651,8 @@ func TestDeliverLaterEventArrivingFirstWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec = tf.dossiers.get(t, "chi-thuong-xuyen", "HS-R")
-	if h := historyEntry(t, rec, "evt-paid"); h.Delivery != dossier.DeliveryDelivered || rec.TrangThai != 9 {
-		t.Fatalf("PAID released: %+v, status %d", h, rec.TrangThai)
+	if h := historyEntry(t, rec, "evt-paid"); h.Delivery != dossier.DeliveryDelivered || rec.TrangThai != 9 || len(rec.Deferred) != 0 {
+		t.Fatalf("PAID released: %+v, status %d, deferred %+v", h, rec.TrangThai, rec.Deferred)
 	}
 	if calls := tf.portal.takeCalls(); !slices.Equal(calls, []string{callSync, callProgress}) {
 		t.Fatalf("PAID's delivery calls %v", calls)
