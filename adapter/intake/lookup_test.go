@@ -182,3 +182,21 @@ func TestSupplementInFlightMarked(t *testing.T) {
 		})
 	}
 }
+
+// Validation reports what is wrong with a dossier; a check that could not
+// be made now is the 503 submission would answer, not a finding.
+func TestNotCheckedNow(t *testing.T) {
+	for kind, want := range map[problem.Kind]bool{
+		problem.RevocationUnavailable: true,
+		problem.ServerBusy:            true,
+		problem.SignatureInvalid:      false,
+		problem.CertificateRevoked:    false,
+	} {
+		if got := notCheckedNow(&problem.Error{Kind: kind}); got != want {
+			t.Errorf("%s: %v, want %v", kind, got, want)
+		}
+	}
+	if notCheckedNow(errors.New("plain")) {
+		t.Error("a plain error")
+	}
+}

@@ -46,8 +46,7 @@ func (s *Service) Validate(ctx context.Context, sub Submission) (*Report, error)
 	}
 	signers, read, err := s.verifySignatures(sub)
 	if err != nil {
-		var pe *problem.Error
-		if errors.As(err, &pe) && pe.Kind == problem.RevocationUnavailable {
+		if notCheckedNow(err) {
 			return nil, err
 		}
 		reason(err)
@@ -117,3 +116,12 @@ func mappingPointer(from string) string {
 }
 
 var indexBrackets = strings.NewReplacer("[", "/", "]", "")
+
+// notCheckedNow reports a verification error that says nothing of the
+// dossier: the check could not be made now (revocation unknown, no slot
+// for the slower signature path). Validation answers it as submission
+// does, 503 with Retry-After, rather than as a finding.
+func notCheckedNow(err error) bool {
+	var pe *problem.Error
+	return errors.As(err, &pe) && (pe.Kind == problem.RevocationUnavailable || pe.Kind == problem.ServerBusy)
+}

@@ -125,7 +125,7 @@ var table = map[Kind]info{
 	AttachmentMismatch:    {http.StatusUnprocessableEntity, "Attachment does not match the dossier", ""},
 	AuditUnavailable:      {http.StatusServiceUnavailable, "Evidence log unavailable", "The adapter cannot record the request in its evidence log right now; nothing was sent. Retry later with the same Idempotency-Key."},
 	AttachmentStoreFull:   {http.StatusInsufficientStorage, "Attachment store full", "The adapter holds as many uploaded files as it may (attachments.maxStoredBytes); retry after files expire, or send the files with the dossier."},
-	ServerBusy:            {http.StatusServiceUnavailable, "Server busy with large requests", "The adapter is handling as many large requests or files as it allows at once (limits.largeBodyConcurrency, limits.uploadConcurrency); nothing was sent or kept. Retry after the indicated time."},
+	ServerBusy:            {http.StatusServiceUnavailable, "Server busy with large requests", "The adapter is handling as many large requests or files as it allows at once, or as many signed XML documents as it verifies on its slower path (a namespace declaration below the root element, signatures of different canonicalizations) (limits.largeBodyConcurrency, limits.uploadConcurrency); nothing was sent or kept. Retry after the indicated time."},
 	RevocationUnavailable: {http.StatusServiceUnavailable, "Revocation status unavailable", "The revocation status of a signer certificate cannot be determined right now (no OCSP responder or CRL answered); nothing was sent. Retry later with the same Idempotency-Key."},
 	Internal:              {http.StatusInternalServerError, "Internal error", "An internal error occurred; it has been logged with this request's id."},
 }

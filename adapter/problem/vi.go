@@ -71,7 +71,7 @@ var vi = map[Kind]struct{ title, detail string }{
 	AttachmentMismatch:    {"Tệp đính kèm không khớp với hồ sơ", "Tệp gửi kèm có mã băm SHA-256 hoặc kích thước khác với tệp hồ sơ đã ký liệt kê; errors nêu từng tệp."},
 	AuditUnavailable:      {"Nhật ký chứng cứ tạm thời không ghi được", "Hệ thống chưa thể ghi yêu cầu vào nhật ký chứng cứ nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
 	AttachmentStoreFull:   {"Kho tệp đính kèm đã đầy", "Hệ thống đang giữ số tệp tải lên tối đa cho phép (attachments.maxStoredBytes); vui lòng thử lại khi các tệp cũ hết hạn, hoặc gửi tệp cùng hồ sơ."},
-	ServerBusy:            {"Hệ thống đang bận xử lý các yêu cầu lớn", "Hệ thống đang xử lý số yêu cầu hoặc tệp lớn tối đa cho phép cùng lúc (limits.largeBodyConcurrency, limits.uploadConcurrency); chưa gửi đi hay lưu giữ gì. Vui lòng gửi lại sau thời gian chỉ định."},
+	ServerBusy:            {"Hệ thống đang bận xử lý các yêu cầu lớn", "Hệ thống đang xử lý số yêu cầu hoặc tệp lớn tối đa cho phép cùng lúc, hoặc số tài liệu XML ký số tối đa được kiểm tra theo cách chậm (khai báo namespace dưới phần tử gốc, các chữ ký chuẩn hóa khác nhau) (limits.largeBodyConcurrency, limits.uploadConcurrency); chưa gửi đi hay lưu giữ gì. Vui lòng gửi lại sau thời gian chỉ định."},
 	RevocationUnavailable: {"Chưa xác minh được tình trạng thu hồi chứng thư số", "Chưa xác định được chứng thư số của người ký có bị thu hồi hay không (máy chủ OCSP và danh sách thu hồi CRL đều không trả lời) nên chưa gửi gì đi; vui lòng gửi lại sau với cùng Idempotency-Key."},
 	Internal:              {"Lỗi hệ thống", "Đã xảy ra lỗi nội bộ; lỗi đã được ghi lại theo mã yêu cầu này."},
 }

@@ -134,14 +134,14 @@ func (v *Verifier) verifyFast(doc *etree.Document, at time.Time) (*Result, error
 		}
 	}
 	if !sameCanonicalization(ps) {
-		return v.verifyFallback(doc, at)
+		return v.verifyFallback(doc, at, remember)
 	}
 	comments, nsBelow, err := preflight(root, sigs)
 	if err != nil {
 		return nil, invalid(err)
 	}
 	if nsBelow {
-		return v.verifyFallback(doc, at)
+		return v.verifyFallback(doc, at, remember)
 	}
 	if err := v.checkSignatures(root, ps); err != nil {
 		return nil, err

@@ -80,3 +80,25 @@ func TestForgedSignatureIsNotRemembered(t *testing.T) {
 		t.Fatal("the chain of a good signature was not remembered")
 	}
 }
+
+// A document verified on the fallback path keeps the trust decisions the
+// fast engine made on its chains, as one the fast engine verifies does.
+func TestFallbackRemembersItsChains(t *testing.T) {
+	ts := testStore(t)
+	v := NewVerifier(ts, Policy{FallbackConcurrency: 1})
+	body := sign(t, []byte(strings.Replace(string(template(t)), "<nienDo>", `<nienDo xmlns:x="urn:x">`, 1)), signing.XMLOptions{}, "chu-tai-khoan")
+	doc, err := Parse(body, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ders, err := v.checkProfile(signatureChildren(doc.Root())[0], idOf(doc.Root()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(doc, receipt); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ts.Remembered(trust.KeyOf(ders), receipt); !ok {
+		t.Fatal("the chain of a document verified on the fallback path was not remembered")
+	}
+}

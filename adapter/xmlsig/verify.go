@@ -144,17 +144,24 @@ func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 }
 
 // verifyFallback verifies on the goxmldsig path a document the fast engine
-// does not take, in one of the fallback slots (Policy.FallbackConcurrency).
-func (v *Verifier) verifyFallback(doc *etree.Document, at time.Time) (*Result, error) {
+// does not take, in one of the fallback slots (Policy.FallbackConcurrency);
+// once it verifies, remember keeps the trust decisions the fast engine
+// made on its chains (nil: none).
+func (v *Verifier) verifyFallback(doc *etree.Document, at time.Time, remember []func()) (*Result, error) {
 	if v.fallback != nil {
 		if !v.takeFallback() {
-			return nil, &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1,
-				Detail:   "The adapter is verifying as many documents on its slower signature path (namespace declarations below the root element, or signatures of different canonicalizations) as it allows at once (limits.largeBodyConcurrency); nothing was sent or kept. Retry after the indicated time.",
-				DetailVI: "Hệ thống đang kiểm tra chữ ký theo cách chậm (khai báo namespace dưới phần tử gốc, hoặc các chữ ký chuẩn hóa khác nhau) cho số tài liệu tối đa cho phép cùng lúc (limits.largeBodyConcurrency); chưa gửi đi hay lưu giữ gì. Vui lòng gửi lại sau thời gian chỉ định."}
+			// the kind's fixed detail names this path too
+			return nil, &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1}
 		}
 		defer func() { <-v.fallback }()
 	}
-	return v.verifyReference(doc, at)
+	res, err := v.verifyReference(doc, at)
+	if err == nil {
+		for _, r := range remember { // the chains the fast engine accepted
+			r()
+		}
+	}
+	return res, err
 }
 
 // takeFallback takes a fallback slot, waiting up to fallbackWait.
