@@ -29,7 +29,7 @@ const (
 	// DeliveryDiscarded: a dead letter an operator discarded; never
 	// delivered.
 	DeliveryDiscarded = "discarded"
-	DeliveryNone       = "" // not a portal delivery (the submission itself)
+	DeliveryNone      = "" // not a portal delivery (the submission itself)
 )
 
 // Event is one step of a dossier's history.
