@@ -1360,10 +1360,11 @@ func TestAdapterOpenAPIBodies(t *testing.T) {
 		Rounds: []dossier.Round{{SoBoSung: 1, RequestedAt: at, RequestedBy: "Nguyễn Văn B", Reason: "thiếu hợp đồng",
 			EventID: "evt-c1", DueAt: at.Add(48 * time.Hour), ResubmittedAt: at.Add(time.Hour), TreasuryReference: "KBNN-0011-2026-000002"}},
 		Deferred: []dossier.Deferred{{EventID: "evt-9", Supplement: 0, Sequence: 9, Status: "RESULT_RETURNED",
-			Payload: []byte(`{"eventId":"evt-9","status":"RESULT_RETURNED"}`)}},
+			Payload: []byte(`{"eventId":"evt-9","status":"RESULT_RETURNED"}`), ReleaseID: "evt-9~released~0"}},
 		Attachments: []dossier.Attachment{{TenTep: "hop-dong.pdf", LoaiTep: "application/pdf", KichThuoc: 1342,
 			SHA256: "8f807b5bcdcde937836a99fb2ed21fe27b7b11d26c91fd9295e6e10a10dc29ba"}},
 		WithdrawalPending:    "0d6e4079e36703ebd37c00722f5891d28b0e2811dc114b129215123adcce3605",
+		SupplementInFlight:   &dossier.InFlight{SoBoSung: 1, Until: at.Add(time.Minute)},
 		Specimen:             []dossier.SpecimenSigner{{Role: "chu-tai-khoan", Serial: "4a25d592db9e5da6ab8ae3c2d57c4243", Issuer: "CN=kbnn test signing ca,O=kho bac nha nuoc - test only,C=vn"}},
 		SpecimenRegisteredAt: time.Date(2026, 6, 10, 9, 0, 0, 0, time.UTC),
 	})
