@@ -389,7 +389,7 @@ func TestHoldStopsClaims(t *testing.T) {
 	c := outboxtest.NewClock()
 	s := outbox.NewMemory(c.Now)
 	held := errors.New("clock off the store's")
-	var hold error = held
+	hold := held
 	delivered := 0
 	w, err := outbox.NewWorker(s, outbox.WorkerConfig{Now: c.Now,
 		Hold:    func() error { return hold },
