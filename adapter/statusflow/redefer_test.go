@@ -299,3 +299,31 @@ func TestReleasedEventIsNotOvertaken(t *testing.T) {
 		t.Errorf("outbox %+v %v, want nothing pending", st, err)
 	}
 }
+
+// A released event that is not delivered at its turn (not allowed any
+// more) still lets the events that waited behind it go on: they are judged
+// at once, not left waiting for a delivery that may never come. PAID (4)
+// waits for PROCESSING (2); STOPPED (3) and RESULT_RETURNED (5) are queued
+// behind PROCESSING. STOPPED closes the dossier (8), the released PAID is
+// then not allowed, and RESULT_RETURNED, which waited behind it, is passed.
+func TestEventsBehindAnUndeliveredReleaseGoOn(t *testing.T) {
+	const p, code = "chi-thuong-xuyen", "G09.20-20260609-0000782"
+	tf, box, w := workerFlow(t)
+	tf.at(p, code, 2, 1)
+	appendEv(t, box, event(p, code, "e4", "PAID", 4))
+	drain(t, w) // deferred: PAID only from 4
+	appendEv(t, box, event(p, code, "e2", "PROCESSING", 2))
+	appendEv(t, box, event(p, code, "e3", "STOPPED", 3))
+	appendEv(t, box, event(p, code, "e5", "RESULT_RETURNED", 5))
+	drain(t, w)
+	r := tf.dossiers.get(t, p, code)
+	if r.TrangThai != 8 || len(r.Deferred) != 0 {
+		t.Fatalf("status %d, deferred %+v; want 8 and nothing waiting", r.TrangThai, r.Deferred)
+	}
+	for id, want := range map[string]string{"e2": dossier.DeliveryDelivered, "e3": dossier.DeliveryDelivered,
+		"e4": dossier.DeliveryNotAllowed, "e5": dossier.DeliveryNotAllowed} {
+		if h := historyEntry(t, r, id); h.Delivery != want {
+			t.Errorf("%s: %q (%s), want %q", id, h.Delivery, h.DeliveryNote, want)
+		}
+	}
+}

@@ -401,13 +401,13 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 		(ev.SupplementNo == rec.TreasurySupplement && ev.Sequence > 0 && ev.Sequence <= rec.TreasurySequence) {
 		// The treasury sent it before the latest event applied: its order,
 		// not the adapter's arrival order, decides.
-		return false, f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
+		return false, f.settleUndelivered(ctx, p, ev, dossier.DeliveryStale, fmt.Sprintf(
 			"sent before the latest status applied (supplement %d, sequence %d)", rec.TreasurySupplement, rec.TreasurySequence))
 	}
 	if ev.SupplementNo < rec.SoBoSung {
 		// The unit resubmitted the dossier: the superseded supplement's
 		// document no longer speaks for it.
-		return false, f.settle(ctx, ev, dossier.DeliveryStale, nil, fmt.Sprintf(
+		return false, f.settleUndelivered(ctx, p, ev, dossier.DeliveryStale, fmt.Sprintf(
 			"for supplement %d; supplement %d was resubmitted since", ev.SupplementNo, rec.SoBoSung))
 	}
 	if x, ok := releasedBefore(rec, ev); ok {
@@ -446,7 +446,7 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 	}
 	if !ok {
 		if !earlyArrival(rec, ev) || !p.Statuses.Later(current, ev.Status) {
-			return false, f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, p.Statuses.Why(current, ev.Status))
+			return false, f.settleUndelivered(ctx, p, ev, dossier.DeliveryNotAllowed, p.Statuses.Why(current, ev.Status))
 		}
 		// Newer than the latest status applied, with an earlier event of
 		// the treasury missing, and a move the dossier can still come to:
@@ -465,7 +465,7 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 	if onPortal != 0 && onPortal != tr.To && p.Statuses.Final(onPortal) {
 		// closed on the portal by another channel: a final status never
 		// moves, there either
-		return false, f.settle(ctx, ev, dossier.DeliveryNotAllowed, nil, fmt.Sprintf(
+		return false, f.settleUndelivered(ctx, p, ev, dossier.DeliveryNotAllowed, fmt.Sprintf(
 			"the portal shows %d, a final status (%s)", onPortal, p.Statuses.File()))
 	}
 	if onPortal != tr.To {
@@ -711,6 +711,17 @@ func (f *Flow) settle(ctx context.Context, ev Event, delivery string, tr *status
 		f.settled(delivery, 1)
 	}
 	return err
+}
+
+// settleUndelivered settles ev as delivery (stale or not-allowed), then
+// looks at the dossier's deferred events, as after a delivered move: ev may
+// be a released event the dossier's later events waited behind
+// (releasedBefore), which would otherwise wait for another event to come.
+func (f *Flow) settleUndelivered(ctx context.Context, p Procedure, ev Event, delivery, why string) error {
+	if err := f.settle(ctx, ev, delivery, nil, why); err != nil {
+		return err
+	}
+	return f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode)
 }
 
 // settled tells OnSettled of n events settled as delivery.
