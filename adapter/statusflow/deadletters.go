@@ -2,6 +2,7 @@ package statusflow
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/outbox"
@@ -42,13 +43,14 @@ func (d *DeadLetters) Inspect(ctx context.Context, dossierKey, eventID string) (
 // same way, so a discard with held events is logged as an error too.
 func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) error {
 	held := 0
+	var payload []byte
 	if dl, err := d.DeadLetterAdmin.Inspect(ctx, dossierKey, eventID); err == nil {
-		held = dl.Held
+		held, payload = dl.Held, dl.Payload
 	}
 	if err := d.DeadLetterAdmin.Discard(ctx, dossierKey, eventID); err != nil {
 		return err
 	}
-	d.markDiscarded(ctx, dossierKey, eventID)
+	d.markDiscarded(ctx, dossierKey, eventID, payload)
 	waiting, err := d.deferred(ctx, dossierKey)
 	switch {
 	case err != nil:
@@ -65,25 +67,47 @@ func (d *DeadLetters) Discard(ctx context.Context, dossierKey, eventID string) e
 
 // markDiscarded settles the discarded event's entry in the dossier's
 // history, which said dead-letter, as discarded: the view no longer shows a
-// dead letter the admin API no longer has. A failure is logged; the
-// outbox's discard stands.
-func (d *DeadLetters) markDiscarded(ctx context.Context, dossierKey, eventID string) {
+// dead letter the admin API no longer has. The entry is the event's own id
+// (payload's), which a released event's outbox id (outboxID) is not; a
+// released event still listed as deferred under outboxID (its dead letter
+// not recorded) leaves the list. The dossier's deferred events are then
+// looked at, as after a settlement. A failure is logged; the outbox's
+// discard stands.
+func (d *DeadLetters) markDiscarded(ctx context.Context, dossierKey, outboxID string, payload []byte) {
 	procedure, code, ok := SplitDossierKey(dossierKey)
 	if !ok {
 		return
 	}
+	id := outboxID
+	var ev Event
+	if json.Unmarshal(payload, &ev) == nil && ev.EventID != "" {
+		id = ev.EventID
+	}
 	err := d.flow.dossiers.Update(ctx, procedure, code, func(r *dossier.Record, exists bool) bool {
 		changed := false
 		for i := range r.History {
-			if h := &r.History[i]; h.EventID == eventID && h.Delivery == dossier.DeliveryDead {
+			if h := &r.History[i]; h.EventID == id && h.Delivery == dossier.DeliveryDead {
 				h.Delivery, h.DeliveryNote = dossier.DeliveryDiscarded, "dead letter discarded by an operator; never delivered"
 				changed = true
+			}
+		}
+		for _, x := range r.Deferred {
+			if x.ReleaseID == outboxID {
+				r.Undefer(x.EventID)
+				changed = true
+				break
 			}
 		}
 		return changed
 	})
 	if err != nil {
-		d.flow.log.Warn("dead letter discarded; the dossier's history still says dead-letter", "dossier", dossierKey, "eventId", eventID, "err", err)
+		d.flow.log.Warn("dead letter discarded; the dossier's history still says dead-letter", "dossier", dossierKey, "eventId", outboxID, "err", err)
+		return
+	}
+	if p, ok := d.flow.procedures[procedure]; ok {
+		if err := d.flow.releaseDeferred(ctx, p, procedure, code); err != nil {
+			d.flow.log.Warn("deferred events not looked at after a discard", "dossier", dossierKey, "eventId", outboxID, "err", err)
+		}
 	}
 }
 

@@ -414,7 +414,12 @@ func (f *Flow) deliver(ctx context.Context, d outbox.Delivery, ev Event) (portal
 		// An event released after waiting went back to the outbox behind
 		// this one, which the treasury sent after it: this one waits until
 		// that one is settled (its release then judges this one), so that
-		// the treasury's order, not the queue's, decides.
+		// the treasury's order, not the queue's, decides. The release is
+		// put in the outbox again first (the outbox takes an id once): a
+		// release whose append failed is not waited for in vain.
+		if _, err := f.outbox.Append(ctx, dossierKey(ev.Procedure, ev.DossierCode), x.ReleaseID, x.Payload); err != nil {
+			return false, err
+		}
 		return false, f.deferEvent(ctx, ev, d.Payload, fmt.Sprintf(
 			"event %s (supplement %d, sequence %d), sent by the treasury before it, is on its way to the portal", x.EventID, x.Supplement, x.Sequence))
 	}
@@ -832,5 +837,14 @@ func (f *Flow) DeadLettered(ctx context.Context, d outbox.Delivery) {
 	}
 	if err := f.settle(ctx, ev, dossier.DeliveryDead, nil, ""); err != nil {
 		f.log.Warn("status view not updated", "maHoSo", ev.DossierCode, "eventId", ev.EventID, "err", err)
+		return
+	}
+	// A released event that waited ends here: the events that waited
+	// behind it are judged now, and those that go back to the outbox wait
+	// behind the dead letter there, as the dossier's later events do.
+	if p, ok := f.procedures[ev.Procedure]; ok {
+		if err := f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode); err != nil {
+			f.log.Warn("deferred events not looked at after a dead letter", "maHoSo", ev.DossierCode, "eventId", ev.EventID, "err", err)
+		}
 	}
 }
