@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/slots"
 )
 
 // LargeBodyLimits cap how many submissions and validations with a large
@@ -41,9 +42,8 @@ var errBusy = errors.New("httpapi: no slot for a large body")
 
 // largeGate holds the slots of LargeBodyLimits.
 type largeGate struct {
+	*slots.Slots
 	bytes int64
-	wait  time.Duration
-	slots chan struct{}
 }
 
 // newLargeGate returns the gate of n slots for bodies over l.Bytes, or nil
@@ -52,33 +52,8 @@ func newLargeGate(l LargeBodyLimits, n int) *largeGate {
 	if l.Bytes <= 0 || n <= 0 {
 		return nil
 	}
-	return &largeGate{bytes: l.Bytes, wait: l.Wait, slots: make(chan struct{}, n)}
+	return &largeGate{Slots: slots.New(n, l.Wait), bytes: l.Bytes}
 }
-
-// acquire takes a slot, waiting up to g.wait (or until ctx ends); it
-// reports whether it got one.
-func (g *largeGate) acquire(ctx context.Context) bool {
-	select {
-	case g.slots <- struct{}{}:
-		return true
-	default:
-	}
-	if g.wait <= 0 {
-		return false
-	}
-	t := time.NewTimer(g.wait)
-	defer t.Stop()
-	select {
-	case g.slots <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (g *largeGate) release() { <-g.slots }
 
 // busyProblem is the answer when no slot came free.
 func busyProblem() error {
@@ -99,10 +74,10 @@ func (s *server) fileSlot(ctx context.Context, largest int64) (func(), error) {
 	if g == nil || largest <= g.bytes || (s.largeGate != nil && holdsSlot(ctx, s.largeGate)) {
 		return func() {}, nil
 	}
-	if !g.acquire(ctx) {
+	if !g.Take(ctx) {
 		return nil, busyProblem()
 	}
-	return g.release, nil
+	return g.Give, nil
 }
 
 // capLargeBodies is the middleware of the submission, validation and
@@ -128,10 +103,10 @@ func capBodies(g *largeGate, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
 		if req.ContentLength > g.bytes {
-			if !g.acquire(req.Context()) {
+			if !g.Take(req.Context()) {
 				return busyProblem()
 			}
-			defer g.release()
+			defer g.Give()
 			c.SetRequest(req.WithContext(context.WithValue(req.Context(), slotKey{}, slotHeld{g, func() bool { return true }})))
 			return next(c)
 		}
@@ -184,7 +159,7 @@ func (r *gatedReader) Read(p []byte) (int, error) {
 	if !r.held {
 		r.left -= int64(n)
 		if r.left < 0 {
-			if !r.gate.acquire(r.ctx) {
+			if !r.gate.Take(r.ctx) {
 				return 0, errBusy
 			}
 			r.held, r.left = true, math.MaxInt64
@@ -199,6 +174,6 @@ func (r *gatedReader) Close() error { return r.r.Close() }
 func (r *gatedReader) done() {
 	if r.held {
 		r.held = false
-		r.gate.release()
+		r.gate.Give()
 	}
 }

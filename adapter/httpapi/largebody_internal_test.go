@@ -22,7 +22,9 @@ func TestFileSlotInALargeBodySlot(t *testing.T) {
 	const threshold = 1024
 	s := &server{largeGate: newLargeGate(LargeBodyLimits{Bytes: threshold, Wait: 10 * time.Millisecond}, 2),
 		uploadGate: newLargeGate(LargeBodyLimits{Bytes: threshold, Wait: 10 * time.Millisecond}, 1)}
-	s.uploadGate.slots <- struct{}{} // every upload slot held
+	if !s.uploadGate.Take(t.Context()) { // every upload slot held
+		t.Fatal("the upload slot was not free")
+	}
 	slotErr := func(c echo.Context) error {
 		if _, err := io.ReadAll(c.Request().Body); err != nil {
 			return err
@@ -59,7 +61,7 @@ func TestFileSlotInALargeBodySlot(t *testing.T) {
 			if got := err == nil; got != tc.wantFree {
 				t.Fatalf("fileSlot: %v; want it free of the upload gate: %v", err, tc.wantFree)
 			}
-			if n := len(s.largeGate.slots); n != 0 {
+			if n := s.largeGate.Taken(); n != 0 {
 				t.Fatalf("%d large-body slots still held after the request", n)
 			}
 		})
@@ -77,14 +79,16 @@ func TestGatedReaderTakesTheSlotInTheReadThatPassesIt(t *testing.T) {
 		wantBusy bool
 	}{{threshold + 10, true}, {threshold + 1, true}, {threshold, false}, {10, false}} {
 		g := newLargeGate(LargeBodyLimits{Bytes: threshold}, 1)
-		g.slots <- struct{}{} // the one slot held
+		if !g.Take(t.Context()) { // the one slot held
+			t.Fatal("the slot was not free")
+		}
 		r := &gatedReader{r: io.NopCloser(iotest.DataErrReader(bytes.NewReader(make([]byte, tc.size)))), gate: g,
 			ctx: t.Context(), left: threshold}
 		_, err := io.ReadAll(r)
 		if busy := errors.Is(err, errBusy); busy != tc.wantBusy {
 			t.Errorf("%d bytes with no slot free: err %v, want busy %v", tc.size, err, tc.wantBusy)
 		}
-		<-g.slots
+		g.Give()
 		r = &gatedReader{r: io.NopCloser(iotest.DataErrReader(bytes.NewReader(make([]byte, tc.size)))), gate: g,
 			ctx: t.Context(), left: threshold}
 		b, err := io.ReadAll(r)

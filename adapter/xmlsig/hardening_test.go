@@ -28,7 +28,9 @@ func TestFallbackSlots(t *testing.T) {
 		_, err = v.Verify(doc, receipt)
 		return err
 	}
-	v.fallback <- struct{}{} // the one slot taken
+	if !v.fallback.Take(t.Context()) { // the one slot taken
+		t.Fatal("the fallback slot was not free")
+	}
 	err := run(inner)
 	wantCode(t, err, "server-busy")
 	if pe := err.(*problem.Error); pe.RetryAfter <= 0 {
@@ -37,11 +39,11 @@ func TestFallbackSlots(t *testing.T) {
 	if err := run(plain); err != nil {
 		t.Fatalf("a document of the fast engine waited for the fallback: %v", err)
 	}
-	<-v.fallback
+	v.fallback.Give()
 	if err := run(inner); err != nil {
 		t.Fatalf("with the slot free: %v", err)
 	}
-	if len(v.fallback) != 0 {
+	if v.fallback.Taken() != 0 {
 		t.Fatal("the slot was not given back")
 	}
 }

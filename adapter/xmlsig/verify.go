@@ -1,6 +1,7 @@
 package xmlsig
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/slots"
 	"github.com/kbnn/dvc/adapter/trust"
 )
 
@@ -81,8 +83,7 @@ type Verifier struct {
 	c14n          map[string]bool
 	maxSigs       int
 	engine        Engine
-	fallback      chan struct{} // slots of Policy.FallbackConcurrency; nil: no cap
-	fallbackWait  time.Duration
+	fallback      *slots.Slots // Policy.FallbackConcurrency; nil: no cap
 }
 
 // NewVerifier builds a Verifier.
@@ -99,7 +100,7 @@ func NewVerifier(ts *trust.Store, p Policy) *Verifier {
 		v.engine = EngineFast
 	}
 	if p.FallbackConcurrency > 0 {
-		v.fallback, v.fallbackWait = make(chan struct{}, p.FallbackConcurrency), p.FallbackWait
+		v.fallback = slots.New(p.FallbackConcurrency, p.FallbackWait)
 	}
 	if p.AllowSHA1 {
 		v.sigMethods[RSASHA1] = true
@@ -149,11 +150,11 @@ func (v *Verifier) Verify(doc *etree.Document, at time.Time) (*Result, error) {
 // made on its chains (nil: none).
 func (v *Verifier) verifyFallback(doc *etree.Document, at time.Time, remember []func()) (*Result, error) {
 	if v.fallback != nil {
-		if !v.takeFallback() {
+		if !v.fallback.Take(context.Background()) {
 			// the kind's fixed detail names this path too
 			return nil, &problem.Error{Kind: problem.ServerBusy, RetryAfter: 1}
 		}
-		defer func() { <-v.fallback }()
+		defer v.fallback.Give()
 	}
 	res, err := v.verifyReference(doc, at)
 	if err == nil {
@@ -162,26 +163,6 @@ func (v *Verifier) verifyFallback(doc *etree.Document, at time.Time, remember []
 		}
 	}
 	return res, err
-}
-
-// takeFallback takes a fallback slot, waiting up to fallbackWait.
-func (v *Verifier) takeFallback() bool {
-	select {
-	case v.fallback <- struct{}{}:
-		return true
-	default:
-	}
-	if v.fallbackWait <= 0 {
-		return false
-	}
-	t := time.NewTimer(v.fallbackWait)
-	defer t.Stop()
-	select {
-	case v.fallback <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
-	}
 }
 
 // verifyReference is the goxmldsig path: Validate per signature, outermost
