@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kbnn/dvc/adapter/dossier"
 	"github.com/kbnn/dvc/adapter/problem"
+	"github.com/kbnn/dvc/adapter/testkit/clock"
 	"github.com/kbnn/dvc/adapter/testkit/signing"
 )
 
@@ -34,24 +34,6 @@ func (f *lookupFault) Find(ctx context.Context, key string) (Receipt, bool, erro
 	return f.fakeSender.Find(ctx, key)
 }
 
-// steppedClock is a clock tests move forward by hand.
-type steppedClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *steppedClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *steppedClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestSentClaimIsNeverSentAgain: a key whose claim is settled as sent,
 // coming back after its own record is gone (kept 72 h against the claim's
 // 720 h), is looked up at the treasury. When the look-up finds nothing,
@@ -59,8 +41,8 @@ func (c *steppedClock) add(d time.Duration) {
 // reference, and once the treasury finds the document again the key is
 // answered with it.
 func TestSentClaimIsNeverSentAgain(t *testing.T) {
-	clock := &steppedClock{t: time.Now()}
-	svc, fs := newService(t, svcOptions{clock: clock.now})
+	clk := clock.New(time.Now())
+	svc, fs := newService(t, svcOptions{clock: clk.Now})
 	lf := &lookupFault{fakeSender: fs}
 	svc.sender = lf
 	sub := Submission{RequestID: "r1", Procedure: "chi-thuong-xuyen", IdempotencyKey: "k-sent-once",
@@ -69,7 +51,7 @@ func TestSentClaimIsNeverSentAgain(t *testing.T) {
 	if err != nil || first.Status != 202 {
 		t.Fatalf("first submission: %v %+v", err, first)
 	}
-	clock.add(73 * time.Hour)
+	clk.Advance(73 * time.Hour)
 
 	lf.forget.Store(true)
 	sub.RequestID = "r2"
@@ -148,8 +130,8 @@ func (f *failingUpdates) Update(ctx context.Context, procedure, maHoSo string, f
 func TestSupplementInFlightMarked(t *testing.T) {
 	for _, markFails := range []bool{false, true} {
 		t.Run(fmt.Sprintf("mark fails %v", markFails), func(t *testing.T) {
-			clock := &steppedClock{t: receipt}
-			svc, fs := newService(t, svcOptions{clock: clock.now})
+			clk := clock.New(receipt)
+			svc, fs := newService(t, svcOptions{clock: clk.Now})
 			store := &failingUpdates{Store: svc.dossiers}
 			svc.dossiers = store
 			const proc, code = "chi-thuong-xuyen", "G09.20-20260609-0000001"

@@ -104,11 +104,7 @@ func (d *DeadLetters) markDiscarded(ctx context.Context, dossierKey, outboxID st
 		d.flow.log.Warn("dead letter discarded; the dossier's history still says dead-letter", "dossier", dossierKey, "eventId", outboxID, "err", err)
 		return
 	}
-	if p, ok := d.flow.procedures[procedure]; ok {
-		if err := d.flow.releaseDeferred(ctx, p, procedure, code); err != nil {
-			d.flow.log.Warn("deferred events not looked at after a discard", "dossier", dossierKey, "eventId", outboxID, "err", err)
-		}
-	}
+	d.flow.releaseDeferredAfter(ctx, "a discard", procedure, code, outboxID)
 }
 
 // deferred lists the ids of the events waiting in the dossier's record.

@@ -842,9 +842,18 @@ func (f *Flow) DeadLettered(ctx context.Context, d outbox.Delivery) {
 	// A released event that waited ends here: the events that waited
 	// behind it are judged now, and those that go back to the outbox wait
 	// behind the dead letter there, as the dossier's later events do.
-	if p, ok := f.procedures[ev.Procedure]; ok {
-		if err := f.releaseDeferred(ctx, p, ev.Procedure, ev.DossierCode); err != nil {
-			f.log.Warn("deferred events not looked at after a dead letter", "maHoSo", ev.DossierCode, "eventId", ev.EventID, "err", err)
-		}
+	f.releaseDeferredAfter(ctx, "a dead letter", ev.Procedure, ev.DossierCode, ev.EventID)
+}
+
+// releaseDeferredAfter is releaseDeferred where nothing retries it (a dead
+// letter's record, an operator's discard): a failure is logged, naming what
+// it followed, and the dossier's next settlement looks again.
+func (f *Flow) releaseDeferredAfter(ctx context.Context, after, procedure, maHoSo, eventID string) {
+	p, ok := f.procedures[procedure]
+	if !ok {
+		return
+	}
+	if err := f.releaseDeferred(ctx, p, procedure, maHoSo); err != nil {
+		f.log.Warn("deferred events not looked at after "+after, "procedure", procedure, "maHoSo", maHoSo, "eventId", eventID, "err", err)
 	}
 }

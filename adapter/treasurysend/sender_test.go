@@ -73,6 +73,18 @@ func newSender(t *testing.T, h http.Handler, s upstream.Settings) *Sender {
 	return New(c, g)
 }
 
+// loggedIn is a treasury that grants every login a token and answers the
+// other calls with h.
+func loggedIn(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/login" {
+			_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
+			return
+		}
+		h(w, r)
+	}
+}
+
 // The mapped request reaches the treasury as it is, and Find sees the document by its key.
 func TestSendAndFind(t *testing.T) {
 	t.Parallel()
@@ -110,14 +122,10 @@ func TestSendAndFind(t *testing.T) {
 func TestProblems(t *testing.T) {
 	t.Parallel()
 	answer := func(status int, body string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/api/v1/login" {
-				_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
-				return
-			}
+		return loggedIn(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
 			_, _ = w.Write([]byte(body))
-		}
+		})
 	}
 	tests := []struct {
 		name       string
@@ -156,11 +164,7 @@ func TestProblems(t *testing.T) {
 func TestOpenBreaker(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	s := newSender(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/v1/login" {
-			_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
-			return
-		}
+	s := newSender(t, loggedIn(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}), upstream.Settings{MinRequests: 2, FailureRatio: 0.5, OpenTimeout: time.Minute, Retries: -1})
@@ -252,11 +256,7 @@ func TestWithdraw(t *testing.T) {
 func TestWithdrawBreaker(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
-	s := newSender(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/v1/login" {
-			_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
-			return
-		}
+	s := newSender(t, loggedIn(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}), upstream.Settings{MinRequests: 2, FailureRatio: 0.5, OpenTimeout: time.Minute, Retries: -1})
@@ -303,11 +303,7 @@ func TestRefusalAfterAnUnansweredAttempt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var calls atomic.Int64
-			s := newSender(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/api/v1/login" {
-					_, _ = w.Write([]byte(`{"accessToken":"t","expiresIn":600}`))
-					return
-				}
+			s := newSender(t, loggedIn(func(w http.ResponseWriter, r *http.Request) {
 				if calls.Add(1) == 1 && tc.first != 0 {
 					w.WriteHeader(tc.first)
 					return
